@@ -1,0 +1,263 @@
+"""The `updatesync` command line: catalogs, the update server role, the demo."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from updatesync.metadata.errors import MetadataError
+from updatesync.metadata.export import read_export, write_export
+from updatesync.metadata.generator import evolve_catalog, generate_catalog
+from updatesync.updateserver.errors import UpdateServerError
+from updatesync.updateserver.importer import ImportResult, import_export_cabinet
+from updatesync.updateserver.store import StoreStatus, UpdateStore
+
+app = typer.Typer(
+    help="updatesync: software-update synchronization across a hierarchy of sites.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+catalog_app = typer.Typer(help="Make synthetic update catalogs (WSUS export cabinets).")
+server_app = typer.Typer(help="The update server role (WSUS): its store of update metadata.")
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(server_app, name="updateserver")
+
+console = Console()
+err_console = Console(stderr=True)
+T = TypeVar("T")
+
+DataDir = Annotated[
+    Path, typer.Option("--data", help="The update server's data folder (created if missing).")
+]
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn the errors a user can act on into one red line and exit code 1."""
+    try:
+        yield
+    except (MetadataError, UpdateServerError, OSError) as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from exc
+
+
+@contextmanager
+def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err_console, transient=False) as bar:
+        task = bar.add_task(description, total=None)
+
+        def report(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield report
+
+
+def _counted(items: Iterable[T], report: Callable[[int, int], None], total: int) -> Iterator[T]:
+    for done, item in enumerate(items, start=1):
+        yield item
+        if done % 250 == 0 or done == total:
+            report(done, total)
+
+
+# -- catalog ---------------------------------------------------------------------------
+
+
+@catalog_app.command("generate")
+def catalog_generate(
+    updates: Annotated[int, typer.Option(help="How many updates to generate.", min=0)],
+    out: Annotated[Path, typer.Option(help="The export cabinet to write.")],
+    seed: Annotated[int, typer.Option(help="Same seed, same catalog.")] = 1,
+    categories: Annotated[
+        Path | None,
+        typer.Option(help="Take the category tree from this real WSUS export cabinet."),
+    ] = None,
+) -> None:
+    """Write a WSUS export cabinet of N synthetic updates of the real shape."""
+    with _user_errors(), _progress(f"generating {out.name}") as report:
+        if categories is not None:
+            with read_export(categories) as real:
+                cats = [r for r in real.records() if 'UpdateType="Category"' in r.xml]
+        else:
+            cats = None
+        records = generate_catalog(updates, seed, categories=cats)
+        written = write_export(out, _counted(records, report, updates + len(cats or ())))
+    console.print(f"wrote {written:,} revisions to {out}")
+
+
+@catalog_app.command("evolve")
+def catalog_evolve(
+    source: Annotated[Path, typer.Argument(help="Last month's export cabinet.")],
+    out: Annotated[Path, typer.Option(help="The export cabinet to write.")],
+    changes: Annotated[int, typer.Option(help="How many changes to make.", min=0)] = 100,
+    seed: Annotated[int, typer.Option(help="Same seed, same changes.")] = 1,
+) -> None:
+    """Write next month's catalog: new updates, new revisions, expirations, supersedence."""
+    with (
+        _user_errors(),
+        read_export(source) as previous,
+        _progress(f"evolving {source.name}") as report,
+    ):
+        records = evolve_catalog(previous.records(), changes, seed)
+        written = write_export(out, _counted(records, report, previous.count + changes))
+    console.print(f"wrote {written:,} revisions to {out}")
+
+
+# -- update server ---------------------------------------------------------------------
+
+
+@server_app.command("import")
+def server_import(
+    cabinet: Annotated[Path, typer.Argument(help="A WSUS export cabinet (wsusutil export).")],
+    data: DataDir,
+) -> None:
+    """Import a WSUS export cabinet into the update server's store, all or nothing."""
+    with (
+        _user_errors(),
+        UpdateStore.open(data) as store,
+        _progress(f"importing {cabinet.name}") as report,
+    ):
+        result = import_export_cabinet(store, cabinet, progress=report)
+    _print_import(result)
+
+
+@server_app.command("export")
+def server_export(
+    cabinet: Annotated[Path, typer.Argument(help="The export cabinet to write.")],
+    data: DataDir,
+) -> None:
+    """Export every stored revision as a WSUS export cabinet."""
+    with (
+        _user_errors(),
+        UpdateStore.open(data) as store,
+        _progress(f"exporting to {cabinet.name}") as report,
+    ):
+        written = store.export(cabinet, progress=report)
+    console.print(f"wrote {written:,} revisions to {cabinet}")
+
+
+@server_app.command("status")
+def server_status(
+    data: DataDir,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """What the update server holds: revisions, updates, categories, change counter."""
+    with _user_errors(), UpdateStore.open(data) as store:
+        status = store.status()
+    if as_json:
+        console.print_json(json.dumps(status.to_json()))
+    else:
+        _print_status(status)
+
+
+@server_app.command("changes")
+def server_changes(
+    data: DataDir,
+    since: Annotated[int, typer.Option(help="A change counter value, e.g. from status.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The revisions that arrived after the change counter stood at SINCE."""
+    with _user_errors(), UpdateStore.open(data) as store:
+        keys = store.changed_since(since)
+    if as_json:
+        console.print_json(json.dumps([[k.update_id, k.revision] for k in keys]))
+        return
+    for key in keys:
+        console.print(f"{key.update_id}  rev {key.revision}", highlight=False)
+    console.print(f"{len(keys):,} revisions changed since {since}")
+
+
+def _print_import(result: ImportResult) -> None:
+    console.print(
+        f"imported {result.source}: {result.records:,} records, "
+        f"{result.new_revisions:,} new, {result.unchanged_revisions:,} already stored; "
+        f"change counter {result.change_before} -> {result.change_after} "
+        f"({result.seconds:.1f} s)",
+        highlight=False,
+    )
+    if result.conflicting:
+        shown = ", ".join(str(k) for k in result.conflicting[:5])
+        console.print(
+            f"[yellow]warning:[/] {len(result.conflicting)} revisions arrived again with a "
+            f"different XML text and were kept as first stored: {shown}",
+            highlight=False,
+        )
+
+
+def _print_status(status: StoreStatus) -> None:
+    table = Table(title="update server", show_header=False)
+    table.add_row("revisions", f"{status.revisions:,}")
+    table.add_row("updates", f"{status.updates:,}")
+    table.add_row("categories", f"{status.categories:,}")
+    for kind, count in status.by_type.items():
+        table.add_row(f"  {kind} revisions", f"{count:,}")
+    for kind, count in status.by_category_type.items():
+        table.add_row(f"  {kind} revisions", f"{count:,}")
+    table.add_row("change counter", str(status.last_change))
+    if status.last_sync:
+        last = status.last_sync
+        table.add_row("last import", f"{last['result']} at {last['finished_at']}")
+    console.print(table)
+
+
+# -- demo --------------------------------------------------------------------------------
+
+
+@app.command("demo")
+def demo(
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Keep the demo's files here (else a temp dir).")
+    ] = None,
+    updates: Annotated[int, typer.Option(help="Updates in the demo catalog.")] = 2000,
+) -> None:
+    """Run the embedded demo: a catalog, this month and next, through an update server."""
+    with _user_errors(), tempfile.TemporaryDirectory(prefix="updatesync-demo-") as tmp:
+        root = Path(data) if data else Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
+        june, july = root / "catalog-month1.cab", root / "catalog-month2.cab"
+        console.rule("[bold]updatesync demo")
+        catalog_generate(updates=updates, out=june, seed=7, categories=None)
+        catalog_evolve(source=june, out=july, changes=max(updates // 20, 1), seed=8)
+        server = root / "CS1-SUP"
+        server_import(cabinet=june, data=server)
+        with UpdateStore.open(server) as store:
+            after_first = store.change_counter()
+        server_import(cabinet=july, data=server)
+        server_import(cabinet=july, data=server)
+        with UpdateStore.open(server) as store:
+            changed = store.changed_since(after_first)
+            _print_status(store.status())
+        console.print(
+            f"{len(changed):,} revisions changed between the two months "
+            f"(change counter after month 1: {after_first})"
+        )
+        back = root / "CS1-export.cab"
+        server_export(cabinet=back, data=server)
+        with read_export(back) as check:
+            console.print(f"round trip: {back.name} holds {check.count:,} revisions")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,119 @@
+"""The update server's database tables (SQLAlchemy Core), as the code queries them.
+
+The tables themselves are created and changed only by the Alembic migrations in
+`migrations/versions/`; this module must describe the schema those migrations produce.
+
+- `revision`: every stored revision of an update, category or detectoid, with the parsed
+  fields and the original XML. `change_number` is the value of the store's change counter
+  when the revision arrived: "what changed since N" is `change_number > N`.
+- `revision_relation`: the relationships of a revision (category prerequisites, plain
+  prerequisites, bundled updates, superseded updates).
+- `update_item`: one row per update id, pointing at its latest (highest) revision.
+- `store_state`: one row holding the change counter.
+- `subscription_category`, `subscription_language`: what this server syncs.
+- `sync_history`: one row per import or sync, successful or not.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+revision = Table(
+    "revision",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("update_id", String(36), nullable=False),
+    Column("revision_number", Integer, nullable=False),
+    Column("update_type", String(16), nullable=False),
+    Column("category_type", String(32)),
+    Column("title", Text, nullable=False),
+    Column("default_language", String(16)),
+    Column("kb_article", String(32)),
+    Column("security_bulletin", String(64)),
+    Column("msrc_severity", String(16)),
+    Column("creation_date", String(40)),
+    Column("publication_state", String(16), nullable=False),
+    Column("eula_id", String(36)),
+    Column("detectoid_type", String(64)),
+    Column("localized", JSON, nullable=False),
+    Column("files", JSON, nullable=False),
+    Column("xml", Text, nullable=False),
+    Column("change_number", Integer, nullable=False),
+    Column("imported_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("update_id", "revision_number", name="uq_revision_identity"),
+    Index("ix_revision_change_number", "change_number"),
+)
+
+revision_relation = Table(
+    "revision_relation",
+    metadata,
+    Column("revision_id", Integer, ForeignKey("revision.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("group_no", Integer, nullable=False),
+    Column("target_update_id", String(36), nullable=False),
+    Column("target_revision", Integer),
+    Index("ix_revision_relation_revision", "revision_id"),
+    Index("ix_revision_relation_target", "target_update_id", "kind"),
+)
+
+update_item = Table(
+    "update_item",
+    metadata,
+    Column("update_id", String(36), primary_key=True),
+    Column("latest_revision_id", Integer, ForeignKey("revision.id"), nullable=False),
+    Column("latest_revision", Integer, nullable=False),
+    Column("update_type", String(16), nullable=False),
+    Column("category_type", String(32)),
+    Index("ix_update_item_type", "update_type"),
+)
+
+store_state = Table(
+    "store_state",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("change_counter", Integer, nullable=False),
+)
+
+subscription_category = Table(
+    "subscription_category",
+    metadata,
+    Column("update_id", String(36), primary_key=True),
+    Column("kind", String(16), nullable=False),
+)
+
+subscription_language = Table(
+    "subscription_language",
+    metadata,
+    Column("language", String(16), primary_key=True),
+)
+
+sync_history = Table(
+    "sync_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=False),
+    Column("result", String(16), nullable=False),
+    Column("error", Text),
+    Column("new_revisions", Integer, nullable=False),
+    Column("unchanged_revisions", Integer, nullable=False),
+    Column("conflicting_revisions", Integer, nullable=False),
+    Column("change_before", Integer, nullable=False),
+    Column("change_after", Integer, nullable=False),
+)

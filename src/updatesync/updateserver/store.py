@@ -1,0 +1,283 @@
+"""The update server's store: what it holds and the questions asked of it.
+
+One `UpdateStore` per update server. It holds every revision it has received (older
+revisions stay stored; `update_item` points at the latest one), a change counter, the
+subscription and the sync history. Writing revisions in bulk is `importer.py`'s job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, insert, select
+
+from updatesync.metadata.export import ExportRecord, write_export
+from updatesync.metadata.model import CategoryType, RevisionKey
+from updatesync.updateserver import schema as t
+from updatesync.updateserver.database import create_store_engine, migrate, sqlite_url
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One import or sync of this server, as the sync history shows it."""
+
+    kind: str
+    source: str
+    started_at: datetime
+    finished_at: datetime
+    result: str
+    error: str | None
+    new_revisions: int
+    unchanged_revisions: int
+    conflicting_revisions: int
+    change_before: int
+    change_after: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStatus:
+    """What `updatesync updateserver status` shows. `by_type` counts revisions."""
+
+    revisions: int
+    updates: int
+    categories: int
+    by_type: dict[str, int]
+    by_category_type: dict[str, int]
+    last_change: int
+    subscription: dict[str, list[str]]
+    last_sync: dict[str, Any] | None = field(default=None)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """What this server syncs: product and classification ids, and languages."""
+
+    products: tuple[str, ...] = ()
+    classifications: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+
+
+class UpdateStore:
+    """The database of one update server."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, data_dir: Path | str, *, url: str | None = None) -> UpdateStore:
+        """Open (creating and migrating as needed) the store of the server at `data_dir`."""
+        data_dir = Path(data_dir)
+        if url is None:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            url = sqlite_url(data_dir)
+        engine = create_store_engine(url)
+        migrate(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> UpdateStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- reading -----------------------------------------------------------------
+
+    def change_counter(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(t.store_state.c.change_counter)).scalar_one()
+
+    def changed_since(self, change_number: int) -> list[RevisionKey]:
+        """The revisions that arrived after the change counter stood at `change_number`."""
+        query = (
+            select(t.revision.c.update_id, t.revision.c.revision_number)
+            .where(t.revision.c.change_number > change_number)
+            .order_by(t.revision.c.change_number)
+        )
+        with self.engine.connect() as conn:
+            return [RevisionKey(uid, rev) for uid, rev in conn.execute(query)]
+
+    def revision_keys(self) -> set[RevisionKey]:
+        query = select(t.revision.c.update_id, t.revision.c.revision_number)
+        with self.engine.connect() as conn:
+            return {RevisionKey(uid, rev) for uid, rev in conn.execute(query)}
+
+    def xml(self, update_id: str, revision: int | None = None) -> str | None:
+        """The stored XML of a revision; without `revision`, of the latest one."""
+        query = select(t.revision.c.xml).where(t.revision.c.update_id == update_id.lower())
+        if revision is None:
+            query = query.join(t.update_item, t.update_item.c.latest_revision_id == t.revision.c.id)
+        else:
+            query = query.where(t.revision.c.revision_number == revision)
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one_or_none()
+
+    def latest_revision(self, update_id: str) -> int | None:
+        query = select(t.update_item.c.latest_revision).where(
+            t.update_item.c.update_id == update_id.lower()
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one_or_none()
+
+    def products_and_classifications(self, update_id: str) -> tuple[list[str], list[str]]:
+        """The product and classification ids of the latest revision of `update_id`.
+
+        Every prerequisite that names a known category counts, as in
+        `UpdateRevision.products_and_classifications`.
+        """
+        target = t.update_item.alias("target")
+        query = (
+            select(t.revision_relation.c.target_update_id, target.c.category_type)
+            .select_from(t.update_item)
+            .join(
+                t.revision_relation,
+                t.revision_relation.c.revision_id == t.update_item.c.latest_revision_id,
+            )
+            .join(target, target.c.update_id == t.revision_relation.c.target_update_id)
+            .where(t.update_item.c.update_id == update_id.lower())
+            .where(t.revision_relation.c.kind.in_(("category", "prerequisite")))
+            .order_by(t.revision_relation.c.kind, t.revision_relation.c.group_no)
+        )
+        products: list[str] = []
+        classifications: list[str] = []
+        with self.engine.connect() as conn:
+            for uid, kind in conn.execute(query):
+                target = classifications if kind == CategoryType.UPDATE_CLASSIFICATION else products
+                if kind is not None and uid not in target:
+                    target.append(uid)
+        return products, classifications
+
+    def iter_records(self, *, batch: int = 1000) -> Iterator[ExportRecord]:
+        """Every stored revision, in the order it arrived, without loading them all."""
+        query = select(
+            t.revision.c.update_id, t.revision.c.revision_number, t.revision.c.xml
+        ).order_by(t.revision.c.id)
+        with self.engine.connect() as conn:
+            result = conn.execution_options(yield_per=batch).execute(query)
+            for uid, rev, xml in result:
+                yield ExportRecord(uid, rev, xml)
+
+    def status(self) -> StoreStatus:
+        with self.engine.connect() as conn:
+            revisions = conn.execute(select(func.count()).select_from(t.revision)).scalar_one()
+            updates = conn.execute(select(func.count()).select_from(t.update_item)).scalar_one()
+            categories = conn.execute(
+                select(func.count())
+                .select_from(t.update_item)
+                .where(t.update_item.c.update_type == "Category")
+            ).scalar_one()
+            by_type = dict(
+                conn.execute(
+                    select(t.revision.c.update_type, func.count())
+                    .group_by(t.revision.c.update_type)
+                    .order_by(t.revision.c.update_type)
+                ).all()
+            )
+            by_category_type = dict(
+                conn.execute(
+                    select(t.revision.c.category_type, func.count())
+                    .where(t.revision.c.category_type.is_not(None))
+                    .group_by(t.revision.c.category_type)
+                    .order_by(t.revision.c.category_type)
+                ).all()
+            )
+            last_change = conn.execute(select(t.store_state.c.change_counter)).scalar_one()
+        history = self.history(limit=1)
+        last_sync = None
+        if history:
+            entry = history[0]
+            last_sync = {
+                "kind": entry.kind,
+                "source": entry.source,
+                "finished_at": entry.finished_at.isoformat(),
+                "result": entry.result,
+                "error": entry.error,
+                "new_revisions": entry.new_revisions,
+            }
+        sub = self.subscription()
+        return StoreStatus(
+            revisions=revisions,
+            updates=updates,
+            categories=categories,
+            by_type=by_type,
+            by_category_type=by_category_type,
+            last_change=last_change,
+            subscription={
+                "products": list(sub.products),
+                "classifications": list(sub.classifications),
+                "languages": list(sub.languages),
+            },
+            last_sync=last_sync,
+        )
+
+    def history(self, *, limit: int | None = None) -> list[HistoryEntry]:
+        """The sync history, newest first."""
+        query = select(t.sync_history).order_by(t.sync_history.c.id.desc())
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        fields = HistoryEntry.__slots__
+        return [HistoryEntry(**{name: row[name] for name in fields}) for row in rows]
+
+    def subscription(self) -> Subscription:
+        with self.engine.connect() as conn:
+            cats = conn.execute(
+                select(
+                    t.subscription_category.c.update_id, t.subscription_category.c.kind
+                ).order_by(t.subscription_category.c.update_id)
+            ).all()
+            langs = conn.execute(
+                select(t.subscription_language.c.language).order_by(
+                    t.subscription_language.c.language
+                )
+            ).scalars()
+            languages = tuple(langs)
+        return Subscription(
+            products=tuple(uid for uid, kind in cats if kind == "product"),
+            classifications=tuple(uid for uid, kind in cats if kind == "classification"),
+            languages=languages,
+        )
+
+    # -- writing -----------------------------------------------------------------
+
+    def set_subscription(self, subscription: Subscription) -> None:
+        """Replace the subscription, in one transaction."""
+        rows = [{"update_id": uid.lower(), "kind": "product"} for uid in subscription.products]
+        rows += [
+            {"update_id": uid.lower(), "kind": "classification"}
+            for uid in subscription.classifications
+        ]
+        with self.engine.begin() as conn:
+            conn.execute(delete(t.subscription_category))
+            conn.execute(delete(t.subscription_language))
+            if rows:
+                conn.execute(insert(t.subscription_category), rows)
+            if subscription.languages:
+                conn.execute(
+                    insert(t.subscription_language),
+                    [{"language": lang} for lang in dict.fromkeys(subscription.languages)],
+                )
+
+    def export(self, path: Path, *, progress: Progress | None = None) -> int:
+        """Write every stored revision into a WSUS export cabinet at `path`."""
+        total = self.status().revisions
+
+        def records() -> Iterator[ExportRecord]:
+            for done, record in enumerate(self.iter_records(), start=1):
+                yield record
+                if progress is not None:
+                    progress(done, total)
+
+        return write_export(path, records())

@@ -1,0 +1,197 @@
+"""Importing export cabinets into the update server's store: all or nothing, idempotent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from updatesync.cli import app
+from updatesync.metadata.export import ExportRecord, write_export
+from updatesync.metadata.model import RevisionKey
+from updatesync.updateserver.errors import ImportFailed
+from updatesync.updateserver.importer import BATCH_SIZE, import_export_cabinet
+from updatesync.updateserver.store import Subscription, UpdateStore
+
+UPD = "http://schemas.microsoft.com/msus/2002/12/Update"
+CAT = "http://schemas.microsoft.com/msus/2002/12/UpdateHandlers/Category"
+PRODUCT = "11111111-0000-4000-8000-000000000001"
+CLASSIFICATION = "11111111-0000-4000-8000-000000000002"
+
+
+def _category(uid: str, kind: str, title: str) -> ExportRecord:
+    xml = (
+        f'<upd:Update xmlns:upd="{UPD}" xmlns:cat="{CAT}">'
+        f'<upd:UpdateIdentity UpdateID="{uid.upper()}" RevisionNumber="1" />'
+        '<upd:Properties UpdateType="Category" PublicationState="Published" '
+        'DefaultPropertiesLanguage="en" />'
+        "<upd:LocalizedPropertiesCollection><upd:LocalizedProperties><upd:Language>en"
+        f"</upd:Language><upd:Title>{title}</upd:Title></upd:LocalizedProperties>"
+        "</upd:LocalizedPropertiesCollection>"
+        '<upd:HandlerSpecificData xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        f'xsi:type="cat:Category"><cat:CategoryInformation CategoryType="{kind}" />'
+        "</upd:HandlerSpecificData></upd:Update>"
+    )
+    return ExportRecord(uid, 1, xml)
+
+
+def _update(number: int, revision: int = 200, *, title: str | None = None) -> ExportRecord:
+    uid = f"22222222-0000-4000-8000-{number:012d}"
+    xml = (
+        f'<upd:Update xmlns:upd="{UPD}">'
+        f'<upd:UpdateIdentity UpdateID="{uid}" RevisionNumber="{revision}" />'
+        '<upd:Properties UpdateType="Software" PublicationState="Published" '
+        'DefaultPropertiesLanguage="en" MsrcSeverity="Important">'
+        f"<upd:KBArticleID>{5000000 + number}</upd:KBArticleID></upd:Properties>"
+        "<upd:LocalizedPropertiesCollection><upd:LocalizedProperties><upd:Language>en"
+        f"</upd:Language><upd:Title>{title or f'Update {number}'}</upd:Title>"
+        "</upd:LocalizedProperties></upd:LocalizedPropertiesCollection>"
+        "<upd:Relationships><upd:Prerequisites>"
+        f'<upd:AtLeastOne IsCategory="true"><upd:UpdateIdentity UpdateID="{PRODUCT}" />'
+        "</upd:AtLeastOne>"
+        f'<upd:AtLeastOne IsCategory="true"><upd:UpdateIdentity UpdateID="{CLASSIFICATION}" />'
+        "</upd:AtLeastOne></upd:Prerequisites></upd:Relationships></upd:Update>"
+    )
+    return ExportRecord(uid, revision, xml)
+
+
+def _catalog(count: int) -> list[ExportRecord]:
+    return [
+        _category(PRODUCT, "Product", "Windows 11"),
+        _category(CLASSIFICATION, "UpdateClassification", "Security Updates"),
+        *(_update(n) for n in range(count)),
+    ]
+
+
+def _snapshot(store: UpdateStore) -> tuple[object, ...]:
+    status = store.status()
+    with store.engine.connect() as conn:
+        relations = conn.execute(text("select count(*) from revision_relation")).scalar_one()
+    return (
+        status.revisions,
+        status.updates,
+        status.by_type,
+        status.last_change,
+        relations,
+        frozenset(store.revision_keys()),
+    )
+
+
+def test_newer_revision_becomes_latest_and_both_stay(tmp_path: Path) -> None:
+    write_export(tmp_path / "m1.cab", _catalog(3))
+    write_export(tmp_path / "m2.cab", [_update(1, 201, title="Update 1 (re-released)")])
+    with UpdateStore.open(tmp_path / "sup") as store:
+        import_export_cabinet(store, tmp_path / "m1.cab")
+        counter = store.change_counter()
+        result = import_export_cabinet(store, tmp_path / "m2.cab")
+        uid = _update(1).update_id
+        assert result.new_revisions == 1
+        assert store.latest_revision(uid) == 201
+        assert "re-released" in (store.xml(uid) or "")
+        assert "re-released" not in (store.xml(uid, 200) or "")
+        assert store.changed_since(counter) == [RevisionKey(uid, 201)]
+        assert store.status().updates == 5
+        assert store.status().revisions == 6
+        assert store.products_and_classifications(uid) == ([PRODUCT], [CLASSIFICATION])
+
+
+def test_a_bad_record_after_many_good_batches_imports_nothing(tmp_path: Path) -> None:
+    good = _catalog(5)
+    write_export(tmp_path / "good.cab", good)
+    records = _catalog(BATCH_SIZE * 3)
+    bad_xml = records[-1].xml.replace("</upd:Update>", "")  # truncated document
+    records[-1] = ExportRecord(records[-1].update_id, records[-1].revision, bad_xml)
+    write_export(tmp_path / "bad.cab", records)
+    with UpdateStore.open(tmp_path / "sup") as store:
+        import_export_cabinet(store, tmp_path / "good.cab")
+        before = _snapshot(store)
+        with pytest.raises(ImportFailed) as failure:
+            import_export_cabinet(store, tmp_path / "bad.cab")
+        message = str(failure.value)
+        assert f"record {len(records)}" in message
+        assert "Nothing was imported" in message
+        assert _snapshot(store) == before
+        history = store.history()
+        assert history[0].result == "Failed"
+        assert history[0].error
+        # The next import succeeds from there.
+        fixed = _catalog(BATCH_SIZE * 3)
+        write_export(tmp_path / "fixed.cab", fixed)
+        result = import_export_cabinet(store, tmp_path / "fixed.cab")
+        assert result.new_revisions == len(fixed) - len(good)
+        assert store.status().revisions == len(fixed)
+
+
+def test_a_record_whose_document_names_another_revision_is_refused(tmp_path: Path) -> None:
+    real = _update(7)
+    write_export(tmp_path / "lying.cab", [ExportRecord(real.update_id, 999, real.xml)])
+    with UpdateStore.open(tmp_path / "sup") as store:
+        with pytest.raises(ImportFailed, match="rev 999"):
+            import_export_cabinet(store, tmp_path / "lying.cab")
+        assert store.status().revisions == 0
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        '<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
+        "<lolz>&lol2;</lolz>",
+        '<!DOCTYPE foo [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><foo>&xxe;</foo>',
+    ],
+    ids=["billion-laughs", "external-entity"],
+)
+def test_hostile_documents_are_refused_and_nothing_is_stored(tmp_path: Path, payload: str) -> None:
+    records = [*_catalog(2), ExportRecord("33333333-0000-4000-8000-000000000001", 1, payload)]
+    write_export(tmp_path / "hostile.cab", records)
+    with UpdateStore.open(tmp_path / "sup") as store:
+        with pytest.raises(ImportFailed, match="record 5"):
+            import_export_cabinet(store, tmp_path / "hostile.cab")
+        assert store.status().revisions == 0
+        assert store.change_counter() == 0
+
+
+def test_a_truncated_cabinet_is_a_clear_error_and_the_store_is_unchanged(tmp_path: Path) -> None:
+    write_export(tmp_path / "whole.cab", _catalog(200))
+    data = (tmp_path / "whole.cab").read_bytes()
+    (tmp_path / "cut.cab").write_bytes(data[: len(data) // 2])
+    with UpdateStore.open(tmp_path / "sup") as store:
+        import_export_cabinet(store, tmp_path / "whole.cab")
+        before = _snapshot(store)
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["updateserver", "import", "--data", str(tmp_path / "sup"), str(tmp_path / "cut.cab")]
+    )
+    assert result.exit_code == 1
+    assert "cut.cab" in result.output
+    assert "Traceback" not in result.output
+    with UpdateStore.open(tmp_path / "sup") as store:
+        assert _snapshot(store) == before
+
+
+def test_subscription_is_kept(tmp_path: Path) -> None:
+    wanted = Subscription(
+        products=(PRODUCT,), classifications=(CLASSIFICATION,), languages=("en", "ja")
+    )
+    with UpdateStore.open(tmp_path / "sup") as store:
+        store.set_subscription(wanted)
+    with UpdateStore.open(tmp_path / "sup") as store:
+        assert store.subscription() == wanted
+        assert store.status().subscription["languages"] == ["en", "ja"]
+
+
+def test_a_new_store_is_at_the_newest_migration(tmp_path: Path) -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from updatesync.updateserver.database import MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    with UpdateStore.open(tmp_path / "sup") as store, store.engine.connect() as conn:
+        assert conn.execute(text("select version_num from alembic_version")).scalar_one() == head
+    # Opening again does not migrate twice or fail.
+    with UpdateStore.open(tmp_path / "sup") as store:
+        assert store.change_counter() == 0
