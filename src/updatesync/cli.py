@@ -76,10 +76,13 @@ def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
 
 
 def _counted(items: Iterable[T], report: Callable[[int, int], None], total: int) -> Iterator[T]:
+    """Pass `items` through, reporting progress; `total` may be an estimate."""
+    done = 0
     for done, item in enumerate(items, start=1):
         yield item
-        if done % 250 == 0 or done == total:
-            report(done, total)
+        if done % 250 == 0:
+            report(done, max(total, done))
+    report(done, done)
 
 
 # -- catalog ---------------------------------------------------------------------------

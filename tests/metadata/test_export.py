@@ -85,7 +85,7 @@ def test_round_trip_is_byte_identical(
         assert package.creation_time == moment
         assert (package.format_version, package.protocol_version) == ("1.0", "1.20")
         assert package.languages == DEFAULT_LANGUAGES
-        assert [(k.update_id, k.revision) for k in package.revisions] == [
+        assert [(k.update_id, k.revision) for k in export.declared()] == [
             (r.update_id, r.revision) for r in records
         ]
         back = list(export.records())

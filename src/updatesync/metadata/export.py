@@ -26,6 +26,7 @@ import codecs
 import os
 import re
 import shutil
+import sqlite3
 import tempfile
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -132,12 +133,73 @@ class ExportPackage:
     format_version: str
     protocol_version: str
     languages: tuple[ExportLanguage, ...]
-    revisions: tuple[RevisionKey, ...]
+    count: int
+    """How many revisions package.xml declares (= records metadata.txt must hold)."""
 
-    @property
-    def count(self) -> int:
-        """How many revisions package.xml declares (= records metadata.txt must hold)."""
-        return len(self.revisions)
+
+class _DeclaredIndex:
+    """The revisions package.xml declares, kept on disk so memory stays flat.
+
+    A catalog of a million revisions would otherwise hold a million keys in memory for the
+    sole purpose of checking metadata.txt against package.xml. An SQLite file in the
+    reader's private temp folder does it with a few MiB of cache whatever the size.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=OFF")
+        self._db.execute("PRAGMA synchronous=OFF")
+        self._db.execute(
+            "CREATE TABLE declared (update_id TEXT NOT NULL, revision INTEGER NOT NULL, "
+            "position INTEGER NOT NULL, seen INTEGER NOT NULL DEFAULT 0, "
+            "PRIMARY KEY (update_id, revision)) WITHOUT ROWID"
+        )
+        self._db.execute("BEGIN")
+        self.count = 0
+
+    def add(self, key: RevisionKey) -> bool:
+        """Record a declared revision; False if it was declared already."""
+        try:
+            self._db.execute(
+                "INSERT INTO declared (update_id, revision, position) VALUES (?, ?, ?)",
+                (key.update_id, key.revision, self.count),
+            )
+        except sqlite3.IntegrityError:
+            return False
+        self.count += 1
+        return True
+
+    def mark(self, key: RevisionKey) -> str | None:
+        """Tick off a record of metadata.txt; else say what is wrong with it."""
+        ticked = self._db.execute(
+            "UPDATE declared SET seen = 1 WHERE update_id = ? AND revision = ? AND seen = 0",
+            (key.update_id, key.revision),
+        ).rowcount
+        if ticked:
+            return None
+        known = self._db.execute(
+            "SELECT 1 FROM declared WHERE update_id = ? AND revision = ?",
+            (key.update_id, key.revision),
+        ).fetchone()
+        return "appears a second time" if known else "is not declared in package.xml"
+
+    def missing(self) -> tuple[RevisionKey, int] | None:
+        """The first declared revision no record ticked off, and how many there are."""
+        missing = self._db.execute("SELECT count(*) FROM declared WHERE seen = 0").fetchone()[0]
+        if not missing:
+            return None
+        uid, rev = self._db.execute(
+            "SELECT update_id, revision FROM declared WHERE seen = 0 ORDER BY position LIMIT 1"
+        ).fetchone()
+        return RevisionKey(uid, rev), missing
+
+    def __iter__(self) -> Iterator[RevisionKey]:
+        rows = self._db.execute("SELECT update_id, revision FROM declared ORDER BY position")
+        for uid, rev in rows:
+            yield RevisionKey(uid, rev)
+
+    def close(self) -> None:
+        self._db.close()
 
 
 # --------------------------------------------------------------------------- package.xml
@@ -162,7 +224,7 @@ def _parse_creation_time(text: str, where: str) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _parse_package(path: Path, where: str) -> ExportPackage:
+def _parse_package(path: Path, where: str, declared: _DeclaredIndex) -> ExportPackage:
     """Parse package.xml incrementally (it grows with the number of revisions)."""
     context = etree.iterparse(
         str(path),
@@ -175,8 +237,6 @@ def _parse_package(path: Path, where: str) -> ExportPackage:
     root: etree._Element | None = None
     attrs: dict[str, str] = {}
     languages: list[ExportLanguage] = []
-    revisions: list[RevisionKey] = []
-    seen: set[RevisionKey] = set()
     try:
         for event, elem in context:
             if root is None:
@@ -221,7 +281,7 @@ def _parse_package(path: Path, where: str) -> ExportPackage:
                     )
                 )
             elif elem.tag == "Update" and parent_tag == "Updates":
-                number = len(revisions) + 1
+                number = declared.count + 1
                 what = f"<Update> #{number}"
                 update_id = _require(elem, "UpdateId", where, what)
                 revision = _require(elem, "RevisionNumber", where, what)
@@ -237,10 +297,8 @@ def _parse_package(path: Path, where: str) -> ExportPackage:
                         where=where,
                     )
                 key = RevisionKey(update_id.lower(), int(revision))
-                if key in seen:
+                if not declared.add(key):
                     raise ExportFormatError(f"{what} declares {key} a second time", where=where)
-                seen.add(key)
-                revisions.append(key)
                 # Free what has been read: package.xml grows with the number of revisions.
                 elem.clear()
                 while elem.getprevious() is not None:
@@ -263,7 +321,7 @@ def _parse_package(path: Path, where: str) -> ExportPackage:
         format_version=attrs["FormatVersion"],
         protocol_version=attrs["ProtocolVersion"],
         languages=tuple(languages),
-        revisions=tuple(revisions),
+        count=declared.count,
     )
 
 
@@ -358,8 +416,7 @@ def _chars_for_units(text: str, units: int) -> int | None:
     return None
 
 
-def _iter_metadata(path: Path, declared: ExportPackage, where: str) -> Iterator[ExportRecord]:
-    remaining = set(declared.revisions)
+def _iter_metadata(path: Path, declared: _DeclaredIndex, where: str) -> Iterator[ExportRecord]:
     with path.open("rb") as handle:
         win = _TextWindow(handle, where, _CHUNK_BYTES)
         while True:
@@ -452,14 +509,9 @@ def _iter_metadata(path: Path, declared: ExportPackage, where: str) -> Iterator[
                 )
             win.pos += tail + 2
 
-            if key not in remaining:
-                problem = (
-                    "appears a second time"
-                    if key in declared.revisions
-                    else "is not declared in package.xml"
-                )
+            problem = declared.mark(key)
+            if problem is not None:
                 raise ExportFormatError(f"{here}: {key} {problem}", where=where)
-            remaining.discard(key)
             yield ExportRecord(key.update_id, key.revision, xml)
 
     if win.record == 0 and declared.count:
@@ -467,11 +519,12 @@ def _iter_metadata(path: Path, declared: ExportPackage, where: str) -> Iterator[
             f"metadata.txt is empty but package.xml declares {declared.count} revisions",
             where=where,
         )
-    if remaining:
-        first = next(k for k in declared.revisions if k in remaining)
+    missing = declared.missing()
+    if missing is not None:
+        first, how_many = missing
         raise ExportFormatError(
             f"package.xml declares {first} but metadata.txt has no record for it "
-            f"({len(remaining)} of {declared.count} declared revisions missing after "
+            f"({how_many} of {declared.count} declared revisions missing after "
             f"{win.record} records)",
             where=where,
         )
@@ -500,6 +553,7 @@ class ExportReader:
         self._work_dir = work_dir
         self._temp: Path | None = None
         self._package: ExportPackage | None = None
+        self._declared: _DeclaredIndex | None = None
         self._metadata: Path | None = None
 
     def __enter__(self) -> Self:
@@ -508,7 +562,10 @@ class ExportReader:
             package_path = extract_member(
                 self.path, PACKAGE_MEMBER, self._temp, self._max_member_size
             )
-            self._package = _parse_package(package_path, f"{self.path} member '{PACKAGE_MEMBER}'")
+            self._declared = _DeclaredIndex(self._temp / "declared.sqlite")
+            self._package = _parse_package(
+                package_path, f"{self.path} member '{PACKAGE_MEMBER}'", self._declared
+            )
             package_path.unlink()
             self._metadata = extract_member(
                 self.path, METADATA_MEMBER, self._temp, self._max_member_size
@@ -527,6 +584,9 @@ class ExportReader:
         self._cleanup()
 
     def _cleanup(self) -> None:
+        if self._declared is not None:
+            self._declared.close()
+            self._declared = None
         if self._temp is not None:
             shutil.rmtree(self._temp, ignore_errors=True)
             self._temp = None
@@ -551,11 +611,17 @@ class ExportReader:
         revisions package.xml declares; a caller importing in one transaction must roll
         back on it.
         """
-        if self._metadata is None or self._package is None:
+        if self._metadata is None or self._declared is None:
             raise RuntimeError("records() is only available inside `with read_export(...)`")
         return _iter_metadata(
-            self._metadata, self._package, f"{self.path} member '{METADATA_MEMBER}'"
+            self._metadata, self._declared, f"{self.path} member '{METADATA_MEMBER}'"
         )
+
+    def declared(self) -> Iterator[RevisionKey]:
+        """The revisions package.xml declares, in its order."""
+        if self._declared is None:
+            raise RuntimeError("declared() is only available inside `with read_export(...)`")
+        return iter(self._declared)
 
 
 def read_export(

@@ -175,30 +175,22 @@ def _write_batch(
     if not new:
         return counter
     rows = [_revision_row(doc, counter + n, now) for n, doc in enumerate(new, start=1)]
-    revision_ids = (
-        conn.execute(
-            insert(t.revision).returning(t.revision.c.id, sort_by_parameter_order=True), rows
-        )
-        .scalars()
-        .all()
-    )
-    relations = [
-        row for doc, rid in zip(new, revision_ids, strict=True) for row in _relation_rows(doc, rid)
-    ]
+    conn.execute(insert(t.revision), rows)
+    relations = [row for doc in new for row in _relation_rows(doc)]
     if relations:
         conn.execute(insert(t.revision_relation), relations)
-    _point_latest(conn, new, revision_ids)
+    _point_latest(conn, new)
     tally.new += len(new)
     return counter + len(new)
 
 
-def _point_latest(conn: Connection, new: list[UpdateRevision], revision_ids: list[int]) -> None:
-    """Make `update_item` point at the highest revision of each update in `new`."""
-    best: dict[str, tuple[UpdateRevision, int]] = {}
-    for doc, rid in zip(new, revision_ids, strict=True):
+def _point_latest(conn: Connection, new: list[UpdateRevision]) -> None:
+    """Make `update_item` name the highest revision of each update in `new`."""
+    best: dict[str, UpdateRevision] = {}
+    for doc in new:
         held = best.get(doc.update_id)
-        if held is None or doc.revision > held[0].revision:
-            best[doc.update_id] = (doc, rid)
+        if held is None or doc.revision > held.revision:
+            best[doc.update_id] = doc
     current = dict(
         conn.execute(
             select(t.update_item.c.update_id, t.update_item.c.latest_revision).where(
@@ -208,10 +200,9 @@ def _point_latest(conn: Connection, new: list[UpdateRevision], revision_ids: lis
     )
     inserts = []
     updates = []
-    for uid, (doc, rid) in best.items():
+    for uid, doc in best.items():
         row = {
             "b_update_id": uid,
-            "latest_revision_id": rid,
             "latest_revision": doc.revision,
             "update_type": str(doc.update_type),
             "category_type": str(doc.category_type) if doc.category_type else None,
@@ -255,10 +246,11 @@ def _revision_row(doc: UpdateRevision, change_number: int, now: datetime) -> dic
     }
 
 
-def _relation_rows(doc: UpdateRevision, revision_id: int) -> Iterator[dict[str, object]]:
+def _relation_rows(doc: UpdateRevision) -> Iterator[dict[str, object]]:
     def row(kind: str, group: int, target: str, rev: int | None = None) -> dict[str, object]:
         return {
-            "revision_id": revision_id,
+            "update_id": doc.update_id,
+            "revision_number": doc.revision,
             "kind": kind,
             "group_no": group,
             "target_update_id": target,

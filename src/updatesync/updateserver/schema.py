@@ -7,8 +7,8 @@ The tables themselves are created and changed only by the Alembic migrations in
   fields and the original XML. `change_number` is the value of the store's change counter
   when the revision arrived: "what changed since N" is `change_number > N`.
 - `revision_relation`: the relationships of a revision (category prerequisites, plain
-  prerequisites, bundled updates, superseded updates).
-- `update_item`: one row per update id, pointing at its latest (highest) revision.
+  prerequisites, bundled updates, superseded updates), keyed by the revision's identity.
+- `update_item`: one row per update id, naming its latest (highest) revision number.
 - `store_state`: one row holding the change counter.
 - `subscription_category`, `subscription_language`: what this server syncs.
 - `sync_history`: one row per import or sync, successful or not.
@@ -20,7 +20,7 @@ from sqlalchemy import (
     JSON,
     Column,
     DateTime,
-    ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -61,12 +61,16 @@ revision = Table(
 revision_relation = Table(
     "revision_relation",
     metadata,
-    Column("revision_id", Integer, ForeignKey("revision.id"), nullable=False),
+    Column("update_id", String(36), nullable=False),
+    Column("revision_number", Integer, nullable=False),
     Column("kind", String(16), nullable=False),
     Column("group_no", Integer, nullable=False),
     Column("target_update_id", String(36), nullable=False),
     Column("target_revision", Integer),
-    Index("ix_revision_relation_revision", "revision_id"),
+    ForeignKeyConstraint(
+        ["update_id", "revision_number"], ["revision.update_id", "revision.revision_number"]
+    ),
+    Index("ix_revision_relation_revision", "update_id", "revision_number"),
     Index("ix_revision_relation_target", "target_update_id", "kind"),
 )
 
@@ -74,7 +78,6 @@ update_item = Table(
     "update_item",
     metadata,
     Column("update_id", String(36), primary_key=True),
-    Column("latest_revision_id", Integer, ForeignKey("revision.id"), nullable=False),
     Column("latest_revision", Integer, nullable=False),
     Column("update_type", String(16), nullable=False),
     Column("category_type", String(32)),

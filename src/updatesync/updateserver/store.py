@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,13 @@ class Subscription:
     languages: tuple[str, ...] = ()
 
 
+def _utc(value: Any) -> Any:
+    """SQLite hands back naive datetimes; every time we store is UTC."""
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
 class UpdateStore:
     """The database of one update server."""
 
@@ -117,7 +124,11 @@ class UpdateStore:
         """The stored XML of a revision; without `revision`, of the latest one."""
         query = select(t.revision.c.xml).where(t.revision.c.update_id == update_id.lower())
         if revision is None:
-            query = query.join(t.update_item, t.update_item.c.latest_revision_id == t.revision.c.id)
+            query = query.join(
+                t.update_item,
+                (t.update_item.c.update_id == t.revision.c.update_id)
+                & (t.update_item.c.latest_revision == t.revision.c.revision_number),
+            )
         else:
             query = query.where(t.revision.c.revision_number == revision)
         with self.engine.connect() as conn:
@@ -142,7 +153,8 @@ class UpdateStore:
             .select_from(t.update_item)
             .join(
                 t.revision_relation,
-                t.revision_relation.c.revision_id == t.update_item.c.latest_revision_id,
+                (t.revision_relation.c.update_id == t.update_item.c.update_id)
+                & (t.revision_relation.c.revision_number == t.update_item.c.latest_revision),
             )
             .join(target, target.c.update_id == t.revision_relation.c.target_update_id)
             .where(t.update_item.c.update_id == update_id.lower())
@@ -229,7 +241,7 @@ class UpdateStore:
         with self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
         fields = HistoryEntry.__slots__
-        return [HistoryEntry(**{name: row[name] for name in fields}) for row in rows]
+        return [HistoryEntry(**{name: _utc(row[name]) for name in fields}) for row in rows]
 
     def subscription(self) -> Subscription:
         with self.engine.connect() as conn:

@@ -43,20 +43,25 @@ def upgrade() -> None:
     op.create_index("ix_revision_change_number", "revision", ["change_number"])
     op.create_table(
         "revision_relation",
-        sa.Column("revision_id", sa.Integer, sa.ForeignKey("revision.id"), nullable=False),
+        sa.Column("update_id", sa.String(36), nullable=False),
+        sa.Column("revision_number", sa.Integer, nullable=False),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("group_no", sa.Integer, nullable=False),
         sa.Column("target_update_id", sa.String(36), nullable=False),
         sa.Column("target_revision", sa.Integer),
+        sa.ForeignKeyConstraint(
+            ["update_id", "revision_number"], ["revision.update_id", "revision.revision_number"]
+        ),
     )
-    op.create_index("ix_revision_relation_revision", "revision_relation", ["revision_id"])
+    op.create_index(
+        "ix_revision_relation_revision", "revision_relation", ["update_id", "revision_number"]
+    )
     op.create_index(
         "ix_revision_relation_target", "revision_relation", ["target_update_id", "kind"]
     )
     op.create_table(
         "update_item",
         sa.Column("update_id", sa.String(36), primary_key=True),
-        sa.Column("latest_revision_id", sa.Integer, sa.ForeignKey("revision.id"), nullable=False),
         sa.Column("latest_revision", sa.Integer, nullable=False),
         sa.Column("update_type", sa.String(16), nullable=False),
         sa.Column("category_type", sa.String(32)),
