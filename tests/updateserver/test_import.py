@@ -9,6 +9,7 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from updatesync.cli import app
+from updatesync.metadata.cabinet import extract_member, write_cabinet
 from updatesync.metadata.export import ExportRecord, write_export
 from updatesync.metadata.model import RevisionKey
 from updatesync.updateserver.errors import ImportFailed
@@ -195,3 +196,43 @@ def test_a_new_store_is_at_the_newest_migration(tmp_path: Path) -> None:
     # Opening again does not migrate twice or fail.
     with UpdateStore.open(tmp_path / "sup") as store:
         assert store.change_counter() == 0
+
+
+def _corrupt_metadata(good: Path, out: Path, tmp_path: Path, damage: str) -> Path:
+    """Rebuild `good` with its metadata.txt damaged near the end, after many good batches."""
+    work = tmp_path / "members"
+    package = extract_member(good, "package.xml", work, 2**30)
+    metadata = extract_member(good, "metadata.txt", work, 2**30)
+    raw = metadata.read_bytes()
+    last = raw.rindex(b"\r\n", 0, len(raw) - 2) + 2  # start of the last record
+    header, body = raw[last : last + 55], raw[last + 55 :]
+    if damage == "length-too-short":
+        length = int(header[46:54], 16)
+        header = header[:46] + f"{length - 7:08x}".encode() + header[54:]
+    elif damage == "length-too-long":
+        length = int(header[46:54], 16)
+        header = header[:46] + f"{length + 7:08x}".encode() + header[54:]
+    elif damage == "invalid-utf8":
+        body = body.replace(b"<upd:Title>", b"<upd:Title>\xff\xfe", 1)
+    metadata.write_bytes(raw[:last] + header + body)
+    write_cabinet(out, [("package.xml", package), ("metadata.txt", metadata)])
+    return out
+
+
+@pytest.mark.parametrize("damage", ["length-too-short", "length-too-long", "invalid-utf8"])
+def test_a_damaged_metadata_record_imports_nothing(tmp_path: Path, damage: str) -> None:
+    records = _catalog(BATCH_SIZE * 2 + 10)
+    write_export(tmp_path / "good.cab", records)
+    bad = _corrupt_metadata(tmp_path / "good.cab", tmp_path / "bad.cab", tmp_path, damage)
+    with UpdateStore.open(tmp_path / "sup") as store:
+        import_export_cabinet(store, tmp_path / "good.cab")
+        before = _snapshot(store)
+        with UpdateStore.open(tmp_path / "other") as empty:
+            with pytest.raises(ImportFailed) as failure:
+                import_export_cabinet(empty, bad)
+            assert f"record {len(records)}" in str(failure.value)
+            assert empty.status().revisions == 0
+            assert empty.history()[0].result == "Failed"
+        with pytest.raises(ImportFailed):
+            import_export_cabinet(store, bad)
+        assert _snapshot(store) == before

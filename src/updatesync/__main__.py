@@ -1,0 +1,5 @@
+"""`python -m updatesync`: the same as the `updatesync` command."""
+
+from updatesync.cli import main
+
+main()

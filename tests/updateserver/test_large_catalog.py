@@ -1,0 +1,69 @@
+"""A catalog of 100,000 generated updates goes through the command line, in flat memory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from updatesync.metadata.export import read_export
+from updatesync.metadata.generator import catalog_stats
+
+pytestmark = pytest.mark.slow
+
+CLI = [sys.executable, "-m", "updatesync"]
+
+
+def _import_peak(cabinet: Path, data: Path) -> float:
+    """Peak memory of an import run in a child process of its own."""
+    process = subprocess.Popen(
+        [*CLI, "updateserver", "import", "--data", str(data), str(cabinet)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    _pid, status, usage = os.wait4(process.pid, 0)
+    stderr = process.stderr.read().decode() if process.stderr else ""
+    assert os.waitstatus_to_exitcode(status) == 0, stderr
+    return usage.ru_maxrss / 1024
+
+
+def test_a_100k_update_catalog_imports_with_the_memory_of_a_10k_one(tmp_path: Path) -> None:
+    small, large = tmp_path / "10k.cab", tmp_path / "100k.cab"
+    for cabinet, size in ((small, 10_000), (large, 100_000)):
+        subprocess.run(
+            [
+                *CLI,
+                "catalog",
+                "generate",
+                "--updates",
+                str(size),
+                "--seed",
+                "3",
+                "--out",
+                str(cabinet),
+            ],
+            check=True,
+            capture_output=True,
+        )
+    small_peak = _import_peak(small, tmp_path / "small")
+    large_peak = _import_peak(large, tmp_path / "large")
+
+    shown = subprocess.run(
+        [*CLI, "updateserver", "status", "--data", str(tmp_path / "large"), "--json"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    status = json.loads(shown.stdout)
+    with read_export(large) as export:
+        stats = catalog_stats(export.records())
+    assert status["revisions"] == stats.revisions
+    assert status["revisions"] > 100_000
+    assert status["by_type"] == dict(sorted(stats.by_update_type.items()))
+    assert status["last_sync"]["result"] == "Succeeded"
+    # Ten times the catalog, about the same memory: the import streams.
+    assert large_peak < small_peak * 1.25, (small_peak, large_peak)
