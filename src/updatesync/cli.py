@@ -6,6 +6,7 @@ import json
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -221,7 +222,8 @@ def _print_status(status: StoreStatus) -> None:
     table.add_row("change counter", str(status.last_change))
     if status.last_sync:
         last = status.last_sync
-        table.add_row("last import", f"{last['result']} at {last['finished_at']}")
+        when = datetime.fromisoformat(last["finished_at"]).strftime("%Y-%m-%d %H:%M:%S UTC")
+        table.add_row(f"last {last['kind']}", f"{last['result']} at {when}")
     console.print(table)
 
 

@@ -114,9 +114,7 @@ def test_generated_category_tree(parsed: list[UpdateRevision]) -> None:
         if category.category_type is CategoryType.PRODUCT_FAMILY:
             assert [types[p] for p in category.parent_categories] == [CategoryType.COMPANY]
         elif category.category_type is CategoryType.PRODUCT:
-            assert [types[p] for p in category.parent_categories] == [
-                CategoryType.PRODUCT_FAMILY
-            ]
+            assert [types[p] for p in category.parent_categories] == [CategoryType.PRODUCT_FAMILY]
         else:
             assert category.parent_categories == ()
     product_titles = {r.title() for r in categories if r.category_type is CategoryType.PRODUCT}
@@ -292,7 +290,7 @@ def test_real_categories_pass_through_and_are_used(real_categories: list[ExportR
     )
     real = [parse_update(r.xml) for r in real_categories]
     types = category_type_map(real)
-    updates = _parse_all(records[len(real_categories):])
+    updates = _parse_all(records[len(real_categories) :])
     assert len(updates) == 400
     real_detectoids = {r.update_id for r in real if r.update_type is UpdateType.DETECTOID}
     used_products: set[str] = set()
@@ -310,9 +308,7 @@ def test_real_categories_pass_through_and_are_used(real_categories: list[ExportR
 
 
 def test_categories_without_products_are_refused() -> None:
-    classification_only = [
-        r for r in generate_catalog(0, 1) if "UpdateClassification" in r.xml
-    ]
+    classification_only = [r for r in generate_catalog(0, 1) if "UpdateClassification" in r.xml]
     with pytest.raises(ValueError, match="Product"):
         list(generate_catalog(5, 1, categories=classification_only))
 

@@ -98,8 +98,13 @@ CLASSIFICATIONS: Final[tuple[Classification, ...]] = (
         "Critical Updates",
         "A broadly released fix for a specific problem addressing a critical, non-security "
         "related bug.",
-        {"ar": "التحديثات الضرورية", "de": "Wichtige Updates", "fr": "Mise à jour critique",
-         "ja": "重要な更新", "zh-cn": "关键更新程序"},
+        {
+            "ar": "التحديثات الضرورية",
+            "de": "Wichtige Updates",
+            "fr": "Mise à jour critique",
+            "ja": "重要な更新",
+            "zh-cn": "关键更新程序",
+        },
     ),
     Classification(
         "0fa1201d-4330-4fa8-8ae9-b877473b6441",
@@ -107,8 +112,13 @@ CLASSIFICATIONS: Final[tuple[Classification, ...]] = (
         "A broadly released fix for a product-specific security-related vulnerability. "
         "Security vulnerabilities are rated based on their severity which is indicated in the "
         "Microsoft® security bulletin as critical, important, moderate, or low.",
-        {"ar": "تحديثات الأمان", "de": "Sicherheitsupdates", "fr": "Mise à jour de la sécurité",
-         "ja": "セキュリティ問題の修正プログラム", "zh-cn": "安全更新程序"},
+        {
+            "ar": "تحديثات الأمان",
+            "de": "Sicherheitsupdates",
+            "fr": "Mise à jour de la sécurité",
+            "ja": "セキュリティ問題の修正プログラム",
+            "zh-cn": "安全更新程序",
+        },
     ),
     Classification(
         "e0789628-ce08-4437-be74-2495b842f43b",
@@ -116,8 +126,13 @@ CLASSIFICATIONS: Final[tuple[Classification, ...]] = (
         "A broadly-released and frequent software update containing additions to a product's "
         "definition database. Definition databases are often used to detect objects with "
         "specific attributes, such as malicious code, phishing Web sites, or junk e-mail.",
-        {"ar": "تحديثات التعريف", "de": "Definitionsupdates",
-         "fr": "Mises à jour de définitions", "ja": "定義更新プログラム", "zh-cn": "定义更新"},
+        {
+            "ar": "تحديثات التعريف",
+            "de": "Definitionsupdates",
+            "fr": "Mises à jour de définitions",
+            "ja": "定義更新プログラム",
+            "zh-cn": "定义更新",
+        },
     ),
     Classification(
         "b54e7d24-7add-428f-8b75-90a396fa584f",
@@ -146,10 +161,15 @@ CLASSIFICATIONS: Final[tuple[Classification, ...]] = (
         "Update Rollups",
         "A tested, cumulative set of hotfixes, security updates, critical updates, and updates "
         "packaged together for easy deployment. A rollup generally targets a specific area, "
-        'such as security, or a component of a product, such as Internet Information Services '
+        "such as security, or a component of a product, such as Internet Information Services "
         '"IIS".',
-        {"ar": "حزم التحديثات التراكمية", "de": "Update-Rollups",
-         "fr": "Ensemble de mises à jour", "ja": "修正プログラム集", "zh-cn": "更新程序集"},
+        {
+            "ar": "حزم التحديثات التراكمية",
+            "de": "Update-Rollups",
+            "fr": "Ensemble de mises à jour",
+            "ja": "修正プログラム集",
+            "zh-cn": "更新程序集",
+        },
     ),
     Classification(
         "cd5ffd1e-e932-4e3a-bf74-18bf0b1bbd83",
@@ -168,8 +188,13 @@ CLASSIFICATIONS: Final[tuple[Classification, ...]] = (
         "ebfc1fc5-71a4-4f7b-9aca-3b9a503104a0",
         "Drivers",
         "A software component necessary to control or regulate another device.",
-        {"ar": "برامج التشغيل", "de": "Treiber", "fr": "Pilote", "ja": "ドライバ",
-         "zh-cn": "驱动程序"},
+        {
+            "ar": "برامج التشغيل",
+            "de": "Treiber",
+            "fr": "Pilote",
+            "ja": "ドライバ",
+            "zh-cn": "驱动程序",
+        },
     ),
 )
 _CLS: Final = {c.title: c.update_id for c in CLASSIFICATIONS}
@@ -177,43 +202,79 @@ _CLS: Final = {c.title: c.update_id for c in CLASSIFICATIONS}
 # The generated category tree: company -> product family -> (product title, product kind).
 # The product kind selects the update templates filed under the product.
 _TREE: Final[tuple[tuple[str, tuple[tuple[str, tuple[tuple[str, str], ...]], ...]], ...]] = (
-    ("Microsoft Corporation", (
-        ("Windows", (
-            ("Windows 11", "windows"),
-            ("Windows 10, version 1903 and later", "windows"),
-            ("Windows Server 2022", "windows"),
-            ("Windows Server 2019", "windows"),
-            ("Microsoft Defender Antivirus", "defender"),
-            ("Windows 11 Client, version 24H2 and later, Upgrade & Servicing Drivers", "driver"),
-        )),
-        ("Office", (
-            ("Microsoft 365 Apps/Office 2019/Office LTSC", "office"),
-            ("Office 2016", "office"),
-        )),
-        ("Developer Tools, Runtimes, and Redistributables", (
-            (".NET 8.0", "dotnet"),
-            ("Visual Studio 2022", "dotnet"),
-        )),
-        ("SQL Server", (
-            ("Microsoft SQL Server 2022", "sql"),
-            ("Microsoft SQL Server 2019", "sql"),
-        )),
-    )),
-    ("Contoso Ltd.", (
-        ("Contoso Line-of-Business Applications", (
-            ("Contoso Inventory Client", "lob"),
-            ('Contoso Field Agent "Next"', "lob"),
-        )),
-    )),
-    ("Fabrikam, Inc.", (
-        ("Fabrikam Devices", (
-            ("Fabrikam Network Adapters", "driver"),
-            ("Fabrikam Docking Stations <USB-C>", "driver"),
-        )),
-    )),
+    (
+        "Microsoft Corporation",
+        (
+            (
+                "Windows",
+                (
+                    ("Windows 11", "windows"),
+                    ("Windows 10, version 1903 and later", "windows"),
+                    ("Windows Server 2022", "windows"),
+                    ("Windows Server 2019", "windows"),
+                    ("Microsoft Defender Antivirus", "defender"),
+                    (
+                        "Windows 11 Client, version 24H2 and later, Upgrade & Servicing Drivers",
+                        "driver",
+                    ),
+                ),
+            ),
+            (
+                "Office",
+                (
+                    ("Microsoft 365 Apps/Office 2019/Office LTSC", "office"),
+                    ("Office 2016", "office"),
+                ),
+            ),
+            (
+                "Developer Tools, Runtimes, and Redistributables",
+                (
+                    (".NET 8.0", "dotnet"),
+                    ("Visual Studio 2022", "dotnet"),
+                ),
+            ),
+            (
+                "SQL Server",
+                (
+                    ("Microsoft SQL Server 2022", "sql"),
+                    ("Microsoft SQL Server 2019", "sql"),
+                ),
+            ),
+        ),
+    ),
+    (
+        "Contoso Ltd.",
+        (
+            (
+                "Contoso Line-of-Business Applications",
+                (
+                    ("Contoso Inventory Client", "lob"),
+                    ('Contoso Field Agent "Next"', "lob"),
+                ),
+            ),
+        ),
+    ),
+    (
+        "Fabrikam, Inc.",
+        (
+            (
+                "Fabrikam Devices",
+                (
+                    ("Fabrikam Network Adapters", "driver"),
+                    ("Fabrikam Docking Stations <USB-C>", "driver"),
+                ),
+            ),
+        ),
+    ),
 )
 _KIND_WEIGHT: Final = {
-    "windows": 5, "defender": 4, "office": 3, "dotnet": 1, "sql": 1, "lob": 1, "driver": 2,
+    "windows": 5,
+    "defender": 4,
+    "office": 3,
+    "dotnet": 1,
+    "sql": 1,
+    "lob": 1,
+    "driver": 2,
 }
 
 # --------------------------------------------------------------------------------------
@@ -377,121 +438,266 @@ def _templates() -> dict[str, tuple[_Template, ...]]:
     upd = _CLS["Updates"]
     return {
         "windows": (
-            _Template("cu", sec, _CU_TITLE, _WINDOWS_DESC,
-                      "windows10.0-kb{kb}-{archl}_{hex}.msu", (300_000_000, 900_000_000),
-                      weight=6, severity=1.0, bulletin=0.1, bundle=0.5, leaves=cu_leaves),
-            _Template("ssu", _CLS["Critical Updates"],
-                      *_en("{ym} Servicing Stack Update for {product} for {arch}-based "
-                           "Systems (KB{kb})", _WINDOWS_DESC["en"]),
-                      "windows10.0-kb{kb}-{archl}_{hex}.msu", (10_000_000, 30_000_000),
-                      weight=2),
-            _Template("netfx", upd,
-                      *_en("{ym} Cumulative Update for .NET Framework 3.5 and 4.8.1 for "
-                           "{product} for {arch} (KB{kb})", _WINDOWS_DESC["en"]),
-                      "windows10.0-kb{kb}-{archl}-ndp481_{hex}.msu", (50_000_000, 90_000_000),
-                      weight=2),
-            _Template("msrt", _CLS["Update Rollups"],
-                      *_en("Windows Malicious Software Removal Tool {arch} - v5.{n} (KB890830)",
-                           "After the download, this tool runs one time to check your computer "
-                           "for infection by specific, prevalent malicious software."),
-                      "windows-kb890830-{archl}-v5.{n}_{hex}.exe", (60_000_000, 80_000_000),
-                      kb="890830"),
-            _Template("feature", _CLS["Upgrades"],
-                      *_en("Feature update to {product}, version {release}",
-                           "Install the latest version of Windows: {product}, version "
-                           "{release}."),
-                      "{archl}fre_client_{hex}.esd", (3_000_000_000, 4_500_000_000),
-                      eula=1.0, kb=None),
-            _Template("fp", _CLS["Feature Packs"],
-                      *_en("Media Feature Pack for {product} (KB{kb})",
-                           "This update installs the Media Feature Pack for N editions."),
-                      "microsoft-windows-mediafeaturepack-kb{kb}-{archl}_{hex}.cab",
-                      (80_000_000, 120_000_000), supersede=0.2),
-            _Template("dyn", upd, _UPDATE_TITLE, _UPDATE_DESC,
-                      "windows10.0-kb{kb}-{archl}_{hex}.cab", (20_000_000, 60_000_000)),
+            _Template(
+                "cu",
+                sec,
+                _CU_TITLE,
+                _WINDOWS_DESC,
+                "windows10.0-kb{kb}-{archl}_{hex}.msu",
+                (300_000_000, 900_000_000),
+                weight=6,
+                severity=1.0,
+                bulletin=0.1,
+                bundle=0.5,
+                leaves=cu_leaves,
+            ),
+            _Template(
+                "ssu",
+                _CLS["Critical Updates"],
+                *_en(
+                    "{ym} Servicing Stack Update for {product} for {arch}-based Systems (KB{kb})",
+                    _WINDOWS_DESC["en"],
+                ),
+                "windows10.0-kb{kb}-{archl}_{hex}.msu",
+                (10_000_000, 30_000_000),
+                weight=2,
+            ),
+            _Template(
+                "netfx",
+                upd,
+                *_en(
+                    "{ym} Cumulative Update for .NET Framework 3.5 and 4.8.1 for "
+                    "{product} for {arch} (KB{kb})",
+                    _WINDOWS_DESC["en"],
+                ),
+                "windows10.0-kb{kb}-{archl}-ndp481_{hex}.msu",
+                (50_000_000, 90_000_000),
+                weight=2,
+            ),
+            _Template(
+                "msrt",
+                _CLS["Update Rollups"],
+                *_en(
+                    "Windows Malicious Software Removal Tool {arch} - v5.{n} (KB890830)",
+                    "After the download, this tool runs one time to check your computer "
+                    "for infection by specific, prevalent malicious software.",
+                ),
+                "windows-kb890830-{archl}-v5.{n}_{hex}.exe",
+                (60_000_000, 80_000_000),
+                kb="890830",
+            ),
+            _Template(
+                "feature",
+                _CLS["Upgrades"],
+                *_en(
+                    "Feature update to {product}, version {release}",
+                    "Install the latest version of Windows: {product}, version {release}.",
+                ),
+                "{archl}fre_client_{hex}.esd",
+                (3_000_000_000, 4_500_000_000),
+                eula=1.0,
+                kb=None,
+            ),
+            _Template(
+                "fp",
+                _CLS["Feature Packs"],
+                *_en(
+                    "Media Feature Pack for {product} (KB{kb})",
+                    "This update installs the Media Feature Pack for N editions.",
+                ),
+                "microsoft-windows-mediafeaturepack-kb{kb}-{archl}_{hex}.cab",
+                (80_000_000, 120_000_000),
+                supersede=0.2,
+            ),
+            _Template(
+                "dyn",
+                upd,
+                _UPDATE_TITLE,
+                _UPDATE_DESC,
+                "windows10.0-kb{kb}-{archl}_{hex}.cab",
+                (20_000_000, 60_000_000),
+            ),
         ),
         "defender": (
-            _Template("defs", _CLS["Definition Updates"], _DEFS_TITLE, _DEFS_DESC,
-                      "mpam-fe_{archl}_{hex}.exe", (50_000_000, 120_000_000), weight=6,
-                      bundle=1.0, leaves=defs_leaves, kb="2267602", supersede=1.0),
-            _Template("platform", upd,
-                      *_en("Update for Microsoft Defender Antivirus antimalware platform - "
-                           "KB4052623 (Version 4.18.{platform}) - Current Channel (Broad)",
-                           "This package will update Microsoft Defender Antivirus antimalware "
-                           "platform’s components on the user machine."),
-                      "updateplatform.amd64fre_{hex}.exe", (15_000_000, 25_000_000),
-                      kb="4052623"),
+            _Template(
+                "defs",
+                _CLS["Definition Updates"],
+                _DEFS_TITLE,
+                _DEFS_DESC,
+                "mpam-fe_{archl}_{hex}.exe",
+                (50_000_000, 120_000_000),
+                weight=6,
+                bundle=1.0,
+                leaves=defs_leaves,
+                kb="2267602",
+                supersede=1.0,
+            ),
+            _Template(
+                "platform",
+                upd,
+                *_en(
+                    "Update for Microsoft Defender Antivirus antimalware platform - "
+                    "KB4052623 (Version 4.18.{platform}) - Current Channel (Broad)",
+                    "This package will update Microsoft Defender Antivirus antimalware "
+                    "platform’s components on the user machine.",
+                ),
+                "updateplatform.amd64fre_{hex}.exe",
+                (15_000_000, 25_000_000),
+                kb="4052623",
+            ),
         ),
         "office": (
-            _Template("security", sec, _SECURITY_TITLE, _SECURITY_DESC,
-                      "word{bits}-kb{kb}-fullfile-x{bits}-glb_{hex}.exe",
-                      (5_000_000, 90_000_000), weight=3, severity=1.0, bulletin=0.3),
-            _Template("update", upd, _UPDATE_TITLE, _UPDATE_DESC,
-                      "mso{bits}-kb{kb}-fullfile-x{bits}-glb_{hex}.exe", (5_000_000, 60_000_000),
-                      weight=2),
-            _Template("sp", _CLS["Service Packs"],
-                      *_en("Service Pack {n} for {product} (KB{kb}) {bits}-Bit Edition",
-                           "Service Pack {n} provides the latest updates for {product}."),
-                      "officesp{n}-kb{kb}-fullfile-x{bits}-glb_{hex}.exe",
-                      (200_000_000, 600_000_000), eula=1.0, supersede=0.3),
+            _Template(
+                "security",
+                sec,
+                _SECURITY_TITLE,
+                _SECURITY_DESC,
+                "word{bits}-kb{kb}-fullfile-x{bits}-glb_{hex}.exe",
+                (5_000_000, 90_000_000),
+                weight=3,
+                severity=1.0,
+                bulletin=0.3,
+            ),
+            _Template(
+                "update",
+                upd,
+                _UPDATE_TITLE,
+                _UPDATE_DESC,
+                "mso{bits}-kb{kb}-fullfile-x{bits}-glb_{hex}.exe",
+                (5_000_000, 60_000_000),
+                weight=2,
+            ),
+            _Template(
+                "sp",
+                _CLS["Service Packs"],
+                *_en(
+                    "Service Pack {n} for {product} (KB{kb}) {bits}-Bit Edition",
+                    "Service Pack {n} provides the latest updates for {product}.",
+                ),
+                "officesp{n}-kb{kb}-fullfile-x{bits}-glb_{hex}.exe",
+                (200_000_000, 600_000_000),
+                eula=1.0,
+                supersede=0.3,
+            ),
         ),
         "dotnet": (
-            _Template("security", sec,
-                      *_en("Microsoft {product} {ver} Security Update for x64 Client",
-                           "Install this update to address security vulnerabilities in "
-                           "{product}. See the release notes for details & known issues."),
-                      "dotnet-runtime-{ver}-win-x64_{hex}.exe", (25_000_000, 60_000_000),
-                      weight=2, severity=1.0, kb=None),
-            _Template("tools", _CLS["Tools"],
-                      *_en("{product} Build Tools {ver}",
-                           "Build tools for {product} without the IDE."),
-                      "vs_buildtools_{ver}_{hex}.exe", (2_000_000, 4_000_000), eula=0.5,
-                      kb=None),
+            _Template(
+                "security",
+                sec,
+                *_en(
+                    "Microsoft {product} {ver} Security Update for x64 Client",
+                    "Install this update to address security vulnerabilities in "
+                    "{product}. See the release notes for details & known issues.",
+                ),
+                "dotnet-runtime-{ver}-win-x64_{hex}.exe",
+                (25_000_000, 60_000_000),
+                weight=2,
+                severity=1.0,
+                kb=None,
+            ),
+            _Template(
+                "tools",
+                _CLS["Tools"],
+                *_en("{product} Build Tools {ver}", "Build tools for {product} without the IDE."),
+                "vs_buildtools_{ver}_{hex}.exe",
+                (2_000_000, 4_000_000),
+                eula=0.5,
+                kb=None,
+            ),
         ),
         "sql": (
-            _Template("security", sec,
-                      *_en("Security Update for {product} RTM CU{n} (KB{kb})",
-                           "A security issue has been identified in {product}. Install this "
-                           "update to help protect your system."),
-                      "sqlserver-kb{kb}-x64_{hex}.exe", (300_000_000, 500_000_000), weight=2,
-                      severity=1.0, bulletin=0.2),
-            _Template("cu", upd,
-                      *_en("Cumulative Update {n} for {product} (KB{kb})",
-                           "Cumulative Update {n} for {product} contains hotfixes for issues "
-                           "fixed since the release."),
-                      "sqlserver-kb{kb}-x64_{hex}.exe", (300_000_000, 500_000_000)),
-            _Template("sp", _CLS["Service Packs"],
-                      *_en("{product} Service Pack {n} (KB{kb})",
-                           "Service Pack {n} for {product}."),
-                      "sqlserver-sp{n}-kb{kb}-x64_{hex}.exe", (500_000_000, 900_000_000),
-                      eula=1.0, supersede=0.3),
+            _Template(
+                "security",
+                sec,
+                *_en(
+                    "Security Update for {product} RTM CU{n} (KB{kb})",
+                    "A security issue has been identified in {product}. Install this "
+                    "update to help protect your system.",
+                ),
+                "sqlserver-kb{kb}-x64_{hex}.exe",
+                (300_000_000, 500_000_000),
+                weight=2,
+                severity=1.0,
+                bulletin=0.2,
+            ),
+            _Template(
+                "cu",
+                upd,
+                *_en(
+                    "Cumulative Update {n} for {product} (KB{kb})",
+                    "Cumulative Update {n} for {product} contains hotfixes for issues "
+                    "fixed since the release.",
+                ),
+                "sqlserver-kb{kb}-x64_{hex}.exe",
+                (300_000_000, 500_000_000),
+            ),
+            _Template(
+                "sp",
+                _CLS["Service Packs"],
+                *_en("{product} Service Pack {n} (KB{kb})", "Service Pack {n} for {product}."),
+                "sqlserver-sp{n}-kb{kb}-x64_{hex}.exe",
+                (500_000_000, 900_000_000),
+                eula=1.0,
+                supersede=0.3,
+            ),
         ),
         "lob": (
-            _Template("update", upd,
-                      *_en("{product} {ver} Update",
-                           'Fixes the "Sync <now>" button & the offline cache for {product}.'),
-                      "contoso-{ver}-x64_{hex}.msi", (10_000_000, 40_000_000), weight=3,
-                      kb=None),
-            _Template("fp", _CLS["Feature Packs"],
-                      *_en("{product} {ver} Feature Pack",
-                           "Adds reporting & export features to {product}."),
-                      "contoso-featurepack-{ver}_{hex}.msi", (10_000_000, 40_000_000), kb=None,
-                      supersede=0.3),
-            _Template("tools", _CLS["Tools"],
-                      *_en("{product} Administration Tools {ver}", ""),
-                      "contoso-admintools-{ver}_{hex}.msi", (1_000_000, 5_000_000), kb=None,
-                      eula=0.5),
-            _Template("critical", _CLS["Critical Updates"],
-                      *_en("Critical fix for {product} {ver}",
-                           "Fixes a crash when the <Inventory> view holds more than 65,535 "
-                           "items."),
-                      "contoso-hotfix-{ver}_{hex}.msp", (500_000, 5_000_000), kb=None),
+            _Template(
+                "update",
+                upd,
+                *_en(
+                    "{product} {ver} Update",
+                    'Fixes the "Sync <now>" button & the offline cache for {product}.',
+                ),
+                "contoso-{ver}-x64_{hex}.msi",
+                (10_000_000, 40_000_000),
+                weight=3,
+                kb=None,
+            ),
+            _Template(
+                "fp",
+                _CLS["Feature Packs"],
+                *_en(
+                    "{product} {ver} Feature Pack", "Adds reporting & export features to {product}."
+                ),
+                "contoso-featurepack-{ver}_{hex}.msi",
+                (10_000_000, 40_000_000),
+                kb=None,
+                supersede=0.3,
+            ),
+            _Template(
+                "tools",
+                _CLS["Tools"],
+                *_en("{product} Administration Tools {ver}", ""),
+                "contoso-admintools-{ver}_{hex}.msi",
+                (1_000_000, 5_000_000),
+                kb=None,
+                eula=0.5,
+            ),
+            _Template(
+                "critical",
+                _CLS["Critical Updates"],
+                *_en(
+                    "Critical fix for {product} {ver}",
+                    "Fixes a crash when the <Inventory> view holds more than 65,535 items.",
+                ),
+                "contoso-hotfix-{ver}_{hex}.msp",
+                (500_000, 5_000_000),
+                kb=None,
+            ),
         ),
         "driver": (
-            _Template("driver", _CLS["Drivers"],
-                      *_en("{maker} - {dclass} - {ver}", "{maker} {dclass} driver update"),
-                      "{dclassl}{n}_{hex}.cab", (200_000, 40_000_000), weight=1,
-                      update_type=UpdateType.DRIVER, kb=None, supersede=0.6),
+            _Template(
+                "driver",
+                _CLS["Drivers"],
+                *_en("{maker} - {dclass} - {ver}", "{maker} {dclass} driver update"),
+                "{dclassl}{n}_{hex}.cab",
+                (200_000, 40_000_000),
+                weight=1,
+                update_type=UpdateType.DRIVER,
+                kb=None,
+                supersede=0.6,
+            ),
         ),
     }
 
@@ -626,7 +832,7 @@ def _category_xml(
 ) -> str:
     prefixes = ("cat", "lar", "bar", "upd") if "bar:" in rule else ("cat", "lar", "upd")
     relationships = (
-        "<upd:Relationships><upd:Prerequisites><upd:AtLeastOne IsCategory=\"true\">"
+        '<upd:Relationships><upd:Prerequisites><upd:AtLeastOne IsCategory="true">'
         f"{_identity(parent)}</upd:AtLeastOne></upd:Prerequisites></upd:Relationships>"
         if parent
         else ""
@@ -646,7 +852,12 @@ def _category_xml(
 
 
 def _detectoid_xml(
-    uid: str, revision: int, title: str, detectoid_type: str, created: str, rule: str,
+    uid: str,
+    revision: int,
+    title: str,
+    detectoid_type: str,
+    created: str,
+    rule: str,
     prerequisite: str | None,
 ) -> str:
     prefixes = [p for p in ("pub", "bar", "lar", "mar") if f"<{p}:" in rule] + ["upd"]
@@ -685,7 +896,13 @@ def _generate_categories(rng: random.Random, palette: _Palette) -> Iterator[Expo
         publisher = _MS_CATEGORY_PUBLISHER if order == 1 else _guid(rng)
         rev = revision()
         xml = _category_xml(
-            company_id, rev, "Company", {"en": company}, {"en": company}, None, created(),
+            company_id,
+            rev,
+            "Company",
+            {"en": company},
+            {"en": company},
+            None,
+            created(),
             publisher,
             f'ProhibitsSubcategories="false" ProhibitsUpdates="true" DisplayOrder="{order}"',
         )
@@ -694,8 +911,15 @@ def _generate_categories(rng: random.Random, palette: _Palette) -> Iterator[Expo
             family_id = _guid(rng)
             rev = revision()
             xml = _category_xml(
-                family_id, rev, "ProductFamily", {"en": family}, {"en": family}, company_id,
-                created(), publisher, 'ProhibitsSubcategories="false" ProhibitsUpdates="true"',
+                family_id,
+                rev,
+                "ProductFamily",
+                {"en": family},
+                {"en": family},
+                company_id,
+                created(),
+                publisher,
+                'ProhibitsSubcategories="false" ProhibitsUpdates="true"',
             )
             yield ExportRecord(family_id, rev, xml)
             for title, kind in products:
@@ -708,7 +932,12 @@ def _generate_categories(rng: random.Random, palette: _Palette) -> Iterator[Expo
                     else "<lar:True />"
                 )
                 xml = _category_xml(
-                    product_id, rev, "Product", {"en": title}, {"en": title}, family_id,
+                    product_id,
+                    rev,
+                    "Product",
+                    {"en": title},
+                    {"en": title},
+                    family_id,
                     created(),
                     _MS_PRODUCT_PUBLISHER if order == 1 else publisher,
                     'ProhibitsSubcategories="true" ExcludedByDefault="false"',
@@ -722,8 +951,14 @@ def _generate_categories(rng: random.Random, palette: _Palette) -> Iterator[Expo
         titles = {"en": item.title, **dict(sorted(item.titles.items()))}
         descriptions = {"en": item.description}
         xml = _category_xml(
-            item.update_id, rev, "UpdateClassification", titles, descriptions, None,
-            created(), _MS_CATEGORY_PUBLISHER,
+            item.update_id,
+            rev,
+            "UpdateClassification",
+            titles,
+            descriptions,
+            None,
+            created(),
+            _MS_CATEGORY_PUBLISHER,
             'ProhibitsSubcategories="true" ProhibitsUpdates="false"',
         )
         palette.classifications[item.update_id] = item.title
@@ -734,29 +969,47 @@ def _generate_categories(rng: random.Random, palette: _Palette) -> Iterator[Expo
         uid = _guid(rng)
         arch_ids[arch] = uid
         xml = _detectoid_xml(
-            uid, 1, f"{arch}-based Systems", "Architecture", created(),
-            f'<bar:Processor Architecture="{code}" />', None,
+            uid,
+            1,
+            f"{arch}-based Systems",
+            "Architecture",
+            created(),
+            f'<bar:Processor Architecture="{code}" />',
+            None,
         )
         palette.add_detectoid(uid, f"arch:{arch}")
         yield ExportRecord(uid, 1, xml)
     extras = (
-        ("windows", "Windows 10 and later client", "SKU or Feature",
-         '<bar:WindowsVersion Comparison="GreaterThanOrEqualTo" MajorVersion="10" '
-         'MinorVersion="0" ProductType="1" />', "x64"),
-        ("defender", "Microsoft Defender Antivirus platform installed", "SKU or Feature",
-         '<bar:RegValueExists Key="HKEY_LOCAL_MACHINE" Subkey="SOFTWARE\\Microsoft\\Windows '
-         'Defender" Value="InstallLocation" Type="REG_SZ" />', "x64"),
-        ("office", "Office 2016 32-bit", "Application Locale",
-         '<lar:Or><mar:MsiProductInstalled ProductCode="{90160000-0011-0000-0000-0000000FF1CE}" '
-         'VersionMin="16.0.4266.1001" VersionMax="16.0.65535.65535" /><mar:MsiProductInstalled '
-         'ProductCode="{90160000-0012-0000-0000-0000000FF1CE}" VersionMin="16.0.4266.1001" '
-         'VersionMax="16.0.65535.65535" /></lar:Or>', "x86"),
+        (
+            "windows",
+            "Windows 10 and later client",
+            "SKU or Feature",
+            '<bar:WindowsVersion Comparison="GreaterThanOrEqualTo" MajorVersion="10" '
+            'MinorVersion="0" ProductType="1" />',
+            "x64",
+        ),
+        (
+            "defender",
+            "Microsoft Defender Antivirus platform installed",
+            "SKU or Feature",
+            '<bar:RegValueExists Key="HKEY_LOCAL_MACHINE" Subkey="SOFTWARE\\Microsoft\\Windows '
+            'Defender" Value="InstallLocation" Type="REG_SZ" />',
+            "x64",
+        ),
+        (
+            "office",
+            "Office 2016 32-bit",
+            "Application Locale",
+            '<lar:Or><mar:MsiProductInstalled ProductCode="{90160000-0011-0000-0000-0000000FF1CE}" '
+            'VersionMin="16.0.4266.1001" VersionMax="16.0.65535.65535" /><mar:MsiProductInstalled '
+            'ProductCode="{90160000-0012-0000-0000-0000000FF1CE}" VersionMin="16.0.4266.1001" '
+            'VersionMax="16.0.65535.65535" /></lar:Or>',
+            "x86",
+        ),
     )
     for kind, title, detectoid_type, rule, arch in extras:
         uid = _guid(rng)
-        xml = _detectoid_xml(
-            uid, 200, title, detectoid_type, created(), rule, arch_ids[arch]
-        )
+        xml = _detectoid_xml(uid, 200, title, detectoid_type, created(), rule, arch_ids[arch])
         palette.add_detectoid(uid, kind)
         yield ExportRecord(uid, 200, xml)
 
@@ -775,7 +1028,7 @@ def _attribute(xml: str, name: str, pattern: re.Pattern[str]) -> str | None:
     start = xml.find(key)
     if start >= 0:
         start += len(key)
-        return xml[start:xml.find('"', start)]
+        return xml[start : xml.find('"', start)]
     match = pattern.search(xml)
     return match.group(1) if match else None
 
@@ -861,8 +1114,10 @@ class _UpdateFactory:
             self.kb += rng.randint(1, 37)
             kb = str(self.kb)
         dclass = rng.choice(_DRIVER_CLASSES)
-        maker = product.split()[0] if kind == "driver" and "Windows" not in product else (
-            rng.choice(("Fabrikam", "Contoso", "Litware"))
+        maker = (
+            product.split()[0]
+            if kind == "driver" and "Windows" not in product
+            else (rng.choice(("Fabrikam", "Contoso", "Litware")))
         )
         return {
             "product": product,
@@ -874,10 +1129,13 @@ class _UpdateFactory:
             "n": str(1 + day // 45),
             "release": ("22H2", "23H2", "24H2")[min(2, day // 365)],
             "ver": (
-                f"1.{350 + day // 2}.{rng.randrange(1000)}.0" if kind == "defender"
-                else f"{8 + day // 365}.0.{day // 30}" if kind == "dotnet"
+                f"1.{350 + day // 2}.{rng.randrange(1000)}.0"
+                if kind == "defender"
+                else f"{8 + day // 365}.0.{day // 30}"
+                if kind == "dotnet"
                 else f"{rng.randint(1, 31)}.{rng.randrange(100)}.{rng.randrange(10000)}."
-                f"{rng.randrange(1000)}" if kind == "driver"
+                f"{rng.randrange(1000)}"
+                if kind == "driver"
                 else f"{3 + day // 365}.{day // 30 % 12}.{rng.randrange(100)}"
             ),
             "engine": f"1.1.{24000 + day // 30 * 10}.{rng.randint(1, 9)}",
@@ -909,10 +1167,21 @@ class _UpdateFactory:
             leaf_rev = 200
             title = template.leaves[index].format_map(values)
             yield ExportRecord(
-                leaf_id, leaf_rev,
+                leaf_id,
+                leaf_rev,
                 self._document(
-                    leaf_id, leaf_rev, UpdateType.SOFTWARE, kind, template, values,
-                    {"en": title}, {}, created, product_id, None, leaf=True,
+                    leaf_id,
+                    leaf_rev,
+                    UpdateType.SOFTWARE,
+                    kind,
+                    template,
+                    values,
+                    {"en": title},
+                    {},
+                    created,
+                    product_id,
+                    None,
+                    leaf=True,
                 ),
             )
             leaf_keys.append((leaf_id, leaf_rev))
@@ -926,11 +1195,21 @@ class _UpdateFactory:
             superseded = list(line)
             known = self.recent.get(product_id)
             if known and not superseded:
-                superseded = list(known)[-rng.randint(1, min(2, len(known))):]
+                superseded = list(known)[-rng.randint(1, min(2, len(known))) :]
         line.append(uid)
         xml = self._document(
-            uid, revision, template.update_type, kind, template, values, titles,
-            descriptions, created, product_id, classification, superseded=superseded,
+            uid,
+            revision,
+            template.update_type,
+            kind,
+            template,
+            values,
+            titles,
+            descriptions,
+            created,
+            product_id,
+            classification,
+            superseded=superseded,
             bundled=leaf_keys,
         )
         yield ExportRecord(uid, revision, xml)
@@ -997,12 +1276,14 @@ class _UpdateFactory:
         props = [f"<upd:Properties {' '.join(attrs)}>"]
         if handler:
             props.append(
-                '<upd:InstallationBehavior Impact="Minor" />' if leaf
+                '<upd:InstallationBehavior Impact="Minor" />'
+                if leaf
                 else '<upd:InstallationBehavior RebootBehavior="CanRequestReboot" />'
             )
         if not leaf:
-            props.append("<upd:SupportUrl>https://go.microsoft.com/fwlink/?LinkId=52661"
-                         "</upd:SupportUrl>")
+            props.append(
+                "<upd:SupportUrl>https://go.microsoft.com/fwlink/?LinkId=52661</upd:SupportUrl>"
+            )
             if template.bulletin and rng.random() < template.bulletin:
                 year = created[2:4]
                 props.append(
@@ -1014,8 +1295,7 @@ class _UpdateFactory:
         props.append("</upd:Properties>")
 
         more_info = (
-            f"<upd:MoreInfoUrl>https://support.microsoft.com/help/{values['kb']}"
-            "</upd:MoreInfoUrl>"
+            f"<upd:MoreInfoUrl>https://support.microsoft.com/help/{values['kb']}</upd:MoreInfoUrl>"
             if values["kb"] and not leaf
             else ""
         )
@@ -1056,17 +1336,19 @@ class _UpdateFactory:
         if handler:
             prefixes.append("drv" if driver else "cmd")
         prefixes.append("upd")
-        return "".join((
-            _root(prefixes),
-            _identity(uid, revision),
-            *props,
-            _localized(titles, descriptions, more_info),
-            *rel,
-            rules,
-            files,
-            handler,
-            "</upd:Update>",
-        ))
+        return "".join(
+            (
+                _root(prefixes),
+                _identity(uid, revision),
+                *props,
+                _localized(titles, descriptions, more_info),
+                *rel,
+                rules,
+                files,
+                handler,
+                "</upd:Update>",
+            )
+        )
 
     def _files(
         self, template: _Template, values: Mapping[str, str], created: str
@@ -1104,7 +1386,7 @@ class _UpdateFactory:
                 "</upd:HandlerSpecificData>"
             )
         start = files.index('FileName="') + 10
-        program = files[start:files.index('"', start)]
+        program = files[start : files.index('"', start)]
         return (
             f'<upd:HandlerSpecificData xsi:type="cmd:CommandLineInstallation" '
             f'xmlns:xsi="{_XSI}"><cmd:InstallCommand Program="{program}" '
@@ -1239,7 +1521,7 @@ def _bump(xml: str) -> tuple[str, int]:
     if match is None:
         raise ValueError("an update record without a RevisionNumber cannot be revised")
     revision = int(match.group(2)) + 1
-    return f"{xml[:match.start(2)]}{revision}{xml[match.end(2):]}", revision
+    return f"{xml[: match.start(2)]}{revision}{xml[match.end(2) :]}", revision
 
 
 def _revise(record: ExportRecord, rng: random.Random, when: str) -> ExportRecord:
@@ -1249,10 +1531,10 @@ def _revise(record: ExportRecord, rng: random.Random, when: str) -> ExportRecord
     if match is not None:
         if match.group(6) is not None and rng.random() < 0.5:
             note = _esc(f" Revised {when}: updated the known-issues section.")
-            xml = f"{xml[:match.end(6)]}{note}{xml[match.end(6):]}"
+            xml = f"{xml[: match.end(6)]}{note}{xml[match.end(6) :]}"
         else:
             note = _esc(f" (revised {when})")
-            xml = f"{xml[:match.end(3)]}{note}{xml[match.end(3):]}"
+            xml = f"{xml[: match.end(3)]}{note}{xml[match.end(3) :]}"
     return ExportRecord(record.update_id, revision, xml)
 
 
@@ -1262,9 +1544,9 @@ def _expire(record: ExportRecord) -> ExportRecord:
     props = _PROPERTIES_RE.search(xml)
     state = _STATE_RE.search(xml, props.end() if props else 0)
     if state is not None:
-        xml = f"{xml[:state.start(2)]}Expired{xml[state.end(2):]}"
+        xml = f"{xml[: state.start(2)]}Expired{xml[state.end(2) :]}"
     elif props is not None:
-        xml = f'{xml[:props.end()]} PublicationState="Expired"{xml[props.end():]}'
+        xml = f'{xml[: props.end()]} PublicationState="Expired"{xml[props.end() :]}'
     return ExportRecord(record.update_id, revision, xml)
 
 
@@ -1363,9 +1645,9 @@ def _evolve(records: Iterable[ExportRecord], changes: int, seed: int) -> Iterato
     when = f"{latest + timedelta(days=1):%Y-%m-%d}"
     for record in reservoir[:revise]:
         yield _revise(record, rng, when)
-    for record in reservoir[revise:revise + expire]:
+    for record in reservoir[revise : revise + expire]:
         yield _expire(record)
-    for record in reservoir[revise + expire:]:
+    for record in reservoir[revise + expire :]:
         yield record  # held but not needed (only when the reservoir outgrew the changes)
     if new:
         palette.check()
