@@ -22,12 +22,13 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from updatesync.metadata.document import parse_update
 from updatesync.metadata.errors import MetadataError
 from updatesync.metadata.export import read_export, write_export
 from updatesync.metadata.generator import evolve_catalog, generate_catalog
 from updatesync.updateserver.errors import UpdateServerError
 from updatesync.updateserver.importer import ImportResult, import_export_cabinet
-from updatesync.updateserver.store import StoreStatus, UpdateStore
+from updatesync.updateserver.store import StoreStatus, Subscription, UpdateStore
 
 app = typer.Typer(
     help="updatesync: software-update synchronization across a hierarchy of sites.",
@@ -103,7 +104,7 @@ def catalog_generate(
     with _user_errors(), _progress(f"generating {out.name}") as report:
         if categories is not None:
             with read_export(categories) as real:
-                cats = [r for r in real.records() if 'UpdateType="Category"' in r.xml]
+                cats = [r for r in real.records() if parse_update(r.xml).is_category]
         else:
             cats = None
         records = generate_catalog(updates, seed, categories=cats)
@@ -191,6 +192,80 @@ def server_changes(
     for key in keys:
         console.print(f"{key.update_id}  rev {key.revision}", highlight=False)
     console.print(f"{len(keys):,} revisions changed since {since}")
+
+
+@server_app.command("categories")
+def server_categories(
+    data: DataDir,
+    category_type: Annotated[
+        str | None,
+        typer.Option(
+            "--type", help="Only this type: Company, ProductFamily, Product, UpdateClassification."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The categories this server holds: the products and classifications to subscribe to."""
+    with _user_errors(), UpdateStore.open(data) as store:
+        found = store.categories(category_type)
+    if as_json:
+        console.print_json(
+            json.dumps(
+                [
+                    {
+                        "id": c.update_id,
+                        "type": c.category_type,
+                        "title": c.title,
+                        "parents": list(c.parents),
+                    }
+                    for c in found
+                ]
+            )
+        )
+        return
+    table = Table("type", "title", "id")
+    for category in found:
+        table.add_row(category.category_type or "", category.title, category.update_id)
+    console.print(table)
+
+
+@server_app.command("subscription")
+def server_subscription(
+    data: DataDir,
+    product: Annotated[
+        list[str] | None, typer.Option(help="A product (or family, company) id; repeat.")
+    ] = None,
+    classification: Annotated[
+        list[str] | None, typer.Option(help="A classification id; repeat.")
+    ] = None,
+    language: Annotated[list[str] | None, typer.Option(help="A language code; repeat.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show the subscription, or replace it when any option is given."""
+    with _user_errors(), UpdateStore.open(data) as store:
+        if product or classification or language:
+            store.set_subscription(
+                Subscription(
+                    tuple(product or ()), tuple(classification or ()), tuple(language or ())
+                )
+            )
+        current = store.subscription()
+        titles = {c.update_id: c.title for c in store.categories()}
+    shown = {
+        "products": list(current.products),
+        "classifications": list(current.classifications),
+        "languages": list(current.languages),
+    }
+    if as_json:
+        console.print_json(json.dumps(shown))
+        return
+    for label, ids in (
+        ("products", current.products),
+        ("classifications", current.classifications),
+    ):
+        names = ", ".join(f"{titles.get(uid, '?')} ({uid})" for uid in ids) or "none"
+        console.print(f"{label}: {names}", highlight=False)
+    console.print(f"languages: {', '.join(current.languages) or 'none'}", highlight=False)
 
 
 def _print_import(result: ImportResult) -> None:

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from updatesync.cli import app
+from updatesync.metadata.document import parse_update
 from updatesync.metadata.export import read_export
 from updatesync.metadata.model import RevisionKey
 from updatesync.updateserver.importer import import_export_cabinet
@@ -124,3 +125,61 @@ def test_latest_view_takes_the_highest_revision(export_2024: Path, tmp_path: Pat
             for rev in revisions:
                 assert store.xml(uid, rev) == records[RevisionKey(uid, rev)]
             assert store.xml(uid) == records[RevisionKey(uid, revisions[-1])]
+
+
+def test_categories_form_the_real_tree(export_2024: Path, tmp_path: Path) -> None:
+    with UpdateStore.open(tmp_path / "sup") as store:
+        import_export_cabinet(store, export_2024)
+        categories = {c.update_id: c for c in store.categories()}
+        products = store.categories("Product")
+        assert len(categories) == store.status().categories
+    assert len(products) == len({c.update_id for c in products})
+    for product in products:
+        assert product.title
+        assert product.parents, f"{product.title} has no parent"
+        for parent in product.parents:
+            assert categories[parent].category_type in ("ProductFamily", "Company")
+
+
+def test_a_generated_catalog_can_take_the_real_category_tree(
+    export_2024: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "generated.cab"
+    runner = CliRunner()
+    made = runner.invoke(
+        app,
+        [
+            "catalog",
+            "generate",
+            "--updates",
+            "300",
+            "--seed",
+            "5",
+            "--out",
+            str(out),
+            "--categories",
+            str(export_2024),
+        ],
+    )
+    assert made.exit_code == 0, made.output
+    real = _records(export_2024)
+    generated = _records(out)
+    real_categories = {k: x for k, x in real.items() if 'UpdateType="Category"' in x}
+    for key, xml in real_categories.items():
+        assert generated[key] == xml
+    with UpdateStore.open(tmp_path / "sup") as store:
+        import_export_cabinet(store, out)
+        kinds = {c.update_id: c.category_type for c in store.categories()}
+        documents = [parse_update(xml) for key, xml in generated.items()]
+        # Bundle leaves name only their product, as Microsoft's hidden Defender leaves do.
+        leaves = {b.update_id for doc in documents for b in doc.bundled_updates}
+        filed = 0
+        for doc in documents:
+            key = doc.key
+            if doc.update_type != "Software" or key.update_id in leaves:
+                continue
+            products, classifications = store.products_and_classifications(key.update_id)
+            assert products and classifications, key
+            assert all(kinds[p] == "Product" for p in products)
+            filed += 1
+    assert filed > 100

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -171,15 +172,52 @@ def test_a_truncated_cabinet_is_a_clear_error_and_the_store_is_unchanged(tmp_pat
         assert _snapshot(store) == before
 
 
-def test_subscription_is_kept(tmp_path: Path) -> None:
+def test_subscription_is_kept_and_checked_against_the_categories(tmp_path: Path) -> None:
+    write_export(tmp_path / "m1.cab", _catalog(3))
+    runner = CliRunner()
+    data = str(tmp_path / "sup")
+    assert (
+        runner.invoke(
+            app, ["updateserver", "import", "--data", data, str(tmp_path / "m1.cab")]
+        ).exit_code
+        == 0
+    )
+    listed = runner.invoke(app, ["updateserver", "categories", "--data", data, "--json"])
+    assert json.loads(listed.stdout) == [
+        {"id": PRODUCT, "type": "Product", "title": "Windows 11", "parents": []},
+        {
+            "id": CLASSIFICATION,
+            "type": "UpdateClassification",
+            "title": "Security Updates",
+            "parents": [],
+        },
+    ]
     wanted = Subscription(
         products=(PRODUCT,), classifications=(CLASSIFICATION,), languages=("en", "ja")
     )
     with UpdateStore.open(tmp_path / "sup") as store:
         store.set_subscription(wanted)
+    # A classification given as a product, or an unknown id, is refused; nothing changes.
+    swapped = runner.invoke(
+        app,
+        ["updateserver", "subscription", "--data", data, "--product", CLASSIFICATION],
+    )
+    assert swapped.exit_code == 1
+    assert f"{CLASSIFICATION} cannot be a subscribed product" in swapped.output
+    unknown = runner.invoke(
+        app,
+        ["updateserver", "subscription", "--data", data, "--classification", PRODUCT[:-1] + "9"],
+    )
+    assert unknown.exit_code == 1
+    assert "not a category this server holds" in unknown.output
+    shown = runner.invoke(app, ["updateserver", "subscription", "--data", data, "--json"])
+    assert json.loads(shown.stdout) == {
+        "products": [PRODUCT],
+        "classifications": [CLASSIFICATION],
+        "languages": ["en", "ja"],
+    }
     with UpdateStore.open(tmp_path / "sup") as store:
         assert store.subscription() == wanted
-        assert store.status().subscription["languages"] == ["en", "ja"]
 
 
 def test_a_new_store_is_at_the_newest_migration(tmp_path: Path) -> None:

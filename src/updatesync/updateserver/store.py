@@ -19,8 +19,12 @@ from updatesync.metadata.export import ExportRecord, write_export
 from updatesync.metadata.model import CategoryType, RevisionKey
 from updatesync.updateserver import schema as t
 from updatesync.updateserver.database import create_store_engine, migrate, sqlite_url
+from updatesync.updateserver.errors import UpdateServerError
 
 Progress = Callable[[int, int], None]
+
+PRODUCT_TYPES = (CategoryType.COMPANY, CategoryType.PRODUCT_FAMILY, CategoryType.PRODUCT)
+"""Category types a subscription may name as a product (WSUS lets one pick a whole family)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +59,17 @@ class StoreStatus:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryInfo:
+    """One category as its latest revision describes it."""
+
+    update_id: str
+    revision: int
+    category_type: str | None
+    title: str
+    parents: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,10 +277,66 @@ class UpdateStore:
             languages=languages,
         )
 
+    def categories(self, category_type: str | None = None) -> list[CategoryInfo]:
+        """The categories (companies, families, products, classifications), by title."""
+        item = t.update_item
+        latest = (item.c.update_id == t.revision.c.update_id) & (
+            item.c.latest_revision == t.revision.c.revision_number
+        )
+        query = (
+            select(
+                item.c.update_id, item.c.latest_revision, item.c.category_type, t.revision.c.title
+            )
+            .join(t.revision, latest)
+            .where(item.c.update_type == "Category")
+            .order_by(item.c.category_type, t.revision.c.title, item.c.update_id)
+        )
+        if category_type is not None:
+            query = query.where(item.c.category_type == category_type)
+        parents_query = (
+            select(t.revision_relation.c.update_id, t.revision_relation.c.target_update_id)
+            .join(
+                item,
+                (item.c.update_id == t.revision_relation.c.update_id)
+                & (item.c.latest_revision == t.revision_relation.c.revision_number),
+            )
+            .where(item.c.update_type == "Category")
+            .where(t.revision_relation.c.kind == "category")
+            .order_by(t.revision_relation.c.group_no)
+        )
+        with self.engine.connect() as conn:
+            parents: dict[str, list[str]] = {}
+            for uid, parent in conn.execute(parents_query):
+                parents.setdefault(uid, []).append(parent)
+            return [
+                CategoryInfo(uid, rev, kind, title, tuple(parents.get(uid, ())))
+                for uid, rev, kind, title in conn.execute(query)
+            ]
+
     # -- writing -----------------------------------------------------------------
 
     def set_subscription(self, subscription: Subscription) -> None:
-        """Replace the subscription, in one transaction."""
+        """Replace the subscription, in one transaction.
+
+        Products must name categories of type Company, ProductFamily or Product and
+        classifications categories of type UpdateClassification that this store holds;
+        anything else is refused with the offending id, and nothing is changed.
+        """
+        kinds = {c.update_id: c.category_type for c in self.categories()}
+        for uid, wanted, label in (
+            *((u, PRODUCT_TYPES, "product") for u in subscription.products),
+            *(
+                (u, (CategoryType.UPDATE_CLASSIFICATION,), "classification")
+                for u in subscription.classifications
+            ),
+        ):
+            kind = kinds.get(uid.lower())
+            if kind not in wanted:
+                found = f"a {kind} category" if kind else "not a category this server holds"
+                raise UpdateServerError(
+                    f"{uid} cannot be a subscribed {label}: it is {found}. "
+                    "List the categories with `updatesync updateserver categories`."
+                )
         rows = [{"update_id": uid.lower(), "kind": "product"} for uid in subscription.products]
         rows += [
             {"update_id": uid.lower(), "kind": "classification"}
