@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from updatesync.metadata.model import RevisionKey
+
 
 class UpdateServerError(Exception):
     """An update server operation failed; the message says what, where and what to do."""
@@ -9,3 +13,13 @@ class UpdateServerError(Exception):
 
 class ImportFailed(UpdateServerError):
     """An import was refused or failed part-way; nothing of it was kept."""
+
+
+class UnknownRevisions(UpdateServerError):
+    """Revisions were asked for that this server does not hold."""
+
+    def __init__(self, missing: Sequence[RevisionKey]) -> None:
+        self.missing = tuple(missing)
+        shown = ", ".join(str(k) for k in self.missing[:3])
+        more = f" and {len(self.missing) - 3} more" if len(self.missing) > 3 else ""
+        super().__init__(f"this server does not hold {shown}{more}")

@@ -10,7 +10,7 @@ immutable, so importing the same cabinet twice changes nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
@@ -86,11 +86,7 @@ def import_records(
     before = store.change_counter()
     try:
         with store.engine.begin() as conn:
-            # Take the write lock first: the counter must not move under us.
-            conn.execute(
-                update(t.store_state).values(change_counter=t.store_state.c.change_counter)
-            )
-            counter = before = conn.execute(select(t.store_state.c.change_counter)).scalar_one()
+            counter = before = _lock_counter(conn)
             for batch in _batches(records, BATCH_SIZE, label):
                 counter = _write_batch(conn, batch, counter, started, tally)
                 if progress is not None:
@@ -100,11 +96,7 @@ def import_records(
             conn.execute(insert(t.sync_history), [_history_row("import", result, started)])
     except Exception as exc:
         failed = _result(source, _Tally(records=tally.records), before, before, clock)
-        with store.engine.begin() as conn:
-            conn.execute(
-                insert(t.sync_history),
-                [_history_row("import", failed, started, error=_describe(exc))],
-            )
+        write_history(store, "import", failed, started, error=_describe(exc))
         if isinstance(exc, MetadataError):
             raise ImportFailed(
                 f"import of {source} failed: {exc}. Nothing was imported; the store is as "
@@ -112,6 +104,44 @@ def import_records(
             ) from exc
         raise
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """What committing one batch of revisions did."""
+
+    new_revisions: int
+    unchanged_revisions: int
+    conflicting: tuple[RevisionKey, ...]
+    change_after: int
+
+
+def commit_batch(store: UpdateStore, documents: Sequence[UpdateRevision]) -> BatchResult:
+    """Store `documents` in one transaction of their own (a sync commits batch by batch)."""
+    tally = _Tally()
+    with store.engine.begin() as conn:
+        counter = _write_batch(conn, list(documents), _lock_counter(conn), datetime.now(UTC), tally)
+        conn.execute(update(t.store_state).values(change_counter=counter))
+    return BatchResult(tally.new, tally.unchanged, tuple(tally.conflicting), counter)
+
+
+def write_history(
+    store: UpdateStore,
+    kind: str,
+    result: ImportResult,
+    started: datetime,
+    *,
+    error: str | None = None,
+) -> None:
+    """Add one entry (an import or a sync, failed when `error` is given) to the history."""
+    with store.engine.begin() as conn:
+        conn.execute(insert(t.sync_history), [_history_row(kind, result, started, error=error)])
+
+
+def _lock_counter(conn: Connection) -> int:
+    """Take the store's write lock, then read the change counter (it must not move under us)."""
+    conn.execute(update(t.store_state).values(change_counter=t.store_state.c.change_counter))
+    return conn.execute(select(t.store_state.c.change_counter)).scalar_one()
 
 
 def _batches(

@@ -12,6 +12,10 @@ The tables themselves are created and changed only by the Alembic migrations in
 - `store_state`: one row holding the change counter.
 - `subscription_category`, `subscription_language`: what this server syncs.
 - `sync_history`: one row per import or sync, successful or not.
+- `server_identity`: this server's id and the key that signs the cookies it hands out.
+- `downstream_server`: the servers that sync from this one, registered on first contact.
+- `upstream_state`: per upstream, the anchors of the last sync, saved only once the data
+  they cover is committed; `filter_key` says which subscription they were taken under.
 """
 
 from __future__ import annotations
@@ -119,4 +123,36 @@ sync_history = Table(
     Column("conflicting_revisions", Integer, nullable=False),
     Column("change_before", Integer, nullable=False),
     Column("change_after", Integer, nullable=False),
+)
+
+server_identity = Table(
+    "server_identity",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("server_id", String(36), nullable=False),
+    Column("cookie_key", String(88), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+downstream_server = Table(
+    "downstream_server",
+    metadata,
+    Column("account_guid", String(36), primary_key=True),
+    Column("account_name", Text, nullable=False),
+    Column("address", Text),
+    Column("protocol_version", String(16)),
+    Column("first_seen", DateTime(timezone=True), nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False),
+    Column("last_sync_anchor", Text),
+)
+
+upstream_state = Table(
+    "upstream_state",
+    metadata,
+    Column("upstream_url", Text, primary_key=True),
+    Column("config_anchor", Text),
+    Column("config_list_anchor", Text),
+    Column("update_list_anchor", Text),
+    Column("filter_key", Text),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )

@@ -7,19 +7,19 @@ subscription and the sync history. Writing revisions in bulk is `importer.py`'s 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy import Engine, delete, func, insert, select, tuple_
 
 from updatesync.metadata.export import ExportRecord, write_export
 from updatesync.metadata.model import CategoryType, RevisionKey
 from updatesync.updateserver import schema as t
 from updatesync.updateserver.database import create_store_engine, migrate, sqlite_url
-from updatesync.updateserver.errors import UpdateServerError
+from updatesync.updateserver.errors import UnknownRevisions, UpdateServerError
 
 Progress = Callable[[int, int], None]
 
@@ -81,7 +81,7 @@ class Subscription:
     languages: tuple[str, ...] = ()
 
 
-def _utc(value: Any) -> Any:
+def as_utc(value: Any) -> Any:
     """SQLite hands back naive datetimes; every time we store is UTC."""
     if isinstance(value, datetime) and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
@@ -148,6 +148,35 @@ class UpdateStore:
             query = query.where(t.revision.c.revision_number == revision)
         with self.engine.connect() as conn:
             return conn.execute(query).scalar_one_or_none()
+
+    def documents(self, keys: Sequence[RevisionKey]) -> list[tuple[RevisionKey, str]]:
+        """The XML of each revision in `keys`, in that order; every one must be stored."""
+        found: dict[RevisionKey, str] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(keys), 500):
+                chunk = [(k.update_id, k.revision) for k in keys[start : start + 500]]
+                query = select(
+                    t.revision.c.update_id, t.revision.c.revision_number, t.revision.c.xml
+                ).where(tuple_(t.revision.c.update_id, t.revision.c.revision_number).in_(chunk))
+                for uid, rev, xml in conn.execute(query):
+                    found[RevisionKey(uid, rev)] = xml
+        missing = [k for k in keys if k not in found]
+        if missing:
+            raise UnknownRevisions(missing)
+        return [(k, found[k]) for k in keys]
+
+    def stored(self, keys: Iterable[RevisionKey]) -> set[RevisionKey]:
+        """Which of `keys` this store holds."""
+        keys = list(keys)
+        held: set[RevisionKey] = set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(keys), 500):
+                chunk = [(k.update_id, k.revision) for k in keys[start : start + 500]]
+                query = select(t.revision.c.update_id, t.revision.c.revision_number).where(
+                    tuple_(t.revision.c.update_id, t.revision.c.revision_number).in_(chunk)
+                )
+                held.update(RevisionKey(uid, rev) for uid, rev in conn.execute(query))
+        return held
 
     def latest_revision(self, update_id: str) -> int | None:
         query = select(t.update_item.c.latest_revision).where(
@@ -256,7 +285,7 @@ class UpdateStore:
         with self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
         fields = HistoryEntry.__slots__
-        return [HistoryEntry(**{name: _utc(row[name]) for name in fields}) for row in rows]
+        return [HistoryEntry(**{name: as_utc(row[name]) for name in fields}) for row in rows]
 
     def subscription(self) -> Subscription:
         with self.engine.connect() as conn:

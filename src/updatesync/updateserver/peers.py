@@ -1,0 +1,147 @@
+"""The update server's relations with other servers, as its store keeps them.
+
+- its own identity: a server id and the key that authenticates the cookies it issues;
+- the downstream servers that sync from it ([MS-WSUSSS] 3.1.1, the DSS table), registered
+  on first contact;
+- per upstream it syncs from, the anchors of the last sync (the spec's "Parent USS State").
+  Anchors are opaque strings: a Windows upstream's anchors are its own business.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, insert, select, update
+
+from updatesync.updateserver import schema as t
+from updatesync.updateserver.store import UpdateStore, as_utc
+
+
+@dataclass(frozen=True, slots=True)
+class ServerIdentity:
+    server_id: str
+    cookie_key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DownstreamServer:
+    account_guid: str
+    account_name: str
+    address: str | None
+    protocol_version: str | None
+    first_seen: datetime
+    last_seen: datetime
+    last_sync_anchor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamState:
+    """What a sync from one upstream left behind for the next one."""
+
+    upstream_url: str
+    config_anchor: str | None = None
+    config_list_anchor: str | None = None
+    update_list_anchor: str | None = None
+    filter_key: str | None = None
+
+
+def server_identity(store: UpdateStore) -> ServerIdentity:
+    """This server's identity, created (once) on first use."""
+    with store.engine.begin() as conn:
+        row = conn.execute(select(t.server_identity)).mappings().first()
+        if row is None:
+            key = secrets.token_bytes(32)
+            row = {
+                "id": 1,
+                "server_id": str(uuid.uuid4()),
+                "cookie_key": base64.b64encode(key).decode("ascii"),
+                "created_at": datetime.now(UTC),
+            }
+            conn.execute(insert(t.server_identity), [row])
+    return ServerIdentity(row["server_id"], base64.b64decode(row["cookie_key"]))
+
+
+def register_downstream(
+    store: UpdateStore,
+    *,
+    account_guid: str,
+    account_name: str,
+    address: str | None = None,
+    protocol_version: str | None = None,
+    sync_anchor: str | None = None,
+) -> None:
+    """Record a downstream server's contact: add it the first time, refresh it after."""
+    now = datetime.now(UTC)
+    guid = account_guid.lower()
+    values: dict[str, object] = {"account_name": account_name, "last_seen": now}
+    if address is not None:
+        values["address"] = address
+    if protocol_version is not None:
+        values["protocol_version"] = protocol_version
+    if sync_anchor is not None:
+        values["last_sync_anchor"] = sync_anchor
+    with store.engine.begin() as conn:
+        changed = conn.execute(
+            update(t.downstream_server)
+            .where(t.downstream_server.c.account_guid == guid)
+            .values(**values)
+        ).rowcount
+        if not changed:
+            conn.execute(
+                insert(t.downstream_server),
+                [{"account_guid": guid, "first_seen": now, **values}],
+            )
+
+
+def downstream_servers(store: UpdateStore) -> list[DownstreamServer]:
+    query = select(t.downstream_server).order_by(t.downstream_server.c.first_seen)
+    with store.engine.connect() as conn:
+        rows = conn.execute(query).mappings().all()
+    return [
+        DownstreamServer(
+            account_guid=r["account_guid"],
+            account_name=r["account_name"],
+            address=r["address"],
+            protocol_version=r["protocol_version"],
+            first_seen=as_utc(r["first_seen"]),
+            last_seen=as_utc(r["last_seen"]),
+            last_sync_anchor=r["last_sync_anchor"],
+        )
+        for r in rows
+    ]
+
+
+def upstream_state(store: UpdateStore, upstream_url: str) -> UpstreamState:
+    query = select(t.upstream_state).where(t.upstream_state.c.upstream_url == upstream_url)
+    with store.engine.connect() as conn:
+        row = conn.execute(query).mappings().first()
+    if row is None:
+        return UpstreamState(upstream_url)
+    return UpstreamState(
+        upstream_url=upstream_url,
+        config_anchor=row["config_anchor"],
+        config_list_anchor=row["config_list_anchor"],
+        update_list_anchor=row["update_list_anchor"],
+        filter_key=row["filter_key"],
+    )
+
+
+def save_upstream_state(store: UpdateStore, state: UpstreamState) -> None:
+    """Replace what is kept for `state.upstream_url`."""
+    row = {
+        "upstream_url": state.upstream_url,
+        "config_anchor": state.config_anchor,
+        "config_list_anchor": state.config_list_anchor,
+        "update_list_anchor": state.update_list_anchor,
+        "filter_key": state.filter_key,
+        "updated_at": datetime.now(UTC),
+    }
+    with store.engine.begin() as conn:
+        conn.execute(
+            delete(t.upstream_state).where(t.upstream_state.c.upstream_url == state.upstream_url)
+        )
+        conn.execute(insert(t.upstream_state), [row])

@@ -1,0 +1,147 @@
+"""Which revisions a downstream server gets: the upstream side of GetRevisionIdList.
+
+The rules (SPEC section 7 and [MS-WSUSSS] 3.1.4.5, as a real WSUS applies them):
+- `GetConfig=true` lists categories, classifications and detectoids;
+- `GetConfig=false` lists software and driver updates: an update is listed when it names
+  one of the filter's categories (a product, or a family or company above it) AND one of its
+  classifications; with neither given, every update; with only one of the two, none;
+- with an anchor, only what changed after it, except for a category or classification the
+  downstream marks `Delta=false` (newly subscribed: everything under it again);
+- every revision is listed, not only the newest, so a downstream holds what its upstream
+  holds (a real WSUS lists several revisions of one id too); the leaves of a listed bundle
+  are listed with it, since a bundle is useless without them. The downstream asks only for
+  what it lacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, Connection, Select, and_, exists, false, or_, select, tuple_
+
+from updatesync.metadata.model import RevisionKey
+from updatesync.updateserver import schema as t
+from updatesync.updateserver.store import UpdateStore
+
+CONFIG_TYPES = ("Category", "Detectoid")
+UPDATE_TYPES = ("Software", "Driver")
+_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class FilterItem:
+    """A category or classification of the filter (`IdAndDelta`)."""
+
+    update_id: str
+    delta: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionFilter:
+    """The `ServerSyncFilter` of one GetRevisionIdList call, with the anchor decoded to the
+    change number it stands for (None: from the beginning)."""
+
+    get_config: bool
+    since: int | None = None
+    categories: tuple[FilterItem, ...] = ()
+    classifications: tuple[FilterItem, ...] = ()
+
+
+def select_revisions(store: UpdateStore, wanted: RevisionFilter) -> list[RevisionKey]:
+    """The revisions the filter selects, in the order they arrived at this server."""
+    rev = t.revision
+    query = select(rev.c.update_id, rev.c.revision_number).order_by(rev.c.change_number)
+    if wanted.get_config:
+        query = query.where(rev.c.update_type.in_(CONFIG_TYPES))
+        if wanted.since is not None:
+            query = query.where(rev.c.change_number > wanted.since)
+        with store.engine.connect() as conn:
+            return [RevisionKey(uid, number) for uid, number in conn.execute(query)]
+
+    query = query.where(rev.c.update_type.in_(UPDATE_TYPES))
+    if bool(wanted.categories) != bool(wanted.classifications):
+        return []
+    with store.engine.connect() as conn:
+        if wanted.categories:
+            products = _with_descendants(conn, [i.update_id for i in wanted.categories])
+            fresh_products = _with_descendants(
+                conn, [i.update_id for i in wanted.categories if not i.delta]
+            )
+            classes = [i.update_id for i in wanted.classifications]
+            fresh_classes = [i.update_id for i in wanted.classifications if not i.delta]
+            query = query.where(_names_any(products)).where(_names_any(classes))
+            if wanted.since is not None:
+                query = query.where(
+                    or_(
+                        rev.c.change_number > wanted.since,
+                        _names_any(fresh_products),
+                        _names_any(fresh_classes),
+                    )
+                )
+        elif wanted.since is not None:
+            query = query.where(rev.c.change_number > wanted.since)
+        listed = [RevisionKey(uid, number) for uid, number in conn.execute(query)]
+        return listed + _bundle_leaves(conn, listed)
+
+
+def _names_any(category_ids: Sequence[str]) -> ColumnElement[bool]:
+    """The revision names one of `category_ids` in its prerequisites (any kind of group)."""
+    rel = t.revision_relation
+    if not category_ids:
+        return false()
+    return exists().where(
+        and_(
+            rel.c.update_id == t.revision.c.update_id,
+            rel.c.revision_number == t.revision.c.revision_number,
+            rel.c.kind.in_(("category", "prerequisite")),
+            rel.c.target_update_id.in_(list(category_ids)),
+        )
+    )
+
+
+def _with_descendants(conn: Connection, roots: Iterable[str]) -> list[str]:
+    """`roots` and every category below them (a family's products, a company's families)."""
+    item, rel = t.update_item, t.revision_relation
+    found = {uid.lower() for uid in roots}
+    frontier = set(found)
+    while frontier:
+        children: Select = (
+            select(rel.c.update_id)
+            .join(
+                item,
+                (item.c.update_id == rel.c.update_id)
+                & (item.c.latest_revision == rel.c.revision_number),
+            )
+            .where(item.c.update_type == "Category")
+            .where(rel.c.kind == "category")
+            .where(rel.c.target_update_id.in_(list(frontier)))
+        )
+        frontier = {uid for (uid,) in conn.execute(children)} - found
+        found |= frontier
+    return sorted(found)
+
+
+def _bundle_leaves(conn: Connection, listed: list[RevisionKey]) -> list[RevisionKey]:
+    """The stored revisions that the listed bundles name, not already listed."""
+    rel = t.revision_relation
+    seen = set(listed)
+    leaves: list[RevisionKey] = []
+    for start in range(0, len(listed), _CHUNK):
+        chunk = [(k.update_id, k.revision) for k in listed[start : start + _CHUNK]]
+        query = (
+            select(t.revision.c.update_id, t.revision.c.revision_number)
+            .join(
+                rel,
+                (rel.c.target_update_id == t.revision.c.update_id)
+                & (rel.c.target_revision == t.revision.c.revision_number),
+            )
+            .where(rel.c.kind == "bundle")
+            .where(tuple_(rel.c.update_id, rel.c.revision_number).in_(chunk))
+        )
+        for uid, number in conn.execute(query):
+            key = RevisionKey(uid, number)
+            if key not in seen:
+                seen.add(key)
+                leaves.append(key)
+    return leaves
