@@ -1,0 +1,151 @@
+"""What GetRevisionIdList hands a downstream server, checked against the documents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from updatesync.metadata.document import parse_update
+from updatesync.metadata.export import ExportRecord, write_export
+from updatesync.metadata.generator import evolve_catalog, generate_catalog
+from updatesync.metadata.model import CategoryType, RevisionKey, UpdateRevision, category_type_map
+from updatesync.updateserver.importer import import_export_cabinet
+from updatesync.updateserver.selection import FilterItem, RevisionFilter, select_revisions
+from updatesync.updateserver.store import UpdateStore
+
+
+@pytest.fixture(scope="module")
+def catalog() -> list[ExportRecord]:
+    return list(generate_catalog(600, seed=11))
+
+
+@pytest.fixture
+def store(tmp_path: Path, catalog: list[ExportRecord]) -> UpdateStore:
+    write_export(tmp_path / "m1.cab", catalog)
+    opened = UpdateStore.open(tmp_path / "sup")
+    import_export_cabinet(opened, tmp_path / "m1.cab")
+    return opened
+
+
+def _docs(records: list[ExportRecord]) -> list[UpdateRevision]:
+    return [parse_update(r.xml) for r in records]
+
+
+def _expected(
+    docs: list[UpdateRevision], products: set[str], classes: set[str], among: set[RevisionKey]
+) -> set[RevisionKey]:
+    """Matching updates among `among`, plus the leaves their bundles name (computed here from
+    the documents, independently of the store's SQL)."""
+    kinds = category_type_map(docs)
+    chosen = set()
+    for doc in docs:
+        if doc.update_type not in ("Software", "Driver") or doc.key not in among:
+            continue
+        prods, cls = doc.products_and_classifications(kinds)
+        if set(prods) & products and set(cls) & classes:
+            chosen.add(doc.key)
+    by_key = {d.key: d for d in docs}
+    leaves = {b for key in chosen for b in by_key[key].bundled_updates if b in by_key}
+    return chosen | leaves
+
+
+def _pick(docs: list[UpdateRevision], kind: CategoryType) -> list[UpdateRevision]:
+    return [d for d in docs if d.category_type is kind]
+
+
+def test_config_lists_every_category_and_detectoid(
+    store: UpdateStore, catalog: list[ExportRecord]
+) -> None:
+    docs = _docs(catalog)
+    listed = select_revisions(store, RevisionFilter(get_config=True))
+    assert set(listed) == {d.key for d in docs if d.update_type in ("Category", "Detectoid")}
+    assert len(listed) == len(set(listed))
+
+
+def test_product_and_classification_select_exactly_the_matching_updates(
+    store: UpdateStore, catalog: list[ExportRecord]
+) -> None:
+    docs = _docs(catalog)
+    everything = {d.key for d in docs}
+    kinds = category_type_map(docs)
+    used = [set(d.products_and_classifications(kinds)[0]) for d in docs if not d.is_category]
+    product = next(
+        p.update_id
+        for p in _pick(docs, CategoryType.PRODUCT)
+        if any(p.update_id in u for u in used)
+    )
+    security = "0fa1201d-4330-4fa8-8ae9-b877473b6441"
+    wanted = RevisionFilter(
+        get_config=False,
+        categories=(FilterItem(product),),
+        classifications=(FilterItem(security),),
+    )
+    expected = _expected(docs, {product}, {security}, everything)
+    assert expected, "the generated catalog files security updates under this product"
+    listed = select_revisions(store, wanted)
+    assert set(listed) == expected
+    assert len(listed) == len(expected)
+
+
+def test_a_family_selects_the_products_below_it(
+    store: UpdateStore, catalog: list[ExportRecord]
+) -> None:
+    docs = _docs(catalog)
+    family = _pick(docs, CategoryType.PRODUCT_FAMILY)[0]
+    products = {
+        p.update_id
+        for p in _pick(docs, CategoryType.PRODUCT)
+        if family.update_id in p.parent_categories
+    }
+    classes = {c.update_id for c in _pick(docs, CategoryType.UPDATE_CLASSIFICATION)}
+    wanted = RevisionFilter(
+        get_config=False,
+        categories=(FilterItem(family.update_id),),
+        classifications=tuple(FilterItem(c) for c in sorted(classes)),
+    )
+    expected = _expected(docs, products | {family.update_id}, classes, {d.key for d in docs})
+    assert expected
+    assert set(select_revisions(store, wanted)) == expected
+
+
+def test_only_products_or_only_classifications_select_nothing_and_neither_all(
+    store: UpdateStore, catalog: list[ExportRecord]
+) -> None:
+    docs = _docs(catalog)
+    product = _pick(docs, CategoryType.PRODUCT)[0].update_id
+    security = "0fa1201d-4330-4fa8-8ae9-b877473b6441"
+    only_products = RevisionFilter(get_config=False, categories=(FilterItem(product),))
+    only_classes = RevisionFilter(get_config=False, classifications=(FilterItem(security),))
+    assert select_revisions(store, only_products) == []
+    assert select_revisions(store, only_classes) == []
+    every_update = {d.key for d in docs if d.update_type in ("Software", "Driver")}
+    assert set(select_revisions(store, RevisionFilter(get_config=False))) == every_update
+
+
+def test_an_anchor_selects_what_changed_and_delta_false_selects_all_again(
+    store: UpdateStore, catalog: list[ExportRecord], tmp_path: Path
+) -> None:
+    since = store.change_counter()
+    evolved = list(evolve_catalog(iter(catalog), 60, seed=12))
+    write_export(tmp_path / "m2.cab", evolved)
+    import_export_cabinet(store, tmp_path / "m2.cab")
+    new_keys = {r.key for r in evolved} - {r.key for r in catalog}
+    assert len(new_keys) == 60
+    docs = _docs(catalog) + [parse_update(r.xml) for r in evolved if r.key in new_keys]
+    classes = {c.update_id for c in _pick(docs, CategoryType.UPDATE_CLASSIFICATION)}
+    products = {p.update_id for p in _pick(docs, CategoryType.PRODUCT)}
+
+    def wanted(delta: bool) -> RevisionFilter:
+        return RevisionFilter(
+            get_config=False,
+            since=since,
+            categories=tuple(FilterItem(p, delta) for p in sorted(products)),
+            classifications=tuple(FilterItem(c) for c in sorted(classes)),
+        )
+
+    changed = set(select_revisions(store, wanted(delta=True)))
+    assert changed == _expected(docs, products, classes, new_keys)
+    assert set(select_revisions(store, RevisionFilter(get_config=True, since=since))) == set()
+    everything = _expected(docs, products, classes, {d.key for d in docs})
+    assert set(select_revisions(store, wanted(delta=False))) == everything
