@@ -16,6 +16,8 @@ The tables themselves are created and changed only by the Alembic migrations in
 - `downstream_server`: the servers that sync from this one, registered on first contact.
 - `upstream_state`: per upstream, the anchors of the last sync, saved only once the data
   they cover is committed; `filter_key` says which subscription they were taken under.
+- `file_url`: where a content file (by its SHA-1 digest, base64) can be downloaded, as the
+  upstream said (`MUUrl` of GetUpdateData), so this server can tell its own downstreams.
 """
 
 from __future__ import annotations
@@ -155,4 +157,11 @@ upstream_state = Table(
     Column("update_list_anchor", Text),
     Column("filter_key", Text),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+file_url = Table(
+    "file_url",
+    metadata,
+    Column("digest", String(44), primary_key=True),
+    Column("mu_url", Text, nullable=False),
 )

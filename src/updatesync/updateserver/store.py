@@ -62,6 +62,15 @@ class StoreStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredDocument:
+    """One stored revision's document and the SHA-1 digests (base64) of its files."""
+
+    key: RevisionKey
+    xml: str
+    file_digests: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class CategoryInfo:
     """One category as its latest revision describes it."""
 
@@ -149,21 +158,49 @@ class UpdateStore:
         with self.engine.connect() as conn:
             return conn.execute(query).scalar_one_or_none()
 
-    def documents(self, keys: Sequence[RevisionKey]) -> list[tuple[RevisionKey, str]]:
-        """The XML of each revision in `keys`, in that order; every one must be stored."""
-        found: dict[RevisionKey, str] = {}
+    def documents(self, keys: Sequence[RevisionKey]) -> list[StoredDocument]:
+        """The XML (and file digests) of each revision in `keys`, in that order; every one
+        must be stored, else UnknownRevisions names the missing ones."""
+        found: dict[RevisionKey, StoredDocument] = {}
+        columns = (
+            t.revision.c.update_id,
+            t.revision.c.revision_number,
+            t.revision.c.xml,
+            t.revision.c.files,
+        )
+        identity = tuple_(t.revision.c.update_id, t.revision.c.revision_number)
         with self.engine.connect() as conn:
             for start in range(0, len(keys), 500):
                 chunk = [(k.update_id, k.revision) for k in keys[start : start + 500]]
-                query = select(
-                    t.revision.c.update_id, t.revision.c.revision_number, t.revision.c.xml
-                ).where(tuple_(t.revision.c.update_id, t.revision.c.revision_number).in_(chunk))
-                for uid, rev, xml in conn.execute(query):
-                    found[RevisionKey(uid, rev)] = xml
+                for uid, rev, xml, files in conn.execute(
+                    select(*columns).where(identity.in_(chunk))
+                ):
+                    key = RevisionKey(uid, rev)
+                    found[key] = StoredDocument(key, xml, tuple(f[2] for f in files))
         missing = [k for k in keys if k not in found]
         if missing:
             raise UnknownRevisions(missing)
-        return [(k, found[k]) for k in keys]
+        return [found[k] for k in keys]
+
+    def file_urls(self, digests: Iterable[str]) -> dict[str, str]:
+        """Where the files with these SHA-1 digests can be downloaded, for those known."""
+        wanted = list(dict.fromkeys(digests))
+        found: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), 500):
+                query = select(t.file_url.c.digest, t.file_url.c.mu_url).where(
+                    t.file_url.c.digest.in_(wanted[start : start + 500])
+                )
+                found.update((digest, url) for digest, url in conn.execute(query))
+        return found
+
+    def save_file_urls(self, urls: dict[str, str]) -> None:
+        """Remember download addresses of content files (digest -> URL), newest wins."""
+        if not urls:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(delete(t.file_url).where(t.file_url.c.digest.in_(list(urls))))
+            conn.execute(insert(t.file_url), [{"digest": d, "mu_url": u} for d, u in urls.items()])
 
     def stored(self, keys: Iterable[RevisionKey]) -> set[RevisionKey]:
         """Which of `keys` this store holds."""

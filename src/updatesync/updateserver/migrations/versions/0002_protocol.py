@@ -1,4 +1,5 @@
-"""What the server-to-server protocol needs: identity, downstream servers, upstream state.
+"""What the server-to-server protocol needs: identity, downstream servers, upstream state,
+and where each content file can be downloaded.
 
 Revision ID: 0002
 Revises: 0001
@@ -43,8 +44,13 @@ def upgrade() -> None:
         sa.Column("filter_key", sa.Text),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )
+    op.create_table(
+        "file_url",
+        sa.Column("digest", sa.String(44), primary_key=True),
+        sa.Column("mu_url", sa.Text, nullable=False),
+    )
 
 
 def downgrade() -> None:
-    for table in ("upstream_state", "downstream_server", "server_identity"):
+    for table in ("file_url", "upstream_state", "downstream_server", "server_identity"):
         op.drop_table(table)

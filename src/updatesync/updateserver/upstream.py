@@ -1,0 +1,84 @@
+"""The update server as an upstream: the backend the MS-WSUSSS service serves from.
+
+`StoreBackend` answers the protocol service's questions from the update server's store:
+its identity and cookie key, its change counter (behind every anchor it hands out), the
+revisions a downstream's filter selects, and their documents. Downstream servers are
+registered on first contact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from updatesync.metadata.export import DEFAULT_LANGUAGES
+from updatesync.metadata.model import RevisionKey
+from updatesync.updateserver.errors import UnknownRevisions
+from updatesync.updateserver.peers import register_downstream, server_identity
+from updatesync.updateserver.selection import FilterItem, RevisionFilter, select_revisions
+from updatesync.updateserver.store import UpdateStore
+from updatesync.wsusss.service import (
+    Language,
+    RevisionQuery,
+    RevisionsNotFound,
+    ServedDocument,
+    ServerIdentity,
+)
+
+
+class StoreBackend:
+    """Serves one update server's store to its downstream servers."""
+
+    def __init__(self, store: UpdateStore) -> None:
+        self.store = store
+        ident = server_identity(store)
+        self._identity = ServerIdentity(ident.server_id, ident.cookie_key, datetime.now(UTC))
+
+    def identity(self) -> ServerIdentity:
+        return self._identity
+
+    def change_counter(self) -> int:
+        return self.store.change_counter()
+
+    def languages(self) -> Sequence[Language]:
+        """The languages a WSUS lists, enabled as this server's subscription says."""
+        subscribed = set(self.store.subscription().languages)
+        return [
+            Language(
+                lang.id,
+                lang.short_name,
+                lang.long_name,
+                lang.short_name in subscribed or (not subscribed and lang.short_name == "all"),
+            )
+            for lang in DEFAULT_LANGUAGES
+        ]
+
+    def list_revisions(self, query: RevisionQuery) -> list[RevisionKey]:
+        wanted = RevisionFilter(
+            get_config=query.get_config,
+            since=query.since,
+            categories=tuple(FilterItem(uid, delta) for uid, delta in query.categories),
+            classifications=tuple(FilterItem(uid, delta) for uid, delta in query.classifications),
+        )
+        return select_revisions(self.store, wanted)
+
+    def documents(self, keys: Sequence[RevisionKey]) -> list[ServedDocument]:
+        try:
+            stored = self.store.documents(keys)
+        except UnknownRevisions as exc:
+            raise RevisionsNotFound(exc.missing) from exc
+        return [ServedDocument(d.key, d.xml, d.file_digests) for d in stored]
+
+    def file_urls(self, digests: Sequence[str]) -> dict[str, str]:
+        return self.store.file_urls(digests)
+
+    def register_downstream(
+        self, account_guid: str, account_name: str, address: str | None, protocol_version: str
+    ) -> None:
+        register_downstream(
+            self.store,
+            account_guid=account_guid,
+            account_name=account_name,
+            address=address,
+            protocol_version=protocol_version or None,
+        )

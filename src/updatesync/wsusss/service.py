@@ -1,0 +1,403 @@
+"""The upstream side of MS-WSUSSS (the USS) as an ASGI application.
+
+The service speaks the protocol and checks what the specification makes it check (cookies,
+protocol version, anchors, request sizes); what it serves comes from a backend, so the
+protocol stays apart from storage: `updatesync.updateserver.upstream.StoreBackend` serves an
+update server's store. Paths are matched without regard to case and with doubled slashes
+collapsed, as Windows downstream servers send them.
+
+Faults follow [MS-WSUSSS] 2.2.9: HTTP 500, `soap:Fault` with `detail/ErrorCode`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from updatesync.metadata.model import RevisionKey
+from updatesync.wsusss.anchors import Anchor, AnchorError
+from updatesync.wsusss.cookies import CookieAuthority, CookieClaims, CookieError
+from updatesync.wsusss.errors import ProtocolError
+from updatesync.wsusss.faults import FAULT_HTTP_STATUS, ErrorCode, build_fault
+from updatesync.wsusss.messages import (
+    AuthPlugInInfo,
+    Cookie,
+    GetAuthConfigRequest,
+    GetAuthConfigResponse,
+    GetAuthorizationCookieRequest,
+    GetAuthorizationCookieResponse,
+    GetConfigDataRequest,
+    GetConfigDataResponse,
+    GetCookieRequest,
+    GetCookieResponse,
+    GetDeploymentsRequest,
+    GetDeploymentsResponse,
+    GetRevisionIdListRequest,
+    GetRevisionIdListResponse,
+    GetUpdateDataRequest,
+    GetUpdateDataResponse,
+    Message,
+    MonitoredServicesResponse,
+    PingRequest,
+    PingResponse,
+    RevisionIdList,
+    ServerAuthConfig,
+    ServerSyncConfigData,
+    ServerSyncDeploymentResult,
+    ServerSyncLanguageData,
+    ServerSyncUpdateData,
+    ServerSyncUrlData,
+    ServerUpdateData,
+    UnsupportedOperationError,
+    parse_protocol_version,
+    parse_request,
+)
+from updatesync.wsusss.soap import CONTENT_TYPE, escape_text, service_for_path
+
+logger = logging.getLogger(__name__)
+
+MAX_UPDATES_PER_REQUEST = 100
+"""What Windows advertises (SPEC section 7; exchange 000005)."""
+RESPONSE_BUDGET = 2_000_000
+"""GetUpdateData answers stay under this many bytes ([MS-WSUSSS] note 37)."""
+AUTHORIZATION_LIFETIME = timedelta(minutes=240)
+PROTOCOL_VERSION = "1.20"
+
+
+class RevisionsNotFound(Exception):
+    """A backend holds none of, or not all of, the revisions asked for."""
+
+    def __init__(self, missing: Sequence[RevisionKey]) -> None:
+        self.missing = tuple(missing)
+        super().__init__(", ".join(str(k) for k in self.missing[:3]))
+
+
+@dataclass(frozen=True, slots=True)
+class ServedDocument:
+    """One revision as GetUpdateData serves it."""
+
+    key: RevisionKey
+    xml: str
+    file_digests: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionQuery:
+    """A GetRevisionIdList filter with its anchor decoded: `since` is a change number."""
+
+    get_config: bool
+    since: int | None
+    categories: tuple[tuple[str, bool], ...] = ()
+    classifications: tuple[tuple[str, bool], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Language:
+    language_id: int
+    short_name: str
+    long_name: str
+    enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ServerIdentity:
+    server_id: str
+    cookie_key: bytes
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+class UpstreamBackend(Protocol):
+    """What the service needs from the server it fronts."""
+
+    def identity(self) -> ServerIdentity: ...
+
+    def change_counter(self) -> int: ...
+
+    def languages(self) -> Sequence[Language]: ...
+
+    def list_revisions(self, query: RevisionQuery) -> list[RevisionKey]: ...
+
+    def documents(self, keys: Sequence[RevisionKey]) -> list[ServedDocument]: ...
+
+    def file_urls(self, digests: Sequence[str]) -> dict[str, str]: ...
+
+    def register_downstream(
+        self, account_guid: str, account_name: str, address: str | None, protocol_version: str
+    ) -> None: ...
+
+
+class _Fault(Exception):
+    def __init__(self, code: ErrorCode, message: str = "") -> None:
+        self.code = code
+        self.message = message
+        super().__init__(f"{code}: {message}")
+
+
+@dataclass
+class UpstreamService:
+    """The protocol logic, one method per operation, on top of a backend."""
+
+    backend: UpstreamBackend
+    max_updates_per_request: int = MAX_UPDATES_PER_REQUEST
+    response_budget: int = RESPONSE_BUDGET
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    on_error: Callable[[str, BaseException], None] | None = None
+
+    def __post_init__(self) -> None:
+        ident = self.backend.identity()
+        self.identity = ident
+        self.authority = CookieAuthority(ident.cookie_key, ident.server_id)
+
+    # -- dispatch ---------------------------------------------------------------------
+
+    def handle(
+        self,
+        body: bytes,
+        path: str,
+        soap_action: str | None,
+        peer: str | None,
+        url: str | None = None,
+    ) -> tuple[int, bytes]:
+        """Answer one POST: (HTTP status, response body). `url` (the service address as
+        the downstream called it) goes into a fault's `faultactor`, as Windows does."""
+        service = service_for_path(path)
+        try:
+            if service is None:
+                raise _Fault(ErrorCode.INVALID_PARAMETERS, "path")
+            try:
+                request = parse_request(body, soap_action=soap_action, service=service)
+            except UnsupportedOperationError as exc:
+                raise _Fault(ErrorCode.INVALID_PARAMETERS, exc.operation or "operation") from exc
+            except ProtocolError as exc:
+                raise _Fault(ErrorCode.INVALID_PARAMETERS, exc.element or "") from exc
+            return 200, self._dispatch(request, peer).to_xml()
+        except _Fault as fault:
+            return FAULT_HTTP_STATUS, build_fault(
+                fault.code, fault.message, method=soap_action, actor=url
+            )
+        except Exception as exc:  # the downstream gets a fault, the log gets the cause
+            logger.exception("upstream service: %s failed", soap_action)
+            if self.on_error is not None:
+                self.on_error(soap_action or path, exc)
+            return FAULT_HTTP_STATUS, build_fault(
+                ErrorCode.INTERNAL_SERVER_ERROR, method=soap_action, actor=url
+            )
+
+    def _dispatch(self, request: Message, peer: str | None) -> Message:
+        match request:
+            case GetAuthConfigRequest():
+                return self.get_auth_config()
+            case GetAuthorizationCookieRequest():
+                return self.get_authorization_cookie(request, peer)
+            case GetCookieRequest():
+                return self.get_cookie(request)
+            case GetConfigDataRequest():
+                return self.get_config_data(request)
+            case GetRevisionIdListRequest():
+                return self.get_revision_id_list(request)
+            case GetUpdateDataRequest():
+                return self.get_update_data(request)
+            case GetDeploymentsRequest():
+                return self.get_deployments(request)
+            case PingRequest():
+                return self.ping()
+        raise _Fault(ErrorCode.INVALID_PARAMETERS, type(request).OPERATION)
+
+    # -- authorization ------------------------------------------------------------------
+
+    def get_auth_config(self) -> GetAuthConfigResponse:
+        config = ServerAuthConfig(
+            last_change=self.identity.started_at, auth_info=(AuthPlugInInfo(),)
+        )
+        return GetAuthConfigResponse(config)
+
+    def get_authorization_cookie(
+        self, request: GetAuthorizationCookieRequest, peer: str | None
+    ) -> GetAuthorizationCookieResponse:
+        name = (request.account_name or "").strip()
+        if not name:
+            raise _Fault(ErrorCode.INVALID_PARAMETERS, "accountName")
+        try:
+            account = uuid.UUID(request.account_guid or "")
+        except ValueError:
+            raise _Fault(ErrorCode.INVALID_PARAMETERS, "accountGuid") from None
+        self.backend.register_downstream(str(account), name, peer, "")
+        cookie = self.authority.authorization_cookie(account, self.clock(), AUTHORIZATION_LIFETIME)
+        return GetAuthorizationCookieResponse(cookie)
+
+    def get_cookie(self, request: GetCookieRequest) -> GetCookieResponse:
+        cookies = request.auth_cookies or ()
+        if len(cookies) != 1:
+            raise _Fault(ErrorCode.INVALID_AUTHORIZATION_COOKIE, "authCookies")
+        now = self.clock()
+        try:
+            claims = self.authority.verify_authorization(cookies[0].cookie_data, now)
+        except CookieError as exc:
+            raise _Fault(ErrorCode.INVALID_AUTHORIZATION_COOKIE, "authCookies") from exc
+        version = request.protocol_version or ""
+        try:
+            major, _minor = parse_protocol_version(version)
+        except (ProtocolError, ValueError):
+            raise _Fault(ErrorCode.INVALID_PARAMETERS, "protocolVersion") from None
+        if major != 1:
+            raise _Fault(ErrorCode.INCOMPATIBLE_PROTOCOL_VERSION, "protocolVersion")
+        cookie = self.authority.cookie(
+            claims.dss_id, now, protocol_version=version, not_after=claims.expires_at
+        )
+        return GetCookieResponse(cookie)
+
+    def _session(self, cookie: Cookie | None) -> CookieClaims:
+        if cookie is None or not cookie.encrypted_data:
+            raise _Fault(ErrorCode.INVALID_COOKIE)
+        try:
+            claims = self.authority.verify(cookie.encrypted_data, self.clock())
+        except CookieError as exc:
+            raise _Fault(ErrorCode.INVALID_COOKIE) from exc
+        if claims.protocol_version is not None:
+            major, _minor = parse_protocol_version(claims.protocol_version)
+            if major != 1:
+                raise _Fault(ErrorCode.INCOMPATIBLE_PROTOCOL_VERSION, "cookie")
+        return claims
+
+    # -- metadata -------------------------------------------------------------------------
+
+    def get_config_data(self, request: GetConfigDataRequest) -> GetConfigDataResponse:
+        self._session(request.cookie)
+        try:
+            known = Anchor.parse_optional(request.config_anchor)
+        except AnchorError:
+            raise _Fault(ErrorCode.INVALID_PARAMETERS, "configAnchor") from None
+        # With a config anchor, Windows lists only languages changed since (000004: none).
+        languages = tuple(
+            ServerSyncLanguageData(lang.language_id, lang.short_name, lang.long_name, lang.enabled)
+            for lang in (self.backend.languages() if known is None else ())
+        )
+        anchor = Anchor.issue(self.backend.change_counter(), self.clock())
+        config = ServerSyncConfigData(
+            catalog_only_sync=True,
+            lazy_sync=False,
+            server_hosts_psf_files=False,
+            max_number_of_computer_ids_in_request=0,
+            max_number_of_driver_sets_per_request=0,
+            max_number_of_pnp_hardware_ids_in_request=0,
+            max_number_of_updates_per_request=self.max_updates_per_request,
+            new_config_anchor=anchor.format(),
+            protocol_version=PROTOCOL_VERSION,
+            language_update_list=languages,
+            max_updates_per_request_in_get_update_decryption_data=self.max_updates_per_request,
+        )
+        return GetConfigDataResponse(config)
+
+    def get_revision_id_list(self, request: GetRevisionIdListRequest) -> GetRevisionIdListResponse:
+        self._session(request.cookie)
+        wanted = request.filter
+        if wanted is None:
+            raise _Fault(ErrorCode.INVALID_PARAMETERS, "filter")
+        try:
+            anchor = Anchor.parse_optional(wanted.anchor)
+        except AnchorError:
+            raise _Fault(ErrorCode.INVALID_PARAMETERS, "filter") from None
+        counter = self.backend.change_counter()
+        if anchor is not None and anchor.change_number > counter:
+            # The anchor was issued by a store that held more than this one does now
+            # (restored from a backup, or another server at the same address).
+            raise _Fault(ErrorCode.SERVER_CHANGED, "filter")
+        query = RevisionQuery(
+            get_config=wanted.get_config,
+            since=anchor.change_number if anchor is not None else None,
+            categories=tuple((i.id.lower(), i.delta) for i in wanted.categories or ()),
+            classifications=tuple((i.id.lower(), i.delta) for i in wanted.classifications or ()),
+        )
+        listed = self.backend.list_revisions(query)
+        new_anchor = Anchor.issue(counter, self.clock()).format()
+        return GetRevisionIdListResponse(RevisionIdList(new_anchor, tuple(listed)))
+
+    def get_update_data(self, request: GetUpdateDataRequest) -> GetUpdateDataResponse:
+        self._session(request.cookie)
+        ids = request.update_ids
+        if ids is None or len(ids) > self.max_updates_per_request:
+            raise _Fault(ErrorCode.INVALID_PARAMETERS, "updateIds")
+        try:
+            documents = self.backend.documents(list(ids))
+        except RevisionsNotFound as exc:  # a real WSUS faults the whole call (000017)
+            raise _Fault(ErrorCode.INTERNAL_SERVER_ERROR) from exc
+        updates: list[ServerSyncUpdateData] = []
+        size = 600
+        for doc in documents:
+            cost = len(escape_text(doc.xml).encode("utf-8")) + 250 + 40 * len(doc.file_digests)
+            if updates and size + cost > self.response_budget:
+                break  # the downstream asks again for the rest
+            size += cost
+            updates.append(
+                ServerSyncUpdateData(
+                    doc.key, xml_update_blob=doc.xml, file_digest_list=doc.file_digests or None
+                )
+            )
+        digests = [d for update in updates for d in update.file_digest_list or ()]
+        urls = self.backend.file_urls(digests) if digests else {}
+        file_urls = tuple(
+            ServerSyncUrlData(digest, urls[digest], "")
+            for digest in dict.fromkeys(digests)
+            if digest in urls
+        )
+        return GetUpdateDataResponse(ServerUpdateData(tuple(updates), file_urls))
+
+    def get_deployments(self, request: GetDeploymentsRequest) -> GetDeploymentsResponse:
+        self._session(request.cookie)
+        anchor = Anchor.issue(self.backend.change_counter(), self.clock()).format()
+        return GetDeploymentsResponse(ServerSyncDeploymentResult(anchor))
+
+    def ping(self) -> PingResponse:
+        now = self.clock()
+        return PingResponse(
+            MonitoredServicesResponse(
+                success_flag=True,
+                services_time=now,
+                is_https=False,
+                config_file_last_modified_time=self.identity.started_at,
+                config_file_next_expiration_time=now,
+                config_file_expiration_modulo_in_minutes=0,
+                services_name="updatesync",
+            )
+        )
+
+
+def create_app(
+    backend: UpstreamBackend,
+    *,
+    extra_routes: Sequence[Route] = (),
+    on_error: Callable[[str, BaseException], None] | None = None,
+) -> Starlette:
+    """The ASGI application: the two SOAP services, plus `extra_routes` (an admin API)."""
+    service = UpstreamService(backend, on_error=on_error)
+
+    async def soap(request: Request) -> Response:
+        if request.method != "POST":
+            return Response(
+                "This is an MS-WSUSSS SOAP endpoint: POST a SOAP 1.1 request.\n",
+                status_code=405,
+                headers={"Allow": "POST"},
+                media_type="text/plain",
+            )
+        body = await request.body()
+        peer = request.client.host if request.client else None
+        url = f"{request.url.scheme}://{request.url.netloc}{request.url.path}"
+        status, payload = await run_in_threadpool(
+            service.handle, body, request.url.path, request.headers.get("soapaction"), peer, url
+        )
+        return Response(payload, status_code=status, media_type=CONTENT_TYPE)
+
+    routes = [*extra_routes, Route("/{path:path}", soap, methods=["GET", "POST"])]
+    app = Starlette(routes=routes)
+    app.state.service = service
+    return app
