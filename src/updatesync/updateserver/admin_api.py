@@ -1,0 +1,184 @@
+"""The update server's admin API: JSON over HTTP, as the site server uses it.
+
+WSyncMgr drives a WSUS through the WSUS administration API; updatesync's site server drives
+an update server through these routes (mounted beside the MS-WSUSSS services):
+
+- `GET  /api/status`              what the store holds (`updateserver status --json`);
+- `GET  /api/changes?since=N`     the revisions that arrived after change number N;
+- `POST /api/sync`                start a sync from the upstream (body: `{"full": bool}`);
+                                  202 when started, 409 while one runs;
+- `GET  /api/sync`                the running sync's progress (done, total, ETA) and the
+                                  last result, successful or not;
+- `GET  /api/downstream`          the downstream servers registered on this one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, is_dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from updatesync.updateserver.peers import downstream_servers
+from updatesync.updateserver.store import UpdateStore
+
+Progress = Callable[[int, int], None]
+SyncFunction = Callable[[bool, Progress], object]
+"""Runs one sync (`full`, progress callback) and returns its result; raises on failure."""
+
+
+@dataclass
+class SyncState:
+    """What `GET /api/sync` shows."""
+
+    running: bool = False
+    started_at: datetime | None = None
+    done: int = 0
+    total: int = 0
+    last_result: dict[str, Any] | None = None
+    last_error: str | None = None
+    last_finished_at: datetime | None = None
+    _clock_start: float = field(default=0.0, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        eta = None
+        if self.running and self.done and self.total > self.done:
+            elapsed = time.monotonic() - self._clock_start
+            eta = round(elapsed / self.done * (self.total - self.done), 1)
+        return {
+            "running": self.running,
+            "started_at": _iso(self.started_at),
+            "done": self.done,
+            "total": self.total,
+            "eta_seconds": eta,
+            "last_result": self.last_result,
+            "last_error": self.last_error,
+            "last_finished_at": _iso(self.last_finished_at),
+        }
+
+
+class SyncRunner:
+    """Runs syncs in a background thread, one at a time, and keeps their progress."""
+
+    def __init__(self, run: SyncFunction) -> None:
+        self._run = run
+        self._lock = threading.Lock()
+        self.state = SyncState()
+        self._thread: threading.Thread | None = None
+
+    def start(self, *, full: bool = False) -> bool:
+        """Start a sync; False if one is already running (the request is not lost: the
+        running sync will bring what it would have)."""
+        with self._lock:
+            if self.state.running:
+                return False
+            self.state.running = True
+            self.state.started_at = datetime.now(UTC)
+            self.state.done = self.state.total = 0
+            self.state._clock_start = time.monotonic()
+            self._thread = threading.Thread(target=self._work, args=(full,), daemon=True)
+            self._thread.start()
+            return True
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the running sync (if any) ends."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def _progress(self, done: int, total: int) -> None:
+        self.state.done, self.state.total = done, total
+
+    def _work(self, full: bool) -> None:
+        result: dict[str, Any] | None = None
+        error: str | None = None
+        try:
+            outcome = self._run(full, self._progress)
+            result = _jsonable(outcome)
+        except Exception as exc:  # reported through GET /api/sync
+            error = str(exc) or type(exc).__name__
+        with self._lock:
+            self.state.running = False
+            self.state.last_result = result
+            self.state.last_error = error
+            self.state.last_finished_at = datetime.now(UTC)
+
+
+def admin_routes(store: UpdateStore, runner: SyncRunner | None) -> list[Route]:
+    """The admin API's routes for one update server."""
+
+    async def status(_request: Request) -> JSONResponse:
+        return JSONResponse(store.status().to_json())
+
+    async def changes(request: Request) -> JSONResponse:
+        since_text = request.query_params.get("since", "0")
+        if not since_text.isdigit():
+            return JSONResponse(
+                {"error": f"since must be a change number (a whole number), not {since_text!r}"},
+                status_code=400,
+            )
+        keys = store.changed_since(int(since_text))
+        return JSONResponse(
+            {
+                "since": int(since_text),
+                "change_counter": store.change_counter(),
+                "revisions": [[k.update_id, k.revision] for k in keys],
+            }
+        )
+
+    async def sync_state(_request: Request) -> JSONResponse:
+        if runner is None:
+            return JSONResponse({"error": "this update server has no upstream"}, status_code=404)
+        return JSONResponse(runner.state.to_json())
+
+    async def sync_start(request: Request) -> JSONResponse:
+        if runner is None:
+            return JSONResponse(
+                {"error": "this update server has no upstream; start it with --upstream"},
+                status_code=409,
+            )
+        body = await request.body()
+        full = False
+        if body.strip():
+            try:
+                payload = await request.json()
+            except ValueError:
+                return JSONResponse({"error": "the body must be JSON"}, status_code=400)
+            full = bool(payload.get("full", False)) if isinstance(payload, dict) else False
+        started = runner.start(full=full)
+        return JSONResponse(runner.state.to_json(), status_code=202 if started else 409)
+
+    async def downstream(_request: Request) -> JSONResponse:
+        return JSONResponse([_jsonable(d) for d in downstream_servers(store)])
+
+    return [
+        Route("/api/status", status, methods=["GET"]),
+        Route("/api/changes", changes, methods=["GET"]),
+        Route("/api/sync", sync_state, methods=["GET"]),
+        Route("/api/sync", sync_start, methods=["POST"]),
+        Route("/api/downstream", downstream, methods=["GET"]),
+    ]
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _jsonable(value: object) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {k: _jsonable(v) for k, v in asdict(value).items()}
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)

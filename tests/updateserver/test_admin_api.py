@@ -1,0 +1,119 @@
+"""The update server's admin API over real HTTP: status, changes, sync control, downstreams."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from updatesync.metadata.export import write_export
+from updatesync.metadata.generator import generate_catalog
+from updatesync.serving import BackgroundServer
+from updatesync.updateserver.admin_api import SyncRunner, admin_routes
+from updatesync.updateserver.importer import import_export_cabinet
+from updatesync.updateserver.store import UpdateStore
+from updatesync.updateserver.upstream import StoreBackend
+from updatesync.wsusss.messages import (
+    GetAuthorizationCookieRequest,
+    GetAuthorizationCookieResponse,
+    operation_for,
+)
+from updatesync.wsusss.service import create_app
+from updatesync.wsusss.soap import CONTENT_TYPE, DSS_AUTH_PATH
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> UpdateStore:
+    write_export(tmp_path / "m1.cab", generate_catalog(50, seed=4))
+    opened = UpdateStore.open(tmp_path / "sup")
+    import_export_cabinet(opened, tmp_path / "m1.cab")
+    return opened
+
+
+def test_status_and_changes(store: UpdateStore) -> None:
+    app = create_app(StoreBackend(store), extra_routes=admin_routes(store, None))
+    with BackgroundServer(app) as server, httpx.Client(base_url=server.url) as http:
+        status = http.get("/api/status").json()
+        assert status["revisions"] == store.status().revisions
+        counter = status["last_change"]
+        changes = http.get("/api/changes", params={"since": counter - 3}).json()
+        assert changes["change_counter"] == counter
+        assert [tuple(r) for r in changes["revisions"]] == [
+            (k.update_id, k.revision) for k in store.changed_since(counter - 3)
+        ]
+        assert len(changes["revisions"]) == 3
+        bad = http.get("/api/changes", params={"since": "yesterday"})
+        assert bad.status_code == 400
+        assert "whole number" in bad.json()["error"]
+        # No upstream configured: syncing is refused with the reason.
+        refused = http.post("/api/sync")
+        assert refused.status_code == 409
+        assert "no upstream" in refused.json()["error"]
+
+
+def test_a_sync_runs_once_at_a_time_and_reports_progress(store: UpdateStore) -> None:
+    release = threading.Event()
+    reached = threading.Event()
+
+    def run(full: bool, progress) -> dict[str, object]:  # type: ignore[no-untyped-def]
+        progress(3, 10)
+        reached.set()
+        release.wait(30)
+        progress(10, 10)
+        return {"full": full, "new_revisions": 10}
+
+    runner = SyncRunner(run)
+    app = create_app(StoreBackend(store), extra_routes=admin_routes(store, runner))
+    with BackgroundServer(app) as server, httpx.Client(base_url=server.url) as http:
+        started = http.post("/api/sync", json={"full": True})
+        assert started.status_code == 202
+        assert reached.wait(30)
+        state = http.get("/api/sync").json()
+        assert state["running"] is True
+        assert (state["done"], state["total"]) == (3, 10)
+        assert http.post("/api/sync").status_code == 409
+        release.set()
+        runner.wait(30)
+        state = http.get("/api/sync").json()
+        assert state["running"] is False
+        assert state["last_result"] == {"full": True, "new_revisions": 10}
+        assert state["last_error"] is None
+
+
+def test_a_failed_sync_is_reported(store: UpdateStore) -> None:
+    def run(full: bool, progress) -> None:  # type: ignore[no-untyped-def]
+        raise RuntimeError("upstream http://wsus.example:8530 refused the connection")
+
+    runner = SyncRunner(run)
+    app = create_app(StoreBackend(store), extra_routes=admin_routes(store, runner))
+    with BackgroundServer(app) as server, httpx.Client(base_url=server.url) as http:
+        assert http.post("/api/sync").status_code == 202
+        runner.wait(30)
+        state = http.get("/api/sync").json()
+        assert state["last_error"] == "upstream http://wsus.example:8530 refused the connection"
+        assert state["last_result"] is None
+
+
+def test_a_downstream_is_registered_on_first_contact(store: UpdateStore) -> None:
+    app = create_app(StoreBackend(store), extra_routes=admin_routes(store, None))
+    account = str(uuid.uuid4())
+    request = GetAuthorizationCookieRequest("ps1site.contoso.com", account)
+    with BackgroundServer(app) as server, httpx.Client(base_url=server.url) as http:
+        assert http.get("/api/downstream").json() == []
+        answer = http.post(
+            DSS_AUTH_PATH,
+            content=request.to_xml(),
+            headers={
+                "Content-Type": CONTENT_TYPE,
+                "SOAPAction": operation_for(request).soap_action,
+            },
+        )
+        assert answer.status_code == 200, answer.text
+        assert GetAuthorizationCookieResponse.from_xml(answer.content).result.cookie_data
+        listed = http.get("/api/downstream").json()
+    assert [(d["account_guid"], d["account_name"], d["address"]) for d in listed] == [
+        (account, "ps1site.contoso.com", "127.0.0.1")
+    ]
