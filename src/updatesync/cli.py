@@ -26,9 +26,15 @@ from updatesync.metadata.document import parse_update
 from updatesync.metadata.errors import MetadataError
 from updatesync.metadata.export import read_export, write_export
 from updatesync.metadata.generator import evolve_catalog, generate_catalog
+from updatesync.serving import bind, serve_forever, url_of
+from updatesync.updateserver.admin_api import SyncRunner, admin_routes
 from updatesync.updateserver.errors import UpdateServerError
 from updatesync.updateserver.importer import ImportResult, import_export_cabinet
 from updatesync.updateserver.store import StoreStatus, Subscription, UpdateStore
+from updatesync.updateserver.sync import MICROSOFT_UPDATE_URL, default_log, sync_from_upstream
+from updatesync.updateserver.upstream import StoreBackend
+from updatesync.wsusss.service import create_app
+from updatesync.wsusss.soap import SERVER_SYNC_PATH
 
 app = typer.Typer(
     help="updatesync: software-update synchronization across a hierarchy of sites.",
@@ -192,6 +198,105 @@ def server_changes(
     for key in keys:
         console.print(f"{key.update_id}  rev {key.revision}", highlight=False)
     console.print(f"{len(keys):,} revisions changed since {since}")
+
+
+@server_app.command("sync")
+def server_sync(
+    data: DataDir,
+    upstream: Annotated[
+        str,
+        typer.Option(
+            help="The upstream server's address, e.g. http://wsus.example:8530 "
+            "(default: Microsoft Update's server-sync address)."
+        ),
+    ] = MICROSOFT_UPDATE_URL,
+    product: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Subscribe to this product (or family, company) id; repeat. Replaces the "
+            "subscribed products once the upstream's categories are in."
+        ),
+    ] = None,
+    classification: Annotated[
+        list[str] | None, typer.Option(help="Subscribe to this classification id; repeat.")
+    ] = None,
+    language: Annotated[
+        list[str] | None, typer.Option(help="Subscribe to this language code; repeat.")
+    ] = None,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Send no anchors: the upstream lists everything again (only what "
+            "this server lacks is fetched).",
+        ),
+    ] = False,
+) -> None:
+    """Synchronize update metadata from an upstream server (MS-WSUSSS), batch by batch.
+
+    A failed sync keeps every batch it committed: run it again to fetch the rest.
+    """
+    with (
+        _user_errors(),
+        UpdateStore.open(data) as store,
+        _progress(f"syncing from {upstream}") as report,
+    ):
+        result = sync_from_upstream(
+            store,
+            upstream,
+            products=tuple(product or ()),
+            classifications=tuple(classification or ()),
+            languages=tuple(language or ()),
+            full=full,
+            progress=report,
+        )
+    console.print(
+        f"synced from {result.upstream}: {result.new_revisions:,} new, "
+        f"{result.changed_revisions:,} changed, {result.expired_revisions:,} expired revisions "
+        f"({result.revisions_requested:,} fetched in {result.batches:,} batches); change "
+        f"counter {result.change_before} -> {result.change_after} ({result.seconds:.1f} s)",
+        highlight=False,
+    )
+
+
+@server_app.command("serve")
+def server_serve(
+    data: DataDir,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on; 0.0.0.0 serves the whole network.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (WSUS uses 8530 for HTTP).")] = 8530,
+    upstream: Annotated[
+        str | None,
+        typer.Option(help="The upstream this server syncs from when asked (POST /api/sync)."),
+    ] = None,
+) -> None:
+    """Serve MS-WSUSSS to downstream servers, and the admin API, until interrupted."""
+    with _user_errors(), UpdateStore.open(data) as store:
+        runner = None
+        if upstream is not None:
+
+            def run(full: bool, progress: Callable[[int, int], None]) -> object:
+                return sync_from_upstream(store, upstream, full=full, progress=progress)
+
+            runner = SyncRunner(run)
+        log = default_log(store)
+
+        def on_error(operation: str, exc: BaseException) -> None:
+            if log is not None:
+                log.error("ServerSyncWebService", f"{operation} failed: {exc}", exc=exc)
+
+        app = create_app(
+            StoreBackend(store), extra_routes=admin_routes(store, runner), on_error=on_error
+        )
+        sock = bind(host, port)
+        url = url_of(sock)
+        console.print(
+            f"listening on {url}: MS-WSUSSS at {url}{SERVER_SYNC_PATH}, admin API at {url}/api"
+            + (f"; syncs from {upstream}" if upstream else ""),
+            highlight=False,
+        )
+        serve_forever(app, sock)
 
 
 @server_app.command("categories")

@@ -15,6 +15,37 @@ from types import TracebackType
 import uvicorn
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port (port 0: any free port), or a clear OSError."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(
+            f"cannot listen on {host}:{port}: {exc.strerror}; pick another --port or stop "
+            "what uses it"
+        ) from exc
+    sock.listen(128)
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def serve_forever(app: object, sock: socket.socket) -> None:
+    """Serve `app` on `sock` in this thread until interrupted (Ctrl-C, SIGTERM)."""
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+
+
 class BackgroundServer:
     """`with BackgroundServer(app) as server: httpx.get(server.url + "/...")`."""
 
@@ -32,18 +63,7 @@ class BackgroundServer:
         return f"http://{host}:{self.port}"
 
     def start(self) -> BackgroundServer:
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, self.port))
-        except OSError as exc:
-            sock.close()
-            raise OSError(
-                f"cannot listen on {self.host}:{self.port}: {exc.strerror}; pick another "
-                "--port or stop what uses it"
-            ) from exc
-        sock.listen(128)
+        sock = bind(self.host, self.port)
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False)
         self._socket = sock

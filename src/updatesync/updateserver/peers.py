@@ -97,6 +97,27 @@ def register_downstream(
             )
 
 
+def touch_downstream(
+    store: UpdateStore,
+    account_guid: str,
+    *,
+    protocol_version: str | None = None,
+    sync_anchor: str | None = None,
+) -> None:
+    """Note a registered downstream's later contact (its cookie, its revision lists)."""
+    values: dict[str, object] = {"last_seen": datetime.now(UTC)}
+    if protocol_version is not None:
+        values["protocol_version"] = protocol_version
+    if sync_anchor is not None:
+        values["last_sync_anchor"] = sync_anchor
+    with store.engine.begin() as conn:
+        conn.execute(
+            update(t.downstream_server)
+            .where(t.downstream_server.c.account_guid == account_guid.lower())
+            .values(**values)
+        )
+
+
 def downstream_servers(store: UpdateStore) -> list[DownstreamServer]:
     query = select(t.downstream_server).order_by(t.downstream_server.c.first_seen)
     with store.engine.connect() as conn:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from updatesync.metadata.export import DEFAULT_LANGUAGES
 from updatesync.metadata.model import RevisionKey
 from updatesync.updateserver.errors import UnknownRevisions
-from updatesync.updateserver.peers import register_downstream, server_identity
+from updatesync.updateserver.peers import register_downstream, server_identity, touch_downstream
 from updatesync.updateserver.selection import FilterItem, RevisionFilter, select_revisions
 from updatesync.updateserver.store import UpdateStore
 from updatesync.wsusss.service import (
@@ -81,4 +81,15 @@ class StoreBackend:
             account_name=account_name,
             address=address,
             protocol_version=protocol_version or None,
+        )
+
+    def note_downstream(
+        self,
+        account_guid: str,
+        *,
+        protocol_version: str | None = None,
+        sync_anchor: str | None = None,
+    ) -> None:
+        touch_downstream(
+            self.store, account_guid, protocol_version=protocol_version, sync_anchor=sync_anchor
         )

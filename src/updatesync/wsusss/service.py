@@ -135,6 +135,14 @@ class UpstreamBackend(Protocol):
         self, account_guid: str, account_name: str, address: str | None, protocol_version: str
     ) -> None: ...
 
+    def note_downstream(
+        self,
+        account_guid: str,
+        *,
+        protocol_version: str | None = None,
+        sync_anchor: str | None = None,
+    ) -> None: ...
+
 
 class _Fault(Exception):
     def __init__(self, code: ErrorCode, message: str = "") -> None:
@@ -254,6 +262,7 @@ class UpstreamService:
         cookie = self.authority.cookie(
             claims.dss_id, now, protocol_version=version, not_after=claims.expires_at
         )
+        self.backend.note_downstream(str(claims.dss_id), protocol_version=version)
         return GetCookieResponse(cookie)
 
     def _session(self, cookie: Cookie | None) -> CookieClaims:
@@ -299,7 +308,7 @@ class UpstreamService:
         return GetConfigDataResponse(config)
 
     def get_revision_id_list(self, request: GetRevisionIdListRequest) -> GetRevisionIdListResponse:
-        self._session(request.cookie)
+        claims = self._session(request.cookie)
         wanted = request.filter
         if wanted is None:
             raise _Fault(ErrorCode.INVALID_PARAMETERS, "filter")
@@ -320,6 +329,8 @@ class UpstreamService:
         )
         listed = self.backend.list_revisions(query)
         new_anchor = Anchor.issue(counter, self.clock()).format()
+        if not wanted.get_config:
+            self.backend.note_downstream(str(claims.dss_id), sync_anchor=new_anchor)
         return GetRevisionIdListResponse(RevisionIdList(new_anchor, tuple(listed)))
 
     def get_update_data(self, request: GetUpdateDataRequest) -> GetUpdateDataResponse:

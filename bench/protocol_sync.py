@@ -1,0 +1,158 @@
+"""Benchmark: syncing an update server from another over MS-WSUSSS on loopback HTTP.
+
+For generated catalogs (10k and 100k updates by default):
+- upstream A (`updatesync updateserver serve`, its own process) holds the catalog;
+- downstream B (`updatesync updateserver sync`, its own process) syncs everything from A:
+  the full sync's revisions per second;
+- A imports next month's catalog (100 changes); B syncs again: the delta sync's time;
+- peak memory (RSS) of both processes;
+- the import floor of bench/import.py (read the cabinet, parse with lxml, bulk insert into
+  an empty SQLite table) for the same catalog, and the ratio of the full sync to it.
+It prints the figures and the machine they ran on.
+
+    python bench/protocol_sync.py [--sizes 10000 100000] [--work DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+CLI = [sys.executable, "-m", "updatesync"]
+
+
+def _import_bench():  # type: ignore[no-untyped-def]
+    """bench/import.py as a module (its name is a Python keyword, so no plain import)."""
+    path = Path(__file__).with_name("import.py")
+    spec = importlib.util.spec_from_file_location("import_bench", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+import_bench = _import_bench()
+
+
+def run(*args: str) -> None:
+    """Run an updatesync command, stopping the benchmark if it fails."""
+    done = subprocess.run([*CLI, *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"updatesync {' '.join(args)} failed:\n{done.stderr}")
+
+
+def peak_of(pid: int) -> float:
+    """Peak RSS of a running process (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def serve(data: Path, port: int) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        [*CLI, "updateserver", "serve", "--data", str(data), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    for line in process.stdout:  # the server says when it listens
+        if "listening on" in line:
+            return process
+    raise SystemExit(f"the upstream server did not start: exit {process.wait()}")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def bench_size(size: int, work: Path) -> dict[str, float]:
+    cab = import_bench.ensure_catalog(size, work)
+    nxt = work / f"catalog-{size}-next.cab"
+    if not nxt.exists():
+        run("catalog", "evolve", str(cab), "--changes", "100", "--seed", "2", "--out", str(nxt))
+    up, down = work / f"A-{size}", work / f"B-{size}"
+    for folder in (up, down):
+        subprocess.run(["rm", "-rf", str(folder)], check=True)
+    run("updateserver", "import", "--data", str(up), str(cab))
+    port = free_port()
+    server = serve(up, port)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        full = _timed_sync(down, url)
+        revisions = httpx.get(f"{url}/api/status").json()["revisions"]
+        run("updateserver", "import", "--data", str(up), str(nxt))
+        delta = _timed_sync(down, url)
+        upstream_peak = peak_of(server.pid)
+    finally:
+        server.terminate()
+        server.wait()
+    floor = import_bench.measure("floor", cab)
+    return {
+        "revisions": revisions,
+        "full_seconds": full[0],
+        "full_rate": revisions / full[0],
+        "delta_seconds": delta[0],
+        "downstream_peak": max(full[1], delta[1]),
+        "upstream_peak": upstream_peak,
+        "floor_seconds": floor["seconds"],
+        "floor_rate": floor["revisions"] / floor["seconds"],
+    }
+
+
+def _timed_sync(data: Path, url: str) -> tuple[float, float]:
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        [*CLI, "updateserver", "sync", "--data", str(data), "--upstream", url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _pid, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        err = process.stderr.read() if process.stderr else ""
+        raise SystemExit(f"sync from {url} failed:\n{err}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--work", type=Path, help="keep catalogs and stores here")
+    args = parser.parse_args()
+    print(f"machine: {import_bench.machine()}")
+    with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp:
+        work = args.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        rows = [(size, bench_size(size, work)) for size in args.sizes]
+    print(
+        f"{'updates':>8} {'revisions':>9} {'full sync':>10} {'rev/s':>7} {'delta(100)':>10} "
+        f"{'floor rev/s':>11} {'ratio':>6} {'peak A':>8} {'peak B':>8}"
+    )
+    for size, r in rows:
+        print(
+            f"{size:>8} {r['revisions']:>9.0f} {r['full_seconds']:>9.1f}s {r['full_rate']:>7.0f} "
+            f"{r['delta_seconds']:>9.1f}s {r['floor_rate']:>11.0f} "
+            f"{r['full_seconds'] / r['floor_seconds']:>5.1f}x "
+            f"{r['upstream_peak']:>5.0f} MiB {r['downstream_peak']:>5.0f} MiB"
+        )
+    print(json.dumps({str(size): r for size, r in rows}))
+
+
+if __name__ == "__main__":
+    main()

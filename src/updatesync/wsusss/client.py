@@ -1,0 +1,362 @@
+"""The downstream side of MS-WSUSSS on the wire: a synchronous SOAP 1.1 client of an upstream.
+
+`UpstreamClient` posts one request per call to the upstream's Server Sync Web Service
+(`<base>/ServerSyncWebService/ServerSyncWebService.asmx`) or, for GetAuthorizationCookie,
+to the DSS Authorization Web Service named by GetAuthConfig's `ServiceUrl` (relative to the
+base, as a real WSUS sends it: `DssAuthWebService/DssAuthWebService.asmx`). Every request
+carries `Content-Type: text/xml; charset=utf-8` and the quoted `SOAPAction` of its
+operation (SPEC.md section 7, observed in exchanges 000001 to 000019).
+
+What is retried here, and what is not (the protocol's own faults are the sync engine's
+business, `updateserver.sync`):
+
+- retried, with exponential back-off (`backoff`, doubled per attempt, capped at
+  `max_backoff`), up to `retries` times after the first attempt: network errors
+  (connection refused or reset, a body cut short) and time-outs, and an HTTP 5xx answer
+  whose body is NOT a SOAP fault (a proxy's 502/503, an IIS error page). When the retries
+  are spent, `UpstreamUnavailable` names the URL, the attempts and the last cause;
+- not retried: a SOAP fault (any status) becomes `faults.WsusssFault`; any other status
+  outside 2xx without a fault body becomes `UpstreamHttpError`; a 2xx body that is not a
+  usable SOAP envelope (truncated, garbage, HTML) becomes `errors.ProtocolError`. Such a
+  body came through an intact HTTP exchange, so asking again would most likely return the
+  same bytes; the sync engine keeps whatever it committed and the next run picks up from
+  there.
+
+Each call is recorded in `calls` (`CallRecord`: operation, URL, attempts, HTTP status, and
+for GetUpdateData the number of ids asked for), and `on_call`, when given, sees each record
+as it is made: tests and benchmarks count what a downstream asked for from these.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Final, TypeVar
+
+import httpx
+
+from updatesync.metadata.model import RevisionKey
+from updatesync.wsusss.errors import ProtocolError, WsusssError
+from updatesync.wsusss.faults import WsusssFault, fault_from_element, is_fault
+from updatesync.wsusss.messages import (
+    AuthorizationCookie,
+    Cookie,
+    GetAuthConfigRequest,
+    GetAuthConfigResponse,
+    GetAuthorizationCookieRequest,
+    GetAuthorizationCookieResponse,
+    GetConfigDataRequest,
+    GetConfigDataResponse,
+    GetCookieRequest,
+    GetCookieResponse,
+    GetDeploymentsRequest,
+    GetDeploymentsResponse,
+    GetRevisionIdListRequest,
+    GetRevisionIdListResponse,
+    GetUpdateDataRequest,
+    GetUpdateDataResponse,
+    Message,
+    PingRequest,
+    PingResponse,
+    RevisionIdList,
+    ServerAuthConfig,
+    ServerSyncConfigData,
+    ServerSyncDeploymentResult,
+    ServerSyncFilter,
+    ServerUpdateData,
+    operation_for,
+)
+from updatesync.wsusss.soap import (
+    CONTENT_TYPE,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    SERVER_SYNC_PATH,
+    parse_envelope,
+)
+
+__all__ = [
+    "DEFAULT_BACKOFF",
+    "DEFAULT_MAX_BACKOFF",
+    "DEFAULT_RETRIES",
+    "DEFAULT_TIMEOUT",
+    "PROTOCOL_VERSION",
+    "CallRecord",
+    "UpstreamClient",
+    "UpstreamError",
+    "UpstreamHttpError",
+    "UpstreamUnavailable",
+]
+
+DEFAULT_TIMEOUT: Final = 120.0
+"""Seconds per network step (connect, each read, each write). A full `GetRevisionIdList`
+of a large catalog is tens of MB, so reads get generous time."""
+DEFAULT_RETRIES: Final = 3
+DEFAULT_BACKOFF: Final = 1.0
+DEFAULT_MAX_BACKOFF: Final = 30.0
+PROTOCOL_VERSION: Final = "1.20"
+"""The protocol version sent in GetCookie: what Windows Server 2025 sends (exchange 000003)."""
+
+_USER_AGENT: Final = "updatesync"
+_M = TypeVar("_M", bound=Message)
+
+
+class UpstreamError(WsusssError):
+    """The upstream could not be talked to at the HTTP level."""
+
+
+class UpstreamUnavailable(UpstreamError):
+    """Network errors, time-outs or 5xx answers persisted through every retry."""
+
+    def __init__(self, url: str, operation: str, attempts: int, cause: str) -> None:
+        self.url = url
+        self.operation = operation
+        self.attempts = attempts
+        self.cause = cause
+        super().__init__(
+            f"{operation} to {url} failed after {attempts} attempt"
+            f"{'s' if attempts != 1 else ''}: {cause}; check that the upstream is running "
+            "and reachable from here (address, port, proxy, firewall), then sync again"
+        )
+
+
+class UpstreamHttpError(UpstreamError):
+    """An HTTP status that is neither success nor a SOAP fault nor worth retrying."""
+
+    def __init__(self, url: str, operation: str, status: int, detail: str) -> None:
+        self.url = url
+        self.operation = operation
+        self.status = status
+        if status == 404:
+            hint = "the address does not point at a WSUS upstream; check the upstream URL"
+        elif status in (401, 403, 407):
+            hint = (
+                "the upstream (or a proxy) wants credentials, which updatesync does not send; "
+                "allow anonymous server-to-server access on the upstream"
+            )
+        else:
+            hint = "check the upstream URL and the upstream's logs"
+        super().__init__(f"{operation} to {url}: HTTP {status} ({detail}); {hint}")
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """One operation as the client made it. `ids` is the number of revisions a
+    GetUpdateData asked for (0 for other operations); `status` the last HTTP status seen
+    (None when no answer came)."""
+
+    operation: str
+    url: str
+    attempts: int
+    status: int | None
+    ids: int = 0
+
+
+class _Retry(Exception):
+    """An attempt failed in a way worth retrying; `cause` says how."""
+
+    def __init__(self, cause: str) -> None:
+        super().__init__(cause)
+        self.cause = cause
+
+
+class UpstreamClient:
+    """A synchronous client of one upstream server (MS-WSUSSS, SOAP 1.1 over HTTP/S).
+
+    `base_url` is the upstream's root, e.g. `http://wsus.example:8530` (a path prefix is
+    kept). `timeout` is per network step in seconds; `retries`, `backoff` and `max_backoff`
+    bound the retries described in the module docstring (`retries=0`: one attempt only).
+    `transport` replaces httpx's network transport (tests, in-process upstreams);
+    `sleep` is what waits between attempts. `max_response_bytes` caps a response body.
+    Use as a context manager, or call `close()`.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
+        backoff: float = DEFAULT_BACKOFF,
+        max_backoff: float = DEFAULT_MAX_BACKOFF,
+        transport: httpx.BaseTransport | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        sleep: Callable[[float], None] = time.sleep,
+        on_call: Callable[[CallRecord], None] | None = None,
+    ) -> None:
+        if retries < 0:
+            raise ValueError(f"retries must be 0 or more, not {retries}")
+        if backoff < 0 or max_backoff < 0:
+            raise ValueError(f"backoff ({backoff}) and max_backoff ({max_backoff}) must be >= 0")
+        url = httpx.URL(base_url)
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ValueError(
+                f"upstream URL {base_url!r} is not an http:// or https:// address with a host; "
+                "give it as e.g. http://wsus.example:8530"
+            )
+        self.base_url = str(base_url).rstrip("/")
+        self.server_sync_url = self.base_url + SERVER_SYNC_PATH
+        self.retries = retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.max_response_bytes = max_response_bytes
+        self.calls: list[CallRecord] = []
+        self._sleep = sleep
+        self._on_call = on_call
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(timeout),
+            transport=transport,
+            follow_redirects=False,
+            headers={"User-Agent": _USER_AGENT},
+        )
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> UpstreamClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- what was asked -------------------------------------------------------------------
+
+    @property
+    def update_ids_requested(self) -> int:
+        """How many revision ids every GetUpdateData so far asked for, in total."""
+        return sum(call.ids for call in self.calls if call.operation == "GetUpdateData")
+
+    def service_url(self, relative: str) -> str:
+        """An absolute URL for a service URL GetAuthConfig returned (relative to the base)."""
+        return str(httpx.URL(self.base_url + "/").join(relative.strip()))
+
+    # -- operations ------------------------------------------------------------------------
+
+    def get_auth_config(self) -> ServerAuthConfig:
+        """GetAuthConfig (3.1.4.1): the authorization plug-ins and their service URLs."""
+        return self._call(GetAuthConfigRequest(), GetAuthConfigResponse).result
+
+    def get_authorization_cookie(
+        self, service_url: str, account_name: str, account_guid: str
+    ) -> AuthorizationCookie:
+        """GetAuthorizationCookie (3.1.4.2) at `service_url` (as GetAuthConfig gave it)."""
+        request = GetAuthorizationCookieRequest(account_name, account_guid)
+        response = self._call(
+            request, GetAuthorizationCookieResponse, url=self.service_url(service_url)
+        )
+        return response.result
+
+    def get_cookie(
+        self,
+        auth_cookies: Sequence[AuthorizationCookie],
+        old_cookie: Cookie | None = None,
+        protocol_version: str = PROTOCOL_VERSION,
+    ) -> Cookie:
+        """GetCookie (3.1.4.3): the session cookie every later call carries."""
+        request = GetCookieRequest(tuple(auth_cookies), old_cookie, protocol_version)
+        return self._call(request, GetCookieResponse).result
+
+    def get_config_data(self, cookie: Cookie, config_anchor: str | None) -> ServerSyncConfigData:
+        """GetConfigData (3.1.4.4): limits, languages and the new config anchor."""
+        request = GetConfigDataRequest(cookie, config_anchor)
+        return self._call(request, GetConfigDataResponse).result
+
+    def get_revision_id_list(self, cookie: Cookie, filter: ServerSyncFilter) -> RevisionIdList:
+        """GetRevisionIdList (3.1.4.5): the revisions the filter selects, and a new anchor."""
+        request = GetRevisionIdListRequest(cookie, filter)
+        return self._call(request, GetRevisionIdListResponse).result
+
+    def get_update_data(self, cookie: Cookie, ids: Sequence[RevisionKey]) -> ServerUpdateData:
+        """GetUpdateData (3.1.4.6) for `ids` (at most MaxNumberOfUpdatesPerRequest)."""
+        request = GetUpdateDataRequest(cookie, tuple(ids))
+        return self._call(request, GetUpdateDataResponse, ids=len(ids)).result
+
+    def get_deployments(
+        self, cookie: Cookie, deployment_anchor: str | None, sync_anchor: str | None
+    ) -> ServerSyncDeploymentResult:
+        """GetDeployments (3.1.4.10): target groups and approvals (replica servers)."""
+        request = GetDeploymentsRequest(cookie, deployment_anchor, sync_anchor)
+        return self._call(request, GetDeploymentsResponse).result
+
+    def ping(self, ping_level: int = 0) -> PingResponse:
+        """Ping (3.1.4.12) of the Server Sync Web Service."""
+        return self._call(PingRequest(ping_level), PingResponse)
+
+    # -- one call, with retries ------------------------------------------------------------
+
+    def _call(
+        self, request: Message, response_type: type[_M], *, url: str | None = None, ids: int = 0
+    ) -> _M:
+        operation = operation_for(request)
+        target = url or self.server_sync_url
+        body = request.to_xml()
+        headers = {"Content-Type": CONTENT_TYPE, "SOAPAction": operation.soap_action}
+        attempts = 0
+        status: int | None = None
+        try:
+            while True:
+                attempts += 1
+                try:
+                    status, data = self._post(target, body, headers)
+                    return self._read(data, status, response_type, target, operation.name)
+                except _Retry as retry:
+                    if attempts > self.retries:
+                        raise UpstreamUnavailable(
+                            target, operation.name, attempts, retry.cause
+                        ) from None
+                    self._sleep(min(self.backoff * 2 ** (attempts - 1), self.max_backoff))
+        finally:
+            record = CallRecord(operation.name, target, attempts, status, ids)
+            self.calls.append(record)
+            if self._on_call is not None:
+                self._on_call(record)
+
+    def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        try:
+            with self._http.stream("POST", url, content=body, headers=headers) as response:
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > self.max_response_bytes:
+                        raise ProtocolError(
+                            f"response from {url} is over {self.max_response_bytes:,} bytes; "
+                            "refusing to read more (raise max_response_bytes if such an "
+                            "answer is expected)",
+                            where="HTTP body",
+                        )
+                    chunks.append(chunk)
+                return response.status_code, b"".join(chunks)
+        except httpx.TimeoutException as exc:
+            raise _Retry(f"timed out ({type(exc).__name__}: {exc or 'no detail'})") from exc
+        except httpx.TransportError as exc:
+            raise _Retry(f"network error ({type(exc).__name__}: {exc or 'no detail'})") from exc
+
+    def _read(
+        self, data: bytes, status: int, response_type: type[_M], url: str, operation: str
+    ) -> _M:
+        if 200 <= status < 300:
+            try:
+                return response_type.from_xml(data, max_bytes=self.max_response_bytes)
+            except ProtocolError as exc:
+                raise ProtocolError(
+                    f"{exc.message} (answer from {url}, HTTP {status}); the upstream or a proxy "
+                    "in between sent something that is not an MS-WSUSSS answer",
+                    where=exc.where,
+                    operation=exc.operation or operation,
+                    element=exc.element,
+                ) from exc
+        try:
+            element = parse_envelope(data, max_bytes=self.max_response_bytes, operation=operation)
+        except ProtocolError as exc:
+            detail = exc.message
+        else:
+            if is_fault(element):
+                fault: WsusssFault = fault_from_element(element, operation=operation)
+                raise fault
+            detail = f"a SOAP body holding {element.tag} instead of a fault"
+        reason = f"HTTP {status}: {detail}"
+        if status >= 500:
+            raise _Retry(reason)
+        raise UpstreamHttpError(url, operation, status, detail)
