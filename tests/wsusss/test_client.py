@@ -3,14 +3,11 @@ with refused connections, 5xx pages, time-outs, cut connections, bad bodies and 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import fake_upstream as fu
 import pytest
 
 from updatesync.metadata.generator import generate_catalog
@@ -24,22 +21,6 @@ from updatesync.wsusss.errors import ProtocolError
 from updatesync.wsusss.faults import ErrorCode, WsusssFault
 from updatesync.wsusss.messages import Cookie, ServerSyncFilter
 from updatesync.wsusss.soap import CONTENT_TYPE, DSS_AUTH_PATH, SERVER_SYNC_PATH
-
-
-def _helper() -> ModuleType:
-    """tests/updateserver/fake_upstream.py, shared with the sync tests (no package here)."""
-    name = "fake_upstream"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "updateserver" / "fake_upstream.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-fu = _helper()
 
 
 class Upstream:
