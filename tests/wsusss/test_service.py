@@ -1,0 +1,180 @@
+"""The upstream service's own checks, over real HTTP: cookies, limits, anchors, paths."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from updatesync.metadata.export import write_export
+from updatesync.metadata.generator import generate_catalog
+from updatesync.metadata.model import RevisionKey
+from updatesync.serving import BackgroundServer
+from updatesync.updateserver.importer import import_export_cabinet
+from updatesync.updateserver.store import UpdateStore
+from updatesync.updateserver.upstream import StoreBackend
+from updatesync.wsusss.anchors import Anchor
+from updatesync.wsusss.faults import ErrorCode, WsusssFault
+from updatesync.wsusss.messages import (
+    AuthorizationCookie,
+    Cookie,
+    GetAuthorizationCookieRequest,
+    GetAuthorizationCookieResponse,
+    GetConfigDataRequest,
+    GetConfigDataResponse,
+    GetCookieRequest,
+    GetCookieResponse,
+    GetRevisionIdListRequest,
+    GetRevisionIdListResponse,
+    GetUpdateDataRequest,
+    GetUpdateDataResponse,
+    Message,
+    ServerSyncFilter,
+    operation_for,
+)
+from updatesync.wsusss.service import UpstreamService, create_app
+from updatesync.wsusss.soap import CONTENT_TYPE, DSS_AUTH_PATH, SERVER_SYNC_PATH
+
+ACCOUNT = "5b0c7f3e-2b64-4a43-9d8e-8a86e2f6a6a1"
+
+
+@dataclass
+class Upstream:
+    http: httpx.Client
+    store: UpdateStore
+    clock: list[datetime]
+    service: UpstreamService
+
+    def call(self, request: Message, path: str = SERVER_SYNC_PATH) -> httpx.Response:
+        # An absolute URL, so that a path beginning with // reaches the server as sent.
+        return self.http.post(
+            str(self.http.base_url).rstrip("/") + path,
+            content=request.to_xml(),
+            headers={
+                "Content-Type": CONTENT_TYPE,
+                "SOAPAction": operation_for(request).soap_action,
+            },
+        )
+
+    def cookie(self) -> Cookie:
+        auth = GetAuthorizationCookieResponse.from_xml(
+            self.call(
+                GetAuthorizationCookieRequest("ps1.contoso.com", ACCOUNT), DSS_AUTH_PATH
+            ).content
+        ).result
+        return GetCookieResponse.from_xml(self.call(GetCookieRequest((auth,))).content).result
+
+
+@pytest.fixture
+def upstream(tmp_path: Path) -> Iterator[Upstream]:
+    write_export(tmp_path / "m1.cab", generate_catalog(300, seed=9))
+    store = UpdateStore.open(tmp_path / "A")
+    import_export_cabinet(store, tmp_path / "m1.cab")
+    clock = [datetime(2026, 11, 25, 12, 0, tzinfo=UTC)]
+    app = create_app(StoreBackend(store))
+    service: UpstreamService = app.state.service
+    service.clock = lambda: clock[0]
+    with BackgroundServer(app) as server, httpx.Client(base_url=server.url) as http:
+        yield Upstream(http, store, clock, service)
+    store.close()
+
+
+def _fault(answer: httpx.Response, message_type: type[Message]) -> WsusssFault:
+    assert answer.status_code == 500
+    with pytest.raises(WsusssFault) as caught:
+        message_type.from_xml(answer.content)
+    return caught.value
+
+
+def test_an_expired_or_forged_cookie_gets_invalid_cookie(upstream: Upstream) -> None:
+    cookie = upstream.cookie()
+    ok = upstream.call(GetConfigDataRequest(cookie))
+    assert (
+        GetConfigDataResponse.from_xml(ok.content).result.max_number_of_updates_per_request == 100
+    )
+    forged = Cookie(cookie.expiration, bytes(len(cookie.encrypted_data or b"")))
+    fault = _fault(upstream.call(GetConfigDataRequest(forged)), GetConfigDataResponse)
+    assert fault.code is ErrorCode.INVALID_COOKIE
+    upstream.clock[0] += timedelta(minutes=241)
+    fault = _fault(upstream.call(GetConfigDataRequest(cookie)), GetConfigDataResponse)
+    assert fault.code is ErrorCode.INVALID_COOKIE
+
+
+def test_a_session_cookie_is_not_an_authorization_cookie(upstream: Upstream) -> None:
+    cookie = upstream.cookie()
+    wrong = AuthorizationCookie("DssTargeting", cookie.encrypted_data)
+    fault = _fault(upstream.call(GetCookieRequest((wrong,))), GetCookieResponse)
+    assert fault.code is ErrorCode.INVALID_AUTHORIZATION_COOKIE
+
+
+def test_a_protocol_version_2_is_incompatible(upstream: Upstream) -> None:
+    auth = GetAuthorizationCookieResponse.from_xml(
+        upstream.call(GetAuthorizationCookieRequest("ps1", ACCOUNT), DSS_AUTH_PATH).content
+    ).result
+    answer = upstream.call(GetCookieRequest((auth,), protocol_version="2.0"))
+    assert _fault(answer, GetCookieResponse).code is ErrorCode.INCOMPATIBLE_PROTOCOL_VERSION
+
+
+def test_more_than_100_ids_is_refused_and_an_unknown_id_faults_the_call(upstream: Upstream) -> None:
+    cookie = upstream.cookie()
+    keys = sorted(upstream.store.revision_keys())
+    too_many = upstream.call(GetUpdateDataRequest(cookie, tuple(keys[:101])))
+    fault = _fault(too_many, GetUpdateDataResponse)
+    assert (fault.code, fault.message) == (ErrorCode.INVALID_PARAMETERS, "updateIds")
+    unknown = (*keys[:5], RevisionKey("00000000-0000-4000-8000-000000000000", 1))
+    fault = _fault(upstream.call(GetUpdateDataRequest(cookie, unknown)), GetUpdateDataResponse)
+    assert fault.code is ErrorCode.INTERNAL_SERVER_ERROR
+    exact = GetUpdateDataResponse.from_xml(
+        upstream.call(GetUpdateDataRequest(cookie, tuple(keys[:100]))).content
+    )
+    assert [u.id for u in exact.result.updates or ()] == keys[:100]
+
+
+def test_an_answer_stays_under_the_2mb_cap(upstream: Upstream) -> None:
+    cookie = upstream.cookie()
+    keys = sorted(upstream.store.revision_keys())[:100]
+    sizes = {d.key: len(d.xml) for d in upstream.store.documents(keys)}
+    upstream.service.response_budget = sum(sizes.values()) // 3
+    answer = upstream.call(GetUpdateDataRequest(cookie, tuple(keys)))
+    assert len(answer.content) < sum(sizes.values()) // 3 * 1.6
+    delivered = [u.id for u in GetUpdateDataResponse.from_xml(answer.content).result.updates or ()]
+    assert 0 < len(delivered) < len(keys)
+    assert delivered == keys[: len(delivered)]
+
+
+def test_an_anchor_from_a_bigger_store_means_server_changed(upstream: Upstream) -> None:
+    cookie = upstream.cookie()
+    ahead = Anchor.issue(upstream.store.change_counter() + 1, upstream.clock[0]).format()
+    answer = upstream.call(GetRevisionIdListRequest(cookie, ServerSyncFilter(False, anchor=ahead)))
+    assert _fault(answer, GetRevisionIdListResponse).code is ErrorCode.SERVER_CHANGED
+    now = Anchor.issue(upstream.store.change_counter(), upstream.clock[0]).format()
+    answer = upstream.call(GetRevisionIdListRequest(cookie, ServerSyncFilter(False, anchor=now)))
+    assert GetRevisionIdListResponse.from_xml(answer.content).result.new_revisions == ()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/serversyncwebservice/serversyncwebservice.asmx",
+        "//ServerSyncWebService/ServerSyncWebService.asmx",
+        "/SERVERSYNCWEBSERVICE//SERVERSYNCWEBSERVICE.ASMX",
+    ],
+)
+def test_paths_are_matched_without_case_and_with_doubled_slashes(
+    upstream: Upstream, path: str
+) -> None:
+    answer = upstream.call(GetConfigDataRequest(upstream.cookie()), path)
+    assert answer.status_code == 200
+    assert GetConfigDataResponse.from_xml(answer.content).result.protocol_version == "1.20"
+
+
+def test_a_get_or_an_unknown_path_is_answered_clearly(upstream: Upstream) -> None:
+    page = upstream.http.get(SERVER_SYNC_PATH)
+    assert page.status_code == 405
+    assert "POST a SOAP 1.1 request" in page.text
+    wrong = upstream.call(GetConfigDataRequest(upstream.cookie()), "/ClientWebService/client.asmx")
+    assert _fault(wrong, GetConfigDataResponse).code is ErrorCode.INVALID_PARAMETERS
