@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final
+from xml.sax.saxutils import escape
 
 from lxml import etree
 
@@ -703,6 +704,7 @@ def _templates() -> dict[str, tuple[_Template, ...]]:
 
 
 _TEMPLATES: Final = _templates()
+_QUOTE: Final = {'"': "&quot;"}
 _DRIVER_CLASSES: Final = ("Net", "Display", "System", "USB", "Bluetooth", "MEDIA", "Camera")
 _ARCHS: Final = (("x64", "x64", "9"), ("ARM64", "arm64", "12"), ("x86", "x86", "0"))
 
@@ -713,15 +715,7 @@ _ARCHS: Final = (("x64", "x64", "9"), ("ARM64", "arm64", "12"), ("x86", "x86", "
 
 def _esc(text: str) -> str:
     """Escape text for an attribute value or element content."""
-    if "&" in text:
-        text = text.replace("&", "&amp;")
-    if "<" in text:
-        text = text.replace("<", "&lt;")
-    if ">" in text:
-        text = text.replace(">", "&gt;")
-    if '"' in text:
-        text = text.replace('"', "&quot;")
-    return text
+    return escape(text, _QUOTE)
 
 
 def _guid(rng: random.Random) -> str:

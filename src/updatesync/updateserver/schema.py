@@ -25,6 +25,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     Column,
+    ColumnElement,
     DateTime,
     ForeignKeyConstraint,
     Index,
@@ -165,3 +166,11 @@ file_url = Table(
     Column("digest", String(44), primary_key=True),
     Column("mu_url", Text, nullable=False),
 )
+
+
+def is_latest(table: Table) -> ColumnElement[bool]:
+    """Join condition: the row of `table` (revision or revision_relation) belongs to the
+    latest revision of its update, as `update_item` names it."""
+    return (update_item.c.update_id == table.c.update_id) & (
+        update_item.c.latest_revision == table.c.revision_number
+    )

@@ -108,11 +108,7 @@ def _with_descendants(conn: Connection, roots: Iterable[str]) -> list[str]:
     while frontier:
         children: Select = (
             select(rel.c.update_id)
-            .join(
-                item,
-                (item.c.update_id == rel.c.update_id)
-                & (item.c.latest_revision == rel.c.revision_number),
-            )
+            .join(item, t.is_latest(rel))
             .where(item.c.update_type == "Category")
             .where(rel.c.kind == "category")
             .where(rel.c.target_update_id.in_(list(frontier)))

@@ -148,11 +148,7 @@ class UpdateStore:
         """The stored XML of a revision; without `revision`, of the latest one."""
         query = select(t.revision.c.xml).where(t.revision.c.update_id == update_id.lower())
         if revision is None:
-            query = query.join(
-                t.update_item,
-                (t.update_item.c.update_id == t.revision.c.update_id)
-                & (t.update_item.c.latest_revision == t.revision.c.revision_number),
-            )
+            query = query.join(t.update_item, t.is_latest(t.revision))
         else:
             query = query.where(t.revision.c.revision_number == revision)
         with self.engine.connect() as conn:
@@ -232,11 +228,7 @@ class UpdateStore:
         query = (
             select(t.revision_relation.c.target_update_id, target.c.category_type)
             .select_from(t.update_item)
-            .join(
-                t.revision_relation,
-                (t.revision_relation.c.update_id == t.update_item.c.update_id)
-                & (t.revision_relation.c.revision_number == t.update_item.c.latest_revision),
-            )
+            .join(t.revision_relation, t.is_latest(t.revision_relation))
             .join(target, target.c.update_id == t.revision_relation.c.target_update_id)
             .where(t.update_item.c.update_id == update_id.lower())
             .where(t.revision_relation.c.kind.in_(("category", "prerequisite")))
@@ -246,9 +238,9 @@ class UpdateStore:
         classifications: list[str] = []
         with self.engine.connect() as conn:
             for uid, kind in conn.execute(query):
-                target = classifications if kind == CategoryType.UPDATE_CLASSIFICATION else products
-                if kind is not None and uid not in target:
-                    target.append(uid)
+                bucket = classifications if kind == CategoryType.UPDATE_CLASSIFICATION else products
+                if kind is not None and uid not in bucket:
+                    bucket.append(uid)
         return products, classifications
 
     def iter_records(self, *, batch: int = 1000) -> Iterator[ExportRecord]:
@@ -346,14 +338,11 @@ class UpdateStore:
     def categories(self, category_type: str | None = None) -> list[CategoryInfo]:
         """The categories (companies, families, products, classifications), by title."""
         item = t.update_item
-        latest = (item.c.update_id == t.revision.c.update_id) & (
-            item.c.latest_revision == t.revision.c.revision_number
-        )
         query = (
             select(
                 item.c.update_id, item.c.latest_revision, item.c.category_type, t.revision.c.title
             )
-            .join(t.revision, latest)
+            .join(t.revision, t.is_latest(t.revision))
             .where(item.c.update_type == "Category")
             .order_by(item.c.category_type, t.revision.c.title, item.c.update_id)
         )
@@ -361,11 +350,7 @@ class UpdateStore:
             query = query.where(item.c.category_type == category_type)
         parents_query = (
             select(t.revision_relation.c.update_id, t.revision_relation.c.target_update_id)
-            .join(
-                item,
-                (item.c.update_id == t.revision_relation.c.update_id)
-                & (item.c.latest_revision == t.revision_relation.c.revision_number),
-            )
+            .join(item, t.is_latest(t.revision_relation))
             .where(item.c.update_type == "Category")
             .where(t.revision_relation.c.kind == "category")
             .order_by(t.revision_relation.c.group_no)
