@@ -22,20 +22,27 @@ The tables themselves are created and changed only by the Alembic migrations in
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+
 from sqlalchemy import (
     JSON,
     Column,
     ColumnElement,
+    Connection,
     DateTime,
     ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
+    Row,
     String,
     Table,
     Text,
     UniqueConstraint,
+    select,
 )
+
+from updatesync.metadata.model import RevisionKey
 
 metadata = MetaData()
 
@@ -174,3 +181,27 @@ def is_latest(table: Table) -> ColumnElement[bool]:
     return (update_item.c.update_id == table.c.update_id) & (
         update_item.c.latest_revision == table.c.revision_number
     )
+
+
+def rows_for_revisions(
+    conn: Connection,
+    table: Table,
+    columns: Sequence[Column[object]],
+    keys: Sequence[RevisionKey],
+    *,
+    chunk: int = 500,
+) -> Iterator[Row[tuple[object, ...]]]:
+    """Rows of `table` whose (update_id, revision_number) is among `keys`, as
+    (update_id, revision_number, *columns).
+
+    Looks up by update id, which the indexes serve, and keeps the wanted revisions: SQLite
+    answers a row-value `IN` by scanning the whole table.
+    """
+    for start in range(0, len(keys), chunk):
+        wanted = set(keys[start : start + chunk])
+        query = select(table.c.update_id, table.c.revision_number, *columns).where(
+            table.c.update_id.in_(sorted({k.update_id for k in wanted}))
+        )
+        for row in conn.execute(query):
+            if RevisionKey(row[0], row[1]) in wanted:
+                yield row

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, exists, false, or_, select, tuple_
+from sqlalchemy import ColumnElement, Connection, Select, and_, exists, false, or_, select
 
 from updatesync.metadata.model import RevisionKey
 from updatesync.updateserver import schema as t
@@ -26,7 +26,6 @@ from updatesync.updateserver.store import UpdateStore
 
 CONFIG_TYPES = ("Category", "Detectoid")
 UPDATE_TYPES = ("Software", "Driver")
-_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,23 +120,14 @@ def _with_descendants(conn: Connection, roots: Iterable[str]) -> list[str]:
 def _bundle_leaves(conn: Connection, listed: list[RevisionKey]) -> list[RevisionKey]:
     """The stored revisions that the listed bundles name, not already listed."""
     rel = t.revision_relation
-    seen = set(listed)
-    leaves: list[RevisionKey] = []
-    for start in range(0, len(listed), _CHUNK):
-        chunk = [(k.update_id, k.revision) for k in listed[start : start + _CHUNK]]
-        query = (
-            select(t.revision.c.update_id, t.revision.c.revision_number)
-            .join(
-                rel,
-                (rel.c.target_update_id == t.revision.c.update_id)
-                & (rel.c.target_revision == t.revision.c.revision_number),
-            )
-            .where(rel.c.kind == "bundle")
-            .where(tuple_(rel.c.update_id, rel.c.revision_number).in_(chunk))
+    columns = (rel.c.kind, rel.c.target_update_id, rel.c.target_revision)
+    named = list(
+        dict.fromkeys(
+            RevisionKey(target, number)
+            for _uid, _rev, kind, target, number in t.rows_for_revisions(conn, rel, columns, listed)
+            if kind == "bundle" and number is not None
         )
-        for uid, number in conn.execute(query):
-            key = RevisionKey(uid, number)
-            if key not in seen:
-                seen.add(key)
-                leaves.append(key)
-    return leaves
+    )
+    seen = set(listed)
+    held = {RevisionKey(uid, rev) for uid, rev in t.rows_for_revisions(conn, t.revision, (), named)}
+    return [key for key in named if key in held and key not in seen]

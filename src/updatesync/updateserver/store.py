@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, select, tuple_
+from sqlalchemy import Engine, delete, func, insert, select
 
 from updatesync.metadata.export import ExportRecord, write_export
 from updatesync.metadata.model import CategoryType, RevisionKey
@@ -158,21 +158,11 @@ class UpdateStore:
         """The XML (and file digests) of each revision in `keys`, in that order; every one
         must be stored, else UnknownRevisions names the missing ones."""
         found: dict[RevisionKey, StoredDocument] = {}
-        columns = (
-            t.revision.c.update_id,
-            t.revision.c.revision_number,
-            t.revision.c.xml,
-            t.revision.c.files,
-        )
-        identity = tuple_(t.revision.c.update_id, t.revision.c.revision_number)
+        columns = (t.revision.c.xml, t.revision.c.files)
         with self.engine.connect() as conn:
-            for start in range(0, len(keys), 500):
-                chunk = [(k.update_id, k.revision) for k in keys[start : start + 500]]
-                for uid, rev, xml, files in conn.execute(
-                    select(*columns).where(identity.in_(chunk))
-                ):
-                    key = RevisionKey(uid, rev)
-                    found[key] = StoredDocument(key, xml, tuple(f[2] for f in files))
+            for uid, rev, xml, files in t.rows_for_revisions(conn, t.revision, columns, keys):
+                key = RevisionKey(uid, rev)
+                found[key] = StoredDocument(key, xml, tuple(f[2] for f in files))
         missing = [k for k in keys if k not in found]
         if missing:
             raise UnknownRevisions(missing)
@@ -201,15 +191,9 @@ class UpdateStore:
     def stored(self, keys: Iterable[RevisionKey]) -> set[RevisionKey]:
         """Which of `keys` this store holds."""
         keys = list(keys)
-        held: set[RevisionKey] = set()
         with self.engine.connect() as conn:
-            for start in range(0, len(keys), 500):
-                chunk = [(k.update_id, k.revision) for k in keys[start : start + 500]]
-                query = select(t.revision.c.update_id, t.revision.c.revision_number).where(
-                    tuple_(t.revision.c.update_id, t.revision.c.revision_number).in_(chunk)
-                )
-                held.update(RevisionKey(uid, rev) for uid, rev in conn.execute(query))
-        return held
+            rows = t.rows_for_revisions(conn, t.revision, (), keys)
+            return {RevisionKey(uid, rev) for uid, rev in rows}
 
     def latest_revision(self, update_id: str) -> int | None:
         query = select(t.update_item.c.latest_revision).where(
