@@ -9,7 +9,10 @@ an update server through these routes (mounted beside the MS-WSUSSS services):
                                   202 when started, 409 while one runs;
 - `GET  /api/sync`                the running sync's progress (done, total, ETA) and the
                                   last result, successful or not;
-- `GET  /api/downstream`          the downstream servers registered on this one.
+- `GET  /api/downstream`          the downstream servers registered on this one;
+- `GET  /api/updates?since=N[&after=C][&limit=L][&product=..][&classification=..]`
+                                  a page of updates as configuration items (site_view.py);
+- `GET  /api/categories?since=N`  the categories changed after N, parents first.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from updatesync.updateserver.peers import downstream_servers
+from updatesync.updateserver.site_view import PAGE, changed_categories, changed_updates
 from updatesync.updateserver.store import UpdateStore
 
 Progress = Callable[[int, int], None]
@@ -157,12 +162,44 @@ def admin_routes(store: UpdateStore, runner: SyncRunner | None) -> list[Route]:
     async def downstream(_request: Request) -> JSONResponse:
         return JSONResponse([_jsonable(d) for d in downstream_servers(store)])
 
+    async def updates(request: Request) -> JSONResponse:
+        params = request.query_params
+        numbers = {}
+        for name, default in (("since", "0"), ("after", ""), ("limit", str(PAGE))):
+            text = params.get(name, default)
+            if text and not text.isdigit():
+                return JSONResponse(
+                    {"error": f"{name} must be a whole number, not {text!r}"}, status_code=400
+                )
+            numbers[name] = int(text) if text else None
+        page = await run_in_threadpool(
+            changed_updates,
+            store,
+            since=numbers["since"] or 0,
+            after=numbers["after"],
+            products=params.getlist("product"),
+            classifications=params.getlist("classification"),
+            limit=min(numbers["limit"] or PAGE, PAGE),
+        )
+        return JSONResponse(_jsonable(page))
+
+    async def categories(request: Request) -> JSONResponse:
+        since = request.query_params.get("since", "0")
+        if not since.isdigit():
+            return JSONResponse(
+                {"error": f"since must be a whole number, not {since!r}"}, status_code=400
+            )
+        found = await run_in_threadpool(changed_categories, store, since=int(since))
+        return JSONResponse({"change_counter": store.change_counter(), "items": _jsonable(found)})
+
     return [
         Route("/api/status", status, methods=["GET"]),
         Route("/api/changes", changes, methods=["GET"]),
         Route("/api/sync", sync_state, methods=["GET"]),
         Route("/api/sync", sync_start, methods=["POST"]),
         Route("/api/downstream", downstream, methods=["GET"]),
+        Route("/api/updates", updates, methods=["GET"]),
+        Route("/api/categories", categories, methods=["GET"]),
     ]
 
 

@@ -63,19 +63,19 @@ def select_revisions(store: UpdateStore, wanted: RevisionFilter) -> list[Revisio
         return []
     with store.engine.connect() as conn:
         if wanted.categories:
-            products = _with_descendants(conn, [i.update_id for i in wanted.categories])
-            fresh_products = _with_descendants(
+            products = with_descendants(conn, [i.update_id for i in wanted.categories])
+            fresh_products = with_descendants(
                 conn, [i.update_id for i in wanted.categories if not i.delta]
             )
             classes = [i.update_id for i in wanted.classifications]
             fresh_classes = [i.update_id for i in wanted.classifications if not i.delta]
-            query = query.where(_names_any(products)).where(_names_any(classes))
+            query = query.where(names_any(products)).where(names_any(classes))
             if wanted.since is not None:
                 query = query.where(
                     or_(
                         rev.c.change_number > wanted.since,
-                        _names_any(fresh_products),
-                        _names_any(fresh_classes),
+                        names_any(fresh_products),
+                        names_any(fresh_classes),
                     )
                 )
         elif wanted.since is not None:
@@ -84,7 +84,7 @@ def select_revisions(store: UpdateStore, wanted: RevisionFilter) -> list[Revisio
         return listed + _bundle_leaves(conn, listed)
 
 
-def _names_any(category_ids: Sequence[str]) -> ColumnElement[bool]:
+def names_any(category_ids: Sequence[str]) -> ColumnElement[bool]:
     """The revision names one of `category_ids` in its prerequisites (any kind of group)."""
     rel = t.revision_relation
     if not category_ids:
@@ -99,7 +99,7 @@ def _names_any(category_ids: Sequence[str]) -> ColumnElement[bool]:
     )
 
 
-def _with_descendants(conn: Connection, roots: Iterable[str]) -> list[str]:
+def with_descendants(conn: Connection, roots: Iterable[str]) -> list[str]:
     """`roots` and every category below them (a family's products, a company's families)."""
     item, rel = t.update_item, t.revision_relation
     found = {uid.lower() for uid in roots}

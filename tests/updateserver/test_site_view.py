@@ -1,0 +1,103 @@
+"""Updates as configuration items, as the site server reads them (over the admin API)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from updatesync.metadata.document import parse_update
+from updatesync.metadata.export import ExportRecord, write_export
+from updatesync.metadata.generator import evolve_catalog, generate_catalog
+from updatesync.metadata.model import UpdateRevision, category_type_map
+from updatesync.serving import BackgroundServer
+from updatesync.updateserver.admin_api import admin_routes
+from updatesync.updateserver.importer import import_export_cabinet
+from updatesync.updateserver.store import UpdateStore
+from updatesync.updateserver.upstream import StoreBackend
+from updatesync.wsusss.service import create_app
+
+SECURITY = "0fa1201d-4330-4fa8-8ae9-b877473b6441"
+
+
+@pytest.fixture(scope="module")
+def month1() -> list[ExportRecord]:
+    return list(generate_catalog(800, seed=31))
+
+
+def _latest(docs: list[UpdateRevision]) -> dict[str, UpdateRevision]:
+    latest: dict[str, UpdateRevision] = {}
+    for doc in docs:
+        if doc.update_type in ("Software", "Driver"):
+            held = latest.get(doc.update_id)
+            if held is None or doc.revision > held.revision:
+                latest[doc.update_id] = doc
+    return latest
+
+
+def _read_all(http: httpx.Client, **params: object) -> list[dict]:
+    items, after = [], None
+    while True:
+        query = {**params, "limit": 97, **({"after": after} if after is not None else {})}
+        page = http.get("/api/updates", params=query).json()
+        items += page["items"]
+        after = page["next_after"]
+        if after is None:
+            return items
+
+
+def test_updates_as_cis_then_only_what_changed(month1: list[ExportRecord], tmp_path: Path) -> None:
+    month2 = list(evolve_catalog(iter(month1), 60, seed=32))
+    write_export(tmp_path / "m1.cab", month1)
+    write_export(tmp_path / "m2.cab", month2)
+    store = UpdateStore.open(tmp_path / "sup")
+    import_export_cabinet(store, tmp_path / "m1.cab")
+    app = create_app(StoreBackend(store), extra_routes=admin_routes(store, None))
+    with BackgroundServer(app) as server, httpx.Client(base_url=server.url) as http:
+        docs = [parse_update(r.xml) for r in month1]
+        kinds = category_type_map(docs)
+        # The product with the most security updates, so that next month changes some.
+        counts: dict[str, int] = {}
+        for doc in docs:
+            prods, cls = doc.products_and_classifications(kinds)
+            if SECURITY in cls:
+                for p in prods:
+                    counts[p] = counts.get(p, 0) + 1
+        product = max(counts, key=counts.__getitem__)
+        latest = _latest(docs)
+        superseded = {uid for d in latest.values() for uid in d.superseded_updates}
+
+        def expected(latest: dict[str, UpdateRevision], superseded: set[str]) -> dict[str, tuple]:
+            out = {}
+            for uid, doc in latest.items():
+                prods, cls = doc.products_and_classifications(kinds)
+                if product in prods and SECURITY in cls:
+                    out[uid] = (doc.revision, doc.title(), doc.kb_article, uid in superseded)
+            return out
+
+        first = _read_all(http, product=product, classification=SECURITY)
+        want = expected(latest, superseded)
+        assert want, "the catalog files security updates under this product"
+        assert {
+            i["update_id"]: (i["revision"], i["title"], i["kb_article"], i["is_superseded"])
+            for i in first
+        } == want
+        assert all(i["products"] == [product] or product in i["products"] for i in first)
+
+        counter = store.change_counter()
+        import_export_cabinet(store, tmp_path / "m2.cab")
+        docs2 = docs + [parse_update(r.xml) for r in month2 if r.key not in {x.key for x in month1}]
+        latest2 = _latest(docs2)
+        superseded2 = {uid for d in latest2.values() for uid in d.superseded_updates}
+        want2 = expected(latest2, superseded2)
+        changed = {uid for uid, row in want2.items() if uid not in want or want[uid] != row}
+        assert changed, "next month changes some security updates of this product"
+        delta = _read_all(http, since=counter, product=product, classification=SECURITY)
+        assert {i["update_id"] for i in delta} == changed
+        categories = http.get("/api/categories", params={"since": 0}).json()["items"]
+        types = [c["category_type"] for c in categories]
+        assert types == sorted(
+            types, key=["Company", "ProductFamily", "Product", "UpdateClassification"].index
+        )
+    store.close()
