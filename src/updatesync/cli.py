@@ -26,7 +26,7 @@ from updatesync.metadata.document import parse_update
 from updatesync.metadata.errors import MetadataError
 from updatesync.metadata.export import read_export, write_export
 from updatesync.metadata.generator import evolve_catalog, generate_catalog
-from updatesync.serving import bind, serve_forever, url_of
+from updatesync.serving import BackgroundServer, bind, serve_forever, url_of
 from updatesync.updateserver.admin_api import SyncRunner, admin_routes
 from updatesync.updateserver.errors import UpdateServerError
 from updatesync.updateserver.importer import ImportResult, import_export_cabinet
@@ -410,38 +410,87 @@ def _print_status(status: StoreStatus) -> None:
 # -- demo --------------------------------------------------------------------------------
 
 
+DEMO_CLASSIFICATIONS = (
+    "e6cf1350-c01b-414d-a61f-263d14d133b4",  # Critical Updates
+    "0fa1201d-4330-4fa8-8ae9-b877473b6441",  # Security Updates
+    "e0789628-ce08-4437-be74-2495b842f43b",  # Definition Updates
+    "cd5ffd1e-e932-4e3a-bf74-18bf0b1bbd83",  # Updates
+)
+
+
 @app.command("demo")
 def demo(
     data: Annotated[
         Path | None, typer.Option("--data", help="Keep the demo's files here (else a temp dir).")
     ] = None,
-    updates: Annotated[int, typer.Option(help="Updates in the demo catalog.")] = 2000,
+    updates: Annotated[int, typer.Option(help="Updates in the stand-in catalog.", min=1)] = 3000,
+    port: Annotated[int, typer.Option(help="Port the top-level SUP serves on.")] = 8530,
+    once: Annotated[
+        bool, typer.Option("--once", help="Exit when the syncs are done (status 0 if they worked).")
+    ] = False,
 ) -> None:
-    """Run the embedded demo: a catalog, this month and next, through an update server."""
+    """The embedded demo: a stand-in Microsoft Update and a top-level SUP syncing from it.
+
+    A local update server loaded with a generated catalog plays Microsoft Update; the
+    top-level site's default SUP syncs from it over MS-WSUSSS (categories, then the
+    subscribed updates), then next month's catalog arrives and it syncs the delta. The SUP
+    then keeps serving (MS-WSUSSS and its admin API) until Ctrl-C.
+    """
     with _user_errors(), tempfile.TemporaryDirectory(prefix="updatesync-demo-") as tmp:
         root = Path(data) if data else Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
-        june, july = root / "catalog-month1.cab", root / "catalog-month2.cab"
         console.rule("[bold]updatesync demo")
-        catalog_generate(updates=updates, out=june, seed=7, categories=None)
-        catalog_evolve(source=june, out=july, changes=max(updates // 20, 1), seed=8)
-        server = root / "CS1-SUP"
-        server_import(cabinet=june, data=server)
-        with UpdateStore.open(server) as store:
-            after_first = store.change_counter()
-        server_import(cabinet=july, data=server)
-        server_import(cabinet=july, data=server)
-        with UpdateStore.open(server) as store:
-            changed = store.changed_since(after_first)
-            _print_status(store.status())
-        console.print(
-            f"{len(changed):,} revisions changed between the two months "
-            f"(change counter after month 1: {after_first})"
-        )
-        back = root / "CS1-export.cab"
-        server_export(cabinet=back, data=server)
-        with read_export(back) as check:
-            console.print(f"round trip: {back.name} holds {check.count:,} revisions")
+        month1, month2 = root / "catalog-month1.cab", root / "catalog-month2.cab"
+        if not month1.exists():
+            catalog_generate(updates=updates, out=month1, seed=7, categories=None)
+        if not month2.exists():
+            catalog_evolve(source=month1, out=month2, changes=max(updates // 30, 1), seed=8)
+        mu_dir, sup_dir = root / "microsoft-update.local", root / "CS1SITE.CONTOSO.COM"
+        server_import(cabinet=month1, data=mu_dir)
+        with UpdateStore.open(mu_dir) as mu, BackgroundServer(create_app(StoreBackend(mu))) as up:
+            console.print(
+                f"stand-in Microsoft Update serving MS-WSUSSS at {up.url}", highlight=False
+            )
+            products = tuple(c.update_id for c in mu.categories("Product"))
+            with UpdateStore.open(sup_dir) as sup:
+                for label, cabinet in (("first sync", None), ("next month", month2)):
+                    if cabinet is not None:
+                        server_import(cabinet=cabinet, data=mu_dir)
+                    with _progress(f"CS1SITE.CONTOSO.COM: {label}") as report:
+                        result = sync_from_upstream(
+                            sup,
+                            up.url,
+                            products=products,
+                            classifications=DEMO_CLASSIFICATIONS,
+                            languages=("en",),
+                            progress=report,
+                            server_name="CS1SITE.CONTOSO.COM",
+                        )
+                    console.print(
+                        f"{label}: {result.new_revisions:,} new, {result.changed_revisions:,} "
+                        f"changed, {result.expired_revisions:,} expired revisions in "
+                        f"{result.seconds:.1f} s (change counter {result.change_after})",
+                        highlight=False,
+                    )
+                _print_status(sup.status())
+                console.print(
+                    f"logs: {sup_dir / 'logs' / 'SoftwareDistribution.log'}", highlight=False
+                )
+                if once:
+                    return
+
+                def run(full: bool, progress: Callable[[int, int], None]) -> object:
+                    return sync_from_upstream(sup, up.url, full=full, progress=progress)
+
+                app = create_app(StoreBackend(sup), extra_routes=admin_routes(sup, SyncRunner(run)))
+                sock = bind("127.0.0.1", port)
+                url = url_of(sock)
+                console.print(
+                    f"CS1SITE.CONTOSO.COM serving at {url} (MS-WSUSSS at {url}{SERVER_SYNC_PATH}, "
+                    f"admin API at {url}/api/status); Ctrl-C to stop",
+                    highlight=False,
+                )
+                serve_forever(app, sock)
 
 
 def main() -> None:
