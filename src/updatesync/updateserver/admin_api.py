@@ -7,8 +7,9 @@ an update server through these routes (mounted beside the MS-WSUSSS services):
 - `GET  /api/changes?since=N`     the revisions that arrived after change number N;
 - `POST /api/sync`                start a sync from the upstream (body: `{"full": bool}`);
                                   202 when started, 409 while one runs;
-- `GET  /api/sync`                the running sync's progress (done, total, ETA) and the
-                                  last result, successful or not;
+- `GET  /api/sync[?version=V&wait=S]`  the running sync's progress (done, total, ETA)
+                                  and the last result, successful or not; with `version`,
+                                  waits up to S seconds for a state newer than V (long poll);
 - `GET  /api/downstream`          the downstream servers registered on this one;
 - `GET  /api/updates?since=N[&after=C][&limit=L][&product=..][&classification=..]`
                                   a page of updates as configuration items (site_view.py);
@@ -49,6 +50,8 @@ class SyncState:
     last_result: dict[str, Any] | None = None
     last_error: str | None = None
     last_finished_at: datetime | None = None
+    version: int = 0
+    """Rises with every change (start, progress, end): what long polls wait on."""
     _clock_start: float = field(default=0.0, repr=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -65,6 +68,7 @@ class SyncState:
             "last_result": self.last_result,
             "last_error": self.last_error,
             "last_finished_at": _iso(self.last_finished_at),
+            "version": self.version,
         }
 
 
@@ -74,6 +78,7 @@ class SyncRunner:
     def __init__(self, run: SyncFunction) -> None:
         self._run = run
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
         self.state = SyncState()
         self._thread: threading.Thread | None = None
 
@@ -87,9 +92,21 @@ class SyncRunner:
             self.state.started_at = datetime.now(UTC)
             self.state.done = self.state.total = 0
             self.state._clock_start = time.monotonic()
+            self._bump()
             self._thread = threading.Thread(target=self._work, args=(full,), daemon=True)
             self._thread.start()
             return True
+
+    def wait_for_change(self, version: int, timeout: float) -> SyncState:
+        """The state once its version is past `version`, or after `timeout` seconds."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.state.version > version, timeout=timeout)
+            return self.state
+
+    def _bump(self) -> None:
+        """Call with the lock held."""
+        self.state.version += 1
+        self._changed.notify_all()
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the running sync (if any) ends."""
@@ -98,7 +115,9 @@ class SyncRunner:
             thread.join(timeout)
 
     def _progress(self, done: int, total: int) -> None:
-        self.state.done, self.state.total = done, total
+        with self._lock:
+            self.state.done, self.state.total = done, total
+            self._bump()
 
     def _work(self, full: bool) -> None:
         result: dict[str, Any] | None = None
@@ -113,6 +132,7 @@ class SyncRunner:
             self.state.last_result = result
             self.state.last_error = error
             self.state.last_finished_at = datetime.now(UTC)
+            self._bump()
 
 
 def admin_routes(store: UpdateStore, runner: SyncRunner | None) -> list[Route]:
@@ -137,10 +157,21 @@ def admin_routes(store: UpdateStore, runner: SyncRunner | None) -> list[Route]:
             }
         )
 
-    async def sync_state(_request: Request) -> JSONResponse:
+    async def sync_state(request: Request) -> JSONResponse:
         if runner is None:
             return JSONResponse({"error": "this update server has no upstream"}, status_code=404)
-        return JSONResponse(runner.state.to_json())
+        version = request.query_params.get("version")
+        if version is None:
+            return JSONResponse(runner.state.to_json())
+        wait = request.query_params.get("wait", "30")
+        if not version.isdigit() or not wait.replace(".", "", 1).isdigit():
+            return JSONResponse(
+                {"error": "version and wait must be numbers (wait in seconds)"}, status_code=400
+            )
+        state = await run_in_threadpool(
+            runner.wait_for_change, int(version), min(float(wait), 60.0)
+        )
+        return JSONResponse(state.to_json())
 
     async def sync_start(request: Request) -> JSONResponse:
         if runner is None:
