@@ -1,0 +1,178 @@
+"""The site database's tables (SQLAlchemy Core), as the code queries them.
+
+The tables are created and changed only by the Alembic migrations in `migrations/versions/`
+(their revision is kept in `schema_version`); this module must describe what they produce.
+Every time is stored in UTC.
+
+- `site_identity`: one row, the code of the site this database belongs to.
+- `update_sync_status`: per site (ConfigMgr's `Update_SyncStatus`): the `sync_now` request
+  flag (NULL, 'SELF', 'FULL' or the parent site's code) and the last sync's state (a status
+  message id), its time, error, last success and catalog version.
+- `update_source`: the catalogs the site syncs from, by unique id, with the content version.
+- `configuration_item`: one configuration item (CI) per update; `ci_id` never changes for an
+  update once given.
+- `category`: products, product families, companies and classifications.
+- `status_message`: status messages as sent, newest looked up by time.
+- `alert`: alert occurrences; at most one raised per (type, site, instance).
+- `site_control`: the software update points of the site in install order (the first is the
+  default SUP), as the site control file lists them.
+- `supsync_status`: per SUP, the fields ConfigMgr exposes as `SMS_SUPSyncStatus`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+metadata = MetaData()
+
+site_identity = Table(
+    "site_identity",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("site_code", String(8), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+update_sync_status = Table(
+    "update_sync_status",
+    metadata,
+    Column("site_code", String(8), primary_key=True),
+    Column("sync_now", String(8)),
+    Column("sync_now_requested_at", DateTime(timezone=True)),
+    Column("last_sync_state", Integer),
+    Column("last_sync_state_time", DateTime(timezone=True)),
+    Column("last_error_code", BigInteger),
+    Column("last_error_text", Text),
+    Column("last_successful_sync_time", DateTime(timezone=True)),
+    Column("sync_catalog_version", Integer),
+)
+
+update_source = Table(
+    "update_source",
+    metadata,
+    Column("unique_id", String(38), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("content_version", Integer, nullable=False),
+)
+
+configuration_item = Table(
+    "configuration_item",
+    metadata,
+    Column("ci_id", Integer, primary_key=True, autoincrement=True),
+    Column("update_id", String(36), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("kb_article", String(32)),
+    Column("bulletin", String(64)),
+    Column("severity", String(16)),
+    Column("creation_date", String(40)),
+    Column("products", JSON, nullable=False),
+    Column("classifications", JSON, nullable=False),
+    Column("is_superseded", Boolean, nullable=False),
+    Column("is_expired", Boolean, nullable=False),
+    Column("xml_sha256", String(64), nullable=False),
+    Column("date_revised", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("update_id", name="uq_configuration_item_update"),
+)
+
+category = Table(
+    "category",
+    metadata,
+    Column("category_id", String(36), primary_key=True),
+    Column("category_type", String(32), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("parent_id", String(36)),
+)
+
+status_message = Table(
+    "status_message",
+    metadata,
+    Column("record_id", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", Integer, nullable=False),
+    Column("severity", String(1), nullable=False),
+    Column("level", String(1), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("component", String(64), nullable=False),
+    Column("site_code", String(8), nullable=False),
+    Column("system", String(255), nullable=False),
+    Column("process_id", BigInteger, nullable=False),
+    Column("thread_id", BigInteger, nullable=False),
+    Column("time", DateTime(timezone=True), nullable=False),
+    *(Column(f"istr{i}", Text, nullable=False) for i in range(10)),
+    Column("attributes", JSON, nullable=False),
+    Column("last_error", BigInteger),
+    Index("ix_status_message_time", "time"),
+    Index("ix_status_message_site_time", "site_code", "time"),
+    Index("ix_status_message_id_time", "message_id", "time"),
+)
+
+RAISED_ONLY = text("state = 'raised'")
+
+alert = Table(
+    "alert",
+    metadata,
+    Column("alert_id", Integer, primary_key=True, autoincrement=True),
+    Column("alert_type", String(32), nullable=False),
+    Column("site_code", String(8), nullable=False),
+    Column("instance", String(255), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("raised_at", DateTime(timezone=True), nullable=False),
+    Column("canceled_at", DateTime(timezone=True)),
+    Column("text", Text, nullable=False),
+    Index(
+        "uq_alert_raised",
+        "alert_type",
+        "site_code",
+        "instance",
+        unique=True,
+        sqlite_where=RAISED_ONLY,
+        postgresql_where=RAISED_ONLY,
+    ),
+    Index("ix_alert_site_raised_at", "site_code", "raised_at"),
+)
+
+site_control = Table(
+    "site_control",
+    metadata,
+    Column("site_code", String(8), nullable=False),
+    Column("install_order", Integer, nullable=False),
+    Column("fqdn", String(255), nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("https", Boolean, nullable=False),
+    Column("internet_facing", Boolean, nullable=False),
+    Column("is_default", Boolean, nullable=False),
+    Column("active", Boolean, nullable=False),
+    PrimaryKeyConstraint("site_code", "install_order", name="pk_site_control"),
+    UniqueConstraint("site_code", "fqdn", name="uq_site_control_fqdn"),
+)
+
+supsync_status = Table(
+    "supsync_status",
+    metadata,
+    Column("site_code", String(8), nullable=False),
+    Column("wsus_server_name", String(255), nullable=False),
+    Column("wsus_source_server", String(255), nullable=False),
+    Column("last_sync_state", Integer),
+    Column("last_sync_state_time", DateTime(timezone=True)),
+    Column("last_sync_error_code", BigInteger),
+    Column("last_successful_sync_time", DateTime(timezone=True)),
+    Column("sync_catalog_version", Integer),
+    Column("replication_link_status", Integer, nullable=False),
+    Column("last_replication_link_check_time", DateTime(timezone=True)),
+    PrimaryKeyConstraint("site_code", "wsus_server_name", name="pk_supsync_status"),
+)

@@ -1,0 +1,428 @@
+"""The site database: schema by migrations, sync requests, content version with CIs in one
+transaction, status messages, alerts, SUPs and their sync status."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+from updatesync.site.alerts import AlertState, AlertType
+from updatesync.site.database import current_revision, head_revision, sqlite_url
+from updatesync.site.schema import metadata
+from updatesync.site.site_db import (
+    MICROSOFT_UPDATE,
+    Category,
+    ConfigurationItem,
+    SiteDatabase,
+    SiteDatabaseError,
+    SoftwareUpdatePoint,
+    SUPSyncStatus,
+    SyncStatus,
+)
+from updatesync.site.status_messages import Severity, StatusMessage, new_status_message
+
+T0 = datetime(2014, 1, 16, 18, 53, 52, 608000, tzinfo=UTC)
+T = TypeVar("T")
+PRODUCT = "11111111-0000-4000-8000-000000000001"
+CLASSIFICATION = "11111111-0000-4000-8000-000000000002"
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[SiteDatabase]:
+    with SiteDatabase.open(tmp_path / "cs1", site_code="CS1") as site_db:
+        yield site_db
+
+
+def _ci(n: int, title: str | None = None, **changes: object) -> ConfigurationItem:
+    values: dict[str, object] = {
+        "update_id": f"af5eb87e-cdd6-40bf-984f-{n:012x}",
+        "revision": 100,
+        "title": title or f"Definition Update for Microsoft Endpoint Protection - KB{2461484 + n}",
+        "xml_sha256": f"{n:064x}",
+        "kb_article": str(2461484 + n),
+        "severity": "Critical",
+        "creation_date": "2014-01-16T00:00:00Z",
+        "products": (PRODUCT,),
+        "classifications": (CLASSIFICATION,),
+    }
+    values.update(changes)
+    return ConfigurationItem(**values)  # type: ignore[arg-type]
+
+
+# -- schema ----------------------------------------------------------------------------------
+
+
+def test_migrations_create_the_schema_the_code_expects(db: SiteDatabase) -> None:
+    assert current_revision(db.engine) == head_revision() == "0001"
+    tables = set(inspect(db.engine).get_table_names())
+    assert tables == set(metadata.tables) | {"schema_version"}
+    with db.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"version_table": "schema_version"})
+        assert compare_metadata(context, metadata) == []
+
+
+def test_a_database_remembers_its_site(tmp_path: Path) -> None:
+    with pytest.raises(SiteDatabaseError, match="give the site code"):
+        SiteDatabase.open(tmp_path / "new")
+    SiteDatabase.open(tmp_path / "ps1", site_code="ps1").close()
+    with SiteDatabase.open(tmp_path / "ps1") as again:
+        assert again.site_code == "PS1"
+    with pytest.raises(SiteDatabaseError, match="belongs to site PS1, not CS1"):
+        SiteDatabase.open(tmp_path / "ps1", site_code="CS1")
+    with pytest.raises(SiteDatabaseError, match="not three letters"):
+        SiteDatabase.open(tmp_path / "bad", site_code="CENTRAL")
+
+
+def test_open_by_url(tmp_path: Path) -> None:
+    tmp_path.joinpath("x").mkdir()
+    with SiteDatabase.open(url=sqlite_url(tmp_path / "x"), site_code="SS1") as site_db:
+        assert site_db.content_version() == 0
+    assert (tmp_path / "x" / "site.sqlite").is_file()
+
+
+# -- sync requests and status ------------------------------------------------------------------
+
+
+def test_a_sync_request_is_taken_once(db: SiteDatabase) -> None:
+    assert db.take_sync_request() is None
+    assert db.request_sync("self", at=T0) == "SELF"
+    status = db.sync_status()
+    assert (status.sync_now, status.sync_now_requested_at) == ("SELF", T0)
+    assert db.take_sync_request() == "SELF"
+    assert db.take_sync_request() is None
+    assert db.sync_status().sync_now is None
+
+
+def test_a_full_request_is_not_lowered_to_a_delta(db: SiteDatabase) -> None:
+    db.request_sync("FULL")
+    assert db.request_sync("SELF") == "FULL"
+    assert db.take_sync_request() == "FULL"
+    db.request_sync("SELF")
+    assert db.request_sync("FULL") == "FULL"
+
+
+def test_a_parent_request_names_the_parent(tmp_path: Path) -> None:
+    with SiteDatabase.open(tmp_path, site_code="PS1") as ps1:
+        assert ps1.request_sync("CS1") == "CS1"
+        assert ps1.take_sync_request() == "CS1"
+        for wrong in ("PS1", "CS10", "C 1"):
+            with pytest.raises(SiteDatabaseError, match="use SELF, FULL or the parent"):
+                ps1.request_sync(wrong)
+
+
+def _race(callers: int, call: Callable[[], T]) -> list[T]:
+    """What `call` returned in each of `callers` threads started at the same moment."""
+    start = threading.Barrier(callers)
+    results: list[T] = []
+
+    def run() -> None:
+        start.wait()
+        results.append(call())
+
+    threads = [threading.Thread(target=run) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == callers, "a racing thread failed"
+    return results
+
+
+def test_threads_racing_for_one_request_only_one_gets_it(db: SiteDatabase) -> None:
+    for _ in range(5):
+        db.request_sync("SELF")
+        got = _race(6, db.take_sync_request)
+        assert got.count("SELF") == 1
+        assert got.count(None) == 5
+
+
+def test_sync_states_record_progress_failure_and_success(db: SiteDatabase) -> None:
+    assert db.record_sync_state(6701, at=T0).in_progress
+    failed = db.record_sync_state(
+        6703,
+        at=T0 + timedelta(minutes=1),
+        error_code=0x8013150A,
+        error_text="Request for principal permission failed",
+    )
+    assert not failed.in_progress
+    assert (failed.last_error_code, failed.last_sync_state) == (0x8013150A, 6703)
+    assert failed.last_successful_sync_time is None
+    done = db.record_sync_state(6702, at=T0 + timedelta(hours=1), catalog_version=34)
+    assert done.last_successful_sync_time == T0 + timedelta(hours=1)
+    assert (done.last_error_code, done.last_error_text) == (None, None)
+    assert done.sync_catalog_version == 34
+    db.record_sync_state(6701, at=T0 + timedelta(hours=2))
+    assert db.sync_status().sync_catalog_version == 34
+
+
+def test_sync_status_set_and_get_leaves_the_request_alone(db: SiteDatabase) -> None:
+    db.request_sync("FULL")
+    status = SyncStatus(
+        "CS1",
+        last_sync_state=6702,
+        last_sync_state_time=T0,
+        last_successful_sync_time=T0,
+        sync_catalog_version=7,
+    )
+    db.set_sync_status(status)
+    read = db.sync_status()
+    assert read.sync_now == "FULL"
+    assert (read.last_sync_state, read.last_sync_state_time, read.sync_catalog_version) == (
+        6702,
+        T0,
+        7,
+    )
+    with pytest.raises(SiteDatabaseError, match="no time zone"):
+        db.set_sync_status(SyncStatus("CS1", last_sync_state_time=datetime(2014, 1, 16)))
+
+
+# -- update sources, CIs and content version ---------------------------------------------------
+
+
+def test_content_version_of_an_update_source(db: SiteDatabase) -> None:
+    assert db.content_version() == 0
+    db.set_content_version(33)
+    assert db.content_version(MICROSOFT_UPDATE.lower()) == 33
+    with pytest.raises(SiteDatabaseError, match=r"update source .* is not registered"):
+        db.content_version("{00000000-0000-0000-0000-000000000000}")
+    with pytest.raises(SiteDatabaseError, match="not registered"):
+        db.set_content_version(1, source_id="{00000000-0000-0000-0000-000000000000}")
+    source = db.add_update_source("{00000000-0000-0000-0000-00000000000a}", "Contoso WSUS")
+    assert (source.name, source.content_version) == ("Contoso WSUS", 0)
+    assert len(db.update_sources()) == 2
+
+
+def test_a_batch_that_changes_the_site_raises_the_content_version_once(db: SiteDatabase) -> None:
+    db.set_content_version(33)
+    change = db.apply_ci_batch([_ci(1), _ci(2), _ci(3)], at=T0)
+    assert (change.inserted, change.updated, change.unchanged) == (3, 0, 0)
+    assert (change.content_version_before, change.content_version) == (33, 34)
+    assert db.content_version() == 34
+    assert db.ci_count() == 3
+    ids = {ci.update_id: ci.ci_id for ci in db.configuration_items()}
+
+    again = db.apply_ci_batch([_ci(1), _ci(2), _ci(3)], at=T0 + timedelta(days=1))
+    assert (again.inserted, again.updated, again.unchanged, again.changed) == (0, 0, 3, False)
+    assert db.content_version() == 34
+
+    later = T0 + timedelta(days=2)
+    revised = db.apply_ci_batch([_ci(2, is_superseded=True), _ci(4)], at=later)
+    assert (revised.inserted, revised.updated, revised.content_version) == (1, 1, 35)
+    item = db.configuration_item(_ci(2).update_id.upper())
+    assert item is not None
+    assert item.is_superseded and item.date_revised == later
+    assert item.ci_id == ids[item.update_id], "a CI keeps its id when its update changes"
+    assert {ci.update_id: ci.ci_id for ci in db.configuration_items()} | ids == {
+        ci.update_id: ci.ci_id for ci in db.configuration_items()
+    }
+
+
+def test_a_failure_inside_the_batch_keeps_nothing(db: SiteDatabase) -> None:
+    db.apply_ci_batch([_ci(1)], at=T0)
+    before = (db.configuration_items(), db.categories(), db.content_version())
+
+    def items() -> Iterator[ConfigurationItem]:
+        yield _ci(1, title="changed")
+        yield _ci(2)
+        raise ConnectionError("update server went away")
+
+    with pytest.raises(ConnectionError):
+        db.apply_ci_batch(items(), categories=[Category(PRODUCT, "Product", "Windows 8.1")])
+    assert (db.configuration_items(), db.categories(), db.content_version()) == before
+
+    with pytest.raises(RuntimeError), db.update_content() as content:
+        content.upsert_cis([_ci(5), _ci(6)])
+        content.upsert_cis([_ci(1, title="changed again")])
+        raise RuntimeError("phase 2 failed after two batches")
+    assert (db.configuration_items(), db.categories(), db.content_version()) == before
+
+
+def test_a_conflicting_ci_id_fails_the_whole_update(db: SiteDatabase) -> None:
+    db.apply_ci_batch([_ci(1)])
+    held = db.configuration_item(_ci(1).update_id)
+    assert held is not None and held.ci_id is not None
+    with pytest.raises(SiteDatabaseError, match=f"holds it as CI {held.ci_id}"):
+        db.apply_ci_batch([_ci(2), _ci(1, ci_id=held.ci_id + 1000)])
+    assert db.ci_count() == 1 and db.content_version() == 1
+    with pytest.raises(SiteDatabaseError, match="appears twice"):
+        db.apply_ci_batch([_ci(3), _ci(3)])
+
+
+def test_replicated_cis_keep_their_ids(db: SiteDatabase) -> None:
+    db.apply_ci_batch([_ci(1, ci_id=16777300), _ci(2)])
+    by_update = {ci.update_id: ci.ci_id for ci in db.configuration_items()}
+    assert by_update[_ci(1).update_id] == 16777300
+    assert db.configuration_item("no-such-update") is None
+
+
+def test_many_batches_in_one_update_raise_the_version_once(db: SiteDatabase) -> None:
+    with db.update_content(at=T0) as content:
+        assert content.upsert_categories([Category(PRODUCT, "Product", "Windows 8.1")]) == 1
+        for start in range(0, 1200, 400):
+            content.upsert_cis(_ci(n) for n in range(start, start + 400))
+    assert content.change.content_version == 1
+    assert content.change.inserted == 1200
+    assert db.content_version() == 1 and db.ci_count() == 1200
+
+    with db.update_content() as only_categories:
+        only_categories.upsert_categories([Category(PRODUCT, "Product", "Windows 8.1 (x64)")])
+    assert only_categories.change.changed and db.content_version() == 2
+
+
+def test_categories_upsert_and_list(db: SiteDatabase) -> None:
+    company = "56309036-4c77-4dd9-951a-99ee9c246a94"
+    family = "6964aab4-c5b5-43bd-a17d-ffb4346a8e1d"
+    cats = [
+        Category(company, "Company", "Microsoft Corporation"),
+        Category(family, "ProductFamily", "Windows", company.upper()),
+        Category(PRODUCT, "Product", "Windows 8.1", family),
+        Category(CLASSIFICATION, "UpdateClassification", "Definition Updates"),
+    ]
+    assert db.upsert_categories(cats) == 4
+    assert db.upsert_categories(cats) == 0
+    assert db.content_version() == 0, "categories alone, outside a sync, leave it"
+    assert [c.title for c in db.categories("Product")] == ["Windows 8.1"]
+    assert {c.category_id: c.parent_id for c in db.categories()}[family] == company
+    assert len(db.categories()) == 4
+
+
+# -- status messages -----------------------------------------------------------------------
+
+
+def _message(message_id: int, minutes: int, site: str = "CS1", **kw: object) -> StatusMessage:
+    return new_status_message(
+        message_id,
+        site_code=site,
+        system=f"{site}SITE.CONTOSO.COM",
+        time=T0 + timedelta(minutes=minutes),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_status_messages_round_trip_and_filters(db: SiteDatabase) -> None:
+    sent = [
+        _message(6701, 0),
+        _message(6704, 1),
+        _message(6705, 4),
+        _message(6702, 5),
+        _message(6701, 6, site="PS1"),
+        _message(6703, 7, site="PS1", strings=("Where", "What"), last_error=0x8013150A),
+    ]
+    for msg in sent:
+        db.add_status_message(msg)
+    newest_first = list(reversed(sent))
+    assert db.status_messages() == newest_first
+    assert db.status_messages(site_code="ps1") == newest_first[:2]
+    assert db.status_messages(message_id=6701) == [sent[4], sent[0]]
+    assert db.status_messages(message_id={6704, 6705}) == [sent[2], sent[1]]
+    assert db.status_messages(severity=Severity.ERROR) == [sent[5]]
+    assert db.status_messages(severity="E")[0].last_error == 0x8013150A
+    assert db.status_messages(component="SMS_WSUS_SYNC_MANAGER", limit=2) == newest_first[:2]
+    assert db.status_messages(component="SMS_PROVIDER") == []
+    window = db.status_messages(since=T0 + timedelta(minutes=1), until=T0 + timedelta(minutes=5))
+    assert window == [sent[2], sent[1]]
+
+
+# -- alerts ----------------------------------------------------------------------------------
+
+
+def test_sync_failure_alert_raise_is_idempotent_and_cancel_records_the_time(
+    db: SiteDatabase,
+) -> None:
+    first = db.raise_alert(AlertType.SYNC_FAILURE, "CS1SITE.CONTOSO.COM", at=T0)
+    assert (
+        first.text == "Synchronization failure alert for software update point: CS1SITE.CONTOSO.COM"
+    )
+    assert first.is_raised and first.canceled_at is None
+    again = db.raise_alert("sync_failure", "CS1SITE.CONTOSO.COM", at=T0 + timedelta(hours=1))
+    assert again == first
+    assert db.alerts(state="raised") == [first]
+
+    (canceled,) = db.cancel_alert(AlertType.SYNC_FAILURE, at=T0 + timedelta(hours=2))
+    assert canceled.alert_id == first.alert_id
+    assert canceled.state is AlertState.CANCELED
+    assert canceled.canceled_at == T0 + timedelta(hours=2)
+    assert db.cancel_alert(AlertType.SYNC_FAILURE) == []
+
+    second = db.raise_alert(AlertType.SYNC_FAILURE, "CS1SITE.CONTOSO.COM", at=T0 + timedelta(1))
+    assert second.alert_id != first.alert_id
+    other = db.raise_alert(AlertType.SYNC_FAILURE, "CS1SYS.CONTOSO.COM", at=T0 + timedelta(2))
+    assert [a.alert_id for a in db.alerts()] == [other.alert_id, second.alert_id, first.alert_id]
+    assert db.alerts(state=AlertState.CANCELED) == [canceled]
+    assert db.cancel_alert(AlertType.SYNC_FAILURE, "CS1SYS.CONTOSO.COM")[0].instance == (
+        "CS1SYS.CONTOSO.COM"
+    )
+    assert [a.instance for a in db.alerts(state="raised")] == ["CS1SITE.CONTOSO.COM"]
+    assert db.alerts(site_code="PS1") == []
+
+
+def test_racing_raises_make_one_alert(db: SiteDatabase) -> None:
+    got = _race(4, lambda: db.raise_alert(AlertType.SYNC_FAILURE, "CS1SITE.CONTOSO.COM"))
+    assert len({a.alert_id for a in got}) == 1
+    assert len(db.alerts()) == 1
+
+
+# -- site control and SUP sync status --------------------------------------------------------
+
+
+def test_sups_in_install_order_the_first_is_default(db: SiteDatabase) -> None:
+    sups = db.replace_sups(
+        [
+            SoftwareUpdatePoint("PS1SITE.CONTOSO.COM"),
+            SoftwareUpdatePoint("PS1SYS.CONTOSO.COM", port=8531, https=True, internet_facing=True),
+        ],
+        site_code="PS1",
+    )
+    assert [(s.fqdn, s.is_default) for s in sups] == [
+        ("PS1SITE.CONTOSO.COM", True),
+        ("PS1SYS.CONTOSO.COM", False),
+    ]
+    assert sups[1].https and sups[1].internet_facing and sups[1].port == 8531
+    assert db.sups() == []
+    db.replace_sups([SoftwareUpdatePoint("CS1SITE.CONTOSO.COM")])
+    assert [s.fqdn for s in db.sups()] == ["CS1SITE.CONTOSO.COM"]
+    db.replace_sups([SoftwareUpdatePoint("PS1SYS.CONTOSO.COM")], site_code="PS1")
+    assert db.sups(site_code="PS1") == [
+        SoftwareUpdatePoint("PS1SYS.CONTOSO.COM", 8530, is_default=True)
+    ]
+    with pytest.raises(SiteDatabaseError, match="listed twice"):
+        db.replace_sups(
+            [SoftwareUpdatePoint("a.contoso.com"), SoftwareUpdatePoint("A.contoso.com")]
+        )
+    assert [s.fqdn for s in db.sups()] == ["CS1SITE.CONTOSO.COM"]
+
+
+def test_sup_sync_status_upsert_and_list(db: SiteDatabase) -> None:
+    top = SUPSyncStatus(
+        "CS1",
+        "CS1SITE.CONTOSO.COM",
+        "Microsoft Update",
+        last_sync_state=6701,
+        last_sync_state_time=T0,
+    )
+    child = SUPSyncStatus("PS1", "PS1SITE.CONTOSO.COM", "CS1SITE.CONTOSO.COM")
+    db.upsert_supsync_status(top)
+    db.upsert_supsync_status(child)
+    assert db.supsync_statuses() == [top, child]
+    done = SUPSyncStatus(
+        "CS1",
+        "CS1SITE.CONTOSO.COM",
+        "Microsoft Update",
+        last_sync_state=6702,
+        last_sync_state_time=T0 + timedelta(minutes=4),
+        last_successful_sync_time=T0 + timedelta(minutes=4),
+        sync_catalog_version=34,
+        replication_link_status=1,
+        last_replication_link_check_time=T0,
+    )
+    db.upsert_supsync_status(done)
+    assert db.supsync_statuses(site_code="cs1") == [done]
+    assert len(db.supsync_statuses()) == 2
