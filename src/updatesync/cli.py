@@ -276,8 +276,14 @@ def server_serve(
         runner = None
         if upstream is not None:
 
-            def run(full: bool, progress: Callable[[int, int], None]) -> object:
-                return sync_from_upstream(store, upstream, full=full, progress=progress)
+            def run(
+                full: bool,
+                progress: Callable[[int, int], None],
+                phase: Callable[[str, int, int], None],
+            ) -> object:
+                return sync_from_upstream(
+                    store, upstream, full=full, progress=progress, phase_progress=phase
+                )
 
             runner = SyncRunner(run)
         log = default_log(store)
@@ -479,8 +485,14 @@ def demo(
                 if once:
                     return
 
-                def run(full: bool, progress: Callable[[int, int], None]) -> object:
-                    return sync_from_upstream(sup, up.url, full=full, progress=progress)
+                def run(
+                    full: bool,
+                    progress: Callable[[int, int], None],
+                    phase: Callable[[str, int, int], None],
+                ) -> object:
+                    return sync_from_upstream(
+                        sup, up.url, full=full, progress=progress, phase_progress=phase
+                    )
 
                 app = create_app(StoreBackend(sup), extra_routes=admin_routes(sup, SyncRunner(run)))
                 sock = bind("127.0.0.1", port)

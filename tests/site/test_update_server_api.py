@@ -36,8 +36,8 @@ def pair(tmp_path: Path) -> Iterator[tuple[UpdateStore, UpdateStore, str, str]]:
     import_export_cabinet(a, tmp_path / "m1.cab")
     with BackgroundServer(create_app(StoreBackend(a))) as up:
 
-        def run(full, progress):  # type: ignore[no-untyped-def]
-            return sync_from_upstream(b, up.url, full=full, progress=progress)
+        def run(full, progress, phase):  # type: ignore[no-untyped-def]
+            return sync_from_upstream(b, up.url, full=full, progress=progress, phase_progress=phase)
 
         app = create_app(StoreBackend(b), extra_routes=admin_routes(b, SyncRunner(run)))
         with BackgroundServer(app) as sup:
@@ -83,10 +83,15 @@ def test_a_sync_is_followed_to_its_end_and_its_changes_read(pair, tmp_path: Path
 def test_a_failed_sync_and_an_unreachable_server_are_clear(tmp_path: Path) -> None:
     store = UpdateStore.open(tmp_path / "B")
 
-    def run(full, progress):  # type: ignore[no-untyped-def]
+    def run(full, progress, phase):  # type: ignore[no-untyped-def]
         with UpstreamClient("http://127.0.0.1:9", retries=0) as client:
             return sync_from_upstream(
-                store, "http://127.0.0.1:9", full=full, progress=progress, client=client
+                store,
+                "http://127.0.0.1:9",
+                full=full,
+                progress=progress,
+                phase_progress=phase,
+                client=client,
             )
 
     app = create_app(StoreBackend(store), extra_routes=admin_routes(store, SyncRunner(run)))

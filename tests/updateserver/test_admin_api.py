@@ -58,7 +58,7 @@ def test_a_sync_runs_once_at_a_time_and_reports_progress(store: UpdateStore) -> 
     release = threading.Event()
     reached = threading.Event()
 
-    def run(full: bool, progress) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    def run(full: bool, progress, _phase) -> dict[str, object]:  # type: ignore[no-untyped-def]
         progress(3, 10)
         reached.set()
         release.wait(30)
@@ -84,7 +84,7 @@ def test_a_sync_runs_once_at_a_time_and_reports_progress(store: UpdateStore) -> 
 
 
 def test_a_failed_sync_is_reported(store: UpdateStore) -> None:
-    def run(full: bool, progress) -> None:  # type: ignore[no-untyped-def]
+    def run(full: bool, progress, _phase) -> None:  # type: ignore[no-untyped-def]
         raise RuntimeError("upstream http://wsus.example:8530 refused the connection")
 
     runner = SyncRunner(run)

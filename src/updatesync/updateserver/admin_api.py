@@ -35,8 +35,10 @@ from updatesync.updateserver.site_view import PAGE, changed_categories, changed_
 from updatesync.updateserver.store import UpdateStore
 
 Progress = Callable[[int, int], None]
-SyncFunction = Callable[[bool, Progress], object]
-"""Runs one sync (`full`, progress callback) and returns its result; raises on failure."""
+PhaseProgress = Callable[[str, int, int], None]
+SyncFunction = Callable[[bool, Progress, PhaseProgress], object]
+"""Runs one sync (`full`, progress, phase progress) and returns its result; raises on
+failure. Phase progress is ("categories" | "updates", done in the phase, phase total)."""
 
 
 @dataclass
@@ -47,6 +49,9 @@ class SyncState:
     started_at: datetime | None = None
     done: int = 0
     total: int = 0
+    phase: str | None = None
+    phase_done: int = 0
+    phase_total: int = 0
     last_result: dict[str, Any] | None = None
     last_error: str | None = None
     last_finished_at: datetime | None = None
@@ -65,6 +70,9 @@ class SyncState:
             "done": self.done,
             "total": self.total,
             "eta_seconds": eta,
+            "phase": self.phase,
+            "phase_done": self.phase_done,
+            "phase_total": self.phase_total,
             "last_result": self.last_result,
             "last_error": self.last_error,
             "last_finished_at": _iso(self.last_finished_at),
@@ -91,6 +99,8 @@ class SyncRunner:
             self.state.running = True
             self.state.started_at = datetime.now(UTC)
             self.state.done = self.state.total = 0
+            self.state.phase = None
+            self.state.phase_done = self.state.phase_total = 0
             self.state._clock_start = time.monotonic()
             self._bump()
             self._thread = threading.Thread(target=self._work, args=(full,), daemon=True)
@@ -119,11 +129,16 @@ class SyncRunner:
             self.state.done, self.state.total = done, total
             self._bump()
 
+    def _phase(self, phase: str, done: int, total: int) -> None:
+        with self._lock:
+            self.state.phase, self.state.phase_done, self.state.phase_total = phase, done, total
+            self._bump()
+
     def _work(self, full: bool) -> None:
         result: dict[str, Any] | None = None
         error: str | None = None
         try:
-            outcome = self._run(full, self._progress)
+            outcome = self._run(full, self._progress, self._phase)
             result = _jsonable(outcome)
         except Exception as exc:  # reported through GET /api/sync
             error = str(exc) or type(exc).__name__

@@ -180,6 +180,10 @@ class _ServerChanged(Exception):
         self.fault = fault
 
 
+PhaseProgress = Callable[[str, int, int], None]
+"""(phase: "categories" | "updates", fetched in the phase, to fetch in the phase)."""
+
+
 @dataclass(slots=True)
 class _Tally:
     new: int = 0
@@ -193,6 +197,9 @@ class _Tally:
     total: int = 0
     authorizations: int = 0
     conflicting: list[RevisionKey] = field(default_factory=list)
+    phase: str = "categories"
+    phase_done: int = 0
+    phase_total: int = 0
 
 
 def sync_from_upstream(
@@ -204,6 +211,7 @@ def sync_from_upstream(
     languages: Sequence[str] = (),
     full: bool = False,
     progress: Progress | None = None,
+    phase_progress: PhaseProgress | None = None,
     client: UpstreamClient | None = None,
     log: SoftwareDistributionLog | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -220,8 +228,10 @@ def sync_from_upstream(
     part of the stored subscription (the others are kept). `full`: send no anchors, so
     the upstream lists everything (only what the store lacks is fetched). `progress` is
     called with (revisions fetched, revisions to fetch); the total grows when the update
-    list arrives. `client` defaults to an `UpstreamClient` of `upstream_url`; `log` to the
-    SoftwareDistribution.log in the store's data folder (SQLite stores; none otherwise).
+    list arrives. `phase_progress` is called with ("categories" or "updates", fetched,
+    to fetch) counted within the phase, as WSyncMgr reports them. `client` defaults to an
+    `UpstreamClient` of `upstream_url`; `log` to the SoftwareDistribution.log in the
+    store's data folder (SQLite stores; none otherwise).
     `server_name` is the account name sent for authorization (default: this host's FQDN).
     The ServerBusy back-off waits `busy_backoff` seconds, doubling up to
     `max_busy_backoff`, at most `busy_retries` times per call, through `sleep`.
@@ -244,6 +254,7 @@ def sync_from_upstream(
         active,
         log,
         progress=progress,
+        phase_progress=phase_progress,
         now=now,
         server_name=server_name or socket.getfqdn() or "localhost",
         busy_retries=busy_retries,
@@ -280,6 +291,7 @@ class _Run:
         log: SoftwareDistributionLog | None,
         *,
         progress: Progress | None,
+        phase_progress: PhaseProgress | None = None,
         now: Callable[[], datetime],
         server_name: str,
         busy_retries: int,
@@ -293,6 +305,7 @@ class _Run:
         self.client = client
         self.log = log
         self.progress = progress
+        self.phase_progress = phase_progress
         self.now = now
         self.server_name = server_name
         self.busy_retries = busy_retries
@@ -394,6 +407,7 @@ class _Run:
             )
 
         # Categories, classifications, detectoids.
+        self._enter_phase("categories")
         config_filter = ServerSyncFilter(
             get_config=True, anchor=None if full else state.config_list_anchor
         )
@@ -416,6 +430,7 @@ class _Run:
             )
 
         # Software and driver updates of the subscription.
+        self._enter_phase("updates")
         subscription = self.store.subscription()
         anchor = None if full else state.update_list_anchor
         update_filter = _update_filter(subscription, anchor, state.filter_key)
@@ -517,9 +532,19 @@ class _Run:
         tally.done += len(documents)
         self._report()
 
+    def _enter_phase(self, phase: str) -> None:
+        tally = self.tally
+        tally.phase, tally.phase_done, tally.phase_total = phase, tally.done, tally.total
+        if self.phase_progress is not None:
+            self.phase_progress(phase, 0, 0)
+
     def _report(self) -> None:
+        tally = self.tally
         if self.progress is not None:
-            self.progress(self.tally.done, max(self.tally.total, self.tally.done))
+            self.progress(tally.done, max(tally.total, tally.done))
+        if self.phase_progress is not None:
+            done, total = tally.done - tally.phase_done, tally.total - tally.phase_total
+            self.phase_progress(tally.phase, done, max(total, done))
 
     # -- authorization and faults ----------------------------------------------------------
 
