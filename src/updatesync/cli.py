@@ -27,7 +27,7 @@ from updatesync.metadata.errors import MetadataError
 from updatesync.metadata.export import read_export, write_export
 from updatesync.metadata.generator import evolve_catalog, generate_catalog
 from updatesync.serving import BackgroundServer, bind, serve_forever, url_of
-from updatesync.updateserver.admin_api import SyncRunner, admin_routes
+from updatesync.updateserver.admin_api import SyncRequest, SyncRunner, admin_routes
 from updatesync.updateserver.errors import UpdateServerError
 from updatesync.updateserver.importer import ImportResult, import_export_cabinet
 from updatesync.updateserver.store import StoreStatus, Subscription, UpdateStore
@@ -277,12 +277,19 @@ def server_serve(
         if upstream is not None:
 
             def run(
-                full: bool,
+                request: SyncRequest,
                 progress: Callable[[int, int], None],
                 phase: Callable[[str, int, int], None],
             ) -> object:
                 return sync_from_upstream(
-                    store, upstream, full=full, progress=progress, phase_progress=phase
+                    store,
+                    upstream,
+                    full=request.full,
+                    products=request.products,
+                    classifications=request.classifications,
+                    languages=request.languages,
+                    progress=progress,
+                    phase_progress=phase,
                 )
 
             runner = SyncRunner(run)
@@ -486,12 +493,12 @@ def demo(
                     return
 
                 def run(
-                    full: bool,
+                    request: SyncRequest,
                     progress: Callable[[int, int], None],
                     phase: Callable[[str, int, int], None],
                 ) -> object:
                     return sync_from_upstream(
-                        sup, up.url, full=full, progress=progress, phase_progress=phase
+                        sup, up.url, full=request.full, progress=progress, phase_progress=phase
                     )
 
                 app = create_app(StoreBackend(sup), extra_routes=admin_routes(sup, SyncRunner(run)))

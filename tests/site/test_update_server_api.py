@@ -36,8 +36,10 @@ def pair(tmp_path: Path) -> Iterator[tuple[UpdateStore, UpdateStore, str, str]]:
     import_export_cabinet(a, tmp_path / "m1.cab")
     with BackgroundServer(create_app(StoreBackend(a))) as up:
 
-        def run(full, progress, phase):  # type: ignore[no-untyped-def]
-            return sync_from_upstream(b, up.url, full=full, progress=progress, phase_progress=phase)
+        def run(request, progress, phase):  # type: ignore[no-untyped-def]
+            return sync_from_upstream(
+                b, up.url, full=request.full, progress=progress, phase_progress=phase
+            )
 
         app = create_app(StoreBackend(b), extra_routes=admin_routes(b, SyncRunner(run)))
         with BackgroundServer(app) as sup:
@@ -54,13 +56,19 @@ def _documents(path: Path) -> list[UpdateRevision]:
 def test_a_sync_is_followed_to_its_end_and_its_changes_read(pair, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     a, b, _up, sup = pair
     month1, month2 = _documents(tmp_path / "m1.cab"), _documents(tmp_path / "m2.cab")
-    seen: list[tuple[int, int]] = []
+    seen: list[tuple[str, int, int]] = []
     with UpdateServerApi(sup) as api:
-        outcome = api.synchronize(progress=lambda done, total, eta: seen.append((done, total)))
+        outcome = api.synchronize(
+            progress=lambda phase, done, total, eta: seen.append((phase, done, total))
+        )
         assert outcome.changed
         assert outcome.change_counter == b.change_counter()
-        assert seen and seen[-1][0] == seen[-1][1]
-        assert [d for d, _t in seen] == sorted(d for d, _t in seen)
+        phases = [p for p, _d, _t in seen]
+        assert phases == sorted(phases, key=["categories", "updates"].index)
+        assert "categories" in phases
+        for phase in set(phases):
+            dones = [d for p, d, _t in seen if p == phase]
+            assert dones == sorted(dones)
         everything = list(api.changed_updates(0))
         assert {u["update_id"] for u in everything} == {
             d.update_id for d in month1 if d.update_type in ("Software", "Driver")
@@ -83,12 +91,12 @@ def test_a_sync_is_followed_to_its_end_and_its_changes_read(pair, tmp_path: Path
 def test_a_failed_sync_and_an_unreachable_server_are_clear(tmp_path: Path) -> None:
     store = UpdateStore.open(tmp_path / "B")
 
-    def run(full, progress, phase):  # type: ignore[no-untyped-def]
+    def run(request, progress, phase):  # type: ignore[no-untyped-def]
         with UpstreamClient("http://127.0.0.1:9", retries=0) as client:
             return sync_from_upstream(
                 store,
                 "http://127.0.0.1:9",
-                full=full,
+                full=request.full,
                 progress=progress,
                 phase_progress=phase,
                 client=client,

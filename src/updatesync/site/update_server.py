@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 
-ProgressReport = Callable[[int, int, float | None], None]
-"""(done, total, ETA in seconds or None)."""
+ProgressReport = Callable[[str, int, int, float | None], None]
+"""(phase "categories" | "updates", done in the phase, phase total, ETA in seconds or None)."""
 
 
 class UpdateServerUnavailable(Exception):
@@ -98,18 +98,32 @@ class UpdateServerApi:
         return int(self.status()["last_change"])
 
     def synchronize(
-        self, *, full: bool = False, progress: ProgressReport | None = None, wait: float = 30.0
+        self,
+        *,
+        full: bool = False,
+        products: Sequence[str] = (),
+        classifications: Sequence[str] = (),
+        languages: Sequence[str] = (),
+        progress: ProgressReport | None = None,
+        wait: float = 30.0,
     ) -> SyncOutcome:
-        """Start a sync (or join the one running) and follow it to its end."""
-        state = self._json(lambda: self._http.post("/api/sync", json={"full": full}), "/api/sync")
+        """Start a sync (or join the one running) and follow it to its end. Every change of
+        its state is reported through `progress` (phase, done, total, ETA)."""
+        body = {
+            "full": full,
+            "products": list(products),
+            "classifications": list(classifications),
+            "languages": list(languages),
+        }
+        state = self._json(lambda: self._http.post("/api/sync", json=body), "/api/sync")
         if "running" not in state:
             raise UpdateServerUnavailable(self.base_url, f"/api/sync: {state.get('error')}")
         while state["running"]:
-            if progress is not None and state["total"]:
-                progress(state["done"], state["total"], state["eta_seconds"])
+            if progress is not None and state["phase"]:
+                progress(
+                    state["phase"], state["phase_done"], state["phase_total"], state["eta_seconds"]
+                )
             state = self._get("/api/sync", version=state["version"], wait=wait)
-        if progress is not None and state["total"]:
-            progress(state["done"], state["total"], None)
         if state["last_error"]:
             raise UpdateServerSyncFailed(self.base_url, state["last_error"])
         return SyncOutcome(state["last_result"] or {}, self.change_counter())

@@ -5,8 +5,10 @@ an update server through these routes (mounted beside the MS-WSUSSS services):
 
 - `GET  /api/status`              what the store holds (`updateserver status --json`);
 - `GET  /api/changes?since=N`     the revisions that arrived after change number N;
-- `POST /api/sync`                start a sync from the upstream (body: `{"full": bool}`);
-                                  202 when started, 409 while one runs;
+- `POST /api/sync`                start a sync from the upstream (body: `{"full": bool,
+                                  "products": [...], "classifications": [...],
+                                  "languages": [...]}`, all optional); 202 when started,
+                                  409 while one runs;
 - `GET  /api/sync[?version=V&wait=S]`  the running sync's progress (done, total, ETA)
                                   and the last result, successful or not; with `version`,
                                   waits up to S seconds for a state newer than V (long poll);
@@ -36,9 +38,22 @@ from updatesync.updateserver.store import UpdateStore
 
 Progress = Callable[[int, int], None]
 PhaseProgress = Callable[[str, int, int], None]
-SyncFunction = Callable[[bool, Progress, PhaseProgress], object]
-"""Runs one sync (`full`, progress, phase progress) and returns its result; raises on
-failure. Phase progress is ("categories" | "updates", done in the phase, phase total)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRequest:
+    """What `POST /api/sync` asks for: a full sync or not, and (when given) the products,
+    classifications and languages to sync, which replace the server's subscription."""
+
+    full: bool = False
+    products: tuple[str, ...] = ()
+    classifications: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+
+
+SyncFunction = Callable[[SyncRequest, Progress, PhaseProgress], object]
+"""Runs one sync and returns its result; raises on failure. Phase progress is
+("categories" | "updates", done in the phase, phase total)."""
 
 
 @dataclass
@@ -90,7 +105,7 @@ class SyncRunner:
         self.state = SyncState()
         self._thread: threading.Thread | None = None
 
-    def start(self, *, full: bool = False) -> bool:
+    def start(self, request: SyncRequest | None = None) -> bool:
         """Start a sync; False if one is already running (the request is not lost: the
         running sync will bring what it would have)."""
         with self._lock:
@@ -103,7 +118,9 @@ class SyncRunner:
             self.state.phase_done = self.state.phase_total = 0
             self.state._clock_start = time.monotonic()
             self._bump()
-            self._thread = threading.Thread(target=self._work, args=(full,), daemon=True)
+            self._thread = threading.Thread(
+                target=self._work, args=(request or SyncRequest(),), daemon=True
+            )
             self._thread.start()
             return True
 
@@ -134,11 +151,11 @@ class SyncRunner:
             self.state.phase, self.state.phase_done, self.state.phase_total = phase, done, total
             self._bump()
 
-    def _work(self, full: bool) -> None:
+    def _work(self, request: SyncRequest) -> None:
         result: dict[str, Any] | None = None
         error: str | None = None
         try:
-            outcome = self._run(full, self._progress, self._phase)
+            outcome = self._run(request, self._progress, self._phase)
             result = _jsonable(outcome)
         except Exception as exc:  # reported through GET /api/sync
             error = str(exc) or type(exc).__name__
@@ -195,14 +212,21 @@ def admin_routes(store: UpdateStore, runner: SyncRunner | None) -> list[Route]:
                 status_code=409,
             )
         body = await request.body()
-        full = False
+        payload: Any = {}
         if body.strip():
             try:
                 payload = await request.json()
             except ValueError:
                 return JSONResponse({"error": "the body must be JSON"}, status_code=400)
-            full = bool(payload.get("full", False)) if isinstance(payload, dict) else False
-        started = runner.start(full=full)
+        if not isinstance(payload, dict):
+            return JSONResponse({"error": "the body must be a JSON object"}, status_code=400)
+        lists = {}
+        for name in ("products", "classifications", "languages"):
+            value = payload.get(name, [])
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                return JSONResponse({"error": f"{name} must be a list of strings"}, status_code=400)
+            lists[name] = tuple(value)
+        started = runner.start(SyncRequest(full=bool(payload.get("full", False)), **lists))
         return JSONResponse(runner.state.to_json(), status_code=202 if started else 409)
 
     async def downstream(_request: Request) -> JSONResponse:
