@@ -124,6 +124,8 @@ class UpdateServerApi:
                     state["phase"], state["phase_done"], state["phase_total"], state["eta_seconds"]
                 )
             state = self._get("/api/sync", version=state["version"], wait=wait)
+        if progress is not None and state["phase"]:
+            progress(state["phase"], state["phase_done"], state["phase_total"], None)
         if state["last_error"]:
             raise UpdateServerSyncFailed(self.base_url, state["last_error"])
         return SyncOutcome(state["last_result"] or {}, self.change_counter())

@@ -1,0 +1,176 @@
+"""A top-level site's sync, end to end on loopback: the sync manager drives its SUP's update
+server, which syncs from a stand-in Microsoft Update; then the site database phase."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from updatesync.logs.cmtrace import CMTraceLog, parse_rendered, read_cmtrace
+from updatesync.metadata.document import parse_update
+from updatesync.metadata.export import ExportRecord, write_export
+from updatesync.metadata.generator import generate_catalog
+from updatesync.metadata.model import UpdateRevision, category_type_map
+from updatesync.serving import BackgroundServer
+from updatesync.site.alerts import AlertState, AlertType
+from updatesync.site.site_db import SiteDatabase, SoftwareUpdatePoint
+from updatesync.site.status_messages import parse_statmsg
+from updatesync.site.sync_manager import SiteSyncSettings, SyncManager
+from updatesync.site.update_server import UpdateServerApi
+from updatesync.updateserver.admin_api import SyncRunner, admin_routes
+from updatesync.updateserver.importer import import_export_cabinet
+from updatesync.updateserver.store import UpdateStore
+from updatesync.updateserver.sync import sync_from_upstream
+from updatesync.updateserver.upstream import StoreBackend
+from updatesync.wsusss.client import UpstreamClient
+from updatesync.wsusss.service import create_app
+
+SECURITY = "0fa1201d-4330-4fa8-8ae9-b877473b6441"
+CRITICAL = "e6cf1350-c01b-414d-a61f-263d14d133b4"
+SUP = "cs1site.contoso.com"
+
+
+@dataclass
+class Site:
+    manager: SyncManager
+    db: SiteDatabase
+    log_path: Path
+    records: list[ExportRecord]
+    products: tuple[str, ...]
+    upstream: UpdateStore
+    sup_store: UpdateStore
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    records = list(generate_catalog(600, seed=51))
+    write_export(tmp_path / "m1.cab", records)
+    mu = UpdateStore.open(tmp_path / "microsoft-update")
+    import_export_cabinet(mu, tmp_path / "m1.cab")
+    sup_store = UpdateStore.open(tmp_path / SUP)
+    products = tuple(c.update_id for c in mu.categories("Product"))
+    with BackgroundServer(create_app(StoreBackend(mu))) as up:
+
+        def run(request, progress, phase):  # type: ignore[no-untyped-def]
+            with UpstreamClient(up.url, retries=0) as client:
+                return sync_from_upstream(
+                    sup_store,
+                    up.url,
+                    full=request.full,
+                    products=request.products,
+                    classifications=request.classifications,
+                    languages=request.languages,
+                    progress=progress,
+                    phase_progress=phase,
+                    client=client,
+                )
+
+        app = create_app(
+            StoreBackend(sup_store), extra_routes=admin_routes(sup_store, SyncRunner(run))
+        )
+        with BackgroundServer(app) as sup_server:
+            db = SiteDatabase.open(tmp_path / "CS1", site_code="CS1")
+            db.replace_sups([SoftwareUpdatePoint(SUP, port=sup_server.port)])
+            log_path = tmp_path / "CS1" / "logs" / "WSyncMgr.log"
+            settings = SiteSyncSettings(
+                site_code="CS1",
+                site_fqdn="CS1SITE.CONTOSO.COM",
+                products=products,
+                classifications=(SECURITY, CRITICAL),
+                languages=("en",),
+            )
+            manager = SyncManager(
+                db,
+                settings,
+                CMTraceLog(log_path, component="SMS_WSUS_SYNC_MANAGER", bias_minutes=480),
+                lambda sup: UpdateServerApi(f"http://127.0.0.1:{sup.port}"),
+            )
+            yield Site(manager, db, log_path, records, products, mu, sup_store)
+            db.close()
+    mu.close()
+    sup_store.close()
+
+
+def _expected_cis(docs: list[UpdateRevision], classes: set[str]) -> dict[str, int]:
+    kinds = category_type_map(docs)
+    latest: dict[str, UpdateRevision] = {}
+    for doc in docs:
+        newer = doc.update_id not in latest or doc.revision > latest[doc.update_id].revision
+        if doc.update_type in ("Software", "Driver") and newer:
+            latest[doc.update_id] = doc
+    out = {}
+    for uid, doc in latest.items():
+        prods, cls = doc.products_and_classifications(kinds)
+        if prods and set(cls) & classes:
+            out[uid] = doc.revision
+    return out
+
+
+def test_a_top_level_sync_from_sync_now_to_6702(site: Site, fixtures_dir: Path) -> None:
+    first = site.manager.run("SELF")
+    assert first.succeeded, first.error
+    docs = [parse_update(r.xml) for r in site.records]
+    expected = _expected_cis(docs, {SECURITY, CRITICAL})
+    cis = {ci.update_id: ci.revision for ci in site.db.configuration_items()}
+    assert cis == {uid: rev for uid, rev in expected.items()}
+    # Two phases changed something: the content version rose twice.
+    assert site.db.content_version() == 2
+    messages = [m.message_id for m in reversed(site.db.status_messages(limit=50))]
+    assert messages == [6701, 6704, 6705, 6702]
+
+    second = site.manager.run("SELF")
+    assert second.succeeded
+    assert site.db.content_version() == 2
+    assert second.cis_changed == 0
+
+    # The log reads like the article's, line for line (numbers, names and times aside).
+    entries = list(read_cmtrace(site.log_path))
+    ours = [e.message for e in entries]
+    for entry in entries:
+        if entry.message.startswith("STATMSG:"):
+            stored = parse_statmsg(entry.message)
+            assert stored.site_code == "CS1"
+    article = fixtures_dir / "logs" / "msdocs-2014-hierarchy" / "CS1-WSyncMgr.rendered.txt"
+    skip = ("Sleeping 2 more minutes", "Sending sync notification", "SQL Replication type")
+    wanted = [m for m, _c in parse_rendered(article.read_text()) if not m.startswith(skip)]
+    position = 0
+    for line in wanted:
+        pattern = _shape(line)
+        while position < len(ours) and not pattern.fullmatch(ours[position]):
+            position += 1
+        assert position < len(ours), f"missing, in order: {line}"
+        position += 1
+
+
+def _shape(line: str) -> re.Pattern[str]:
+    if line.startswith("STATMSG:"):
+        ident = re.search(r"ID=(\d+)", line)
+        assert ident is not None
+        return re.compile(rf"STATMSG: ID={ident.group(1)} .*")
+    if line.startswith("Synchronizing update "):
+        return re.compile(r"Synchronizing update [0-9a-f-]{36} - .+")
+    text = re.escape(line)
+    text = re.sub(r"(?i)cs1site\\\.contoso\\\.com", r"\\S+", text)
+    text = re.sub(r"\d+", r"\\d+", text)
+    return re.compile(text)
+
+
+def test_a_failed_sync_raises_the_alert_and_keeps_the_site_database(site: Site) -> None:
+    assert site.manager.run("SELF").succeeded
+    before = (site.db.ci_count(), site.db.content_version())
+    site.db.replace_sups([SoftwareUpdatePoint(SUP, port=9)])  # nothing listens there
+    failed = site.manager.run("SELF")
+    assert not failed.succeeded
+    assert (site.db.ci_count(), site.db.content_version()) == before
+    last = site.db.status_messages(limit=1)[0]
+    assert last.message_id == 6703
+    assert last.strings[1]
+    alerts = site.db.alerts(alert_type=AlertType.SYNC_FAILURE)
+    assert [a.state for a in alerts] == [AlertState.RAISED]
+    log = [e.message for e in read_cmtrace(site.log_path)]
+    assert log[-1] == "Sync failed. Will retry in 60 minutes"
+    assert any(line.startswith("Sync failed: ") and ". Source: " in line for line in log)
