@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, TypeVar
 
+import httpx
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -421,6 +422,37 @@ def _print_status(status: StoreStatus) -> None:
 
 
 # -- demo --------------------------------------------------------------------------------
+
+
+@app.command("sync-now")
+def sync_now(
+    site: Annotated[str, typer.Option(help="The site to synchronize, e.g. CS1.")],
+    full: Annotated[bool, typer.Option("--full", help="A full sync (FULL.SYN).")] = False,
+    provider: Annotated[
+        str, typer.Option(help="The site's SMS Provider address.")
+    ] = "http://127.0.0.1:8080",
+) -> None:
+    """Ask a site to synchronize software updates now (SMS_SoftwareUpdate::SyncNow)."""
+    url = f"{provider.rstrip('/')}/api/sites/{site}/sync"
+    try:
+        answer = httpx.post(url, json={"full": full}, timeout=30)
+    except httpx.HTTPError as exc:
+        err_console.print(f"[bold red]error:[/] the provider at {provider} did not answer: {exc}")
+        raise typer.Exit(1) from exc
+    if answer.status_code != 202:
+        detail = (
+            answer.json().get("detail")
+            if answer.headers.get("content-type", "").startswith("application/json")
+            else answer.text[:200]
+        )
+        err_console.print(f"[bold red]error:[/] {url}: HTTP {answer.status_code}: {detail}")
+        raise typer.Exit(1)
+    state = answer.json()
+    console.print(
+        f"sync requested at {site.upper()} ({'full' if full else 'delta'}); pending request: "
+        f"{state.get('SyncNow')}; last state: {state.get('LastSyncState')}",
+        highlight=False,
+    )
 
 
 DEMO_CLASSIFICATIONS = (
