@@ -7,26 +7,28 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from updatesync.cli import app
+from updatesync.logs.cmtrace import read_cmtrace
 from updatesync.logs.softwaredistribution import read_softwaredistribution
-from updatesync.updateserver.store import UpdateStore
+from updatesync.site.site_db import SiteDatabase
 
 
-def test_the_demo_syncs_a_top_level_sup_from_a_stand_in_microsoft_update(tmp_path: Path) -> None:
+def test_the_demo_runs_a_top_level_site_from_sync_now_to_6702(tmp_path: Path) -> None:
     result = CliRunner().invoke(
-        app, ["demo", "--once", "--updates", "300", "--data", str(tmp_path)]
+        app, ["demo", "--once", "--updates", "300", "--data", str(tmp_path), "--port", "0"]
     )
     assert result.exit_code == 0, result.output
-    assert "first sync:" in result.output
-    assert "next month:" in result.output
-    sup = tmp_path / "CS1SITE.CONTOSO.COM"
-    with UpdateStore.open(sup) as store:
-        status = store.status()
-        history = store.history()
-    assert status.revisions > 0
-    assert [h.result for h in history] == ["Succeeded", "Succeeded"]
-    events = [
-        e.event_id
-        for e in read_softwaredistribution(sup / "logs" / "SoftwareDistribution.log")
-        if e.event_id
-    ]
-    assert events == [382, 384, 382, 384]
+    assert result.output.count("sync succeeded") == 2
+    logs = tmp_path / "CS1" / "logs"
+    provider = [e.message for e in read_cmtrace(logs / "SMSProv.log")]
+    assert provider == ["ExecMethodAsync : SMS_SoftwareUpdate::SyncNow"] * 2
+    monitor = [e.message for e in read_cmtrace(logs / "SMSDBMON.log")]
+    assert [m.split(" ")[0] for m in monitor] == ["RCV:", "SND:", "RCV:", "SND:"]
+    wsync = [e.message for e in read_cmtrace(logs / "WSyncMgr.log")]
+    assert sum(m.startswith("STATMSG: ID=6702") for m in wsync) == 2
+    with SiteDatabase.open(tmp_path / "CS1") as db:
+        assert db.ci_count() > 0
+        assert db.content_version() == 4
+        ids = [m.message_id for m in reversed(db.status_messages(limit=20))]
+        assert ids == [6701, 6704, 6705, 6702] * 2
+    sd = tmp_path / "cs1site.contoso.com" / "logs" / "SoftwareDistribution.log"
+    assert [e.event_id for e in read_softwaredistribution(sd) if e.event_id] == [382, 384] * 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -23,11 +24,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from updatesync.logs.cmtrace import read_cmtrace
 from updatesync.metadata.document import parse_update
 from updatesync.metadata.errors import MetadataError
 from updatesync.metadata.export import read_export, write_export
 from updatesync.metadata.generator import evolve_catalog, generate_catalog
 from updatesync.serving import BackgroundServer, bind, serve_forever, url_of
+from updatesync.site.embedded import EmbeddedSiteConfig, EmbeddedTopLevelSite
+from updatesync.site.sync_manager import SiteSyncResult
 from updatesync.updateserver.admin_api import SyncRequest, SyncRunner, admin_routes
 from updatesync.updateserver.errors import UpdateServerError
 from updatesync.updateserver.importer import ImportResult, import_export_cabinet
@@ -469,17 +473,18 @@ def demo(
         Path | None, typer.Option("--data", help="Keep the demo's files here (else a temp dir).")
     ] = None,
     updates: Annotated[int, typer.Option(help="Updates in the stand-in catalog.", min=1)] = 3000,
-    port: Annotated[int, typer.Option(help="Port the top-level SUP serves on.")] = 8530,
+    port: Annotated[int, typer.Option(help="Port of the site's SMS Provider.")] = 8080,
     once: Annotated[
         bool, typer.Option("--once", help="Exit when the syncs are done (status 0 if they worked).")
     ] = False,
 ) -> None:
-    """The embedded demo: a stand-in Microsoft Update and a top-level SUP syncing from it.
+    """The embedded demo: a stand-in Microsoft Update and a standalone top-level site, CS1.
 
-    A local update server loaded with a generated catalog plays Microsoft Update; the
-    top-level site's default SUP syncs from it over MS-WSUSSS (categories, then the
-    subscribed updates), then next month's catalog arrives and it syncs the delta. The SUP
-    then keeps serving (MS-WSUSSS and its admin API) until Ctrl-C.
+    A local update server loaded with a generated catalog plays Microsoft Update. Site CS1
+    (site database, SMS Provider, database notification monitor, inbox, sync manager) and its
+    software update point CS1SITE.CONTOSO.COM run on loopback. The demo asks the provider to
+    SyncNow, follows WSyncMgr.log to 6702, then brings next month's catalog and syncs again.
+    Without --once, the provider keeps serving until Ctrl-C.
     """
     with _user_errors(), tempfile.TemporaryDirectory(prefix="updatesync-demo-") as tmp:
         root = Path(data) if data else Path(tmp)
@@ -490,58 +495,87 @@ def demo(
             catalog_generate(updates=updates, out=month1, seed=7, categories=None)
         if not month2.exists():
             catalog_evolve(source=month1, out=month2, changes=max(updates // 30, 1), seed=8)
-        mu_dir, sup_dir = root / "microsoft-update.local", root / "CS1SITE.CONTOSO.COM"
+        mu_dir = root / "microsoft-update.local"
         server_import(cabinet=month1, data=mu_dir)
+        ok = True
         with UpdateStore.open(mu_dir) as mu, BackgroundServer(create_app(StoreBackend(mu))) as up:
-            console.print(
-                f"stand-in Microsoft Update serving MS-WSUSSS at {up.url}", highlight=False
+            console.print(f"stand-in Microsoft Update at {up.url}", highlight=False)
+            config = EmbeddedSiteConfig(
+                data=root,
+                site_code="CS1",
+                site_fqdn="CS1SITE.CONTOSO.COM",
+                sup_fqdn="cs1site.contoso.com",
+                upstream_url=up.url,
+                products=tuple(c.update_id for c in mu.categories("Product")),
+                classifications=DEMO_CLASSIFICATIONS,
+                languages=("en",),
+                provider_port=port,
             )
-            products = tuple(c.update_id for c in mu.categories("Product"))
-            with UpdateStore.open(sup_dir) as sup:
+            with EmbeddedTopLevelSite(config) as site:
+                console.print(
+                    f"site CS1: SMS Provider at {site.provider_url}/docs, update server "
+                    f"cs1site.contoso.com at {site.sup_url}",
+                    highlight=False,
+                )
                 for label, cabinet in (("first sync", None), ("next month", month2)):
                     if cabinet is not None:
                         server_import(cabinet=cabinet, data=mu_dir)
-                    with _progress(f"CS1SITE.CONTOSO.COM: {label}") as report:
-                        result = sync_from_upstream(
-                            sup,
-                            up.url,
-                            products=products,
-                            classifications=DEMO_CLASSIFICATIONS,
-                            languages=("en",),
-                            progress=report,
-                            server_name="CS1SITE.CONTOSO.COM",
-                        )
-                    console.print(
-                        f"{label}: {result.new_revisions:,} new, {result.changed_revisions:,} "
-                        f"changed, {result.expired_revisions:,} expired revisions in "
-                        f"{result.seconds:.1f} s (change counter {result.change_after})",
-                        highlight=False,
-                    )
-                _print_status(sup.status())
-                console.print(
-                    f"logs: {sup_dir / 'logs' / 'SoftwareDistribution.log'}", highlight=False
-                )
+                    console.rule(f"[bold]{label}: SyncNow at CS1")
+                    result = _sync_and_follow(site)
+                    ok = ok and result.succeeded
+                    _print_site(site, result)
+                console.print(f"logs: {site.log_dir} and {site.sup_dir / 'logs'}", highlight=False)
                 if once:
+                    if not ok:
+                        raise typer.Exit(1)
                     return
-
-                def run(
-                    request: SyncRequest,
-                    progress: Callable[[int, int], None],
-                    phase: Callable[[str, int, int], None],
-                ) -> object:
-                    return sync_from_upstream(
-                        sup, up.url, full=request.full, progress=progress, phase_progress=phase
-                    )
-
-                app = create_app(StoreBackend(sup), extra_routes=admin_routes(sup, SyncRunner(run)))
-                sock = bind("127.0.0.1", port)
-                url = url_of(sock)
                 console.print(
-                    f"CS1SITE.CONTOSO.COM serving at {url} (MS-WSUSSS at {url}{SERVER_SYNC_PATH}, "
-                    f"admin API at {url}/api/status); Ctrl-C to stop",
+                    f"serving the SMS Provider at {site.provider_url} "
+                    f"(try: updatesync sync-now --site CS1 --provider {site.provider_url}); "
+                    "Ctrl-C to stop",
                     highlight=False,
                 )
-                serve_forever(app, sock)
+                try:
+                    threading.Event().wait()
+                except KeyboardInterrupt:
+                    console.print("stopping")
+
+
+def _sync_and_follow(site: EmbeddedTopLevelSite) -> SiteSyncResult:
+    """SyncNow through the provider, echoing WSyncMgr.log until the sync ends."""
+    site.done.clear()
+    count = len(site.results)
+    answer = httpx.post(f"{site.provider_url}/api/sites/CS1/sync", json={"full": False})
+    answer.raise_for_status()
+    log = site.log_dir / "WSyncMgr.log"
+    shown = len(list(read_cmtrace(log))) if log.exists() else 0
+    while True:
+        finished = site.done.wait(0.25)
+        entries = list(read_cmtrace(log)) if log.exists() else []
+        for entry in entries[shown:]:
+            style = (
+                "red"
+                if entry.severity == 3
+                else "dim"
+                if entry.message.startswith("STATMSG")
+                else ""
+            )
+            text = entry.message if len(entry.message) < 160 else entry.message[:157] + "..."
+            console.print(
+                f"[{style}]{text}[/]" if style else text, highlight=False, markup=bool(style)
+            )
+        shown = len(entries)
+        if finished and len(site.results) > count:
+            return site.results[-1]
+
+
+def _print_site(site: EmbeddedTopLevelSite, result: SiteSyncResult) -> None:
+    outcome = "succeeded" if result.succeeded else f"FAILED: {result.error}"
+    console.print(
+        f"sync {outcome}: {result.cis_changed:,} CIs changed, {site.db.ci_count():,} CIs in the "
+        f"site database, content version {result.content_version} ({result.seconds:.1f} s)",
+        highlight=False,
+    )
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ the read-only views show too; a sync is requested only of the provider's own sit
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -316,9 +317,17 @@ SiteParam = Annotated[
 ]
 
 
-def create_provider_app(db: SiteDatabase, *, log: CMTraceLog, site_code: str) -> FastAPI:
+def create_provider_app(
+    db: SiteDatabase,
+    *,
+    log: CMTraceLog,
+    site_code: str,
+    on_sync_requested: Callable[[], None] | None = None,
+) -> FastAPI:
     """The SMS Provider of the site `site_code`, whose site database is `db`; SyncNow calls
-    are written to `log` (SMSProv.log, component `SMS Provider`)."""
+    are written to `log` (SMSProv.log, component `SMS Provider`). `on_sync_requested` is
+    called after the SyncNow flag is set (the database monitor's `notify`, so that the drop
+    does not wait for its next look)."""
     own = site_code.strip().upper()
     if own != db.site_code:
         raise ValueError(
@@ -371,6 +380,8 @@ def create_provider_app(db: SiteDatabase, *, log: CMTraceLog, site_code: str) ->
             db.request_sync(SYNC_FULL if request.full else SYNC_SELF, site_code=code)
         except SiteDatabaseError as exc:
             raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+        if on_sync_requested is not None:
+            on_sync_requested()
         return _sync_status_view(db.sync_status(site_code=code))
 
     @app.get(

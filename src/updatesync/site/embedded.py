@@ -1,0 +1,160 @@
+"""A top-level site with every role in one process: the embedded default.
+
+The site server (site database, SMS Provider, database notification monitor, inbox, sync
+manager) and its default software update point's update server each run on their own
+loopback port and talk to each other over HTTP only, as they would across hosts. Folders:
+`<data>/<SITE>/` (site database, `inboxes/WSyncMgr.box`, `logs/`) and `<data>/<SUP FQDN>/`
+(the update server's store and its `logs/`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from updatesync.logs.cmtrace import CMTraceLog
+from updatesync.serving import BackgroundServer
+from updatesync.site.db_monitor import DatabaseMonitor
+from updatesync.site.inbox import Inbox
+from updatesync.site.provider import create_provider_app
+from updatesync.site.site_db import SiteDatabase, SoftwareUpdatePoint
+from updatesync.site.site_server import SiteServer
+from updatesync.site.sync_manager import SiteSyncResult, SiteSyncSettings, SyncManager
+from updatesync.site.update_server import UpdateServerApi
+from updatesync.updateserver.admin_api import SyncRequest, SyncRunner, admin_routes
+from updatesync.updateserver.store import UpdateStore
+from updatesync.updateserver.sync import sync_from_upstream
+from updatesync.updateserver.upstream import StoreBackend
+from updatesync.wsusss.service import create_app
+
+
+@dataclass
+class EmbeddedSiteConfig:
+    data: Path
+    site_code: str
+    site_fqdn: str
+    sup_fqdn: str
+    upstream_url: str
+    products: tuple[str, ...] = ()
+    classifications: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    provider_port: int = 0
+    log_bias_minutes: int | None = None
+    on_sync_done: Callable[[SiteSyncResult], None] | None = field(default=None, repr=False)
+
+
+class EmbeddedTopLevelSite:
+    """Start with `with EmbeddedTopLevelSite(config) as site:`; `site.provider_url`."""
+
+    def __init__(self, config: EmbeddedSiteConfig) -> None:
+        self.config = config
+        self.site_dir = config.data / config.site_code
+        self.sup_dir = config.data / config.sup_fqdn
+        self.log_dir = self.site_dir / "logs"
+        self._servers: list[BackgroundServer] = []
+        self._closers: list[Callable[[], object]] = []
+        self.done = threading.Event()
+        self.results: list[SiteSyncResult] = []
+
+    # -- the roles -----------------------------------------------------------------------
+
+    def start(self) -> EmbeddedTopLevelSite:
+        cfg = self.config
+        sup_store = UpdateStore.open(self.sup_dir)
+        self._closers.append(sup_store.close)
+
+        def run(request: SyncRequest, progress, phase):  # type: ignore[no-untyped-def]
+            return sync_from_upstream(
+                sup_store,
+                cfg.upstream_url,
+                full=request.full,
+                products=request.products,
+                classifications=request.classifications,
+                languages=request.languages,
+                progress=progress,
+                phase_progress=phase,
+                server_name=cfg.sup_fqdn,
+            )
+
+        sup_app = create_app(
+            StoreBackend(sup_store), extra_routes=admin_routes(sup_store, SyncRunner(run))
+        )
+        sup_server = self._serve(BackgroundServer(sup_app))
+        self.sup_url = sup_server.url
+
+        db = SiteDatabase.open(self.site_dir, site_code=cfg.site_code)
+        self._closers.append(db.close)
+        db.replace_sups([SoftwareUpdatePoint(cfg.sup_fqdn, port=sup_server.port)])
+        self.db = db
+        manager = SyncManager(
+            db,
+            SiteSyncSettings(
+                site_code=cfg.site_code,
+                site_fqdn=cfg.site_fqdn,
+                products=cfg.products,
+                classifications=cfg.classifications,
+                languages=cfg.languages,
+            ),
+            self._log("WSyncMgr.log", "SMS_WSUS_SYNC_MANAGER"),
+            # The SCF names the SUP by FQDN; here every role listens on loopback.
+            lambda sup: UpdateServerApi(f"http://127.0.0.1:{sup.port}"),
+        )
+        inbox = Inbox(self.site_dir / "inboxes" / "WSyncMgr.box")
+        wake = threading.Event()
+        monitor = DatabaseMonitor(
+            db,
+            inbox,
+            self._log("SMSDBMON.log", "SMS_DATABASE_NOTIFICATION_MONITOR"),
+            poll_interval=2.0,
+            wake=wake,
+        )
+        self.server = SiteServer(db, manager, inbox, monitor, on_sync_done=self._finished)
+        provider = create_provider_app(
+            db,
+            log=self._log("SMSProv.log", "SMS Provider"),
+            site_code=cfg.site_code,
+            on_sync_requested=monitor.notify,
+        )
+        self.server.start()
+        provider_server = self._serve(BackgroundServer(provider, port=cfg.provider_port))
+        self.provider_url = provider_server.url
+        return self
+
+    def _finished(self, result: SiteSyncResult) -> None:
+        self.results.append(result)
+        if self.config.on_sync_done is not None:
+            self.config.on_sync_done(result)
+        self.done.set()
+
+    def _log(self, name: str, component: str) -> CMTraceLog:
+        return CMTraceLog(
+            self.log_dir / name, component=component, bias_minutes=self.config.log_bias_minutes
+        )
+
+    def _serve(self, server: BackgroundServer) -> BackgroundServer:
+        server.start()
+        self._servers.append(server)
+        return server
+
+    def stop(self) -> None:
+        server_loop = getattr(self, "server", None)
+        if server_loop is not None:
+            server_loop.stop()
+        for server in reversed(self._servers):
+            server.stop()
+        self._servers.clear()
+        for close in reversed(self._closers):
+            close()
+        self._closers.clear()
+
+    def __enter__(self) -> EmbeddedTopLevelSite:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    @property
+    def log_path(self) -> Path:
+        return Path(self.log_dir)
