@@ -1,0 +1,125 @@
+"""Benchmark: a top-level site's sync, phase by phase (everything on loopback, one process).
+
+For generated catalogs (10k and 100k updates by default): a stand-in Microsoft Update holds
+the catalog; site CS1 and its SUP run embedded. The benchmark asks the provider to SyncNow
+(a full first sync), then brings 100 changes and syncs again (a delta), and prints for each:
+the time of the update server phase (6704 to 6705) and of the site-database phase (6705 to
+6702) read from WSyncMgr.log, CIs per second in the site-database phase, and the peak
+memory (RSS) of the process, with the machine it ran on.
+
+    python bench/site_sync.py [--sizes 10000 100000] [--work DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import resource
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+
+from updatesync.logs.cmtrace import read_cmtrace
+from updatesync.metadata.export import read_export, write_export
+from updatesync.metadata.generator import evolve_catalog, generate_catalog
+from updatesync.serving import BackgroundServer
+from updatesync.site.embedded import EmbeddedSiteConfig, EmbeddedTopLevelSite
+from updatesync.updateserver.importer import import_export_cabinet
+from updatesync.updateserver.store import UpdateStore
+from updatesync.updateserver.upstream import StoreBackend
+from updatesync.wsusss.service import create_app
+
+CLASSES = ("e6cf1350-c01b-414d-a61f-263d14d133b4", "0fa1201d-4330-4fa8-8ae9-b877473b6441")
+
+
+def _machine() -> str:
+    path = Path(__file__).with_name("import.py")
+    spec = importlib.util.spec_from_file_location("import_bench", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.machine()
+
+
+def phases(log: Path, skip: int) -> tuple[float, float, int]:
+    """(update server phase s, site database phase s, entries) of the sync after `skip`."""
+    entries = list(read_cmtrace(log))[skip:]
+    at = {}
+    for entry in entries:
+        for ident in (6704, 6705, 6702):
+            if entry.message.startswith(f"STATMSG: ID={ident} "):
+                at[ident] = entry.time
+    wsus = (at[6705] - at[6704]).total_seconds()
+    site = (at[6702] - at[6705]).total_seconds()
+    return wsus, site, len(entries)
+
+
+def run_size(size: int, work: Path) -> list[tuple[str, float, float, int, float]]:
+    month1, month2 = work / f"m1-{size}.cab", work / f"m2-{size}.cab"
+    if not month1.exists():
+        write_export(month1, generate_catalog(size, seed=size))
+    if not month2.exists():
+        with read_export(month1) as previous:
+            write_export(month2, evolve_catalog(previous.records(), 100, seed=size + 1))
+    data = work / f"run-{size}"
+    mu = UpdateStore.open(data / "microsoft-update")
+    import_export_cabinet(mu, month1)
+    rows = []
+    with BackgroundServer(create_app(StoreBackend(mu))) as up:
+        config = EmbeddedSiteConfig(
+            data=data,
+            site_code="CS1",
+            site_fqdn="CS1SITE.CONTOSO.COM",
+            sup_fqdn="cs1site.contoso.com",
+            upstream_url=up.url,
+            products=tuple(c.update_id for c in mu.categories("Product")),
+            classifications=CLASSES,
+        )
+        with EmbeddedTopLevelSite(config) as site:
+            log = site.log_dir / "WSyncMgr.log"
+            seen = 0
+            for label, cabinet in (("full", None), ("delta 100", month2)):
+                if cabinet is not None:
+                    import_export_cabinet(mu, cabinet)
+                site.done.clear()
+                httpx.post(f"{site.provider_url}/api/sites/CS1/sync", json={"full": False})
+                site.done.wait()
+                result = site.results[-1]
+                if not result.succeeded:
+                    raise SystemExit(f"{label} sync failed: {result.error}")
+                wsus, site_phase, count = phases(log, seen)
+                seen += count
+                rate = result.cis_changed / site_phase if site_phase else float("nan")
+                peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                rows.append((label, wsus, site_phase, result.cis_changed, rate, peak))
+    mu.close()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--work", type=Path)
+    args = parser.parse_args()
+    print(f"machine: {_machine()}")
+    print(
+        f"{'updates':>8} {'sync':<10} {'update server':>13} {'site DB':>9} {'CIs':>7} "
+        f"{'CIs/s':>7} {'peak RSS':>9}"
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-site-") as tmp:
+        work = args.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        for size in args.sizes:
+            for label, wsus, site, cis, rate, peak in run_size(size, work):
+                print(
+                    f"{size:>8} {label:<10} {wsus:>12.1f}s {site:>8.1f}s {cis:>7} {rate:>7.0f} "
+                    f"{peak:>6.0f} MiB",
+                    flush=True,
+                )
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
