@@ -145,6 +145,16 @@ def from_local(local: datetime, bias: int) -> datetime:
     return (local + timedelta(minutes=bias)).replace(tzinfo=UTC)
 
 
+def instant_of(local: datetime | None, bias: int) -> datetime | None:
+    """The UTC instant of a local time written with `bias`, or None when either is invalid."""
+    if local is None or abs(bias) > MAX_BIAS_MINUTES:
+        return None
+    try:
+        return from_local(local, bias)
+    except OverflowError:
+        return None
+
+
 def parse_local(
     month: str, day: str, year: str, hour: str, minute: str, second: str, fraction: str
 ) -> datetime | None:
@@ -418,12 +428,7 @@ def _entry_time(time_text: str, date_text: str) -> tuple[datetime | None, int | 
     bias = int(bias_digits) * (-1 if sign == "-" else 1)
     month, day, year = date_match.groups()
     local = parse_local(month, day, year, hour, minute, second, fraction or "")
-    if local is None or abs(bias) > MAX_BIAS_MINUTES:
-        return None, bias
-    try:
-        return from_local(local, bias), bias
-    except OverflowError:
-        return None, bias
+    return instant_of(local, bias), bias
 
 
 def read_cmtrace(

@@ -38,14 +38,13 @@ from datetime import datetime
 from pathlib import Path
 
 from updatesync.logs.cmtrace import (
-    MAX_BIAS_MINUTES,
     GarbageHandler,
     LogEntry,
     ThreadSource,
     as_utc_millis,
     check_bias,
     format_bias,
-    from_local,
+    instant_of,
     machine_bias_minutes,
     parse_local,
     resolve_thread,
@@ -198,12 +197,7 @@ def _when(text: str) -> tuple[datetime | None, int | None]:
     month, day, year, hour, minute, second, fraction, sign, digits = match.groups()
     bias = int(digits) * (-1 if sign == "-" else 1)
     local = parse_local(month, day, year, hour, minute, second, fraction or "")
-    if local is None or abs(bias) > MAX_BIAS_MINUTES:
-        return None, bias
-    try:
-        return from_local(local, bias), bias
-    except OverflowError:
-        return None, bias
+    return instant_of(local, bias), bias
 
 
 def read_simple(
