@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import tracemalloc
 import uuid
 from collections.abc import Iterator, Sequence
@@ -478,7 +477,6 @@ def generated_records(count: int, filler: int) -> Iterator[ExportRecord]:
 def test_reading_a_large_export_stays_in_flat_memory(tmp_path: Path) -> None:
     count, filler = 20_000, 10_000  # about 200 MB of metadata.txt
     cab = tmp_path / "large.cab"
-    started = time.perf_counter()
     assert write_export(cab, generated_records(count, filler)) == count
     metadata_size = next(m.size for m in list_members(cab) if m.name == "metadata.txt")
     assert metadata_size > 200_000_000
@@ -494,4 +492,3 @@ def test_reading_a_large_export_stays_in_flat_memory(tmp_path: Path) -> None:
             tracemalloc.stop()
     assert seen == count
     assert peak < 20 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB while reading"
-    assert time.perf_counter() - started < 60
