@@ -76,6 +76,7 @@ def run_size(size: int, work: Path) -> list[tuple[str, float, float, int, float]
             upstream_url=up.url,
             products=tuple(c.update_id for c in mu.categories("Product")),
             classifications=CLASSES,
+            log_max_bytes=1 << 30,  # keep every line: the phases are read from the log
         )
         with EmbeddedTopLevelSite(config) as site:
             log = site.log_dir / "WSyncMgr.log"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from updatesync.logs.cmtrace import CMTraceLog
+from updatesync.logs.rollover import DEFAULT_MAX_BYTES
 from updatesync.serving import BackgroundServer
 from updatesync.site.db_monitor import DatabaseMonitor
 from updatesync.site.inbox import Inbox
@@ -42,6 +43,7 @@ class EmbeddedSiteConfig:
     languages: tuple[str, ...] = ()
     provider_port: int = 0
     log_bias_minutes: int | None = None
+    log_max_bytes: int = DEFAULT_MAX_BYTES
     on_sync_done: Callable[[SiteSyncResult], None] | None = field(default=None, repr=False)
 
 
@@ -130,7 +132,10 @@ class EmbeddedTopLevelSite:
 
     def _log(self, name: str, component: str) -> CMTraceLog:
         return CMTraceLog(
-            self.log_dir / name, component=component, bias_minutes=self.config.log_bias_minutes
+            self.log_dir / name,
+            component=component,
+            bias_minutes=self.config.log_bias_minutes,
+            max_bytes=self.config.log_max_bytes,
         )
 
     def _serve(self, server: BackgroundServer) -> BackgroundServer:
