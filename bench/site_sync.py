@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import resource
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -64,6 +65,7 @@ def run_size(size: int, work: Path) -> list[tuple[str, float, float, int, float]
         with read_export(month1) as previous:
             write_export(month2, evolve_catalog(previous.records(), 100, seed=size + 1))
     data = work / f"run-{size}"
+    shutil.rmtree(data, ignore_errors=True)  # a fresh site and update servers every run
     mu = UpdateStore.open(data / "microsoft-update")
     import_export_cabinet(mu, month1)
     rows = []
