@@ -112,6 +112,11 @@ class SiteServer:
             self._stopping = False
             if self.schedule is not None:
                 self.next_scheduled = self.schedule.next_run(self._now())
+            recover = getattr(self.manager, "recover", None)
+            if recover is not None and recover():
+                # The last sync died with the process: it was reported failed; retry it.
+                self.retry_at = self._now() + self.retry
+                self.retry_trigger = "SELF"
             self._thread = threading.Thread(
                 target=self._work, name=f"site-server {self.inbox.path}", daemon=True
             )

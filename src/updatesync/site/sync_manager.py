@@ -30,6 +30,7 @@ from updatesync.site.site_db import (
     SoftwareUpdatePoint,
 )
 from updatesync.site.status_messages import (
+    IN_PROGRESS_STATES,
     SYNC_DONE,
     SYNC_FAILED,
     SYNC_SITE_DATABASE,
@@ -52,6 +53,12 @@ GENERIC_ERROR = 0x80131500
 """What a .NET exception carries when nothing more precise is known (COR_E_EXCEPTION)."""
 CANNOT_CONNECT = 0x80072EFD
 """WinHTTP's 'cannot connect' (ERROR_WINHTTP_CANNOT_CONNECT), for an unreachable server."""
+
+PHASE_NAMES = {
+    SYNC_STARTED: "the start of the sync (6701)",
+    SYNC_WSUS_SERVER: "the update server phase (6704)",
+    SYNC_SITE_DATABASE: "the site database phase (6705)",
+}
 
 TRIGGER_LINES = {
     "schedule": (
@@ -123,6 +130,25 @@ class SyncManager:
         self.log = log
         self.api_for = api_for
         self.clock = clock
+
+    # -- start-up ---------------------------------------------------------------------
+
+    def recover(self) -> bool:
+        """At start-up: if the last sync never ended (the process died inside it), report it
+        as failed: 6703, the alert, the retry line. Its phase left nothing half-applied (each
+        phase is one transaction). Returns True when there was such a sync."""
+        state = self.db.sync_status().last_sync_state
+        if state not in IN_PROGRESS_STATES:
+            return False
+        phase = PHASE_NAMES.get(state, f"state {state}")
+        failure = SyncFailure(
+            f"The synchronization ended without completing: the site server stopped during {phase}",
+            "SMS_WSUS_SYNC_MANAGER.Startup",
+            GENERIC_ERROR,
+        )
+        sups = self.db.sups()
+        self._failed(failure, sups[0] if sups else None, time.monotonic())
+        return True
 
     # -- one sync ---------------------------------------------------------------------
 
