@@ -174,3 +174,72 @@ def test_a_failed_sync_raises_the_alert_and_keeps_the_site_database(site: Site) 
     log = [e.message for e in read_cmtrace(site.log_path)]
     assert log[-1] == "Sync failed. Will retry in 60 minutes"
     assert any(line.startswith("Sync failed: ") and ". Source: " in line for line in log)
+
+
+@pytest.fixture
+def switchable(tmp_path: Path) -> Iterator[tuple[SyncManager, SiteDatabase, list[str], str]]:
+    """A site whose SUP syncs from whatever upstream URL is first in the returned list."""
+    records = list(generate_catalog(400, seed=52))
+    write_export(tmp_path / "m1.cab", records)
+    mu = UpdateStore.open(tmp_path / "microsoft-update")
+    import_export_cabinet(mu, tmp_path / "m1.cab")
+    sup_store = UpdateStore.open(tmp_path / SUP)
+    upstream: list[str] = []
+
+    async def garbage(scope, receive, send):  # type: ignore[no-untyped-def]
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"<html>not a SOAP answer"})
+
+    def run(request, progress, phase):  # type: ignore[no-untyped-def]
+        with UpstreamClient(upstream[0], retries=0) as client:
+            return sync_from_upstream(
+                sup_store,
+                upstream[0],
+                full=request.full,
+                progress=progress,
+                phase_progress=phase,
+                client=client,
+            )
+
+    with (
+        BackgroundServer(create_app(StoreBackend(mu))) as real,
+        BackgroundServer(garbage) as bad,
+        BackgroundServer(
+            create_app(
+                StoreBackend(sup_store), extra_routes=admin_routes(sup_store, SyncRunner(run))
+            )
+        ) as sup_server,
+        SiteDatabase.open(tmp_path / "CS1", site_code="CS1") as db,
+    ):
+        db.replace_sups([SoftwareUpdatePoint(SUP, port=sup_server.port)])
+        manager = SyncManager(
+            db,
+            SiteSyncSettings(site_code="CS1", site_fqdn="CS1SITE.CONTOSO.COM"),
+            CMTraceLog(tmp_path / "WSyncMgr.log", component="SMS_WSUS_SYNC_MANAGER"),
+            lambda sup: UpdateServerApi(f"http://127.0.0.1:{sup.port}"),
+        )
+        upstream.append(bad.url)
+        yield manager, db, upstream, real.url
+    mu.close()
+    sup_store.close()
+
+
+@pytest.mark.parametrize("trouble", ["garbage", "down"])
+def test_an_upstream_in_trouble_fails_the_sync_cleanly_and_the_next_one_recovers(
+    switchable: tuple[SyncManager, SiteDatabase, list[str], str], trouble: str
+) -> None:
+    manager, db, upstream, real = switchable
+    if trouble == "down":
+        upstream[0] = "http://127.0.0.1:9"
+    failed = manager.run("SELF")
+    assert not failed.succeeded
+    assert (db.ci_count(), db.content_version()) == (0, 0)
+    last = db.status_messages(limit=1)[0]
+    assert last.message_id == 6703
+    assert ("127.0.0.1:9" if trouble == "down" else "SOAP") in last.strings[1]
+    assert [a.state for a in db.alerts(alert_type=AlertType.SYNC_FAILURE)] == [AlertState.RAISED]
+    upstream[0] = real
+    assert manager.run("SELF").succeeded
+    assert db.ci_count() > 0
+    assert db.content_version() == 2
+    assert [a.state for a in db.alerts(alert_type=AlertType.SYNC_FAILURE)] == [AlertState.CANCELED]
