@@ -1,0 +1,138 @@
+"""Requests reaching a real top-level site: inbox drops, SyncNow during a running sync."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from updatesync.logs.cmtrace import CMTraceLog, read_cmtrace
+from updatesync.metadata.export import write_export
+from updatesync.metadata.generator import generate_catalog
+from updatesync.serving import BackgroundServer
+from updatesync.site.db_monitor import DatabaseMonitor
+from updatesync.site.inbox import Inbox
+from updatesync.site.provider import create_provider_app
+from updatesync.site.site_db import SiteDatabase, SoftwareUpdatePoint
+from updatesync.site.site_server import SiteServer
+from updatesync.site.sync_manager import SiteSyncResult, SiteSyncSettings, SyncManager
+from updatesync.site.update_server import UpdateServerApi
+from updatesync.updateserver.admin_api import SyncRunner, admin_routes
+from updatesync.updateserver.importer import import_export_cabinet
+from updatesync.updateserver.store import UpdateStore
+from updatesync.updateserver.sync import sync_from_upstream
+from updatesync.updateserver.upstream import StoreBackend
+from updatesync.wsusss.service import create_app
+
+WAIT = 60.0
+
+
+@dataclass
+class RunningSite:
+    server: SiteServer
+    inbox: Inbox
+    provider: str
+    log: Path
+    results: list[SiteSyncResult]
+    sup_requests: list[bool]
+    gate: threading.Event
+    entered: threading.Event
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[RunningSite]:
+    write_export(tmp_path / "m1.cab", generate_catalog(300, seed=61))
+    mu = UpdateStore.open(tmp_path / "mu")
+    import_export_cabinet(mu, tmp_path / "m1.cab")
+    sup_store = UpdateStore.open(tmp_path / "sup")
+    gate, entered = threading.Event(), threading.Event()
+    gate.set()
+    sup_requests: list[bool] = []
+    results: list[SiteSyncResult] = []
+    with BackgroundServer(create_app(StoreBackend(mu))) as up:
+
+        def run(request, progress, phase):  # type: ignore[no-untyped-def]
+            sup_requests.append(request.full)
+            entered.set()
+            assert gate.wait(WAIT)
+            return sync_from_upstream(
+                sup_store, up.url, full=request.full, progress=progress, phase_progress=phase
+            )
+
+        sup_app = create_app(
+            StoreBackend(sup_store), extra_routes=admin_routes(sup_store, SyncRunner(run))
+        )
+        with (
+            BackgroundServer(sup_app) as sup,
+            SiteDatabase.open(tmp_path / "CS1", site_code="CS1") as db,
+        ):
+            db.replace_sups([SoftwareUpdatePoint("cs1site.contoso.com", port=sup.port)])
+            log = tmp_path / "CS1" / "logs" / "WSyncMgr.log"
+            manager = SyncManager(
+                db,
+                SiteSyncSettings(site_code="CS1", site_fqdn="CS1SITE.CONTOSO.COM"),
+                CMTraceLog(log, component="SMS_WSUS_SYNC_MANAGER"),
+                lambda s: UpdateServerApi(f"http://127.0.0.1:{s.port}"),
+            )
+            inbox = Inbox(tmp_path / "CS1" / "inboxes" / "WSyncMgr.box")
+            dbmon_log = CMTraceLog(
+                tmp_path / "CS1" / "logs" / "SMSDBMON.log",
+                component="SMS_DATABASE_NOTIFICATION_MONITOR",
+            )
+            monitor = DatabaseMonitor(db, inbox, dbmon_log, wake=threading.Event())
+            server = SiteServer(db, manager, inbox, monitor, on_sync_done=results.append)
+            provider_log = CMTraceLog(
+                tmp_path / "CS1" / "logs" / "SMSProv.log", component="SMS Provider"
+            )
+            provider = create_provider_app(
+                db, log=provider_log, site_code="CS1", on_sync_requested=monitor.notify
+            )
+            server.start()
+            with BackgroundServer(provider) as prov:
+                yield RunningSite(
+                    server, inbox, prov.url, log, results, sup_requests, gate, entered
+                )
+            server.stop()
+    mu.close()
+    sup_store.close()
+
+
+def _lines(log: Path) -> list[str]:
+    return [e.message for e in read_cmtrace(log)]
+
+
+def test_a_hand_made_full_syn_runs_a_full_sync_and_self_syn_a_delta(site: RunningSite) -> None:
+    site.inbox.drop("SELF")
+    assert site.server.wait_idle(WAIT)
+    first = len(_lines(site.log))
+    site.inbox.drop("SELF")  # nothing changed upstream: the delta lists no update
+    assert site.server.wait_idle(WAIT)
+    delta = _lines(site.log)[first:]
+    site.inbox.drop("FULL")  # everything is re-examined
+    assert site.server.wait_idle(WAIT)
+    full = _lines(site.log)[first + len(delta) :]
+    assert site.sup_requests == [False, False, True]
+    assert not any(line.startswith("sync: SMS synchronizing updates, processed") for line in delta)
+    examined = [
+        line for line in full if line.startswith("sync: SMS synchronizing updates, processed")
+    ]
+    assert examined and examined[0].endswith("(100%)")
+    assert [r.succeeded for r in site.results] == [True, True, True]
+    assert site.results[-1].cis_changed == 0
+
+
+def test_three_requests_during_a_sync_give_exactly_one_follow_up(site: RunningSite) -> None:
+    site.gate.clear()
+    with httpx.Client(base_url=site.provider) as http:
+        assert http.post("/api/sites/CS1/sync", json={"full": False}).status_code == 202
+        assert site.entered.wait(WAIT)  # the first sync is inside its update server phase
+        for full in (False, True, False):
+            assert http.post("/api/sites/CS1/sync", json={"full": full}).status_code == 202
+        site.gate.set()
+        assert site.server.wait_idle(WAIT)
+    assert site.sup_requests == [False, True]  # one follow-up, FULL among the three wins
+    assert [r.succeeded for r in site.results] == [True, True]
