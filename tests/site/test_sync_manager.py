@@ -122,6 +122,13 @@ def test_a_top_level_sync_from_sync_now_to_6702(site: Site, fixtures_dir: Path) 
     messages = [m.message_id for m in reversed(site.db.status_messages(limit=50))]
     assert messages == [6701, 6704, 6705, 6702]
 
+    sup_status = site.db.supsync_statuses()
+    assert [(s.wsus_server_name, s.wsus_source_server, s.last_sync_state) for s in sup_status] == [
+        (SUP, "Microsoft Update", 6702)
+    ]
+    assert sup_status[0].last_successful_sync_time is not None
+    assert sup_status[0].sync_catalog_version == 2
+
     second = site.manager.run("SELF")
     assert second.succeeded
     assert site.db.content_version() == 2
@@ -236,6 +243,9 @@ def test_an_upstream_in_trouble_fails_the_sync_cleanly_and_the_next_one_recovers
     assert (db.ci_count(), db.content_version()) == (0, 0)
     last = db.status_messages(limit=1)[0]
     assert last.message_id == 6703
+    (sup_status,) = db.supsync_statuses()
+    assert sup_status.last_sync_state == 6703
+    assert sup_status.last_sync_error_code == last.last_error
     assert ("127.0.0.1:9" if trouble == "down" else "SOAP") in last.strings[1]
     assert [a.state for a in db.alerts(alert_type=AlertType.SYNC_FAILURE)] == [AlertState.RAISED]
     upstream[0] = real

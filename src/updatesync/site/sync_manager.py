@@ -28,6 +28,7 @@ from updatesync.site.site_db import (
     ConfigurationItem,
     SiteDatabase,
     SoftwareUpdatePoint,
+    SUPSyncStatus,
 )
 from updatesync.site.status_messages import (
     IN_PROGRESS_STATES,
@@ -92,6 +93,8 @@ class SiteSyncSettings:
     languages: tuple[str, ...] = ()
     retry_minutes: int = 60
     update_source: str = MICROSOFT_UPDATE
+    source_name: str = "Microsoft Update"
+    """WSUSSourceServer of the default SUP: "Microsoft Update" at the top, else the upstream."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +308,7 @@ class SyncManager:
         )
         self._send(message)
         self.db.record_sync_state(SYNC_FAILED, error_code=last_error, error_text=what)
+        self._sup_status(SYNC_FAILED, message.time, error=last_error)
         self.db.raise_alert(AlertType.SYNC_FAILURE, (sup.fqdn if sup else self.settings.site_fqdn))
         self.log.error(f"Sync failed. Will retry in {self.settings.retry_minutes} minutes")
         version = self.db.content_version(self.settings.update_source)
@@ -327,6 +331,35 @@ class SyncManager:
         )
         self._send(message)
         self.db.record_sync_state(message_id, at=message.time)
+        self._sup_status(message_id, message.time)
+
+    def _sup_status(self, message_id: int, at: datetime, error: int | None = None) -> None:
+        """The default SUP's row of SMS_SUPSyncStatus (SPEC section 5)."""
+        sups = self.db.sups()
+        if not sups:
+            return
+        held = {s.wsus_server_name: s for s in self.db.supsync_statuses()}
+        before = held.get(sups[0].fqdn)
+        succeeded = message_id == SYNC_DONE
+        self.db.upsert_supsync_status(
+            SUPSyncStatus(
+                site_code=self.settings.site_code,
+                wsus_server_name=sups[0].fqdn,
+                wsus_source_server=self.settings.source_name,
+                last_sync_state=message_id,
+                last_sync_state_time=at,
+                last_sync_error_code=error
+                if error is not None
+                else (0 if succeeded else (before.last_sync_error_code if before else None)),
+                last_successful_sync_time=at
+                if succeeded
+                else (before.last_successful_sync_time if before else None),
+                sync_catalog_version=self.db.content_version(self.settings.update_source),
+                # A top-level SUP has no replication link: healthy by definition.
+                replication_link_status=0,
+                last_replication_link_check_time=at,
+            )
+        )
 
     def _send(self, message: StatusMessage) -> None:
         self.db.add_status_message(message)
