@@ -491,7 +491,7 @@ def create_provider_app(
         """The site's configuration items in CI id order, one page at a time, with how many
         there are in all."""
         code = own_site(site)
-        items = db.configuration_items()[offset : offset + limit]
+        items = db.configuration_items(offset=offset, limit=limit)
         return ConfigurationItemPage(
             SiteCode=code,
             Count=db.ci_count(),

@@ -680,10 +680,16 @@ class SiteDatabase:
 
     # -- configuration items and categories -----------------------------------------
 
-    def configuration_items(self) -> list[ConfigurationItem]:
+    def configuration_items(
+        self, *, offset: int = 0, limit: int | None = None
+    ) -> list[ConfigurationItem]:
+        """The CIs in CI id order; `offset` and `limit` page through them."""
         ci = t.configuration_item
+        query = select(ci).order_by(ci.c.ci_id).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
         with self.engine.connect() as conn:
-            return [_ci(r) for r in conn.execute(select(ci).order_by(ci.c.ci_id))]
+            return [_ci(r) for r in conn.execute(query)]
 
     def configuration_item(self, update_id: str) -> ConfigurationItem | None:
         ci = t.configuration_item
