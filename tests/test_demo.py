@@ -32,3 +32,26 @@ def test_the_demo_runs_a_top_level_site_from_sync_now_to_6702(tmp_path: Path) ->
         assert ids == [6701, 6704, 6705, 6702] * 2
     sd = tmp_path / "cs1site.contoso.com" / "logs" / "SoftwareDistribution.log"
     assert [e.event_id for e in read_softwaredistribution(sd) if e.event_id] == [382, 384] * 2
+
+    # Across the four logs, the first sync reads in the article's order (SPEC section 2).
+    def first(entries, test):  # type: ignore[no-untyped-def]
+        return next(e.time for e in entries if test(e))
+
+    def first_sd(test):  # type: ignore[no-untyped-def]
+        return next(e.timestamp for e in read_softwaredistribution(sd) if test(e))
+
+    prov = list(read_cmtrace(logs / "SMSProv.log"))
+    dbmon = list(read_cmtrace(logs / "SMSDBMON.log"))
+    wsyncmgr = list(read_cmtrace(logs / "WSyncMgr.log"))
+    order = [
+        first(prov, lambda e: "SyncNow" in e.message),
+        first(dbmon, lambda e: e.message.startswith("RCV: UPDATE on Update_SyncStatus")),
+        first(dbmon, lambda e: e.message.startswith("SND: Dropped")),
+        first(wsyncmgr, lambda e: e.message == "Wakeup by inbox drop"),
+        first(wsyncmgr, lambda e: e.message.startswith("STATMSG: ID=6704")),
+        first_sd(lambda e: e.event_id == 382),
+        first_sd(lambda e: e.event_id == 384),
+        first(wsyncmgr, lambda e: e.message.startswith("STATMSG: ID=6705")),
+        first(wsyncmgr, lambda e: e.message.startswith("STATMSG: ID=6702")),
+    ]
+    assert order == sorted(order)
