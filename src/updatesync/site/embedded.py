@@ -12,8 +12,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
+from updatesync.hierarchy import Hierarchy, Schedule
 from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.logs.rollover import DEFAULT_MAX_BYTES
 from updatesync.serving import BackgroundServer
@@ -44,6 +46,8 @@ class EmbeddedSiteConfig:
     provider_port: int = 0
     log_bias_minutes: int | None = None
     log_max_bytes: int = DEFAULT_MAX_BYTES
+    schedule: Schedule | None = None
+    retry: timedelta = timedelta(minutes=60)
     on_sync_done: Callable[[SiteSyncResult], None] | None = field(default=None, repr=False)
 
 
@@ -98,6 +102,7 @@ class EmbeddedTopLevelSite:
                 products=cfg.products,
                 classifications=cfg.classifications,
                 languages=cfg.languages,
+                retry_minutes=max(int(cfg.retry.total_seconds() // 60), 1),
             ),
             self._log("WSyncMgr.log", "SMS_WSUS_SYNC_MANAGER"),
             # The SCF names the SUP by FQDN; here every role listens on loopback.
@@ -112,7 +117,15 @@ class EmbeddedTopLevelSite:
             poll_interval=2.0,
             wake=wake,
         )
-        self.server = SiteServer(db, manager, inbox, monitor, on_sync_done=self._finished)
+        self.server = SiteServer(
+            db,
+            manager,
+            inbox,
+            monitor,
+            schedule=cfg.schedule,
+            retry=cfg.retry,
+            on_sync_done=self._finished,
+        )
         provider = create_provider_app(
             db,
             log=self._log("SMSProv.log", "SMS Provider"),
@@ -163,3 +176,40 @@ class EmbeddedTopLevelSite:
     @property
     def log_path(self) -> Path:
         return Path(self.log_dir)
+
+
+def config_from_hierarchy(
+    hierarchy: Hierarchy, *, provider_port: int = 0, upstream_url: str | None = None
+) -> EmbeddedSiteConfig:
+    """The embedded run of a hierarchy file's top-level site: its code, FQDN, default SUP,
+    upstream, criteria, schedule, retry interval and log settings. `upstream_url` replaces
+    the file's upstream (a disconnected top, `kind = "none"`, needs one to sync from)."""
+    top = hierarchy.top
+    sup = top.default_sup
+    if sup is None:
+        raise ValueError(
+            f"{hierarchy.source}: site {top.code} has no software update point; add one under "
+            f"[[sites.sups]] of site {top.code}"
+        )
+    url = upstream_url or hierarchy.upstream.url
+    if url is None:
+        raise ValueError(
+            f"{hierarchy.source}: the upstream is 'none' (disconnected); give --upstream URL of "
+            "an update server to sync from, or import an export into the SUP"
+        )
+    bias = hierarchy.logs.tz_bias
+    return EmbeddedSiteConfig(
+        data=hierarchy.data_dir,
+        site_code=top.code,
+        site_fqdn=top.fqdn,
+        sup_fqdn=sup.fqdn,
+        upstream_url=url,
+        products=hierarchy.criteria.products,
+        classifications=hierarchy.criteria.classifications,
+        languages=hierarchy.criteria.languages,
+        provider_port=provider_port,
+        log_bias_minutes=None if bias == "local" else bias,
+        log_max_bytes=hierarchy.logs.max_bytes,
+        schedule=hierarchy.schedule,
+        retry=hierarchy.retry_interval,
+    )

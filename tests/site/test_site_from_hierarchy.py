@@ -1,0 +1,85 @@
+"""A top-level site run from a hierarchy file: its SUP, upstream, criteria, schedule, logs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from typer.testing import CliRunner
+
+from updatesync.cli import app
+from updatesync.hierarchy import load_hierarchy
+from updatesync.logs.cmtrace import read_cmtrace
+from updatesync.metadata.export import write_export
+from updatesync.metadata.generator import generate_catalog
+from updatesync.serving import BackgroundServer
+from updatesync.site.embedded import EmbeddedTopLevelSite, config_from_hierarchy
+from updatesync.updateserver.importer import import_export_cabinet
+from updatesync.updateserver.store import UpdateStore
+from updatesync.updateserver.upstream import StoreBackend
+from updatesync.wsusss.service import create_app
+
+HIERARCHY = """
+[hierarchy]
+name = "Test"
+data_dir = "data"
+retry_interval = "45m"
+schedule = "1d"
+
+[hierarchy.logs]
+max_size = "1MB"
+tz_bias = 480
+
+[hierarchy.upstream]
+kind = "wsus"
+url = "{upstream}"
+
+[hierarchy.criteria]
+classifications = ["0fa1201d-4330-4fa8-8ae9-b877473b6441"]
+products = [{products}]
+languages = ["en"]
+
+[[sites]]
+code = "CS1"
+fqdn = "cs1site.contoso.com"
+type = "cas"
+
+[[sites.sups]]
+fqdn = "cs1site.contoso.com"
+"""
+
+
+def test_the_top_site_of_a_hierarchy_file_syncs_as_the_file_says(tmp_path: Path) -> None:
+    write_export(tmp_path / "m1.cab", generate_catalog(400, seed=81))
+    mu = UpdateStore.open(tmp_path / "mu")
+    import_export_cabinet(mu, tmp_path / "m1.cab")
+    products = ", ".join(f'"{c.update_id}"' for c in mu.categories("Product"))
+    with BackgroundServer(create_app(StoreBackend(mu))) as up:
+        path = tmp_path / "hierarchy.toml"
+        path.write_text(HIERARCHY.format(upstream=up.url, products=products))
+        config = config_from_hierarchy(load_hierarchy(path))
+        assert config.data == tmp_path / "data"
+        assert config.retry.total_seconds() == 45 * 60
+        with EmbeddedTopLevelSite(config) as site:
+            assert site.server.next_scheduled is not None
+            site.done.clear()
+            httpx.post(f"{site.provider_url}/api/sites/CS1/sync", json={"full": False})
+            assert site.done.wait(60)
+            assert site.results[-1].succeeded, site.results[-1].error
+            assert site.db.ci_count() > 0
+            entries = list(read_cmtrace(tmp_path / "data" / "CS1" / "logs" / "WSyncMgr.log"))
+            assert {e.bias_minutes for e in entries} == {480}
+            assert site.sup_dir == tmp_path / "data" / "cs1site.contoso.com"
+    mu.close()
+
+
+def test_site_run_refuses_a_bad_file_with_the_key_path(tmp_path: Path) -> None:
+    path = tmp_path / "hierarchy.toml"
+    path.write_text(
+        HIERARCHY.format(upstream="http://127.0.0.1:1", products="").replace(
+            'code = "CS1"', 'code = "CS1X"'
+        )
+    )
+    result = CliRunner().invoke(app, ["site", "run", "--hierarchy", str(path)])
+    assert result.exit_code == 1
+    assert "sites[0].code" in result.output
