@@ -28,10 +28,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
-
 from updatesync.logs.cmtrace import CMTraceLog
-from updatesync.site import schema as t
 from updatesync.site.inbox import Inbox
 from updatesync.site.site_db import SiteDatabase
 
@@ -124,31 +121,12 @@ class DatabaseMonitor:
     # -- one look --------------------------------------------------------------------------
 
     def _read_flag(self) -> tuple[str | None, Any]:
-        """The flag and its request time as stored (compared as stored, never converted)."""
-        s = t.update_sync_status
-        query = select(s.c.sync_now, s.c.sync_now_requested_at).where(
-            s.c.site_code == self.db.site_code
-        )
-        with self.db.engine.connect() as conn:
-            row = conn.execute(query).first()
-        return (None, None) if row is None else (row.sync_now, row.sync_now_requested_at)
+        return self.db.pending_sync_request()
 
     def _clear_if_same(self, flag: str, requested_at: Any) -> bool:
         """Clear the flag if it still holds `flag` requested at `requested_at`; False when a
         newer request replaced it meanwhile (it stays set for the next look)."""
-        s = t.update_sync_status
-        same_time = (
-            s.c.sync_now_requested_at.is_(None)
-            if requested_at is None
-            else s.c.sync_now_requested_at == requested_at
-        )
-        with self.db.engine.begin() as conn:
-            done = conn.execute(
-                update(s)
-                .where(s.c.site_code == self.db.site_code, s.c.sync_now == flag, same_time)
-                .values(sync_now=None, sync_now_requested_at=None)
-            ).rowcount
-        return bool(done)
+        return self.db.clear_sync_request(flag, requested_at)
 
     def check(self) -> list[str]:
         """Look at the flag now; for each request found, drop its file, write the two log

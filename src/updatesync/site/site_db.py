@@ -495,6 +495,37 @@ class SiteDatabase:
             )
         return wanted
 
+    def pending_sync_request(self, *, site_code: str | None = None) -> tuple[str | None, Any]:
+        """The SyncNow flag and its request time, exactly as stored (a token for
+        `clear_sync_request`: compare it, never convert it)."""
+        s = t.update_sync_status
+        query = select(s.c.sync_now, s.c.sync_now_requested_at).where(
+            s.c.site_code == self._site(site_code)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return (None, None) if row is None else (row.sync_now, row.sync_now_requested_at)
+
+    def clear_sync_request(
+        self, flag: str, requested_at: Any, *, site_code: str | None = None
+    ) -> bool:
+        """Clear the SyncNow flag if it still holds `flag` requested at `requested_at` (as
+        `pending_sync_request` gave them); False when a newer request replaced it meanwhile,
+        which then stays set."""
+        s = t.update_sync_status
+        same_time = (
+            s.c.sync_now_requested_at.is_(None)
+            if requested_at is None
+            else s.c.sync_now_requested_at == requested_at
+        )
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(s)
+                .where(s.c.site_code == self._site(site_code), s.c.sync_now == flag, same_time)
+                .values(sync_now=None, sync_now_requested_at=None)
+            ).rowcount
+        return bool(done)
+
     def take_sync_request(self, *, site_code: str | None = None) -> str | None:
         """The pending `SyncNow` flag, cleared in the same transaction: of callers racing for
         one request, exactly one gets it."""
