@@ -239,8 +239,9 @@ def test_a_failure_inside_the_batch_keeps_nothing(db: SiteDatabase) -> None:
     assert (db.configuration_items(), db.categories(), db.content_version()) == before
 
     with pytest.raises(RuntimeError), db.update_content() as content:
-        content.upsert_cis([_ci(5), _ci(6)])
-        content.upsert_cis([_ci(1, title="changed again")])
+        # Each batch names what it wrote: new CIs, and changed ones (not the unchanged).
+        assert content.upsert_cis([_ci(5), _ci(6)]) == [_ci(5).update_id, _ci(6).update_id]
+        assert content.upsert_cis([_ci(1, title="changed again"), _ci(5)]) == [_ci(1).update_id]
         raise RuntimeError("phase 2 failed after two batches")
     assert (db.configuration_items(), db.categories(), db.content_version()) == before
 

@@ -233,8 +233,9 @@ class ContentUpdate:
         self.change.categories_changed += changed
         return changed
 
-    def upsert_cis(self, items: Iterable[ConfigurationItem]) -> int:
-        """Insert new CIs and rewrite changed ones (by update id); returns how many changed.
+    def upsert_cis(self, items: Iterable[ConfigurationItem]) -> list[str]:
+        """Insert new CIs and rewrite changed ones (by update id); returns the update ids of
+        those that were new or changed, in the order given.
 
         A CI that arrives with a `ci_id` (replicated from the parent site) keeps it; one
         whose stored `ci_id` differs is refused.
@@ -256,6 +257,7 @@ class ContentUpdate:
         new_with_id: list[dict[str, Any]] = []
         new: list[dict[str, Any]] = []
         changed: list[dict[str, Any]] = []
+        written: list[str] = []
         for item in batch:
             values = item.content()
             values["date_revised"] = _utc(item.date_revised or self._at, "date_revised")
@@ -265,6 +267,7 @@ class ContentUpdate:
                     new.append(values)
                 else:
                     new_with_id.append(values | {"ci_id": item.ci_id})
+                written.append(item.update_id)
                 continue
             if item.ci_id is not None and item.ci_id != row.ci_id:
                 raise SiteDatabaseError(
@@ -275,6 +278,7 @@ class ContentUpdate:
                 self.change.unchanged += 1
             else:
                 changed.append(values | {"key": item.update_id})
+                written.append(item.update_id)
         for rows in (new, new_with_id):
             if rows:
                 self._conn.execute(insert(ci), rows)
@@ -285,7 +289,7 @@ class ContentUpdate:
             )
         self.change.inserted += len(new) + len(new_with_id)
         self.change.updated += len(changed)
-        return len(new) + len(new_with_id) + len(changed)
+        return written
 
 
 def _same(stored: Any, wanted: Any) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +26,7 @@ from updatesync.site.site_db import (
     MICROSOFT_UPDATE,
     Category,
     ConfigurationItem,
+    ContentUpdate,
     SiteDatabase,
     SoftwareUpdatePoint,
     SUPSyncStatus,
@@ -239,7 +240,6 @@ class SyncManager:
         try:
             counter = api.change_counter()
             categories = api.changed_categories(since)
-            held = {ci.update_id: ci for ci in self.db.configuration_items()}
             self.log.info("sync: SMS synchronizing categories")
             with self.db.update_content(self.settings.update_source) as content:
                 content.upsert_categories(
@@ -263,16 +263,12 @@ class SyncManager:
                     products=self.settings.products,
                     classifications=self.settings.classifications,
                 ):
-                    ci = _configuration_item(item)
+                    batch.append(_configuration_item(item))
                     processed += 1
-                    if _differs(held.get(ci.update_id), ci):
-                        self.log.info(f"Synchronizing update {ci.update_id} - {ci.title}")
-                        batch.append(ci)
-                        changed += 1
                     if len(batch) >= 500:
-                        content.upsert_cis(batch)
+                        changed += self._write_cis(content, batch)
                         batch.clear()
-                content.upsert_cis(batch)
+                changed += self._write_cis(content, batch)
                 if processed:
                     self.log.info(
                         f"sync: SMS synchronizing updates, processed {processed} out of "
@@ -286,6 +282,14 @@ class SyncManager:
             self._content_version_line(version)
         self.db.record_sync_state(SYNC_SITE_DATABASE, catalog_version=counter)
         return changed, version
+
+    def _write_cis(self, content: ContentUpdate, batch: list[ConfigurationItem]) -> int:
+        """Write a batch; one `Synchronizing update` line per CI that was new or changed."""
+        titles = {ci.update_id: ci.title for ci in batch}
+        written = content.upsert_cis(batch)
+        for update_id in written:
+            self.log.info(f"Synchronizing update {update_id} - {titles[update_id]}")
+        return len(written)
 
     # -- failure ------------------------------------------------------------------------
 
@@ -429,21 +433,6 @@ def _configuration_item(item: dict[str, Any]) -> ConfigurationItem:
         is_superseded=item["is_superseded"],
         is_expired=item["is_expired"],
     )
-
-
-def _differs(held: ConfigurationItem | None, new: ConfigurationItem) -> bool:
-    if held is None:
-        return True
-    fields: Sequence[str] = (
-        "revision",
-        "title",
-        "xml_sha256",
-        "products",
-        "classifications",
-        "is_superseded",
-        "is_expired",
-    )
-    return any(getattr(held, f) != getattr(new, f) for f in fields)
 
 
 def _origin(exc: BaseException) -> str:
