@@ -39,7 +39,7 @@ def _latest(docs: list[UpdateRevision]) -> dict[str, UpdateRevision]:
 def _read_all(http: httpx.Client, **params: object) -> list[dict]:
     items, after = [], None
     while True:
-        query = {**params, "limit": 97, **({"after": after} if after is not None else {})}
+        query = {**params, "limit": 7, **({"after": after} if after is not None else {})}
         page = http.get("/api/updates", params=query).json()
         items += page["items"]
         after = page["next_after"]
@@ -77,6 +77,7 @@ def test_updates_as_cis_then_only_what_changed(month1: list[ExportRecord], tmp_p
             return out
 
         first = _read_all(http, product=product, classification=SECURITY)
+        assert len(first) == len({i["update_id"] for i in first}), "each update once"
         want = expected(latest, superseded)
         assert want, "the catalog files security updates under this product"
         assert {
@@ -94,6 +95,7 @@ def test_updates_as_cis_then_only_what_changed(month1: list[ExportRecord], tmp_p
         changed = {uid for uid, row in want2.items() if uid not in want or want[uid] != row}
         assert changed, "next month changes some security updates of this product"
         delta = _read_all(http, since=counter, product=product, classification=SECURITY)
+        assert len(delta) == len({i["update_id"] for i in delta}), "each update once"
         assert {i["update_id"] for i in delta} == changed
         categories = http.get("/api/categories", params={"since": 0}).json()["items"]
         types = [c["category_type"] for c in categories]

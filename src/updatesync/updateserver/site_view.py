@@ -162,6 +162,8 @@ def _newly_superseded(
         .join(item, t.is_latest(rev))
         .where(rev.c.update_id.in_(superseding))
         .where(rev.c.update_type.in_(UPDATE_TYPES))
+        # Those changed after `since` themselves were listed by the pages already.
+        .where(rev.c.change_number <= since)
     )
     if products:
         query = query.where(names_any(with_descendants(conn, products))).where(
