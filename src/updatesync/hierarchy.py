@@ -9,12 +9,13 @@ silently ignored.
 
 Layout::
 
-    [hierarchy]            name, data_dir, retry_interval, schedule, schedule_start
+    [hierarchy]            name, data_dir, retry_interval, replication_timeout, secret_file,
+                           schedule, schedule_start
     [hierarchy.logs]       max_size, tz_bias
     [hierarchy.upstream]   kind, url
     [hierarchy.criteria]   products, classifications, languages
-    [[sites]]              code, fqdn, type, parent
-    [[sites.sups]]         fqdn, port, https, internet_facing   (in install order)
+    [[sites]]              code, fqdn, type, parent, address, port
+    [[sites.sups]]         fqdn, address, port, https, internet_facing   (in install order)
 
 `schedule`, `schedule_start`, `upstream` and `criteria` belong to the top-level site. They are
 written under `[hierarchy]` or in the top-level site's own `[[sites]]` table (not both); every
@@ -33,6 +34,14 @@ Choices made here, each one a default an administrator can see:
 - **Time-zone bias**: minutes with UTC = local time + bias (Windows' convention, as written in
   CMTrace lines), from -840 to +720, or `"local"` for the machine's own zone.
 - **SUP port**: 8530, or 8531 when `https = true` (WSUS's defaults).
+- **Site server port**: 8440, where a site server takes the calls of its parent and child
+  sites (file and database replication), the SMS Provider's API and the client policy.
+- **Address**: a site or SUP is reached at its FQDN unless `address` names another host (an
+  IP address, or `127.0.0.1` when every role runs on one machine).
+- **Shared secret**: every call between sites and SUPs is signed with the secret in
+  `secret_file` (default `<data_dir>/hierarchy.secret`); each host holds a copy.
+- **Replication timeout**: how long a child site's sync waits for database replication to
+  bring the parent's content version (default 30 minutes) before it fails.
 - **Names**: site codes are upper-cased, FQDNs, GUIDs and language codes lower-cased, and all
   look-ups ignore case.
 - **Criteria**: products and classifications are category GUIDs. Both empty means no filter
@@ -62,8 +71,10 @@ from updatesync.updateserver.sync import MICROSOFT_UPDATE_URL
 __all__ = [
     "DEFAULT_HTTPS_PORT",
     "DEFAULT_HTTP_PORT",
+    "DEFAULT_REPLICATION_TIMEOUT",
     "DEFAULT_RETRY_INTERVAL",
     "DEFAULT_SCHEDULE",
+    "DEFAULT_SITE_PORT",
     "Criteria",
     "CronSchedule",
     "Hierarchy",
@@ -89,6 +100,9 @@ UpstreamKind: TypeAlias = Literal["microsoft-update", "wsus", "none"]
 
 DEFAULT_HTTP_PORT: Final = 8530
 DEFAULT_HTTPS_PORT: Final = 8531
+DEFAULT_SITE_PORT: Final = 8440
+DEFAULT_REPLICATION_TIMEOUT: Final = timedelta(minutes=30)
+DEFAULT_SECRET_FILE: Final = "hierarchy.secret"
 DEFAULT_RETRY_INTERVAL: Final = timedelta(minutes=60)
 DEFAULT_DATA_DIR: Final = "data"
 MIN_TZ_BIAS: Final = -840
@@ -349,10 +363,17 @@ class Sup:
     port: int = DEFAULT_HTTP_PORT
     https: bool = False
     internet_facing: bool = False
+    address: str | None = None
+    """The host to connect to when it is not the FQDN (an IP address, 127.0.0.1)."""
 
     @property
     def url(self) -> str:
-        """`http(s)://fqdn:port`, where other update servers reach this one."""
+        """`http(s)://host:port`, where other update servers and the site reach this one."""
+        return f"{'https' if self.https else 'http'}://{self.address or self.fqdn}:{self.port}"
+
+    @property
+    def public_url(self) -> str:
+        """`http(s)://fqdn:port`, the address clients are given in policy."""
         return f"{'https' if self.https else 'http'}://{self.fqdn}:{self.port}"
 
 
@@ -365,6 +386,14 @@ class Site:
     type: SiteType
     parent: str | None = None
     sups: tuple[Sup, ...] = ()
+    port: int = DEFAULT_SITE_PORT
+    address: str | None = None
+    """The host to connect to when it is not the FQDN."""
+
+    @property
+    def url(self) -> str:
+        """`http://host:port` of the site server (replication, provider, client policy)."""
+        return f"http://{self.address or self.fqdn}:{self.port}"
 
     @property
     def default_sup(self) -> Sup | None:
@@ -389,6 +418,9 @@ class Hierarchy:
     retry_interval: timedelta = DEFAULT_RETRY_INTERVAL
     logs: LogSettings = LogSettings()
     source: str = "<string>"
+    replication_timeout: timedelta = DEFAULT_REPLICATION_TIMEOUT
+    secret_file: Path | None = None
+    """The shared secret of site-to-site calls; None: `<data_dir>/hierarchy.secret`."""
     _by_code: dict[str, Site] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -468,6 +500,22 @@ class Hierarchy:
                 f"SUP, but {parent.code} has none"
             )
         return upstream_sup.url
+
+    @property
+    def secret_path(self) -> Path:
+        """The file holding the hierarchy's shared secret."""
+        return (
+            self.secret_file
+            if self.secret_file is not None
+            else self.data_dir / DEFAULT_SECRET_FILE
+        )
+
+    def is_replica(self, site: str | Site, sup: str | Sup) -> bool:
+        """True when `sup` syncs as a WSUS replica: a site's SUP after the first, and a
+        secondary site's SUP (a replica of its parent primary's default SUP)."""
+        at = self.site(site.code if isinstance(site, Site) else site)
+        fqdn = (sup.fqdn if isinstance(sup, Sup) else sup).strip().lower()
+        return at.type == "secondary" or any(s.fqdn == fqdn for s in at.sups[1:])
 
     def log_dir(self, site_code: str) -> Path:
         """`<data_dir>/<SITE>/logs`: the logs of the site's components (WSyncMgr.log, ...)."""
@@ -571,6 +619,8 @@ class _SiteDraft:
     sups: list[Sup]
     sup_paths: list[_Path]
     top_only: dict[str, object]
+    port: int = DEFAULT_SITE_PORT
+    address: str | None = None
 
     @property
     def path(self) -> _Path:
@@ -643,11 +693,28 @@ class _Reader:
         self.check_keys(
             head,
             path,
-            ("name", "data_dir", "retry_interval", "logs", *_TOP_ONLY_KEYS),
+            (
+                "name",
+                "data_dir",
+                "retry_interval",
+                "replication_timeout",
+                "secret_file",
+                "logs",
+                *_TOP_ONLY_KEYS,
+            ),
         )
         name = self.string(head, "name", path, required="hierarchy" in document)
         data_dir = self.read_data_dir(head, path)
-        retry = self.read_retry(head, path)
+        retry = self.read_retry(head, path, "retry_interval", DEFAULT_RETRY_INTERVAL)
+        replication_timeout = self.read_retry(
+            head, path, "replication_timeout", DEFAULT_REPLICATION_TIMEOUT
+        )
+        secret = self.string(head, "secret_file", path)
+        secret_file = None
+        if secret is not None:
+            secret_file = Path(secret).expanduser()
+            if not secret_file.is_absolute():
+                secret_file = self.base_dir / secret_file
         logs = self.read_logs(head, path)
         drafts = self.read_sites(document)
         top = self.check_structure(drafts)
@@ -664,6 +731,8 @@ class _Reader:
                 type=cast(SiteType, d.type),
                 parent=d.parent,
                 sups=tuple(d.sups),
+                port=d.port,
+                address=d.address,
             )
             for d in drafts
         )
@@ -677,6 +746,8 @@ class _Reader:
             retry_interval=retry,
             logs=logs,
             source=self.source,
+            replication_timeout=replication_timeout,
+            secret_file=secret_file,
         )
 
     def read_data_dir(self, head: Mapping[str, object], path: _Path) -> Path:
@@ -684,27 +755,30 @@ class _Reader:
         folder = Path(value if value is not None else DEFAULT_DATA_DIR).expanduser()
         return folder if folder.is_absolute() else self.base_dir / folder
 
-    def read_retry(self, head: Mapping[str, object], path: _Path) -> timedelta:
-        value = head.get("retry_interval")
-        where = (*path, "retry_interval")
+    def read_retry(
+        self, head: Mapping[str, object], path: _Path, key: str, default: timedelta
+    ) -> timedelta:
+        """A duration: minutes as an integer or an interval such as "60m"."""
+        value = head.get(key)
+        where = (*path, key)
         if value is None:
-            return DEFAULT_RETRY_INTERVAL
+            return default
         if isinstance(value, int) and not isinstance(value, bool):
             if value <= 0:
                 self.add(where, f"must be a positive number of minutes, got {value}")
-                return DEFAULT_RETRY_INTERVAL
+                return default
             return timedelta(minutes=value)
         if isinstance(value, str):
             try:
                 return parse_duration(value)
             except ValueError as exc:
                 self.add(where, str(exc))
-                return DEFAULT_RETRY_INTERVAL
+                return default
         self.add(
             where,
             f'must be minutes (an integer) or an interval like "60m", got {_toml_type(value)}',
         )
-        return DEFAULT_RETRY_INTERVAL
+        return default
 
     def read_logs(self, head: Mapping[str, object], path: _Path) -> LogSettings:
         table = self.table(head, "logs", path)
@@ -754,9 +828,15 @@ class _Reader:
 
     def read_site(self, index: int, table: Mapping[str, object]) -> _SiteDraft:
         path: _Path = ("sites", index)
-        self.check_keys(table, path, ("code", "fqdn", "type", "parent", "sups", *_TOP_ONLY_KEYS))
+        self.check_keys(
+            table,
+            path,
+            ("code", "fqdn", "type", "parent", "sups", "address", "port", *_TOP_ONLY_KEYS),
+        )
         code = self.site_code(table, "code", path, required=True)
         fqdn = self.host(table, "fqdn", path)
+        address = self.host(table, "address", path) if "address" in table else None
+        port = self.port(table, path, DEFAULT_SITE_PORT, f"{DEFAULT_SITE_PORT}")
         site_type: SiteType | None = None
         raw_type = self.string(table, "type", path, required=True)
         if raw_type is not None:
@@ -774,7 +854,17 @@ class _Reader:
         sups, sup_paths = self.read_sups(table, path)
         top_only = {key: table[key] for key in _TOP_ONLY_KEYS if key in table}
         return _SiteDraft(
-            index, code, fqdn, site_type, parent, "parent" in table, sups, sup_paths, top_only
+            index,
+            code,
+            fqdn,
+            site_type,
+            parent,
+            "parent" in table,
+            sups,
+            sup_paths,
+            top_only,
+            port,
+            address,
         )
 
     def site_code(
@@ -822,25 +912,33 @@ class _Reader:
         paths: list[_Path] = []
         for index, raw in enumerate(cast(list[dict[str, object]], value)):
             where: _Path = (*path, "sups", index)
-            self.check_keys(raw, where, ("fqdn", "port", "https", "internet_facing"))
+            self.check_keys(raw, where, ("fqdn", "address", "port", "https", "internet_facing"))
             fqdn = self.host(raw, "fqdn", where)
+            address = self.host(raw, "address", where) if "address" in raw else None
             https = self.boolean(raw, "https", where)
             internet_facing = self.boolean(raw, "internet_facing", where)
-            port = DEFAULT_HTTPS_PORT if https else DEFAULT_HTTP_PORT
-            if "port" in raw:
-                given = raw["port"]
-                if isinstance(given, int) and not isinstance(given, bool) and 1 <= given <= 65535:
-                    port = given
-                else:
-                    self.add(
-                        (*where, "port"),
-                        f"must be an integer from 1 to 65535, got {given!r}; leave it out for "
-                        f"{DEFAULT_HTTP_PORT} (or {DEFAULT_HTTPS_PORT} with https = true)",
-                    )
+            port = self.port(
+                raw,
+                where,
+                DEFAULT_HTTPS_PORT if https else DEFAULT_HTTP_PORT,
+                f"{DEFAULT_HTTP_PORT} (or {DEFAULT_HTTPS_PORT} with https = true)",
+            )
             if fqdn is not None:
-                sups.append(Sup(fqdn, port, https, internet_facing))
+                sups.append(Sup(fqdn, port, https, internet_facing, address))
                 paths.append(where)
         return sups, paths
+
+    def port(self, table: Mapping[str, object], path: _Path, default: int, told: str) -> int:
+        if "port" not in table:
+            return default
+        given = table["port"]
+        if isinstance(given, int) and not isinstance(given, bool) and 1 <= given <= 65535:
+            return given
+        self.add(
+            (*path, "port"),
+            f"must be an integer from 1 to 65535, got {given!r}; leave it out for {told}",
+        )
+        return default
 
     def check_unique_names(self, drafts: Sequence[_SiteDraft]) -> None:
         codes: dict[str, _Path] = {}

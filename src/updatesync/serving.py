@@ -49,10 +49,22 @@ def serve_forever(app: object, sock: socket.socket) -> None:
 class BackgroundServer:
     """`with BackgroundServer(app) as server: httpx.get(server.url + "/...")`."""
 
-    def __init__(self, app: object, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        app: object,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        sock: socket.socket | None = None,
+    ) -> None:
+        """`sock`: a socket already bound and listening (see `bind`), used instead of
+        binding host:port, so that a port can be reserved before its server is built."""
         self.app = app
         self.host = host
         self.port = port
+        self._given = sock
+        if sock is not None:
+            self.host, self.port = sock.getsockname()[:2]
         self._socket: socket.socket | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -63,7 +75,8 @@ class BackgroundServer:
         return f"http://{host}:{self.port}"
 
     def start(self) -> BackgroundServer:
-        sock = bind(self.host, self.port)
+        sock = self._given if self._given is not None else bind(self.host, self.port)
+        self._given = None
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False)
         self._socket = sock

@@ -80,9 +80,7 @@ def signature(
     secret: bytes, method: str, target: str, timestamp: str, caller: str, body: bytes
 ) -> str:
     """The hex HMAC-SHA256 of one request; `target` is the path with its query string."""
-    text = "\n".join(
-        (method.upper(), target, timestamp, caller, hashlib.sha256(body).hexdigest())
-    )
+    text = "\n".join((method.upper(), target, timestamp, caller, hashlib.sha256(body).hexdigest()))
     return hmac.new(secret, text.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
@@ -99,7 +97,9 @@ class HmacAuth(httpx.Auth):
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         timestamp = str(int(self.clock()))
         target = request.url.raw_path.decode("ascii")
-        mac = signature(self.secret, request.method, target, timestamp, self.caller, request.content)
+        mac = signature(
+            self.secret, request.method, target, timestamp, self.caller, request.content
+        )
         request.headers[CALLER_HEADER] = self.caller
         request.headers[TIME_HEADER] = timestamp
         request.headers["authorization"] = f"{SCHEME} {mac}"
@@ -145,15 +145,26 @@ def check_request(
 
 
 def require_signature(
-    app: ASGIApp, secret: bytes, *, public: Iterable[str] = ()
+    app: ASGIApp,
+    secret: bytes,
+    *,
+    public: Iterable[str] = (),
+    protect: Iterable[str] | None = None,
 ) -> ASGIApp:
     """`app` behind a check of every HTTP request's signature; paths starting with one of
-    `public` pass unsigned (client-facing routes). The caller's name is put in
+    `public` pass unsigned (client-facing routes); when `protect` is given, only paths
+    starting with one of those are checked. The caller's name is put in
     `scope["updatesync.caller"]`."""
     open_prefixes = tuple(public)
+    guarded_prefixes = None if protect is None else tuple(protect)
+
+    def unchecked(path: str) -> bool:
+        if open_prefixes and path.startswith(open_prefixes):
+            return True
+        return guarded_prefixes is not None and not path.startswith(guarded_prefixes)
 
     async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or (open_prefixes and scope["path"].startswith(open_prefixes)):
+        if scope["type"] != "http" or unchecked(scope["path"]):
             await app(scope, receive, send)
             return
         chunks: list[bytes] = []
@@ -170,9 +181,7 @@ def require_signature(
             target = target + b"?" + scope["query_string"]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
-            caller = check_request(
-                secret, scope["method"], target.decode("latin-1"), headers, body
-            )
+            caller = check_request(secret, scope["method"], target.decode("latin-1"), headers, body)
         except PermissionError as exc:
             payload = json.dumps({"error": f"refused: {exc}"}).encode("utf-8")
             await send(
