@@ -28,8 +28,9 @@ async def echo(request: Request) -> JSONResponse:
 
 @pytest.fixture(scope="module")
 def server():
-    app = Starlette(routes=[Route("/site/echo", echo, methods=["GET", "POST"]),
-                            Route("/policy/echo", echo)])
+    app = Starlette(
+        routes=[Route("/site/echo", echo, methods=["GET", "POST"]), Route("/policy/echo", echo)]
+    )
     with BackgroundServer(require_signature(app, SECRET, public=["/policy/"])) as running:
         yield running
 
