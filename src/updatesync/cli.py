@@ -24,6 +24,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from updatesync.cli_serve import secret_app, serve
 from updatesync.hierarchy import HierarchyError, load_hierarchy
 from updatesync.logs.cmtrace import read_cmtrace
 from updatesync.metadata.document import parse_update
@@ -55,6 +56,8 @@ catalog_app = typer.Typer(help="Make synthetic update catalogs (WSUS export cabi
 server_app = typer.Typer(help="The update server role (WSUS): its store of update metadata.")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(server_app, name="updateserver")
+app.add_typer(secret_app, name="secret")
+app.command("serve")(serve)
 
 console = Console()
 err_console = Console(stderr=True)
@@ -241,10 +244,19 @@ def server_sync(
             "this server lacks is fetched).",
         ),
     ] = False,
+    replica: Annotated[
+        bool,
+        typer.Option(
+            "--replica",
+            help="Sync as a replica of the upstream: also its target groups, deployments "
+            "(approvals) and hidden updates (GetDeployments).",
+        ),
+    ] = False,
 ) -> None:
     """Synchronize update metadata from an upstream server (MS-WSUSSS), batch by batch.
 
-    A failed sync keeps every batch it committed: run it again to fetch the rest.
+    A failed sync keeps every batch it committed: run it again to fetch the rest. A
+    replica's groups and deployments are applied all at once, or not at all.
     """
     with (
         _user_errors(),
@@ -258,6 +270,7 @@ def server_sync(
             classifications=tuple(classification or ()),
             languages=tuple(language or ()),
             full=full,
+            replica=replica,
             progress=report,
         )
     console.print(
@@ -267,6 +280,14 @@ def server_sync(
         f"counter {result.change_before} -> {result.change_after} ({result.seconds:.1f} s)",
         highlight=False,
     )
+    if result.replica:
+        console.print(
+            f"replica: {result.other_items:,} other items ({result.target_groups:,} target "
+            f"groups, {result.deployments_received:,} deployments, "
+            f"{result.dead_deployments:,} dead deployments); {result.hidden_updates:,} hidden "
+            f"updates; deployment anchor {result.deployment_anchor}",
+            highlight=False,
+        )
 
 
 @server_app.command("serve")
@@ -295,6 +316,7 @@ def server_serve(
                     store,
                     upstream,
                     full=request.full,
+                    replica=request.replica,
                     products=request.products,
                     classifications=request.classifications,
                     languages=request.languages,
@@ -479,8 +501,18 @@ def sync_now(
     provider: Annotated[
         str, typer.Option(help="The site's SMS Provider address.")
     ] = "http://127.0.0.1:8080",
+    hierarchy: Annotated[
+        Path | None,
+        typer.Option(help="Find the site's provider in this hierarchy file (its address, port)."),
+    ] = None,
 ) -> None:
     """Ask a site to synchronize software updates now (SMS_SoftwareUpdate::SyncNow)."""
+    if hierarchy is not None:
+        try:
+            provider = load_hierarchy(hierarchy).site(site).url
+        except (HierarchyError, KeyError) as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(1) from exc
     url = f"{provider.rstrip('/')}/api/sites/{site}/sync"
     try:
         answer = httpx.post(url, json={"full": full}, timeout=30)

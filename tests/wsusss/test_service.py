@@ -14,7 +14,9 @@ from updatesync.metadata.export import write_export
 from updatesync.metadata.generator import generate_catalog
 from updatesync.metadata.model import RevisionKey
 from updatesync.serving import BackgroundServer
+from updatesync.updateserver.deployments import ALL_COMPUTERS, UNASSIGNED_COMPUTERS
 from updatesync.updateserver.importer import import_export_cabinet
+from updatesync.updateserver.peers import downstream_servers
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.upstream import StoreBackend
 from updatesync.wsusss.anchors import Anchor
@@ -28,6 +30,8 @@ from updatesync.wsusss.messages import (
     GetConfigDataResponse,
     GetCookieRequest,
     GetCookieResponse,
+    GetDeploymentsRequest,
+    GetDeploymentsResponse,
     GetRevisionIdListRequest,
     GetRevisionIdListResponse,
     GetUpdateDataRequest,
@@ -178,3 +182,71 @@ def test_a_get_or_an_unknown_path_is_answered_clearly(upstream: Upstream) -> Non
     assert "POST a SOAP 1.1 request" in page.text
     wrong = upstream.call(GetConfigDataRequest(upstream.cookie()), "/ClientWebService/client.asmx")
     assert _fault(wrong, GetConfigDataResponse).code is ErrorCode.INVALID_PARAMETERS
+
+
+def test_get_deployments_checks_the_cookie_and_both_anchors(upstream: Upstream) -> None:
+    cookie = upstream.cookie()
+    synced = Anchor.issue(upstream.store.change_counter(), upstream.clock[0]).format()
+    no_cookie = upstream.call(GetDeploymentsRequest(None, None, synced))
+    assert _fault(no_cookie, GetDeploymentsResponse).code is ErrorCode.INVALID_COOKIE
+    for deployment_anchor, sync_anchor, parameter in (
+        ("last tuesday", synced, "deploymentAnchor"),
+        (None, None, "syncAnchor"),
+        (None, "", "syncAnchor"),
+        (None, "9438", "syncAnchor"),
+    ):
+        answer = upstream.call(GetDeploymentsRequest(cookie, deployment_anchor, sync_anchor))
+        fault = _fault(answer, GetDeploymentsResponse)
+        assert (fault.code, fault.message) == (ErrorCode.INVALID_PARAMETERS, parameter)
+    ahead = Anchor.issue(upstream.store.deployment_counter() + 1, upstream.clock[0]).format()
+    answer = upstream.call(GetDeploymentsRequest(cookie, ahead, synced))
+    assert _fault(answer, GetDeploymentsResponse).code is ErrorCode.SERVER_CHANGED
+    assert not downstream_servers(upstream.store)[0].is_replica
+
+
+def test_get_deployments_serves_groups_and_the_deployments_after_the_anchor(
+    upstream: Upstream,
+) -> None:
+    store = upstream.store
+    key = sorted(store.revision_keys())[0]
+    first = store.approve(key.update_id, key.revision, UNASSIGNED_COMPUTERS, 0, "WUS Server")
+    cookie = upstream.cookie()
+    synced = Anchor.issue(store.change_counter(), upstream.clock[0]).format()
+
+    raw = upstream.call(GetDeploymentsRequest(cookie, None, synced))
+    answer = GetDeploymentsResponse.from_xml(raw.content).result
+
+    # The top group's parent is the all-zero GUID; "no deadline" keeps its 7 digits.
+    assert b"<ParentGroupId>00000000-0000-0000-0000-000000000000</ParentGroupId>" in raw.content
+    assert b"<Deadline>9999-12-31T23:59:59.9999999</Deadline>" in raw.content
+    assert [(g.target_group_id, g.name, g.is_builtin) for g in answer.groups or ()] == [
+        (ALL_COMPUTERS, "All Computers", True),
+        (UNASSIGNED_COMPUTERS, "Unassigned Computers", True),
+    ]
+    assert (answer.groups or ())[1].parent_group_id == ALL_COMPUTERS
+    (sent,) = answer.deployments or ()
+    assert (sent.deployment_guid, sent.update_id, sent.revision_number) == (
+        first.deployment_id,
+        key.update_id,
+        key.revision,
+    )
+    assert (sent.action, sent.admin_name, sent.target_group_id) == (
+        0,
+        "WUS Server",
+        UNASSIGNED_COMPUTERS,
+    )
+    assert answer.anchor == Anchor.issue(1, upstream.clock[0]).format()
+    assert (answer.dead_deployments, answer.hidden_updates, answer.accepted_eulas) == ((), (), ())
+    assert downstream_servers(store)[0].is_replica
+
+    second = store.approve(key.update_id, key.revision, ALL_COMPUTERS, 2, "WUS Server")
+    store.remove_deployment(first.deployment_id)
+    store.set_hidden(key.update_id)
+    delta = GetDeploymentsResponse.from_xml(
+        upstream.call(GetDeploymentsRequest(cookie, answer.anchor, synced)).content
+    ).result
+    assert [d.deployment_guid for d in delta.deployments or ()] == [second.deployment_id]
+    assert delta.dead_deployments == (first.deployment_id,)
+    assert delta.hidden_updates == (key.update_id,)
+    assert len(delta.groups or ()) == 2  # every group, every time
+    assert Anchor.parse(delta.anchor or "").change_number == store.deployment_counter() == 3

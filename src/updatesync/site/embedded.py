@@ -76,6 +76,7 @@ class EmbeddedTopLevelSite:
                 sup_store,
                 cfg.upstream_url,
                 full=request.full,
+                replica=request.replica,
                 products=request.products,
                 classifications=request.classifications,
                 languages=request.languages,

@@ -3,7 +3,8 @@
 WSyncMgr drives its WSUS through the WSUS administration API and never opens the WSUS
 database; the site server drives an update server the same way: start a sync, follow its
 progress (long polls, no sleeping), read its result, read the updates and categories that
-changed since the last site-database phase.
+changed since the last site-database phase. A replica SUP is asked for a replica's sync,
+which also brings its upstream's target groups and deployments ("other items").
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 import httpx
 
 ProgressReport = Callable[[str, int, int, float | None], None]
-"""(phase "categories" | "updates", done in the phase, phase total, ETA in seconds or None)."""
+"""(phase "categories" | "updates" | "other items", done in the phase, phase total, ETA in
+seconds or None)."""
 
 
 class UpdateServerUnavailable(Exception):
@@ -101,6 +103,7 @@ class UpdateServerApi:
         self,
         *,
         full: bool = False,
+        replica: bool = False,
         products: Sequence[str] = (),
         classifications: Sequence[str] = (),
         languages: Sequence[str] = (),
@@ -108,9 +111,11 @@ class UpdateServerApi:
         wait: float = 30.0,
     ) -> SyncOutcome:
         """Start a sync (or join the one running) and follow it to its end. Every change of
-        its state is reported through `progress` (phase, done, total, ETA)."""
+        its state is reported through `progress` (phase, done, total, ETA). `replica`: the
+        update server syncs as a replica of its upstream (groups and deployments too)."""
         body = {
             "full": full,
+            "replica": replica,
             "products": list(products),
             "classifications": list(classifications),
             "languages": list(languages),
@@ -155,3 +160,10 @@ class UpdateServerApi:
 
     def changed_categories(self, since: int) -> list[dict[str, Any]]:
         return list(self._get("/api/categories", since=since)["items"])
+
+    def deployments(self, since: int | None = None) -> dict[str, Any]:
+        """The target groups with their deployment counts and the totals; with `since`,
+        also the deployments written after that deployment counter value (`items`)."""
+        if since is None:
+            return self._get("/api/deployments")
+        return self._get("/api/deployments", since=since)

@@ -6,12 +6,18 @@ an update server through these routes (mounted beside the MS-WSUSSS services):
 - `GET  /api/status`              what the store holds (`updateserver status --json`);
 - `GET  /api/changes?since=N`     the revisions that arrived after change number N;
 - `POST /api/sync`                start a sync from the upstream (body: `{"full": bool,
-                                  "products": [...], "classifications": [...],
-                                  "languages": [...]}`, all optional); 202 when started,
-                                  409 while one runs;
-- `GET  /api/sync[?version=V&wait=S]`  the running sync's progress (done, total, ETA)
-                                  and the last result, successful or not; with `version`,
-                                  waits up to S seconds for a state newer than V (long poll);
+                                  "replica": bool, "products": [...],
+                                  "classifications": [...], "languages": [...]}`, all
+                                  optional; `replica` syncs as a replica of the upstream:
+                                  its target groups and deployments too); 202 when
+                                  started, 409 while one runs;
+- `GET  /api/sync[?version=V&wait=S]`  the running sync's progress (done, total, ETA; the
+                                  phase "categories", "updates" or "other items") and the
+                                  last result, successful or not; with `version`, waits up
+                                  to S seconds for a state newer than V (long poll);
+- `GET  /api/deployments[?since=N]`  the target groups with their deployment counts, the
+                                  totals by action, hidden and dead counts, the deployment
+                                  counter; with `since`, the deployments written after N;
 - `GET  /api/downstream`          the downstream servers registered on this one;
 - `GET  /api/updates?since=N[&after=C][&limit=L][&product=..][&classification=..]`
                                   a page of updates as configuration items (site_view.py);
@@ -42,10 +48,12 @@ PhaseProgress = Callable[[str, int, int], None]
 
 @dataclass(frozen=True, slots=True)
 class SyncRequest:
-    """What `POST /api/sync` asks for: a full sync or not, and (when given) the products,
-    classifications and languages to sync, which replace the server's subscription."""
+    """What `POST /api/sync` asks for: a full sync or not, a replica's sync or not, and
+    (when given) the products, classifications and languages to sync, which replace the
+    server's subscription."""
 
     full: bool = False
+    replica: bool = False
     products: tuple[str, ...] = ()
     classifications: tuple[str, ...] = ()
     languages: tuple[str, ...] = ()
@@ -53,7 +61,7 @@ class SyncRequest:
 
 SyncFunction = Callable[[SyncRequest, Progress, PhaseProgress], object]
 """Runs one sync and returns its result; raises on failure. Phase progress is
-("categories" | "updates", done in the phase, phase total)."""
+("categories" | "updates" | "other items", done in the phase, phase total)."""
 
 
 @dataclass
@@ -226,8 +234,30 @@ def admin_routes(store: UpdateStore, runner: SyncRunner | None) -> list[Route]:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 return JSONResponse({"error": f"{name} must be a list of strings"}, status_code=400)
             lists[name] = tuple(value)
-        started = runner.start(SyncRequest(full=bool(payload.get("full", False)), **lists))
+        replica = payload.get("replica", False)
+        if not isinstance(replica, bool):
+            return JSONResponse(
+                {"error": f"replica must be true or false, not {replica!r}"}, status_code=400
+            )
+        started = runner.start(
+            SyncRequest(full=bool(payload.get("full", False)), replica=replica, **lists)
+        )
         return JSONResponse(runner.state.to_json(), status_code=202 if started else 409)
+
+    async def deployments(request: Request) -> JSONResponse:
+        since = request.query_params.get("since")
+        if since is not None and not since.isdigit():
+            return JSONResponse(
+                {
+                    "error": f"since must be a deployment counter value (a whole number), "
+                    f"not {since!r}"
+                },
+                status_code=400,
+            )
+        found = await run_in_threadpool(
+            store.deployment_summary, int(since) if since is not None else None
+        )
+        return JSONResponse(_jsonable(found))
 
     async def downstream(_request: Request) -> JSONResponse:
         return JSONResponse([_jsonable(d) for d in downstream_servers(store)])
@@ -267,6 +297,7 @@ def admin_routes(store: UpdateStore, runner: SyncRunner | None) -> list[Route]:
         Route("/api/changes", changes, methods=["GET"]),
         Route("/api/sync", sync_state, methods=["GET"]),
         Route("/api/sync", sync_start, methods=["POST"]),
+        Route("/api/deployments", deployments, methods=["GET"]),
         Route("/api/downstream", downstream, methods=["GET"]),
         Route("/api/updates", updates, methods=["GET"]),
         Route("/api/categories", categories, methods=["GET"]),

@@ -3,8 +3,13 @@
 - its own identity: a server id and the key that authenticates the cookies it issues;
 - the downstream servers that sync from it ([MS-WSUSSS] 3.1.1, the DSS table), registered
   on first contact;
-- per upstream it syncs from, the anchors of the last sync (the spec's "Parent USS State").
-  Anchors are opaque strings: a Windows upstream's anchors are its own business.
+- per upstream it syncs from, the anchors of the last sync (the spec's "Parent USS State"),
+  the deployment anchor of a replica's GetDeployments among them. Anchors are opaque
+  strings: a Windows upstream's anchors are its own business.
+
+A downstream is marked a replica when it calls GetDeployments, which only a replica may
+call ([MS-WSUSSS] 3.1.4.10); the protocol's own IsReplica flag travels only in
+RollupDownstreamServers (3.1.4.14), which updatesync does not implement.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from updatesync.updateserver import schema as t
 from updatesync.updateserver.store import UpdateStore, as_utc
@@ -36,6 +41,7 @@ class DownstreamServer:
     first_seen: datetime
     last_seen: datetime
     last_sync_anchor: str | None
+    is_replica: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +53,7 @@ class UpstreamState:
     config_list_anchor: str | None = None
     update_list_anchor: str | None = None
     filter_key: str | None = None
+    deployment_anchor: str | None = None
 
 
 def server_identity(store: UpdateStore) -> ServerIdentity:
@@ -103,9 +110,13 @@ def touch_downstream(
     *,
     protocol_version: str | None = None,
     sync_anchor: str | None = None,
+    is_replica: bool | None = None,
 ) -> None:
-    """Note a registered downstream's later contact (its cookie, its revision lists)."""
+    """Note a registered downstream's later contact (its cookie, its revision lists, its
+    GetDeployments: then it is a replica)."""
     values: dict[str, object] = {"last_seen": datetime.now(UTC)}
+    if is_replica is not None:
+        values["is_replica"] = is_replica
     if protocol_version is not None:
         values["protocol_version"] = protocol_version
     if sync_anchor is not None:
@@ -131,6 +142,7 @@ def downstream_servers(store: UpdateStore) -> list[DownstreamServer]:
             first_seen=as_utc(r["first_seen"]),
             last_seen=as_utc(r["last_seen"]),
             last_sync_anchor=r["last_sync_anchor"],
+            is_replica=bool(r["is_replica"]),
         )
         for r in rows
     ]
@@ -148,21 +160,28 @@ def upstream_state(store: UpdateStore, upstream_url: str) -> UpstreamState:
         config_list_anchor=row["config_list_anchor"],
         update_list_anchor=row["update_list_anchor"],
         filter_key=row["filter_key"],
+        deployment_anchor=row["deployment_anchor"],
     )
 
 
 def save_upstream_state(store: UpdateStore, state: UpstreamState) -> None:
     """Replace what is kept for `state.upstream_url`."""
+    with store.engine.begin() as conn:
+        write_upstream_state(conn, state)
+
+
+def write_upstream_state(conn: Connection, state: UpstreamState) -> None:
+    """`save_upstream_state` inside the caller's transaction."""
     row = {
         "upstream_url": state.upstream_url,
         "config_anchor": state.config_anchor,
         "config_list_anchor": state.config_list_anchor,
         "update_list_anchor": state.update_list_anchor,
         "filter_key": state.filter_key,
+        "deployment_anchor": state.deployment_anchor,
         "updated_at": datetime.now(UTC),
     }
-    with store.engine.begin() as conn:
-        conn.execute(
-            delete(t.upstream_state).where(t.upstream_state.c.upstream_url == state.upstream_url)
-        )
-        conn.execute(insert(t.upstream_state), [row])
+    conn.execute(
+        delete(t.upstream_state).where(t.upstream_state.c.upstream_url == state.upstream_url)
+    )
+    conn.execute(insert(t.upstream_state), [row])

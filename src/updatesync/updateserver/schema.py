@@ -18,6 +18,11 @@ The tables themselves are created and changed only by the Alembic migrations in
   they cover is committed; `filter_key` says which subscription they were taken under.
 - `file_url`: where a content file (by its SHA-1 digest, base64) can be downloaded, as the
   upstream said (`MUUrl` of GetUpdateData), so this server can tell its own downstreams.
+- `target_group`, `deployment`, `dead_deployment`, `hidden_update` (migration 0003): the
+  target groups, the deployments (approvals) with the deployment counter's value when each
+  was written, the deployments removed (and when), and the updates hidden (declined).
+  `store_state.deployment_counter` numbers those changes, apart from the change counter
+  of revisions; deadlines and go-live times are kept as the xsd:dateTime text of the wire.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from collections.abc import Iterator, Sequence
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     ColumnElement,
     Connection,
@@ -39,6 +45,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     select,
 )
 
@@ -103,6 +110,7 @@ store_state = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("change_counter", Integer, nullable=False),
+    Column("deployment_counter", Integer, nullable=False, server_default="0"),
 )
 
 subscription_category = Table(
@@ -154,6 +162,7 @@ downstream_server = Table(
     Column("first_seen", DateTime(timezone=True), nullable=False),
     Column("last_seen", DateTime(timezone=True), nullable=False),
     Column("last_sync_anchor", Text),
+    Column("is_replica", Boolean, nullable=False, server_default=false()),
 )
 
 upstream_state = Table(
@@ -165,6 +174,7 @@ upstream_state = Table(
     Column("update_list_anchor", Text),
     Column("filter_key", Text),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("deployment_anchor", Text),
 )
 
 file_url = Table(
@@ -172,6 +182,48 @@ file_url = Table(
     metadata,
     Column("digest", String(44), primary_key=True),
     Column("mu_url", Text, nullable=False),
+)
+
+target_group = Table(
+    "target_group",
+    metadata,
+    Column("target_group_id", String(36), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("is_builtin", Boolean, nullable=False),
+    Column("parent_group_id", String(36)),
+)
+
+deployment = Table(
+    "deployment",
+    metadata,
+    Column("deployment_id", String(36), primary_key=True),
+    Column("update_id", String(36), nullable=False),
+    Column("revision_number", Integer, nullable=False),
+    Column("target_group_id", String(36), nullable=False),
+    Column("action", Integer, nullable=False),
+    Column("admin_name", Text),
+    Column("deadline", String(40), nullable=False),
+    Column("is_assigned", Boolean, nullable=False),
+    Column("go_live_time", String(40), nullable=False),
+    Column("download_priority", Integer, nullable=False),
+    Column("change_number", Integer, nullable=False),
+    ForeignKeyConstraint(["target_group_id"], ["target_group.target_group_id"]),
+    Index("ix_deployment_change_number", "change_number"),
+    Index("ix_deployment_update", "update_id", "target_group_id"),
+)
+
+dead_deployment = Table(
+    "dead_deployment",
+    metadata,
+    Column("deployment_id", String(36), primary_key=True),
+    Column("change_number", Integer, nullable=False),
+    Index("ix_dead_deployment_change_number", "change_number"),
+)
+
+hidden_update = Table(
+    "hidden_update",
+    metadata,
+    Column("update_id", String(36), primary_key=True),
 )
 
 

@@ -2,7 +2,9 @@
 
 One `UpdateStore` per update server. It holds every revision it has received (older
 revisions stay stored; `update_item` points at the latest one), a change counter, the
-subscription and the sync history. Writing revisions in bulk is `importer.py`'s job.
+subscription and the sync history, and the target groups, deployments (approvals) and
+hidden updates. Writing revisions in bulk is `importer.py`'s job; the rules of groups and
+deployments are `deployments.py`'s, which the methods here run in one transaction each.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy import Connection, Engine, delete, func, insert, select
 
 from updatesync.metadata.export import ExportRecord, write_export
 from updatesync.metadata.model import CategoryType, RevisionKey
+from updatesync.updateserver import deployments as dep
 from updatesync.updateserver import schema as t
 from updatesync.updateserver.database import create_store_engine, migrate, sqlite_url
 from updatesync.updateserver.errors import UnknownRevisions, UpdateServerError
@@ -56,6 +59,8 @@ class StoreStatus:
     last_change: int
     subscription: dict[str, list[str]]
     last_sync: dict[str, Any] | None = field(default=None)
+    target_groups: int = 0
+    deployments: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -262,6 +267,8 @@ class UpdateStore:
                 ).all()
             )
             last_change = conn.execute(select(t.store_state.c.change_counter)).scalar_one()
+            groups = conn.execute(select(func.count()).select_from(t.target_group)).scalar_one()
+            deployed = conn.execute(select(func.count()).select_from(t.deployment)).scalar_one()
         history = self.history(limit=1)
         last_sync = None
         if history:
@@ -288,6 +295,8 @@ class UpdateStore:
                 "languages": list(sub.languages),
             },
             last_sync=last_sync,
+            target_groups=groups,
+            deployments=deployed,
         )
 
     def history(self, *, limit: int | None = None) -> list[HistoryEntry]:
@@ -347,6 +356,111 @@ class UpdateStore:
                 CategoryInfo(uid, rev, kind, title, tuple(parents.get(uid, ())))
                 for uid, rev, kind, title in conn.execute(query)
             ]
+
+    # -- target groups, deployments, hidden updates (deployments.py) --------------
+
+    def deployment_counter(self) -> int:
+        """The counter behind deployment anchors: it rises with each deployment written or
+        removed."""
+        with self.engine.connect() as conn:
+            return dep.deployment_counter(conn)
+
+    def target_groups(self) -> list[dep.TargetGroup]:
+        with self.engine.connect() as conn:
+            return dep.read_groups(conn)
+
+    def deployments(self, since: int | None = None) -> list[dep.Deployment]:
+        """The deployments written after the deployment counter stood at `since` (all of
+        them without)."""
+        with self.engine.connect() as conn:
+            return dep.read_deployments(conn, since)
+
+    def dead_deployments(self, since: int | None = None) -> list[str]:
+        """The GUIDs of the deployments removed after the counter stood at `since`."""
+        with self.engine.connect() as conn:
+            return dep.read_dead(conn, since)
+
+    def hidden_updates(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return dep.read_hidden(conn)
+
+    def deployment_changes(self, since: int | None = None) -> dep.DeploymentChanges:
+        """What GetDeployments serves, read in one transaction (see `deployments.changes`)."""
+        with self.engine.connect() as conn:
+            return dep.changes(conn, since)
+
+    def deployment_summary(self, since: int | None = None) -> dep.DeploymentSummary:
+        with self.engine.connect() as conn:
+            return dep.summary(conn, since)
+
+    def add_target_group(
+        self,
+        name: str,
+        *,
+        parent_group_id: str | None = dep.ALL_COMPUTERS,
+        target_group_id: str | None = None,
+    ) -> dep.TargetGroup:
+        """Create a target group under `parent_group_id` (default: All Computers)."""
+        with self.engine.begin() as conn:
+            return dep.add_target_group(
+                conn, name, parent_group_id=parent_group_id, target_group_id=target_group_id
+            )
+
+    def remove_target_group(self, target_group_id: str) -> int:
+        """Delete a group an administrator made; its deployments become dead (counted)."""
+        with self.engine.begin() as conn:
+            return dep.remove_target_group(conn, target_group_id)
+
+    def approve(
+        self,
+        update_id: str,
+        revision: int,
+        target_group_id: str,
+        action: int,
+        admin_name: str | None,
+        *,
+        deadline: datetime = dep.NO_DEADLINE,
+        is_assigned: bool = True,
+        go_live_time: datetime | None = None,
+        download_priority: int = 1,
+    ) -> dep.Deployment:
+        """Deploy a stored revision to a target group: action 0 install, 1 uninstall,
+        2 scan, 3 block. The update's previous deployment for that group becomes dead.
+        Raises `UpdateServerError` naming what is wrong (revision, group, action)."""
+        with self.engine.begin() as conn:
+            return dep.approve(
+                conn,
+                update_id,
+                revision,
+                target_group_id,
+                action,
+                admin_name,
+                deadline=deadline,
+                is_assigned=is_assigned,
+                go_live_time=go_live_time,
+                download_priority=download_priority,
+            )
+
+    def remove_deployment(self, deployment_id: str) -> bool:
+        """Remove a deployment (it becomes dead); False if none has that GUID."""
+        with self.engine.begin() as conn:
+            return dep.remove_deployment(conn, deployment_id)
+
+    def set_hidden(self, update_id: str, hidden: bool = True) -> None:
+        """Hide (decline) an update, or show it again."""
+        with self.engine.begin() as conn:
+            dep.set_hidden(conn, update_id, hidden)
+
+    def apply_replica(
+        self, items: dep.ReplicaItems, *, also: Callable[[Connection], object] | None = None
+    ) -> dep.ReplicaApplied:
+        """Apply what a replica received from GetDeployments, and then `also(connection)`
+        (a sync saves its anchors there), in ONE transaction: all of it or none of it."""
+        with self.engine.begin() as conn:
+            applied = dep.apply_replica(conn, items)
+            if also is not None:
+                also(conn)
+            return applied
 
     # -- writing -----------------------------------------------------------------
 

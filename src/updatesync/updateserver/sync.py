@@ -14,7 +14,15 @@
    categories the store holds, hence after step 3);
 5. GetRevisionIdList(GetConfig=false) with the subscribed products as Categories and
    classifications as Classifications, then the same batch loop, then the update list
-   anchor and the subscription it was taken under (`filter_key`) are saved.
+   anchor and the subscription it was taken under (`filter_key`) are saved;
+6. a replica only ([MS-WSUSSS] 3.2.4.3; WSyncMgr's "other items"): GetDeployments with
+   the saved deployment anchor (none on a first or `full` sync) and the update list anchor
+   as sync anchor. The target groups, deployments, dead deployments and hidden updates it
+   answers, the new deployment anchor and the anchors of step 5 are written in ONE
+   transaction, so a failure anywhere in this step leaves the groups, deployments and
+   anchors as they were, and the next sync asks again from the same anchors. Without a
+   deployment anchor the answer holds every deployment, and the replica drops those it
+   does not hold. An autonomous server never calls GetDeployments (3.1.4.10).
 
 With a saved anchor, every category or classification that was in the filter when the
 anchor was taken is sent with `Delta=true` (a real WSUS sends everything again otherwise,
@@ -66,6 +74,7 @@ from updatesync.metadata.document import parse_update
 from updatesync.metadata.errors import MetadataError
 from updatesync.metadata.model import PublicationState, RevisionKey, UpdateRevision
 from updatesync.updateserver import schema as t
+from updatesync.updateserver.deployments import Deployment, ReplicaItems, TargetGroup
 from updatesync.updateserver.errors import UpdateServerError
 from updatesync.updateserver.importer import ImportResult, commit_batch, write_history
 from updatesync.updateserver.peers import (
@@ -73,6 +82,7 @@ from updatesync.updateserver.peers import (
     save_upstream_state,
     server_identity,
     upstream_state,
+    write_upstream_state,
 )
 from updatesync.updateserver.store import Progress, Subscription, UpdateStore
 from updatesync.wsusss.client import UpstreamClient
@@ -82,6 +92,7 @@ from updatesync.wsusss.messages import (
     AuthorizationCookie,
     Cookie,
     IdAndDelta,
+    ServerSyncDeploymentResult,
     ServerSyncFilter,
     ServerSyncUpdateData,
     ServerUpdateData,
@@ -149,6 +160,10 @@ class SyncResult:
     PublicationState is Expired; `unchanged_revisions`: revisions delivered that the store
     already held (the same text). `revisions_requested` counts ids sent in GetUpdateData,
     `batches` the GetUpdateData answers committed.
+
+    A replica's sync (`replica`) also counts the "other items" GetDeployments brought:
+    `target_groups`, `deployments_received` and `dead_deployments` (their sum is
+    `other_items`); `hidden_updates` is the upstream's whole list. Zero otherwise.
     """
 
     upstream: str
@@ -167,6 +182,13 @@ class SyncResult:
     update_list_anchor: str | None
     authorizations: int
     conflicting: tuple[RevisionKey, ...] = ()
+    replica: bool = False
+    other_items: int = 0
+    target_groups: int = 0
+    deployments_received: int = 0
+    dead_deployments: int = 0
+    hidden_updates: int = 0
+    deployment_anchor: str | None = None
 
     @property
     def stored_revisions(self) -> int:
@@ -181,7 +203,10 @@ class _ServerChanged(Exception):
 
 
 PhaseProgress = Callable[[str, int, int], None]
-"""(phase: "categories" | "updates", fetched in the phase, to fetch in the phase)."""
+"""(phase: "categories" | "updates" | "other items", done in the phase, phase total)."""
+
+OTHER_ITEMS: Final = "other items"
+"""The replica phase's name, as WSyncMgr.log words it."""
 
 
 @dataclass(slots=True)
@@ -200,6 +225,11 @@ class _Tally:
     phase: str = "categories"
     phase_done: int = 0
     phase_total: int = 0
+    groups: int = 0
+    deployments: int = 0
+    dead: int = 0
+    hidden: int = 0
+    deployments_applied: bool = False
 
 
 def sync_from_upstream(
@@ -210,6 +240,7 @@ def sync_from_upstream(
     classifications: Sequence[str] = (),
     languages: Sequence[str] = (),
     full: bool = False,
+    replica: bool = False,
     progress: Progress | None = None,
     phase_progress: PhaseProgress | None = None,
     client: UpstreamClient | None = None,
@@ -226,10 +257,13 @@ def sync_from_upstream(
 
     `products`, `classifications`, `languages`: when given (non-empty), each replaces that
     part of the stored subscription (the others are kept). `full`: send no anchors, so
-    the upstream lists everything (only what the store lacks is fetched). `progress` is
-    called with (revisions fetched, revisions to fetch); the total grows when the update
-    list arrives. `phase_progress` is called with ("categories" or "updates", fetched,
-    to fetch) counted within the phase, as WSyncMgr reports them. `client` defaults to an
+    the upstream lists everything (only what the store lacks is fetched) and, for a
+    replica, sends every deployment. `replica`: this server is a replica of the upstream:
+    after the updates, GetDeployments brings the target groups and deployments (step 6).
+    `progress` is called with (revisions fetched, revisions to fetch); the total grows
+    when the update list arrives. `phase_progress` is called with ("categories",
+    "updates" or, for a replica, "other items"; done, total) counted within the phase, as
+    WSyncMgr reports them. `client` defaults to an
     `UpstreamClient` of `upstream_url`; `log` to the SoftwareDistribution.log in the
     store's data folder (SQLite stores; none otherwise).
     `server_name` is the account name sent for authorization (default: this host's FQDN).
@@ -265,7 +299,9 @@ def sync_from_upstream(
     )
     try:
         return run.execute(
-            Subscription(tuple(products), tuple(classifications), tuple(languages)), full=full
+            Subscription(tuple(products), tuple(classifications), tuple(languages)),
+            full=full,
+            replica=replica,
         )
     finally:
         if own_client:
@@ -319,14 +355,14 @@ class _Run:
 
     # -- the whole run ---------------------------------------------------------------------
 
-    def execute(self, wanted: Subscription, *, full: bool) -> SyncResult:
+    def execute(self, wanted: Subscription, *, full: bool, replica: bool = False) -> SyncResult:
         started = self.now()
         clock = time.perf_counter()
         before = self.store.change_counter()
         if self.log is not None:
             self.log.manual_sync_started()
         try:
-            state = self._synchronize(wanted, full)
+            state = self._synchronize(wanted, full, replica)
         except BaseException as exc:  # Ctrl-C too: every run leaves its history row
             after = self._counter_or(before)
             error = str(exc) or type(exc).__name__
@@ -338,7 +374,13 @@ class _Run:
             raise SyncFailed(
                 f"sync from {self.url} failed: {error}. The store keeps everything committed "
                 f"before the failure ({self.tally.new + self.tally.changed} revisions from "
-                f"this run; change counter {after}); run the sync again to fetch the rest.",
+                f"this run; change counter {after}"
+                + (
+                    "; no target group or deployment of this run was applied"
+                    if replica and not self.tally.deployments_applied
+                    else ""
+                )
+                + "); run the sync again to fetch the rest.",
                 upstream=self.url,
                 committed=self.tally.new + self.tally.changed,
                 cause=exc,
@@ -371,15 +413,25 @@ class _Run:
             update_list_anchor=state.update_list_anchor,
             authorizations=tally.authorizations,
             conflicting=tuple(tally.conflicting),
+            replica=replica,
+            other_items=tally.groups + tally.deployments + tally.dead,
+            target_groups=tally.groups,
+            deployments_received=tally.deployments,
+            dead_deployments=tally.dead,
+            hidden_updates=tally.hidden,
+            deployment_anchor=state.deployment_anchor if replica else None,
         )
 
-    def _synchronize(self, wanted: Subscription, full: bool) -> UpstreamState:
+    def _synchronize(self, wanted: Subscription, full: bool, replica: bool) -> UpstreamState:
         state = upstream_state(self.store, self.url)
         restarts = 0
         self._authorize()
         while True:
             try:
-                return self._metadata(state, wanted, full)
+                state = self._metadata(state, wanted, full, save=not replica)
+                if replica:
+                    state = self._deployments(state, full)
+                return state
             except _ServerChanged as changed:
                 restarts += 1
                 if restarts > _SERVER_CHANGED_RESTARTS:
@@ -394,7 +446,11 @@ class _Run:
                 full = True
                 self._note("upstream reported ServerChanged; anchors dropped, listing again")
 
-    def _metadata(self, state: UpstreamState, wanted: Subscription, full: bool) -> UpstreamState:
+    def _metadata(
+        self, state: UpstreamState, wanted: Subscription, full: bool, *, save: bool = True
+    ) -> UpstreamState:
+        """Steps 2 to 5. With `save` false (a replica), the update list anchor is left for
+        `_deployments` to save with the deployments."""
         config_anchor = None if full else state.config_anchor
         config = self._call(lambda cookie: self.client.get_config_data(cookie, config_anchor))
         limit = config.max_number_of_updates_per_request
@@ -439,8 +495,41 @@ class _Run:
         state = replace(
             state, update_list_anchor=listing.anchor, filter_key=_filter_key(subscription)
         )
-        save_upstream_state(self.store, state)
+        if save:
+            save_upstream_state(self.store, state)
         return state
+
+    # -- a replica's other items -----------------------------------------------------------
+
+    def _deployments(self, state: UpstreamState, full: bool) -> UpstreamState:
+        """Step 6: GetDeployments, applied with the anchors in one transaction."""
+        tally = self.tally
+        tally.phase = OTHER_ITEMS
+        self._phase(0, 0)
+        anchor = None if full else state.deployment_anchor
+        sync_anchor = state.update_list_anchor
+        answer = self._call(lambda cookie: self.client.get_deployments(cookie, anchor, sync_anchor))
+        items = _replica_items(answer, complete=anchor is None, where=self.url)
+        tally.groups, tally.deployments = len(items.groups), len(items.deployments)
+        tally.dead, tally.hidden = len(items.dead), len(items.hidden)
+        self._phase(0, items.count)
+        state = replace(state, deployment_anchor=answer.anchor)
+        applied = self.store.apply_replica(
+            items, also=lambda conn: write_upstream_state(conn, state)
+        )
+        tally.deployments_applied = True
+        self._phase(items.count, items.count)
+        self._note(
+            f"replica: {items.count} other items ({tally.groups} target groups, "
+            f"{tally.deployments} deployments, {tally.dead} dead deployments; "
+            f"{applied.deployments_written} deployments written, "
+            f"{applied.deployments_removed} removed); {tally.hidden} hidden updates"
+        )
+        return state
+
+    def _phase(self, done: int, total: int) -> None:
+        if self.phase_progress is not None:
+            self.phase_progress(self.tally.phase, done, total)
 
     # -- fetching and committing -----------------------------------------------------------
 
@@ -713,6 +802,47 @@ def _update_filter(
         anchor=anchor,
         categories=items(subscription.products, before[0] if before else None),
         classifications=items(subscription.classifications, before[1] if before else None),
+    )
+
+
+def _replica_items(
+    answer: ServerSyncDeploymentResult, *, complete: bool, where: str
+) -> ReplicaItems:
+    """What a GetDeployments answer asks the replica to hold; an answer without the
+    elements 3.1.4.10.3.1 makes mandatory is a `ProtocolError`."""
+    for name, value in (("Anchor", answer.anchor), ("Groups", answer.groups)):
+        if value is None:
+            raise ProtocolError(
+                f"the answer has no {name}, which every GetDeployments answer must carry; "
+                "nothing of it was applied",
+                where=f"GetDeploymentsResult from {where}",
+                operation="GetDeployments",
+            )
+    groups = tuple(
+        TargetGroup(g.target_group_id, g.name or "", g.is_builtin, g.parent_group_id)
+        for g in answer.groups or ()
+    )
+    deployments = tuple(
+        Deployment(
+            deployment_id=d.deployment_guid,
+            update_id=d.update_id,
+            revision_number=d.revision_number,
+            target_group_id=d.target_group_id,
+            action=d.action,
+            admin_name=d.admin_name,
+            deadline=d.deadline,
+            is_assigned=d.is_assigned,
+            go_live_time=d.go_live_time,
+            download_priority=d.download_priority,
+        )
+        for d in answer.deployments or ()
+    )
+    return ReplicaItems(
+        groups=groups,
+        deployments=deployments,
+        dead=tuple(answer.dead_deployments or ()),
+        hidden=tuple(answer.hidden_updates or ()),
+        complete=complete,
     )
 
 

@@ -2,8 +2,9 @@
 
 `StoreBackend` answers the protocol service's questions from the update server's store:
 its identity and cookie key, its change counter (behind every anchor it hands out), the
-revisions a downstream's filter selects, and their documents. Downstream servers are
-registered on first contact.
+revisions a downstream's filter selects, and their documents; for a replica, its target
+groups, deployments (changed after a deployment counter value), dead deployments and
+hidden updates. Downstream servers are registered on first contact.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from datetime import UTC, datetime
 
 from updatesync.metadata.export import DEFAULT_LANGUAGES
 from updatesync.metadata.model import RevisionKey
+from updatesync.updateserver.deployments import Deployment, TargetGroup
 from updatesync.updateserver.errors import UnknownRevisions
 from updatesync.updateserver.peers import register_downstream, server_identity, touch_downstream
 from updatesync.updateserver.selection import FilterItem, RevisionFilter, select_revisions
 from updatesync.updateserver.store import UpdateStore
+from updatesync.wsusss.messages import ServerSyncDeployment, ServerSyncTargetGroup
 from updatesync.wsusss.service import (
+    DeploymentAnswer,
     Language,
     RevisionQuery,
     RevisionsNotFound,
@@ -72,6 +76,16 @@ class StoreBackend:
     def file_urls(self, digests: Sequence[str]) -> dict[str, str]:
         return self.store.file_urls(digests)
 
+    def deployments(self, since: int | None) -> DeploymentAnswer:
+        found = self.store.deployment_changes(since)
+        return DeploymentAnswer(
+            counter=found.counter,
+            groups=tuple(group_message(g) for g in found.groups),
+            deployments=tuple(deployment_message(d) for d in found.deployments),
+            dead_deployments=found.dead,
+            hidden_updates=found.hidden,
+        )
+
     def register_downstream(
         self, account_guid: str, account_name: str, address: str | None, protocol_version: str
     ) -> None:
@@ -89,7 +103,40 @@ class StoreBackend:
         *,
         protocol_version: str | None = None,
         sync_anchor: str | None = None,
+        is_replica: bool | None = None,
     ) -> None:
         touch_downstream(
-            self.store, account_guid, protocol_version=protocol_version, sync_anchor=sync_anchor
+            self.store,
+            account_guid,
+            protocol_version=protocol_version,
+            sync_anchor=sync_anchor,
+            is_replica=is_replica,
         )
+
+
+NULL_GUID = "00000000-0000-0000-0000-000000000000"
+"""The parent of a target group at the top ([MS-WSUSSS] 3.1.4.10.3.3)."""
+
+
+def group_message(group: TargetGroup) -> ServerSyncTargetGroup:
+    return ServerSyncTargetGroup(
+        target_group_id=group.target_group_id,
+        parent_group_id=group.parent_group_id or NULL_GUID,
+        name=group.name,
+        is_builtin=group.is_builtin,
+    )
+
+
+def deployment_message(dep: Deployment) -> ServerSyncDeployment:
+    return ServerSyncDeployment(
+        update_id=dep.update_id,
+        revision_number=dep.revision_number,
+        action=dep.action,
+        admin_name=dep.admin_name,
+        deadline=dep.deadline,
+        is_assigned=dep.is_assigned,
+        go_live_time=dep.go_live_time,
+        deployment_guid=dep.deployment_id,
+        target_group_id=dep.target_group_id,
+        download_priority=dep.download_priority,
+    )

@@ -7,6 +7,12 @@ update server's store. Paths are matched without regard to case and with doubled
 collapsed, as Windows downstream servers send them.
 
 Faults follow [MS-WSUSSS] 2.2.9: HTTP 500, `soap:Fault` with `detail/ErrorCode`.
+
+GetDeployments (3.1.4.10) serves a replica its upstream's target groups, the deployments
+and dead deployments after the deployment anchor it sends (all of them without one) and
+the hidden updates; the new anchor carries the backend's deployment counter, as the
+revision anchors carry its change counter. A downstream that calls it is noted as a
+replica (only a replica may call it).
 """
 
 from __future__ import annotations
@@ -53,8 +59,10 @@ from updatesync.wsusss.messages import (
     RevisionIdList,
     ServerAuthConfig,
     ServerSyncConfigData,
+    ServerSyncDeployment,
     ServerSyncDeploymentResult,
     ServerSyncLanguageData,
+    ServerSyncTargetGroup,
     ServerSyncUpdateData,
     ServerSyncUrlData,
     ServerUpdateData,
@@ -102,6 +110,19 @@ class RevisionQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class DeploymentAnswer:
+    """What a backend serves for GetDeployments, read at one moment: `counter` is its
+    deployment counter then (the number of the anchor handed out), `deployments` and
+    `dead_deployments` those changed after the number asked for, the rest in full."""
+
+    counter: int
+    groups: tuple[ServerSyncTargetGroup, ...]
+    deployments: tuple[ServerSyncDeployment, ...] = ()
+    dead_deployments: tuple[str, ...] = ()
+    hidden_updates: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Language:
     language_id: int
     short_name: str
@@ -131,6 +152,11 @@ class UpstreamBackend(Protocol):
 
     def file_urls(self, digests: Sequence[str]) -> dict[str, str]: ...
 
+    def deployments(self, since: int | None) -> DeploymentAnswer:
+        """Target groups, deployments changed after deployment counter value `since`
+        (all without), dead deployments after it, hidden updates."""
+        ...
+
     def register_downstream(
         self, account_guid: str, account_name: str, address: str | None, protocol_version: str
     ) -> None: ...
@@ -141,6 +167,7 @@ class UpstreamBackend(Protocol):
         *,
         protocol_version: str | None = None,
         sync_anchor: str | None = None,
+        is_replica: bool | None = None,
     ) -> None: ...
 
 
@@ -364,9 +391,35 @@ class UpstreamService:
         return GetUpdateDataResponse(ServerUpdateData(tuple(updates), file_urls))
 
     def get_deployments(self, request: GetDeploymentsRequest) -> GetDeploymentsResponse:
-        self._session(request.cookie)
-        anchor = Anchor.issue(self.backend.change_counter(), self.clock()).format()
-        return GetDeploymentsResponse(ServerSyncDeploymentResult(anchor))
+        claims = self._session(request.cookie)
+        try:
+            since = Anchor.parse_optional(request.deployment_anchor)
+        except AnchorError:
+            raise _Fault(ErrorCode.INVALID_PARAMETERS, "deploymentAnchor") from None
+        if not request.sync_anchor:  # 3.1.4.10: present, neither null nor empty
+            raise _Fault(ErrorCode.INVALID_PARAMETERS, "syncAnchor")
+        try:
+            synced = Anchor.parse(request.sync_anchor)
+        except AnchorError:
+            raise _Fault(ErrorCode.INVALID_PARAMETERS, "syncAnchor") from None
+        if synced.change_number > self.backend.change_counter():
+            raise _Fault(ErrorCode.SERVER_CHANGED, "syncAnchor")  # as in GetRevisionIdList
+        answer = self.backend.deployments(since.change_number if since is not None else None)
+        if since is not None and since.change_number > answer.counter:
+            # Issued by a store that had written more deployments than this one holds.
+            raise _Fault(ErrorCode.SERVER_CHANGED, "deploymentAnchor")
+        anchor = Anchor.issue(answer.counter, self.clock()).format()
+        self.backend.note_downstream(str(claims.dss_id), is_replica=True)
+        return GetDeploymentsResponse(
+            ServerSyncDeploymentResult(
+                anchor,
+                groups=answer.groups,
+                deployments=answer.deployments,
+                dead_deployments=answer.dead_deployments,
+                hidden_updates=answer.hidden_updates,
+                accepted_eulas=(),
+            )
+        )
 
     def ping(self) -> PingResponse:
         now = self.clock()
