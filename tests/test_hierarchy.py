@@ -24,7 +24,7 @@ from updatesync.hierarchy import (
 from updatesync.logs.rollover import DEFAULT_MAX_BYTES
 from updatesync.updateserver.sync import MICROSOFT_UPDATE_URL
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "hierarchy.toml"
+EXAMPLE = Path(__file__).resolve().parents[1] / "src" / "updatesync" / "examples" / "hierarchy.toml"
 
 SECURITY_UPDATES = "0fa1201d-4330-4fa8-8ae9-b877473b6441"
 CRITICAL_UPDATES = "e6cf1350-c01b-414d-a61f-263d14d133b4"

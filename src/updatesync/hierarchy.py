@@ -1,10 +1,11 @@
 """The hierarchy file: which sites exist, how they nest, which software update points (SUPs)
 each one has, and what the top-level site syncs from, when and with which criteria.
 
-The file is TOML (an annotated example is `examples/hierarchy.toml`). `load_hierarchy` reads it
-into frozen dataclasses; every problem found is collected and raised together as one
-`HierarchyError`, each problem naming its key path (`sites[2].sups[0].port`) and, where it can be
-found, its line in the file. Unknown keys are problems too, so that a misspelt key is never
+The file is TOML (an annotated example is `src/updatesync/examples/hierarchy.toml`, the
+article's hierarchy, which `updatesync demo` runs). `load_hierarchy` reads it into frozen
+dataclasses; every problem found is collected and raised together as one `HierarchyError`,
+each problem naming its key path (`sites[2].sups[0].port`) and, where it can be found, its
+line in the file. Unknown keys are problems too, so that a misspelt key is never
 silently ignored.
 
 Layout::

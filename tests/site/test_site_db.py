@@ -61,7 +61,7 @@ def _ci(n: int, title: str | None = None, **changes: object) -> ConfigurationIte
 
 
 def test_migrations_create_the_schema_the_code_expects(db: SiteDatabase) -> None:
-    assert current_revision(db.engine) == head_revision() == "0001"
+    assert current_revision(db.engine) == head_revision() == "0002"
     tables = set(inspect(db.engine).get_table_names())
     assert tables == set(metadata.tables) | {"schema_version"}
     with db.engine.connect() as conn:
@@ -427,3 +427,194 @@ def test_sup_sync_status_upsert_and_list(db: SiteDatabase) -> None:
     db.upsert_supsync_status(done)
     assert db.supsync_statuses(site_code="cs1") == [done]
     assert len(db.supsync_statuses()) == 2
+
+
+# -- replication sequence (migration 0002) -----------------------------------------------------
+
+HOUR = timedelta(hours=1)
+
+
+def test_migration_0002_numbers_the_rows_a_0001_database_holds(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from updatesync.site.database import MIGRATIONS, create_site_engine
+
+    folder = tmp_path / "old"
+    folder.mkdir()
+    engine = create_site_engine(sqlite_url(folder))
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        for cat_id in (CLASSIFICATION, PRODUCT):
+            conn.execute(
+                text("INSERT INTO category VALUES (:id, 'Product', 'Windows 8.1', NULL)"),
+                {"id": cat_id},
+            )
+        for ci_id in (7, 3):
+            conn.execute(
+                text(
+                    "INSERT INTO configuration_item (ci_id, update_id, revision, title, "
+                    "products, classifications, is_superseded, is_expired, xml_sha256, "
+                    "date_revised) VALUES (:ci, :u, 100, 't', '[]', '[]', 0, 0, 'x', :d)"
+                ),
+                {"ci": ci_id, "u": _ci(ci_id).update_id, "d": T0.replace(tzinfo=None)},
+            )
+    engine.dispose()
+
+    with SiteDatabase.open(folder, site_code="CS1") as db:
+        assert current_revision(db.engine) == "0002"
+        with db.engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"version_table": "schema_version"})
+            assert compare_metadata(context, metadata) == []
+        page = db.replication_changes(0, 100)
+        # Categories first (by id), then CIs in CI id order, above them.
+        assert [c.category_id for c in page.categories] == [PRODUCT, CLASSIFICATION]
+        assert [c.update_id for c in page.items] == [_ci(3).update_id, _ci(7).update_id]
+        assert page.head_seq == page.last_seq == db.replication_head() == 2 + 7
+        db.apply_ci_batch([_ci(9)])
+        assert db.replication_changes(9, 10).items[0].update_id == _ci(9).update_id
+        assert db.replication_head() == 10
+
+
+def test_each_write_of_a_ci_or_category_takes_the_next_sequence(db: SiteDatabase) -> None:
+    assert db.replication_head() == 0
+    db.apply_ci_batch([_ci(1), _ci(2)], categories=[Category(PRODUCT, "Product", "Windows")])
+    assert db.replication_head() == 3
+    db.apply_ci_batch([_ci(1), _ci(2)])  # unchanged: not written, no new number
+    assert db.replication_head() == 3
+    db.apply_ci_batch([_ci(2, title="revised")])
+    db.upsert_categories([Category(PRODUCT, "Product", "Windows 8.1")])  # outside a sync too
+    assert db.replication_head() == 5
+    page = db.replication_changes(3, 10)
+    assert [i.update_id for i in page.items] == [_ci(2).update_id]
+    assert [c.title for c in page.categories] == ["Windows 8.1"]
+    assert page.items[0].ci_id is None, "a CI travels without its id: the child gives its own"
+
+    with pytest.raises(RuntimeError), db.update_content() as content:
+        content.upsert_cis([_ci(3), _ci(4)])
+        raise RuntimeError("phase 2 failed")
+    assert db.replication_head() == 5, "a rolled-back write gives no numbers away"
+
+
+def test_a_page_is_cut_in_sequence_order_across_cis_and_categories(db: SiteDatabase) -> None:
+    db.apply_ci_batch([_ci(1)])  # 1
+    db.upsert_categories([Category(PRODUCT, "Product", "Windows")])  # 2
+    db.apply_ci_batch([_ci(2), _ci(3)])  # 3, 4
+    db.upsert_categories([Category(CLASSIFICATION, "UpdateClassification", "Critical")])  # 5
+    db.set_content_version(33)
+    first = db.replication_changes(0, 3)
+    assert (first.after, first.last_seq, first.head_seq, first.size) == (0, 3, 5, 3)
+    assert [i.update_id for i in first.items] == [_ci(1).update_id, _ci(2).update_id]
+    assert [c.category_id for c in first.categories] == [PRODUCT]
+    assert not first.reaches_head
+    assert [(s.unique_id, s.content_version) for s in first.update_sources] == [
+        (MICROSOFT_UPDATE, 33)
+    ]
+    rest = db.replication_changes(3, 3)
+    assert (rest.last_seq, rest.size, rest.reaches_head) == (5, 2, True)
+    empty = db.replication_changes(5, 3)
+    assert (empty.last_seq, empty.size, empty.reaches_head) == (5, 0, True)
+    for after, limit in ((-1, 10), (0, 0)):
+        with pytest.raises(SiteDatabaseError, match="give"):
+            db.replication_changes(after, limit)
+
+
+def test_replication_link_checks_record_health(tmp_path: Path) -> None:
+    from updatesync.site.site_db import LinkStatus
+
+    with SiteDatabase.open(tmp_path, site_code="PS1") as ps1:
+        assert ps1.replication_link("CS1") is None
+        failed = ps1.record_replication_check("cs1", 1, "cannot reach CS1", at=T0)
+        assert (failed.status, failed.consecutive_failures, failed.failing_since) == (
+            LinkStatus.DEGRADED,
+            1,
+            T0,
+        )
+        again = ps1.record_replication_check("CS1", LinkStatus.ERROR, "still down", at=T0 + HOUR)
+        assert (again.consecutive_failures, again.failing_since, again.last_error_text) == (
+            2,
+            T0,
+            "still down",
+        )
+        assert again.last_success_time is None and again.applied_seq == 0
+        ok = ps1.record_replication_check("CS1", 0, at=T0 + 2 * HOUR)
+        assert (ok.status, ok.consecutive_failures, ok.failing_since, ok.last_error_text) == (
+            LinkStatus.HEALTHY,
+            0,
+            None,
+            None,
+        )
+        assert ok.last_success_time == ok.last_check_time == T0 + 2 * HOUR
+        assert ps1.replication_links() == [ok]
+        for status, error in ((0, "an error"), (1, None), (3, "x")):
+            with pytest.raises(SiteDatabaseError, match="replication link to CS1"):
+                ps1.record_replication_check("CS1", status, error)
+        with pytest.raises(SiteDatabaseError, match="cannot replicate from itself"):
+            ps1.record_replication_check("PS1", 0)
+        assert ps1.replication_link("CS1") == ok
+
+
+def test_a_link_reset_replicates_everything_again(tmp_path: Path, db: SiteDatabase) -> None:
+    db.apply_ci_batch([_ci(n) for n in range(5)])
+    with SiteDatabase.open(tmp_path / "ps1", site_code="PS1") as ps1:
+        ps1.apply_replicated("CS1", db.replication_changes(0, 10))
+        link = ps1.replication_link("CS1")
+        assert link is not None and link.applied_seq == 5 and link.replicated_version() == 1
+        reset = ps1.reset_replication_link("CS1")
+        assert (reset.applied_seq, reset.replicated_versions) == (0, {})
+        assert ps1.apply_replicated("CS1", db.replication_changes(0, 10)) == 0, "all unchanged"
+        assert ps1.ci_count() == 5
+
+
+# -- client policy -----------------------------------------------------------------------------
+
+
+def test_the_client_policy_is_published_and_replaced(db: SiteDatabase) -> None:
+    assert db.client_policy() is None
+    locations = [
+        {
+            "fqdn": "PS1SITE.CONTOSO.COM",
+            "intranet_url": "http://PS1SITE.CONTOSO.COM:8530",
+            "internet_url": None,
+        },
+        {
+            "fqdn": "PS1SYS.CONTOSO.COM",
+            "intranet_url": "https://PS1SYS.CONTOSO.COM:8531",
+            "internet_url": "https://PS1SYS.CONTOSO.COM:8531",
+        },
+    ]
+    published = db.publish_client_policy(content_version=34, locations=locations, published_at=T0)
+    assert db.client_policy() == published
+    assert published.locations == tuple(locations)
+    assert (published.update_source_id, published.content_version) == (MICROSOFT_UPDATE, 34)
+
+    db.replace_sups(
+        [
+            SoftwareUpdatePoint("CS1SITE.CONTOSO.COM"),
+            SoftwareUpdatePoint("CS1SYS.CONTOSO.COM", 8531, https=True, internet_facing=True),
+            SoftwareUpdatePoint("OLD.CONTOSO.COM", active=False),
+        ]
+    )
+    again = db.publish_client_policy(content_version=35, published_at=T0 + HOUR)
+    assert db.client_policy() == again and again.published_at == T0 + HOUR
+    assert again.locations == (
+        {
+            "fqdn": "CS1SITE.CONTOSO.COM",
+            "intranet_url": "http://CS1SITE.CONTOSO.COM:8530",
+            "internet_url": None,
+        },
+        {
+            "fqdn": "CS1SYS.CONTOSO.COM",
+            "intranet_url": "https://CS1SYS.CONTOSO.COM:8531",
+            "internet_url": "https://CS1SYS.CONTOSO.COM:8531",
+        },
+    )
+    with pytest.raises(SiteDatabaseError, match="not registered"):
+        db.publish_client_policy(content_version=1, update_source_id="{00000000-0000-0000-0000-0}")
+    with pytest.raises(SiteDatabaseError, match="needs an fqdn and an intranet_url"):
+        db.publish_client_policy(content_version=1, locations=[{"fqdn": "x"}])
+    assert db.client_policy() == again

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import FastAPI, HTTPException, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -79,6 +79,22 @@ class SyncRequest(_Model):
         default=False,
         description="True for a full sync (`SyncNow(true)`, FULL): every update is examined "
         "again; false for a delta sync (SELF), which writes only what changed.",
+    )
+
+
+class SyncHistory(Protocol):
+    """The syncs the site server finished since it started (`SiteRole` keeps them)."""
+
+    def wait_after(self, count: int, timeout: float) -> tuple[int, dict[str, Any] | None]:
+        """Wait up to `timeout` s until more than `count` syncs finished; (finished, last)."""
+        ...
+
+
+class SyncsView(_Model):
+    completed: int = Field(description="Syncs finished since the site server started.")
+    last: dict[str, Any] | None = Field(
+        description="The last one: succeeded, content_version, items_updated, cis_changed, "
+        "seconds, error."
     )
 
 
@@ -323,6 +339,7 @@ def create_provider_app(
     log: CMTraceLog,
     site_code: str,
     on_sync_requested: Callable[[], None] | None = None,
+    sync_history: SyncHistory | None = None,
 ) -> FastAPI:
     """The SMS Provider of the site `site_code`, whose site database is `db`; SyncNow calls
     are written to `log` (SMSProv.log, component `SMS Provider`). `on_sync_requested` is
@@ -395,6 +412,27 @@ def create_provider_app(
         """The pending sync request, the last sync state and what it means, when it was
         reached, the last error and the time of the last successful sync."""
         return _sync_status_view(db.sync_status(site_code=own_site(site)))
+
+    @app.get(
+        "/api/sites/{site}/syncs",
+        response_model=SyncsView,
+        responses=_NOT_FOUND,
+        tags=["sync"],
+        summary="Syncs finished since the site server started (long poll)",
+    )
+    def syncs(
+        site: SiteParam,
+        after: Annotated[int, Query(ge=0, description="Answer once more syncs than this.")] = 0,
+        wait: Annotated[float, Query(ge=0, le=60, description="Seconds to wait at most.")] = 0,
+    ) -> SyncsView:
+        """How many syncs the site server finished since it started, and the last one. With
+        `after=N&wait=S` the answer waits (up to S seconds) for the sync after the N-th to
+        end: a script follows a sync without polling."""
+        own_site(site)
+        if sync_history is None:
+            return SyncsView(completed=0, last=None)
+        completed, last = sync_history.wait_after(after, wait)
+        return SyncsView(completed=completed, last=last)
 
     @app.get(
         "/api/sites/{site}/sup-sync-status",

@@ -12,6 +12,17 @@ Every time is stored in UTC.
 - `configuration_item`: one configuration item (CI) per update; `ci_id` never changes for an
   update once given.
 - `category`: products, product families, companies and classifications.
+- `replication_sequence` (migration 0002): one row, the last replication sequence number
+  given. Every write of a CI or a category stamps the row with the next number, in the
+  write's transaction (`replication_seq`, unique, indexed): "what changed since N" for a child
+  site is `replication_seq > N` over both tables. The counter row is updated before the
+  numbers are used, so writers take numbers one transaction at a time and commit them in
+  order (the SQLite write lock; a row lock on PostgreSQL).
+- `replication_link` (0002): at a child site, one row per parent site it replicates from:
+  the parent's sequence applied here, the parent's content version per update source when
+  this site last reached the parent's head, and the link's health (ReplicationLinkStatus).
+- `client_policy` (0002): per site, the site-wide policy published for clients: the update
+  source and its content version, and where the site's SUPs are (intranet and Internet URLs).
 - `status_message`: status messages as sent, newest looked up by time.
 - `alert`: alert occurrences; at most one raised per (type, site, instance).
 - `site_control`: the software update points of the site in install order (the first is the
@@ -87,7 +98,9 @@ configuration_item = Table(
     Column("is_expired", Boolean, nullable=False),
     Column("xml_sha256", String(64), nullable=False),
     Column("date_revised", DateTime(timezone=True), nullable=False),
+    Column("replication_seq", BigInteger, nullable=False),
     UniqueConstraint("update_id", name="uq_configuration_item_update"),
+    Index("ix_configuration_item_replication_seq", "replication_seq", unique=True),
 )
 
 category = Table(
@@ -97,6 +110,39 @@ category = Table(
     Column("category_type", String(32), nullable=False),
     Column("title", Text, nullable=False),
     Column("parent_id", String(36)),
+    Column("replication_seq", BigInteger, nullable=False),
+    Index("ix_category_replication_seq", "replication_seq", unique=True),
+)
+
+replication_sequence = Table(
+    "replication_sequence",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("last_seq", BigInteger, nullable=False),
+)
+
+replication_link = Table(
+    "replication_link",
+    metadata,
+    Column("parent_site_code", String(8), primary_key=True),
+    Column("applied_seq", BigInteger, nullable=False),
+    Column("replicated_versions", JSON, nullable=False),
+    Column("link_status", Integer, nullable=False),
+    Column("consecutive_failures", Integer, nullable=False),
+    Column("failing_since", DateTime(timezone=True)),
+    Column("last_check_time", DateTime(timezone=True)),
+    Column("last_success_time", DateTime(timezone=True)),
+    Column("last_error_text", Text),
+)
+
+client_policy = Table(
+    "client_policy",
+    metadata,
+    Column("site_code", String(8), primary_key=True),
+    Column("update_source_id", String(38), nullable=False),
+    Column("content_version", Integer, nullable=False),
+    Column("sup_locations", JSON, nullable=False),
+    Column("published_at", DateTime(timezone=True), nullable=False),
 )
 
 status_message = Table(

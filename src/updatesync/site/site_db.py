@@ -13,17 +13,26 @@ version as they were.
 
 Read-then-write operations start with a write (or a compare-and-set), so that on SQLite the
 write lock is taken before the read and two callers never act on the same snapshot.
+
+Database replication (parent → child, SPEC sections 1 and 3): every write of a CI or a
+category stamps the row with the database's next replication sequence number, in the write's
+transaction. A parent answers `replication_changes(after, limit)` from one read snapshot; a
+child applies such a page with `apply_replicated()` in one transaction that also records how
+far it got (`replication_link`), and refuses a page that does not start where it stands. The
+HTTP side and the puller are in `db_replication.py`. The site-wide client policy is stored
+by `publish_client_policy()`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
+from enum import IntEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import (
     Connection,
@@ -217,6 +226,94 @@ class ContentChange:
         return bool(self.inserted or self.updated or self.categories_changed)
 
 
+class LinkStatus(IntEnum):
+    """ReplicationLinkStatus of `SMS_SUPSyncStatus` (SPEC section 5)."""
+
+    HEALTHY = 0
+    DEGRADED = 1
+    ERROR = 2
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicationPage:
+    """One page of a parent site's replication changes, read from one snapshot of its
+    database: the categories and CIs whose sequence is in (`after`, `last_seq`], each list in
+    sequence order, at most the asked limit in all. `last_seq` is `after` when the page is
+    empty; `head_seq` is the highest sequence the parent held; `update_sources` carry the
+    parent's content versions in that same snapshot. The CIs carry no `ci_id`: a child gives
+    its own."""
+
+    site_code: str
+    after: int
+    last_seq: int
+    head_seq: int
+    categories: tuple[Category, ...] = ()
+    items: tuple[ConfigurationItem, ...] = ()
+    update_sources: tuple[UpdateSource, ...] = ()
+
+    @property
+    def reaches_head(self) -> bool:
+        """The page holds the last change the parent had: after it, the child is current."""
+        return self.last_seq == self.head_seq
+
+    @property
+    def size(self) -> int:
+        return len(self.categories) + len(self.items)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicationLink:
+    """A child site's link to the parent it replicates from. `applied_seq`: the parent's
+    sequence this site holds every change up to. `replicated_versions`: the parent's content
+    version per update source when this site last reached the parent's head (empty until
+    then). `consecutive_failures` and `failing_since` count the failed checks since the last
+    success."""
+
+    parent_site: str
+    applied_seq: int = 0
+    replicated_versions: dict[str, int] = field(default_factory=dict)
+    status: LinkStatus = LinkStatus.HEALTHY
+    consecutive_failures: int = 0
+    failing_since: datetime | None = None
+    last_check_time: datetime | None = None
+    last_success_time: datetime | None = None
+    last_error_text: str | None = None
+
+    def replicated_version(self, source_id: str = MICROSOFT_UPDATE) -> int | None:
+        """The parent's content version of `source_id` this site holds, if it reached it."""
+        return self.replicated_versions.get(source_id.upper())
+
+
+class SUPLocation(TypedDict):
+    """Where clients find one software update point (JSON-ready): its intranet URL, and its
+    Internet URL when it is Internet-facing (None otherwise)."""
+
+    fqdn: str
+    intranet_url: str
+    internet_url: str | None
+
+
+def sup_location(sup: SoftwareUpdatePoint) -> SUPLocation:
+    """The location of a SUP of the site control file: `http(s)://fqdn:port`."""
+    url = f"{'https' if sup.https else 'http'}://{sup.fqdn}:{sup.port}"
+    return {
+        "fqdn": sup.fqdn,
+        "intranet_url": url,
+        "internet_url": url if sup.internet_facing else None,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class ClientPolicy:
+    """The site-wide policy for client computers, as last published by the site."""
+
+    site_code: str
+    update_source_id: str
+    content_version: int
+    locations: tuple[SUPLocation, ...]
+    published_at: datetime
+
+
 class ContentUpdate:
     """CIs and categories written inside one open transaction (see
     `SiteDatabase.update_content`). Feed it in batches; nothing is visible to others, and
@@ -258,15 +355,16 @@ class ContentUpdate:
         new: list[dict[str, Any]] = []
         changed: list[dict[str, Any]] = []
         written: list[str] = []
+        in_order: list[dict[str, Any]] = []
         for item in batch:
             values = item.content()
             values["date_revised"] = _utc(item.date_revised or self._at, "date_revised")
             row = stored.get(item.update_id)
             if row is None:
-                if item.ci_id is None:
-                    new.append(values)
-                else:
-                    new_with_id.append(values | {"ci_id": item.ci_id})
+                if item.ci_id is not None:
+                    values["ci_id"] = item.ci_id
+                (new if item.ci_id is None else new_with_id).append(values)
+                in_order.append(values)
                 written.append(item.update_id)
                 continue
             if item.ci_id is not None and item.ci_id != row.ci_id:
@@ -277,8 +375,11 @@ class ContentUpdate:
             if all(_same(getattr(row, name), values[name]) for name in _CI_CONTENT):
                 self.change.unchanged += 1
             else:
-                changed.append(values | {"key": item.update_id})
+                values["key"] = item.update_id
+                changed.append(values)
+                in_order.append(values)
                 written.append(item.update_id)
+        _stamp(self._conn, in_order)
         for rows in (new, new_with_id):
             if rows:
                 self._conn.execute(insert(ci), rows)
@@ -306,24 +407,32 @@ def _upsert_categories(conn: Connection, categories: Iterable[Category]) -> int:
     for start in range(0, len(keys), _CHUNK):
         query = select(cat).where(cat.c.category_id.in_(keys[start : start + _CHUNK]))
         stored.update({r.category_id: _category(r) for r in conn.execute(query)})
-    new = [c for k, c in batch.items() if k not in stored]
-    changed = [c for k, c in batch.items() if k in stored and stored[k] != c]
+    new = [_category_values(c) for k, c in batch.items() if k not in stored]
+    changed = [
+        _category_values(c) | {"key": k} for k, c in batch.items() if k in stored and stored[k] != c
+    ]
+    _stamp(conn, [*new, *changed])
     if new:
-        conn.execute(insert(cat), [_category_values(c) for c in new])
+        conn.execute(insert(cat), new)
     if changed:
         conn.execute(
             update(cat).where(cat.c.category_id == bindparam("key")),
-            [
-                {
-                    "key": c.category_id,
-                    "category_type": c.category_type,
-                    "title": c.title,
-                    "parent_id": c.parent_id,
-                }
-                for c in changed
-            ],
+            [{k: v for k, v in row.items() if k != "category_id"} for row in changed],
         )
     return len(new) + len(changed)
+
+
+def _stamp(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Give each row about to be written (a CI or a category) the next replication sequence
+    number, in order. The counter row is written first, so the numbers are this
+    transaction's alone until it ends (see `schema.replication_sequence`)."""
+    if not rows:
+        return
+    seq = t.replication_sequence
+    conn.execute(update(seq).where(seq.c.id == 1).values(last_seq=seq.c.last_seq + len(rows)))
+    last = int(conn.execute(select(seq.c.last_seq).where(seq.c.id == 1)).scalar_one())
+    for n, row in enumerate(rows, start=last - len(rows) + 1):
+        row["replication_seq"] = n
 
 
 def _category_values(c: Category) -> dict[str, Any]:
@@ -355,6 +464,37 @@ def _ci(row: Any) -> ConfigurationItem:
         is_expired=bool(row.is_expired),
         ci_id=row.ci_id,
         date_revised=_read_time(row.date_revised),
+    )
+
+
+def _sup_location(value: Mapping[str, Any], where: str) -> SUPLocation:
+    fqdn, intranet, internet = (
+        value.get("fqdn"),
+        value.get("intranet_url"),
+        value.get("internet_url"),
+    )
+    if not isinstance(fqdn, str) or not fqdn or not isinstance(intranet, str) or not intranet:
+        raise SiteDatabaseError(
+            f"{where}: SUP location {dict(value)!r} needs an fqdn and an intranet_url"
+        )
+    if internet is not None and not isinstance(internet, str):
+        raise SiteDatabaseError(
+            f"{where}: internet_url of SUP {fqdn} is {internet!r}; give a URL or None"
+        )
+    return {"fqdn": fqdn, "intranet_url": intranet, "internet_url": internet}
+
+
+def _link(row: Any) -> ReplicationLink:
+    return ReplicationLink(
+        parent_site=row.parent_site_code,
+        applied_seq=int(row.applied_seq),
+        replicated_versions={str(k): int(v) for k, v in (row.replicated_versions or {}).items()},
+        status=LinkStatus(row.link_status),
+        consecutive_failures=int(row.consecutive_failures),
+        failing_since=_read_time(row.failing_since),
+        last_check_time=_read_time(row.last_check_time),
+        last_success_time=_read_time(row.last_success_time),
+        last_error_text=row.last_error_text,
     )
 
 
@@ -751,6 +891,296 @@ class SiteDatabase:
             query = query.where(cat.c.category_type == category_type)
         with self.engine.connect() as conn:
             return [_category(r) for r in conn.execute(query)]
+
+    # -- database replication: the parent's side -----------------------------------------
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[Connection]:
+        """One read transaction: every query in it sees the same committed state (SQLite in
+        WAL mode: the snapshot of the first read; PostgreSQL: REPEATABLE READ)."""
+        with self.engine.connect() as conn:
+            if conn.dialect.name != "sqlite":
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
+
+    def replication_head(self) -> int:
+        """The highest replication sequence number given in this database (0: none yet)."""
+        seq = t.replication_sequence
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(seq.c.last_seq).where(seq.c.id == 1)).scalar_one())
+
+    def replication_changes(self, after: int, limit: int) -> ReplicationPage:
+        """The categories and CIs written after sequence `after`, in sequence order, at most
+        `limit` rows in all, with the head sequence and the update sources' content versions,
+        all read from ONE snapshot (see `ReplicationPage`). At most 2 x `limit` rows are
+        held while the page is cut."""
+        if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+            raise SiteDatabaseError(
+                f"site {self.site_code}: replication changes after {after!r}: give a "
+                "sequence number of 0 or more"
+            )
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise SiteDatabaseError(
+                f"site {self.site_code}: replication changes limited to {limit!r}: give 1 "
+                "row or more"
+            )
+        cat, ci, seq, src = (
+            t.category,
+            t.configuration_item,
+            t.replication_sequence,
+            t.update_source,
+        )
+        with self._snapshot() as conn:
+            head = int(conn.execute(select(seq.c.last_seq).where(seq.c.id == 1)).scalar_one())
+            cat_rows = conn.execute(
+                select(cat)
+                .where(cat.c.replication_seq > after)
+                .order_by(cat.c.replication_seq)
+                .limit(limit)
+            ).all()
+            ci_rows = conn.execute(
+                select(ci)
+                .where(ci.c.replication_seq > after)
+                .order_by(ci.c.replication_seq)
+                .limit(limit)
+            ).all()
+            sources = tuple(
+                UpdateSource(r.unique_id, r.name, r.content_version)
+                for r in conn.execute(select(src).order_by(src.c.unique_id))
+            )
+        numbers = sorted(r.replication_seq for r in (*cat_rows, *ci_rows))[:limit]
+        last = int(numbers[-1]) if numbers else after
+        return ReplicationPage(
+            site_code=self.site_code,
+            after=after,
+            last_seq=last,
+            head_seq=head,
+            categories=tuple(_category(r) for r in cat_rows if r.replication_seq <= last),
+            items=tuple(replace(_ci(r), ci_id=None) for r in ci_rows if r.replication_seq <= last),
+            update_sources=sources,
+        )
+
+    # -- database replication: the child's side ------------------------------------------
+
+    def apply_replicated(
+        self, parent_site: str, page: ReplicationPage, *, at: datetime | None = None
+    ) -> int:
+        """Apply a page of `parent_site`'s changes, in ONE transaction: its categories and CIs
+        are upserted (by category id and update id; this site gives them its own CI ids and
+        its own sequence numbers, so it can be the parent of another site in turn) and the
+        link's `applied_seq` becomes `page.last_seq`; when the page reaches the parent's head,
+        the parent's content versions are recorded as the replicated versions. A page that
+        does not start at the link's `applied_seq` (stale, or a duplicate) is refused with
+        `SiteDatabaseError` and nothing is written. Returns how many rows changed here."""
+        parent = self._parent(parent_site)
+        where = f"site {self.site_code}: replication page from {parent}"
+        if _site_code(page.site_code) != parent:
+            raise SiteDatabaseError(
+                f"{where} was answered by site {page.site_code}: the parent's URL points at "
+                "another site; fix the replication link's parent URL"
+            )
+        if not 0 <= page.after <= page.last_seq <= page.head_seq:
+            raise SiteDatabaseError(
+                f"{where} is inconsistent (after {page.after}, last {page.last_seq}, head "
+                f"{page.head_seq}; a page needs after <= last <= head); it was not applied"
+            )
+        if (page.size == 0) != (page.last_seq == page.after):
+            raise SiteDatabaseError(
+                f"{where}: {page.size} rows between sequence {page.after} and {page.last_seq}; "
+                "a page is empty exactly when it ends where it starts; it was not applied"
+            )
+        when = _utc(at or _now(), "replication")
+        link = t.replication_link
+        with self.engine.begin() as conn:
+            self._lock_link(conn, parent)
+            applied = conn.execute(
+                select(link.c.applied_seq).where(link.c.parent_site_code == parent)
+            ).scalar_one()
+            if page.after != applied:
+                raise SiteDatabaseError(
+                    f"{where} starts after sequence {page.after}, but this site holds "
+                    f"{parent}'s changes up to sequence {applied}: the page is stale or a "
+                    f"duplicate and was not applied; ask {parent} for the changes after "
+                    f"{applied}"
+                )
+            content = ContentUpdate(conn, ContentChange(f"replication from {parent}", 0), when)
+            content.upsert_categories(page.categories)
+            content.upsert_cis(replace(item, ci_id=None) for item in page.items)
+            values: dict[str, Any] = {"applied_seq": page.last_seq}
+            if page.reaches_head:
+                values["replicated_versions"] = {
+                    s.unique_id.upper(): s.content_version for s in page.update_sources
+                }
+            conn.execute(update(link).where(link.c.parent_site_code == parent).values(**values))
+        change = content.change
+        return change.inserted + change.updated + change.categories_changed
+
+    def replication_link(self, parent_site: str) -> ReplicationLink | None:
+        """The link to `parent_site`, or None when this site never replicated from it."""
+        parent = _site_code(parent_site)
+        link = t.replication_link
+        with self.engine.connect() as conn:
+            row = conn.execute(select(link).where(link.c.parent_site_code == parent)).first()
+        return _link(row) if row is not None else None
+
+    def replication_links(self) -> list[ReplicationLink]:
+        """Every link of this site, by parent site code."""
+        link = t.replication_link
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(link).order_by(link.c.parent_site_code))
+            return [_link(r) for r in rows]
+
+    def record_replication_check(
+        self,
+        parent_site: str,
+        status: LinkStatus | int,
+        error: str | None = None,
+        *,
+        at: datetime | None = None,
+    ) -> ReplicationLink:
+        """Record a check of the link to `parent_site`: a success (no `error`, status 0)
+        clears the failure count and the error and sets the last success time; a failure
+        (`error` given, status 1 degraded or 2 error) counts one more failure. The status and
+        check time are also written to this site's `SMS_SUPSyncStatus` rows
+        (ReplicationLinkStatus, LastReplicationLinkCheckTime)."""
+        parent = self._parent(parent_site)
+        try:
+            state = LinkStatus(status)
+        except ValueError:
+            raise SiteDatabaseError(
+                f"replication link to {parent}: status {status!r} is not 0 (healthy), "
+                "1 (degraded) or 2 (error)"
+            ) from None
+        if (error is None) != (state is LinkStatus.HEALTHY):
+            raise SiteDatabaseError(
+                f"replication link to {parent}: status {int(state)} with "
+                f"{'no error' if error is None else 'an error'}; a success is healthy (0) "
+                "and has no error, a failure is degraded (1) or error (2) and says what failed"
+            )
+        when = _utc(at or _now(), f"replication check of {parent}")
+        link = t.replication_link
+        with self.engine.begin() as conn:
+            self._lock_link(conn, parent)
+            values: dict[str, Any] = {"link_status": int(state), "last_check_time": when}
+            if error is None:
+                values |= {
+                    "consecutive_failures": 0,
+                    "failing_since": None,
+                    "last_success_time": when,
+                    "last_error_text": None,
+                }
+            else:
+                values |= {
+                    "consecutive_failures": link.c.consecutive_failures + 1,
+                    "failing_since": func.coalesce(link.c.failing_since, when),
+                    "last_error_text": error,
+                }
+            conn.execute(update(link).where(link.c.parent_site_code == parent).values(**values))
+            ss = t.supsync_status
+            conn.execute(
+                update(ss)
+                .where(ss.c.site_code == self.site_code)
+                .values(replication_link_status=int(state), last_replication_link_check_time=when)
+            )
+            row = conn.execute(select(link).where(link.c.parent_site_code == parent)).one()
+        return _link(row)
+
+    def reset_replication_link(self, parent_site: str) -> ReplicationLink:
+        """Start the link to `parent_site` over from sequence 0 (after the parent's database
+        was replaced or restored: its sequence numbers restarted). Every row comes again and
+        is upserted; nothing is lost, unchanged rows are not rewritten."""
+        parent = self._parent(parent_site)
+        link = t.replication_link
+        with self.engine.begin() as conn:
+            self._lock_link(conn, parent)
+            conn.execute(
+                update(link)
+                .where(link.c.parent_site_code == parent)
+                .values(applied_seq=0, replicated_versions={})
+            )
+            row = conn.execute(select(link).where(link.c.parent_site_code == parent)).one()
+        return _link(row)
+
+    def _parent(self, parent_site: str) -> str:
+        parent = _site_code(parent_site)
+        if parent == self.site_code:
+            raise SiteDatabaseError(
+                f"site {self.site_code} cannot replicate from itself: name its parent site"
+            )
+        return parent
+
+    @staticmethod
+    def _lock_link(conn: Connection, parent: str) -> None:
+        """Create the link row if missing; writing first takes the write lock (SQLite) or the
+        row lock (PostgreSQL) before anything is read."""
+        link = t.replication_link
+        touched = conn.execute(
+            update(link).where(link.c.parent_site_code == parent).values(parent_site_code=parent)
+        ).rowcount
+        if not touched:
+            conn.execute(
+                insert(link).values(
+                    parent_site_code=parent,
+                    applied_seq=0,
+                    replicated_versions={},
+                    link_status=int(LinkStatus.HEALTHY),
+                    consecutive_failures=0,
+                )
+            )
+
+    # -- client policy -----------------------------------------------------------------
+
+    def publish_client_policy(
+        self,
+        *,
+        content_version: int,
+        locations: Iterable[Mapping[str, Any]] | None = None,
+        update_source_id: str = MICROSOFT_UPDATE,
+        published_at: datetime | None = None,
+        site_code: str | None = None,
+    ) -> ClientPolicy:
+        """Publish the site-wide policy (SPEC section 3, step 7): the update source, its
+        content version and where the site's SUPs are (`SUPLocation` mappings: fqdn,
+        intranet_url, internet_url or None); None takes the active SUPs of the site control
+        file. Replaces the site's previous policy."""
+        site = self._site(site_code)
+        where = f"client policy of site {site}"
+        source = update_source_id.upper()
+        if isinstance(content_version, bool) or not isinstance(content_version, int):
+            raise SiteDatabaseError(f"{where}: content version {content_version!r} is not a number")
+        if not any(s.unique_id == source for s in self.update_sources()):
+            raise self._unknown_source(update_source_id)
+        if locations is None:
+            held = tuple(sup_location(s) for s in self.sups(site_code=site) if s.active)
+        else:
+            held = tuple(_sup_location(x, where) for x in locations)
+        when = _utc(published_at or _now(), where)
+        values = {
+            "update_source_id": source,
+            "content_version": content_version,
+            "sup_locations": [dict(x) for x in held],
+            "published_at": when,
+        }
+        with self.engine.begin() as conn:
+            _upsert(conn, t.client_policy, {"site_code": site}, values)
+        return ClientPolicy(site, source, content_version, held, when)
+
+    def client_policy(self, *, site_code: str | None = None) -> ClientPolicy | None:
+        """The site's published client policy, or None before the first publication."""
+        cp = t.client_policy
+        site = self._site(site_code)
+        with self.engine.connect() as conn:
+            row = conn.execute(select(cp).where(cp.c.site_code == site)).first()
+        if row is None:
+            return None
+        return ClientPolicy(
+            site_code=row.site_code,
+            update_source_id=row.update_source_id,
+            content_version=row.content_version,
+            locations=tuple(_sup_location(x, f"stored {site}") for x in row.sup_locations),
+            published_at=_read_time(row.published_at),  # type: ignore[arg-type]  # NOT NULL
+        )
 
     # -- status messages ---------------------------------------------------------------
 

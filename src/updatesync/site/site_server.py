@@ -114,9 +114,11 @@ class SiteServer:
                 self.next_scheduled = self.schedule.next_run(self._now())
             recover = getattr(self.manager, "recover", None)
             if recover is not None and recover():
-                # The last sync died with the process: it was reported failed; retry it.
-                self.retry_at = self._now() + self.retry
-                self.retry_trigger = "SELF"
+                # The last sync died with the process: it was reported failed; retry it. At
+                # a child site that sync was the parent's request: it is run again at once.
+                parent = getattr(self.manager, "parent_site", None)
+                self.retry_at = self._now() + (timedelta(0) if parent else self.retry)
+                self.retry_trigger = parent or "SELF"
             self._thread = threading.Thread(
                 target=self._work, name=f"site-server {self.inbox.path}", daemon=True
             )

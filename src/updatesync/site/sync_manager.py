@@ -1,13 +1,24 @@
-"""The sync manager (SMS_WSUS_SYNC_MANAGER, WSyncMgr.log) of a top-level site.
+"""The sync manager (SMS_WSUS_SYNC_MANAGER, WSyncMgr.log) of a site.
 
-One sync, in the order and with the lines of SPEC section 2: the trigger, the SUPs from
-the site control, 6701; 6704 and the default SUP's update server syncing from its upstream
-(driven through the update server's admin API, never its database), the content version
-raised only if that changed anything; 6705 and the site-database phase (categories, then
-the subscribed updates as configuration items, delta since the last phase, everything on a
-full sync), the content version raised in the same transaction as the CI changes, only if
-there were any; 6702 and the summary. A failure gives 6703 (ISTR0 where, ISTR1 what), the
-sync-failure alert, and leaves the site database as it was before the failed phase.
+At the top-level site, one sync goes in the order and with the lines of SPEC section 2: the
+trigger, the SUPs from the site control, 6701; 6704 and the default SUP's update server
+syncing from its upstream (driven through the update server's admin API, never its
+database), the content version raised only if that changed anything; 6705 and the
+site-database phase (categories, then the subscribed updates as configuration items, delta
+since the last phase, everything on a full sync), the content version raised in the same
+transaction as the CI changes, only if there were any; 6702 and the summary; then the
+replica SUPs one at a time (6706 each) and the notification of the child sites.
+
+At a child site (SPEC section 3), woken by the parent's notification: only the update-server
+phase runs, from the parent's default SUP; the configuration items come by database
+replication, and the sync waits (within the replication timeout) until replication holds
+the parent's content version before it claims it; then the replicas, 6702,
+`Successfully synced site with parent CS1, version N`, and the notification of its own
+children (a primary's secondaries).
+
+A failure gives 6703 (ISTR0 where, ISTR1 what), the sync-failure alert, and leaves the site
+database as it was before the failed phase. A failing replica is reported (6703, its SUP's
+sync status, an alert naming it) without undoing the site's successful sync.
 """
 
 from __future__ import annotations
@@ -15,10 +26,11 @@ from __future__ import annotations
 import os
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.site.alerts import AlertType
@@ -35,6 +47,7 @@ from updatesync.site.status_messages import (
     IN_PROGRESS_STATES,
     SYNC_DONE,
     SYNC_FAILED,
+    SYNC_REPLICA,
     SYNC_SITE_DATABASE,
     SYNC_STARTED,
     SYNC_WSUS_SERVER,
@@ -61,6 +74,9 @@ PHASE_NAMES = {
     SYNC_WSUS_SERVER: "the update server phase (6704)",
     SYNC_SITE_DATABASE: "the site database phase (6705)",
 }
+
+WAIT_FOR_REPLICATION = "SMS_WSUS_SYNC_MANAGER.WaitForReplication"
+"""ISTR0 of a child's failure to get the parent's content version by database replication."""
 
 TRIGGER_LINES = {
     "schedule": (
@@ -96,6 +112,36 @@ class SiteSyncSettings:
     update_source: str = MICROSOFT_UPDATE
     source_name: str = "Microsoft Update"
     """WSUSSourceServer of the default SUP: "Microsoft Update" at the top, else the upstream."""
+    parent_site: str | None = None
+    """The parent site's code at a child site; None at the top-level site."""
+    default_is_replica: bool = False
+    """The default SUP syncs as a WSUS replica (a secondary site's SUP)."""
+    children: tuple[str, ...] = ()
+    """The child sites notified after each successful sync, in hierarchy order."""
+    outbox: Path | None = None
+    """`inboxes/WSyncMgr.box/outbox`, where the notification for the children is written."""
+    replication_timeout_seconds: float = 1800.0
+    """How long a child's sync waits for database replication to bring the parent's version."""
+
+
+class ChildNotifier(Protocol):
+    """What the sync manager needs of the replication manager (`ReplicationManager`)."""
+
+    box: Path
+
+    def replicate(self, file: Path, to: Sequence[str]) -> str: ...
+
+
+class ParentReplication(Protocol):
+    """A child site's database replication from its parent."""
+
+    def catch_up(self, timeout: float) -> int:
+        """Pull until the site holds what the parent held; the parent's content version."""
+        ...
+
+    def link_state(self) -> tuple[int, datetime | None]:
+        """(ReplicationLinkStatus 0/1/2, last check time)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,12 +174,30 @@ class SyncManager:
         api_for: Callable[[SoftwareUpdatePoint], UpdateServerApi],
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        notifier: ChildNotifier | None = None,
+        replication: ParentReplication | None = None,
     ) -> None:
+        if settings.parent_site is not None and replication is None:
+            raise ValueError(
+                f"sync manager of child site {settings.site_code}: give the database "
+                f"replication from its parent {settings.parent_site}"
+            )
+        if settings.children and (notifier is None or settings.outbox is None):
+            raise ValueError(
+                f"sync manager of site {settings.site_code}: it has child sites "
+                f"({', '.join(settings.children)}); give the replication manager and the outbox"
+            )
         self.db = db
         self.settings = settings
         self.log = log
         self.api_for = api_for
         self.clock = clock
+        self.notifier = notifier
+        self.replication = replication
+
+    @property
+    def parent_site(self) -> str | None:
+        return self.settings.parent_site
 
     # -- start-up ---------------------------------------------------------------------
 
@@ -157,14 +221,16 @@ class SyncManager:
     # -- one sync ---------------------------------------------------------------------
 
     def run(self, trigger: str) -> SiteSyncResult:
-        """One sync. `trigger` is "schedule", "SELF" (delta) or "FULL"."""
+        """One sync. `trigger` is "schedule", "SELF" (delta), "FULL", or the parent site's
+        code (its notification, at a child site)."""
         started = time.monotonic()
         full = trigger == "FULL"
-        for line in TRIGGER_LINES.get(trigger, TRIGGER_LINES["SELF"]):
+        for line in self._trigger_lines(trigger):
             self.log.info(line)
         sups = self._read_sups()
         self._status(SYNC_STARTED)
         default = sups[0] if sups else None
+        parent = self.settings.parent_site
         try:
             if default is None:
                 raise SyncFailure(
@@ -172,22 +238,48 @@ class SyncManager:
                     "SMS_WSUS_SYNC_MANAGER.ReadSUPs",
                     GENERIC_ERROR,
                 )
-            with self.api_for(default) as api:
-                wsus_items = self._update_server_phase(api, default, full)
-                cis_changed, version = self._site_database_phase(api, default, full)
+            if parent is None:
+                with self.api_for(default) as api:
+                    wsus_items = self._update_server_phase(api, default, full)
+                    cis_changed, version = self._site_database_phase(api, default, full)
+            else:
+                self.log.info(f"Synchronizing WSUS server {default.fqdn.upper()}")
+                with self.api_for(default) as api:
+                    wsus_items = self._update_server_phase(
+                        api, default, full, replica=self.settings.default_is_replica
+                    )
+                version = self._wait_for_replication(parent)
+                cis_changed = 0
+                self._replicas(sups[1:], in_progress=True)
         except Exception as exc:
             return self._failed(exc, default, started)
         self._status(SYNC_DONE)
         self.db.cancel_alert(AlertType.SYNC_FAILURE)
         code = self.settings.site_code
         self.log.info(f"Sync succeeded. Setting sync alert to canceled state on site {code}")
-        self.log.info(
-            f"Updated {wsus_items} items in SMS database, new update source content version "
-            f"is {version}"
-        )
+        if parent is None:
+            self.log.info(
+                f"Updated {wsus_items} items in SMS database, new update source content "
+                f"version is {version}"
+            )
+        else:
+            self.log.info(f"Successfully synced site with parent {parent}, version {version}")
         seconds = time.monotonic() - started
         self.log.info(f"Sync time: {format_sync_time(seconds)}")
-        return SiteSyncResult(True, version, wsus_items, cis_changed, seconds)
+        if parent is None:
+            self._replicas(sups[1:], in_progress=False)
+        self._notify_children()
+        return SiteSyncResult(True, version, wsus_items, cis_changed, time.monotonic() - started)
+
+    def _trigger_lines(self, trigger: str) -> tuple[str, ...]:
+        if trigger in TRIGGER_LINES:
+            return TRIGGER_LINES[trigger]
+        return (
+            "Wakeup by inbox drop",
+            f"Found parent sync notification file {trigger}.SYN.",
+            "Starting Sync",
+            "Performing sync on parent request",
+        )
 
     def _read_sups(self) -> list[SoftwareUpdatePoint]:
         self.log.info(f"Read SUPs from SCF for {self.settings.site_fqdn.upper()}")
@@ -200,12 +292,28 @@ class SyncManager:
     # -- phase 1: the update server ---------------------------------------------------------
 
     def _update_server_phase(
-        self, api: UpdateServerApi, sup: SoftwareUpdatePoint, full: bool
+        self, api: UpdateServerApi, sup: SoftwareUpdatePoint, full: bool, replica: bool = False
     ) -> int:
         self._status(SYNC_WSUS_SERVER)
         self.log.info(f"Synchronizing WSUS server {sup.fqdn} ...")
-        self.log.info("sync: Starting WSUS synchronization")
-        reporter = _WsusProgress(self.log)
+        outcome = self._synchronize(api, full, replica)
+        self.log.info(f"Done synchronizing WSUS Server {sup.fqdn}")
+        if outcome.changed and self.settings.parent_site is None:
+            # At a child the version comes from the parent, with the CIs (database replication).
+            version = self.db.content_version(self.settings.update_source) + 1
+            self.db.set_content_version(version, source_id=self.settings.update_source)
+            self._content_version_line(version)
+        result: dict[str, Any] = outcome.result
+        return int(result.get("new_revisions", 0)) + int(result.get("changed_revisions", 0))
+
+    def _synchronize(self, api: UpdateServerApi, full: bool, replica: bool) -> Any:
+        """Have the update server sync and follow it, with WSyncMgr's `sync:` lines."""
+        if replica:
+            self.log.info("sync: Starting Replica WSUS synchronization")
+            reporter: _WsusProgress = _ReplicaProgress(self.log)
+        else:
+            self.log.info("sync: Starting WSUS synchronization")
+            reporter = _WsusProgress(self.log)
         try:
             outcome = api.synchronize(
                 full=full,
@@ -213,6 +321,7 @@ class SyncManager:
                 classifications=self.settings.classifications,
                 languages=self.settings.languages,
                 progress=reporter,
+                replica=replica,
             )
         except UpdateServerUnavailable as exc:
             raise SyncFailure(exc.cause, f"UpdateServer {exc.url}", CANNOT_CONNECT) from exc
@@ -221,13 +330,98 @@ class SyncManager:
                 exc.error, f"UpdateServer {exc.url}.Synchronize", GENERIC_ERROR
             ) from exc
         reporter.finish()
-        self.log.info(f"Done synchronizing WSUS Server {sup.fqdn}")
-        if outcome.changed:
-            version = self.db.content_version(self.settings.update_source) + 1
-            self.db.set_content_version(version, source_id=self.settings.update_source)
-            self._content_version_line(version)
-        result: dict[str, Any] = outcome.result
-        return int(result.get("new_revisions", 0)) + int(result.get("changed_revisions", 0))
+        return outcome
+
+    # -- a child site: the parent's version by database replication ---------------------------
+
+    def _wait_for_replication(self, parent: str) -> int:
+        """Wait until database replication holds what the parent holds; claim its version."""
+        assert self.replication is not None
+        timeout = self.settings.replication_timeout_seconds
+        try:
+            version = self.replication.catch_up(timeout)
+        except Exception as exc:
+            raise SyncFailure(
+                f"Database replication from parent site {parent} did not bring its "
+                f"configuration items within {format_sync_time(timeout)}: {exc}",
+                WAIT_FOR_REPLICATION,
+                GENERIC_ERROR,
+            ) from exc
+        self.db.set_content_version(version, source_id=self.settings.update_source)
+        self._content_version_line(version)
+        return version
+
+    # -- replicas -------------------------------------------------------------------------
+
+    def _replicas(self, replicas: Sequence[SoftwareUpdatePoint], *, in_progress: bool) -> None:
+        """Sync each replica SUP from the default SUP, one at a time. A replica that fails is
+        reported (6703, its SUP's status, an alert) and the others still run."""
+        if not replicas:
+            return
+        self.log.info("Synchronizing replica WSUS servers")
+        for sup in replicas:
+            message = self._message(SYNC_REPLICA)
+            if in_progress:
+                self.db.record_sync_state(SYNC_REPLICA, at=message.time)
+            self._sup_status(SYNC_REPLICA, message.time, sup=sup)
+            self.log.info(f"Synchronizing WSUS server {sup.fqdn} ...")
+            try:
+                with self.api_for(sup) as api:
+                    self._synchronize(api, False, True)
+            except Exception as exc:
+                self._replica_failed(sup, exc)
+                continue
+            self.log.info(f"Done synchronizing WSUS Server {sup.fqdn}")
+            self._sup_status(SYNC_DONE, self.clock(), sup=sup)
+
+    def _replica_failed(self, sup: SoftwareUpdatePoint, exc: Exception) -> None:
+        if isinstance(exc, SyncFailure):
+            source, last_error = exc.source, exc.last_error
+        else:
+            source, last_error = _origin(exc), GENERIC_ERROR
+        what = str(exc) or type(exc).__name__
+        self.log.error(
+            f"Failed to synchronize replica WSUS server {sup.fqdn}: {what}. Source: {source}"
+        )
+        message = sync_failed(
+            site_code=self.settings.site_code,
+            system=self.settings.site_fqdn.upper(),
+            where=source,
+            what=what,
+            last_error=last_error,
+            time=self.clock(),
+        )
+        self._send(message)
+        self._sup_status(SYNC_FAILED, message.time, error=last_error, sup=sup)
+        self.db.raise_alert(AlertType.SYNC_FAILURE, sup.fqdn)
+
+    # -- child sites ----------------------------------------------------------------------
+
+    def _notify_children(self) -> None:
+        """Write `outbox/<SITE>.SYN` and hand it to file replication for the child sites."""
+        children = self.settings.children
+        if not children:
+            return
+        assert self.notifier is not None and self.settings.outbox is not None
+        listed = ", ".join(children)
+        self.log.info(f"Sending sync notification to child site(s): {listed}")
+        outbox = self.settings.outbox
+        notification = outbox / f"{self.settings.site_code}.SYN"
+        try:
+            outbox.mkdir(parents=True, exist_ok=True)
+            temp = outbox / f"~{notification.name}.{os.getpid()}"
+            version = self.db.content_version(self.settings.update_source)
+            temp.write_text(f"content_version={version}\n", encoding="ascii")
+            os.replace(temp, notification)
+            self.log.info(
+                f"SQL Replication type has not been set for {notification}, replicating to "
+                f"({listed}), inbox: {self.notifier.box}"
+            )
+            self.notifier.replicate(notification, children)
+            notification.unlink(missing_ok=True)
+        except Exception as exc:
+            # The site's sync stands; the children sync at their next notification.
+            self.log.error(f"Failed to send the sync notification to child site(s) {listed}: {exc}")
 
     # -- phase 2: the site database ----------------------------------------------------------
 
@@ -326,7 +520,7 @@ class SyncManager:
             f"{self.settings.site_code} to {version}"
         )
 
-    def _status(self, message_id: int) -> None:
+    def _message(self, message_id: int) -> StatusMessage:
         message = new_status_message(
             message_id,
             site_code=self.settings.site_code,
@@ -334,22 +528,39 @@ class SyncManager:
             time=self.clock(),
         )
         self._send(message)
+        return message
+
+    def _status(self, message_id: int) -> None:
+        message = self._message(message_id)
         self.db.record_sync_state(message_id, at=message.time)
         self._sup_status(message_id, message.time)
 
-    def _sup_status(self, message_id: int, at: datetime, error: int | None = None) -> None:
-        """The default SUP's row of SMS_SUPSyncStatus (SPEC section 5)."""
+    def _sup_status(
+        self,
+        message_id: int,
+        at: datetime,
+        error: int | None = None,
+        *,
+        sup: SoftwareUpdatePoint | None = None,
+    ) -> None:
+        """A SUP's row of SMS_SUPSyncStatus (SPEC section 5): the default SUP's unless `sup`
+        names a replica."""
         sups = self.db.sups()
         if not sups:
             return
+        target = sup or sups[0]
+        source = self.settings.source_name if sup is None else sups[0].fqdn
         held = {s.wsus_server_name: s for s in self.db.supsync_statuses()}
-        before = held.get(sups[0].fqdn)
+        before = held.get(target.fqdn)
         succeeded = message_id == SYNC_DONE
+        link_status, checked = (0, at)
+        if self.replication is not None:
+            link_status, checked = self.replication.link_state()
         self.db.upsert_supsync_status(
             SUPSyncStatus(
                 site_code=self.settings.site_code,
-                wsus_server_name=sups[0].fqdn,
-                wsus_source_server=self.settings.source_name,
+                wsus_server_name=target.fqdn,
+                wsus_source_server=source,
                 last_sync_state=message_id,
                 last_sync_state_time=at,
                 last_sync_error_code=error
@@ -359,9 +570,10 @@ class SyncManager:
                 if succeeded
                 else (before.last_successful_sync_time if before else None),
                 sync_catalog_version=self.db.content_version(self.settings.update_source),
-                # A top-level SUP has no replication link: healthy by definition.
-                replication_link_status=0,
-                last_replication_link_check_time=at,
+                # The database replication link from the parent; a top-level site has none:
+                # healthy by definition.
+                replication_link_status=link_status,
+                last_replication_link_check_time=checked,
             )
         )
 
@@ -416,6 +628,27 @@ class _WsusProgress:
                     "(100%)"
                 )
             self.last = None
+
+
+class _ReplicaProgress(_WsusProgress):
+    """A replica's sync as WSyncMgr shows it: only the "other items" (GetDeployments)."""
+
+    def __call__(self, phase: str, done: int, total: int, eta: float | None) -> None:
+        if phase != "other items":
+            return
+        if phase != self.phase:
+            self.phase, self.last = phase, None
+            self.log.info("sync: Replica WSUS synchronizing other items")
+        if not total or not done or (done, total) == self.last:
+            return  # nothing counted yet, or nothing new
+        self.last = (done, total)
+        self.log.info(
+            f"sync: Replica WSUS synchronizing other items, processed {done} out of {total} "
+            f"items ({done * 100 // total}%)"
+        )
+
+    def finish(self) -> None:
+        self.last = None
 
 
 def _configuration_item(item: dict[str, Any]) -> ConfigurationItem:

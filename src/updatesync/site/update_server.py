@@ -59,9 +59,14 @@ class UpdateServerApi:
         *,
         timeout: float = 60.0,
         transport: httpx.BaseTransport | None = None,
+        auth: httpx.Auth | None = None,
     ) -> None:
+        """`auth` signs each call (`updatesync.site.auth.HmacAuth`) for an update server
+        whose admin API takes only its site server's calls."""
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+        self._http = httpx.Client(
+            base_url=self.base_url, timeout=timeout, transport=transport, auth=auth
+        )
 
     def close(self) -> None:
         self._http.close()

@@ -1,0 +1,274 @@
+"""`updatesync demo`: the article's hierarchy syncing in one process, shown as it spreads.
+
+A local update server loaded with a generated catalog plays Microsoft Update. Every role of
+the hierarchy file (by default the article's: CS1 → PS1 with SUPs ps1site and ps1sys, PS2;
+SS1 under PS1) runs in this process on its own loopback port, talking to the others over
+signed HTTP only. The demo asks CS1's SMS Provider to SyncNow and shows, live, each site's
+and each SUP's state, content version and items while the sync travels down the tree; then
+it brings next month's catalog and syncs again. At the end of each round a table gives, per
+site and SUP, the state, content version, items and duration.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from updatesync.hierarchy import Criteria, Hierarchy, load_hierarchy
+from updatesync.metadata.export import read_export, write_export
+from updatesync.metadata.generator import evolve_catalog, generate_catalog
+from updatesync.roles import RoleContext, SiteRole, SupRole, on_loopback, parse_role, start_roles
+from updatesync.serving import BackgroundServer
+from updatesync.site.auth import create_secret, load_secret
+from updatesync.site.status_messages import (
+    SYNC_DONE,
+    SYNC_FAILED,
+    SYNC_REPLICA,
+    SYNC_SITE_DATABASE,
+    SYNC_STARTED,
+    SYNC_WSUS_SERVER,
+)
+from updatesync.updateserver.importer import import_export_cabinet
+from updatesync.updateserver.store import UpdateStore
+from updatesync.updateserver.upstream import StoreBackend
+from updatesync.wsusss.service import create_app
+
+DEMO_CLASSIFICATIONS = (
+    "e6cf1350-c01b-414d-a61f-263d14d133b4",  # Critical Updates
+    "0fa1201d-4330-4fa8-8ae9-b877473b6441",  # Security Updates
+    "e0789628-ce08-4437-be74-2495b842f43b",  # Definition Updates
+    "cd5ffd1e-e932-4e3a-bf74-18bf0b1bbd83",  # Updates
+)
+STATE_NAMES = {
+    None: "idle",
+    SYNC_STARTED: "started (6701)",
+    SYNC_WSUS_SERVER: "update server (6704)",
+    SYNC_SITE_DATABASE: "site database (6705)",
+    SYNC_REPLICA: "replicas (6706)",
+    SYNC_DONE: "done (6702)",
+    SYNC_FAILED: "FAILED (6703)",
+}
+REFRESH_SECONDS = 0.25
+
+
+def example_hierarchy() -> Path:
+    """The article's hierarchy file, shipped with the package."""
+    return Path(str(resources.files("updatesync") / "examples" / "hierarchy.toml"))
+
+
+@dataclass
+class RoundRow:
+    role: str
+    state: str
+    version: str
+    items: str
+    seconds: str
+
+
+class HierarchyDemo:
+    """Prepare with `HierarchyDemo(root, ...)`, then `with demo: demo.round(...)`."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        hierarchy_file: Path | None = None,
+        updates: int = 3000,
+        console: Console | None = None,
+    ) -> None:
+        self.root = root
+        self.updates = updates
+        self.console = console or Console()
+        self.hierarchy_file = hierarchy_file or example_hierarchy()
+        self.month1 = root / "catalog-month1.cab"
+        self.month2 = root / "catalog-month2.cab"
+        self.mu_dir = root / "microsoft-update.local"
+        self.sites: list[SiteRole] = []
+        self.sups: list[SupRole] = []
+        self.hierarchy: Hierarchy | None = None
+
+    # -- set-up ------------------------------------------------------------------------------
+
+    def _catalogs(self) -> None:
+        if not self.month1.exists():
+            write_export(self.month1, generate_catalog(self.updates, 7))
+        if not self.month2.exists():
+            with read_export(self.month1) as previous:
+                write_export(
+                    self.month2, evolve_catalog(previous.records(), max(self.updates // 30, 1), 8)
+                )
+
+    def start(self) -> HierarchyDemo:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.console.print("generating the stand-in Microsoft Update's catalogs", highlight=False)
+        self._catalogs()
+        self.mu = UpdateStore.open(self.mu_dir)
+        import_export_cabinet(self.mu, self.month1)
+        self.mu_server = BackgroundServer(create_app(StoreBackend(self.mu))).start()
+        products = tuple(c.update_id for c in self.mu.categories("Product"))
+        loaded = load_hierarchy(self.hierarchy_file)
+        hierarchy = replace(
+            loaded,
+            data_dir=self.root / "hierarchy",
+            secret_file=None,
+            criteria=Criteria(products, DEMO_CLASSIFICATIONS, ("en",)),
+        )
+        hierarchy, socks = on_loopback(hierarchy)
+        self.hierarchy = hierarchy
+        if not hierarchy.secret_path.exists():
+            create_secret(hierarchy.secret_path)
+        context = RoleContext(
+            hierarchy, load_secret(hierarchy.secret_path), upstream_url=self.mu_server.url
+        )
+        self.context = context
+        roles = start_roles(context, parse_role(hierarchy, "all"), socks=socks)
+        self.sups = [r for r in roles if isinstance(r, SupRole)]
+        self.sites = [r for r in roles if isinstance(r, SiteRole)]
+        self.console.print(
+            f"stand-in Microsoft Update at {self.mu_server.url}; hierarchy "
+            f"{hierarchy.name!r}: "
+            + ", ".join(f"{s.code} at {s.url}" for s in self.sites)
+            + "; "
+            + ", ".join(f"{s.sup.fqdn} at {s.url}" for s in self.sups),
+            highlight=False,
+        )
+        return self
+
+    def stop(self) -> None:
+        for role in [*self.sites, *self.sups]:
+            role.stop()
+        if getattr(self, "mu_server", None) is not None:
+            self.mu_server.stop()
+            self.mu.close()
+
+    def __enter__(self) -> HierarchyDemo:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    # -- one round -----------------------------------------------------------------------------
+
+    def next_month(self) -> None:
+        import_export_cabinet(self.mu, self.month2)
+
+    def round(self, label: str) -> bool:
+        """SyncNow at the top-level site and follow the sync down the tree; True when every
+        site's sync succeeded."""
+        assert self.hierarchy is not None
+        top = next(s for s in self.sites if s.parent is None)
+        counts = {s.code: len(s.results) for s in self.sites}
+        started = time.monotonic()
+        answer = httpx.post(f"{top.url}/api/sites/{top.code}/sync", json={"full": False})
+        answer.raise_for_status()
+        every_done = threading.Event()
+        by_code = {s.code: s for s in self.sites}
+
+        def finished(site: SiteRole) -> bool:
+            return len(site.results) > counts[site.code]
+
+        def all_done() -> bool:
+            """Every site whose parent's sync succeeded this round has finished its own."""
+            for site in self.sites:
+                parent = by_code.get(site.parent.code) if site.parent else None
+                if parent is not None and not (finished(parent) and parent.results[-1].succeeded):
+                    continue
+                if not finished(site):
+                    return False
+            return True
+
+        with Live(self._table(label, counts), console=self.console, transient=False) as live:
+            while not all_done():
+                every_done.wait(REFRESH_SECONDS)
+                live.update(self._table(label, counts))
+            live.update(self._table(label, counts, seconds=time.monotonic() - started))
+        return all(finished(s) and s.results[-1].succeeded for s in self.sites)
+
+    def _table(self, label: str, counts: dict[str, int], seconds: float | None = None) -> Table:
+        title = f"{label}: SyncNow at {self.sites[0].code}"
+        if seconds is not None:
+            title += f" — every site and SUP done in {seconds:.1f} s"
+        table = Table(title=title, title_justify="left")
+        for column in ("site / SUP", "state", "content version", "items", "duration"):
+            table.add_column(column, justify="right" if column != "site / SUP" else "left")
+        for row in self.rows(counts):
+            table.add_row(row.role, row.state, row.version, row.items, row.seconds)
+        return table
+
+    def rows(self, counts: dict[str, int]) -> list[RoundRow]:
+        """Per site (then its SUPs): state, content version, items, duration."""
+        rows: list[RoundRow] = []
+        sups = {s.sup.fqdn: s for s in self.sups}
+        for site in self.sites:
+            status = site.db.sync_status()
+            finished = len(site.results) > counts.get(site.code, 0)
+            result = site.results[-1] if finished else None
+            state = STATE_NAMES.get(status.last_sync_state, str(status.last_sync_state))
+            if not finished and status.last_sync_state in (SYNC_DONE, SYNC_FAILED):
+                state = "waiting for parent" if site.parent is not None else "requested"
+            rows.append(
+                RoundRow(
+                    f"{site.code} ({site.site.type})",
+                    state,
+                    str(site.db.content_version()),
+                    f"{site.db.ci_count():,} CIs",
+                    f"{result.seconds:.1f} s" if result else "",
+                )
+            )
+            held = {s.wsus_server_name: s for s in site.db.supsync_statuses()}
+            for configured in site.site.sups:
+                role = sups.get(configured.fqdn)
+                row = held.get(configured.fqdn)
+                sup_state = STATE_NAMES.get(row.last_sync_state if row else None, "")
+                rows.append(
+                    RoundRow(
+                        f"  {configured.fqdn}",
+                        sup_state,
+                        str(row.sync_catalog_version) if row else "",
+                        *(self._sup_figures(role) if role else ("", "")),
+                    )
+                )
+        return rows
+
+    def _sup_figures(self, role: SupRole) -> tuple[str, str]:
+        """(revisions held, last sync's duration) from the update server's admin API."""
+        try:
+            with httpx.Client(
+                base_url=role.url, auth=self.context.auth("demo"), timeout=5
+            ) as client:
+                status = client.get("/api/status").json()
+                sync = client.get("/api/sync").json()
+        except httpx.HTTPError:
+            return "?", "?"
+        seconds = ""
+        if sync.get("started_at") and sync.get("last_finished_at") and not sync.get("running"):
+            from datetime import datetime
+
+            span = datetime.fromisoformat(sync["last_finished_at"]) - datetime.fromisoformat(
+                sync["started_at"]
+            )
+            seconds = f"{span.total_seconds():.1f} s"
+        return f"{status['revisions']:,} revisions", seconds
+
+
+def run_demo(root: Path, *, updates: int, hierarchy_file: Path | None, console: Console) -> bool:
+    """Two rounds (first sync, next month); True when every sync of both succeeded."""
+    ok = True
+    with HierarchyDemo(
+        root, hierarchy_file=hierarchy_file, updates=updates, console=console
+    ) as demo:
+        for label in ("first sync", "next month"):
+            if label == "next month":
+                demo.next_month()
+            ok = demo.round(label) and ok
+        logs = ", ".join(str(s.log_dir) for s in demo.sites)
+        console.print(f"logs: {logs}", highlight=False)
+    return ok
