@@ -12,25 +12,41 @@ from updatesync.logs.softwaredistribution import read_softwaredistribution
 from updatesync.site.site_db import SiteDatabase
 
 
-def test_the_demo_runs_a_top_level_site_from_sync_now_to_6702(tmp_path: Path) -> None:
+def test_the_demo_runs_the_articles_hierarchy_from_sync_now_to_every_site(
+    tmp_path: Path,
+) -> None:
     result = CliRunner().invoke(
         app, ["demo", "--once", "--updates", "300", "--data", str(tmp_path), "--port", "0"]
     )
     assert result.exit_code == 0, result.output
-    assert result.output.count("sync succeeded") == 2
-    logs = tmp_path / "CS1" / "logs"
+    assert "first sync: every site synced; content version 2 at CS1, PS1, PS2, SS1" in (
+        result.output
+    )
+    assert "next month: every site synced; content version 4 at CS1, PS1, PS2, SS1" in (
+        result.output
+    )
+    root = tmp_path / "hierarchy"
+    logs = root / "CS1" / "logs"
     provider = [e.message for e in read_cmtrace(logs / "SMSProv.log")]
     assert provider == ["ExecMethodAsync : SMS_SoftwareUpdate::SyncNow"] * 2
     monitor = [e.message for e in read_cmtrace(logs / "SMSDBMON.log")]
     assert [m.split(" ")[0] for m in monitor] == ["RCV:", "SND:", "RCV:", "SND:"]
     wsync = [e.message for e in read_cmtrace(logs / "WSyncMgr.log")]
     assert sum(m.startswith("STATMSG: ID=6702") for m in wsync) == 2
-    with SiteDatabase.open(tmp_path / "CS1") as db:
-        assert db.ci_count() > 0
-        assert db.content_version() == 4
+    assert wsync.count("Sending sync notification to child site(s): PS1, PS2") == 2
+    cis: dict[str, set[tuple[str, int, str]]] = {}
+    for code in ("CS1", "PS1", "PS2", "SS1"):
+        with SiteDatabase.open(root / code) as db:
+            assert db.content_version() == 4, code
+            cis[code] = {(c.update_id, c.revision, c.xml_sha256) for c in db.configuration_items()}
+    assert cis["CS1"] and cis["PS1"] == cis["CS1"] == cis["PS2"] == cis["SS1"]
+    with SiteDatabase.open(root / "CS1") as db:
         ids = [m.message_id for m in reversed(db.status_messages(limit=20))]
         assert ids == [6701, 6704, 6705, 6702] * 2
-    sd = tmp_path / "cs1site.contoso.com" / "logs" / "SoftwareDistribution.log"
+    ps1 = [e.message for e in read_cmtrace(root / "PS1" / "logs" / "WSyncMgr.log")]
+    assert ps1.count("Successfully synced site with parent CS1, version 4") == 1
+    assert ps1.count("sync: Starting Replica WSUS synchronization") == 2
+    sd = root / "cs1site.contoso.com" / "logs" / "SoftwareDistribution.log"
     assert [e.event_id for e in read_softwaredistribution(sd) if e.event_id] == [382, 384] * 2
 
     # Across the four logs, the first sync reads in the article's order (SPEC section 2).

@@ -25,19 +25,17 @@ from rich.progress import (
 from rich.table import Table
 
 from updatesync.cli_serve import secret_app, serve
+from updatesync.demo import HierarchyDemo, run_demo
 from updatesync.hierarchy import HierarchyError, load_hierarchy
-from updatesync.logs.cmtrace import read_cmtrace
 from updatesync.metadata.document import parse_update
 from updatesync.metadata.errors import MetadataError
 from updatesync.metadata.export import read_export, write_export
 from updatesync.metadata.generator import evolve_catalog, generate_catalog
-from updatesync.serving import BackgroundServer, bind, serve_forever, url_of
+from updatesync.serving import bind, serve_forever, url_of
 from updatesync.site.embedded import (
-    EmbeddedSiteConfig,
     EmbeddedTopLevelSite,
     config_from_hierarchy,
 )
-from updatesync.site.sync_manager import SiteSyncResult
 from updatesync.updateserver.admin_api import SyncRequest, SyncRunner, admin_routes
 from updatesync.updateserver.errors import UpdateServerError
 from updatesync.updateserver.importer import ImportResult, import_export_cabinet
@@ -535,123 +533,59 @@ def sync_now(
     )
 
 
-DEMO_CLASSIFICATIONS = (
-    "e6cf1350-c01b-414d-a61f-263d14d133b4",  # Critical Updates
-    "0fa1201d-4330-4fa8-8ae9-b877473b6441",  # Security Updates
-    "e0789628-ce08-4437-be74-2495b842f43b",  # Definition Updates
-    "cd5ffd1e-e932-4e3a-bf74-18bf0b1bbd83",  # Updates
-)
-
-
 @app.command("demo")
 def demo(
     data: Annotated[
         Path | None, typer.Option("--data", help="Keep the demo's files here (else a temp dir).")
     ] = None,
     updates: Annotated[int, typer.Option(help="Updates in the stand-in catalog.", min=1)] = 3000,
-    port: Annotated[int, typer.Option(help="Port of the site's SMS Provider.")] = 8080,
+    hierarchy: Annotated[
+        Path | None,
+        typer.Option(help="Run this hierarchy file instead of the article's example."),
+    ] = None,
+    port: Annotated[
+        int, typer.Option(help="Port of the top-level site's SMS Provider (0: any free one).")
+    ] = 8080,
     once: Annotated[
         bool, typer.Option("--once", help="Exit when the syncs are done (status 0 if they worked).")
     ] = False,
 ) -> None:
-    """The embedded demo: a stand-in Microsoft Update and a standalone top-level site, CS1.
+    """The embedded demo: the article's whole hierarchy in one process, syncing.
 
-    A local update server loaded with a generated catalog plays Microsoft Update. Site CS1
-    (site database, SMS Provider, database notification monitor, inbox, sync manager) and its
-    software update point CS1SITE.CONTOSO.COM run on loopback. The demo asks the provider to
-    SyncNow, follows WSyncMgr.log to 6702, then brings next month's catalog and syncs again.
-    Without --once, the provider keeps serving until Ctrl-C.
+    A local update server loaded with a generated catalog plays Microsoft Update. Every role
+    of the hierarchy (by default the article's: CS1 -> PS1 with SUPs ps1site and ps1sys, PS2;
+    SS1 under PS1) runs on its own loopback port. The demo asks CS1's provider to SyncNow
+    and shows every site and SUP live while the sync spreads down the tree, then brings next
+    month's catalog and syncs again. Without --once, the roles keep serving until Ctrl-C.
     """
+
+    def keep_serving(running: HierarchyDemo) -> None:
+        if once:
+            return
+        top = running.sites[0]
+        console.print(
+            f"serving; CS1's SMS Provider at {top.url}/docs (try: updatesync sync-now --site "
+            f"{top.code} --provider {top.url}); Ctrl-C to stop",
+            highlight=False,
+        )
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            console.print("stopping")
+
     with _user_errors(), tempfile.TemporaryDirectory(prefix="updatesync-demo-") as tmp:
         root = Path(data) if data else Path(tmp)
-        root.mkdir(parents=True, exist_ok=True)
         console.rule("[bold]updatesync demo")
-        month1, month2 = root / "catalog-month1.cab", root / "catalog-month2.cab"
-        if not month1.exists():
-            catalog_generate(updates=updates, out=month1, seed=7, categories=None)
-        if not month2.exists():
-            catalog_evolve(source=month1, out=month2, changes=max(updates // 30, 1), seed=8)
-        mu_dir = root / "microsoft-update.local"
-        server_import(cabinet=month1, data=mu_dir)
-        ok = True
-        with UpdateStore.open(mu_dir) as mu, BackgroundServer(create_app(StoreBackend(mu))) as up:
-            console.print(f"stand-in Microsoft Update at {up.url}", highlight=False)
-            config = EmbeddedSiteConfig(
-                data=root,
-                site_code="CS1",
-                site_fqdn="CS1SITE.CONTOSO.COM",
-                sup_fqdn="cs1site.contoso.com",
-                upstream_url=up.url,
-                products=tuple(c.update_id for c in mu.categories("Product")),
-                classifications=DEMO_CLASSIFICATIONS,
-                languages=("en",),
-                provider_port=port,
-            )
-            with EmbeddedTopLevelSite(config) as site:
-                console.print(
-                    f"site CS1: SMS Provider at {site.provider_url}/docs, update server "
-                    f"cs1site.contoso.com at {site.sup_url}",
-                    highlight=False,
-                )
-                for label, cabinet in (("first sync", None), ("next month", month2)):
-                    if cabinet is not None:
-                        server_import(cabinet=cabinet, data=mu_dir)
-                    console.rule(f"[bold]{label}: SyncNow at CS1")
-                    result = _sync_and_follow(site)
-                    ok = ok and result.succeeded
-                    _print_site(site, result)
-                console.print(f"logs: {site.log_dir} and {site.sup_dir / 'logs'}", highlight=False)
-                if once:
-                    if not ok:
-                        raise typer.Exit(1)
-                    return
-                console.print(
-                    f"serving the SMS Provider at {site.provider_url} "
-                    f"(try: updatesync sync-now --site CS1 --provider {site.provider_url}); "
-                    "Ctrl-C to stop",
-                    highlight=False,
-                )
-                try:
-                    threading.Event().wait()
-                except KeyboardInterrupt:
-                    console.print("stopping")
-
-
-def _sync_and_follow(site: EmbeddedTopLevelSite) -> SiteSyncResult:
-    """SyncNow through the provider, echoing WSyncMgr.log until the sync ends."""
-    site.done.clear()
-    count = len(site.results)
-    answer = httpx.post(f"{site.provider_url}/api/sites/CS1/sync", json={"full": False})
-    answer.raise_for_status()
-    log = site.log_dir / "WSyncMgr.log"
-    shown = len(list(read_cmtrace(log))) if log.exists() else 0
-    while True:
-        finished = site.done.wait(0.25)
-        entries = list(read_cmtrace(log)) if log.exists() else []
-        for entry in entries[shown:]:
-            style = (
-                "red"
-                if entry.severity == 3
-                else "dim"
-                if entry.message.startswith("STATMSG")
-                else ""
-            )
-            text = entry.message if len(entry.message) < 160 else entry.message[:157] + "..."
-            console.print(
-                f"[{style}]{text}[/]" if style else text, highlight=False, markup=bool(style)
-            )
-        shown = len(entries)
-        if finished and len(site.results) > count:
-            return site.results[-1]
-
-
-def _print_site(site: EmbeddedTopLevelSite, result: SiteSyncResult) -> None:
-    outcome = "succeeded" if result.succeeded else f"FAILED: {result.error}"
-    console.print(
-        f"sync {outcome}: {result.cis_changed:,} CIs changed, {site.db.ci_count():,} CIs in the "
-        f"site database, content version {result.content_version} ({result.seconds:.1f} s)",
-        highlight=False,
-    )
+        ok = run_demo(
+            root,
+            updates=updates,
+            hierarchy_file=hierarchy,
+            console=console,
+            top_port=port,
+            keep_serving=keep_serving,
+        )
+    if not ok:
+        raise typer.Exit(1)
 
 
 def main() -> None:

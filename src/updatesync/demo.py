@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -26,7 +27,7 @@ from updatesync.hierarchy import Criteria, Hierarchy, load_hierarchy
 from updatesync.metadata.export import read_export, write_export
 from updatesync.metadata.generator import evolve_catalog, generate_catalog
 from updatesync.roles import RoleContext, SiteRole, SupRole, on_loopback, parse_role, start_roles
-from updatesync.serving import BackgroundServer
+from updatesync.serving import BackgroundServer, bind
 from updatesync.site.auth import create_secret, load_secret
 from updatesync.site.status_messages import (
     SYNC_DONE,
@@ -83,8 +84,11 @@ class HierarchyDemo:
         hierarchy_file: Path | None = None,
         updates: int = 3000,
         console: Console | None = None,
+        top_port: int = 0,
     ) -> None:
+        """`top_port`: the top-level site's port (its SMS Provider), 0 for any free one."""
         self.root = root
+        self.top_port = top_port
         self.updates = updates
         self.console = console or Console()
         self.hierarchy_file = hierarchy_file or example_hierarchy()
@@ -122,6 +126,14 @@ class HierarchyDemo:
             criteria=Criteria(products, DEMO_CLASSIFICATIONS, ("en",)),
         )
         hierarchy, socks = on_loopback(hierarchy)
+        if self.top_port:
+            top = hierarchy.top
+            socks[f"site:{top.code}"].close()
+            socks[f"site:{top.code}"] = bind("127.0.0.1", self.top_port)
+            sites = tuple(
+                replace(s, port=self.top_port) if s.code == top.code else s for s in hierarchy.sites
+            )
+            hierarchy = replace(hierarchy, sites=sites)
         self.hierarchy = hierarchy
         if not hierarchy.secret_path.exists():
             create_secret(hierarchy.secret_path)
@@ -185,20 +197,38 @@ class HierarchyDemo:
                     return False
             return True
 
+        self.console.print()
         with Live(self._table(label, counts), console=self.console, transient=False) as live:
             while not all_done():
                 every_done.wait(REFRESH_SECONDS)
                 live.update(self._table(label, counts))
             live.update(self._table(label, counts, seconds=time.monotonic() - started))
-        return all(finished(s) and s.results[-1].succeeded for s in self.sites)
+        self.console.print()
+        ok = all(finished(s) and s.results[-1].succeeded for s in self.sites)
+        versions = sorted({s.db.content_version() for s in self.sites})
+        if ok:
+            self.console.print(
+                f"{label}: every site synced; content version "
+                f"{', '.join(map(str, versions))} at {', '.join(s.code for s in self.sites)}",
+                highlight=False,
+            )
+        else:
+            failed = [
+                f"{s.code}: {s.results[-1].error if finished(s) else 'did not sync'}"
+                for s in self.sites
+                if not (finished(s) and s.results[-1].succeeded)
+            ]
+            self.console.print(f"{label}: FAILED at " + "; ".join(failed), highlight=False)
+        return ok
 
     def _table(self, label: str, counts: dict[str, int], seconds: float | None = None) -> Table:
         title = f"{label}: SyncNow at {self.sites[0].code}"
         if seconds is not None:
             title += f" — every site and SUP done in {seconds:.1f} s"
         table = Table(title=title, title_justify="left")
-        for column in ("site / SUP", "state", "content version", "items", "duration"):
-            table.add_column(column, justify="right" if column != "site / SUP" else "left")
+        table.add_column("site / SUP", no_wrap=True, min_width=24)
+        for column in ("state", "content version", "items", "duration"):
+            table.add_column(column, justify="right", no_wrap=True)
         for row in self.rows(counts):
             table.add_row(row.role, row.state, row.version, row.items, row.seconds)
         return table
@@ -259,11 +289,20 @@ class HierarchyDemo:
         return f"{status['revisions']:,} revisions", seconds
 
 
-def run_demo(root: Path, *, updates: int, hierarchy_file: Path | None, console: Console) -> bool:
-    """Two rounds (first sync, next month); True when every sync of both succeeded."""
+def run_demo(
+    root: Path,
+    *,
+    updates: int,
+    hierarchy_file: Path | None,
+    console: Console,
+    top_port: int = 0,
+    keep_serving: Callable[[HierarchyDemo], None] | None = None,
+) -> bool:
+    """Two rounds (first sync, next month); True when every sync of both succeeded.
+    `keep_serving(demo)` runs after them, with every role still up."""
     ok = True
     with HierarchyDemo(
-        root, hierarchy_file=hierarchy_file, updates=updates, console=console
+        root, hierarchy_file=hierarchy_file, updates=updates, console=console, top_port=top_port
     ) as demo:
         for label in ("first sync", "next month"):
             if label == "next month":
@@ -271,4 +310,6 @@ def run_demo(root: Path, *, updates: int, hierarchy_file: Path | None, console: 
             ok = demo.round(label) and ok
         logs = ", ".join(str(s.log_dir) for s in demo.sites)
         console.print(f"logs: {logs}", highlight=False)
+        if keep_serving is not None:
+            keep_serving(demo)
     return ok
