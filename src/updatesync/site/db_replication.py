@@ -344,6 +344,7 @@ class DatabaseReplicator:
         self._pull_lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
+        self._retry_now = threading.Event()
         self._thread: threading.Thread | None = None
         self._head_seen: int | None = None
         self._healthy_logged = False
@@ -368,14 +369,17 @@ class DatabaseReplicator:
         return self
 
     def poke(self) -> None:
-        """Pull now (the parent said it changed), without waiting for the interval."""
+        """Pull now (the parent said it changed, or came back up), without waiting for the
+        interval or for the back-off of a `catch_up` that waits to retry."""
         self._wake.set()
+        self._retry_now.set()
 
     def stop(self, timeout: float = 30.0) -> None:
         """End the background thread (after the page it is applying) and close the client.
         A `catch_up` waiting to retry gives up at once."""
         self._stopping.set()
         self._wake.set()
+        self._retry_now.set()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
@@ -430,7 +434,9 @@ class DatabaseReplicator:
                             str(exc),
                             hint=True,
                         ) from exc
-                    if self._stopping.wait(wait):
+                    self._retry_now.wait(wait)
+                    self._retry_now.clear()
+                    if self._stopping.is_set():
                         raise self._error(
                             ReplicationError, "was stopped", f"the replicator stopped; {exc}"
                         ) from exc

@@ -1,0 +1,295 @@
+"""The article's hierarchy with every role in its own OS process, as in production.
+
+Four site servers and five SUPs (`updatesync serve FILE --role ...`), each with its own
+database, data folder and logs, and a stand-in upstream, all on loopback. PS1 reaches its
+parent CS1 through a proxy of the test, which kills CS1's process in the middle of PS1's
+database replication. The tests run in order on one hierarchy: the first sync (with the cut),
+a second sync while PS2 is down, then credentials and the client policy.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+from hierarchy_processes import ProcessHierarchy
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from updatesync.logs.cmtrace import read_cmtrace
+from updatesync.serving import BackgroundServer, bind
+from updatesync.site.auth import HmacAuth
+from updatesync.site.site_db import SiteDatabase
+from updatesync.updateserver.store import UpdateStore
+
+pytestmark = pytest.mark.slow
+
+SITE_CODES = ("CS1", "PS1", "PS2", "SS1")
+SUPS = (
+    "cs1site.contoso.com",
+    "ps1site.contoso.com",
+    "ps1sys.contoso.com",
+    "ps2site.contoso.com",
+    "ss1site.contoso.com",
+)
+
+
+class CuttingProxy:
+    """Forwards PS1's calls to CS1; once armed, the call after the first page of changes
+    kills CS1's process and is answered 502, as a dead parent would leave it."""
+
+    def __init__(self, hierarchy: ProcessHierarchy) -> None:
+        self.hierarchy = hierarchy
+        self.armed = True
+        self.cut = threading.Event()
+        self.pages_forwarded = 0
+        self.sock = bind("127.0.0.1", 0)
+        self.port = int(self.sock.getsockname()[1])
+        app = Starlette(routes=[Route("/{path:path}", self.forward, methods=["GET", "POST"])])
+        self.server = BackgroundServer(app, sock=self.sock)
+
+    async def forward(self, request: Request) -> Response:
+        path = request.url.path
+        changes = path.endswith("/replication/changes")
+        if changes and self.armed and self.pages_forwarded >= 1:
+            self.armed = False
+            await anyio.to_thread.run_sync(self.hierarchy.kill_role, "site:CS1")
+            self.cut.set()
+            return Response(b"parent gone", status_code=502)
+        target = self.hierarchy.site_url("CS1") + path
+        if request.url.query:
+            target += "?" + request.url.query
+        try:
+            async with httpx.AsyncClient(timeout=30) as client:
+                answer = await client.request(
+                    request.method,
+                    target,
+                    headers={k: v for k, v in request.headers.items() if k != "host"},
+                    content=await request.body(),
+                )
+        except httpx.HTTPError as exc:
+            return Response(str(exc).encode(), status_code=502)
+        if changes and answer.status_code == 200:
+            page = json.loads(answer.content)
+            if page["last_seq"] > page["after"]:
+                self.pages_forwarded += 1
+        return Response(
+            answer.content, status_code=answer.status_code, media_type="application/json"
+        )
+
+
+@pytest.fixture(scope="module")
+def hierarchy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessHierarchy]:
+    root = tmp_path_factory.mktemp("hierarchy")
+    h = ProcessHierarchy(root, updates=3000)
+    proxy = CuttingProxy(h)
+    h.proxy = proxy  # type: ignore[attr-defined]
+    ps1_file = root / "hierarchy-ps1.toml"
+    ps1_file.write_text(h.hierarchy_text({"CS1": proxy.port}), encoding="utf-8")
+    h.files["site:PS1"] = ps1_file
+    proxy.server.start()
+    try:
+        h.start()
+        yield h
+    finally:
+        h.stop()
+        proxy.server.stop()
+
+
+def _cis(db_dir: Path) -> set[tuple[str, int, str]]:
+    with SiteDatabase.open(db_dir) as db:
+        return {(c.update_id, c.revision, c.xml_sha256) for c in db.configuration_items()}
+
+
+def _versions(h: ProcessHierarchy) -> dict[str, int]:
+    out = {}
+    for code in SITE_CODES:
+        answer = httpx.get(f"{h.site_url(code)}/api/sites/{code}/content-version", timeout=30)
+        out[code] = answer.json()["ContentVersion"]
+    return out
+
+
+def _revisions(h: ProcessHierarchy) -> dict[str, set[tuple[str, int]]]:
+    out = {}
+    for fqdn in SUPS:
+        with UpdateStore.open(h.data / fqdn) as store:
+            out[fqdn] = {(k.update_id, k.revision) for k in store.revision_keys()}
+    return out
+
+
+_WILDCARDS = re.compile(
+    r"(?P<path>E:\\ConfigMgr\\inboxes\\\S+?(?=[,\s]|$))"
+    r"|(?P<guid>\{?[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}\}?)"
+    r"|(?P<number>\d+)"
+)
+
+
+def _pattern(line: str) -> re.Pattern[str]:
+    """A fixture line as a pattern: GUIDs, numbers and Windows paths as wildcards, an
+    update's title as anything, a status message by its id."""
+    if line.startswith("STATMSG: "):
+        number = re.match(r"STATMSG: ID=(\d+)", line)
+        assert number
+        return re.compile(rf"STATMSG: ID={number.group(1)} ")
+    if line.startswith("Synchronizing update "):
+        return re.compile(r"Synchronizing update [0-9a-f-]{36} - .+")
+    parts: list[str] = []
+    position = 0
+    for found in _WILDCARDS.finditer(line):
+        parts.append(re.escape(line[position : found.start()]))
+        if found.group("path"):
+            name = found.group("path").rsplit("\\", 1)[-1]
+            parts.append(r"\S*" + re.escape(name))
+        elif found.group("guid"):
+            parts.append(r"\{?[0-9A-Fa-f-]{36}\}?")
+        else:
+            parts.append(r"\d+")
+        position = found.end()
+    parts.append(re.escape(line[position:]))
+    return re.compile("".join(parts) + "$", re.IGNORECASE)
+
+
+def _in_article_order(ours: list[str], fixture: Path) -> list[str]:
+    """The fixture's lines (not the 2-minute sleep, nor intermediate ETA lines) that do not
+    appear, in order, among ours; [] when all do."""
+    wanted = [
+        line.split("\t")[0]
+        for line in fixture.read_text(encoding="utf-8").splitlines()
+        if line.strip() and "Sleeping 2 more minutes" not in line and "ETA in" not in line
+    ]
+    missing = []
+    position = 0
+    for line in wanted:
+        pattern = _pattern(line)
+        for index in range(position, len(ours)):
+            if pattern.match(ours[index]):
+                position = index + 1
+                break
+        else:
+            missing.append(line)
+    return missing
+
+
+def _messages(path: Path) -> list[str]:
+    return [entry.message for entry in read_cmtrace(path)]
+
+
+def test_one_sync_now_reaches_every_site_even_when_replication_is_cut(
+    hierarchy: ProcessHierarchy, fixtures_dir: Path
+) -> None:
+    h = hierarchy
+    proxy: CuttingProxy = h.proxy  # type: ignore[attr-defined]
+    h.sync_now("CS1")
+    # PS1's replication is cut after its first page: CS1's process is killed (after its own
+    # sync and its notifications). Bring it back.
+    assert proxy.cut.wait(300), "PS1 never replicated a second page through the proxy"
+    h.start_role("site:CS1")
+    for code in ("PS1", "PS2", "SS1"):
+        last = h.wait_syncs(code, 1)["last"]
+        assert last["succeeded"], (code, last)
+
+    versions = _versions(h)
+    assert len(set(versions.values())) == 1, versions
+    revisions = _revisions(h)
+    assert len({frozenset(r) for r in revisions.values()}) == 1, {
+        k: len(v) for k, v in revisions.items()
+    }
+    cis = {code: _cis(h.data / code) for code in SITE_CODES}
+    assert len(cis["CS1"]) > 1000  # three pages of replication at least
+    assert cis["PS1"] == cis["CS1"] == cis["PS2"] == cis["SS1"]
+
+    # The cut: PS1's replication failed, then resumed, and its sync waited for it.
+    replication = _messages(h.log("PS1", "rcmctrl.log"))
+    assert any(
+        "CS1" in m and ("failed" in m.lower() or "unreach" in m.lower()) for m in replication
+    )
+    wsync = {code: _messages(h.log(code)) for code in SITE_CODES}
+    assert sum(m.startswith("STATMSG: ID=6702") for m in wsync["CS1"]) == 1
+    assert f"Successfully synced site with parent CS1, version {versions['PS1']}" in wsync["PS1"]
+    assert f"Successfully synced site with parent PS1, version {versions['SS1']}" in wsync["SS1"]
+
+    article = fixtures_dir / "logs" / "msdocs-2014-hierarchy"
+    assert _in_article_order(wsync["CS1"], article / "CS1-WSyncMgr.rendered.txt") == []
+    assert _in_article_order(wsync["PS1"], article / "PS1-WSyncMgr.rendered.txt") == []
+
+
+def test_a_child_down_during_the_sync_gets_it_when_it_returns_and_only_once(
+    hierarchy: ProcessHierarchy,
+) -> None:
+    h = hierarchy
+    h.stop_role("site:PS2")
+    h.next_month()
+    h.sync_now("CS1")
+    # CS1 was restarted by the first test: this is its first sync in this process.
+    assert h.wait_syncs("CS1", 1)["last"]["succeeded"]
+    assert h.wait_syncs("PS1", 2)["last"]["succeeded"]
+    assert h.wait_syncs("SS1", 2)["last"]["succeeded"]
+    waiting = list((h.data / "CS1" / "inboxes" / "replmgr.box" / "outbound" / "PS2").glob("*"))
+    assert len(waiting) == 1, waiting
+
+    h.start_role("site:PS2")
+    assert h.wait_syncs("PS2", 1)["last"]["succeeded"]
+    assert not list((h.data / "CS1" / "inboxes" / "replmgr.box" / "outbound" / "PS2").glob("*"))
+    versions = _versions(h)
+    assert len(set(versions.values())) == 1, versions
+    assert _cis(h.data / "PS2") == _cis(h.data / "CS1")
+    ps2 = _messages(h.log("PS2"))
+    assert ps2.count("Found parent sync notification file CS1.SYN.") == 2
+    delivered = [m for m in _messages(h.log("CS1", "replmgr.log")) if m.startswith("Delivered")]
+    assert sum("to site PS2" in m for m in delivered) == 2
+
+
+def test_a_site_to_site_call_without_valid_credentials_is_refused(
+    hierarchy: ProcessHierarchy,
+) -> None:
+    h = hierarchy
+    ps1 = h.site_url("PS1")
+    dropped = httpx.post(
+        f"{ps1}/site/v1/replication/files/WSyncMgr.box/CS1.SYN?id=feedface&from=CS1",
+        content=b"",
+    )
+    assert dropped.status_code == 401
+    changes = httpx.get(f"{h.site_url('CS1')}/site/v1/replication/changes?after=0")
+    assert changes.status_code == 401
+    forged = httpx.get(
+        f"{h.site_url('CS1')}/site/v1/replication/changes?after=0",
+        auth=HmacAuth(b"not-the-hierarchy-secret-not-the-secret", "PS1"),
+    )
+    assert forged.status_code == 401
+    sup = f"http://127.0.0.1:{h.sup_ports['ps1site.contoso.com']}"
+    assert httpx.post(f"{sup}/api/sync", json={}).status_code == 401
+    assert httpx.get(f"{sup}/api/sync", auth=h.signed("PS1")).status_code == 200
+    assert not (h.data / "PS1" / "inboxes" / "WSyncMgr.box" / "CS1.SYN").exists()
+
+
+def test_the_client_policy_of_ps1_lists_its_sups_until_the_tables_disagree(
+    hierarchy: ProcessHierarchy,
+) -> None:
+    h = hierarchy
+    url = f"{h.site_url('PS1')}/policy/v1/software-update-points"
+    policy = httpx.get(url).json()
+    cs1_version = _versions(h)["CS1"]
+    assert policy["update_source_id"] == "{C2D17964-BBDD-4339-B9F3-12D7205B39CC}"
+    assert policy["content_version"] == cs1_version
+    assert [loc["fqdn"] for loc in policy["locations"]] == [
+        "ps1site.contoso.com",
+        "ps1sys.contoso.com",
+    ]
+    assert policy["locations"][0]["intranet_url"].startswith("http://ps1site.contoso.com:")
+    with SiteDatabase.open(h.data / "PS1") as db:
+        db.set_content_version(cs1_version + 1)
+        try:
+            forced = httpx.get(url).json()
+        finally:
+            db.set_content_version(cs1_version)
+    assert forced["locations"] == []
+    assert "content version" in forced["reason"]
+    assert len(httpx.get(url).json()["locations"]) == 2
