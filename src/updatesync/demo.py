@@ -21,9 +21,11 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from updatesync.hierarchy import Criteria, Hierarchy, load_hierarchy
+from updatesync.logs.cmtrace import read_cmtrace
 from updatesync.metadata.export import read_export, write_export
 from updatesync.metadata.generator import evolve_catalog, generate_catalog
 from updatesync.roles import RoleContext, SiteRole, SupRole, on_loopback, parse_role, start_roles
@@ -98,6 +100,7 @@ class HierarchyDemo:
         self.sites: list[SiteRole] = []
         self.sups: list[SupRole] = []
         self.hierarchy: Hierarchy | None = None
+        self._shown: dict[str, int] = {}
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -201,7 +204,9 @@ class HierarchyDemo:
         with Live(self._table(label, counts), console=self.console, transient=False) as live:
             while not all_done():
                 every_done.wait(REFRESH_SECONDS)
+                self._echo_logs(live.console)
                 live.update(self._table(label, counts))
+            self._echo_logs(live.console)
             live.update(self._table(label, counts, seconds=time.monotonic() - started))
         self.console.print()
         ok = all(finished(s) and s.results[-1].succeeded for s in self.sites)
@@ -220,6 +225,27 @@ class HierarchyDemo:
             ]
             self.console.print(f"{label}: FAILED at " + "; ".join(failed), highlight=False)
         return ok
+
+    def _echo_logs(self, console: Console) -> None:
+        """Print each site's new WSyncMgr.log lines, the site code first (the one line per
+        configuration item left out: the table counts them)."""
+        for site in self.sites:
+            log = site.log_dir / "WSyncMgr.log"
+            entries = list(read_cmtrace(log)) if log.exists() else []
+            for entry in entries[self._shown.get(site.code, 0) :]:
+                text = entry.message
+                if text.startswith("Synchronizing update "):
+                    continue
+                if len(text) > 150:
+                    text = text[:147] + "..."
+                style = (
+                    "red" if entry.severity == 3 else "dim" if text.startswith("STATMSG") else ""
+                )
+                line = f"{site.code}  {text}"
+                console.print(
+                    f"[{style}]{escape(line)}[/]" if style else escape(line), highlight=False
+                )
+            self._shown[site.code] = len(entries)
 
     def _table(self, label: str, counts: dict[str, int], seconds: float | None = None) -> Table:
         title = f"{label}: SyncNow at {self.sites[0].code}"

@@ -15,7 +15,7 @@ from updatesync.site.site_db import SiteDatabase
 
 pytestmark = pytest.mark.slow
 
-DEMO = [sys.executable, "-m", "updatesync", "demo", "--updates", "8000", "--port", "0"]
+DEMO = [sys.executable, "-m", "updatesync", "demo", "--updates", "5000", "--port", "0"]
 
 
 def _state(site_dir: Path) -> tuple[int, int]:
@@ -27,7 +27,7 @@ def test_a_kill_in_the_site_database_phase_leaves_nothing_half_applied(tmp_path:
     killed, calm = tmp_path / "killed", tmp_path / "calm"
     # An undisturbed run, for the state the disturbed one must reach.
     subprocess.run([*DEMO, "--once", "--data", str(calm)], check=True, capture_output=True)
-    final = _state(calm / "CS1")
+    final = _state(calm / "hierarchy" / "CS1")
 
     child = subprocess.Popen(
         [*DEMO, "--data", str(killed)],
@@ -37,15 +37,15 @@ def test_a_kill_in_the_site_database_phase_leaves_nothing_half_applied(tmp_path:
         env={**os.environ, "COLUMNS": "300"},
     )
     assert child.stdout is not None
-    for line in child.stdout:  # the demo echoes WSyncMgr.log as it is written
-        if line.startswith("sync: SMS synchronizing updates"):
+    for line in child.stdout:  # the demo echoes each site's WSyncMgr.log as it is written
+        if line.startswith("CS1  sync: SMS synchronizing updates"):
             child.send_signal(signal.SIGKILL)
             break
     child.wait(timeout=60)
     assert child.returncode == -signal.SIGKILL
 
-    cis, version = _state(killed / "CS1")
-    with SiteDatabase.open(killed / "CS1") as db:
+    cis, version = _state(killed / "hierarchy" / "CS1")
+    with SiteDatabase.open(killed / "hierarchy" / "CS1") as db:
         interrupted = db.sync_status().last_sync_state
     assert interrupted == 6705
     # One transaction: either none of the phase's CIs, or all of them (killed after commit).
@@ -53,11 +53,11 @@ def test_a_kill_in_the_site_database_phase_leaves_nothing_half_applied(tmp_path:
 
     again = subprocess.run([*DEMO, "--once", "--data", str(killed)], capture_output=True, text=True)
     assert again.returncode == 0, again.stdout + again.stderr
-    with SiteDatabase.open(killed / "CS1") as db:
+    with SiteDatabase.open(killed / "hierarchy" / "CS1") as db:
         failures = db.status_messages(message_id=6703)
         assert failures, "the interrupted sync is reported at the next start"
         assert "site database phase" in failures[-1].strings[1]
         assert [a.state for a in db.alerts(alert_type=AlertType.SYNC_FAILURE)] == [
             AlertState.CANCELED
         ]
-    assert _state(killed / "CS1") == final
+    assert _state(killed / "hierarchy" / "CS1") == final

@@ -231,6 +231,7 @@ class SyncManager:
         self._status(SYNC_STARTED)
         default = sups[0] if sups else None
         parent = self.settings.parent_site
+        failed_replicas: list[str] = []
         try:
             if default is None:
                 raise SyncFailure(
@@ -250,11 +251,11 @@ class SyncManager:
                     )
                 version = self._wait_for_replication(parent)
                 cis_changed = 0
-                self._replicas(sups[1:], in_progress=True)
+                failed_replicas = self._replicas(sups[1:], in_progress=True)
         except Exception as exc:
             return self._failed(exc, default, started)
         self._status(SYNC_DONE)
-        self.db.cancel_alert(AlertType.SYNC_FAILURE)
+        self._cancel_sync_alerts(keep=failed_replicas)
         code = self.settings.site_code
         self.log.info(f"Sync succeeded. Setting sync alert to canceled state on site {code}")
         if parent is None:
@@ -353,11 +354,13 @@ class SyncManager:
 
     # -- replicas -------------------------------------------------------------------------
 
-    def _replicas(self, replicas: Sequence[SoftwareUpdatePoint], *, in_progress: bool) -> None:
+    def _replicas(self, replicas: Sequence[SoftwareUpdatePoint], *, in_progress: bool) -> list[str]:
         """Sync each replica SUP from the default SUP, one at a time. A replica that fails is
-        reported (6703, its SUP's status, an alert) and the others still run."""
+        reported (6703, its SUP's status, an alert) and the others still run. Returns the
+        FQDNs of those that failed."""
+        failed: list[str] = []
         if not replicas:
-            return
+            return failed
         self.log.info("Synchronizing replica WSUS servers")
         for sup in replicas:
             message = self._message(SYNC_REPLICA)
@@ -370,9 +373,23 @@ class SyncManager:
                     self._synchronize(api, False, True)
             except Exception as exc:
                 self._replica_failed(sup, exc)
+                failed.append(sup.fqdn)
                 continue
             self.log.info(f"Done synchronizing WSUS Server {sup.fqdn}")
             self._sup_status(SYNC_DONE, self.clock(), sup=sup)
+        return failed
+
+    def _cancel_sync_alerts(self, keep: Sequence[str]) -> None:
+        """Set the site's sync-failure alerts to canceled, except those of the replicas that
+        failed in this sync (at a child site they run before the site's 6702)."""
+        if not keep:
+            self.db.cancel_alert(AlertType.SYNC_FAILURE)
+            return
+        for alert in self.db.alerts(
+            site_code=self.settings.site_code, alert_type=AlertType.SYNC_FAILURE
+        ):
+            if alert.is_raised and alert.instance not in keep:
+                self.db.cancel_alert(AlertType.SYNC_FAILURE, alert.instance)
 
     def _replica_failed(self, sup: SoftwareUpdatePoint, exc: Exception) -> None:
         if isinstance(exc, SyncFailure):
@@ -387,7 +404,7 @@ class SyncManager:
             site_code=self.settings.site_code,
             system=self.settings.site_fqdn.upper(),
             where=source,
-            what=what,
+            what=f"Replica WSUS server {sup.fqdn}: {what}",
             last_error=last_error,
             time=self.clock(),
         )
@@ -601,10 +618,14 @@ class _WsusProgress:
             self.log.info(f"sync: WSUS synchronizing {phase}")
         if not total or phase != "updates":
             return
+        repeated = self.last == (done, total)
         self.last = (done, total)
         percent = done * 100 // total
         if done >= total:
-            # WSyncMgr writes the 100% line when the count completes and again at the end.
+            # WSyncMgr writes the 100% line when the count completes and again at the end;
+            # the same complete count reported again (a later state change) adds nothing.
+            if repeated:
+                return
             self.log.info(
                 f"sync: WSUS synchronizing updates, processed {total} out of {total} items (100%)"
             )
