@@ -10,7 +10,6 @@ a second sync while PS2 is down, then credentials and the client policy.
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
+from hierarchy_inprocess import article_patterns, assert_in_order
 from hierarchy_processes import ProcessHierarchy
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -125,59 +125,6 @@ def _revisions(h: ProcessHierarchy) -> dict[str, set[tuple[str, int]]]:
     return out
 
 
-_WILDCARDS = re.compile(
-    r"(?P<path>E:\\ConfigMgr\\inboxes\\\S+?(?=[,\s]|$))"
-    r"|(?P<guid>\{?[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}\}?)"
-    r"|(?P<number>\d+)"
-)
-
-
-def _pattern(line: str) -> re.Pattern[str]:
-    """A fixture line as a pattern: GUIDs, numbers and Windows paths as wildcards, an
-    update's title as anything, a status message by its id."""
-    if line.startswith("STATMSG: "):
-        number = re.match(r"STATMSG: ID=(\d+)", line)
-        assert number
-        return re.compile(rf"STATMSG: ID={number.group(1)} ")
-    if line.startswith("Synchronizing update "):
-        return re.compile(r"Synchronizing update [0-9a-f-]{36} - .+")
-    parts: list[str] = []
-    position = 0
-    for found in _WILDCARDS.finditer(line):
-        parts.append(re.escape(line[position : found.start()]))
-        if found.group("path"):
-            name = found.group("path").rsplit("\\", 1)[-1]
-            parts.append(r"\S*" + re.escape(name))
-        elif found.group("guid"):
-            parts.append(r"\{?[0-9A-Fa-f-]{36}\}?")
-        else:
-            parts.append(r"\d+")
-        position = found.end()
-    parts.append(re.escape(line[position:]))
-    return re.compile("".join(parts) + "$", re.IGNORECASE)
-
-
-def _in_article_order(ours: list[str], fixture: Path) -> list[str]:
-    """The fixture's lines (not the 2-minute sleep, nor intermediate ETA lines) that do not
-    appear, in order, among ours; [] when all do."""
-    wanted = [
-        line.split("\t")[0]
-        for line in fixture.read_text(encoding="utf-8").splitlines()
-        if line.strip() and "Sleeping 2 more minutes" not in line and "ETA in" not in line
-    ]
-    missing = []
-    position = 0
-    for line in wanted:
-        pattern = _pattern(line)
-        for index in range(position, len(ours)):
-            if pattern.match(ours[index]):
-                position = index + 1
-                break
-        else:
-            missing.append(line)
-    return missing
-
-
 def _messages(path: Path) -> list[str]:
     return [entry.message for entry in read_cmtrace(path)]
 
@@ -217,8 +164,8 @@ def test_one_sync_now_reaches_every_site_even_when_replication_is_cut(
     assert f"Successfully synced site with parent PS1, version {versions['SS1']}" in wsync["SS1"]
 
     article = fixtures_dir / "logs" / "msdocs-2014-hierarchy"
-    assert _in_article_order(wsync["CS1"], article / "CS1-WSyncMgr.rendered.txt") == []
-    assert _in_article_order(wsync["PS1"], article / "PS1-WSyncMgr.rendered.txt") == []
+    assert_in_order(article_patterns(article / "CS1-WSyncMgr.rendered.txt"), wsync["CS1"])
+    assert_in_order(article_patterns(article / "PS1-WSyncMgr.rendered.txt"), wsync["PS1"])
 
 
 def test_a_child_down_during_the_sync_gets_it_when_it_returns_and_only_once(
