@@ -477,7 +477,10 @@ class Hierarchy:
             for sup in site.sups:
                 if sup.fqdn == wanted:
                     return site, sup
-        raise KeyError(f"no software update point {fqdn!r} in hierarchy {self.name!r}")
+        known = ", ".join(sup.fqdn for site in self.sites for sup in site.sups) or "none"
+        raise KeyError(
+            f"no software update point {fqdn!r} in hierarchy {self.name!r} (SUPs: {known})"
+        )
 
     def sup_upstream(self, site: str | Site, sup: str | Sup) -> str | None:
         """The URL of the update server that `sup` (a SUP of `site`) syncs from: the upstream
