@@ -652,9 +652,24 @@ class _WsusProgress:
 
 
 class _ReplicaProgress(_WsusProgress):
-    """A replica's sync as WSyncMgr shows it: only the "other items" (GetDeployments)."""
+    """A replica's sync as WSyncMgr shows it: the "other items" (GetDeployments). A long
+    metadata sync of the replica also gets a line every 10% (`sync: Replica WSUS
+    synchronizing updates, processed ...`), which WSyncMgr does not write: without it a
+    large first sync of a replica shows nothing for minutes."""
 
     def __call__(self, phase: str, done: int, total: int, eta: float | None) -> None:
+        if phase == "updates" and total and done < total:
+            percent = done * 100 // total
+            if done and percent >= self.logged_percent + 10:
+                self.logged_percent = percent
+                line = (
+                    f"sync: Replica WSUS synchronizing updates, processed {done} out of {total} "
+                    f"items ({percent}%)"
+                )
+                if eta is not None:
+                    line += f", ETA in {format_eta(eta)}"
+                self.log.info(line)
+            return
         if phase != "other items":
             return
         if phase != self.phase:

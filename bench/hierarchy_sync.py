@@ -1,0 +1,571 @@
+"""Benchmark: the article's hierarchy syncing, every role in its own OS process on loopback.
+
+For generated catalogs (10k and 100k updates by default) the article's hierarchy (CS1 → PS1
+with SUPs ps1site and ps1sys, PS2; SS1 under PS1) runs as 10 processes: a stand-in upstream
+update server (`updatesync updateserver serve`), the 4 site servers and the 5 SUPs
+(`updatesync serve FILE --role R`). The benchmark asks CS1's SMS Provider to SyncNow (the
+first, full sync), then brings 100 changes to the upstream (imported while it is stopped,
+then restarted) and asks again (a delta), and prints for each:
+
+- the time from SyncNow at CS1 until every site (and so every SUP) of the hierarchy is done,
+  each site's sync being followed by long-polling its provider;
+- per site, from its WSyncMgr.log: when its sync started and ended relative to SyncNow, its
+  length, and its phases from the STATMSG lines (6701→6704 start, 6704→6705 update server,
+  6705→6702 site database at CS1; at a child the update server phase ends at `Done
+  synchronizing WSUS Server <default SUP>`, then the replication wait up to `Set content
+  version`, then the replicas 6706→);
+- the peak memory (VmHWM) of every process, after the full sync and at the end;
+- the machine it ran on, and the criteria of the hierarchy file.
+
+A site whose sync failed is printed FAILED with its error; the benchmark then exits 1.
+
+    python bench/hierarchy_sync.py [--sizes 10000 100000] [--criteria everything|products]
+                                   [--work DIR] [--timeout SECONDS]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import queue
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+
+from updatesync.logs.cmtrace import LogEntry, read_cmtrace
+from updatesync.metadata.export import read_export, write_export
+from updatesync.metadata.generator import evolve_catalog, generate_catalog
+from updatesync.site.auth import create_secret
+from updatesync.updateserver.importer import import_export_cabinet
+from updatesync.updateserver.store import UpdateStore
+
+CLI = [sys.executable, "-m", "updatesync"]
+CLASSES = ("e6cf1350-c01b-414d-a61f-263d14d133b4", "0fa1201d-4330-4fa8-8ae9-b877473b6441")
+"""Critical and Security Updates, the classifications of bench/site_sync.py."""
+
+SITES = (  # code, fqdn, type, parent, SUPs (the first is the default SUP)
+    ("CS1", "cs1site.contoso.com", "cas", None, ("cs1site.contoso.com",)),
+    ("PS1", "ps1site.contoso.com", "primary", "CS1", ("ps1site.contoso.com", "ps1sys.contoso.com")),
+    ("PS2", "ps2site.contoso.com", "primary", "CS1", ("ps2site.contoso.com",)),
+    ("SS1", "ss1site.contoso.com", "secondary", "PS1", ("ss1site.contoso.com",)),
+)
+START_TIMEOUT = 120.0
+REPLICA_ENDS = ("Done synchronizing WSUS Server", "Failed to synchronize replica")
+"""The lines that end a replica SUP's sync in WSyncMgr.log."""
+LONG_POLL = 60.0
+"""The longest wait the provider's long poll accepts (seconds)."""
+
+
+def _machine() -> str:
+    path = Path(__file__).with_name("import.py")
+    spec = importlib.util.spec_from_file_location("import_bench", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.machine()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def peak_mib(pid: int) -> float:
+    """VmHWM (peak resident set) of a running process, MiB (Linux)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+# -- processes -------------------------------------------------------------------------------
+
+
+@dataclass
+class Process:
+    """A child process whose output is read (and kept) by a daemon thread."""
+
+    name: str
+    popen: subprocess.Popen[str]
+    lines: list[str] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, name: str, args: list[str]) -> Process:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        popen = subprocess.Popen(
+            [*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
+        return cls(name, popen)
+
+    def wait_for(self, text: str, timeout: float = START_TIMEOUT) -> None:
+        """Wait until the process prints a line containing `text`; keep reading after."""
+        found: queue.Queue[bool] = queue.Queue()
+        stream: IO[str] | None = self.popen.stdout
+        assert stream is not None
+
+        def read() -> None:
+            seen = False
+            for line in stream:
+                self.lines.append(line.rstrip("\n"))
+                if not seen and text in line:
+                    seen = True
+                    found.put(True)
+            if not seen:
+                found.put(False)
+
+        threading.Thread(target=read, name=f"{self.name} output", daemon=True).start()
+        try:
+            ok = found.get(timeout=timeout)
+        except queue.Empty:
+            ok = False
+        if not ok:
+            self.stop()
+            tail = "\n".join(self.lines[-20:])
+            raise SystemExit(f"{self.name} did not print {text!r} within {timeout:.0f} s:\n{tail}")
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(30)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+
+
+# -- the hierarchy ---------------------------------------------------------------------------
+
+
+class Hierarchy:
+    """The hierarchy file, the upstream store and the 10 processes of one catalog size."""
+
+    def __init__(self, root: Path, products: tuple[str, ...], classifications: tuple[str, ...]):
+        self.root = root
+        self.data = root / "data"
+        self.upstream_dir = root / "upstream"
+        self.file = root / "hierarchy.toml"
+        self.secret = root / "hierarchy.secret"
+        self.site_ports = {code: free_port() for code, *_ in SITES}
+        self.sup_ports = {fqdn: free_port() for *_, sups in SITES for fqdn in sups}
+        self.upstream_port = free_port()
+        self.products = products
+        self.classifications = classifications
+        self.upstream: Process | None = None
+        self.roles: dict[str, Process] = {}
+
+    def write(self, replication_timeout: str) -> None:
+        def listed(values: tuple[str, ...]) -> str:
+            return "[" + ", ".join(f'"{v}"' for v in values) + "]"
+
+        parts = [
+            "[hierarchy]",
+            'name = "Contoso"',
+            f'data_dir = "{self.data.as_posix()}"',
+            f'secret_file = "{self.secret.as_posix()}"',
+            f'replication_timeout = "{replication_timeout}"',
+            'schedule = "36500d"  # no scheduled sync during the benchmark',
+            "[hierarchy.logs]",
+            'max_size = "4GB"  # keep every line: the phases are read from the logs',
+            "tz_bias = 0",
+            "[hierarchy.upstream]",
+            'kind = "wsus"',
+            f'url = "http://127.0.0.1:{self.upstream_port}"',
+        ]
+        if self.products:
+            parts += [
+                "[hierarchy.criteria]",
+                f"products = {listed(self.products)}",
+                f"classifications = {listed(self.classifications)}",
+            ]
+        for code, fqdn, kind, parent, sups in SITES:
+            parts += [
+                "[[sites]]",
+                f'code = "{code}"',
+                f'fqdn = "{fqdn}"',
+                f'type = "{kind}"',
+                'address = "127.0.0.1"',
+                f"port = {self.site_ports[code]}",
+            ]
+            if parent:
+                parts.append(f'parent = "{parent}"')
+            for sup in sups:
+                parts += [
+                    "[[sites.sups]]",
+                    f'fqdn = "{sup}"',
+                    'address = "127.0.0.1"',
+                    f"port = {self.sup_ports[sup]}",
+                ]
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.file.write_text("\n".join(parts) + "\n", encoding="utf-8")
+        create_secret(self.secret)
+
+    def start_upstream(self) -> None:
+        args = ["updateserver", "serve", "--data", str(self.upstream_dir)]
+        self.upstream = Process.start("upstream", [*args, "--port", str(self.upstream_port)])
+        self.upstream.wait_for("listening on")
+
+    def stop_upstream(self) -> None:
+        if self.upstream is not None:
+            self.upstream.stop()
+            self.upstream = None
+
+    def start_roles(self) -> None:
+        names = [f"sup:{fqdn}" for *_, sups in SITES for fqdn in sups]
+        names += [f"site:{code}" for code, *_ in SITES]
+        for name in names:  # all at once: they start in parallel
+            self.roles[name] = Process.start(name, ["serve", str(self.file), "--role", name])
+        for name in names:
+            self.roles[name].wait_for(f"role {name} at")
+
+    def peaks(self) -> dict[str, float]:
+        processes = list(self.roles.values())
+        if self.upstream is not None:
+            processes.insert(0, self.upstream)
+        return {p.name: peak_mib(p.popen.pid) for p in processes}
+
+    def stop(self) -> None:
+        for role in reversed(list(self.roles.values())):
+            role.stop()
+        self.roles.clear()
+        self.stop_upstream()
+
+    def site_url(self, code: str) -> str:
+        return f"http://127.0.0.1:{self.site_ports[code]}"
+
+    def log(self, code: str) -> Path:
+        return self.data / code / "logs" / "WSyncMgr.log"
+
+
+# -- following a sync ------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """How one site's sync ended, seen from its provider."""
+
+    code: str
+    succeeded: bool = False
+    error: str | None = None
+    ran: bool = True
+    """False when the site never synced: its parent's sync failed."""
+    last: dict[str, Any] | None = None
+    done_at: datetime | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+def completed(h: Hierarchy, code: str) -> int:
+    answer = httpx.get(f"{h.site_url(code)}/api/sites/{code}/syncs", timeout=30)
+    answer.raise_for_status()
+    return int(answer.json()["completed"])
+
+
+def follow(h: Hierarchy, code: str, after: int, deadline: float, outcome: Outcome) -> None:
+    """Long-poll the site's provider until it finished the sync after the `after`-th."""
+    try:
+        with httpx.Client(base_url=h.site_url(code), timeout=LONG_POLL + 30) as client:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    outcome.error = "did not finish its sync within the benchmark's timeout"
+                    return
+                answer = client.get(
+                    f"/api/sites/{code}/syncs",
+                    params={"after": after, "wait": min(LONG_POLL, max(left, 1.0))},
+                )
+                answer.raise_for_status()
+                view = answer.json()
+                if view["completed"] > after:
+                    outcome.done_at = datetime.now(UTC)
+                    outcome.last = view["last"]
+                    outcome.succeeded = bool(view["last"]["succeeded"])
+                    outcome.error = view["last"].get("error")
+                    return
+    except httpx.HTTPError as exc:
+        exit_code = h.roles[f"site:{code}"].popen.poll()
+        process = "" if exit_code is None else f" (its process exited with code {exit_code})"
+        outcome.error = f"its provider did not answer: {exc}{process}"
+    finally:
+        outcome.done.set()
+
+
+def sync_hierarchy(h: Hierarchy, timeout: float) -> tuple[datetime, dict[str, Outcome]]:
+    """SyncNow at CS1; wait for every site. (the SyncNow moment, each site's outcome)."""
+    base = {code: completed(h, code) for code, *_ in SITES}
+    outcomes = {code: Outcome(code) for code, *_ in SITES}
+    deadline = time.monotonic() + timeout
+
+    def watch(code: str, parent: str | None) -> None:
+        if parent is not None:
+            outcomes[parent].done.wait()
+            if not outcomes[parent].succeeded:  # a child syncs on its parent's success only
+                outcomes[code].ran = False
+                outcomes[code].error = f"parent site {parent} did not sync"
+                outcomes[code].done.set()
+                return
+        follow(h, code, base[code], deadline, outcomes[code])
+
+    threads = [
+        threading.Thread(target=watch, args=(code, parent), name=f"follow {code}", daemon=True)
+        for code, _, _, parent, _ in SITES
+    ]
+    for thread in threads:
+        thread.start()
+    start = datetime.now(UTC)
+    answer = httpx.post(f"{h.site_url('CS1')}/api/sites/CS1/sync", json={"full": False}, timeout=30)
+    if answer.status_code != 202:
+        raise SystemExit(f"SyncNow at CS1: HTTP {answer.status_code}: {answer.text[:300]}")
+    for thread in threads:
+        thread.join()
+    return start, outcomes
+
+
+# -- reading WSyncMgr.log --------------------------------------------------------------------
+
+
+@dataclass
+class SiteTimes:
+    """A site's sync as its WSyncMgr.log shows it; times in seconds (None: not seen)."""
+
+    start: float | None = None
+    end: float | None = None
+    prep: float | None = None
+    update_server: float | None = None
+    replication_wait: float | None = None
+    site_database: float | None = None
+    replicas: float | None = None
+
+
+def _statmsg(entry: LogEntry) -> int | None:
+    if not entry.message.startswith("STATMSG: ID="):
+        return None
+    return int(entry.message[len("STATMSG: ID=") :].split(" ", 1)[0])
+
+
+def site_times(log: Path, since: datetime, default_sup: str) -> SiteTimes:
+    """The phases of the first sync written to `log` at or after `since`."""
+    times = SiteTimes()
+    if not log.exists():
+        return times
+    floor = since.replace(microsecond=since.microsecond // 1000 * 1000)
+    entries = [e for e in read_cmtrace(log) if e.time is not None and e.time >= floor]
+    if not entries:
+        return times
+    at: dict[str, datetime] = {}
+    done_default = f"Done synchronizing WSUS Server {default_sup}".lower()
+    for entry in entries:
+        assert entry.time is not None
+        text = entry.message
+        ident = _statmsg(entry)
+        if ident is not None:
+            at.setdefault(str(ident), entry.time)
+        elif text.lower() == done_default:
+            at.setdefault("default done", entry.time)
+        elif text.startswith("Set content version") and "default done" in at:
+            at.setdefault("version", entry.time)
+        elif "6706" in at and text.startswith(REPLICA_ENDS):
+            at["replica done"] = entry.time
+        if text.startswith("Sync time:") or text.startswith("Sync failed. Will retry"):
+            at["end"] = entry.time
+            break
+
+    def span(a: str, b: str) -> float | None:
+        if a in at and b in at:
+            return (at[b] - at[a]).total_seconds()
+        return None
+
+    first = entries[0].time
+    assert first is not None
+    times.start = (first - since).total_seconds()
+    times.end = (at["end"] - since).total_seconds() if "end" in at else None
+    times.prep = span("6701", "6704")
+    if "6705" in at:  # the top-level site: update server, then site database
+        times.update_server = span("6704", "6705")
+        times.site_database = span("6705", "6702")
+    else:  # a child: update server, then database replication brings the CIs
+        times.update_server = span("6704", "default done")
+        times.replication_wait = span("default done", "version")
+    times.replicas = span("6706", "replica done")
+    return times
+
+
+# -- one catalog size ------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    label: str
+    seconds: float
+    outcomes: dict[str, Outcome]
+    times: dict[str, SiteTimes]
+
+
+def catalogs(size: int, changes: int, work: Path) -> tuple[Path, Path]:
+    month1, month2 = work / f"m1-{size}.cab", work / f"m2-{size}-{changes}.cab"
+    if not month1.exists():
+        write_export(month1, generate_catalog(size, seed=size))
+    if not month2.exists():
+        with read_export(month1) as previous:
+            write_export(month2, evolve_catalog(previous.records(), changes, seed=size + 1))
+    return month1, month2
+
+
+def one_sync(h: Hierarchy, label: str, timeout: float) -> Run:
+    start, outcomes = sync_hierarchy(h, timeout)
+    ends = [o.done_at for o in outcomes.values() if o.done_at is not None]
+    seconds = (max(ends) - start).total_seconds() if ends else float("nan")
+    times = {code: site_times(h.log(code), start, sups[0]) for code, _, _, _, sups in SITES}
+    return Run(label, seconds, outcomes, times)
+
+
+def run_size(
+    size: int, changes: int, work: Path, criteria: str, args: argparse.Namespace
+) -> tuple[list[Run], dict[str, float], dict[str, float]]:
+    month1, month2 = catalogs(size, changes, work)
+    root = work / f"hierarchy-{size}"
+    shutil.rmtree(root, ignore_errors=True)  # fresh sites and update servers every run
+    with UpdateStore.open(root / "upstream") as store:
+        import_export_cabinet(store, month1)
+        products = tuple(c.update_id for c in store.categories("Product"))
+    if criteria == "everything":
+        products, classifications = (), ()
+    else:
+        classifications = CLASSES
+    h = Hierarchy(root, products, classifications)
+    h.write(args.replication_timeout)
+    runs: list[Run] = []
+    try:
+        h.start_upstream()
+        h.start_roles()
+        runs.append(one_sync(h, "full", args.timeout))
+        after_full = h.peaks()
+        h.stop_upstream()  # next month's catalog, imported while the upstream is stopped
+        with UpdateStore.open(h.upstream_dir) as store:
+            import_export_cabinet(store, month2)
+        h.start_upstream()
+        runs.append(one_sync(h, f"delta {changes}", args.timeout))
+        at_end = h.peaks()
+    finally:
+        h.stop()
+    return runs, after_full, at_end
+
+
+# -- printing --------------------------------------------------------------------------------
+
+
+def _s(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.1f}" if signed else f"{value:.1f}"
+
+
+def _result(outcome: Outcome) -> str:
+    return "ok" if outcome.succeeded else ("FAILED" if outcome.ran else "NOT RUN")
+
+
+def print_run(size: int, run: Run) -> bool:
+    """Print one sync of the hierarchy; False if a site failed."""
+    ok = all(o.succeeded for o in run.outcomes.values())
+    print(
+        f"\n{size} updates, {run.label} sync: SyncNow at CS1 → every site and SUP done "
+        f"{run.seconds:.1f} s{'' if ok else '  (NOT every site succeeded)'}",
+        flush=True,
+    )
+    print(
+        f"  {'site':<4} {'result':<7} {'start':>7} {'end':>7} {'sync':>6} {'6701→4':>7} "
+        f"{'upd.srv':>7} {'repl.wt':>7} {'site DB':>7} {'replica':>7} {'items':>7} "
+        f"{'CIs':>7} {'version':>7}"
+    )
+    for code, outcome in run.outcomes.items():
+        t = run.times[code]
+        last = outcome.last or {}
+        length = t.end - t.start if t.end is not None and t.start is not None else None
+        print(
+            f"  {code:<4} {_result(outcome):<7} {_s(t.start, True):>7} "
+            f"{_s(t.end, True):>7} {_s(length):>6} {_s(t.prep):>7} {_s(t.update_server):>7} "
+            f"{_s(t.replication_wait):>7} {_s(t.site_database):>7} {_s(t.replicas):>7} "
+            f"{last.get('items_updated', '-'):>7} {last.get('cis_changed', '-'):>7} "
+            f"{last.get('content_version', '-'):>7}"
+        )
+    for code, outcome in run.outcomes.items():
+        if not outcome.succeeded:
+            print(f"  {code} {_result(outcome)}: {outcome.error}")
+    return ok
+
+
+def print_memory(size: int, after_full: dict[str, float], at_end: dict[str, float]) -> None:
+    print(f"\n{size} updates, peak memory (VmHWM):")
+    print(f"  {'process':<26} {'after full':>10} {'at end':>10}")
+    for name in at_end:
+        note = "  (restarted for the delta)" if name == "upstream" else ""
+        print(
+            f"  {name:<26} {after_full.get(name, float('nan')):>6.0f} MiB "
+            f"{at_end[name]:>6.0f} MiB{note}"
+        )
+    total = sum(at_end.values())
+    print(f"  {'sum':<26} {sum(after_full.values()):>6.0f} MiB {total:>6.0f} MiB", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument(
+        "--criteria",
+        choices=("everything", "products"),
+        default="everything",
+        help="everything: no products/classifications in the hierarchy file; products: every "
+        "generated product with the classifications of bench/site_sync.py",
+    )
+    parser.add_argument("--changes", type=int, default=100, help="changes before the delta")
+    parser.add_argument("--timeout", type=float, default=3600.0, help="per sync, seconds")
+    parser.add_argument("--replication-timeout", default="30m", help="of the hierarchy file")
+    parser.add_argument("--work", type=Path, help="keep catalogs and data here")
+    args = parser.parse_args()
+    print(f"machine: {_machine()}")
+    if args.criteria == "everything":
+        print("criteria: everything (no products or classifications in the hierarchy file)")
+    else:
+        print(
+            "criteria: every generated product × Critical Updates, Security Updates "
+            "(the classifications of bench/site_sync.py)"
+        )
+    print(
+        "hierarchy: CS1 (CAS) → PS1 (SUPs ps1site, ps1sys), PS2; SS1 under PS1; 4 sites + "
+        "5 SUPs + the upstream, each its own process on loopback"
+    )
+    print(
+        "times in s; start/end relative to SyncNow at CS1; phases from WSyncMgr.log: "
+        "6701→6704, update server 6704→6705 (CS1) or →Done synchronizing its default SUP, "
+        "replication wait →Set content version, site DB 6705→6702, replicas 6706→done",
+        flush=True,
+    )
+    failed = False
+    with tempfile.TemporaryDirectory(prefix="bench-hierarchy-") as tmp:
+        work = args.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        for size in args.sizes:
+            runs, after_full, at_end = run_size(size, args.changes, work, args.criteria, args)
+            for run in runs:
+                failed |= not print_run(size, run)
+            print_memory(size, after_full, at_end)
+    if failed:
+        print("\nat least one site's sync FAILED", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
