@@ -24,6 +24,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from updatesync.cli_logs import logs_app
 from updatesync.cli_serve import secret_app, serve
 from updatesync.demo import HierarchyDemo, run_demo
 from updatesync.hierarchy import HierarchyError, load_hierarchy
@@ -55,6 +56,7 @@ server_app = typer.Typer(help="The update server role (WSUS): its store of updat
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(server_app, name="updateserver")
 app.add_typer(secret_app, name="secret")
+app.add_typer(logs_app, name="logs")
 app.command("serve")(serve)
 
 console = Console()

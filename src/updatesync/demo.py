@@ -236,14 +236,18 @@ class HierarchyDemo:
                 text = entry.message
                 if text.startswith("Synchronizing update "):
                     continue
-                if len(text) > 150:
-                    text = text[:147] + "..."
+                if text.startswith("STATMSG: "):
+                    # The id and severity say it; the rest is in the log.
+                    text = " ".join(text.split(" ")[:3]) + " ..."
                 style = (
                     "red" if entry.severity == 3 else "dim" if text.startswith("STATMSG") else ""
                 )
                 line = f"{site.code}  {text}"
                 console.print(
-                    f"[{style}]{escape(line)}[/]" if style else escape(line), highlight=False
+                    f"[{style}]{escape(line)}[/]" if style else escape(line),
+                    highlight=False,
+                    no_wrap=True,
+                    overflow="ellipsis",
                 )
             self._shown[site.code] = len(entries)
 
@@ -252,8 +256,8 @@ class HierarchyDemo:
         if seconds is not None:
             title += f" — every site and SUP done in {seconds:.1f} s"
         table = Table(title=title, title_justify="left")
-        table.add_column("site / SUP", no_wrap=True, min_width=24)
-        for column in ("state", "content version", "items", "duration"):
+        table.add_column("site / SUP", no_wrap=True, min_width=22)
+        for column in ("state", "version", "items", "time"):
             table.add_column(column, justify="right", no_wrap=True)
         for row in self.rows(counts):
             table.add_row(row.role, row.state, row.version, row.items, row.seconds)
@@ -312,7 +316,7 @@ class HierarchyDemo:
                 sync["started_at"]
             )
             seconds = f"{span.total_seconds():.1f} s"
-        return f"{status['revisions']:,} revisions", seconds
+        return f"{status['revisions']:,} revs", seconds
 
 
 def run_demo(
