@@ -16,7 +16,19 @@ def test_the_demo_runs_the_articles_hierarchy_from_sync_now_to_every_site(
     tmp_path: Path,
 ) -> None:
     result = CliRunner().invoke(
-        app, ["demo", "--once", "--updates", "300", "--data", str(tmp_path), "--port", "0"]
+        app,
+        [
+            "demo",
+            "--once",
+            "--updates",
+            "300",
+            "--data",
+            str(tmp_path),
+            "--port",
+            "0",
+            "--console-port",
+            "0",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "first sync: every site synced; content version 2 at CS1, PS1, PS2, SS1" in (

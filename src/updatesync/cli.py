@@ -25,7 +25,7 @@ from rich.progress import (
 from rich.table import Table
 
 from updatesync.cli_logs import logs_app
-from updatesync.cli_serve import secret_app, serve
+from updatesync.cli_serve import DEFAULT_CONSOLE_PORT, secret_app, serve
 from updatesync.demo import HierarchyDemo, run_demo
 from updatesync.hierarchy import HierarchyError, load_hierarchy
 from updatesync.metadata.document import parse_update
@@ -548,6 +548,9 @@ def demo(
     port: Annotated[
         int, typer.Option(help="Port of the top-level site's SMS Provider (0: any free one).")
     ] = 8080,
+    console_port: Annotated[
+        int, typer.Option(help="Port of the web console (0: any free one).")
+    ] = DEFAULT_CONSOLE_PORT,
     once: Annotated[
         bool, typer.Option("--once", help="Exit when the syncs are done (status 0 if they worked).")
     ] = False,
@@ -558,16 +561,18 @@ def demo(
     of the hierarchy (by default the article's: CS1 -> PS1 with SUPs ps1site and ps1sys, PS2;
     SS1 under PS1) runs on its own loopback port. The demo asks CS1's provider to SyncNow
     and shows every site and SUP live while the sync spreads down the tree, then brings next
-    month's catalog and syncs again. Without --once, the roles keep serving until Ctrl-C.
+    month's catalog and syncs again. The web console shows the same (--console-port).
+    Without --once, the roles keep serving until Ctrl-C.
     """
 
     def keep_serving(running: HierarchyDemo) -> None:
         if once:
             return
         top = running.sites[0]
+        web = running.web.url if running.web is not None else "?"
         console.print(
-            f"serving; CS1's SMS Provider at {top.url}/docs (try: updatesync sync-now --site "
-            f"{top.code} --provider {top.url}); Ctrl-C to stop",
+            f"serving; the web console at {web}/, CS1's SMS Provider at {top.url}/docs (try: "
+            f"updatesync sync-now --site {top.code} --provider {top.url}); Ctrl-C to stop",
             highlight=False,
         )
         try:
@@ -584,6 +589,7 @@ def demo(
             hierarchy_file=hierarchy,
             console=console,
             top_port=port,
+            console_port=console_port,
             keep_serving=keep_serving,
         )
     if not ok:

@@ -1,8 +1,9 @@
 """`updatesync serve` and `updatesync secret`: run the roles of a hierarchy file.
 
 `serve HIERARCHY.toml --role site:PS1` runs one site server at the address and port the file
-gives it; `--role sup:FQDN` one SUP's update server; `--role all` every role of the file in
-this process, each on a free loopback port. Each role prints one line `role <name> at <url>`
+gives it; `--role sup:FQDN` one SUP's update server; `--role console` the web console of the
+whole hierarchy (`--console-port`); `--role all` every role of the file in this process, each
+on a free loopback port, and the console. Each role prints one line `role <name> at <url>`
 when it listens, then the command runs until Ctrl-C or SIGTERM.
 """
 
@@ -23,6 +24,9 @@ from updatesync.site.auth import SecretError, create_secret, load_secret
 
 console = Console()
 err_console = Console(stderr=True)
+
+DEFAULT_CONSOLE_PORT = 8450
+"""Where `serve --role console` (and `--role all`) serves the web console."""
 
 secret_app = typer.Typer(help="The hierarchy's shared secret for site-to-site calls.")
 
@@ -68,23 +72,48 @@ def serve(
         str | None,
         typer.Option(help="Sync the top-level default SUP from this URL instead of the file's."),
     ] = None,
+    console_port: Annotated[
+        int,
+        typer.Option(help="Port of the web console (with --role console or all; 0: any)."),
+    ] = DEFAULT_CONSOLE_PORT,
 ) -> None:
-    """Run roles of a hierarchy: one site server, one SUP, or every role (`all`)."""
-    from updatesync.roles import RoleContext, RoleError, on_loopback, parse_role, start_roles
+    """Run roles of a hierarchy: one site server, one SUP, the web console, or every role
+    (`all`, the console included)."""
+    from updatesync.roles import (
+        ConsoleRole,
+        RoleContext,
+        RoleError,
+        on_loopback,
+        parse_role,
+        start_roles,
+    )
 
     try:
         hierarchy = load_hierarchy(hierarchy_file)
-        names = parse_role(hierarchy, role)
+        console_only = role.strip().lower() == "console"
+        names = [] if console_only else parse_role(hierarchy, role)
         everything = role.strip().lower() == "all"
         socks = {}
         if everything:
             hierarchy, socks = on_loopback(hierarchy)
             if not hierarchy.secret_path.exists():
                 create_secret(hierarchy.secret_path)
-        secret = load_secret(hierarchy.secret_path)
-        host = "127.0.0.1" if everything else _listen_host(hierarchy, names[0])
+        secret = b"" if console_only else load_secret(hierarchy.secret_path)
+        if everything:
+            host = "127.0.0.1"
+        elif console_only:
+            host = "0.0.0.0"
+        else:
+            host = _listen_host(hierarchy, names[0])
         context = RoleContext(hierarchy, secret, upstream_url=upstream, listen_host=host)
         roles = start_roles(context, names, socks=socks)
+        if everything or console_only:
+            try:
+                roles.append(ConsoleRole(context, port=console_port).start())
+            except BaseException:
+                for started in reversed(roles):
+                    started.stop()
+                raise
     except (HierarchyError, RoleError, SecretError, ValueError, OSError) as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(1) from exc

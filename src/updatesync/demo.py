@@ -28,7 +28,15 @@ from updatesync.hierarchy import Criteria, Hierarchy, load_hierarchy
 from updatesync.logs.cmtrace import read_cmtrace
 from updatesync.metadata.export import read_export, write_export
 from updatesync.metadata.generator import evolve_catalog, generate_catalog
-from updatesync.roles import RoleContext, SiteRole, SupRole, on_loopback, parse_role, start_roles
+from updatesync.roles import (
+    ConsoleRole,
+    RoleContext,
+    SiteRole,
+    SupRole,
+    on_loopback,
+    parse_role,
+    start_roles,
+)
 from updatesync.serving import BackgroundServer, bind
 from updatesync.site.auth import create_secret, load_secret
 from updatesync.site.status_messages import (
@@ -87,10 +95,13 @@ class HierarchyDemo:
         updates: int = 3000,
         console: Console | None = None,
         top_port: int = 0,
+        console_port: int = 0,
     ) -> None:
         """`top_port`: the top-level site's port (its SMS Provider), 0 for any free one."""
         self.root = root
         self.top_port = top_port
+        self.console_port = console_port
+        self.web: ConsoleRole | None = None
         self.updates = updates
         self.console = console or Console()
         self.hierarchy_file = hierarchy_file or example_hierarchy()
@@ -147,6 +158,7 @@ class HierarchyDemo:
         roles = start_roles(context, parse_role(hierarchy, "all"), socks=socks)
         self.sups = [r for r in roles if isinstance(r, SupRole)]
         self.sites = [r for r in roles if isinstance(r, SiteRole)]
+        self.web = ConsoleRole(context, port=self.console_port).start()
         self.console.print(
             f"stand-in Microsoft Update at {self.mu_server.url}; hierarchy "
             f"{hierarchy.name!r}: "
@@ -155,9 +167,12 @@ class HierarchyDemo:
             + ", ".join(f"{s.sup.fqdn} at {s.url}" for s in self.sups),
             highlight=False,
         )
+        self.console.print(f"web console at {self.web.url}/", highlight=False)
         return self
 
     def stop(self) -> None:
+        if self.web is not None:
+            self.web.stop()
         for role in [*self.sites, *self.sups]:
             role.stop()
         if getattr(self, "mu_server", None) is not None:
@@ -326,13 +341,19 @@ def run_demo(
     hierarchy_file: Path | None,
     console: Console,
     top_port: int = 0,
+    console_port: int = 0,
     keep_serving: Callable[[HierarchyDemo], None] | None = None,
 ) -> bool:
     """Two rounds (first sync, next month); True when every sync of both succeeded.
     `keep_serving(demo)` runs after them, with every role still up."""
     ok = True
     with HierarchyDemo(
-        root, hierarchy_file=hierarchy_file, updates=updates, console=console, top_port=top_port
+        root,
+        hierarchy_file=hierarchy_file,
+        updates=updates,
+        console=console,
+        top_port=top_port,
+        console_port=console_port,
     ) as demo:
         for label in ("first sync", "next month"):
             if label == "next month":

@@ -398,6 +398,31 @@ class SiteRole(_Role):
         return self.start()
 
 
+class ConsoleRole(_Role):
+    """The web console of the whole hierarchy: it reads every site's SMS Provider over HTTP
+    and keeps no database of its own."""
+
+    name = "console"
+
+    def __init__(
+        self, context: RoleContext, *, port: int = 0, sock: socket.socket | None = None
+    ) -> None:
+        super().__init__()
+        self.context = context
+        self.port = port
+        self.sock = sock
+
+    def start(self) -> ConsoleRole:
+        from updatesync.console import create_console_app
+
+        app = create_console_app(self.context.hierarchy)
+        self.url = self._serve(app, self.port, self.sock, self.context.listen_host)
+        return self
+
+    def __enter__(self) -> ConsoleRole:
+        return self.start()
+
+
 class _ParentLink:
     """A child site's database replication, as the sync manager asks for it."""
 

@@ -15,7 +15,18 @@ from updatesync.site.site_db import SiteDatabase
 
 pytestmark = pytest.mark.slow
 
-DEMO = [sys.executable, "-m", "updatesync", "demo", "--updates", "5000", "--port", "0"]
+DEMO = [
+    sys.executable,
+    "-m",
+    "updatesync",
+    "demo",
+    "--updates",
+    "5000",
+    "--port",
+    "0",
+    "--console-port",
+    "0",
+]
 
 
 def _state(site_dir: Path) -> tuple[int, int]:

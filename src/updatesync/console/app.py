@@ -1,0 +1,459 @@
+"""The web console of a hierarchy: server-rendered pages over every site's SMS Provider.
+
+`create_console_app(hierarchy, auth=..., title=...)` is an ASGI app (Starlette, Jinja2). It
+holds no database: each page asks the providers of the hierarchy's sites over HTTP, at the
+addresses of the hierarchy file, with `auth` (the authorization the providers take); a site
+whose provider does not answer is shown grey with the reason, never as an error page.
+
+Pages: `/` the hierarchy as a picture, with the sync buttons (`POST /sync`, SyncNow at the
+top-level site); `/sites/{code}` a site's and its SUPs' sync status; `/messages` status
+messages of every site, filtered; `/alerts` alerts and their history; `/timeline` one sync of
+the whole hierarchy on a time axis. `/fragments/...` give the live parts alone, which the one
+script of the console (`static/console.js`) fetches every second while a sync runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from updatesync.console.picture import layout
+from updatesync.console.providers import (
+    DEFAULT_TIMEOUT,
+    MAX_MESSAGES,
+    ProviderDown,
+    Providers,
+    parse_time,
+)
+from updatesync.console.states import PHASE_NAMES, message_text, site_views
+from updatesync.console.timeline import format_duration, load_timeline
+from updatesync.hierarchy import Hierarchy
+from updatesync.site.status_messages import CATALOGUE
+
+LOG = logging.getLogger(__name__)
+
+SITE_TYPES = {
+    "cas": "central administration site",
+    "primary": "primary site",
+    "secondary": "secondary site",
+}
+LINK_STATUS = {0: "healthy", 1: "degraded", 2: "error"}
+MESSAGE_FILTERS = ("site", "component", "id", "severity", "since", "until", "limit")
+DEFAULT_MESSAGES = 200
+"""Status messages shown at most when the form does not say."""
+
+
+class FormError(ValueError):
+    """A filter of a page's form that cannot be used; the message says which and why."""
+
+
+def create_console_app(
+    hierarchy: Hierarchy,
+    *,
+    auth: httpx.Auth | None = None,
+    title: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Starlette:
+    """The console of `hierarchy`. `auth` is given to every call to a site's SMS Provider
+    (reads and SyncNow); `timeout` is how long a provider may take before its site shows as
+    unreachable; `transport` replaces the network (tests)."""
+    name = title or f"{hierarchy.name} · updatesync"
+    console = _Console(hierarchy, auth, name, timeout, transport)
+    static = resources.files("updatesync.console") / "static"
+    return Starlette(
+        routes=[
+            Route("/", console.page(console.index)),
+            Route("/sync", console.page(console.sync), methods=["POST"]),
+            Route("/sites/{code}", console.page(console.site)),
+            Route("/messages", console.page(console.messages)),
+            Route("/alerts", console.page(console.alerts)),
+            Route("/timeline", console.page(console.timeline)),
+            Route("/fragments/hierarchy", console.page(console.hierarchy_fragment)),
+            Route("/fragments/sites/{code}", console.page(console.site_fragment)),
+            Route("/fragments/timeline", console.page(console.timeline_fragment)),
+            Mount("/static", StaticFiles(directory=str(static)), name="static"),
+        ]
+    )
+
+
+def _format_time(value: datetime | None, with_date: bool = True) -> str:
+    if value is None:
+        return "—"
+    moment = value.astimezone(UTC)
+    text = moment.strftime("%Y-%m-%d %H:%M:%S" if with_date else "%H:%M:%S")
+    return f"{text}.{moment.microsecond // 1000:03d}"
+
+
+def _error_code(value: int | None) -> str:
+    if value is None:
+        return "—"
+    return "0" if value == 0 else f"0x{value & 0xFFFFFFFF:08X}"
+
+
+def _breakable(name: str) -> Markup:
+    """A field name such as LastReplicationLinkCheckTime, allowed to wrap between words."""
+    return Markup("<wbr>").join(re.split(r"(?<=[a-z])(?=[A-Z])", name))
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("updatesync.console", "templates"),
+        autoescape=select_autoescape(["html", "svg"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["time"] = _format_time
+    env.filters["clock"] = lambda v: _format_time(v, with_date=False)
+    env.filters["error_code"] = _error_code
+    env.filters["iso"] = lambda v: _format_time(parse_time(v))
+    env.filters["words"] = _breakable
+    env.filters["duration"] = format_duration
+    env.globals.update(
+        SITE_TYPES=SITE_TYPES,
+        LINK_STATUS=LINK_STATUS,
+        PHASE_NAMES=PHASE_NAMES,
+        message_text=message_text,
+    )
+    return env
+
+
+def _parse_time(text: str, name: str) -> datetime | None:
+    """A time from a form: ISO 8601 or the browser's `datetime-local`; UTC unless it says."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise FormError(
+            f"{name}: {text!r} is not a time; give it as 2014-01-16T18:57:46 (UTC)"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _time_query(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class _Console:
+    def __init__(
+        self,
+        hierarchy: Hierarchy,
+        auth: httpx.Auth | None,
+        title: str,
+        timeout: float,
+        transport: httpx.AsyncBaseTransport | None,
+    ) -> None:
+        self.hierarchy = hierarchy
+        self.auth = auth
+        self.title = title
+        self.timeout = timeout
+        self.transport = transport
+        self.env = _environment()
+        self.sites = list(hierarchy.walk())
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def providers(self) -> Providers:
+        return Providers(
+            self.hierarchy, auth=self.auth, timeout=self.timeout, transport=self.transport
+        )
+
+    def render(
+        self, request: Request, template: str, status_code: int = 200, **values: Any
+    ) -> HTMLResponse:
+        html = self.env.get_template(template).render(
+            base=request.scope.get("root_path", "").rstrip("/"),
+            title=self.title,
+            hierarchy=self.hierarchy,
+            sites=self.sites,
+            path=request.url.path,
+            **values,
+        )
+        return HTMLResponse(html, status_code=status_code, headers={"cache-control": "no-store"})
+
+    def page(
+        self, handler: Callable[[Request], Awaitable[Response]]
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """`handler`, with any failure shown as a page that says what happened."""
+
+        async def run(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except FormError as exc:
+                return self.render(
+                    request, "problem.html", 400, page_title="Bad request", problem=str(exc)
+                )
+            except Exception as exc:
+                LOG.exception("console: %s failed", request.url.path)
+                return self.render(
+                    request,
+                    "problem.html",
+                    500,
+                    page_title="Console error",
+                    problem=f"The console failed while building {request.url.path}: "
+                    f"{type(exc).__name__}: {exc}",
+                )
+
+        return run
+
+    # -- the hierarchy -----------------------------------------------------------------------
+
+    async def _hierarchy(self) -> dict[str, Any]:
+        async with self.providers() as providers:
+            views = site_views(await providers.snapshots())
+        return {
+            "views": views,
+            "picture": layout(views),
+            "live": any(v.live for v in views),
+            "now": datetime.now(UTC),
+        }
+
+    async def index(self, request: Request, problem: str = "", status_code: int = 200) -> Response:
+        requested = request.query_params.get("requested", "")
+        return self.render(
+            request,
+            "index.html",
+            status_code,
+            page_title="Hierarchy",
+            requested=requested,
+            problem=problem,
+            **await self._hierarchy(),
+        )
+
+    async def hierarchy_fragment(self, request: Request) -> Response:
+        return self.render(request, "_hierarchy.html", **await self._hierarchy())
+
+    async def sync(self, request: Request) -> Response:
+        """The sync buttons: SyncNow at the top-level site, then back to the picture."""
+        if not _same_origin(request):
+            return self.render(
+                request,
+                "problem.html",
+                403,
+                page_title="Refused",
+                problem="A sync is requested only from the console's own pages "
+                "(this request came from another site).",
+            )
+        form = parse_qs((await request.body()).decode("utf-8", "replace"))
+        full = (form.get("full") or ["0"])[0].lower() in ("1", "true", "yes", "on")
+        async with self.providers() as providers:
+            try:
+                await providers.sync_now(full=full)
+            except ProviderDown as exc:
+                top = self.hierarchy.top.code
+                return await self.index(
+                    request,
+                    problem=f"The sync was not requested: SyncNow goes to the top-level site "
+                    f"{top}. {exc}.",
+                    status_code=502,
+                )
+        base = request.scope.get("root_path", "").rstrip("/")
+        target = f"{base}/?requested={'full' if full else 'delta'}"
+        return RedirectResponse(target, status_code=303)
+
+    # -- one site ------------------------------------------------------------------------------
+
+    def _site_or_none(self, code: str) -> Any:
+        try:
+            return self.hierarchy.site(code)
+        except KeyError:
+            return None
+
+    async def _site(self, code: str) -> dict[str, Any]:
+        site = self.hierarchy.site(code)
+        async with self.providers() as providers:
+            snapshots = await providers.snapshots()
+            recent = await providers.status_messages(
+                [("site", site.code), ("limit", 15)], codes=[site.code]
+            )
+        views = {v.code: v for v in site_views(snapshots)}
+        view = views[site.code]
+        return {
+            "view": view,
+            "site": site,
+            "parent": views.get(site.parent) if site.parent else None,
+            "children": [views[c.code] for c in self.hierarchy.children(site.code)],
+            "recent": recent.items,
+            "live": view.live,
+        }
+
+    async def site(self, request: Request) -> Response:
+        code = request.path_params["code"]
+        if self._site_or_none(code) is None:
+            return self._unknown_site(request, code)
+        values = await self._site(code)
+        return self.render(request, "site.html", page_title=values["site"].code, **values)
+
+    async def site_fragment(self, request: Request) -> Response:
+        code = request.path_params["code"]
+        if self._site_or_none(code) is None:
+            return self._unknown_site(request, code)
+        return self.render(request, "_site.html", **await self._site(code))
+
+    def _unknown_site(self, request: Request, code: str) -> Response:
+        known = ", ".join(s.code for s in self.sites)
+        return self.render(
+            request,
+            "problem.html",
+            404,
+            page_title="Unknown site",
+            problem=f"The hierarchy has no site {code!r}; its sites are {known}.",
+        )
+
+    # -- status messages -----------------------------------------------------------------------
+
+    def _message_filters(
+        self, query: Mapping[str, str]
+    ) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
+        """The form's values as given, and the providers' query parameters."""
+        form = {k: query.get(k, "").strip() for k in MESSAGE_FILTERS}
+        params: list[tuple[str, Any]] = []
+        if form["site"]:
+            site = self._site_or_none(form["site"])
+            if site is None:
+                raise FormError(
+                    f"site: the hierarchy has no site {form['site']!r} "
+                    f"(its sites: {', '.join(s.code for s in self.sites)})"
+                )
+            form["site"] = site.code
+            params.append(("site", site.code))
+        if form["component"]:
+            params.append(("component", form["component"]))
+        if form["id"]:
+            try:
+                ids = [int(p) for p in form["id"].replace(",", " ").split()]
+            except ValueError:
+                raise FormError(
+                    f"message id: {form['id']!r} is not a list of numbers; give e.g. 6702, 6703"
+                ) from None
+            params += [("id", i) for i in ids]
+        if form["severity"]:
+            severity = form["severity"].upper()[:1]
+            if severity not in ("I", "W", "E"):
+                raise FormError(f"severity: {form['severity']!r} is not I, W or E")
+            form["severity"] = severity
+            params.append(("severity", severity))
+        for name in ("since", "until"):
+            moment = _parse_time(form[name], name)
+            if moment is not None:
+                params.append((name, _time_query(moment)))
+                form[name] = moment.strftime("%Y-%m-%dT%H:%M:%S")  # as the form's input shows it
+        limit = DEFAULT_MESSAGES
+        if form["limit"]:
+            try:
+                limit = min(max(int(form["limit"]), 1), MAX_MESSAGES)
+            except ValueError:
+                raise FormError(f"limit: {form['limit']!r} is not a number") from None
+        form["limit"] = str(limit)
+        params.append(("limit", limit))
+        return form, params
+
+    async def messages(self, request: Request) -> Response:
+        form, params = self._message_filters(request.query_params)
+        async with self.providers() as providers:
+            found = await providers.status_messages(params)
+        limit = int(form["limit"])
+        return self.render(
+            request,
+            "messages.html",
+            page_title="Status messages",
+            form=form,
+            messages=found.items[:limit],
+            more=len(found.items) > limit,
+            down=found.down,
+            catalogue=CATALOGUE,
+            components=sorted({m["Component"] for m in found.items} | {"SMS_WSUS_SYNC_MANAGER"}),
+        )
+
+    # -- alerts --------------------------------------------------------------------------------
+
+    async def alerts(self, request: Request) -> Response:
+        form = {k: request.query_params.get(k, "").strip() for k in ("site", "state")}
+        params: list[tuple[str, Any]] = []
+        if form["site"]:
+            site = self._site_or_none(form["site"])
+            if site is None:
+                raise FormError(f"site: the hierarchy has no site {form['site']!r}")
+            form["site"] = site.code
+            params.append(("site", site.code))
+        if form["state"]:
+            if form["state"] not in ("raised", "canceled"):
+                raise FormError(f"state: {form['state']!r} is not raised or canceled")
+            params.append(("state", form["state"]))
+        async with self.providers() as providers:
+            found = await providers.alerts(params)
+        return self.render(
+            request,
+            "alerts.html",
+            page_title="Alerts",
+            form=form,
+            groups=_alert_groups(found.items),
+            down=found.down,
+        )
+
+    # -- the timeline --------------------------------------------------------------------------
+
+    async def _timeline(self, request: Request) -> dict[str, Any]:
+        since = _parse_time(request.query_params.get("since", ""), "since")
+        async with self.providers() as providers:
+            timeline = await load_timeline(providers, self.sites, since=since)
+        query = f"?{urlencode({'since': _time_query(since)})}" if since else ""
+        return {"timeline": timeline, "live": timeline.live, "query": query, "since": since}
+
+    async def timeline(self, request: Request) -> Response:
+        values = await self._timeline(request)
+        return self.render(request, "timeline.html", page_title="Timeline", **values)
+
+    async def timeline_fragment(self, request: Request) -> Response:
+        return self.render(request, "_timeline.html", **await self._timeline(request))
+
+
+def _alert_groups(alerts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Occurrences grouped by site, type and instance; the newest occurrence tells the
+    alert's state; groups with a raised alert first, then by newest occurrence."""
+    groups: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for alert in alerts:  # newest raised first
+        key = (alert["SiteCode"], alert["AlertType"], alert["Instance"])
+        group = groups.setdefault(
+            key,
+            {
+                "site": alert["SiteCode"],
+                "type": alert["AlertType"],
+                "instance": alert["Instance"],
+                "name": alert["Name"],
+                "state": alert["State"],
+                "latest": alert["RaisedAt"],
+                "occurrences": [],
+            },
+        )
+        group["occurrences"].append(alert)
+    return sorted(
+        groups.values(),
+        key=lambda g: (g["state"] != "raised", -g["latest"].timestamp()),
+    )
+
+
+def _same_origin(request: Request) -> bool:
+    """False for a form posted from another site (the console's POST starts a sync)."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("origin")
+    if not origin or origin == "null":
+        return True
+    return urlsplit(origin).netloc == request.headers.get("host", "")

@@ -1,0 +1,218 @@
+"""The web console in a real browser: Debian's Chromium driven by Playwright, against the
+article's hierarchy running in this process. What a person sees: the hierarchy drawn, a
+click on "Full synchronization" turning every site green as the sync spreads (the page
+refreshes itself), the timeline, and a failure at PS2 shown red, in the status messages and
+as an alert. Screenshots are kept under the test's tmp_path and copied to the folder named
+by UPDATESYNC_ARTIFACTS when it is set.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hierarchy_inprocess import SITE_CODES, InProcessHierarchy
+
+from updatesync.console import create_console_app
+from updatesync.serving import BackgroundServer
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PS2_SUP = "sup:ps2site.contoso.com"
+WAIT_MS = 30_000
+"""How long an expectation may wait for the page (auto-waiting, no sleeps)."""
+
+if not CHROMIUM.exists():
+    pytest.skip(
+        f"{CHROMIUM} is missing: install Debian's chromium (`apt-get install chromium`; "
+        ".ci/run does) to run the console's browser tests",
+        allow_module_level=True,
+    )
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is missing: pip install -e '.[test]'"
+)
+expect = sync_api.expect
+
+
+@dataclass
+class Session:
+    h: InProcessHierarchy
+    url: str
+    browser: Any
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+    with (
+        InProcessHierarchy(tmp_path_factory.mktemp("hierarchy"), updates=150) as h,
+        BackgroundServer(create_console_app(h.hierarchy)) as server,
+        sync_api.sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        expect.set_options(timeout=WAIT_MS)
+        try:
+            yield Session(h, server.url, browser)
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(session: Session) -> Iterator[Any]:
+    context = session.browser.new_context(viewport={"width": 1280, "height": 900})
+    tab = context.new_page()
+    tab.set_default_timeout(WAIT_MS)
+    try:
+        yield tab
+    finally:
+        context.close()
+
+
+def screenshot(page: Any, tmp_path: Path, name: str) -> Path:
+    """Save the whole page as `name`.png under tmp_path, and in UPDATESYNC_ARTIFACTS."""
+    target = tmp_path / f"{name}.png"
+    page.screenshot(path=str(target), full_page=True)
+    folder = os.environ.get("UPDATESYNC_ARTIFACTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(target, Path(folder) / target.name)
+    return target
+
+
+def site_box(page: Any, code: str) -> Any:
+    return page.locator(f"svg.hierarchy g.site[data-site='{code}']")
+
+
+def next_syncs(h: InProcessHierarchy) -> dict[str, int]:
+    return {code: len(h.results(code)) + 1 for code in SITE_CODES}
+
+
+def wait_for(h: InProcessHierarchy, counts: dict[str, int]) -> None:
+    """Until every site finished the sync that was requested (SiteRole.wait_for_sync)."""
+    for code, count in counts.items():
+        h.wait(code, count)
+
+
+def test_the_console_shows_the_example_hierarchy(
+    session: Session, page: Any, tmp_path: Path
+) -> None:
+    page.goto(session.url + "/")
+    expect(page).to_have_title(re.compile("Hierarchy · Contoso · updatesync"))
+    expect(page.locator("svg.hierarchy g.site")).to_have_count(4)
+    expect(page.locator("svg.hierarchy g.sup")).to_have_count(5)
+    expect(page.locator("svg.hierarchy path.link")).to_have_count(3)
+    for code in SITE_CODES:
+        expect(site_box(page, code).locator("text.code")).to_have_text(code)
+    expect(site_box(page, "PS1").locator("g.sup")).to_have_count(2)
+    expect(page.get_by_role("button", name="Synchronize (delta)")).to_be_visible()
+    expect(page.get_by_role("button", name="Full synchronization")).to_be_visible()
+    screenshot(page, tmp_path, "01-hierarchy")
+
+
+def test_full_synchronization_reaches_every_site_and_the_page_turns_green(
+    session: Session, page: Any, tmp_path: Path
+) -> None:
+    h = session.h
+    page.goto(session.url + "/")
+    counts = next_syncs(h)
+    page.get_by_role("button", name="Full synchronization").click()
+    expect(page).to_have_url(re.compile(r"/\?requested=full$"))
+    expect(page.get_by_role("status")).to_contain_text("Full synchronization requested at CS1")
+    wait_for(h, counts)
+    assert all(h.results(code)[-1].succeeded for code in SITE_CODES)
+    version = str(h.db("CS1").content_version())
+    # No reload: the page's script swaps in the live fragment until every site is done.
+    for code in SITE_CODES:
+        expect(site_box(page, code)).to_have_attribute("data-state", "done")
+        expect(site_box(page, code)).to_have_attribute("data-version", version)
+        expect(site_box(page, code).locator("text.version")).to_have_text(version)
+    expect(page.locator("svg.hierarchy g.sup[data-state='done']")).to_have_count(5)
+    expect(page.locator(".fragment[data-live='false']")).to_have_count(1)
+    screenshot(page, tmp_path, "02-hierarchy-synced")
+
+    page.get_by_role("link", name="Timeline").click()
+    expect(page).to_have_url(re.compile(r"/timeline$"))
+    phases = {"CS1": (6701, 6704, 6705, 6702), "PS1": (6701, 6704, 6706, 6702)}
+    for code in SITE_CODES:
+        for phase in phases.get(code, (6701, 6704, 6702)):
+            expect(
+                page.locator(f"svg.timeline rect.bar[data-site='{code}'][data-phase='{phase}']")
+            ).to_have_count(1)
+        expect(page.locator(f"svg.timeline g.site-row[data-site='{code}']")).to_have_attribute(
+            "data-state", "done"
+        )
+    expect(page.locator(".summary")).to_contain_text("4 of 4 sites done, 0 failed")
+    screenshot(page, tmp_path, "03-timeline")
+
+    page.locator("nav").get_by_role("link", name="PS1").click()
+    expect(page.locator("table.sup-table tr[data-sup]")).to_have_count(2)
+    expect(page.locator("[data-site-state]")).to_have_text("done (6702)")
+    screenshot(page, tmp_path, "04-site-PS1")
+
+
+def test_a_failure_at_ps2_shows_red_with_its_message_and_alert(
+    session: Session, page: Any, tmp_path: Path
+) -> None:
+    h = session.h
+    h.stop_role(PS2_SUP)  # PS2's software update point no longer answers
+    try:
+        page.goto(session.url + "/")
+        counts = next_syncs(h)
+        page.get_by_role("button", name="Synchronize (delta)").click()
+        expect(page).to_have_url(re.compile(r"/\?requested=delta$"))
+        wait_for(h, counts)
+        assert not h.results("PS2")[-1].succeeded
+        expect(site_box(page, "PS2")).to_have_attribute("data-state", "failed")
+        expect(site_box(page, "PS2").locator("text.state-label")).to_have_text("failed (6703)")
+        expect(page.locator("g.sup[data-sup='ps2site.contoso.com']")).to_have_attribute(
+            "data-state", "failed"
+        )
+        for code in ("CS1", "PS1", "SS1"):
+            expect(site_box(page, code)).to_have_attribute("data-state", "done")
+        expect(page.locator("tr[data-site='PS2'] td").last).to_contain_text("Connection refused")
+        screenshot(page, tmp_path, "05-hierarchy-PS2-failed")
+
+        page.get_by_role("link", name="Status messages").click()
+        page.get_by_label("Message ID").fill("6703")
+        page.get_by_role("button", name="Filter").click()
+        expect(page).to_have_url(re.compile(r"id=6703"))
+        failure = page.locator("table.messages-table tr[data-site='PS2'][data-id='6703']")
+        expect(failure).to_have_count(1)
+        expect(failure).to_contain_text("WSUS Synchronization failed.")
+        expect(page.locator("table.messages-table tr[data-id]")).to_have_count(1)
+        screenshot(page, tmp_path, "06-messages-6703")
+
+        page.get_by_role("link", name="Alerts").click()
+        alert = page.locator("tbody.alert-group[data-site='PS2']")
+        expect(alert).to_have_attribute("data-state", "raised")
+        expect(alert).to_contain_text(
+            "Synchronization failure alert for software update point: ps2site.contoso.com"
+        )
+        screenshot(page, tmp_path, "07-alerts")
+
+        page.get_by_role("link", name="Timeline").click()
+        expect(page.locator("svg.timeline g.site-row[data-site='PS2']")).to_have_attribute(
+            "data-state", "failed"
+        )
+        expect(
+            page.locator("svg.timeline rect.bar[data-site='PS2'][data-phase='6703']")
+        ).to_have_class(re.compile(r"\bfailed\b"))
+        screenshot(page, tmp_path, "08-timeline-PS2-failed")
+    finally:
+        h.restart_role(PS2_SUP)
