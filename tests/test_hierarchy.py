@@ -814,3 +814,126 @@ languages = ["en", "en"]
         ("hierarchy.criteria.classifications[2]", lines.index('    "not#a-guid",') + 1),
         ("hierarchy.criteria.languages[1]", lines.index('languages = ["en", "en"]') + 1),
     ]
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+def alerts(body: str, *, hierarchy: str = "") -> str:
+    """The small valid file with a `[hierarchy.alerts]` table holding `body`."""
+    return doc(hierarchy=hierarchy, extra=f"[hierarchy.alerts]\n{body}\n")
+
+
+def test_example_alert_settings(example: Hierarchy) -> None:
+    assert example.alerts.overdue_after == timedelta(days=2)
+    assert example.alerts.webhooks == ()
+
+
+@pytest.mark.parametrize(
+    ("schedule", "expected"),
+    [
+        ("", timedelta(days=8)),  # ConfigMgr's weekly default, plus one day
+        ('schedule = "1d"', timedelta(days=2)),
+        ('schedule = "30m"', timedelta(days=2)),  # at least 2 days
+        ('schedule = "0 2 * * 1-5"', timedelta(days=4)),  # Friday to Monday, plus one day
+        ('schedule = "0 0 1 * *"', timedelta(days=32)),  # 31-day months, plus one day
+    ],
+)
+def test_overdue_after_defaults_to_the_schedule_gap_plus_a_day(
+    schedule: str, expected: timedelta
+) -> None:
+    hierarchy = parse_hierarchy(doc(hierarchy=schedule))
+    assert hierarchy.alerts.overdue_after == expected
+    assert hierarchy.alerts.webhooks == ()
+
+
+def test_alert_settings_from_the_file() -> None:
+    text = alerts(
+        'overdue_after = "1d12h"\n'
+        "webhooks = [\n"
+        '    "http://127.0.0.1:9000/hook",\n'
+        '    "https://alerts.contoso.com/updatesync?token=abc",\n'
+        "]",
+        hierarchy='schedule = "0 2 * * *"',
+    )
+    settings = parse_hierarchy(text).alerts
+    assert settings.overdue_after == timedelta(days=1, hours=12)
+    assert settings.webhooks == (
+        "http://127.0.0.1:9000/hook",
+        "https://alerts.contoso.com/updatesync?token=abc",
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "path", "fragment"),
+    [
+        ("overdue_after = 2", "hierarchy.alerts.overdue_after", 'interval such as "2d"'),
+        ('overdue_after = "soon"', "hierarchy.alerts.overdue_after", "not an interval"),
+        ('overdue_after = "0m"', "hierarchy.alerts.overdue_after", "longer than zero"),
+        (
+            'overdue_after = "7d"',
+            "hierarchy.alerts.overdue_after",
+            "not longer than the longest time between two scheduled syncs (7d, the default "
+            "schedule, every 7d): every site would be overdue before its next scheduled sync; "
+            'make it longer, such as "8d"',
+        ),
+        ('webhooks = "http://a.contoso.com/"', "hierarchy.alerts.webhooks", "array of strings"),
+        ("webhooks = [8080]", "hierarchy.alerts.webhooks[0]", "must be a string"),
+        ('webhooks = [""]', "hierarchy.alerts.webhooks[0]", "is empty"),
+        ('webhooks = ["ftp://a.contoso.com/x"]', "hierarchy.alerts.webhooks[0]", "not an http(s)"),
+        ('webhooks = ["alerts.contoso.com/x"]', "hierarchy.alerts.webhooks[0]", "not an http(s)"),
+        ('webhooks = ["http://"]', "hierarchy.alerts.webhooks[0]", "not an http(s) URL"),
+        ('webhooks = ["http://a.contoso.com:99999/"]', "hierarchy.alerts.webhooks[0]", "not a URL"),
+        ('webhooks = ["http://a.contoso.com:0/"]', "hierarchy.alerts.webhooks[0]", "port 0"),
+        ('webhooks = ["http://a b.contoso.com/"]', "hierarchy.alerts.webhooks[0]", "white space"),
+        ('webhooks = ["http://a.contoso.com/#x"]', "hierarchy.alerts.webhooks[0]", "fragment"),
+        (
+            'webhooks = ["http://a.contoso.com/", "http://a.contoso.com/"]',
+            "hierarchy.alerts.webhooks[1]",
+            "listed twice (also hierarchy.alerts.webhooks[0])",
+        ),
+        ('webhook = ["http://a.contoso.com/"]', "hierarchy.alerts.webhook", "'webhooks'"),
+        ('overdue = "2d"', "hierarchy.alerts.overdue", "'overdue_after'"),
+    ],
+)
+def test_alert_rules(body: str, path: str, fragment: str) -> None:
+    assert_problem(alerts(body), path, fragment)
+
+
+def test_alerts_must_be_a_table() -> None:
+    assert_problem(doc(hierarchy='alerts = "loud"'), "hierarchy.alerts", "must be a table")
+
+
+def test_overdue_after_against_a_cron_schedule() -> None:
+    weekdays = 'schedule = "0 2 * * 1-5"'
+    problem = assert_problem(
+        alerts('overdue_after = "2d"', hierarchy=weekdays),
+        "hierarchy.alerts.overdue_after",
+        'not longer than the longest time between two scheduled syncs (3d, schedule "0 2 * * 1-5")',
+        'such as "4d"',
+    )
+    assert problem.line is not None
+    assert parse_hierarchy(alerts('overdue_after = "3d1m"', hierarchy=weekdays)).alerts
+
+
+def test_a_bad_schedule_is_reported_alone_not_again_by_overdue_after() -> None:
+    assert_problem(
+        alerts('overdue_after = "1d"', hierarchy='schedule = "0 25 * * *"'),
+        "hierarchy.schedule",
+        "bad hour",
+    )
+
+
+def test_alert_problems_give_their_lines() -> None:
+    text = alerts(
+        'overdue_after = "1h"\n'
+        "webhooks = [\n"
+        '    "http://ok.contoso.com/hook",\n'
+        '    "mailto:admin@contoso.com",\n'
+        "]"
+    )
+    lines = text.splitlines()
+    assert [(p.path, p.line) for p in problems_of(text)] == [
+        ("hierarchy.alerts.overdue_after", lines.index('overdue_after = "1h"') + 1),
+        ("hierarchy.alerts.webhooks[1]", lines.index('    "mailto:admin@contoso.com",') + 1),
+    ]

@@ -13,6 +13,7 @@ Layout::
     [hierarchy]            name, data_dir, retry_interval, replication_timeout, secret_file,
                            schedule, schedule_start
     [hierarchy.logs]       max_size, tz_bias
+    [hierarchy.alerts]     overdue_after, webhooks
     [hierarchy.upstream]   kind, url
     [hierarchy.criteria]   products, classifications, languages
     [[sites]]              code, fqdn, type, parent, address, port
@@ -45,6 +46,13 @@ Choices made here, each one a default an administrator can see:
   bring the parent's content version (default 30 minutes) before it fails.
 - **Names**: site codes are upper-cased, FQDNs, GUIDs and language codes lower-cased, and all
   look-ups ignore case.
+- **Overdue**: a site whose last successful sync is older than `overdue_after` (or that
+  never synced and was set up longer ago) gets the `sync_overdue` alert. Default: the longest
+  gap between two scheduled syncs plus one day, and at least 2 days ("2d" for a daily
+  schedule, "8d" for ConfigMgr's weekly default). A value not longer than that gap is refused:
+  every site would be overdue before its next scheduled sync.
+- **Webhooks**: every raise and cancel of an alert is POSTed as JSON to each URL of
+  `webhooks` (http or https; none by default).
 - **Criteria**: products and classifications are category GUIDs. Both empty means no filter
   (every update the upstream has); exactly one of them empty is refused, because the
   server-to-server filter then selects nothing (SPEC section 7). No languages means all of them.
@@ -72,10 +80,12 @@ from updatesync.updateserver.sync import MICROSOFT_UPDATE_URL
 __all__ = [
     "DEFAULT_HTTPS_PORT",
     "DEFAULT_HTTP_PORT",
+    "DEFAULT_OVERDUE_AFTER",
     "DEFAULT_REPLICATION_TIMEOUT",
     "DEFAULT_RETRY_INTERVAL",
     "DEFAULT_SCHEDULE",
     "DEFAULT_SITE_PORT",
+    "AlertSettings",
     "Criteria",
     "CronSchedule",
     "Hierarchy",
@@ -106,6 +116,9 @@ DEFAULT_REPLICATION_TIMEOUT: Final = timedelta(minutes=30)
 DEFAULT_SECRET_FILE: Final = "hierarchy.secret"
 DEFAULT_RETRY_INTERVAL: Final = timedelta(minutes=60)
 DEFAULT_DATA_DIR: Final = "data"
+DEFAULT_OVERDUE_AFTER: Final = timedelta(days=2)
+"""The least `overdue_after` defaults to; see `default_overdue_after`."""
+_OVERDUE_MARGIN: Final = timedelta(days=1)
 MIN_TZ_BIAS: Final = -840
 MAX_TZ_BIAS: Final = 720
 _DEFAULT_INTERVAL_START: Final = datetime(2000, 1, 1)
@@ -339,6 +352,40 @@ class LogSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertSettings:
+    """`[hierarchy.alerts]`: when a site's sync is overdue, and where alerts are sent."""
+
+    overdue_after: timedelta = DEFAULT_OVERDUE_AFTER
+    """A site whose last successful sync is older than this gets the `sync_overdue` alert."""
+    webhooks: tuple[str, ...] = ()
+    """URLs each raise and cancel of an alert is POSTed to (JSON)."""
+
+
+def longest_gap(schedule: Schedule) -> timedelta:
+    """The longest time between two runs of `schedule`: its interval, or for a cron expression
+    the longest gap over about a year of runs (from 2000-01-01, wall-clock time)."""
+    if isinstance(schedule, IntervalSchedule):
+        return schedule.interval
+    runs = CronSim(schedule.expression, _DEFAULT_INTERVAL_START)
+    horizon = _DEFAULT_INTERVAL_START + timedelta(days=400)
+    previous: datetime | None = None
+    gap = timedelta(0)
+    for count, run in enumerate(runs):
+        if previous is not None:
+            gap = max(gap, run - previous)
+        previous = run
+        if count >= 2000 or (run > horizon and count >= 1):
+            break
+    return gap
+
+
+def default_overdue_after(schedule: Schedule) -> timedelta:
+    """`overdue_after` when the file leaves it out: the schedule's longest gap plus one day,
+    and at least 2 days."""
+    return max(DEFAULT_OVERDUE_AFTER, longest_gap(schedule) + _OVERDUE_MARGIN)
+
+
+@dataclass(frozen=True, slots=True)
 class Upstream:
     """What the top-level site's default SUP syncs from; `url` is None for `none`
     (disconnected: metadata arrives by importing a WSUS export)."""
@@ -422,6 +469,8 @@ class Hierarchy:
     replication_timeout: timedelta = DEFAULT_REPLICATION_TIMEOUT
     secret_file: Path | None = None
     """The shared secret of site-to-site calls; None: `<data_dir>/hierarchy.secret`."""
+    alerts: AlertSettings = AlertSettings()
+    """`[hierarchy.alerts]`: the overdue limit and the webhooks."""
     _by_code: dict[str, Site] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -704,6 +753,7 @@ class _Reader:
                 "replication_timeout",
                 "secret_file",
                 "logs",
+                "alerts",
                 *_TOP_ONLY_KEYS,
             ),
         )
@@ -723,9 +773,14 @@ class _Reader:
         drafts = self.read_sites(document)
         top = self.check_structure(drafts)
         settings = self.top_settings(head, drafts, top)
+        before = len(self.problems)
         schedule = self.read_schedule(settings)
+        schedule_read = len(self.problems) == before
         upstream = self.read_upstream(settings)
         criteria = self.read_criteria(settings)
+        alerts = self.read_alerts(
+            head, path, schedule if schedule_read else None, "schedule" in settings
+        )
         if self.problems or name is None or upstream is None:
             return None
         sites = tuple(
@@ -752,6 +807,7 @@ class _Reader:
             source=self.source,
             replication_timeout=replication_timeout,
             secret_file=secret_file,
+            alerts=alerts,
         )
 
     def read_data_dir(self, head: Mapping[str, object], path: _Path) -> Path:
@@ -813,6 +869,73 @@ class _Reader:
                 f'must be minutes (UTC = local + bias, e.g. 480 or -60) or "local", got {value!r}',
             )
         return LogSettings(max_bytes=max_bytes, tz_bias=bias)
+
+    def read_alerts(
+        self, head: Mapping[str, object], path: _Path, schedule: Schedule | None, scheduled: bool
+    ) -> AlertSettings:
+        """`[hierarchy.alerts]`; `schedule` None when the schedule itself was refused (then
+        overdue_after is not compared with it)."""
+        table = self.table(head, "alerts", path)
+        path = (*path, "alerts")
+        self.check_keys(table, path, ("overdue_after", "webhooks"))
+        default = default_overdue_after(schedule or DEFAULT_SCHEDULE)
+        overdue_after = default
+        if "overdue_after" in table:
+            overdue_after = self.read_overdue_after(
+                table["overdue_after"], (*path, "overdue_after"), schedule, scheduled, default
+            )
+        return AlertSettings(overdue_after, self.read_webhooks(table, path))
+
+    def read_overdue_after(
+        self,
+        value: object,
+        where: _Path,
+        schedule: Schedule | None,
+        scheduled: bool,
+        default: timedelta,
+    ) -> timedelta:
+        if not isinstance(value, str):
+            self.add(
+                where,
+                f'must be an interval such as "2d", "36h" or "1d12h", got {_toml_type(value)} '
+                f"{value!r}",
+            )
+            return default
+        try:
+            limit = parse_duration(value)
+        except ValueError as exc:
+            self.add(where, str(exc))
+            return default
+        if schedule is None:
+            return limit
+        gap = longest_gap(schedule)
+        if limit <= gap:
+            suggested = _format_duration(gap + _OVERDUE_MARGIN)
+            told = (
+                f'schedule "{schedule}"' if scheduled else f"the default schedule, every {schedule}"
+            )
+            self.add(
+                where,
+                f"{value.strip()!r} is not longer than the longest time between two scheduled "
+                f"syncs ({_format_duration(gap)}, {told}): every site would be overdue before "
+                f'its next scheduled sync; make it longer, such as "{suggested}", or leave it '
+                "out for that default",
+            )
+            return default
+        return limit
+
+    def read_webhooks(self, table: Mapping[str, object], path: _Path) -> tuple[str, ...]:
+        seen: dict[str, _Path] = {}
+        for where, url in self.string_list(table, "webhooks", path):
+            problem = _webhook_problem(url)
+            if problem is not None:
+                self.add(where, problem)
+                continue
+            if url in seen:
+                self.add(where, f"{url} is listed twice (also {_format_path(seen[url])})")
+                continue
+            seen[url] = where
+        return tuple(seen)
 
     # -- sites
 
@@ -1267,6 +1390,27 @@ class _Reader:
                 continue
             seen[code] = where
         return tuple(seen)
+
+
+def _webhook_problem(url: str) -> str | None:
+    """What is wrong with a webhook URL, or None."""
+    example = "write it as http://host:port/path or https://host/path"
+    if not url:
+        return f"is empty; {example}"
+    if any(c.isspace() for c in url):
+        return f"{url!r} contains white space; {example}"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"{url!r} is not a URL ({exc}); {example}"
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return f"{url!r} is not an http(s) URL; {example}"
+    if port == 0:
+        return f"{url!r} has port 0; give the receiver's port (1 to 65535) or none"
+    if parts.fragment:
+        return f"{url!r} has a fragment (#...), which is never sent to the server; remove it"
+    return None
 
 
 # --------------------------------------------------------------------------- line numbers

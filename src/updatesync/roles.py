@@ -38,12 +38,14 @@ from starlette.routing import Mount, Route
 from updatesync.hierarchy import Hierarchy, Site
 from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.serving import BackgroundServer, bind
+from updatesync.site.alerting import AlertWatcher, Webhook
 from updatesync.site.auth import HmacAuth, require_signature
 from updatesync.site.client_policy import policy_routes, publish_policy
 from updatesync.site.db_monitor import DatabaseMonitor
 from updatesync.site.db_replication import DatabaseReplicator, replication_routes
 from updatesync.site.file_replication import ReplicationManager, file_receiver_routes
 from updatesync.site.inbox import Inbox
+from updatesync.site.metrics import metrics_route
 from updatesync.site.provider import create_provider_app
 from updatesync.site.site_db import SiteDatabase, SoftwareUpdatePoint
 from updatesync.site.site_server import SiteServer
@@ -316,6 +318,16 @@ class SiteRole(_Role):
             on_sync_requested=monitor.notify,
             sync_history=self,
         )
+        self.watcher = AlertWatcher(
+            db,
+            self.code,
+            overdue_after=h.alerts.overdue_after,
+            log=self.context.log(self.log_dir, "alerts.log", "SMS_ALERT_WATCHER"),
+            check_interval=60.0,
+            webhooks=[Webhook(url) for url in h.alerts.webhooks],
+            hierarchy=h.name,
+            state_file=self.site_dir / "alerting.sqlite",
+        )
         site_routes = [
             *replication_routes(db),
             *file_receiver_routes(
@@ -329,6 +341,7 @@ class SiteRole(_Role):
                 *site_routes,
                 Route(HELLO_PATH, self._hello, methods=["POST"]),
                 *policy_routes(db, self.site),
+                metrics_route(db, self.code),
                 Mount("", app=provider),
             ]
         )
@@ -340,6 +353,8 @@ class SiteRole(_Role):
             self._closers.append(self.replicator.stop)
         self.server.start()
         self._closers.append(self.server.stop)
+        self.watcher.start()
+        self._closers.append(self.watcher.stop)
         self.url = self._serve(guarded, self.site.port, self.sock, self.context.listen_host)
         threading.Thread(target=self._greet, name=f"{self.name} hello", daemon=True).start()
         return self
@@ -376,6 +391,7 @@ class SiteRole(_Role):
     def _finished(self, result: SiteSyncResult) -> None:
         if result.succeeded and self.site.type != "cas":
             publish_policy(self.db, self.site)
+        self.watcher.poke()  # a failure or a recovery goes to the webhooks at once
         with self._done:
             self.results.append(result)
             self._done.notify_all()

@@ -1260,17 +1260,21 @@ class SiteDatabase:
         *,
         site_code: str | None = None,
         at: datetime | None = None,
+        text: str | None = None,
     ) -> Alert:
         """Raise an alert about `instance` (for a sync failure: the SUP's FQDN). While it is
-        raised, raising it again returns it unchanged."""
+        raised, raising it again returns it unchanged. `text`: what the alert says, when it
+        says more than its kind's name (`alert_text`), e.g. the time of the last sync."""
         kind = AlertType(alert_type)
         site = self._site(site_code)
+        if text is not None and not text.strip():
+            raise SiteDatabaseError(f"alert {kind} for {instance}: the text is empty")
         for _ in range(3):
             existing = self._raised(kind, site, instance)
             if existing is not None:
                 return existing
             when = _utc(at or _now(), f"alert {kind}")
-            text = alert_text(kind, instance)
+            text = text if text is not None else alert_text(kind, instance)
             try:
                 with self.engine.begin() as conn:
                     inserted = conn.execute(
@@ -1329,6 +1333,13 @@ class SiteDatabase:
         with self.engine.connect() as conn:
             rows = conn.execute(select(a).where(a.c.alert_id.in_(canceled)).order_by(a.c.alert_id))
             return [_alert(r) for r in rows]
+
+    def set_up_time(self) -> datetime:
+        """When this site database was created: the alert watcher does not call a site that
+        never synced overdue before it has had `overdue_after` to do so."""
+        with self.engine.connect() as conn:
+            value = conn.execute(select(t.site_identity.c.created_at)).scalar_one()
+        return _read_time(value)  # type: ignore[return-value]  # NOT NULL column
 
     def alerts(
         self,
