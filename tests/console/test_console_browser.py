@@ -1,9 +1,10 @@
 """The web console in a real browser: Debian's Chromium driven by Playwright, against the
 article's hierarchy running in this process. What a person sees: the hierarchy drawn, a
 click on "Full synchronization" turning every site green as the sync spreads (the page
-refreshes itself), the timeline, and a failure at PS2 shown red, in the status messages and
-as an alert. Screenshots are kept under the test's tmp_path and copied to the folder named
-by UPDATESYNC_ARTIFACTS when it is set.
+refreshes itself), the timeline, a failure at PS2 shown red, in the status messages and as
+an alert, and real logs uploaded on the Logs page shown as the tracker's runs. Screenshots
+are kept under the test's tmp_path and copied to the folder named by UPDATESYNC_ARTIFACTS
+when it is set.
 """
 
 from __future__ import annotations
@@ -216,3 +217,35 @@ def test_a_failure_at_ps2_shows_red_with_its_message_and_alert(
         screenshot(page, tmp_path, "08-timeline-PS2-failed")
     finally:
         h.restart_role(PS2_SUP)
+
+
+def test_uploaded_logs_show_the_trackers_runs(
+    session: Session, page: Any, tmp_path: Path, fixtures_dir: Path
+) -> None:
+    logs = fixtures_dir / "logs"
+    files = [
+        str(path)
+        for folder in ("msdocs-2014-hierarchy", "patchmypc-2024-failures")
+        for path in sorted((logs / folder).iterdir())
+    ]
+    page.goto(session.url + "/")
+    page.get_by_role("link", name="Logs").click()
+    expect(page).to_have_url(re.compile(r"/logs$"))
+    page.get_by_label("Log files").set_input_files(files)
+    page.get_by_role("button", name="Track the runs").click()
+    runs = page.locator("article.run")
+    expect(runs).to_have_count(4)
+    cs1 = page.locator("article.run[data-site='CS1']")
+    expect(cs1).to_have_attribute("data-result", "success")
+    expect(cs1.locator("[data-fact='versions']")).to_contain_text("33 → 34")
+    expect(cs1.locator("[data-fact='children']")).to_have_text("PS1, PS2")
+    expect(page.locator("article.run[data-site='PS1'] [data-fact='replicas']")).to_have_text(
+        "ps1sys.contoso.com: 4 items, done"
+    )
+    chq = page.locator("article.run[data-site='CHQ']")
+    expect(chq).to_have_attribute("data-result", "failed")
+    expect(chq.locator("[data-fact='error']")).to_contain_text(
+        "Request for principal permission failed 0x8013150a"
+    )
+    expect(chq.locator("[data-fact='next-retry']")).to_contain_text("2024-08-02 21:54:26.571")
+    screenshot(page, tmp_path, "09-logs")

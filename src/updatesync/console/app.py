@@ -8,8 +8,10 @@ whose provider does not answer is shown grey with the reason, never as an error 
 Pages: `/` the hierarchy as a picture, with the sync buttons (`POST /sync`, SyncNow at the
 top-level site); `/sites/{code}` a site's and its SUPs' sync status; `/messages` status
 messages of every site, filtered; `/alerts` alerts and their history; `/timeline` one sync of
-the whole hierarchy on a time axis. `/fragments/...` give the live parts alone, which the one
-script of the console (`static/console.js`) fetches every second while a sync runs.
+the whole hierarchy on a time axis; `/logs` the sync runs that the log tracker rebuilds
+from uploaded logs (`updatesync.console.logs_page`). `/fragments/...` give the live parts
+alone, which the one script of the console (`static/console.js`) fetches every second while
+a sync runs.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from updatesync.console.logs_page import logs_page
 from updatesync.console.picture import layout
 from updatesync.console.providers import (
     DEFAULT_TIMEOUT,
@@ -41,6 +44,7 @@ from updatesync.console.providers import (
 )
 from updatesync.console.states import PHASE_NAMES, message_text, site_views
 from updatesync.console.timeline import format_duration, load_timeline
+from updatesync.console.uploads import UploadLimits
 from updatesync.hierarchy import Hierarchy
 from updatesync.site.status_messages import CATALOGUE
 
@@ -68,12 +72,14 @@ def create_console_app(
     title: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     transport: httpx.AsyncBaseTransport | None = None,
+    upload_limits: UploadLimits | None = None,
 ) -> Starlette:
     """The console of `hierarchy`. `auth` is given to every call to a site's SMS Provider
     (reads and SyncNow); `timeout` is how long a provider may take before its site shows as
-    unreachable; `transport` replaces the network (tests)."""
+    unreachable; `transport` replaces the network (tests); `upload_limits` bound what the
+    `/logs` page takes (50 MB in all by default)."""
     name = title or f"{hierarchy.name} · updatesync"
-    console = _Console(hierarchy, auth, name, timeout, transport)
+    console = _Console(hierarchy, auth, name, timeout, transport, upload_limits or UploadLimits())
     static = resources.files("updatesync.console") / "static"
     return Starlette(
         routes=[
@@ -83,6 +89,7 @@ def create_console_app(
             Route("/messages", console.page(console.messages)),
             Route("/alerts", console.page(console.alerts)),
             Route("/timeline", console.page(console.timeline)),
+            Route("/logs", console.page(console.logs), methods=["GET", "POST"]),
             Route("/fragments/hierarchy", console.page(console.hierarchy_fragment)),
             Route("/fragments/sites/{code}", console.page(console.site_fragment)),
             Route("/fragments/timeline", console.page(console.timeline_fragment)),
@@ -158,6 +165,7 @@ class _Console:
         title: str,
         timeout: float,
         transport: httpx.AsyncBaseTransport | None,
+        upload_limits: UploadLimits,
     ) -> None:
         self.hierarchy = hierarchy
         self.auth = auth
@@ -166,6 +174,7 @@ class _Console:
         self.transport = transport
         self.env = _environment()
         self.sites = list(hierarchy.walk())
+        self.upload_limits = upload_limits
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -422,6 +431,12 @@ class _Console:
 
     async def timeline_fragment(self, request: Request) -> Response:
         return self.render(request, "_timeline.html", **await self._timeline(request))
+
+    # -- uploaded logs ---------------------------------------------------------------------------
+
+    async def logs(self, request: Request) -> Response:
+        status, values = await logs_page(request, self.upload_limits)
+        return self.render(request, "logs.html", status, page_title="Logs", **values)
 
 
 def _alert_groups(alerts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
