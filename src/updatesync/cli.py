@@ -37,11 +37,11 @@ from updatesync.site.embedded import (
     EmbeddedTopLevelSite,
     config_from_hierarchy,
 )
-from updatesync.updateserver.admin_api import SyncRequest, SyncRunner, admin_routes
+from updatesync.updateserver.admin_api import admin_routes, service_error_logger, upstream_runner
 from updatesync.updateserver.errors import UpdateServerError
 from updatesync.updateserver.importer import ImportResult, import_export_cabinet
 from updatesync.updateserver.store import StoreStatus, Subscription, UpdateStore
-from updatesync.updateserver.sync import MICROSOFT_UPDATE_URL, default_log, sync_from_upstream
+from updatesync.updateserver.sync import MICROSOFT_UPDATE_URL, sync_from_upstream
 from updatesync.updateserver.upstream import StoreBackend
 from updatesync.wsusss.service import create_app
 from updatesync.wsusss.soap import SERVER_SYNC_PATH
@@ -304,33 +304,8 @@ def server_serve(
 ) -> None:
     """Serve MS-WSUSSS to downstream servers, and the admin API, until interrupted."""
     with _user_errors(), UpdateStore.open(data) as store:
-        runner = None
-        if upstream is not None:
-
-            def run(
-                request: SyncRequest,
-                progress: Callable[[int, int], None],
-                phase: Callable[[str, int, int], None],
-            ) -> object:
-                return sync_from_upstream(
-                    store,
-                    upstream,
-                    full=request.full,
-                    replica=request.replica,
-                    products=request.products,
-                    classifications=request.classifications,
-                    languages=request.languages,
-                    progress=progress,
-                    phase_progress=phase,
-                )
-
-            runner = SyncRunner(run)
-        log = default_log(store)
-
-        def on_error(operation: str, exc: BaseException) -> None:
-            if log is not None:
-                log.error("ServerSyncWebService", f"{operation} failed: {exc}", exc=exc)
-
+        runner = upstream_runner(store, upstream) if upstream is not None else None
+        on_error = service_error_logger(store)
         app = create_app(
             StoreBackend(store), extra_routes=admin_routes(store, runner), on_error=on_error
         )

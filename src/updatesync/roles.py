@@ -51,9 +51,8 @@ from updatesync.site.site_db import SiteDatabase, SoftwareUpdatePoint
 from updatesync.site.site_server import SiteServer
 from updatesync.site.sync_manager import SiteSyncResult, SiteSyncSettings, SyncManager
 from updatesync.site.update_server import UpdateServerApi
-from updatesync.updateserver.admin_api import SyncRequest, SyncRunner, admin_routes
+from updatesync.updateserver.admin_api import admin_routes, service_error_logger, upstream_runner
 from updatesync.updateserver.store import UpdateStore
-from updatesync.updateserver.sync import default_log, sync_from_upstream
 from updatesync.updateserver.upstream import StoreBackend
 from updatesync.wsusss.service import create_app
 
@@ -147,38 +146,13 @@ class SupRole(_Role):
     def start(self) -> SupRole:
         store = UpdateStore.open(self.data)
         self._closers.append(store.close)
-        upstream = self.upstream()
-        fqdn = self.sup.fqdn
-
-        def run(request: SyncRequest, progress: Any, phase: Any) -> object:
-            if upstream is None:
-                raise RuntimeError(
-                    f"update server {fqdn} has no upstream server (the hierarchy is "
-                    "disconnected): import a WSUS export with `updatesync updateserver import`"
-                )
-            return sync_from_upstream(
-                store,
-                upstream,
-                full=request.full,
-                products=request.products,
-                classifications=request.classifications,
-                languages=request.languages,
-                progress=progress,
-                phase_progress=phase,
-                server_name=fqdn,
-                replica=request.replica or self.replica,
-            )
-
-        log = default_log(store)
-
-        def on_error(operation: str, exc: BaseException) -> None:
-            if log is not None:
-                log.error("ServerSyncWebService", f"{operation} failed: {exc}", exc=exc)
-
+        runner = upstream_runner(
+            store, self.upstream(), server_name=self.sup.fqdn, replica=self.replica
+        )
         app = create_app(
             StoreBackend(store),
-            extra_routes=admin_routes(store, SyncRunner(run)),
-            on_error=on_error,
+            extra_routes=admin_routes(store, runner),
+            on_error=service_error_logger(store),
         )
         guarded = require_signature(app, self.context.secret, protect=[ADMIN_ROUTES])
         self.url = self._serve(guarded, self.sup.port, self.sock, self.context.listen_host)

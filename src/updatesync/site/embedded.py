@@ -26,9 +26,8 @@ from updatesync.site.site_db import SiteDatabase, SoftwareUpdatePoint
 from updatesync.site.site_server import SiteServer
 from updatesync.site.sync_manager import SiteSyncResult, SiteSyncSettings, SyncManager
 from updatesync.site.update_server import UpdateServerApi
-from updatesync.updateserver.admin_api import SyncRequest, SyncRunner, admin_routes
+from updatesync.updateserver.admin_api import admin_routes, upstream_runner
 from updatesync.updateserver.store import UpdateStore
-from updatesync.updateserver.sync import sync_from_upstream
 from updatesync.updateserver.upstream import StoreBackend
 from updatesync.wsusss.service import create_app
 
@@ -71,22 +70,12 @@ class EmbeddedTopLevelSite:
         sup_store = UpdateStore.open(self.sup_dir)
         self._closers.append(sup_store.close)
 
-        def run(request: SyncRequest, progress, phase):  # type: ignore[no-untyped-def]
-            return sync_from_upstream(
-                sup_store,
-                cfg.upstream_url,
-                full=request.full,
-                replica=request.replica,
-                products=request.products,
-                classifications=request.classifications,
-                languages=request.languages,
-                progress=progress,
-                phase_progress=phase,
-                server_name=cfg.sup_fqdn,
-            )
-
         sup_app = create_app(
-            StoreBackend(sup_store), extra_routes=admin_routes(sup_store, SyncRunner(run))
+            StoreBackend(sup_store),
+            extra_routes=admin_routes(
+                sup_store,
+                upstream_runner(sup_store, cfg.upstream_url, server_name=cfg.sup_fqdn),
+            ),
         )
         sup_server = self._serve(BackgroundServer(sup_app))
         self.sup_url = sup_server.url

@@ -38,9 +38,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from updatesync.updateserver.errors import UpdateServerError
 from updatesync.updateserver.peers import downstream_servers
 from updatesync.updateserver.site_view import PAGE, changed_categories, changed_updates
 from updatesync.updateserver.store import UpdateStore
+from updatesync.updateserver.sync import default_log, sync_from_upstream
 
 Progress = Callable[[int, int], None]
 PhaseProgress = Callable[[str, int, int], None]
@@ -173,6 +175,50 @@ class SyncRunner:
             self.state.last_error = error
             self.state.last_finished_at = datetime.now(UTC)
             self._bump()
+
+
+def upstream_runner(
+    store: UpdateStore,
+    upstream_url: str | None,
+    *,
+    server_name: str | None = None,
+    replica: bool = False,
+) -> SyncRunner:
+    """The runner of an update server that syncs `store` from `upstream_url` when asked; a
+    replica (`replica`) always syncs as one. Without an upstream (a disconnected server)
+    every sync fails, saying how such a server gets its updates."""
+
+    def run(request: SyncRequest, progress: Progress, phase: PhaseProgress) -> object:
+        if upstream_url is None:
+            raise UpdateServerError(
+                f"update server {server_name or store}: no upstream server to sync from (it is "
+                "disconnected); import a WSUS export with `updatesync updateserver import`"
+            )
+        return sync_from_upstream(
+            store,
+            upstream_url,
+            full=request.full,
+            replica=request.replica or replica,
+            products=request.products,
+            classifications=request.classifications,
+            languages=request.languages,
+            progress=progress,
+            phase_progress=phase,
+            server_name=server_name,
+        )
+
+    return SyncRunner(run)
+
+
+def service_error_logger(store: UpdateStore) -> Callable[[str, BaseException], None]:
+    """`on_error` of the MS-WSUSSS service: a failed call goes to SoftwareDistribution.log."""
+    log = default_log(store)
+
+    def on_error(operation: str, exc: BaseException) -> None:
+        if log is not None:
+            log.error("ServerSyncWebService", f"{operation} failed: {exc}", exc=exc)
+
+    return on_error
 
 
 def admin_routes(store: UpdateStore, runner: SyncRunner | None) -> list[Route]:
