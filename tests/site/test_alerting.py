@@ -17,10 +17,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from top_site import top_level_site
 
 from updatesync.logs.cmtrace import CMTraceLog, read_cmtrace
-from updatesync.metadata.export import write_export
-from updatesync.metadata.generator import generate_catalog
 from updatesync.serving import BackgroundServer, bind
 from updatesync.site.alerting import AlertingError, AlertWatcher, Webhook, event_payload
 from updatesync.site.alerts import (
@@ -30,17 +29,9 @@ from updatesync.site.alerts import (
     overdue_text,
     replication_link_text,
 )
-from updatesync.site.site_db import SiteDatabase, SoftwareUpdatePoint
+from updatesync.site.site_db import SiteDatabase
 from updatesync.site.status_messages import SYNC_DONE
-from updatesync.site.sync_manager import SiteSyncSettings, SyncManager
-from updatesync.site.update_server import UpdateServerApi
-from updatesync.updateserver.admin_api import SyncRunner, admin_routes
-from updatesync.updateserver.importer import import_export_cabinet
-from updatesync.updateserver.store import UpdateStore
-from updatesync.updateserver.sync import sync_from_upstream
-from updatesync.updateserver.upstream import StoreBackend
-from updatesync.wsusss.client import UpstreamClient
-from updatesync.wsusss.service import create_app
+from updatesync.site.sync_manager import SyncManager
 
 SECURITY = "0fa1201d-4330-4fa8-8ae9-b877473b6441"
 CRITICAL = "e6cf1350-c01b-414d-a61f-263d14d133b4"
@@ -290,57 +281,11 @@ class TopSite:
 def top_site(tmp_path: Path) -> Iterator[TopSite]:
     """CS1 with its SUP's update server, which syncs from a stand-in Microsoft Update; the
     sync manager reaches the SUP, or a port where nothing listens."""
-    write_export(tmp_path / "m1.cab", list(generate_catalog(40, seed=61)))
-    mu = UpdateStore.open(tmp_path / "microsoft-update")
-    import_export_cabinet(mu, tmp_path / "m1.cab")
-    sup_store = UpdateStore.open(tmp_path / SUP)
-    products = tuple(c.update_id for c in mu.categories("Product"))
     dead = bind("127.0.0.1", 0)
     dead_url = f"http://127.0.0.1:{dead.getsockname()[1]}"
     dead.close()
-    with BackgroundServer(create_app(StoreBackend(mu))) as up:
-
-        def run(request, progress, phase):  # type: ignore[no-untyped-def]
-            with UpstreamClient(up.url, retries=0) as client:
-                return sync_from_upstream(
-                    sup_store,
-                    up.url,
-                    full=request.full,
-                    products=request.products,
-                    classifications=request.classifications,
-                    languages=request.languages,
-                    progress=progress,
-                    phase_progress=phase,
-                    client=client,
-                )
-
-        app = create_app(
-            StoreBackend(sup_store), extra_routes=admin_routes(sup_store, SyncRunner(run))
-        )
-        with BackgroundServer(app) as sup_server:
-            reachable = {"yes": True}
-            db = SiteDatabase.open(tmp_path / "CS1", site_code="CS1")
-            db.replace_sups([SoftwareUpdatePoint(SUP, port=sup_server.port)])
-            manager = SyncManager(
-                db,
-                SiteSyncSettings(
-                    site_code="CS1",
-                    site_fqdn="CS1SITE.CONTOSO.COM",
-                    products=products,
-                    classifications=(SECURITY, CRITICAL),
-                    languages=("en",),
-                ),
-                CMTraceLog(
-                    tmp_path / "CS1" / "logs" / "WSyncMgr.log", component="SMS_WSUS_SYNC_MANAGER"
-                ),
-                lambda sup: UpdateServerApi(
-                    sup_server.url if reachable["yes"] else dead_url, timeout=10
-                ),
-            )
-            yield TopSite(db, manager, lambda on: reachable.update(yes=on))
-            db.close()
-    mu.close()
-    sup_store.close()
+    with top_level_site(tmp_path, updates=40, seed=61) as site:
+        yield TopSite(site.db, site.manager, lambda on: site.redirect(None if on else dead_url))
 
 
 def test_a_sync_failure_and_its_recovery_are_posted_once_each(

@@ -13,10 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 from starlette.applications import Starlette
+from top_site import top_level_site
 
-from updatesync.logs.cmtrace import CMTraceLog
-from updatesync.metadata.export import write_export
-from updatesync.metadata.generator import generate_catalog
 from updatesync.serving import BackgroundServer
 from updatesync.site.alerts import AlertType
 from updatesync.site.metrics import CONTENT_TYPE, Family, metrics_route, render, render_metrics
@@ -28,15 +26,7 @@ from updatesync.site.site_db import (
     SUPSyncStatus,
 )
 from updatesync.site.status_messages import new_status_message
-from updatesync.site.sync_manager import SiteSyncSettings, SyncManager
-from updatesync.site.update_server import UpdateServerApi
-from updatesync.updateserver.admin_api import SyncRunner, admin_routes
-from updatesync.updateserver.importer import import_export_cabinet
-from updatesync.updateserver.store import UpdateStore
-from updatesync.updateserver.sync import sync_from_upstream
-from updatesync.updateserver.upstream import StoreBackend
-from updatesync.wsusss.client import UpstreamClient
-from updatesync.wsusss.service import create_app
+from updatesync.site.sync_manager import SyncManager
 
 T = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 SUP = "cs1site.contoso.com"
@@ -303,51 +293,8 @@ class TopSite:
 
 @pytest.fixture
 def top_site(tmp_path: Path) -> Iterator[TopSite]:
-    write_export(tmp_path / "m1.cab", list(generate_catalog(60, seed=62)))
-    mu = UpdateStore.open(tmp_path / "microsoft-update")
-    import_export_cabinet(mu, tmp_path / "m1.cab")
-    sup_store = UpdateStore.open(tmp_path / SUP)
-    products = tuple(c.update_id for c in mu.categories("Product"))
-    with BackgroundServer(create_app(StoreBackend(mu))) as up:
-
-        def run(request, progress, phase):  # type: ignore[no-untyped-def]
-            with UpstreamClient(up.url, retries=0) as client:
-                return sync_from_upstream(
-                    sup_store,
-                    up.url,
-                    full=request.full,
-                    products=request.products,
-                    classifications=request.classifications,
-                    languages=request.languages,
-                    progress=progress,
-                    phase_progress=phase,
-                    client=client,
-                )
-
-        app = create_app(
-            StoreBackend(sup_store), extra_routes=admin_routes(sup_store, SyncRunner(run))
-        )
-        with BackgroundServer(app) as sup_server:
-            db = SiteDatabase.open(tmp_path / "CS1", site_code="CS1")
-            db.replace_sups([SoftwareUpdatePoint(SUP, port=sup_server.port)])
-            manager = SyncManager(
-                db,
-                SiteSyncSettings(
-                    site_code="CS1",
-                    site_fqdn="CS1SITE.CONTOSO.COM",
-                    products=products,
-                    classifications=(SECURITY, CRITICAL),
-                    languages=("en",),
-                ),
-                CMTraceLog(
-                    tmp_path / "CS1" / "logs" / "WSyncMgr.log", component="SMS_WSUS_SYNC_MANAGER"
-                ),
-                lambda sup: UpdateServerApi(sup_server.url, timeout=30),
-            )
-            yield TopSite(db, manager)
-            db.close()
-    mu.close()
-    sup_store.close()
+    with top_level_site(tmp_path, updates=60, seed=62) as site:
+        yield TopSite(site.db, site.manager)
 
 
 def test_metrics_of_a_real_sync_over_http(top_site: TopSite) -> None:
