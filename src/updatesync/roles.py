@@ -315,7 +315,7 @@ class SiteRole(_Role):
                 *site_routes,
                 Route(HELLO_PATH, self._hello, methods=["POST"]),
                 *policy_routes(db, self.site),
-                metrics_route(db, self.code),
+                metrics_route(db, self.code, phase_counts=self._phase_counts),
                 Mount("", app=provider),
             ]
         )
@@ -356,6 +356,17 @@ class SiteRole(_Role):
         elif self.parent is not None and caller == self.parent.code:
             self.replicator.poke()
         return JSONResponse({"site": self.code})
+
+    def _phase_counts(self) -> dict[str, int]:
+        """Items per phase of the last sync this site server ran (for /metrics)."""
+        with self._done:
+            last = self.results[-1] if self.results else None
+        if last is None or not last.succeeded:
+            return {}
+        counts = {"update_server": last.items_updated}
+        if self.parent is None:
+            counts["site_database"] = last.cis_changed
+        return counts
 
     def _parent_notified(self) -> None:
         if self.parent is not None:

@@ -185,6 +185,12 @@ def test_a_site_that_never_synced(db: SiteDatabase) -> None:
     } == {kind.value: 0 for kind in AlertType}
 
 
+def test_the_site_server_gives_the_update_server_phase_items(db: SiteDatabase) -> None:
+    text = render_metrics(db, "CS1", now=T, phase_counts=lambda: {"update_server": 130})
+    items = parse_prometheus(text)["updatesync_phase_items"].samples
+    assert items == {(("phase", "update_server"), ("site", "CS1")): 130}
+
+
 def test_the_values_of_a_recorded_sync(db: SiteDatabase) -> None:
     db.replace_sups([SoftwareUpdatePoint(SUP), SoftwareUpdatePoint("cs1sys.contoso.com")])
     db.apply_ci_batch([_ci(1), _ci(2)], at=T - timedelta(days=1))  # an earlier sync's CIs

@@ -21,8 +21,8 @@ read from the site database at the time of the scrape:
   this is what can be derived: `site_database` = the configuration items the last finished
   sync wrote (new or changed CIs, by their DateRevised within that sync's site-database
   phase), at a site whose sync has that phase (the top-level site; a child site gets its CIs
-  by database replication, outside its sync). The update server's item counts are in the
-  update server, not here;
+  by database replication, outside its sync); `update_server` = the revisions the update
+  server phase brought (new and changed), given by the site server that ran the sync;
 - `updatesync_sup_last_sync_state{site,sup}` and
   `updatesync_sup_last_successful_sync_timestamp_seconds{site,sup}` (SMS_SUPSyncStatus);
 - `updatesync_replication_link_status{site,parent}`: 0 healthy, 1 degraded, 2 error (child
@@ -210,8 +210,16 @@ def _seconds(moment: datetime | None) -> float | None:
     return None if moment is None else moment.timestamp()
 
 
-def collect(db: SiteDatabase, site_code: str, *, now: datetime) -> list[Family]:
-    """Every metric family of `site_code`, read from its site database."""
+def collect(
+    db: SiteDatabase,
+    site_code: str,
+    *,
+    now: datetime,
+    phase_counts: Callable[[], dict[str, int]] | None = None,
+) -> list[Family]:
+    """Every metric family of `site_code`, read from its site database; `phase_counts` gives
+    the items per phase of the site server's last sync where it knows them (the update
+    server's new and changed revisions, which the site database does not keep)."""
     site = site_code.strip().upper()
     status = db.sync_status(site_code=site)
 
@@ -271,6 +279,14 @@ def collect(db: SiteDatabase, site_code: str, *, now: datetime) -> list[Family]:
         span = finished.phase_spans.get("site_database")
         if span is not None:
             items.add(_cis_written(db, *span), site=site, phase="site_database")
+    known = phase_counts() if phase_counts is not None else {}
+    for phase, count in sorted(known.items()):
+        if (
+            phase != "site_database"
+            or finished is None
+            or "site_database" not in (finished.phase_spans)
+        ):
+            items.add(count, site=site, phase=phase)
 
     sup_state = Family(
         "updatesync_sup_last_sync_state",
@@ -319,9 +335,15 @@ def collect(db: SiteDatabase, site_code: str, *, now: datetime) -> list[Family]:
     ]
 
 
-def render_metrics(db: SiteDatabase, site_code: str, *, now: datetime | None = None) -> str:
+def render_metrics(
+    db: SiteDatabase,
+    site_code: str,
+    *,
+    now: datetime | None = None,
+    phase_counts: Callable[[], dict[str, int]] | None = None,
+) -> str:
     """The text a scrape of `/metrics` answers."""
-    return render(collect(db, site_code, now=now or _utc_now()))
+    return render(collect(db, site_code, now=now or _utc_now(), phase_counts=phase_counts))
 
 
 def metrics_route(
@@ -330,6 +352,7 @@ def metrics_route(
     *,
     clock: Callable[[], datetime] = _utc_now,
     path: str = METRICS_PATH,
+    phase_counts: Callable[[], dict[str, int]] | None = None,
 ) -> Route:
     """A Starlette route answering `GET /metrics` for the site (open, like a health page:
     mount it outside the signed `/site/` routes)."""
@@ -337,7 +360,7 @@ def metrics_route(
     def metrics(_request: Request) -> Response:
         # A plain function: Starlette runs it in its thread pool, off the event loop.
         try:
-            body = render_metrics(db, site_code, now=clock())
+            body = render_metrics(db, site_code, now=clock(), phase_counts=phase_counts)
         except Exception as exc:
             return PlainTextResponse(
                 f"site {site_code}: the site database could not be read for metrics: {exc}\n",
