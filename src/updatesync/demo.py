@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 
@@ -112,6 +113,8 @@ class HierarchyDemo:
         self.sups: list[SupRole] = []
         self.hierarchy: Hierarchy | None = None
         self._shown: dict[str, int] = {}
+        self._sizes: dict[str, int] = {}
+        self._admin: httpx.Client | None = None
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -171,6 +174,8 @@ class HierarchyDemo:
         return self
 
     def stop(self) -> None:
+        if self._admin is not None:
+            self._admin.close()
         if self.web is not None:
             self.web.stop()
         for role in [*self.sites, *self.sups]:
@@ -246,7 +251,11 @@ class HierarchyDemo:
         configuration item left out: the table counts them)."""
         for site in self.sites:
             log = site.log_dir / "WSyncMgr.log"
-            entries = list(read_cmtrace(log)) if log.exists() else []
+            size = log.stat().st_size if log.exists() else 0
+            if size == self._sizes.get(site.code):
+                continue  # nothing written since the last look: no need to parse it again
+            self._sizes[site.code] = size
+            entries = list(read_cmtrace(log)) if size else []
             for entry in entries[self._shown.get(site.code, 0) :]:
                 text = entry.message
                 if text.startswith("Synchronizing update "):
@@ -315,18 +324,15 @@ class HierarchyDemo:
 
     def _sup_figures(self, role: SupRole) -> tuple[str, str]:
         """(revisions held, last sync's duration) from the update server's admin API."""
+        if self._admin is None:
+            self._admin = httpx.Client(auth=self.context.auth("demo"), timeout=5)
         try:
-            with httpx.Client(
-                base_url=role.url, auth=self.context.auth("demo"), timeout=5
-            ) as client:
-                status = client.get("/api/status").json()
-                sync = client.get("/api/sync").json()
+            status = self._admin.get(f"{role.url}/api/status").json()
+            sync = self._admin.get(f"{role.url}/api/sync").json()
         except httpx.HTTPError:
             return "?", "?"
         seconds = ""
         if sync.get("started_at") and sync.get("last_finished_at") and not sync.get("running"):
-            from datetime import datetime
-
             span = datetime.fromisoformat(sync["last_finished_at"]) - datetime.fromisoformat(
                 sync["started_at"]
             )

@@ -419,11 +419,6 @@ class Sup:
         """`http(s)://host:port`, where other update servers and the site reach this one."""
         return f"{'https' if self.https else 'http'}://{self.address or self.fqdn}:{self.port}"
 
-    @property
-    def public_url(self) -> str:
-        """`http(s)://fqdn:port`, the address clients are given in policy."""
-        return f"{'https' if self.https else 'http'}://{self.fqdn}:{self.port}"
-
 
 @dataclass(frozen=True, slots=True)
 class Site:

@@ -375,7 +375,7 @@ class SiteRole(_Role):
 
     def _finished(self, result: SiteSyncResult) -> None:
         if result.succeeded and self.site.type != "cas":
-            publish_policy(self.db, self.site)
+            publish_policy(self.db)
         self.watcher.poke()  # a failure or a recovery goes to the webhooks at once
         with self._done:
             self.results.append(result)

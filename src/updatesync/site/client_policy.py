@@ -27,26 +27,14 @@ from updatesync.site.site_db import MICROSOFT_UPDATE, SiteDatabase
 POLICY_PATH = "/policy/v1/software-update-points"
 
 
-def sup_locations(site: Site) -> list[dict[str, Any]]:
-    """Each SUP of the site in install order: FQDN, intranet URL, Internet URL or None."""
-    return [
-        {
-            "fqdn": sup.fqdn,
-            "intranet_url": sup.public_url,
-            "internet_url": sup.public_url if sup.internet_facing else None,
-        }
-        for sup in site.sups
-    ]
-
-
 def publish_policy(
-    db: SiteDatabase, site: Site, *, source_id: str = MICROSOFT_UPDATE, at: datetime | None = None
+    db: SiteDatabase, *, source_id: str = MICROSOFT_UPDATE, at: datetime | None = None
 ) -> None:
-    """Publish the site's SUP locations with the update source's current content version."""
+    """Publish the locations of the SUPs of the site control file with the update source's
+    current content version."""
     db.publish_client_policy(
         update_source_id=source_id,
         content_version=db.content_version(source_id),
-        locations=sup_locations(site),
         published_at=at or datetime.now(UTC),
     )
 
