@@ -26,7 +26,6 @@ A site whose sync failed is printed FAILED with its error; the benchmark then ex
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import queue
 import shutil
@@ -43,10 +42,11 @@ from typing import IO, Any
 
 import httpx
 
+import import_catalog
 from updatesync.logs.cmtrace import LogEntry, read_cmtrace
 from updatesync.metadata.export import read_export, write_export
 from updatesync.metadata.generator import evolve_catalog, generate_catalog
-from updatesync.site.auth import create_secret
+from updatesync.security.signing import create_secret
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.store import UpdateStore
 
@@ -68,12 +68,7 @@ LONG_POLL = 60.0
 
 
 def _machine() -> str:
-    path = Path(__file__).with_name("import.py")
-    spec = importlib.util.spec_from_file_location("import_bench", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.machine()
+    return import_catalog.machine()
 
 
 def free_port() -> int:

@@ -6,7 +6,7 @@ For generated catalogs (10k and 100k updates by default):
   the full sync's revisions per second;
 - A imports next month's catalog (100 changes); B syncs again: the delta sync's time;
 - peak memory (RSS) of both processes;
-- the import floor of bench/import.py (read the cabinet, parse with lxml, bulk insert into
+- the import floor of bench/import_catalog.py (read the cabinet, parse with lxml, bulk insert into
   an empty SQLite table) for the same catalog, and the ratio of the full sync to it.
 It prints the figures and the machine they ran on.
 
@@ -16,7 +16,6 @@ It prints the figures and the machine they ran on.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import subprocess
@@ -27,20 +26,9 @@ from pathlib import Path
 
 import httpx
 
+import import_catalog
+
 CLI = [sys.executable, "-m", "updatesync"]
-
-
-def _import_bench():  # type: ignore[no-untyped-def]
-    """bench/import.py as a module (its name is a Python keyword, so no plain import)."""
-    path = Path(__file__).with_name("import.py")
-    spec = importlib.util.spec_from_file_location("import_bench", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-import_bench = _import_bench()
 
 
 def run(*args: str) -> None:
@@ -81,7 +69,7 @@ def free_port() -> int:
 
 
 def bench_size(size: int, work: Path) -> dict[str, float]:
-    cab = import_bench.ensure_catalog(size, work)
+    cab = import_catalog.ensure_catalog(size, work)
     nxt = work / f"catalog-{size}-next.cab"
     if not nxt.exists():
         run("catalog", "evolve", str(cab), "--changes", "100", "--seed", "2", "--out", str(nxt))
@@ -101,7 +89,7 @@ def bench_size(size: int, work: Path) -> dict[str, float]:
     finally:
         server.terminate()
         server.wait()
-    floor = import_bench.measure("floor", cab)
+    floor = import_catalog.measure("floor", cab)
     return {
         "revisions": revisions,
         "full_seconds": full[0],
@@ -135,7 +123,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--work", type=Path, help="keep catalogs and stores here")
     args = parser.parse_args()
-    print(f"machine: {import_bench.machine()}")
+    print(f"machine: {import_catalog.machine()}")
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,6 @@ memory (RSS) of the process, with the machine it ran on.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import resource
 import shutil
 import sys
@@ -22,26 +21,22 @@ from pathlib import Path
 
 import httpx
 
+import import_catalog
 from updatesync.logs.cmtrace import read_cmtrace
 from updatesync.metadata.export import read_export, write_export
 from updatesync.metadata.generator import evolve_catalog, generate_catalog
-from updatesync.serving import BackgroundServer
+from updatesync.roles.serving import BackgroundServer
 from updatesync.site.embedded import EmbeddedSiteConfig, EmbeddedTopLevelSite
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.store import UpdateStore
-from updatesync.updateserver.upstream import StoreBackend
+from updatesync.updateserver.store_backend import StoreBackend
 from updatesync.wsusss.service import create_app
 
 CLASSES = ("e6cf1350-c01b-414d-a61f-263d14d133b4", "0fa1201d-4330-4fa8-8ae9-b877473b6441")
 
 
 def _machine() -> str:
-    path = Path(__file__).with_name("import.py")
-    spec = importlib.util.spec_from_file_location("import_bench", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.machine()
+    return import_catalog.machine()
 
 
 def phases(log: Path, skip: int) -> tuple[float, float, int]:

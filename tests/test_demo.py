@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from updatesync.cli import app
 from updatesync.logs.cmtrace import read_cmtrace
 from updatesync.logs.softwaredistribution import read_softwaredistribution
-from updatesync.site.site_db import SiteDatabase
+from updatesync.site.database.site_db import SiteDatabase
 
 
 def test_the_demo_runs_the_articles_hierarchy_from_sync_now_to_every_site(

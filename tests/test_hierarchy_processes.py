@@ -25,9 +25,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from updatesync.logs.cmtrace import read_cmtrace
-from updatesync.serving import BackgroundServer, bind
-from updatesync.site.auth import HmacAuth
-from updatesync.site.site_db import SiteDatabase
+from updatesync.roles.serving import BackgroundServer, bind
+from updatesync.security.signing import HmacAuth
+from updatesync.site.database.site_db import SiteDatabase
 from updatesync.updateserver.store import UpdateStore
 
 pytestmark = pytest.mark.slow

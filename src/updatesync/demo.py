@@ -25,8 +25,16 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from updatesync.hierarchy import Criteria, Hierarchy, load_hierarchy
+from updatesync.config.hierarchy import Criteria, Hierarchy, load_hierarchy
 from updatesync.logs.cmtrace import read_cmtrace
+from updatesync.logs.status_messages import (
+    SYNC_DONE,
+    SYNC_FAILED,
+    SYNC_REPLICA,
+    SYNC_SITE_DATABASE,
+    SYNC_STARTED,
+    SYNC_WSUS_SERVER,
+)
 from updatesync.metadata.export import read_export, write_export
 from updatesync.metadata.generator import evolve_catalog, generate_catalog
 from updatesync.roles import (
@@ -38,19 +46,11 @@ from updatesync.roles import (
     parse_role,
     start_roles,
 )
-from updatesync.serving import BackgroundServer, bind
-from updatesync.site.auth import create_secret, load_secret
-from updatesync.site.status_messages import (
-    SYNC_DONE,
-    SYNC_FAILED,
-    SYNC_REPLICA,
-    SYNC_SITE_DATABASE,
-    SYNC_STARTED,
-    SYNC_WSUS_SERVER,
-)
+from updatesync.roles.serving import BackgroundServer, bind
+from updatesync.security.signing import create_secret, load_secret
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.store import UpdateStore
-from updatesync.updateserver.upstream import StoreBackend
+from updatesync.updateserver.store_backend import StoreBackend
 from updatesync.wsusss.service import create_app
 
 DEMO_CLASSIFICATIONS = (

@@ -15,12 +15,12 @@ import pytest
 from hierarchy_inprocess import SITE_CODES, InProcessHierarchy
 from lxml import html as lxml_html
 
+from updatesync.config.hierarchy import Site, Sup
 from updatesync.console import create_console_app
 from updatesync.console.providers import ProviderDown
 from updatesync.console.timeline import build_timeline
-from updatesync.hierarchy import Site, Sup
-from updatesync.serving import BackgroundServer
-from updatesync.site.status_messages import CATALOGUE
+from updatesync.logs.status_messages import CATALOGUE
+from updatesync.roles.serving import BackgroundServer
 
 SUPS = (
     "cs1site.contoso.com",

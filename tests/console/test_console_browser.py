@@ -21,7 +21,7 @@ import pytest
 from hierarchy_inprocess import SITE_CODES, InProcessHierarchy
 
 from updatesync.console import create_console_app
-from updatesync.serving import BackgroundServer
+from updatesync.roles.serving import BackgroundServer
 
 pytestmark = pytest.mark.slow
 

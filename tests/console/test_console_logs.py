@@ -19,13 +19,13 @@ import httpx
 import pytest
 from lxml import html as lxml_html
 
+from updatesync.config.hierarchy import load_hierarchy
 from updatesync.console import create_console_app
 from updatesync.console.logs_page import SCRATCH_PREFIX
 from updatesync.console.uploads import UploadLimits, member_parts, safe_name
-from updatesync.hierarchy import load_hierarchy
 from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.logs.tracker import track_paths
-from updatesync.serving import BackgroundServer
+from updatesync.roles.serving import BackgroundServer
 
 LOG_FOLDERS = ("msdocs-2014-hierarchy", "patchmypc-2024-failures")
 SMALL = UploadLimits(max_bytes=256 * 1024, max_files=20, max_extracted=512 * 1024)

@@ -18,12 +18,12 @@ from pathlib import Path
 from rich.console import Console
 from typer.testing import CliRunner
 
-from updatesync.cli_logs import logs_app
+from updatesync.cli.logs import logs_app
+from updatesync.config.hierarchy import load_hierarchy
 from updatesync.demo import example_hierarchy, run_demo
-from updatesync.hierarchy import load_hierarchy
+from updatesync.logs.status_messages import SYNC_DONE, SYNC_FAILED, SYNC_STARTED
 from updatesync.logs.tracker import track_paths
-from updatesync.site.site_db import SiteDatabase
-from updatesync.site.status_messages import SYNC_DONE, SYNC_FAILED, SYNC_STARTED
+from updatesync.site.database.site_db import SiteDatabase
 
 MSDOCS = "logs/msdocs-2014-hierarchy"
 PATCHMYPC = "logs/patchmypc-2024-failures"

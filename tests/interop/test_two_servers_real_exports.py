@@ -14,10 +14,10 @@ from wire import held_documents, recorded_sync
 
 from updatesync.metadata.export import read_export
 from updatesync.metadata.model import RevisionKey
-from updatesync.serving import BackgroundServer
+from updatesync.roles.serving import BackgroundServer
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.store import UpdateStore
-from updatesync.updateserver.upstream import StoreBackend
+from updatesync.updateserver.store_backend import StoreBackend
 from updatesync.wsusss.service import create_app
 
 

@@ -22,10 +22,10 @@ import pytest
 from lxml import etree
 
 from updatesync.metadata.export import ExportRecord, read_export, write_export
-from updatesync.serving import BackgroundServer
+from updatesync.roles.serving import BackgroundServer
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.store import UpdateStore
-from updatesync.updateserver.upstream import StoreBackend
+from updatesync.updateserver.store_backend import StoreBackend
 from updatesync.wsusss.messages import GetUpdateDataResponse
 from updatesync.wsusss.service import create_app
 

@@ -12,20 +12,20 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import updatesync.cli_logs as cli_logs
-from updatesync.cli_logs import logs_app
+import updatesync.cli.logs as cli_logs
+from updatesync.cli.logs import logs_app
 from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.logs.rollover import rolled_path
 from updatesync.logs.runs import LogLine, rebuild_runs, split_failure
 from updatesync.logs.simple import SimpleLog
 from updatesync.logs.softwaredistribution import SoftwareDistributionLog
-from updatesync.logs.tracker import Tracker, find_logs, path_hints, track_paths
-from updatesync.site.status_messages import (
+from updatesync.logs.status_messages import (
     StatusMessage,
     format_statmsg,
     new_status_message,
     sync_failed,
 )
+from updatesync.logs.tracker import Tracker, find_logs, path_hints, track_paths
 
 COMP = "SMS_WSUS_SYNC_MANAGER"
 MU = "{C2D17964-BBDD-4339-B9F3-12D7205B39CC}"

@@ -25,13 +25,13 @@ from hierarchy_inprocess import (
     forward_to,
 )
 
-from updatesync.hierarchy import Hierarchy
-from updatesync.serving import BackgroundServer
-from updatesync.site.alerts import AlertState, AlertType
-from updatesync.site.inbox import Inbox
-from updatesync.site.site_db import MICROSOFT_UPDATE, SUPSyncStatus
-from updatesync.site.status_messages import Severity, StatusMessage
-from updatesync.site.sync_manager import SiteSyncResult
+from updatesync.config.hierarchy import Hierarchy
+from updatesync.logs.status_messages import MessageSeverity, StatusMessage
+from updatesync.roles.serving import BackgroundServer
+from updatesync.site.database.site_db import MICROSOFT_UPDATE, SUPSyncStatus
+from updatesync.site.sync.inbox import Inbox
+from updatesync.site.sync.sync_manager import SiteSyncResult
+from updatesync.site.watch.alerts import AlertState, AlertType
 
 ARTICLE = Path("logs") / "msdocs-2014-hierarchy"
 
@@ -175,7 +175,7 @@ def test_the_secondary_site_syncs_its_sup_as_a_replica_of_its_parents_default_su
 def test_the_primary_reports_its_sync_and_each_sups_status(first_sync: FirstSync) -> None:
     ids = [m.message_id for m in first_sync.messages["PS1"]]
     assert ids == [6701, 6704, 6706, 6702]
-    assert all(m.severity is Severity.INFORMATION for m in first_sync.messages["PS1"])
+    assert all(m.severity is MessageSeverity.INFORMATION for m in first_sync.messages["PS1"])
 
     rows = first_sync.sup_status["PS1"]
     assert set(rows) == {"ps1site.contoso.com", "ps1sys.contoso.com"}
@@ -267,7 +267,7 @@ def test_a_child_never_claims_a_version_its_database_does_not_hold(tmp_path: Pat
             assert ps1.ci_count() == 0
             last = ps1.status_messages(site_code="PS1", limit=1)[0]
             assert last.message_id == 6703
-            assert last.severity is Severity.ERROR
+            assert last.severity is MessageSeverity.ERROR
             assert last.strings[0] == "SMS_WSUS_SYNC_MANAGER.WaitForReplication"
             assert last.strings[1].startswith(
                 "Database replication from parent site CS1 did not bring its configuration items"

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 import pytest
 from hierarchy_inprocess import SITE_CODES, InProcessHierarchy
 
-from updatesync.site.alerts import Alert, AlertState, AlertType
-from updatesync.site.site_db import SUPSyncStatus
-from updatesync.site.status_messages import Severity, StatusMessage
-from updatesync.site.sync_manager import CANNOT_CONNECT
+from updatesync.logs.status_messages import MessageSeverity, StatusMessage
+from updatesync.site.database.site_db import SUPSyncStatus
+from updatesync.site.sync.sync_manager import CANNOT_CONNECT
+from updatesync.site.watch.alerts import Alert, AlertState, AlertType
 
 REPLICA = "ps1sys.contoso.com"
 DEFAULT = "ps1site.contoso.com"
@@ -50,7 +50,7 @@ def test_the_failing_replica_is_reported_with_6703_naming_it(replica_down: Repli
     ids = [m.message_id for m in replica_down.messages]
     assert ids == [6701, 6704, 6706, 6703, 6702]
     failed = replica_down.messages[3]
-    assert failed.severity is Severity.ERROR
+    assert failed.severity is MessageSeverity.ERROR
     assert failed.last_error == CANNOT_CONNECT
     assert any(REPLICA in text for text in failed.strings[:2]), failed.strings
     assert any(

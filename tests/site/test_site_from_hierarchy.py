@@ -8,15 +8,15 @@ import httpx
 from typer.testing import CliRunner
 
 from updatesync.cli import app
-from updatesync.hierarchy import load_hierarchy
+from updatesync.config.hierarchy import load_hierarchy
 from updatesync.logs.cmtrace import read_cmtrace
 from updatesync.metadata.export import write_export
 from updatesync.metadata.generator import generate_catalog
-from updatesync.serving import BackgroundServer
+from updatesync.roles.serving import BackgroundServer
 from updatesync.site.embedded import EmbeddedTopLevelSite, config_from_hierarchy
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.store import UpdateStore
-from updatesync.updateserver.upstream import StoreBackend
+from updatesync.updateserver.store_backend import StoreBackend
 from updatesync.wsusss.service import create_app
 
 HIERARCHY = """

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from updatesync.site.alerts import AlertState, AlertType
-from updatesync.site.site_db import SiteDatabase
+from updatesync.site.database.site_db import SiteDatabase
+from updatesync.site.watch.alerts import AlertState, AlertType
 
 pytestmark = pytest.mark.slow
 

@@ -13,19 +13,19 @@ import pytest
 from updatesync.logs.cmtrace import CMTraceLog, read_cmtrace
 from updatesync.metadata.export import write_export
 from updatesync.metadata.generator import generate_catalog
-from updatesync.serving import BackgroundServer
-from updatesync.site.db_monitor import DatabaseMonitor
-from updatesync.site.inbox import Inbox
-from updatesync.site.provider import create_provider_app
-from updatesync.site.site_db import SiteDatabase, SoftwareUpdatePoint
-from updatesync.site.site_server import SiteServer
-from updatesync.site.sync_manager import SiteSyncResult, SiteSyncSettings, SyncManager
-from updatesync.site.update_server import UpdateServerApi
+from updatesync.roles.serving import BackgroundServer
+from updatesync.site.api.provider import create_provider_app
+from updatesync.site.database.site_db import SiteDatabase, SoftwareUpdatePoint
+from updatesync.site.sync.db_monitor import DatabaseMonitor
+from updatesync.site.sync.inbox import Inbox
+from updatesync.site.sync.sup_client import UpdateServerApi
+from updatesync.site.sync.sync_manager import SiteSyncResult, SiteSyncSettings, SyncManager
+from updatesync.site.sync.worker import SyncWorker
 from updatesync.updateserver.admin_api import SyncRunner, admin_routes
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.store import UpdateStore
+from updatesync.updateserver.store_backend import StoreBackend
 from updatesync.updateserver.sync import sync_from_upstream
-from updatesync.updateserver.upstream import StoreBackend
 from updatesync.wsusss.service import create_app
 
 WAIT = 60.0
@@ -33,7 +33,7 @@ WAIT = 60.0
 
 @dataclass
 class RunningSite:
-    server: SiteServer
+    server: SyncWorker
     inbox: Inbox
     provider: str
     log: Path
@@ -84,7 +84,7 @@ def site(tmp_path: Path) -> Iterator[RunningSite]:
                 component="SMS_DATABASE_NOTIFICATION_MONITOR",
             )
             monitor = DatabaseMonitor(db, inbox, dbmon_log, wake=threading.Event())
-            server = SiteServer(db, manager, inbox, monitor, on_sync_done=results.append)
+            server = SyncWorker(db, manager, inbox, monitor, on_sync_done=results.append)
             provider_log = CMTraceLog(
                 tmp_path / "CS1" / "logs" / "SMSProv.log", component="SMS Provider"
             )

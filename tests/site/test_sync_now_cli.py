@@ -8,9 +8,9 @@ from typer.testing import CliRunner
 
 from updatesync.cli import app
 from updatesync.logs.cmtrace import CMTraceLog
-from updatesync.serving import BackgroundServer
-from updatesync.site.provider import create_provider_app
-from updatesync.site.site_db import SiteDatabase
+from updatesync.roles.serving import BackgroundServer
+from updatesync.site.api.provider import create_provider_app
+from updatesync.site.database.site_db import SiteDatabase
 
 
 def test_sync_now_sets_the_flag_through_the_provider(tmp_path: Path) -> None:

@@ -15,14 +15,14 @@ from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.metadata.document import parse_update
 from updatesync.metadata.export import write_export
 from updatesync.metadata.generator import generate_catalog
-from updatesync.serving import BackgroundServer, bind
-from updatesync.site.alerts import AlertState, AlertType
-from updatesync.site.site_db import SiteDatabase, SoftwareUpdatePoint
-from updatesync.site.sync_manager import SiteSyncResult, SiteSyncSettings, SyncManager
-from updatesync.site.update_server import UpdateServerApi
+from updatesync.roles.serving import BackgroundServer, bind
+from updatesync.site.database.site_db import SiteDatabase, SoftwareUpdatePoint
+from updatesync.site.sync.sup_client import UpdateServerApi
+from updatesync.site.sync.sync_manager import SiteSyncResult, SiteSyncSettings, SyncManager
+from updatesync.site.watch.alerts import AlertState, AlertType
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.store import UpdateStore
-from updatesync.updateserver.upstream import StoreBackend
+from updatesync.updateserver.store_backend import StoreBackend
 from updatesync.wsusss.service import create_app
 
 pytestmark = pytest.mark.slow

@@ -586,7 +586,7 @@ def upstream_app(store: UpdateStore, kind: str = "service") -> tuple[ASGIApp, st
     else (or for "fake") a `FakeUpstream` of the store's revisions; with which one it is."""
     if kind == "service":
         try:
-            from updatesync.updateserver.upstream import StoreBackend
+            from updatesync.updateserver.store_backend import StoreBackend
             from updatesync.wsusss.service import create_app
         except ImportError:
             pass

@@ -33,19 +33,19 @@ from typing import Any
 
 import httpx
 
+from updatesync.config.hierarchy import Criteria, Hierarchy, load_hierarchy
 from updatesync.demo import DEMO_CLASSIFICATIONS, example_hierarchy
-from updatesync.hierarchy import Criteria, Hierarchy, load_hierarchy
 from updatesync.logs.cmtrace import parse_rendered, read_cmtrace
 from updatesync.metadata.export import write_export
 from updatesync.metadata.generator import generate_catalog
 from updatesync.roles import RoleContext, SiteRole, SupRole, on_loopback, parse_role
-from updatesync.serving import BackgroundServer
-from updatesync.site.auth import HmacAuth, create_secret, load_secret
-from updatesync.site.site_db import SiteDatabase
-from updatesync.site.sync_manager import SiteSyncResult
+from updatesync.roles.serving import BackgroundServer
+from updatesync.security.signing import HmacAuth, create_secret, load_secret
+from updatesync.site.database.site_db import SiteDatabase
+from updatesync.site.sync.sync_manager import SiteSyncResult
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.store import UpdateStore
-from updatesync.updateserver.upstream import StoreBackend
+from updatesync.updateserver.store_backend import StoreBackend
 from updatesync.wsusss.service import create_app
 
 SITE_CODES = ("CS1", "PS1", "PS2", "SS1")

@@ -27,7 +27,7 @@ import httpx
 
 from updatesync.metadata.export import read_export, write_export
 from updatesync.metadata.generator import evolve_catalog, generate_catalog
-from updatesync.site.auth import HmacAuth, create_secret, load_secret
+from updatesync.security.signing import HmacAuth, create_secret, load_secret
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.store import UpdateStore
 

@@ -17,15 +17,15 @@ from pathlib import Path
 from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.metadata.export import write_export
 from updatesync.metadata.generator import generate_catalog
-from updatesync.serving import BackgroundServer
-from updatesync.site.site_db import SiteDatabase, SoftwareUpdatePoint
-from updatesync.site.sync_manager import SiteSyncSettings, SyncManager
-from updatesync.site.update_server import UpdateServerApi
+from updatesync.roles.serving import BackgroundServer
+from updatesync.site.database.site_db import SiteDatabase, SoftwareUpdatePoint
+from updatesync.site.sync.sup_client import UpdateServerApi
+from updatesync.site.sync.sync_manager import SiteSyncSettings, SyncManager
 from updatesync.updateserver.admin_api import SyncRunner, admin_routes
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.store import UpdateStore
+from updatesync.updateserver.store_backend import StoreBackend
 from updatesync.updateserver.sync import sync_from_upstream
-from updatesync.updateserver.upstream import StoreBackend
 from updatesync.wsusss.client import UpstreamClient
 from updatesync.wsusss.service import create_app
 

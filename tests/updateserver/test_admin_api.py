@@ -11,11 +11,11 @@ import pytest
 
 from updatesync.metadata.export import write_export
 from updatesync.metadata.generator import generate_catalog
-from updatesync.serving import BackgroundServer
-from updatesync.updateserver.admin_api import SyncRequest, SyncRunner, admin_routes
+from updatesync.roles.serving import BackgroundServer
+from updatesync.updateserver.admin_api import SyncRunner, UpstreamSyncRequest, admin_routes
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.store import UpdateStore
-from updatesync.updateserver.upstream import StoreBackend
+from updatesync.updateserver.store_backend import StoreBackend
 from updatesync.wsusss.messages import (
     GetAuthorizationCookieRequest,
     GetAuthorizationCookieResponse,
@@ -58,7 +58,7 @@ def test_a_sync_runs_once_at_a_time_and_reports_progress(store: UpdateStore) -> 
     release = threading.Event()
     reached = threading.Event()
 
-    def run(request: SyncRequest, progress, _phase) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    def run(request: UpstreamSyncRequest, progress, _phase) -> dict[str, object]:  # type: ignore[no-untyped-def]
         progress(3, 10)
         reached.set()
         release.wait(30)
@@ -84,7 +84,7 @@ def test_a_sync_runs_once_at_a_time_and_reports_progress(store: UpdateStore) -> 
 
 
 def test_a_failed_sync_is_reported(store: UpdateStore) -> None:
-    def run(request: SyncRequest, progress, _phase) -> None:  # type: ignore[no-untyped-def]
+    def run(request: UpstreamSyncRequest, progress, _phase) -> None:  # type: ignore[no-untyped-def]
         raise RuntimeError("upstream http://wsus.example:8530 refused the connection")
 
     runner = SyncRunner(run)

@@ -26,9 +26,9 @@ from updatesync.cli import app as cli_app
 from updatesync.metadata.export import write_export
 from updatesync.metadata.generator import generate_catalog
 from updatesync.metadata.model import RevisionKey
-from updatesync.serving import BackgroundServer
-from updatesync.site.update_server import UpdateServerApi
-from updatesync.updateserver.admin_api import SyncRequest, SyncRunner, admin_routes
+from updatesync.roles.serving import BackgroundServer
+from updatesync.site.sync.sup_client import UpdateServerApi
+from updatesync.updateserver.admin_api import SyncRunner, UpstreamSyncRequest, admin_routes
 from updatesync.updateserver.database import MIGRATIONS, create_store_engine, sqlite_url
 from updatesync.updateserver.deployments import (
     ALL_COMPUTERS,
@@ -46,8 +46,8 @@ from updatesync.updateserver.peers import (
     upstream_state,
 )
 from updatesync.updateserver.store import UpdateStore
+from updatesync.updateserver.store_backend import StoreBackend
 from updatesync.updateserver.sync import SyncFailed, SyncResult, sync_from_upstream
-from updatesync.updateserver.upstream import StoreBackend
 from updatesync.wsusss.anchors import Anchor
 from updatesync.wsusss.client import UpstreamClient
 from updatesync.wsusss.faults import ErrorCode
@@ -440,9 +440,9 @@ def test_the_site_asks_a_replica_sup_for_a_replica_sync_over_its_admin_api(pair:
     u = pair.updates()
     pair.a.add_target_group("Pilot")
     pair.a.approve(u[0].update_id, u[0].revision, UNASSIGNED_COMPUTERS, 0, "admin")
-    asked: list[SyncRequest] = []
+    asked: list[UpstreamSyncRequest] = []
 
-    def run(request: SyncRequest, progress, phase):  # type: ignore[no-untyped-def]
+    def run(request: UpstreamSyncRequest, progress, phase):  # type: ignore[no-untyped-def]
         asked.append(request)
         return sync_from_upstream(
             pair.b,
@@ -466,7 +466,7 @@ def test_the_site_asks_a_replica_sup_for_a_replica_sync_over_its_admin_api(pair:
             replica=True, progress=lambda p, d, t, _eta: seen.append((p, d, t))
         )
 
-        assert asked == [SyncRequest(replica=True)]
+        assert asked == [UpstreamSyncRequest(replica=True)]
         assert outcome.result["replica"] is True and outcome.result["other_items"] == 4
         assert seen[-1] == (OTHER, 4, 4)
         summary = api.deployments()
@@ -481,7 +481,7 @@ def test_the_site_asks_a_replica_sup_for_a_replica_sync_over_its_admin_api(pair:
         assert (status["target_groups"], status["deployments"]) == (3, 1)
 
         api.synchronize()  # a plain request stays autonomous
-        assert asked[-1] == SyncRequest()
+        assert asked[-1] == UpstreamSyncRequest()
     assert pair.wire.operations.count("GetDeployments") == 1
 
 

@@ -17,10 +17,10 @@ from updatesync.metadata.document import parse_update
 from updatesync.metadata.export import ExportRecord, write_export
 from updatesync.metadata.generator import evolve_catalog, generate_catalog
 from updatesync.metadata.model import CategoryType, category_type_map
-from updatesync.serving import BackgroundServer
+from updatesync.roles.serving import BackgroundServer
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.store import UpdateStore
-from updatesync.updateserver.upstream import StoreBackend
+from updatesync.updateserver.store_backend import StoreBackend
 from updatesync.wsusss.service import create_app
 
 

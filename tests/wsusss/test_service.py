@@ -13,12 +13,12 @@ import pytest
 from updatesync.metadata.export import write_export
 from updatesync.metadata.generator import generate_catalog
 from updatesync.metadata.model import RevisionKey
-from updatesync.serving import BackgroundServer
+from updatesync.roles.serving import BackgroundServer
 from updatesync.updateserver.deployments import ALL_COMPUTERS, UNASSIGNED_COMPUTERS
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.peers import downstream_servers
 from updatesync.updateserver.store import UpdateStore
-from updatesync.updateserver.upstream import StoreBackend
+from updatesync.updateserver.store_backend import StoreBackend
 from updatesync.wsusss.anchors import Anchor
 from updatesync.wsusss.faults import ErrorCode, WsusssFault
 from updatesync.wsusss.messages import (

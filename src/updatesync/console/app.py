@@ -33,6 +33,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from updatesync.config.hierarchy import Hierarchy
 from updatesync.console.logs_page import logs_page
 from updatesync.console.picture import layout
 from updatesync.console.providers import (
@@ -45,8 +46,7 @@ from updatesync.console.providers import (
 from updatesync.console.states import PHASE_NAMES, message_text, site_views
 from updatesync.console.timeline import format_duration, load_timeline
 from updatesync.console.uploads import UploadLimits
-from updatesync.hierarchy import Hierarchy
-from updatesync.site.status_messages import CATALOGUE
+from updatesync.logs.status_messages import CATALOGUE
 
 LOG = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from updatesync.console.providers import SiteSnapshot, SupSnapshot, parse_time
-from updatesync.site.status_messages import (
+from updatesync.logs.status_messages import (
     CATALOGUE,
     IN_PROGRESS_STATES,
     SYNC_DONE,

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from updatesync.config.hierarchy import Site
 from updatesync.console.providers import (
     MAX_MESSAGES,
     ProviderDown,
@@ -29,8 +30,7 @@ from updatesync.console.providers import (
     utc_text,
 )
 from updatesync.console.states import PHASE_NAMES, SiteView, message_text, site_views
-from updatesync.hierarchy import Site
-from updatesync.site.status_messages import (
+from updatesync.logs.status_messages import (
     SYNC_DONE,
     SYNC_FAILED,
     SYNC_REPLICA,

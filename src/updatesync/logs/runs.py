@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from updatesync.site.status_messages import (
+from updatesync.logs.status_messages import (
     CONTENT_OUT_OF_SYNC,
     SYNC_DONE,
     SYNC_DONE_PENDING_LICENSES,

@@ -73,7 +73,7 @@ from updatesync.logs.softwaredistribution import (
     SdEntry,
     parse_softwaredistribution,
 )
-from updatesync.site.status_messages import StatusMessage, StatusMessageFormatError, parse_statmsg
+from updatesync.logs.status_messages import StatusMessage, StatusMessageFormatError, parse_statmsg
 
 __all__ = [
     "DEFAULT_STUCK_AFTER",

@@ -15,20 +15,20 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from updatesync.hierarchy import Hierarchy, Schedule
+from updatesync.config.hierarchy import Hierarchy, Schedule
 from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.logs.rollover import DEFAULT_MAX_BYTES
-from updatesync.serving import BackgroundServer
-from updatesync.site.db_monitor import DatabaseMonitor
-from updatesync.site.inbox import Inbox
-from updatesync.site.provider import create_provider_app
-from updatesync.site.site_db import SiteDatabase, SoftwareUpdatePoint
-from updatesync.site.site_server import SiteServer
-from updatesync.site.sync_manager import SiteSyncResult, SiteSyncSettings, SyncManager
-from updatesync.site.update_server import UpdateServerApi
+from updatesync.roles.serving import BackgroundServer
+from updatesync.site.api.provider import create_provider_app
+from updatesync.site.database.site_db import SiteDatabase, SoftwareUpdatePoint
+from updatesync.site.sync.db_monitor import DatabaseMonitor
+from updatesync.site.sync.inbox import Inbox
+from updatesync.site.sync.sup_client import UpdateServerApi
+from updatesync.site.sync.sync_manager import SiteSyncResult, SiteSyncSettings, SyncManager
+from updatesync.site.sync.worker import SyncWorker
 from updatesync.updateserver.admin_api import admin_routes, upstream_runner
 from updatesync.updateserver.store import UpdateStore
-from updatesync.updateserver.upstream import StoreBackend
+from updatesync.updateserver.store_backend import StoreBackend
 from updatesync.wsusss.service import create_app
 
 
@@ -107,7 +107,7 @@ class EmbeddedTopLevelSite:
             poll_interval=2.0,
             wake=wake,
         )
-        self.server = SiteServer(
+        self.server = SyncWorker(
             db,
             manager,
             inbox,

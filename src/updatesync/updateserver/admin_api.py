@@ -49,7 +49,7 @@ PhaseProgress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True, slots=True)
-class SyncRequest:
+class UpstreamSyncRequest:
     """What `POST /api/sync` asks for: a full sync or not, a replica's sync or not, and
     (when given) the products, classifications and languages to sync, which replace the
     server's subscription."""
@@ -61,7 +61,7 @@ class SyncRequest:
     languages: tuple[str, ...] = ()
 
 
-SyncFunction = Callable[[SyncRequest, Progress, PhaseProgress], object]
+SyncFunction = Callable[[UpstreamSyncRequest, Progress, PhaseProgress], object]
 """Runs one sync and returns its result; raises on failure. Phase progress is
 ("categories" | "updates" | "other items", done in the phase, phase total)."""
 
@@ -115,7 +115,7 @@ class SyncRunner:
         self.state = SyncState()
         self._thread: threading.Thread | None = None
 
-    def start(self, request: SyncRequest | None = None) -> bool:
+    def start(self, request: UpstreamSyncRequest | None = None) -> bool:
         """Start a sync; False if one is already running (the request is not lost: the
         running sync will bring what it would have)."""
         with self._lock:
@@ -129,7 +129,7 @@ class SyncRunner:
             self.state._clock_start = time.monotonic()
             self._bump()
             self._thread = threading.Thread(
-                target=self._work, args=(request or SyncRequest(),), daemon=True
+                target=self._work, args=(request or UpstreamSyncRequest(),), daemon=True
             )
             self._thread.start()
             return True
@@ -161,7 +161,7 @@ class SyncRunner:
             self.state.phase, self.state.phase_done, self.state.phase_total = phase, done, total
             self._bump()
 
-    def _work(self, request: SyncRequest) -> None:
+    def _work(self, request: UpstreamSyncRequest) -> None:
         result: dict[str, Any] | None = None
         error: str | None = None
         try:
@@ -188,7 +188,7 @@ def upstream_runner(
     replica (`replica`) always syncs as one. Without an upstream (a disconnected server)
     every sync fails, saying how such a server gets its updates."""
 
-    def run(request: SyncRequest, progress: Progress, phase: PhaseProgress) -> object:
+    def run(request: UpstreamSyncRequest, progress: Progress, phase: PhaseProgress) -> object:
         if upstream_url is None:
             raise UpdateServerError(
                 f"update server {server_name or store}: no upstream server to sync from (it is "
@@ -286,7 +286,7 @@ def admin_routes(store: UpdateStore, runner: SyncRunner | None) -> list[Route]:
                 {"error": f"replica must be true or false, not {replica!r}"}, status_code=400
             )
         started = runner.start(
-            SyncRequest(full=bool(payload.get("full", False)), replica=replica, **lists)
+            UpstreamSyncRequest(full=bool(payload.get("full", False)), replica=replica, **lists)
         )
         return JSONResponse(runner.state.to_json(), status_code=202 if started else 409)
 

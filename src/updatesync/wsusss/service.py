@@ -2,7 +2,7 @@
 
 The service speaks the protocol and checks what the specification makes it check (cookies,
 protocol version, anchors, request sizes); what it serves comes from a backend, so the
-protocol stays apart from storage: `updatesync.updateserver.upstream.StoreBackend` serves an
+protocol stays apart from storage: `updatesync.updateserver.store_backend.StoreBackend` serves an
 update server's store. Paths are matched without regard to case and with doubled slashes
 collapsed, as Windows downstream servers send them.
 

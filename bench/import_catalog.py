@@ -1,0 +1,186 @@
+"""Benchmark: importing WSUS export cabinets into the update server's store.
+
+For each catalog size (10k and 100k generated updates by default) it measures, each in a
+fresh child process so peak memory is that run's own:
+- updatesync: `import_export_cabinet` into an empty store (parse, relations, latest view,
+  change counter, one transaction);
+- the floor: read the same cabinet, parse every document once with lxml and bulk-insert
+  the same revision rows into an empty SQLite table, in one transaction.
+It prints revisions per second, peak RSS and the ratio, and the machine it ran on.
+
+    python bench/import_catalog.py [--sizes 10000 100000] [--work DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def machine() -> str:
+    cpu = platform.processor() or "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{platform.node()}: {cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, "
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}, "
+        f"SQLite {sqlite3.sqlite_version}"
+    )
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_updatesync(cab: Path, work: Path) -> dict[str, float]:
+    from updatesync.updateserver.importer import import_export_cabinet
+    from updatesync.updateserver.store import UpdateStore
+
+    with UpdateStore.open(work / "store") as store:
+        start = time.perf_counter()
+        result = import_export_cabinet(store, cab)
+        seconds = time.perf_counter() - start
+    return {"revisions": result.new_revisions, "seconds": seconds, "peak_mib": peak_rss_mib()}
+
+
+def run_floor(cab: Path, work: Path) -> dict[str, float]:
+    from lxml import etree
+
+    from updatesync.metadata.export import read_export
+
+    ns = "{http://schemas.microsoft.com/msus/2002/12/Update}"
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    db = sqlite3.connect(work / "floor.sqlite", isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute(
+        "CREATE TABLE revision (id INTEGER PRIMARY KEY, update_id TEXT, revision_number "
+        "INTEGER, update_type TEXT, title TEXT, xml TEXT, UNIQUE (update_id, revision_number))"
+    )
+    start = time.perf_counter()
+    count = 0
+    db.execute("BEGIN")
+    with read_export(cab) as export:
+        batch: list[tuple[str, int, str | None, str | None, str]] = []
+        for record in export.records():
+            root = etree.fromstring(record.xml.encode("utf-8"), parser)
+            identity = root.find(f"{ns}UpdateIdentity")
+            props = root.find(f"{ns}Properties")
+            title = root.findtext(f".//{ns}Title")
+            batch.append(
+                (
+                    identity.get("UpdateID").lower(),
+                    int(identity.get("RevisionNumber")),
+                    props.get("UpdateType") if props is not None else None,
+                    title,
+                    record.xml,
+                )
+            )
+            if len(batch) >= 500:
+                db.executemany(
+                    "INSERT INTO revision (update_id, revision_number, update_type, title, xml)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    batch,
+                )
+                count += len(batch)
+                batch.clear()
+        db.executemany(
+            "INSERT INTO revision (update_id, revision_number, update_type, title, xml)"
+            " VALUES (?, ?, ?, ?, ?)",
+            batch,
+        )
+        count += len(batch)
+    db.execute("COMMIT")
+    seconds = time.perf_counter() - start
+    db.close()
+    return {"revisions": count, "seconds": seconds, "peak_mib": peak_rss_mib()}
+
+
+def child(kind: str, cab: Path) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        runner = run_updatesync if kind == "updatesync" else run_floor
+        print(json.dumps(runner(cab, Path(tmp))))
+
+
+def measure(kind: str, cab: Path) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", kind, str(cab)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def ensure_catalog(size: int, work: Path) -> Path:
+    from updatesync.metadata.export import write_export
+    from updatesync.metadata.generator import generate_catalog
+
+    cab = work / f"catalog-{size}.cab"
+    if not cab.exists():
+        start = time.perf_counter()
+        write_export(cab, generate_catalog(size, seed=size))
+        print(
+            f"  generated {cab.name} ({cab.stat().st_size / 2**20:.1f} MiB) in "
+            f"{time.perf_counter() - start:.1f} s",
+            flush=True,
+        )
+    return cab
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--work", type=Path, help="keep generated catalogs here")
+    parser.add_argument("--child", nargs=2, metavar=("KIND", "CAB"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child[0], Path(args.child[1]))
+        return
+    print(f"machine: {machine()}")
+    with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:
+        work = args.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        header = (
+            f"{'updates':>8} {'run':<11} {'revisions':>9} {'seconds':>8} {'rev/s':>8} "
+            f"{'peak RSS':>9}"
+        )
+        rows = []
+        for size in args.sizes:
+            cab = ensure_catalog(size, work)
+            ours = measure("updatesync", cab)
+            floor = measure("floor", cab)
+            rows.append((size, ours, floor))
+        print(header)
+        for size, ours, floor in rows:
+            for name, run in (("updatesync", ours), ("floor", floor)):
+                rate = run["revisions"] / run["seconds"]
+                print(
+                    f"{size:>8} {name:<11} {run['revisions']:>9.0f} {run['seconds']:>8.2f} "
+                    f"{rate:>8.0f} {run['peak_mib']:>7.0f} MiB"
+                )
+            time_ratio = ours["seconds"] / floor["seconds"]
+            memory_ratio = ours["peak_mib"] / floor["peak_mib"]
+            print(
+                f"{size:>8} {'ratio':<11} updatesync takes {time_ratio:.2f}x the floor's time, "
+                f"{memory_ratio:.2f}x its peak memory"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,575 @@
+"""The `updatesync` command line: catalogs, the update server role, the demo."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from updatesync.cli.logs import logs_app
+from updatesync.cli.serve import DEFAULT_CONSOLE_PORT, secret_app, serve
+from updatesync.config.hierarchy import HierarchyError, load_hierarchy
+from updatesync.demo import HierarchyDemo, run_demo
+from updatesync.metadata.document import parse_update
+from updatesync.metadata.errors import MetadataError
+from updatesync.metadata.export import read_export, write_export
+from updatesync.metadata.generator import evolve_catalog, generate_catalog
+from updatesync.roles.serving import bind, serve_forever, url_of
+from updatesync.site.embedded import (
+    EmbeddedTopLevelSite,
+    config_from_hierarchy,
+)
+from updatesync.updateserver.admin_api import admin_routes, service_error_logger, upstream_runner
+from updatesync.updateserver.errors import UpdateServerError
+from updatesync.updateserver.importer import ImportResult, import_export_cabinet
+from updatesync.updateserver.store import StoreStatus, Subscription, UpdateStore
+from updatesync.updateserver.store_backend import StoreBackend
+from updatesync.updateserver.sync import MICROSOFT_UPDATE_URL, sync_from_upstream
+from updatesync.wsusss.service import create_app
+from updatesync.wsusss.soap import SERVER_SYNC_PATH
+
+app = typer.Typer(
+    help="updatesync: software-update synchronization across a hierarchy of sites.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+catalog_app = typer.Typer(help="Make synthetic update catalogs (WSUS export cabinets).")
+server_app = typer.Typer(help="The update server role (WSUS): its store of update metadata.")
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(server_app, name="updateserver")
+app.add_typer(secret_app, name="secret")
+app.add_typer(logs_app, name="logs")
+app.command("serve")(serve)
+
+console = Console()
+err_console = Console(stderr=True)
+T = TypeVar("T")
+
+DataDir = Annotated[
+    Path, typer.Option("--data", help="The update server's data folder (created if missing).")
+]
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn the errors a user can act on into one red line and exit code 1."""
+    try:
+        yield
+    except (MetadataError, UpdateServerError, OSError) as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from exc
+
+
+@contextmanager
+def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err_console, transient=False) as bar:
+        task = bar.add_task(description, total=None)
+
+        def report(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield report
+
+
+def _counted(items: Iterable[T], report: Callable[[int, int], None], total: int) -> Iterator[T]:
+    """Pass `items` through, reporting progress; `total` may be an estimate."""
+    done = 0
+    for done, item in enumerate(items, start=1):
+        yield item
+        if done % 250 == 0:
+            report(done, max(total, done))
+    report(done, done)
+
+
+# -- catalog ---------------------------------------------------------------------------
+
+
+@catalog_app.command("generate")
+def catalog_generate(
+    updates: Annotated[int, typer.Option(help="How many updates to generate.", min=0)],
+    out: Annotated[Path, typer.Option(help="The export cabinet to write.")],
+    seed: Annotated[int, typer.Option(help="Same seed, same catalog.")] = 1,
+    categories: Annotated[
+        Path | None,
+        typer.Option(help="Take the category tree from this real WSUS export cabinet."),
+    ] = None,
+) -> None:
+    """Write a WSUS export cabinet of N synthetic updates of the real shape."""
+    with _user_errors(), _progress(f"generating {out.name}") as report:
+        if categories is not None:
+            with read_export(categories) as real:
+                cats = [r for r in real.records() if parse_update(r.xml).is_category]
+        else:
+            cats = None
+        records = generate_catalog(updates, seed, categories=cats)
+        written = write_export(out, _counted(records, report, updates + len(cats or ())))
+    console.print(f"wrote {written:,} revisions to {out}")
+
+
+@catalog_app.command("evolve")
+def catalog_evolve(
+    source: Annotated[Path, typer.Argument(help="Last month's export cabinet.")],
+    out: Annotated[Path, typer.Option(help="The export cabinet to write.")],
+    changes: Annotated[int, typer.Option(help="How many changes to make.", min=0)] = 100,
+    seed: Annotated[int, typer.Option(help="Same seed, same changes.")] = 1,
+) -> None:
+    """Write next month's catalog: new updates, new revisions, expirations, supersedence."""
+    with (
+        _user_errors(),
+        read_export(source) as previous,
+        _progress(f"evolving {source.name}") as report,
+    ):
+        records = evolve_catalog(previous.records(), changes, seed)
+        written = write_export(out, _counted(records, report, previous.count + changes))
+    console.print(f"wrote {written:,} revisions to {out}")
+
+
+# -- update server ---------------------------------------------------------------------
+
+
+@server_app.command("import")
+def server_import(
+    cabinet: Annotated[Path, typer.Argument(help="A WSUS export cabinet (wsusutil export).")],
+    data: DataDir,
+) -> None:
+    """Import a WSUS export cabinet into the update server's store, all or nothing."""
+    with (
+        _user_errors(),
+        UpdateStore.open(data) as store,
+        _progress(f"importing {cabinet.name}") as report,
+    ):
+        result = import_export_cabinet(store, cabinet, progress=report)
+    _print_import(result)
+
+
+@server_app.command("export")
+def server_export(
+    cabinet: Annotated[Path, typer.Argument(help="The export cabinet to write.")],
+    data: DataDir,
+) -> None:
+    """Export every stored revision as a WSUS export cabinet."""
+    with (
+        _user_errors(),
+        UpdateStore.open(data) as store,
+        _progress(f"exporting to {cabinet.name}") as report,
+    ):
+        written = store.export(cabinet, progress=report)
+    console.print(f"wrote {written:,} revisions to {cabinet}")
+
+
+@server_app.command("status")
+def server_status(
+    data: DataDir,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """What the update server holds: revisions, updates, categories, change counter."""
+    with _user_errors(), UpdateStore.open(data) as store:
+        status = store.status()
+    if as_json:
+        console.print_json(json.dumps(status.to_json()))
+    else:
+        _print_status(status)
+
+
+@server_app.command("changes")
+def server_changes(
+    data: DataDir,
+    since: Annotated[int, typer.Option(help="A change counter value, e.g. from status.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The revisions that arrived after the change counter stood at SINCE."""
+    with _user_errors(), UpdateStore.open(data) as store:
+        keys = store.changed_since(since)
+    if as_json:
+        console.print_json(json.dumps([[k.update_id, k.revision] for k in keys]))
+        return
+    for key in keys:
+        console.print(f"{key.update_id}  rev {key.revision}", highlight=False)
+    console.print(f"{len(keys):,} revisions changed since {since}")
+
+
+@server_app.command("sync")
+def server_sync(
+    data: DataDir,
+    upstream: Annotated[
+        str,
+        typer.Option(
+            help="The upstream server's address, e.g. http://wsus.example:8530 "
+            "(default: Microsoft Update's server-sync address)."
+        ),
+    ] = MICROSOFT_UPDATE_URL,
+    product: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Subscribe to this product (or family, company) id; repeat. Replaces the "
+            "subscribed products once the upstream's categories are in."
+        ),
+    ] = None,
+    classification: Annotated[
+        list[str] | None, typer.Option(help="Subscribe to this classification id; repeat.")
+    ] = None,
+    language: Annotated[
+        list[str] | None, typer.Option(help="Subscribe to this language code; repeat.")
+    ] = None,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Send no anchors: the upstream lists everything again (only what "
+            "this server lacks is fetched).",
+        ),
+    ] = False,
+    replica: Annotated[
+        bool,
+        typer.Option(
+            "--replica",
+            help="Sync as a replica of the upstream: also its target groups, deployments "
+            "(approvals) and hidden updates (GetDeployments).",
+        ),
+    ] = False,
+) -> None:
+    """Synchronize update metadata from an upstream server (MS-WSUSSS), batch by batch.
+
+    A failed sync keeps every batch it committed: run it again to fetch the rest. A
+    replica's groups and deployments are applied all at once, or not at all.
+    """
+    with (
+        _user_errors(),
+        UpdateStore.open(data) as store,
+        _progress(f"syncing from {upstream}") as report,
+    ):
+        result = sync_from_upstream(
+            store,
+            upstream,
+            products=tuple(product or ()),
+            classifications=tuple(classification or ()),
+            languages=tuple(language or ()),
+            full=full,
+            replica=replica,
+            progress=report,
+        )
+    console.print(
+        f"synced from {result.upstream}: {result.new_revisions:,} new, "
+        f"{result.changed_revisions:,} changed, {result.expired_revisions:,} expired revisions "
+        f"({result.revisions_requested:,} fetched in {result.batches:,} batches); change "
+        f"counter {result.change_before} -> {result.change_after} ({result.seconds:.1f} s)",
+        highlight=False,
+    )
+    if result.replica:
+        console.print(
+            f"replica: {result.other_items:,} other items ({result.target_groups:,} target "
+            f"groups, {result.deployments_received:,} deployments, "
+            f"{result.dead_deployments:,} dead deployments); {result.hidden_updates:,} hidden "
+            f"updates; deployment anchor {result.deployment_anchor}",
+            highlight=False,
+        )
+
+
+@server_app.command("serve")
+def server_serve(
+    data: DataDir,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on; 0.0.0.0 serves the whole network.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (WSUS uses 8530 for HTTP).")] = 8530,
+    upstream: Annotated[
+        str | None,
+        typer.Option(help="The upstream this server syncs from when asked (POST /api/sync)."),
+    ] = None,
+) -> None:
+    """Serve MS-WSUSSS to downstream servers, and the admin API, until interrupted."""
+    with _user_errors(), UpdateStore.open(data) as store:
+        runner = upstream_runner(store, upstream) if upstream is not None else None
+        on_error = service_error_logger(store)
+        app = create_app(
+            StoreBackend(store), extra_routes=admin_routes(store, runner), on_error=on_error
+        )
+        sock = bind(host, port)
+        url = url_of(sock)
+        console.print(
+            f"listening on {url}: MS-WSUSSS at {url}{SERVER_SYNC_PATH}, admin API at {url}/api"
+            + (f"; syncs from {upstream}" if upstream else ""),
+            highlight=False,
+        )
+        serve_forever(app, sock)
+
+
+@server_app.command("categories")
+def server_categories(
+    data: DataDir,
+    category_type: Annotated[
+        str | None,
+        typer.Option(
+            "--type", help="Only this type: Company, ProductFamily, Product, UpdateClassification."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The categories this server holds: the products and classifications to subscribe to."""
+    with _user_errors(), UpdateStore.open(data) as store:
+        found = store.categories(category_type)
+    if as_json:
+        console.print_json(
+            json.dumps(
+                [
+                    {
+                        "id": c.update_id,
+                        "type": c.category_type,
+                        "title": c.title,
+                        "parents": list(c.parents),
+                    }
+                    for c in found
+                ]
+            )
+        )
+        return
+    table = Table("type", "title", "id")
+    for category in found:
+        table.add_row(category.category_type or "", category.title, category.update_id)
+    console.print(table)
+
+
+@server_app.command("subscription")
+def server_subscription(
+    data: DataDir,
+    product: Annotated[
+        list[str] | None, typer.Option(help="A product (or family, company) id; repeat.")
+    ] = None,
+    classification: Annotated[
+        list[str] | None, typer.Option(help="A classification id; repeat.")
+    ] = None,
+    language: Annotated[list[str] | None, typer.Option(help="A language code; repeat.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show the subscription, or replace it when any option is given."""
+    with _user_errors(), UpdateStore.open(data) as store:
+        if product or classification or language:
+            store.set_subscription(
+                Subscription(
+                    tuple(product or ()), tuple(classification or ()), tuple(language or ())
+                )
+            )
+        current = store.subscription()
+        titles = {c.update_id: c.title for c in store.categories()}
+    shown = {
+        "products": list(current.products),
+        "classifications": list(current.classifications),
+        "languages": list(current.languages),
+    }
+    if as_json:
+        console.print_json(json.dumps(shown))
+        return
+    for label, ids in (
+        ("products", current.products),
+        ("classifications", current.classifications),
+    ):
+        names = ", ".join(f"{titles.get(uid, '?')} ({uid})" for uid in ids) or "none"
+        console.print(f"{label}: {names}", highlight=False)
+    console.print(f"languages: {', '.join(current.languages) or 'none'}", highlight=False)
+
+
+def _print_import(result: ImportResult) -> None:
+    console.print(
+        f"imported {result.source}: {result.records:,} records, "
+        f"{result.new_revisions:,} new, {result.unchanged_revisions:,} already stored; "
+        f"change counter {result.change_before} -> {result.change_after} "
+        f"({result.seconds:.1f} s)",
+        highlight=False,
+    )
+    if result.conflicting:
+        shown = ", ".join(str(k) for k in result.conflicting[:5])
+        console.print(
+            f"[yellow]warning:[/] {len(result.conflicting)} revisions arrived again with a "
+            f"different XML text and were kept as first stored: {shown}",
+            highlight=False,
+        )
+
+
+def _print_status(status: StoreStatus) -> None:
+    table = Table(title="update server", show_header=False)
+    table.add_row("revisions", f"{status.revisions:,}")
+    table.add_row("updates", f"{status.updates:,}")
+    table.add_row("categories", f"{status.categories:,}")
+    for kind, count in status.by_type.items():
+        table.add_row(f"  {kind} revisions", f"{count:,}")
+    for kind, count in status.by_category_type.items():
+        table.add_row(f"  {kind} revisions", f"{count:,}")
+    table.add_row("change counter", str(status.last_change))
+    if status.last_sync:
+        last = status.last_sync
+        when = datetime.fromisoformat(last["finished_at"]).strftime("%Y-%m-%d %H:%M:%S UTC")
+        table.add_row(f"last {last['kind']}", f"{last['result']} at {when}")
+    console.print(table)
+
+
+# -- demo --------------------------------------------------------------------------------
+
+
+site_app = typer.Typer(help="The site server of a hierarchy's top-level site.")
+app.add_typer(site_app, name="site")
+
+
+@site_app.command("run")
+def site_run(
+    hierarchy: Annotated[Path, typer.Option(help="The hierarchy file (TOML).")],
+    port: Annotated[int, typer.Option(help="Port of the site's SMS Provider.")] = 8080,
+    upstream: Annotated[
+        str | None,
+        typer.Option(help="Sync the default SUP from this URL instead of the file's upstream."),
+    ] = None,
+) -> None:
+    """Run the top-level site of a hierarchy file (every role on loopback) until Ctrl-C.
+
+    The site syncs on the file's schedule, on `updatesync sync-now`, and on a SELF.SYN or
+    FULL.SYN dropped into <data>/<SITE>/inboxes/WSyncMgr.box.
+    """
+    try:
+        config = config_from_hierarchy(
+            load_hierarchy(hierarchy), provider_port=port, upstream_url=upstream
+        )
+    except (HierarchyError, ValueError) as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from exc
+    with _user_errors(), EmbeddedTopLevelSite(config) as site:
+        console.print(
+            f"site {config.site_code} ({config.site_fqdn}): SMS Provider at {site.provider_url}, "
+            f"update server {config.sup_fqdn} at {site.sup_url} syncing from "
+            f"{config.upstream_url}; next scheduled sync {site.server.next_scheduled}; logs in "
+            f"{site.log_dir}; Ctrl-C to stop",
+            highlight=False,
+        )
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            console.print("stopping")
+
+
+@app.command("sync-now")
+def sync_now(
+    site: Annotated[str, typer.Option(help="The site to synchronize, e.g. CS1.")],
+    full: Annotated[bool, typer.Option("--full", help="A full sync (FULL.SYN).")] = False,
+    provider: Annotated[
+        str, typer.Option(help="The site's SMS Provider address.")
+    ] = "http://127.0.0.1:8080",
+    hierarchy: Annotated[
+        Path | None,
+        typer.Option(help="Find the site's provider in this hierarchy file (its address, port)."),
+    ] = None,
+) -> None:
+    """Ask a site to synchronize software updates now (SMS_SoftwareUpdate::SyncNow)."""
+    if hierarchy is not None:
+        try:
+            provider = load_hierarchy(hierarchy).site(site).url
+        except (HierarchyError, KeyError) as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(1) from exc
+    url = f"{provider.rstrip('/')}/api/sites/{site}/sync"
+    try:
+        answer = httpx.post(url, json={"full": full}, timeout=30)
+    except httpx.HTTPError as exc:
+        err_console.print(f"[bold red]error:[/] the provider at {provider} did not answer: {exc}")
+        raise typer.Exit(1) from exc
+    if answer.status_code != 202:
+        detail = (
+            answer.json().get("detail")
+            if answer.headers.get("content-type", "").startswith("application/json")
+            else answer.text[:200]
+        )
+        err_console.print(f"[bold red]error:[/] {url}: HTTP {answer.status_code}: {detail}")
+        raise typer.Exit(1)
+    state = answer.json()
+    console.print(
+        f"sync requested at {site.upper()} ({'full' if full else 'delta'}); pending request: "
+        f"{state.get('SyncNow')}; last state: {state.get('LastSyncState')}",
+        highlight=False,
+    )
+
+
+@app.command("demo")
+def demo(
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Keep the demo's files here (else a temp dir).")
+    ] = None,
+    updates: Annotated[int, typer.Option(help="Updates in the stand-in catalog.", min=1)] = 3000,
+    hierarchy: Annotated[
+        Path | None,
+        typer.Option(help="Run this hierarchy file instead of the article's example."),
+    ] = None,
+    port: Annotated[
+        int, typer.Option(help="Port of the top-level site's SMS Provider (0: any free one).")
+    ] = 8080,
+    console_port: Annotated[
+        int, typer.Option(help="Port of the web console (0: any free one).")
+    ] = DEFAULT_CONSOLE_PORT,
+    once: Annotated[
+        bool, typer.Option("--once", help="Exit when the syncs are done (status 0 if they worked).")
+    ] = False,
+) -> None:
+    """The embedded demo: the article's whole hierarchy in one process, syncing.
+
+    A local update server loaded with a generated catalog plays Microsoft Update. Every role
+    of the hierarchy (by default the article's: CS1 -> PS1 with SUPs ps1site and ps1sys, PS2;
+    SS1 under PS1) runs on its own loopback port. The demo asks CS1's provider to SyncNow
+    and shows every site and SUP live while the sync spreads down the tree, then brings next
+    month's catalog and syncs again. The web console shows the same (--console-port).
+    Without --once, the roles keep serving until Ctrl-C.
+    """
+
+    def keep_serving(running: HierarchyDemo) -> None:
+        if once:
+            return
+        top = running.sites[0]
+        web = running.web.url if running.web is not None else "?"
+        console.print(
+            f"serving; the web console at {web}/, CS1's SMS Provider at {top.url}/docs (try: "
+            f"updatesync sync-now --site {top.code} --provider {top.url}); Ctrl-C to stop",
+            highlight=False,
+        )
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            console.print("stopping")
+
+    with _user_errors(), tempfile.TemporaryDirectory(prefix="updatesync-demo-") as tmp:
+        root = Path(data) if data else Path(tmp)
+        console.rule("[bold]updatesync demo")
+        ok = run_demo(
+            root,
+            updates=updates,
+            hierarchy_file=hierarchy,
+            console=console,
+            top_port=port,
+            console_port=console_port,
+            keep_serving=keep_serving,
+        )
+    if not ok:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()

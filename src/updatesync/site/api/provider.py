@@ -1,0 +1,571 @@
+"""The SMS Provider of a site as an HTTP API: request a sync, and see what the site knows of it.
+
+ConfigMgr's administrative API is the SMS Provider; the console's "Synchronize Software
+Updates" calls `SMS_SoftwareUpdate::SyncNow(fullSync)` on it, and SMSProv.log shows
+`ExecMethodAsync : SMS_SoftwareUpdate::SyncNow` (component `SMS Provider`; SPEC section 2,
+step 1, and `fixtures/logs/msdocs-2014-hierarchy/CS1-SMSProv.rendered.txt`). The method sets
+`Update_SyncStatus.SyncNow` of the site (SELF, or FULL for a full sync); the database
+notification monitor takes it from there.
+
+`create_provider_app` builds that API with FastAPI, so it documents itself at `/openapi.json`
+and `/docs`:
+
+- `POST /api/sites/{site}/sync`: SyncNow; 202 with the site's sync status;
+- `GET /api/sites/{site}/sync-status`: the site's row of `Update_SyncStatus`;
+- `GET /api/sites/{site}/sup-sync-status`: `SMS_SUPSyncStatus` of each SUP (SPEC section 5
+  names in the JSON);
+- `GET /api/status-messages`, `GET /api/alerts`: the tracking views of SPEC section 5;
+- `GET /api/sites/{site}/cis` (paged) and `GET /api/sites/{site}/content-version`.
+
+A provider serves one site, the one its site database belongs to. The database of a parent
+site may also hold the SUP sync status, status messages and alerts of its child sites, which
+the read-only views show too; a sync is requested only of the provider's own site.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, Protocol
+
+from fastapi import FastAPI, HTTPException, Path, Query, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from updatesync.logs.cmtrace import CMTraceLog
+from updatesync.logs.status_messages import (
+    CATALOGUE,
+    IN_PROGRESS_STATES,
+    MessageSeverity,
+    StatusMessage,
+    describe,
+)
+from updatesync.site.database.site_db import (
+    MICROSOFT_UPDATE,
+    SYNC_FULL,
+    SYNC_SELF,
+    ConfigurationItem,
+    SiteDatabase,
+    SiteDatabaseError,
+    SUPSyncStatus,
+    SyncStatus,
+)
+from updatesync.site.watch.alerts import Alert, AlertState
+
+SYNC_NOW_LOG_LINE = "ExecMethodAsync : SMS_SoftwareUpdate::SyncNow"
+"""What SMSProv.log says when SyncNow runs, word for word as the real provider writes it."""
+
+PROVIDER_COMPONENT = "SMS Provider"
+"""The component of SMSProv.log lines."""
+
+_MAX_PAGE = 1000
+
+# -- response models ---------------------------------------------------------------------
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ProblemDetail(_Model):
+    """What went wrong with a request."""
+
+    detail: str = Field(description="What went wrong, and where.")
+
+
+class SyncNowRequest(_Model):
+    """The arguments of `SMS_SoftwareUpdate::SyncNow`."""
+
+    full: bool = Field(
+        default=False,
+        description="True for a full sync (`SyncNow(true)`, FULL): every update is examined "
+        "again; false for a delta sync (SELF), which writes only what changed.",
+    )
+
+
+class SyncHistory(Protocol):
+    """The syncs the site server finished since it started (`SiteRole` keeps them)."""
+
+    def wait_after(self, count: int, timeout: float) -> tuple[int, dict[str, Any] | None]:
+        """Wait up to `timeout` s until more than `count` syncs finished; (finished, last)."""
+        ...
+
+
+class SyncsView(_Model):
+    completed: int = Field(description="Syncs finished since the site server started.")
+    last: dict[str, Any] | None = Field(
+        description="The last one: succeeded, content_version, items_updated, cis_changed, "
+        "seconds, error."
+    )
+
+
+class SyncStatusView(_Model):
+    """A site's row of `Update_SyncStatus`: the pending request and how the last sync went."""
+
+    SiteCode: str = Field(description="The site, e.g. CS1.")
+    SyncNow: str | None = Field(
+        description="The pending sync request: SELF (delta), FULL, the code of the parent site "
+        "that asked, or null when none is pending (the sync manager has taken it)."
+    )
+    SyncNowRequestedAt: datetime | None = Field(description="When the pending request was made.")
+    LastSyncState: int | None = Field(
+        description="The id of the last sync status message (6701..6708); null before any sync."
+    )
+    LastSyncStateDescription: str | None = Field(
+        description="What the last state means, as the console says it."
+    )
+    InProgress: bool = Field(
+        description="A sync is running: the last state is 6701, 6704, 6705 or 6706."
+    )
+    LastSyncStateTime: datetime | None = Field(description="When the last state was reached.")
+    LastErrorCode: int | None = Field(description="The error code of the last failed sync.")
+    LastErrorText: str | None = Field(description="The error text of the last failed sync.")
+    LastSuccessfulSyncTime: datetime | None = Field(
+        description="When the last sync that succeeded (6702) ended."
+    )
+    SyncCatalogVersion: int | None = Field(description="The content version the last sync reached.")
+
+
+class SUPSyncStatusView(_Model):
+    """The sync status of one software update point, as ConfigMgr's `SMS_SUPSyncStatus`."""
+
+    SiteCode: str = Field(description="The site of the SUP.")
+    WSUSServerName: str = Field(description="The SUP's update server (FQDN).")
+    WSUSSourceServer: str = Field(
+        description='Where it syncs from: "Microsoft Update" at the top, else the upstream '
+        "update server."
+    )
+    LastSyncState: int | None = Field(
+        description="The last sync status message id; 6701, 6704, 6705, 6706 mean in progress."
+    )
+    LastSyncStateTime: datetime | None = Field(description="When the last state was reached.")
+    LastSyncErrorCode: int | None = Field(description="The error code of the last failure.")
+    LastSuccessfulSyncTime: datetime | None = Field(description="End of the last good sync.")
+    SyncCatalogVersion: int | None = Field(description="The content version it reached.")
+    ReplicationLinkStatus: int = Field(description="0 healthy, 1 degraded, 2 error.")
+    LastReplicationLinkCheckTime: datetime | None = Field(
+        description="When the replication link was last checked."
+    )
+
+
+class StatusMessageView(_Model):
+    """One status message with its fields and the text the console shows."""
+
+    MessageID: int = Field(description="The message id, e.g. 6702.")
+    Severity: MessageSeverity = Field(description="I information, W warning, E error.")
+    Level: str = Field(description="LEV= of the message (M: milestone).")
+    Source: str = Field(description='Who sent it, e.g. "SMS Server".')
+    Component: str = Field(description="The sending component, e.g. SMS_WSUS_SYNC_MANAGER.")
+    SiteCode: str = Field(description="The site it was sent at.")
+    MachineName: str = Field(description="The server it was sent from (FQDN).")
+    ProcessID: int = Field(description="The sending process.")
+    ThreadID: int = Field(description="The sending thread.")
+    Time: datetime = Field(description="When it was sent (UTC, to the millisecond).")
+    InsertionStrings: list[str] = Field(description="ISTR0..ISTR9, always ten.")
+    Attributes: dict[int, str] = Field(description="Attribute id → value (AIDn/AVALn).")
+    LastError: int | None = Field(description="LE=, the last error code, when there is one.")
+    Description: str = Field(description="The message as the console shows it.")
+
+
+class AlertView(_Model):
+    """One occurrence of an alert."""
+
+    AlertID: int = Field(description="The occurrence's id.")
+    AlertType: str = Field(description="What it is about, e.g. sync_failure.")
+    SiteCode: str = Field(description="The site it was raised at.")
+    Instance: str = Field(description="What it concerns; for a sync failure the SUP's FQDN.")
+    State: AlertState = Field(description="raised, or canceled (by the next good sync).")
+    RaisedAt: datetime = Field(description="When it was raised.")
+    CanceledAt: datetime | None = Field(description="When it was canceled; null while raised.")
+    Name: str = Field(description="The alert as the console names it.")
+
+
+class ConfigurationItemView(_Model):
+    """One update as the site holds it: a configuration item."""
+
+    CI_ID: int | None = Field(description="The configuration item's id at this site.")
+    CI_UniqueID: str = Field(description="The update id (GUID, lower case).")
+    RevisionNumber: int = Field(description="The update revision the CI holds.")
+    LocalizedDisplayName: str = Field(description="The update's title.")
+    ArticleID: str | None = Field(description="The KB article, if any.")
+    BulletinID: str | None = Field(description="The security bulletin, if any.")
+    Severity: str | None = Field(description="The MSRC severity, if any.")
+    DateCreated: str | None = Field(description="The update's creation date, as published.")
+    DateRevised: datetime | None = Field(description="When this site last wrote the CI.")
+    Products: list[str] = Field(description="Product category ids.")
+    Classifications: list[str] = Field(description="Classification category ids.")
+    IsSuperseded: bool = Field(description="A newer update replaces it.")
+    IsExpired: bool = Field(description="It was withdrawn (expired) upstream.")
+    XmlSha256: str = Field(description="SHA-256 of the update's metadata XML.")
+
+
+class ConfigurationItemPage(_Model):
+    """One page of a site's configuration items, in CI id order."""
+
+    SiteCode: str = Field(description="The site.")
+    Count: int = Field(description="How many CIs the site holds in all.")
+    Offset: int = Field(description="How many CIs were skipped before this page.")
+    Limit: int = Field(description="The largest page asked for.")
+    Items: list[ConfigurationItemView] = Field(description="The CIs of this page.")
+
+
+class ContentVersionView(_Model):
+    """The content version of an update source at a site."""
+
+    SiteCode: str = Field(description="The site.")
+    UpdateSourceID: str = Field(description="The update source's unique id.")
+    UpdateSourceName: str = Field(description="The update source's name.")
+    ContentVersion: int = Field(
+        description="Rises by one each time a sync changes what the site holds."
+    )
+
+
+# -- conversions ---------------------------------------------------------------------------
+
+
+def _state_text(state: int | None) -> str | None:
+    if state is None:
+        return None
+    definition = CATALOGUE.get(state)
+    return definition.text if definition is not None else f"Status message {state}"
+
+
+def _sync_status_view(s: SyncStatus) -> SyncStatusView:
+    return SyncStatusView(
+        SiteCode=s.site_code,
+        SyncNow=s.sync_now,
+        SyncNowRequestedAt=s.sync_now_requested_at,
+        LastSyncState=s.last_sync_state,
+        LastSyncStateDescription=_state_text(s.last_sync_state),
+        InProgress=s.last_sync_state in IN_PROGRESS_STATES,
+        LastSyncStateTime=s.last_sync_state_time,
+        LastErrorCode=s.last_error_code,
+        LastErrorText=s.last_error_text,
+        LastSuccessfulSyncTime=s.last_successful_sync_time,
+        SyncCatalogVersion=s.sync_catalog_version,
+    )
+
+
+def _sup_view(s: SUPSyncStatus) -> SUPSyncStatusView:
+    return SUPSyncStatusView(
+        SiteCode=s.site_code,
+        WSUSServerName=s.wsus_server_name,
+        WSUSSourceServer=s.wsus_source_server,
+        LastSyncState=s.last_sync_state,
+        LastSyncStateTime=s.last_sync_state_time,
+        LastSyncErrorCode=s.last_sync_error_code,
+        LastSuccessfulSyncTime=s.last_successful_sync_time,
+        SyncCatalogVersion=s.sync_catalog_version,
+        ReplicationLinkStatus=s.replication_link_status,
+        LastReplicationLinkCheckTime=s.last_replication_link_check_time,
+    )
+
+
+def _message_view(m: StatusMessage) -> StatusMessageView:
+    return StatusMessageView(
+        MessageID=m.message_id,
+        Severity=m.severity,
+        Level=m.level,
+        Source=m.source,
+        Component=m.component,
+        SiteCode=m.site_code,
+        MachineName=m.system,
+        ProcessID=m.process_id,
+        ThreadID=m.thread_id,
+        Time=m.time,
+        InsertionStrings=list(m.strings),
+        Attributes=dict(m.attributes),
+        LastError=m.last_error,
+        Description=describe(m),
+    )
+
+
+def _alert_view(a: Alert) -> AlertView:
+    return AlertView(
+        AlertID=a.alert_id,
+        AlertType=a.alert_type.value,
+        SiteCode=a.site_code,
+        Instance=a.instance,
+        State=a.state,
+        RaisedAt=a.raised_at,
+        CanceledAt=a.canceled_at,
+        Name=a.text,
+    )
+
+
+def _ci_view(ci: ConfigurationItem) -> ConfigurationItemView:
+    return ConfigurationItemView(
+        CI_ID=ci.ci_id,
+        CI_UniqueID=ci.update_id,
+        RevisionNumber=ci.revision,
+        LocalizedDisplayName=ci.title,
+        ArticleID=ci.kb_article,
+        BulletinID=ci.bulletin,
+        Severity=ci.severity,
+        DateCreated=ci.creation_date,
+        DateRevised=ci.date_revised,
+        Products=list(ci.products),
+        Classifications=list(ci.classifications),
+        IsSuperseded=ci.is_superseded,
+        IsExpired=ci.is_expired,
+        XmlSha256=ci.xml_sha256,
+    )
+
+
+def _utc_filter(value: datetime | None, name: str) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"query parameter {name}={value.isoformat()} has no time zone: "
+            f"give it in UTC, e.g. {value.isoformat()}Z",
+        )
+    return value
+
+
+# -- the application -------------------------------------------------------------------------
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ProblemDetail, "description": "This provider does not serve that site."}
+}
+
+SiteParam = Annotated[
+    str,
+    Path(description="Site code, e.g. CS1 (case does not matter)."),
+]
+
+
+def create_provider_app(
+    db: SiteDatabase,
+    *,
+    log: CMTraceLog,
+    site_code: str,
+    on_sync_requested: Callable[[], None] | None = None,
+    sync_history: SyncHistory | None = None,
+) -> FastAPI:
+    """The SMS Provider of the site `site_code`, whose site database is `db`; SyncNow calls
+    are written to `log` (SMSProv.log, component `SMS Provider`). `on_sync_requested` is
+    called after the SyncNow flag is set (the database monitor's `notify`, so that the drop
+    does not wait for its next look)."""
+    own = site_code.strip().upper()
+    if own != db.site_code:
+        raise ValueError(
+            f"SMS Provider for site {own}: the site database given belongs to site "
+            f"{db.site_code}; give the database of site {own}"
+        )
+
+    app = FastAPI(
+        title=f"updatesync SMS Provider ({own})",
+        version="1.0",
+        description=(
+            f"The administrative API of site {own}: request a software-update sync "
+            "(`SMS_SoftwareUpdate::SyncNow`) and track it: the site's sync status, the sync "
+            "status of each software update point (`SMS_SUPSyncStatus`), status messages, "
+            "alerts, the configuration items the sync wrote and the content version."
+        ),
+        openapi_tags=[
+            {"name": "sync", "description": "Request a sync and see how it goes."},
+            {"name": "tracking", "description": "Status messages and alerts."},
+            {"name": "content", "description": "What the site holds after its syncs."},
+        ],
+    )
+
+    def own_site(site: str) -> str:
+        code = site.strip().upper()
+        if code != own:
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND,
+                f"site {code} is not served by this SMS Provider, which serves site {own}: "
+                f"ask the provider of site {code}",
+            )
+        return code
+
+    @app.post(
+        "/api/sites/{site}/sync",
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=SyncStatusView,
+        responses=_NOT_FOUND,
+        tags=["sync"],
+        summary="Synchronize software updates (SyncNow)",
+    )
+    def sync_now(site: SiteParam, request: SyncNowRequest) -> SyncStatusView:
+        """`SMS_SoftwareUpdate::SyncNow(fullSync)`: sets the site's SyncNow flag to SELF (a
+        delta sync) or FULL, which wakes the sync manager. A request made while another is
+        pending merges with it: a pending full sync stays full. The sync runs later; the
+        answer (202) is the sync status with the request in `SyncNow`."""
+        code = own_site(site)
+        log.info(SYNC_NOW_LOG_LINE)
+        try:
+            db.request_sync(SYNC_FULL if request.full else SYNC_SELF, site_code=code)
+        except SiteDatabaseError as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+        if on_sync_requested is not None:
+            on_sync_requested()
+        return _sync_status_view(db.sync_status(site_code=code))
+
+    @app.get(
+        "/api/sites/{site}/sync-status",
+        response_model=SyncStatusView,
+        responses=_NOT_FOUND,
+        tags=["sync"],
+        summary="Sync status of the site (Update_SyncStatus)",
+    )
+    def sync_status(site: SiteParam) -> SyncStatusView:
+        """The pending sync request, the last sync state and what it means, when it was
+        reached, the last error and the time of the last successful sync."""
+        return _sync_status_view(db.sync_status(site_code=own_site(site)))
+
+    @app.get(
+        "/api/sites/{site}/syncs",
+        response_model=SyncsView,
+        responses=_NOT_FOUND,
+        tags=["sync"],
+        summary="Syncs finished since the site server started (long poll)",
+    )
+    def syncs(
+        site: SiteParam,
+        after: Annotated[int, Query(ge=0, description="Answer once more syncs than this.")] = 0,
+        wait: Annotated[float, Query(ge=0, le=60, description="Seconds to wait at most.")] = 0,
+    ) -> SyncsView:
+        """How many syncs the site server finished since it started, and the last one. With
+        `after=N&wait=S` the answer waits (up to S seconds) for the sync after the N-th to
+        end: a script follows a sync without polling."""
+        own_site(site)
+        if sync_history is None:
+            return SyncsView(completed=0, last=None)
+        completed, last = sync_history.wait_after(after, wait)
+        return SyncsView(completed=completed, last=last)
+
+    @app.get(
+        "/api/sites/{site}/sup-sync-status",
+        response_model=list[SUPSyncStatusView],
+        responses=_NOT_FOUND,
+        tags=["sync"],
+        summary="Sync status of each software update point (SMS_SUPSyncStatus)",
+    )
+    def sup_sync_status(site: SiteParam) -> list[SUPSyncStatusView]:
+        """One entry per SUP of the site, with the fields of `SMS_SUPSyncStatus`. The site is
+        this provider's or a child site whose status this site database holds."""
+        code = site.strip().upper()
+        rows = db.supsync_statuses(site_code=code)
+        if not rows and code != own:
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND,
+                f"site {code} is not served by this SMS Provider, which serves site {own}, and "
+                f"its site database holds no SUP sync status of site {code}",
+            )
+        return [_sup_view(r) for r in rows]
+
+    @app.get(
+        "/api/status-messages",
+        response_model=list[StatusMessageView],
+        tags=["tracking"],
+        summary="Status messages",
+    )
+    def status_messages(
+        site: Annotated[str | None, Query(description="Only this site's messages.")] = None,
+        ids: Annotated[
+            list[int] | None,
+            Query(
+                alias="id",
+                description="Only these message ids; repeat for several (id=6702&id=6703).",
+            ),
+        ] = None,
+        severity: Annotated[
+            MessageSeverity | None, Query(description="Only this severity: I, W or E.")
+        ] = None,
+        component: Annotated[
+            str | None, Query(description="Only this component, e.g. SMS_WSUS_SYNC_MANAGER.")
+        ] = None,
+        since: Annotated[
+            datetime | None, Query(description="Sent at or after this time (ISO 8601, UTC).")
+        ] = None,
+        until: Annotated[
+            datetime | None, Query(description="Sent before this time (ISO 8601, UTC).")
+        ] = None,
+        limit: Annotated[
+            int, Query(ge=1, le=_MAX_PAGE, description="At most this many messages.")
+        ] = 100,
+    ) -> list[StatusMessageView]:
+        """Status messages, newest first, each with its fields and the text the console
+        shows. Without filters: every site whose messages this site database holds."""
+        messages = db.status_messages(
+            site_code=site,
+            message_id=ids,
+            severity=severity,
+            component=component,
+            since=_utc_filter(since, "since"),
+            until=_utc_filter(until, "until"),
+            limit=limit,
+        )
+        return [_message_view(m) for m in messages]
+
+    @app.get(
+        "/api/alerts",
+        response_model=list[AlertView],
+        tags=["tracking"],
+        summary="Alerts",
+    )
+    def alerts(
+        state: Annotated[AlertState | None, Query(description="Only alerts in this state.")] = None,
+        site: Annotated[str | None, Query(description="Only this site's alerts.")] = None,
+    ) -> list[AlertView]:
+        """Alert occurrences, newest raised first: a sync failure raises the alert of the
+        SUP; the next successful sync sets it to canceled."""
+        return [_alert_view(a) for a in db.alerts(site_code=site, state=state)]
+
+    @app.get(
+        "/api/sites/{site}/cis",
+        response_model=ConfigurationItemPage,
+        responses=_NOT_FOUND,
+        tags=["content"],
+        summary="Configuration items (one per update)",
+    )
+    def configuration_items(
+        site: SiteParam,
+        offset: Annotated[int, Query(ge=0, description="Skip this many CIs.")] = 0,
+        limit: Annotated[
+            int, Query(ge=1, le=_MAX_PAGE, description="At most this many CIs.")
+        ] = 100,
+    ) -> ConfigurationItemPage:
+        """The site's configuration items in CI id order, one page at a time, with how many
+        there are in all."""
+        code = own_site(site)
+        items = db.configuration_items(offset=offset, limit=limit)
+        return ConfigurationItemPage(
+            SiteCode=code,
+            Count=db.ci_count(),
+            Offset=offset,
+            Limit=limit,
+            Items=[_ci_view(ci) for ci in items],
+        )
+
+    @app.get(
+        "/api/sites/{site}/content-version",
+        response_model=ContentVersionView,
+        responses={404: {"model": ProblemDetail, "description": "Unknown site or update source."}},
+        tags=["content"],
+        summary="Content version of an update source",
+    )
+    def content_version(
+        site: SiteParam,
+        source: Annotated[
+            str, Query(description="The update source's unique id; Microsoft Update if unset.")
+        ] = MICROSOFT_UPDATE,
+    ) -> ContentVersionView:
+        """The content version of the update source at the site: it rises by one each time a
+        sync changes what the site holds."""
+        code = own_site(site)
+        found = [s for s in db.update_sources() if s.unique_id == source.strip().upper()]
+        if not found:
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND,
+                f"site {code}: update source {source} is not registered (known: "
+                f"{', '.join(s.unique_id for s in db.update_sources()) or 'none'})",
+            )
+        return ContentVersionView(
+            SiteCode=code,
+            UpdateSourceID=found[0].unique_id,
+            UpdateSourceName=found[0].name,
+            ContentVersion=found[0].content_version,
+        )
+
+    return app

@@ -1,0 +1,1 @@
+"""The site database: engine, migrations, tables and one repository module per domain."""

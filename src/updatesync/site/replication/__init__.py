@@ -1,0 +1,1 @@
+"""Replication between sites: file replication (notifications) and database replication (CIs)."""

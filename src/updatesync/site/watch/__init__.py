@@ -1,0 +1,1 @@
+"""What watches a site: alerts, the alert watcher with its webhooks, Prometheus metrics."""

@@ -1,0 +1,112 @@
+"""The site server drives an update server through its admin API, over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from updatesync.metadata.document import parse_update
+from updatesync.metadata.export import read_export, write_export
+from updatesync.metadata.generator import evolve_catalog, generate_catalog
+from updatesync.metadata.model import UpdateRevision
+from updatesync.roles.serving import BackgroundServer
+from updatesync.site.sync.sup_client import (
+    UpdateServerApi,
+    UpdateServerSyncFailed,
+    UpdateServerUnavailable,
+)
+from updatesync.updateserver.admin_api import SyncRunner, admin_routes
+from updatesync.updateserver.importer import import_export_cabinet
+from updatesync.updateserver.store import UpdateStore
+from updatesync.updateserver.store_backend import StoreBackend
+from updatesync.updateserver.sync import sync_from_upstream
+from updatesync.wsusss.client import UpstreamClient
+from updatesync.wsusss.service import create_app
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Iterator[tuple[UpdateStore, UpdateStore, str, str]]:
+    """A (a stand-in Microsoft Update) and B (the SUP, syncing from A when asked)."""
+    records = list(generate_catalog(400, seed=41))
+    write_export(tmp_path / "m1.cab", records)
+    write_export(tmp_path / "m2.cab", evolve_catalog(iter(records), 25, seed=42))
+    a, b = UpdateStore.open(tmp_path / "A"), UpdateStore.open(tmp_path / "B")
+    import_export_cabinet(a, tmp_path / "m1.cab")
+    with BackgroundServer(create_app(StoreBackend(a))) as up:
+
+        def run(request, progress, phase):  # type: ignore[no-untyped-def]
+            return sync_from_upstream(
+                b, up.url, full=request.full, progress=progress, phase_progress=phase
+            )
+
+        app = create_app(StoreBackend(b), extra_routes=admin_routes(b, SyncRunner(run)))
+        with BackgroundServer(app) as sup:
+            yield a, b, up.url, sup.url
+    a.close()
+    b.close()
+
+
+def _documents(path: Path) -> list[UpdateRevision]:
+    with read_export(path) as export:
+        return [parse_update(r.xml) for r in export.records()]
+
+
+def test_a_sync_is_followed_to_its_end_and_its_changes_read(pair, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    a, b, _up, sup = pair
+    month1, month2 = _documents(tmp_path / "m1.cab"), _documents(tmp_path / "m2.cab")
+    seen: list[tuple[str, int, int]] = []
+    with UpdateServerApi(sup) as api:
+        outcome = api.synchronize(
+            progress=lambda phase, done, total, eta: seen.append((phase, done, total))
+        )
+        assert outcome.changed
+        assert outcome.change_counter == b.change_counter()
+        phases = [p for p, _d, _t in seen]
+        assert phases == sorted(phases, key=["categories", "updates"].index)
+        assert "categories" in phases
+        for phase in set(phases):
+            dones = [d for p, d, _t in seen if p == phase]
+            assert dones == sorted(dones)
+        everything = list(api.changed_updates(0))
+        assert {u["update_id"] for u in everything} == {
+            d.update_id for d in month1 if d.update_type in ("Software", "Driver")
+        }
+        again = api.synchronize()
+        assert not again.changed
+        before = again.change_counter
+        import_export_cabinet(a, tmp_path / "m2.cab")
+        assert api.synchronize().changed
+        # Computed from the catalogs: updates with a new revision, and those a new
+        # revision now supersedes.
+        old = {d.key for d in month1}
+        new = [d for d in month2 if d.key not in old]
+        expected = {d.update_id for d in new if d.update_type in ("Software", "Driver")}
+        expected |= {uid for d in new for uid in d.superseded_updates}
+        assert {u["update_id"] for u in api.changed_updates(before)} == expected
+        assert api.changed_categories(before) == []
+
+
+def test_a_failed_sync_and_an_unreachable_server_are_clear(tmp_path: Path) -> None:
+    store = UpdateStore.open(tmp_path / "B")
+
+    def run(request, progress, phase):  # type: ignore[no-untyped-def]
+        with UpstreamClient("http://127.0.0.1:9", retries=0) as client:
+            return sync_from_upstream(
+                store,
+                "http://127.0.0.1:9",
+                full=request.full,
+                progress=progress,
+                phase_progress=phase,
+                client=client,
+            )
+
+    app = create_app(StoreBackend(store), extra_routes=admin_routes(store, SyncRunner(run)))
+    with BackgroundServer(app) as sup, UpdateServerApi(sup.url) as api:
+        with pytest.raises(UpdateServerSyncFailed) as failed:
+            api.synchronize()
+        assert "127.0.0.1:9" in failed.value.error
+    with UpdateServerApi(sup.url, timeout=5) as gone, pytest.raises(UpdateServerUnavailable):
+        gone.status()
+    store.close()
