@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from updatesync.config.hierarchy import (
+from updatesync.config import (
     DEFAULT_SCHEDULE,
+    MICROSOFT_UPDATE_URL,
     CronSchedule,
     Hierarchy,
     HierarchyError,
@@ -22,7 +23,6 @@ from updatesync.config.hierarchy import (
     parse_size,
 )
 from updatesync.logs.rollover import DEFAULT_MAX_BYTES
-from updatesync.updateserver.sync import MICROSOFT_UPDATE_URL
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "src" / "updatesync" / "examples" / "hierarchy.toml"
 

@@ -1,0 +1,520 @@
+"""The hierarchy file as a typed model: one pydantic model per TOML table, every key with its
+type, default and meaning (the source of `docs/configuration.md`), unknown keys refused.
+
+Layout::
+
+    [hierarchy]            name, data_dir, retry_interval, replication_timeout, secret_file,
+                           schedule, schedule_start
+    [hierarchy.logs]       max_size, tz_bias
+    [hierarchy.alerts]     overdue_after, webhooks
+    [hierarchy.upstream]   kind, url
+    [hierarchy.criteria]   products, classifications, languages
+    [[sites]]              code, fqdn, type, parent, address, port
+    [[sites.sups]]         fqdn, address, port, https, internet_facing   (in install order)
+
+`schedule`, `schedule_start`, `upstream` and `criteria` belong to the top-level site. They are
+written under `[hierarchy]` or in the top-level site's own `[[sites]]` table (not both); every
+other site inherits them and may not set them. `HierarchyFile` checks each key with
+`updatesync.config.values` and the rules spanning tables with `updatesync.config.rules`, and
+reports every problem together; `HierarchyFile.hierarchy_of` turns a valid file into the
+`Hierarchy` the rest of updatesync uses.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PlainValidator,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError, PydanticUndefined
+
+from updatesync.config import rules, values
+from updatesync.config.defaults import (
+    DEFAULT_DATA_DIR,
+    DEFAULT_HTTP_PORT,
+    DEFAULT_HTTPS_PORT,
+    DEFAULT_REPLICATION_TIMEOUT,
+    DEFAULT_RETRY_INTERVAL,
+    DEFAULT_SECRET_FILE,
+    DEFAULT_SITE_PORT,
+    MAX_TZ_BIAS,
+    MICROSOFT_UPDATE_URL,
+    MIN_TZ_BIAS,
+)
+from updatesync.config.hierarchy import (
+    AlertSettings,
+    Criteria,
+    Hierarchy,
+    LogSettings,
+    Site,
+    SiteType,
+    Sup,
+    Upstream,
+    UpstreamKind,
+)
+from updatesync.config.schedule import (
+    DEFAULT_SCHEDULE,
+    IntervalSchedule,
+    Schedule,
+    default_overdue_after,
+)
+from updatesync.logs.rollover import DEFAULT_MAX_BYTES
+
+__all__ = [
+    "AlertsTable",
+    "CriteriaTable",
+    "HeadTable",
+    "HierarchyFile",
+    "LogsTable",
+    "SiteTable",
+    "SupTable",
+    "Table",
+    "UpstreamTable",
+]
+
+Text = Annotated[str, PlainValidator(values.text)]
+Host = Annotated[str, PlainValidator(values.host)]
+SiteCode = Annotated[str, PlainValidator(values.site_code)]
+Flag = Annotated[bool, PlainValidator(values.boolean)]
+Minutes = Annotated[timedelta, PlainValidator(values.minutes_or_interval)]
+Interval = Annotated[timedelta, PlainValidator(values.interval)]
+ScheduleText = Annotated[Schedule, PlainValidator(values.schedule)]
+StartTime = Annotated[datetime, PlainValidator(values.schedule_start)]
+Guids = Annotated[tuple[str, ...], PlainValidator(values.guid_list)]
+Languages = Annotated[tuple[str, ...], PlainValidator(values.language_list)]
+Webhooks = Annotated[tuple[str, ...], PlainValidator(values.webhook_list)]
+
+
+def key(
+    meaning: str,
+    *,
+    toml: str,
+    default: object = PydanticUndefined,
+    shown: str | None = None,
+    missing: str | None = None,
+) -> Any:
+    """A key of the file: what it means, its TOML type, its default (`shown` as the reference
+    writes it when the value alone would not say it) and, for a required key, what to write
+    when it is missing."""
+    extra: dict[str, str] = {"toml": toml}
+    if shown is not None:
+        extra["shown"] = shown
+    if missing is not None:
+        extra["missing"] = missing
+    return Field(default=default, description=meaning, json_schema_extra=extra)  # type: ignore[arg-type]
+
+
+class Table(BaseModel):
+    """A TOML table: unknown keys are refused, a value that is not a table is refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _must_be_a_table(cls, data: object) -> object:
+        if not isinstance(data, dict | BaseModel):
+            raise values.problem(f"must be a table, got {values.toml_type(data)}")
+        return data
+
+
+def _array_of_tables(value: object, problem: str) -> object:
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise values.problem(problem)
+    return value
+
+
+def _fail_at(title: str, loc: values.Loc, message: str, value: object) -> ValidationError:
+    return ValidationError.from_exception_data(title, [values.at(loc, message, value)])
+
+
+# --------------------------------------------------------------------------- tables
+
+
+class LogsTable(Table):
+    """`[hierarchy.logs]`: how the components of every site write their logs."""
+
+    max_size: Annotated[int, PlainValidator(values.size)] = key(
+        "Size at which a log is rolled over to its `.lo_` file: bytes, or a number with KB, "
+        'MB or GB ("5MB"); the units are binary (1 MB = 1,048,576 bytes), as Windows counts.',
+        toml="integer or string",
+        default=DEFAULT_MAX_BYTES,
+        shown='"5MB"',
+    )
+    tz_bias: Annotated[int | Literal["local"], PlainValidator(values.tz_bias)] = key(
+        "Time-zone bias written in CMTrace lines: minutes with UTC = local time + bias "
+        f'(Windows\' convention), from {MIN_TZ_BIAS} to {MAX_TZ_BIAS}, or `"local"` for the '
+        "machine's own zone.",
+        toml="integer or string",
+        default="local",
+    )
+
+
+class AlertsTable(Table):
+    """`[hierarchy.alerts]`: when a site's sync is overdue, and where alerts are sent."""
+
+    overdue_after: Interval | None = key(
+        "A site whose last successful sync is older than this (or that never synced and was "
+        "set up longer ago) gets the `sync_overdue` alert. Must be longer than the longest "
+        "gap between two scheduled syncs, or every site would be overdue before its next one.",
+        toml="string (interval)",
+        default=None,
+        shown='the schedule\'s longest gap plus one day, at least "2d" ("8d" for the weekly '
+        'default schedule, "2d" for a daily one)',
+    )
+    webhooks: Webhooks = key(
+        "URLs (http or https) each raise and cancel of an alert is POSTed to, as JSON.",
+        toml="array of strings",
+        default=(),
+    )
+
+
+class UpstreamTable(Table):
+    """`[hierarchy.upstream]`: what the top-level site's default SUP syncs from."""
+
+    kind: Annotated[UpstreamKind, PlainValidator(values.upstream_kind)] = key(
+        '`"microsoft-update"`: Microsoft Update; `"wsus"`: another WSUS server, at `url`; '
+        '`"none"`: disconnected, metadata arrives by importing WSUS exports.',
+        toml="string",
+    )
+    url: Text | None = key(
+        "The upstream server as `http(s)://host[:port]` (no query or fragment). Required for "
+        '`"wsus"`, refused for `"none"`.',
+        toml="string",
+        default=None,
+        shown=f'{MICROSOFT_UPDATE_URL} for "microsoft-update"',
+    )
+
+    @model_validator(mode="after")
+    def _url_fits_the_kind(self) -> UpstreamTable:
+        if self.kind == "none":
+            if self.url is not None:
+                raise _fail_at(
+                    "upstream",
+                    ("url",),
+                    'kind = "none" (disconnected) has no upstream server; remove url',
+                    self.url,
+                )
+        elif self.url is None:
+            if self.kind == "wsus":
+                raise _fail_at(
+                    "upstream",
+                    ("url",),
+                    'missing; kind = "wsus" needs the upstream server, such as '
+                    'url = "http://wsus.contoso.com:8530"',
+                    None,
+                )
+        else:
+            parts = urlsplit(self.url)
+            message = None
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                message = (
+                    f"{self.url!r} is not an http(s) URL; write it as http://host:port or "
+                    "https://host"
+                )
+            elif parts.query or parts.fragment:
+                message = f"{self.url!r} has a query or fragment; remove it"
+            if message is not None:
+                raise _fail_at("upstream", ("url",), message, self.url)
+        return self
+
+    def upstream(self) -> Upstream:
+        if self.kind == "none":
+            return Upstream("none", None)
+        return Upstream(self.kind, self.url.rstrip("/") if self.url else MICROSOFT_UPDATE_URL)
+
+
+class CriteriaTable(Table):
+    """`[hierarchy.criteria]`: what to sync. Products and classifications both empty means no
+    filter (every update the upstream has); exactly one of them empty is refused, because the
+    server-to-server filter then selects nothing (SPEC section 7)."""
+
+    products: Guids = key(
+        "Product category GUIDs (such as a3c2375d-0c8a-42f9-bce0-28333e198407 for Windows 10).",
+        toml="array of strings",
+        default=(),
+    )
+    classifications: Guids = key(
+        "Classification category GUIDs (such as 0fa1201d-4330-4fa8-8ae9-b877473b6441 for "
+        "Security Updates).",
+        toml="array of strings",
+        default=(),
+    )
+    languages: Languages = key(
+        "Language codes such as en, de, zh-cn; none means all languages.",
+        toml="array of strings",
+        default=(),
+    )
+
+    @model_validator(mode="after")
+    def _products_with_classifications(self) -> CriteriaTable:
+        if bool(self.products) != bool(self.classifications):
+            given, empty = (
+                ("products", "classifications")
+                if self.products
+                else ("classifications", "products")
+            )
+            raise _fail_at(
+                "criteria",
+                (empty,),
+                f"{given} are set but {empty} are not, so no update would be selected (an "
+                f"update must match one of each); list {empty} too, or neither to sync all",
+                [],
+            )
+        return self
+
+    def criteria(self) -> Criteria:
+        return Criteria(self.products, self.classifications, self.languages)
+
+
+class SupTable(Table):
+    """`[[sites.sups]]`: a software update point of the site above, in install order; the
+    first is the site's default SUP, the others replicas of it."""
+
+    fqdn: Host = key("The SUP server's FQDN; each server holds one update server.", toml="string")
+    address: Host | None = key(
+        "The host to connect to when it is not the FQDN (an IP address, or 127.0.0.1 when "
+        "every role runs on one machine).",
+        toml="string",
+        default=None,
+        shown="the FQDN",
+    )
+    port: Annotated[int, PlainValidator(values.sup_port)] | None = key(
+        "The update server's port.",
+        toml="integer",
+        default=None,
+        shown=f"{DEFAULT_HTTP_PORT}, or {DEFAULT_HTTPS_PORT} with https = true",
+    )
+    https: Flag = key("The update server is reached over TLS.", toml="boolean", default=False)
+    internet_facing: Flag = key(
+        "The SUP accepts connections from clients on the internet.",
+        toml="boolean",
+        default=False,
+    )
+
+    def sup(self) -> Sup:
+        default_port = DEFAULT_HTTPS_PORT if self.https else DEFAULT_HTTP_PORT
+        port = self.port if self.port is not None else default_port
+        return Sup(self.fqdn, port, self.https, self.internet_facing, self.address)
+
+
+_SCHEDULE = (
+    "When the top-level site syncs: a cron expression of exactly five fields (minute hour "
+    "day-of-month month day-of-week, Debian cron's rules) or an interval such as `1d`, "
+    "`7h`, `30m` or `1h30m`."
+)
+_SCHEDULE_START = (
+    "Where an interval schedule is counted from: runs are at schedule_start + k × interval "
+    "(a TOML date-time; local time, or with a UTC offset). Refused with a cron schedule."
+)
+_TOP_ONLY = (
+    " Set only at the top-level site: under [hierarchy] or in its [[sites]] table, not both."
+)
+
+
+class SiteTable(Table):
+    """`[[sites]]`: a site, the top-level site first by custom. Its `schedule`,
+    `schedule_start`, `upstream` and `criteria` may be written here only for the top-level
+    site, instead of under `[hierarchy]`."""
+
+    code: SiteCode = key("The site code: exactly 3 letters or digits (such as CS1).", toml="string")
+    fqdn: Host = key("The site server's FQDN.", toml="string")
+    type: Annotated[SiteType, PlainValidator(values.site_type)] = key(
+        '`"cas"` (central administration site), `"primary"` or `"secondary"`.', toml="string"
+    )
+    parent: SiteCode | None = key(
+        "The code of the parent site: a primary site's parent is a CAS, a secondary site's a "
+        "primary site. The top-level site (the CAS, or a standalone primary) has none.",
+        toml="string",
+        default=None,
+        shown="none: the top-level site",
+    )
+    sups: tuple[SupTable, ...] = key(
+        "The site's software update points ([[sites.sups]]), in install order. A secondary "
+        "site has at most one.",
+        toml="array of tables",
+        default=(),
+    )
+    address: Host | None = key(
+        "The host to connect to when it is not the FQDN (an IP address, or 127.0.0.1 when "
+        "every role runs on one machine).",
+        toml="string",
+        default=None,
+        shown="the FQDN",
+    )
+    port: Annotated[int, PlainValidator(values.site_port)] = key(
+        "Where the site server takes the calls of its parent and child sites (file and "
+        "database replication), the SMS Provider's API and the client policy.",
+        toml="integer",
+        default=DEFAULT_SITE_PORT,
+    )
+    schedule: ScheduleText | None = key(
+        _SCHEDULE + _TOP_ONLY, toml="string", default=None, shown="as [hierarchy]"
+    )
+    schedule_start: StartTime | None = key(
+        _SCHEDULE_START + _TOP_ONLY, toml="date-time", default=None, shown="as [hierarchy]"
+    )
+    upstream: UpstreamTable | None = key(
+        "As [hierarchy.upstream]." + _TOP_ONLY, toml="table", default=None
+    )
+    criteria: CriteriaTable | None = key(
+        "As [hierarchy.criteria]." + _TOP_ONLY, toml="table", default=None
+    )
+
+    @field_validator("sups", mode="before")
+    @classmethod
+    def _sups_are_tables(cls, value: object) -> object:
+        return _array_of_tables(
+            value, "must be an array of tables: write each SUP as [[sites.sups]] under its site"
+        )
+
+    def site(self) -> Site:
+        sups = tuple(sup.sup() for sup in self.sups)
+        return Site(self.code, self.fqdn, self.type, self.parent, sups, self.port, self.address)
+
+
+class HeadTable(Table):
+    """`[hierarchy]`: the hierarchy as a whole and the settings of its top-level site."""
+
+    name: Text = key("The hierarchy's name, shown by the console.", toml="string")
+    data_dir: Text = key(
+        "Where the sites and update servers keep their state: `<data_dir>/<SITE>/` for a "
+        "site (its logs in `logs/`), `<data_dir>/<fqdn>/` for an update server. A relative "
+        "path is relative to the hierarchy file's folder.",
+        toml="string",
+        default=DEFAULT_DATA_DIR,
+    )
+    retry_interval: Minutes = key(
+        "How long after a failed sync the sync is tried again: minutes, or an interval such "
+        'as "2h".',
+        toml="integer or string",
+        default=DEFAULT_RETRY_INTERVAL,
+        shown="60 (minutes)",
+    )
+    replication_timeout: Minutes = key(
+        "How long a child site's sync waits for database replication to bring the parent's "
+        'content version before it fails: minutes, or an interval such as "1h".',
+        toml="integer or string",
+        default=DEFAULT_REPLICATION_TIMEOUT,
+        shown="30 (minutes)",
+    )
+    secret_file: Text | None = key(
+        "The file holding the shared secret every call between sites and SUPs is signed with; "
+        "each host holds a copy. A relative path is relative to the hierarchy file's folder.",
+        toml="string",
+        default=None,
+        shown=f"<data_dir>/{DEFAULT_SECRET_FILE}",
+    )
+    logs: LogsTable = key("[hierarchy.logs].", toml="table", default=LogsTable())
+    alerts: AlertsTable = key("[hierarchy.alerts].", toml="table", default=AlertsTable())
+    schedule: ScheduleText | None = key(
+        _SCHEDULE + _TOP_ONLY,
+        toml="string",
+        default=None,
+        shown=f'"{DEFAULT_SCHEDULE}" (every 7 days, as Configuration Manager)',
+    )
+    schedule_start: StartTime | None = key(
+        _SCHEDULE_START + _TOP_ONLY,
+        toml="date-time",
+        default=None,
+        shown="2000-01-01T00:00:00 (so 1d runs at midnight)",
+    )
+    upstream: UpstreamTable | None = key(
+        "[hierarchy.upstream]; required, here or in the top-level site's [[sites]] table.",
+        toml="table",
+        default=None,
+    )
+    criteria: CriteriaTable | None = key(
+        "[hierarchy.criteria]." + _TOP_ONLY, toml="table", default=None, shown="no filter"
+    )
+
+
+class HierarchyFile(Table):
+    """The whole file: `[hierarchy]` and one `[[sites]]` table per site."""
+
+    hierarchy: HeadTable = key(
+        "[hierarchy].",
+        toml="table",
+        missing='missing; add a [hierarchy] table with at least name = "..."',
+    )
+    sites: tuple[SiteTable, ...] = key(
+        "[[sites]]: one table per site.",
+        toml="array of tables",
+        missing="missing; add one [[sites]] table per site, the top-level first",
+    )
+
+    @field_validator("sites", mode="before")
+    @classmethod
+    def _sites_are_tables(cls, value: object) -> object:
+        _array_of_tables(value, "must be an array of tables: write each site as [[sites]]")
+        if not value:
+            raise values.problem("no sites; add at least the top-level site as [[sites]]")
+        return value
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _whole_file(cls, data: object, handler: ModelWrapValidatorHandler[HierarchyFile]) -> Any:
+        """The keys' problems and those of the rules spanning tables, together."""
+        found: list[InitErrorDetails] = []
+        try:
+            file = handler(data)
+        except ValidationError as exc:
+            found.extend(_again(error) for error in exc.errors())
+        found.extend(values.at(loc, message, None) for loc, message in rules.check(data))
+        if found:
+            raise ValidationError.from_exception_data(cls.__name__, found)
+        return file
+
+    def hierarchy_of(self, source: str, base_dir: Path) -> Hierarchy:
+        """The `Hierarchy` this valid file describes; relative paths resolve against
+        `base_dir`."""
+        head = self.hierarchy
+        top = next(site for site in self.sites if site.parent is None)
+        schedule_text = head.schedule or top.schedule
+        start = head.schedule_start or top.schedule_start
+        schedule = schedule_text or DEFAULT_SCHEDULE
+        if start is not None and isinstance(schedule, IntervalSchedule):
+            schedule = IntervalSchedule(schedule.interval, start, schedule.text)
+        upstream = head.upstream or top.upstream
+        criteria = head.criteria or top.criteria or CriteriaTable()
+        assert upstream is not None  # the rules refuse a file without one
+        alerts = head.alerts
+        return Hierarchy(
+            name=head.name,
+            data_dir=_path_in(base_dir, head.data_dir),
+            sites=tuple(site.site() for site in self.sites),
+            upstream=upstream.upstream(),
+            criteria=criteria.criteria(),
+            schedule=schedule,
+            retry_interval=head.retry_interval,
+            logs=LogSettings(head.logs.max_size, head.logs.tz_bias),
+            source=source,
+            replication_timeout=head.replication_timeout,
+            secret_file=_path_in(base_dir, head.secret_file) if head.secret_file else None,
+            alerts=AlertSettings(
+                alerts.overdue_after or default_overdue_after(schedule), alerts.webhooks
+            ),
+        )
+
+
+def _path_in(base_dir: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base_dir / path
+
+
+def _again(error: Any) -> InitErrorDetails:
+    """A reported error, to be raised again with others: its type and message kept."""
+    context = dict(error.get("ctx") or {})
+    context.setdefault("message", error["msg"])
+    kind = PydanticCustomError(error["type"], "{message}", context)
+    return InitErrorDetails(type=kind, loc=error["loc"], input=error.get("input"))
