@@ -25,7 +25,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from updatesync.config.hierarchy import Criteria, Hierarchy, load_hierarchy
+from updatesync.config import Criteria, Hierarchy, load_hierarchy
 from updatesync.logs.cmtrace import read_cmtrace
 from updatesync.logs.status_messages import (
     SYNC_DONE,

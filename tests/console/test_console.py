@@ -15,7 +15,7 @@ import pytest
 from hierarchy_inprocess import SITE_CODES, InProcessHierarchy
 from lxml import html as lxml_html
 
-from updatesync.config.hierarchy import Site, Sup
+from updatesync.config import Site, Sup
 from updatesync.console import create_console_app
 from updatesync.console.providers import ProviderDown
 from updatesync.console.timeline import build_timeline

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from lxml import html as lxml_html
 
-from updatesync.config.hierarchy import load_hierarchy
+from updatesync.config import load_hierarchy
 from updatesync.console import create_console_app
 from updatesync.console.logs_page import SCRATCH_PREFIX
 from updatesync.console.uploads import UploadLimits, member_parts, safe_name

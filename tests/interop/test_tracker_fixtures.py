@@ -19,7 +19,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from updatesync.cli.logs import logs_app
-from updatesync.config.hierarchy import load_hierarchy
+from updatesync.config import load_hierarchy
 from updatesync.demo import example_hierarchy, run_demo
 from updatesync.logs.status_messages import SYNC_DONE, SYNC_FAILED, SYNC_STARTED
 from updatesync.logs.tracker import track_paths

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from updatesync.cli import app
-from updatesync.config.hierarchy import Hierarchy, load_hierarchy
+from updatesync.config import Hierarchy, load_hierarchy
 from updatesync.demo import example_hierarchy
 from updatesync.roles import RoleError, parse_role
 from updatesync.security.signing import MIN_SECRET_CHARS, load_secret

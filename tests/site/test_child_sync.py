@@ -25,7 +25,7 @@ from hierarchy_inprocess import (
     forward_to,
 )
 
-from updatesync.config.hierarchy import Hierarchy
+from updatesync.config import Hierarchy
 from updatesync.logs.status_messages import MessageSeverity, StatusMessage
 from updatesync.roles.serving import BackgroundServer
 from updatesync.site.database.site_db import MICROSOFT_UPDATE, SUPSyncStatus

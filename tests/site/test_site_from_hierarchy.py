@@ -8,7 +8,7 @@ import httpx
 from typer.testing import CliRunner
 
 from updatesync.cli import app
-from updatesync.config.hierarchy import load_hierarchy
+from updatesync.config import load_hierarchy
 from updatesync.logs.cmtrace import read_cmtrace
 from updatesync.metadata.export import write_export
 from updatesync.metadata.generator import generate_catalog

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from hierarchy_inprocess import InProcessHierarchy, assert_in_order
 
-from updatesync.config.hierarchy import Hierarchy, Sup
+from updatesync.config import Hierarchy, Sup
 
 
 def _with_cs1_replica(hierarchy: Hierarchy) -> Hierarchy:

@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from updatesync.config.hierarchy import Criteria, Hierarchy, load_hierarchy
+from updatesync.config import Criteria, Hierarchy, load_hierarchy
 from updatesync.demo import DEMO_CLASSIFICATIONS, example_hierarchy
 from updatesync.logs.cmtrace import parse_rendered, read_cmtrace
 from updatesync.metadata.export import write_export

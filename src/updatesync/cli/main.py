@@ -26,7 +26,7 @@ from rich.table import Table
 
 from updatesync.cli.logs import logs_app
 from updatesync.cli.serve import DEFAULT_CONSOLE_PORT, secret_app, serve
-from updatesync.config.hierarchy import HierarchyError, load_hierarchy
+from updatesync.config import MICROSOFT_UPDATE_URL, HierarchyError, load_hierarchy
 from updatesync.demo import HierarchyDemo, run_demo
 from updatesync.metadata.document import parse_update
 from updatesync.metadata.errors import MetadataError
@@ -42,7 +42,7 @@ from updatesync.updateserver.errors import UpdateServerError
 from updatesync.updateserver.importer import ImportResult, import_export_cabinet
 from updatesync.updateserver.store import StoreStatus, Subscription, UpdateStore
 from updatesync.updateserver.store_backend import StoreBackend
-from updatesync.updateserver.sync import MICROSOFT_UPDATE_URL, sync_from_upstream
+from updatesync.updateserver.sync import sync_from_upstream
 from updatesync.wsusss.service import create_app
 from updatesync.wsusss.soap import SERVER_SYNC_PATH
 

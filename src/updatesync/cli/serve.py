@@ -19,7 +19,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from updatesync.config.hierarchy import Hierarchy, HierarchyError, load_hierarchy
+from updatesync.config import Hierarchy, HierarchyError, load_hierarchy
 from updatesync.security.signing import SecretError, create_secret, load_secret
 
 console = Console()

@@ -127,6 +127,32 @@ class Table(BaseModel):
             raise values.problem(f"must be a table, got {values.toml_type(data)}")
         return data
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _with_its_rules(cls, data: object, handler: ModelWrapValidatorHandler[Table]) -> Any:
+        """The table's keys, then its own rules (`check_rules`). A table whose only problems
+        are unknown keys is checked again without them, so that the problems of its rules
+        (such as a URL that does not fit the upstream's kind) are reported with them."""
+        try:
+            table = handler(data)
+        except ValidationError as exc:
+            errors = exc.errors()
+            unknown = [e for e in errors if e["type"] == "extra_forbidden" and len(e["loc"]) == 1]
+            if not isinstance(data, dict) or not unknown or len(unknown) < len(errors):
+                raise
+            try:
+                handler({k: v for k, v in data.items() if k in cls.model_fields}).check_rules()
+            except ValidationError as more:
+                errors.extend(more.errors())
+            raise ValidationError.from_exception_data(
+                cls.__name__, [_again(error) for error in errors]
+            ) from None
+        table.check_rules()
+        return table
+
+    def check_rules(self) -> None:
+        """The rules between the table's keys; ValidationError at the keys concerned."""
+
 
 def _array_of_tables(value: object, problem: str) -> object:
     if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
@@ -195,8 +221,8 @@ class UpstreamTable(Table):
         shown=f'{MICROSOFT_UPDATE_URL} for "microsoft-update"',
     )
 
-    @model_validator(mode="after")
-    def _url_fits_the_kind(self) -> UpstreamTable:
+    def check_rules(self) -> None:
+        """The url fits the kind."""
         if self.kind == "none":
             if self.url is not None:
                 raise _fail_at(
@@ -226,7 +252,6 @@ class UpstreamTable(Table):
                 message = f"{self.url!r} has a query or fragment; remove it"
             if message is not None:
                 raise _fail_at("upstream", ("url",), message, self.url)
-        return self
 
     def upstream(self) -> Upstream:
         if self.kind == "none":
@@ -256,8 +281,8 @@ class CriteriaTable(Table):
         default=(),
     )
 
-    @model_validator(mode="after")
-    def _products_with_classifications(self) -> CriteriaTable:
+    def check_rules(self) -> None:
+        """Products and classifications are both given, or neither."""
         if bool(self.products) != bool(self.classifications):
             given, empty = (
                 ("products", "classifications")
@@ -271,7 +296,6 @@ class CriteriaTable(Table):
                 f"update must match one of each); list {empty} too, or neither to sync all",
                 [],
             )
-        return self
 
     def criteria(self) -> Criteria:
         return Criteria(self.products, self.classifications, self.languages)
@@ -464,13 +488,18 @@ class HierarchyFile(Table):
     @model_validator(mode="wrap")
     @classmethod
     def _whole_file(cls, data: object, handler: ModelWrapValidatorHandler[HierarchyFile]) -> Any:
-        """The keys' problems and those of the rules spanning tables, together."""
-        found: list[InitErrorDetails] = []
+        """The keys' problems and those of the rules spanning tables, together; a top-only
+        key of a site that is not the top-level site is reported as misplaced, not for what
+        it holds."""
+        findings = rules.check(data)
+        found = [values.at(loc, message, None) for loc, message in findings.problems]
         try:
             file = handler(data)
         except ValidationError as exc:
-            found.extend(_again(error) for error in exc.errors())
-        found.extend(values.at(loc, message, None) for loc, message in rules.check(data))
+            read = [e for e in exc.errors() if not _under(e["loc"], findings.unread)]
+            raise ValidationError.from_exception_data(
+                cls.__name__, [_again(error) for error in read] + found
+            ) from None
         if found:
             raise ValidationError.from_exception_data(cls.__name__, found)
         return file
@@ -480,9 +509,8 @@ class HierarchyFile(Table):
         `base_dir`."""
         head = self.hierarchy
         top = next(site for site in self.sites if site.parent is None)
-        schedule_text = head.schedule or top.schedule
+        schedule = head.schedule or top.schedule or DEFAULT_SCHEDULE
         start = head.schedule_start or top.schedule_start
-        schedule = schedule_text or DEFAULT_SCHEDULE
         if start is not None and isinstance(schedule, IntervalSchedule):
             schedule = IntervalSchedule(schedule.interval, start, schedule.text)
         upstream = head.upstream or top.upstream
@@ -510,6 +538,10 @@ class HierarchyFile(Table):
 def _path_in(base_dir: Path, value: str) -> Path:
     path = Path(value).expanduser()
     return path if path.is_absolute() else base_dir / path
+
+
+def _under(loc: values.Loc, paths: set[values.Loc]) -> bool:
+    return any(loc[: len(path)] == path for path in paths)
 
 
 def _again(error: Any) -> InitErrorDetails:

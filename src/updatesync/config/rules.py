@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final, TypeVar
+from typing import Final, NamedTuple, TypeVar
 
 from updatesync.config import values
 from updatesync.config.defaults import OVERDUE_MARGIN
@@ -28,7 +28,7 @@ from updatesync.config.schedule import (
 )
 from updatesync.config.values import Loc
 
-__all__ = ["TOP_ONLY_KEYS", "check", "format_path"]
+__all__ = ["TOP_ONLY_KEYS", "Findings", "check", "format_path"]
 
 TOP_ONLY_KEYS: Final = ("schedule", "schedule_start", "upstream", "criteria")
 """Keys set at the top-level site (under [hierarchy] or in its [[sites]] table) and inherited
@@ -93,8 +93,16 @@ class _Outline:
         return "parent" in self.table
 
 
-def check(document: object) -> Found:
+class Findings(NamedTuple):
+    problems: Found
     """The problems of the rules spanning tables, as (key path, message)."""
+    unread: set[Loc]
+    """The top-only keys of sites other than the top-level site: refused as a whole (or, on
+    a second top-level site, left alone), their values not read."""
+
+
+def check(document: object) -> Findings:
+    """The rules spanning tables."""
     found: Found = []
     document = _table(document)
     head = _table(document.get("hierarchy"))
@@ -112,7 +120,11 @@ def check(document: object) -> Found:
             )
         )
     _check_overdue_after(head, schedule, "schedule" in settings, found)
-    return found
+    read = {where for where, _ in settings.values()}
+    unread = {
+        (*site.path, key) for site in sites for key in TOP_ONLY_KEYS if key in site.table
+    } - read
+    return Findings(found, unread)
 
 
 def _outlines(value: object, found: Found) -> list[_Outline]:

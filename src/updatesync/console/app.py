@@ -33,7 +33,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from updatesync.config.hierarchy import Hierarchy
+from updatesync.config import Hierarchy
 from updatesync.console.logs_page import logs_page
 from updatesync.console.picture import layout
 from updatesync.console.providers import (

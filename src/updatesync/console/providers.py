@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from updatesync.config.hierarchy import Hierarchy, Site
+from updatesync.config import Hierarchy, Site
 
 DEFAULT_TIMEOUT = 5.0
 """Seconds the console waits for a provider before it shows the site as unreachable."""

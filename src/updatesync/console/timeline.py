@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from updatesync.config.hierarchy import Site
+from updatesync.config import Site
 from updatesync.console.providers import (
     MAX_MESSAGES,
     ProviderDown,

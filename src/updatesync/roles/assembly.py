@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
-from updatesync.config.hierarchy import Hierarchy, Site
+from updatesync.config import Hierarchy, Site
 from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.roles.serving import BackgroundServer, bind
 from updatesync.security.signing import HmacAuth, require_signature

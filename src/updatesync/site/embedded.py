@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from updatesync.config.hierarchy import Hierarchy, Schedule
+from updatesync.config import Hierarchy, Schedule
 from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.logs.rollover import DEFAULT_MAX_BYTES
 from updatesync.roles.serving import BackgroundServer

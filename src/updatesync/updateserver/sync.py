@@ -103,16 +103,11 @@ __all__ = [
     "DEFAULT_BUSY_RETRIES",
     "DEFAULT_MAX_AUTHORIZATIONS",
     "DEFAULT_MAX_BUSY_BACKOFF",
-    "MICROSOFT_UPDATE_URL",
     "SyncFailed",
     "SyncResult",
     "sync_from_upstream",
 ]
 
-MICROSOFT_UPDATE_URL: Final = "https://sws.update.microsoft.com"
-"""Microsoft Update's server-sync root (the `MUUrl` of a WSUS; Microsoft's "Troubleshoot
-WSUS synchronization and import issues", section Endpoints). The services sit under it at
-the paths of [MS-WSUSSS] 2.1. Whether it answers this anonymous DSS flow is unverified."""
 
 DEFAULT_BUSY_RETRIES: Final = 5
 DEFAULT_BUSY_BACKOFF: Final = 5.0

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from updatesync.config.hierarchy import IntervalSchedule
+from updatesync.config import IntervalSchedule
 from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.sync.db_monitor import COMPONENT, DatabaseMonitor

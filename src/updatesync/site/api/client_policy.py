@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from updatesync.config.hierarchy import Site
+from updatesync.config import Site
 from updatesync.site.database.site_db import MICROSOFT_UPDATE, SiteDatabase
 
 POLICY_PATH = "/policy/v1/software-update-points"

@@ -44,7 +44,7 @@ class SiteSync(Protocol):
 
 
 class SyncSchedule(Protocol):
-    """`IntervalSchedule` or `CronSchedule` of `updatesync.config.hierarchy`."""
+    """`IntervalSchedule` or `CronSchedule` of `updatesync.config.schedule`."""
 
     def next_run(self, after: datetime) -> datetime: ...
 
