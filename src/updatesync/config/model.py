@@ -175,7 +175,7 @@ class LogsTable(Table):
         'MB or GB ("5MB"); the units are binary (1 MB = 1,048,576 bytes), as Windows counts.',
         toml="integer or string",
         default=DEFAULT_MAX_BYTES,
-        shown='"5MB"',
+        shown='`"5MB"`',
     )
     tz_bias: Annotated[int | Literal["local"], PlainValidator(values.tz_bias)] = key(
         "Time-zone bias written in CMTrace lines: minutes with UTC = local time + bias "
@@ -195,8 +195,8 @@ class AlertsTable(Table):
         "gap between two scheduled syncs, or every site would be overdue before its next one.",
         toml="string (interval)",
         default=None,
-        shown='the schedule\'s longest gap plus one day, at least "2d" ("8d" for the weekly '
-        'default schedule, "2d" for a daily one)',
+        shown='the schedule\'s longest gap plus one day, at least `"2d"` (`"8d"` for the '
+        'weekly default schedule, `"2d"` for a daily one)',
     )
     webhooks: Webhooks = key(
         "URLs (http or https) each raise and cancel of an alert is POSTed to, as JSON.",
@@ -218,7 +218,7 @@ class UpstreamTable(Table):
         '`"wsus"`, refused for `"none"`.',
         toml="string",
         default=None,
-        shown=f'{MICROSOFT_UPDATE_URL} for "microsoft-update"',
+        shown=f'`"{MICROSOFT_UPDATE_URL}"` for `"microsoft-update"`',
     )
 
     def check_rules(self) -> None:
@@ -317,7 +317,7 @@ class SupTable(Table):
         "The update server's port.",
         toml="integer",
         default=None,
-        shown=f"{DEFAULT_HTTP_PORT}, or {DEFAULT_HTTPS_PORT} with https = true",
+        shown=f"`{DEFAULT_HTTP_PORT}`, or `{DEFAULT_HTTPS_PORT}` with `https = true`",
     )
     https: Flag = key("The update server is reached over TLS.", toml="boolean", default=False)
     internet_facing: Flag = key(
@@ -342,7 +342,7 @@ _SCHEDULE_START = (
     "(a TOML date-time; local time, or with a UTC offset). Refused with a cron schedule."
 )
 _TOP_ONLY = (
-    " Set only at the top-level site: under [hierarchy] or in its [[sites]] table, not both."
+    " Set only at the top-level site: under `[hierarchy]` or in its `[[sites]]` table, not both."
 )
 
 
@@ -364,7 +364,7 @@ class SiteTable(Table):
         shown="none: the top-level site",
     )
     sups: tuple[SupTable, ...] = key(
-        "The site's software update points ([[sites.sups]]), in install order. A secondary "
+        "The site's software update points (`[[sites.sups]]`), in install order. A secondary "
         "site has at most one.",
         toml="array of tables",
         default=(),
@@ -383,16 +383,16 @@ class SiteTable(Table):
         default=DEFAULT_SITE_PORT,
     )
     schedule: ScheduleText | None = key(
-        _SCHEDULE + _TOP_ONLY, toml="string", default=None, shown="as [hierarchy]"
+        _SCHEDULE + _TOP_ONLY, toml="string", default=None, shown="as `[hierarchy]`"
     )
     schedule_start: StartTime | None = key(
-        _SCHEDULE_START + _TOP_ONLY, toml="date-time", default=None, shown="as [hierarchy]"
+        _SCHEDULE_START + _TOP_ONLY, toml="date-time", default=None, shown="as `[hierarchy]`"
     )
     upstream: UpstreamTable | None = key(
-        "As [hierarchy.upstream]." + _TOP_ONLY, toml="table", default=None
+        "As `[hierarchy.upstream]`." + _TOP_ONLY, toml="table", default=None
     )
     criteria: CriteriaTable | None = key(
-        "As [hierarchy.criteria]." + _TOP_ONLY, toml="table", default=None
+        "As `[hierarchy.criteria]`." + _TOP_ONLY, toml="table", default=None
     )
 
     @field_validator("sups", mode="before")
@@ -423,43 +423,44 @@ class HeadTable(Table):
         'as "2h".',
         toml="integer or string",
         default=DEFAULT_RETRY_INTERVAL,
-        shown="60 (minutes)",
+        shown="`60` (minutes)",
     )
     replication_timeout: Minutes = key(
         "How long a child site's sync waits for database replication to bring the parent's "
         'content version before it fails: minutes, or an interval such as "1h".',
         toml="integer or string",
         default=DEFAULT_REPLICATION_TIMEOUT,
-        shown="30 (minutes)",
+        shown="`30` (minutes)",
     )
     secret_file: Text | None = key(
         "The file holding the shared secret every call between sites and SUPs is signed with; "
         "each host holds a copy. A relative path is relative to the hierarchy file's folder.",
         toml="string",
         default=None,
-        shown=f"<data_dir>/{DEFAULT_SECRET_FILE}",
+        shown=f"`<data_dir>/{DEFAULT_SECRET_FILE}`",
     )
-    logs: LogsTable = key("[hierarchy.logs].", toml="table", default=LogsTable())
-    alerts: AlertsTable = key("[hierarchy.alerts].", toml="table", default=AlertsTable())
+    logs: LogsTable = key("See `[hierarchy.logs]`.", toml="table", default=LogsTable())
+    alerts: AlertsTable = key("See `[hierarchy.alerts]`.", toml="table", default=AlertsTable())
     schedule: ScheduleText | None = key(
         _SCHEDULE + _TOP_ONLY,
         toml="string",
         default=None,
-        shown=f'"{DEFAULT_SCHEDULE}" (every 7 days, as Configuration Manager)',
+        shown=f'`"{DEFAULT_SCHEDULE}"` (every 7 days, as Configuration Manager)',
     )
     schedule_start: StartTime | None = key(
         _SCHEDULE_START + _TOP_ONLY,
         toml="date-time",
         default=None,
-        shown="2000-01-01T00:00:00 (so 1d runs at midnight)",
+        shown='`2000-01-01T00:00:00` (so `"1d"` runs at midnight)',
     )
     upstream: UpstreamTable | None = key(
-        "[hierarchy.upstream]; required, here or in the top-level site's [[sites]] table.",
+        "See `[hierarchy.upstream]`." + _TOP_ONLY,
         toml="table",
         default=None,
+        shown="required, here or in the top-level site's `[[sites]]` table",
     )
     criteria: CriteriaTable | None = key(
-        "[hierarchy.criteria]." + _TOP_ONLY, toml="table", default=None, shown="no filter"
+        "See `[hierarchy.criteria]`." + _TOP_ONLY, toml="table", default=None, shown="no filter"
     )
 
 
@@ -467,12 +468,12 @@ class HierarchyFile(Table):
     """The whole file: `[hierarchy]` and one `[[sites]]` table per site."""
 
     hierarchy: HeadTable = key(
-        "[hierarchy].",
+        "See `[hierarchy]`.",
         toml="table",
         missing='missing; add a [hierarchy] table with at least name = "..."',
     )
     sites: tuple[SiteTable, ...] = key(
-        "[[sites]]: one table per site.",
+        "See `[[sites]]`: one table per site.",
         toml="array of tables",
         missing="missing; add one [[sites]] table per site, the top-level first",
     )
