@@ -37,6 +37,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.config import JsonDict
 from pydantic_core import InitErrorDetails, PydanticCustomError, PydanticUndefined
 
 from updatesync.config import rules, values
@@ -107,12 +108,12 @@ def key(
     """A key of the file: what it means, its TOML type, its default (`shown` as the reference
     writes it when the value alone would not say it) and, for a required key, what to write
     when it is missing."""
-    extra: dict[str, str] = {"toml": toml}
+    extra: JsonDict = {"toml": toml}
     if shown is not None:
         extra["shown"] = shown
     if missing is not None:
         extra["missing"] = missing
-    return Field(default=default, description=meaning, json_schema_extra=extra)  # type: ignore[arg-type]
+    return Field(default=default, description=meaning, json_schema_extra=extra)
 
 
 class Table(BaseModel):

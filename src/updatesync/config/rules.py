@@ -298,7 +298,9 @@ def _top_settings(
     head: Mapping[str, object], sites: Sequence[_Outline], top: _Outline | None, found: Found
 ) -> dict[str, tuple[Loc, object]]:
     """schedule/schedule_start/upstream/criteria with the path each was found at."""
-    settings = {key: (("hierarchy", key), head[key]) for key in TOP_ONLY_KEYS if key in head}
+    settings: dict[str, tuple[Loc, object]] = {
+        key: (("hierarchy", key), head[key]) for key in TOP_ONLY_KEYS if key in head
+    }
     top_code = top.code if top is not None else None
     for site in sites:
         for key in TOP_ONLY_KEYS:
