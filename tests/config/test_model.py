@@ -15,6 +15,7 @@ from hierarchy_text import (
     alerts,
     assert_problem,
     doc,
+    problems_of,
 )
 
 from updatesync.config import (
@@ -390,3 +391,21 @@ def test_alert_rules(body: str, path: str, fragment: str) -> None:
 
 def test_alerts_must_be_a_table() -> None:
     assert_problem(doc(hierarchy='alerts = "loud"'), "hierarchy.alerts", "must be a table")
+
+
+def test_a_tables_rules_are_reported_with_its_unknown_keys() -> None:
+    text = doc(upstream='ulr = "http://wsus.contoso.com:8530"').replace(
+        'kind = "microsoft-update"', 'kind = "wsus"'
+    )
+    problems = problems_of(text)
+    assert [p.path for p in problems] == ["hierarchy.upstream.url", "hierarchy.upstream.ulr"]
+    assert 'kind = "wsus" needs' in problems[0].message
+    assert "did you mean 'url'?" in problems[1].message
+
+
+def test_a_duplicate_names_the_first_item_by_its_full_path() -> None:
+    assert_problem(
+        doc(cas='[sites.criteria]\nlanguages = ["en", "EN"]'),
+        "sites[0].criteria.languages[1]",
+        "en is listed twice (also sites[0].criteria.languages[0])",
+    )

@@ -182,3 +182,11 @@ def test_a_bad_schedule_is_reported_alone_not_again_by_overdue_after() -> None:
         "hierarchy.schedule",
         "bad hour",
     )
+
+
+def test_a_misplaced_setting_is_reported_once_not_for_what_it_holds() -> None:
+    problems = problems_of(doc(ps1='schedule = 7\n[sites.criteria]\nproducts = ["x"]\ncolour = 1'))
+    assert [(p.path, p.message.split(" is set only")[0]) for p in problems] == [
+        ("sites[1].schedule", "schedule"),
+        ("sites[1].criteria", "criteria"),
+    ]

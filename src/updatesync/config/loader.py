@@ -8,14 +8,12 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
-import types
-import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from updatesync.config.hierarchy import Hierarchy
 from updatesync.config.lines import key_lines, line_of
@@ -114,7 +112,7 @@ def _message(error: Any) -> str:
     if error["type"] == "extra_forbidden":
         return _unknown_key(loc)
     if error["type"] == "missing":
-        field = _model_at(loc[:-1]).model_fields[str(loc[-1])]
+        field = HierarchyFile.table_at(loc[:-1]).model_fields[str(loc[-1])]
         extra = field.json_schema_extra
         missing = extra.get("missing") if isinstance(extra, dict) else None
         return str(missing or f'missing; add {loc[-1]} = "..."')
@@ -126,27 +124,7 @@ def _message(error: Any) -> str:
 
 def _unknown_key(loc: Loc) -> str:
     key = str(loc[-1])
-    allowed = list(_model_at(loc[:-1]).model_fields)
+    allowed = list(HierarchyFile.table_at(loc[:-1]).model_fields)
     close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
     hint = f"did you mean {close[0]!r}?" if close else f"expected one of: {', '.join(allowed)}"
     return f"unknown key {key!r}; {hint}"
-
-
-def _model_at(loc: Loc) -> type[BaseModel]:
-    """The model of the table at `loc` (`("sites", 1, "sups", 0)` → `SupTable`)."""
-    model: type[BaseModel] = HierarchyFile
-    for segment in loc:
-        if isinstance(segment, str):
-            model = _model_in(model.model_fields[segment].annotation) or model
-    return model
-
-
-def _model_in(annotation: object) -> type[BaseModel] | None:
-    """The table model an annotation holds (`tuple[SiteTable, ...]`, `UpstreamTable | None`)."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    if typing.get_origin(annotation) in (tuple, list, typing.Union, types.UnionType):
-        for argument in typing.get_args(annotation):
-            if (found := _model_in(argument)) is not None:
-                return found
-    return None

@@ -22,6 +22,7 @@ reports every problem together; `HierarchyFile.hierarchy_of` turns a valid file 
 
 from __future__ import annotations
 
+import typing
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -82,6 +83,7 @@ __all__ = [
     "SupTable",
     "Table",
     "UpstreamTable",
+    "table_in",
 ]
 
 Text = Annotated[str, PlainValidator(values.text)]
@@ -153,6 +155,19 @@ class Table(BaseModel):
 
     def check_rules(self) -> None:
         """The rules between the table's keys; ValidationError at the keys concerned."""
+
+
+def table_in(annotation: object) -> tuple[type[Table] | None, bool]:
+    """The table model a key's annotation holds (`UpstreamTable | None` → UpstreamTable), and
+    whether the key is an array of tables (`tuple[SiteTable, ...]`)."""
+    if isinstance(annotation, type) and issubclass(annotation, Table):
+        return annotation, False
+    origin = typing.get_origin(annotation)
+    for argument in typing.get_args(annotation):
+        inner, many = table_in(argument)
+        if inner is not None:
+            return inner, many or origin in (tuple, list)
+    return None, False
 
 
 def _array_of_tables(value: object, problem: str) -> object:
@@ -505,6 +520,15 @@ class HierarchyFile(Table):
         if found:
             raise ValidationError.from_exception_data(cls.__name__, found)
         return file
+
+    @classmethod
+    def table_at(cls, loc: values.Loc) -> type[Table]:
+        """The model of the table at `loc` (`("sites", 1, "sups", 0)` → `SupTable`)."""
+        model: type[Table] = cls
+        for segment in loc:
+            if isinstance(segment, str):
+                model = table_in(model.model_fields[segment].annotation)[0] or model
+        return model
 
     def hierarchy_of(self, source: str, base_dir: Path) -> Hierarchy:
         """The `Hierarchy` this valid file describes; relative paths resolve against

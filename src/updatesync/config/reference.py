@@ -12,7 +12,6 @@ from __future__ import annotations
 import inspect
 import re
 import sys
-import typing
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Final
@@ -21,7 +20,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from updatesync.config.model import HierarchyFile
+from updatesync.config.model import HierarchyFile, table_in
 
 __all__ = ["REGENERATE", "markdown", "tables"]
 
@@ -54,7 +53,7 @@ def tables() -> Iterator[tuple[str, type[BaseModel]]]:
 
     def walk(prefix: str, model: type[BaseModel]) -> Iterator[tuple[str, type[BaseModel]]]:
         for name, field in model.model_fields.items():
-            inner, many = _table_in(field.annotation)
+            inner, many = table_in(field.annotation)
             if inner is None or inner in seen:
                 continue
             seen.add(inner)
@@ -83,18 +82,6 @@ def _about(model: type[BaseModel]) -> str:
     text = " ".join(inspect.cleandoc(model.__doc__ or "").split())
     text = re.sub(r"^`\[\[?[\w.]+\]\]?`: ", "", text)
     return text[:1].upper() + text[1:]
-
-
-def _table_in(annotation: object) -> tuple[type[BaseModel] | None, bool]:
-    """The table model an annotation holds, and whether it is an array of tables."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation, False
-    origin = typing.get_origin(annotation)
-    for argument in typing.get_args(annotation):
-        inner, many = _table_in(argument)
-        if inner is not None:
-            return inner, many or origin in (tuple, list)
-    return None, False
 
 
 def _default(field: FieldInfo) -> str:
