@@ -18,8 +18,7 @@ from pydantic import ValidationError
 from updatesync.config.hierarchy import Hierarchy
 from updatesync.config.lines import key_lines, line_of
 from updatesync.config.model import HierarchyFile
-from updatesync.config.rules import format_path
-from updatesync.config.values import ALSO, Loc
+from updatesync.config.values import ALSO, Loc, format_path
 
 __all__ = ["HierarchyError", "Problem", "load_hierarchy", "parse_hierarchy"]
 

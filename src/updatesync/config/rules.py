@@ -9,8 +9,6 @@ together with the problems of single keys, as one list (`HierarchyFile` runs the
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,9 +24,9 @@ from updatesync.config.schedule import (
     longest_gap,
     parse_schedule,
 )
-from updatesync.config.values import Loc
+from updatesync.config.values import Loc, format_path
 
-__all__ = ["TOP_ONLY_KEYS", "Findings", "check", "format_path"]
+__all__ = ["TOP_ONLY_KEYS", "Findings", "check"]
 
 TOP_ONLY_KEYS: Final = ("schedule", "schedule_start", "upstream", "criteria")
 """Keys set at the top-level site (under [hierarchy] or in its [[sites]] table) and inherited
@@ -40,21 +38,8 @@ _SITE_TYPE_NAMES: Final[Mapping[str, str]] = {
     "secondary": "secondary site",
 }
 
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 T = TypeVar("T")
 Found = list[tuple[Loc, str]]
-
-
-def format_path(path: Loc) -> str:
-    """`sites[2].sups[0].port`: a key path as the administrator reads it."""
-    out = ""
-    for segment in path:
-        if isinstance(segment, int):
-            out += f"[{segment}]"
-        else:
-            key = segment if _BARE_KEY.fullmatch(segment) else json.dumps(segment)
-            out += f".{key}" if out else key
-    return out
 
 
 def _valid(check: Callable[[object], T], value: object) -> T | None:
@@ -94,6 +79,8 @@ class _Outline:
 
 
 class Findings(NamedTuple):
+    """What the rules found in a document."""
+
     problems: Found
     """The problems of the rules spanning tables, as (key path, message)."""
     unread: set[Loc]

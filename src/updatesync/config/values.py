@@ -5,6 +5,7 @@ to write instead. `updatesync.config.model` attaches them to the keys."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, time, timedelta
@@ -26,6 +27,7 @@ __all__ = [
     "Loc",
     "at",
     "boolean",
+    "format_path",
     "guid_list",
     "host",
     "interval",
@@ -65,9 +67,22 @@ _GUID = re.compile(
 _LANGUAGE = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{2,8})*")
 _HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 _IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+def format_path(path: Loc) -> str:
+    """`sites[2].sups[0].port`: a key path as the administrator reads it."""
+    out = ""
+    for segment in path:
+        if isinstance(segment, int):
+            out += f"[{segment}]"
+        else:
+            key = segment if _BARE_KEY.fullmatch(segment) else json.dumps(segment)
+            out += f".{key}" if out else key
+    return out
 
 
 def problem(message: str, **context: object) -> PydanticCustomError:
