@@ -115,6 +115,7 @@ def check(document: object) -> Findings:
 
 
 def _outlines(value: object, found: Found) -> list[_Outline]:
+    """An outline of each [[sites]] table; a site naming itself as parent is refused here."""
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
         return []
     sites = []
