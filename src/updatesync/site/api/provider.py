@@ -39,16 +39,16 @@ from updatesync.logs.status_messages import (
     StatusMessage,
     describe,
 )
-from updatesync.site.database.site_db import (
+from updatesync.site.database.models import (
     MICROSOFT_UPDATE,
     SYNC_FULL,
     SYNC_SELF,
     ConfigurationItem,
-    SiteDatabase,
-    SiteDatabaseError,
     SUPSyncStatus,
     SyncStatus,
 )
+from updatesync.site.database.site_db import SiteDatabase
+from updatesync.site.database.store import SiteDatabaseError
 from updatesync.site.watch.alerts import Alert, AlertState
 
 SYNC_NOW_LOG_LINE = "ExecMethodAsync : SMS_SoftwareUpdate::SyncNow"
@@ -394,12 +394,12 @@ def create_provider_app(
         code = own_site(site)
         log.info(SYNC_NOW_LOG_LINE)
         try:
-            db.request_sync(SYNC_FULL if request.full else SYNC_SELF, site_code=code)
+            db.sync.request(SYNC_FULL if request.full else SYNC_SELF, site_code=code)
         except SiteDatabaseError as exc:
             raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
         if on_sync_requested is not None:
             on_sync_requested()
-        return _sync_status_view(db.sync_status(site_code=code))
+        return _sync_status_view(db.sync.status(site_code=code))
 
     @app.get(
         "/api/sites/{site}/sync-status",
@@ -411,7 +411,7 @@ def create_provider_app(
     def sync_status(site: SiteParam) -> SyncStatusView:
         """The pending sync request, the last sync state and what it means, when it was
         reached, the last error and the time of the last successful sync."""
-        return _sync_status_view(db.sync_status(site_code=own_site(site)))
+        return _sync_status_view(db.sync.status(site_code=own_site(site)))
 
     @app.get(
         "/api/sites/{site}/syncs",
@@ -445,7 +445,7 @@ def create_provider_app(
         """One entry per SUP of the site, with the fields of `SMS_SUPSyncStatus`. The site is
         this provider's or a child site whose status this site database holds."""
         code = site.strip().upper()
-        rows = db.supsync_statuses(site_code=code)
+        rows = db.sups.sync_statuses(site_code=code)
         if not rows and code != own:
             raise HTTPException(
                 status.HTTP_404_NOT_FOUND,
@@ -487,7 +487,7 @@ def create_provider_app(
     ) -> list[StatusMessageView]:
         """Status messages, newest first, each with its fields and the text the console
         shows. Without filters: every site whose messages this site database holds."""
-        messages = db.status_messages(
+        messages = db.messages.find(
             site_code=site,
             message_id=ids,
             severity=severity,
@@ -510,7 +510,7 @@ def create_provider_app(
     ) -> list[AlertView]:
         """Alert occurrences, newest raised first: a sync failure raises the alert of the
         SUP; the next successful sync sets it to canceled."""
-        return [_alert_view(a) for a in db.alerts(site_code=site, state=state)]
+        return [_alert_view(a) for a in db.alerts.find(site_code=site, state=state)]
 
     @app.get(
         "/api/sites/{site}/cis",
@@ -529,10 +529,10 @@ def create_provider_app(
         """The site's configuration items in CI id order, one page at a time, with how many
         there are in all."""
         code = own_site(site)
-        items = db.configuration_items(offset=offset, limit=limit)
+        items = db.content.configuration_items(offset=offset, limit=limit)
         return ConfigurationItemPage(
             SiteCode=code,
-            Count=db.ci_count(),
+            Count=db.content.ci_count(),
             Offset=offset,
             Limit=limit,
             Items=[_ci_view(ci) for ci in items],
@@ -554,12 +554,12 @@ def create_provider_app(
         """The content version of the update source at the site: it rises by one each time a
         sync changes what the site holds."""
         code = own_site(site)
-        found = [s for s in db.update_sources() if s.unique_id == source.strip().upper()]
+        found = [s for s in db.content.update_sources() if s.unique_id == source.strip().upper()]
         if not found:
             raise HTTPException(
                 status.HTTP_404_NOT_FOUND,
                 f"site {code}: update source {source} is not registered (known: "
-                f"{', '.join(s.unique_id for s in db.update_sources()) or 'none'})",
+                f"{', '.join(s.unique_id for s in db.content.update_sources()) or 'none'})",
             )
         return ContentVersionView(
             SiteCode=code,
