@@ -49,11 +49,13 @@ def test_the_demo_runs_the_articles_hierarchy_from_sync_now_to_every_site(
     cis: dict[str, set[tuple[str, int, str]]] = {}
     for code in ("CS1", "PS1", "PS2", "SS1"):
         with SiteDatabase.open(root / code) as db:
-            assert db.content_version() == 4, code
-            cis[code] = {(c.update_id, c.revision, c.xml_sha256) for c in db.configuration_items()}
+            assert db.content.version() == 4, code
+            cis[code] = {
+                (c.update_id, c.revision, c.xml_sha256) for c in db.content.configuration_items()
+            }
     assert cis["CS1"] and cis["PS1"] == cis["CS1"] == cis["PS2"] == cis["SS1"]
     with SiteDatabase.open(root / "CS1") as db:
-        ids = [m.message_id for m in reversed(db.status_messages(limit=20))]
+        ids = [m.message_id for m in reversed(db.messages.find(limit=20))]
         assert ids == [6701, 6704, 6705, 6702] * 2
     ps1 = [e.message for e in read_cmtrace(root / "PS1" / "logs" / "WSyncMgr.log")]
     assert ps1.count("Successfully synced site with parent CS1, version 4") == 1

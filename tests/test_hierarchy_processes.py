@@ -106,7 +106,7 @@ def hierarchy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessHiera
 
 def _cis(db_dir: Path) -> set[tuple[str, int, str]]:
     with SiteDatabase.open(db_dir) as db:
-        return {(c.update_id, c.revision, c.xml_sha256) for c in db.configuration_items()}
+        return {(c.update_id, c.revision, c.xml_sha256) for c in db.content.configuration_items()}
 
 
 def _versions(h: ProcessHierarchy) -> dict[str, int]:
@@ -232,11 +232,11 @@ def test_the_client_policy_of_ps1_lists_its_sups_until_the_tables_disagree(
     ]
     assert policy["locations"][0]["intranet_url"].startswith("http://ps1site.contoso.com:")
     with SiteDatabase.open(h.data / "PS1") as db:
-        db.set_content_version(cs1_version + 1)
+        db.content.set_version(cs1_version + 1)
         try:
             forced = httpx.get(url).json()
         finally:
-            db.set_content_version(cs1_version)
+            db.content.set_version(cs1_version)
     assert forced["locations"] == []
     assert "content version" in forced["reason"]
     assert len(httpx.get(url).json()["locations"]) == 2

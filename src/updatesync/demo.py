@@ -230,7 +230,7 @@ class HierarchyDemo:
             live.update(self._table(label, counts, seconds=time.monotonic() - started))
         self.console.print()
         ok = all(finished(s) and s.results[-1].succeeded for s in self.sites)
-        versions = sorted({s.db.content_version() for s in self.sites})
+        versions = sorted({s.db.content.version() for s in self.sites})
         if ok:
             self.console.print(
                 f"{label}: every site synced; content version "
@@ -292,7 +292,7 @@ class HierarchyDemo:
         rows: list[RoundRow] = []
         sups = {s.sup.fqdn: s for s in self.sups}
         for site in self.sites:
-            status = site.db.sync_status()
+            status = site.db.sync.status()
             finished = len(site.results) > counts.get(site.code, 0)
             result = site.results[-1] if finished else None
             state = STATE_NAMES.get(status.last_sync_state, str(status.last_sync_state))
@@ -302,12 +302,12 @@ class HierarchyDemo:
                 RoundRow(
                     f"{site.code} ({site.site.type})",
                     state,
-                    str(site.db.content_version()),
-                    f"{site.db.ci_count():,} CIs",
+                    str(site.db.content.version()),
+                    f"{site.db.content.ci_count():,} CIs",
                     f"{result.seconds:.1f} s" if result else "",
                 )
             )
-            held = {s.wsus_server_name: s for s in site.db.supsync_statuses()}
+            held = {s.wsus_server_name: s for s in site.db.sups.sync_statuses()}
             for configured in site.site.sups:
                 role = sups.get(configured.fqdn)
                 row = held.get(configured.fqdn)

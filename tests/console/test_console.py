@@ -107,7 +107,7 @@ def test_the_sync_button_requests_syncnow_at_the_top_and_every_site_turns_green(
     assert texts(tree, "//p[@role='status']") == [
         "Full synchronization requested at CS1; the picture follows it as it spreads."
     ]
-    version = console.h.db("CS1").content_version()
+    version = console.h.db("CS1").content.version()
     assert version > 0
     for g in tree.xpath("//svg//g[@data-site and not(@data-sup)]"):
         assert (g.get("data-state"), g.get("data-version")) == ("done", str(version))
@@ -140,7 +140,7 @@ def test_a_site_page_shows_the_sync_status_of_the_site_and_of_each_sup(console: 
     )
     assert facts["Sync status"] == "6702 WSUS Synchronization done."
     assert facts["Error"] == "none"
-    assert facts["Content version"] == str(console.h.db("CS1").content_version())
+    assert facts["Content version"] == str(console.h.db("CS1").content.version())
     assert facts["Last successful sync"].startswith(str(datetime.now(UTC).year))
     header = texts(tree, "//table[contains(@class, 'sup-table')]//th")
     assert header == [
@@ -312,7 +312,7 @@ def test_the_timeline_has_a_bar_per_phase_per_site_on_one_axis(console: Console)
 
 
 def test_the_timeline_of_the_sync_starting_at_a_given_time(console: Console) -> None:
-    started = console.h.db("CS1").status_messages(site_code="CS1", message_id=[6701])[-1].time
+    started = console.h.db("CS1").messages.find(site_code="CS1", message_id=[6701])[-1].time
     tree = page(console.url + "/timeline", since=started.isoformat())
     assert bars(tree) == EXPECTED_PHASES
     later = (started + timedelta(hours=1)).isoformat()
@@ -407,7 +407,7 @@ def test_a_sync_is_not_requested_from_another_site(fresh: tuple[InProcessHierarc
         url + "/sync", data={"full": "1"}, headers={"origin": "http://evil.example"}
     )
     assert answer.status_code == 403
-    assert h.db("CS1").sync_status().sync_now is None
+    assert h.db("CS1").sync.status().sync_now is None
 
 
 # -- the timeline's model alone ----------------------------------------------------------------

@@ -137,7 +137,7 @@ def test_full_synchronization_reaches_every_site_and_the_page_turns_green(
     expect(page.get_by_role("status")).to_contain_text("Full synchronization requested at CS1")
     wait_for(h, counts)
     assert all(h.results(code)[-1].succeeded for code in SITE_CODES)
-    version = str(h.db("CS1").content_version())
+    version = str(h.db("CS1").content.version())
     # No reload: the page's script swaps in the live fragment until every site is done.
     for code in SITE_CODES:
         expect(site_box(page, code)).to_have_attribute("data-state", "done")

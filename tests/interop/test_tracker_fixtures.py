@@ -156,8 +156,8 @@ def test_demo_logs_give_the_runs_the_site_databases_record(tmp_path: Path) -> No
         code = site.code
         mine = [r for r in runs if r.site == code]
         with SiteDatabase.open(root / code) as db:
-            messages = list(reversed(db.status_messages(site_code=code)))
-            version = db.content_version()
+            messages = list(reversed(db.messages.find(site_code=code)))
+            version = db.content.version()
         sequences: list[list[tuple[int, datetime]]] = []
         for message in messages:
             if message.message_id == SYNC_STARTED:

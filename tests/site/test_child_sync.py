@@ -28,7 +28,7 @@ from hierarchy_inprocess import (
 from updatesync.config import Hierarchy
 from updatesync.logs.status_messages import MessageSeverity, StatusMessage
 from updatesync.roles.serving import BackgroundServer
-from updatesync.site.database.site_db import MICROSOFT_UPDATE, SUPSyncStatus
+from updatesync.site.database.models import MICROSOFT_UPDATE, SUPSyncStatus
 from updatesync.site.sync.inbox import Inbox
 from updatesync.site.sync.sync_manager import SiteSyncResult
 from updatesync.site.watch.alerts import AlertState, AlertType
@@ -70,14 +70,14 @@ def first_sync(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirstSync]:
             h=h,
             logs={code: h.log(code) for code in SITE_CODES},
             messages={
-                code: list(reversed(h.db(code).status_messages(site_code=code)))
+                code: list(reversed(h.db(code).messages.find(site_code=code)))
                 for code in SITE_CODES
             },
-            versions={code: h.db(code).content_version() for code in SITE_CODES},
+            versions={code: h.db(code).content.version() for code in SITE_CODES},
             cis={code: h.cis(code) for code in SITE_CODES},
             revisions={fqdn: h.revisions(fqdn) for fqdn in h.sup_fqdns()},
             sup_status={
-                code: {s.wsus_server_name: s for s in h.db(code).supsync_statuses(site_code=code)}
+                code: {s.wsus_server_name: s for s in h.db(code).sups.sync_statuses(site_code=code)}
                 for code in SITE_CODES
             },
             ss1_syncs=answer.json(),
@@ -263,9 +263,9 @@ def test_a_child_never_claims_a_version_its_database_does_not_hold(tmp_path: Pat
             assert not failed.succeeded
             # Its own SUP synced from CS1's, but without CS1's CIs PS1 claims nothing.
             assert h.revisions("ps1site.contoso.com") == h.revisions("cs1site.contoso.com")
-            assert ps1.content_version() == 0
-            assert ps1.ci_count() == 0
-            last = ps1.status_messages(site_code="PS1", limit=1)[0]
+            assert ps1.content.version() == 0
+            assert ps1.content.ci_count() == 0
+            last = ps1.messages.find(site_code="PS1", limit=1)[0]
             assert last.message_id == 6703
             assert last.severity is MessageSeverity.ERROR
             assert last.strings[0] == "SMS_WSUS_SYNC_MANAGER.WaitForReplication"
@@ -273,15 +273,15 @@ def test_a_child_never_claims_a_version_its_database_does_not_hold(tmp_path: Pat
                 "Database replication from parent site CS1 did not bring its configuration items"
             )
             assert f"127.0.0.1:{port}" in last.strings[1]
-            assert ps1.sync_status().last_sync_state == 6703
+            assert ps1.sync.status().last_sync_state == 6703
             # What the console shows for its SUP: the failure, and a broken replication link.
             (row,) = (
-                s for s in ps1.supsync_statuses() if s.wsus_server_name == "ps1site.contoso.com"
+                s for s in ps1.sups.sync_statuses() if s.wsus_server_name == "ps1site.contoso.com"
             )
             assert row.last_sync_state == 6703
             assert row.last_sync_error_code
             assert row.replication_link_status in (1, 2)
-            raised = ps1.alerts(alert_type=AlertType.SYNC_FAILURE, state=AlertState.RAISED)
+            raised = ps1.alerts.find(alert_type=AlertType.SYNC_FAILURE, state=AlertState.RAISED)
             assert [a.instance for a in raised] == ["ps1site.contoso.com"]
             log = h.log("PS1")
             assert not any(line.startswith("Successfully synced site with parent") for line in log)
@@ -299,14 +299,14 @@ def test_a_child_never_claims_a_version_its_database_does_not_hold(tmp_path: Pat
                 h.wait("PS1", 2)
                 recovered = h.results("PS1")[-1]
                 assert recovered.succeeded, recovered.error
-                version = h.db("CS1").content_version()
-                assert ps1.content_version(MICROSOFT_UPDATE) == version == recovered.content_version
+                version = h.db("CS1").content.version()
+                assert ps1.content.version(MICROSOFT_UPDATE) == version == recovered.content_version
                 assert h.cis("PS1") == h.cis("CS1")
                 log = h.log("PS1")
                 assert f"Successfully synced site with parent CS1, version {version}" in log
-                alerts = ps1.alerts(alert_type=AlertType.SYNC_FAILURE)
+                alerts = ps1.alerts.find(alert_type=AlertType.SYNC_FAILURE)
                 assert [a.state for a in alerts] == [AlertState.CANCELED]
-                link = ps1.replication_link("CS1")
+                link = ps1.replication.link("CS1")
                 assert link is not None and link.status == 0
                 h.wait("SS1", 1)
                 assert h.results("SS1")[-1].succeeded

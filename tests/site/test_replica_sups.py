@@ -11,7 +11,7 @@ import pytest
 from hierarchy_inprocess import SITE_CODES, InProcessHierarchy
 
 from updatesync.logs.status_messages import MessageSeverity, StatusMessage
-from updatesync.site.database.site_db import SUPSyncStatus
+from updatesync.site.database.models import SUPSyncStatus
 from updatesync.site.sync.sync_manager import CANNOT_CONNECT
 from updatesync.site.watch.alerts import Alert, AlertState, AlertType
 
@@ -39,9 +39,9 @@ def replica_down(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReplicaDo
         db = h.db("PS1")
         yield ReplicaDown(
             h=h,
-            messages=list(reversed(db.status_messages(site_code="PS1"))),
-            sup_status={s.wsus_server_name: s for s in db.supsync_statuses(site_code="PS1")},
-            alerts=db.alerts(site_code="PS1", alert_type=AlertType.SYNC_FAILURE),
+            messages=list(reversed(db.messages.find(site_code="PS1"))),
+            sup_status={s.wsus_server_name: s for s in db.sups.sync_statuses(site_code="PS1")},
+            alerts=db.alerts.find(site_code="PS1", alert_type=AlertType.SYNC_FAILURE),
             log=h.log("PS1"),
         )
 
@@ -74,16 +74,16 @@ def test_the_replicas_sup_status_and_alert_show_the_failure(replica_down: Replic
 
 def test_the_sites_sync_still_succeeds_and_reaches_the_secondary(replica_down: ReplicaDown) -> None:
     h = replica_down.h
-    version = h.db("CS1").content_version()
+    version = h.db("CS1").content.version()
     (ps1,) = h.results("PS1")
     assert ps1.succeeded, ps1.error
-    assert h.db("PS1").content_version() == version
-    assert h.db("PS1").sync_status().last_sync_state == 6702
+    assert h.db("PS1").content.version() == version
+    assert h.db("PS1").sync.status().last_sync_state == 6702
     assert f"Successfully synced site with parent CS1, version {version}" in replica_down.log
     assert "Sending sync notification to child site(s): SS1" in replica_down.log
     (ss1,) = h.results("SS1")
     assert ss1.succeeded, ss1.error
-    assert h.db("SS1").content_version() == version
+    assert h.db("SS1").content.version() == version
     assert h.revisions("ss1site.contoso.com") == h.revisions(DEFAULT)
 
 
@@ -98,8 +98,10 @@ def test_the_replica_back_catches_up_at_the_next_sync_and_its_alert_is_canceled(
     for code in SITE_CODES:
         assert h.results(code)[-1].succeeded, code
     db = h.db("PS1")
-    replica = next(s for s in db.supsync_statuses(site_code="PS1") if s.wsus_server_name == REPLICA)
+    replica = next(
+        s for s in db.sups.sync_statuses(site_code="PS1") if s.wsus_server_name == REPLICA
+    )
     assert (replica.last_sync_state, replica.last_sync_error_code) == (6702, 0)
     assert replica.last_successful_sync_time is not None
     assert h.revisions(REPLICA) == h.revisions(DEFAULT)
-    assert db.alerts(alert_type=AlertType.SYNC_FAILURE, state=AlertState.RAISED) == []
+    assert db.alerts.find(alert_type=AlertType.SYNC_FAILURE, state=AlertState.RAISED) == []

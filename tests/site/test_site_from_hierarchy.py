@@ -66,7 +66,7 @@ def test_the_top_site_of_a_hierarchy_file_syncs_as_the_file_says(tmp_path: Path)
             httpx.post(f"{site.provider_url}/api/sites/CS1/sync", json={"full": False})
             assert site.done.wait(60)
             assert site.results[-1].succeeded, site.results[-1].error
-            assert site.db.ci_count() > 0
+            assert site.db.content.ci_count() > 0
             entries = list(read_cmtrace(tmp_path / "data" / "CS1" / "logs" / "WSyncMgr.log"))
             assert {e.bias_minutes for e in entries} == {480}
             assert site.sup_dir == tmp_path / "data" / "cs1site.contoso.com"

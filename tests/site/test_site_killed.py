@@ -31,7 +31,7 @@ DEMO = [
 
 def _state(site_dir: Path) -> tuple[int, int]:
     with SiteDatabase.open(site_dir) as db:
-        return db.ci_count(), db.content_version()
+        return db.content.ci_count(), db.content.version()
 
 
 def test_a_kill_in_the_site_database_phase_leaves_nothing_half_applied(tmp_path: Path) -> None:
@@ -57,7 +57,7 @@ def test_a_kill_in_the_site_database_phase_leaves_nothing_half_applied(tmp_path:
 
     cis, version = _state(killed / "hierarchy" / "CS1")
     with SiteDatabase.open(killed / "hierarchy" / "CS1") as db:
-        interrupted = db.sync_status().last_sync_state
+        interrupted = db.sync.status().last_sync_state
     assert interrupted == 6705
     # One transaction: either none of the phase's CIs, or all of them (killed after commit).
     assert (cis, version) == (0, 1) or (cis > 0 and version == 2)
@@ -65,10 +65,10 @@ def test_a_kill_in_the_site_database_phase_leaves_nothing_half_applied(tmp_path:
     again = subprocess.run([*DEMO, "--once", "--data", str(killed)], capture_output=True, text=True)
     assert again.returncode == 0, again.stdout + again.stderr
     with SiteDatabase.open(killed / "hierarchy" / "CS1") as db:
-        failures = db.status_messages(message_id=6703)
+        failures = db.messages.find(message_id=6703)
         assert failures, "the interrupted sync is reported at the next start"
         assert "site database phase" in failures[-1].strings[1]
-        assert [a.state for a in db.alerts(alert_type=AlertType.SYNC_FAILURE)] == [
+        assert [a.state for a in db.alerts.find(alert_type=AlertType.SYNC_FAILURE)] == [
             AlertState.CANCELED
         ]
     assert _state(killed / "hierarchy" / "CS1") == final

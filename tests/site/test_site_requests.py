@@ -15,7 +15,8 @@ from updatesync.metadata.export import write_export
 from updatesync.metadata.generator import generate_catalog
 from updatesync.roles.serving import BackgroundServer
 from updatesync.site.api.provider import create_provider_app
-from updatesync.site.database.site_db import SiteDatabase, SoftwareUpdatePoint
+from updatesync.site.database.models import SoftwareUpdatePoint
+from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.sync.db_monitor import DatabaseMonitor
 from updatesync.site.sync.inbox import Inbox
 from updatesync.site.sync.sup_client import UpdateServerApi
@@ -70,7 +71,7 @@ def site(tmp_path: Path) -> Iterator[RunningSite]:
             BackgroundServer(sup_app) as sup,
             SiteDatabase.open(tmp_path / "CS1", site_code="CS1") as db,
         ):
-            db.replace_sups([SoftwareUpdatePoint("cs1site.contoso.com", port=sup.port)])
+            db.sups.replace([SoftwareUpdatePoint("cs1site.contoso.com", port=sup.port)])
             log = tmp_path / "CS1" / "logs" / "WSyncMgr.log"
             manager = SyncManager(
                 db,

@@ -21,12 +21,12 @@ def test_sync_now_sets_the_flag_through_the_provider(tmp_path: Path) -> None:
             done = runner.invoke(app, ["sync-now", "--site", "cs1", "--provider", provider.url])
             assert done.exit_code == 0, done.output
             assert "sync requested at CS1 (delta)" in done.output
-            assert db.sync_status().sync_now == "SELF"
+            assert db.sync.status().sync_now == "SELF"
             full = runner.invoke(
                 app, ["sync-now", "--site", "CS1", "--full", "--provider", provider.url]
             )
             assert full.exit_code == 0, full.output
-            assert db.sync_status().sync_now == "FULL"
+            assert db.sync.status().sync_now == "FULL"
             wrong = runner.invoke(app, ["sync-now", "--site", "PS9", "--provider", provider.url])
             assert wrong.exit_code == 1
             assert "HTTP 404" in wrong.output

@@ -42,9 +42,9 @@ def test_a_top_level_replica_syncs_after_6702_and_before_the_notification(
         ]
         assert_in_order([re.compile(re.escape(line) + ".*") for line in expected], log)
         assert h.revisions("cs1rep.contoso.com") == h.revisions("cs1site.contoso.com")
-        rows = {s.wsus_server_name: s for s in h.db("CS1").supsync_statuses()}
+        rows = {s.wsus_server_name: s for s in h.db("CS1").sups.sync_statuses()}
         assert rows["cs1rep.contoso.com"].last_sync_state == 6702
         assert rows["cs1rep.contoso.com"].wsus_source_server == "cs1site.contoso.com"
         # The site's own sync state stays "done": the replica ran after it.
-        assert h.db("CS1").sync_status().last_sync_state == 6702
+        assert h.db("CS1").sync.status().last_sync_state == 6702
         assert all(result.succeeded for result in h.results("PS1"))

@@ -16,7 +16,8 @@ from updatesync.metadata.document import parse_update
 from updatesync.metadata.export import write_export
 from updatesync.metadata.generator import generate_catalog
 from updatesync.roles.serving import BackgroundServer, bind
-from updatesync.site.database.site_db import SiteDatabase, SoftwareUpdatePoint
+from updatesync.site.database.models import SoftwareUpdatePoint
+from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.sync.sup_client import UpdateServerApi
 from updatesync.site.sync.sync_manager import SiteSyncResult, SiteSyncSettings, SyncManager
 from updatesync.site.watch.alerts import AlertState, AlertType
@@ -66,7 +67,7 @@ def test_a_killed_update_server_fails_the_sync_and_the_next_one_completes(tmp_pa
         BackgroundServer(create_app(StoreBackend(mu))) as up,
         SiteDatabase.open(tmp_path / "CS1", site_code="CS1") as db,
     ):
-        db.replace_sups([SoftwareUpdatePoint("cs1site.contoso.com", port=port)])
+        db.sups.replace([SoftwareUpdatePoint("cs1site.contoso.com", port=port)])
         manager = SyncManager(
             db,
             SiteSyncSettings(site_code="CS1", site_fqdn="CS1SITE.CONTOSO.COM"),
@@ -89,11 +90,11 @@ def test_a_killed_update_server_fails_the_sync_and_the_next_one_completes(tmp_pa
         worker.join(timeout=120)
         (failed,) = outcome
         assert not failed.succeeded
-        assert (db.ci_count(), db.content_version()) == (0, 0)
-        last = db.status_messages(limit=1)[0]
+        assert (db.content.ci_count(), db.content.version()) == (0, 0)
+        last = db.messages.find(limit=1)[0]
         assert last.message_id == 6703
         assert last.strings[1]
-        assert [a.state for a in db.alerts(alert_type=AlertType.SYNC_FAILURE)] == [
+        assert [a.state for a in db.alerts.find(alert_type=AlertType.SYNC_FAILURE)] == [
             AlertState.RAISED
         ]
 
@@ -109,9 +110,9 @@ def test_a_killed_update_server_fails_the_sync_and_the_next_one_completes(tmp_pa
             for d in map(parse_update, (r.xml for r in records))
             if d.update_type in ("Software", "Driver")
         }
-        assert {ci.update_id for ci in db.configuration_items()} == every_update
-        assert db.content_version() == 2
-        assert [a.state for a in db.alerts(alert_type=AlertType.SYNC_FAILURE)] == [
+        assert {ci.update_id for ci in db.content.configuration_items()} == every_update
+        assert db.content.version() == 2
+        assert [a.state for a in db.alerts.find(alert_type=AlertType.SYNC_FAILURE)] == [
             AlertState.CANCELED
         ]
     mu.close()

@@ -199,7 +199,8 @@ class InProcessHierarchy:
     def cis(self, code: str) -> dict[str, tuple[int, str]]:
         """update id → (revision, xml_sha256) of the site database's CIs."""
         return {
-            ci.update_id: (ci.revision, ci.xml_sha256) for ci in self.db(code).configuration_items()
+            ci.update_id: (ci.revision, ci.xml_sha256)
+            for ci in self.db(code).content.configuration_items()
         }
 
     def log(self, code: str) -> list[str]:

@@ -18,7 +18,8 @@ from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.metadata.export import write_export
 from updatesync.metadata.generator import generate_catalog
 from updatesync.roles.serving import BackgroundServer
-from updatesync.site.database.site_db import SiteDatabase, SoftwareUpdatePoint
+from updatesync.site.database.models import SoftwareUpdatePoint
+from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.sync.sup_client import UpdateServerApi
 from updatesync.site.sync.sync_manager import SiteSyncSettings, SyncManager
 from updatesync.updateserver.admin_api import SyncRunner, admin_routes
@@ -73,7 +74,7 @@ def top_level_site(root: Path, *, updates: int, seed: int) -> Iterator[TopLevelS
             with BackgroundServer(app) as sup_server:
                 target = {"url": sup_server.url}
                 db = SiteDatabase.open(root / "CS1", site_code="CS1")
-                db.replace_sups([SoftwareUpdatePoint(SUP, port=sup_server.port)])
+                db.sups.replace([SoftwareUpdatePoint(SUP, port=sup_server.port)])
                 manager = SyncManager(
                     db,
                     SiteSyncSettings(

@@ -41,7 +41,8 @@ from updatesync.roles.serving import BackgroundServer, bind
 from updatesync.security.signing import HmacAuth, require_signature
 from updatesync.site.api.client_policy import policy_routes, publish_policy
 from updatesync.site.api.provider import create_provider_app
-from updatesync.site.database.site_db import SiteDatabase, SoftwareUpdatePoint
+from updatesync.site.database.models import SoftwareUpdatePoint
+from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.replication.db_replication import DatabaseReplicator, replication_routes
 from updatesync.site.replication.file_replication import ReplicationManager, file_receiver_routes
 from updatesync.site.sync.db_monitor import DatabaseMonitor
@@ -231,7 +232,7 @@ class SiteRole(_Role):
         db = SiteDatabase.open(self.site_dir, site_code=self.code)
         self._closers.append(db.close)
         self.db = db
-        db.replace_sups(
+        db.sups.replace(
             [
                 SoftwareUpdatePoint(s.fqdn, s.port, s.https, s.internet_facing)
                 for s in self.site.sups
@@ -436,7 +437,7 @@ class _ParentLink:
         return self.replicator.catch_up(timeout).content_version
 
     def link_state(self) -> tuple[int, datetime | None]:
-        link = self.db.replication_link(self.parent)
+        link = self.db.replication.link(self.parent)
         if link is None:
             return 2, None
         return link.status, link.last_check_time

@@ -20,7 +20,8 @@ from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.logs.rollover import DEFAULT_MAX_BYTES
 from updatesync.roles.serving import BackgroundServer
 from updatesync.site.api.provider import create_provider_app
-from updatesync.site.database.site_db import SiteDatabase, SoftwareUpdatePoint
+from updatesync.site.database.models import SoftwareUpdatePoint
+from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.sync.db_monitor import DatabaseMonitor
 from updatesync.site.sync.inbox import Inbox
 from updatesync.site.sync.sup_client import UpdateServerApi
@@ -82,7 +83,7 @@ class EmbeddedTopLevelSite:
 
         db = SiteDatabase.open(self.site_dir, site_code=cfg.site_code)
         self._closers.append(db.close)
-        db.replace_sups([SoftwareUpdatePoint(cfg.sup_fqdn, port=sup_server.port)])
+        db.sups.replace([SoftwareUpdatePoint(cfg.sup_fqdn, port=sup_server.port)])
         self.db = db
         manager = SyncManager(
             db,

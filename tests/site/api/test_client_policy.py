@@ -13,7 +13,7 @@ import pytest
 from hierarchy_inprocess import InProcessHierarchy
 
 from updatesync.site.api.client_policy import POLICY_PATH
-from updatesync.site.database.site_db import MICROSOFT_UPDATE
+from updatesync.site.database.models import MICROSOFT_UPDATE
 
 UPDATE_SOURCE = "{C2D17964-BBDD-4339-B9F3-12D7205B39CC}"
 
@@ -51,7 +51,7 @@ def test_a_primary_lists_its_sups_for_the_version_it_synced(synced: Synced) -> N
     body = answer.json()
     assert body["site_code"] == "PS1"
     assert body["update_source_id"] == UPDATE_SOURCE
-    assert body["content_version"] == h.db("CS1").content_version() > 0
+    assert body["content_version"] == h.db("CS1").content.version() > 0
     assert "reason" not in body
     # Clients get the SUPs by their names (not the loopback address they run at here), in
     # install order: the default SUP first, then its replica.
@@ -68,7 +68,7 @@ def test_a_primary_lists_its_sups_for_the_version_it_synced(synced: Synced) -> N
 def test_a_secondary_lists_its_own_sup(synced: Synced) -> None:
     h = synced.h
     body = policy(h, "SS1").json()
-    assert body["content_version"] == h.db("CS1").content_version()
+    assert body["content_version"] == h.db("CS1").content.version()
     assert [loc["fqdn"] for loc in body["locations"]] == ["ss1site.contoso.com"]
     assert body["locations"][0]["intranet_url"] == (
         f"http://ss1site.contoso.com:{_sup_port(h, 'ss1site.contoso.com')}"
@@ -89,8 +89,8 @@ def test_a_policy_for_another_content_version_than_the_site_holds_lists_no_locat
 ) -> None:
     h = synced.h
     db = h.db("PS1")
-    version = db.content_version()
-    db.set_content_version(version + 1)
+    version = db.content.version()
+    db.content.set_version(version + 1)
     try:
         body = policy(h, "PS1").json()
         assert body["locations"] == []
@@ -100,5 +100,5 @@ def test_a_policy_for_another_content_version_than_the_site_holds_lists_no_locat
         assert f"holds version {version + 1}" in reason
         assert "sync" in reason
     finally:
-        db.set_content_version(version)
+        db.content.set_version(version)
     assert len(policy(h, "PS1").json()["locations"]) == 2

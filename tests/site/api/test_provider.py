@@ -21,7 +21,8 @@ from updatesync.logs.status_messages import (
 )
 from updatesync.roles.serving import BackgroundServer
 from updatesync.site.api.provider import PROVIDER_COMPONENT, create_provider_app
-from updatesync.site.database.site_db import ConfigurationItem, SiteDatabase, SUPSyncStatus
+from updatesync.site.database.models import ConfigurationItem, SUPSyncStatus
+from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.watch.alerts import AlertType
 
 T0 = datetime(2014, 1, 16, 18, 53, 52, 608000, tzinfo=UTC)
@@ -59,7 +60,7 @@ def test_sync_now_sets_self_and_writes_the_provider_log_line(provider: Provider)
     assert answer.json()["SiteCode"] == "CS1"
     assert answer.json()["SyncNow"] == "SELF"
     assert answer.json()["SyncNowRequestedAt"] is not None
-    assert provider.db.sync_status().sync_now == "SELF"
+    assert provider.db.sync.status().sync_now == "SELF"
     assert _provider_lines(provider.log_path) == [
         ("ExecMethodAsync : SMS_SoftwareUpdate::SyncNow", "SMS Provider")
     ]
@@ -70,7 +71,7 @@ def test_full_sync_now_sets_full(provider: Provider) -> None:
 
     assert answer.status_code == 202
     assert answer.json()["SyncNow"] == "FULL"
-    assert provider.db.take_sync_request() == "FULL"
+    assert provider.db.sync.take_request() == "FULL"
 
 
 def test_delta_request_while_a_full_one_is_pending_keeps_it_full(provider: Provider) -> None:
@@ -90,7 +91,7 @@ def test_sync_now_of_another_site_is_refused_and_not_logged(provider: Provider) 
     assert answer.status_code == 404
     assert "PS1" in answer.json()["detail"]
     assert "CS1" in answer.json()["detail"]
-    assert provider.db.sync_status().sync_now is None
+    assert provider.db.sync.status().sync_now is None
     assert not provider.log_path.exists() or _provider_lines(provider.log_path) == []
 
 
@@ -98,13 +99,13 @@ def test_sync_now_of_another_site_is_refused_and_not_logged(provider: Provider) 
 
 
 def test_sync_status_tells_the_last_state_and_what_it_means(provider: Provider) -> None:
-    provider.db.record_sync_state(SYNC_STARTED, at=T0)
+    provider.db.sync.record_state(SYNC_STARTED, at=T0)
     running = provider.client.get("/api/sites/CS1/sync-status").json()
     assert running["LastSyncState"] == 6701
     assert running["LastSyncStateDescription"] == "WSUS Synchronization started."
     assert running["InProgress"] is True
 
-    provider.db.record_sync_state(
+    provider.db.sync.record_state(
         SYNC_FAILED,
         at=T0 + timedelta(minutes=4),
         error_code=0x8013150A,
@@ -120,7 +121,7 @@ def test_sync_status_tells_the_last_state_and_what_it_means(provider: Provider) 
 
 
 def test_sup_sync_status_uses_the_configmgr_field_names(provider: Provider) -> None:
-    provider.db.upsert_supsync_status(
+    provider.db.sups.set_sync_status(
         SUPSyncStatus(
             "CS1",
             SYSTEM,
@@ -132,7 +133,7 @@ def test_sup_sync_status_uses_the_configmgr_field_names(provider: Provider) -> N
             last_replication_link_check_time=T0,
         )
     )
-    provider.db.upsert_supsync_status(
+    provider.db.sups.set_sync_status(
         SUPSyncStatus("PS1", "PS1SITE.CONTOSO.COM", SYSTEM, replication_link_status=2)
     )
 
@@ -170,12 +171,12 @@ def messages(provider: Provider) -> Provider:
         (4, SYNC_DONE, "CS1"),
         (6, SYNC_STARTED, "PS1"),
     ):
-        provider.db.add_status_message(
+        provider.db.messages.add(
             new_status_message(
                 message_id, site_code=site, system=SYSTEM, time=T0 + timedelta(minutes=minutes)
             )
         )
-    provider.db.add_status_message(
+    provider.db.messages.add(
         sync_failed(
             site_code="CS1",
             system=SYSTEM,
@@ -242,10 +243,10 @@ def test_bad_status_message_filters_say_what_is_wrong(messages: Provider) -> Non
 
 def test_alerts_by_state_and_site(provider: Provider) -> None:
     db = provider.db
-    db.raise_alert(AlertType.SYNC_FAILURE, SYSTEM, at=T0)
-    db.cancel_alert(AlertType.SYNC_FAILURE, at=T0 + timedelta(hours=1))
-    db.raise_alert(AlertType.SYNC_FAILURE, "CS1SYS.CONTOSO.COM", at=T0 + timedelta(hours=2))
-    db.raise_alert(
+    db.alerts.raise_alert(AlertType.SYNC_FAILURE, SYSTEM, at=T0)
+    db.alerts.cancel_alert(AlertType.SYNC_FAILURE, at=T0 + timedelta(hours=1))
+    db.alerts.raise_alert(AlertType.SYNC_FAILURE, "CS1SYS.CONTOSO.COM", at=T0 + timedelta(hours=2))
+    db.alerts.raise_alert(
         AlertType.SYNC_FAILURE,
         "PS1SITE.CONTOSO.COM",
         site_code="PS1",
@@ -281,7 +282,7 @@ def _ci(n: int) -> ConfigurationItem:
 
 
 def test_configuration_items_come_in_pages_with_the_count(provider: Provider) -> None:
-    provider.db.apply_ci_batch([_ci(n) for n in range(7)])
+    provider.db.content.apply_ci_batch([_ci(n) for n in range(7)])
     get = provider.client.get
 
     first = get("/api/sites/CS1/cis", params={"limit": 3}).json()
@@ -300,7 +301,7 @@ def test_configuration_items_come_in_pages_with_the_count(provider: Provider) ->
 
 def test_content_version_rises_with_a_sync_that_changes_something(provider: Provider) -> None:
     before = provider.client.get("/api/sites/CS1/content-version").json()
-    provider.db.apply_ci_batch([_ci(1)])
+    provider.db.content.apply_ci_batch([_ci(1)])
     after = provider.client.get("/api/sites/CS1/content-version").json()
 
     assert before["UpdateSourceID"] == "{C2D17964-BBDD-4339-B9F3-12D7205B39CC}"

@@ -18,15 +18,15 @@ from starlette.applications import Starlette
 from updatesync.logs.cmtrace import CMTraceLog, Severity, read_cmtrace
 from updatesync.roles.serving import BackgroundServer
 from updatesync.security.signing import HmacAuth, require_signature
-from updatesync.site.database.site_db import (
+from updatesync.site.database.models import (
     MICROSOFT_UPDATE,
     Category,
     ConfigurationItem,
     LinkStatus,
-    SiteDatabase,
-    SiteDatabaseError,
     SUPSyncStatus,
 )
+from updatesync.site.database.site_db import SiteDatabase
+from updatesync.site.database.store import SiteDatabaseError
 from updatesync.site.replication.db_replication import (
     CHANGES_PATH,
     COMPONENT,
@@ -68,7 +68,7 @@ def _ci(n: int, **changes: object) -> ConfigurationItem:
 def _cis(db: SiteDatabase) -> set[tuple[str, int, str, str, bool]]:
     return {
         (c.update_id, c.revision, c.xml_sha256, c.title, c.is_superseded)
-        for c in db.configuration_items()
+        for c in db.content.configuration_items()
     }
 
 
@@ -174,11 +174,11 @@ def _serve(app: Any, port: int = 0) -> BackgroundServer:
 
 
 def test_thousands_of_cis_replicate_down_the_hierarchy(tmp_path: Path, cs1: SiteDatabase) -> None:
-    with cs1.update_content(at=T0) as content:
+    with cs1.content.update(at=T0) as content:
         content.upsert_categories(CATEGORIES)
         for start in range(0, 3000, 1000):
             content.upsert_cis(_ci(n, ci_id=16777216 + n) for n in range(start, start + 1000))
-    assert cs1.content_version() == 1 and cs1.replication_head() == 3002
+    assert cs1.content.version() == 1 and cs1.replication.head() == 3002
 
     ps1 = SiteDatabase.open(tmp_path / "ps1", site_code="PS1")
     ss1 = SiteDatabase.open(tmp_path / "ss1", site_code="SS1")
@@ -196,19 +196,19 @@ def test_thousands_of_cis_replicate_down_the_hierarchy(tmp_path: Path, cs1: Site
         assert state.content_version == 1
         assert state.content_versions == {MICROSOFT_UPDATE: 1}
         # What PS1's sync manager does with it (SPEC 3.3): its own version is the parent's.
-        ps1.set_content_version(state.content_version)
+        ps1.content.set_version(state.content_version)
 
         from_ps1 = to_ss1.catch_up(timeout=60)
         assert from_ps1.content_version == 1 and from_ps1.head_seq == 3002
 
     assert _cis(ps1) == _cis(ss1) == _cis(cs1)
     assert len(_cis(ss1)) == 3000
-    assert ps1.categories() == ss1.categories() == cs1.categories()
-    held = {c.update_id: c for c in cs1.configuration_items()}
-    for item in ss1.configuration_items():
+    assert ps1.content.categories() == ss1.content.categories() == cs1.content.categories()
+    held = {c.update_id: c for c in cs1.content.configuration_items()}
+    for item in ss1.content.configuration_items():
         assert item.date_revised == held[item.update_id].date_revised
         assert item.ci_id is not None and item.ci_id < 16777216, "a child's CI ids are its own"
-    link = ps1.replication_link("CS1")
+    link = ps1.replication.link("CS1")
     assert link is not None
     assert (link.applied_seq, link.status) == (3002, LinkStatus.HEALTHY)
     assert link.last_success_time is not None and link.last_success_time == link.last_check_time
@@ -225,14 +225,14 @@ def test_thousands_of_cis_replicate_down_the_hierarchy(tmp_path: Path, cs1: Site
 def test_a_delta_replicates_only_the_rows_that_changed(
     cs1: SiteDatabase, ps1: SiteDatabase, tmp_path: Path
 ) -> None:
-    cs1.apply_ci_batch([_ci(n) for n in range(1200)], categories=CATEGORIES, at=T0)
+    cs1.content.apply_ci_batch([_ci(n) for n in range(1200)], categories=CATEGORIES, at=T0)
     log = WatchedLog(tmp_path / "rcmctrl.log")
     with _serve(_app(cs1)) as server, _replicator(ps1, "CS1", server.url, log) as replicator:
         replicator.catch_up(timeout=60)
-        ps1_head = ps1.replication_head()
+        ps1_head = ps1.replication.head()
         assert ps1_head == 1202
 
-        change = cs1.apply_ci_batch(
+        change = cs1.content.apply_ci_batch(
             [
                 *(_ci(n, is_superseded=True) for n in range(10, 15)),  # 5 changed
                 *(_ci(n) for n in range(15, 400)),  # unchanged: not sent again
@@ -245,9 +245,9 @@ def test_a_delta_replicates_only_the_rows_that_changed(
 
     assert state.content_version == 2
     assert "Replicated 9 changes from CS1 (sequence 1211 of 1211)" in log.messages
-    assert ps1.replication_head() == ps1_head + 9, "PS1 wrote the 9 changed rows, no others"
+    assert ps1.replication.head() == ps1_head + 9, "PS1 wrote the 9 changed rows, no others"
     assert _cis(ps1) == _cis(cs1)
-    assert ps1.categories() == cs1.categories()
+    assert ps1.content.categories() == cs1.content.categories()
 
 
 # -- an interrupted replication --------------------------------------------------------------
@@ -257,7 +257,7 @@ def test_a_delta_replicates_only_the_rows_that_changed(
 def test_an_interrupted_replication_resumes_where_it_stopped(
     cs1: SiteDatabase, ps1: SiteDatabase, mode: str
 ) -> None:
-    cs1.apply_ci_batch([_ci(n) for n in range(2500)], categories=CATEGORIES, at=T0)
+    cs1.content.apply_ci_batch([_ci(n) for n in range(2500)], categories=CATEGORIES, at=T0)
     app = _app(cs1)
     app.fail_after, app.mode = 3, mode
     with _serve(app) as server, _replicator(ps1, "CS1", server.url, page_size=400) as replicator:
@@ -268,42 +268,48 @@ def test_an_interrupted_replication_resumes_where_it_stopped(
         assert "holds its changes up to sequence 1200 of 2502" in message
         assert ("HTTP 500" if mode == "500" else "cannot read") in message
         assert failed.value.applied_seq == 1200
-        link = ps1.replication_link("CS1")
+        link = ps1.replication.link("CS1")
         assert link is not None and link.applied_seq == 1200
         assert link.replicated_versions == {}, "the parent's version is not claimed half-way"
-        assert ps1.ci_count() == 1198, "three whole pages (2 categories first), nothing more"
+        assert ps1.content.ci_count() == 1198, (
+            "three whole pages (2 categories first), nothing more"
+        )
 
         app.fail_after = None
         state = replicator.catch_up(timeout=60)
     assert state.applied_seq == 2502 and state.content_version == 1
-    assert _cis(ps1) == _cis(cs1) and ps1.ci_count() == 2500
-    assert ps1.replication_head() == 2502, "each row was written once at PS1"
+    assert _cis(ps1) == _cis(cs1) and ps1.content.ci_count() == 2500
+    assert ps1.replication.head() == 2502, "each row was written once at PS1"
     assert app.served == 3 + 4, "the pull resumed after sequence 1200 and asked 4 more pages"
 
 
 def test_a_stale_or_duplicate_page_is_refused_and_writes_nothing(
     cs1: SiteDatabase, ps1: SiteDatabase
 ) -> None:
-    cs1.apply_ci_batch([_ci(n) for n in range(30)], categories=CATEGORIES)
-    first = cs1.replication_changes(0, 10)
-    second = cs1.replication_changes(first.last_seq, 10)
-    assert ps1.apply_replicated("CS1", first) == 10
+    cs1.content.apply_ci_batch([_ci(n) for n in range(30)], categories=CATEGORIES)
+    first = cs1.replication.changes(0, 10)
+    second = cs1.replication.changes(first.last_seq, 10)
+    assert ps1.replication.apply("CS1", first) == 10
 
     def held() -> tuple[object, ...]:
-        return (ps1.configuration_items(), ps1.replication_link("CS1"), ps1.replication_head())
+        return (
+            ps1.content.configuration_items(),
+            ps1.replication.link("CS1"),
+            ps1.replication.head(),
+        )
 
     before = held()
-    for page in (first, cs1.replication_changes(20, 10)):  # a duplicate; a page past a gap
+    for page in (first, cs1.replication.changes(20, 10)):  # a duplicate; a page past a gap
         with pytest.raises(SiteDatabaseError, match="stale or a duplicate") as refused:
-            ps1.apply_replicated("CS1", page)
+            ps1.replication.apply("CS1", page)
         assert "up to sequence 10" in str(refused.value)
         assert held() == before
     with pytest.raises(SiteDatabaseError, match="answered by site CS1"):
-        ps1.apply_replicated("PS2", second)
+        ps1.replication.apply("PS2", second)
     with pytest.raises(SiteDatabaseError, match="cannot replicate from itself"):
-        ps1.apply_replicated("PS1", second)
+        ps1.replication.apply("PS1", second)
     assert held() == before
-    assert ps1.apply_replicated("CS1", second) == 10
+    assert ps1.replication.apply("CS1", second) == 10
 
 
 # -- a parent that is down -----------------------------------------------------------------
@@ -312,8 +318,8 @@ def test_a_stale_or_duplicate_page_is_refused_and_writes_nothing(
 def test_a_parent_that_is_down_degrades_the_link_and_recovers(
     cs1: SiteDatabase, ps1: SiteDatabase, tmp_path: Path
 ) -> None:
-    cs1.apply_ci_batch([_ci(n) for n in range(100)], categories=CATEGORIES, at=T0)
-    ps1.upsert_supsync_status(SUPSyncStatus("PS1", "PS1SITE.CONTOSO.COM", "CS1SITE.CONTOSO.COM"))
+    cs1.content.apply_ci_batch([_ci(n) for n in range(100)], categories=CATEGORIES, at=T0)
+    ps1.sups.set_sync_status(SUPSyncStatus("PS1", "PS1SITE.CONTOSO.COM", "CS1SITE.CONTOSO.COM"))
     clock = Clock()
     log = WatchedLog(tmp_path / "rcmctrl.log")
     app = _app(cs1)
@@ -323,7 +329,7 @@ def test_a_parent_that_is_down_degrades_the_link_and_recovers(
     try:
         replicator.catch_up(timeout=60)
         server.stop()
-        cs1.apply_ci_batch([_ci(n) for n in range(100, 110)])  # meanwhile, at the parent
+        cs1.content.apply_ci_batch([_ci(n) for n in range(100, 110)])  # meanwhile, at the parent
 
         clock.now = T0 + timedelta(minutes=1)
         with pytest.raises(ReplicationTimeout) as down:
@@ -333,22 +339,22 @@ def test_a_parent_that_is_down_degrades_the_link_and_recovers(
         assert "holds its changes up to sequence 102" in message
         assert "replicated content version 1" in message
         assert "cannot reach parent site CS1" in message and "resumes from sequence 102" in message
-        link = ps1.replication_link("CS1")
+        link = ps1.replication.link("CS1")
         assert link is not None
         assert link.status is LinkStatus.DEGRADED and link.consecutive_failures >= 1
         assert link.last_check_time == T0 + timedelta(minutes=1)
         assert link.last_success_time == T0 and link.failing_since == T0 + timedelta(minutes=1)
         assert link.last_error_text is not None and url in link.last_error_text
-        (sup,) = ps1.supsync_statuses(site_code="PS1")
+        (sup,) = ps1.sups.sync_statuses(site_code="PS1")
         assert sup.replication_link_status == 1
         assert sup.last_replication_link_check_time == T0 + timedelta(minutes=1)
 
         clock.now = T0 + timedelta(minutes=32)  # failing for 31 minutes: an error
         with pytest.raises(ReplicationTimeout):
             replicator.catch_up(timeout=0.2)
-        link = ps1.replication_link("CS1")
+        link = ps1.replication.link("CS1")
         assert link is not None and link.status is LinkStatus.ERROR
-        assert ps1.supsync_statuses(site_code="PS1")[0].replication_link_status == 2
+        assert ps1.sups.sync_statuses(site_code="PS1")[0].replication_link_status == 2
 
         server = _serve(app, port=port).start()  # the parent is back
         clock.now = T0 + timedelta(minutes=40)
@@ -358,11 +364,11 @@ def test_a_parent_that_is_down_degrades_the_link_and_recovers(
         server.stop()
     assert state.applied_seq == 112 and state.content_version == 2
     assert _cis(ps1) == _cis(cs1)
-    link = ps1.replication_link("CS1")
+    link = ps1.replication.link("CS1")
     assert link is not None
     assert (link.status, link.consecutive_failures, link.failing_since) == (0, 0, None)
     assert (link.last_success_time, link.last_error_text) == (T0 + timedelta(minutes=40), None)
-    assert ps1.supsync_statuses(site_code="PS1")[0].replication_link_status == 0
+    assert ps1.sups.sync_statuses(site_code="PS1")[0].replication_link_status == 0
 
     entries = list(read_cmtrace(log.path))
     failures = [e for e in entries if "failed" in e.message]
@@ -386,7 +392,7 @@ def test_repeated_failures_make_an_error(cs1: SiteDatabase, ps1: SiteDatabase) -
         for _ in range(3):  # no time left: each call makes exactly one attempt
             with pytest.raises(ReplicationTimeout, match="replicated content version none yet"):
                 replicator.catch_up(timeout=0)
-            link = ps1.replication_link("CS1")
+            link = ps1.replication.link("CS1")
             assert link is not None
             seen.append((link.consecutive_failures, link.status))
     assert seen == [(1, LinkStatus.DEGRADED), (2, LinkStatus.DEGRADED), (3, LinkStatus.ERROR)]
@@ -399,7 +405,7 @@ def test_repeated_failures_make_an_error(cs1: SiteDatabase, ps1: SiteDatabase) -
 def test_the_background_puller_follows_the_parent_when_poked(
     cs1: SiteDatabase, ps1: SiteDatabase, tmp_path: Path
 ) -> None:
-    cs1.apply_ci_batch([_ci(n) for n in range(20)], categories=CATEGORIES)
+    cs1.content.apply_ci_batch([_ci(n) for n in range(20)], categories=CATEGORIES)
     log = WatchedLog(tmp_path / "rcmctrl.log")
     with (
         _serve(_app(cs1)) as server,
@@ -407,9 +413,9 @@ def test_the_background_puller_follows_the_parent_when_poked(
     ):
         replicator.start()
         assert log.wait_for("Replication link to CS1 is healthy"), log.messages
-        assert ps1.ci_count() == 20
+        assert ps1.content.ci_count() == 20
 
-        cs1.apply_ci_batch([_ci(n) for n in range(20, 25)])
+        cs1.content.apply_ci_batch([_ci(n) for n in range(20, 25)])
         replicator.poke()  # the interval is an hour: only the poke pulls
         assert log.wait_for("Replicated 5 changes from CS1 (sequence 27 of 27)"), log.messages
         # catch_up and the thread share one lock: both may run, one after the other.
@@ -421,7 +427,7 @@ def test_the_background_puller_follows_the_parent_when_poked(
 
 
 def test_unsigned_or_forged_calls_are_refused(cs1: SiteDatabase, ps1: SiteDatabase) -> None:
-    cs1.apply_ci_batch([_ci(1)])
+    cs1.content.apply_ci_batch([_ci(1)])
     with _serve(_app(cs1)) as server:
         unsigned = httpx.get(server.url + CHANGES_PATH)
         assert unsigned.status_code == 401 and "no signature" in unsigned.json()["error"]
@@ -444,13 +450,13 @@ def test_unsigned_or_forged_calls_are_refused(cs1: SiteDatabase, ps1: SiteDataba
         ):
             wrong.catch_up(timeout=60)
     assert not isinstance(refused.value, ReplicationTimeout), "no retrying a refused signature"
-    assert ps1.ci_count() == 0
-    link = ps1.replication_link("CS1")
+    assert ps1.content.ci_count() == 0
+    link = ps1.replication.link("CS1")
     assert link is not None and link.status is LinkStatus.DEGRADED
 
 
 def test_bad_parameters_get_400_naming_the_parameter(cs1: SiteDatabase) -> None:
-    cs1.apply_ci_batch([_ci(n) for n in range(MAX_PAGE + 5)])
+    cs1.content.apply_ci_batch([_ci(n) for n in range(MAX_PAGE + 5)])
     with (
         _serve(_app(cs1)) as server,
         httpx.Client(base_url=server.url, auth=HmacAuth(SECRET, "PS1")) as client,
@@ -470,8 +476,10 @@ def test_bad_parameters_get_400_naming_the_parameter(cs1: SiteDatabase) -> None:
 
 
 def test_a_page_round_trips_through_json(cs1: SiteDatabase) -> None:
-    cs1.apply_ci_batch([_ci(1, bulletin="MS14-001", is_expired=True)], categories=CATEGORIES)
-    page = cs1.replication_changes(0, 10)
+    cs1.content.apply_ci_batch(
+        [_ci(1, bulletin="MS14-001", is_expired=True)], categories=CATEGORIES
+    )
+    page = cs1.replication.changes(0, 10)
     assert page_from_json(json.loads(json.dumps(page_to_json(page)))) == page
     for broken, what in (
         ([], "not an object"),

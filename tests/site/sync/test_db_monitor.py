@@ -36,18 +36,18 @@ def log_messages(tmp_path: Path) -> list[str]:
 
 def test_flag_becomes_self_syn_and_is_cleared(db: SiteDatabase, box: Path, tmp_path: Path) -> None:
     monitor = DatabaseMonitor(db, box, smsdbmon(tmp_path))
-    db.request_sync("SELF")
+    db.sync.request("SELF")
     assert monitor.check() == ["SELF"]
     assert (box / "SELF.SYN").is_file()
-    assert db.sync_status().sync_now is None
+    assert db.sync.status().sync_now is None
     assert monitor.check() == []
 
 
 def test_the_log_lines_have_the_real_shape(db: SiteDatabase, box: Path, tmp_path: Path) -> None:
     monitor = DatabaseMonitor(db, box, smsdbmon(tmp_path))
-    db.request_sync("SELF")
+    db.sync.request("SELF")
     monitor.check()
-    db.request_sync("FULL")
+    db.sync.request("FULL")
     monitor.check()
     entries = list(read_cmtrace(tmp_path / "logs" / "SMSDBMON.log"))
     assert {e.component for e in entries} == {"SMS_DATABASE_NOTIFICATION_MONITOR"}
@@ -62,9 +62,9 @@ def test_the_log_lines_have_the_real_shape(db: SiteDatabase, box: Path, tmp_path
 def test_the_notification_number_keeps_rising_after_a_restart(
     db: SiteDatabase, box: Path, tmp_path: Path
 ) -> None:
-    db.request_sync("SELF")
+    db.sync.request("SELF")
     DatabaseMonitor(db, box, smsdbmon(tmp_path)).check()
-    db.request_sync("SELF")
+    db.sync.request("SELF")
     DatabaseMonitor(db, box, smsdbmon(tmp_path)).check()
     assert log_messages(tmp_path)[-1].endswith("SELF.SYN [2]")
 
@@ -79,15 +79,15 @@ class DiesAfterDrop(DatabaseMonitor):
 def test_a_monitor_killed_after_the_drop_drops_again_on_restart(
     db: SiteDatabase, box: Path, tmp_path: Path
 ) -> None:
-    db.request_sync("SELF")
+    db.sync.request("SELF")
     with pytest.raises(SystemExit):
         DiesAfterDrop(db, box, smsdbmon(tmp_path)).check()
     assert (box / "SELF.SYN").is_file()
-    assert db.sync_status().sync_now == "SELF"
+    assert db.sync.status().sync_now == "SELF"
 
     assert DatabaseMonitor(db, box, smsdbmon(tmp_path)).check() == ["SELF"]
     assert [p.name for p in box.iterdir()] == ["SELF.SYN"]
-    assert db.sync_status().sync_now is None
+    assert db.sync.status().sync_now is None
     assert log_messages(tmp_path)[-1].endswith("SELF.SYN [2]")
 
 
@@ -96,18 +96,18 @@ class FullArrivesDuringDrop(DatabaseMonitor):
 
     def _clear_if_same(self, flag: str, requested_at: Any) -> bool:
         if flag == "SELF":
-            self.db.request_sync("FULL")
+            self.db.sync.request("FULL")
         return super()._clear_if_same(flag, requested_at)
 
 
 def test_a_full_request_made_during_the_drop_is_not_lost(
     db: SiteDatabase, box: Path, tmp_path: Path
 ) -> None:
-    db.request_sync("SELF")
+    db.sync.request("SELF")
     monitor = FullArrivesDuringDrop(db, box, smsdbmon(tmp_path))
     assert monitor.check() == ["SELF", "FULL"]
     assert sorted(p.name for p in box.iterdir()) == ["FULL.SYN", "SELF.SYN"]
-    assert db.sync_status().sync_now is None
+    assert db.sync.status().sync_now is None
 
 
 def test_notify_drops_at_once_and_sets_wake(db: SiteDatabase, box: Path, tmp_path: Path) -> None:
@@ -115,7 +115,7 @@ def test_notify_drops_at_once_and_sets_wake(db: SiteDatabase, box: Path, tmp_pat
     monitor = DatabaseMonitor(db, box, smsdbmon(tmp_path), poll_interval=3600, wake=wake)
     monitor.start()
     try:
-        db.request_sync("FULL")
+        db.sync.request("FULL")
         monitor.notify()
         assert wake.wait(10)
         assert (box / "FULL.SYN").is_file()
@@ -126,7 +126,7 @@ def test_notify_drops_at_once_and_sets_wake(db: SiteDatabase, box: Path, tmp_pat
 def test_a_flag_left_set_is_dropped_when_the_monitor_starts(
     db: SiteDatabase, box: Path, tmp_path: Path
 ) -> None:
-    db.request_sync("SELF")
+    db.sync.request("SELF")
     wake = threading.Event()
     monitor = DatabaseMonitor(db, box, smsdbmon(tmp_path), poll_interval=3600, wake=wake)
     monitor.start()

@@ -17,7 +17,8 @@ from updatesync.metadata.export import ExportRecord, write_export
 from updatesync.metadata.generator import generate_catalog
 from updatesync.metadata.model import UpdateRevision, category_type_map
 from updatesync.roles.serving import BackgroundServer
-from updatesync.site.database.site_db import SiteDatabase, SoftwareUpdatePoint
+from updatesync.site.database.models import SoftwareUpdatePoint
+from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.sync.sup_client import UpdateServerApi
 from updatesync.site.sync.sync_manager import SiteSyncSettings, SyncManager
 from updatesync.site.watch.alerts import AlertState, AlertType
@@ -74,7 +75,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
         )
         with BackgroundServer(app) as sup_server:
             db = SiteDatabase.open(tmp_path / "CS1", site_code="CS1")
-            db.replace_sups([SoftwareUpdatePoint(SUP, port=sup_server.port)])
+            db.sups.replace([SoftwareUpdatePoint(SUP, port=sup_server.port)])
             log_path = tmp_path / "CS1" / "logs" / "WSyncMgr.log"
             settings = SiteSyncSettings(
                 site_code="CS1",
@@ -115,14 +116,14 @@ def test_a_top_level_sync_from_sync_now_to_6702(site: Site, fixtures_dir: Path) 
     assert first.succeeded, first.error
     docs = [parse_update(r.xml) for r in site.records]
     expected = _expected_cis(docs, {SECURITY, CRITICAL})
-    cis = {ci.update_id: ci.revision for ci in site.db.configuration_items()}
+    cis = {ci.update_id: ci.revision for ci in site.db.content.configuration_items()}
     assert cis == {uid: rev for uid, rev in expected.items()}
     # Two phases changed something: the content version rose twice.
-    assert site.db.content_version() == 2
-    messages = [m.message_id for m in reversed(site.db.status_messages(limit=50))]
+    assert site.db.content.version() == 2
+    messages = [m.message_id for m in reversed(site.db.messages.find(limit=50))]
     assert messages == [6701, 6704, 6705, 6702]
 
-    sup_status = site.db.supsync_statuses()
+    sup_status = site.db.sups.sync_statuses()
     assert [(s.wsus_server_name, s.wsus_source_server, s.last_sync_state) for s in sup_status] == [
         (SUP, "Microsoft Update", 6702)
     ]
@@ -131,7 +132,7 @@ def test_a_top_level_sync_from_sync_now_to_6702(site: Site, fixtures_dir: Path) 
 
     second = site.manager.run("SELF")
     assert second.succeeded
-    assert site.db.content_version() == 2
+    assert site.db.content.version() == 2
     assert second.cis_changed == 0
 
     # The log reads like the article's, line for line (numbers, names and times aside).
@@ -168,15 +169,15 @@ def _shape(line: str) -> re.Pattern[str]:
 
 def test_a_failed_sync_raises_the_alert_and_keeps_the_site_database(site: Site) -> None:
     assert site.manager.run("SELF").succeeded
-    before = (site.db.ci_count(), site.db.content_version())
-    site.db.replace_sups([SoftwareUpdatePoint(SUP, port=9)])  # nothing listens there
+    before = (site.db.content.ci_count(), site.db.content.version())
+    site.db.sups.replace([SoftwareUpdatePoint(SUP, port=9)])  # nothing listens there
     failed = site.manager.run("SELF")
     assert not failed.succeeded
-    assert (site.db.ci_count(), site.db.content_version()) == before
-    last = site.db.status_messages(limit=1)[0]
+    assert (site.db.content.ci_count(), site.db.content.version()) == before
+    last = site.db.messages.find(limit=1)[0]
     assert last.message_id == 6703
     assert last.strings[1]
-    alerts = site.db.alerts(alert_type=AlertType.SYNC_FAILURE)
+    alerts = site.db.alerts.find(alert_type=AlertType.SYNC_FAILURE)
     assert [a.state for a in alerts] == [AlertState.RAISED]
     log = [e.message for e in read_cmtrace(site.log_path)]
     assert log[-1] == "Sync failed. Will retry in 60 minutes"
@@ -218,7 +219,7 @@ def switchable(tmp_path: Path) -> Iterator[tuple[SyncManager, SiteDatabase, list
         ) as sup_server,
         SiteDatabase.open(tmp_path / "CS1", site_code="CS1") as db,
     ):
-        db.replace_sups([SoftwareUpdatePoint(SUP, port=sup_server.port)])
+        db.sups.replace([SoftwareUpdatePoint(SUP, port=sup_server.port)])
         manager = SyncManager(
             db,
             SiteSyncSettings(site_code="CS1", site_fqdn="CS1SITE.CONTOSO.COM"),
@@ -240,16 +241,20 @@ def test_an_upstream_in_trouble_fails_the_sync_cleanly_and_the_next_one_recovers
         upstream[0] = "http://127.0.0.1:9"
     failed = manager.run("SELF")
     assert not failed.succeeded
-    assert (db.ci_count(), db.content_version()) == (0, 0)
-    last = db.status_messages(limit=1)[0]
+    assert (db.content.ci_count(), db.content.version()) == (0, 0)
+    last = db.messages.find(limit=1)[0]
     assert last.message_id == 6703
-    (sup_status,) = db.supsync_statuses()
+    (sup_status,) = db.sups.sync_statuses()
     assert sup_status.last_sync_state == 6703
     assert sup_status.last_sync_error_code == last.last_error
     assert ("127.0.0.1:9" if trouble == "down" else "SOAP") in last.strings[1]
-    assert [a.state for a in db.alerts(alert_type=AlertType.SYNC_FAILURE)] == [AlertState.RAISED]
+    assert [a.state for a in db.alerts.find(alert_type=AlertType.SYNC_FAILURE)] == [
+        AlertState.RAISED
+    ]
     upstream[0] = real
     assert manager.run("SELF").succeeded
-    assert db.ci_count() > 0
-    assert db.content_version() == 2
-    assert [a.state for a in db.alerts(alert_type=AlertType.SYNC_FAILURE)] == [AlertState.CANCELED]
+    assert db.content.ci_count() > 0
+    assert db.content.version() == 2
+    assert [a.state for a in db.alerts.find(alert_type=AlertType.SYNC_FAILURE)] == [
+        AlertState.CANCELED
+    ]

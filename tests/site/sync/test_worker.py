@@ -214,12 +214,12 @@ def test_sync_now_goes_through_the_monitor_to_one_sync(
         manager = FakeManager()
         server = SyncWorker(db, manager, inbox, monitor, on_sync_done=done.put)
         with server:
-            db.request_sync("SELF")
+            db.sync.request("SELF")
             monitor.notify()
             assert done.get(timeout=WAIT).succeeded
             assert server.wait_idle(WAIT)
         assert manager.triggers == ["SELF"]
-        assert db.sync_status().sync_now is None
+        assert db.sync.status().sync_now is None
 
 
 def test_stop_is_prompt_when_idle(inbox: Inbox, done: queue.Queue[SiteSyncResult]) -> None:

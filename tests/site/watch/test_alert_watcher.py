@@ -137,7 +137,7 @@ def make_watcher(
 
 
 def _raised(db: SiteDatabase, kind: AlertType) -> list[Any]:
-    return db.alerts(alert_type=kind, state=AlertState.RAISED)
+    return db.alerts.find(alert_type=kind, state=AlertState.RAISED)
 
 
 # -- texts -------------------------------------------------------------------------------------
@@ -171,7 +171,7 @@ def test_overdue_is_raised_once_and_canceled_by_a_successful_sync(
     db: SiteDatabase, clock: Clock, make_watcher: WatcherFactory
 ) -> None:
     synced = clock.now
-    db.record_sync_state(SYNC_DONE, at=synced)
+    db.sync.record_state(SYNC_DONE, at=synced)
     watcher = make_watcher()
     clock.advance(days=2)
     assert watcher.check_now().raised == ()  # exactly 2 days: not more than 2 days
@@ -192,7 +192,7 @@ def test_overdue_is_raised_once_and_canceled_by_a_successful_sync(
         assert watcher.check_now().raised == ()
     assert _raised(db, AlertType.SYNC_OVERDUE) == [alert]
 
-    db.record_sync_state(SYNC_DONE, at=clock.advance(minutes=5))
+    db.sync.record_state(SYNC_DONE, at=clock.advance(minutes=5))
     clock.advance(minutes=1)
     round_ = watcher.check_now()
     assert [(a.alert_id, a.state, a.canceled_at) for a in round_.canceled] == [
@@ -204,7 +204,7 @@ def test_overdue_is_raised_once_and_canceled_by_a_successful_sync(
     clock.advance(days=3)  # overdue again: a new occurrence
     (again,) = watcher.check_now().raised
     assert again.alert_id != alert.alert_id
-    assert len(db.alerts(alert_type=AlertType.SYNC_OVERDUE)) == 2
+    assert len(db.alerts.find(alert_type=AlertType.SYNC_OVERDUE)) == 2
 
 
 def test_a_site_that_never_synced_is_overdue_only_after_its_first_chance(
@@ -230,13 +230,13 @@ def test_a_site_that_never_synced_is_overdue_only_after_its_first_chance(
 def test_a_degraded_replication_link_is_raised_and_canceled_when_healthy(
     db: SiteDatabase, clock: Clock, make_watcher: WatcherFactory
 ) -> None:
-    db.record_sync_state(SYNC_DONE, at=clock.now)
+    db.sync.record_state(SYNC_DONE, at=clock.now)
     watcher = make_watcher()
-    db.record_replication_check("CS1", 0, at=clock.now)
+    db.replication.record_check("CS1", 0, at=clock.now)
     assert watcher.check_now().raised == ()
 
     failed_at = clock.advance(minutes=10)
-    db.record_replication_check(
+    db.replication.record_check(
         "CS1", 1, "parent CS1 did not answer: connection refused", at=failed_at
     )
     (alert,) = watcher.check_now().raised
@@ -248,11 +248,11 @@ def test_a_degraded_replication_link_is_raised_and_canceled_when_healthy(
         "refused"
     )
 
-    db.record_replication_check("CS1", 2, "still refused", at=clock.advance(minutes=30))
+    db.replication.record_check("CS1", 2, "still refused", at=clock.advance(minutes=30))
     assert watcher.check_now().raised == ()  # degraded, then error: the same occurrence
     assert _raised(db, AlertType.REPLICATION_LINK_DEGRADED) == [alert]
 
-    db.record_replication_check("CS1", 0, at=clock.advance(minutes=1))
+    db.replication.record_check("CS1", 0, at=clock.advance(minutes=1))
     (canceled,) = watcher.check_now().canceled
     assert (canceled.alert_id, canceled.canceled_at) == (alert.alert_id, clock.now)
     assert _raised(db, AlertType.REPLICATION_LINK_DEGRADED) == []
@@ -264,7 +264,7 @@ def test_a_top_level_site_has_no_replication_link_alert(tmp_path: Path, log: CMT
         watcher = AlertWatcher(cs1, "CS1", overdue_after=TWO_DAYS, log=log, clock=clock)
         round_ = watcher.check_now()
         assert (round_.raised, round_.canceled, round_.pending) == ((), (), 0)
-        assert cs1.alerts() == []
+        assert cs1.alerts.find() == []
 
 
 # -- webhooks --------------------------------------------------------------------------------
@@ -311,7 +311,7 @@ def test_a_sync_failure_and_its_recovery_are_posted_once_each(
         round_ = watcher.check_now()
         assert (round_.delivered, round_.failed, round_.pending, round_.errors) == (1, (), 0, ())
         (raised,) = hook.accepted
-        (alert,) = top_site.db.alerts(alert_type=AlertType.SYNC_FAILURE)
+        (alert,) = top_site.db.alerts.find(alert_type=AlertType.SYNC_FAILURE)
         assert raised == {
             "event": "raised",
             "alert": {
@@ -331,7 +331,7 @@ def test_a_sync_failure_and_its_recovery_are_posted_once_each(
         recovered = top_site.manager.run("SELF")
         assert recovered.succeeded, recovered.error
         assert watcher.check_now().delivered == 1
-        (canceled_alert,) = top_site.db.alerts(alert_type=AlertType.SYNC_FAILURE)
+        (canceled_alert,) = top_site.db.alerts.find(alert_type=AlertType.SYNC_FAILURE)
         assert hook.events() == [
             ("raised", "sync_failure", SUP),
             ("canceled", "sync_failure", SUP),
@@ -352,11 +352,11 @@ def test_overdue_and_link_alerts_are_posted_too(
 ) -> None:
     hook, url = receiver
     watcher = make_watcher(url)
-    db.record_replication_check("CS1", 1, "refused", at=clock.now)
+    db.replication.record_check("CS1", 1, "refused", at=clock.now)
     clock.advance(days=3)
     assert watcher.check_now().delivered == 2
-    db.record_replication_check("CS1", 0, at=clock.now)
-    db.record_sync_state(SYNC_DONE, at=clock.now)
+    db.replication.record_check("CS1", 0, at=clock.now)
+    db.sync.record_state(SYNC_DONE, at=clock.now)
     assert watcher.check_now().delivered == 2
     assert sorted(hook.events()) == [
         ("canceled", "replication_link_degraded", "CS1"),
@@ -370,7 +370,7 @@ def test_overdue_and_link_alerts_are_posted_too(
 def test_a_receiver_down_at_first_gets_the_events_when_it_comes_up(
     db: SiteDatabase, clock: Clock, make_watcher: WatcherFactory, log: CMTraceLog
 ) -> None:
-    db.record_sync_state(SYNC_DONE, at=clock.now)
+    db.sync.record_state(SYNC_DONE, at=clock.now)
     sock = bind("127.0.0.1", 0)
     port = sock.getsockname()[1]
     sock.close()  # nothing listens there until the receiver comes up
@@ -378,11 +378,11 @@ def test_a_receiver_down_at_first_gets_the_events_when_it_comes_up(
     watcher = make_watcher(url)
 
     start = clock.now
-    db.raise_alert(AlertType.SYNC_FAILURE, "ps1site.contoso.com", at=start)
+    db.alerts.raise_alert(AlertType.SYNC_FAILURE, "ps1site.contoso.com", at=start)
     first = watcher.check_now()
     assert (first.delivered, first.failed, first.pending) == (0, (f"http://127.0.0.1:{port}/…",), 1)
 
-    db.cancel_alert(AlertType.SYNC_FAILURE, at=clock.advance(seconds=10))
+    db.alerts.cancel_alert(AlertType.SYNC_FAILURE, at=clock.advance(seconds=10))
     waiting = watcher.check_now()  # the retry is due 30 s after the failure
     assert (waiting.delivered, waiting.failed, waiting.pending) == (0, (), 2)
 
@@ -418,10 +418,10 @@ def test_a_refusing_receiver_is_retried_and_counted_once_it_accepts(
     receiver: tuple[Receiver, str],
 ) -> None:
     hook, url = receiver
-    db.record_sync_state(SYNC_DONE, at=clock.now)
+    db.sync.record_state(SYNC_DONE, at=clock.now)
     watcher = make_watcher(url)
     hook.status = 503
-    db.raise_alert(AlertType.SYNC_FAILURE, "ps1site.contoso.com", at=clock.now)
+    db.alerts.raise_alert(AlertType.SYNC_FAILURE, "ps1site.contoso.com", at=clock.now)
     assert watcher.check_now().failed
     assert (hook.requests, hook.accepted) == (1, [])
     hook.status = 204
@@ -442,13 +442,13 @@ def test_a_restarted_watcher_does_not_send_again(
     receiver: tuple[Receiver, str],
 ) -> None:
     hook, url = receiver
-    db.record_sync_state(SYNC_DONE, at=clock.now)
-    db.raise_alert(AlertType.SYNC_FAILURE, "ps1site.contoso.com", at=clock.now)
+    db.sync.record_state(SYNC_DONE, at=clock.now)
+    db.alerts.raise_alert(AlertType.SYNC_FAILURE, "ps1site.contoso.com", at=clock.now)
     first = make_watcher(url)
     assert first.check_now().delivered == 1
     first.stop()
 
-    db.cancel_alert(AlertType.SYNC_FAILURE, at=clock.advance(minutes=5))
+    db.alerts.cancel_alert(AlertType.SYNC_FAILURE, at=clock.advance(minutes=5))
     second = make_watcher(url)
     assert second.check_now().delivered == 1  # the cancel only
     second.stop()
@@ -470,10 +470,10 @@ def test_a_new_webhook_gets_the_alerts_raised_now_not_the_history(
     log: CMTraceLog,
 ) -> None:
     hook, url = receiver
-    db.record_sync_state(SYNC_DONE, at=clock.now)
-    db.raise_alert(AlertType.SYNC_FAILURE, "ps1site.contoso.com", at=clock.now)
-    db.cancel_alert(AlertType.SYNC_FAILURE, at=clock.advance(minutes=1))
-    db.raise_alert(AlertType.SYNC_FAILURE, "ps1sys.contoso.com", at=clock.advance(minutes=1))
+    db.sync.record_state(SYNC_DONE, at=clock.now)
+    db.alerts.raise_alert(AlertType.SYNC_FAILURE, "ps1site.contoso.com", at=clock.now)
+    db.alerts.cancel_alert(AlertType.SYNC_FAILURE, at=clock.advance(minutes=1))
+    db.alerts.raise_alert(AlertType.SYNC_FAILURE, "ps1sys.contoso.com", at=clock.advance(minutes=1))
     watcher = make_watcher(url)
     assert watcher.check_now().delivered == 1
     assert hook.events() == [("raised", "sync_failure", "ps1sys.contoso.com")]
@@ -492,10 +492,10 @@ def test_every_webhook_gets_every_event(
 ) -> None:
     hook, url = receiver
     other = Receiver()
-    db.record_sync_state(SYNC_DONE, at=clock.now)
+    db.sync.record_state(SYNC_DONE, at=clock.now)
     with BackgroundServer(other.app) as server:
         watcher = make_watcher(url, f"{server.url}/hook")
-        db.raise_alert(AlertType.SYNC_FAILURE, "ps1site.contoso.com", at=clock.now)
+        db.alerts.raise_alert(AlertType.SYNC_FAILURE, "ps1site.contoso.com", at=clock.now)
         assert watcher.check_now().delivered == 2
     assert hook.events() == other.events() == [("raised", "sync_failure", "ps1site.contoso.com")]
 
@@ -503,15 +503,15 @@ def test_every_webhook_gets_every_event(
 def test_an_event_undelivered_for_too_long_is_given_up(
     db: SiteDatabase, clock: Clock, make_watcher: WatcherFactory, log: CMTraceLog
 ) -> None:
-    db.record_sync_state(SYNC_DONE, at=clock.now)
+    db.sync.record_state(SYNC_DONE, at=clock.now)
     sock = bind("127.0.0.1", 0)
     port = sock.getsockname()[1]
     sock.close()
     url = f"http://127.0.0.1:{port}/hook"
     watcher = make_watcher(url, give_up_after=timedelta(days=1))
-    db.raise_alert(AlertType.SYNC_FAILURE, "ps1site.contoso.com", at=clock.now)
+    db.alerts.raise_alert(AlertType.SYNC_FAILURE, "ps1site.contoso.com", at=clock.now)
     assert watcher.check_now().pending == 1
-    db.record_sync_state(SYNC_DONE, at=clock.advance(days=1, minutes=1))
+    db.sync.record_state(SYNC_DONE, at=clock.advance(days=1, minutes=1))
     round_ = watcher.check_now()
     assert (round_.given_up, round_.pending) == (1, 0)
     assert any(
@@ -527,12 +527,12 @@ def test_the_running_watcher_sends_at_once_when_poked(
     receiver: tuple[Receiver, str],
 ) -> None:
     hook, url = receiver
-    db.record_sync_state(SYNC_DONE, at=clock.now)
+    db.sync.record_state(SYNC_DONE, at=clock.now)
     watcher = make_watcher(url, check_interval=3600).start()
-    db.raise_alert(AlertType.SYNC_FAILURE, "ps1site.contoso.com", at=clock.now)
+    db.alerts.raise_alert(AlertType.SYNC_FAILURE, "ps1site.contoso.com", at=clock.now)
     watcher.poke()
     assert hook.wait_for(1)
-    db.cancel_alert(AlertType.SYNC_FAILURE, at=clock.advance(minutes=1))
+    db.alerts.cancel_alert(AlertType.SYNC_FAILURE, at=clock.advance(minutes=1))
     watcher.poke()
     assert hook.wait_for(2)
     watcher.stop()
@@ -555,8 +555,8 @@ def test_settings_are_checked(db: SiteDatabase, log: CMTraceLog, tmp_path: Path)
 
 
 def test_the_payload_of_a_raise_sent_after_the_cancel_shows_it_raised(db: SiteDatabase) -> None:
-    raised = db.raise_alert(AlertType.SYNC_FAILURE, "x.contoso.com")
-    (canceled,) = db.cancel_alert(AlertType.SYNC_FAILURE)
+    raised = db.alerts.raise_alert(AlertType.SYNC_FAILURE, "x.contoso.com")
+    (canceled,) = db.alerts.cancel_alert(AlertType.SYNC_FAILURE)
     assert event_payload(canceled, "raised", "H")["alert"]["canceled_at"] is None
     assert event_payload(canceled, "canceled", "H")["alert"]["canceled_at"] == (
         canceled.canceled_at.isoformat()  # type: ignore[union-attr]

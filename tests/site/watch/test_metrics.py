@@ -17,13 +17,13 @@ from top_site import top_level_site
 
 from updatesync.logs.status_messages import new_status_message
 from updatesync.roles.serving import BackgroundServer
-from updatesync.site.database.site_db import (
+from updatesync.site.database.models import (
     MICROSOFT_UPDATE,
     ConfigurationItem,
-    SiteDatabase,
     SoftwareUpdatePoint,
     SUPSyncStatus,
 )
+from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.sync.sync_manager import SyncManager
 from updatesync.site.watch.alerts import AlertType
 from updatesync.site.watch.metrics import (
@@ -164,11 +164,11 @@ def _ci(n: int, revision: int = 100) -> ConfigurationItem:
 
 
 def _message(db: SiteDatabase, message_id: int, at: datetime, *, state: bool = True) -> None:
-    db.add_status_message(
+    db.messages.add(
         new_status_message(message_id, site_code="CS1", system="CS1SITE.CONTOSO.COM", time=at)
     )
     if state:
-        db.record_sync_state(message_id, at=at)
+        db.sync.record_state(message_id, at=at)
 
 
 def test_a_site_that_never_synced(db: SiteDatabase) -> None:
@@ -198,19 +198,19 @@ def test_the_site_server_gives_the_update_server_phase_items(db: SiteDatabase) -
 
 
 def test_the_values_of_a_recorded_sync(db: SiteDatabase) -> None:
-    db.replace_sups([SoftwareUpdatePoint(SUP), SoftwareUpdatePoint("cs1sys.contoso.com")])
-    db.apply_ci_batch([_ci(1), _ci(2)], at=T - timedelta(days=1))  # an earlier sync's CIs
+    db.sups.replace([SoftwareUpdatePoint(SUP), SoftwareUpdatePoint("cs1sys.contoso.com")])
+    db.content.apply_ci_batch([_ci(1), _ci(2)], at=T - timedelta(days=1))  # an earlier sync's CIs
     _message(db, 6701, T)
     _message(db, 6704, T + timedelta(seconds=10))
     _message(db, 6705, T + timedelta(seconds=70))
-    change = db.apply_ci_batch(
+    change = db.content.apply_ci_batch(
         [_ci(1), _ci(2, revision=101), _ci(3), _ci(4), _ci(5)], at=T + timedelta(seconds=80)
     )
     assert (change.inserted, change.updated, change.unchanged) == (3, 1, 1)
     done = T + timedelta(seconds=100, milliseconds=500)
     _message(db, 6702, done)
     _message(db, 6706, done + timedelta(seconds=1), state=False)  # replicas after 6702 (top)
-    db.upsert_supsync_status(
+    db.sups.set_sync_status(
         SUPSyncStatus(
             "CS1",
             SUP,
@@ -220,8 +220,8 @@ def test_the_values_of_a_recorded_sync(db: SiteDatabase) -> None:
             last_successful_sync_time=done,
         )
     )
-    db.upsert_supsync_status(SUPSyncStatus("CS1", "cs1sys.contoso.com", SUP, last_sync_state=6703))
-    db.raise_alert(AlertType.SYNC_FAILURE, "cs1sys.contoso.com", at=done)
+    db.sups.set_sync_status(SUPSyncStatus("CS1", "cs1sys.contoso.com", SUP, last_sync_state=6703))
+    db.alerts.raise_alert(AlertType.SYNC_FAILURE, "cs1sys.contoso.com", at=done)
     # The next sync has started and is in its first phase.
     _message(db, 6701, T + timedelta(hours=1))
     _message(db, 6704, T + timedelta(hours=1, seconds=5))
@@ -269,8 +269,8 @@ def test_a_failed_sync_is_timed_to_its_6703(db: SiteDatabase) -> None:
 
 def test_a_child_site_shows_its_replication_link(tmp_path: Path) -> None:
     with SiteDatabase.open(tmp_path / "PS1", site_code="PS1") as ps1:
-        ps1.record_replication_check("CS1", 1, "refused", at=T)
-        ps1.raise_alert(AlertType.REPLICATION_LINK_DEGRADED, "CS1", at=T)
+        ps1.replication.record_check("CS1", 1, "refused", at=T)
+        ps1.alerts.raise_alert(AlertType.REPLICATION_LINK_DEGRADED, "CS1", at=T)
         f = parse_prometheus(render_metrics(ps1, "PS1", now=T))
         assert f["updatesync_replication_link_status"].samples == {
             (("parent", "CS1"), ("site", "PS1")): 1
@@ -314,7 +314,7 @@ def test_metrics_of_a_real_sync_over_http(top_site: TopSite) -> None:
     first = top_site.manager.run("SELF")
     assert first.succeeded, first.error
     assert first.cis_changed > 0
-    status = db.sync_status()
+    status = db.sync.status()
     assert status.last_successful_sync_time is not None
     scrape_time = status.last_successful_sync_time + timedelta(minutes=10)
     app = Starlette(routes=[metrics_route(db, "CS1", clock=lambda: scrape_time)])
@@ -323,13 +323,13 @@ def test_metrics_of_a_real_sync_over_http(top_site: TopSite) -> None:
         assert answer.status_code == 200
         assert answer.headers["content-type"] == CONTENT_TYPE
         f = parse_prometheus(answer.text)
-        messages = {m.message_id: m.time for m in db.status_messages(site_code="CS1")}
+        messages = {m.message_id: m.time for m in db.messages.find(site_code="CS1")}
         site = {"site": "CS1"}
         assert f["updatesync_last_sync_state"].value(**site) == 6702
         assert f["updatesync_last_successful_sync_age_seconds"].value(**site) == 600
         assert (
             f["updatesync_content_version"].value(**site, update_source=MICROSOFT_UPDATE)
-            == db.content_version()
+            == db.content.version()
         )
         assert f["updatesync_sync_duration_seconds"].value(**site) == pytest.approx(
             (messages[6702] - messages[6701]).total_seconds()

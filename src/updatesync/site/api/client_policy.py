@@ -22,7 +22,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from updatesync.config import Site
-from updatesync.site.database.site_db import MICROSOFT_UPDATE, SiteDatabase
+from updatesync.site.database.models import MICROSOFT_UPDATE
+from updatesync.site.database.site_db import SiteDatabase
 
 POLICY_PATH = "/policy/v1/software-update-points"
 
@@ -32,16 +33,16 @@ def publish_policy(
 ) -> None:
     """Publish the locations of the SUPs of the site control file with the update source's
     current content version."""
-    db.publish_client_policy(
+    db.sups.publish_client_policy(
         update_source_id=source_id,
-        content_version=db.content_version(source_id),
+        content_version=db.content.version(source_id),
         published_at=at or datetime.now(UTC),
     )
 
 
 def current_policy(db: SiteDatabase, site_code: str) -> dict[str, Any]:
     """The policy as a client gets it: locations only when policy and site tables agree."""
-    policy = db.client_policy()
+    policy = db.sups.client_policy()
     if policy is None:
         return {
             "site_code": site_code,
@@ -57,7 +58,7 @@ def current_policy(db: SiteDatabase, site_code: str) -> dict[str, Any]:
         "published_at": policy.published_at.isoformat(),
         "locations": list(policy.locations),
     }
-    held = {source.unique_id: source.content_version for source in db.update_sources()}
+    held = {source.unique_id: source.content_version for source in db.content.update_sources()}
     if policy.update_source_id not in held:
         answer["locations"] = []
         answer["reason"] = (

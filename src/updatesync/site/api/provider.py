@@ -17,6 +17,12 @@ and `/docs`:
 - `GET /api/status-messages`, `GET /api/alerts`: the tracking views of SPEC section 5;
 - `GET /api/sites/{site}/cis` (paged) and `GET /api/sites/{site}/content-version`.
 
+The routes are module-level (`router`); `create_provider_app` builds an app around them and
+keeps what it serves in `app.state.provider` (`ProviderState`: the site database, the log,
+the site code), which each route takes as a dependency. The answers are response models
+read from the database's records (`_View.of`: `model_validate(..., from_attributes=True)`,
+each field naming its attribute by `validation_alias`), so the JSON keys stay ConfigMgr's.
+
 A provider serves one site, the one its site database belongs to. The database of a parent
 site may also hold the SUP sync status, status messages and alerts of its child sites, which
 the read-only views show too; a sync is requested only of the provider's own site.
@@ -25,31 +31,19 @@ the read-only views show too; a sync is requested only of the provider's own sit
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Protocol, Self
 
-from fastapi import FastAPI, HTTPException, Path, Query, status
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, status
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from updatesync.logs.cmtrace import CMTraceLog
-from updatesync.logs.status_messages import (
-    CATALOGUE,
-    IN_PROGRESS_STATES,
-    MessageSeverity,
-    StatusMessage,
-    describe,
-)
-from updatesync.site.database.site_db import (
-    MICROSOFT_UPDATE,
-    SYNC_FULL,
-    SYNC_SELF,
-    ConfigurationItem,
-    SiteDatabase,
-    SiteDatabaseError,
-    SUPSyncStatus,
-    SyncStatus,
-)
-from updatesync.site.watch.alerts import Alert, AlertState
+from updatesync.logs.status_messages import CATALOGUE, MessageSeverity, describe
+from updatesync.site.database.models import MICROSOFT_UPDATE, SYNC_FULL, SYNC_SELF, SyncStatus
+from updatesync.site.database.site_db import SiteDatabase
+from updatesync.site.database.store import SiteDatabaseError
+from updatesync.site.watch.alerts import AlertState
 
 SYNC_NOW_LOG_LINE = "ExecMethodAsync : SMS_SoftwareUpdate::SyncNow"
 """What SMSProv.log says when SyncNow runs, word for word as the real provider writes it."""
@@ -64,6 +58,31 @@ _MAX_PAGE = 1000
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True)
+
+
+class _Record:
+    """The attributes of `record`, with `extra` ones beside them (values a view derives)."""
+
+    def __init__(self, record: object, extra: dict[str, object]) -> None:
+        self._record = record
+        self._extra = extra
+
+    def __getattr__(self, name: str) -> object:
+        if name in self._extra:
+            return self._extra[name]
+        return getattr(self._record, name)
+
+
+class _View(_Model):
+    """A response model read from a record's attributes: each field's `validation_alias`
+    names the attribute it is read from (the JSON keys are the field names)."""
+
+    @classmethod
+    def of(cls, record: object, **derived: object) -> Self:
+        """The view of `record`; `derived` gives, by alias, the values it has no attribute
+        for."""
+        source = _Record(record, derived) if derived else record
+        return cls.model_validate(source, from_attributes=True)
 
 
 class ProblemDetail(_Model):
@@ -98,104 +117,191 @@ class SyncsView(_Model):
     )
 
 
-class SyncStatusView(_Model):
+class SyncStatusView(_View):
     """A site's row of `Update_SyncStatus`: the pending request and how the last sync went."""
 
-    SiteCode: str = Field(description="The site, e.g. CS1.")
+    SiteCode: str = Field(validation_alias="site_code", description="The site, e.g. CS1.")
     SyncNow: str | None = Field(
+        validation_alias="sync_now",
         description="The pending sync request: SELF (delta), FULL, the code of the parent site "
-        "that asked, or null when none is pending (the sync manager has taken it)."
+        "that asked, or null when none is pending (the sync manager has taken it).",
     )
-    SyncNowRequestedAt: datetime | None = Field(description="When the pending request was made.")
+    SyncNowRequestedAt: datetime | None = Field(
+        validation_alias="sync_now_requested_at", description="When the pending request was made."
+    )
     LastSyncState: int | None = Field(
-        description="The id of the last sync status message (6701..6708); null before any sync."
+        validation_alias="last_sync_state",
+        description="The id of the last sync status message (6701..6708); null before any sync.",
     )
     LastSyncStateDescription: str | None = Field(
-        description="What the last state means, as the console says it."
+        validation_alias="last_sync_state_description",
+        description="What the last state means, as the console says it.",
     )
     InProgress: bool = Field(
-        description="A sync is running: the last state is 6701, 6704, 6705 or 6706."
+        validation_alias="in_progress",
+        description="A sync is running: the last state is 6701, 6704, 6705 or 6706.",
     )
-    LastSyncStateTime: datetime | None = Field(description="When the last state was reached.")
-    LastErrorCode: int | None = Field(description="The error code of the last failed sync.")
-    LastErrorText: str | None = Field(description="The error text of the last failed sync.")
+    LastSyncStateTime: datetime | None = Field(
+        validation_alias="last_sync_state_time", description="When the last state was reached."
+    )
+    LastErrorCode: int | None = Field(
+        validation_alias="last_error_code", description="The error code of the last failed sync."
+    )
+    LastErrorText: str | None = Field(
+        validation_alias="last_error_text", description="The error text of the last failed sync."
+    )
     LastSuccessfulSyncTime: datetime | None = Field(
-        description="When the last sync that succeeded (6702) ended."
+        validation_alias="last_successful_sync_time",
+        description="When the last sync that succeeded (6702) ended.",
     )
-    SyncCatalogVersion: int | None = Field(description="The content version the last sync reached.")
+    SyncCatalogVersion: int | None = Field(
+        validation_alias="sync_catalog_version",
+        description="The content version the last sync reached.",
+    )
 
 
-class SUPSyncStatusView(_Model):
+class SUPSyncStatusView(_View):
     """The sync status of one software update point, as ConfigMgr's `SMS_SUPSyncStatus`."""
 
-    SiteCode: str = Field(description="The site of the SUP.")
-    WSUSServerName: str = Field(description="The SUP's update server (FQDN).")
+    SiteCode: str = Field(validation_alias="site_code", description="The site of the SUP.")
+    WSUSServerName: str = Field(
+        validation_alias="wsus_server_name", description="The SUP's update server (FQDN)."
+    )
     WSUSSourceServer: str = Field(
+        validation_alias="wsus_source_server",
         description='Where it syncs from: "Microsoft Update" at the top, else the upstream '
-        "update server."
+        "update server.",
     )
     LastSyncState: int | None = Field(
-        description="The last sync status message id; 6701, 6704, 6705, 6706 mean in progress."
+        validation_alias="last_sync_state",
+        description="The last sync status message id; 6701, 6704, 6705, 6706 mean in progress.",
     )
-    LastSyncStateTime: datetime | None = Field(description="When the last state was reached.")
-    LastSyncErrorCode: int | None = Field(description="The error code of the last failure.")
-    LastSuccessfulSyncTime: datetime | None = Field(description="End of the last good sync.")
-    SyncCatalogVersion: int | None = Field(description="The content version it reached.")
-    ReplicationLinkStatus: int = Field(description="0 healthy, 1 degraded, 2 error.")
+    LastSyncStateTime: datetime | None = Field(
+        validation_alias="last_sync_state_time", description="When the last state was reached."
+    )
+    LastSyncErrorCode: int | None = Field(
+        validation_alias="last_sync_error_code", description="The error code of the last failure."
+    )
+    LastSuccessfulSyncTime: datetime | None = Field(
+        validation_alias="last_successful_sync_time", description="End of the last good sync."
+    )
+    SyncCatalogVersion: int | None = Field(
+        validation_alias="sync_catalog_version", description="The content version it reached."
+    )
+    ReplicationLinkStatus: int = Field(
+        validation_alias="replication_link_status", description="0 healthy, 1 degraded, 2 error."
+    )
     LastReplicationLinkCheckTime: datetime | None = Field(
-        description="When the replication link was last checked."
+        validation_alias="last_replication_link_check_time",
+        description="When the replication link was last checked.",
     )
 
 
-class StatusMessageView(_Model):
+class StatusMessageView(_View):
     """One status message with its fields and the text the console shows."""
 
-    MessageID: int = Field(description="The message id, e.g. 6702.")
-    Severity: MessageSeverity = Field(description="I information, W warning, E error.")
-    Level: str = Field(description="LEV= of the message (M: milestone).")
-    Source: str = Field(description='Who sent it, e.g. "SMS Server".')
-    Component: str = Field(description="The sending component, e.g. SMS_WSUS_SYNC_MANAGER.")
-    SiteCode: str = Field(description="The site it was sent at.")
-    MachineName: str = Field(description="The server it was sent from (FQDN).")
-    ProcessID: int = Field(description="The sending process.")
-    ThreadID: int = Field(description="The sending thread.")
-    Time: datetime = Field(description="When it was sent (UTC, to the millisecond).")
-    InsertionStrings: list[str] = Field(description="ISTR0..ISTR9, always ten.")
-    Attributes: dict[int, str] = Field(description="Attribute id → value (AIDn/AVALn).")
-    LastError: int | None = Field(description="LE=, the last error code, when there is one.")
-    Description: str = Field(description="The message as the console shows it.")
+    MessageID: int = Field(validation_alias="message_id", description="The message id, e.g. 6702.")
+    Severity: MessageSeverity = Field(
+        validation_alias="severity", description="I information, W warning, E error."
+    )
+    Level: str = Field(validation_alias="level", description="LEV= of the message (M: milestone).")
+    Source: str = Field(validation_alias="source", description='Who sent it, e.g. "SMS Server".')
+    Component: str = Field(
+        validation_alias="component",
+        description="The sending component, e.g. SMS_WSUS_SYNC_MANAGER.",
+    )
+    SiteCode: str = Field(validation_alias="site_code", description="The site it was sent at.")
+    MachineName: str = Field(
+        validation_alias="system", description="The server it was sent from (FQDN)."
+    )
+    ProcessID: int = Field(validation_alias="process_id", description="The sending process.")
+    ThreadID: int = Field(validation_alias="thread_id", description="The sending thread.")
+    Time: datetime = Field(
+        validation_alias="time", description="When it was sent (UTC, to the millisecond)."
+    )
+    InsertionStrings: list[str] = Field(
+        validation_alias="strings", description="ISTR0..ISTR9, always ten."
+    )
+    Attributes: dict[int, str] = Field(
+        validation_alias="attributes", description="Attribute id → value (AIDn/AVALn)."
+    )
+    LastError: int | None = Field(
+        validation_alias="last_error", description="LE=, the last error code, when there is one."
+    )
+    Description: str = Field(
+        validation_alias="description", description="The message as the console shows it."
+    )
+
+    @field_validator("Attributes", mode="before")
+    @classmethod
+    def _attribute_pairs(cls, value: Any) -> Any:
+        """A status message holds its attributes as (id, value) pairs."""
+        return dict(value) if isinstance(value, tuple) else value
 
 
-class AlertView(_Model):
+class AlertView(_View):
     """One occurrence of an alert."""
 
-    AlertID: int = Field(description="The occurrence's id.")
-    AlertType: str = Field(description="What it is about, e.g. sync_failure.")
-    SiteCode: str = Field(description="The site it was raised at.")
-    Instance: str = Field(description="What it concerns; for a sync failure the SUP's FQDN.")
-    State: AlertState = Field(description="raised, or canceled (by the next good sync).")
-    RaisedAt: datetime = Field(description="When it was raised.")
-    CanceledAt: datetime | None = Field(description="When it was canceled; null while raised.")
-    Name: str = Field(description="The alert as the console names it.")
+    AlertID: int = Field(validation_alias="alert_id", description="The occurrence's id.")
+    AlertType: str = Field(
+        validation_alias="alert_type", description="What it is about, e.g. sync_failure."
+    )
+    SiteCode: str = Field(validation_alias="site_code", description="The site it was raised at.")
+    Instance: str = Field(
+        validation_alias="instance",
+        description="What it concerns; for a sync failure the SUP's FQDN.",
+    )
+    State: AlertState = Field(
+        validation_alias="state", description="raised, or canceled (by the next good sync)."
+    )
+    RaisedAt: datetime = Field(validation_alias="raised_at", description="When it was raised.")
+    CanceledAt: datetime | None = Field(
+        validation_alias="canceled_at", description="When it was canceled; null while raised."
+    )
+    Name: str = Field(validation_alias="text", description="The alert as the console names it.")
 
 
-class ConfigurationItemView(_Model):
+class ConfigurationItemView(_View):
     """One update as the site holds it: a configuration item."""
 
-    CI_ID: int | None = Field(description="The configuration item's id at this site.")
-    CI_UniqueID: str = Field(description="The update id (GUID, lower case).")
-    RevisionNumber: int = Field(description="The update revision the CI holds.")
-    LocalizedDisplayName: str = Field(description="The update's title.")
-    ArticleID: str | None = Field(description="The KB article, if any.")
-    BulletinID: str | None = Field(description="The security bulletin, if any.")
-    Severity: str | None = Field(description="The MSRC severity, if any.")
-    DateCreated: str | None = Field(description="The update's creation date, as published.")
-    DateRevised: datetime | None = Field(description="When this site last wrote the CI.")
-    Products: list[str] = Field(description="Product category ids.")
-    Classifications: list[str] = Field(description="Classification category ids.")
-    IsSuperseded: bool = Field(description="A newer update replaces it.")
-    IsExpired: bool = Field(description="It was withdrawn (expired) upstream.")
-    XmlSha256: str = Field(description="SHA-256 of the update's metadata XML.")
+    CI_ID: int | None = Field(
+        validation_alias="ci_id", description="The configuration item's id at this site."
+    )
+    CI_UniqueID: str = Field(
+        validation_alias="update_id", description="The update id (GUID, lower case)."
+    )
+    RevisionNumber: int = Field(
+        validation_alias="revision", description="The update revision the CI holds."
+    )
+    LocalizedDisplayName: str = Field(validation_alias="title", description="The update's title.")
+    ArticleID: str | None = Field(
+        validation_alias="kb_article", description="The KB article, if any."
+    )
+    BulletinID: str | None = Field(
+        validation_alias="bulletin", description="The security bulletin, if any."
+    )
+    Severity: str | None = Field(
+        validation_alias="severity", description="The MSRC severity, if any."
+    )
+    DateCreated: str | None = Field(
+        validation_alias="creation_date", description="The update's creation date, as published."
+    )
+    DateRevised: datetime | None = Field(
+        validation_alias="date_revised", description="When this site last wrote the CI."
+    )
+    Products: list[str] = Field(validation_alias="products", description="Product category ids.")
+    Classifications: list[str] = Field(
+        validation_alias="classifications", description="Classification category ids."
+    )
+    IsSuperseded: bool = Field(
+        validation_alias="is_superseded", description="A newer update replaces it."
+    )
+    IsExpired: bool = Field(
+        validation_alias="is_expired", description="It was withdrawn (expired) upstream."
+    )
+    XmlSha256: str = Field(
+        validation_alias="xml_sha256", description="SHA-256 of the update's metadata XML."
+    )
 
 
 class ConfigurationItemPage(_Model):
@@ -208,14 +314,17 @@ class ConfigurationItemPage(_Model):
     Items: list[ConfigurationItemView] = Field(description="The CIs of this page.")
 
 
-class ContentVersionView(_Model):
+class ContentVersionView(_View):
     """The content version of an update source at a site."""
 
-    SiteCode: str = Field(description="The site.")
-    UpdateSourceID: str = Field(description="The update source's unique id.")
-    UpdateSourceName: str = Field(description="The update source's name.")
+    SiteCode: str = Field(validation_alias="site_code", description="The site.")
+    UpdateSourceID: str = Field(
+        validation_alias="unique_id", description="The update source's unique id."
+    )
+    UpdateSourceName: str = Field(validation_alias="name", description="The update source's name.")
     ContentVersion: int = Field(
-        description="Rises by one each time a sync changes what the site holds."
+        validation_alias="content_version",
+        description="Rises by one each time a sync changes what the site holds.",
     )
 
 
@@ -230,85 +339,7 @@ def _state_text(state: int | None) -> str | None:
 
 
 def _sync_status_view(s: SyncStatus) -> SyncStatusView:
-    return SyncStatusView(
-        SiteCode=s.site_code,
-        SyncNow=s.sync_now,
-        SyncNowRequestedAt=s.sync_now_requested_at,
-        LastSyncState=s.last_sync_state,
-        LastSyncStateDescription=_state_text(s.last_sync_state),
-        InProgress=s.last_sync_state in IN_PROGRESS_STATES,
-        LastSyncStateTime=s.last_sync_state_time,
-        LastErrorCode=s.last_error_code,
-        LastErrorText=s.last_error_text,
-        LastSuccessfulSyncTime=s.last_successful_sync_time,
-        SyncCatalogVersion=s.sync_catalog_version,
-    )
-
-
-def _sup_view(s: SUPSyncStatus) -> SUPSyncStatusView:
-    return SUPSyncStatusView(
-        SiteCode=s.site_code,
-        WSUSServerName=s.wsus_server_name,
-        WSUSSourceServer=s.wsus_source_server,
-        LastSyncState=s.last_sync_state,
-        LastSyncStateTime=s.last_sync_state_time,
-        LastSyncErrorCode=s.last_sync_error_code,
-        LastSuccessfulSyncTime=s.last_successful_sync_time,
-        SyncCatalogVersion=s.sync_catalog_version,
-        ReplicationLinkStatus=s.replication_link_status,
-        LastReplicationLinkCheckTime=s.last_replication_link_check_time,
-    )
-
-
-def _message_view(m: StatusMessage) -> StatusMessageView:
-    return StatusMessageView(
-        MessageID=m.message_id,
-        Severity=m.severity,
-        Level=m.level,
-        Source=m.source,
-        Component=m.component,
-        SiteCode=m.site_code,
-        MachineName=m.system,
-        ProcessID=m.process_id,
-        ThreadID=m.thread_id,
-        Time=m.time,
-        InsertionStrings=list(m.strings),
-        Attributes=dict(m.attributes),
-        LastError=m.last_error,
-        Description=describe(m),
-    )
-
-
-def _alert_view(a: Alert) -> AlertView:
-    return AlertView(
-        AlertID=a.alert_id,
-        AlertType=a.alert_type.value,
-        SiteCode=a.site_code,
-        Instance=a.instance,
-        State=a.state,
-        RaisedAt=a.raised_at,
-        CanceledAt=a.canceled_at,
-        Name=a.text,
-    )
-
-
-def _ci_view(ci: ConfigurationItem) -> ConfigurationItemView:
-    return ConfigurationItemView(
-        CI_ID=ci.ci_id,
-        CI_UniqueID=ci.update_id,
-        RevisionNumber=ci.revision,
-        LocalizedDisplayName=ci.title,
-        ArticleID=ci.kb_article,
-        BulletinID=ci.bulletin,
-        Severity=ci.severity,
-        DateCreated=ci.creation_date,
-        DateRevised=ci.date_revised,
-        Products=list(ci.products),
-        Classifications=list(ci.classifications),
-        IsSuperseded=ci.is_superseded,
-        IsExpired=ci.is_expired,
-        XmlSha256=ci.xml_sha256,
-    )
+    return SyncStatusView.of(s, last_sync_state_description=_state_text(s.last_sync_state))
 
 
 def _utc_filter(value: datetime | None, name: str) -> datetime | None:
@@ -321,7 +352,39 @@ def _utc_filter(value: datetime | None, name: str) -> datetime | None:
     return value
 
 
-# -- the application -------------------------------------------------------------------------
+# -- what the routes serve ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderState:
+    """What one provider app serves (kept in `app.state.provider`): the site database of
+    its site, SMSProv.log, and whom to tell of a SyncNow."""
+
+    db: SiteDatabase
+    log: CMTraceLog
+    site_code: str
+    on_sync_requested: Callable[[], None] | None = None
+    sync_history: SyncHistory | None = None
+
+    def own_site(self, site: str) -> str:
+        """`site` in upper case when it is the provider's site; else 404."""
+        code = site.strip().upper()
+        if code != self.site_code:
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND,
+                f"site {code} is not served by this SMS Provider, which serves site "
+                f"{self.site_code}: ask the provider of site {code}",
+            )
+        return code
+
+
+def _provider(request: Request) -> ProviderState:
+    provider: ProviderState = request.app.state.provider
+    return provider
+
+
+Provider = Annotated[ProviderState, Depends(_provider)]
+"""The provider of the app a request came to (a route dependency; no parameter of its own)."""
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ProblemDetail, "description": "This provider does not serve that site."}
@@ -331,6 +394,210 @@ SiteParam = Annotated[
     str,
     Path(description="Site code, e.g. CS1 (case does not matter)."),
 ]
+
+router = APIRouter()
+"""The SMS Provider's routes; `create_provider_app` includes them in each provider app."""
+
+
+@router.post(
+    "/api/sites/{site}/sync",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SyncStatusView,
+    responses=_NOT_FOUND,
+    tags=["sync"],
+    summary="Synchronize software updates (SyncNow)",
+)
+def sync_now(site: SiteParam, request: SyncNowRequest, provider: Provider) -> SyncStatusView:
+    """`SMS_SoftwareUpdate::SyncNow(fullSync)`: sets the site's SyncNow flag to SELF (a
+    delta sync) or FULL, which wakes the sync manager. A request made while another is
+    pending merges with it: a pending full sync stays full. The sync runs later; the
+    answer (202) is the sync status with the request in `SyncNow`."""
+    code = provider.own_site(site)
+    provider.log.info(SYNC_NOW_LOG_LINE)
+    try:
+        provider.db.sync.request(SYNC_FULL if request.full else SYNC_SELF, site_code=code)
+    except SiteDatabaseError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    if provider.on_sync_requested is not None:
+        provider.on_sync_requested()
+    return _sync_status_view(provider.db.sync.status(site_code=code))
+
+
+@router.get(
+    "/api/sites/{site}/sync-status",
+    response_model=SyncStatusView,
+    responses=_NOT_FOUND,
+    tags=["sync"],
+    summary="Sync status of the site (Update_SyncStatus)",
+)
+def sync_status(site: SiteParam, provider: Provider) -> SyncStatusView:
+    """The pending sync request, the last sync state and what it means, when it was
+    reached, the last error and the time of the last successful sync."""
+    return _sync_status_view(provider.db.sync.status(site_code=provider.own_site(site)))
+
+
+@router.get(
+    "/api/sites/{site}/syncs",
+    response_model=SyncsView,
+    responses=_NOT_FOUND,
+    tags=["sync"],
+    summary="Syncs finished since the site server started (long poll)",
+)
+def syncs(
+    site: SiteParam,
+    provider: Provider,
+    after: Annotated[int, Query(ge=0, description="Answer once more syncs than this.")] = 0,
+    wait: Annotated[float, Query(ge=0, le=60, description="Seconds to wait at most.")] = 0,
+) -> SyncsView:
+    """How many syncs the site server finished since it started, and the last one. With
+    `after=N&wait=S` the answer waits (up to S seconds) for the sync after the N-th to
+    end: a script follows a sync without polling."""
+    provider.own_site(site)
+    if provider.sync_history is None:
+        return SyncsView(completed=0, last=None)
+    completed, last = provider.sync_history.wait_after(after, wait)
+    return SyncsView(completed=completed, last=last)
+
+
+@router.get(
+    "/api/sites/{site}/sup-sync-status",
+    response_model=list[SUPSyncStatusView],
+    responses=_NOT_FOUND,
+    tags=["sync"],
+    summary="Sync status of each software update point (SMS_SUPSyncStatus)",
+)
+def sup_sync_status(site: SiteParam, provider: Provider) -> list[SUPSyncStatusView]:
+    """One entry per SUP of the site, with the fields of `SMS_SUPSyncStatus`. The site is
+    this provider's or a child site whose status this site database holds."""
+    code = site.strip().upper()
+    rows = provider.db.sups.sync_statuses(site_code=code)
+    if not rows and code != provider.site_code:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"site {code} is not served by this SMS Provider, which serves site "
+            f"{provider.site_code}, and its site database holds no SUP sync status of site "
+            f"{code}",
+        )
+    return [SUPSyncStatusView.of(r) for r in rows]
+
+
+@router.get(
+    "/api/status-messages",
+    response_model=list[StatusMessageView],
+    tags=["tracking"],
+    summary="Status messages",
+)
+def status_messages(
+    provider: Provider,
+    site: Annotated[str | None, Query(description="Only this site's messages.")] = None,
+    ids: Annotated[
+        list[int] | None,
+        Query(
+            alias="id",
+            description="Only these message ids; repeat for several (id=6702&id=6703).",
+        ),
+    ] = None,
+    severity: Annotated[
+        MessageSeverity | None, Query(description="Only this severity: I, W or E.")
+    ] = None,
+    component: Annotated[
+        str | None, Query(description="Only this component, e.g. SMS_WSUS_SYNC_MANAGER.")
+    ] = None,
+    since: Annotated[
+        datetime | None, Query(description="Sent at or after this time (ISO 8601, UTC).")
+    ] = None,
+    until: Annotated[
+        datetime | None, Query(description="Sent before this time (ISO 8601, UTC).")
+    ] = None,
+    limit: Annotated[
+        int, Query(ge=1, le=_MAX_PAGE, description="At most this many messages.")
+    ] = 100,
+) -> list[StatusMessageView]:
+    """Status messages, newest first, each with its fields and the text the console
+    shows. Without filters: every site whose messages this site database holds."""
+    messages = provider.db.messages.find(
+        site_code=site,
+        message_id=ids,
+        severity=severity,
+        component=component,
+        since=_utc_filter(since, "since"),
+        until=_utc_filter(until, "until"),
+        limit=limit,
+    )
+    return [StatusMessageView.of(m, description=describe(m)) for m in messages]
+
+
+@router.get(
+    "/api/alerts",
+    response_model=list[AlertView],
+    tags=["tracking"],
+    summary="Alerts",
+)
+def alerts(
+    provider: Provider,
+    state: Annotated[AlertState | None, Query(description="Only alerts in this state.")] = None,
+    site: Annotated[str | None, Query(description="Only this site's alerts.")] = None,
+) -> list[AlertView]:
+    """Alert occurrences, newest raised first: a sync failure raises the alert of the
+    SUP; the next successful sync sets it to canceled."""
+    return [AlertView.of(a) for a in provider.db.alerts.find(site_code=site, state=state)]
+
+
+@router.get(
+    "/api/sites/{site}/cis",
+    response_model=ConfigurationItemPage,
+    responses=_NOT_FOUND,
+    tags=["content"],
+    summary="Configuration items (one per update)",
+)
+def configuration_items(
+    site: SiteParam,
+    provider: Provider,
+    offset: Annotated[int, Query(ge=0, description="Skip this many CIs.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=_MAX_PAGE, description="At most this many CIs.")] = 100,
+) -> ConfigurationItemPage:
+    """The site's configuration items in CI id order, one page at a time, with how many
+    there are in all."""
+    code = provider.own_site(site)
+    items = provider.db.content.configuration_items(offset=offset, limit=limit)
+    return ConfigurationItemPage(
+        SiteCode=code,
+        Count=provider.db.content.ci_count(),
+        Offset=offset,
+        Limit=limit,
+        Items=[ConfigurationItemView.of(ci) for ci in items],
+    )
+
+
+@router.get(
+    "/api/sites/{site}/content-version",
+    response_model=ContentVersionView,
+    responses={404: {"model": ProblemDetail, "description": "Unknown site or update source."}},
+    tags=["content"],
+    summary="Content version of an update source",
+)
+def content_version(
+    site: SiteParam,
+    provider: Provider,
+    source: Annotated[
+        str, Query(description="The update source's unique id; Microsoft Update if unset.")
+    ] = MICROSOFT_UPDATE,
+) -> ContentVersionView:
+    """The content version of the update source at the site: it rises by one each time a
+    sync changes what the site holds."""
+    code = provider.own_site(site)
+    sources = provider.db.content.update_sources()
+    found = [s for s in sources if s.unique_id == source.strip().upper()]
+    if not found:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"site {code}: update source {source} is not registered (known: "
+            f"{', '.join(s.unique_id for s in provider.db.content.update_sources()) or 'none'})",
+        )
+    return ContentVersionView.of(found[0], site_code=code)
+
+
+# -- the application -------------------------------------------------------------------------
 
 
 def create_provider_app(
@@ -367,205 +634,6 @@ def create_provider_app(
             {"name": "content", "description": "What the site holds after its syncs."},
         ],
     )
-
-    def own_site(site: str) -> str:
-        code = site.strip().upper()
-        if code != own:
-            raise HTTPException(
-                status.HTTP_404_NOT_FOUND,
-                f"site {code} is not served by this SMS Provider, which serves site {own}: "
-                f"ask the provider of site {code}",
-            )
-        return code
-
-    @app.post(
-        "/api/sites/{site}/sync",
-        status_code=status.HTTP_202_ACCEPTED,
-        response_model=SyncStatusView,
-        responses=_NOT_FOUND,
-        tags=["sync"],
-        summary="Synchronize software updates (SyncNow)",
-    )
-    def sync_now(site: SiteParam, request: SyncNowRequest) -> SyncStatusView:
-        """`SMS_SoftwareUpdate::SyncNow(fullSync)`: sets the site's SyncNow flag to SELF (a
-        delta sync) or FULL, which wakes the sync manager. A request made while another is
-        pending merges with it: a pending full sync stays full. The sync runs later; the
-        answer (202) is the sync status with the request in `SyncNow`."""
-        code = own_site(site)
-        log.info(SYNC_NOW_LOG_LINE)
-        try:
-            db.request_sync(SYNC_FULL if request.full else SYNC_SELF, site_code=code)
-        except SiteDatabaseError as exc:
-            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-        if on_sync_requested is not None:
-            on_sync_requested()
-        return _sync_status_view(db.sync_status(site_code=code))
-
-    @app.get(
-        "/api/sites/{site}/sync-status",
-        response_model=SyncStatusView,
-        responses=_NOT_FOUND,
-        tags=["sync"],
-        summary="Sync status of the site (Update_SyncStatus)",
-    )
-    def sync_status(site: SiteParam) -> SyncStatusView:
-        """The pending sync request, the last sync state and what it means, when it was
-        reached, the last error and the time of the last successful sync."""
-        return _sync_status_view(db.sync_status(site_code=own_site(site)))
-
-    @app.get(
-        "/api/sites/{site}/syncs",
-        response_model=SyncsView,
-        responses=_NOT_FOUND,
-        tags=["sync"],
-        summary="Syncs finished since the site server started (long poll)",
-    )
-    def syncs(
-        site: SiteParam,
-        after: Annotated[int, Query(ge=0, description="Answer once more syncs than this.")] = 0,
-        wait: Annotated[float, Query(ge=0, le=60, description="Seconds to wait at most.")] = 0,
-    ) -> SyncsView:
-        """How many syncs the site server finished since it started, and the last one. With
-        `after=N&wait=S` the answer waits (up to S seconds) for the sync after the N-th to
-        end: a script follows a sync without polling."""
-        own_site(site)
-        if sync_history is None:
-            return SyncsView(completed=0, last=None)
-        completed, last = sync_history.wait_after(after, wait)
-        return SyncsView(completed=completed, last=last)
-
-    @app.get(
-        "/api/sites/{site}/sup-sync-status",
-        response_model=list[SUPSyncStatusView],
-        responses=_NOT_FOUND,
-        tags=["sync"],
-        summary="Sync status of each software update point (SMS_SUPSyncStatus)",
-    )
-    def sup_sync_status(site: SiteParam) -> list[SUPSyncStatusView]:
-        """One entry per SUP of the site, with the fields of `SMS_SUPSyncStatus`. The site is
-        this provider's or a child site whose status this site database holds."""
-        code = site.strip().upper()
-        rows = db.supsync_statuses(site_code=code)
-        if not rows and code != own:
-            raise HTTPException(
-                status.HTTP_404_NOT_FOUND,
-                f"site {code} is not served by this SMS Provider, which serves site {own}, and "
-                f"its site database holds no SUP sync status of site {code}",
-            )
-        return [_sup_view(r) for r in rows]
-
-    @app.get(
-        "/api/status-messages",
-        response_model=list[StatusMessageView],
-        tags=["tracking"],
-        summary="Status messages",
-    )
-    def status_messages(
-        site: Annotated[str | None, Query(description="Only this site's messages.")] = None,
-        ids: Annotated[
-            list[int] | None,
-            Query(
-                alias="id",
-                description="Only these message ids; repeat for several (id=6702&id=6703).",
-            ),
-        ] = None,
-        severity: Annotated[
-            MessageSeverity | None, Query(description="Only this severity: I, W or E.")
-        ] = None,
-        component: Annotated[
-            str | None, Query(description="Only this component, e.g. SMS_WSUS_SYNC_MANAGER.")
-        ] = None,
-        since: Annotated[
-            datetime | None, Query(description="Sent at or after this time (ISO 8601, UTC).")
-        ] = None,
-        until: Annotated[
-            datetime | None, Query(description="Sent before this time (ISO 8601, UTC).")
-        ] = None,
-        limit: Annotated[
-            int, Query(ge=1, le=_MAX_PAGE, description="At most this many messages.")
-        ] = 100,
-    ) -> list[StatusMessageView]:
-        """Status messages, newest first, each with its fields and the text the console
-        shows. Without filters: every site whose messages this site database holds."""
-        messages = db.status_messages(
-            site_code=site,
-            message_id=ids,
-            severity=severity,
-            component=component,
-            since=_utc_filter(since, "since"),
-            until=_utc_filter(until, "until"),
-            limit=limit,
-        )
-        return [_message_view(m) for m in messages]
-
-    @app.get(
-        "/api/alerts",
-        response_model=list[AlertView],
-        tags=["tracking"],
-        summary="Alerts",
-    )
-    def alerts(
-        state: Annotated[AlertState | None, Query(description="Only alerts in this state.")] = None,
-        site: Annotated[str | None, Query(description="Only this site's alerts.")] = None,
-    ) -> list[AlertView]:
-        """Alert occurrences, newest raised first: a sync failure raises the alert of the
-        SUP; the next successful sync sets it to canceled."""
-        return [_alert_view(a) for a in db.alerts(site_code=site, state=state)]
-
-    @app.get(
-        "/api/sites/{site}/cis",
-        response_model=ConfigurationItemPage,
-        responses=_NOT_FOUND,
-        tags=["content"],
-        summary="Configuration items (one per update)",
-    )
-    def configuration_items(
-        site: SiteParam,
-        offset: Annotated[int, Query(ge=0, description="Skip this many CIs.")] = 0,
-        limit: Annotated[
-            int, Query(ge=1, le=_MAX_PAGE, description="At most this many CIs.")
-        ] = 100,
-    ) -> ConfigurationItemPage:
-        """The site's configuration items in CI id order, one page at a time, with how many
-        there are in all."""
-        code = own_site(site)
-        items = db.configuration_items(offset=offset, limit=limit)
-        return ConfigurationItemPage(
-            SiteCode=code,
-            Count=db.ci_count(),
-            Offset=offset,
-            Limit=limit,
-            Items=[_ci_view(ci) for ci in items],
-        )
-
-    @app.get(
-        "/api/sites/{site}/content-version",
-        response_model=ContentVersionView,
-        responses={404: {"model": ProblemDetail, "description": "Unknown site or update source."}},
-        tags=["content"],
-        summary="Content version of an update source",
-    )
-    def content_version(
-        site: SiteParam,
-        source: Annotated[
-            str, Query(description="The update source's unique id; Microsoft Update if unset.")
-        ] = MICROSOFT_UPDATE,
-    ) -> ContentVersionView:
-        """The content version of the update source at the site: it rises by one each time a
-        sync changes what the site holds."""
-        code = own_site(site)
-        found = [s for s in db.update_sources() if s.unique_id == source.strip().upper()]
-        if not found:
-            raise HTTPException(
-                status.HTTP_404_NOT_FOUND,
-                f"site {code}: update source {source} is not registered (known: "
-                f"{', '.join(s.unique_id for s in db.update_sources()) or 'none'})",
-            )
-        return ContentVersionView(
-            SiteCode=code,
-            UpdateSourceID=found[0].unique_id,
-            UpdateSourceName=found[0].name,
-            ContentVersion=found[0].content_version,
-        )
-
+    app.state.provider = ProviderState(db, log, own, on_sync_requested, sync_history)
+    app.include_router(router)
     return app

@@ -3,12 +3,12 @@ over HTTP, pulled by the child (SPEC sections 1 and 3: "the CIs reach the child 
 database replication").
 
 - The parent answers `GET /site/v1/replication/changes?after=N&limit=L` (`replication_routes`)
-  with one page of `SiteDatabase.replication_changes`: the categories and CIs written after
+  with one page of `db.replication.changes`: the categories and CIs written after
   its sequence N, its head sequence and its update sources' content versions, all from one
   snapshot. The routes check no signature: whoever mounts them puts them behind
   `auth.require_signature`.
 - The child runs a `DatabaseReplicator`: a background thread that pulls pages on its interval
-  (at once on `poke()`) and applies each with `SiteDatabase.apply_replicated` (one
+  (at once on `poke()`) and applies each with `db.replication.apply` (one
   transaction per page, which also records how far the link got, so an interrupted
   replication resumes from what was committed). `catch_up(timeout)` pulls now until the child
   holds everything the parent held, retrying with a back-off while the parent is down, and
@@ -41,17 +41,17 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from updatesync.logs.cmtrace import CMTraceLog
-from updatesync.site.database.site_db import (
+from updatesync.site.database.models import (
     MICROSOFT_UPDATE,
     Category,
     ConfigurationItem,
     LinkStatus,
     ReplicationLink,
     ReplicationPage,
-    SiteDatabase,
-    SiteDatabaseError,
     UpdateSource,
 )
+from updatesync.site.database.site_db import SiteDatabase
+from updatesync.site.database.store import SiteDatabaseError
 
 CHANGES_PATH = "/site/v1/replication/changes"
 DEFAULT_PAGE = 500
@@ -193,7 +193,7 @@ def replication_routes(db: SiteDatabase) -> list[Route]:
         except _BadParameter as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         try:
-            page = await run_in_threadpool(db.replication_changes, after, min(limit, MAX_PAGE))
+            page = await run_in_threadpool(db.replication.changes, after, min(limit, MAX_PAGE))
         except (SiteDatabaseError, SQLAlchemyError) as exc:
             return JSONResponse(
                 {
@@ -512,7 +512,7 @@ class DatabaseReplicator:
                     f"asked for those after {after}"
                 )
             try:
-                self.db.apply_replicated(parent, page, at=self._clock())
+                self.db.replication.apply(parent, page, at=self._clock())
             except (SiteDatabaseError, SQLAlchemyError) as exc:
                 raise _Retry(f"applying a page from {parent} to this site failed: {exc}") from exc
             self._head_seen = page.head_seq
@@ -558,13 +558,13 @@ class DatabaseReplicator:
 
     def _link(self) -> ReplicationLink | None:
         try:
-            return self.db.replication_link(self.parent_site)
+            return self.db.replication.link(self.parent_site)
         except SQLAlchemyError as exc:
             raise _Retry(f"reading the link to {self.parent_site} failed: {exc}") from exc
 
     def _succeeded(self, page: ReplicationPage) -> ReplicationState:
         try:
-            link = self.db.record_replication_check(
+            link = self.db.replication.record_check(
                 self.parent_site, LinkStatus.HEALTHY, at=self._clock()
             )
         except (SiteDatabaseError, SQLAlchemyError) as exc:
@@ -597,9 +597,9 @@ class DatabaseReplicator:
         at = self._clock()
         text = f"replication from {self.parent_site} at {self.parent_url} failed: {error}"
         try:
-            link = self.db.replication_link(self.parent_site)
+            link = self.db.replication.link(self.parent_site)
             status = status_after_failure(link, at, self.thresholds)
-            link = self.db.record_replication_check(self.parent_site, status, text, at=at)
+            link = self.db.replication.record_check(self.parent_site, status, text, at=at)
         except (SiteDatabaseError, SQLAlchemyError) as exc:
             if self.log is not None:
                 self.log.error(f"Recording the failed replication check failed: {exc}")
@@ -625,7 +625,7 @@ class DatabaseReplicator:
     ) -> DatabaseReplicationError:
         link = None
         with contextlib.suppress(SQLAlchemyError):
-            link = self.db.replication_link(self.parent_site)
+            link = self.db.replication.link(self.parent_site)
         applied = link.applied_seq if link is not None else 0
         version = link.replicated_version(self.update_source) if link is not None else None
         held = f"up to sequence {applied}"

@@ -121,12 +121,12 @@ class DatabaseMonitor:
     # -- one look --------------------------------------------------------------------------
 
     def _read_flag(self) -> tuple[str | None, Any]:
-        return self.db.pending_sync_request()
+        return self.db.sync.pending_request()
 
     def _clear_if_same(self, flag: str, requested_at: Any) -> bool:
         """Clear the flag if it still holds `flag` requested at `requested_at`; False when a
         newer request replaced it meanwhile (it stays set for the next look)."""
-        return self.db.clear_sync_request(flag, requested_at)
+        return self.db.sync.clear_request(flag, requested_at)
 
     def check(self) -> list[str]:
         """Look at the flag now; for each request found, drop its file, write the two log

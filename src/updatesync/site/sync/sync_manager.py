@@ -47,15 +47,15 @@ from updatesync.logs.status_messages import (
     new_status_message,
     sync_failed,
 )
-from updatesync.site.database.site_db import (
+from updatesync.site.database.content import ContentUpdate
+from updatesync.site.database.models import (
     MICROSOFT_UPDATE,
     Category,
     ConfigurationItem,
-    ContentUpdate,
-    SiteDatabase,
     SoftwareUpdatePoint,
     SUPSyncStatus,
 )
+from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.sync.sup_client import (
     UpdateServerApi,
     UpdateServerSyncFailed,
@@ -205,7 +205,7 @@ class SyncManager:
         """At start-up: if the last sync never ended (the process died inside it), report it
         as failed: 6703, the alert, the retry line. Its phase left nothing half-applied (each
         phase is one transaction). Returns True when there was such a sync."""
-        state = self.db.sync_status().last_sync_state
+        state = self.db.sync.status().last_sync_state
         if state not in IN_PROGRESS_STATES:
             return False
         phase = PHASE_NAMES.get(state, f"state {state}")
@@ -214,7 +214,7 @@ class SyncManager:
             "SMS_WSUS_SYNC_MANAGER.Startup",
             GENERIC_ERROR,
         )
-        sups = self.db.sups()
+        sups = self.db.sups.find()
         self._failed(failure, sups[0] if sups else None, time.monotonic())
         return True
 
@@ -284,7 +284,7 @@ class SyncManager:
 
     def _read_sups(self) -> list[SoftwareUpdatePoint]:
         self.log.info(f"Read SUPs from SCF for {self.settings.site_fqdn.upper()}")
-        sups = [s for s in self.db.sups() if s.active]
+        sups = [s for s in self.db.sups.find() if s.active]
         self.log.info(f"Found {len(sups)} SUPs")
         for sup in sups:
             self.log.info(f"Found active SUP {sup.fqdn.upper()} from SCF File.")
@@ -301,8 +301,8 @@ class SyncManager:
         self.log.info(f"Done synchronizing WSUS Server {sup.fqdn}")
         if outcome.changed and self.settings.parent_site is None:
             # At a child the version comes from the parent, with the CIs (database replication).
-            version = self.db.content_version(self.settings.update_source) + 1
-            self.db.set_content_version(version, source_id=self.settings.update_source)
+            version = self.db.content.version(self.settings.update_source) + 1
+            self.db.content.set_version(version, source_id=self.settings.update_source)
             self._content_version_line(version)
         result: dict[str, Any] = outcome.result
         return int(result.get("new_revisions", 0)) + int(result.get("changed_revisions", 0))
@@ -348,7 +348,7 @@ class SyncManager:
                 WAIT_FOR_REPLICATION,
                 GENERIC_ERROR,
             ) from exc
-        self.db.set_content_version(version, source_id=self.settings.update_source)
+        self.db.content.set_version(version, source_id=self.settings.update_source)
         self._content_version_line(version)
         return version
 
@@ -365,7 +365,7 @@ class SyncManager:
         for sup in replicas:
             message = self._message(SYNC_REPLICA)
             if in_progress:
-                self.db.record_sync_state(SYNC_REPLICA, at=message.time)
+                self.db.sync.record_state(SYNC_REPLICA, at=message.time)
             self._sup_status(SYNC_REPLICA, message.time, sup=sup)
             self.log.info(f"Synchronizing WSUS server {sup.fqdn} ...")
             try:
@@ -383,13 +383,13 @@ class SyncManager:
         """Set the site's sync-failure alerts to canceled, except those of the replicas that
         failed in this sync (at a child site they run before the site's 6702)."""
         if not keep:
-            self.db.cancel_alert(AlertType.SYNC_FAILURE)
+            self.db.alerts.cancel_alert(AlertType.SYNC_FAILURE)
             return
-        for alert in self.db.alerts(
+        for alert in self.db.alerts.find(
             site_code=self.settings.site_code, alert_type=AlertType.SYNC_FAILURE
         ):
             if alert.is_raised and alert.instance not in keep:
-                self.db.cancel_alert(AlertType.SYNC_FAILURE, alert.instance)
+                self.db.alerts.cancel_alert(AlertType.SYNC_FAILURE, alert.instance)
 
     def _replica_failed(self, sup: SoftwareUpdatePoint, exc: Exception) -> None:
         if isinstance(exc, SyncFailure):
@@ -410,7 +410,7 @@ class SyncManager:
         )
         self._send(message)
         self._sup_status(SYNC_FAILED, message.time, error=last_error, sup=sup)
-        self.db.raise_alert(AlertType.SYNC_FAILURE, sup.fqdn)
+        self.db.alerts.raise_alert(AlertType.SYNC_FAILURE, sup.fqdn)
 
     # -- child sites ----------------------------------------------------------------------
 
@@ -427,7 +427,7 @@ class SyncManager:
         try:
             outbox.mkdir(parents=True, exist_ok=True)
             temp = outbox / f"~{notification.name}.{os.getpid()}"
-            version = self.db.content_version(self.settings.update_source)
+            version = self.db.content.version(self.settings.update_source)
             temp.write_text(f"content_version={version}\n", encoding="ascii")
             os.replace(temp, notification)
             self.log.info(
@@ -447,12 +447,12 @@ class SyncManager:
     ) -> tuple[int, int]:
         self._status(SYNC_SITE_DATABASE)
         self.log.info(f"Synchronizing SMS database with WSUS server {sup.fqdn} ...")
-        since = 0 if full else (self.db.sync_status().sync_catalog_version or 0)
+        since = 0 if full else (self.db.sync.status().sync_catalog_version or 0)
         try:
             counter = api.change_counter()
             categories = api.changed_categories(since)
             self.log.info("sync: SMS synchronizing categories")
-            with self.db.update_content(self.settings.update_source) as content:
+            with self.db.content.update(self.settings.update_source) as content:
                 content.upsert_categories(
                     Category(
                         c["update_id"],
@@ -491,7 +491,7 @@ class SyncManager:
         version = content.change.content_version
         if content.change.changed:
             self._content_version_line(version)
-        self.db.record_sync_state(SYNC_SITE_DATABASE, catalog_version=counter)
+        self.db.sync.record_state(SYNC_SITE_DATABASE, catalog_version=counter)
         return changed, version
 
     def _write_cis(self, content: ContentUpdate, batch: list[ConfigurationItem]) -> int:
@@ -522,11 +522,13 @@ class SyncManager:
             time=self.clock(),
         )
         self._send(message)
-        self.db.record_sync_state(SYNC_FAILED, error_code=last_error, error_text=what)
+        self.db.sync.record_state(SYNC_FAILED, error_code=last_error, error_text=what)
         self._sup_status(SYNC_FAILED, message.time, error=last_error)
-        self.db.raise_alert(AlertType.SYNC_FAILURE, (sup.fqdn if sup else self.settings.site_fqdn))
+        self.db.alerts.raise_alert(
+            AlertType.SYNC_FAILURE, (sup.fqdn if sup else self.settings.site_fqdn)
+        )
         self.log.error(f"Sync failed. Will retry in {self.settings.retry_minutes} minutes")
-        version = self.db.content_version(self.settings.update_source)
+        version = self.db.content.version(self.settings.update_source)
         return SiteSyncResult(False, version, 0, 0, time.monotonic() - started, what)
 
     # -- lines and messages -----------------------------------------------------------------
@@ -549,7 +551,7 @@ class SyncManager:
 
     def _status(self, message_id: int) -> None:
         message = self._message(message_id)
-        self.db.record_sync_state(message_id, at=message.time)
+        self.db.sync.record_state(message_id, at=message.time)
         self._sup_status(message_id, message.time)
 
     def _sup_status(
@@ -562,18 +564,18 @@ class SyncManager:
     ) -> None:
         """A SUP's row of SMS_SUPSyncStatus (SPEC section 5): the default SUP's unless `sup`
         names a replica."""
-        sups = self.db.sups()
+        sups = self.db.sups.find()
         if not sups:
             return
         target = sup or sups[0]
         source = self.settings.source_name if sup is None else sups[0].fqdn
-        held = {s.wsus_server_name: s for s in self.db.supsync_statuses()}
+        held = {s.wsus_server_name: s for s in self.db.sups.sync_statuses()}
         before = held.get(target.fqdn)
         succeeded = message_id == SYNC_DONE
         link_status, checked = (0, at)
         if self.replication is not None:
             link_status, checked = self.replication.link_state()
-        self.db.upsert_supsync_status(
+        self.db.sups.set_sync_status(
             SUPSyncStatus(
                 site_code=self.settings.site_code,
                 wsus_server_name=target.fqdn,
@@ -586,7 +588,7 @@ class SyncManager:
                 last_successful_sync_time=at
                 if succeeded
                 else (before.last_successful_sync_time if before else None),
-                sync_catalog_version=self.db.content_version(self.settings.update_source),
+                sync_catalog_version=self.db.content.version(self.settings.update_source),
                 # The database replication link from the parent; a top-level site has none:
                 # healthy by definition.
                 replication_link_status=link_status,
@@ -595,7 +597,7 @@ class SyncManager:
         )
 
     def _send(self, message: StatusMessage) -> None:
-        self.db.add_status_message(message)
+        self.db.messages.add(message)
         if message.severity is MessageSeverity.ERROR:
             self.log.error(format_statmsg(message))
         else:

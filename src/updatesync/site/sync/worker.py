@@ -179,7 +179,7 @@ class SyncWorker:
         if self.monitor is None:
             return False
         db = self.db if self.db is not None else self.monitor.db
-        return db.sync_status().sync_now is not None
+        return db.sync.status().sync_now is not None
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until no sync runs and no request is pending (in the inbox, or as a `SyncNow`

@@ -10,7 +10,7 @@ watcher adds what administrators ask for (SPEC section 5): on its interval it ju
 - **replication_link_degraded**: at a child site, its database replication link to the
   parent is degraded (1) or in error (2); canceled when it is healthy (0) again.
 
-Each is one raised occurrence at a time in the site database (`SiteDatabase.raise_alert`),
+Each is one raised occurrence at a time in the site database (`db.alerts.raise_alert`),
 with a text that says what and since when (`alerts.overdue_text`,
 `alerts.replication_link_text`).
 
@@ -57,7 +57,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from updatesync.logs.cmtrace import CMTraceLog
-from updatesync.site.database.site_db import LinkStatus, SiteDatabase
+from updatesync.site.database.models import LinkStatus
+from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.watch.alerts import (
     Alert,
     AlertState,
@@ -360,7 +361,7 @@ class AlertWatcher:
             try:
                 ledger = self._open_ledger()
                 epoch = _stamp(self.db.set_up_time())
-                alerts = self.db.alerts(site_code=self.site_code)
+                alerts = self.db.alerts.find(site_code=self.site_code)
                 for webhook in self.webhooks:
                     self._record_events(ledger, webhook, epoch, alerts, now)
                 for webhook in self.webhooks:
@@ -396,7 +397,7 @@ class AlertWatcher:
     def _raised_now(self, kind: AlertType, instance: str) -> bool:
         return any(
             a.instance == instance
-            for a in self.db.alerts(
+            for a in self.db.alerts.find(
                 site_code=self.site_code, alert_type=kind, state=AlertState.RAISED
             )
         )
@@ -406,7 +407,9 @@ class AlertWatcher:
     ) -> None:
         if self._raised_now(kind, instance):
             return
-        alert = self.db.raise_alert(kind, instance, site_code=self.site_code, at=now, text=text)
+        alert = self.db.alerts.raise_alert(
+            kind, instance, site_code=self.site_code, at=now, text=text
+        )
         raised.append(alert)
         self.log.warning(f"Raised alert {kind.value} at site {self.site_code}: {alert.text}")
 
@@ -415,7 +418,7 @@ class AlertWatcher:
     ) -> None:
         if not self._raised_now(kind, instance):
             return
-        done = self.db.cancel_alert(kind, instance, site_code=self.site_code, at=now)
+        done = self.db.alerts.cancel_alert(kind, instance, site_code=self.site_code, at=now)
         canceled.extend(done)
         for alert in done:
             self.log.info(
@@ -423,7 +426,7 @@ class AlertWatcher:
             )
 
     def _judge_overdue(self, now: datetime, raised: list[Alert], canceled: list[Alert]) -> None:
-        status = self.db.sync_status(site_code=self.site_code)
+        status = self.db.sync.status(site_code=self.site_code)
         last = status.last_successful_sync_time
         if last is not None:
             overdue = now - last > self.overdue_after
@@ -449,7 +452,7 @@ class AlertWatcher:
     def _judge_links(self, now: datetime, raised: list[Alert], canceled: list[Alert]) -> None:
         if self.db.site_code != self.site_code:
             return  # the links in this database are those of its own site
-        for link in self.db.replication_links():
+        for link in self.db.replication.links():
             kind = AlertType.REPLICATION_LINK_DEGRADED
             if link.status is LinkStatus.HEALTHY:
                 self._cancel(

@@ -4,7 +4,8 @@ ConfigMgr raises the sync-failure alert of a software update point when its sync
 sets it to canceled on the next successful sync (WSyncMgr.log: `Sync succeeded. Setting sync
 alert to canceled state on site CS1`; SPEC section 4). An alert is one occurrence: raising
 an alert that is already raised changes nothing, and a raise after a cancel is a new
-occurrence. The site database keeps them (`SiteDatabase.raise_alert`, `cancel_alert`).
+occurrence. The site database keeps them (`site/database/alerts.py`: `db.alerts.raise_alert`,
+`cancel_alert`).
 
 Beyond ConfigMgr (SPEC section 5: "alerting when a sync fails or is overdue"), the alert
 watcher (`alerting.py`) raises and cancels two more kinds:

@@ -38,7 +38,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -53,7 +52,6 @@ from updatesync.logs.status_messages import (
     SYNC_WSUS_SERVER,
     StatusMessage,
 )
-from updatesync.site.database import schema as t
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.watch.alerts import AlertState, AlertType
 
@@ -158,7 +156,7 @@ class FinishedSync:
 
 
 def last_finished_sync(messages: Sequence[StatusMessage]) -> FinishedSync | None:
-    """From the sync manager's messages, newest first (as `SiteDatabase.status_messages`
+    """From the sync manager's messages, newest first (as `db.messages.find`
     gives them): the last sync that has a 6701 and then a 6702 (or, failed, a 6703 and no
     6702). A replica's 6703 inside a sync that then succeeded does not end it; a sync still
     running is passed over."""
@@ -192,15 +190,8 @@ def last_finished_sync(messages: Sequence[StatusMessage]) -> FinishedSync | None
 def _cis_written(db: SiteDatabase, start: datetime, end: datetime) -> int:
     """CIs whose DateRevised falls in the phase from `start` to `end`: those it wrote. Status
     message times are kept to the millisecond, so the end is taken 1 ms later."""
-    ci = t.configuration_item
     until = (end + _MILLISECOND).astimezone(UTC)
-    query = (
-        select(func.count())
-        .select_from(ci)
-        .where(ci.c.date_revised >= start.astimezone(UTC), ci.c.date_revised < until)
-    )
-    with db.engine.connect() as conn:
-        return int(conn.execute(query).scalar_one())
+    return db.content.revised_count(start.astimezone(UTC), until)
 
 
 # -- the metrics -------------------------------------------------------------------------------
@@ -221,7 +212,7 @@ def collect(
     the items per phase of the site server's last sync where it knows them (the update
     server's new and changed revisions, which the site database does not keep)."""
     site = site_code.strip().upper()
-    status = db.sync_status(site_code=site)
+    status = db.sync.status(site_code=site)
 
     state = Family(
         "updatesync_last_sync_state",
@@ -251,10 +242,10 @@ def collect(
         "updatesync_content_version",
         "Content version of each update source at the site (rises when a sync changes it).",
     )
-    for source in db.update_sources():
+    for source in db.content.update_sources():
         content.add(source.content_version, site=site, update_source=source.unique_id)
 
-    messages = db.status_messages(
+    messages = db.messages.find(
         site_code=site, component=SYNC_MANAGER, message_id=_SYNC_MESSAGES, limit=_MESSAGE_WINDOW
     )
     finished = last_finished_sync(messages)
@@ -296,7 +287,7 @@ def collect(
         "updatesync_sup_last_successful_sync_timestamp_seconds",
         "When each software update point of the site last synced successfully (Unix time).",
     )
-    for sup in db.supsync_statuses(site_code=site):
+    for sup in db.sups.sync_statuses(site_code=site):
         sup_state.add(sup.last_sync_state, site=site, sup=sup.wsus_server_name)
         sup_success.add(
             _seconds(sup.last_successful_sync_time), site=site, sup=sup.wsus_server_name
@@ -308,14 +299,14 @@ def collect(
         "0 healthy, 1 degraded, 2 error.",
     )
     if db.site_code == site:
-        for link in db.replication_links():
+        for link in db.replication.links():
             links.add(int(link.status), site=site, parent=link.parent_site)
 
     alerts = Family(
         "updatesync_alerts_raised",
         "Alerts of the site raised now (not canceled), per alert type.",
     )
-    raised = db.alerts(site_code=site, state=AlertState.RAISED)
+    raised = db.alerts.find(site_code=site, state=AlertState.RAISED)
     for kind in AlertType:
         alerts.add(sum(1 for a in raised if a.alert_type is kind), site=site, type=kind.value)
 

@@ -1,0 +1,363 @@
+"""Content of a site: update sources and their content version, configuration items (one per
+update) and categories.
+
+The sync manager's phase 2 runs in ONE transaction (`Content.update`): CIs and categories
+are written in batches through a `ContentUpdate` and, only if something changed, the update
+source's content version rises by one in that same transaction (SPEC sections 1, 2.5 and 4),
+so a failed sync leaves the CIs and the content version as they were.
+
+Every write of a CI or a category stamps the row with the database's next replication
+sequence number, in the write's transaction (`schema.replication_sequence`): database
+replication (`replication.py`) pages through them by that number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import fields
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, insert, select, update
+
+from updatesync.site.database import schema as t
+from updatesync.site.database.models import (
+    MICROSOFT_UPDATE,
+    Category,
+    ConfigurationItem,
+    ContentChange,
+    UpdateSource,
+)
+from updatesync.site.database.store import (
+    SiteDatabaseError,
+    SiteStore,
+    now,
+    read_time,
+    utc,
+)
+
+_CHUNK = 500
+_CI_CONTENT = tuple(
+    f.name for f in fields(ConfigurationItem) if f.name not in ("ci_id", "date_revised")
+)
+
+
+class ContentUpdate:
+    """CIs and categories written inside one open transaction (see
+    `Content.update`). Feed it in batches; nothing is visible to others, and
+    nothing is kept, until the `with` block ends without an error."""
+
+    def __init__(self, conn: Connection, change: ContentChange, at: datetime) -> None:
+        self._conn = conn
+        self.change = change
+        self._at = at
+
+    def upsert_categories(self, categories: Iterable[Category]) -> int:
+        """Insert new categories and rewrite changed ones; returns how many changed."""
+        changed = _upsert_categories(self._conn, categories)
+        self.change.categories_changed += changed
+        return changed
+
+    def upsert_cis(self, items: Iterable[ConfigurationItem]) -> list[str]:
+        """Insert new CIs and rewrite changed ones (by update id); returns the update ids of
+        those that were new or changed, in the order given.
+
+        A CI that arrives with a `ci_id` (replicated from the parent site) keeps it; one
+        whose stored `ci_id` differs is refused.
+        """
+        batch = list(items)
+        seen: set[str] = set()
+        for item in batch:
+            if item.update_id in seen:
+                raise SiteDatabaseError(
+                    f"configuration item batch: update {item.update_id} appears twice"
+                )
+            seen.add(item.update_id)
+        ci = t.configuration_item
+        stored: dict[str, Any] = {}
+        for start in range(0, len(batch), _CHUNK):
+            ids = [i.update_id for i in batch[start : start + _CHUNK]]
+            query = select(ci).where(ci.c.update_id.in_(ids))
+            stored.update({row.update_id: row for row in self._conn.execute(query)})
+        new_with_id: list[dict[str, Any]] = []
+        new: list[dict[str, Any]] = []
+        changed: list[dict[str, Any]] = []
+        written: list[str] = []
+        in_order: list[dict[str, Any]] = []
+        for item in batch:
+            values = item.content()
+            values["date_revised"] = utc(item.date_revised or self._at, "date_revised")
+            row = stored.get(item.update_id)
+            if row is None:
+                if item.ci_id is not None:
+                    values["ci_id"] = item.ci_id
+                (new if item.ci_id is None else new_with_id).append(values)
+                in_order.append(values)
+                written.append(item.update_id)
+                continue
+            if item.ci_id is not None and item.ci_id != row.ci_id:
+                raise SiteDatabaseError(
+                    f"configuration item of update {item.update_id}: arrives as CI "
+                    f"{item.ci_id} but this site holds it as CI {row.ci_id}"
+                )
+            if all(_same(getattr(row, name), values[name]) for name in _CI_CONTENT):
+                self.change.unchanged += 1
+            else:
+                values["key"] = item.update_id
+                changed.append(values)
+                in_order.append(values)
+                written.append(item.update_id)
+        _stamp(self._conn, in_order)
+        for rows in (new, new_with_id):
+            if rows:
+                self._conn.execute(insert(ci), rows)
+        if changed:
+            self._conn.execute(
+                update(ci).where(ci.c.update_id == bindparam("key")),
+                [{k: v for k, v in row.items() if k != "update_id"} for row in changed],
+            )
+        self.change.inserted += len(new) + len(new_with_id)
+        self.change.updated += len(changed)
+        return written
+
+
+def _same(stored: Any, wanted: Any) -> bool:
+    if isinstance(wanted, list):
+        return list(stored or []) == wanted
+    return bool(stored == wanted)
+
+
+def _upsert_categories(conn: Connection, categories: Iterable[Category]) -> int:
+    cat = t.category
+    batch = {c.category_id: c for c in categories}
+    stored: dict[str, Category] = {}
+    keys = list(batch)
+    for start in range(0, len(keys), _CHUNK):
+        query = select(cat).where(cat.c.category_id.in_(keys[start : start + _CHUNK]))
+        stored.update({r.category_id: category_from_row(r) for r in conn.execute(query)})
+    new = [_category_values(c) for k, c in batch.items() if k not in stored]
+    changed = [
+        _category_values(c) | {"key": k} for k, c in batch.items() if k in stored and stored[k] != c
+    ]
+    _stamp(conn, [*new, *changed])
+    if new:
+        conn.execute(insert(cat), new)
+    if changed:
+        conn.execute(
+            update(cat).where(cat.c.category_id == bindparam("key")),
+            [{k: v for k, v in row.items() if k != "category_id"} for row in changed],
+        )
+    return len(new) + len(changed)
+
+
+def _stamp(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Give each row about to be written (a CI or a category) the next replication sequence
+    number, in order. The counter row is written first, so the numbers are this
+    transaction's alone until it ends (see `schema.replication_sequence`)."""
+    if not rows:
+        return
+    seq = t.replication_sequence
+    conn.execute(update(seq).where(seq.c.id == 1).values(last_seq=seq.c.last_seq + len(rows)))
+    last = int(conn.execute(select(seq.c.last_seq).where(seq.c.id == 1)).scalar_one())
+    for n, row in enumerate(rows, start=last - len(rows) + 1):
+        row["replication_seq"] = n
+
+
+def _category_values(c: Category) -> dict[str, Any]:
+    return {
+        "category_id": c.category_id,
+        "category_type": c.category_type,
+        "title": c.title,
+        "parent_id": c.parent_id,
+    }
+
+
+def category_from_row(row: Any) -> Category:
+    return Category(row.category_id, row.category_type, row.title, row.parent_id)
+
+
+def ci_from_row(row: Any) -> ConfigurationItem:
+    return ConfigurationItem(
+        update_id=row.update_id,
+        revision=row.revision,
+        title=row.title,
+        xml_sha256=row.xml_sha256,
+        kb_article=row.kb_article,
+        bulletin=row.bulletin,
+        severity=row.severity,
+        creation_date=row.creation_date,
+        products=tuple(row.products),
+        classifications=tuple(row.classifications),
+        is_superseded=bool(row.is_superseded),
+        is_expired=bool(row.is_expired),
+        ci_id=row.ci_id,
+        date_revised=read_time(row.date_revised),
+    )
+
+
+def source_from_row(row: Any) -> UpdateSource:
+    return UpdateSource(row.unique_id, row.name, row.content_version)
+
+
+def unknown_source(site_code: str, source_id: str) -> SiteDatabaseError:
+    """The error for an update source the site database does not know."""
+    return SiteDatabaseError(
+        f"site {site_code}: update source {source_id} is not registered "
+        "(add it with add_update_source)"
+    )
+
+
+class Content:
+    """The update sources, configuration items and categories of a site database
+    (`SiteDatabase.content`)."""
+
+    def __init__(self, store: SiteStore) -> None:
+        self._store = store
+
+    # -- update sources and content version -----------------------------------------
+
+    def update_sources(self) -> list[UpdateSource]:
+        src = t.update_source
+        with self._store.read() as conn:
+            rows = conn.execute(select(src).order_by(src.c.unique_id))
+            return [source_from_row(r) for r in rows]
+
+    def add_update_source(self, unique_id: str, name: str) -> UpdateSource:
+        """Register an update source (content version 0); an existing one is kept as is."""
+        src = t.update_source
+        key = unique_id.upper()
+        with self._store.begin() as conn:
+            exists = conn.execute(
+                update(src).where(src.c.unique_id == key).values(unique_id=key)
+            ).rowcount
+            if not exists:
+                conn.execute(insert(src).values(unique_id=key, name=name, content_version=0))
+        return next(s for s in self.update_sources() if s.unique_id == key)
+
+    def version(self, source_id: str = MICROSOFT_UPDATE) -> int:
+        """The content version of the update source `source_id`."""
+        src = t.update_source
+        with self._store.read() as conn:
+            value = conn.execute(
+                select(src.c.content_version).where(src.c.unique_id == source_id.upper())
+            ).scalar()
+        if value is None:
+            raise unknown_source(self._store.site_code, source_id)
+        return int(value)
+
+    def set_version(self, version: int, *, source_id: str = MICROSOFT_UPDATE) -> None:
+        """Set the content version (WSyncMgr.log: `Set content version of update source {..}
+        for site CS1 to 33`)."""
+        src = t.update_source
+        with self._store.begin() as conn:
+            done = conn.execute(
+                update(src)
+                .where(src.c.unique_id == source_id.upper())
+                .values(content_version=version)
+            ).rowcount
+        if not done:
+            raise unknown_source(self._store.site_code, source_id)
+
+    # -- a sync's content update --------------------------------------------------------
+
+    @contextmanager
+    def update(
+        self, source_id: str = MICROSOFT_UPDATE, *, at: datetime | None = None
+    ) -> Iterator[ContentUpdate]:
+        """One transaction for a sync's site-database phase: write CIs and categories through
+        the `ContentUpdate` in as many batches as needed; when the block ends, the content
+        version of `source_id` rises by one if anything changed, in the same transaction.
+        An error in the block keeps nothing: CIs, categories and content version stay as
+        they were. The result is in `.change` of the yielded object.
+
+        The block holds the database's write lock (SQLite): write nothing else through this
+        site database inside it (send status messages before or after), or that write waits
+        for the block to end."""
+        when = utc(at or now(), "content update")
+        src = t.update_source
+        key = source_id.upper()
+        with self._store.begin() as conn:
+            # Writing first takes the write lock before anything is read (SQLite).
+            if not conn.execute(
+                update(src).where(src.c.unique_id == key).values(unique_id=key)
+            ).rowcount:
+                raise unknown_source(self._store.site_code, source_id)
+            before = conn.execute(
+                select(src.c.content_version).where(src.c.unique_id == key)
+            ).scalar_one()
+            change = ContentChange(key, before, before)
+            yield ContentUpdate(conn, change, when)
+            if change.changed:
+                conn.execute(
+                    update(src)
+                    .where(src.c.unique_id == key)
+                    .values(content_version=src.c.content_version + 1)
+                )
+                change.content_version = before + 1
+
+    def apply_ci_batch(
+        self,
+        items: Iterable[ConfigurationItem],
+        *,
+        categories: Iterable[Category] = (),
+        source_id: str = MICROSOFT_UPDATE,
+        at: datetime | None = None,
+    ) -> ContentChange:
+        """Categories and CIs upserted and, if anything changed, the content version raised by
+        one, all in one transaction (see `update`)."""
+        with self.update(source_id, at=at) as content:
+            content.upsert_categories(categories)
+            content.upsert_cis(items)
+        return content.change
+
+    # -- configuration items and categories -----------------------------------------
+
+    def configuration_items(
+        self, *, offset: int = 0, limit: int | None = None
+    ) -> list[ConfigurationItem]:
+        """The CIs in CI id order; `offset` and `limit` page through them."""
+        ci = t.configuration_item
+        query = select(ci).order_by(ci.c.ci_id).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._store.read() as conn:
+            return [ci_from_row(r) for r in conn.execute(query)]
+
+    def configuration_item(self, update_id: str) -> ConfigurationItem | None:
+        ci = t.configuration_item
+        with self._store.read() as conn:
+            row = conn.execute(select(ci).where(ci.c.update_id == update_id.lower())).first()
+        return ci_from_row(row) if row is not None else None
+
+    def ci_count(self) -> int:
+        with self._store.read() as conn:
+            return int(
+                conn.execute(select(func.count()).select_from(t.configuration_item)).scalar_one()
+            )
+
+    def revised_count(self, since: datetime, until: datetime) -> int:
+        """How many CIs were last written (DateRevised) at or after `since` and before
+        `until`."""
+        ci = t.configuration_item
+        query = (
+            select(func.count())
+            .select_from(ci)
+            .where(ci.c.date_revised >= since, ci.c.date_revised < until)
+        )
+        with self._store.read() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def upsert_categories(self, categories: Iterable[Category]) -> int:
+        """Insert or rewrite categories on their own (the content version is left alone; a
+        sync writes them through `update`). Returns how many changed."""
+        with self._store.begin() as conn:
+            return _upsert_categories(conn, categories)
+
+    def categories(self, category_type: str | None = None) -> list[Category]:
+        cat = t.category
+        query = select(cat).order_by(cat.c.category_type, cat.c.title, cat.c.category_id)
+        if category_type is not None:
+            query = query.where(cat.c.category_type == category_type)
+        with self._store.read() as conn:
+            return [category_from_row(r) for r in conn.execute(query)]

@@ -1,0 +1,86 @@
+"""The house rules of the source tree, as a newcomer would measure them.
+
+- no module in `src/` over 800 lines and no class over 400 lines, except the declarative
+  tables that `docs/architecture.md` names in its section "Declarative tables";
+- exactly one place in `src/` constructs the site's sync manager, and one the SMS Provider app.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src" / "updatesync"
+MAX_MODULE_LINES = 800
+MAX_CLASS_LINES = 400
+
+
+def _modules() -> list[Path]:
+    return sorted(p for p in SRC.rglob("*.py") if "migrations" not in p.parts)
+
+
+def _declared_tables() -> set[str]:
+    """Modules listed (as `src/updatesync/...py`) under '## Declarative tables'."""
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    match = re.search(r"^## Declarative tables\n(.*?)(?=^## |\Z)", text, re.S | re.M)
+    if match is None:
+        return set()
+    return set(re.findall(r"`(src/updatesync/[\w/]+\.py)`", match.group(1)))
+
+
+def _rel(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def test_no_module_over_800_lines() -> None:
+    allowed = _declared_tables()
+    too_long = {
+        _rel(p): n
+        for p in _modules()
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+        and _rel(p) not in allowed
+    }
+    assert too_long == {}, f"split these modules (lines): {too_long}"
+
+
+def test_no_class_over_400_lines() -> None:
+    allowed = _declared_tables()
+    too_long: dict[str, int] = {}
+    for path in _modules():
+        if _rel(path) in allowed:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                if lines > MAX_CLASS_LINES:
+                    too_long[f"{_rel(path)}:{node.name}"] = lines
+    assert too_long == {}, f"split these classes (lines): {too_long}"
+
+
+def test_declared_tables_exist() -> None:
+    missing = [m for m in _declared_tables() if not (ROOT / m).is_file()]
+    assert missing == [], f"docs/architecture.md names modules that do not exist: {missing}"
+
+
+def _calls_to(name: str) -> list[str]:
+    places = []
+    for path in _modules():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                func = node.func
+                called = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+                if called == name:
+                    places.append(f"{_rel(path)}:{node.lineno}")
+    return places
+
+
+def test_one_place_constructs_the_sync_manager() -> None:
+    places = _calls_to("SyncManager")
+    assert len(places) == 1, places
+
+
+def test_one_place_constructs_the_provider_app() -> None:
+    places = _calls_to("create_provider_app")
+    assert len(places) == 1, places
