@@ -8,9 +8,6 @@ from pathlib import Path
 import pytest
 
 from updatesync.logs.status_messages import (
-    CATALOGUE,
-    IN_PROGRESS_STATES,
-    MessageSeverity,
     StatusMessage,
     StatusMessageFormatError,
     describe,
@@ -20,6 +17,7 @@ from updatesync.logs.status_messages import (
     parse_statmsg,
     sync_failed,
 )
+from updatesync.vocabulary import CATALOGUE, IN_PROGRESS_STATES, MessageSeverity
 
 SPEC_LINE = (
     'STATMSG: ID=6702 SEV=I LEV=M SOURCE="SMS Server" COMP="SMS_WSUS_SYNC_MANAGER" '

@@ -46,7 +46,7 @@ from updatesync.console.providers import (
 from updatesync.console.states import PHASE_NAMES, message_text, site_views
 from updatesync.console.timeline import format_duration, load_timeline
 from updatesync.console.uploads import UploadLimits
-from updatesync.logs.status_messages import CATALOGUE
+from updatesync.vocabulary import CATALOGUE, SYNC_MANAGER
 
 LOG = logging.getLogger(__name__)
 
@@ -387,7 +387,7 @@ class _Console:
             more=len(found.items) > limit,
             down=found.down,
             catalogue=CATALOGUE,
-            components=sorted({m["Component"] for m in found.items} | {"SMS_WSUS_SYNC_MANAGER"}),
+            components=sorted({m["Component"] for m in found.items} | {SYNC_MANAGER}),
         )
 
     # -- alerts --------------------------------------------------------------------------------

@@ -21,13 +21,9 @@ from updatesync.console.uploads import Stored
 from updatesync.logs.rollover import rolled_path
 from updatesync.logs.runs import (
     FAILED,
-    REPLICA,
     RUNNING,
-    SITE_DATABASE_CATEGORIES,
-    SITE_DATABASE_UPDATES,
     STUCK,
     SUCCESS,
-    UPDATE_SERVER,
     Phase,
     SyncRun,
 )
@@ -43,22 +39,29 @@ from updatesync.logs.tracker import (
     sync_requests,
     update_server_syncs,
 )
+from updatesync.vocabulary import (
+    DATABASE_MONITOR_LOG,
+    PROVIDER_LOG,
+    RUN_PHASES,
+    SYNC_MANAGER_LOG,
+    UPDATE_SERVER_LOG,
+)
 
 LOG = logging.getLogger(__name__)
 
 STATES = {SUCCESS: "done", FAILED: "failed", RUNNING: "running", STUCK: "stuck"}
 """A run's result → the console's colour (green, red, blue, amber)."""
 PHASES = {
-    UPDATE_SERVER: ("update server", 6704),
-    SITE_DATABASE_CATEGORIES: ("site database: categories", 6705),
-    SITE_DATABASE_UPDATES: ("site database: updates", 6705),
-    REPLICA: ("replica SUP", 6706),
+    name: (phase.page_label, phase.message_id or 0)
+    for name, phase in RUN_PHASES.items()
+    if phase.page_label
 }
+"""A run phase's name → its label on the page and the status message that marks it."""
 KINDS = {
-    WSYNCMGR: "WSyncMgr.log",
-    SMSDBMON: "SMSDBMON.log",
-    SMSPROV: "SMSProv.log",
-    SOFTWAREDISTRIBUTION: "SoftwareDistribution.log",
+    WSYNCMGR: SYNC_MANAGER_LOG,
+    SMSDBMON: DATABASE_MONITOR_LOG,
+    SMSPROV: PROVIDER_LOG,
+    SOFTWAREDISTRIBUTION: UPDATE_SERVER_LOG,
 }
 FORMS = {
     "cmtrace": "CMTrace",

@@ -14,7 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-from updatesync.logs.status_messages import MessageSeverity, StatusMessage, new_status_message
+from updatesync.logs.status_messages import StatusMessage, new_status_message
 from updatesync.site.database.engine import current_revision, head_revision, sqlite_url
 from updatesync.site.database.schema import metadata
 from updatesync.site.database.site_db import (
@@ -28,6 +28,7 @@ from updatesync.site.database.site_db import (
     SyncStatus,
 )
 from updatesync.site.watch.alerts import AlertState, AlertType
+from updatesync.vocabulary import MessageSeverity
 
 T0 = datetime(2014, 1, 16, 18, 53, 52, 608000, tzinfo=UTC)
 T = TypeVar("T")

@@ -32,13 +32,7 @@ from fastapi import FastAPI, HTTPException, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from updatesync.logs.cmtrace import CMTraceLog
-from updatesync.logs.status_messages import (
-    CATALOGUE,
-    IN_PROGRESS_STATES,
-    MessageSeverity,
-    StatusMessage,
-    describe,
-)
+from updatesync.logs.status_messages import StatusMessage, describe
 from updatesync.site.database.site_db import (
     MICROSOFT_UPDATE,
     SYNC_FULL,
@@ -50,12 +44,11 @@ from updatesync.site.database.site_db import (
     SyncStatus,
 )
 from updatesync.site.watch.alerts import Alert, AlertState
+from updatesync.vocabulary import CATALOGUE, IN_PROGRESS_STATES, MessageSeverity
 
 SYNC_NOW_LOG_LINE = "ExecMethodAsync : SMS_SoftwareUpdate::SyncNow"
 """What SMSProv.log says when SyncNow runs, word for word as the real provider writes it."""
 
-PROVIDER_COMPONENT = "SMS Provider"
-"""The component of SMSProv.log lines."""
 
 _MAX_PAGE = 1000
 

@@ -47,15 +47,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from updatesync.logs.status_messages import (
-    IN_PROGRESS_STATES,
-    SYNC_DONE,
-    MessageSeverity,
-    StatusMessage,
-)
+from updatesync.logs.status_messages import StatusMessage
 from updatesync.site.database import schema as t
 from updatesync.site.database.engine import create_site_engine, migrate, sqlite_url
 from updatesync.site.watch.alerts import Alert, AlertState, AlertType, alert_text
+from updatesync.vocabulary import IN_PROGRESS_STATES, SYNC_DONE, MessageSeverity
 
 MICROSOFT_UPDATE = "{C2D17964-BBDD-4339-B9F3-12D7205B39CC}"
 """The update source id of Microsoft Update in ConfigMgr (SPEC section 1); every site
