@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, field_validator
+
 from updatesync.console.timeline import format_duration
 from updatesync.console.uploads import Stored
 from updatesync.logs.rollover import rolled_path
@@ -80,8 +82,12 @@ class Bar:
     title: str
 
 
-@dataclass(slots=True)
-class UpdateServerView:
+class UpdateServerView(BaseModel):
+    """An update server's own sync (`UpdateServerSync`) as the page shows it: read from its
+    attributes, with "?" for an unknown server and "" for what the log does not say."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     server: str
     started: datetime
     ended: datetime | None
@@ -89,6 +95,16 @@ class UpdateServerView:
     how: str
     message: str
     bar: Bar | None = None
+
+    @field_validator("server", mode="before")
+    @classmethod
+    def _unknown_server(cls, value: str | None) -> str:
+        return value or "?"
+
+    @field_validator("how", "message", mode="before")
+    @classmethod
+    def _unsaid(cls, value: str | None) -> str:
+        return value or ""
 
 
 @dataclass(slots=True)
@@ -274,16 +290,8 @@ def _phase_view(phase: Phase) -> PhaseView:
         if phase.error.source:
             parts.append(f"source: {phase.error.source}")
         view.error = " · ".join(parts)
-    sync = phase.update_server_log
-    if sync is not None:
-        view.update_server = UpdateServerView(
-            server=sync.server or "?",
-            started=sync.started,
-            ended=sync.ended,
-            result=sync.result,
-            how=sync.how or "",
-            message=sync.message or "",
-        )
+    if phase.update_server_log is not None:
+        view.update_server = UpdateServerView.model_validate(phase.update_server_log)
     return view
 
 

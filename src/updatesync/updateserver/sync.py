@@ -85,6 +85,7 @@ from updatesync.updateserver.peers import (
     write_upstream_state,
 )
 from updatesync.updateserver.store import Progress, Subscription, UpdateStore
+from updatesync.vocabulary import UPDATE_SERVER_LOG
 from updatesync.wsusss.client import UpstreamClient
 from updatesync.wsusss.errors import ProtocolError, WsusssError
 from updatesync.wsusss.faults import ErrorCode, WsusssFault
@@ -124,7 +125,7 @@ _SERVER_CHANGED_RESTARTS: Final = 2
 _COOKIE_MARGIN: Final = timedelta(seconds=60)
 _AUTH_PLUGIN: Final = "DssTargeting"
 _LOG_SOURCE: Final = "CatalogSyncAgentCore.ExecuteSyncProtocol"
-_LOG_FILE: Final = Path("logs") / "SoftwareDistribution.log"
+_LOG_FILE: Final = Path("logs") / UPDATE_SERVER_LOG
 # What a failed sync reports as SyncFailed; anything else is a bug and propagates as is.
 _EXPECTED: Final = (
     WsusssError,
