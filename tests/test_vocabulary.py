@@ -90,3 +90,12 @@ def test_each_surface_keeps_its_words_for_the_phases() -> None:
         "replica": ("replica SUP", "replica", 6706),
     }
     assert set(SYNC_STATES) >= IN_PROGRESS_STATES
+
+
+def test_the_update_server_phases_keep_their_progress_names() -> None:
+    progress = {p.code: p.progress_name for p in SYNC_PHASES if p.progress_name}
+    assert progress == {
+        "sync.wsus.categories": "categories",
+        "sync.wsus.updates": "updates",
+        "sync.wsus.other_items": "other items",
+    }

@@ -174,6 +174,9 @@ class SyncPhase:
     """The phase in "the site server stopped during ..." of a sync that never ended."""
     failure_source: str = ""
     """ISTR0 of the 6703 when the phase fails for a reason of its own."""
+    progress_name: str = ""
+    """The phase in the update server's progress (its admin API's `phase`), as WSyncMgr's
+    `sync: WSUS synchronizing <name>` lines word it."""
 
 
 PHASE_START = SyncPhase(
@@ -195,6 +198,16 @@ PHASE_WSUS = SyncPhase(
     demo_label="update server (6704)",
     during="the update server phase (6704)",
 )
+PHASE_WSUS_CATEGORIES = SyncPhase(
+    "sync.wsus.categories", "categories", SYNC_WSUS_SERVER, progress_name="categories"
+)
+PHASE_WSUS_UPDATES = SyncPhase(
+    "sync.wsus.updates", "updates", SYNC_WSUS_SERVER, progress_name="updates"
+)
+PHASE_WSUS_OTHER_ITEMS = SyncPhase(
+    "sync.wsus.other_items", "other items", SYNC_WSUS_SERVER, progress_name="other items"
+)
+"""A replica's: the target groups, approvals and dead approvals (GetDeployments)."""
 PHASE_SITEDB = SyncPhase(
     "sync.sitedb",
     "site database",
@@ -240,6 +253,9 @@ PHASE_FAILED = SyncPhase("sync.failed", "failed", SYNC_FAILED, demo_label="FAILE
 SYNC_PHASES: tuple[SyncPhase, ...] = (
     PHASE_START,
     PHASE_WSUS,
+    PHASE_WSUS_CATEGORIES,
+    PHASE_WSUS_UPDATES,
+    PHASE_WSUS_OTHER_ITEMS,
     PHASE_SITEDB,
     PHASE_SITEDB_CATEGORIES,
     PHASE_SITEDB_UPDATES,

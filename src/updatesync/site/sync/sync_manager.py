@@ -56,6 +56,8 @@ from updatesync.site.sync.sup_client import (
 from updatesync.site.watch.alerts import AlertType
 from updatesync.vocabulary import (
     IN_PROGRESS_STATES,
+    PHASE_WSUS_OTHER_ITEMS,
+    PHASE_WSUS_UPDATES,
     REPLICA_FAILURE,
     SOURCE_READ_SUPS,
     SOURCE_STARTUP,
@@ -600,6 +602,10 @@ class SyncManager:
             self.log.info(format_statmsg(message))
 
 
+_UPDATES = PHASE_WSUS_UPDATES.progress_name
+_OTHER_ITEMS = PHASE_WSUS_OTHER_ITEMS.progress_name
+
+
 class _WsusProgress:
     """Turns the update server's progress into WSyncMgr's `sync:` lines."""
 
@@ -614,7 +620,7 @@ class _WsusProgress:
             self.finish()
             self.phase, self.last, self.logged_percent = phase, None, -1
             self.log.info(f"sync: WSUS synchronizing {phase}")
-        if not total or phase != "updates":
+        if not total or phase != _UPDATES:
             return
         repeated = self.last == (done, total)
         self.last = (done, total)
@@ -639,7 +645,7 @@ class _WsusProgress:
             self.log.info(line)
 
     def finish(self) -> None:
-        if self.phase == "updates" and self.last is not None:
+        if self.phase == _UPDATES and self.last is not None:
             done, total = self.last
             if done >= total:
                 self.log.info(
@@ -656,7 +662,7 @@ class _ReplicaProgress(_WsusProgress):
     large first sync of a replica shows nothing for minutes."""
 
     def __call__(self, phase: str, done: int, total: int, eta: float | None) -> None:
-        if phase == "updates" and total and done < total:
+        if phase == _UPDATES and total and done < total:
             percent = done * 100 // total
             if done and percent >= self.logged_percent + 10:
                 self.logged_percent = percent
@@ -668,7 +674,7 @@ class _ReplicaProgress(_WsusProgress):
                     line += f", ETA in {format_eta(eta)}"
                 self.log.info(line)
             return
-        if phase != "other items":
+        if phase != _OTHER_ITEMS:
             return
         if phase != self.phase:
             self.phase, self.last = phase, None
