@@ -27,14 +27,6 @@ from rich.table import Table
 
 from updatesync.config import Criteria, Hierarchy, load_hierarchy
 from updatesync.logs.cmtrace import read_cmtrace
-from updatesync.logs.status_messages import (
-    SYNC_DONE,
-    SYNC_FAILED,
-    SYNC_REPLICA,
-    SYNC_SITE_DATABASE,
-    SYNC_STARTED,
-    SYNC_WSUS_SERVER,
-)
 from updatesync.metadata.export import read_export, write_export
 from updatesync.metadata.generator import evolve_catalog, generate_catalog
 from updatesync.roles import (
@@ -51,6 +43,12 @@ from updatesync.security.signing import create_secret, load_secret
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.store_backend import StoreBackend
+from updatesync.vocabulary import (
+    SYNC_DONE,
+    SYNC_FAILED,
+    SYNC_MANAGER_LOG,
+    SYNC_STATES,
+)
 from updatesync.wsusss.service import create_app
 
 DEMO_CLASSIFICATIONS = (
@@ -59,14 +57,9 @@ DEMO_CLASSIFICATIONS = (
     "e0789628-ce08-4437-be74-2495b842f43b",  # Definition Updates
     "cd5ffd1e-e932-4e3a-bf74-18bf0b1bbd83",  # Updates
 )
-STATE_NAMES = {
+STATE_NAMES: dict[int | None, str] = {
     None: "idle",
-    SYNC_STARTED: "started (6701)",
-    SYNC_WSUS_SERVER: "update server (6704)",
-    SYNC_SITE_DATABASE: "site database (6705)",
-    SYNC_REPLICA: "replicas (6706)",
-    SYNC_DONE: "done (6702)",
-    SYNC_FAILED: "FAILED (6703)",
+    **{message_id: phase.demo_label for message_id, phase in SYNC_STATES.items()},
 }
 REFRESH_SECONDS = 0.25
 
@@ -250,7 +243,7 @@ class HierarchyDemo:
         """Print each site's new WSyncMgr.log lines, the site code first (the one line per
         configuration item left out: the table counts them)."""
         for site in self.sites:
-            log = site.log_dir / "WSyncMgr.log"
+            log = site.log_dir / SYNC_MANAGER_LOG
             size = log.stat().st_size if log.exists() else 0
             if size == self._sizes.get(site.code):
                 continue  # nothing written since the last look: no need to parse it again

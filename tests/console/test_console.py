@@ -19,8 +19,8 @@ from updatesync.config import Site, Sup
 from updatesync.console import create_console_app
 from updatesync.console.providers import ProviderDown
 from updatesync.console.timeline import build_timeline
-from updatesync.logs.status_messages import CATALOGUE
 from updatesync.roles.serving import BackgroundServer
+from updatesync.vocabulary import CATALOGUE
 
 SUPS = (
     "cs1site.contoso.com",

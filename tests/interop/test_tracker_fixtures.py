@@ -21,9 +21,9 @@ from typer.testing import CliRunner
 from updatesync.cli.logs import logs_app
 from updatesync.config import load_hierarchy
 from updatesync.demo import example_hierarchy, run_demo
-from updatesync.logs.status_messages import SYNC_DONE, SYNC_FAILED, SYNC_STARTED
 from updatesync.logs.tracker import track_paths
 from updatesync.site.database.site_db import SiteDatabase
+from updatesync.vocabulary import SYNC_DONE, SYNC_FAILED, SYNC_STARTED
 
 MSDOCS = "logs/msdocs-2014-hierarchy"
 PATCHMYPC = "logs/patchmypc-2024-failures"

@@ -1,4 +1,4 @@
-"""Status messages: the catalogue, the STATMSG line against real WSyncMgr.log lines, the text."""
+"""Status messages: the STATMSG line against real WSyncMgr.log lines, the text."""
 
 from __future__ import annotations
 
@@ -8,9 +8,6 @@ from pathlib import Path
 import pytest
 
 from updatesync.logs.status_messages import (
-    CATALOGUE,
-    IN_PROGRESS_STATES,
-    MessageSeverity,
     StatusMessage,
     StatusMessageFormatError,
     describe,
@@ -20,6 +17,7 @@ from updatesync.logs.status_messages import (
     parse_statmsg,
     sync_failed,
 )
+from updatesync.vocabulary import MessageSeverity
 
 SPEC_LINE = (
     'STATMSG: ID=6702 SEV=I LEV=M SOURCE="SMS Server" COMP="SMS_WSUS_SYNC_MANAGER" '
@@ -39,28 +37,6 @@ def _fixture_statmsg_lines(fixtures_dir: Path) -> list[tuple[str, str]]:
             if message.startswith("STATMSG:"):
                 found.append((path.name, message))
     return found
-
-
-def test_catalogue_has_the_spec_texts_and_severities() -> None:
-    expected = {
-        6701: ("I", "WSUS Synchronization started."),
-        6702: ("I", "WSUS Synchronization done."),
-        6703: ("E", "WSUS Synchronization failed."),
-        6704: ("I", "WSUS Synchronization in progress. Current phase: Synchronizing WSUS Server."),
-        6705: (
-            "I",
-            "WSUS Synchronization in progress. Current phase: Synchronizing site database.",
-        ),
-        6706: (
-            "I",
-            "WSUS Synchronization in progress. Current phase: "
-            "Synchronizing Internet facing WSUS Server.",
-        ),
-        6707: ("W", "Content of WSUS Server %1 is out of sync with upstream server %2"),
-        6708: ("W", "WSUS synchronization complete, with pending license terms downloads"),
-    }
-    assert {k: (d.severity.value, d.text) for k, d in CATALOGUE.items()} == expected
-    assert frozenset({6701, 6704, 6705, 6706}) == IN_PROGRESS_STATES
 
 
 def test_every_real_statmsg_line_reads_back_and_formats_to_the_same_text(

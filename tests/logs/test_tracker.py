@@ -15,8 +15,9 @@ from typer.testing import CliRunner
 import updatesync.cli.logs as cli_logs
 from updatesync.cli.logs import logs_app
 from updatesync.logs.cmtrace import CMTraceLog
+from updatesync.logs.rebuild import rebuild_runs
 from updatesync.logs.rollover import rolled_path
-from updatesync.logs.runs import LogLine, rebuild_runs, split_failure
+from updatesync.logs.runs import LogLine
 from updatesync.logs.simple import SimpleLog
 from updatesync.logs.softwaredistribution import SoftwareDistributionLog
 from updatesync.logs.status_messages import (
@@ -25,6 +26,7 @@ from updatesync.logs.status_messages import (
     new_status_message,
     sync_failed,
 )
+from updatesync.logs.sync_lines import split_failure
 from updatesync.logs.tracker import Tracker, find_logs, path_hints, track_paths
 
 COMP = "SMS_WSUS_SYNC_MANAGER"

@@ -26,12 +26,13 @@ from hierarchy_inprocess import (
 )
 
 from updatesync.config import Hierarchy
-from updatesync.logs.status_messages import MessageSeverity, StatusMessage
+from updatesync.logs.status_messages import StatusMessage
 from updatesync.roles.serving import BackgroundServer
 from updatesync.site.database.models import MICROSOFT_UPDATE, SUPSyncStatus
 from updatesync.site.sync.inbox import Inbox
 from updatesync.site.sync.sync_manager import SiteSyncResult
 from updatesync.site.watch.alerts import AlertState, AlertType
+from updatesync.vocabulary import MessageSeverity
 
 ARTICLE = Path("logs") / "msdocs-2014-hierarchy"
 

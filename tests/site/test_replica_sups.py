@@ -10,10 +10,11 @@ from dataclasses import dataclass
 import pytest
 from hierarchy_inprocess import SITE_CODES, InProcessHierarchy
 
-from updatesync.logs.status_messages import MessageSeverity, StatusMessage
+from updatesync.logs.status_messages import StatusMessage
 from updatesync.site.database.models import SUPSyncStatus
 from updatesync.site.sync.sync_manager import CANNOT_CONNECT
 from updatesync.site.watch.alerts import Alert, AlertState, AlertType
+from updatesync.vocabulary import MessageSeverity
 
 REPLICA = "ps1sys.contoso.com"
 DEFAULT = "ps1site.contoso.com"

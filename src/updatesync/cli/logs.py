@@ -27,19 +27,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from updatesync.logs.rollover import LogReadError
-from updatesync.logs.runs import (
-    FAILED,
-    REPLICA,
-    RUNNING,
-    SITE_DATABASE_CATEGORIES,
-    SITE_DATABASE_UPDATES,
-    STUCK,
-    SUCCESS,
-    UPDATE_SERVER,
-    Phase,
-    SyncRun,
-)
+from updatesync.logs.runs import FAILED, RUNNING, STUCK, SUCCESS, Phase, SyncRun
 from updatesync.logs.tracker import Tracker, find_logs
+from updatesync.vocabulary import RUN_PHASES
 
 logs_app = typer.Typer(
     help="Read the sync logs of a hierarchy (WSyncMgr.log and the logs around it).",
@@ -59,12 +49,7 @@ def _utc_now() -> datetime:
 _now: Callable[[], datetime] = _utc_now
 """The time `--follow` judges stuck runs against (replaced in tests)."""
 
-PHASE_LABELS = {
-    UPDATE_SERVER: "update server",
-    SITE_DATABASE_CATEGORIES: "DB categories",
-    SITE_DATABASE_UPDATES: "DB updates",
-    REPLICA: "replica",
-}
+PHASE_LABELS = {name: phase.table_label for name, phase in RUN_PHASES.items() if phase.table_label}
 RESULT_STYLES = {SUCCESS: "green", FAILED: "bold red", RUNNING: "cyan", STUCK: "bold yellow"}
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
@@ -33,7 +34,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from updatesync.config import Hierarchy
+from updatesync.config import Hierarchy, Site
 from updatesync.console.logs_page import logs_page
 from updatesync.console.picture import layout
 from updatesync.console.providers import (
@@ -46,7 +47,7 @@ from updatesync.console.providers import (
 from updatesync.console.states import PHASE_NAMES, message_text, site_views
 from updatesync.console.timeline import format_duration, load_timeline
 from updatesync.console.uploads import UploadLimits
-from updatesync.logs.status_messages import CATALOGUE
+from updatesync.vocabulary import CATALOGUE, SYNC_MANAGER
 
 LOG = logging.getLogger(__name__)
 
@@ -63,39 +64,6 @@ DEFAULT_MESSAGES = 200
 
 class FormError(ValueError):
     """A filter of a page's form that cannot be used; the message says which and why."""
-
-
-def create_console_app(
-    hierarchy: Hierarchy,
-    *,
-    auth: httpx.Auth | None = None,
-    title: str | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
-    transport: httpx.AsyncBaseTransport | None = None,
-    upload_limits: UploadLimits | None = None,
-) -> Starlette:
-    """The console of `hierarchy`. `auth` is given to every call to a site's SMS Provider
-    (reads and SyncNow); `timeout` is how long a provider may take before its site shows as
-    unreachable; `transport` replaces the network (tests); `upload_limits` bound what the
-    `/logs` page takes (50 MB in all by default)."""
-    name = title or f"{hierarchy.name} · updatesync"
-    console = _Console(hierarchy, auth, name, timeout, transport, upload_limits or UploadLimits())
-    static = resources.files("updatesync.console") / "static"
-    return Starlette(
-        routes=[
-            Route("/", console.page(console.index)),
-            Route("/sync", console.page(console.sync), methods=["POST"]),
-            Route("/sites/{code}", console.page(console.site)),
-            Route("/messages", console.page(console.messages)),
-            Route("/alerts", console.page(console.alerts)),
-            Route("/timeline", console.page(console.timeline)),
-            Route("/logs", console.page(console.logs), methods=["GET", "POST"]),
-            Route("/fragments/hierarchy", console.page(console.hierarchy_fragment)),
-            Route("/fragments/sites/{code}", console.page(console.site_fragment)),
-            Route("/fragments/timeline", console.page(console.timeline_fragment)),
-            Mount("/static", StaticFiles(directory=str(static)), name="static"),
-        ]
-    )
 
 
 def _format_time(value: datetime | None, with_date: bool = True) -> str:
@@ -157,26 +125,22 @@ def _time_query(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-class _Console:
-    def __init__(
-        self,
-        hierarchy: Hierarchy,
-        auth: httpx.Auth | None,
-        title: str,
-        timeout: float,
-        transport: httpx.AsyncBaseTransport | None,
-        upload_limits: UploadLimits,
-    ) -> None:
-        self.hierarchy = hierarchy
-        self.auth = auth
-        self.title = title
-        self.timeout = timeout
-        self.transport = transport
-        self.env = _environment()
-        self.sites = list(hierarchy.walk())
-        self.upload_limits = upload_limits
+@dataclass
+class ConsoleState:
+    """What every page of one console reads: its hierarchy, how to reach the providers, its
+    title, its templates and its upload limits (`app.state.console`)."""
 
-    # -- plumbing --------------------------------------------------------------------------
+    hierarchy: Hierarchy
+    auth: httpx.Auth | None
+    title: str
+    timeout: float
+    transport: httpx.AsyncBaseTransport | None
+    upload_limits: UploadLimits
+    env: Environment = field(default_factory=_environment)
+    sites: list[Site] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sites = list(self.hierarchy.walk())
 
     def providers(self) -> Providers:
         return Providers(
@@ -196,247 +160,307 @@ class _Console:
         )
         return HTMLResponse(html, status_code=status_code, headers={"cache-control": "no-store"})
 
-    def page(
-        self, handler: Callable[[Request], Awaitable[Response]]
-    ) -> Callable[[Request], Awaitable[Response]]:
-        """`handler`, with any failure shown as a page that says what happened."""
-
-        async def run(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except FormError as exc:
-                return self.render(
-                    request, "problem.html", 400, page_title="Bad request", problem=str(exc)
-                )
-            except Exception as exc:
-                LOG.exception("console: %s failed", request.url.path)
-                return self.render(
-                    request,
-                    "problem.html",
-                    500,
-                    page_title="Console error",
-                    problem=f"The console failed while building {request.url.path}: "
-                    f"{type(exc).__name__}: {exc}",
-                )
-
-        return run
-
-    # -- the hierarchy -----------------------------------------------------------------------
-
-    async def _hierarchy(self) -> dict[str, Any]:
-        async with self.providers() as providers:
-            views = site_views(await providers.snapshots())
-        return {
-            "views": views,
-            "picture": layout(views),
-            "live": any(v.live for v in views),
-            "now": datetime.now(UTC),
-        }
-
-    async def index(self, request: Request, problem: str = "", status_code: int = 200) -> Response:
-        requested = request.query_params.get("requested", "")
-        return self.render(
-            request,
-            "index.html",
-            status_code,
-            page_title="Hierarchy",
-            requested=requested,
-            problem=problem,
-            **await self._hierarchy(),
-        )
-
-    async def hierarchy_fragment(self, request: Request) -> Response:
-        return self.render(request, "_hierarchy.html", **await self._hierarchy())
-
-    async def sync(self, request: Request) -> Response:
-        """The sync buttons: SyncNow at the top-level site, then back to the picture."""
-        if not _same_origin(request):
-            return self.render(
-                request,
-                "problem.html",
-                403,
-                page_title="Refused",
-                problem="A sync is requested only from the console's own pages "
-                "(this request came from another site).",
-            )
-        form = parse_qs((await request.body()).decode("utf-8", "replace"))
-        full = (form.get("full") or ["0"])[0].lower() in ("1", "true", "yes", "on")
-        async with self.providers() as providers:
-            try:
-                await providers.sync_now(full=full)
-            except ProviderDown as exc:
-                top = self.hierarchy.top.code
-                return await self.index(
-                    request,
-                    problem=f"The sync was not requested: SyncNow goes to the top-level site "
-                    f"{top}. {exc}.",
-                    status_code=502,
-                )
-        base = request.scope.get("root_path", "").rstrip("/")
-        target = f"{base}/?requested={'full' if full else 'delta'}"
-        return RedirectResponse(target, status_code=303)
-
-    # -- one site ------------------------------------------------------------------------------
-
-    def _site_or_none(self, code: str) -> Any:
+    def site_or_none(self, code: str) -> Site | None:
         try:
             return self.hierarchy.site(code)
         except KeyError:
             return None
 
-    async def _site(self, code: str) -> dict[str, Any]:
-        site = self.hierarchy.site(code)
-        async with self.providers() as providers:
-            snapshots = await providers.snapshots()
-            recent = await providers.status_messages(
-                [("site", site.code), ("limit", 15)], codes=[site.code]
+
+def _console(request: Request) -> ConsoleState:
+    state: ConsoleState = request.app.state.console
+    return state
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _page(handler: Endpoint) -> Endpoint:
+    """`handler`, with any failure shown as a page that says what happened."""
+
+    async def run(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except FormError as exc:
+            return _console(request).render(
+                request, "problem.html", 400, page_title="Bad request", problem=str(exc)
             )
-        views = {v.code: v for v in site_views(snapshots)}
-        view = views[site.code]
-        return {
-            "view": view,
-            "site": site,
-            "parent": views.get(site.parent) if site.parent else None,
-            "children": [views[c.code] for c in self.hierarchy.children(site.code)],
-            "recent": recent.items,
-            "live": view.live,
-        }
+        except Exception as exc:
+            LOG.exception("console: %s failed", request.url.path)
+            return _console(request).render(
+                request,
+                "problem.html",
+                500,
+                page_title="Console error",
+                problem=f"The console failed while building {request.url.path}: "
+                f"{type(exc).__name__}: {exc}",
+            )
 
-    async def site(self, request: Request) -> Response:
-        code = request.path_params["code"]
-        if self._site_or_none(code) is None:
-            return self._unknown_site(request, code)
-        values = await self._site(code)
-        return self.render(request, "site.html", page_title=values["site"].code, **values)
+    run.__name__ = handler.__name__
+    run.__doc__ = handler.__doc__
+    return run
 
-    async def site_fragment(self, request: Request) -> Response:
-        code = request.path_params["code"]
-        if self._site_or_none(code) is None:
-            return self._unknown_site(request, code)
-        return self.render(request, "_site.html", **await self._site(code))
 
-    def _unknown_site(self, request: Request, code: str) -> Response:
-        known = ", ".join(s.code for s in self.sites)
-        return self.render(
+# -- the hierarchy ---------------------------------------------------------------------------
+
+
+async def _hierarchy(console: ConsoleState) -> dict[str, Any]:
+    async with console.providers() as providers:
+        views = site_views(await providers.snapshots())
+    return {
+        "views": views,
+        "picture": layout(views),
+        "live": any(v.live for v in views),
+        "now": datetime.now(UTC),
+    }
+
+
+async def _index(request: Request, problem: str = "", status_code: int = 200) -> Response:
+    console = _console(request)
+    requested = request.query_params.get("requested", "")
+    return console.render(
+        request,
+        "index.html",
+        status_code,
+        page_title="Hierarchy",
+        requested=requested,
+        problem=problem,
+        **await _hierarchy(console),
+    )
+
+
+@_page
+async def index(request: Request) -> Response:
+    """`/`: the hierarchy as a picture, with the sync buttons."""
+    return await _index(request)
+
+
+@_page
+async def hierarchy_fragment(request: Request) -> Response:
+    console = _console(request)
+    return console.render(request, "_hierarchy.html", **await _hierarchy(console))
+
+
+@_page
+async def sync(request: Request) -> Response:
+    """The sync buttons: SyncNow at the top-level site, then back to the picture."""
+    console = _console(request)
+    if not _same_origin(request):
+        return console.render(
             request,
             "problem.html",
-            404,
-            page_title="Unknown site",
-            problem=f"The hierarchy has no site {code!r}; its sites are {known}.",
+            403,
+            page_title="Refused",
+            problem="A sync is requested only from the console's own pages "
+            "(this request came from another site).",
         )
+    form = parse_qs((await request.body()).decode("utf-8", "replace"))
+    full = (form.get("full") or ["0"])[0].lower() in ("1", "true", "yes", "on")
+    async with console.providers() as providers:
+        try:
+            await providers.sync_now(full=full)
+        except ProviderDown as exc:
+            top = console.hierarchy.top.code
+            return await _index(
+                request,
+                problem=f"The sync was not requested: SyncNow goes to the top-level site "
+                f"{top}. {exc}.",
+                status_code=502,
+            )
+    base = request.scope.get("root_path", "").rstrip("/")
+    target = f"{base}/?requested={'full' if full else 'delta'}"
+    return RedirectResponse(target, status_code=303)
 
-    # -- status messages -----------------------------------------------------------------------
 
-    def _message_filters(
-        self, query: Mapping[str, str]
-    ) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
-        """The form's values as given, and the providers' query parameters."""
-        form = {k: query.get(k, "").strip() for k in MESSAGE_FILTERS}
-        params: list[tuple[str, Any]] = []
-        if form["site"]:
-            site = self._site_or_none(form["site"])
-            if site is None:
-                raise FormError(
-                    f"site: the hierarchy has no site {form['site']!r} "
-                    f"(its sites: {', '.join(s.code for s in self.sites)})"
-                )
-            form["site"] = site.code
-            params.append(("site", site.code))
-        if form["component"]:
-            params.append(("component", form["component"]))
-        if form["id"]:
-            try:
-                ids = [int(p) for p in form["id"].replace(",", " ").split()]
-            except ValueError:
-                raise FormError(
-                    f"message id: {form['id']!r} is not a list of numbers; give e.g. 6702, 6703"
-                ) from None
-            params += [("id", i) for i in ids]
-        if form["severity"]:
-            severity = form["severity"].upper()[:1]
-            if severity not in ("I", "W", "E"):
-                raise FormError(f"severity: {form['severity']!r} is not I, W or E")
-            form["severity"] = severity
-            params.append(("severity", severity))
-        for name in ("since", "until"):
-            moment = _parse_time(form[name], name)
-            if moment is not None:
-                params.append((name, _time_query(moment)))
-                form[name] = moment.strftime("%Y-%m-%dT%H:%M:%S")  # as the form's input shows it
-        limit = DEFAULT_MESSAGES
-        if form["limit"]:
-            try:
-                limit = min(max(int(form["limit"]), 1), MAX_MESSAGES)
-            except ValueError:
-                raise FormError(f"limit: {form['limit']!r} is not a number") from None
-        form["limit"] = str(limit)
-        params.append(("limit", limit))
-        return form, params
+# -- one site --------------------------------------------------------------------------------
 
-    async def messages(self, request: Request) -> Response:
-        form, params = self._message_filters(request.query_params)
-        async with self.providers() as providers:
-            found = await providers.status_messages(params)
-        limit = int(form["limit"])
-        return self.render(
-            request,
-            "messages.html",
-            page_title="Status messages",
-            form=form,
-            messages=found.items[:limit],
-            more=len(found.items) > limit,
-            down=found.down,
-            catalogue=CATALOGUE,
-            components=sorted({m["Component"] for m in found.items} | {"SMS_WSUS_SYNC_MANAGER"}),
+
+async def _site(console: ConsoleState, code: str) -> dict[str, Any]:
+    site = console.hierarchy.site(code)
+    async with console.providers() as providers:
+        snapshots = await providers.snapshots()
+        recent = await providers.status_messages(
+            [("site", site.code), ("limit", 15)], codes=[site.code]
         )
+    views = {v.code: v for v in site_views(snapshots)}
+    view = views[site.code]
+    return {
+        "view": view,
+        "site": site,
+        "parent": views.get(site.parent) if site.parent else None,
+        "children": [views[c.code] for c in console.hierarchy.children(site.code)],
+        "recent": recent.items,
+        "live": view.live,
+    }
 
-    # -- alerts --------------------------------------------------------------------------------
 
-    async def alerts(self, request: Request) -> Response:
-        form = {k: request.query_params.get(k, "").strip() for k in ("site", "state")}
-        params: list[tuple[str, Any]] = []
-        if form["site"]:
-            site = self._site_or_none(form["site"])
-            if site is None:
-                raise FormError(f"site: the hierarchy has no site {form['site']!r}")
-            form["site"] = site.code
-            params.append(("site", site.code))
-        if form["state"]:
-            if form["state"] not in ("raised", "canceled"):
-                raise FormError(f"state: {form['state']!r} is not raised or canceled")
-            params.append(("state", form["state"]))
-        async with self.providers() as providers:
-            found = await providers.alerts(params)
-        return self.render(
-            request,
-            "alerts.html",
-            page_title="Alerts",
-            form=form,
-            groups=_alert_groups(found.items),
-            down=found.down,
-        )
+@_page
+async def site(request: Request) -> Response:
+    """`/sites/{code}`: a site's and its SUPs' sync status."""
+    console = _console(request)
+    code = request.path_params["code"]
+    if console.site_or_none(code) is None:
+        return _unknown_site(request, code)
+    values = await _site(console, code)
+    return console.render(request, "site.html", page_title=values["site"].code, **values)
 
-    # -- the timeline --------------------------------------------------------------------------
 
-    async def _timeline(self, request: Request) -> dict[str, Any]:
-        since = _parse_time(request.query_params.get("since", ""), "since")
-        async with self.providers() as providers:
-            timeline = await load_timeline(providers, self.sites, since=since)
-        query = f"?{urlencode({'since': _time_query(since)})}" if since else ""
-        return {"timeline": timeline, "live": timeline.live, "query": query, "since": since}
+@_page
+async def site_fragment(request: Request) -> Response:
+    console = _console(request)
+    code = request.path_params["code"]
+    if console.site_or_none(code) is None:
+        return _unknown_site(request, code)
+    return console.render(request, "_site.html", **await _site(console, code))
 
-    async def timeline(self, request: Request) -> Response:
-        values = await self._timeline(request)
-        return self.render(request, "timeline.html", page_title="Timeline", **values)
 
-    async def timeline_fragment(self, request: Request) -> Response:
-        return self.render(request, "_timeline.html", **await self._timeline(request))
+def _unknown_site(request: Request, code: str) -> Response:
+    console = _console(request)
+    known = ", ".join(s.code for s in console.sites)
+    return console.render(
+        request,
+        "problem.html",
+        404,
+        page_title="Unknown site",
+        problem=f"The hierarchy has no site {code!r}; its sites are {known}.",
+    )
 
-    # -- uploaded logs ---------------------------------------------------------------------------
 
-    async def logs(self, request: Request) -> Response:
-        status, values = await logs_page(request, self.upload_limits)
-        return self.render(request, "logs.html", status, page_title="Logs", **values)
+# -- status messages -------------------------------------------------------------------------
+
+
+def _message_filters(
+    console: ConsoleState, query: Mapping[str, str]
+) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
+    """The form's values as given, and the providers' query parameters."""
+    form = {k: query.get(k, "").strip() for k in MESSAGE_FILTERS}
+    params: list[tuple[str, Any]] = []
+    if form["site"]:
+        site = console.site_or_none(form["site"])
+        if site is None:
+            raise FormError(
+                f"site: the hierarchy has no site {form['site']!r} "
+                f"(its sites: {', '.join(s.code for s in console.sites)})"
+            )
+        form["site"] = site.code
+        params.append(("site", site.code))
+    if form["component"]:
+        params.append(("component", form["component"]))
+    if form["id"]:
+        try:
+            ids = [int(p) for p in form["id"].replace(",", " ").split()]
+        except ValueError:
+            raise FormError(
+                f"message id: {form['id']!r} is not a list of numbers; give e.g. 6702, 6703"
+            ) from None
+        params += [("id", i) for i in ids]
+    if form["severity"]:
+        severity = form["severity"].upper()[:1]
+        if severity not in ("I", "W", "E"):
+            raise FormError(f"severity: {form['severity']!r} is not I, W or E")
+        form["severity"] = severity
+        params.append(("severity", severity))
+    for name in ("since", "until"):
+        moment = _parse_time(form[name], name)
+        if moment is not None:
+            params.append((name, _time_query(moment)))
+            form[name] = moment.strftime("%Y-%m-%dT%H:%M:%S")  # as the form's input shows it
+    limit = DEFAULT_MESSAGES
+    if form["limit"]:
+        try:
+            limit = min(max(int(form["limit"]), 1), MAX_MESSAGES)
+        except ValueError:
+            raise FormError(f"limit: {form['limit']!r} is not a number") from None
+    form["limit"] = str(limit)
+    params.append(("limit", limit))
+    return form, params
+
+
+@_page
+async def messages(request: Request) -> Response:
+    """`/messages`: status messages of every site, filtered."""
+    console = _console(request)
+    form, params = _message_filters(console, request.query_params)
+    async with console.providers() as providers:
+        found = await providers.status_messages(params)
+    limit = int(form["limit"])
+    return console.render(
+        request,
+        "messages.html",
+        page_title="Status messages",
+        form=form,
+        messages=found.items[:limit],
+        more=len(found.items) > limit,
+        down=found.down,
+        catalogue=CATALOGUE,
+        components=sorted({m["Component"] for m in found.items} | {SYNC_MANAGER}),
+    )
+
+
+# -- alerts ----------------------------------------------------------------------------------
+
+
+@_page
+async def alerts(request: Request) -> Response:
+    """`/alerts`: alerts and their history."""
+    console = _console(request)
+    form = {k: request.query_params.get(k, "").strip() for k in ("site", "state")}
+    params: list[tuple[str, Any]] = []
+    if form["site"]:
+        site = console.site_or_none(form["site"])
+        if site is None:
+            raise FormError(f"site: the hierarchy has no site {form['site']!r}")
+        form["site"] = site.code
+        params.append(("site", site.code))
+    if form["state"]:
+        if form["state"] not in ("raised", "canceled"):
+            raise FormError(f"state: {form['state']!r} is not raised or canceled")
+        params.append(("state", form["state"]))
+    async with console.providers() as providers:
+        found = await providers.alerts(params)
+    return console.render(
+        request,
+        "alerts.html",
+        page_title="Alerts",
+        form=form,
+        groups=_alert_groups(found.items),
+        down=found.down,
+    )
+
+
+# -- the timeline ----------------------------------------------------------------------------
+
+
+async def _timeline(request: Request) -> dict[str, Any]:
+    console = _console(request)
+    since = _parse_time(request.query_params.get("since", ""), "since")
+    async with console.providers() as providers:
+        timeline = await load_timeline(providers, console.sites, since=since)
+    query = f"?{urlencode({'since': _time_query(since)})}" if since else ""
+    return {"timeline": timeline, "live": timeline.live, "query": query, "since": since}
+
+
+@_page
+async def timeline(request: Request) -> Response:
+    """`/timeline`: one sync of the whole hierarchy on a time axis."""
+    values = await _timeline(request)
+    return _console(request).render(request, "timeline.html", page_title="Timeline", **values)
+
+
+@_page
+async def timeline_fragment(request: Request) -> Response:
+    return _console(request).render(request, "_timeline.html", **await _timeline(request))
+
+
+# -- uploaded logs ---------------------------------------------------------------------------
+
+
+@_page
+async def logs(request: Request) -> Response:
+    """`/logs`: the sync runs the log tracker rebuilds from uploaded logs."""
+    console = _console(request)
+    status, values = await logs_page(request, console.upload_limits)
+    return console.render(request, "logs.html", status, page_title="Logs", **values)
 
 
 def _alert_groups(alerts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -472,3 +496,48 @@ def _same_origin(request: Request) -> bool:
     if not origin or origin == "null":
         return True
     return urlsplit(origin).netloc == request.headers.get("host", "")
+
+
+ROUTES = [
+    Route("/", index),
+    Route("/sync", sync, methods=["POST"]),
+    Route("/sites/{code}", site),
+    Route("/messages", messages),
+    Route("/alerts", alerts),
+    Route("/timeline", timeline),
+    Route("/logs", logs, methods=["GET", "POST"]),
+    Route("/fragments/hierarchy", hierarchy_fragment),
+    Route("/fragments/sites/{code}", site_fragment),
+    Route("/fragments/timeline", timeline_fragment),
+    Mount(
+        "/static",
+        StaticFiles(directory=str(resources.files("updatesync.console") / "static")),
+        name="static",
+    ),
+]
+"""Every page of the console; each reads its console from `request.app.state.console`."""
+
+
+def create_console_app(
+    hierarchy: Hierarchy,
+    *,
+    auth: httpx.Auth | None = None,
+    title: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    transport: httpx.AsyncBaseTransport | None = None,
+    upload_limits: UploadLimits | None = None,
+) -> Starlette:
+    """The console of `hierarchy`. `auth` is given to every call to a site's SMS Provider
+    (reads and SyncNow); `timeout` is how long a provider may take before its site shows as
+    unreachable; `transport` replaces the network (tests); `upload_limits` bound what the
+    `/logs` page takes (50 MB in all by default)."""
+    app = Starlette(routes=ROUTES)
+    app.state.console = ConsoleState(
+        hierarchy=hierarchy,
+        auth=auth,
+        title=title or f"{hierarchy.name} · updatesync",
+        timeout=timeout,
+        transport=transport,
+        upload_limits=upload_limits or UploadLimits(),
+    )
+    return app

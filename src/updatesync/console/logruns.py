@@ -16,18 +16,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, field_validator
+
 from updatesync.console.timeline import format_duration
 from updatesync.console.uploads import Stored
 from updatesync.logs.rollover import rolled_path
 from updatesync.logs.runs import (
     FAILED,
-    REPLICA,
     RUNNING,
-    SITE_DATABASE_CATEGORIES,
-    SITE_DATABASE_UPDATES,
     STUCK,
     SUCCESS,
-    UPDATE_SERVER,
     Phase,
     SyncRun,
 )
@@ -43,22 +41,29 @@ from updatesync.logs.tracker import (
     sync_requests,
     update_server_syncs,
 )
+from updatesync.vocabulary import (
+    DATABASE_MONITOR_LOG,
+    PROVIDER_LOG,
+    RUN_PHASES,
+    SYNC_MANAGER_LOG,
+    UPDATE_SERVER_LOG,
+)
 
 LOG = logging.getLogger(__name__)
 
 STATES = {SUCCESS: "done", FAILED: "failed", RUNNING: "running", STUCK: "stuck"}
 """A run's result → the console's colour (green, red, blue, amber)."""
 PHASES = {
-    UPDATE_SERVER: ("update server", 6704),
-    SITE_DATABASE_CATEGORIES: ("site database: categories", 6705),
-    SITE_DATABASE_UPDATES: ("site database: updates", 6705),
-    REPLICA: ("replica SUP", 6706),
+    name: (phase.page_label, phase.message_id or 0)
+    for name, phase in RUN_PHASES.items()
+    if phase.page_label
 }
+"""A run phase's name → its label on the page and the status message that marks it."""
 KINDS = {
-    WSYNCMGR: "WSyncMgr.log",
-    SMSDBMON: "SMSDBMON.log",
-    SMSPROV: "SMSProv.log",
-    SOFTWAREDISTRIBUTION: "SoftwareDistribution.log",
+    WSYNCMGR: SYNC_MANAGER_LOG,
+    SMSDBMON: DATABASE_MONITOR_LOG,
+    SMSPROV: PROVIDER_LOG,
+    SOFTWAREDISTRIBUTION: UPDATE_SERVER_LOG,
 }
 FORMS = {
     "cmtrace": "CMTrace",
@@ -77,8 +82,12 @@ class Bar:
     title: str
 
 
-@dataclass(slots=True)
-class UpdateServerView:
+class UpdateServerView(BaseModel):
+    """An update server's own sync (`UpdateServerSync`) as the page shows it: read from its
+    attributes, with "?" for an unknown server and "" for what the log does not say."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     server: str
     started: datetime
     ended: datetime | None
@@ -86,6 +95,16 @@ class UpdateServerView:
     how: str
     message: str
     bar: Bar | None = None
+
+    @field_validator("server", mode="before")
+    @classmethod
+    def _unknown_server(cls, value: str | None) -> str:
+        return value or "?"
+
+    @field_validator("how", "message", mode="before")
+    @classmethod
+    def _unsaid(cls, value: str | None) -> str:
+        return value or ""
 
 
 @dataclass(slots=True)
@@ -271,16 +290,8 @@ def _phase_view(phase: Phase) -> PhaseView:
         if phase.error.source:
             parts.append(f"source: {phase.error.source}")
         view.error = " · ".join(parts)
-    sync = phase.update_server_log
-    if sync is not None:
-        view.update_server = UpdateServerView(
-            server=sync.server or "?",
-            started=sync.started,
-            ended=sync.ended,
-            result=sync.result,
-            how=sync.how or "",
-            message=sync.message or "",
-        )
+    if phase.update_server_log is not None:
+        view.update_server = UpdateServerView.model_validate(phase.update_server_log)
     return view
 
 

@@ -21,25 +21,15 @@ from datetime import datetime
 from typing import Any
 
 from updatesync.console.providers import SiteSnapshot, SupSnapshot, parse_time
-from updatesync.logs.status_messages import (
+from updatesync.vocabulary import (
     CATALOGUE,
     IN_PROGRESS_STATES,
     SYNC_DONE,
     SYNC_FAILED,
-    SYNC_REPLICA,
-    SYNC_SITE_DATABASE,
-    SYNC_STARTED,
-    SYNC_WSUS_SERVER,
+    SYNC_STATES,
 )
 
-PHASE_NAMES = {
-    SYNC_STARTED: "started",
-    SYNC_WSUS_SERVER: "update server",
-    SYNC_SITE_DATABASE: "site database",
-    SYNC_REPLICA: "replica",
-    SYNC_DONE: "done",
-    SYNC_FAILED: "failed",
-}
+PHASE_NAMES = {message_id: phase.label for message_id, phase in SYNC_STATES.items()}
 """Short names of the sync manager's states, for labels."""
 
 LIVE_STATES = frozenset({"requested", "waiting", "running"})

@@ -30,25 +30,14 @@ from updatesync.console.providers import (
     utc_text,
 )
 from updatesync.console.states import PHASE_NAMES, SiteView, message_text, site_views
-from updatesync.logs.status_messages import (
+from updatesync.vocabulary import (
+    REPLICA_FAILURE,
     SYNC_DONE,
     SYNC_FAILED,
+    SYNC_MESSAGES,
     SYNC_REPLICA,
-    SYNC_SITE_DATABASE,
     SYNC_STARTED,
-    SYNC_WSUS_SERVER,
 )
-
-SYNC_MESSAGES = (
-    SYNC_STARTED,
-    SYNC_DONE,
-    SYNC_FAILED,
-    SYNC_WSUS_SERVER,
-    SYNC_SITE_DATABASE,
-    SYNC_REPLICA,
-)
-REPLICA_FAILURE = "Replica WSUS server "
-"""How ISTR1 of a replica's 6703 begins (`site/sync_manager.py`)."""
 
 LABEL_WIDTH = 260.0
 CHART_WIDTH = 860.0

@@ -1,9 +1,10 @@
-"""Status messages of the sync manager: the catalogue, the STATMSG line and the console text.
+"""Status messages of the sync manager: the message, the STATMSG line and the console text.
 
 A site component reports what it does by status messages. The sync manager
-(`SMS_WSUS_SYNC_MANAGER`) sends 6701..6708; each one is also written into WSyncMgr.log as a
-`STATMSG:` line (SPEC section 6), which `format_statmsg` produces and `parse_statmsg` reads
-back. `describe` gives the text an administrator reads in the console.
+(`SMS_WSUS_SYNC_MANAGER`) sends 6701..6708 (their catalogue is in `updatesync.vocabulary`);
+each one is also written into WSyncMgr.log as a `STATMSG:` line (SPEC section 6), which
+`format_statmsg` produces and `parse_statmsg` reads back. `describe` gives the text an
+administrator reads in the console.
 
 Facts relied on (SPEC sections 4 to 6 and the real lines in `fixtures/logs/`):
 
@@ -24,91 +25,22 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 
-SYNC_MANAGER = "SMS_WSUS_SYNC_MANAGER"
-"""The sync manager's component name, as COMP= shows it."""
-
-SMS_SERVER = "SMS Server"
-"""The SOURCE= of a message sent by a site server component."""
+from updatesync.vocabulary import (
+    CATALOGUE,
+    SMS_SERVER,
+    SYNC_FAILED,
+    SYNC_MANAGER,
+    MessageSeverity,
+)
 
 INSERTION_STRINGS = 10
 """A status message carries exactly ten insertion strings, ISTR0..ISTR9."""
 
 
-class MessageSeverity(StrEnum):
-    """SEV= of a status message."""
-
-    INFORMATION = "I"
-    WARNING = "W"
-    ERROR = "E"
-
-
 class StatusMessageFormatError(ValueError):
     """A STATMSG line or a status message does not have the form ConfigMgr writes."""
 
-
-@dataclass(frozen=True, slots=True)
-class MessageDefinition:
-    """One entry of the catalogue: id, severity and text (`%1`, `%2` name ISTR0, ISTR1)."""
-
-    message_id: int
-    severity: MessageSeverity
-    text: str
-
-
-SYNC_STARTED = 6701
-SYNC_DONE = 6702
-SYNC_FAILED = 6703
-SYNC_WSUS_SERVER = 6704
-SYNC_SITE_DATABASE = 6705
-SYNC_REPLICA = 6706
-CONTENT_OUT_OF_SYNC = 6707
-SYNC_DONE_PENDING_LICENSES = 6708
-
-_IN_PROGRESS = "WSUS Synchronization in progress. Current phase: "
-
-CATALOGUE: dict[int, MessageDefinition] = {
-    d.message_id: d
-    for d in (
-        MessageDefinition(
-            SYNC_STARTED, MessageSeverity.INFORMATION, "WSUS Synchronization started."
-        ),
-        MessageDefinition(SYNC_DONE, MessageSeverity.INFORMATION, "WSUS Synchronization done."),
-        MessageDefinition(SYNC_FAILED, MessageSeverity.ERROR, "WSUS Synchronization failed."),
-        MessageDefinition(
-            SYNC_WSUS_SERVER,
-            MessageSeverity.INFORMATION,
-            _IN_PROGRESS + "Synchronizing WSUS Server.",
-        ),
-        MessageDefinition(
-            SYNC_SITE_DATABASE,
-            MessageSeverity.INFORMATION,
-            _IN_PROGRESS + "Synchronizing site database.",
-        ),
-        MessageDefinition(
-            SYNC_REPLICA,
-            MessageSeverity.INFORMATION,
-            _IN_PROGRESS + "Synchronizing Internet facing WSUS Server.",
-        ),
-        MessageDefinition(
-            CONTENT_OUT_OF_SYNC,
-            MessageSeverity.WARNING,
-            "Content of WSUS Server %1 is out of sync with upstream server %2",
-        ),
-        MessageDefinition(
-            SYNC_DONE_PENDING_LICENSES,
-            MessageSeverity.WARNING,
-            "WSUS synchronization complete, with pending license terms downloads",
-        ),
-    )
-}
-"""The sync manager's messages. Texts and the severities of 6701..6706 are SPEC's; SPEC does
-not give the severity of 6707 and 6708, which are warnings here (the sync did not fail, but
-something needs the administrator)."""
-
-IN_PROGRESS_STATES = frozenset({SYNC_STARTED, SYNC_WSUS_SERVER, SYNC_SITE_DATABASE, SYNC_REPLICA})
-"""Values of LastSyncState that mean "a sync is running" (SPEC section 5)."""
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from updatesync.logs.cmtrace import OPEN, LogEntry, parse_cmtrace, parse_rendered
+from updatesync.logs.rebuild import rebuild_runs
 from updatesync.logs.rollover import read_rolled_lines, rolled_path
 from updatesync.logs.runs import (
     FAILED,
@@ -61,7 +62,6 @@ from updatesync.logs.runs import (
     SyncRun,
     UpdateServerSync,
     mark_stuck,
-    rebuild_runs,
 )
 from updatesync.logs.simple import parse_simple
 from updatesync.logs.softwaredistribution import (
@@ -74,6 +74,7 @@ from updatesync.logs.softwaredistribution import (
     parse_softwaredistribution,
 )
 from updatesync.logs.status_messages import StatusMessage, StatusMessageFormatError, parse_statmsg
+from updatesync.vocabulary import DATABASE_NOTIFICATION_MONITOR, PROVIDER, SYNC_MANAGER
 
 __all__ = [
     "DEFAULT_STUCK_AFTER",
@@ -96,9 +97,9 @@ SOFTWAREDISTRIBUTION = "softwaredistribution"
 KINDS = (WSYNCMGR, SMSDBMON, SMSPROV, SOFTWAREDISTRIBUTION)
 SUFFIXES = (".log", ".lo_", ".txt")
 _COMPONENT_KINDS = {
-    "SMS_WSUS_SYNC_MANAGER": WSYNCMGR,
-    "SMS_DATABASE_NOTIFICATION_MONITOR": SMSDBMON,
-    "SMS PROVIDER": SMSPROV,
+    SYNC_MANAGER: WSYNCMGR,
+    DATABASE_NOTIFICATION_MONITOR: SMSDBMON,
+    PROVIDER.upper(): SMSPROV,
 }
 _SITE_FOLDER = re.compile(r"(?=.*[A-Z])[A-Z0-9]{3}")
 _HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)+")

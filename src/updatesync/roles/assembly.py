@@ -55,6 +55,22 @@ from updatesync.site.watch.metrics import metrics_route
 from updatesync.updateserver.admin_api import admin_routes, service_error_logger, upstream_runner
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.store_backend import StoreBackend
+from updatesync.vocabulary import (
+    ALERT_WATCHER,
+    ALERT_WATCHER_LOG,
+    DATABASE_MONITOR_LOG,
+    DATABASE_NOTIFICATION_MONITOR,
+    PHASE_SITEDB,
+    PHASE_WSUS,
+    PROVIDER,
+    PROVIDER_LOG,
+    REPLICATION_CONFIGURATION_LOG,
+    REPLICATION_CONFIGURATION_MONITOR,
+    REPLICATION_MANAGER,
+    REPLICATION_MANAGER_LOG,
+    SYNC_MANAGER,
+    SYNC_MANAGER_LOG,
+)
 from updatesync.wsusss.service import create_app
 
 SITE_ROUTES = "/site/"
@@ -244,7 +260,7 @@ class SiteRole(_Role):
             self.code,
             resolve=lambda code: h.site(code).url,
             auth=auth,
-            log=self.context.log(self.log_dir, "replmgr.log", "SMS_REPLICATION_MANAGER"),
+            log=self.context.log(self.log_dir, REPLICATION_MANAGER_LOG, REPLICATION_MANAGER),
         )
         self.notifier = notifier
         replication: _ParentLink | None = None
@@ -255,7 +271,7 @@ class SiteRole(_Role):
                 self.parent.url,
                 auth=auth,
                 log=self.context.log(
-                    self.log_dir, "rcmctrl.log", "SMS_REPLICATION_CONFIGURATION_MONITOR"
+                    self.log_dir, REPLICATION_CONFIGURATION_LOG, REPLICATION_CONFIGURATION_MONITOR
                 ),
                 poll_interval=self.replication_interval,
             )
@@ -264,7 +280,7 @@ class SiteRole(_Role):
         manager = SyncManager(
             db,
             self._settings(inbox),
-            self.context.log(self.log_dir, "WSyncMgr.log", "SMS_WSUS_SYNC_MANAGER"),
+            self.context.log(self.log_dir, SYNC_MANAGER_LOG, SYNC_MANAGER),
             lambda sup: UpdateServerApi(self._sup_url(sup), auth=auth),
             notifier=notifier if self.children else None,
             replication=replication,
@@ -273,7 +289,7 @@ class SiteRole(_Role):
         monitor = DatabaseMonitor(
             db,
             inbox,
-            self.context.log(self.log_dir, "SMSDBMON.log", "SMS_DATABASE_NOTIFICATION_MONITOR"),
+            self.context.log(self.log_dir, DATABASE_MONITOR_LOG, DATABASE_NOTIFICATION_MONITOR),
             poll_interval=self.monitor_interval,
             wake=wake,
         )
@@ -288,7 +304,7 @@ class SiteRole(_Role):
         )
         provider = create_provider_app(
             db,
-            log=self.context.log(self.log_dir, "SMSProv.log", "SMS Provider"),
+            log=self.context.log(self.log_dir, PROVIDER_LOG, PROVIDER),
             site_code=self.code,
             on_sync_requested=monitor.notify,
             sync_history=self,
@@ -297,7 +313,7 @@ class SiteRole(_Role):
             db,
             self.code,
             overdue_after=h.alerts.overdue_after,
-            log=self.context.log(self.log_dir, "alerts.log", "SMS_ALERT_WATCHER"),
+            log=self.context.log(self.log_dir, ALERT_WATCHER_LOG, ALERT_WATCHER),
             check_interval=60.0,
             webhooks=[Webhook(url) for url in h.alerts.webhooks],
             hierarchy=h.name,
@@ -364,9 +380,9 @@ class SiteRole(_Role):
             last = self.results[-1] if self.results else None
         if last is None or not last.succeeded:
             return {}
-        counts = {"update_server": last.items_updated}
+        counts = {PHASE_WSUS.metric_name: last.items_updated}
         if self.parent is None:
-            counts["site_database"] = last.cis_changed
+            counts[PHASE_SITEDB.metric_name] = last.cis_changed
         return counts
 
     def _parent_notified(self) -> None:

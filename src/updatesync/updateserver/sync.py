@@ -85,6 +85,12 @@ from updatesync.updateserver.peers import (
     write_upstream_state,
 )
 from updatesync.updateserver.store import Progress, Subscription, UpdateStore
+from updatesync.vocabulary import (
+    PHASE_WSUS_CATEGORIES,
+    PHASE_WSUS_OTHER_ITEMS,
+    PHASE_WSUS_UPDATES,
+    UPDATE_SERVER_LOG,
+)
 from updatesync.wsusss.client import UpstreamClient
 from updatesync.wsusss.errors import ProtocolError, WsusssError
 from updatesync.wsusss.faults import ErrorCode, WsusssFault
@@ -119,7 +125,7 @@ _SERVER_CHANGED_RESTARTS: Final = 2
 _COOKIE_MARGIN: Final = timedelta(seconds=60)
 _AUTH_PLUGIN: Final = "DssTargeting"
 _LOG_SOURCE: Final = "CatalogSyncAgentCore.ExecuteSyncProtocol"
-_LOG_FILE: Final = Path("logs") / "SoftwareDistribution.log"
+_LOG_FILE: Final = Path("logs") / UPDATE_SERVER_LOG
 # What a failed sync reports as SyncFailed; anything else is a bug and propagates as is.
 _EXPECTED: Final = (
     WsusssError,
@@ -200,9 +206,6 @@ class _ServerChanged(Exception):
 PhaseProgress = Callable[[str, int, int], None]
 """(phase: "categories" | "updates" | "other items", done in the phase, phase total)."""
 
-OTHER_ITEMS: Final = "other items"
-"""The replica phase's name, as WSyncMgr.log words it."""
-
 
 @dataclass(slots=True)
 class _Tally:
@@ -217,7 +220,7 @@ class _Tally:
     total: int = 0
     authorizations: int = 0
     conflicting: list[RevisionKey] = field(default_factory=list)
-    phase: str = "categories"
+    phase: str = PHASE_WSUS_CATEGORIES.progress_name
     phase_done: int = 0
     phase_total: int = 0
     groups: int = 0
@@ -458,7 +461,7 @@ class _Run:
             )
 
         # Categories, classifications, detectoids.
-        self._enter_phase("categories")
+        self._enter_phase(PHASE_WSUS_CATEGORIES.progress_name)
         config_filter = ServerSyncFilter(
             get_config=True, anchor=None if full else state.config_list_anchor
         )
@@ -481,7 +484,7 @@ class _Run:
             )
 
         # Software and driver updates of the subscription.
-        self._enter_phase("updates")
+        self._enter_phase(PHASE_WSUS_UPDATES.progress_name)
         subscription = self.store.subscription()
         anchor = None if full else state.update_list_anchor
         update_filter = _update_filter(subscription, anchor, state.filter_key)
@@ -499,7 +502,7 @@ class _Run:
     def _deployments(self, state: UpstreamState, full: bool) -> UpstreamState:
         """Step 6: GetDeployments, applied with the anchors in one transaction."""
         tally = self.tally
-        tally.phase = OTHER_ITEMS
+        tally.phase = PHASE_WSUS_OTHER_ITEMS.progress_name
         self._phase(0, 0)
         anchor = None if full else state.deployment_anchor
         sync_anchor = state.update_list_anchor

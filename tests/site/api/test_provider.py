@@ -12,18 +12,13 @@ import httpx
 import pytest
 
 from updatesync.logs.cmtrace import CMTraceLog, read_cmtrace
-from updatesync.logs.status_messages import (
-    SYNC_DONE,
-    SYNC_FAILED,
-    SYNC_STARTED,
-    new_status_message,
-    sync_failed,
-)
+from updatesync.logs.status_messages import new_status_message, sync_failed
 from updatesync.roles.serving import BackgroundServer
-from updatesync.site.api.provider import PROVIDER_COMPONENT, create_provider_app
+from updatesync.site.api.provider import create_provider_app
 from updatesync.site.database.models import ConfigurationItem, SUPSyncStatus
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.watch.alerts import AlertType
+from updatesync.vocabulary import PROVIDER, SYNC_DONE, SYNC_FAILED, SYNC_STARTED
 
 T0 = datetime(2014, 1, 16, 18, 53, 52, 608000, tzinfo=UTC)
 SYSTEM = "CS1SITE.CONTOSO.COM"
@@ -39,7 +34,7 @@ class Provider:
 @pytest.fixture
 def provider(tmp_path: Path) -> Iterator[Provider]:
     log_path = tmp_path / "Logs" / "SMSProv.log"
-    log = CMTraceLog(log_path, component=PROVIDER_COMPONENT, bias_minutes=480)
+    log = CMTraceLog(log_path, component=PROVIDER, bias_minutes=480)
     with SiteDatabase.open(tmp_path / "cs1", site_code="CS1") as db:
         app = create_provider_app(db, log=log, site_code="CS1")
         with BackgroundServer(app) as server, httpx.Client(base_url=server.url) as client:

@@ -6,8 +6,9 @@ from datetime import timedelta
 
 from site_samples import T0
 
-from updatesync.logs.status_messages import MessageSeverity, StatusMessage, new_status_message
+from updatesync.logs.status_messages import StatusMessage, new_status_message
 from updatesync.site.database.site_db import SiteDatabase
+from updatesync.vocabulary import MessageSeverity
 
 
 def _message(message_id: int, minutes: int, site: str = "CS1", **kw: object) -> StatusMessage:

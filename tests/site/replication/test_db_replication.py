@@ -29,7 +29,6 @@ from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.database.store import SiteDatabaseError
 from updatesync.site.replication.db_replication import (
     CHANGES_PATH,
-    COMPONENT,
     MAX_PAGE,
     DatabaseReplicationError,
     DatabaseReplicator,
@@ -39,6 +38,7 @@ from updatesync.site.replication.db_replication import (
     page_to_json,
     replication_routes,
 )
+from updatesync.vocabulary import REPLICATION_CONFIGURATION_MONITOR
 
 SECRET = b"0123456789abcdef0123456789abcdef-replication"
 T0 = datetime(2014, 1, 16, 18, 53, 52, tzinfo=UTC)
@@ -86,7 +86,7 @@ class WatchedLog(CMTraceLog):
     """The CMTrace log, also telling the test each message as it is written."""
 
     def __init__(self, path: Path) -> None:
-        super().__init__(path, component=COMPONENT, bias_minutes=0)
+        super().__init__(path, component=REPLICATION_CONFIGURATION_MONITOR, bias_minutes=0)
         self.messages: list[str] = []
         self._written = threading.Condition()
 
@@ -215,8 +215,14 @@ def test_thousands_of_cis_replicate_down_the_hierarchy(tmp_path: Path, cs1: Site
     assert link.replicated_version() == 1
 
     lines = [(e.component, e.message) for e in read_cmtrace(ps1_log.path)]
-    assert (COMPONENT, "Replicated 500 changes from CS1 (sequence 500 of 3002)") in lines
-    assert (COMPONENT, "Replicated 2 changes from CS1 (sequence 3002 of 3002)") in lines
+    assert (
+        REPLICATION_CONFIGURATION_MONITOR,
+        "Replicated 500 changes from CS1 (sequence 500 of 3002)",
+    ) in lines
+    assert (
+        REPLICATION_CONFIGURATION_MONITOR,
+        "Replicated 2 changes from CS1 (sequence 3002 of 3002)",
+    ) in lines
     assert lines[-1][1].startswith(
         "Replication link to CS1 is healthy: this site holds its changes up to sequence 3002"
     )

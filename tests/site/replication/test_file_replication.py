@@ -22,7 +22,6 @@ from updatesync.logs.cmtrace import CMTraceLog, Severity, read_cmtrace
 from updatesync.roles.serving import BackgroundServer
 from updatesync.security.signing import HmacAuth, require_signature
 from updatesync.site.replication.file_replication import (
-    COMPONENT,
     ROUTE,
     FileReplicationError,
     ReceivedLedger,
@@ -30,6 +29,7 @@ from updatesync.site.replication.file_replication import (
     file_receiver_routes,
 )
 from updatesync.site.sync.inbox import Inbox
+from updatesync.vocabulary import REPLICATION_MANAGER
 
 SECRET = b"0123456789abcdef0123456789abcdef-shared"
 WAIT = 20.0
@@ -117,7 +117,7 @@ def new_manager(
         "CS1",
         resolve=directory,
         auth=HmacAuth(secret, "CS1"),
-        log=CMTraceLog(tmp_path / "CS1" / "logs" / "replmgr.log", component=COMPONENT),
+        log=CMTraceLog(tmp_path / "CS1" / "logs" / "replmgr.log", component=REPLICATION_MANAGER),
         retry_initial=0.01,
         retry_max=0.05,
         timeout=5.0,
@@ -126,7 +126,7 @@ def new_manager(
 
 def log_lines(tmp_path: Path) -> list[tuple[Severity | None, str]]:
     entries = list(read_cmtrace(tmp_path / "CS1" / "logs" / "replmgr.log"))
-    assert {e.component for e in entries} == {COMPONENT}
+    assert {e.component for e in entries} == {REPLICATION_MANAGER}
     return [(e.severity, e.message) for e in entries]
 
 

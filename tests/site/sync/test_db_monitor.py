@@ -12,7 +12,8 @@ import pytest
 
 from updatesync.logs.cmtrace import CMTraceLog, read_cmtrace
 from updatesync.site.database.site_db import SiteDatabase
-from updatesync.site.sync.db_monitor import COMPONENT, DatabaseMonitor
+from updatesync.site.sync.db_monitor import DatabaseMonitor
+from updatesync.vocabulary import DATABASE_NOTIFICATION_MONITOR
 
 
 @pytest.fixture
@@ -27,7 +28,9 @@ def box(tmp_path: Path) -> Path:
 
 
 def smsdbmon(tmp_path: Path) -> CMTraceLog:
-    return CMTraceLog(tmp_path / "logs" / "SMSDBMON.log", component=COMPONENT, bias_minutes=0)
+    return CMTraceLog(
+        tmp_path / "logs" / "SMSDBMON.log", component=DATABASE_NOTIFICATION_MONITOR, bias_minutes=0
+    )
 
 
 def log_messages(tmp_path: Path) -> list[str]:

@@ -13,10 +13,11 @@ import pytest
 from updatesync.config import IntervalSchedule
 from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.site.database.site_db import SiteDatabase
-from updatesync.site.sync.db_monitor import COMPONENT, DatabaseMonitor
+from updatesync.site.sync.db_monitor import DatabaseMonitor
 from updatesync.site.sync.inbox import Inbox
 from updatesync.site.sync.sync_manager import SiteSyncResult
 from updatesync.site.sync.worker import SyncWorker
+from updatesync.vocabulary import DATABASE_NOTIFICATION_MONITOR
 
 T0 = datetime(2024, 3, 12, 10, 0, tzinfo=UTC)
 WAIT = 10.0
@@ -208,7 +209,9 @@ def test_a_sync_that_raises_counts_as_failed_and_is_retried(
 def test_sync_now_goes_through_the_monitor_to_one_sync(
     tmp_path: Path, inbox: Inbox, done: queue.Queue[SiteSyncResult]
 ) -> None:
-    log = CMTraceLog(tmp_path / "SMSDBMON.log", component=COMPONENT, bias_minutes=0)
+    log = CMTraceLog(
+        tmp_path / "SMSDBMON.log", component=DATABASE_NOTIFICATION_MONITOR, bias_minutes=0
+    )
     with SiteDatabase.open(tmp_path / "cs1", site_code="CS1") as db:
         monitor = DatabaseMonitor(db, inbox, log, poll_interval=3600)
         manager = FakeManager()

@@ -20,7 +20,6 @@ from starlette.routing import Route
 from top_site import top_level_site
 
 from updatesync.logs.cmtrace import CMTraceLog, read_cmtrace
-from updatesync.logs.status_messages import SYNC_DONE
 from updatesync.roles.serving import BackgroundServer, bind
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.sync.sync_manager import SyncManager
@@ -32,6 +31,7 @@ from updatesync.site.watch.alerts import (
     overdue_text,
     replication_link_text,
 )
+from updatesync.vocabulary import SYNC_DONE
 
 SECURITY = "0fa1201d-4330-4fa8-8ae9-b877473b6441"
 CRITICAL = "e6cf1350-c01b-414d-a61f-263d14d133b4"

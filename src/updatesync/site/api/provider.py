@@ -39,17 +39,16 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Req
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from updatesync.logs.cmtrace import CMTraceLog
-from updatesync.logs.status_messages import CATALOGUE, MessageSeverity, describe
+from updatesync.logs.status_messages import describe
 from updatesync.site.database.models import MICROSOFT_UPDATE, SYNC_FULL, SYNC_SELF, SyncStatus
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.database.store import SiteDatabaseError
 from updatesync.site.watch.alerts import AlertState
+from updatesync.vocabulary import CATALOGUE, MessageSeverity
 
 SYNC_NOW_LOG_LINE = "ExecMethodAsync : SMS_SoftwareUpdate::SyncNow"
 """What SMSProv.log says when SyncNow runs, word for word as the real provider writes it."""
 
-PROVIDER_COMPONENT = "SMS Provider"
-"""The component of SMSProv.log lines."""
 
 _MAX_PAGE = 1000
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Any, TypedDict
 
-from updatesync.logs.status_messages import IN_PROGRESS_STATES
+from updatesync.vocabulary import IN_PROGRESS_STATES
 
 MICROSOFT_UPDATE = "{C2D17964-BBDD-4339-B9F3-12D7205B39CC}"
 """The update source id of Microsoft Update in ConfigMgr (SPEC section 1); every site

@@ -13,9 +13,10 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from updatesync.logs.status_messages import MessageSeverity, StatusMessage
+from updatesync.logs.status_messages import StatusMessage
 from updatesync.site.database import schema as t
 from updatesync.site.database.store import SiteStore, read_time, utc
+from updatesync.vocabulary import MessageSeverity
 
 
 def _status_message(row: Any) -> StatusMessage:

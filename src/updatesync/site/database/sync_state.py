@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from updatesync.logs.status_messages import SYNC_DONE
 from updatesync.site.database import schema as t
 from updatesync.site.database.models import SYNC_FULL, SYNC_SELF, SyncStatus
 from updatesync.site.database.store import (
@@ -26,6 +25,7 @@ from updatesync.site.database.store import (
     upsert,
     utc,
 )
+from updatesync.vocabulary import SYNC_DONE
 
 
 class SyncState:

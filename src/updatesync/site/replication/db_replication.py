@@ -57,8 +57,6 @@ CHANGES_PATH = "/site/v1/replication/changes"
 DEFAULT_PAGE = 500
 MAX_PAGE = 1000
 """Rows per page at most; a larger `limit` is served as this many."""
-COMPONENT = "SMS_REPLICATION_CONFIGURATION_MONITOR"
-"""The component of the child's replication log lines."""
 
 
 # -- the page on the wire ---------------------------------------------------------------------

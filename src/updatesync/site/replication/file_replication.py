@@ -54,8 +54,6 @@ from starlette.routing import Route
 from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.site.sync.inbox import Inbox, InboxError
 
-COMPONENT = "SMS_REPLICATION_MANAGER"
-LOG_NAME = "replmgr.log"
 BOX = "WSyncMgr.box"
 KNOWN_BOXES = (BOX,)
 ROUTE = "/site/v1/replication/files"

@@ -32,7 +32,6 @@ from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.sync.inbox import Inbox
 
-COMPONENT = "SMS_DATABASE_NOTIFICATION_MONITOR"
 NOTIFICATION = "SyncNotif_WSyncMgr"
 COUNTER_FILE = "SMSDBMON.notification"
 """Beside the inbox folder (in `inboxes`): the last notification number given."""

@@ -34,14 +34,6 @@ from typing import Any, Protocol
 
 from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.logs.status_messages import (
-    IN_PROGRESS_STATES,
-    SYNC_DONE,
-    SYNC_FAILED,
-    SYNC_REPLICA,
-    SYNC_SITE_DATABASE,
-    SYNC_STARTED,
-    SYNC_WSUS_SERVER,
-    MessageSeverity,
     StatusMessage,
     format_statmsg,
     new_status_message,
@@ -62,21 +54,28 @@ from updatesync.site.sync.sup_client import (
     UpdateServerUnavailable,
 )
 from updatesync.site.watch.alerts import AlertType
+from updatesync.vocabulary import (
+    IN_PROGRESS_STATES,
+    PHASE_WSUS_OTHER_ITEMS,
+    PHASE_WSUS_UPDATES,
+    REPLICA_FAILURE,
+    SOURCE_READ_SUPS,
+    SOURCE_STARTUP,
+    SOURCE_WAIT_FOR_REPLICATION,
+    SYNC_DONE,
+    SYNC_FAILED,
+    SYNC_REPLICA,
+    SYNC_SITE_DATABASE,
+    SYNC_STARTED,
+    SYNC_STATES,
+    SYNC_WSUS_SERVER,
+    MessageSeverity,
+)
 
-COMPONENT = "SMS_WSUS_SYNC_MANAGER"
 GENERIC_ERROR = 0x80131500
 """What a .NET exception carries when nothing more precise is known (COR_E_EXCEPTION)."""
 CANNOT_CONNECT = 0x80072EFD
 """WinHTTP's 'cannot connect' (ERROR_WINHTTP_CANNOT_CONNECT), for an unreachable server."""
-
-PHASE_NAMES = {
-    SYNC_STARTED: "the start of the sync (6701)",
-    SYNC_WSUS_SERVER: "the update server phase (6704)",
-    SYNC_SITE_DATABASE: "the site database phase (6705)",
-}
-
-WAIT_FOR_REPLICATION = "SMS_WSUS_SYNC_MANAGER.WaitForReplication"
-"""ISTR0 of a child's failure to get the parent's content version by database replication."""
 
 TRIGGER_LINES = {
     "schedule": (
@@ -208,10 +207,11 @@ class SyncManager:
         state = self.db.sync.status().last_sync_state
         if state not in IN_PROGRESS_STATES:
             return False
-        phase = PHASE_NAMES.get(state, f"state {state}")
+        known = SYNC_STATES.get(state)
+        phase = known.during if known is not None and known.during else f"state {state}"
         failure = SyncFailure(
             f"The synchronization ended without completing: the site server stopped during {phase}",
-            "SMS_WSUS_SYNC_MANAGER.Startup",
+            SOURCE_STARTUP,
             GENERIC_ERROR,
         )
         sups = self.db.sups.find()
@@ -236,7 +236,7 @@ class SyncManager:
             if default is None:
                 raise SyncFailure(
                     f"No software update point is installed at site {self.settings.site_code}",
-                    "SMS_WSUS_SYNC_MANAGER.ReadSUPs",
+                    SOURCE_READ_SUPS,
                     GENERIC_ERROR,
                 )
             if parent is None:
@@ -345,7 +345,7 @@ class SyncManager:
             raise SyncFailure(
                 f"Database replication from parent site {parent} did not bring its "
                 f"configuration items within {format_sync_time(timeout)}: {exc}",
-                WAIT_FOR_REPLICATION,
+                SOURCE_WAIT_FOR_REPLICATION,
                 GENERIC_ERROR,
             ) from exc
         self.db.content.set_version(version, source_id=self.settings.update_source)
@@ -404,7 +404,7 @@ class SyncManager:
             site_code=self.settings.site_code,
             system=self.settings.site_fqdn.upper(),
             where=source,
-            what=f"Replica WSUS server {sup.fqdn}: {what}",
+            what=f"{REPLICA_FAILURE}{sup.fqdn}: {what}",
             last_error=last_error,
             time=self.clock(),
         )
@@ -604,6 +604,10 @@ class SyncManager:
             self.log.info(format_statmsg(message))
 
 
+_UPDATES = PHASE_WSUS_UPDATES.progress_name
+_OTHER_ITEMS = PHASE_WSUS_OTHER_ITEMS.progress_name
+
+
 class _WsusProgress:
     """Turns the update server's progress into WSyncMgr's `sync:` lines."""
 
@@ -618,7 +622,7 @@ class _WsusProgress:
             self.finish()
             self.phase, self.last, self.logged_percent = phase, None, -1
             self.log.info(f"sync: WSUS synchronizing {phase}")
-        if not total or phase != "updates":
+        if not total or phase != _UPDATES:
             return
         repeated = self.last == (done, total)
         self.last = (done, total)
@@ -643,7 +647,7 @@ class _WsusProgress:
             self.log.info(line)
 
     def finish(self) -> None:
-        if self.phase == "updates" and self.last is not None:
+        if self.phase == _UPDATES and self.last is not None:
             done, total = self.last
             if done >= total:
                 self.log.info(
@@ -660,7 +664,7 @@ class _ReplicaProgress(_WsusProgress):
     large first sync of a replica shows nothing for minutes."""
 
     def __call__(self, phase: str, done: int, total: int, eta: float | None) -> None:
-        if phase == "updates" and total and done < total:
+        if phase == _UPDATES and total and done < total:
             percent = done * 100 // total
             if done and percent >= self.logged_percent + 10:
                 self.logged_percent = percent
@@ -672,7 +676,7 @@ class _ReplicaProgress(_WsusProgress):
                     line += f", ETA in {format_eta(eta)}"
                 self.log.info(line)
             return
-        if phase != "other items":
+        if phase != _OTHER_ITEMS:
             return
         if phase != self.phase:
             self.phase, self.last = phase, None

@@ -42,18 +42,18 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from updatesync.logs.status_messages import (
+from updatesync.logs.status_messages import StatusMessage
+from updatesync.site.database.site_db import SiteDatabase
+from updatesync.site.watch.alerts import AlertState, AlertType
+from updatesync.vocabulary import (
+    PHASE_SITEDB,
     SYNC_DONE,
     SYNC_FAILED,
     SYNC_MANAGER,
-    SYNC_REPLICA,
-    SYNC_SITE_DATABASE,
+    SYNC_MESSAGES,
     SYNC_STARTED,
-    SYNC_WSUS_SERVER,
-    StatusMessage,
+    SYNC_STATES,
 )
-from updatesync.site.database.site_db import SiteDatabase
-from updatesync.site.watch.alerts import AlertState, AlertType
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 """The Prometheus text exposition format's content type."""
@@ -61,20 +61,11 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 METRICS_PATH = "/metrics"
 
 PHASES: dict[int, str] = {
-    SYNC_WSUS_SERVER: "update_server",
-    SYNC_SITE_DATABASE: "site_database",
-    SYNC_REPLICA: "replicas",
+    message_id: phase.metric_name for message_id, phase in SYNC_STATES.items() if phase.metric_name
 }
 """The `phase` label of each in-progress status message."""
+_SITE_DATABASE = PHASE_SITEDB.metric_name
 
-_SYNC_MESSAGES = (
-    SYNC_STARTED,
-    SYNC_DONE,
-    SYNC_FAILED,
-    SYNC_WSUS_SERVER,
-    SYNC_SITE_DATABASE,
-    SYNC_REPLICA,
-)
 _MILLISECOND = timedelta(milliseconds=1)
 _MESSAGE_WINDOW = 500
 """Status messages read back to find the last finished sync (a sync sends a handful)."""
@@ -246,7 +237,7 @@ def collect(
         content.add(source.content_version, site=site, update_source=source.unique_id)
 
     messages = db.messages.find(
-        site_code=site, component=SYNC_MANAGER, message_id=_SYNC_MESSAGES, limit=_MESSAGE_WINDOW
+        site_code=site, component=SYNC_MANAGER, message_id=SYNC_MESSAGES, limit=_MESSAGE_WINDOW
     )
     finished = last_finished_sync(messages)
     duration = Family(
@@ -267,15 +258,15 @@ def collect(
         duration.add(finished.seconds, site=site)
         for phase, seconds in finished.phase_seconds.items():
             phase_time.add(seconds, site=site, phase=phase)
-        span = finished.phase_spans.get("site_database")
+        span = finished.phase_spans.get(_SITE_DATABASE)
         if span is not None:
-            items.add(_cis_written(db, *span), site=site, phase="site_database")
+            items.add(_cis_written(db, *span), site=site, phase=_SITE_DATABASE)
     known = phase_counts() if phase_counts is not None else {}
     for phase, count in sorted(known.items()):
         if (
-            phase != "site_database"
+            phase != _SITE_DATABASE
             or finished is None
-            or "site_database" not in (finished.phase_spans)
+            or _SITE_DATABASE not in (finished.phase_spans)
         ):
             items.add(count, site=site, phase=phase)
 
