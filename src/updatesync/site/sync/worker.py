@@ -223,11 +223,13 @@ class SyncWorker:
 
     def _work(self) -> None:
         while True:
+            # Cleared before the stop flag is read, so a stop() between the two still wakes
+            # the wait below (clearing after the check lost that wake-up: stop hung).
+            self.wake.clear()
             with self._state:
                 if self._stopping:
                     self._state.notify_all()
                     return
-            self.wake.clear()
             now: datetime | None = None
             try:
                 now = self._now()
