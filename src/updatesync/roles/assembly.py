@@ -50,8 +50,9 @@ from updatesync.site.sync.inbox import Inbox
 from updatesync.site.sync.sup_client import UpdateServerApi
 from updatesync.site.sync.sync_manager import SiteSyncResult, SiteSyncSettings, SyncManager
 from updatesync.site.sync.worker import SyncWorker
-from updatesync.site.watch.alert_watcher import AlertWatcher, Webhook
+from updatesync.site.watch.alert_watcher import AlertWatcher
 from updatesync.site.watch.metrics import metrics_route
+from updatesync.site.watch.webhooks import Webhook
 from updatesync.updateserver.admin_api import admin_routes, service_error_logger, upstream_runner
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.store_backend import StoreBackend

@@ -23,7 +23,7 @@ from updatesync.logs.cmtrace import CMTraceLog, read_cmtrace
 from updatesync.roles.serving import BackgroundServer, bind
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.sync.sync_manager import SyncManager
-from updatesync.site.watch.alert_watcher import AlertingError, AlertWatcher, Webhook, event_payload
+from updatesync.site.watch.alert_watcher import AlertingError, AlertWatcher
 from updatesync.site.watch.alerts import (
     AlertState,
     AlertType,
@@ -31,6 +31,7 @@ from updatesync.site.watch.alerts import (
     overdue_text,
     replication_link_text,
 )
+from updatesync.site.watch.webhooks import Webhook, event_payload
 from updatesync.vocabulary import SYNC_DONE
 
 SECURITY = "0fa1201d-4330-4fa8-8ae9-b877473b6441"
