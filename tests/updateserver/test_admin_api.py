@@ -16,6 +16,7 @@ from updatesync.updateserver.admin_api import SyncRunner, UpstreamSyncRequest, a
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.store_backend import StoreBackend
+from updatesync.updateserver.sync import SyncHooks
 from updatesync.wsusss.messages import (
     GetAuthorizationCookieRequest,
     GetAuthorizationCookieResponse,
@@ -58,7 +59,9 @@ def test_a_sync_runs_once_at_a_time_and_reports_progress(store: UpdateStore) -> 
     release = threading.Event()
     reached = threading.Event()
 
-    def run(request: UpstreamSyncRequest, progress, _phase) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    def run(request: UpstreamSyncRequest, hooks: SyncHooks) -> dict[str, object]:
+        assert hooks.progress is not None
+        progress = hooks.progress
         progress(3, 10)
         reached.set()
         release.wait(30)
@@ -84,7 +87,7 @@ def test_a_sync_runs_once_at_a_time_and_reports_progress(store: UpdateStore) -> 
 
 
 def test_a_failed_sync_is_reported(store: UpdateStore) -> None:
-    def run(request: UpstreamSyncRequest, progress, _phase) -> None:  # type: ignore[no-untyped-def]
+    def run(request: UpstreamSyncRequest, hooks: SyncHooks) -> None:
         raise RuntimeError("upstream http://wsus.example:8530 refused the connection")
 
     runner = SyncRunner(run)

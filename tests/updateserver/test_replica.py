@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -47,7 +48,13 @@ from updatesync.updateserver.peers import (
 )
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.store_backend import StoreBackend
-from updatesync.updateserver.sync import SyncFailed, SyncResult, sync_from_upstream
+from updatesync.updateserver.sync import (
+    SyncFailed,
+    SyncHooks,
+    SyncResult,
+    SyncSettings,
+    sync_from_upstream,
+)
 from updatesync.wsusss.anchors import Anchor
 from updatesync.wsusss.client import UpstreamClient
 from updatesync.wsusss.faults import ErrorCode
@@ -79,17 +86,16 @@ class Pair:
     wire: FaultInjector
     phases: list[tuple[str, int, int]] = field(default_factory=list)
 
-    def sync(self, **options: object) -> SyncResult:
+    def sync(self, **settings: Any) -> SyncResult:
+        """Sync B from A; `settings` are further `SyncSettings` fields."""
         self.phases.clear()
+        hooks = SyncHooks(phase_progress=lambda *p: self.phases.append(p), sleep=lambda _s: None)
         with UpstreamClient(self.url, timeout=10.0, retries=0) as client:
             return sync_from_upstream(
                 self.b,
-                self.url,
+                SyncSettings(self.url, server_name="replica.test.invalid", **settings),
+                hooks=hooks,
                 client=client,
-                server_name="replica.test.invalid",
-                phase_progress=lambda *p: self.phases.append(p),
-                sleep=lambda _s: None,
-                **options,  # type: ignore[arg-type]
             )
 
     def other_items(self) -> list[tuple[int, int]]:
@@ -442,16 +448,10 @@ def test_the_site_asks_a_replica_sup_for_a_replica_sync_over_its_admin_api(pair:
     pair.a.approve(u[0].update_id, u[0].revision, UNASSIGNED_COMPUTERS, 0, "admin")
     asked: list[UpstreamSyncRequest] = []
 
-    def run(request: UpstreamSyncRequest, progress, phase):  # type: ignore[no-untyped-def]
+    def run(request: UpstreamSyncRequest, hooks: SyncHooks) -> SyncResult:
         asked.append(request)
-        return sync_from_upstream(
-            pair.b,
-            pair.url,
-            full=request.full,
-            replica=request.replica,
-            progress=progress,
-            phase_progress=phase,
-        )
+        settings = SyncSettings(pair.url, full=request.full, replica=request.replica)
+        return sync_from_upstream(pair.b, settings, hooks=hooks)
 
     runner = SyncRunner(run)
     sup = create_app(StoreBackend(pair.b), extra_routes=admin_routes(pair.b, runner))

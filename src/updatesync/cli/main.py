@@ -42,7 +42,12 @@ from updatesync.updateserver.errors import UpdateServerError
 from updatesync.updateserver.importer import ImportResult, import_export_cabinet
 from updatesync.updateserver.store import StoreStatus, Subscription, UpdateStore
 from updatesync.updateserver.store_backend import StoreBackend
-from updatesync.updateserver.sync import MICROSOFT_UPDATE_URL, sync_from_upstream
+from updatesync.updateserver.sync import (
+    MICROSOFT_UPDATE_URL,
+    SyncHooks,
+    SyncSettings,
+    sync_from_upstream,
+)
 from updatesync.wsusss.service import create_app
 from updatesync.wsusss.soap import SERVER_SYNC_PATH
 
@@ -263,16 +268,15 @@ def server_sync(
         UpdateStore.open(data) as store,
         _progress(f"syncing from {upstream}") as report,
     ):
-        result = sync_from_upstream(
-            store,
+        settings = SyncSettings(
             upstream,
             products=tuple(product or ()),
             classifications=tuple(classification or ()),
             languages=tuple(language or ()),
             full=full,
             replica=replica,
-            progress=report,
         )
+        result = sync_from_upstream(store, settings, hooks=SyncHooks(progress=report))
     console.print(
         f"synced from {result.upstream}: {result.new_revisions:,} new, "
         f"{result.changed_revisions:,} changed, {result.expired_revisions:,} expired revisions "
