@@ -40,8 +40,9 @@ from updatesync.site.embedded import (
 from updatesync.updateserver.admin_api import admin_routes, service_error_logger, upstream_runner
 from updatesync.updateserver.errors import UpdateServerError
 from updatesync.updateserver.importer import ImportResult, import_export_cabinet
-from updatesync.updateserver.store import StoreStatus, Subscription, UpdateStore
+from updatesync.updateserver.store import Subscription, UpdateStore
 from updatesync.updateserver.store_backend import StoreBackend
+from updatesync.updateserver.store_status import StoreStatus
 from updatesync.updateserver.sync import (
     MICROSOFT_UPDATE_URL,
     SyncHooks,
