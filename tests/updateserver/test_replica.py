@@ -18,8 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-from alembic import command
-from alembic.config import Config
 from fake_upstream import Exchange, FaultInjector, Rule, fault, garbage, respond, truncated
 from typer.testing import CliRunner
 
@@ -30,7 +28,6 @@ from updatesync.metadata.model import RevisionKey
 from updatesync.roles.serving import BackgroundServer
 from updatesync.site.sync.sup_client import UpdateServerApi
 from updatesync.updateserver.admin_api import SyncRunner, UpstreamSyncRequest, admin_routes
-from updatesync.updateserver.database import MIGRATIONS, create_store_engine, sqlite_url
 from updatesync.updateserver.deployments import (
     ALL_COMPUTERS,
     BUILTIN_GROUPS,
@@ -41,7 +38,6 @@ from updatesync.updateserver.deployments import (
 from updatesync.updateserver.errors import UpdateServerError
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.peers import (
-    UpstreamState,
     downstream_servers,
     save_upstream_state,
     upstream_state,
@@ -156,39 +152,7 @@ def _snapshot(pair: Pair) -> tuple[object, ...]:
     )
 
 
-# --------------------------------------------------------------------------- a new store
-
-
-def test_a_new_store_holds_the_two_builtin_groups_and_no_deployment(tmp_path: Path) -> None:
-    with UpdateStore.open(tmp_path / "new") as store:
-        groups = store.target_groups()
-        assert groups == list(BUILTIN_GROUPS)
-        assert [(g.name, g.is_builtin) for g in groups] == [
-            ("All Computers", True),
-            ("Unassigned Computers", True),
-        ]
-        assert groups[1].parent_group_id == ALL_COMPUTERS
-        assert store.deployments() == [] and store.deployment_counter() == 0
-        assert (store.status().target_groups, store.status().deployments) == (2, 0)
-
-
-def test_a_store_of_the_previous_schema_is_upgraded_with_the_builtin_groups(
-    tmp_path: Path,
-) -> None:
-    data = tmp_path / "old"
-    data.mkdir()
-    engine = create_store_engine(sqlite_url(data))
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0002")
-    engine.dispose()
-    with UpdateStore.open(data) as store:
-        save_upstream_state(store, UpstreamState("http://old.example", update_list_anchor="1,x"))
-        assert store.target_groups() == list(BUILTIN_GROUPS)
-        state = upstream_state(store, "http://old.example")
-        assert (state.update_list_anchor, state.deployment_anchor) == ("1,x", None)
+# --------------------------------------------------------------------------- approving
 
 
 def test_approving_names_what_is_wrong(pair: Pair) -> None:
