@@ -321,7 +321,11 @@ def server_serve(
             + (f"; syncs from {upstream}" if upstream else ""),
             highlight=False,
         )
-        serve_forever(app, sock)
+        try:
+            serve_forever(app, sock)
+        finally:
+            if runner is not None:
+                runner.close()  # a running sync stops at its next batch, before the store
 
 
 @server_app.command("categories")
