@@ -26,7 +26,7 @@ from updatesync.updateserver.admin_api import SyncRunner, admin_routes
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.store_backend import StoreBackend
-from updatesync.updateserver.sync import sync_from_upstream
+from updatesync.updateserver.sync import SyncSettings, sync_from_upstream
 from updatesync.wsusss.service import create_app
 
 WAIT = 60.0
@@ -56,13 +56,12 @@ def site(tmp_path: Path) -> Iterator[RunningSite]:
     results: list[SiteSyncResult] = []
     with BackgroundServer(create_app(StoreBackend(mu))) as up:
 
-        def run(request, progress, phase):  # type: ignore[no-untyped-def]
+        def run(request, hooks):  # type: ignore[no-untyped-def]
             sup_requests.append(request.full)
             entered.set()
             assert gate.wait(WAIT)
-            return sync_from_upstream(
-                sup_store, up.url, full=request.full, progress=progress, phase_progress=phase
-            )
+            settings = SyncSettings(up.url, full=request.full)
+            return sync_from_upstream(sup_store, settings, hooks=hooks)
 
         sup_app = create_app(
             StoreBackend(sup_store), extra_routes=admin_routes(sup_store, SyncRunner(run))

@@ -26,7 +26,7 @@ from updatesync.updateserver.admin_api import SyncRunner, admin_routes
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.store_backend import StoreBackend
-from updatesync.updateserver.sync import sync_from_upstream
+from updatesync.updateserver.sync import SyncSettings, sync_from_upstream
 from updatesync.wsusss.client import UpstreamClient
 from updatesync.wsusss.service import create_app
 
@@ -54,19 +54,16 @@ def top_level_site(root: Path, *, updates: int, seed: int) -> Iterator[TopLevelS
     try:
         with BackgroundServer(create_app(StoreBackend(mu))) as up:
 
-            def run(request, progress, phase):  # type: ignore[no-untyped-def]
+            def run(request, hooks):  # type: ignore[no-untyped-def]
+                settings = SyncSettings(
+                    up.url,
+                    full=request.full,
+                    products=request.products,
+                    classifications=request.classifications,
+                    languages=request.languages,
+                )
                 with UpstreamClient(up.url, retries=0) as client:
-                    return sync_from_upstream(
-                        sup_store,
-                        up.url,
-                        full=request.full,
-                        products=request.products,
-                        classifications=request.classifications,
-                        languages=request.languages,
-                        progress=progress,
-                        phase_progress=phase,
-                        client=client,
-                    )
+                    return sync_from_upstream(sup_store, settings, hooks=hooks, client=client)
 
             app = create_app(
                 StoreBackend(sup_store), extra_routes=admin_routes(sup_store, SyncRunner(run))

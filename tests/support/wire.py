@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from updatesync.metadata.model import RevisionKey
 from updatesync.updateserver.store import UpdateStore
-from updatesync.updateserver.sync import SyncResult, sync_from_upstream
+from updatesync.updateserver.sync import SyncResult, SyncSettings, sync_from_upstream
 from updatesync.wsusss.client import UpstreamClient
 from updatesync.wsusss.messages import GetUpdateDataRequest, parse_request
 
@@ -26,12 +28,13 @@ class RecordingTransport(httpx.HTTPTransport):
 
 
 def recorded_sync(
-    store: UpdateStore, url: str, **options: object
+    store: UpdateStore, url: str, **settings: Any
 ) -> tuple[SyncResult, list[RevisionKey]]:
-    """Sync `store` from `url`; return the result and the ids asked for in GetUpdateData."""
+    """Sync `store` from `url` (`settings`: further `SyncSettings` fields); return the result
+    and the ids asked for in GetUpdateData."""
     transport = RecordingTransport()
     with UpstreamClient(url, transport=transport) as client:
-        result = sync_from_upstream(store, url, client=client, **options)  # type: ignore[arg-type]
+        result = sync_from_upstream(store, SyncSettings(url, **settings), client=client)
     return result, transport.requested
 
 

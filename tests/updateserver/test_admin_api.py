@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -14,8 +15,10 @@ from updatesync.metadata.generator import generate_catalog
 from updatesync.roles.serving import BackgroundServer
 from updatesync.updateserver.admin_api import SyncRunner, UpstreamSyncRequest, admin_routes
 from updatesync.updateserver.importer import import_export_cabinet
+from updatesync.updateserver.peers import upstream_state
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.store_backend import StoreBackend
+from updatesync.updateserver.sync import SyncHooks, SyncResult, SyncSettings, sync_from_upstream
 from updatesync.wsusss.messages import (
     GetAuthorizationCookieRequest,
     GetAuthorizationCookieResponse,
@@ -58,7 +61,9 @@ def test_a_sync_runs_once_at_a_time_and_reports_progress(store: UpdateStore) -> 
     release = threading.Event()
     reached = threading.Event()
 
-    def run(request: UpstreamSyncRequest, progress, _phase) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    def run(request: UpstreamSyncRequest, hooks: SyncHooks) -> dict[str, object]:
+        assert hooks.progress is not None
+        progress = hooks.progress
         progress(3, 10)
         reached.set()
         release.wait(30)
@@ -84,7 +89,7 @@ def test_a_sync_runs_once_at_a_time_and_reports_progress(store: UpdateStore) -> 
 
 
 def test_a_failed_sync_is_reported(store: UpdateStore) -> None:
-    def run(request: UpstreamSyncRequest, progress, _phase) -> None:  # type: ignore[no-untyped-def]
+    def run(request: UpstreamSyncRequest, hooks: SyncHooks) -> None:
         raise RuntimeError("upstream http://wsus.example:8530 refused the connection")
 
     runner = SyncRunner(run)
@@ -117,3 +122,75 @@ def test_a_downstream_is_registered_on_first_contact(store: UpdateStore) -> None
     assert [(d["account_guid"], d["account_name"], d["address"]) for d in listed] == [
         (account, "ps1site.contoso.com", "127.0.0.1")
     ]
+
+
+# --------------------------------------------------------------------------- closing the runner
+
+
+def _runner_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "update-server-sync"]
+
+
+def test_close_stops_a_running_sync_at_a_batch_boundary(store: UpdateStore, tmp_path: Path) -> None:
+    """close() cancels the sync between two GetUpdateData batches: the batches committed
+    stay, no anchor is saved past them, no thread is left, and the next sync completes."""
+    down = UpdateStore.open(tmp_path / "down")
+    first_batch = threading.Event()
+    with BackgroundServer(create_app(StoreBackend(store))) as up:
+
+        def run(request: UpstreamSyncRequest, hooks: SyncHooks) -> SyncResult:
+            cancel = hooks.cancel
+            assert cancel is not None
+
+            def progress(done: int, total: int) -> None:
+                if done:  # a batch is committed: hold the sync here until close() asks
+                    first_batch.set()
+                    assert cancel.wait(30)
+
+            settings = SyncSettings(up.url, full=request.full, server_name="dss.test")
+            return sync_from_upstream(down, settings, hooks=replace(hooks, progress=progress))
+
+        runner = SyncRunner(run)
+        assert runner.start()
+        assert first_batch.wait(30)
+        assert runner.is_alive()
+        runner.close()
+
+        assert not runner.is_alive() and not _runner_threads()
+        assert not runner.state.running
+        assert runner.state.last_result is None
+        assert "cancelled" in (runner.state.last_error or "")
+        assert not runner.start()  # a closed runner starts nothing
+
+        # One whole batch, nothing half-written, and no anchor past what was committed.
+        held = down.revision_keys()
+        assert 0 < len(held) < len(store.revision_keys())
+        assert held <= store.revision_keys()
+        assert upstream_state(down, up.url).update_list_anchor is None
+        assert down.history()[0].result != "Succeeded"
+
+        # The next sync resumes: it asks only for what is missing and ends complete.
+        result = sync_from_upstream(down, SyncSettings(up.url, server_name="dss.test"))
+        assert down.revision_keys() == store.revision_keys()
+        assert result.revisions_requested == len(store.revision_keys()) - len(held)
+    down.close()
+
+
+def test_close_refuses_new_syncs_and_leaves_no_thread(store: UpdateStore) -> None:
+    runs: list[UpstreamSyncRequest] = []
+
+    def run(request: UpstreamSyncRequest, hooks: SyncHooks) -> dict[str, object]:
+        runs.append(request)
+        return {"ok": True}
+
+    runner = SyncRunner(run)
+    app = create_app(StoreBackend(store), extra_routes=admin_routes(store, runner))
+    with BackgroundServer(app) as server, httpx.Client(base_url=server.url) as http:
+        assert http.post("/api/sync").status_code == 202
+        runner.wait(30)
+        runner.close(timeout=5.0)
+        assert not runner.is_alive() and not _runner_threads()
+        assert http.post("/api/sync").status_code == 409
+        assert http.get("/api/sync").json()["last_result"] == {"ok": True}
+    assert len(runs) == 1
+    SyncRunner(run).close()  # a runner that never ran closes at once

@@ -14,11 +14,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from alembic import command
-from alembic.config import Config
 from fake_upstream import Exchange, FaultInjector, Rule, fault, garbage, respond, truncated
 from typer.testing import CliRunner
 
@@ -29,7 +28,6 @@ from updatesync.metadata.model import RevisionKey
 from updatesync.roles.serving import BackgroundServer
 from updatesync.site.sync.sup_client import UpdateServerApi
 from updatesync.updateserver.admin_api import SyncRunner, UpstreamSyncRequest, admin_routes
-from updatesync.updateserver.database import MIGRATIONS, create_store_engine, sqlite_url
 from updatesync.updateserver.deployments import (
     ALL_COMPUTERS,
     BUILTIN_GROUPS,
@@ -40,14 +38,19 @@ from updatesync.updateserver.deployments import (
 from updatesync.updateserver.errors import UpdateServerError
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.peers import (
-    UpstreamState,
     downstream_servers,
     save_upstream_state,
     upstream_state,
 )
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.store_backend import StoreBackend
-from updatesync.updateserver.sync import SyncFailed, SyncResult, sync_from_upstream
+from updatesync.updateserver.sync import (
+    SyncFailed,
+    SyncHooks,
+    SyncResult,
+    SyncSettings,
+    sync_from_upstream,
+)
 from updatesync.wsusss.anchors import Anchor
 from updatesync.wsusss.client import UpstreamClient
 from updatesync.wsusss.faults import ErrorCode
@@ -79,17 +82,16 @@ class Pair:
     wire: FaultInjector
     phases: list[tuple[str, int, int]] = field(default_factory=list)
 
-    def sync(self, **options: object) -> SyncResult:
+    def sync(self, **settings: Any) -> SyncResult:
+        """Sync B from A; `settings` are further `SyncSettings` fields."""
         self.phases.clear()
+        hooks = SyncHooks(phase_progress=lambda *p: self.phases.append(p), sleep=lambda _s: None)
         with UpstreamClient(self.url, timeout=10.0, retries=0) as client:
             return sync_from_upstream(
                 self.b,
-                self.url,
+                SyncSettings(self.url, server_name="replica.test.invalid", **settings),
+                hooks=hooks,
                 client=client,
-                server_name="replica.test.invalid",
-                phase_progress=lambda *p: self.phases.append(p),
-                sleep=lambda _s: None,
-                **options,  # type: ignore[arg-type]
             )
 
     def other_items(self) -> list[tuple[int, int]]:
@@ -150,39 +152,7 @@ def _snapshot(pair: Pair) -> tuple[object, ...]:
     )
 
 
-# --------------------------------------------------------------------------- a new store
-
-
-def test_a_new_store_holds_the_two_builtin_groups_and_no_deployment(tmp_path: Path) -> None:
-    with UpdateStore.open(tmp_path / "new") as store:
-        groups = store.target_groups()
-        assert groups == list(BUILTIN_GROUPS)
-        assert [(g.name, g.is_builtin) for g in groups] == [
-            ("All Computers", True),
-            ("Unassigned Computers", True),
-        ]
-        assert groups[1].parent_group_id == ALL_COMPUTERS
-        assert store.deployments() == [] and store.deployment_counter() == 0
-        assert (store.status().target_groups, store.status().deployments) == (2, 0)
-
-
-def test_a_store_of_the_previous_schema_is_upgraded_with_the_builtin_groups(
-    tmp_path: Path,
-) -> None:
-    data = tmp_path / "old"
-    data.mkdir()
-    engine = create_store_engine(sqlite_url(data))
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0002")
-    engine.dispose()
-    with UpdateStore.open(data) as store:
-        save_upstream_state(store, UpstreamState("http://old.example", update_list_anchor="1,x"))
-        assert store.target_groups() == list(BUILTIN_GROUPS)
-        state = upstream_state(store, "http://old.example")
-        assert (state.update_list_anchor, state.deployment_anchor) == ("1,x", None)
+# --------------------------------------------------------------------------- approving
 
 
 def test_approving_names_what_is_wrong(pair: Pair) -> None:
@@ -442,16 +412,10 @@ def test_the_site_asks_a_replica_sup_for_a_replica_sync_over_its_admin_api(pair:
     pair.a.approve(u[0].update_id, u[0].revision, UNASSIGNED_COMPUTERS, 0, "admin")
     asked: list[UpstreamSyncRequest] = []
 
-    def run(request: UpstreamSyncRequest, progress, phase):  # type: ignore[no-untyped-def]
+    def run(request: UpstreamSyncRequest, hooks: SyncHooks) -> SyncResult:
         asked.append(request)
-        return sync_from_upstream(
-            pair.b,
-            pair.url,
-            full=request.full,
-            replica=request.replica,
-            progress=progress,
-            phase_progress=phase,
-        )
+        settings = SyncSettings(pair.url, full=request.full, replica=request.replica)
+        return sync_from_upstream(pair.b, settings, hooks=hooks)
 
     runner = SyncRunner(run)
     sup = create_app(StoreBackend(pair.b), extra_routes=admin_routes(pair.b, runner))

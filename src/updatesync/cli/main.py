@@ -40,9 +40,14 @@ from updatesync.site.embedded import (
 from updatesync.updateserver.admin_api import admin_routes, service_error_logger, upstream_runner
 from updatesync.updateserver.errors import UpdateServerError
 from updatesync.updateserver.importer import ImportResult, import_export_cabinet
-from updatesync.updateserver.store import StoreStatus, Subscription, UpdateStore
+from updatesync.updateserver.store import Subscription, UpdateStore
 from updatesync.updateserver.store_backend import StoreBackend
-from updatesync.updateserver.sync import sync_from_upstream
+from updatesync.updateserver.store_status import StoreStatus
+from updatesync.updateserver.sync import (
+    SyncHooks,
+    SyncSettings,
+    sync_from_upstream,
+)
 from updatesync.wsusss.service import create_app
 from updatesync.wsusss.soap import SERVER_SYNC_PATH
 
@@ -263,16 +268,15 @@ def server_sync(
         UpdateStore.open(data) as store,
         _progress(f"syncing from {upstream}") as report,
     ):
-        result = sync_from_upstream(
-            store,
+        settings = SyncSettings(
             upstream,
             products=tuple(product or ()),
             classifications=tuple(classification or ()),
             languages=tuple(language or ()),
             full=full,
             replica=replica,
-            progress=report,
         )
+        result = sync_from_upstream(store, settings, hooks=SyncHooks(progress=report))
     console.print(
         f"synced from {result.upstream}: {result.new_revisions:,} new, "
         f"{result.changed_revisions:,} changed, {result.expired_revisions:,} expired revisions "
@@ -316,7 +320,11 @@ def server_serve(
             + (f"; syncs from {upstream}" if upstream else ""),
             highlight=False,
         )
-        serve_forever(app, sock)
+        try:
+            serve_forever(app, sock)
+        finally:
+            if runner is not None:
+                runner.close()  # a running sync stops at its next batch, before the store
 
 
 @server_app.command("categories")

@@ -31,8 +31,9 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
+from pydantic import BaseModel, ConfigDict, field_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -42,10 +43,7 @@ from updatesync.updateserver.errors import UpdateServerError
 from updatesync.updateserver.peers import downstream_servers
 from updatesync.updateserver.site_view import PAGE, changed_categories, changed_updates
 from updatesync.updateserver.store import UpdateStore
-from updatesync.updateserver.sync import default_log, sync_from_upstream
-
-Progress = Callable[[int, int], None]
-PhaseProgress = Callable[[str, int, int], None]
+from updatesync.updateserver.sync import SyncHooks, SyncSettings, default_log, sync_from_upstream
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +59,10 @@ class UpstreamSyncRequest:
     languages: tuple[str, ...] = ()
 
 
-SyncFunction = Callable[[UpstreamSyncRequest, Progress, PhaseProgress], object]
-"""Runs one sync and returns its result; raises on failure. Phase progress is
-("categories" | "updates" | "other items", done in the phase, phase total)."""
+SyncFunction = Callable[[UpstreamSyncRequest, SyncHooks], object]
+"""Runs one sync, reporting through and stoppable by the hooks (`SyncHooks`: progress,
+phase progress "categories" | "updates" | "other items", cancel); returns its result and
+raises on failure."""
 
 
 @dataclass
@@ -84,29 +83,48 @@ class SyncState:
     """Rises with every change (start, progress, end): what long polls wait on."""
     _clock_start: float = field(default=0.0, repr=False)
 
-    def to_json(self) -> dict[str, Any]:
-        eta = None
+    @property
+    def eta_seconds(self) -> float | None:
+        """Seconds left at the pace so far, while a sync runs and has fetched something."""
         if self.running and self.done and self.total > self.done:
             elapsed = time.monotonic() - self._clock_start
-            eta = round(elapsed / self.done * (self.total - self.done), 1)
-        return {
-            "running": self.running,
-            "started_at": _iso(self.started_at),
-            "done": self.done,
-            "total": self.total,
-            "eta_seconds": eta,
-            "phase": self.phase,
-            "phase_done": self.phase_done,
-            "phase_total": self.phase_total,
-            "last_result": self.last_result,
-            "last_error": self.last_error,
-            "last_finished_at": _iso(self.last_finished_at),
-            "version": self.version,
-        }
+            return round(elapsed / self.done * (self.total - self.done), 1)
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return SyncStateView.model_validate(self, from_attributes=True).model_dump()
+
+
+class SyncStateView(BaseModel):
+    """`GET /api/sync`'s JSON: a `SyncState` with its ETA, times in ISO 8601."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    running: bool
+    started_at: str | None
+    done: int
+    total: int
+    eta_seconds: float | None
+    phase: str | None
+    phase_done: int
+    phase_total: int
+    last_result: dict[str, Any] | None
+    last_error: str | None
+    last_finished_at: str | None
+    version: int
+
+    @field_validator("started_at", "last_finished_at", mode="before")
+    @classmethod
+    def _iso(cls, value: object) -> object:
+        return value.isoformat() if isinstance(value, datetime) else value
 
 
 class SyncRunner:
-    """Runs syncs in a background thread, one at a time, and keeps their progress."""
+    """Runs syncs in a thread it owns, one at a time, and keeps their progress.
+
+    `close` stops it: a running sync is asked to stop at its next batch boundary (its
+    `SyncHooks.cancel` is set), the thread is joined, and no sync starts afterwards.
+    """
 
     def __init__(self, run: SyncFunction) -> None:
         self._run = run
@@ -114,12 +132,14 @@ class SyncRunner:
         self._changed = threading.Condition(self._lock)
         self.state = SyncState()
         self._thread: threading.Thread | None = None
+        self._cancel = threading.Event()
+        self._closed = False
 
     def start(self, request: UpstreamSyncRequest | None = None) -> bool:
         """Start a sync; False if one is already running (the request is not lost: the
-        running sync will bring what it would have)."""
+        running sync will bring what it would have) or the runner is closed."""
         with self._lock:
-            if self.state.running:
+            if self.state.running or self._closed:
                 return False
             self.state.running = True
             self.state.started_at = datetime.now(UTC)
@@ -129,10 +149,32 @@ class SyncRunner:
             self.state._clock_start = time.monotonic()
             self._bump()
             self._thread = threading.Thread(
-                target=self._work, args=(request or UpstreamSyncRequest(),), daemon=True
+                target=self._work,
+                args=(request or UpstreamSyncRequest(),),
+                name="update-server-sync",
+                daemon=True,  # close() joins it; daemon only so a hung call cannot block exit
             )
             self._thread.start()
             return True
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Refuse new syncs, ask the running one (if any) to stop at its next batch
+        boundary, and wait up to `timeout` seconds for its thread to end."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        self._cancel.set()
+        if thread is not None:
+            thread.join(timeout)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def is_alive(self) -> bool:
+        """Whether the runner's sync thread is running."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()
 
     def wait_for_change(self, version: int, timeout: float) -> SyncState:
         """The state once its version is past `version`, or after `timeout` seconds."""
@@ -164,8 +206,9 @@ class SyncRunner:
     def _work(self, request: UpstreamSyncRequest) -> None:
         result: dict[str, Any] | None = None
         error: str | None = None
+        hooks = SyncHooks(progress=self._progress, phase_progress=self._phase, cancel=self._cancel)
         try:
-            outcome = self._run(request, self._progress, self._phase)
+            outcome = self._run(request, hooks)
             result = _jsonable(outcome)
         except Exception as exc:  # reported through GET /api/sync
             error = str(exc) or type(exc).__name__
@@ -188,24 +231,22 @@ def upstream_runner(
     replica (`replica`) always syncs as one. Without an upstream (a disconnected server)
     every sync fails, saying how such a server gets its updates."""
 
-    def run(request: UpstreamSyncRequest, progress: Progress, phase: PhaseProgress) -> object:
+    def run(request: UpstreamSyncRequest, hooks: SyncHooks) -> object:
         if upstream_url is None:
             raise UpdateServerError(
                 f"update server {server_name or store}: no upstream server to sync from (it is "
                 "disconnected); import a WSUS export with `updatesync updateserver import`"
             )
-        return sync_from_upstream(
-            store,
+        settings = SyncSettings(
             upstream_url,
             full=request.full,
             replica=request.replica or replica,
             products=request.products,
             classifications=request.classifications,
             languages=request.languages,
-            progress=progress,
-            phase_progress=phase,
             server_name=server_name,
         )
+        return sync_from_upstream(store, settings, hooks=hooks)
 
     return SyncRunner(run)
 
@@ -221,106 +262,103 @@ def service_error_logger(store: UpdateStore) -> Callable[[str, BaseException], N
     return on_error
 
 
-def admin_routes(store: UpdateStore, runner: SyncRunner | None) -> list[Route]:
-    """The admin API's routes for one update server."""
+def _error(message: str, status_code: int) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status_code)
 
-    async def status(_request: Request) -> JSONResponse:
-        return JSONResponse(store.status().to_json())
 
-    async def changes(request: Request) -> JSONResponse:
+class AdminEndpoints:
+    """The admin API's endpoints for one update server: its store and, when it syncs from
+    an upstream, its runner."""
+
+    def __init__(self, store: UpdateStore, runner: SyncRunner | None) -> None:
+        self.store = store
+        self.runner = runner
+
+    async def status(self, _request: Request) -> JSONResponse:
+        return JSONResponse(self.store.status().to_json())
+
+    async def changes(self, request: Request) -> JSONResponse:
         since_text = request.query_params.get("since", "0")
         if not since_text.isdigit():
-            return JSONResponse(
-                {"error": f"since must be a change number (a whole number), not {since_text!r}"},
-                status_code=400,
+            return _error(
+                f"since must be a change number (a whole number), not {since_text!r}", 400
             )
-        keys = store.changed_since(int(since_text))
+        keys = self.store.changed_since(int(since_text))
         return JSONResponse(
             {
                 "since": int(since_text),
-                "change_counter": store.change_counter(),
+                "change_counter": self.store.change_counter(),
                 "revisions": [[k.update_id, k.revision] for k in keys],
             }
         )
 
-    async def sync_state(request: Request) -> JSONResponse:
+    async def sync_state(self, request: Request) -> JSONResponse:
+        runner = self.runner
         if runner is None:
-            return JSONResponse({"error": "this update server has no upstream"}, status_code=404)
+            return _error("this update server has no upstream", 404)
         version = request.query_params.get("version")
         if version is None:
             return JSONResponse(runner.state.to_json())
         wait = request.query_params.get("wait", "30")
         if not version.isdigit() or not wait.replace(".", "", 1).isdigit():
-            return JSONResponse(
-                {"error": "version and wait must be numbers (wait in seconds)"}, status_code=400
-            )
+            return _error("version and wait must be numbers (wait in seconds)", 400)
         state = await run_in_threadpool(
             runner.wait_for_change, int(version), min(float(wait), 60.0)
         )
         return JSONResponse(state.to_json())
 
-    async def sync_start(request: Request) -> JSONResponse:
+    async def sync_start(self, request: Request) -> JSONResponse:
+        runner = self.runner
         if runner is None:
-            return JSONResponse(
-                {"error": "this update server has no upstream; start it with --upstream"},
-                status_code=409,
-            )
+            return _error("this update server has no upstream; start it with --upstream", 409)
         body = await request.body()
         payload: Any = {}
         if body.strip():
             try:
                 payload = await request.json()
             except ValueError:
-                return JSONResponse({"error": "the body must be JSON"}, status_code=400)
+                return _error("the body must be JSON", 400)
         if not isinstance(payload, dict):
-            return JSONResponse({"error": "the body must be a JSON object"}, status_code=400)
+            return _error("the body must be a JSON object", 400)
         lists = {}
         for name in ("products", "classifications", "languages"):
             value = payload.get(name, [])
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                return JSONResponse({"error": f"{name} must be a list of strings"}, status_code=400)
+                return _error(f"{name} must be a list of strings", 400)
             lists[name] = tuple(value)
         replica = payload.get("replica", False)
         if not isinstance(replica, bool):
-            return JSONResponse(
-                {"error": f"replica must be true or false, not {replica!r}"}, status_code=400
-            )
+            return _error(f"replica must be true or false, not {replica!r}", 400)
         started = runner.start(
             UpstreamSyncRequest(full=bool(payload.get("full", False)), replica=replica, **lists)
         )
         return JSONResponse(runner.state.to_json(), status_code=202 if started else 409)
 
-    async def deployments(request: Request) -> JSONResponse:
+    async def deployments(self, request: Request) -> JSONResponse:
         since = request.query_params.get("since")
         if since is not None and not since.isdigit():
-            return JSONResponse(
-                {
-                    "error": f"since must be a deployment counter value (a whole number), "
-                    f"not {since!r}"
-                },
-                status_code=400,
+            return _error(
+                f"since must be a deployment counter value (a whole number), not {since!r}", 400
             )
         found = await run_in_threadpool(
-            store.deployment_summary, int(since) if since is not None else None
+            self.store.deployment_summary, int(since) if since is not None else None
         )
         return JSONResponse(_jsonable(found))
 
-    async def downstream(_request: Request) -> JSONResponse:
-        return JSONResponse([_jsonable(d) for d in downstream_servers(store)])
+    async def downstream(self, _request: Request) -> JSONResponse:
+        return JSONResponse([_jsonable(d) for d in downstream_servers(self.store)])
 
-    async def updates(request: Request) -> JSONResponse:
+    async def updates(self, request: Request) -> JSONResponse:
         params = request.query_params
         numbers = {}
         for name, default in (("since", "0"), ("after", ""), ("limit", str(PAGE))):
             text = params.get(name, default)
             if text and not text.isdigit():
-                return JSONResponse(
-                    {"error": f"{name} must be a whole number, not {text!r}"}, status_code=400
-                )
+                return _error(f"{name} must be a whole number, not {text!r}", 400)
             numbers[name] = int(text) if text else None
         page = await run_in_threadpool(
             changed_updates,
-            store,
+            self.store,
             since=numbers["since"] or 0,
             after=numbers["after"],
             products=params.getlist("product"),
@@ -329,29 +367,33 @@ def admin_routes(store: UpdateStore, runner: SyncRunner | None) -> list[Route]:
         )
         return JSONResponse(_jsonable(page))
 
-    async def categories(request: Request) -> JSONResponse:
+    async def categories(self, request: Request) -> JSONResponse:
         since = request.query_params.get("since", "0")
         if not since.isdigit():
-            return JSONResponse(
-                {"error": f"since must be a whole number, not {since!r}"}, status_code=400
-            )
-        found = await run_in_threadpool(changed_categories, store, since=int(since))
-        return JSONResponse({"change_counter": store.change_counter(), "items": _jsonable(found)})
-
-    return [
-        Route("/api/status", status, methods=["GET"]),
-        Route("/api/changes", changes, methods=["GET"]),
-        Route("/api/sync", sync_state, methods=["GET"]),
-        Route("/api/sync", sync_start, methods=["POST"]),
-        Route("/api/deployments", deployments, methods=["GET"]),
-        Route("/api/downstream", downstream, methods=["GET"]),
-        Route("/api/updates", updates, methods=["GET"]),
-        Route("/api/categories", categories, methods=["GET"]),
-    ]
+            return _error(f"since must be a whole number, not {since!r}", 400)
+        found = await run_in_threadpool(changed_categories, self.store, since=int(since))
+        return JSONResponse(
+            {"change_counter": self.store.change_counter(), "items": _jsonable(found)}
+        )
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
+ROUTES: Final[tuple[tuple[str, str, str], ...]] = (
+    ("/api/status", "GET", "status"),
+    ("/api/changes", "GET", "changes"),
+    ("/api/sync", "GET", "sync_state"),
+    ("/api/sync", "POST", "sync_start"),
+    ("/api/deployments", "GET", "deployments"),
+    ("/api/downstream", "GET", "downstream"),
+    ("/api/updates", "GET", "updates"),
+    ("/api/categories", "GET", "categories"),
+)
+"""The admin API: (path, method, `AdminEndpoints` method), in matching order."""
+
+
+def admin_routes(store: UpdateStore, runner: SyncRunner | None) -> list[Route]:
+    """The admin API's routes for one update server."""
+    endpoints = AdminEndpoints(store, runner)
+    return [Route(path, getattr(endpoints, name), methods=[verb]) for path, verb, name in ROUTES]
 
 
 def _jsonable(value: object) -> Any:

@@ -23,7 +23,8 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, delete, insert, select, update
 
 from updatesync.updateserver import schema as t
-from updatesync.updateserver.store import UpdateStore, as_utc
+from updatesync.updateserver.store import UpdateStore
+from updatesync.updateserver.store_status import as_utc
 
 
 @dataclass(frozen=True, slots=True)

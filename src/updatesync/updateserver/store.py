@@ -2,20 +2,20 @@
 
 One `UpdateStore` per update server. It holds every revision it has received (older
 revisions stay stored; `update_item` points at the latest one), a change counter, the
-subscription and the sync history, and the target groups, deployments (approvals) and
-hidden updates. Writing revisions in bulk is `importer.py`'s job; the rules of groups and
-deployments are `deployments.py`'s, which the methods here run in one transaction each.
+subscription and the sync history (its status and history are read by
+`store_status.py`), and the target groups, deployments (approvals) and hidden updates.
+Writing revisions in bulk is `importer.py`'s job; the rules of groups and deployments are
+`deployments.py`'s, which the methods here run in one transaction each.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select
+from sqlalchemy import Connection, Engine, delete, insert, select
 
 from updatesync.metadata.export import ExportRecord, write_export
 from updatesync.metadata.model import CategoryType, RevisionKey
@@ -23,47 +23,17 @@ from updatesync.updateserver import deployments as dep
 from updatesync.updateserver import schema as t
 from updatesync.updateserver.database import create_store_engine, migrate, sqlite_url
 from updatesync.updateserver.errors import UnknownRevisions, UpdateServerError
+from updatesync.updateserver.store_status import (
+    HistoryEntry,
+    StoreStatus,
+    read_history,
+    read_status,
+)
 
 Progress = Callable[[int, int], None]
 
 PRODUCT_TYPES = (CategoryType.COMPANY, CategoryType.PRODUCT_FAMILY, CategoryType.PRODUCT)
 """Category types a subscription may name as a product (WSUS lets one pick a whole family)."""
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryEntry:
-    """One import or sync of this server, as the sync history shows it."""
-
-    kind: str
-    source: str
-    started_at: datetime
-    finished_at: datetime
-    result: str
-    error: str | None
-    new_revisions: int
-    unchanged_revisions: int
-    conflicting_revisions: int
-    change_before: int
-    change_after: int
-
-
-@dataclass(frozen=True, slots=True)
-class StoreStatus:
-    """What `updatesync updateserver status` shows. `by_type` counts revisions."""
-
-    revisions: int
-    updates: int
-    categories: int
-    by_type: dict[str, int]
-    by_category_type: dict[str, int]
-    last_change: int
-    subscription: dict[str, list[str]]
-    last_sync: dict[str, Any] | None = field(default=None)
-    target_groups: int = 0
-    deployments: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,13 +63,6 @@ class Subscription:
     products: tuple[str, ...] = ()
     classifications: tuple[str, ...] = ()
     languages: tuple[str, ...] = ()
-
-
-def as_utc(value: Any) -> Any:
-    """SQLite hands back naive datetimes; every time we store is UTC."""
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 class UpdateStore:
@@ -243,71 +206,17 @@ class UpdateStore:
                 yield ExportRecord(uid, rev, xml)
 
     def status(self) -> StoreStatus:
-        with self.engine.connect() as conn:
-            revisions = conn.execute(select(func.count()).select_from(t.revision)).scalar_one()
-            updates = conn.execute(select(func.count()).select_from(t.update_item)).scalar_one()
-            categories = conn.execute(
-                select(func.count())
-                .select_from(t.update_item)
-                .where(t.update_item.c.update_type == "Category")
-            ).scalar_one()
-            by_type = dict(
-                conn.execute(
-                    select(t.revision.c.update_type, func.count())
-                    .group_by(t.revision.c.update_type)
-                    .order_by(t.revision.c.update_type)
-                ).all()
-            )
-            by_category_type = dict(
-                conn.execute(
-                    select(t.revision.c.category_type, func.count())
-                    .where(t.revision.c.category_type.is_not(None))
-                    .group_by(t.revision.c.category_type)
-                    .order_by(t.revision.c.category_type)
-                ).all()
-            )
-            last_change = conn.execute(select(t.store_state.c.change_counter)).scalar_one()
-            groups = conn.execute(select(func.count()).select_from(t.target_group)).scalar_one()
-            deployed = conn.execute(select(func.count()).select_from(t.deployment)).scalar_one()
-        history = self.history(limit=1)
-        last_sync = None
-        if history:
-            entry = history[0]
-            last_sync = {
-                "kind": entry.kind,
-                "source": entry.source,
-                "finished_at": entry.finished_at.isoformat(),
-                "result": entry.result,
-                "error": entry.error,
-                "new_revisions": entry.new_revisions,
-            }
         sub = self.subscription()
-        return StoreStatus(
-            revisions=revisions,
-            updates=updates,
-            categories=categories,
-            by_type=by_type,
-            by_category_type=by_category_type,
-            last_change=last_change,
-            subscription={
-                "products": list(sub.products),
-                "classifications": list(sub.classifications),
-                "languages": list(sub.languages),
-            },
-            last_sync=last_sync,
-            target_groups=groups,
-            deployments=deployed,
-        )
+        subscription = {
+            "products": list(sub.products),
+            "classifications": list(sub.classifications),
+            "languages": list(sub.languages),
+        }
+        return read_status(self.engine, subscription)
 
     def history(self, *, limit: int | None = None) -> list[HistoryEntry]:
         """The sync history, newest first."""
-        query = select(t.sync_history).order_by(t.sync_history.c.id.desc())
-        if limit is not None:
-            query = query.limit(limit)
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).mappings().all()
-        fields = HistoryEntry.__slots__
-        return [HistoryEntry(**{name: as_utc(row[name]) for name in fields}) for row in rows]
+        return read_history(self.engine, limit=limit)
 
     def subscription(self) -> Subscription:
         with self.engine.connect() as conn:

@@ -21,7 +21,7 @@ from updatesync.updateserver.admin_api import SyncRunner, admin_routes
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.store_backend import StoreBackend
-from updatesync.updateserver.sync import sync_from_upstream
+from updatesync.updateserver.sync import SyncSettings, sync_from_upstream
 from updatesync.wsusss.client import UpstreamClient
 from updatesync.wsusss.service import create_app
 
@@ -36,10 +36,8 @@ def pair(tmp_path: Path) -> Iterator[tuple[UpdateStore, UpdateStore, str, str]]:
     import_export_cabinet(a, tmp_path / "m1.cab")
     with BackgroundServer(create_app(StoreBackend(a))) as up:
 
-        def run(request, progress, phase):  # type: ignore[no-untyped-def]
-            return sync_from_upstream(
-                b, up.url, full=request.full, progress=progress, phase_progress=phase
-            )
+        def run(request, hooks):  # type: ignore[no-untyped-def]
+            return sync_from_upstream(b, SyncSettings(up.url, full=request.full), hooks=hooks)
 
         app = create_app(StoreBackend(b), extra_routes=admin_routes(b, SyncRunner(run)))
         with BackgroundServer(app) as sup:
@@ -91,16 +89,10 @@ def test_a_sync_is_followed_to_its_end_and_its_changes_read(pair, tmp_path: Path
 def test_a_failed_sync_and_an_unreachable_server_are_clear(tmp_path: Path) -> None:
     store = UpdateStore.open(tmp_path / "B")
 
-    def run(request, progress, phase):  # type: ignore[no-untyped-def]
+    def run(request, hooks):  # type: ignore[no-untyped-def]
+        settings = SyncSettings("http://127.0.0.1:9", full=request.full)
         with UpstreamClient("http://127.0.0.1:9", retries=0) as client:
-            return sync_from_upstream(
-                store,
-                "http://127.0.0.1:9",
-                full=request.full,
-                progress=progress,
-                phase_progress=phase,
-                client=client,
-            )
+            return sync_from_upstream(store, settings, hooks=hooks, client=client)
 
     app = create_app(StoreBackend(store), extra_routes=admin_routes(store, SyncRunner(run)))
     with BackgroundServer(app) as sup, UpdateServerApi(sup.url) as api:

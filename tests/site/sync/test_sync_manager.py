@@ -26,7 +26,7 @@ from updatesync.updateserver.admin_api import SyncRunner, admin_routes
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.store_backend import StoreBackend
-from updatesync.updateserver.sync import sync_from_upstream
+from updatesync.updateserver.sync import SyncSettings, sync_from_upstream
 from updatesync.wsusss.client import UpstreamClient
 from updatesync.wsusss.service import create_app
 
@@ -56,19 +56,16 @@ def site(tmp_path: Path) -> Iterator[Site]:
     products = tuple(c.update_id for c in mu.categories("Product"))
     with BackgroundServer(create_app(StoreBackend(mu))) as up:
 
-        def run(request, progress, phase):  # type: ignore[no-untyped-def]
+        def run(request, hooks):  # type: ignore[no-untyped-def]
+            settings = SyncSettings(
+                up.url,
+                full=request.full,
+                products=request.products,
+                classifications=request.classifications,
+                languages=request.languages,
+            )
             with UpstreamClient(up.url, retries=0) as client:
-                return sync_from_upstream(
-                    sup_store,
-                    up.url,
-                    full=request.full,
-                    products=request.products,
-                    classifications=request.classifications,
-                    languages=request.languages,
-                    progress=progress,
-                    phase_progress=phase,
-                    client=client,
-                )
+                return sync_from_upstream(sup_store, settings, hooks=hooks, client=client)
 
         app = create_app(
             StoreBackend(sup_store), extra_routes=admin_routes(sup_store, SyncRunner(run))
@@ -198,16 +195,10 @@ def switchable(tmp_path: Path) -> Iterator[tuple[SyncManager, SiteDatabase, list
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"<html>not a SOAP answer"})
 
-    def run(request, progress, phase):  # type: ignore[no-untyped-def]
+    def run(request, hooks):  # type: ignore[no-untyped-def]
+        settings = SyncSettings(upstream[0], full=request.full)
         with UpstreamClient(upstream[0], retries=0) as client:
-            return sync_from_upstream(
-                sup_store,
-                upstream[0],
-                full=request.full,
-                progress=progress,
-                phase_progress=phase,
-                client=client,
-            )
+            return sync_from_upstream(sup_store, settings, hooks=hooks, client=client)
 
     with (
         BackgroundServer(create_app(StoreBackend(mu))) as real,

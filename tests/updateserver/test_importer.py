@@ -220,22 +220,6 @@ def test_subscription_is_kept_and_checked_against_the_categories(tmp_path: Path)
         assert store.subscription() == wanted
 
 
-def test_a_new_store_is_at_the_newest_migration(tmp_path: Path) -> None:
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-
-    from updatesync.updateserver.database import MIGRATIONS
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    head = ScriptDirectory.from_config(config).get_current_head()
-    with UpdateStore.open(tmp_path / "sup") as store, store.engine.connect() as conn:
-        assert conn.execute(text("select version_num from alembic_version")).scalar_one() == head
-    # Opening again does not migrate twice or fail.
-    with UpdateStore.open(tmp_path / "sup") as store:
-        assert store.change_counter() == 0
-
-
 def _corrupt_metadata(good: Path, out: Path, tmp_path: Path, damage: str) -> Path:
     """Rebuild `good` with its metadata.txt damaged near the end, after many good batches."""
     work = tmp_path / "members"

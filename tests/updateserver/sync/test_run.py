@@ -7,9 +7,10 @@ it does not import) and against the test's `FakeUpstream` over the same revision
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fake_upstream import (
@@ -36,7 +37,13 @@ from updatesync.metadata.model import RevisionKey
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.peers import upstream_state
 from updatesync.updateserver.store import UpdateStore
-from updatesync.updateserver.sync import SyncFailed, SyncResult, sync_from_upstream
+from updatesync.updateserver.sync import (
+    SyncFailed,
+    SyncHooks,
+    SyncResult,
+    SyncSettings,
+    sync_from_upstream,
+)
 from updatesync.wsusss.client import UpstreamClient, UpstreamUnavailable
 from updatesync.wsusss.errors import ProtocolError
 from updatesync.wsusss.faults import ErrorCode, WsusssFault
@@ -100,17 +107,27 @@ class Sleeps:
 
 
 def _sync(
-    store: UpdateStore, upstream: Upstream, *, retries: int = 0, **options: object
+    store: UpdateStore,
+    upstream: Upstream,
+    *,
+    retries: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+    sleep: Callable[[float], None] | None = None,
+    **settings: Any,
 ) -> SyncResult:
+    """Sync `store` from `upstream`; `settings` are further `SyncSettings` fields."""
     client = UpstreamClient(upstream.url, timeout=10.0, retries=retries, sleep=Sleeps())
-    options.setdefault("sleep", Sleeps())
+    hooks = SyncHooks(progress=progress, sleep=sleep or Sleeps())
     with client:
         return sync_from_upstream(
-            store, upstream.url, client=client, server_name="dss.test.invalid", **options
-        )  # type: ignore[arg-type]
+            store,
+            SyncSettings(upstream.url, server_name="dss.test.invalid", **settings),
+            hooks=hooks,
+            client=client,
+        )
 
 
-def _failing_sync(store: UpdateStore, upstream: Upstream, **options: object) -> SyncFailed:
+def _failing_sync(store: UpdateStore, upstream: Upstream, **options: Any) -> SyncFailed:
     held_before = store.revision_keys()
     delivered_before = len(upstream.injector.delivered)
     with pytest.raises(SyncFailed) as caught:
@@ -162,7 +179,9 @@ def test_no_batch_is_larger_than_the_upstream_allows(
     upstream: Upstream, downstream: UpdateStore
 ) -> None:
     with UpstreamClient(upstream.url, timeout=10.0) as client:
-        sync_from_upstream(downstream, upstream.url, client=client, server_name="dss.test")
+        sync_from_upstream(
+            downstream, SyncSettings(upstream.url, server_name="dss.test"), client=client
+        )
     sizes = [call.ids for call in client.calls if call.operation == "GetUpdateData"]
     assert sizes and max(sizes) <= 100
     assert sum(sizes) == len(upstream.keys)
@@ -174,7 +193,9 @@ def test_short_answers_are_completed_by_asking_again(tmp_path: Path) -> None:
     with serve(fake) as url, UpdateStore.open(tmp_path / "down") as store:
         client = UpstreamClient(url, timeout=10.0)
         with client:
-            result = sync_from_upstream(store, url, client=client, server_name="dss.test")
+            result = sync_from_upstream(
+                store, SyncSettings(url, server_name="dss.test"), client=client
+            )
         assert store.revision_keys() == catalog.keys
     sizes = [call.ids for call in client.calls if call.operation == "GetUpdateData"]
     assert max(sizes) <= 50

@@ -1,0 +1,41 @@
+"""Synthetic update catalogs of the real shape, for tests, demos and benchmarks.
+
+`generate_catalog` streams `ExportRecord`s as a WSUS export holds them: the category
+revisions first (companies, product families, products, the real update classifications,
+a few detectoids), then update revisions (Software mostly, some Driver) whose documents look
+like the ones Microsoft Update serves: `upd:` identity and properties, titles and descriptions
+in several languages, product/classification prerequisites as `AtLeastOne IsCategory="true"`
+groups, detectoid prerequisites, bundles naming the leaf updates generated just before them,
+supersedence chains within a product, files with SHA-1 and SHA-256 digests, applicability
+rules and handler data. Real categories (from an export) may be passed in instead: they come
+out byte-identical and the updates are filed under their products and classifications.
+
+`evolve_catalog` turns one catalog into "next month's": it passes every record through and
+applies an exact number of changes (new updates, new revisions with a changed title or
+description, expirations), in one pass over its input.
+
+Everything is deterministic for a given seed: the only randomness is `random.Random(seed)`,
+GUIDs come from it, and dates are a fixed base date plus seed-driven offsets. Memory does not
+grow with the number of updates: the generator keeps only a few recent update ids per
+product (for supersedence); `evolve_catalog` keeps the records it is about to change.
+
+The modules: `tables` (namespaces, publishers, dates, classifications, the category tree,
+texts) and `templates` (the kinds of updates per product kind) are tables; `markup` writes
+document fragments; `categories` and `updates` generate the records; `catalog` holds
+`generate_catalog` and `catalog_stats`, `evolve` holds `evolve_catalog`.
+"""
+
+from __future__ import annotations
+
+from updatesync.metadata.generator.catalog import CatalogStats, catalog_stats, generate_catalog
+from updatesync.metadata.generator.evolve import evolve_catalog
+from updatesync.metadata.generator.tables import CLASSIFICATIONS, Classification
+
+__all__ = [
+    "CLASSIFICATIONS",
+    "CatalogStats",
+    "Classification",
+    "catalog_stats",
+    "evolve_catalog",
+    "generate_catalog",
+]

@@ -1,0 +1,66 @@
+"""Opening the update server's database: the SQLite file and settings, migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+
+from updatesync.updateserver.database import (
+    DATABASE_FILE,
+    MIGRATIONS,
+    create_store_engine,
+    migrate,
+    sqlite_url,
+)
+from updatesync.updateserver.deployments import BUILTIN_GROUPS
+from updatesync.updateserver.peers import UpstreamState, save_upstream_state, upstream_state
+from updatesync.updateserver.store import UpdateStore
+
+
+def test_the_sqlite_file_and_its_settings(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    assert url == f"sqlite:///{(tmp_path / DATABASE_FILE).resolve()}"
+    engine = create_store_engine(url)
+    try:
+        migrate(engine)
+        migrate(engine)  # a second run has nothing to do
+        with engine.connect() as conn:
+            assert conn.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
+            assert conn.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
+    finally:
+        engine.dispose()
+    assert (tmp_path / DATABASE_FILE).is_file()
+
+
+def test_a_new_store_is_at_the_newest_migration(tmp_path: Path) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    with UpdateStore.open(tmp_path / "sup") as store, store.engine.connect() as conn:
+        assert conn.execute(text("select version_num from alembic_version")).scalar_one() == head
+    # Opening again does not migrate twice or fail.
+    with UpdateStore.open(tmp_path / "sup") as store:
+        assert store.change_counter() == 0
+
+
+def test_a_store_of_the_previous_schema_is_upgraded_with_the_builtin_groups(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "old"
+    data.mkdir()
+    engine = create_store_engine(sqlite_url(data))
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0002")
+    engine.dispose()
+    with UpdateStore.open(data) as store:
+        save_upstream_state(store, UpstreamState("http://old.example", update_list_anchor="1,x"))
+        assert store.target_groups() == list(BUILTIN_GROUPS)
+        state = upstream_state(store, "http://old.example")
+        assert (state.update_list_anchor, state.deployment_anchor) == ("1,x", None)
