@@ -151,6 +151,11 @@ class SyncRunner:
         if thread is not None:
             thread.join(timeout)
 
+    def close(self, timeout: float = 30.0) -> None:
+        """Let the running sync (if any) finish, waiting up to `timeout` seconds: call it
+        before the store closes."""
+        self.wait(timeout)
+
     def _progress(self, done: int, total: int) -> None:
         with self._lock:
             self.state.done, self.state.total = done, total
