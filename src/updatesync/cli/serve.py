@@ -179,7 +179,9 @@ def _serve_processes(
     finally:
         supervisor.stop()
     if failed is not None:
-        err_console.print(f"[bold red]error:[/] {escape(str(failed))}", highlight=False)
+        err_console.print(
+            f"[bold red]error:[/] {escape(str(failed))}", highlight=False, soft_wrap=True
+        )
         print("updatesync: stopped every role", file=sys.stderr, flush=True)
         raise typer.Exit(1)
     print("updatesync: stopped", file=sys.stderr, flush=True)

@@ -180,6 +180,14 @@ def updatesync_command() -> list[str]:
     return [sys.executable, "-m", "updatesync"]
 
 
+def update_server_process(data: Path, port: int, output: Path) -> ChildProcess:
+    """A stand-alone update server (`updatesync updateserver serve`) as a child process on
+    loopback, not started yet: a stand-in upstream for a hierarchy run on one machine."""
+    command = [*updatesync_command(), "updateserver", "serve", "--data", str(data)]
+    announce = re.compile(r"^listening on (http://\S+?):\s", re.MULTILINE)
+    return ChildProcess("upstream", [*command, "--port", str(port)], output, announce)
+
+
 class Supervisor:
     """Runs each named role of a hierarchy file as its own process.
 
