@@ -176,12 +176,13 @@ def _serve_processes(
         signal.signal(sig, lambda *_: stop.set())
     try:
         failed = _supervise(supervisor, stop)
+        if failed is not None:
+            err_console.print(
+                f"[bold red]error:[/] {escape(str(failed))}", highlight=False, soft_wrap=True
+            )
     finally:
         supervisor.stop()
     if failed is not None:
-        err_console.print(
-            f"[bold red]error:[/] {escape(str(failed))}", highlight=False, soft_wrap=True
-        )
         print("updatesync: stopped every role", file=sys.stderr, flush=True)
         raise typer.Exit(1)
     print("updatesync: stopped", file=sys.stderr, flush=True)

@@ -50,7 +50,7 @@ class Role:
 
     A role's `start()` builds its parts in `_start()`; if one fails, what was already
     started is stopped before the error goes on. `stop()` stops the servers first (no new
-    request comes in), then every part, then joins the role's own threads."""
+    request comes in), joins the role's own threads, then stops every part."""
 
     name: str
 
@@ -94,12 +94,12 @@ class Role:
         for server in reversed(self._servers):
             server.stop()
         self._servers.clear()
-        for close in reversed(self._closers):
-            close()
-        self._closers.clear()
         for thread in self._threads:
             thread.join(timeout=30)
         self._threads.clear()
+        for close in reversed(self._closers):
+            close()
+        self._closers.clear()
 
     def __enter__(self) -> Self:
         return self.start()
