@@ -205,5 +205,5 @@ def _supervise(supervisor: Supervisor, stop: threading.Event) -> RoleError | Non
     while not stop.wait(0.5):
         dead = supervisor.exited()
         if dead:
-            return dead[0].failure("")
+            return dead[0].failure()
     return None

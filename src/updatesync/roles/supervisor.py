@@ -96,9 +96,11 @@ class ChildProcess:
     def tail(self, lines: int = TAIL_LINES) -> str:
         return "\n".join(self.text().splitlines()[-lines:])
 
-    def failure(self, what: str) -> ChildFailed:
+    def failure(self, reason: str = "") -> ChildFailed:
+        """The error saying this child failed: its exit code once it has ended, else
+        `reason`, with the end of its output."""
         code = self.poll()
-        ended = f"exited with code {code}" if code is not None else what
+        ended = f"exited with code {code}" if code is not None else reason
         return ChildFailed(
             f"{self.name} (pid {self.pid}) {ended}; the end of its output ({self.output}):\n"
             + (self.tail() or "(nothing)")
@@ -113,7 +115,7 @@ class ChildProcess:
                 break
             self._pause(deadline, cancel, "did not say where it listens in time")
         probe = _reachable(self.url)
-        with httpx.Client(timeout=5) as client:
+        with httpx.Client(timeout=5, trust_env=False) as client:  # a local probe: no proxy
             while True:
                 try:
                     client.get(probe + "/")
@@ -123,7 +125,7 @@ class ChildProcess:
 
     def _pause(self, deadline: float, cancel: threading.Event | None, late: str) -> None:
         if self.poll() is not None:
-            raise self.failure("")
+            raise self.failure()
         if time.monotonic() > deadline:
             raise self.failure(late)
         if cancel is not None and cancel.wait(_POLL):
