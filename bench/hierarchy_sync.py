@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 import sys
 import tempfile
 import threading
@@ -46,7 +45,7 @@ from updatesync.demo import example_hierarchy
 from updatesync.logs.cmtrace import LogEntry, read_cmtrace
 from updatesync.metadata.export import read_export, write_export
 from updatesync.metadata.generator import evolve_catalog, generate_catalog
-from updatesync.roles import loopback_file, parse_role
+from updatesync.roles import free_port, loopback_file, parse_role
 from updatesync.roles.supervisor import ChildProcess, Supervisor, update_server_process
 from updatesync.security.signing import create_secret
 from updatesync.updateserver.importer import import_export_cabinet
@@ -68,12 +67,6 @@ LONG_POLL = 60.0
 
 def _machine() -> str:
     return import_catalog.machine()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def peak_mib(pid: int) -> float:

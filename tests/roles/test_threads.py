@@ -3,6 +3,7 @@ and an update server's running sync ends before its store closes."""
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -31,11 +32,23 @@ def hierarchy(tmp_path: Path) -> Hierarchy:
 
 
 @pytest.fixture
-def context(hierarchy: Hierarchy) -> Iterator[RoleContext]:
+def loopback(hierarchy: Hierarchy) -> Iterator[tuple[Hierarchy, dict[str, socket.socket]]]:
+    """The hierarchy on loopback and every role's listening socket, by role name."""
     placed, socks = on_loopback(hierarchy)
+    yield placed, socks
     for sock in socks.values():
-        sock.close()  # each role binds its own port
-    yield RoleContext(placed, create_secret(placed.secret_path))
+        sock.close()
+
+
+@pytest.fixture
+def socks(loopback: tuple[Hierarchy, dict[str, socket.socket]]) -> dict[str, socket.socket]:
+    return loopback[1]
+
+
+@pytest.fixture
+def context(loopback: tuple[Hierarchy, dict[str, socket.socket]]) -> RoleContext:
+    placed = loopback[0]
+    return RoleContext(placed, create_secret(placed.secret_path))
 
 
 def _started_and_stopped(role: Role) -> list[threading.Thread]:
@@ -51,15 +64,19 @@ def _started_and_stopped(role: Role) -> list[threading.Thread]:
     return [t for t in set(threading.enumerate()) - before if t.is_alive()]
 
 
-def test_a_sup_role_leaves_no_thread(context: RoleContext) -> None:
-    assert _started_and_stopped(SupRole(context, "cs1site.contoso.com")) == []
+def test_a_sup_role_leaves_no_thread(context: RoleContext, socks: dict[str, socket.socket]) -> None:
+    sock = socks["sup:cs1site.contoso.com"]
+    assert _started_and_stopped(SupRole(context, "cs1site.contoso.com", sock=sock)) == []
 
 
 @pytest.mark.parametrize("code", ["CS1", "PS1", "SS1"])
-def test_a_site_role_leaves_no_thread(context: RoleContext, code: str) -> None:
+def test_a_site_role_leaves_no_thread(
+    context: RoleContext, socks: dict[str, socket.socket], code: str
+) -> None:
     """The top site, a primary with a parent and a child, a secondary: every component
     (replication to children, from the parent, the greeting, the worker, the watcher)."""
-    assert _started_and_stopped(SiteRole(context, code)) == []
+    role = SiteRole(context, code, sock=socks[f"site:{code}"])
+    assert _started_and_stopped(role) == []
 
 
 def test_the_console_role_leaves_no_thread(context: RoleContext) -> None:

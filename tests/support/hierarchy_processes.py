@@ -13,7 +13,6 @@ kill (SIGKILL) and restart one. A role may be given its own copy of the hierarch
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from collections.abc import Mapping
@@ -25,7 +24,7 @@ from updatesync.config.hierarchy import load_hierarchy
 from updatesync.demo import example_hierarchy
 from updatesync.metadata.export import read_export, write_export
 from updatesync.metadata.generator import evolve_catalog, generate_catalog
-from updatesync.roles import loopback_file, parse_role
+from updatesync.roles import free_port, loopback_file, parse_role
 from updatesync.roles.supervisor import (
     ChildProcess,
     Supervisor,
@@ -37,12 +36,6 @@ from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.store import UpdateStore
 
 START_TIMEOUT = 120.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class ProcessHierarchy:

@@ -9,7 +9,13 @@ addresses the hierarchy file gives, signing each call with the hierarchy's share
 
 from updatesync.roles.console import ConsoleRole
 from updatesync.roles.context import Role, RoleContext, RoleError
-from updatesync.roles.hierarchy import loopback_file, on_loopback, parse_role, start_roles
+from updatesync.roles.hierarchy import (
+    free_port,
+    loopback_file,
+    on_loopback,
+    parse_role,
+    start_roles,
+)
 from updatesync.roles.site import SiteRole
 from updatesync.roles.sup import SupRole
 
@@ -20,6 +26,7 @@ __all__ = [
     "RoleError",
     "SiteRole",
     "SupRole",
+    "free_port",
     "loopback_file",
     "on_loopback",
     "parse_role",

@@ -5,6 +5,7 @@ tests and the benchmarks)."""
 from __future__ import annotations
 
 import json
+import random
 import re
 import socket
 import tomllib
@@ -21,6 +22,10 @@ from updatesync.roles.sup import SupRole
 from updatesync.site.sync.sync_manager import SiteSyncResult
 
 LOOPBACK = "127.0.0.1"
+QUIET_PORTS = 20000
+"""Where the ports of `loopback_file` are looked for: from here up to the first port the
+system hands out by itself (to outgoing connections and to servers asking for any port),
+so that no other program on the machine is given one of them before its role listens."""
 
 
 def parse_role(hierarchy: Hierarchy, role: str) -> list[str]:
@@ -123,7 +128,7 @@ def loopback_file(
 
     def port_of(name: str) -> int:
         if name not in given:
-            sock = bind(host, 0)
+            sock = reserve_port(host)
             reserved.append(sock)  # held until every port is chosen: no port twice
             given[name] = int(sock.getsockname()[1])
         chosen[name] = given[name]
@@ -141,6 +146,34 @@ def loopback_file(
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(_toml(document), encoding="utf-8")
     return chosen
+
+
+def reserve_port(host: str = LOOPBACK) -> socket.socket:
+    """A socket bound and listening at a free port of `host` below the system's ephemeral
+    range when it can (see `QUIET_PORTS`), else at any free port; close it to free the
+    port for the role that will listen there."""
+    first_ephemeral = _first_ephemeral_port()
+    if first_ephemeral > QUIET_PORTS + 100:
+        for _ in range(50):
+            try:
+                return bind(host, random.randrange(QUIET_PORTS, first_ephemeral))
+            except OSError:
+                continue  # in use: another one
+    return bind(host, 0)
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A free port of `host` (see `reserve_port`), for a server started soon after."""
+    with reserve_port(host) as sock:
+        return int(sock.getsockname()[1])
+
+
+def _first_ephemeral_port() -> int:
+    try:
+        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
+        return int(text.split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0  # unknown: let the system choose
 
 
 # -- writing TOML (the subset a hierarchy file uses) ----------------------------------------
