@@ -3,9 +3,10 @@
 For generated catalogs (10k and 100k updates by default) the article's hierarchy (CS1 → PS1
 with SUPs ps1site and ps1sys, PS2; SS1 under PS1) runs as 10 processes: a stand-in upstream
 update server (`updatesync updateserver serve`), the 4 site servers and the 5 SUPs
-(`updatesync serve FILE --role R`). The benchmark asks CS1's SMS Provider to SyncNow (the
-first, full sync), then brings 100 changes to the upstream (imported while it is stopped,
-then restarted) and asks again (a delta), and prints for each:
+(`updatesync serve FILE --role R`, run by the supervisor of `serve --processes`). The
+benchmark asks CS1's SMS Provider to SyncNow (the first, full sync), then brings 100 changes
+to the upstream (imported while it is stopped, then restarted) and asks again (a delta), and
+prints for each:
 
 - the time from SyncNow at CS1 until every site (and so every SUP) of the hierarchy is done,
   each site's sync being followed by long-polling its provider;
@@ -26,11 +27,7 @@ A site whose sync failed is printed FAILED with its error; the benchmark then ex
 from __future__ import annotations
 
 import argparse
-import os
-import queue
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -38,27 +35,28 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 
 import import_catalog
+from updatesync.config import load_hierarchy
+from updatesync.demo import example_hierarchy
 from updatesync.logs.cmtrace import LogEntry, read_cmtrace
 from updatesync.metadata.export import read_export, write_export
 from updatesync.metadata.generator import evolve_catalog, generate_catalog
+from updatesync.roles import free_port, loopback_file, parse_role
+from updatesync.roles.supervisor import ChildProcess, Supervisor, update_server_process
 from updatesync.security.signing import create_secret
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.store import UpdateStore
 
-CLI = [sys.executable, "-m", "updatesync"]
 CLASSES = ("e6cf1350-c01b-414d-a61f-263d14d133b4", "0fa1201d-4330-4fa8-8ae9-b877473b6441")
 """Critical and Security Updates, the classifications of bench/site_sync.py."""
 
-SITES = (  # code, fqdn, type, parent, SUPs (the first is the default SUP)
-    ("CS1", "cs1site.contoso.com", "cas", None, ("cs1site.contoso.com",)),
-    ("PS1", "ps1site.contoso.com", "primary", "CS1", ("ps1site.contoso.com", "ps1sys.contoso.com")),
-    ("PS2", "ps2site.contoso.com", "primary", "CS1", ("ps2site.contoso.com",)),
-    ("SS1", "ss1site.contoso.com", "secondary", "PS1", ("ss1site.contoso.com",)),
+SITES = tuple(  # code, parent, default SUP: the article's hierarchy, top down
+    (site.code, site.parent, site.sups[0].fqdn)
+    for site in load_hierarchy(example_hierarchy()).walk()
 )
 START_TIMEOUT = 120.0
 REPLICA_ENDS = ("Done synchronizing WSUS Server", "Failed to synchronize replica")
@@ -71,12 +69,6 @@ def _machine() -> str:
     return import_catalog.machine()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def peak_mib(pid: int) -> float:
     """VmHWM (peak resident set) of a running process, MiB (Linux)."""
     try:
@@ -86,61 +78,6 @@ def peak_mib(pid: int) -> float:
     except OSError:
         pass
     return float("nan")
-
-
-# -- processes -------------------------------------------------------------------------------
-
-
-@dataclass
-class Process:
-    """A child process whose output is read (and kept) by a daemon thread."""
-
-    name: str
-    popen: subprocess.Popen[str]
-    lines: list[str] = field(default_factory=list)
-
-    @classmethod
-    def start(cls, name: str, args: list[str]) -> Process:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        popen = subprocess.Popen(
-            [*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-        )
-        return cls(name, popen)
-
-    def wait_for(self, text: str, timeout: float = START_TIMEOUT) -> None:
-        """Wait until the process prints a line containing `text`; keep reading after."""
-        found: queue.Queue[bool] = queue.Queue()
-        stream: IO[str] | None = self.popen.stdout
-        assert stream is not None
-
-        def read() -> None:
-            seen = False
-            for line in stream:
-                self.lines.append(line.rstrip("\n"))
-                if not seen and text in line:
-                    seen = True
-                    found.put(True)
-            if not seen:
-                found.put(False)
-
-        threading.Thread(target=read, name=f"{self.name} output", daemon=True).start()
-        try:
-            ok = found.get(timeout=timeout)
-        except queue.Empty:
-            ok = False
-        if not ok:
-            self.stop()
-            tail = "\n".join(self.lines[-20:])
-            raise SystemExit(f"{self.name} did not print {text!r} within {timeout:.0f} s:\n{tail}")
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(30)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
 
 
 # -- the hierarchy ---------------------------------------------------------------------------
@@ -155,64 +92,45 @@ class Hierarchy:
         self.upstream_dir = root / "upstream"
         self.file = root / "hierarchy.toml"
         self.secret = root / "hierarchy.secret"
-        self.site_ports = {code: free_port() for code, *_ in SITES}
-        self.sup_ports = {fqdn: free_port() for *_, sups in SITES for fqdn in sups}
         self.upstream_port = free_port()
         self.products = products
         self.classifications = classifications
-        self.upstream: Process | None = None
-        self.roles: dict[str, Process] = {}
+        self.upstream: ChildProcess | None = None
+        self.roles: Supervisor | None = None
+        self.site_ports: dict[str, int] = {}
 
     def write(self, replication_timeout: str) -> None:
-        def listed(values: tuple[str, ...]) -> str:
-            return "[" + ", ".join(f'"{v}"' for v in values) + "]"
-
-        parts = [
-            "[hierarchy]",
-            'name = "Contoso"',
-            f'data_dir = "{self.data.as_posix()}"',
-            f'secret_file = "{self.secret.as_posix()}"',
-            f'replication_timeout = "{replication_timeout}"',
-            'schedule = "36500d"  # no scheduled sync during the benchmark',
-            "[hierarchy.logs]",
-            'max_size = "4GB"  # keep every line: the phases are read from the logs',
-            "tz_bias = 0",
-            "[hierarchy.upstream]",
-            'kind = "wsus"',
-            f'url = "http://127.0.0.1:{self.upstream_port}"',
-        ]
-        if self.products:
-            parts += [
-                "[hierarchy.criteria]",
-                f"products = {listed(self.products)}",
-                f"classifications = {listed(self.classifications)}",
-            ]
-        for code, fqdn, kind, parent, sups in SITES:
-            parts += [
-                "[[sites]]",
-                f'code = "{code}"',
-                f'fqdn = "{fqdn}"',
-                f'type = "{kind}"',
-                'address = "127.0.0.1"',
-                f"port = {self.site_ports[code]}",
-            ]
-            if parent:
-                parts.append(f'parent = "{parent}"')
-            for sup in sups:
-                parts += [
-                    "[[sites.sups]]",
-                    f'fqdn = "{sup}"',
-                    'address = "127.0.0.1"',
-                    f"port = {self.sup_ports[sup]}",
-                ]
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.file.write_text("\n".join(parts) + "\n", encoding="utf-8")
+        """The article's hierarchy (the example file), every role on loopback."""
+        criteria = (
+            {"products": list(self.products), "classifications": list(self.classifications)}
+            if self.products
+            else None
+        )
+        ports = loopback_file(
+            example_hierarchy(),
+            self.file,
+            settings={
+                "data_dir": self.data,
+                "secret_file": self.secret,
+                "replication_timeout": replication_timeout,
+                "schedule": "36500d",  # no scheduled sync during the benchmark
+                "schedule_start": None,
+                "alerts": None,
+                # keep every line: the phases are read from the logs
+                "logs": {"max_size": "4GB", "tz_bias": 0},
+                "upstream": {"kind": "wsus", "url": f"http://127.0.0.1:{self.upstream_port}"},
+                "criteria": criteria,
+            },
+        )
+        self.site_ports = {
+            name.split(":", 1)[1]: port for name, port in ports.items() if name.startswith("site:")
+        }
         create_secret(self.secret)
 
     def start_upstream(self) -> None:
-        args = ["updateserver", "serve", "--data", str(self.upstream_dir)]
-        self.upstream = Process.start("upstream", [*args, "--port", str(self.upstream_port)])
-        self.upstream.wait_for("listening on")
+        output = self.root / "upstream.out"
+        self.upstream = update_server_process(self.upstream_dir, self.upstream_port, output)
+        self.upstream.start().wait_ready(time.monotonic() + START_TIMEOUT)
 
     def stop_upstream(self) -> None:
         if self.upstream is not None:
@@ -220,23 +138,27 @@ class Hierarchy:
             self.upstream = None
 
     def start_roles(self) -> None:
-        names = [f"sup:{fqdn}" for *_, sups in SITES for fqdn in sups]
-        names += [f"site:{code}" for code, *_ in SITES]
-        for name in names:  # all at once: they start in parallel
-            self.roles[name] = Process.start(name, ["serve", str(self.file), "--role", name])
-        for name in names:
-            self.roles[name].wait_for(f"role {name} at")
+        """Every SUP, then every site, each its own process (`serve FILE --role R`)."""
+        names = parse_role(load_hierarchy(self.file), "all")
+        self.roles = Supervisor(
+            self.file, names, self.root / "processes", start_timeout=START_TIMEOUT
+        ).start()
+
+    def exit_code(self, name: str) -> int | None:
+        return self.roles.children[name].poll() if self.roles is not None else None
 
     def peaks(self) -> dict[str, float]:
-        processes = list(self.roles.values())
+        pids = {
+            name: child.pid for name, child in (self.roles.children if self.roles else {}).items()
+        }
         if self.upstream is not None:
-            processes.insert(0, self.upstream)
-        return {p.name: peak_mib(p.popen.pid) for p in processes}
+            pids = {"upstream": self.upstream.pid, **pids}
+        return {name: peak_mib(pid) for name, pid in pids.items()}
 
     def stop(self) -> None:
-        for role in reversed(list(self.roles.values())):
-            role.stop()
-        self.roles.clear()
+        if self.roles is not None:
+            self.roles.stop()
+            self.roles = None
         self.stop_upstream()
 
     def site_url(self, code: str) -> str:
@@ -291,7 +213,7 @@ def follow(h: Hierarchy, code: str, after: int, deadline: float, outcome: Outcom
                     outcome.error = view["last"].get("error")
                     return
     except httpx.HTTPError as exc:
-        exit_code = h.roles[f"site:{code}"].popen.poll()
+        exit_code = h.exit_code(f"site:{code}")
         process = "" if exit_code is None else f" (its process exited with code {exit_code})"
         outcome.error = f"its provider did not answer: {exc}{process}"
     finally:
@@ -300,8 +222,8 @@ def follow(h: Hierarchy, code: str, after: int, deadline: float, outcome: Outcom
 
 def sync_hierarchy(h: Hierarchy, timeout: float) -> tuple[datetime, dict[str, Outcome]]:
     """SyncNow at CS1; wait for every site. (the SyncNow moment, each site's outcome)."""
-    base = {code: completed(h, code) for code, *_ in SITES}
-    outcomes = {code: Outcome(code) for code, *_ in SITES}
+    base = {code: completed(h, code) for code, _, _ in SITES}
+    outcomes = {code: Outcome(code) for code, _, _ in SITES}
     deadline = time.monotonic() + timeout
 
     def watch(code: str, parent: str | None) -> None:
@@ -316,7 +238,7 @@ def sync_hierarchy(h: Hierarchy, timeout: float) -> tuple[datetime, dict[str, Ou
 
     threads = [
         threading.Thread(target=watch, args=(code, parent), name=f"follow {code}", daemon=True)
-        for code, _, _, parent, _ in SITES
+        for code, parent, _ in SITES
     ]
     for thread in threads:
         thread.start()
@@ -423,7 +345,7 @@ def one_sync(h: Hierarchy, label: str, timeout: float) -> Run:
     start, outcomes = sync_hierarchy(h, timeout)
     ends = [o.done_at for o in outcomes.values() if o.done_at is not None]
     seconds = (max(ends) - start).total_seconds() if ends else float("nan")
-    times = {code: site_times(h.log(code), start, sups[0]) for code, _, _, _, sups in SITES}
+    times = {code: site_times(h.log(code), start, sup) for code, _, sup in SITES}
     return Run(label, seconds, outcomes, times)
 
 

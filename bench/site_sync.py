@@ -1,7 +1,8 @@
 """Benchmark: a top-level site's sync, phase by phase (everything on loopback, one process).
 
 For generated catalogs (10k and 100k updates by default): a stand-in Microsoft Update holds
-the catalog; site CS1 and its SUP run embedded. The benchmark asks the provider to SyncNow
+the catalog; site CS1 and its SUP run in this process, built by the roles as `updatesync
+serve` builds them, each on its own loopback port. The benchmark asks the provider to SyncNow
 (a full first sync), then brings 100 changes and syncs again (a delta), and prints for each:
 the time of the update server phase (6704 to 6705) and of the site-database phase (6705 to
 6702) read from WSyncMgr.log, CIs per second in the site-database phase, and the peak
@@ -22,17 +23,48 @@ from pathlib import Path
 import httpx
 
 import import_catalog
+from updatesync.config import load_hierarchy
 from updatesync.logs.cmtrace import read_cmtrace
 from updatesync.metadata.export import read_export, write_export
 from updatesync.metadata.generator import evolve_catalog, generate_catalog
+from updatesync.roles import RoleContext, SiteRole, on_loopback, parse_role, start_roles
 from updatesync.roles.serving import BackgroundServer
-from updatesync.site.embedded import EmbeddedSiteConfig, EmbeddedTopLevelSite
+from updatesync.security.signing import create_secret
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.store_backend import StoreBackend
 from updatesync.wsusss.service import create_app
 
 CLASSES = ("e6cf1350-c01b-414d-a61f-263d14d133b4", "0fa1201d-4330-4fa8-8ae9-b877473b6441")
+HIERARCHY = """
+[hierarchy]
+name = "Bench"
+data_dir = "{data}"
+schedule = "36500d"  # no scheduled sync during the benchmark
+
+[hierarchy.logs]
+max_size = "1GB"  # keep every line: the phases are read from the log
+
+[hierarchy.upstream]
+kind = "wsus"
+url = "{upstream}"
+
+[hierarchy.criteria]
+products = [{products}]
+classifications = [{classifications}]
+
+[[sites]]
+code = "CS1"
+fqdn = "cs1site.contoso.com"
+type = "cas"
+
+[[sites.sups]]
+fqdn = "cs1site.contoso.com"
+"""
+
+
+def _listed(values: tuple[str, ...]) -> str:
+    return ", ".join(f'"{v}"' for v in values)
 
 
 def _machine() -> str:
@@ -65,25 +97,29 @@ def run_size(size: int, work: Path) -> list[tuple[str, float, float, int, float]
     import_export_cabinet(mu, month1)
     rows = []
     with BackgroundServer(create_app(StoreBackend(mu))) as up:
-        config = EmbeddedSiteConfig(
-            data=data,
-            site_code="CS1",
-            site_fqdn="CS1SITE.CONTOSO.COM",
-            sup_fqdn="cs1site.contoso.com",
-            upstream_url=up.url,
-            products=tuple(c.update_id for c in mu.categories("Product")),
-            classifications=CLASSES,
-            log_max_bytes=1 << 30,  # keep every line: the phases are read from the log
+        file = data / "hierarchy.toml"
+        file.write_text(
+            HIERARCHY.format(
+                data=data.as_posix(),
+                upstream=up.url,
+                products=_listed(tuple(c.update_id for c in mu.categories("Product"))),
+                classifications=_listed(CLASSES),
+            ),
+            encoding="utf-8",
         )
-        with EmbeddedTopLevelSite(config) as site:
+        hierarchy, socks = on_loopback(load_hierarchy(file))
+        context = RoleContext(hierarchy, create_secret(hierarchy.secret_path))
+        roles = start_roles(context, parse_role(hierarchy, "all"), socks=socks)
+        try:
+            (site,) = [r for r in roles if isinstance(r, SiteRole)]
             log = site.log_dir / "WSyncMgr.log"
             seen = 0
             for label, cabinet in (("full", None), ("delta 100", month2)):
                 if cabinet is not None:
                     import_export_cabinet(mu, cabinet)
-                site.done.clear()
-                httpx.post(f"{site.provider_url}/api/sites/CS1/sync", json={"full": False})
-                site.done.wait()
+                done = len(site.results)
+                httpx.post(f"{site.url}/api/sites/CS1/sync", json={"full": False})
+                site.wait_for_sync(done + 1)
                 result = site.results[-1]
                 if not result.succeeded:
                     raise SystemExit(f"{label} sync failed: {result.error}")
@@ -92,6 +128,9 @@ def run_size(size: int, work: Path) -> list[tuple[str, float, float, int, float]
                 rate = result.cis_changed / site_phase if site_phase else float("nan")
                 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
                 rows.append((label, wsus, site_phase, result.cis_changed, rate, peak))
+        finally:
+            for role in reversed(roles):
+                role.stop()
     mu.close()
     return rows
 

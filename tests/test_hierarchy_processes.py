@@ -93,7 +93,7 @@ def hierarchy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessHiera
     proxy = CuttingProxy(h)
     h.proxy = proxy  # type: ignore[attr-defined]
     ps1_file = root / "hierarchy-ps1.toml"
-    ps1_file.write_text(h.hierarchy_text({"CS1": proxy.port}), encoding="utf-8")
+    h.write_file(ps1_file, {"site:CS1": proxy.port})
     h.files["site:PS1"] = ps1_file
     proxy.server.start()
     try:

@@ -33,10 +33,6 @@ from updatesync.metadata.errors import MetadataError
 from updatesync.metadata.export import read_export, write_export
 from updatesync.metadata.generator import evolve_catalog, generate_catalog
 from updatesync.roles.serving import bind, serve_forever, url_of
-from updatesync.site.embedded import (
-    EmbeddedTopLevelSite,
-    config_from_hierarchy,
-)
 from updatesync.updateserver.admin_api import admin_routes, service_error_logger, upstream_runner
 from updatesync.updateserver.errors import UpdateServerError
 from updatesync.updateserver.importer import ImportResult, import_export_cabinet
@@ -435,46 +431,7 @@ def _print_status(status: StoreStatus) -> None:
     console.print(table)
 
 
-# -- demo --------------------------------------------------------------------------------
-
-
-site_app = typer.Typer(help="The site server of a hierarchy's top-level site.")
-app.add_typer(site_app, name="site")
-
-
-@site_app.command("run")
-def site_run(
-    hierarchy: Annotated[Path, typer.Option(help="The hierarchy file (TOML).")],
-    port: Annotated[int, typer.Option(help="Port of the site's SMS Provider.")] = 8080,
-    upstream: Annotated[
-        str | None,
-        typer.Option(help="Sync the default SUP from this URL instead of the file's upstream."),
-    ] = None,
-) -> None:
-    """Run the top-level site of a hierarchy file (every role on loopback) until Ctrl-C.
-
-    The site syncs on the file's schedule, on `updatesync sync-now`, and on a SELF.SYN or
-    FULL.SYN dropped into <data>/<SITE>/inboxes/WSyncMgr.box.
-    """
-    try:
-        config = config_from_hierarchy(
-            load_hierarchy(hierarchy), provider_port=port, upstream_url=upstream
-        )
-    except (HierarchyError, ValueError) as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(1) from exc
-    with _user_errors(), EmbeddedTopLevelSite(config) as site:
-        console.print(
-            f"site {config.site_code} ({config.site_fqdn}): SMS Provider at {site.provider_url}, "
-            f"update server {config.sup_fqdn} at {site.sup_url} syncing from "
-            f"{config.upstream_url}; next scheduled sync {site.server.next_scheduled}; logs in "
-            f"{site.log_dir}; Ctrl-C to stop",
-            highlight=False,
-        )
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            console.print("stopping")
+# -- a site's sync, the demo -----------------------------------------------------------
 
 
 @app.command("sync-now")

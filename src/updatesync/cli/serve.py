@@ -5,6 +5,12 @@ gives it; `--role sup:FQDN` one SUP's update server; `--role console` the web co
 whole hierarchy (`--console-port`); `--role all` every role of the file in this process, each
 on a free loopback port, and the console. Each role prints one line `role <name> at <url>`
 when it listens, then the command runs until Ctrl-C or SIGTERM.
+
+With `--processes`, each role named (with `all`: each SUP, each site and the console) runs
+as its own child process, `serve FILE --role <name>` at the address and port the file gives
+it; the command prints `role <name> at <url> (pid <pid>)` once the role answers there, and
+stops every child when it stops. A child that dies is reported (its exit code, the end of its
+output) and the others are stopped: the command then exits with status 1.
 """
 
 from __future__ import annotations
@@ -18,8 +24,18 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from updatesync.config import Hierarchy, HierarchyError, load_hierarchy
+from updatesync.roles import (
+    ConsoleRole,
+    RoleContext,
+    RoleError,
+    on_loopback,
+    parse_role,
+    start_roles,
+)
+from updatesync.roles.supervisor import Supervisor
 from updatesync.security.signing import SecretError, create_secret, load_secret
 
 console = Console()
@@ -76,18 +92,19 @@ def serve(
         int,
         typer.Option(help="Port of the web console (with --role console or all; 0: any)."),
     ] = DEFAULT_CONSOLE_PORT,
+    processes: Annotated[
+        bool,
+        typer.Option(
+            "--processes",
+            help="Run each role as its own process, at the address and port the file gives it.",
+        ),
+    ] = False,
 ) -> None:
     """Run roles of a hierarchy: one site server, one SUP, the web console, or every role
     (`all`, the console included)."""
-    from updatesync.roles import (
-        ConsoleRole,
-        RoleContext,
-        RoleError,
-        on_loopback,
-        parse_role,
-        start_roles,
-    )
-
+    if processes:
+        _serve_processes(hierarchy_file, role, upstream, console_port)
+        return
     try:
         hierarchy = load_hierarchy(hierarchy_file)
         console_only = role.strip().lower() == "console"
@@ -130,3 +147,63 @@ def serve(
         for started in reversed(roles):
             started.stop()
         print("updatesync: stopped", file=sys.stderr, flush=True)
+
+
+def _serve_processes(
+    hierarchy_file: Path, role: str, upstream: str | None, console_port: int
+) -> None:
+    """`serve --processes`: each role its own child process, until Ctrl-C or SIGTERM."""
+    try:
+        hierarchy = load_hierarchy(hierarchy_file)
+        text = role.strip().lower()
+        names = [] if text == "console" else parse_role(hierarchy, role)
+        if text in ("all", "console"):
+            names.append("console")
+        if text == "all" and not hierarchy.secret_path.exists():
+            create_secret(hierarchy.secret_path)
+    except (HierarchyError, RoleError, SecretError, ValueError, OSError) as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from exc
+    supervisor = Supervisor(
+        hierarchy_file,
+        names,
+        hierarchy.data_dir / "processes",
+        upstream=upstream,
+        console_port=console_port,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        failed = _supervise(supervisor, stop)
+        if failed is not None:
+            err_console.print(
+                f"[bold red]error:[/] {escape(str(failed))}", highlight=False, soft_wrap=True
+            )
+    finally:
+        supervisor.stop()
+    if failed is not None:
+        print("updatesync: stopped every role", file=sys.stderr, flush=True)
+        raise typer.Exit(1)
+    print("updatesync: stopped", file=sys.stderr, flush=True)
+
+
+def _supervise(supervisor: Supervisor, stop: threading.Event) -> RoleError | None:
+    """Start the children, print where each listens, and watch them until `stop` is set;
+    the failure that ended the run early, if any."""
+    try:
+        supervisor.start(cancel=stop)
+    except RoleError as exc:
+        return None if stop.is_set() else exc
+    for name, child in supervisor.children.items():
+        print(f"role {name} at {child.url} (pid {child.pid})", flush=True)
+    print(
+        f"updatesync: {len(supervisor.children)} role(s) running, each in its own process "
+        f"(their output in {supervisor.output_dir}); Ctrl-C to stop",
+        flush=True,
+    )
+    while not stop.wait(0.5):
+        dead = supervisor.exited()
+        if dead:
+            return dead[0].failure()
+    return None

@@ -1,22 +1,33 @@
-"""Every role of a hierarchy (site server, update server, console), built one way for all."""
+"""Every role of a hierarchy (site server, update server, console), built one way for all.
 
-from updatesync.roles.assembly import (
-    ConsoleRole,
-    RoleContext,
-    RoleError,
-    SiteRole,
-    SupRole,
+`updatesync serve HIERARCHY.toml --role site:PS1` runs one site server; `--role
+sup:ps1sys.contoso.com` one SUP's update server; `--role all` every role of the file in one
+process, or each in its own (`--processes`, the supervisor). Whatever runs where, a role owns
+its own database, data folder and logs, and talks to the others only over HTTP at the
+addresses the hierarchy file gives, signing each call with the hierarchy's shared secret.
+"""
+
+from updatesync.roles.console import ConsoleRole
+from updatesync.roles.context import Role, RoleContext, RoleError
+from updatesync.roles.hierarchy import (
+    free_port,
+    loopback_file,
     on_loopback,
     parse_role,
     start_roles,
 )
+from updatesync.roles.site import SiteRole
+from updatesync.roles.sup import SupRole
 
 __all__ = [
     "ConsoleRole",
+    "Role",
     "RoleContext",
     "RoleError",
     "SiteRole",
     "SupRole",
+    "free_port",
+    "loopback_file",
     "on_loopback",
     "parse_role",
     "start_roles",

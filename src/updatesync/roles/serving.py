@@ -1,13 +1,14 @@
 """Running an ASGI application on a real socket in a background thread.
 
-The embedded hierarchy runs every role of a site in one process, each on its own loopback
-port, and the tests do the same; `updatesync updateserver serve` runs one in the foreground.
-The socket is bound and listening before the server thread starts, so a client may connect
-at once: its connection waits in the listen queue until the server accepts it.
+`serve --role all` and the demo run every role of a hierarchy in one process, each on its
+own loopback port, and the tests do the same; `updatesync updateserver serve` runs one in the
+foreground. The socket is bound and listening before the server thread starts, so a client
+may connect at once: its connection waits in the listen queue until the server accepts it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from types import TracebackType
@@ -44,6 +45,20 @@ def serve_forever(app: object, sock: socket.socket) -> None:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
+
+
+def _join_ended_loop_workers(timeout: float) -> None:
+    """Join the worker threads that ran an application's synchronous code for an event loop
+    that has ended (AnyIO tells them to end with their loop's main task), so that none is
+    left running once its server has stopped."""
+    for thread in threading.enumerate():
+        root = getattr(thread, "root_task", None)
+        if (
+            isinstance(root, asyncio.Task)
+            and root.done()
+            and thread is not threading.current_thread()
+        ):
+            thread.join(timeout)
 
 
 class BackgroundServer:
@@ -95,6 +110,7 @@ class BackgroundServer:
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=30)
+            _join_ended_loop_workers(timeout=10)
         if self._socket is not None:
             self._socket.close()
         self._server = self._thread = self._socket = None

@@ -501,8 +501,8 @@ class DatabaseReplicator:
                 raise _Fatal(
                     f"parent site {parent} holds changes up to sequence {page.head_seq} only, "
                     f"but this site holds them up to {after}: the parent's database was "
-                    f"replaced or restored; reset the link (SiteDatabase."
-                    f"reset_replication_link('{parent}')) to replicate everything again"
+                    f"replaced or restored; reset the link (SiteDatabase.replication."
+                    f"reset_link('{parent}')) to replicate everything again"
                 )
             if page.after != after:
                 raise _Retry(

@@ -1,0 +1,222 @@
+"""Naming the roles of a hierarchy, starting several in one process, and putting every role
+of a hierarchy on loopback (one machine runs them all: the demo, `serve --role all`, the
+tests and the benchmarks)."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import socket
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import date, datetime, time
+from pathlib import Path
+
+from updatesync.config import Hierarchy
+from updatesync.roles.context import Role, RoleContext, RoleError
+from updatesync.roles.serving import bind
+from updatesync.roles.site import SiteRole
+from updatesync.roles.sup import SupRole
+from updatesync.site.sync.sync_manager import SiteSyncResult
+
+LOOPBACK = "127.0.0.1"
+QUIET_PORTS = 20000
+"""Where the ports of `loopback_file` are looked for: from here up to the first port the
+system hands out by itself (to outgoing connections and to servers asking for any port),
+so that no other program on the machine is given one of them before its role listens."""
+
+
+def parse_role(hierarchy: Hierarchy, role: str) -> list[str]:
+    """`site:PS1`, `sup:ps1sys.contoso.com` or `all` → the role names it covers."""
+    text = role.strip()
+    if text.lower() == "all":
+        names = [f"sup:{sup.fqdn}" for site in hierarchy.walk() for sup in site.sups]
+        return names + [f"site:{site.code}" for site in hierarchy.walk()]
+    kind, _, value = text.partition(":")
+    try:
+        if kind.lower() == "site":
+            return [f"site:{hierarchy.site(value).code}"]
+        if kind.lower() == "sup":
+            return [f"sup:{hierarchy.find_sup(value)[1].fqdn}"]
+    except KeyError as exc:
+        raise RoleError(f"role {role!r}: {exc.args[0]}") from None
+    raise RoleError(
+        f"role {role!r} is not one of: all, site:<CODE> (e.g. site:PS1), sup:<FQDN> "
+        "(e.g. sup:ps1sys.contoso.com)"
+    )
+
+
+def start_roles(
+    context: RoleContext,
+    names: list[str],
+    *,
+    socks: dict[str, socket.socket] | None = None,
+    on_sync_done: Callable[[SiteRole, SiteSyncResult], None] | None = None,
+) -> list[Role]:
+    """Start the named roles in this process, SUPs first (a site's sync needs its SUPs);
+    stop those started if one fails."""
+    started: list[Role] = []
+    given = socks or {}
+    try:
+        for name in names:
+            kind, _, value = name.partition(":")
+            role: Role
+            if kind == "sup":
+                role = SupRole(context, value, sock=given.get(name)).start()
+            else:
+                role = SiteRole(
+                    context, value, sock=given.get(name), on_sync_done=on_sync_done
+                ).start()
+            started.append(role)
+    except BaseException:
+        for role in reversed(started):
+            role.stop()
+        raise
+    return started
+
+
+def on_loopback(
+    hierarchy: Hierarchy, host: str = LOOPBACK
+) -> tuple[Hierarchy, dict[str, socket.socket]]:
+    """The hierarchy with every site and SUP at `host` on a free port, and those ports'
+    sockets, bound and listening, by role name: for running every role in one process."""
+    socks: dict[str, socket.socket] = {}
+
+    def reserve(name: str) -> int:
+        socks[name] = bind(host, 0)
+        return int(socks[name].getsockname()[1])
+
+    sites = []
+    for site in hierarchy.sites:
+        sups = tuple(
+            replace(sup, address=host, port=reserve(f"sup:{sup.fqdn}"), https=False)
+            for sup in site.sups
+        )
+        sites.append(replace(site, sups=sups, address=host, port=reserve(f"site:{site.code}")))
+    return replace(hierarchy, sites=tuple(sites)), socks
+
+
+def loopback_file(
+    source: Path,
+    dest: Path,
+    *,
+    settings: Mapping[str, object] | None = None,
+    ports: Mapping[str, int] | None = None,
+    host: str = LOOPBACK,
+) -> dict[str, int]:
+    """Write to `dest` a copy of the hierarchy file `source` with every site and SUP at
+    `host`, over plain HTTP: for running each role as its own process on one machine
+    (`serve FILE --role all --processes`).
+
+    `ports`: the port of a role, by role name (`site:CS1`, `sup:cs1site.contoso.com`); every
+    other role gets a free port. `settings`: keys of `[hierarchy]` to set, a value replacing
+    the file's (a table such as `logs` as a whole), None removing the key. Returns the port
+    of every role, by role name."""
+    with source.open("rb") as stream:
+        document = tomllib.load(stream)
+    head = document.setdefault("hierarchy", {})
+    for key, value in (settings or {}).items():
+        if value is None:
+            head.pop(key, None)
+        else:
+            head[key] = value.as_posix() if isinstance(value, Path) else value
+    given = dict(ports or {})
+    reserved: list[socket.socket] = []
+    chosen: dict[str, int] = {}
+
+    def port_of(name: str) -> int:
+        if name not in given:
+            sock = reserve_port(host)
+            reserved.append(sock)  # held until every port is chosen: no port twice
+            given[name] = int(sock.getsockname()[1])
+        chosen[name] = given[name]
+        return given[name]
+
+    try:
+        for site in document.get("sites", []):
+            for sup in site.get("sups", []):
+                sup.pop("https", None)
+                sup.update(address=host, port=port_of(f"sup:{str(sup['fqdn']).lower()}"))
+            site.update(address=host, port=port_of(f"site:{str(site['code']).upper()}"))
+    finally:
+        for sock in reserved:
+            sock.close()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(_toml(document), encoding="utf-8")
+    return chosen
+
+
+def reserve_port(host: str = LOOPBACK) -> socket.socket:
+    """A socket bound and listening at a free port of `host` below the system's ephemeral
+    range when it can (see `QUIET_PORTS`), else at any free port; close it to free the
+    port for the role that will listen there."""
+    first_ephemeral = _first_ephemeral_port()
+    if first_ephemeral > QUIET_PORTS + 100:
+        for _ in range(50):
+            try:
+                return bind(host, random.randrange(QUIET_PORTS, first_ephemeral))
+            except OSError:
+                continue  # in use: another one
+    return bind(host, 0)
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A free port of `host` (see `reserve_port`), for a server started soon after."""
+    with reserve_port(host) as sock:
+        return int(sock.getsockname()[1])
+
+
+def _first_ephemeral_port() -> int:
+    try:
+        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
+        return int(text.split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0  # unknown: let the system choose
+
+
+# -- writing TOML (the subset a hierarchy file uses) ----------------------------------------
+
+
+def _toml(document: Mapping[str, object]) -> str:
+    lines: list[str] = []
+    _table(lines, [], document, array=False)
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _is_tables(value: object) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
+def _table(lines: list[str], path: list[str], table: Mapping[str, object], array: bool) -> None:
+    if path:
+        name = ".".join(_key(part) for part in path)
+        lines += ["", f"[[{name}]]" if array else f"[{name}]"]
+    for key, value in table.items():
+        if not isinstance(value, dict) and not _is_tables(value):
+            lines.append(f"{_key(key)} = {_value(value)}")
+    for key, value in table.items():
+        if isinstance(value, dict):
+            _table(lines, [*path, key], value, array=False)
+        elif _is_tables(value):
+            for item in value:  # type: ignore[attr-defined]
+                _table(lines, [*path, key], item, array=True)
+
+
+def _key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
+
+
+def _value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, list):
+        return "[" + ", ".join(_value(item) for item in value) + "]"
+    raise TypeError(f"cannot write {value!r} ({type(value).__name__}) to a hierarchy file")

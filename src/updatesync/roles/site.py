@@ -1,0 +1,351 @@
+"""A site server's role: every component of one site, on the site's port.
+
+The site database, the SMS Provider, the database notification monitor, the inbox, the sync
+manager, the replication manager that carries notifications to the child sites, the database
+replication from the parent (child sites) and the site-wide client policy (primary and
+secondary sites). Its port serves the provider (`/api/...`), the site-to-site routes
+(`/site/v1/...`, signed) and the client policy (`/policy/v1/...`, open to clients).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
+
+from updatesync.config import Site
+from updatesync.roles.context import Role, RoleContext
+from updatesync.security.signing import require_signature
+from updatesync.site.api.client_policy import policy_routes, publish_policy
+from updatesync.site.api.provider import create_provider_app
+from updatesync.site.database.models import SoftwareUpdatePoint
+from updatesync.site.database.site_db import SiteDatabase
+from updatesync.site.replication.db_replication import DatabaseReplicator, replication_routes
+from updatesync.site.replication.file_replication import ReplicationManager, file_receiver_routes
+from updatesync.site.sync.db_monitor import DatabaseMonitor
+from updatesync.site.sync.inbox import Inbox
+from updatesync.site.sync.sup_client import UpdateServerApi
+from updatesync.site.sync.sync_manager import SiteSyncResult, SiteSyncSettings, SyncManager
+from updatesync.site.sync.worker import SyncWorker
+from updatesync.site.watch.alert_watcher import AlertWatcher
+from updatesync.site.watch.metrics import metrics_route
+from updatesync.site.watch.webhooks import Webhook
+from updatesync.vocabulary import (
+    ALERT_WATCHER,
+    ALERT_WATCHER_LOG,
+    DATABASE_MONITOR_LOG,
+    DATABASE_NOTIFICATION_MONITOR,
+    PHASE_SITEDB,
+    PHASE_WSUS,
+    PROVIDER,
+    PROVIDER_LOG,
+    REPLICATION_CONFIGURATION_LOG,
+    REPLICATION_CONFIGURATION_MONITOR,
+    REPLICATION_MANAGER,
+    REPLICATION_MANAGER_LOG,
+    SYNC_MANAGER,
+    SYNC_MANAGER_LOG,
+)
+
+SITE_ROUTES = "/site/"
+"""Site-to-site routes: file replication and database replication, signed."""
+HELLO_PATH = "/site/v1/hello"
+"""A neighbour site announcing it is up."""
+
+
+class SiteRole(Role):
+    """One site server, with every component of it, on the site's port."""
+
+    def __init__(
+        self,
+        context: RoleContext,
+        code: str,
+        *,
+        sock: socket.socket | None = None,
+        on_sync_done: Callable[[SiteRole, SiteSyncResult], None] | None = None,
+        monitor_interval: float = 2.0,
+        replication_interval: float = 30.0,
+    ) -> None:
+        super().__init__()
+        h = context.hierarchy
+        self.context = context
+        self.site: Site = h.site(code)
+        self.code = self.site.code
+        self.name = f"site:{self.code}"
+        self.sock = sock
+        self.on_sync_done = on_sync_done
+        self.monitor_interval = monitor_interval
+        self.replication_interval = replication_interval
+        self.site_dir = h.data_dir / self.code
+        self.log_dir = self.site_dir / "logs"
+        self.parent: Site | None = h.parent(self.code)
+        self._parent_code = self.parent.code if self.parent is not None else None
+        self.children = tuple(child.code for child in h.children(self.code))
+        self.replicator: DatabaseReplicator | None = None
+        self.results: list[SiteSyncResult] = []
+        self._done = threading.Condition()
+        self._stopping = threading.Event()
+
+    # -- starting, part by part ----------------------------------------------------------
+
+    def _start(self) -> None:
+        self.db = self._open_database()
+        inbox = Inbox(self.site_dir / "inboxes" / "WSyncMgr.box")
+        self.notifier = self._replication_manager()
+        if self.parent is not None:
+            self.replicator = self._database_replicator(self.parent)
+        monitor = DatabaseMonitor(
+            self.db,
+            inbox,
+            self.context.log(self.log_dir, DATABASE_MONITOR_LOG, DATABASE_NOTIFICATION_MONITOR),
+            poll_interval=self.monitor_interval,
+            wake=threading.Event(),
+        )
+        self.server = SyncWorker(
+            self.db,
+            self._sync_manager(inbox),
+            inbox,
+            monitor,
+            schedule=self.context.hierarchy.schedule if self.parent is None else None,
+            retry=self.context.hierarchy.retry_interval,
+            on_sync_done=self._finished,
+        )
+        self.watcher = self._alert_watcher()
+        app = self._app(on_sync_requested=monitor.notify)
+        self._start_components()
+        self.url = self._serve(app, self.site.port, self.sock, self.context.listen_host)
+        self._run_thread(self._greet, "hello")
+
+    def _open_database(self) -> SiteDatabase:
+        """The site database, with the site's SUPs as the hierarchy file lists them."""
+        db = SiteDatabase.open(self.site_dir, site_code=self.code)
+        self._on_stop(db.close)
+        db.sups.replace(
+            [
+                SoftwareUpdatePoint(s.fqdn, s.port, s.https, s.internet_facing)
+                for s in self.site.sups
+            ]
+        )
+        return db
+
+    def _replication_manager(self) -> ReplicationManager:
+        """Carries this site's notifications to its child sites."""
+        h = self.context.hierarchy
+        return ReplicationManager(
+            self.site_dir / "inboxes" / "replmgr.box",
+            self.code,
+            resolve=lambda code: h.site(code).url,
+            auth=self.context.auth(self.code),
+            log=self.context.log(self.log_dir, REPLICATION_MANAGER_LOG, REPLICATION_MANAGER),
+        )
+
+    def _database_replicator(self, parent: Site) -> DatabaseReplicator:
+        """A child site's database replication from its parent."""
+        return DatabaseReplicator(
+            self.db,
+            parent.code,
+            parent.url,
+            auth=self.context.auth(self.code),
+            log=self.context.log(
+                self.log_dir, REPLICATION_CONFIGURATION_LOG, REPLICATION_CONFIGURATION_MONITOR
+            ),
+            poll_interval=self.replication_interval,
+        )
+
+    def _settings(self, inbox: Inbox) -> SiteSyncSettings:
+        h = self.context.hierarchy
+        default = self.site.default_sup
+        if self.parent is None:
+            source = (
+                "Microsoft Update"
+                if h.upstream.kind == "microsoft-update"
+                else (h.upstream.url or "WSUS export")
+            )
+        else:
+            upstream_sup = self.parent.default_sup
+            source = upstream_sup.fqdn if upstream_sup else self.parent.code
+        return SiteSyncSettings(
+            site_code=self.code,
+            site_fqdn=self.site.fqdn,
+            products=h.criteria.products,
+            classifications=h.criteria.classifications,
+            languages=h.criteria.languages,
+            retry_minutes=max(int(h.retry_interval.total_seconds() // 60), 1),
+            source_name=source,
+            parent_site=self.parent.code if self.parent else None,
+            default_is_replica=default is not None and h.is_replica(self.site, default),
+            children=self.children,
+            outbox=inbox.path / "outbox",
+            replication_timeout_seconds=h.replication_timeout.total_seconds(),
+        )
+
+    def _sync_manager(self, inbox: Inbox) -> SyncManager:
+        auth = self.context.auth(self.code)
+        replication = (
+            _ParentLink(self.db, self.replicator, self.parent.code)
+            if self.parent is not None and self.replicator is not None
+            else None
+        )
+        return SyncManager(
+            self.db,
+            self._settings(inbox),
+            self.context.log(self.log_dir, SYNC_MANAGER_LOG, SYNC_MANAGER),
+            lambda sup: UpdateServerApi(self._sup_url(sup), auth=auth),
+            notifier=self.notifier if self.children else None,
+            replication=replication,
+        )
+
+    def _sup_url(self, sup: SoftwareUpdatePoint) -> str:
+        _, configured = self.context.hierarchy.find_sup(sup.fqdn)
+        return configured.url
+
+    def _alert_watcher(self) -> AlertWatcher:
+        h = self.context.hierarchy
+        return AlertWatcher(
+            self.db,
+            self.code,
+            overdue_after=h.alerts.overdue_after,
+            log=self.context.log(self.log_dir, ALERT_WATCHER_LOG, ALERT_WATCHER),
+            check_interval=60.0,
+            webhooks=[Webhook(url) for url in h.alerts.webhooks],
+            hierarchy=h.name,
+            state_file=self.site_dir / "alerting.sqlite",
+        )
+
+    def _app(self, on_sync_requested: Callable[[], object]) -> Any:
+        """The site's port: the site-to-site routes (signed), the greeting, the client
+        policy, /metrics and the SMS Provider."""
+        provider = create_provider_app(
+            self.db,
+            log=self.context.log(self.log_dir, PROVIDER_LOG, PROVIDER),
+            site_code=self.code,
+            on_sync_requested=on_sync_requested,
+            sync_history=self,
+        )
+        site_routes = [
+            *replication_routes(self.db),
+            *file_receiver_routes(
+                self.site_dir / "inboxes",
+                self.code,
+                on_received=lambda _sender, _name: self._parent_notified(),
+            ),
+        ]
+        app = Starlette(
+            routes=[
+                *site_routes,
+                Route(HELLO_PATH, self._hello, methods=["POST"]),
+                *policy_routes(self.db, self.site),
+                metrics_route(self.db, self.code, phase_counts=self._phase_counts),
+                Mount("", app=provider),
+            ]
+        )
+        return require_signature(app, self.context.secret, protect=[SITE_ROUTES])
+
+    def _start_components(self) -> None:
+        """Start the background components; each stops (in reverse) when the role stops."""
+        self.notifier.start()
+        self._on_stop(self.notifier.stop)
+        if self.replicator is not None:
+            self.replicator.start()
+            self._on_stop(self.replicator.stop)
+        self.server.start()
+        self._on_stop(self.server.stop)
+        self.watcher.start()
+        self._on_stop(self.watcher.stop)
+
+    def stop(self) -> None:
+        self._stopping.set()  # the greeting gives up the neighbours it has not told yet
+        super().stop()
+
+    # -- neighbours ----------------------------------------------------------------------
+
+    def _greet(self) -> None:
+        """Tell the parent and the children this site is up: the parent delivers the
+        notifications it holds for it at once, a child resumes its database replication,
+        instead of waiting for their next retry."""
+        h = self.context.hierarchy
+        neighbours = [self.parent.code] if self.parent else []
+        neighbours += list(self.children)
+        with httpx.Client(auth=self.context.auth(self.code), timeout=10) as client:
+            for code in neighbours:
+                if self._stopping.is_set():
+                    return
+                # A site that is down greets this one when it comes up.
+                with contextlib.suppress(httpx.HTTPError):
+                    client.post(h.site(code).url + HELLO_PATH)
+
+    def _hello(self, request: Request) -> JSONResponse:
+        caller = str(request.scope.get("updatesync.caller", "")).upper()
+        if caller in self.children:
+            self.notifier.poke()
+        elif self.replicator is not None and caller == self._parent_code:
+            self.replicator.poke()
+        return JSONResponse({"site": self.code})
+
+    def _phase_counts(self) -> dict[str, int]:
+        """Items per phase of the last sync this site server ran (for /metrics)."""
+        with self._done:
+            last = self.results[-1] if self.results else None
+        if last is None or not last.succeeded:
+            return {}
+        counts = {PHASE_WSUS.metric_name: last.items_updated}
+        if self.parent is None:
+            counts[PHASE_SITEDB.metric_name] = last.cis_changed
+        return counts
+
+    def _parent_notified(self) -> None:
+        if self.replicator is not None:
+            self.replicator.poke()
+        self.server.poke()
+
+    # -- syncs ---------------------------------------------------------------------------
+
+    def _finished(self, result: SiteSyncResult) -> None:
+        if result.succeeded and self.site.type != "cas":
+            publish_policy(self.db)
+        self.watcher.poke()  # a failure or a recovery goes to the webhooks at once
+        with self._done:
+            self.results.append(result)
+            self._done.notify_all()
+        if self.on_sync_done is not None:
+            self.on_sync_done(self, result)
+
+    def wait_after(self, count: int, timeout: float) -> tuple[int, dict[str, Any] | None]:
+        """The SMS Provider's long poll: (syncs finished, the last as a dict)."""
+        with self._done:
+            self._done.wait_for(lambda: len(self.results) > count, timeout)
+            last = self.results[-1] if self.results else None
+            return len(self.results), (asdict(last) if last is not None else None)
+
+    def wait_for_sync(self, count: int, timeout: float | None = None) -> bool:
+        """Wait until this site has finished `count` syncs since it started."""
+        with self._done:
+            return self._done.wait_for(lambda: len(self.results) >= count, timeout)
+
+
+class _ParentLink:
+    """A child site's database replication, as the sync manager asks for it."""
+
+    def __init__(self, db: SiteDatabase, replicator: DatabaseReplicator, parent: str) -> None:
+        self.db = db
+        self.replicator = replicator
+        self.parent = parent
+
+    def catch_up(self, timeout: float) -> int:
+        return self.replicator.catch_up(timeout).content_version
+
+    def link_state(self) -> tuple[int, datetime | None]:
+        link = self.db.replication.link(self.parent)
+        if link is None:
+            return 2, None
+        return link.status, link.last_check_time

@@ -1,0 +1,60 @@
+"""A software update point's role: its update server on the SUP's port.
+
+The update server's store, its MS-WSUSSS services (which downstream update servers sync
+from, as WSUS does) and its admin API (which only its own site server calls, signed). It
+syncs from the upstream the hierarchy gives it: the upstream source at the top-level default
+SUP, the site's default SUP for a replica, the parent site's default SUP for a child's
+default SUP; as a replica when it is one.
+"""
+
+from __future__ import annotations
+
+import socket
+
+from updatesync.roles.context import Role, RoleContext
+from updatesync.security.signing import require_signature
+from updatesync.updateserver.admin_api import admin_routes, service_error_logger, upstream_runner
+from updatesync.updateserver.store import UpdateStore
+from updatesync.updateserver.store_backend import StoreBackend
+from updatesync.wsusss.service import create_app
+
+ADMIN_ROUTES = "/api/"
+"""An update server's admin API, called by its site server, signed."""
+
+
+class SupRole(Role):
+    """One software update point: its update server on the SUP's port."""
+
+    def __init__(
+        self, context: RoleContext, fqdn: str, *, sock: socket.socket | None = None
+    ) -> None:
+        super().__init__()
+        self.context = context
+        self.site, self.sup = context.hierarchy.find_sup(fqdn)
+        self.name = f"sup:{self.sup.fqdn}"
+        self.sock = sock
+        self.data = context.hierarchy.update_server_dir(self.sup.fqdn)
+        self.replica = context.hierarchy.is_replica(self.site, self.sup)
+
+    def upstream(self) -> str | None:
+        h = self.context.hierarchy
+        if self.site.parent is None and self.sup == self.site.default_sup:
+            return self.context.upstream_url or h.upstream.url
+        return h.sup_upstream(self.site, self.sup)
+
+    def _start(self) -> None:
+        store = UpdateStore.open(self.data)
+        self._on_stop(store.close)
+        runner = upstream_runner(
+            store, self.upstream(), server_name=self.sup.fqdn, replica=self.replica
+        )
+        # Stopping ends the sync that runs (the servers are stopped first) before the
+        # store closes.
+        self._on_stop(runner.close)
+        app = create_app(
+            StoreBackend(store),
+            extra_routes=admin_routes(store, runner),
+            on_error=service_error_logger(store),
+        )
+        guarded = require_signature(app, self.context.secret, protect=[ADMIN_ROUTES])
+        self.url = self._serve(guarded, self.sup.port, self.sock, self.context.listen_host)
