@@ -30,7 +30,7 @@ from updatesync.logs.status_messages import StatusMessage
 from updatesync.roles.serving import BackgroundServer
 from updatesync.site.database.models import MICROSOFT_UPDATE, SUPSyncStatus
 from updatesync.site.sync.inbox import Inbox
-from updatesync.site.sync.sync_manager import SiteSyncResult
+from updatesync.site.sync.outcome import SiteSyncResult
 from updatesync.site.watch.alerts import AlertState, AlertType
 from updatesync.vocabulary import MessageSeverity
 

@@ -12,7 +12,7 @@ from hierarchy_inprocess import SITE_CODES, InProcessHierarchy
 
 from updatesync.logs.status_messages import StatusMessage
 from updatesync.site.database.models import SUPSyncStatus
-from updatesync.site.sync.sync_manager import CANNOT_CONNECT
+from updatesync.site.sync.outcome import CANNOT_CONNECT
 from updatesync.site.watch.alerts import Alert, AlertState, AlertType
 from updatesync.vocabulary import MessageSeverity
 

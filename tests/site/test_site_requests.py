@@ -19,8 +19,9 @@ from updatesync.site.database.models import SoftwareUpdatePoint
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.sync.db_monitor import DatabaseMonitor
 from updatesync.site.sync.inbox import Inbox
+from updatesync.site.sync.outcome import SiteSyncResult
 from updatesync.site.sync.sup_client import UpdateServerApi
-from updatesync.site.sync.sync_manager import SiteSyncResult, SiteSyncSettings, SyncManager
+from updatesync.site.sync.sync_manager import SiteSyncSettings, SyncManager
 from updatesync.site.sync.worker import SyncWorker
 from updatesync.updateserver.admin_api import SyncRunner, admin_routes
 from updatesync.updateserver.importer import import_export_cabinet

@@ -18,8 +18,9 @@ from updatesync.metadata.generator import generate_catalog
 from updatesync.roles.serving import BackgroundServer, bind
 from updatesync.site.database.models import SoftwareUpdatePoint
 from updatesync.site.database.site_db import SiteDatabase
+from updatesync.site.sync.outcome import SiteSyncResult
 from updatesync.site.sync.sup_client import UpdateServerApi
-from updatesync.site.sync.sync_manager import SiteSyncResult, SiteSyncSettings, SyncManager
+from updatesync.site.sync.sync_manager import SiteSyncSettings, SyncManager
 from updatesync.site.watch.alerts import AlertState, AlertType
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.store import UpdateStore

@@ -42,7 +42,7 @@ from updatesync.roles import RoleContext, SiteRole, SupRole, on_loopback, parse_
 from updatesync.roles.serving import BackgroundServer
 from updatesync.security.signing import HmacAuth, create_secret, load_secret
 from updatesync.site.database.site_db import SiteDatabase
-from updatesync.site.sync.sync_manager import SiteSyncResult
+from updatesync.site.sync.outcome import SiteSyncResult
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.store_backend import StoreBackend

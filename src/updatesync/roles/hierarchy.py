@@ -19,7 +19,7 @@ from updatesync.roles.context import Role, RoleContext, RoleError
 from updatesync.roles.serving import bind
 from updatesync.roles.site import SiteRole
 from updatesync.roles.sup import SupRole
-from updatesync.site.sync.sync_manager import SiteSyncResult
+from updatesync.site.sync.outcome import SiteSyncResult
 
 LOOPBACK = "127.0.0.1"
 QUIET_PORTS = 20000

@@ -34,8 +34,9 @@ from updatesync.site.replication.db_replication import DatabaseReplicator, repli
 from updatesync.site.replication.file_replication import ReplicationManager, file_receiver_routes
 from updatesync.site.sync.db_monitor import DatabaseMonitor
 from updatesync.site.sync.inbox import Inbox
+from updatesync.site.sync.outcome import SiteSyncResult
 from updatesync.site.sync.sup_client import UpdateServerApi
-from updatesync.site.sync.sync_manager import SiteSyncResult, SiteSyncSettings, SyncManager
+from updatesync.site.sync.sync_manager import SiteSyncSettings, SyncManager
 from updatesync.site.sync.worker import SyncWorker
 from updatesync.site.watch.alert_watcher import AlertWatcher
 from updatesync.site.watch.metrics import metrics_route

@@ -15,7 +15,7 @@ from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.sync.db_monitor import DatabaseMonitor
 from updatesync.site.sync.inbox import Inbox
-from updatesync.site.sync.sync_manager import SiteSyncResult
+from updatesync.site.sync.outcome import SiteSyncResult
 from updatesync.site.sync.worker import SyncWorker
 from updatesync.vocabulary import DATABASE_NOTIFICATION_MONITOR
 

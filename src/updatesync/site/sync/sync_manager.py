@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,49 +32,39 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from updatesync.logs.cmtrace import CMTraceLog
-from updatesync.logs.status_messages import (
-    StatusMessage,
-    format_statmsg,
-    new_status_message,
-    sync_failed,
-)
 from updatesync.site.database.content import ContentUpdate
 from updatesync.site.database.models import (
     MICROSOFT_UPDATE,
     Category,
     ConfigurationItem,
     SoftwareUpdatePoint,
-    SUPSyncStatus,
 )
 from updatesync.site.database.site_db import SiteDatabase
+from updatesync.site.sync.outcome import (
+    CANNOT_CONNECT,
+    GENERIC_ERROR,
+    SiteSyncResult,
+    SyncFailure,
+)
+from updatesync.site.sync.progress import ReplicaProgress, WsusProgress, format_sync_time
+from updatesync.site.sync.report import SyncReport
 from updatesync.site.sync.sup_client import (
     UpdateServerApi,
     UpdateServerSyncFailed,
     UpdateServerUnavailable,
 )
-from updatesync.site.watch.alerts import AlertType
 from updatesync.vocabulary import (
     IN_PROGRESS_STATES,
-    PHASE_WSUS_OTHER_ITEMS,
-    PHASE_WSUS_UPDATES,
-    REPLICA_FAILURE,
     SOURCE_READ_SUPS,
     SOURCE_STARTUP,
     SOURCE_WAIT_FOR_REPLICATION,
     SYNC_DONE,
-    SYNC_FAILED,
     SYNC_REPLICA,
     SYNC_SITE_DATABASE,
     SYNC_STARTED,
     SYNC_STATES,
     SYNC_WSUS_SERVER,
-    MessageSeverity,
 )
-
-GENERIC_ERROR = 0x80131500
-"""What a .NET exception carries when nothing more precise is known (COR_E_EXCEPTION)."""
-CANNOT_CONNECT = 0x80072EFD
-"""WinHTTP's 'cannot connect' (ERROR_WINHTTP_CANNOT_CONNECT), for an unreachable server."""
 
 TRIGGER_LINES = {
     "schedule": (
@@ -143,25 +132,6 @@ class ParentReplication(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class SiteSyncResult:
-    succeeded: bool
-    content_version: int
-    items_updated: int
-    cis_changed: int
-    seconds: float
-    error: str | None = None
-
-
-class SyncFailure(Exception):
-    """A phase failed: `source` is where (ISTR0), the message what (ISTR1)."""
-
-    def __init__(self, message: str, source: str, last_error: int) -> None:
-        super().__init__(message)
-        self.source = source
-        self.last_error = last_error
-
-
 class SyncManager:
     """Runs the syncs of one top-level site."""
 
@@ -193,6 +163,7 @@ class SyncManager:
         self.clock = clock
         self.notifier = notifier
         self.replication = replication
+        self.report = SyncReport(db, settings, log, clock, replication)
 
     @property
     def parent_site(self) -> str | None:
@@ -215,7 +186,7 @@ class SyncManager:
             GENERIC_ERROR,
         )
         sups = self.db.sups.find()
-        self._failed(failure, sups[0] if sups else None, time.monotonic())
+        self.report.failed(failure, sups[0] if sups else None, time.monotonic())
         return True
 
     # -- one sync ---------------------------------------------------------------------
@@ -228,7 +199,7 @@ class SyncManager:
         for line in self._trigger_lines(trigger):
             self.log.info(line)
         sups = self._read_sups()
-        self._status(SYNC_STARTED)
+        self.report.status(SYNC_STARTED)
         default = sups[0] if sups else None
         parent = self.settings.parent_site
         failed_replicas: list[str] = []
@@ -253,9 +224,9 @@ class SyncManager:
                 cis_changed = 0
                 failed_replicas = self._replicas(sups[1:], in_progress=True)
         except Exception as exc:
-            return self._failed(exc, default, started)
-        self._status(SYNC_DONE)
-        self._cancel_sync_alerts(keep=failed_replicas)
+            return self.report.failed(exc, default, started)
+        self.report.status(SYNC_DONE)
+        self.report.cancel_sync_alerts(keep=failed_replicas)
         code = self.settings.site_code
         self.log.info(f"Sync succeeded. Setting sync alert to canceled state on site {code}")
         if parent is None:
@@ -295,7 +266,7 @@ class SyncManager:
     def _update_server_phase(
         self, api: UpdateServerApi, sup: SoftwareUpdatePoint, full: bool, replica: bool = False
     ) -> int:
-        self._status(SYNC_WSUS_SERVER)
+        self.report.status(SYNC_WSUS_SERVER)
         self.log.info(f"Synchronizing WSUS server {sup.fqdn} ...")
         outcome = self._synchronize(api, full, replica)
         self.log.info(f"Done synchronizing WSUS Server {sup.fqdn}")
@@ -303,7 +274,7 @@ class SyncManager:
             # At a child the version comes from the parent, with the CIs (database replication).
             version = self.db.content.version(self.settings.update_source) + 1
             self.db.content.set_version(version, source_id=self.settings.update_source)
-            self._content_version_line(version)
+            self.report.content_version_line(version)
         result: dict[str, Any] = outcome.result
         return int(result.get("new_revisions", 0)) + int(result.get("changed_revisions", 0))
 
@@ -311,10 +282,10 @@ class SyncManager:
         """Have the update server sync and follow it, with WSyncMgr's `sync:` lines."""
         if replica:
             self.log.info("sync: Starting Replica WSUS synchronization")
-            reporter: _WsusProgress = _ReplicaProgress(self.log)
+            reporter: WsusProgress = ReplicaProgress(self.log)
         else:
             self.log.info("sync: Starting WSUS synchronization")
-            reporter = _WsusProgress(self.log)
+            reporter = WsusProgress(self.log)
         try:
             outcome = api.synchronize(
                 full=full,
@@ -349,7 +320,7 @@ class SyncManager:
                 GENERIC_ERROR,
             ) from exc
         self.db.content.set_version(version, source_id=self.settings.update_source)
-        self._content_version_line(version)
+        self.report.content_version_line(version)
         return version
 
     # -- replicas -------------------------------------------------------------------------
@@ -363,54 +334,21 @@ class SyncManager:
             return failed
         self.log.info("Synchronizing replica WSUS servers")
         for sup in replicas:
-            message = self._message(SYNC_REPLICA)
+            message = self.report.message(SYNC_REPLICA)
             if in_progress:
                 self.db.sync.record_state(SYNC_REPLICA, at=message.time)
-            self._sup_status(SYNC_REPLICA, message.time, sup=sup)
+            self.report.sup_status(SYNC_REPLICA, message.time, sup=sup)
             self.log.info(f"Synchronizing WSUS server {sup.fqdn} ...")
             try:
                 with self.api_for(sup) as api:
                     self._synchronize(api, False, True)
             except Exception as exc:
-                self._replica_failed(sup, exc)
+                self.report.replica_failed(sup, exc)
                 failed.append(sup.fqdn)
                 continue
             self.log.info(f"Done synchronizing WSUS Server {sup.fqdn}")
-            self._sup_status(SYNC_DONE, self.clock(), sup=sup)
+            self.report.sup_status(SYNC_DONE, self.clock(), sup=sup)
         return failed
-
-    def _cancel_sync_alerts(self, keep: Sequence[str]) -> None:
-        """Set the site's sync-failure alerts to canceled, except those of the replicas that
-        failed in this sync (at a child site they run before the site's 6702)."""
-        if not keep:
-            self.db.alerts.cancel_alert(AlertType.SYNC_FAILURE)
-            return
-        for alert in self.db.alerts.find(
-            site_code=self.settings.site_code, alert_type=AlertType.SYNC_FAILURE
-        ):
-            if alert.is_raised and alert.instance not in keep:
-                self.db.alerts.cancel_alert(AlertType.SYNC_FAILURE, alert.instance)
-
-    def _replica_failed(self, sup: SoftwareUpdatePoint, exc: Exception) -> None:
-        if isinstance(exc, SyncFailure):
-            source, last_error = exc.source, exc.last_error
-        else:
-            source, last_error = _origin(exc), GENERIC_ERROR
-        what = str(exc) or type(exc).__name__
-        self.log.error(
-            f"Failed to synchronize replica WSUS server {sup.fqdn}: {what}. Source: {source}"
-        )
-        message = sync_failed(
-            site_code=self.settings.site_code,
-            system=self.settings.site_fqdn.upper(),
-            where=source,
-            what=f"{REPLICA_FAILURE}{sup.fqdn}: {what}",
-            last_error=last_error,
-            time=self.clock(),
-        )
-        self._send(message)
-        self._sup_status(SYNC_FAILED, message.time, error=last_error, sup=sup)
-        self.db.alerts.raise_alert(AlertType.SYNC_FAILURE, sup.fqdn)
 
     # -- child sites ----------------------------------------------------------------------
 
@@ -445,7 +383,7 @@ class SyncManager:
     def _site_database_phase(
         self, api: UpdateServerApi, sup: SoftwareUpdatePoint, full: bool
     ) -> tuple[int, int]:
-        self._status(SYNC_SITE_DATABASE)
+        self.report.status(SYNC_SITE_DATABASE)
         self.log.info(f"Synchronizing SMS database with WSUS server {sup.fqdn} ...")
         since = 0 if full else (self.db.sync.status().sync_catalog_version or 0)
         try:
@@ -490,7 +428,7 @@ class SyncManager:
         self.log.info(f"Done synchronizing SMS with WSUS Server {sup.fqdn}")
         version = content.change.content_version
         if content.change.changed:
-            self._content_version_line(version)
+            self.report.content_version_line(version)
         self.db.sync.record_state(SYNC_SITE_DATABASE, catalog_version=counter)
         return changed, version
 
@@ -501,196 +439,6 @@ class SyncManager:
         for update_id in written:
             self.log.info(f"Synchronizing update {update_id} - {titles[update_id]}")
         return len(written)
-
-    # -- failure ------------------------------------------------------------------------
-
-    def _failed(
-        self, exc: Exception, sup: SoftwareUpdatePoint | None, started: float
-    ) -> SiteSyncResult:
-        if isinstance(exc, SyncFailure):
-            source, last_error = exc.source, exc.last_error
-        else:
-            source, last_error = _origin(exc), GENERIC_ERROR
-        what = str(exc) or type(exc).__name__
-        self.log.error(f"Sync failed: {what}. Source: {source}")
-        message = sync_failed(
-            site_code=self.settings.site_code,
-            system=self.settings.site_fqdn.upper(),
-            where=source,
-            what=what,
-            last_error=last_error,
-            time=self.clock(),
-        )
-        self._send(message)
-        self.db.sync.record_state(SYNC_FAILED, error_code=last_error, error_text=what)
-        self._sup_status(SYNC_FAILED, message.time, error=last_error)
-        self.db.alerts.raise_alert(
-            AlertType.SYNC_FAILURE, (sup.fqdn if sup else self.settings.site_fqdn)
-        )
-        self.log.error(f"Sync failed. Will retry in {self.settings.retry_minutes} minutes")
-        version = self.db.content.version(self.settings.update_source)
-        return SiteSyncResult(False, version, 0, 0, time.monotonic() - started, what)
-
-    # -- lines and messages -----------------------------------------------------------------
-
-    def _content_version_line(self, version: int) -> None:
-        self.log.info(
-            f"Set content version of update source {self.settings.update_source} for site "
-            f"{self.settings.site_code} to {version}"
-        )
-
-    def _message(self, message_id: int) -> StatusMessage:
-        message = new_status_message(
-            message_id,
-            site_code=self.settings.site_code,
-            system=self.settings.site_fqdn.upper(),
-            time=self.clock(),
-        )
-        self._send(message)
-        return message
-
-    def _status(self, message_id: int) -> None:
-        message = self._message(message_id)
-        self.db.sync.record_state(message_id, at=message.time)
-        self._sup_status(message_id, message.time)
-
-    def _sup_status(
-        self,
-        message_id: int,
-        at: datetime,
-        error: int | None = None,
-        *,
-        sup: SoftwareUpdatePoint | None = None,
-    ) -> None:
-        """A SUP's row of SMS_SUPSyncStatus (SPEC section 5): the default SUP's unless `sup`
-        names a replica."""
-        sups = self.db.sups.find()
-        if not sups:
-            return
-        target = sup or sups[0]
-        source = self.settings.source_name if sup is None else sups[0].fqdn
-        held = {s.wsus_server_name: s for s in self.db.sups.sync_statuses()}
-        before = held.get(target.fqdn)
-        succeeded = message_id == SYNC_DONE
-        link_status, checked = (0, at)
-        if self.replication is not None:
-            link_status, checked = self.replication.link_state()
-        self.db.sups.set_sync_status(
-            SUPSyncStatus(
-                site_code=self.settings.site_code,
-                wsus_server_name=target.fqdn,
-                wsus_source_server=source,
-                last_sync_state=message_id,
-                last_sync_state_time=at,
-                last_sync_error_code=error
-                if error is not None
-                else (0 if succeeded else (before.last_sync_error_code if before else None)),
-                last_successful_sync_time=at
-                if succeeded
-                else (before.last_successful_sync_time if before else None),
-                sync_catalog_version=self.db.content.version(self.settings.update_source),
-                # The database replication link from the parent; a top-level site has none:
-                # healthy by definition.
-                replication_link_status=link_status,
-                last_replication_link_check_time=checked,
-            )
-        )
-
-    def _send(self, message: StatusMessage) -> None:
-        self.db.messages.add(message)
-        if message.severity is MessageSeverity.ERROR:
-            self.log.error(format_statmsg(message))
-        else:
-            self.log.info(format_statmsg(message))
-
-
-_UPDATES = PHASE_WSUS_UPDATES.progress_name
-_OTHER_ITEMS = PHASE_WSUS_OTHER_ITEMS.progress_name
-
-
-class _WsusProgress:
-    """Turns the update server's progress into WSyncMgr's `sync:` lines."""
-
-    def __init__(self, log: CMTraceLog) -> None:
-        self.log = log
-        self.phase: str | None = None
-        self.last: tuple[int, int] | None = None
-        self.logged_percent = -1
-
-    def __call__(self, phase: str, done: int, total: int, eta: float | None) -> None:
-        if phase != self.phase:
-            self.finish()
-            self.phase, self.last, self.logged_percent = phase, None, -1
-            self.log.info(f"sync: WSUS synchronizing {phase}")
-        if not total or phase != _UPDATES:
-            return
-        repeated = self.last == (done, total)
-        self.last = (done, total)
-        percent = done * 100 // total
-        if done >= total:
-            # WSyncMgr writes the 100% line when the count completes and again at the end;
-            # the same complete count reported again (a later state change) adds nothing.
-            if repeated:
-                return
-            self.log.info(
-                f"sync: WSUS synchronizing updates, processed {total} out of {total} items (100%)"
-            )
-            return
-        if percent >= self.logged_percent + 10 and done < total:
-            self.logged_percent = percent
-            line = (
-                f"sync: WSUS synchronizing updates, processed {done} out of {total} items "
-                f"({percent}%)"
-            )
-            if eta is not None:
-                line += f", ETA in {format_eta(eta)}"
-            self.log.info(line)
-
-    def finish(self) -> None:
-        if self.phase == _UPDATES and self.last is not None:
-            done, total = self.last
-            if done >= total:
-                self.log.info(
-                    f"sync: WSUS synchronizing updates, processed {total} out of {total} items "
-                    "(100%)"
-                )
-            self.last = None
-
-
-class _ReplicaProgress(_WsusProgress):
-    """A replica's sync as WSyncMgr shows it: the "other items" (GetDeployments). A long
-    metadata sync of the replica also gets a line every 10% (`sync: Replica WSUS
-    synchronizing updates, processed ...`), which WSyncMgr does not write: without it a
-    large first sync of a replica shows nothing for minutes."""
-
-    def __call__(self, phase: str, done: int, total: int, eta: float | None) -> None:
-        if phase == _UPDATES and total and done < total:
-            percent = done * 100 // total
-            if done and percent >= self.logged_percent + 10:
-                self.logged_percent = percent
-                line = (
-                    f"sync: Replica WSUS synchronizing updates, processed {done} out of {total} "
-                    f"items ({percent}%)"
-                )
-                if eta is not None:
-                    line += f", ETA in {format_eta(eta)}"
-                self.log.info(line)
-            return
-        if phase != _OTHER_ITEMS:
-            return
-        if phase != self.phase:
-            self.phase, self.last = phase, None
-            self.log.info("sync: Replica WSUS synchronizing other items")
-        if not total or not done or (done, total) == self.last:
-            return  # nothing counted yet, or nothing new
-        self.last = (done, total)
-        self.log.info(
-            f"sync: Replica WSUS synchronizing other items, processed {done} out of {total} "
-            f"items ({done * 100 // total}%)"
-        )
-
-    def finish(self) -> None:
-        self.last = None
 
 
 def _configuration_item(item: dict[str, Any]) -> ConfigurationItem:
@@ -708,29 +456,3 @@ def _configuration_item(item: dict[str, Any]) -> ConfigurationItem:
         is_superseded=item["is_superseded"],
         is_expired=item["is_expired"],
     )
-
-
-def _origin(exc: BaseException) -> str:
-    """Where an unexpected exception was raised, as `module.function` (ISTR0)."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    if not frames:
-        return type(exc).__qualname__
-    frame = frames[-1]
-    module = os.path.splitext(os.path.basename(frame.filename))[0]
-    return f"{module}.{frame.name}"
-
-
-def format_sync_time(seconds: float) -> str:
-    """`0d00h03m53s`, as WSyncMgr writes the sync time."""
-    whole = int(seconds)
-    days, rest = divmod(whole, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{days}d{hours:02d}h{minutes:02d}m{secs:02d}s"
-
-
-def format_eta(seconds: float) -> str:
-    whole = max(round(seconds), 0)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}"

@@ -24,7 +24,7 @@ from typing import Protocol
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.sync.db_monitor import DatabaseMonitor
 from updatesync.site.sync.inbox import Inbox, InboxWatcher
-from updatesync.site.sync.sync_manager import SiteSyncResult
+from updatesync.site.sync.outcome import SiteSyncResult
 
 SCHEDULE = "schedule"
 """The trigger of a sync run by the schedule."""

@@ -1,0 +1,45 @@
+"""What a site's sync ends with: its result, the failure of a phase, the error codes.
+
+`SyncFailure` carries where a phase failed (ISTR0 of the 6703) and what failed (ISTR1) with
+the HRESULT of `LE=`; `origin` names where an unexpected exception was raised.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from dataclasses import dataclass
+
+GENERIC_ERROR = 0x80131500
+"""What a .NET exception carries when nothing more precise is known (COR_E_EXCEPTION)."""
+CANNOT_CONNECT = 0x80072EFD
+"""WinHTTP's 'cannot connect' (ERROR_WINHTTP_CANNOT_CONNECT), for an unreachable server."""
+
+
+@dataclass(frozen=True, slots=True)
+class SiteSyncResult:
+    succeeded: bool
+    content_version: int
+    items_updated: int
+    cis_changed: int
+    seconds: float
+    error: str | None = None
+
+
+class SyncFailure(Exception):
+    """A phase failed: `source` is where (ISTR0), the message what (ISTR1)."""
+
+    def __init__(self, message: str, source: str, last_error: int) -> None:
+        super().__init__(message)
+        self.source = source
+        self.last_error = last_error
+
+
+def origin(exc: BaseException) -> str:
+    """Where an unexpected exception was raised, as `module.function` (ISTR0)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return type(exc).__qualname__
+    frame = frames[-1]
+    module = os.path.splitext(os.path.basename(frame.filename))[0]
+    return f"{module}.{frame.name}"

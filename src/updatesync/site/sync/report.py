@@ -1,0 +1,175 @@
+"""What a site's sync reports, and where: status messages with their STATMSG lines,
+the site's sync state (Update_SyncStatus), each SUP's row of SMS_SUPSyncStatus, the
+sync-failure alerts, and the WSyncMgr.log lines that go with them (SPEC sections 4 to 6).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from updatesync.logs.cmtrace import CMTraceLog
+from updatesync.logs.status_messages import (
+    StatusMessage,
+    format_statmsg,
+    new_status_message,
+    sync_failed,
+)
+from updatesync.site.database.models import SoftwareUpdatePoint, SUPSyncStatus
+from updatesync.site.database.site_db import SiteDatabase
+from updatesync.site.sync.outcome import GENERIC_ERROR, SiteSyncResult, SyncFailure, origin
+from updatesync.site.watch.alerts import AlertType
+from updatesync.vocabulary import REPLICA_FAILURE, SYNC_DONE, SYNC_FAILED, MessageSeverity
+
+if TYPE_CHECKING:
+    from updatesync.site.sync.sync_manager import ParentReplication, SiteSyncSettings
+
+
+class SyncReport:
+    """The reporting side of one site's sync manager."""
+
+    def __init__(
+        self,
+        db: SiteDatabase,
+        settings: SiteSyncSettings,
+        log: CMTraceLog,
+        clock: Callable[[], datetime],
+        replication: ParentReplication | None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.log = log
+        self.clock = clock
+        self.replication = replication
+
+    def content_version_line(self, version: int) -> None:
+        self.log.info(
+            f"Set content version of update source {self.settings.update_source} for site "
+            f"{self.settings.site_code} to {version}"
+        )
+
+    def message(self, message_id: int) -> StatusMessage:
+        message = new_status_message(
+            message_id,
+            site_code=self.settings.site_code,
+            system=self.settings.site_fqdn.upper(),
+            time=self.clock(),
+        )
+        self.send(message)
+        return message
+
+    def status(self, message_id: int) -> None:
+        message = self.message(message_id)
+        self.db.sync.record_state(message_id, at=message.time)
+        self.sup_status(message_id, message.time)
+
+    def sup_status(
+        self,
+        message_id: int,
+        at: datetime,
+        error: int | None = None,
+        *,
+        sup: SoftwareUpdatePoint | None = None,
+    ) -> None:
+        """A SUP's row of SMS_SUPSyncStatus (SPEC section 5): the default SUP's unless `sup`
+        names a replica."""
+        sups = self.db.sups.find()
+        if not sups:
+            return
+        target = sup or sups[0]
+        source = self.settings.source_name if sup is None else sups[0].fqdn
+        held = {s.wsus_server_name: s for s in self.db.sups.sync_statuses()}
+        before = held.get(target.fqdn)
+        succeeded = message_id == SYNC_DONE
+        link_status, checked = (0, at)
+        if self.replication is not None:
+            link_status, checked = self.replication.link_state()
+        self.db.sups.set_sync_status(
+            SUPSyncStatus(
+                site_code=self.settings.site_code,
+                wsus_server_name=target.fqdn,
+                wsus_source_server=source,
+                last_sync_state=message_id,
+                last_sync_state_time=at,
+                last_sync_error_code=error
+                if error is not None
+                else (0 if succeeded else (before.last_sync_error_code if before else None)),
+                last_successful_sync_time=at
+                if succeeded
+                else (before.last_successful_sync_time if before else None),
+                sync_catalog_version=self.db.content.version(self.settings.update_source),
+                # The database replication link from the parent; a top-level site has none:
+                # healthy by definition.
+                replication_link_status=link_status,
+                last_replication_link_check_time=checked,
+            )
+        )
+
+    def send(self, message: StatusMessage) -> None:
+        self.db.messages.add(message)
+        if message.severity is MessageSeverity.ERROR:
+            self.log.error(format_statmsg(message))
+        else:
+            self.log.info(format_statmsg(message))
+
+    def failed(
+        self, exc: Exception, sup: SoftwareUpdatePoint | None, started: float
+    ) -> SiteSyncResult:
+        if isinstance(exc, SyncFailure):
+            source, last_error = exc.source, exc.last_error
+        else:
+            source, last_error = origin(exc), GENERIC_ERROR
+        what = str(exc) or type(exc).__name__
+        self.log.error(f"Sync failed: {what}. Source: {source}")
+        message = sync_failed(
+            site_code=self.settings.site_code,
+            system=self.settings.site_fqdn.upper(),
+            where=source,
+            what=what,
+            last_error=last_error,
+            time=self.clock(),
+        )
+        self.send(message)
+        self.db.sync.record_state(SYNC_FAILED, error_code=last_error, error_text=what)
+        self.sup_status(SYNC_FAILED, message.time, error=last_error)
+        self.db.alerts.raise_alert(
+            AlertType.SYNC_FAILURE, (sup.fqdn if sup else self.settings.site_fqdn)
+        )
+        self.log.error(f"Sync failed. Will retry in {self.settings.retry_minutes} minutes")
+        version = self.db.content.version(self.settings.update_source)
+        return SiteSyncResult(False, version, 0, 0, time.monotonic() - started, what)
+
+    def cancel_sync_alerts(self, keep: Sequence[str]) -> None:
+        """Set the site's sync-failure alerts to canceled, except those of the replicas that
+        failed in this sync (at a child site they run before the site's 6702)."""
+        if not keep:
+            self.db.alerts.cancel_alert(AlertType.SYNC_FAILURE)
+            return
+        for alert in self.db.alerts.find(
+            site_code=self.settings.site_code, alert_type=AlertType.SYNC_FAILURE
+        ):
+            if alert.is_raised and alert.instance not in keep:
+                self.db.alerts.cancel_alert(AlertType.SYNC_FAILURE, alert.instance)
+
+    def replica_failed(self, sup: SoftwareUpdatePoint, exc: Exception) -> None:
+        if isinstance(exc, SyncFailure):
+            source, last_error = exc.source, exc.last_error
+        else:
+            source, last_error = origin(exc), GENERIC_ERROR
+        what = str(exc) or type(exc).__name__
+        self.log.error(
+            f"Failed to synchronize replica WSUS server {sup.fqdn}: {what}. Source: {source}"
+        )
+        message = sync_failed(
+            site_code=self.settings.site_code,
+            system=self.settings.site_fqdn.upper(),
+            where=source,
+            what=f"{REPLICA_FAILURE}{sup.fqdn}: {what}",
+            last_error=last_error,
+            time=self.clock(),
+        )
+        self.send(message)
+        self.sup_status(SYNC_FAILED, message.time, error=last_error, sup=sup)
+        self.db.alerts.raise_alert(AlertType.SYNC_FAILURE, sup.fqdn)
