@@ -69,6 +69,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from updatesync.config.fault_injection import fault_point
 from updatesync.logs.softwaredistribution import SoftwareDistributionLog
 from updatesync.metadata.document import parse_update
 from updatesync.metadata.errors import MetadataError
@@ -620,6 +621,8 @@ class _Run:
                 tally.expired += 1
         tally.done += len(documents)
         self._report()
+        if tally.phase == "updates":
+            fault_point("update-server-updates-batch")  # a test hook, off unless set
 
     def _enter_phase(self, phase: str) -> None:
         tally = self.tally
