@@ -7,7 +7,8 @@ with a generated catalog. `start()` starts each role as `updatesync serve FILE -
 and returns once each has printed that it listens; `stop(role)` / `kill(role)` /
 `start_role(role)` stop, kill (SIGKILL) and restart one. A role may be given its own copy
 of the hierarchy file (`files`), for instance to reach its parent through a proxy.
-`wait_syncs(code, n)` long-polls the site's SMS Provider until it finished n syncs.
+`completed(code)` is how many syncs the site finished since its process started, and
+`wait_syncs(code, n)` long-polls its SMS Provider until it finished n syncs.
 """
 
 from __future__ import annotations
@@ -201,6 +202,13 @@ class ProcessHierarchy:
             capture_output=True,
             text=True,
         )
+
+    def completed(self, code: str) -> int:
+        """How many syncs the site finished since its process started."""
+        answer = httpx.get(
+            f"{self.site_url(code)}/api/sites/{code}/syncs", params={"after": 0}, timeout=30
+        )
+        return int(answer.json()["completed"])
 
     def wait_syncs(self, code: str, count: int, timeout: float = 300.0) -> dict:
         """Long-poll the site's provider until it finished `count` syncs since it started."""
