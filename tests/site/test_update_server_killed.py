@@ -15,21 +15,17 @@ import time
 from pathlib import Path
 
 import pytest
+from upstream import stand_in_upstream
 
 from updatesync.config.fault_injection import VARIABLE as FAULT_VARIABLE
 from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.metadata.document import parse_update
-from updatesync.metadata.export import write_export
 from updatesync.metadata.generator import generate_catalog
-from updatesync.roles.serving import BackgroundServer, bind
+from updatesync.roles.serving import bind
 from updatesync.site.database.site_db import SiteDatabase, SoftwareUpdatePoint
 from updatesync.site.sync.sup_client import UpdateServerApi
 from updatesync.site.sync.sync_manager import SiteSyncResult, SiteSyncSettings, SyncManager
 from updatesync.site.watch.alerts import AlertState, AlertType
-from updatesync.updateserver.importer import import_export_cabinet
-from updatesync.updateserver.store import UpdateStore
-from updatesync.updateserver.store_backend import StoreBackend
-from updatesync.wsusss.service import create_app
 
 pytestmark = pytest.mark.slow
 
@@ -67,14 +63,11 @@ def _serve_sup(
 
 def test_a_killed_update_server_fails_the_sync_and_the_next_one_completes(tmp_path: Path) -> None:
     records = list(generate_catalog(6000, seed=71))
-    write_export(tmp_path / "m1.cab", records)
-    mu = UpdateStore.open(tmp_path / "mu")
-    import_export_cabinet(mu, tmp_path / "m1.cab")
     free = bind("127.0.0.1", 0)
     port = free.getsockname()[1]
     free.close()
     with (
-        BackgroundServer(create_app(StoreBackend(mu))) as up,
+        stand_in_upstream(tmp_path, records) as (_mu, up),
         SiteDatabase.open(tmp_path / "CS1", site_code="CS1") as db,
     ):
         db.replace_sups([SoftwareUpdatePoint("cs1site.contoso.com", port=port)])
@@ -127,4 +120,3 @@ def test_a_killed_update_server_fails_the_sync_and_the_next_one_completes(tmp_pa
         assert [a.state for a in db.alerts(alert_type=AlertType.SYNC_FAILURE)] == [
             AlertState.CANCELED
         ]
-    mu.close()
