@@ -199,8 +199,9 @@ def test_one_sync_now_reaches_every_site_even_when_replication_is_cut(
     assert_in_order(article_patterns(article / "PS1-WSyncMgr.rendered.txt"), wsync["PS1"])
 
 
+@pytest.mark.usefixtures("first_sync")
 def test_a_child_down_during_the_sync_gets_it_when_it_returns_and_only_once(
-    hierarchy: ProcessHierarchy, first_sync: FirstSync
+    hierarchy: ProcessHierarchy,
 ) -> None:
     h = hierarchy
     outbound = h.data / "CS1" / "inboxes" / "replmgr.box" / "outbound" / "PS2"
@@ -255,8 +256,9 @@ def test_a_site_to_site_call_without_valid_credentials_is_refused(
     assert not (h.data / "PS1" / "inboxes" / "WSyncMgr.box" / "CS1.SYN").exists()
 
 
+@pytest.mark.usefixtures("first_sync")
 def test_the_client_policy_of_ps1_lists_its_sups_until_the_tables_disagree(
-    hierarchy: ProcessHierarchy, first_sync: FirstSync
+    hierarchy: ProcessHierarchy,
 ) -> None:
     h = hierarchy
     url = f"{h.site_url('PS1')}/policy/v1/software-update-points"
