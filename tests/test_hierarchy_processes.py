@@ -3,8 +3,10 @@
 Four site servers and five SUPs (`updatesync serve FILE --role ...`), each with its own
 database, data folder and logs, and a stand-in upstream, all on loopback. PS1 reaches its
 parent CS1 through a proxy of the test, which kills CS1's process in the middle of PS1's
-database replication. The tests run in order on one hierarchy: the first sync (with the cut),
-a second sync while PS2 is down, then credentials and the client policy.
+database replication: once PS1 holds a first page of CS1's changes and asks for the next,
+and CS1 has finished its sync. The tests share one hierarchy (module fixtures) and pass
+alone and in any order: `first_sync` brings it through its first sync (with the cut) once
+and keeps what each site held then; a test that syncs again counts from what it finds.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
@@ -44,7 +47,9 @@ SUPS = (
 
 class CuttingProxy:
     """Forwards PS1's calls to CS1; once armed, the call after the first page of changes
-    kills CS1's process and is answered 502, as a dead parent would leave it."""
+    kills CS1's process and is answered 502, as a dead parent would leave it. The kill waits
+    until CS1 has finished its first sync (a page of changes can come while it is still
+    ending it), so CS1 dies with its sync and its notifications done, whatever the timing."""
 
     def __init__(self, hierarchy: ProcessHierarchy) -> None:
         self.hierarchy = hierarchy
@@ -61,6 +66,7 @@ class CuttingProxy:
         changes = path.endswith("/replication/changes")
         if changes and self.armed and self.pages_forwarded >= 1:
             self.armed = False
+            await anyio.to_thread.run_sync(self.hierarchy.wait_syncs, "CS1", 1)
             await anyio.to_thread.run_sync(self.hierarchy.kill_role, "site:CS1")
             self.cut.set()
             return Response(b"parent gone", status_code=502)
@@ -129,36 +135,61 @@ def _messages(path: Path) -> list[str]:
     return [entry.message for entry in read_cmtrace(path)]
 
 
-def test_one_sync_now_reaches_every_site_even_when_replication_is_cut(
-    hierarchy: ProcessHierarchy, fixtures_dir: Path
-) -> None:
+@dataclass(frozen=True)
+class FirstSync:
+    """What the sites held right after the hierarchy's first sync."""
+
+    last: dict[str, dict]
+    versions: dict[str, int]
+    revisions: dict[str, set[tuple[str, int]]]
+    cis: dict[str, set[tuple[str, int, str]]]
+    replication: list[str]
+    wsync: dict[str, list[str]]
+
+
+@pytest.fixture(scope="module")
+def first_sync(hierarchy: ProcessHierarchy) -> FirstSync:
+    """One Sync Now at CS1 through the whole hierarchy, PS1's replication cut on the way: CS1's
+    process is killed after PS1's first page of changes (after its own sync and its
+    notifications), then brought back."""
     h = hierarchy
     proxy: CuttingProxy = h.proxy  # type: ignore[attr-defined]
     h.sync_now("CS1")
-    # PS1's replication is cut after its first page: CS1's process is killed (after its own
-    # sync and its notifications). Bring it back.
     assert proxy.cut.wait(300), "PS1 never replicated a second page through the proxy"
     h.start_role("site:CS1")
-    for code in ("PS1", "PS2", "SS1"):
-        last = h.wait_syncs(code, 1)["last"]
+    last = {code: h.wait_syncs(code, 1)["last"] for code in ("PS1", "PS2", "SS1")}
+    return FirstSync(
+        last=last,
+        versions=_versions(h),
+        revisions=_revisions(h),
+        cis={code: _cis(h.data / code) for code in SITE_CODES},
+        replication=_messages(h.log("PS1", "rcmctrl.log")),
+        wsync={code: _messages(h.log(code)) for code in SITE_CODES},
+    )
+
+
+def test_one_sync_now_reaches_every_site_even_when_replication_is_cut(
+    first_sync: FirstSync, fixtures_dir: Path
+) -> None:
+    for code, last in first_sync.last.items():
         assert last["succeeded"], (code, last)
 
-    versions = _versions(h)
+    versions = first_sync.versions
     assert len(set(versions.values())) == 1, versions
-    revisions = _revisions(h)
+    revisions = first_sync.revisions
     assert len({frozenset(r) for r in revisions.values()}) == 1, {
         k: len(v) for k, v in revisions.items()
     }
-    cis = {code: _cis(h.data / code) for code in SITE_CODES}
+    cis = first_sync.cis
     assert len(cis["CS1"]) > 1000  # three pages of replication at least
     assert cis["PS1"] == cis["CS1"] == cis["PS2"] == cis["SS1"]
 
     # The cut: PS1's replication failed, then resumed, and its sync waited for it.
-    replication = _messages(h.log("PS1", "rcmctrl.log"))
     assert any(
-        "CS1" in m and ("failed" in m.lower() or "unreach" in m.lower()) for m in replication
+        "CS1" in m and ("failed" in m.lower() or "unreach" in m.lower())
+        for m in first_sync.replication
     )
-    wsync = {code: _messages(h.log(code)) for code in SITE_CODES}
+    wsync = first_sync.wsync
     assert sum(m.startswith("STATMSG: ID=6702") for m in wsync["CS1"]) == 1
     assert f"Successfully synced site with parent CS1, version {versions['PS1']}" in wsync["PS1"]
     assert f"Successfully synced site with parent PS1, version {versions['SS1']}" in wsync["SS1"]
@@ -168,30 +199,38 @@ def test_one_sync_now_reaches_every_site_even_when_replication_is_cut(
     assert_in_order(article_patterns(article / "PS1-WSyncMgr.rendered.txt"), wsync["PS1"])
 
 
+@pytest.mark.usefixtures("first_sync")
 def test_a_child_down_during_the_sync_gets_it_when_it_returns_and_only_once(
     hierarchy: ProcessHierarchy,
 ) -> None:
     h = hierarchy
+    outbound = h.data / "CS1" / "inboxes" / "replmgr.box" / "outbound" / "PS2"
+    done = {code: h.completed(code) for code in ("CS1", "PS1", "SS1")}
+    found = "Found parent sync notification file CS1.SYN."
+    notified = _messages(h.log("PS2")).count(found)
+    delivered = _delivered_to_ps2(h)
     h.stop_role("site:PS2")
-    h.next_month()
-    h.sync_now("CS1")
-    # CS1 was restarted by the first test: this is its first sync in this process.
-    assert h.wait_syncs("CS1", 1)["last"]["succeeded"]
-    assert h.wait_syncs("PS1", 2)["last"]["succeeded"]
-    assert h.wait_syncs("SS1", 2)["last"]["succeeded"]
-    waiting = list((h.data / "CS1" / "inboxes" / "replmgr.box" / "outbound" / "PS2").glob("*"))
-    assert len(waiting) == 1, waiting
-
-    h.start_role("site:PS2")
+    try:
+        h.next_month()
+        h.sync_now("CS1")
+        for code in ("CS1", "PS1", "SS1"):
+            assert h.wait_syncs(code, done[code] + 1)["last"]["succeeded"], code
+        waiting = list(outbound.glob("*"))
+        assert len(waiting) == 1, waiting
+    finally:
+        h.start_role("site:PS2")
     assert h.wait_syncs("PS2", 1)["last"]["succeeded"]
-    assert not list((h.data / "CS1" / "inboxes" / "replmgr.box" / "outbound" / "PS2").glob("*"))
+    assert not list(outbound.glob("*"))
     versions = _versions(h)
     assert len(set(versions.values())) == 1, versions
     assert _cis(h.data / "PS2") == _cis(h.data / "CS1")
-    ps2 = _messages(h.log("PS2"))
-    assert ps2.count("Found parent sync notification file CS1.SYN.") == 2
+    assert _messages(h.log("PS2")).count(found) == notified + 1
+    assert _delivered_to_ps2(h) == delivered + 1
+
+
+def _delivered_to_ps2(h: ProcessHierarchy) -> int:
     delivered = [m for m in _messages(h.log("CS1", "replmgr.log")) if m.startswith("Delivered")]
-    assert sum("to site PS2" in m for m in delivered) == 2
+    return sum("to site PS2" in m for m in delivered)
 
 
 def test_a_site_to_site_call_without_valid_credentials_is_refused(
@@ -217,6 +256,7 @@ def test_a_site_to_site_call_without_valid_credentials_is_refused(
     assert not (h.data / "PS1" / "inboxes" / "WSyncMgr.box" / "CS1.SYN").exists()
 
 
+@pytest.mark.usefixtures("first_sync")
 def test_the_client_policy_of_ps1_lists_its_sups_until_the_tables_disagree(
     hierarchy: ProcessHierarchy,
 ) -> None:

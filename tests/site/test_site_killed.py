@@ -1,4 +1,8 @@
-"""The site server killed (SIGKILL) inside the site-database phase, then started again."""
+"""The site server killed (SIGKILL) inside the site-database phase, then started again.
+
+The kill comes where the test hook `UPDATESYNC_FAULT` pauses the sync (the phase's CIs
+written, not committed), never after a log line, when the phase could already be over.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,12 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from updatesync.config.fault_injection import VARIABLE as FAULT_VARIABLE
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.watch.alerts import AlertState, AlertType
 
@@ -34,33 +40,44 @@ def _state(site_dir: Path) -> tuple[int, int]:
         return db.content.ci_count(), db.content.version()
 
 
+def _wait_for(file: Path, process: subprocess.Popen[bytes], *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not file.exists():
+        assert process.poll() is None, (
+            f"the demo ended (exit {process.returncode}) before the pause"
+        )
+        assert time.monotonic() < deadline, f"the demo did not reach the pause in {timeout} s"
+        time.sleep(0.1)
+
+
 def test_a_kill_in_the_site_database_phase_leaves_nothing_half_applied(tmp_path: Path) -> None:
     killed, calm = tmp_path / "killed", tmp_path / "calm"
     # An undisturbed run, for the state the disturbed one must reach.
     subprocess.run([*DEMO, "--once", "--data", str(calm)], check=True, capture_output=True)
     final = _state(calm / "hierarchy" / "CS1")
 
+    # The test hook pauses CS1's sync inside its site-database phase, the CIs written and
+    # not committed, and says so by creating `paused`: the kill comes at that point.
+    paused = tmp_path / "paused"
     child = subprocess.Popen(
         [*DEMO, "--data", str(killed)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "COLUMNS": "300"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, FAULT_VARIABLE: f"pause-before:site-database-commit:{paused}"},
     )
-    assert child.stdout is not None
-    for line in child.stdout:  # the demo echoes each site's WSyncMgr.log as it is written
-        if line.startswith("CS1  sync: SMS synchronizing updates"):
-            child.send_signal(signal.SIGKILL)
-            break
-    child.wait(timeout=60)
+    try:
+        _wait_for(paused, child, timeout=300)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=60)
     assert child.returncode == -signal.SIGKILL
 
     cis, version = _state(killed / "hierarchy" / "CS1")
     with SiteDatabase.open(killed / "hierarchy" / "CS1") as db:
         interrupted = db.sync.status().last_sync_state
     assert interrupted == 6705
-    # One transaction: either none of the phase's CIs, or all of them (killed after commit).
-    assert (cis, version) == (0, 1) or (cis > 0 and version == 2)
+    # One transaction: none of the phase's CIs, the content version as before the phase.
+    assert (cis, version) == (0, 1)
 
     again = subprocess.run([*DEMO, "--once", "--data", str(killed)], capture_output=True, text=True)
     assert again.returncode == 0, again.stdout + again.stderr

@@ -9,26 +9,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from top_site import top_level_site
 
 from updatesync.logs.cmtrace import CMTraceLog, read_cmtrace
-from updatesync.metadata.export import write_export
-from updatesync.metadata.generator import generate_catalog
 from updatesync.roles.serving import BackgroundServer
 from updatesync.site.api.provider import create_provider_app
-from updatesync.site.database.models import SoftwareUpdatePoint
-from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.sync.db_monitor import DatabaseMonitor
 from updatesync.site.sync.inbox import Inbox
-from updatesync.site.sync.outcome import SiteSyncResult
-from updatesync.site.sync.sup_client import UpdateServerApi
-from updatesync.site.sync.sync_manager import SiteSyncSettings, SyncManager
+from updatesync.site.sync.sync_manager import SiteSyncResult
 from updatesync.site.sync.worker import SyncWorker
-from updatesync.updateserver.admin_api import SyncRunner, admin_routes
-from updatesync.updateserver.importer import import_export_cabinet
-from updatesync.updateserver.store import UpdateStore
-from updatesync.updateserver.store_backend import StoreBackend
-from updatesync.updateserver.sync import SyncSettings, sync_from_upstream
-from updatesync.wsusss.service import create_app
+from updatesync.updateserver.admin_api import UpstreamSyncRequest
 
 WAIT = 60.0
 
@@ -47,59 +37,37 @@ class RunningSite:
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[RunningSite]:
-    write_export(tmp_path / "m1.cab", generate_catalog(300, seed=61))
-    mu = UpdateStore.open(tmp_path / "mu")
-    import_export_cabinet(mu, tmp_path / "m1.cab")
-    sup_store = UpdateStore.open(tmp_path / "sup")
     gate, entered = threading.Event(), threading.Event()
     gate.set()
     sup_requests: list[bool] = []
     results: list[SiteSyncResult] = []
-    with BackgroundServer(create_app(StoreBackend(mu))) as up:
 
-        def run(request, hooks):  # type: ignore[no-untyped-def]
-            sup_requests.append(request.full)
-            entered.set()
-            assert gate.wait(WAIT)
-            settings = SyncSettings(up.url, full=request.full)
-            return sync_from_upstream(sup_store, settings, hooks=hooks)
+    def held(request: UpstreamSyncRequest) -> None:
+        sup_requests.append(request.full)
+        entered.set()
+        assert gate.wait(WAIT)
 
-        sup_app = create_app(
-            StoreBackend(sup_store), extra_routes=admin_routes(sup_store, SyncRunner(run))
+    with top_level_site(
+        tmp_path, updates=300, seed=61, subscribe=False, on_sup_request=held
+    ) as top:
+        db, manager, log = top.db, top.manager, top.log_path
+        inbox = Inbox(tmp_path / "CS1" / "inboxes" / "WSyncMgr.box")
+        dbmon_log = CMTraceLog(
+            tmp_path / "CS1" / "logs" / "SMSDBMON.log",
+            component="SMS_DATABASE_NOTIFICATION_MONITOR",
         )
-        with (
-            BackgroundServer(sup_app) as sup,
-            SiteDatabase.open(tmp_path / "CS1", site_code="CS1") as db,
-        ):
-            db.sups.replace([SoftwareUpdatePoint("cs1site.contoso.com", port=sup.port)])
-            log = tmp_path / "CS1" / "logs" / "WSyncMgr.log"
-            manager = SyncManager(
-                db,
-                SiteSyncSettings(site_code="CS1", site_fqdn="CS1SITE.CONTOSO.COM"),
-                CMTraceLog(log, component="SMS_WSUS_SYNC_MANAGER"),
-                lambda s: UpdateServerApi(f"http://127.0.0.1:{s.port}"),
-            )
-            inbox = Inbox(tmp_path / "CS1" / "inboxes" / "WSyncMgr.box")
-            dbmon_log = CMTraceLog(
-                tmp_path / "CS1" / "logs" / "SMSDBMON.log",
-                component="SMS_DATABASE_NOTIFICATION_MONITOR",
-            )
-            monitor = DatabaseMonitor(db, inbox, dbmon_log, wake=threading.Event())
-            server = SyncWorker(db, manager, inbox, monitor, on_sync_done=results.append)
-            provider_log = CMTraceLog(
-                tmp_path / "CS1" / "logs" / "SMSProv.log", component="SMS Provider"
-            )
-            provider = create_provider_app(
-                db, log=provider_log, site_code="CS1", on_sync_requested=monitor.notify
-            )
-            server.start()
-            with BackgroundServer(provider) as prov:
-                yield RunningSite(
-                    server, inbox, prov.url, log, results, sup_requests, gate, entered
-                )
-            server.stop()
-    mu.close()
-    sup_store.close()
+        monitor = DatabaseMonitor(db, inbox, dbmon_log, wake=threading.Event())
+        server = SyncWorker(db, manager, inbox, monitor, on_sync_done=results.append)
+        provider_log = CMTraceLog(
+            tmp_path / "CS1" / "logs" / "SMSProv.log", component="SMS Provider"
+        )
+        provider = create_provider_app(
+            db, log=provider_log, site_code="CS1", on_sync_requested=monitor.notify
+        )
+        server.start()
+        with BackgroundServer(provider) as prov:
+            yield RunningSite(server, inbox, prov.url, log, results, sup_requests, gate, entered)
+        server.stop()
 
 
 def _lines(log: Path) -> list[str]:

@@ -1,36 +1,40 @@
-"""The SUP's update server killed (SIGKILL) in the middle of its sync, then started again."""
+"""The SUP's update server killed (SIGKILL) in the middle of its sync, then started again.
+
+The kill comes where the test hook `UPDATESYNC_FAULT` pauses the update server's sync (its
+first batch of updates committed, more to come), not at a moment seen from outside.
+"""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
-import httpx
 import pytest
+from upstream import stand_in_upstream
 
+from updatesync.config.fault_injection import VARIABLE as FAULT_VARIABLE
 from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.metadata.document import parse_update
-from updatesync.metadata.export import write_export
 from updatesync.metadata.generator import generate_catalog
-from updatesync.roles.serving import BackgroundServer, bind
+from updatesync.roles.serving import bind
 from updatesync.site.database.models import SoftwareUpdatePoint
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.sync.outcome import SiteSyncResult
 from updatesync.site.sync.sup_client import UpdateServerApi
 from updatesync.site.sync.sync_manager import SiteSyncSettings, SyncManager
 from updatesync.site.watch.alerts import AlertState, AlertType
-from updatesync.updateserver.importer import import_export_cabinet
-from updatesync.updateserver.store import UpdateStore
-from updatesync.updateserver.store_backend import StoreBackend
-from updatesync.wsusss.service import create_app
 
 pytestmark = pytest.mark.slow
 
 
-def _serve_sup(data: Path, port: int, upstream: str) -> subprocess.Popen[str]:
+def _serve_sup(
+    data: Path, port: int, upstream: str, *, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
     process = subprocess.Popen(
         [
             sys.executable,
@@ -48,24 +52,24 @@ def _serve_sup(data: Path, port: int, upstream: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env={**os.environ, **(env or {})},
     )
     assert process.stdout is not None
     for line in process.stdout:  # it says when it listens
         if "listening on" in line:
+            # Keep reading its output, so that it never blocks on a full pipe.
+            threading.Thread(target=process.stdout.read, daemon=True).start()
             return process
     raise AssertionError(f"the update server did not start (exit {process.wait()})")
 
 
 def test_a_killed_update_server_fails_the_sync_and_the_next_one_completes(tmp_path: Path) -> None:
     records = list(generate_catalog(6000, seed=71))
-    write_export(tmp_path / "m1.cab", records)
-    mu = UpdateStore.open(tmp_path / "mu")
-    import_export_cabinet(mu, tmp_path / "m1.cab")
     free = bind("127.0.0.1", 0)
     port = free.getsockname()[1]
     free.close()
     with (
-        BackgroundServer(create_app(StoreBackend(mu))) as up,
+        stand_in_upstream(tmp_path, records) as (_mu, up),
         SiteDatabase.open(tmp_path / "CS1", site_code="CS1") as db,
     ):
         db.sups.replace([SoftwareUpdatePoint("cs1site.contoso.com", port=port)])
@@ -75,17 +79,19 @@ def test_a_killed_update_server_fails_the_sync_and_the_next_one_completes(tmp_pa
             CMTraceLog(tmp_path / "WSyncMgr.log", component="SMS_WSUS_SYNC_MANAGER"),
             lambda sup: UpdateServerApi(f"http://127.0.0.1:{sup.port}"),
         )
-        sup = _serve_sup(tmp_path / "sup", port, up.url)
+        # The test hook pauses the update server's sync once it committed its first batch of
+        # updates, and says so by creating `paused`: the kill comes at that point.
+        paused = tmp_path / "paused"
+        fault = {FAULT_VARIABLE: f"pause-before:update-server-updates-batch:{paused}"}
+        sup = _serve_sup(tmp_path / "sup", port, up.url, env=fault)
         outcome: list[SiteSyncResult] = []
         worker = threading.Thread(target=lambda: outcome.append(manager.run("SELF")))
         worker.start()
-        # Follow the update server's own sync (long polls) until it is fetching updates.
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
-            state = {"version": 0, "phase": None, "phase_done": 0}
-            while not (state["phase"] == "updates" and state["phase_done"] > 0):
-                state = http.get(
-                    "/api/sync", params={"version": state["version"], "wait": 30}
-                ).json()
+        deadline = time.monotonic() + 120
+        while not paused.exists():
+            assert sup.poll() is None, f"the update server ended (exit {sup.returncode})"
+            assert time.monotonic() < deadline, "the update server's sync never paused"
+            time.sleep(0.1)
         sup.send_signal(signal.SIGKILL)
         sup.wait(timeout=30)
         worker.join(timeout=120)
@@ -116,4 +122,3 @@ def test_a_killed_update_server_fails_the_sync_and_the_next_one_completes(tmp_pa
         assert [a.state for a in db.alerts.find(alert_type=AlertType.SYNC_FAILURE)] == [
             AlertState.CANCELED
         ]
-    mu.close()

@@ -8,7 +8,8 @@ with the product's supervisor (as `updatesync serve FILE --role all --processes`
 returns once each answers; `stop_role(role)` / `kill_role(role)` / `start_role(role)` stop,
 kill (SIGKILL) and restart one. A role may be given its own copy of the hierarchy file
 (`files`, written by `write_file`), for instance to reach its parent through a proxy.
-`wait_syncs(code, n)` long-polls the site's SMS Provider until it finished n syncs.
+`completed(code)` is how many syncs the site finished since its process started, and
+`wait_syncs(code, n)` long-polls its SMS Provider until it finished n syncs.
 """
 
 from __future__ import annotations
@@ -161,6 +162,13 @@ class ProcessHierarchy:
             capture_output=True,
             text=True,
         )
+
+    def completed(self, code: str) -> int:
+        """How many syncs the site finished since its process started."""
+        answer = httpx.get(
+            f"{self.site_url(code)}/api/sites/{code}/syncs", params={"after": 0}, timeout=30
+        )
+        return int(answer.json()["completed"])
 
     def wait_syncs(self, code: str, count: int, timeout: float = 300.0) -> dict:
         """Long-poll the site's provider until it finished `count` syncs since it started."""

@@ -3,8 +3,11 @@
 `top_level_site(root, updates=N, seed=S)` generates a catalog of N updates, loads it into a
 stand-in Microsoft Update served over loopback HTTP, serves CS1's SUP update server (admin
 API included) syncing from it, opens CS1's site database with that SUP in its site control,
-and yields a `TopLevelSite` with a `SyncManager` reaching the SUP at `sup_url()` (which a
-test may redirect, e.g. to a port where nothing listens).
+and yields a `TopLevelSite` with a `SyncManager` reaching the SUP at the port the site
+control gives (which a test may change, or override with `redirect`, e.g. to a port where
+nothing listens). The site subscribes to every product and to security and critical updates
+in English; with `subscribe=False` to nothing (its SUP then mirrors its upstream).
+`on_sup_request` sees each sync request the SUP receives, before its sync runs.
 """
 
 from __future__ import annotations
@@ -14,21 +17,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from upstream import stand_in_upstream, sync_runner, update_server_app
+
 from updatesync.logs.cmtrace import CMTraceLog
-from updatesync.metadata.export import write_export
+from updatesync.metadata.export import ExportRecord
 from updatesync.metadata.generator import generate_catalog
 from updatesync.roles.serving import BackgroundServer
 from updatesync.site.database.models import SoftwareUpdatePoint
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.sync.sup_client import UpdateServerApi
 from updatesync.site.sync.sync_manager import SiteSyncSettings, SyncManager
-from updatesync.updateserver.admin_api import SyncRunner, admin_routes
-from updatesync.updateserver.importer import import_export_cabinet
+from updatesync.updateserver.admin_api import UpstreamSyncRequest
 from updatesync.updateserver.store import UpdateStore
-from updatesync.updateserver.store_backend import StoreBackend
-from updatesync.updateserver.sync import SyncSettings, sync_from_upstream
-from updatesync.wsusss.client import UpstreamClient
-from updatesync.wsusss.service import create_app
 
 SUP = "cs1site.contoso.com"
 SECURITY = "0fa1201d-4330-4fa8-8ae9-b877473b6441"
@@ -42,59 +42,72 @@ class TopLevelSite:
     sup_server: BackgroundServer
     redirect: Callable[[str | None], None]
     """Send the sync manager's calls of the SUP to another URL (None: the SUP again)."""
+    move_upstream: Callable[[str | None], None]
+    """Make the SUP sync from another URL (None: the stand-in Microsoft Update again)."""
+    records: list[ExportRecord]
+    products: tuple[str, ...]
+    upstream: UpdateStore
+    sup_store: UpdateStore
+    log_path: Path
+    upstream_url: str
 
 
 @contextmanager
-def top_level_site(root: Path, *, updates: int, seed: int) -> Iterator[TopLevelSite]:
-    write_export(root / "m1.cab", list(generate_catalog(updates, seed=seed)))
-    mu = UpdateStore.open(root / "microsoft-update")
-    import_export_cabinet(mu, root / "m1.cab")
-    sup_store = UpdateStore.open(root / SUP)
-    products = tuple(c.update_id for c in mu.categories("Product"))
-    try:
-        with BackgroundServer(create_app(StoreBackend(mu))) as up:
-
-            def run(request, hooks):  # type: ignore[no-untyped-def]
-                settings = SyncSettings(
-                    up.url,
-                    full=request.full,
-                    products=request.products,
-                    classifications=request.classifications,
-                    languages=request.languages,
-                )
-                with UpstreamClient(up.url, retries=0) as client:
-                    return sync_from_upstream(sup_store, settings, hooks=hooks, client=client)
-
-            app = create_app(
-                StoreBackend(sup_store), extra_routes=admin_routes(sup_store, SyncRunner(run))
-            )
-            with BackgroundServer(app) as sup_server:
-                target = {"url": sup_server.url}
+def top_level_site(
+    root: Path,
+    *,
+    updates: int,
+    seed: int,
+    subscribe: bool = True,
+    log_bias_minutes: int | None = None,
+    on_sup_request: Callable[[UpstreamSyncRequest], None] | None = None,
+) -> Iterator[TopLevelSite]:
+    records = list(generate_catalog(updates, seed=seed))
+    with stand_in_upstream(root, records) as (mu, up):
+        products = tuple(c.update_id for c in mu.categories("Product"))
+        source = {"url": up.url}
+        sup_store = UpdateStore.open(root / SUP)
+        try:
+            runner = sync_runner(sup_store, lambda: source["url"], on_request=on_sup_request)
+            with BackgroundServer(update_server_app(sup_store, runner)) as sup_server:
+                target: dict[str, str | None] = {"url": None}
                 db = SiteDatabase.open(root / "CS1", site_code="CS1")
                 db.sups.replace([SoftwareUpdatePoint(SUP, port=sup_server.port)])
-                manager = SyncManager(
-                    db,
-                    SiteSyncSettings(
+                settings = SiteSyncSettings(site_code="CS1", site_fqdn="CS1SITE.CONTOSO.COM")
+                if subscribe:
+                    settings = SiteSyncSettings(
                         site_code="CS1",
                         site_fqdn="CS1SITE.CONTOSO.COM",
                         products=products,
                         classifications=(SECURITY, CRITICAL),
                         languages=("en",),
-                    ),
+                    )
+                log_path = root / "CS1" / "logs" / "WSyncMgr.log"
+                manager = SyncManager(
+                    db,
+                    settings,
                     CMTraceLog(
-                        root / "CS1" / "logs" / "WSyncMgr.log", component="SMS_WSUS_SYNC_MANAGER"
+                        log_path, component="SMS_WSUS_SYNC_MANAGER", bias_minutes=log_bias_minutes
                     ),
-                    lambda _sup: UpdateServerApi(target["url"], timeout=30),
+                    lambda sup: UpdateServerApi(
+                        target["url"] or f"http://127.0.0.1:{sup.port}", timeout=30
+                    ),
                 )
                 try:
                     yield TopLevelSite(
-                        db,
-                        manager,
-                        sup_server,
-                        lambda url: target.update(url=url or sup_server.url),
+                        db=db,
+                        manager=manager,
+                        sup_server=sup_server,
+                        redirect=lambda url: target.update(url=url),
+                        move_upstream=lambda url: source.update(url=url or up.url),
+                        records=records,
+                        products=products,
+                        upstream=mu,
+                        sup_store=sup_store,
+                        log_path=log_path,
+                        upstream_url=up.url,
                     )
                 finally:
                     db.close()
-    finally:
-        mu.close()
-        sup_store.close()
+        finally:
+            sup_store.close()

@@ -20,6 +20,7 @@ import httpx
 import pytest
 from fake_upstream import Exchange, FaultInjector, Rule, fault, garbage, respond, truncated
 from typer.testing import CliRunner
+from upstream import sync_runner, update_server_app
 
 from updatesync.cli import app as cli_app
 from updatesync.metadata.export import write_export
@@ -27,7 +28,7 @@ from updatesync.metadata.generator import generate_catalog
 from updatesync.metadata.model import RevisionKey
 from updatesync.roles.serving import BackgroundServer
 from updatesync.site.sync.sup_client import UpdateServerApi
-from updatesync.updateserver.admin_api import SyncRunner, UpstreamSyncRequest, admin_routes
+from updatesync.updateserver.admin_api import UpstreamSyncRequest
 from updatesync.updateserver.deployments import (
     ALL_COMPUTERS,
     BUILTIN_GROUPS,
@@ -411,14 +412,8 @@ def test_the_site_asks_a_replica_sup_for_a_replica_sync_over_its_admin_api(pair:
     pair.a.add_target_group("Pilot")
     pair.a.approve(u[0].update_id, u[0].revision, UNASSIGNED_COMPUTERS, 0, "admin")
     asked: list[UpstreamSyncRequest] = []
-
-    def run(request: UpstreamSyncRequest, hooks: SyncHooks) -> SyncResult:
-        asked.append(request)
-        settings = SyncSettings(pair.url, full=request.full, replica=request.replica)
-        return sync_from_upstream(pair.b, settings, hooks=hooks)
-
-    runner = SyncRunner(run)
-    sup = create_app(StoreBackend(pair.b), extra_routes=admin_routes(pair.b, runner))
+    runner = sync_runner(pair.b, pair.url, on_request=asked.append)
+    sup = update_server_app(pair.b, runner)
     seen: list[tuple[str, int, int]] = []
     with BackgroundServer(sup) as server, UpdateServerApi(server.url) as api:
         with httpx.Client(base_url=server.url) as http:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from upstream import stand_in_upstream, sync_runner, update_server_app
 
 from updatesync.metadata.document import parse_update
 from updatesync.metadata.export import read_export, write_export
@@ -17,33 +18,24 @@ from updatesync.site.sync.sup_client import (
     UpdateServerSyncFailed,
     UpdateServerUnavailable,
 )
-from updatesync.updateserver.admin_api import SyncRunner, admin_routes
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.store import UpdateStore
-from updatesync.updateserver.store_backend import StoreBackend
-from updatesync.updateserver.sync import SyncSettings, sync_from_upstream
-from updatesync.wsusss.client import UpstreamClient
-from updatesync.wsusss.service import create_app
 
 
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[tuple[UpdateStore, UpdateStore, str, str]]:
     """A (a stand-in Microsoft Update) and B (the SUP, syncing from A when asked)."""
     records = list(generate_catalog(400, seed=41))
-    write_export(tmp_path / "m1.cab", records)
+    write_export(tmp_path / "m1.cab", records)  # as A holds it
     write_export(tmp_path / "m2.cab", evolve_catalog(iter(records), 25, seed=42))
-    a, b = UpdateStore.open(tmp_path / "A"), UpdateStore.open(tmp_path / "B")
-    import_export_cabinet(a, tmp_path / "m1.cab")
-    with BackgroundServer(create_app(StoreBackend(a))) as up:
-
-        def run(request, hooks):  # type: ignore[no-untyped-def]
-            return sync_from_upstream(b, SyncSettings(up.url, full=request.full), hooks=hooks)
-
-        app = create_app(StoreBackend(b), extra_routes=admin_routes(b, SyncRunner(run)))
-        with BackgroundServer(app) as sup:
-            yield a, b, up.url, sup.url
-    a.close()
-    b.close()
+    b = UpdateStore.open(tmp_path / "B")
+    try:
+        with stand_in_upstream(tmp_path, records, name="A") as (a, up):
+            app = update_server_app(b, sync_runner(b, up.url))
+            with BackgroundServer(app) as sup:
+                yield a, b, up.url, sup.url
+    finally:
+        b.close()
 
 
 def _documents(path: Path) -> list[UpdateRevision]:
@@ -88,13 +80,7 @@ def test_a_sync_is_followed_to_its_end_and_its_changes_read(pair, tmp_path: Path
 
 def test_a_failed_sync_and_an_unreachable_server_are_clear(tmp_path: Path) -> None:
     store = UpdateStore.open(tmp_path / "B")
-
-    def run(request, hooks):  # type: ignore[no-untyped-def]
-        settings = SyncSettings("http://127.0.0.1:9", full=request.full)
-        with UpstreamClient("http://127.0.0.1:9", retries=0) as client:
-            return sync_from_upstream(store, settings, hooks=hooks, client=client)
-
-    app = create_app(StoreBackend(store), extra_routes=admin_routes(store, SyncRunner(run)))
+    app = update_server_app(store, sync_runner(store, "http://127.0.0.1:9"))
     with BackgroundServer(app) as sup, UpdateServerApi(sup.url) as api:
         with pytest.raises(UpdateServerSyncFailed) as failed:
             api.synchronize()

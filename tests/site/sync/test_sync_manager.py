@@ -1,96 +1,29 @@
 """A top-level site's sync, end to end on loopback: the sync manager drives its SUP's update
-server, which syncs from a stand-in Microsoft Update; then the site database phase."""
+server, which syncs from a stand-in Microsoft Update; then the site database phase. The site
+is the shared top-level site of `tests/support/top_site.py`."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from top_site import CRITICAL, SECURITY, SUP, TopLevelSite, top_level_site
 
-from updatesync.logs.cmtrace import CMTraceLog, parse_rendered, read_cmtrace
+from updatesync.logs.cmtrace import parse_rendered, read_cmtrace
 from updatesync.logs.status_messages import parse_statmsg
 from updatesync.metadata.document import parse_update
-from updatesync.metadata.export import ExportRecord, write_export
-from updatesync.metadata.generator import generate_catalog
 from updatesync.metadata.model import UpdateRevision, category_type_map
 from updatesync.roles.serving import BackgroundServer
 from updatesync.site.database.models import SoftwareUpdatePoint
-from updatesync.site.database.site_db import SiteDatabase
-from updatesync.site.sync.sup_client import UpdateServerApi
-from updatesync.site.sync.sync_manager import SiteSyncSettings, SyncManager
 from updatesync.site.watch.alerts import AlertState, AlertType
-from updatesync.updateserver.admin_api import SyncRunner, admin_routes
-from updatesync.updateserver.importer import import_export_cabinet
-from updatesync.updateserver.store import UpdateStore
-from updatesync.updateserver.store_backend import StoreBackend
-from updatesync.updateserver.sync import SyncSettings, sync_from_upstream
-from updatesync.wsusss.client import UpstreamClient
-from updatesync.wsusss.service import create_app
-
-SECURITY = "0fa1201d-4330-4fa8-8ae9-b877473b6441"
-CRITICAL = "e6cf1350-c01b-414d-a61f-263d14d133b4"
-SUP = "cs1site.contoso.com"
-
-
-@dataclass
-class Site:
-    manager: SyncManager
-    db: SiteDatabase
-    log_path: Path
-    records: list[ExportRecord]
-    products: tuple[str, ...]
-    upstream: UpdateStore
-    sup_store: UpdateStore
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> Iterator[Site]:
-    records = list(generate_catalog(600, seed=51))
-    write_export(tmp_path / "m1.cab", records)
-    mu = UpdateStore.open(tmp_path / "microsoft-update")
-    import_export_cabinet(mu, tmp_path / "m1.cab")
-    sup_store = UpdateStore.open(tmp_path / SUP)
-    products = tuple(c.update_id for c in mu.categories("Product"))
-    with BackgroundServer(create_app(StoreBackend(mu))) as up:
-
-        def run(request, hooks):  # type: ignore[no-untyped-def]
-            settings = SyncSettings(
-                up.url,
-                full=request.full,
-                products=request.products,
-                classifications=request.classifications,
-                languages=request.languages,
-            )
-            with UpstreamClient(up.url, retries=0) as client:
-                return sync_from_upstream(sup_store, settings, hooks=hooks, client=client)
-
-        app = create_app(
-            StoreBackend(sup_store), extra_routes=admin_routes(sup_store, SyncRunner(run))
-        )
-        with BackgroundServer(app) as sup_server:
-            db = SiteDatabase.open(tmp_path / "CS1", site_code="CS1")
-            db.sups.replace([SoftwareUpdatePoint(SUP, port=sup_server.port)])
-            log_path = tmp_path / "CS1" / "logs" / "WSyncMgr.log"
-            settings = SiteSyncSettings(
-                site_code="CS1",
-                site_fqdn="CS1SITE.CONTOSO.COM",
-                products=products,
-                classifications=(SECURITY, CRITICAL),
-                languages=("en",),
-            )
-            manager = SyncManager(
-                db,
-                settings,
-                CMTraceLog(log_path, component="SMS_WSUS_SYNC_MANAGER", bias_minutes=480),
-                lambda sup: UpdateServerApi(f"http://127.0.0.1:{sup.port}"),
-            )
-            yield Site(manager, db, log_path, records, products, mu, sup_store)
-            db.close()
-    mu.close()
-    sup_store.close()
+def site(tmp_path: Path) -> Iterator[TopLevelSite]:
+    with top_level_site(tmp_path, updates=600, seed=51, log_bias_minutes=480) as top:
+        yield top
 
 
 def _expected_cis(docs: list[UpdateRevision], classes: set[str]) -> dict[str, int]:
@@ -108,7 +41,7 @@ def _expected_cis(docs: list[UpdateRevision], classes: set[str]) -> dict[str, in
     return out
 
 
-def test_a_top_level_sync_from_sync_now_to_6702(site: Site, fixtures_dir: Path) -> None:
+def test_a_top_level_sync_from_sync_now_to_6702(site: TopLevelSite, fixtures_dir: Path) -> None:
     first = site.manager.run("SELF")
     assert first.succeeded, first.error
     docs = [parse_update(r.xml) for r in site.records]
@@ -164,7 +97,7 @@ def _shape(line: str) -> re.Pattern[str]:
     return re.compile(text)
 
 
-def test_a_failed_sync_raises_the_alert_and_keeps_the_site_database(site: Site) -> None:
+def test_a_failed_sync_raises_the_alert_and_keeps_the_site_database(site: TopLevelSite) -> None:
     assert site.manager.run("SELF").succeeded
     before = (site.db.content.ci_count(), site.db.content.version())
     site.db.sups.replace([SoftwareUpdatePoint(SUP, port=9)])  # nothing listens there
@@ -182,54 +115,28 @@ def test_a_failed_sync_raises_the_alert_and_keeps_the_site_database(site: Site) 
 
 
 @pytest.fixture
-def switchable(tmp_path: Path) -> Iterator[tuple[SyncManager, SiteDatabase, list[str], str]]:
-    """A site whose SUP syncs from whatever upstream URL is first in the returned list."""
-    records = list(generate_catalog(400, seed=52))
-    write_export(tmp_path / "m1.cab", records)
-    mu = UpdateStore.open(tmp_path / "microsoft-update")
-    import_export_cabinet(mu, tmp_path / "m1.cab")
-    sup_store = UpdateStore.open(tmp_path / SUP)
-    upstream: list[str] = []
+def switchable(tmp_path: Path) -> Iterator[TopLevelSite]:
+    """A site whose SUP syncs from an upstream answering garbage (`move_upstream` moves it)."""
 
     async def garbage(scope, receive, send):  # type: ignore[no-untyped-def]
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"<html>not a SOAP answer"})
 
-    def run(request, hooks):  # type: ignore[no-untyped-def]
-        settings = SyncSettings(upstream[0], full=request.full)
-        with UpstreamClient(upstream[0], retries=0) as client:
-            return sync_from_upstream(sup_store, settings, hooks=hooks, client=client)
-
     with (
-        BackgroundServer(create_app(StoreBackend(mu))) as real,
+        top_level_site(tmp_path, updates=400, seed=52, subscribe=False) as top,
         BackgroundServer(garbage) as bad,
-        BackgroundServer(
-            create_app(
-                StoreBackend(sup_store), extra_routes=admin_routes(sup_store, SyncRunner(run))
-            )
-        ) as sup_server,
-        SiteDatabase.open(tmp_path / "CS1", site_code="CS1") as db,
     ):
-        db.sups.replace([SoftwareUpdatePoint(SUP, port=sup_server.port)])
-        manager = SyncManager(
-            db,
-            SiteSyncSettings(site_code="CS1", site_fqdn="CS1SITE.CONTOSO.COM"),
-            CMTraceLog(tmp_path / "WSyncMgr.log", component="SMS_WSUS_SYNC_MANAGER"),
-            lambda sup: UpdateServerApi(f"http://127.0.0.1:{sup.port}"),
-        )
-        upstream.append(bad.url)
-        yield manager, db, upstream, real.url
-    mu.close()
-    sup_store.close()
+        top.move_upstream(bad.url)
+        yield top
 
 
 @pytest.mark.parametrize("trouble", ["garbage", "down"])
 def test_an_upstream_in_trouble_fails_the_sync_cleanly_and_the_next_one_recovers(
-    switchable: tuple[SyncManager, SiteDatabase, list[str], str], trouble: str
+    switchable: TopLevelSite, trouble: str
 ) -> None:
-    manager, db, upstream, real = switchable
+    manager, db = switchable.manager, switchable.db
     if trouble == "down":
-        upstream[0] = "http://127.0.0.1:9"
+        switchable.move_upstream("http://127.0.0.1:9")
     failed = manager.run("SELF")
     assert not failed.succeeded
     assert (db.content.ci_count(), db.content.version()) == (0, 0)
@@ -242,7 +149,7 @@ def test_an_upstream_in_trouble_fails_the_sync_cleanly_and_the_next_one_recovers
     assert [a.state for a in db.alerts.find(alert_type=AlertType.SYNC_FAILURE)] == [
         AlertState.RAISED
     ]
-    upstream[0] = real
+    switchable.move_upstream(None)
     assert manager.run("SELF").succeeded
     assert db.content.ci_count() > 0
     assert db.content.version() == 2

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from updatesync.config.fault_injection import fault_point
 from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.site.database.content import ContentUpdate
 from updatesync.site.database.models import (
@@ -423,6 +424,7 @@ class SyncManager:
                         f"sync: SMS synchronizing updates, processed {processed} out of "
                         f"{processed} items (100%)"
                     )
+                fault_point("site-database-commit")  # a test hook, off unless set
         except UpdateServerUnavailable as exc:
             raise SyncFailure(exc.cause, f"UpdateServer {exc.url}", CANNOT_CONNECT) from exc
         self.log.info(f"Done synchronizing SMS with WSUS Server {sup.fqdn}")

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 
 from sqlalchemy import select
 
+from updatesync.config.fault_injection import fault_point
 from updatesync.metadata.document import parse_update
 from updatesync.metadata.model import PublicationState, RevisionKey, UpdateRevision
 from updatesync.updateserver import schema as t
@@ -21,6 +22,7 @@ from updatesync.updateserver.importer import commit_batch
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.sync.context import SyncContext
 from updatesync.updateserver.sync.session import UpstreamSession
+from updatesync.vocabulary import PHASE_WSUS_UPDATES
 from updatesync.wsusss.errors import ProtocolError
 from updatesync.wsusss.messages import ServerSyncUpdateData, ServerUpdateData
 
@@ -153,6 +155,8 @@ class BatchFetcher:
                 tally.expired += 1
         tally.done += len(documents)
         self.report()
+        if tally.phase == PHASE_WSUS_UPDATES.progress_name:
+            fault_point("update-server-updates-batch")  # a test hook, off unless set
 
 
 def held_update_ids(store: UpdateStore, update_ids: set[str]) -> set[str]:
