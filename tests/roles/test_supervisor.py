@@ -183,3 +183,39 @@ def test_a_role_that_cannot_start_stops_the_others_and_says_why(tmp_path: Path) 
     assert "site:CS1" in text and "exited with code 1" in text, text
     assert f"cannot listen on 127.0.0.1:{port}" in text, text
     assert _serving(file) == []
+
+
+def test_the_example_file_runs_every_role_in_its_own_process_on_loopback(
+    tmp_path: Path,
+) -> None:
+    """The shipped example names hosts of its own and gives every SUP port 8530: run with
+    `--role all --processes`, each role gets a free loopback port in a copy of the file
+    (same data folder and secret), and Ctrl-C still leaves no process behind."""
+    file = tmp_path / "hierarchy.toml"
+    file.write_text(example_hierarchy().read_text(encoding="utf-8"), encoding="utf-8")
+    copy = tmp_path / "data" / "processes" / "hierarchy.toml"
+    served = Served(file, tmp_path / "serve.out")
+    try:
+        roles = served.wait_running()
+        assert str(copy) in "".join(served.text().split()), served.text()
+        sites, sups = {"CS1", "PS1", "PS2", "SS1"}, {"cs1site", "ps1site", "ps1sys", "ps2site"}
+        assert set(roles) == {
+            *(f"site:{code}" for code in sites),
+            *(f"sup:{name}.contoso.com" for name in sups | {"ss1site"}),
+            "console",
+        }
+        ports = set()
+        for name, (url, pid) in roles.items():
+            assert _parent(pid) == served.process.pid, name
+            assert httpx.get(_probe(url) + "/", timeout=30).status_code < 500, name
+            if name != "console":
+                assert url.startswith("http://127.0.0.1:"), (name, url)
+                ports.add(url)
+        assert len(ports) == len(roles) - 1, "one port per role"
+        assert (tmp_path / "data" / "hierarchy.secret").exists(), "the file's own secret"
+        served.process.send_signal(signal.SIGINT)
+        assert served.process.wait(120) == 0, served.text()
+        assert _gone([pid for _, pid in roles.values()], copy) == []
+        assert _serving(copy) == []
+    finally:
+        served.stop()

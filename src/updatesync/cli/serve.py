@@ -8,9 +8,12 @@ when it listens, then the command runs until Ctrl-C or SIGTERM.
 
 With `--processes`, each role named (with `all`: each SUP, each site and the console) runs
 as its own child process, `serve FILE --role <name>` at the address and port the file gives
-it; the command prints `role <name> at <url> (pid <pid>)` once the role answers there, and
-stops every child when it stops. A child that dies is reported (its exit code, the end of its
-output) and the others are stopped: the command then exits with status 1.
+it (with `all` and a file whose roles are not all at loopback addresses, as one written for
+many hosts, a copy of the file with every role on a free loopback port, as `--role all`
+does in one process); the command prints `role <name> at <url> (pid <pid>)` once the
+role answers there, and stops every child when it stops. A child that dies is reported (its
+exit code, the end of its output) and the others are stopped: the command then exits with
+status 1.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from updatesync.roles import (
     ConsoleRole,
     RoleContext,
     RoleError,
+    loopback_file,
     on_loopback,
     parse_role,
     start_roles,
@@ -161,6 +165,8 @@ def _serve_processes(
             names.append("console")
         if text == "all" and not hierarchy.secret_path.exists():
             create_secret(hierarchy.secret_path)
+        if text == "all" and not _on_this_machine(hierarchy):
+            hierarchy_file = _loopback_copy(hierarchy_file, hierarchy)
     except (HierarchyError, RoleError, SecretError, ValueError, OSError) as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(1) from exc
@@ -186,6 +192,41 @@ def _serve_processes(
         print("updatesync: stopped every role", file=sys.stderr, flush=True)
         raise typer.Exit(1)
     print("updatesync: stopped", file=sys.stderr, flush=True)
+
+
+def _on_this_machine(hierarchy: Hierarchy) -> bool:
+    """Every site and SUP of the file has a loopback address: the file was written for
+    running the whole hierarchy on one machine, at its own ports."""
+
+    def loopback(address: str | None) -> bool:
+        try:
+            return address is not None and ipaddress.ip_address(address).is_loopback
+        except ValueError:
+            return False
+
+    return all(
+        loopback(site.address) and all(loopback(sup.address) for sup in site.sups)
+        for site in hierarchy.sites
+    )
+
+
+def _loopback_copy(hierarchy_file: Path, hierarchy: Hierarchy) -> Path:
+    """`--role all --processes` on a file written for many hosts (host names, shared
+    ports): like `--role all` in one process, every role goes to a free loopback port, in a
+    copy of the file that the child processes read (same data folder and secret)."""
+    copy = hierarchy.data_dir / "processes" / "hierarchy.toml"
+    loopback_file(
+        hierarchy_file,
+        copy,
+        settings={"data_dir": hierarchy.data_dir, "secret_file": hierarchy.secret_path},
+    )
+    console.print(
+        f"{hierarchy_file}: its sites and SUPs are not all at loopback addresses; every role "
+        f"runs on 127.0.0.1 at a free port, as written in {copy}",
+        highlight=False,
+        markup=False,
+    )
+    return copy
 
 
 def _supervise(supervisor: Supervisor, stop: threading.Event) -> RoleError | None:
