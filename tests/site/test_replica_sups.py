@@ -12,7 +12,7 @@ from hierarchy_inprocess import SITE_CODES, InProcessHierarchy
 
 from updatesync.logs.status_messages import StatusMessage
 from updatesync.site.database.models import SUPSyncStatus
-from updatesync.site.sync.outcome import CANNOT_CONNECT
+from updatesync.site.sync.outcome import CANNOT_CONNECT, SiteSyncResult
 from updatesync.site.watch.alerts import Alert, AlertState, AlertType
 from updatesync.vocabulary import MessageSeverity
 
@@ -28,6 +28,13 @@ class ReplicaDown:
     sup_status: dict[str, SUPSyncStatus]
     alerts: list[Alert]
     log: list[str]
+    results: dict[str, list[SiteSyncResult]]
+    """Each site's sync results after that first sync (a later test syncs again)."""
+    versions: dict[str, int]
+    """Each site's content version then."""
+    ps1_state: int | None
+    ss1_revisions: set[tuple[str, int]]
+    default_revisions: set[tuple[str, int]]
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +51,11 @@ def replica_down(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReplicaDo
             sup_status={s.wsus_server_name: s for s in db.sups.sync_statuses(site_code="PS1")},
             alerts=db.alerts.find(site_code="PS1", alert_type=AlertType.SYNC_FAILURE),
             log=h.log("PS1"),
+            results={code: list(h.results(code)) for code in SITE_CODES},
+            versions={code: h.db(code).content.version() for code in SITE_CODES},
+            ps1_state=db.sync.status().last_sync_state,
+            ss1_revisions=h.revisions("ss1site.contoso.com"),
+            default_revisions=h.revisions(DEFAULT),
         )
 
 
@@ -74,18 +86,17 @@ def test_the_replicas_sup_status_and_alert_show_the_failure(replica_down: Replic
 
 
 def test_the_sites_sync_still_succeeds_and_reaches_the_secondary(replica_down: ReplicaDown) -> None:
-    h = replica_down.h
-    version = h.db("CS1").content.version()
-    (ps1,) = h.results("PS1")
+    version = replica_down.versions["CS1"]
+    (ps1,) = replica_down.results["PS1"]
     assert ps1.succeeded, ps1.error
-    assert h.db("PS1").content.version() == version
-    assert h.db("PS1").sync.status().last_sync_state == 6702
+    assert replica_down.versions["PS1"] == version
+    assert replica_down.ps1_state == 6702
     assert f"Successfully synced site with parent CS1, version {version}" in replica_down.log
     assert "Sending sync notification to child site(s): SS1" in replica_down.log
-    (ss1,) = h.results("SS1")
+    (ss1,) = replica_down.results["SS1"]
     assert ss1.succeeded, ss1.error
-    assert h.db("SS1").content.version() == version
-    assert h.revisions("ss1site.contoso.com") == h.revisions(DEFAULT)
+    assert replica_down.versions["SS1"] == version
+    assert replica_down.ss1_revisions == replica_down.default_revisions
 
 
 def test_the_replica_back_catches_up_at_the_next_sync_and_its_alert_is_canceled(
