@@ -84,3 +84,42 @@ def test_one_place_constructs_the_sync_manager() -> None:
 def test_one_place_constructs_the_provider_app() -> None:
     places = _calls_to("create_provider_app")
     assert len(places) == 1, places
+
+
+# Modules with logic whose tests live under another name, and where: a module added to src/
+# gets its own tests/<package>/test_<module>.py or a line here saying where it is tested.
+TESTED_ELSEWHERE = {
+    "console/logruns.py": "tests/console/test_logs_page.py (uploads through the /logs page)",
+    "console/providers.py": "tests/console/test_app.py (every page reads the providers)",
+    "metadata/generator/templates.py": "a declarative table; tests/metadata/generator/",
+    "roles/console.py": "tests/roles/test_threads.py, tests/console/test_app.py",
+    "roles/serving.py": "tests/roles/test_context.py, test_threads.py (every server of a role)",
+    "roles/site.py": "tests/roles/test_threads.py, tests/site/test_*.py (sites in one process)",
+    "roles/sup.py": "tests/roles/test_threads.py, tests/site/test_replica_sups.py",
+}
+
+
+def _mirror(module: Path) -> Path:
+    rel = module.relative_to(SRC)
+    return ROOT / "tests" / rel.parent / f"test_{module.stem}.py"
+
+
+def test_every_module_with_logic_has_its_test_module() -> None:
+    missing = []
+    for path in _modules():
+        if path.name in ("__init__.py", "__main__.py"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        has_logic = any(
+            isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) for n in ast.walk(tree)
+        )
+        rel = path.relative_to(SRC).as_posix()
+        if has_logic and not _mirror(path).is_file() and rel not in TESTED_ELSEWHERE:
+            missing.append(rel)
+    assert missing == [], f"no tests/<package>/test_<module>.py for: {missing}"
+
+
+def test_the_modules_tested_elsewhere_exist_and_have_no_mirror_yet() -> None:
+    for rel in TESTED_ELSEWHERE:
+        assert (SRC / rel).is_file(), rel
+        assert not _mirror(SRC / rel).is_file(), f"{rel} has its own test module now"

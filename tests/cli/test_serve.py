@@ -1,0 +1,115 @@
+"""Tests of `updatesync serve` and `updatesync secret new` (`updatesync.cli.serve`) that need no
+running server: the secret file's message and refusal, and `serve` refusing a bad hierarchy file
+or an unknown role with a one-line reason and exit status 1, before anything is started."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from updatesync.cli import app
+from updatesync.demo import example_hierarchy
+
+
+def _squeezed(text: str) -> str:
+    """Without white space: the console wraps long lines anywhere, even inside a path."""
+    return "".join(text.split())
+
+
+@pytest.fixture
+def hierarchy_file(tmp_path: Path) -> Path:
+    file = tmp_path / "hierarchy.toml"
+    shutil.copyfile(example_hierarchy(), file)
+    return file
+
+
+def test_secret_new_says_where_it_wrote_and_makes_the_folder(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "hierarchy.secret"
+    result = CliRunner().invoke(app, ["secret", "new", str(path)])
+    assert result.exit_code == 0, result.output
+    assert _squeezed(result.output) == _squeezed(
+        f"wrote a new shared secret to {path} (readable by you only)"
+    )
+    assert path.is_file()
+    if sys.platform != "win32":
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_secret_new_refuses_an_existing_file_and_leaves_it_alone(tmp_path: Path) -> None:
+    path = tmp_path / "hierarchy.secret"
+    path.write_text("kept as it is\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["secret", "new", str(path)])
+    assert result.exit_code == 1
+    assert _squeezed(result.output) == _squeezed(
+        f"error: {path} exists; remove it first to replace it"
+    )
+    assert path.read_text(encoding="utf-8") == "kept as it is\n"
+
+
+def test_secret_new_needs_a_path() -> None:
+    assert CliRunner().invoke(app, ["secret", "new"]).exit_code == 2
+
+
+def test_serve_names_the_unknown_key_and_its_line(tmp_path: Path) -> None:
+    file = tmp_path / "hierarchy.toml"
+    file.write_text('[hierarchy]\nname = "X"\ndata_dri = "data"\n', encoding="utf-8")
+    result = CliRunner().invoke(app, ["serve", str(file), "--role", "site:CS1"])
+    assert result.exit_code == 1
+    said = _squeezed(result.output)
+    assert said.startswith(_squeezed(f"error: {file}: "))
+    assert _squeezed("problems in the hierarchy file") in said
+    assert _squeezed("line 3, hierarchy.data_dri: unknown key 'data_dri'") in said
+    assert _squeezed("did you mean 'data_dir'?") in said
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "data").exists()
+
+
+def test_serve_reports_invalid_toml_with_its_line(tmp_path: Path) -> None:
+    file = tmp_path / "hierarchy.toml"
+    file.write_text("[hierarchy\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["serve", str(file)])
+    assert result.exit_code == 1
+    said = _squeezed(result.output)
+    assert _squeezed(f"error: {file}: 1 problem in the hierarchy file:") in said
+    assert _squeezed("line 1: not valid TOML") in said
+    assert "Traceback" not in result.output
+
+
+def test_serve_reports_a_missing_hierarchy_file(tmp_path: Path) -> None:
+    file = tmp_path / "missing.toml"
+    result = CliRunner().invoke(app, ["serve", str(file)])
+    assert result.exit_code == 1
+    assert _squeezed("cannot read the file: No such file or directory") in _squeezed(result.output)
+
+
+@pytest.mark.parametrize("processes", [False, True], ids=["in-process", "processes"])
+def test_serve_an_unknown_site_lists_the_sites(hierarchy_file: Path, processes: bool) -> None:
+    args = ["serve", str(hierarchy_file), "--role", "site:XX9"]
+    result = CliRunner().invoke(app, [*args, "--processes"] if processes else args)
+    assert result.exit_code == 1
+    assert _squeezed(result.output) == _squeezed(
+        "error: role 'site:XX9': no site 'XX9' in hierarchy 'Contoso' (sites: CS1, PS1, PS2, SS1)"
+    )
+    assert not (hierarchy_file.parent / "data").exists()
+
+
+def test_serve_an_unknown_sup_lists_the_sups(hierarchy_file: Path) -> None:
+    result = CliRunner().invoke(app, ["serve", str(hierarchy_file), "--role", "sup:nope.example"])
+    assert result.exit_code == 1
+    said = _squeezed(result.output)
+    assert _squeezed("no software update point 'nope.example' in hierarchy 'Contoso'") in said
+    assert _squeezed("SUPs: cs1site.contoso.com, ps1site.contoso.com, ps1sys.contoso.com") in said
+
+
+def test_serve_a_malformed_role_shows_the_forms(hierarchy_file: Path) -> None:
+    result = CliRunner().invoke(app, ["serve", str(hierarchy_file), "--role", "bogus"])
+    assert result.exit_code == 1
+    said = _squeezed(result.output)
+    assert said.startswith(_squeezed("error: role 'bogus' is not one of: all, site:<CODE>"))
+    assert "Traceback" not in result.output

@@ -1,0 +1,138 @@
+"""Tests of Role's start/stop bookkeeping with tiny fake roles: what a failing start stops,
+the order of closing, the role's servers and threads on stop."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from updatesync.roles.context import Role, RoleError
+from updatesync.roles.serving import bind
+
+WAIT = 30.0
+
+
+async def _hello(_request: Request) -> PlainTextResponse:
+    return PlainTextResponse("hello")
+
+
+APP = Starlette(routes=[Route("/", _hello)])
+
+
+class FakeRole(Role):
+    """A role whose start runs the given steps in order."""
+
+    name = "fake role"
+
+    def __init__(self, *steps: Callable[[FakeRole], object]) -> None:
+        super().__init__()
+        self.steps = steps
+        self.closed: list[str] = []
+
+    def _start(self) -> None:
+        for step in self.steps:
+            step(self)
+
+
+def closer(what: str) -> Callable[[FakeRole], object]:
+    def step(role: FakeRole) -> None:
+        role._on_stop(lambda: role.closed.append(what))
+
+    return step
+
+
+def fail(role: FakeRole) -> None:
+    raise RuntimeError("step failed")
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    sock = bind("127.0.0.1", 0)
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()
+
+
+def test_start_returns_the_role_and_stop_closes_in_reverse_order() -> None:
+    role = FakeRole(closer("a"), closer("b"), closer("c"))
+    assert role.start() is role
+    assert role.closed == []
+    role.stop()
+    assert role.closed == ["c", "b", "a"]
+
+
+def test_stop_twice_closes_each_part_once() -> None:
+    role = FakeRole(closer("a")).start()
+    role.stop()
+    role.stop()
+    assert role.closed == ["a"]
+
+
+def test_a_failing_start_step_stops_what_started() -> None:
+    role = FakeRole(closer("a"), closer("b"), fail, closer("never"))
+    with pytest.raises(RuntimeError, match="step failed"):
+        role.start()
+    assert role.closed == ["b", "a"]
+
+
+def test_the_context_manager_starts_and_stops() -> None:
+    with FakeRole(closer("a")) as role:
+        assert role.closed == []
+    assert role.closed == ["a"]
+
+
+def test_stop_joins_the_roles_threads_before_closing() -> None:
+    release = threading.Event()
+    order: list[str] = []
+
+    def work() -> None:
+        release.wait(WAIT)
+        order.append("thread done")
+
+    def start_thread(role: FakeRole) -> None:
+        role._on_stop(lambda: order.append("closed"))
+        role._run_thread(work, "worker")
+
+    role = FakeRole(start_thread).start()
+    [thread] = [t for t in threading.enumerate() if t.name == "fake role worker"]
+    assert thread.is_alive()
+    release.set()
+    role.stop()
+    assert not thread.is_alive()
+    assert order == ["thread done", "closed"]
+
+
+def test_a_served_app_answers_until_the_role_stops() -> None:
+    urls: list[str] = []
+    role = FakeRole(lambda r: urls.append(r._serve(APP, 0, None, "127.0.0.1"))).start()
+    try:
+        [url] = urls
+        assert url.startswith("http://127.0.0.1:")
+        assert httpx.get(url + "/", timeout=WAIT).text == "hello"
+    finally:
+        role.stop()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(url + "/", timeout=WAIT)
+
+
+def test_a_port_in_use_is_a_role_error_and_stops_what_started(busy_port: int) -> None:
+    urls: list[str] = []
+    role = FakeRole(
+        closer("a"),
+        lambda r: urls.append(r._serve(APP, 0, None, "127.0.0.1")),
+        lambda r: r._serve(APP, busy_port, None, "127.0.0.1"),
+    )
+    with pytest.raises(RoleError, match=f"fake role: cannot listen on 127.0.0.1:{busy_port}"):
+        role.start()
+    assert role.closed == ["a"]
+    [url] = urls
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(url + "/", timeout=WAIT)
