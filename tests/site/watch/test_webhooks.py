@@ -29,7 +29,8 @@ from updatesync.site.watch.webhooks import (
 )
 
 T0 = datetime(2026, 5, 1, 8, 0, 0, tzinfo=UTC)
-EPOCH = "2026-04-01T00:00:00+00:00"
+SET_UP = datetime(2026, 4, 1, tzinfo=UTC)
+EPOCH = "2026-04-01T00:00:00+00:00"  # SET_UP as the Idempotency-Key writes it
 
 
 def clock() -> datetime:
@@ -159,11 +160,11 @@ def test_send_posts_each_event_once_in_order(
     first = _alert(1, T0 - timedelta(minutes=5))
     second = _alert(2, T0 - timedelta(minutes=3))
     try:
-        assert ledger.send([second, first], EPOCH, T0) == Delivery(delivered=2)
+        assert ledger.send([second, first], SET_UP, T0) == Delivery(delivered=2)
         closed = _alert(1, first.raised_at, T0 + timedelta(minutes=1))
         later = T0 + timedelta(minutes=2)
-        assert ledger.send([closed, second], EPOCH, later) == Delivery(delivered=1)
-        assert ledger.send([closed, second], EPOCH, later) == Delivery()
+        assert ledger.send([closed, second], SET_UP, later) == Delivery(delivered=1)
+        assert ledger.send([closed, second], SET_UP, later) == Delivery()
     finally:
         ledger.close()
     assert r.events() == [("raised", 1), ("raised", 2), ("canceled", 1)]
@@ -181,7 +182,7 @@ def test_first_use_skips_alerts_already_canceled(
     old = _alert(1, T0 - timedelta(days=1), T0 - timedelta(hours=20))
     current = _alert(2, T0 - timedelta(hours=1))
     try:
-        assert ledger.send([old, current], EPOCH, T0) == Delivery(delivered=1)
+        assert ledger.send([old, current], SET_UP, T0) == Delivery(delivered=1)
     finally:
         ledger.close()
     assert r.events() == [("raised", 2)]
@@ -200,17 +201,17 @@ def test_a_refusal_waits_for_retry_first_then_sends_in_order(
     alerts = [_alert(1, T0 - timedelta(minutes=2)), _alert(2, T0 - timedelta(minutes=1))]
     try:
         r.status = 500
-        refused = ledger.send(alerts, EPOCH, T0)
+        refused = ledger.send(alerts, SET_UP, T0)
         assert refused == Delivery(failed=(webhook.shown,), pending=2)
         assert len(r.posts) == 1  # stops at the first refusal
         assert ledger.next_retry() == T0 + timedelta(seconds=30)
 
         r.status = 200
-        early = ledger.send(alerts, EPOCH, T0 + timedelta(seconds=29))
+        early = ledger.send(alerts, SET_UP, T0 + timedelta(seconds=29))
         assert early == Delivery(pending=2)
         assert len(r.posts) == 1  # nothing sent before retry_first
 
-        due = ledger.send(alerts, EPOCH, T0 + timedelta(seconds=30))
+        due = ledger.send(alerts, SET_UP, T0 + timedelta(seconds=30))
         assert due == Delivery(delivered=2)
         assert ledger.next_retry() is None
     finally:
@@ -236,7 +237,7 @@ def test_the_retry_pause_doubles_up_to_retry_max(
     pauses = []
     try:
         for _ in range(3):
-            ledger.send(alerts, EPOCH, now)
+            ledger.send(alerts, SET_UP, now)
             due = ledger.next_retry()
             assert due is not None
             pauses.append(due - now)
@@ -255,11 +256,11 @@ def test_an_event_undelivered_too_long_is_given_up(
     ledger = _ledger(tmp_path, webhook, log, give_up_after=timedelta(hours=1))
     alerts = [_alert(1, T0)]
     try:
-        ledger.send(alerts, EPOCH, T0)
+        ledger.send(alerts, SET_UP, T0)
         r.status = 200
         later = T0 + timedelta(hours=2)
-        assert ledger.send(alerts, EPOCH, later) == Delivery(given_up=1)
-        assert ledger.send(alerts, EPOCH, later) == Delivery()
+        assert ledger.send(alerts, SET_UP, later) == Delivery(given_up=1)
+        assert ledger.send(alerts, SET_UP, later) == Delivery()
     finally:
         ledger.close()
     assert len(r.posts) == 1
@@ -275,14 +276,14 @@ def test_a_new_ledger_on_the_same_state_file_sends_nothing_twice(
     alerts = [_alert(1, T0 - timedelta(minutes=1))]
     ledger = _ledger(tmp_path, webhook, log)
     try:
-        assert ledger.send(alerts, EPOCH, T0).delivered == 1
+        assert ledger.send(alerts, SET_UP, T0).delivered == 1
     finally:
         ledger.close()
     again = _ledger(tmp_path, webhook, log)
     try:
-        assert again.send(alerts, EPOCH, T0 + timedelta(minutes=1)) == Delivery()
+        assert again.send(alerts, SET_UP, T0 + timedelta(minutes=1)) == Delivery()
         canceled = [_alert(1, alerts[0].raised_at, T0 + timedelta(minutes=2))]
-        assert again.send(canceled, EPOCH, T0 + timedelta(minutes=3)) == Delivery(delivered=1)
+        assert again.send(canceled, SET_UP, T0 + timedelta(minutes=3)) == Delivery(delivered=1)
     finally:
         again.close()
     assert r.events() == [("raised", 1), ("canceled", 1)]
@@ -295,8 +296,8 @@ def test_a_new_epoch_starts_a_new_record(
     ledger = _ledger(tmp_path, webhook, log)
     alerts = [_alert(1, T0)]
     try:
-        ledger.send(alerts, EPOCH, T0)
-        ledger.send(alerts, "2026-05-01T00:00:00+00:00", T0)
+        ledger.send(alerts, SET_UP, T0)
+        ledger.send(alerts, datetime(2026, 5, 1, tzinfo=UTC), T0)
     finally:
         ledger.close()
     assert [h["idempotency-key"] for _, h in r.posts] == [
@@ -311,7 +312,7 @@ def test_a_receiver_that_is_down_is_a_failure(log: CMTraceLog, tmp_path: Path) -
         webhook = Webhook(f"{server.url}/hook/secret", timeout=30.0)
     ledger = _ledger(tmp_path, webhook, log)
     try:
-        result = ledger.send([_alert(1, T0)], EPOCH, T0)
+        result = ledger.send([_alert(1, T0)], SET_UP, T0)
     finally:
         ledger.close()
     assert result == Delivery(failed=(webhook.shown,), pending=1)

@@ -237,9 +237,8 @@ class AlertWatcher:
                 return WatchRound(tuple(raised), tuple(canceled), errors=tuple(errors))
             sent = Delivery()
             try:
-                epoch = self.db.set_up_time().astimezone(UTC).isoformat()
                 alerts = self.db.alerts.find(site_code=self.site_code)
-                sent = self._ledger.send(alerts, epoch, now)
+                sent = self._ledger.send(alerts, self.db.set_up_time(), now)
             except Exception as exc:
                 errors.append(self._failed("sending alert events to the webhooks", exc))
             return WatchRound(

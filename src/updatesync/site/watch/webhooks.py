@@ -197,8 +197,11 @@ class WebhookLedger:
             self._conn.close()
             self._conn = None
 
-    def send(self, alerts: Sequence[Alert], epoch: str, now: datetime) -> Delivery:
-        """Note every event of `alerts` each webhook has not had, then send what is due."""
+    def send(self, alerts: Sequence[Alert], set_up: datetime, now: datetime) -> Delivery:
+        """Note every event of `alerts` each webhook has not had, then send what is due.
+        `set_up` is when the site database was set up: it tells one database's alert ids
+        from a later one's (the ledger's epoch)."""
+        epoch = _stamp(set_up)
         ledger = self._open()
         for webhook in self.webhooks:
             self._record_events(ledger, webhook, epoch, alerts, now)
