@@ -1,6 +1,8 @@
 """The update server's relations with other servers, as its store keeps them.
 
-- its own identity: a server id and the key that authenticates the cookies it issues;
+- its own identity: a server id (in the database) and the key that authenticates the
+  cookies it issues, in `<data folder>/cookie.key` (base64, mode 0600, created with O_EXCL;
+  refused, naming the file and `chmod 600`, when group or others may read it);
 - the downstream servers that sync from it ([MS-WSUSSS] 3.1.1, the DSS table), registered
   on first contact;
 - per upstream it syncs from, the anchors of the last sync (the spec's "Parent USS State"),
@@ -19,12 +21,17 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import Connection, delete, insert, select, update
 
+from updatesync.security.private_files import create_private_file, read_private_file
 from updatesync.updateserver import schema as t
+from updatesync.updateserver.database import COOKIE_KEY_FILE
+from updatesync.updateserver.errors import UpdateServerError
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.store_status import as_utc
+from updatesync.wsusss.cookies import MIN_KEY_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,20 +64,56 @@ class UpstreamState:
     deployment_anchor: str | None = None
 
 
-def server_identity(store: UpdateStore) -> ServerIdentity:
-    """This server's identity, created (once) on first use."""
+def server_id(store: UpdateStore) -> str:
+    """This server's id (a GUID), made once, on first use."""
     with store.engine.begin() as conn:
-        row = conn.execute(select(t.server_identity)).mappings().first()
-        if row is None:
-            key = secrets.token_bytes(32)
-            row = {
-                "id": 1,
-                "server_id": str(uuid.uuid4()),
-                "cookie_key": base64.b64encode(key).decode("ascii"),
-                "created_at": datetime.now(UTC),
-            }
+        found = conn.execute(select(t.server_identity.c.server_id)).scalar()
+        if found is None:
+            found = str(uuid.uuid4())
+            row = {"id": 1, "server_id": found, "created_at": datetime.now(UTC)}
             conn.execute(insert(t.server_identity), [row])
-    return ServerIdentity(row["server_id"], base64.b64decode(row["cookie_key"]))
+    return found
+
+
+def cookie_key_file(store: UpdateStore) -> Path:
+    """Where the store's cookie key is kept: `<data folder>/cookie.key`."""
+    if store.data_dir is None:
+        raise UpdateServerError(
+            "this update server's store has no data folder to keep its cookie key in; open "
+            "it with UpdateStore.open(DATA_DIR)"
+        )
+    return store.data_dir / COOKIE_KEY_FILE
+
+
+def cookie_key(store: UpdateStore) -> bytes:
+    """The key that authenticates this server's MS-WSUSSS cookies, made once, on first use
+    (a new file of mode 0600, O_EXCL: of two processes starting at once, one writes it)."""
+    path = cookie_key_file(store)
+    what = "the MS-WSUSSS cookie key file"
+    try:
+        text = read_private_file(path, what)
+    except FileNotFoundError:
+        key = secrets.token_bytes(MIN_KEY_BYTES)
+        try:
+            create_private_file(path, base64.b64encode(key) + b"\n")
+            return key
+        except FileExistsError:
+            text = read_private_file(path, what)
+    try:
+        key = base64.b64decode(text.strip(), validate=True)
+    except ValueError:
+        key = b""
+    if len(key) < MIN_KEY_BYTES:
+        raise UpdateServerError(
+            f"{what} {path} holds no key of {MIN_KEY_BYTES} bytes (base64); delete it and "
+            "start the server again to make a new one (downstream servers authorize again)"
+        )
+    return key
+
+
+def server_identity(store: UpdateStore) -> ServerIdentity:
+    """This server's identity: its id and its cookie key, each made once, on first use."""
+    return ServerIdentity(server_id(store), cookie_key(store))
 
 
 def register_downstream(
