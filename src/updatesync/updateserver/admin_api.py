@@ -20,7 +20,10 @@ an update server through these routes (mounted beside the MS-WSUSSS services):
 - `GET  /api/deployments[?since=N]`  the target groups with their deployment counts, the
                                   totals by action, hidden and dead counts, the deployment
                                   counter; with `since`, the deployments written after N;
-- `GET  /api/downstream`          the downstream servers registered on this one;
+- `GET  /api/downstream[?offset=O&limit=L]`  a page of the downstream servers registered
+                                  on this one, first registered first (`limit` 100 by
+                                  default, at most 1000): `{"total", "offset", "limit",
+                                  "next_offset" (null on the last page), "items"}`;
 - `GET  /api/updates?since=N[&after=C][&limit=L][&product=..][&classification=..]`
                                   a page of updates as configuration items (site_view.py);
 - `GET  /api/categories?since=N`  the categories changed after N, parents first.
@@ -42,11 +45,15 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from updatesync.updateserver.errors import UpdateServerError
-from updatesync.updateserver.peers import downstream_servers
+from updatesync.updateserver.peers import count_downstream_servers, downstream_servers
 from updatesync.updateserver.site_view import PAGE, changed_categories, changed_updates
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.sync import SyncHooks, SyncSettings, default_log, sync_from_upstream
 from updatesync.updateserver.sync_lock import SyncBusy, SyncLease, acquire_sync_lock, adopt
+
+DOWNSTREAM_PAGE: Final = 100
+"""Downstream servers per page of `GET /api/downstream` unless `limit` says fewer."""
+MAX_DOWNSTREAM_PAGE: Final = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,8 +383,27 @@ class AdminEndpoints:
         )
         return JSONResponse(_jsonable(found))
 
-    async def downstream(self, _request: Request) -> JSONResponse:
-        return JSONResponse([_jsonable(d) for d in downstream_servers(self.store)])
+    async def downstream(self, request: Request) -> JSONResponse:
+        params = request.query_params
+        numbers = {}
+        for name, default in (("offset", "0"), ("limit", str(DOWNSTREAM_PAGE))):
+            text = params.get(name, default)
+            if not text.isdigit() or len(text) > 9:
+                return _error(f"{name} must be a whole number, not {text[:40]!r}", 400)
+            numbers[name] = int(text)
+        offset, limit = numbers["offset"], min(max(numbers["limit"], 1), MAX_DOWNSTREAM_PAGE)
+        items = await run_in_threadpool(downstream_servers, self.store, offset=offset, limit=limit)
+        total = await run_in_threadpool(count_downstream_servers, self.store)
+        following = offset + len(items)
+        return JSONResponse(
+            {
+                "total": total,
+                "offset": offset,
+                "limit": limit,
+                "next_offset": following if following < total else None,
+                "items": [_jsonable(d) for d in items],
+            }
+        )
 
     async def updates(self, request: Request) -> JSONResponse:
         params = request.query_params
