@@ -147,11 +147,12 @@ def register_downstream(
     protocol_version: str | None = None,
     sync_anchor: str | None = None,
     limits: DownstreamLimits = DEFAULT_DOWNSTREAM_LIMITS,
+    now: datetime | None = None,
 ) -> int:
-    """Record a downstream server's contact: add it the first time, refresh it after.
-    Keeps within `limits` (forgets the expired and, beyond a cap, the least recently seen);
-    returns how many registrations were forgotten."""
-    now = datetime.now(UTC)
+    """Record a downstream server's contact (at `now`, by default the present): add it the
+    first time, refresh it after. Keeps within `limits` (forgets the expired and, beyond a
+    cap, the least recently seen); returns how many registrations were forgotten."""
+    now = now if now is not None else datetime.now(UTC)
     guid = account_guid.lower()
     values: dict[str, object] = {"account_name": account_name, "last_seen": now}
     if address is not None:
@@ -218,11 +219,12 @@ def downstream_servers(
     offset: int = 0,
     limit: int | None = None,
     limits: DownstreamLimits = DEFAULT_DOWNSTREAM_LIMITS,
+    now: datetime | None = None,
 ) -> list[DownstreamServer]:
-    """The registered downstream servers not yet forgotten, first registered first; a page
-    of them with `offset` and `limit`."""
+    """The registered downstream servers not yet forgotten (at `now`), first registered
+    first; a page of them with `offset` and `limit`."""
     ds = t.downstream_server
-    cutoff = datetime.now(UTC) - limits.forget_after
+    cutoff = (now if now is not None else datetime.now(UTC)) - limits.forget_after
     query = (
         select(ds)
         .where(ds.c.last_seen >= cutoff)
@@ -249,11 +251,14 @@ def downstream_servers(
 
 
 def count_downstream_servers(
-    store: UpdateStore, *, limits: DownstreamLimits = DEFAULT_DOWNSTREAM_LIMITS
+    store: UpdateStore,
+    *,
+    limits: DownstreamLimits = DEFAULT_DOWNSTREAM_LIMITS,
+    now: datetime | None = None,
 ) -> int:
     """How many downstream servers `downstream_servers` lists in all."""
     ds = t.downstream_server
-    cutoff = datetime.now(UTC) - limits.forget_after
+    cutoff = (now if now is not None else datetime.now(UTC)) - limits.forget_after
     query = select(func.count()).select_from(ds).where(ds.c.last_seen >= cutoff)
     with store.engine.connect() as conn:
         return int(conn.execute(query).scalar_one())
