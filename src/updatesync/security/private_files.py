@@ -46,8 +46,8 @@ class InsecureFileError(PermissionError):
         self.mode = mode
         self.what = what
         super().__init__(
-            f"{what} {path} has mode {mode:04o}: group or others may read it, so it is not "
-            f"used; run `chmod 600 {path}` (and check who may have read it)"
+            f"{what} {path} has mode {mode:04o}: group or others may read or change it, so "
+            f"it is not used; run `chmod 600 {path}` (and check who may have read it)"
         )
 
     def __reduce__(self) -> tuple[object, ...]:
