@@ -92,6 +92,6 @@ def test_a_key_file_group_or_others_may_use_is_refused(tmp_path: Path, mode: int
     with pytest.raises(InsecureFileError) as refused:
         read_private_file(path, "the test key file")
     assert str(refused.value) == (
-        f"the test key file {path} has mode {mode:04o}: group or others may read or change it, so it is "
-        f"not used; run `chmod 600 {path}` (and check who may have read it)"
+        f"the test key file {path} has mode {mode:04o}: group or others may read or change "
+        f"it, so it is not used; run `chmod 600 {path}` (and check who may have read it)"
     )
