@@ -39,6 +39,7 @@ from updatesync.roles import (
     start_roles,
 )
 from updatesync.roles.serving import BackgroundServer, bind
+from updatesync.security.private_files import private_dir
 from updatesync.security.signing import create_secret, load_secret
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.store import UpdateStore
@@ -121,7 +122,7 @@ class HierarchyDemo:
                 )
 
     def start(self) -> HierarchyDemo:
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root)
         self.console.print("generating the stand-in Microsoft Update's catalogs", highlight=False)
         self._catalogs()
         self.mu = UpdateStore.open(self.mu_dir)

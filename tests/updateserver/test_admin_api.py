@@ -107,7 +107,7 @@ def test_a_downstream_is_registered_on_first_contact(store: UpdateStore) -> None
     account = str(uuid.uuid4())
     request = GetAuthorizationCookieRequest("ps1site.contoso.com", account)
     with BackgroundServer(app) as server, httpx.Client(base_url=server.url) as http:
-        assert http.get("/api/downstream").json() == []
+        assert http.get("/api/downstream").json()["items"] == []
         answer = http.post(
             DSS_AUTH_PATH,
             content=request.to_xml(),
@@ -118,7 +118,7 @@ def test_a_downstream_is_registered_on_first_contact(store: UpdateStore) -> None
         )
         assert answer.status_code == 200, answer.text
         assert GetAuthorizationCookieResponse.from_xml(answer.content).result.cookie_data
-        listed = http.get("/api/downstream").json()
+        listed = http.get("/api/downstream").json()["items"]
     assert [(d["account_guid"], d["account_name"], d["address"]) for d in listed] == [
         (account, "ps1site.contoso.com", "127.0.0.1")
     ]

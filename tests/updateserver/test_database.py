@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
@@ -64,3 +66,34 @@ def test_a_store_of_the_previous_schema_is_upgraded_with_the_builtin_groups(
         assert store.target_groups() == list(BUILTIN_GROUPS)
         state = upstream_state(store, "http://old.example")
         assert (state.update_list_anchor, state.deployment_anchor) == ("1,x", None)
+
+
+def test_the_database_file_is_private_and_made_so_on_open(tmp_path: Path) -> None:
+    engine = create_store_engine(sqlite_url(tmp_path))
+    try:
+        migrate(engine, tmp_path)
+        files = list(tmp_path.glob(f"{DATABASE_FILE}*"))
+        assert files and {stat.S_IMODE(f.stat().st_mode) for f in files} == {0o600}
+    finally:
+        engine.dispose()
+    (tmp_path / DATABASE_FILE).chmod(0o644)  # as an older updatesync left it
+    create_store_engine(sqlite_url(tmp_path)).dispose()
+    assert stat.S_IMODE((tmp_path / DATABASE_FILE).stat().st_mode) == 0o600
+
+
+def test_a_key_in_the_database_is_not_moved_without_a_data_folder(tmp_path: Path) -> None:
+    engine = create_store_engine(sqlite_url(tmp_path))
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0003")
+            connection.execute(
+                text("INSERT INTO server_identity VALUES (1, 'x', 'a2V5', '2026-12-01')")
+            )
+        with pytest.raises(RuntimeError, match=r"open the store with UpdateStore\.open"):
+            migrate(engine)
+    finally:
+        engine.dispose()
+    assert not (tmp_path / "cookie.key").exists()

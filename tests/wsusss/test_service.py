@@ -40,7 +40,12 @@ from updatesync.wsusss.messages import (
     ServerSyncFilter,
     operation_for,
 )
-from updatesync.wsusss.service import UpstreamService, create_app
+from updatesync.wsusss.service import (
+    UpstreamService,
+    create_app,
+    is_account_name,
+    parse_account_guid,
+)
 from updatesync.wsusss.soap import CONTENT_TYPE, DSS_AUTH_PATH, SERVER_SYNC_PATH
 
 ACCOUNT = "5b0c7f3e-2b64-4a43-9d8e-8a86e2f6a6a1"
@@ -250,3 +255,34 @@ def test_get_deployments_serves_groups_and_the_deployments_after_the_anchor(
     assert delta.hidden_updates == (key.update_id,)
     assert len(delta.groups or ()) == 2  # every group, every time
     assert Anchor.parse(delta.anchor or "").change_number == store.deployment_counter() == 3
+
+
+# --------------------------------------------------------------------------- sizes
+
+
+@pytest.mark.parametrize(
+    ("name", "valid"),
+    [
+        ("ps1site.contoso.com", True),
+        ("ps1site.contoso.com.", True),
+        ("10.0.0.2", True),
+        ("a" * 63 + "." + "b" * 63, True),
+        ("a" * 64, False),
+        ("a." * 127 + "bc", False),  # 256 characters
+        ("", False),
+        (".", False),
+        ("a..b", False),
+        ("dss\u00e9.contoso.com", False),
+        ("dss:8530", False),
+    ],
+)
+def test_an_account_name_is_an_fqdn_of_bounded_size(name: str, valid: bool) -> None:
+    assert is_account_name(name) is valid
+
+
+def test_an_account_guid_follows_the_guid_pattern() -> None:
+    guid = "6F1C2F6E-3F0B-4D3A-9B1E-0D2F6A1C5E12"
+    assert str(parse_account_guid(guid)) == guid.lower()
+    assert str(parse_account_guid("{" + guid + "}")) == guid.lower()
+    for bad in (None, "", guid.replace("-", ""), guid + "0", "x" * 36):
+        assert parse_account_guid(bad) is None

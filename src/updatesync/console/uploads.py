@@ -32,6 +32,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
 from updatesync.logs.tracker import SUFFIXES, kind_of_name
+from updatesync.security.private_files import private_dir
 
 MB = 1024 * 1024
 CHUNK = 64 * 1024
@@ -237,7 +238,7 @@ def _free(folder: Path, name: str) -> Path:
     while target.exists():
         number += 1
         target = folder / str(number) / name
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(target.parent)
     return target
 
 
@@ -278,7 +279,7 @@ def _unpack(
 ) -> None:
     stem = name[:-4] if name.lower().endswith(".zip") else name
     folder = _free(stored.root, stem.strip() or f"archive-{number}")
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)
     try:
         with zipfile.ZipFile(source) as archive:
             members = archive.infolist()
@@ -326,7 +327,7 @@ def _unpack_member(
         return True
     room = limits.max_extracted - stored.extracted
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(target.parent)
         written = 0
         with archive.open(member) as src, target.open("xb") as out:
             head = b""

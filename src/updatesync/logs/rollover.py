@@ -35,6 +35,8 @@ from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import BinaryIO
 
+from updatesync.security.private_files import private_dir
+
 try:  # POSIX advisory locks; absent on Windows.
     import fcntl
 except ImportError:  # pragma: no cover - exercised on Windows only
@@ -148,7 +150,7 @@ class RolloverLog:
     def _open_current(self) -> int:
         """Open `.log` for appending, locked, making sure it is still the file named `.log`
         (another process may have renamed it to `.lo_` while we waited for the lock)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
         while True:
             fd = os.open(self.path, flags, 0o644)

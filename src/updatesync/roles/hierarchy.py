@@ -19,6 +19,7 @@ from updatesync.roles.context import Role, RoleContext, RoleError
 from updatesync.roles.serving import bind
 from updatesync.roles.site import SiteRole
 from updatesync.roles.sup import SupRole
+from updatesync.security.private_files import private_dir
 from updatesync.site.sync.outcome import SiteSyncResult
 
 LOOPBACK = "127.0.0.1"
@@ -143,7 +144,7 @@ def loopback_file(
     finally:
         for sock in reserved:
             sock.close()
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(dest.parent)
     dest.write_text(_toml(document), encoding="utf-8")
     return chosen
 

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from updatesync.roles.context import RoleError
+from updatesync.security.private_files import private_dir
 
 START_TIMEOUT = 120.0
 """Seconds a role has to answer after its process starts."""
@@ -67,7 +68,7 @@ class ChildProcess:
         return self._process.pid if self._process is not None else 0
 
     def start(self) -> ChildProcess:
-        self.output.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.output.parent)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with self.output.open("ab") as stream:
             self._offset = stream.tell()

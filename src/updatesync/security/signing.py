@@ -27,6 +27,8 @@ from typing import Any
 
 import httpx
 
+from updatesync.security.private_files import private_dir
+
 SCHEME = "Updatesync-HMAC"
 CALLER_HEADER = "x-updatesync-caller"
 TIME_HEADER = "x-updatesync-time"
@@ -48,7 +50,7 @@ class SecretError(Exception):
 def create_secret(path: str | os.PathLike[str]) -> bytes:
     """Write a new random secret to `path` (readable by its owner only) and return it."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(target.parent)
     value = secrets.token_hex(32)
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as handle:

@@ -10,7 +10,9 @@ an update server through these routes (mounted beside the MS-WSUSSS services):
                                   "classifications": [...], "languages": [...]}`, all
                                   optional; `replica` syncs as a replica of the upstream:
                                   its target groups and deployments too); 202 when
-                                  started, 409 while one runs;
+                                  started, 409 while one runs (here, or another
+                                  process's sync of the store: `sync_lock`), its
+                                  `error` naming the running one;
 - `GET  /api/sync[?version=V&wait=S]`  the running sync's progress (done, total, ETA; the
                                   phase "categories", "updates" or "other items") and the
                                   last result, successful or not; with `version`, waits up
@@ -18,7 +20,10 @@ an update server through these routes (mounted beside the MS-WSUSSS services):
 - `GET  /api/deployments[?since=N]`  the target groups with their deployment counts, the
                                   totals by action, hidden and dead counts, the deployment
                                   counter; with `since`, the deployments written after N;
-- `GET  /api/downstream`          the downstream servers registered on this one;
+- `GET  /api/downstream[?offset=O&limit=L]`  a page of the downstream servers registered
+                                  on this one, first registered first (`limit` 100 by
+                                  default, at most 1000): `{"total", "offset", "limit",
+                                  "next_offset" (null on the last page), "items"}`;
 - `GET  /api/updates?since=N[&after=C][&limit=L][&product=..][&classification=..]`
                                   a page of updates as configuration items (site_view.py);
 - `GET  /api/categories?since=N`  the categories changed after N, parents first.
@@ -40,10 +45,15 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from updatesync.updateserver.errors import UpdateServerError
-from updatesync.updateserver.peers import downstream_servers
+from updatesync.updateserver.peers import count_downstream_servers, downstream_servers
 from updatesync.updateserver.site_view import PAGE, changed_categories, changed_updates
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.sync import SyncHooks, SyncSettings, default_log, sync_from_upstream
+from updatesync.updateserver.sync_lock import SyncBusy, SyncLease, acquire_sync_lock, adopt
+
+DOWNSTREAM_PAGE: Final = 100
+"""Downstream servers per page of `GET /api/downstream` unless `limit` says fewer."""
+MAX_DOWNSTREAM_PAGE: Final = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,14 +130,21 @@ class SyncStateView(BaseModel):
 
 
 class SyncRunner:
-    """Runs syncs in a thread it owns, one at a time, and keeps their progress.
+    """Runs syncs in a thread it owns, one at a time, and keeps their progress. Given its
+    `store`, it takes the store's sync lock before it starts one (refused at once while
+    another process syncs the store) and hands it to the sync's thread.
 
     `close` stops it: a running sync is asked to stop at its next batch boundary (its
     `SyncHooks.cancel` is set), the thread is joined, and no sync starts afterwards.
     """
 
-    def __init__(self, run: SyncFunction) -> None:
+    def __init__(
+        self, run: SyncFunction, *, store: UpdateStore | None = None, source: str = "upstream"
+    ) -> None:
         self._run = run
+        self._store = store
+        self._source = source
+        self._lease: SyncLease | None = None
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self.state = SyncState()
@@ -138,9 +155,26 @@ class SyncRunner:
     def start(self, request: UpstreamSyncRequest | None = None) -> bool:
         """Start a sync; False if one is already running (the request is not lost: the
         running sync will bring what it would have) or the runner is closed."""
+        return self.begin(request) is None
+
+    def begin(self, request: UpstreamSyncRequest | None = None) -> str | None:
+        """Start a sync; None when started, else why not: this runner's sync or another
+        sync of its store (another process: `sync_lock`) is running, or it is closed."""
         with self._lock:
-            if self.state.running or self._closed:
-                return False
+            if self._closed:
+                return "this update server is stopping; no sync starts"
+            if self.state.running:
+                lease = self._lease
+                if lease is not None and self._store is not None:
+                    return str(SyncBusy(lease.path.parent, lease.holder))
+                started = self.state.started_at
+                since = started.isoformat(timespec="seconds") if started else "just now"
+                return f"a sync is already running on this update server (started {since})"
+            if self._store is not None:
+                try:
+                    self._lease = acquire_sync_lock(self._store, self._source)
+                except SyncBusy as busy:
+                    return str(busy)
             self.state.running = True
             self.state.started_at = datetime.now(UTC)
             self.state.done = self.state.total = 0
@@ -150,12 +184,12 @@ class SyncRunner:
             self._bump()
             self._thread = threading.Thread(
                 target=self._work,
-                args=(request or UpstreamSyncRequest(),),
+                args=(request or UpstreamSyncRequest(), self._lease),
                 name="update-server-sync",
                 daemon=True,  # close() joins it; daemon only so a hung call cannot block exit
             )
             self._thread.start()
-            return True
+            return None
 
     def close(self, timeout: float = 30.0) -> None:
         """Refuse new syncs, ask the running one (if any) to stop at its next batch
@@ -203,16 +237,18 @@ class SyncRunner:
             self.state.phase, self.state.phase_done, self.state.phase_total = phase, done, total
             self._bump()
 
-    def _work(self, request: UpstreamSyncRequest) -> None:
+    def _work(self, request: UpstreamSyncRequest, lease: SyncLease | None) -> None:
         result: dict[str, Any] | None = None
         error: str | None = None
         hooks = SyncHooks(progress=self._progress, phase_progress=self._phase, cancel=self._cancel)
         try:
-            outcome = self._run(request, hooks)
+            with adopt(lease):  # the store's sync lock, released when the sync ends
+                outcome = self._run(request, hooks)
             result = _jsonable(outcome)
         except Exception as exc:  # reported through GET /api/sync
             error = str(exc) or type(exc).__name__
         with self._lock:
+            self._lease = None
             self.state.running = False
             self.state.last_result = result
             self.state.last_error = error
@@ -248,7 +284,7 @@ def upstream_runner(
         )
         return sync_from_upstream(store, settings, hooks=hooks)
 
-    return SyncRunner(run)
+    return SyncRunner(run, store=store, source=upstream_url or "no upstream")
 
 
 def service_error_logger(store: UpdateStore) -> Callable[[str, BaseException], None]:
@@ -329,10 +365,12 @@ class AdminEndpoints:
         replica = payload.get("replica", False)
         if not isinstance(replica, bool):
             return _error(f"replica must be true or false, not {replica!r}", 400)
-        started = runner.start(
+        refused = runner.begin(
             UpstreamSyncRequest(full=bool(payload.get("full", False)), replica=replica, **lists)
         )
-        return JSONResponse(runner.state.to_json(), status_code=202 if started else 409)
+        if refused is not None:
+            return JSONResponse({**runner.state.to_json(), "error": refused}, status_code=409)
+        return JSONResponse(runner.state.to_json(), status_code=202)
 
     async def deployments(self, request: Request) -> JSONResponse:
         since = request.query_params.get("since")
@@ -345,8 +383,27 @@ class AdminEndpoints:
         )
         return JSONResponse(_jsonable(found))
 
-    async def downstream(self, _request: Request) -> JSONResponse:
-        return JSONResponse([_jsonable(d) for d in downstream_servers(self.store)])
+    async def downstream(self, request: Request) -> JSONResponse:
+        params = request.query_params
+        numbers = {}
+        for name, default in (("offset", "0"), ("limit", str(DOWNSTREAM_PAGE))):
+            text = params.get(name, default)
+            if not text.isdigit() or len(text) > 9:
+                return _error(f"{name} must be a whole number, not {text[:40]!r}", 400)
+            numbers[name] = int(text)
+        offset, limit = numbers["offset"], min(max(numbers["limit"], 1), MAX_DOWNSTREAM_PAGE)
+        items = await run_in_threadpool(downstream_servers, self.store, offset=offset, limit=limit)
+        total = await run_in_threadpool(count_downstream_servers, self.store)
+        following = offset + len(items)
+        return JSONResponse(
+            {
+                "total": total,
+                "offset": offset,
+                "limit": limit,
+                "next_offset": following if following < total else None,
+                "items": [_jsonable(d) for d in items],
+            }
+        )
 
     async def updates(self, request: Request) -> JSONResponse:
         params = request.query_params

@@ -2,7 +2,9 @@
 
 The default is one SQLite file in the server's data folder; any SQLAlchemy URL works
 (PostgreSQL in production). Migrations (Alembic) run on every open, so a store created by
-an older updatesync is brought up to date before it is used.
+an older updatesync is brought up to date before it is used. A SQLite file is made private
+before it is opened (`private_database`: created 0600, an older one and its `-wal`/`-shm`
+files brought to 0600); the site database opens through the same engine.
 """
 
 from __future__ import annotations
@@ -11,10 +13,14 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
+
+from updatesync.security.private_files import private_database
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 DATABASE_FILE = "updateserver.sqlite"
+COOKIE_KEY_FILE = "cookie.key"
+"""The MS-WSUSSS cookie key, in the data folder (migration 0004 moved it out of the database)."""
 
 
 def sqlite_url(data_dir: Path) -> str:
@@ -25,6 +31,9 @@ def create_store_engine(url: str) -> Engine:
     """An engine for `url`; for SQLite, with WAL, a busy timeout and real transactions."""
     if not url.startswith("sqlite"):
         return create_engine(url, future=True)
+    database = make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        private_database(database)
     engine = create_engine(url, connect_args={"timeout": 60})
 
     @event.listens_for(engine, "connect")
@@ -44,10 +53,12 @@ def create_store_engine(url: str) -> Engine:
     return engine
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the database to the newest schema."""
+def migrate(engine: Engine, data_dir: Path | None = None) -> None:
+    """Bring the database to the newest schema; `data_dir` is the server's data folder
+    (migration 0004 moves the cookie key out of the database into a file there)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
+        config.attributes["data_dir"] = data_dir
         command.upgrade(config, "head")

@@ -1,8 +1,11 @@
 """The update server's relations with other servers, as its store keeps them.
 
-- its own identity: a server id and the key that authenticates the cookies it issues;
+- its own identity: a server id (in the database) and the key that authenticates the
+  cookies it issues, in `<data folder>/cookie.key` (base64, mode 0600, created with O_EXCL;
+  refused, naming the file and `chmod 600`, when group or others may read it);
 - the downstream servers that sync from it ([MS-WSUSSS] 3.1.1, the DSS table), registered
-  on first contact;
+  on first contact, within `DownstreamLimits` (per source address, in all, and forgotten
+  when not seen for 30 days: "Existing entries can be modified or removed at any time");
 - per upstream it syncs from, the anchors of the last sync (the spec's "Parent USS State"),
   the deployment anchor of a replica's GetDeployments among them. Anchors are opaque
   strings: a Windows upstream's anchors are its own business.
@@ -18,13 +21,19 @@ import base64
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Final
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import ColumnElement, Connection, delete, func, insert, select, update
 
+from updatesync.security.private_files import create_private_file, read_private_file
 from updatesync.updateserver import schema as t
+from updatesync.updateserver.database import COOKIE_KEY_FILE
+from updatesync.updateserver.errors import UpdateServerError
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.store_status import as_utc
+from updatesync.wsusss.cookies import MIN_KEY_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,20 +66,76 @@ class UpstreamState:
     deployment_anchor: str | None = None
 
 
-def server_identity(store: UpdateStore) -> ServerIdentity:
-    """This server's identity, created (once) on first use."""
+def server_id(store: UpdateStore) -> str:
+    """This server's id (a GUID), made once, on first use."""
     with store.engine.begin() as conn:
-        row = conn.execute(select(t.server_identity)).mappings().first()
-        if row is None:
-            key = secrets.token_bytes(32)
-            row = {
-                "id": 1,
-                "server_id": str(uuid.uuid4()),
-                "cookie_key": base64.b64encode(key).decode("ascii"),
-                "created_at": datetime.now(UTC),
-            }
+        found = conn.execute(select(t.server_identity.c.server_id)).scalar()
+        if found is None:
+            found = str(uuid.uuid4())
+            row = {"id": 1, "server_id": found, "created_at": datetime.now(UTC)}
             conn.execute(insert(t.server_identity), [row])
-    return ServerIdentity(row["server_id"], base64.b64decode(row["cookie_key"]))
+    return found
+
+
+def cookie_key_file(store: UpdateStore) -> Path:
+    """Where the store's cookie key is kept: `<data folder>/cookie.key`."""
+    if store.data_dir is None:
+        raise UpdateServerError(
+            "this update server's store has no data folder to keep its cookie key in; open "
+            "it with UpdateStore.open(DATA_DIR)"
+        )
+    return store.data_dir / COOKIE_KEY_FILE
+
+
+def cookie_key(store: UpdateStore) -> bytes:
+    """The key that authenticates this server's MS-WSUSSS cookies, made once, on first use
+    (a new file of mode 0600, O_EXCL: of two processes starting at once, one writes it)."""
+    path = cookie_key_file(store)
+    what = "the MS-WSUSSS cookie key file"
+    try:
+        text = read_private_file(path, what)
+    except FileNotFoundError:
+        key = secrets.token_bytes(MIN_KEY_BYTES)
+        try:
+            create_private_file(path, base64.b64encode(key) + b"\n")
+            return key
+        except FileExistsError:
+            text = read_private_file(path, what)
+    try:
+        key = base64.b64decode(text.strip(), validate=True)
+    except ValueError:
+        key = b""
+    if len(key) < MIN_KEY_BYTES:
+        raise UpdateServerError(
+            f"{what} {path} holds no key of {MIN_KEY_BYTES} bytes (base64); delete it and "
+            "start the server again to make a new one (downstream servers authorize again)"
+        )
+    return key
+
+
+def server_identity(store: UpdateStore) -> ServerIdentity:
+    """This server's identity: its id and its cookie key, each made once, on first use."""
+    return ServerIdentity(server_id(store), cookie_key(store))
+
+
+@dataclass(frozen=True, slots=True)
+class DownstreamLimits:
+    """How many downstream servers an update server keeps, and how long.
+
+    `per_address`: registrations from one source address (the servers behind one NAT
+    share one); `total`: registrations in all (IPv6 gives one host many addresses);
+    beyond either, the least recently seen registration is forgotten, not the new one, so
+    a flood cannot lock a real server out (a forgotten server registers again at its next
+    sync, its cookies stay good). `forget_after`: a server not seen for that long is
+    forgotten (a WSUS downstream syncs at least daily by default).
+    """
+
+    per_address: int = 32
+    total: int = 10_000
+    forget_after: timedelta = timedelta(days=30)
+
+
+DEFAULT_DOWNSTREAM_LIMITS: Final = DownstreamLimits()
 
 
 def register_downstream(
@@ -81,9 +146,13 @@ def register_downstream(
     address: str | None = None,
     protocol_version: str | None = None,
     sync_anchor: str | None = None,
-) -> None:
-    """Record a downstream server's contact: add it the first time, refresh it after."""
-    now = datetime.now(UTC)
+    limits: DownstreamLimits = DEFAULT_DOWNSTREAM_LIMITS,
+    now: datetime | None = None,
+) -> int:
+    """Record a downstream server's contact (at `now`, by default the present): add it the
+    first time, refresh it after. Keeps within `limits` (forgets the expired and, beyond a
+    cap, the least recently seen); returns how many registrations were forgotten."""
+    now = now if now is not None else datetime.now(UTC)
     guid = account_guid.lower()
     values: dict[str, object] = {"account_name": account_name, "last_seen": now}
     if address is not None:
@@ -92,17 +161,31 @@ def register_downstream(
         values["protocol_version"] = protocol_version
     if sync_anchor is not None:
         values["last_sync_anchor"] = sync_anchor
+    ds = t.downstream_server
     with store.engine.begin() as conn:
-        changed = conn.execute(
-            update(t.downstream_server)
-            .where(t.downstream_server.c.account_guid == guid)
-            .values(**values)
-        ).rowcount
-        if not changed:
-            conn.execute(
-                insert(t.downstream_server),
-                [{"account_guid": guid, "first_seen": now, **values}],
-            )
+        forgotten = conn.execute(delete(ds).where(ds.c.last_seen < now - limits.forget_after))
+        dropped = forgotten.rowcount or 0
+        changed = conn.execute(update(ds).where(ds.c.account_guid == guid).values(**values))
+        if not changed.rowcount:
+            conn.execute(insert(ds), [{"account_guid": guid, "first_seen": now, **values}])
+        if address is not None:
+            dropped += _forget_oldest(conn, limits.per_address, ds.c.address == address)
+        dropped += _forget_oldest(conn, limits.total, None)
+    return dropped
+
+
+def _forget_oldest(conn: Connection, keep: int, where: ColumnElement[bool] | None) -> int:
+    """Delete the least recently seen registrations (matching `where`) beyond `keep`."""
+    ds = t.downstream_server
+    query = select(ds.c.account_guid).order_by(
+        ds.c.last_seen.desc(), ds.c.first_seen.desc(), ds.c.account_guid
+    )
+    if where is not None:
+        query = query.where(where)
+    extra = [row[0] for row in conn.execute(query.offset(max(keep, 1)))]
+    for start in range(0, len(extra), 500):
+        conn.execute(delete(ds).where(ds.c.account_guid.in_(extra[start : start + 500])))
+    return len(extra)
 
 
 def touch_downstream(
@@ -130,8 +213,26 @@ def touch_downstream(
         )
 
 
-def downstream_servers(store: UpdateStore) -> list[DownstreamServer]:
-    query = select(t.downstream_server).order_by(t.downstream_server.c.first_seen)
+def downstream_servers(
+    store: UpdateStore,
+    *,
+    offset: int = 0,
+    limit: int | None = None,
+    limits: DownstreamLimits = DEFAULT_DOWNSTREAM_LIMITS,
+    now: datetime | None = None,
+) -> list[DownstreamServer]:
+    """The registered downstream servers not yet forgotten (at `now`), first registered
+    first; a page of them with `offset` and `limit`."""
+    ds = t.downstream_server
+    cutoff = (now if now is not None else datetime.now(UTC)) - limits.forget_after
+    query = (
+        select(ds)
+        .where(ds.c.last_seen >= cutoff)
+        .order_by(ds.c.first_seen, ds.c.account_guid)
+        .offset(offset)
+    )
+    if limit is not None:
+        query = query.limit(limit)
     with store.engine.connect() as conn:
         rows = conn.execute(query).mappings().all()
     return [
@@ -147,6 +248,20 @@ def downstream_servers(store: UpdateStore) -> list[DownstreamServer]:
         )
         for r in rows
     ]
+
+
+def count_downstream_servers(
+    store: UpdateStore,
+    *,
+    limits: DownstreamLimits = DEFAULT_DOWNSTREAM_LIMITS,
+    now: datetime | None = None,
+) -> int:
+    """How many downstream servers `downstream_servers` lists in all."""
+    ds = t.downstream_server
+    cutoff = (now if now is not None else datetime.now(UTC)) - limits.forget_after
+    query = select(func.count()).select_from(ds).where(ds.c.last_seen >= cutoff)
+    with store.engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
 
 
 def upstream_state(store: UpdateStore, upstream_url: str) -> UpstreamState:

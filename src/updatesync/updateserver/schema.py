@@ -12,7 +12,8 @@ The tables themselves are created and changed only by the Alembic migrations in
 - `store_state`: one row holding the change counter.
 - `subscription_category`, `subscription_language`: what this server syncs.
 - `sync_history`: one row per import or sync, successful or not.
-- `server_identity`: this server's id and the key that signs the cookies it hands out.
+- `server_identity`: this server's id (the key that signs the cookies it hands out is in
+  its own file of the data folder since migration 0004, `peers.cookie_key`).
 - `downstream_server`: the servers that sync from this one, registered on first contact.
 - `upstream_state`: per upstream, the anchors of the last sync, saved only once the data
   they cover is committed; `filter_key` says which subscription they were taken under.
@@ -148,7 +149,6 @@ server_identity = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("server_id", String(36), nullable=False),
-    Column("cookie_key", String(88), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 

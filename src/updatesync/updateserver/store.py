@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select
 
 from updatesync.metadata.export import ExportRecord, write_export
 from updatesync.metadata.model import CategoryType, RevisionKey
+from updatesync.security.private_files import private_dir
 from updatesync.updateserver import deployments as dep
 from updatesync.updateserver import schema as t
 from updatesync.updateserver.database import create_store_engine, migrate, sqlite_url
@@ -65,22 +66,36 @@ class Subscription:
     languages: tuple[str, ...] = ()
 
 
+def _sqlite_folder(engine: Engine) -> Path | None:
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database).absolute().parent
+
+
 class UpdateStore:
     """The database of one update server."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, data_dir: Path | None = None) -> None:
         self.engine = engine
+        self.data_dir = data_dir if data_dir is not None else _sqlite_folder(engine)
+        """The server's data folder (its cookie key, its sync lock, its logs); None for a
+        store opened on a database alone."""
 
     @classmethod
     def open(cls, data_dir: Path | str, *, url: str | None = None) -> UpdateStore:
-        """Open (creating and migrating as needed) the store of the server at `data_dir`."""
-        data_dir = Path(data_dir)
+        """Open (creating and migrating as needed) the store of the server at `data_dir`
+        (created 0700 if missing)."""
+        data_dir = private_dir(Path(data_dir)).absolute()
         if url is None:
-            data_dir.mkdir(parents=True, exist_ok=True)
             url = sqlite_url(data_dir)
         engine = create_store_engine(url)
-        migrate(engine)
-        return cls(engine)
+        try:
+            migrate(engine, data_dir)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine, data_dir)
 
     def close(self) -> None:
         self.engine.dispose()

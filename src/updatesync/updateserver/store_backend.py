@@ -4,7 +4,8 @@
 its identity and cookie key, its change counter (behind every anchor it hands out), the
 revisions a downstream's filter selects, and their documents; for a replica, its target
 groups, deployments (changed after a deployment counter value), dead deployments and
-hidden updates. Downstream servers are registered on first contact.
+hidden updates. Downstream servers are registered on first contact, within its
+`DownstreamLimits` (per source address, in all, forgotten when not seen for a while).
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from updatesync.metadata.export import DEFAULT_LANGUAGES
 from updatesync.metadata.model import RevisionKey
 from updatesync.updateserver.deployments import Deployment, TargetGroup
 from updatesync.updateserver.errors import UnknownRevisions
-from updatesync.updateserver.peers import register_downstream, server_identity, touch_downstream
+from updatesync.updateserver.peers import (
+    DEFAULT_DOWNSTREAM_LIMITS,
+    DownstreamLimits,
+    register_downstream,
+    server_identity,
+    touch_downstream,
+)
 from updatesync.updateserver.selection import FilterItem, RevisionFilter, select_revisions
 from updatesync.updateserver.store import UpdateStore
 from updatesync.wsusss.messages import ServerSyncDeployment, ServerSyncTargetGroup
@@ -33,8 +40,11 @@ from updatesync.wsusss.service import (
 class StoreBackend:
     """Serves one update server's store to its downstream servers."""
 
-    def __init__(self, store: UpdateStore) -> None:
+    def __init__(
+        self, store: UpdateStore, *, limits: DownstreamLimits = DEFAULT_DOWNSTREAM_LIMITS
+    ) -> None:
         self.store = store
+        self.limits = limits
         ident = server_identity(store)
         self._identity = ServerIdentity(ident.server_id, ident.cookie_key, datetime.now(UTC))
 
@@ -95,6 +105,7 @@ class StoreBackend:
             account_name=account_name,
             address=address,
             protocol_version=protocol_version or None,
+            limits=self.limits,
         )
 
     def note_downstream(

@@ -8,6 +8,12 @@ collapsed, as Windows downstream servers send them.
 
 Faults follow [MS-WSUSSS] 2.2.9: HTTP 500, `soap:Fault` with `detail/ErrorCode`.
 
+Sizes are bounded before anything is stored: GetAuthorizationCookie's accountName must be
+an FQDN (at most 255 characters, labels of at most 63, RFC 1035 2.3) and its accountGuid a
+GUID (2.2.5.1), GetCookie's protocolVersion at most 16 characters; anything else is the
+protocol's InvalidParameters fault naming the parameter. How many downstream servers are
+kept, per source address and in all, and for how long, is the backend's business.
+
 GetDeployments (3.1.4.10) serves a replica its upstream's target groups, the deployments
 and dead deployments after the deployment anchor it sends (all of them without one) and
 the hidden updates; the new anchor carries the backend's deployment counter, as the
@@ -18,6 +24,7 @@ replica (only a replica may call it).
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -80,6 +87,40 @@ RESPONSE_BUDGET = 2_000_000
 """GetUpdateData answers stay under this many bytes ([MS-WSUSSS] note 37)."""
 AUTHORIZATION_LIFETIME = timedelta(minutes=240)
 PROTOCOL_VERSION = "1.20"
+
+
+MAX_ACCOUNT_NAME_CHARS = 255
+"""GetAuthorizationCookie's accountName is an FQDN (3.1.4.2): RFC 1035 2.3.4 bounds a name
+to 255 octets and each label to 63."""
+MAX_LABEL_CHARS = 63
+MAX_PROTOCOL_VERSION_CHARS = 16
+"""GetCookie's protocolVersion is "x.y" (1.1 ... 1.20); the schema gives no size (Unverified
+bound: 16 characters)."""
+_ACCOUNT_LABEL = re.compile(r"[A-Za-z0-9_-]+")
+_ACCOUNT_GUID = re.compile(
+    r"\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?"
+)
+
+
+def is_account_name(name: str) -> bool:
+    """Whether `name` may be a downstream server's accountName: an FQDN of RFC 1035 2.3
+    characters (letters, digits, hyphens; underscores tolerated, as host names carry them),
+    at most 255 characters, labels of 1 to 63; a trailing dot allowed."""
+    if not name or len(name) > MAX_ACCOUNT_NAME_CHARS:
+        return False
+    labels = name[:-1].split(".") if name.endswith(".") else name.split(".")
+    return all(
+        len(label) <= MAX_LABEL_CHARS and _ACCOUNT_LABEL.fullmatch(label) for label in labels
+    )
+
+
+def parse_account_guid(text: str | None) -> uuid.UUID | None:
+    """The downstream server's GUID of an accountGuid (the 2.2.5.1 pattern, braces
+    tolerated), None when it is not one."""
+    value = (text or "").strip()
+    if _ACCOUNT_GUID.fullmatch(value) is None:
+        return None
+    return uuid.UUID(value)
 
 
 class RevisionsNotFound(Exception):
@@ -260,12 +301,11 @@ class UpstreamService:
         self, request: GetAuthorizationCookieRequest, peer: str | None
     ) -> GetAuthorizationCookieResponse:
         name = (request.account_name or "").strip()
-        if not name:
+        if not is_account_name(name):
             raise _Fault(ErrorCode.INVALID_PARAMETERS, "accountName")
-        try:
-            account = uuid.UUID(request.account_guid or "")
-        except ValueError:
-            raise _Fault(ErrorCode.INVALID_PARAMETERS, "accountGuid") from None
+        account = parse_account_guid(request.account_guid)
+        if account is None:
+            raise _Fault(ErrorCode.INVALID_PARAMETERS, "accountGuid")
         self.backend.register_downstream(str(account), name, peer, "")
         cookie = self.authority.authorization_cookie(account, self.clock(), AUTHORIZATION_LIFETIME)
         return GetAuthorizationCookieResponse(cookie)
@@ -280,6 +320,8 @@ class UpstreamService:
         except CookieError as exc:
             raise _Fault(ErrorCode.INVALID_AUTHORIZATION_COOKIE, "authCookies") from exc
         version = request.protocol_version or ""
+        if len(version) > MAX_PROTOCOL_VERSION_CHARS:
+            raise _Fault(ErrorCode.INVALID_PARAMETERS, "protocolVersion")
         try:
             major, _minor = parse_protocol_version(version)
         except (ProtocolError, ValueError):

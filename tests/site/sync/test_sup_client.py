@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,3 +90,30 @@ def test_a_failed_sync_and_an_unreachable_server_are_clear(tmp_path: Path) -> No
     with UpdateServerApi(sup.url, timeout=5) as gone, pytest.raises(UpdateServerUnavailable):
         gone.status()
     store.close()
+
+
+def test_a_sync_refused_while_another_process_syncs_the_store_fails_clearly(pair) -> None:  # type: ignore[no-untyped-def]
+    """The SUP's store is being synced by another process (`updateserver sync`): the admin
+    API answers 409 with the reason, and the site's sync fails saying it (it does not take
+    the last result as this sync's)."""
+    _a, b, _up, sup = pair
+    code = (
+        "import sys\n"
+        "from updatesync.updateserver.store import UpdateStore\n"
+        "from updatesync.updateserver.sync_lock import acquire_sync_lock\n"
+        f"acquire_sync_lock(UpdateStore.open({str(b.data_dir)!r}), 'http://far.example')\n"
+        "print('held', flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        with UpdateServerApi(sup) as api, pytest.raises(UpdateServerSyncFailed) as failed:
+            api.synchronize()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert f"process {holder.pid} on" in str(failed.value)
+    assert "syncing from http://far.example" in str(failed.value)

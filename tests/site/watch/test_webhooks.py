@@ -3,6 +3,7 @@ WebhookLedger.send against a small local receiver (order, retries, give-up, no r
 
 from __future__ import annotations
 
+import stat
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -323,3 +324,18 @@ def test_next_retry_before_any_send_is_none(log: CMTraceLog, tmp_path: Path) -> 
     ledger = _ledger(tmp_path, Webhook("http://127.0.0.1:9/hook"), log)
     assert ledger.next_retry() is None
     ledger.close()
+
+
+def test_the_state_file_and_its_folder_are_private(
+    receiver: tuple[Receiver, Webhook], log: CMTraceLog, tmp_path: Path
+) -> None:
+    _r, webhook = receiver
+    ledger = _ledger(tmp_path, webhook, log)
+    try:
+        assert ledger.send([_alert(1, T0 - timedelta(minutes=5))], SET_UP, T0).delivered == 1
+        state = tmp_path / "state"
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in state.iterdir()}
+    finally:
+        ledger.close()
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    assert modes and set(modes.values()) == {0o600}, modes

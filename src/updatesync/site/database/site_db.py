@@ -30,6 +30,7 @@ from pathlib import Path
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from updatesync.security.private_files import private_dir
 from updatesync.site.database import schema as t
 from updatesync.site.database.alerts import Alerts
 from updatesync.site.database.content import Content
@@ -76,9 +77,7 @@ class SiteDatabase:
         if url is None:
             if data_dir is None:
                 raise SiteDatabaseError("open the site database: give a data folder or a URL")
-            folder = Path(data_dir)
-            folder.mkdir(parents=True, exist_ok=True)
-            url = sqlite_url(folder)
+            url = sqlite_url(private_dir(data_dir))
         engine = create_site_engine(url)
         try:
             migrate(engine)

@@ -52,6 +52,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from updatesync.logs.cmtrace import CMTraceLog
+from updatesync.security.private_files import private_dir
 from updatesync.site.sync.inbox import Inbox, InboxError
 
 BOX = "WSyncMgr.box"
@@ -178,7 +179,7 @@ class ReplicationManager:
         self.site_code = normal_site_code(site_code, f"replication manager in {self.box}")
         self.outbound = self.box / "outbound"
         self.failed = self.box / "failed"
-        self.outbound.mkdir(parents=True, exist_ok=True)
+        private_dir(self.outbound)
         self.resolve = resolve
         self.auth = auth
         self.log = log
@@ -222,7 +223,7 @@ class ReplicationManager:
             for site in sites:
                 folder = self.outbound / site
                 try:
-                    folder.mkdir(exist_ok=True)
+                    private_dir(folder)
                     jobs = jobs_in(folder)
                     seq = int(jobs[-1].name.partition("-")[0]) + 1 if jobs else 1
                     write_durably(folder / f"{seq:012d}-{nid}.job", data)
@@ -407,7 +408,7 @@ class ReplicationManager:
 
     def _reject(self, site: str, path: Path, job: Job | None, why: str) -> None:
         folder = self.failed / site
-        folder.mkdir(parents=True, exist_ok=True)
+        private_dir(folder)
         target = folder / path.name
         os.replace(path, target)
         write_durably(folder / f"{path.name}.reason", (why + "\n").encode("utf-8"))
@@ -470,7 +471,7 @@ class ReceivedLedger:
         prune_every: int = 100,
     ) -> None:
         self.path = Path(path).absolute()
-        self.path.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path)
         self.keep_days, self.keep, self.prune_every = keep_days, keep, prune_every
         self._since_prune = prune_every  # prune on the first record
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from updatesync.logs.cmtrace import CMTraceLog
+from updatesync.security.private_files import private_dir
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.sync.inbox import Inbox
 
@@ -70,7 +71,7 @@ class NotificationCounter:
             value = self.current() + 1
             temp = self.path.with_name(f"{self.path.name}.tmp")
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                private_dir(self.path.parent)
                 with open(temp, "w", encoding="ascii") as handle:
                     handle.write(f"{value}\n")
                     handle.flush()

@@ -24,6 +24,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from updatesync.security.private_files import private_dir
+
 SELF = "SELF"
 """A delta sync requested at this site (`SELF.SYN`)."""
 FULL = "FULL"
@@ -76,7 +78,7 @@ class Inbox:
         report: Callable[[str], None] | None = None,
     ) -> None:
         self.path = Path(path).absolute()
-        self.path.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path)
         self._report = report if report is not None else _log.warning
         self._reported: set[str] = set()
         self._lock = threading.Lock()

@@ -128,6 +128,10 @@ class UpdateServerApi:
         state = self._json(lambda: self._http.post("/api/sync", json=body), "/api/sync")
         if "running" not in state:
             raise UpdateServerUnavailable(self.base_url, f"/api/sync: {state.get('error')}")
+        if not state["running"] and state.get("error"):
+            # Refused (409) while another process syncs the update server's store: that
+            # sync is not this one's to wait for.
+            raise UpdateServerSyncFailed(self.base_url, state["error"])
         while state["running"]:
             if progress is not None and state["phase"]:
                 progress(

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 from updatesync.config.fault_injection import fault_point
 from updatesync.logs.cmtrace import CMTraceLog
+from updatesync.security.private_files import private_dir
 from updatesync.site.database.content import ContentUpdate
 from updatesync.site.database.models import (
     MICROSOFT_UPDATE,
@@ -364,7 +365,7 @@ class SyncManager:
         outbox = self.settings.outbox
         notification = outbox / f"{self.settings.site_code}.SYN"
         try:
-            outbox.mkdir(parents=True, exist_ok=True)
+            private_dir(outbox)
             temp = outbox / f"~{notification.name}.{os.getpid()}"
             version = self.db.content.version(self.settings.update_source)
             temp.write_text(f"content_version={version}\n", encoding="ascii")

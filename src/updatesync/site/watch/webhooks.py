@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from updatesync.logs.cmtrace import CMTraceLog
+from updatesync.security.private_files import private_database
 from updatesync.site.watch.alerts import Alert, AlertState, format_span
 
 RAISED = "raised"
@@ -222,7 +223,7 @@ class WebhookLedger:
 
     def _open(self) -> sqlite3.Connection:
         if self._conn is None:
-            self.state_file.parent.mkdir(parents=True, exist_ok=True)
+            private_database(self.state_file)  # 0600, in a 0700 folder
             conn = sqlite3.connect(self.state_file, isolation_level=None, check_same_thread=False)
             try:
                 conn.executescript(_SCHEMA)

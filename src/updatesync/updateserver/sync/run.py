@@ -52,7 +52,9 @@ those asked, is a `ProtocolError`. Faults ([MS-WSUSSS] 2.2.9.3):
 Every retry is bounded (cookie renewals per call, authorizations per run, ServerBusy waits
 per call, ServerChanged restarts per run). Network retries are the client's
 (`wsusss.client`). A failure raises `SyncFailed`; the batches committed before it stay, and
-the next run lists again and asks only for what the store still lacks. A sync asked to stop
+the next run lists again and asks only for what the store still lacks. One sync per store:
+the run holds the store's sync lock (`sync_lock`), and is refused at once (`SyncBusy`, not
+recorded in the history) while another holds it. A sync asked to stop
 (`SyncHooks.cancel`) stops at the next batch boundary the same way, its cause being
 `SyncCancelled`. Each run adds one
 `sync_history` row and writes SoftwareDistribution.log lines (manual start, events 382,
@@ -87,6 +89,7 @@ from updatesync.updateserver.sync.filters import filter_key, replica_items, upda
 from updatesync.updateserver.sync.outcome import SyncFailed, SyncResult
 from updatesync.updateserver.sync.session import ServerChanged, UpstreamSession
 from updatesync.updateserver.sync.settings import SyncHooks, SyncSettings
+from updatesync.updateserver.sync_lock import holding_sync_lock
 from updatesync.vocabulary import PHASE_WSUS_CATEGORIES, PHASE_WSUS_OTHER_ITEMS, PHASE_WSUS_UPDATES
 from updatesync.wsusss.client import UpstreamClient
 from updatesync.wsusss.errors import ProtocolError, WsusssError
@@ -120,7 +123,9 @@ def sync_from_upstream(
     `client` defaults to an `UpstreamClient` of the upstream URL; `log` to the
     SoftwareDistribution.log in the store's data folder (SQLite stores; none otherwise).
 
-    Raises `SyncFailed` (an `UpdateServerError`) when the sync stops.
+    Raises `SyncFailed` (an `UpdateServerError`) when the sync stops, and `SyncBusy` at
+    once, before anything is asked of the upstream, when another sync of the store runs
+    (`sync_lock`: one sync per store, across processes).
     """
     url = settings.upstream_url.strip().rstrip("/")
     own_client = client is None
@@ -143,7 +148,8 @@ def sync_from_upstream(
         server_name=settings.server_name or socket.getfqdn() or "localhost",
     )
     try:
-        return _Run(context).execute()
+        with holding_sync_lock(store, url):
+            return _Run(context).execute()
     finally:
         if own_client:
             active.close()

@@ -22,7 +22,7 @@ from functools import partial
 from typing import Final, TypeVar
 
 from updatesync.updateserver.errors import UpdateServerError
-from updatesync.updateserver.peers import server_identity
+from updatesync.updateserver.peers import server_id
 from updatesync.updateserver.sync.context import SyncContext
 from updatesync.wsusss.errors import ProtocolError
 from updatesync.wsusss.faults import ErrorCode, WsusssFault
@@ -78,7 +78,7 @@ class UpstreamSession:
                 operation="GetAuthConfig",
             )
         service_url = plugin.service_url
-        guid = server_identity(ctx.store).server_id
+        guid = server_id(ctx.store)
         self.auth_cookie = self.busy(
             lambda: client.get_authorization_cookie(service_url, ctx.server_name, guid)
         )
