@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal, TypeAlias
@@ -269,6 +269,15 @@ class Hierarchy:
             if self.secret_file is not None
             else self.data_dir / DEFAULT_SECRET_FILE
         )
+
+    def with_tls(self, tls: TlsSettings) -> Hierarchy:
+        """This hierarchy with TLS on, as a file with `[hierarchy.tls]` gives it: every site
+        and SUP serving HTTPS (a SUP keeps its port)."""
+        sites = tuple(
+            replace(site, https=True, sups=tuple(replace(sup, https=True) for sup in site.sups))
+            for site in self.sites
+        )
+        return replace(self, sites=sites, tls=tls)
 
     def site_tls(self, code: str) -> TlsFiles | None:
         """The certificate and key the site server serves HTTPS with; None without TLS."""

@@ -208,7 +208,7 @@ def issue_certificate(
     )
     _write_private(key_path, _key_bytes(key))
     try:
-        _write_public(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+        _write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))
     except BaseException:
         key_path.unlink(missing_ok=True)
         raise
