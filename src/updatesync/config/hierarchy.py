@@ -100,6 +100,8 @@ class TlsFiles:
     cert: Path
     key: Path
     where: str
+    folder: Path | None = None
+    """The `[hierarchy.tls] dir` they are expected in, when no site or SUP key names them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,10 +301,13 @@ class Hierarchy:
         where = (
             f"{' and '.join(named)} of {table}"
             if named
-            else f"[hierarchy.tls] dir = {self.tls.dir.as_posix()!r}, as <dir>/{fqdn}.pem"
+            else f"<fqdn>.pem and <fqdn>.key in [hierarchy.tls] dir, {self.tls.dir}"
         )
         return TlsFiles(
-            cert or self.tls.dir / f"{fqdn}.pem", key or self.tls.dir / f"{fqdn}.key", where
+            cert or self.tls.dir / f"{fqdn}.pem",
+            key or self.tls.dir / f"{fqdn}.key",
+            where,
+            None if named else self.tls.dir,
         )
 
     def is_replica(self, site: str | Site, sup: str | Sup) -> bool:

@@ -86,10 +86,15 @@ class RoleContext:
         files = h.site_tls(value) if kind == "site" else h.sup_tls(value)
         if files is None:
             return None
+        self.verify  # noqa: B018 - a role with TLS on needs the CA too: say first if it cannot
         fqdn = h.site(value).fqdn if kind == "site" else h.find_sup(value)[1].fqdn
         try:
             check_server_files(
-                files.cert, files.key, where=f"{files.where} in {h.source}", host=fqdn
+                files.cert,
+                files.key,
+                where=f"{files.where}, in {h.source}",
+                host=fqdn,
+                folder=files.folder,
             )
         except TlsError as exc:
             raise RoleError(f"{role}: {exc}") from None

@@ -255,11 +255,15 @@ def check_server_files(
     *,
     where: str = "the hierarchy file",
     host: str = "HOST",
+    folder: Path | None = None,
 ) -> None:
     """The certificate and key a server would load: readable and matching, or `TlsError`
-    naming the file, the setting (`where`) and how to get one."""
+    naming the file, the setting (`where`) and how to get one (`folder`: where the CA that
+    issues it is, when known)."""
     fix = (
-        f"issue one with `updatesync pki issue DIR --host {host}` (DIR: the folder of the "
+        f"issue one with `updatesync pki issue {folder} --host {host}`"
+        if folder is not None
+        else f"issue one with `updatesync pki issue DIR --host {host}` (DIR: the folder of the "
         "hierarchy's CA) and copy it there, or name another file"
     )
     cert_path, key_path = Path(cert), Path(key)

@@ -26,7 +26,7 @@ class Synced:
 
 
 def policy(h: InProcessHierarchy, code: str) -> httpx.Response:
-    return httpx.get(h.url(code) + POLICY_PATH, timeout=30)
+    return httpx.get(h.url(code) + POLICY_PATH, timeout=30, verify=h.verify)
 
 
 @pytest.fixture(scope="module")
