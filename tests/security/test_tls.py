@@ -178,7 +178,7 @@ def test_a_certificate_for_another_host_name_is_refused(tmp_path: Path) -> None:
 
     with BackgroundServer(hello, ssl_certfile=cert, ssl_keyfile=key) as server:
         assert server.url.startswith("https://")
-        with pytest.raises(httpx.ConnectError, match="mismatch|doesn't match|not valid for"):
+        with pytest.raises(httpx.ConnectError, match=r"mismatch|doesn't match|not valid for"):
             httpx.get(server.url + "/", verify=client_context(ca), timeout=10)
 
 
