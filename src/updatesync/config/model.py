@@ -393,6 +393,17 @@ class SupTable(Table):
         _KEY, toml="string", default=None, shown="`<dir>/<fqdn>.key` of `[hierarchy.tls]`"
     )
 
+    def check_rules(self) -> None:
+        """The plain-HTTP port is not the HTTPS one."""
+        if self.http_port is not None and self.http_port == self.port:
+            raise _fail_at(
+                "sup",
+                ("http_port",),
+                f"{self.http_port} is also the SUP's port; give the plain-HTTP MS-WSUSSS port "
+                "another one (WSUS: 8530 beside 8531)",
+                self.http_port,
+            )
+
     def sup(self, base_dir: Path = Path(), tls: bool = False) -> Sup:
         https = self.https or tls
         default_port = DEFAULT_HTTPS_PORT if https else DEFAULT_HTTP_PORT
