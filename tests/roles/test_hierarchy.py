@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from updatesync.cli import app
 from updatesync.config import Hierarchy, load_hierarchy
 from updatesync.demo import example_hierarchy
-from updatesync.roles import RoleError, parse_role
+from updatesync.roles import RoleError, loopback_file, on_loopback, parse_role
 from updatesync.security.signing import MIN_SECRET_CHARS, load_secret
 
 
@@ -117,8 +117,6 @@ def test_secret_new_writes_a_private_secret_and_never_overwrites_one(tmp_path: P
 def test_loopback_keeps_tls_its_paths_and_the_plain_http_port(tmp_path: Path) -> None:
     """`serve --role all` and `--processes` on one machine keep TLS on (they used to strip
     `https`): the copy names the same certificate files, the plain port moves too."""
-    from updatesync.roles import loopback_file, on_loopback
-
     source = tmp_path / "hosts" / "hierarchy.toml"
     source.parent.mkdir()
     text = example_hierarchy().read_text(encoding="utf-8")
