@@ -7,6 +7,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from updatesync.cli import app
+from updatesync.config import load_hierarchy
 from updatesync.logs.cmtrace import read_cmtrace
 from updatesync.logs.softwaredistribution import read_softwaredistribution
 from updatesync.site.database.site_db import SiteDatabase
@@ -31,6 +32,12 @@ def test_the_demo_runs_the_articles_hierarchy_from_sync_now_to_every_site(
         ],
     )
     assert result.exit_code == 0, result.output
+    # Over HTTPS with the demo's own CA, and the file it ran kept where it says.
+    output = " ".join(result.output.split())
+    assert (tmp_path / "pki" / "ca.pem").is_file()
+    assert "".join(str(tmp_path / "pki" / "ca.pem").split()) in "".join(output.split())
+    assert load_hierarchy(tmp_path / "hierarchy.toml").top.url.startswith("https://127.0.0.1:")
+    assert "CS1 at https://127.0.0.1:" in output
     assert "first sync: every site synced; content version 2 at CS1, PS1, PS2, SS1" in (
         result.output
     )

@@ -59,7 +59,9 @@ class CuttingProxy:
         self.sock = bind("127.0.0.1", 0)
         self.port = int(self.sock.getsockname()[1])
         app = Starlette(routes=[Route("/{path:path}", self.forward, methods=["GET", "POST"])])
-        self.server = BackgroundServer(app, sock=self.sock)
+        # The proxy is CS1 at another address: it serves CS1's certificate (valid at 127.0.0.1).
+        cert, key = hierarchy.cert_of("cs1site.contoso.com")
+        self.server = BackgroundServer(app, sock=self.sock, ssl_certfile=cert, ssl_keyfile=key)
 
     async def forward(self, request: Request) -> Response:
         path = request.url.path
@@ -74,7 +76,7 @@ class CuttingProxy:
         if request.url.query:
             target += "?" + request.url.query
         try:
-            async with httpx.AsyncClient(timeout=30) as client:
+            async with httpx.AsyncClient(timeout=30, verify=self.hierarchy.verify) as client:
                 answer = await client.request(
                     request.method,
                     target,
@@ -118,7 +120,9 @@ def _cis(db_dir: Path) -> set[tuple[str, int, str]]:
 def _versions(h: ProcessHierarchy) -> dict[str, int]:
     out = {}
     for code in SITE_CODES:
-        answer = httpx.get(f"{h.site_url(code)}/api/sites/{code}/content-version", timeout=30)
+        answer = httpx.get(
+            f"{h.site_url(code)}/api/sites/{code}/content-version", timeout=30, verify=h.verify
+        )
         out[code] = answer.json()["ContentVersion"]
     return out
 
@@ -241,18 +245,24 @@ def test_a_site_to_site_call_without_valid_credentials_is_refused(
     dropped = httpx.post(
         f"{ps1}/site/v1/replication/files/WSyncMgr.box/CS1.SYN?id=feedface&from=CS1",
         content=b"",
+        verify=h.verify,
     )
     assert dropped.status_code == 401
-    changes = httpx.get(f"{h.site_url('CS1')}/site/v1/replication/changes?after=0")
+    changes = httpx.get(f"{h.site_url('CS1')}/site/v1/replication/changes?after=0", verify=h.verify)
     assert changes.status_code == 401
     forged = httpx.get(
         f"{h.site_url('CS1')}/site/v1/replication/changes?after=0",
         auth=HmacAuth(b"not-the-hierarchy-secret-not-the-secret", "PS1"),
+        verify=h.verify,
     )
     assert forged.status_code == 401
-    sup = f"http://127.0.0.1:{h.sup_ports['ps1site.contoso.com']}"
-    assert httpx.post(f"{sup}/api/sync", json={}).status_code == 401
-    assert httpx.get(f"{sup}/api/sync", auth=h.signed("PS1")).status_code == 200
+    sup = f"https://127.0.0.1:{h.sup_ports['ps1site.contoso.com']}"
+    assert httpx.post(f"{sup}/api/sync", json={}, verify=h.verify).status_code == 401
+    signed = httpx.get(f"{sup}/api/sync", auth=h.signed("PS1"), verify=h.verify)
+    assert signed.status_code == 200
+    # Over TLS only: plain HTTP to a role's port gets no answer.
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(sup.replace("https://", "http://") + "/api/sync", timeout=10)
     assert not (h.data / "PS1" / "inboxes" / "WSyncMgr.box" / "CS1.SYN").exists()
 
 
@@ -262,7 +272,7 @@ def test_the_client_policy_of_ps1_lists_its_sups_until_the_tables_disagree(
 ) -> None:
     h = hierarchy
     url = f"{h.site_url('PS1')}/policy/v1/software-update-points"
-    policy = httpx.get(url).json()
+    policy = httpx.get(url, verify=h.verify).json()
     cs1_version = _versions(h)["CS1"]
     assert policy["update_source_id"] == "{C2D17964-BBDD-4339-B9F3-12D7205B39CC}"
     assert policy["content_version"] == cs1_version
@@ -270,13 +280,13 @@ def test_the_client_policy_of_ps1_lists_its_sups_until_the_tables_disagree(
         "ps1site.contoso.com",
         "ps1sys.contoso.com",
     ]
-    assert policy["locations"][0]["intranet_url"].startswith("http://ps1site.contoso.com:")
+    assert policy["locations"][0]["intranet_url"].startswith("https://ps1site.contoso.com:")
     with SiteDatabase.open(h.data / "PS1") as db:
         db.content.set_version(cs1_version + 1)
         try:
-            forced = httpx.get(url).json()
+            forced = httpx.get(url, verify=h.verify).json()
         finally:
             db.content.set_version(cs1_version)
     assert forced["locations"] == []
     assert "content version" in forced["reason"]
-    assert len(httpx.get(url).json()["locations"]) == 2
+    assert len(httpx.get(url, verify=h.verify).json()["locations"]) == 2

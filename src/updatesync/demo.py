@@ -3,14 +3,18 @@
 A local update server loaded with a generated catalog plays Microsoft Update. Every role of
 the hierarchy file (by default the article's: CS1 → PS1 with SUPs ps1site and ps1sys, PS2;
 SS1 under PS1) runs in this process on its own loopback port, talking to the others over
-signed HTTP only. The demo asks CS1's SMS Provider to SyncNow and shows, live, each site's
-and each SUP's state, content version and items while the sync travels down the tree; then
-it brings next month's catalog and syncs again. At the end of each round a table gives, per
-site and SUP, the state, content version, items and duration.
+signed HTTPS only: the demo creates a CA under `<data>/pki/` (`ca.pem`), issues each host a
+certificate (valid for 127.0.0.1, where it runs), and writes the hierarchy file it runs,
+with those ports and that CA, to `<data>/hierarchy.toml`. The demo asks CS1's SMS Provider
+to SyncNow and shows, live, each site's and each SUP's state, content version and items
+while the sync travels down the tree; then it brings next month's catalog and syncs again.
+At the end of each round a table gives, per site and SUP, the state, content version, items
+and duration.
 """
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -34,11 +38,14 @@ from updatesync.roles import (
     RoleContext,
     SiteRole,
     SupRole,
+    loopback_file,
     on_loopback,
     parse_role,
     start_roles,
 )
+from updatesync.roles.hierarchy import LOOPBACK
 from updatesync.roles.serving import BackgroundServer, bind
+from updatesync.security.pki import CA_CERT, create_ca, issue_certificate, server_files
 from updatesync.security.private_files import private_dir
 from updatesync.security.signing import create_secret, load_secret
 from updatesync.updateserver.importer import import_export_cabinet
@@ -103,6 +110,8 @@ class HierarchyDemo:
         self.month1 = root / "catalog-month1.cab"
         self.month2 = root / "catalog-month2.cab"
         self.mu_dir = root / "microsoft-update.local"
+        self.pki = root / "pki"
+        self.file = root / "hierarchy.toml"
         self.sites: list[SiteRole] = []
         self.sups: list[SupRole] = []
         self.hierarchy: Hierarchy | None = None
@@ -121,6 +130,38 @@ class HierarchyDemo:
                     self.month2, evolve_catalog(previous.records(), max(self.updates // 30, 1), 8)
                 )
 
+    def _certificates(self, hierarchy: Hierarchy) -> None:
+        """The demo's CA and a certificate for each host (valid at 127.0.0.1, where every
+        role of the demo runs); those already made by an earlier run are kept."""
+        if not (self.pki / CA_CERT).exists():
+            create_ca(self.pki, f"{hierarchy.name} demo CA")
+        hosts = {site.fqdn for site in hierarchy.sites}
+        hosts |= {sup.fqdn for site in hierarchy.sites for sup in site.sups}
+        for host in sorted(hosts):
+            if not server_files(self.pki, host)[0].exists():
+                issue_certificate(self.pki, host, [LOOPBACK])
+
+    def _write_file(self, loaded: Hierarchy) -> tuple[Hierarchy, dict[str, socket.socket]]:
+        """Reserve every role's port, write the hierarchy file the demo runs (every role at
+        127.0.0.1 on its port, TLS with the demo's CA) and load it back; the hierarchy and
+        the reserved sockets, by role name."""
+        _, socks = on_loopback(loaded)
+        if self.top_port:
+            name = f"site:{loaded.top.code}"
+            socks[name].close()
+            socks[name] = bind(LOOPBACK, self.top_port)
+        loopback_file(
+            self.hierarchy_file,
+            self.file,
+            settings={
+                "data_dir": self.root / "hierarchy",
+                "secret_file": None,
+                "tls": {"ca": (self.pki / CA_CERT).as_posix(), "dir": self.pki.as_posix()},
+            },
+            ports={name: int(sock.getsockname()[1]) for name, sock in socks.items()},
+        )
+        return load_hierarchy(self.file), socks
+
     def start(self) -> HierarchyDemo:
         private_dir(self.root)
         self.console.print("generating the stand-in Microsoft Update's catalogs", highlight=False)
@@ -130,21 +171,9 @@ class HierarchyDemo:
         self.mu_server = BackgroundServer(create_app(StoreBackend(self.mu))).start()
         products = tuple(c.update_id for c in self.mu.categories("Product"))
         loaded = load_hierarchy(self.hierarchy_file)
-        hierarchy = replace(
-            loaded,
-            data_dir=self.root / "hierarchy",
-            secret_file=None,
-            criteria=Criteria(products, DEMO_CLASSIFICATIONS, ("en",)),
-        )
-        hierarchy, socks = on_loopback(hierarchy)
-        if self.top_port:
-            top = hierarchy.top
-            socks[f"site:{top.code}"].close()
-            socks[f"site:{top.code}"] = bind("127.0.0.1", self.top_port)
-            sites = tuple(
-                replace(s, port=self.top_port) if s.code == top.code else s for s in hierarchy.sites
-            )
-            hierarchy = replace(hierarchy, sites=sites)
+        self._certificates(loaded)
+        written, socks = self._write_file(loaded)
+        hierarchy = replace(written, criteria=Criteria(products, DEMO_CLASSIFICATIONS, ("en",)))
         self.hierarchy = hierarchy
         if not hierarchy.secret_path.exists():
             create_secret(hierarchy.secret_path)
@@ -165,6 +194,12 @@ class HierarchyDemo:
             highlight=False,
         )
         self.console.print(f"web console at {self.web.url}/", highlight=False)
+        self.console.print(
+            "every site and SUP serves HTTPS with a certificate of the demo's CA "
+            f"{self.pki / CA_CERT}; the hierarchy file they run: {self.file}",
+            highlight=False,
+            markup=False,
+        )
         return self
 
     def stop(self) -> None:
@@ -196,7 +231,11 @@ class HierarchyDemo:
         top = next(s for s in self.sites if s.parent is None)
         counts = {s.code: len(s.results) for s in self.sites}
         started = time.monotonic()
-        answer = httpx.post(f"{top.url}/api/sites/{top.code}/sync", json={"full": False})
+        answer = httpx.post(
+            f"{top.url}/api/sites/{top.code}/sync",
+            json={"full": False},
+            verify=self.context.verify,
+        )
         answer.raise_for_status()
         every_done = threading.Event()
         by_code = {s.code: s for s in self.sites}
@@ -319,7 +358,9 @@ class HierarchyDemo:
     def _sup_figures(self, role: SupRole) -> tuple[str, str]:
         """(revisions held, last sync's duration) from the update server's admin API."""
         if self._admin is None:
-            self._admin = httpx.Client(auth=self.context.auth("demo"), timeout=5)
+            self._admin = httpx.Client(
+                auth=self.context.auth("demo"), timeout=5, verify=self.context.verify
+            )
         try:
             status = self._admin.get(f"{role.url}/api/status").json()
             sync = self._admin.get(f"{role.url}/api/sync").json()

@@ -409,3 +409,54 @@ def test_a_duplicate_names_the_first_item_by_its_full_path() -> None:
         "sites[0].criteria.languages[1]",
         "en is listed twice (also sites[0].criteria.languages[0])",
     )
+
+
+# -- [hierarchy.tls] ---------------------------------------------------------------------------
+
+TLS = '[hierarchy.tls]\nca = "pki/ca.pem"\n'
+
+
+def test_without_tls_every_url_is_plain_http() -> None:
+    hierarchy = parse_hierarchy(doc(), base_dir="/srv/updatesync")
+    assert hierarchy.tls is None
+    assert hierarchy.site("CS1").url == "http://cs1site.contoso.com:8440"
+    assert hierarchy.site_tls("CS1") is None
+
+
+def test_tls_makes_every_site_and_sup_https_with_certificates_in_the_cas_folder() -> None:
+    hierarchy = parse_hierarchy(doc(upstream="\n" + TLS), base_dir="/srv/updatesync")
+    assert hierarchy.tls is not None
+    assert hierarchy.tls.ca == Path("/srv/updatesync/pki/ca.pem")
+    assert hierarchy.tls.dir == Path("/srv/updatesync/pki")
+    assert hierarchy.site("PS1").url == "https://ps1site.contoso.com:8440"
+    assert hierarchy.default_sup("PS1").url == "https://ps1site.contoso.com:8531"  # WSUS's
+    files = hierarchy.sup_tls("ps1site.contoso.com")
+    assert files is not None
+    assert files.cert == Path("/srv/updatesync/pki/ps1site.contoso.com.pem")
+    assert files.key == Path("/srv/updatesync/pki/ps1site.contoso.com.key")
+
+
+def test_a_site_or_sup_may_name_its_own_certificate_and_a_plain_http_port() -> None:
+    text = doc(
+        upstream='\n[hierarchy.tls]\nca = "/etc/us/ca.pem"\ndir = "certs"\n',
+        cas='cert = "/etc/us/cs1.pem"\nkey = "keys/cs1.key"',
+        extra='[[sites.sups]]\nfqdn = "ps1sys.contoso.com"\nhttp_port = 8530\n',
+    )
+    hierarchy = parse_hierarchy(text, base_dir="/srv/updatesync")
+    site = hierarchy.site_tls("CS1")
+    assert site is not None
+    assert (site.cert, site.key) == (Path("/etc/us/cs1.pem"), Path("/srv/updatesync/keys/cs1.key"))
+    assert "cert and key of [[sites]] code = 'CS1'" in site.where
+    sup = hierarchy.sup_tls("ps1sys.contoso.com")
+    assert sup is not None and sup.cert == Path("/srv/updatesync/certs/ps1sys.contoso.com.pem")
+    (_, replica) = hierarchy.site("PS1").sups
+    assert (replica.port, replica.http_port) == (8531, 8530)
+
+
+def test_tls_needs_its_ca_and_a_plain_port_of_its_own() -> None:
+    assert_problem(doc(upstream="\n[hierarchy.tls]\n"), "hierarchy.tls.ca", "updatesync pki init")
+    text = doc(
+        upstream="\n" + TLS,
+        extra='[[sites.sups]]\nfqdn = "ps1sys.contoso.com"\nport = 8531\nhttp_port = 8531\n',
+    )
+    assert_problem(text, "sites[1].sups[1].http_port", "also the SUP's port")

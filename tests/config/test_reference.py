@@ -25,6 +25,7 @@ def test_every_table_is_in_the_reference_once() -> None:
         "[hierarchy.alerts]",
         "[hierarchy.upstream]",
         "[hierarchy.criteria]",
+        "[hierarchy.tls]",
         "[[sites]]",
         "[[sites.sups]]",
     ]

@@ -68,7 +68,7 @@ class Console:
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     with (
         InProcessHierarchy(tmp_path_factory.mktemp("hierarchy"), updates=120) as h,
-        BackgroundServer(create_console_app(h.hierarchy)) as server,
+        BackgroundServer(create_console_app(h.hierarchy, verify=h.verify)) as server,
     ):
         before = page(server.url + "/")
         counts = next_syncs(h)
@@ -329,7 +329,7 @@ def test_the_timeline_of_the_sync_starting_at_a_given_time(console: Console) -> 
 def fresh(tmp_path: Path) -> Iterator[tuple[InProcessHierarchy, str]]:
     with (
         InProcessHierarchy(tmp_path / "hierarchy", updates=60) as h,
-        BackgroundServer(create_console_app(h.hierarchy, timeout=3)) as server,
+        BackgroundServer(create_console_app(h.hierarchy, timeout=3, verify=h.verify)) as server,
     ):
         yield h, server.url
 
@@ -379,7 +379,7 @@ def test_a_failure_shows_red_with_its_6703_and_alert_and_a_stopped_site_grey(
     assert tree.xpath("//svg//g[@data-site='SS1'][not(@data-sup)]/@data-state") == ["unreachable"]
     assert tree.xpath("//svg//g[@data-sup='ss1site.contoso.com']/@data-state") == ["unreachable"]
     reason = texts(tree, "//tr[@data-site='SS1']/td[last()]")[0]
-    assert reason.startswith("The SMS Provider of site SS1 at http://127.0.0.1:")
+    assert reason.startswith("The SMS Provider of site SS1 at https://127.0.0.1:")
     assert "cannot be reached" in reason
     site = page(url + "/sites/SS1")
     assert texts(site, "//p[contains(@class, 'unreachable')]")[0].startswith("SS1 does not answer.")

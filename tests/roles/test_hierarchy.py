@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from updatesync.cli import app
 from updatesync.config import Hierarchy, load_hierarchy
 from updatesync.demo import example_hierarchy
-from updatesync.roles import RoleError, parse_role
+from updatesync.roles import RoleError, loopback_file, on_loopback, parse_role
 from updatesync.security.signing import MIN_SECRET_CHARS, load_secret
 
 
@@ -109,3 +109,41 @@ def test_secret_new_writes_a_private_secret_and_never_overwrites_one(tmp_path: P
     assert again.exit_code == 1
     assert "exists" in again.output
     assert load_secret(path) == value
+
+
+# -- TLS on loopback ---------------------------------------------------------------------------
+
+
+def test_loopback_keeps_tls_its_paths_and_the_plain_http_port(tmp_path: Path) -> None:
+    """`serve --role all` and `--processes` on one machine keep TLS on (they used to strip
+    `https`): the copy names the same certificate files, the plain port moves too."""
+    source = tmp_path / "hosts" / "hierarchy.toml"
+    source.parent.mkdir()
+    text = example_hierarchy().read_text(encoding="utf-8")
+    text = text.replace(
+        "[hierarchy.logs]", '[hierarchy.tls]\nca = "pki/ca.pem"\n\n[hierarchy.logs]', 1
+    )
+    text = text.replace(
+        'fqdn = "ps1sys.contoso.com"',
+        'fqdn = "ps1sys.contoso.com"\nhttp_port = 8530\ncert = "own/sys.pem"\nkey = "own/sys.key"',
+    )
+    source.write_text(text, encoding="utf-8")
+    ports = loopback_file(source, tmp_path / "copy" / "hierarchy.toml")
+    copy = load_hierarchy(tmp_path / "copy" / "hierarchy.toml")
+    assert copy.tls is not None and copy.tls.ca == source.parent / "pki" / "ca.pem"
+    assert copy.site("CS1").url == f"https://127.0.0.1:{ports['site:CS1']}"
+    _, replica = copy.find_sup("ps1sys.contoso.com")
+    assert replica.url == f"https://127.0.0.1:{ports['sup:ps1sys.contoso.com']}"
+    assert replica.http_port == ports["http:sup:ps1sys.contoso.com"]
+    assert replica.cert == source.parent / "own" / "sys.pem"
+
+    placed, socks = on_loopback(load_hierarchy(source))
+    try:
+        assert placed.site("PS1").url.startswith("https://127.0.0.1:")
+        _, moved = placed.find_sup("ps1sys.contoso.com")
+        assert (
+            moved.https and moved.http_port == socks["http:sup:ps1sys.contoso.com"].getsockname()[1]
+        )
+    finally:
+        for sock in socks.values():
+            sock.close()

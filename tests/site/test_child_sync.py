@@ -64,6 +64,7 @@ def first_sync(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirstSync]:
             f"{h.url('SS1')}/api/sites/SS1/syncs",
             params={"after": 0, "wait": SYNC_TIMEOUT},
             timeout=SYNC_TIMEOUT + 10,
+            verify=h.verify,
         )
         answer.raise_for_status()
         h.wait_idle()
@@ -209,14 +210,17 @@ def test_a_notification_delivered_twice_runs_one_sync_and_an_unsigned_one_none(
     url = f"{h.url('PS1')}/site/v1/replication/files/WSyncMgr.box/CS1.SYN"
     params = {"id": uuid.uuid4().hex, "from": "CS1"}
 
-    unsigned = httpx.post(url, params=params, content=b"")
+    unsigned = httpx.post(url, params=params, content=b"", verify=h.verify)
     assert unsigned.status_code == 401
     assert unsigned.json()["error"]
     assert inbox.pending() == set()
     assert ps1.server.wait_idle(SYNC_TIMEOUT)
     assert len(ps1.results) == before
 
-    signed = [httpx.post(url, params=params, content=b"", auth=h.signed("CS1")) for _ in range(2)]
+    signed = [
+        httpx.post(url, params=params, content=b"", auth=h.signed("CS1"), verify=h.verify)
+        for _ in range(2)
+    ]
     assert [a.status_code for a in signed] == [200, 200]
     # The unsigned call left no trace: the id is new to the first signed delivery.
     assert [a.json()["duplicate"] for a in signed] == [False, True]
@@ -254,7 +258,8 @@ def test_a_child_never_claims_a_version_its_database_does_not_hold(tmp_path: Pat
     parked.bind(("127.0.0.1", 0))
     port = parked.getsockname()[1]
     view = _parent_at(port, timedelta(seconds=3))
-    with InProcessHierarchy(tmp_path, updates=100, views={"site:PS1": view}) as h:
+    # Plain HTTP: the forwarder below passes requests on as they are.
+    with InProcessHierarchy(tmp_path, updates=100, views={"site:PS1": view}, tls=False) as h:
         try:
             h.sync_now("CS1")
             h.wait("CS1", 1)

@@ -5,7 +5,10 @@ package (CS1 → PS1 with SUPs ps1site and ps1sys, PS2; SS1 under PS1), as `upda
 does: its data folder under `root`, criteria covering the generated catalog, every site and
 SUP at 127.0.0.1 on a port reserved by `on_loopback`, and a stand-in Microsoft Update (an
 update server loaded with a generated catalog of N updates) as the top-level SUP's upstream.
-`start()` starts every role; each talks to the others over signed HTTP only.
+`start()` starts every role; each talks to the others over signed HTTPS only: a CA under
+`root/pki` issues every host a certificate valid at 127.0.0.1, and every call between roles
+verifies its peer against it (`tls=False`: plain HTTP). A test calling a role itself passes
+`verify=h.verify`.
 
 A role may see its own copy of the hierarchy (`views`: role name → function of the
 hierarchy), for instance PS1 reaching its parent CS1 at another address.
@@ -34,12 +37,14 @@ from typing import Any
 import httpx
 
 from updatesync.config import Criteria, Hierarchy, load_hierarchy
+from updatesync.config.hierarchy import TlsSettings
 from updatesync.demo import DEMO_CLASSIFICATIONS, example_hierarchy
 from updatesync.logs.cmtrace import parse_rendered, read_cmtrace
 from updatesync.metadata.export import write_export
 from updatesync.metadata.generator import generate_catalog
 from updatesync.roles import RoleContext, SiteRole, SupRole, on_loopback, parse_role
 from updatesync.roles.serving import BackgroundServer
+from updatesync.security.pki import CA_CERT, create_ca, issue_certificate
 from updatesync.security.signing import HmacAuth, create_secret, load_secret
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.sync.outcome import SiteSyncResult
@@ -64,8 +69,10 @@ class InProcessHierarchy:
         seed: int = 7,
         adjust: View | None = None,
         views: Mapping[str, View] | None = None,
+        tls: bool = True,
     ) -> None:
         self.root = root
+        self.tls = tls
         self.updates = updates
         self.seed = seed
         self.adjust = adjust
@@ -92,11 +99,14 @@ class InProcessHierarchy:
         )
         if self.adjust is not None:
             hierarchy = self.adjust(hierarchy)
+        if self.tls:
+            hierarchy = hierarchy.with_tls(self._certificates(hierarchy))
         hierarchy, self._socks = on_loopback(hierarchy)
         self.hierarchy = hierarchy
         create_secret(hierarchy.secret_path)
         self.secret = load_secret(hierarchy.secret_path)
         self.context = RoleContext(hierarchy, self.secret, upstream_url=self.upstream.url)
+        self.verify = self.context.verify
         try:
             for name in parse_role(hierarchy, "all"):  # the SUPs first
                 self.start_role(name, sock=self._socks.pop(name))
@@ -104,6 +114,17 @@ class InProcessHierarchy:
             self.stop()
             raise
         return self
+
+    def _certificates(self, hierarchy: Hierarchy) -> TlsSettings:
+        """A CA under `root/pki` and a certificate for every host, valid at 127.0.0.1."""
+        pki = self.root / "pki"
+        create_ca(pki)
+        hosts = {s.fqdn for s in hierarchy.sites} | {
+            sup.fqdn for s in hierarchy.sites for sup in s.sups
+        }
+        for host in sorted(hosts):
+            issue_certificate(pki, host, ["127.0.0.1"])
+        return TlsSettings(pki / CA_CERT, pki)
 
     def context_of(self, name: str) -> RoleContext:
         view = self.views.get(name)
@@ -164,7 +185,9 @@ class InProcessHierarchy:
         return [sup.fqdn for site in self.hierarchy.walk() for sup in site.sups]
 
     def sync_now(self, code: str = "CS1", *, full: bool = False) -> None:
-        answer = httpx.post(f"{self.url(code)}/api/sites/{code}/sync", json={"full": full})
+        answer = httpx.post(
+            f"{self.url(code)}/api/sites/{code}/sync", json={"full": full}, verify=self.verify
+        )
         answer.raise_for_status()
 
     def wait(self, code: str, count: int, timeout: float = SYNC_TIMEOUT) -> None:
@@ -192,6 +215,7 @@ class InProcessHierarchy:
             params={"since": 0},
             auth=HmacAuth(self.secret, "test"),
             timeout=30,
+            verify=self.verify,
         )
         answer.raise_for_status()
         return {(uid.lower(), int(rev)) for uid, rev in answer.json()["revisions"]}

@@ -2,12 +2,15 @@
 
 `ProcessHierarchy(tmp_path, updates=N)` writes the article's hierarchy (the example file:
 CS1 → PS1 with ps1site and ps1sys, PS2; SS1 under PS1) with every site and SUP at 127.0.0.1
-on a free port (`loopback_file`), a shared secret, and a stand-in upstream update server (its
-own process too) loaded with a generated catalog. `start()` runs each role as its own process
-with the product's supervisor (as `updatesync serve FILE --role all --processes` does) and
-returns once each answers; `stop_role(role)` / `kill_role(role)` / `start_role(role)` stop,
-kill (SIGKILL) and restart one. A role may be given its own copy of the hierarchy file
-(`files`, written by `write_file`), for instance to reach its parent through a proxy.
+on a free port (`loopback_file`), a shared secret, TLS on (a CA under `root/pki` and a
+certificate per host valid at 127.0.0.1; a test calling a role passes `verify=h.verify`),
+and a stand-in upstream update server (its own process too, plain HTTP as an upstream
+outside the hierarchy may be) loaded with a generated catalog. `start()` runs each role as
+its own process with the product's supervisor (as `updatesync serve FILE --role all
+--processes` does) and returns once each answers; `stop_role(role)` / `kill_role(role)` /
+`start_role(role)` stop, kill (SIGKILL) and restart one. A role may be given its own copy
+of the hierarchy file (`files`, written by `write_file`), for instance to reach its parent
+through a proxy.
 `completed(code)` is how many syncs the site finished since its process started, and
 `wait_syncs(code, n)` long-polls its SMS Provider until it finished n syncs.
 """
@@ -32,6 +35,7 @@ from updatesync.roles.supervisor import (
     update_server_process,
     updatesync_command,
 )
+from updatesync.security.pki import CA_CERT, client_context, create_ca, issue_certificate
 from updatesync.security.signing import HmacAuth, create_secret, load_secret
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.store import UpdateStore
@@ -51,11 +55,26 @@ class ProcessHierarchy:
         self.file = root / "hierarchy.toml"
         self.files: dict[str, Path] = {}
         self.ports: dict[str, int] = {}
+        self.pki = root / "pki"
+        self._certificates()
+        self.verify = client_context(self.pki / CA_CERT)
         self.ports = self.write_file(self.file)
         self.supervisor: Supervisor | None = None
         self.upstream: ChildProcess | None = None
 
     # -- files ----------------------------------------------------------------------------
+
+    def _certificates(self) -> None:
+        create_ca(self.pki)
+        example = load_hierarchy(example_hierarchy())
+        hosts = {s.fqdn for s in example.sites} | {
+            sup.fqdn for s in example.sites for sup in s.sups
+        }
+        for host in sorted(hosts):
+            issue_certificate(self.pki, host, ["127.0.0.1"])
+
+    def cert_of(self, fqdn: str) -> tuple[Path, Path]:
+        return self.pki / f"{fqdn}.pem", self.pki / f"{fqdn}.key"
 
     def write_file(self, dest: Path, ports: Mapping[str, int] | None = None) -> dict[str, int]:
         """Write the hierarchy file with every role on loopback at this hierarchy's ports,
@@ -70,6 +89,7 @@ class ProcessHierarchy:
             "logs": {"tz_bias": 0},
             "upstream": {"kind": "wsus", "url": f"http://127.0.0.1:{self.upstream_port}"},
             "criteria": None,  # every update of the stand-in upstream
+            "tls": {"ca": (self.pki / CA_CERT).as_posix(), "dir": self.pki.as_posix()},
         }
         return loopback_file(
             example_hierarchy(), dest, settings=settings, ports={**self.ports, **(ports or {})}
@@ -153,7 +173,7 @@ class ProcessHierarchy:
     # -- asking the sites -------------------------------------------------------------------
 
     def site_url(self, code: str) -> str:
-        return f"http://127.0.0.1:{self.site_ports[code]}"
+        return f"https://127.0.0.1:{self.site_ports[code]}"
 
     def sync_now(self, code: str = "CS1") -> None:
         subprocess.run(
@@ -166,7 +186,10 @@ class ProcessHierarchy:
     def completed(self, code: str) -> int:
         """How many syncs the site finished since its process started."""
         answer = httpx.get(
-            f"{self.site_url(code)}/api/sites/{code}/syncs", params={"after": 0}, timeout=30
+            f"{self.site_url(code)}/api/sites/{code}/syncs",
+            params={"after": 0},
+            timeout=30,
+            verify=self.verify,
         )
         return int(answer.json()["completed"])
 
@@ -174,7 +197,7 @@ class ProcessHierarchy:
         """Long-poll the site's provider until it finished `count` syncs since it started."""
         deadline = timeout
         answer: dict = {}
-        with httpx.Client(base_url=self.site_url(code), timeout=70) as client:
+        with httpx.Client(base_url=self.site_url(code), timeout=70, verify=self.verify) as client:
             while deadline > 0:
                 answer = client.get(
                     f"/api/sites/{code}/syncs", params={"after": count - 1, "wait": 30}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -14,6 +15,7 @@ from typing import Annotated, TypeVar
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -25,6 +27,7 @@ from rich.progress import (
 from rich.table import Table
 
 from updatesync.cli.logs import logs_app
+from updatesync.cli.pki import pki_app
 from updatesync.cli.serve import DEFAULT_CONSOLE_PORT, secret_app, serve
 from updatesync.config import MICROSOFT_UPDATE_URL, HierarchyError, load_hierarchy
 from updatesync.demo import HierarchyDemo, run_demo
@@ -33,6 +36,7 @@ from updatesync.metadata.errors import MetadataError
 from updatesync.metadata.export import read_export, write_export
 from updatesync.metadata.generator import evolve_catalog, generate_catalog
 from updatesync.roles.serving import bind, serve_forever, url_of
+from updatesync.security.pki import TlsError, client_context
 from updatesync.updateserver.admin_api import admin_routes, service_error_logger, upstream_runner
 from updatesync.updateserver.errors import UpdateServerError
 from updatesync.updateserver.importer import ImportResult, import_export_cabinet
@@ -58,6 +62,7 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(server_app, name="updateserver")
 app.add_typer(secret_app, name="secret")
 app.add_typer(logs_app, name="logs")
+app.add_typer(pki_app, name="pki")
 app.command("serve")(serve)
 
 console = Console()
@@ -445,19 +450,36 @@ def sync_now(
         Path | None,
         typer.Option(help="Find the site's provider in this hierarchy file (its address, port)."),
     ] = None,
+    ca: Annotated[
+        Path | None,
+        typer.Option(
+            help="Verify an https provider against this CA bundle (default: the hierarchy "
+            "file's [hierarchy.tls] ca with --hierarchy)."
+        ),
+    ] = None,
 ) -> None:
     """Ask a site to synchronize software updates now (SMS_SoftwareUpdate::SyncNow)."""
-    if hierarchy is not None:
-        try:
-            provider = load_hierarchy(hierarchy).site(site).url
-        except (HierarchyError, KeyError) as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-            raise typer.Exit(1) from exc
+    verify: ssl.SSLContext | bool = True
+    try:
+        if hierarchy is not None:
+            loaded = load_hierarchy(hierarchy)
+            provider = loaded.site(site).url
+            if ca is None and loaded.tls is not None:
+                verify = client_context(loaded.tls.ca, f"[hierarchy.tls] ca of {hierarchy}")
+        if ca is not None:
+            verify = client_context(ca, "--ca")
+    except (HierarchyError, KeyError, TlsError) as exc:
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(1) from exc
     url = f"{provider.rstrip('/')}/api/sites/{site}/sync"
     try:
-        answer = httpx.post(url, json={"full": full}, timeout=30)
+        answer = httpx.post(url, json={"full": full}, timeout=30, verify=verify)
     except httpx.HTTPError as exc:
-        err_console.print(f"[bold red]error:[/] the provider at {provider} did not answer: {exc}")
+        err_console.print(
+            f"[bold red]error:[/] the provider at {escape(provider)} did not answer: "
+            f"{escape(str(exc))}",
+            highlight=False,
+        )
         raise typer.Exit(1) from exc
     if answer.status_code != 202:
         detail = (
@@ -512,7 +534,7 @@ def demo(
         web = running.web.url if running.web is not None else "?"
         console.print(
             f"serving; the web console at {web}/, CS1's SMS Provider at {top.url}/docs (try: "
-            f"updatesync sync-now --site {top.code} --provider {top.url}); Ctrl-C to stop",
+            f"updatesync sync-now --site {top.code} --hierarchy {running.file}); Ctrl-C to stop",
             highlight=False,
         )
         try:

@@ -136,7 +136,7 @@ def serve(
                     started.stop()
                 raise
     except (HierarchyError, RoleError, SecretError, ValueError, OSError) as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from exc
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -168,7 +168,7 @@ def _serve_processes(
         if text == "all" and not _on_this_machine(hierarchy):
             hierarchy_file = _loopback_copy(hierarchy_file, hierarchy)
     except (HierarchyError, RoleError, SecretError, ValueError, OSError) as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from exc
     supervisor = Supervisor(
         hierarchy_file,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal, TypeAlias
@@ -35,6 +35,8 @@ __all__ = [
     "Site",
     "SiteType",
     "Sup",
+    "TlsFiles",
+    "TlsSettings",
     "Upstream",
     "UpstreamKind",
 ]
@@ -81,6 +83,28 @@ class Criteria:
 
 
 @dataclass(frozen=True, slots=True)
+class TlsSettings:
+    """`[hierarchy.tls]`: the hierarchy's CA bundle, and the folder holding each host's
+    certificate and key (`<dir>/<fqdn>.pem`, `<dir>/<fqdn>.key`) unless a site or SUP names
+    its own."""
+
+    ca: Path
+    dir: Path
+
+
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    """The certificate and key one role serves HTTPS with, and the keys of the hierarchy
+    file that named them (for an error saying what to change)."""
+
+    cert: Path
+    key: Path
+    where: str
+    folder: Path | None = None
+    """The `[hierarchy.tls] dir` they are expected in, when no site or SUP key names them."""
+
+
+@dataclass(frozen=True, slots=True)
 class Sup:
     """A software update point: one update server attached to a site."""
 
@@ -90,6 +114,11 @@ class Sup:
     internet_facing: bool = False
     address: str | None = None
     """The host to connect to when it is not the FQDN (an IP address, 127.0.0.1)."""
+    cert: Path | None = None
+    """Its own certificate, instead of `<tls dir>/<fqdn>.pem` (TLS on only)."""
+    key: Path | None = None
+    http_port: int | None = None
+    """A second, plain-HTTP port serving only MS-WSUSSS (TLS on only); None: none."""
 
     @property
     def url(self) -> str:
@@ -109,11 +138,17 @@ class Site:
     port: int = DEFAULT_SITE_PORT
     address: str | None = None
     """The host to connect to when it is not the FQDN."""
+    https: bool = False
+    """The site server serves HTTPS (TLS on)."""
+    cert: Path | None = None
+    """Its own certificate, instead of `<tls dir>/<fqdn>.pem` (TLS on only)."""
+    key: Path | None = None
 
     @property
     def url(self) -> str:
-        """`http://host:port` of the site server (replication, provider, client policy)."""
-        return f"http://{self.address or self.fqdn}:{self.port}"
+        """`http(s)://host:port` of the site server (replication, provider, client policy)."""
+        scheme = "https" if self.https else "http"
+        return f"{scheme}://{self.address or self.fqdn}:{self.port}"
 
     @property
     def default_sup(self) -> Sup | None:
@@ -143,6 +178,8 @@ class Hierarchy:
     """The shared secret of site-to-site calls; None: `<data_dir>/hierarchy.secret`."""
     alerts: AlertSettings = AlertSettings()
     """`[hierarchy.alerts]`: the overdue limit and the webhooks."""
+    tls: TlsSettings | None = None
+    """`[hierarchy.tls]`: every site and SUP serves HTTPS only; None: plain HTTP."""
     _by_code: dict[str, Site] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -233,6 +270,44 @@ class Hierarchy:
             self.secret_file
             if self.secret_file is not None
             else self.data_dir / DEFAULT_SECRET_FILE
+        )
+
+    def with_tls(self, tls: TlsSettings) -> Hierarchy:
+        """This hierarchy with TLS on, as a file with `[hierarchy.tls]` gives it: every site
+        and SUP serving HTTPS (a SUP keeps its port)."""
+        sites = tuple(
+            replace(site, https=True, sups=tuple(replace(sup, https=True) for sup in site.sups))
+            for site in self.sites
+        )
+        return replace(self, sites=sites, tls=tls)
+
+    def site_tls(self, code: str) -> TlsFiles | None:
+        """The certificate and key the site server serves HTTPS with; None without TLS."""
+        site = self.site(code)
+        return self._tls_files(site.fqdn, site.cert, site.key, f"[[sites]] code = {site.code!r}")
+
+    def sup_tls(self, fqdn: str) -> TlsFiles | None:
+        """The certificate and key the SUP's update server serves HTTPS with; None without
+        TLS."""
+        _, sup = self.find_sup(fqdn)
+        return self._tls_files(sup.fqdn, sup.cert, sup.key, f"[[sites.sups]] fqdn = {sup.fqdn!r}")
+
+    def _tls_files(
+        self, fqdn: str, cert: Path | None, key: Path | None, table: str
+    ) -> TlsFiles | None:
+        if self.tls is None:
+            return None
+        named = [k for k, v in (("cert", cert), ("key", key)) if v is not None]
+        where = (
+            f"{' and '.join(named)} of {table}"
+            if named
+            else f"<fqdn>.pem and <fqdn>.key in [hierarchy.tls] dir, {self.tls.dir}"
+        )
+        return TlsFiles(
+            cert or self.tls.dir / f"{fqdn}.pem",
+            key or self.tls.dir / f"{fqdn}.key",
+            where,
+            None if named else self.tls.dir,
         )
 
     def is_replica(self, site: str | Site, sup: str | Sup) -> bool:

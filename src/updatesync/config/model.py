@@ -9,8 +9,10 @@ Layout::
     [hierarchy.alerts]     overdue_after, webhooks
     [hierarchy.upstream]   kind, url
     [hierarchy.criteria]   products, classifications, languages
-    [[sites]]              code, fqdn, type, parent, address, port
-    [[sites.sups]]         fqdn, address, port, https, internet_facing   (in install order)
+    [hierarchy.tls]        ca, dir   (present: every site and SUP serves HTTPS only)
+    [[sites]]              code, fqdn, type, parent, address, port, cert, key
+    [[sites.sups]]         fqdn, address, port, https, internet_facing, cert, key, http_port
+                           (in install order)
 
 `schedule`, `schedule_start`, `upstream` and `criteria` belong to the top-level site. They are
 written under `[hierarchy]` or in the top-level site's own `[[sites]]` table (not both); every
@@ -62,6 +64,7 @@ from updatesync.config.hierarchy import (
     Site,
     SiteType,
     Sup,
+    TlsSettings,
     Upstream,
     UpstreamKind,
 )
@@ -82,6 +85,7 @@ __all__ = [
     "SiteTable",
     "SupTable",
     "Table",
+    "TlsTable",
     "UpstreamTable",
     "table_in",
 ]
@@ -317,6 +321,38 @@ class CriteriaTable(Table):
         return Criteria(self.products, self.classifications, self.languages)
 
 
+class TlsTable(Table):
+    """`[hierarchy.tls]`: TLS on every link. With this table every site and SUP serves HTTPS
+    only (a SUP on 8531 unless its `port` says otherwise), and every call between them
+    verifies the peer's certificate against `ca`. Make the CA and the certificates with
+    `updatesync pki init DIR` and `updatesync pki issue DIR --host FQDN`."""
+
+    ca: Text = key(
+        "The CA bundle (PEM) the hierarchy's certificates are verified against: the `ca.pem` "
+        "of `updatesync pki init`; each host holds a copy. A relative path is relative to the "
+        "hierarchy file's folder.",
+        toml="string",
+        missing='missing; name the hierarchy\'s CA bundle, such as ca = "pki/ca.pem" (make '
+        "one with `updatesync pki init pki`)",
+    )
+    dir: Text | None = key(
+        "The folder holding each host's certificate and key as `<fqdn>.pem` and `<fqdn>.key` "
+        "(what `updatesync pki issue DIR --host FQDN` writes), for every site and SUP that "
+        "names no `cert` and `key` of its own. A relative path is relative to the hierarchy "
+        "file's folder.",
+        toml="string",
+        default=None,
+        shown="the folder of `ca`",
+    )
+
+
+_CERT = (
+    "The certificate (PEM) this server serves HTTPS with, with `[hierarchy.tls]` only. A "
+    "relative path is relative to the hierarchy file's folder."
+)
+_KEY = "The private key (PEM) of `cert`, readable by its owner only."
+
+
 class SupTable(Table):
     """`[[sites.sups]]`: a software update point of the site above, in install order; the
     first is the site's default SUP, the others replicas of it."""
@@ -341,11 +377,47 @@ class SupTable(Table):
         toml="boolean",
         default=False,
     )
+    http_port: Annotated[int, PlainValidator(values.sup_port)] | None = key(
+        "With `[hierarchy.tls]`: a second port where the update server also serves MS-WSUSSS "
+        "over plain HTTP, for downstream servers that cannot use HTTPS (WSUS uses 8530). Only "
+        "the protocol's paths are served there; its admin API only on HTTPS.",
+        toml="integer",
+        default=None,
+        shown="none: HTTPS only",
+    )
 
-    def sup(self) -> Sup:
-        default_port = DEFAULT_HTTPS_PORT if self.https else DEFAULT_HTTP_PORT
+    cert: Text | None = key(
+        _CERT, toml="string", default=None, shown="`<dir>/<fqdn>.pem` of `[hierarchy.tls]`"
+    )
+    key: Text | None = key(
+        _KEY, toml="string", default=None, shown="`<dir>/<fqdn>.key` of `[hierarchy.tls]`"
+    )
+
+    def check_rules(self) -> None:
+        """The plain-HTTP port is not the HTTPS one."""
+        if self.http_port is not None and self.http_port == self.port:
+            raise _fail_at(
+                "sup",
+                ("http_port",),
+                f"{self.http_port} is also the SUP's port; give the plain-HTTP MS-WSUSSS port "
+                "another one (WSUS: 8530 beside 8531)",
+                self.http_port,
+            )
+
+    def sup(self, base_dir: Path = Path(), tls: bool = False) -> Sup:
+        https = self.https or tls
+        default_port = DEFAULT_HTTPS_PORT if https else DEFAULT_HTTP_PORT
         port = self.port if self.port is not None else default_port
-        return Sup(self.fqdn, port, self.https, self.internet_facing, self.address)
+        return Sup(
+            self.fqdn,
+            port,
+            https,
+            self.internet_facing,
+            self.address,
+            cert=_path_in(base_dir, self.cert) if self.cert else None,
+            key=_path_in(base_dir, self.key) if self.key else None,
+            http_port=self.http_port if tls else None,
+        )
 
 
 _SCHEDULE = (
@@ -410,6 +482,12 @@ class SiteTable(Table):
     criteria: CriteriaTable | None = key(
         "As `[hierarchy.criteria]`." + _TOP_ONLY, toml="table", default=None
     )
+    cert: Text | None = key(
+        _CERT, toml="string", default=None, shown="`<dir>/<fqdn>.pem` of `[hierarchy.tls]`"
+    )
+    key: Text | None = key(
+        _KEY, toml="string", default=None, shown="`<dir>/<fqdn>.key` of `[hierarchy.tls]`"
+    )
 
     @field_validator("sups", mode="before")
     @classmethod
@@ -418,9 +496,20 @@ class SiteTable(Table):
             value, "must be an array of tables: write each SUP as [[sites.sups]] under its site"
         )
 
-    def site(self) -> Site:
-        sups = tuple(sup.sup() for sup in self.sups)
-        return Site(self.code, self.fqdn, self.type, self.parent, sups, self.port, self.address)
+    def site(self, base_dir: Path = Path(), tls: bool = False) -> Site:
+        sups = tuple(sup.sup(base_dir, tls) for sup in self.sups)
+        return Site(
+            self.code,
+            self.fqdn,
+            self.type,
+            self.parent,
+            sups,
+            self.port,
+            self.address,
+            https=tls,
+            cert=_path_in(base_dir, self.cert) if self.cert else None,
+            key=_path_in(base_dir, self.key) if self.key else None,
+        )
 
 
 class HeadTable(Table):
@@ -477,6 +566,9 @@ class HeadTable(Table):
     )
     criteria: CriteriaTable | None = key(
         "See `[hierarchy.criteria]`." + _TOP_ONLY, toml="table", default=None, shown="no filter"
+    )
+    tls: TlsTable | None = key(
+        "See `[hierarchy.tls]`.", toml="table", default=None, shown="none: plain HTTP"
     )
 
 
@@ -543,10 +635,14 @@ class HierarchyFile(Table):
         criteria = head.criteria or top.criteria or CriteriaTable()
         assert upstream is not None  # the rules refuse a file without one
         alerts = head.alerts
+        tls = None
+        if head.tls is not None:
+            ca = _path_in(base_dir, head.tls.ca)
+            tls = TlsSettings(ca, _path_in(base_dir, head.tls.dir) if head.tls.dir else ca.parent)
         return Hierarchy(
             name=head.name,
             data_dir=_path_in(base_dir, head.data_dir),
-            sites=tuple(site.site() for site in self.sites),
+            sites=tuple(site.site(base_dir, tls is not None) for site in self.sites),
             upstream=upstream.upstream(),
             criteria=criteria.criteria(),
             schedule=schedule,
@@ -558,6 +654,7 @@ class HierarchyFile(Table):
             alerts=AlertSettings(
                 alerts.overdue_after or default_overdue_after(schedule), alerts.webhooks
             ),
+            tls=tls,
         )
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+import ssl
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -136,6 +137,7 @@ class ConsoleState:
     timeout: float
     transport: httpx.AsyncBaseTransport | None
     upload_limits: UploadLimits
+    verify: ssl.SSLContext | bool = True
     env: Environment = field(default_factory=_environment)
     sites: list[Site] = field(init=False)
 
@@ -144,7 +146,11 @@ class ConsoleState:
 
     def providers(self) -> Providers:
         return Providers(
-            self.hierarchy, auth=self.auth, timeout=self.timeout, transport=self.transport
+            self.hierarchy,
+            auth=self.auth,
+            timeout=self.timeout,
+            transport=self.transport,
+            verify=self.verify,
         )
 
     def render(
@@ -526,11 +532,13 @@ def create_console_app(
     timeout: float = DEFAULT_TIMEOUT,
     transport: httpx.AsyncBaseTransport | None = None,
     upload_limits: UploadLimits | None = None,
+    verify: ssl.SSLContext | bool = True,
 ) -> Starlette:
     """The console of `hierarchy`. `auth` is given to every call to a site's SMS Provider
     (reads and SyncNow); `timeout` is how long a provider may take before its site shows as
     unreachable; `transport` replaces the network (tests); `upload_limits` bound what the
-    `/logs` page takes (50 MB in all by default)."""
+    `/logs` page takes (50 MB in all by default); `verify` checks each provider's certificate
+    (the hierarchy's CA)."""
     app = Starlette(routes=ROUTES)
     app.state.console = ConsoleState(
         hierarchy=hierarchy,
@@ -539,5 +547,6 @@ def create_console_app(
         timeout=timeout,
         transport=transport,
         upload_limits=upload_limits or UploadLimits(),
+        verify=verify,
     )
     return app

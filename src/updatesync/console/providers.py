@@ -9,6 +9,7 @@ that names the site, the address and what happened, and the page shows that site
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -107,9 +108,13 @@ class Providers:
         auth: httpx.Auth | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
+        """`verify`: what each provider's certificate is verified with (the hierarchy's CA)."""
         self.hierarchy = hierarchy
-        self._http = httpx.AsyncClient(auth=auth, timeout=timeout, transport=transport)
+        self._http = httpx.AsyncClient(
+            auth=auth, timeout=timeout, transport=transport, verify=verify
+        )
 
     async def close(self) -> None:
         await self._http.aclose()

@@ -24,5 +24,5 @@ class ConsoleRole(Role):
     def _start(self) -> None:
         from updatesync.console import create_console_app
 
-        app = create_console_app(self.context.hierarchy)
+        app = create_console_app(self.context.hierarchy, verify=self.context.verify)
         self.url = self._serve(app, self.port, self.sock, self.context.listen_host)

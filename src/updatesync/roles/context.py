@@ -1,18 +1,23 @@
-"""What the roles of one hierarchy share: the context they run in, their start/stop
-bookkeeping, and the error a role that cannot start raises."""
+"""What the roles of one hierarchy share: the context they run in (with the TLS files each
+role serves with and the `verify` every call between roles checks its peer with), their
+start/stop bookkeeping, and the error a role that cannot start raises."""
 
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
+from urllib.parse import urlsplit
 
 from updatesync.config import Hierarchy
+from updatesync.config.hierarchy import TlsFiles
 from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.roles.serving import BackgroundServer
+from updatesync.security.pki import TlsError, check_server_files, client_context, public_context
 from updatesync.security.signing import HmacAuth
 
 
@@ -30,6 +35,70 @@ class RoleContext:
     """Replaces the file's upstream for the top-level default SUP (a disconnected top, or a
     stand-in Microsoft Update)."""
     listen_host: str = "127.0.0.1"
+    _verify: dict[str, ssl.SSLContext | bool] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """What every call between the roles verifies its peer with: a context trusting only
+        the hierarchy's CA (`[hierarchy.tls] ca`), built once; True (httpx's default) when
+        the hierarchy has no TLS. RoleError naming the file when the CA cannot be read."""
+        if "hierarchy" not in self._verify:
+            tls = self.hierarchy.tls
+            if tls is None:
+                self._verify["hierarchy"] = True
+            else:
+                try:
+                    self._verify["hierarchy"] = client_context(
+                        tls.ca, f"[hierarchy.tls] ca of {self.hierarchy.source}"
+                    )
+                except TlsError as exc:
+                    raise RoleError(str(exc)) from None
+        return self._verify["hierarchy"]
+
+    def verify_for(self, url: str | None) -> ssl.SSLContext | bool:
+        """What a call to `url` verifies its peer with: the hierarchy's CA for a site or SUP
+        of this hierarchy, the system's trust store for anything else (Microsoft Update, a
+        WSUS server outside the hierarchy)."""
+        if url is None or not self._in_hierarchy(url):
+            if "public" not in self._verify:
+                self._verify["public"] = public_context()
+            return self._verify["public"]
+        return self.verify
+
+    def _in_hierarchy(self, url: str) -> bool:
+        parts = urlsplit(url)
+        host, port = (parts.hostname or "").lower(), parts.port
+        for site in self.hierarchy.sites:
+            ends = [(site.address or site.fqdn, site.port)]
+            ends += [(sup.address or sup.fqdn, sup.port) for sup in site.sups]
+            if any(host == h.lower() and port == p for h, p in ends):
+                return True
+        return False
+
+    def server_tls(self, role: str) -> TlsFiles | None:
+        """The certificate and key the role (`site:CS1`, `sup:FQDN`) serves HTTPS with,
+        checked; None without TLS. RoleError naming the file, the key of the hierarchy file
+        and how to issue one when they cannot be used."""
+        kind, _, value = role.partition(":")
+        h = self.hierarchy
+        files = h.site_tls(value) if kind == "site" else h.sup_tls(value)
+        if files is None:
+            return None
+        self.verify  # noqa: B018 - a role with TLS on needs the CA too: say first if it cannot
+        fqdn = h.site(value).fqdn if kind == "site" else h.find_sup(value)[1].fqdn
+        try:
+            check_server_files(
+                files.cert,
+                files.key,
+                where=f"{files.where}, in {h.source}",
+                host=fqdn,
+                folder=files.folder,
+            )
+        except TlsError as exc:
+            raise RoleError(f"{role}: {exc}") from None
+        return files
 
     def log(self, folder: Path, name: str, component: str) -> CMTraceLog:
         bias = self.hierarchy.logs.tz_bias
@@ -71,8 +140,22 @@ class Role:
             raise
         return self
 
-    def _serve(self, app: Any, port: int, sock: socket.socket | None, host: str) -> str:
-        server = BackgroundServer(app, host=host, port=port, sock=sock)
+    def _serve(
+        self,
+        app: Any,
+        port: int,
+        sock: socket.socket | None,
+        host: str,
+        tls: TlsFiles | None = None,
+    ) -> str:
+        server = BackgroundServer(
+            app,
+            host=host,
+            port=port,
+            sock=sock,
+            ssl_certfile=tls.cert if tls else None,
+            ssl_keyfile=tls.key if tls else None,
+        )
         try:
             server.start()
         except OSError as exc:

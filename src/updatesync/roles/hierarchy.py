@@ -65,7 +65,9 @@ def start_roles(
             kind, _, value = name.partition(":")
             role: Role
             if kind == "sup":
-                role = SupRole(context, value, sock=given.get(name)).start()
+                role = SupRole(
+                    context, value, sock=given.get(name), http_sock=given.get(f"http:{name}")
+                ).start()
             else:
                 role = SiteRole(
                     context, value, sock=given.get(name), on_sync_done=on_sync_done
@@ -82,7 +84,10 @@ def on_loopback(
     hierarchy: Hierarchy, host: str = LOOPBACK
 ) -> tuple[Hierarchy, dict[str, socket.socket]]:
     """The hierarchy with every site and SUP at `host` on a free port, and those ports'
-    sockets, bound and listening, by role name: for running every role in one process."""
+    sockets, bound and listening, by role name: for running every role in one process. TLS
+    stays as the file sets it (each certificate must then be valid for `host`, such as one
+    issued with `--ip 127.0.0.1`); a SUP's plain-HTTP MS-WSUSSS port gets a free port too,
+    its socket under `http:sup:<fqdn>`."""
     socks: dict[str, socket.socket] = {}
 
     def reserve(name: str) -> int:
@@ -92,7 +97,12 @@ def on_loopback(
     sites = []
     for site in hierarchy.sites:
         sups = tuple(
-            replace(sup, address=host, port=reserve(f"sup:{sup.fqdn}"), https=False)
+            replace(
+                sup,
+                address=host,
+                port=reserve(f"sup:{sup.fqdn}"),
+                http_port=None if sup.http_port is None else reserve(f"http:sup:{sup.fqdn}"),
+            )
             for sup in site.sups
         )
         sites.append(replace(site, sups=sups, address=host, port=reserve(f"site:{site.code}")))
@@ -108,16 +118,19 @@ def loopback_file(
     host: str = LOOPBACK,
 ) -> dict[str, int]:
     """Write to `dest` a copy of the hierarchy file `source` with every site and SUP at
-    `host`, over plain HTTP: for running each role as its own process on one machine
-    (`serve FILE --role all --processes`).
+    `host`: for running each role as its own process on one machine (`serve FILE --role all
+    --processes`). TLS stays as the file sets it, its paths made absolute (each certificate
+    must then be valid for `host`, such as one issued with `--ip 127.0.0.1`).
 
-    `ports`: the port of a role, by role name (`site:CS1`, `sup:cs1site.contoso.com`); every
-    other role gets a free port. `settings`: keys of `[hierarchy]` to set, a value replacing
-    the file's (a table such as `logs` as a whole), None removing the key. Returns the port
-    of every role, by role name."""
+    `ports`: the port of a role, by role name (`site:CS1`, `sup:cs1site.contoso.com`, and
+    `http:sup:<fqdn>` for a SUP's plain-HTTP port); every other role gets a free port.
+    `settings`: keys of `[hierarchy]` to set, a value replacing the file's (a table such as
+    `logs` as a whole), None removing the key. Returns the port of every role, by role
+    name."""
     with source.open("rb") as stream:
         document = tomllib.load(stream)
     head = document.setdefault("hierarchy", {})
+    _absolute_tls_paths(document, source.absolute().parent)
     for key, value in (settings or {}).items():
         if value is None:
             head.pop(key, None)
@@ -138,8 +151,11 @@ def loopback_file(
     try:
         for site in document.get("sites", []):
             for sup in site.get("sups", []):
-                sup.pop("https", None)
+                if "tls" not in head:
+                    sup.pop("https", None)
                 sup.update(address=host, port=port_of(f"sup:{str(sup['fqdn']).lower()}"))
+                if "http_port" in sup:
+                    sup["http_port"] = port_of(f"http:sup:{str(sup['fqdn']).lower()}")
             site.update(address=host, port=port_of(f"site:{str(site['code']).upper()}"))
     finally:
         for sock in reserved:
@@ -147,6 +163,26 @@ def loopback_file(
     private_dir(dest.parent)
     dest.write_text(_toml(document), encoding="utf-8")
     return chosen
+
+
+def _absolute_tls_paths(document: dict[str, object], base: Path) -> None:
+    """The TLS paths of a hierarchy document (`[hierarchy.tls]`, each site's and SUP's `cert`
+    and `key`) made absolute against `base`, the source file's folder, so that a copy of the
+    file written elsewhere names the same files."""
+
+    def fix(table: object, keys: tuple[str, ...]) -> None:
+        if isinstance(table, dict):
+            for key in keys:
+                if isinstance(table.get(key), str):
+                    table[key] = (base / Path(table[key]).expanduser()).as_posix()
+
+    head = document.get("hierarchy")
+    fix(head.get("tls") if isinstance(head, dict) else None, ("ca", "dir"))
+    sites = document.get("sites")
+    for site in sites if isinstance(sites, list) else []:
+        fix(site, ("cert", "key"))
+        for sup in site.get("sups", []) if isinstance(site, dict) else []:
+            fix(sup, ("cert", "key"))
 
 
 def reserve_port(host: str = LOOPBACK) -> socket.socket:

@@ -4,6 +4,7 @@
 own loopback port, and the tests do the same; `updatesync updateserver serve` runs one in the
 foreground. The socket is bound and listening before the server thread starts, so a client
 may connect at once: its connection waits in the listen queue until the server accepts it.
+With a certificate and key (`ssl_certfile`, `ssl_keyfile`) the server speaks HTTPS only.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+from pathlib import Path
 from types import TracebackType
 
 import uvicorn
@@ -33,14 +35,29 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def url_of(sock: socket.socket) -> str:
+def url_of(sock: socket.socket, *, https: bool = False) -> str:
     host, port = sock.getsockname()[:2]
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    scheme = "https" if https else "http"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
-def serve_forever(app: object, sock: socket.socket) -> None:
-    """Serve `app` on `sock` in this thread until interrupted (Ctrl-C, SIGTERM)."""
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+def _config(app: object, ssl_certfile: Path | None, ssl_keyfile: Path | None) -> uvicorn.Config:
+    tls = {}
+    if ssl_certfile is not None:
+        tls = {"ssl_certfile": str(ssl_certfile), "ssl_keyfile": str(ssl_keyfile)}
+    return uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, **tls)
+
+
+def serve_forever(
+    app: object,
+    sock: socket.socket,
+    *,
+    ssl_certfile: Path | None = None,
+    ssl_keyfile: Path | None = None,
+) -> None:
+    """Serve `app` on `sock` in this thread until interrupted (Ctrl-C, SIGTERM); over HTTPS
+    with `ssl_certfile` and `ssl_keyfile`."""
+    config = _config(app, ssl_certfile, ssl_keyfile)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
@@ -71,10 +88,15 @@ class BackgroundServer:
         host: str = "127.0.0.1",
         port: int = 0,
         sock: socket.socket | None = None,
+        ssl_certfile: Path | None = None,
+        ssl_keyfile: Path | None = None,
     ) -> None:
         """`sock`: a socket already bound and listening (see `bind`), used instead of
-        binding host:port, so that a port can be reserved before its server is built."""
+        binding host:port, so that a port can be reserved before its server is built.
+        `ssl_certfile`, `ssl_keyfile`: serve HTTPS only, with this certificate and key."""
         self.app = app
+        self.ssl_certfile = ssl_certfile
+        self.ssl_keyfile = ssl_keyfile
         self.host = host
         self.port = port
         self._given = sock
@@ -87,13 +109,19 @@ class BackgroundServer:
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.ssl_certfile else 'http'}://{host}:{self.port}"
 
     def start(self) -> BackgroundServer:
         sock = self._given if self._given is not None else bind(self.host, self.port)
         self._given = None
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False)
+        config = _config(self.app, self.ssl_certfile, self.ssl_keyfile)
+        if self.ssl_certfile is not None:
+            try:
+                config.load()  # a certificate that cannot be loaded fails here, not in the thread
+            except BaseException:
+                sock.close()
+                raise
         self._socket = sock
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(

@@ -4,7 +4,9 @@ The site database, the SMS Provider, the database notification monitor, the inbo
 manager, the replication manager that carries notifications to the child sites, the database
 replication from the parent (child sites) and the site-wide client policy (primary and
 secondary sites). Its port serves the provider (`/api/...`), the site-to-site routes
-(`/site/v1/...`, signed) and the client policy (`/policy/v1/...`, open to clients).
+(`/site/v1/...`, signed) and the client policy (`/policy/v1/...`, open to clients). With
+TLS on it serves HTTPS only, and every call it makes to another site or to a SUP verifies
+the peer against the hierarchy's CA (`RoleContext.verify`).
 """
 
 from __future__ import annotations
@@ -100,6 +102,8 @@ class SiteRole(Role):
     # -- starting, part by part ----------------------------------------------------------
 
     def _start(self) -> None:
+        tls = self.context.server_tls(self.name)
+        self.verify = self.context.verify
         self.db = self._open_database()
         inbox = Inbox(self.site_dir / "inboxes" / "WSyncMgr.box")
         self.notifier = self._replication_manager()
@@ -124,7 +128,7 @@ class SiteRole(Role):
         self.watcher = self._alert_watcher()
         app = self._app(on_sync_requested=monitor.notify)
         self._start_components()
-        self.url = self._serve(app, self.site.port, self.sock, self.context.listen_host)
+        self.url = self._serve(app, self.site.port, self.sock, self.context.listen_host, tls)
         self._run_thread(self._greet, "hello")
 
     def _open_database(self) -> SiteDatabase:
@@ -148,6 +152,7 @@ class SiteRole(Role):
             resolve=lambda code: h.site(code).url,
             auth=self.context.auth(self.code),
             log=self.context.log(self.log_dir, REPLICATION_MANAGER_LOG, REPLICATION_MANAGER),
+            verify=self.verify,
         )
 
     def _database_replicator(self, parent: Site) -> DatabaseReplicator:
@@ -161,6 +166,7 @@ class SiteRole(Role):
                 self.log_dir, REPLICATION_CONFIGURATION_LOG, REPLICATION_CONFIGURATION_MONITOR
             ),
             poll_interval=self.replication_interval,
+            verify=self.verify,
         )
 
     def _settings(self, inbox: Inbox) -> SiteSyncSettings:
@@ -201,7 +207,7 @@ class SiteRole(Role):
             self.db,
             self._settings(inbox),
             self.context.log(self.log_dir, SYNC_MANAGER_LOG, SYNC_MANAGER),
-            lambda sup: UpdateServerApi(self._sup_url(sup), auth=auth),
+            lambda sup: UpdateServerApi(self._sup_url(sup), auth=auth, verify=self.verify),
             notifier=self.notifier if self.children else None,
             replication=replication,
         )
@@ -277,7 +283,8 @@ class SiteRole(Role):
         h = self.context.hierarchy
         neighbours = [self.parent.code] if self.parent else []
         neighbours += list(self.children)
-        with httpx.Client(auth=self.context.auth(self.code), timeout=10) as client:
+        auth = self.context.auth(self.code)
+        with httpx.Client(auth=auth, timeout=10, verify=self.verify) as client:
             for code in neighbours:
                 if self._stopping.is_set():
                     return

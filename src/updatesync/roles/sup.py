@@ -5,6 +5,12 @@ from, as WSUS does) and its admin API (which only its own site server calls, sig
 syncs from the upstream the hierarchy gives it: the upstream source at the top-level default
 SUP, the site's default SUP for a replica, the parent site's default SUP for a child's
 default SUP; as a replica when it is one.
+
+With TLS on (`[hierarchy.tls]`) it serves HTTPS only, with its certificate, and verifies an
+upstream of the hierarchy against the hierarchy's CA (an upstream outside it, such as
+Microsoft Update, against the system's trust store). Where the file gives it an
+`http_port`, it also serves MS-WSUSSS there over plain HTTP, for downstream servers that
+need it: the protocol only, never the admin API.
 """
 
 from __future__ import annotations
@@ -26,13 +32,21 @@ class SupRole(Role):
     """One software update point: its update server on the SUP's port."""
 
     def __init__(
-        self, context: RoleContext, fqdn: str, *, sock: socket.socket | None = None
+        self,
+        context: RoleContext,
+        fqdn: str,
+        *,
+        sock: socket.socket | None = None,
+        http_sock: socket.socket | None = None,
     ) -> None:
+        """`http_sock`: the bound socket of the plain-HTTP MS-WSUSSS port, if reserved."""
         super().__init__()
         self.context = context
         self.site, self.sup = context.hierarchy.find_sup(fqdn)
         self.name = f"sup:{self.sup.fqdn}"
         self.sock = sock
+        self.http_sock = http_sock
+        self.http_url = ""
         self.data = context.hierarchy.update_server_dir(self.sup.fqdn)
         self.replica = context.hierarchy.is_replica(self.site, self.sup)
 
@@ -43,10 +57,17 @@ class SupRole(Role):
         return h.sup_upstream(self.site, self.sup)
 
     def _start(self) -> None:
+        tls = self.context.server_tls(self.name)
+        upstream = self.upstream()
+        verify = self.context.verify_for(upstream) if upstream else None
         store = UpdateStore.open(self.data)
         self._on_stop(store.close)
         runner = upstream_runner(
-            store, self.upstream(), server_name=self.sup.fqdn, replica=self.replica
+            store,
+            upstream,
+            server_name=self.sup.fqdn,
+            replica=self.replica,
+            verify=verify if not isinstance(verify, bool) else None,
         )
         # Stopping ends the sync that runs (the servers are stopped first) before the
         # store closes.
@@ -57,4 +78,9 @@ class SupRole(Role):
             on_error=service_error_logger(store),
         )
         guarded = require_signature(app, self.context.secret, protect=[ADMIN_ROUTES])
-        self.url = self._serve(guarded, self.sup.port, self.sock, self.context.listen_host)
+        host = self.context.listen_host
+        self.url = self._serve(guarded, self.sup.port, self.sock, host, tls)
+        if tls is not None and (self.sup.http_port is not None or self.http_sock is not None):
+            # The protocol alone: an app without the admin routes, over the same store.
+            plain = create_app(StoreBackend(store), on_error=service_error_logger(store))
+            self.http_url = self._serve(plain, self.sup.http_port or 0, self.http_sock, host)

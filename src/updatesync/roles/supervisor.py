@@ -5,9 +5,11 @@ The supervisor starts every role named (each SUP, then each site, then the conso
 child process, `python -m updatesync serve FILE --role NAME` with the same options, which
 runs the role at the address and port the hierarchy file gives it, as on a host of its own.
 A child's output goes to `<output_dir>/<role>.out`. A role is ready when it has printed where
-it listens and answers HTTP there. The supervisor restarts nothing by itself: `exited()`
-names the children that ended on their own, and `stop()` stops every child (SIGTERM, a wait,
-then SIGKILL for what is left), so that no process outlives it.
+it listens and answers HTTP there (HTTPS with TLS on: its certificate must chain to the
+hierarchy's CA; the probe reaches it at loopback, so its name is not checked). The
+supervisor restarts nothing by itself: `exited()` names the children that ended on their
+own, and `stop()` stops every child (SIGTERM, a wait, then SIGKILL for what is left), so
+that no process outlives it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -25,7 +28,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from updatesync.config import HierarchyError, load_hierarchy
 from updatesync.roles.context import RoleError
+from updatesync.security.pki import TlsError, client_context
 from updatesync.security.private_files import private_dir
 
 START_TIMEOUT = 120.0
@@ -60,6 +65,8 @@ class ChildProcess:
         self.output = output
         self.announce = announce
         self.url = ""
+        self.verify: ssl.SSLContext | bool = True
+        """What the readiness probe verifies an https role's certificate with."""
         self._process: subprocess.Popen[bytes] | None = None
         self._offset = 0
 
@@ -116,7 +123,8 @@ class ChildProcess:
                 break
             self._pause(deadline, cancel, "did not say where it listens in time")
         probe = _reachable(self.url)
-        with httpx.Client(timeout=5, trust_env=False) as client:  # a local probe: no proxy
+        # A local probe: no proxy.
+        with httpx.Client(timeout=5, trust_env=False, verify=self.verify) as client:
             while True:
                 try:
                     client.get(probe + "/")
@@ -219,6 +227,23 @@ class Supervisor:
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self.children: dict[str, ChildProcess] = {}
+        self._verify: ssl.SSLContext | bool | None = None
+
+    def probe_verify(self) -> ssl.SSLContext | bool:
+        """What the readiness probes verify with: the hierarchy's CA (names not checked: the
+        probe reaches each role at loopback); True without TLS, or when the file cannot be
+        read (the child then says why)."""
+        if self._verify is None:
+            self._verify = True
+            try:
+                tls = load_hierarchy(self.file).tls
+                if tls is not None:
+                    context = client_context(tls.ca)
+                    context.check_hostname = False
+                    self._verify = context
+            except (HierarchyError, TlsError, OSError):
+                pass
+        return self._verify
 
     def command(self, name: str) -> list[str]:
         file = self.files.get(name, self.file)
@@ -257,7 +282,9 @@ class Supervisor:
         if name in self.children and self.children[name].poll() is None:
             raise RoleError(f"{name} is already running (pid {self.children[name].pid})")
         announce = re.compile(rf"^role {re.escape(name)} at (\S+)", re.MULTILINE)
-        child = ChildProcess(name, self.command(name), self.output(name), announce).start()
+        child = ChildProcess(name, self.command(name), self.output(name), announce)
+        child.verify = self.probe_verify()
+        child.start()
         self.children[name] = child
         return child
 

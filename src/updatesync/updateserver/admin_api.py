@@ -31,6 +31,7 @@ an update server through these routes (mounted beside the MS-WSUSSS services):
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -262,10 +263,12 @@ def upstream_runner(
     *,
     server_name: str | None = None,
     replica: bool = False,
+    verify: ssl.SSLContext | None = None,
 ) -> SyncRunner:
     """The runner of an update server that syncs `store` from `upstream_url` when asked; a
     replica (`replica`) always syncs as one. Without an upstream (a disconnected server)
-    every sync fails, saying how such a server gets its updates."""
+    every sync fails, saying how such a server gets its updates. `verify`: what an https
+    upstream is verified with (None: the system's trust store)."""
 
     def run(request: UpstreamSyncRequest, hooks: SyncHooks) -> object:
         if upstream_url is None:
@@ -281,6 +284,7 @@ def upstream_runner(
             classifications=request.classifications,
             languages=request.languages,
             server_name=server_name,
+            verify=verify,
         )
         return sync_from_upstream(store, settings, hooks=hooks)
 

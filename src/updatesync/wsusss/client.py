@@ -29,6 +29,7 @@ as it is made: tests and benchmarks count what a downstream asked for from these
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -182,7 +183,10 @@ class UpstreamClient:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         sleep: Callable[[float], None] = time.sleep,
         on_call: Callable[[CallRecord], None] | None = None,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
+        """`verify`: what an https upstream's certificate is verified with (True: the
+        system's trust store; an `ssl.SSLContext` trusting a hierarchy's own CA)."""
         if retries < 0:
             raise ValueError(f"retries must be 0 or more, not {retries}")
         if backoff < 0 or max_backoff < 0:
@@ -207,6 +211,7 @@ class UpstreamClient:
             transport=transport,
             follow_redirects=False,
             headers={"User-Agent": _USER_AGENT},
+            verify=verify,
         )
 
     # -- lifecycle ----------------------------------------------------------------------

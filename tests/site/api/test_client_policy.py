@@ -26,7 +26,7 @@ class Synced:
 
 
 def policy(h: InProcessHierarchy, code: str) -> httpx.Response:
-    return httpx.get(h.url(code) + POLICY_PATH, timeout=30)
+    return httpx.get(h.url(code) + POLICY_PATH, timeout=30, verify=h.verify)
 
 
 @pytest.fixture(scope="module")
@@ -54,11 +54,11 @@ def test_a_primary_lists_its_sups_for_the_version_it_synced(synced: Synced) -> N
     assert body["content_version"] == h.db("CS1").content.version() > 0
     assert "reason" not in body
     # Clients get the SUPs by their names (not the loopback address they run at here), in
-    # install order: the default SUP first, then its replica.
+    # install order: the default SUP first, then its replica; over HTTPS, as the SUPs serve.
     assert body["locations"] == [
         {
             "fqdn": fqdn,
-            "intranet_url": f"http://{fqdn}:{_sup_port(h, fqdn)}",
+            "intranet_url": f"https://{fqdn}:{_sup_port(h, fqdn)}",
             "internet_url": None,
         }
         for fqdn in ("ps1site.contoso.com", "ps1sys.contoso.com")
@@ -71,7 +71,7 @@ def test_a_secondary_lists_its_own_sup(synced: Synced) -> None:
     assert body["content_version"] == h.db("CS1").content.version()
     assert [loc["fqdn"] for loc in body["locations"]] == ["ss1site.contoso.com"]
     assert body["locations"][0]["intranet_url"] == (
-        f"http://ss1site.contoso.com:{_sup_port(h, 'ss1site.contoso.com')}"
+        f"https://ss1site.contoso.com:{_sup_port(h, 'ss1site.contoso.com')}"
     )
     # Before its first sync it had nothing to give, and said so.
     assert synced.before["locations"] == []

@@ -26,6 +26,7 @@ database replication").
 from __future__ import annotations
 
 import contextlib
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -321,7 +322,9 @@ class DatabaseReplicator:
         retry_delay: float = 0.25,
         max_retry_delay: float = 30.0,
         request_timeout: float = 30.0,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
+        """`verify`: what the parent's certificate is verified with (the hierarchy's CA)."""
         if not 1 <= page_size <= MAX_PAGE:
             raise ValueError(f"page_size {page_size}: give 1 to {MAX_PAGE} rows per page")
         if poll_interval <= 0 or retry_delay <= 0 or request_timeout <= 0:
@@ -338,7 +341,9 @@ class DatabaseReplicator:
         self.max_retry_delay = max(max_retry_delay, retry_delay)
         self.request_timeout = request_timeout
         self._clock = clock
-        self._client = httpx.Client(base_url=self.parent_url, auth=auth, timeout=request_timeout)
+        self._client = httpx.Client(
+            base_url=self.parent_url, auth=auth, timeout=request_timeout, verify=verify
+        )
         self._pull_lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()

@@ -36,6 +36,7 @@ import json
 import logging
 import os
 import re
+import ssl
 import threading
 import time
 import uuid
@@ -169,7 +170,9 @@ class ReplicationManager:
         retry_initial: float = 1.0,
         retry_max: float = 60.0,
         timeout: float = 30.0,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
+        """`verify`: what each child's certificate is verified with (the hierarchy's CA)."""
         if not 0 < retry_initial <= retry_max or timeout <= 0:
             raise ValueError(
                 f"replication manager in {box}: need 0 < retry_initial <= retry_max and "
@@ -182,6 +185,7 @@ class ReplicationManager:
         private_dir(self.outbound)
         self.resolve = resolve
         self.auth = auth
+        self.verify = verify
         self.log = log
         self.retry_initial = retry_initial
         self.retry_max = retry_max
@@ -323,7 +327,7 @@ class ReplicationManager:
 
     def _run(self, site: str, wake: threading.Event, stopping: threading.Event) -> None:
         delay = self.retry_initial
-        with httpx.Client(auth=self.auth, timeout=self.timeout) as client:
+        with httpx.Client(auth=self.auth, timeout=self.timeout, verify=self.verify) as client:
             while not stopping.is_set():
                 wake.clear()
                 folder = self.outbound / site

@@ -9,6 +9,7 @@ which also brings its upstream's target groups and deployments ("other items").
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -60,12 +61,14 @@ class UpdateServerApi:
         timeout: float = 60.0,
         transport: httpx.BaseTransport | None = None,
         auth: httpx.Auth | None = None,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         """`auth` signs each call (`updatesync.security.signing.HmacAuth`) for an update server
-        whose admin API takes only its site server's calls."""
+        whose admin API takes only its site server's calls; `verify` checks its certificate
+        (the hierarchy's CA)."""
         self.base_url = base_url.rstrip("/")
         self._http = httpx.Client(
-            base_url=self.base_url, timeout=timeout, transport=transport, auth=auth
+            base_url=self.base_url, timeout=timeout, transport=transport, auth=auth, verify=verify
         )
 
     def close(self) -> None:

@@ -130,7 +130,8 @@ def sync_from_upstream(
     url = settings.upstream_url.strip().rstrip("/")
     own_client = client is None
     try:
-        active = UpstreamClient(url) if client is None else client
+        verify = settings.verify if settings.verify is not None else True
+        active = UpstreamClient(url, verify=verify) if client is None else client
     except ValueError as exc:
         raise SyncFailed(
             f"cannot sync from {settings.upstream_url!r}: {exc}",

@@ -10,6 +10,7 @@ set, stops the sync at the next batch boundary.
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -50,7 +51,9 @@ class SyncSettings:
     updates, GetDeployments brings the target groups and deployments. `server_name` is the
     account name sent for authorization (None: this host's FQDN). The ServerBusy back-off
     waits `busy_backoff` seconds, doubling up to `max_busy_backoff`, at most `busy_retries`
-    times per call; `max_authorizations` bounds the authorizations of one run.
+    times per call; `max_authorizations` bounds the authorizations of one run. `verify`:
+    what an https upstream's certificate is verified with (None: the system's trust store;
+    a hierarchy's own CA for a SUP syncing from another SUP of its hierarchy).
     """
 
     upstream_url: str
@@ -64,6 +67,7 @@ class SyncSettings:
     busy_backoff: float = DEFAULT_BUSY_BACKOFF
     max_busy_backoff: float = DEFAULT_MAX_BUSY_BACKOFF
     max_authorizations: int = DEFAULT_MAX_AUTHORIZATIONS
+    verify: ssl.SSLContext | None = None
 
     def __post_init__(self) -> None:
         # Lists are accepted where tuples are declared; the settings stay hashable.

@@ -1,0 +1,246 @@
+"""TLS on every link (issue 11, item 1; and item 10's wrong certificate path).
+
+Finding: every role spoke plain HTTP; anyone on the path could read and change a sync, and
+pose as a site or SUP. With `[hierarchy.tls]` every site and SUP serves HTTPS only, and every
+call between roles verifies the peer against the hierarchy's CA. Each test runs real roles
+(or a real server) over real sockets.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+from upstream import stand_in_upstream
+
+from updatesync.cli import app
+from updatesync.config import Hierarchy, load_hierarchy
+from updatesync.metadata.generator import generate_catalog
+from updatesync.roles import RoleContext, SiteRole, SupRole, on_loopback, parse_role, start_roles
+from updatesync.roles.context import Role
+from updatesync.roles.serving import BackgroundServer
+from updatesync.security.pki import client_context, create_ca, issue_certificate
+from updatesync.security.signing import HmacAuth, create_secret, load_secret
+from updatesync.wsusss.client import UpstreamClient
+
+SUP = "cs1site.contoso.com"
+WAIT = 60.0
+
+
+def hierarchy_file(root: Path, upstream: str, *, sup_keys: str = "") -> Path:
+    file = root / "hierarchy.toml"
+    file.write_text(
+        f"""
+[hierarchy]
+name = "TLS"
+data_dir = "data"
+schedule = "36500d"
+
+[hierarchy.upstream]
+kind = "wsus"
+url = "{upstream}"
+
+[hierarchy.tls]
+ca = "pki/ca.pem"
+
+[[sites]]
+code = "CS1"
+fqdn = "{SUP}"
+type = "cas"
+
+[[sites.sups]]
+fqdn = "{SUP}"
+{sup_keys}
+""",
+        encoding="utf-8",
+    )
+    return file
+
+
+def pki(root: Path, *hosts: str, ips: tuple[str, ...] = ("127.0.0.1",)) -> Path:
+    create_ca(root)
+    for host in hosts:
+        issue_certificate(root, host, ips)
+    return root / "ca.pem"
+
+
+@contextmanager
+def running(hierarchy: Hierarchy, names: list[str] | None = None) -> Iterator[list[Role]]:
+    """Every role of `hierarchy` (or those named) on loopback, in this process."""
+    hierarchy, socks = on_loopback(hierarchy)
+    create_secret(hierarchy.secret_path)
+    context = RoleContext(hierarchy, load_secret(hierarchy.secret_path))
+    roles = start_roles(context, names or parse_role(hierarchy, "all"), socks=socks)
+    try:
+        yield roles
+    finally:
+        for role in reversed(roles):
+            role.stop()
+        for sock in socks.values():
+            sock.close()
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("upstream")
+    with stand_in_upstream(root, generate_catalog(40, seed=5)) as (_store, server):
+        yield server.url
+
+
+def test_a_site_and_its_sup_sync_over_https_verified_by_the_hierarchy_ca(
+    tmp_path: Path, upstream: str
+) -> None:
+    """Item 1: a site and its SUP with TLS on complete a sync, every call over HTTPS."""
+    ca = pki(tmp_path / "pki", SUP)
+    hierarchy = load_hierarchy(hierarchy_file(tmp_path, upstream))
+    with running(hierarchy) as roles:
+        sup, site = roles
+        assert isinstance(site, SiteRole) and isinstance(sup, SupRole)
+        assert site.url.startswith("https://127.0.0.1:") and sup.url.startswith("https://")
+        answer = httpx.post(
+            f"{site.url}/api/sites/CS1/sync", json={"full": False}, verify=client_context(ca)
+        )
+        assert answer.status_code == 202
+        assert site.wait_for_sync(1, WAIT)
+        result = site.results[-1]
+        assert result.succeeded, result.error
+        assert site.db.content.ci_count() > 0
+
+
+def test_plain_http_to_a_tls_role_gets_no_answer(tmp_path: Path, upstream: str) -> None:
+    """Item 1: a role with TLS on serves HTTPS only; plain HTTP to its port fails."""
+    pki(tmp_path / "pki", SUP)
+    hierarchy = load_hierarchy(hierarchy_file(tmp_path, upstream))
+    with running(hierarchy, ["sup:" + SUP]) as (sup,):
+        plain = sup.url.replace("https://", "http://")
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(plain + "/api/status", timeout=10)
+
+
+def test_a_client_trusting_another_ca_is_refused(tmp_path: Path, upstream: str) -> None:
+    """Item 1: peers are verified; a client that does not trust the hierarchy's CA (or a
+    server whose certificate another CA issued) is refused before any request is sent."""
+    pki(tmp_path / "pki", SUP)
+    other = pki(tmp_path / "other", SUP)
+    hierarchy = load_hierarchy(hierarchy_file(tmp_path, upstream))
+    with running(hierarchy, ["sup:" + SUP]) as (sup,):
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            httpx.get(sup.url + "/api/status", verify=client_context(other), timeout=10)
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            httpx.get(sup.url + "/api/status", timeout=10)  # the system's trust store
+
+
+def test_a_site_refuses_an_impostor_sup(tmp_path: Path, upstream: str) -> None:
+    """Item 1: a SUP whose certificate the hierarchy's CA did not issue (an impostor at the
+    SUP's address) gets no call from its site: the site's sync fails on the certificate."""
+    pki(tmp_path / "pki", SUP)
+    pki(tmp_path / "impostor", SUP)
+    hierarchy = load_hierarchy(hierarchy_file(tmp_path, upstream))
+    top = hierarchy.top
+    impostor = replace(
+        top.sups[0],
+        cert=tmp_path / "impostor" / f"{SUP}.pem",
+        key=tmp_path / "impostor" / f"{SUP}.key",
+    )
+    forged = replace(hierarchy, sites=(replace(top, sups=(impostor,)),))
+    with running(forged) as roles:
+        site = roles[-1]
+        assert isinstance(site, SiteRole)
+        httpx.post(
+            f"{site.url}/api/sites/CS1/sync",
+            json={"full": False},
+            verify=client_context(tmp_path / "pki" / "ca.pem"),
+        ).raise_for_status()
+        assert site.wait_for_sync(1, WAIT)
+        result = site.results[-1]
+        assert not result.succeeded
+        assert "CERTIFICATE_VERIFY_FAILED" in (result.error or "")
+
+
+def test_a_certificate_for_another_host_name_is_refused(tmp_path: Path) -> None:
+    """Item 1: host names are checked: a certificate the CA issued for another host (and not
+    for 127.0.0.1) is refused at 127.0.0.1."""
+    ca = pki(tmp_path / "pki", "other.contoso.com", ips=())
+    cert, key = (
+        tmp_path / "pki" / "other.contoso.com.pem",
+        tmp_path / "pki" / "other.contoso.com.key",
+    )
+
+    async def hello(scope, receive, send):  # type: ignore[no-untyped-def]
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"hello"})
+
+    with BackgroundServer(hello, ssl_certfile=cert, ssl_keyfile=key) as server:
+        assert server.url.startswith("https://")
+        with pytest.raises(httpx.ConnectError, match=r"mismatch|doesn't match|not valid for"):
+            httpx.get(server.url + "/", verify=client_context(ca), timeout=10)
+
+
+def test_the_plain_http_port_serves_only_the_protocol(tmp_path: Path, upstream: str) -> None:
+    """Item 1: where the file asks (`http_port`), a SUP also serves MS-WSUSSS over plain HTTP
+    for downstream servers that need it; its admin API stays on HTTPS only."""
+    ca = pki(tmp_path / "pki", SUP)
+    file = hierarchy_file(tmp_path, upstream, sup_keys="http_port = 8530")
+    hierarchy = load_hierarchy(file)
+    with running(hierarchy, ["sup:" + SUP]) as (sup,):
+        assert isinstance(sup, SupRole)
+        assert sup.http_url.startswith("http://127.0.0.1:")
+        with UpstreamClient(sup.http_url, retries=0) as client:
+            assert client.get_auth_config().last_change  # MS-WSUSSS answers on plain HTTP
+        secret = load_secret(sup.context.hierarchy.secret_path)
+        signed = HmacAuth(secret, "CS1")
+        plain = httpx.get(sup.http_url + "/api/status", auth=signed, timeout=10)
+        assert plain.status_code != 200
+        assert "revisions" not in plain.text
+        tls = httpx.get(sup.url + "/api/status", auth=signed, verify=client_context(ca))
+        assert tls.status_code == 200
+        assert "revisions" in tls.json()
+
+
+def _squeezed(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _joined(text: str) -> str:
+    """Without any white space: a long path the terminal folded is whole again."""
+    return re.sub(r"\s+", "", text)
+
+
+def test_a_missing_certificate_is_one_error_naming_the_file_and_the_key(
+    tmp_path: Path, upstream: str
+) -> None:
+    """Item 10: a wrong certificate path gives one error naming the file, the key of the
+    hierarchy file and the command that issues one; exit 1, no traceback."""
+    create_ca(tmp_path / "pki")  # the CA, but no certificate for the SUP
+    file = hierarchy_file(tmp_path, upstream, sup_keys='cert = "certs/sup.pem"\nkey = "x.key"')
+    create_secret(tmp_path / "data" / "hierarchy.secret")
+    result = CliRunner().invoke(app, ["serve", str(file), "--role", f"sup:{SUP}"])
+    assert result.exit_code == 1
+    said = _squeezed(result.output)
+    assert "Traceback" not in result.output
+    assert said.startswith("error: sup:cs1site.contoso.com: the certificate ")
+    assert str(tmp_path / "certs" / "sup.pem") in _joined(result.output)
+    assert "does not exist" in said
+    assert f"cert and key of [[sites.sups]] fqdn = '{SUP}'" in said
+    assert f"updatesync pki issue DIR --host {SUP}" in said
+
+
+def test_a_missing_ca_bundle_is_one_error_naming_it(tmp_path: Path, upstream: str) -> None:
+    """Item 10: the CA bundle named by `[hierarchy.tls] ca` is missing: one error."""
+    file = hierarchy_file(tmp_path, upstream)
+    create_secret(tmp_path / "data" / "hierarchy.secret")
+    result = CliRunner().invoke(app, ["serve", str(file), "--role", "site:CS1"])
+    assert result.exit_code == 1
+    said = _squeezed(result.output)
+    assert "Traceback" not in result.output
+    assert said.startswith("error: ")
+    assert "[hierarchy.tls]" in said
+    assert str(tmp_path / "pki" / "ca.pem") in _joined(result.output)
+    assert "does not exist" in said
+    assert "updatesync pki init" in said
