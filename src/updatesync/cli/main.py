@@ -13,7 +13,6 @@ from typing import Annotated, TypeVar
 
 import httpx
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -23,8 +22,18 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
+from sqlalchemy.exc import DatabaseError
 
 from updatesync.cli.logs import logs_app
+from updatesync.cli.output import (
+    console,
+    err_console,
+    error,
+    last_resort,
+    port_in_range,
+    warning,
+)
 from updatesync.cli.serve import DEFAULT_CONSOLE_PORT, secret_app, serve
 from updatesync.config import MICROSOFT_UPDATE_URL, HierarchyError, load_hierarchy
 from updatesync.demo import HierarchyDemo, run_demo
@@ -32,11 +41,14 @@ from updatesync.metadata.document import parse_update
 from updatesync.metadata.errors import MetadataError
 from updatesync.metadata.export import read_export, write_export
 from updatesync.metadata.generator import evolve_catalog, generate_catalog
+from updatesync.roles import RoleError
 from updatesync.roles.serving import bind, serve_forever, url_of
+from updatesync.security.signing import SecretError
+from updatesync.site.database.store import SiteDatabaseError
 from updatesync.updateserver.admin_api import admin_routes, service_error_logger, upstream_runner
-from updatesync.updateserver.errors import UpdateServerError
+from updatesync.updateserver.errors import StoreUnreadable, UpdateServerError
 from updatesync.updateserver.importer import ImportResult, import_export_cabinet
-from updatesync.updateserver.store import Subscription, UpdateStore
+from updatesync.updateserver.store import Subscription, UpdateStore, store_problem
 from updatesync.updateserver.store_backend import StoreBackend
 from updatesync.updateserver.store_status import StoreStatus
 from updatesync.updateserver.sync import (
@@ -60,8 +72,6 @@ app.add_typer(secret_app, name="secret")
 app.add_typer(logs_app, name="logs")
 app.command("serve")(serve)
 
-console = Console()
-err_console = Console(stderr=True)
 T = TypeVar("T")
 
 DataDir = Annotated[
@@ -69,20 +79,50 @@ DataDir = Annotated[
 ]
 
 
+USER_ERRORS = (
+    MetadataError,
+    UpdateServerError,
+    HierarchyError,
+    RoleError,
+    SecretError,
+    SiteDatabaseError,
+    OSError,
+)
+"""Errors whose message says what went wrong and what to do: printed as one `error:` line."""
+
+
+def os_error_text(exc: OSError) -> str:
+    """An OSError as `path: reason` (the target of a rename), or its own message."""
+    if exc.strerror and (exc.filename2 or exc.filename):
+        return f"{exc.filename2 or exc.filename}: {exc.strerror}"
+    return str(exc)
+
+
 @contextmanager
 def _user_errors() -> Iterator[None]:
     """Turn the errors a user can act on into one red line and exit code 1."""
     try:
         yield
-    except (MetadataError, UpdateServerError, OSError) as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+    except USER_ERRORS as exc:
+        error(os_error_text(exc) if isinstance(exc, OSError) else str(exc))
         raise typer.Exit(1) from exc
+
+
+@contextmanager
+def _store(data: Path) -> Iterator[UpdateStore]:
+    """The update server's store at `data`; a database error while it is used (a page
+    damaged past the first ones) names the file and what to do."""
+    with UpdateStore.open(data) as store:
+        try:
+            yield store
+        except DatabaseError as exc:
+            raise StoreUnreadable(store_problem(exc, str(store.engine.url))) from exc
 
 
 @contextmanager
 def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
     columns = (
-        TextColumn("[progress.description]{task.description}"),
+        TextColumn("{task.description}", style="progress.description", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -161,7 +201,7 @@ def server_import(
     """Import a WSUS export cabinet into the update server's store, all or nothing."""
     with (
         _user_errors(),
-        UpdateStore.open(data) as store,
+        _store(data) as store,
         _progress(f"importing {cabinet.name}") as report,
     ):
         result = import_export_cabinet(store, cabinet, progress=report)
@@ -176,7 +216,7 @@ def server_export(
     """Export every stored revision as a WSUS export cabinet."""
     with (
         _user_errors(),
-        UpdateStore.open(data) as store,
+        _store(data) as store,
         _progress(f"exporting to {cabinet.name}") as report,
     ):
         written = store.export(cabinet, progress=report)
@@ -189,7 +229,7 @@ def server_status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """What the update server holds: revisions, updates, categories, change counter."""
-    with _user_errors(), UpdateStore.open(data) as store:
+    with _user_errors(), _store(data) as store:
         status = store.status()
     if as_json:
         console.print_json(json.dumps(status.to_json()))
@@ -204,7 +244,7 @@ def server_changes(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The revisions that arrived after the change counter stood at SINCE."""
-    with _user_errors(), UpdateStore.open(data) as store:
+    with _user_errors(), _store(data) as store:
         keys = store.changed_since(since)
     if as_json:
         console.print_json(json.dumps([[k.update_id, k.revision] for k in keys]))
@@ -261,7 +301,7 @@ def server_sync(
     """
     with (
         _user_errors(),
-        UpdateStore.open(data) as store,
+        _store(data) as store,
         _progress(f"syncing from {upstream}") as report,
     ):
         settings = SyncSettings(
@@ -296,14 +336,16 @@ def server_serve(
     host: Annotated[
         str, typer.Option(help="Address to listen on; 0.0.0.0 serves the whole network.")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port (WSUS uses 8530 for HTTP).")] = 8530,
+    port: Annotated[
+        int, typer.Option(help="Port (WSUS uses 8530 for HTTP).", callback=port_in_range)
+    ] = 8530,
     upstream: Annotated[
         str | None,
         typer.Option(help="The upstream this server syncs from when asked (POST /api/sync)."),
     ] = None,
 ) -> None:
     """Serve MS-WSUSSS to downstream servers, and the admin API, until interrupted."""
-    with _user_errors(), UpdateStore.open(data) as store:
+    with _user_errors(), _store(data) as store:
         runner = upstream_runner(store, upstream) if upstream is not None else None
         on_error = service_error_logger(store)
         app = create_app(
@@ -335,7 +377,7 @@ def server_categories(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The categories this server holds: the products and classifications to subscribe to."""
-    with _user_errors(), UpdateStore.open(data) as store:
+    with _user_errors(), _store(data) as store:
         found = store.categories(category_type)
     if as_json:
         console.print_json(
@@ -371,7 +413,7 @@ def server_subscription(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show the subscription, or replace it when any option is given."""
-    with _user_errors(), UpdateStore.open(data) as store:
+    with _user_errors(), _store(data) as store:
         if product or classification or language:
             store.set_subscription(
                 Subscription(
@@ -407,10 +449,9 @@ def _print_import(result: ImportResult) -> None:
     )
     if result.conflicting:
         shown = ", ".join(str(k) for k in result.conflicting[:5])
-        console.print(
-            f"[yellow]warning:[/] {len(result.conflicting)} revisions arrived again with a "
-            f"different XML text and were kept as first stored: {shown}",
-            highlight=False,
+        warning(
+            f"{len(result.conflicting)} revisions arrived again with a different XML text and "
+            f"were kept as first stored: {shown}"
         )
 
 
@@ -450,14 +491,17 @@ def sync_now(
     if hierarchy is not None:
         try:
             provider = load_hierarchy(hierarchy).site(site).url
-        except (HierarchyError, KeyError) as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        except HierarchyError as exc:
+            error(str(exc))
+            raise typer.Exit(1) from exc
+        except KeyError as exc:
+            error(str(exc.args[0]) if exc.args else f"no site {site!r} in {hierarchy}")
             raise typer.Exit(1) from exc
     url = f"{provider.rstrip('/')}/api/sites/{site}/sync"
     try:
         answer = httpx.post(url, json={"full": full}, timeout=30)
     except httpx.HTTPError as exc:
-        err_console.print(f"[bold red]error:[/] the provider at {provider} did not answer: {exc}")
+        error(f"the provider at {provider} did not answer: {exc}")
         raise typer.Exit(1) from exc
     if answer.status_code != 202:
         detail = (
@@ -465,7 +509,7 @@ def sync_now(
             if answer.headers.get("content-type", "").startswith("application/json")
             else answer.text[:200]
         )
-        err_console.print(f"[bold red]error:[/] {url}: HTTP {answer.status_code}: {detail}")
+        error(f"{url}: HTTP {answer.status_code}: {detail}")
         raise typer.Exit(1)
     state = answer.json()
     console.print(
@@ -486,10 +530,14 @@ def demo(
         typer.Option(help="Run this hierarchy file instead of the article's example."),
     ] = None,
     port: Annotated[
-        int, typer.Option(help="Port of the top-level site's SMS Provider (0: any free one).")
+        int,
+        typer.Option(
+            help="Port of the top-level site's SMS Provider (0: any free one).",
+            callback=port_in_range,
+        ),
     ] = 8080,
     console_port: Annotated[
-        int, typer.Option(help="Port of the web console (0: any free one).")
+        int, typer.Option(help="Port of the web console (0: any free one).", callback=port_in_range)
     ] = DEFAULT_CONSOLE_PORT,
     once: Annotated[
         bool, typer.Option("--once", help="Exit when the syncs are done (status 0 if they worked).")
@@ -522,7 +570,7 @@ def demo(
 
     with _user_errors(), tempfile.TemporaryDirectory(prefix="updatesync-demo-") as tmp:
         root = Path(data) if data else Path(tmp)
-        console.rule("[bold]updatesync demo")
+        console.rule(Text("updatesync demo", style="bold"))
         ok = run_demo(
             root,
             updates=updates,
@@ -537,4 +585,5 @@ def demo(
 
 
 def main() -> None:
-    app()
+    """The `updatesync` command: an unexpected error is one line, its details in a file."""
+    last_resort(app)

@@ -14,6 +14,8 @@ from updatesync.config import Hierarchy
 from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.roles.serving import BackgroundServer
 from updatesync.security.signing import HmacAuth
+from updatesync.site.database.store import SiteDatabaseError
+from updatesync.updateserver.errors import UpdateServerError
 
 
 class RoleError(Exception):
@@ -66,6 +68,9 @@ class Role:
     def start(self) -> Self:
         try:
             self._start()
+        except (SiteDatabaseError, UpdateServerError) as exc:
+            self.stop()  # its database cannot be used: the role says which and what to do
+            raise RoleError(f"{self.name}: {exc}") from exc
         except BaseException:
             self.stop()
             raise

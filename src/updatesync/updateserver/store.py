@@ -21,8 +21,15 @@ from updatesync.metadata.export import ExportRecord, write_export
 from updatesync.metadata.model import CategoryType, RevisionKey
 from updatesync.updateserver import deployments as dep
 from updatesync.updateserver import schema as t
-from updatesync.updateserver.database import create_store_engine, migrate, sqlite_url
-from updatesync.updateserver.errors import UnknownRevisions, UpdateServerError
+from updatesync.updateserver.database import (
+    OPEN_ERRORS,
+    create_store_engine,
+    database_name,
+    describe_database_error,
+    migrate,
+    sqlite_url,
+)
+from updatesync.updateserver.errors import StoreUnreadable, UnknownRevisions, UpdateServerError
 from updatesync.updateserver.store_status import (
     HistoryEntry,
     StoreStatus,
@@ -65,6 +72,14 @@ class Subscription:
     languages: tuple[str, ...] = ()
 
 
+STORE_REBUILD = "run `updatesync updateserver sync` (or `import`) again to fill a new one"
+
+
+def store_problem(exc: BaseException, url: str) -> str:
+    """One line for a store database at `url` that cannot be opened or read."""
+    return describe_database_error(exc, database_name(url), "update server store", STORE_REBUILD)
+
+
 class UpdateStore:
     """The database of one update server."""
 
@@ -76,10 +91,18 @@ class UpdateStore:
         """Open (creating and migrating as needed) the store of the server at `data_dir`."""
         data_dir = Path(data_dir)
         if url is None:
+            if data_dir.exists() and not data_dir.is_dir():
+                raise StoreUnreadable(
+                    f"{data_dir}: is a file, not a folder; give the update server's data folder"
+                )
             data_dir.mkdir(parents=True, exist_ok=True)
             url = sqlite_url(data_dir)
         engine = create_store_engine(url)
-        migrate(engine)
+        try:
+            migrate(engine)
+        except OPEN_ERRORS as exc:
+            engine.dispose()
+            raise StoreUnreadable(store_problem(exc, url)) from exc
         return cls(engine)
 
     def close(self) -> None:

@@ -1,0 +1,109 @@
+"""What the command line prints, printed as written: never read as Rich markup.
+
+Paths, names from the hierarchy file, error texts and log lines may hold square brackets
+(`[[sites]]`, `x[/x]`, `[bold]`); Rich would read them as markup, drop them or fail with a
+`MarkupError` traceback. Every console here has markup off, so a `str` is printed as it is;
+deliberate styling is a `rich.text.Text` (`error()` and `warning()` build theirs).
+
+    from updatesync.cli.output import console, error
+
+    console.print(f"wrote {path}")           # brackets in `path` print as brackets
+    error(f"{path}: not a hierarchy file")    # `error: ...` on stderr, the prefix in red
+
+`last_resort(run)` runs the command: an exception nothing else caught becomes one line,
+`internal error: ... (please report; details in FILE)`, with the traceback in FILE (a new
+file readable by this user only) rather than on the terminal, and exit status 1.
+
+`port_in_range` checks a port option (`typer.Option(callback=port_in_range)`): out of range
+is a usage error naming the option and the range, not an `OverflowError` at bind time.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+console = Console(markup=False, highlight=False)
+"""Standard output: markup off, no automatic highlighting."""
+
+err_console = Console(stderr=True, markup=False, highlight=False)
+"""Standard error: markup off, no automatic highlighting."""
+
+ERROR_STYLE = "bold red"
+WARNING_STYLE = "yellow"
+REPORT_PREFIX = "updatesync-error-"
+MAX_PORT = 65535
+
+
+def port_in_range(value: int) -> int:
+    """A port option's value, or a usage error (exit status 2) saying the valid range."""
+    if not 0 <= value <= MAX_PORT:
+        raise typer.BadParameter(f"{value} is not a port: give one from 0 to {MAX_PORT}")
+    return value
+
+
+def labelled(label: str, style: str, message: str) -> Text:
+    """`label message`, the label styled, the message exactly as given."""
+    return Text.assemble((label, style), " ", message)
+
+
+def error(message: str, *, out: Console | None = None) -> None:
+    """Print `error: message` on standard error (the message as written, one line per line
+    of it: not wrapped at the terminal's width, so a path stays whole)."""
+    (out or err_console).print(labelled("error:", ERROR_STYLE, message), soft_wrap=True)
+
+
+def warning(message: str, *, out: Console | None = None) -> None:
+    """Print `warning: message` (on standard output unless `out` says otherwise)."""
+    (out or console).print(labelled("warning:", WARNING_STYLE, message), soft_wrap=True)
+
+
+def say(message: str, *, out: Console | None = None) -> None:
+    """Print a line as written, not wrapped (standard output unless `out` says otherwise)."""
+    (out or console).print(message, markup=False, highlight=False, soft_wrap=True)
+
+
+def write_report(exc: BaseException, argv: list[str] | None = None) -> Path:
+    """Write the traceback of `exc`, with the command line, to a new file readable by this
+    user only (in the temporary folder); its path."""
+    handle, name = tempfile.mkstemp(prefix=REPORT_PREFIX, suffix=".txt")
+    with os.fdopen(handle, "w", encoding="utf-8", errors="replace") as report:
+        report.write(f"updatesync internal error at {datetime.now(UTC).isoformat()}\n")
+        report.write(f"command: {' '.join(argv if argv is not None else sys.argv)}\n")
+        report.write(f"python: {sys.version.split()[0]}\n\n")
+        report.write("".join(traceback.format_exception(exc)))
+    return Path(name)
+
+
+def internal_error(exc: BaseException) -> int:
+    """Report an unexpected exception in one line (the traceback to a file); exit status."""
+    summary = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    what = f"{type(exc).__name__}: {summary}" if summary else type(exc).__name__
+    try:
+        where = f"details in {write_report(exc)}"
+    except OSError as report_failed:
+        where = f"the details could not be written: {report_failed}"
+    err_console.print(
+        labelled("internal error:", ERROR_STYLE, f"{what} (please report it; {where})"),
+        soft_wrap=True,
+    )
+    return 1
+
+
+def last_resort(run: Callable[[], object]) -> None:
+    """Run the command `run`; an exception it lets through becomes one line and status 1."""
+    try:
+        run()
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # the last resort: whatever else got here is a bug
+        sys.exit(internal_error(exc))
