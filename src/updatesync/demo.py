@@ -121,6 +121,7 @@ class HierarchyDemo:
                 )
 
     def start(self) -> HierarchyDemo:
+        loaded = load_hierarchy(self.hierarchy_file)  # a wrong file is said before any work
         self.root.mkdir(parents=True, exist_ok=True)
         self.console.print(
             "generating the stand-in Microsoft Update's catalogs", highlight=False, markup=False
@@ -130,7 +131,6 @@ class HierarchyDemo:
         import_export_cabinet(self.mu, self.month1)
         self.mu_server = BackgroundServer(create_app(StoreBackend(self.mu))).start()
         products = tuple(c.update_id for c in self.mu.categories("Product"))
-        loaded = load_hierarchy(self.hierarchy_file)
         hierarchy = replace(
             loaded,
             data_dir=self.root / "hierarchy",
