@@ -365,3 +365,20 @@ def test_a_cabinet_that_cannot_be_written_is_named_not_its_temporary_file(
     result = run("catalog", "generate", "--updates", "2", "--out", "out.cab", cwd=tmp_path)
     line = assert_one_error_line(result)
     assert line == "error: out.cab: Is a directory"
+
+
+def test_a_cabinet_in_a_missing_folder_names_the_folder(tmp_path: Path) -> None:
+    """Found: `catalog generate --out nofolder/x.cab` named a temporary folder, `[Errno 2]`."""
+    result = run("catalog", "generate", "--updates", "2", "--out", "nofolder/x.cab", cwd=tmp_path)
+    line = assert_one_error_line(result)
+    assert line == "error: nofolder: no such folder; create it first"
+
+
+def test_a_file_name_with_a_style_tag_is_shown_as_written(tmp_path: Path) -> None:
+    """Found: `catalog generate --out '[bold]c.cab'` said it wrote `c.cab` (the progress bar
+    and the result line read the name as markup)."""
+    result = run("catalog", "generate", "--updates", "2", "--out", "[bold]c.cab", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "generating [bold]c.cab" in result.stderr
+    assert result.stdout.strip().endswith("revisions to [bold]c.cab")
+    assert (tmp_path / "[bold]c.cab").is_file()
