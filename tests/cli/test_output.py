@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 import stat
 from pathlib import Path
@@ -13,8 +14,10 @@ import typer
 from updatesync.cli.output import (
     error,
     last_resort,
+    os_error_text,
     port_in_range,
     say,
+    user_error_text,
     warning,
     write_report,
 )
@@ -112,3 +115,15 @@ def test_a_report_names_the_command(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     text = report.read_text(encoding="utf-8")
     assert "command: updatesync updateserver status" in text
     assert "ValueError: bad" in text
+
+
+def test_os_errors_in_words(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    exists = FileExistsError(errno.EEXIST, "File exists", str(tmp_path / "file"))
+    assert os_error_text(exists) == f"{tmp_path / 'file'}: is a file, where a folder is needed"
+    renamed = IsADirectoryError(errno.EISDIR, "Is a directory", ".x.part", None, "out.cab")
+    assert os_error_text(renamed) == "out.cab: Is a directory"
+    assert os_error_text(OSError("cannot listen on 127.0.0.1:1: in use")) == (
+        "cannot listen on 127.0.0.1:1: in use"
+    )
+    assert user_error_text(ValueError("as written")) == "as written"

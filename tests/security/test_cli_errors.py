@@ -23,12 +23,18 @@ import socket
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from updatesync.metadata.export import write_export
 from updatesync.metadata.generator import generate_catalog
+from updatesync.roles.serving import BackgroundServer
 from updatesync.security.signing import create_secret
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.updateserver.importer import import_export_cabinet
@@ -382,3 +388,47 @@ def test_a_file_name_with_a_style_tag_is_shown_as_written(tmp_path: Path) -> Non
     assert "generating [bold]c.cab" in result.stderr
     assert result.stdout.strip().endswith("revisions to [bold]c.cab")
     assert (tmp_path / "[bold]c.cab").is_file()
+
+
+async def _not_json(request: Request) -> Response:
+    status = int(request.path_params["status"])
+    return Response("<html>\n<b>proxy</b> error\n</html>", status, media_type="application/json")
+
+
+@pytest.fixture(scope="module")
+def odd_provider() -> Iterator[str]:
+    """A provider that answers `POST /<status>/api/sites/CS1/sync` with `status` and a body
+    that is not JSON, whatever its Content-Type says."""
+    app = Starlette(
+        routes=[Route("/{status:int}/api/sites/{site}/sync", _not_json, methods=["POST"])]
+    )
+    with BackgroundServer(app) as server:
+        yield server.url
+
+
+@pytest.mark.parametrize("status", [202, 502])
+def test_sync_now_names_an_answer_that_is_not_json(
+    tmp_path: Path, odd_provider: str, status: int
+) -> None:
+    """Found: `sync-now` against a provider (or a proxy before it) whose answer is not JSON
+    failed with a `JSONDecodeError` traceback."""
+    provider = f"{odd_provider}/{status}"
+    result = run("sync-now", "--site", "CS1", "--provider", provider, cwd=tmp_path)
+    line = assert_one_error_line(result)
+    assert line == (
+        f"error: {provider}/api/sites/CS1/sync: HTTP {status}: <html> <b>proxy</b> error </html>"
+    )
+
+
+def test_a_data_folder_that_is_a_file_stops_serve_and_the_demo(tmp_path: Path) -> None:
+    """Found: a hierarchy's data folder (or the demo's `--data`) that is a file said only
+    `[Errno 17] File exists: '...'`."""
+    file = _one_site_file(tmp_path)
+    for leftover in sorted((tmp_path / "data").rglob("*"), reverse=True):
+        leftover.unlink() if leftover.is_file() else leftover.rmdir()
+    (tmp_path / "data").rmdir()
+    (tmp_path / "data").write_text("a file", encoding="utf-8")
+    line = assert_one_error_line(run("serve", file, "--role", "all", cwd=tmp_path))
+    assert line == f"error: {tmp_path / 'data'}: is a file, where a folder is needed"
+    line = assert_one_error_line(run("demo", "--once", "--data", "data", cwd=tmp_path))
+    assert line == "error: data: is a file, where a folder is needed"

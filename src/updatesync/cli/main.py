@@ -32,6 +32,7 @@ from updatesync.cli.output import (
     error,
     last_resort,
     port_in_range,
+    user_error_text,
     warning,
 )
 from updatesync.cli.serve import DEFAULT_CONSOLE_PORT, secret_app, serve
@@ -91,20 +92,13 @@ USER_ERRORS = (
 """Errors whose message says what went wrong and what to do: printed as one `error:` line."""
 
 
-def os_error_text(exc: OSError) -> str:
-    """An OSError as `path: reason` (the target of a rename), or its own message."""
-    if exc.strerror and (exc.filename2 or exc.filename):
-        return f"{exc.filename2 or exc.filename}: {exc.strerror}"
-    return str(exc)
-
-
 @contextmanager
 def _user_errors() -> Iterator[None]:
     """Turn the errors a user can act on into one red line and exit code 1."""
     try:
         yield
     except USER_ERRORS as exc:
-        error(os_error_text(exc) if isinstance(exc, OSError) else str(exc))
+        error(user_error_text(exc))
         raise typer.Exit(1) from exc
 
 
@@ -475,6 +469,15 @@ def _print_status(status: StoreStatus) -> None:
 # -- a site's sync, the demo -----------------------------------------------------------
 
 
+def _json_object(answer: httpx.Response) -> dict[str, object] | None:
+    """The answer's JSON object, or None when it is not one (a proxy's page, a bad body)."""
+    try:
+        body = answer.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
 @app.command("sync-now")
 def sync_now(
     site: Annotated[str, typer.Option(help="The site to synchronize, e.g. CS1.")],
@@ -503,15 +506,12 @@ def sync_now(
     except httpx.HTTPError as exc:
         error(f"the provider at {provider} did not answer: {exc}")
         raise typer.Exit(1) from exc
-    if answer.status_code != 202:
-        detail = (
-            answer.json().get("detail")
-            if answer.headers.get("content-type", "").startswith("application/json")
-            else answer.text[:200]
-        )
-        error(f"{url}: HTTP {answer.status_code}: {detail}")
+    state = _json_object(answer)
+    if answer.status_code != 202 or state is None:
+        detail = state.get("detail") if state else None
+        text = " ".join(answer.text[:200].split())
+        error(f"{url}: HTTP {answer.status_code}: {detail or text or 'no answer text'}")
         raise typer.Exit(1)
-    state = answer.json()
     console.print(
         f"sync requested at {site.upper()} ({'full' if full else 'delta'}); pending request: "
         f"{state.get('SyncNow')}; last state: {state.get('LastSyncState')}",

@@ -20,6 +20,7 @@ is a usage error naming the option and the range, not an `OverflowError` at bind
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import tempfile
@@ -70,6 +71,22 @@ def warning(message: str, *, out: Console | None = None) -> None:
 def say(message: str, *, out: Console | None = None) -> None:
     """Print a line as written, not wrapped (standard output unless `out` says otherwise)."""
     (out or console).print(message, markup=False, highlight=False, soft_wrap=True)
+
+
+def os_error_text(exc: OSError) -> str:
+    """An OSError in words: `path: reason` (for a rename, the target), a file where a
+    folder is needed said so; an OSError raised with a message of its own, that message."""
+    path = exc.filename2 or exc.filename
+    if not exc.strerror or path is None:
+        return str(exc)
+    if exc.errno == errno.EEXIST and Path(path).exists() and not Path(path).is_dir():
+        return f"{path}: is a file, where a folder is needed"
+    return f"{path}: {exc.strerror}"
+
+
+def user_error_text(exc: BaseException) -> str:
+    """The line an error a user can act on is shown as (`os_error_text` for an OSError)."""
+    return os_error_text(exc) if isinstance(exc, OSError) else str(exc)
 
 
 def write_report(exc: BaseException, argv: list[str] | None = None) -> Path:

@@ -27,7 +27,7 @@ from typing import Annotated
 
 import typer
 
-from updatesync.cli.output import console, error, port_in_range
+from updatesync.cli.output import console, error, port_in_range, user_error_text
 from updatesync.config import Hierarchy, HierarchyError, load_hierarchy
 from updatesync.roles import (
     ConsoleRole,
@@ -135,7 +135,7 @@ def serve(
                     started.stop()
                 raise
     except (HierarchyError, RoleError, SecretError, ValueError, OSError) as exc:
-        error(str(exc))
+        error(user_error_text(exc))
         raise typer.Exit(1) from exc
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -167,7 +167,7 @@ def _serve_processes(
         if text == "all" and not _on_this_machine(hierarchy):
             hierarchy_file = _loopback_copy(hierarchy_file, hierarchy)
     except (HierarchyError, RoleError, SecretError, ValueError, OSError) as exc:
-        error(str(exc))
+        error(user_error_text(exc))
         raise typer.Exit(1) from exc
     supervisor = Supervisor(
         hierarchy_file,
