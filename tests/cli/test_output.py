@@ -6,21 +6,29 @@ from __future__ import annotations
 import errno
 import importlib
 import stat
+import threading
 from pathlib import Path
 
+import httpx
 import pytest
 import typer
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from updatesync.cli.output import (
     error,
     last_resort,
     os_error_text,
     port_in_range,
+    quiet_tracebacks,
     say,
     user_error_text,
     warning,
     write_report,
 )
+from updatesync.roles.serving import BackgroundServer
 
 cli_main = importlib.import_module("updatesync.cli.main")  # the package's `main` is the function
 
@@ -127,3 +135,56 @@ def test_os_errors_in_words(tmp_path: Path) -> None:
         "cannot listen on 127.0.0.1:1: in use"
     )
     assert user_error_text(ValueError("as written")) == "as written"
+
+
+async def _broken(_request: Request) -> Response:
+    raise RuntimeError("the handler broke\nsecond line")
+
+
+def test_a_failed_request_of_a_running_server_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """uvicorn prints the traceback of a request that failed; under the command, one line
+    (the traceback in the process's report file, the same file for every failure)."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    undo = quiet_tracebacks()
+    try:
+        with BackgroundServer(Starlette(routes=[Route("/", _broken)])) as server:
+            assert httpx.get(server.url, timeout=30).status_code == 500
+            assert httpx.get(server.url, timeout=30).status_code == 500
+    finally:
+        undo()
+    _, err = capfd.readouterr()
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if "RuntimeError" in line]
+    assert len(lines) == 2, err
+    assert lines[0].endswith(
+        "Exception in ASGI application: RuntimeError: the handler broke (please report it; "
+        f"details in {next(tmp_path.glob('updatesync-error-*.txt'))})"
+    )
+    assert len(list(tmp_path.glob("updatesync-error-*.txt"))) == 1
+    report = next(tmp_path.glob("updatesync-error-*.txt")).read_text(encoding="utf-8")
+    assert report.count("RuntimeError: the handler broke") == 2
+
+
+def test_a_thread_that_fails_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+
+    def fails() -> None:
+        raise ValueError("in the background")
+
+    undo = quiet_tracebacks()
+    try:
+        thread = threading.Thread(target=fails, name="poller")
+        thread.start()
+        thread.join()
+    finally:
+        undo()
+    _, err = capfd.readouterr()
+    assert "Traceback" not in err
+    assert err.startswith("internal error: poller: ValueError: in the background (please")
+    assert err.count("\n") == 1

@@ -32,6 +32,7 @@ from updatesync.cli.output import (
     error,
     last_resort,
     port_in_range,
+    quiet_tracebacks,
     user_error_text,
     warning,
 )
@@ -586,4 +587,5 @@ def demo(
 
 def main() -> None:
     """The `updatesync` command: an unexpected error is one line, its details in a file."""
+    quiet_tracebacks()
     last_resort(app)
