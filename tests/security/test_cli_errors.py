@@ -432,3 +432,25 @@ def test_a_data_folder_that_is_a_file_stops_serve_and_the_demo(tmp_path: Path) -
     assert line == f"error: {tmp_path / 'data'}: is a file, where a folder is needed"
     line = assert_one_error_line(run("demo", "--once", "--data", "data", cwd=tmp_path))
     assert line == "error: data: is a file, where a folder is needed"
+
+
+def test_titles_from_the_catalog_are_shown_as_written(tmp_path: Path) -> None:
+    """Found: a category title holding `[/x]` (titles come from the upstream's catalog)
+    failed `updateserver categories` and `subscription` with a `MarkupError` traceback."""
+    file = _real_store(tmp_path / "store", updates=5)
+    with sqlite3.connect(file) as conn:
+        (product,) = conn.execute(
+            "SELECT update_id FROM update_item WHERE category_type = 'Product' LIMIT 1"
+        ).fetchone()
+        conn.execute(
+            "UPDATE revision SET title = 'Lab [/x] [bold]OS' WHERE update_id = ?", [product]
+        )
+    conn.close()
+    listed = run("updateserver", "categories", "--data", file.parent, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "Lab [/x] [bold]OS" in listed.stdout
+    chosen = run(
+        "updateserver", "subscription", "--data", file.parent, "--product", product, cwd=tmp_path
+    )
+    assert chosen.returncode == 0, chosen.stderr
+    assert f"products: Lab [/x] [bold]OS ({product})" in chosen.stdout
