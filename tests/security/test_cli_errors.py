@@ -454,3 +454,16 @@ def test_titles_from_the_catalog_are_shown_as_written(tmp_path: Path) -> None:
     )
     assert chosen.returncode == 0, chosen.stderr
     assert f"products: Lab [/x] [bold]OS ({product})" in chosen.stdout
+
+
+def test_an_address_that_cannot_be_parsed_is_named(tmp_path: Path) -> None:
+    """Found: `sync-now --provider 'http://[::1'` and `updateserver sync --upstream
+    'http://[::1'` ended in httpx's `InvalidURL` (a traceback, now the last resort's line)."""
+    line = assert_one_error_line(
+        run("sync-now", "--site", "CS1", "--provider", "http://[::1", cwd=tmp_path)
+    )
+    assert line.startswith("error: the provider address 'http://[::1' is not valid (")
+    line = assert_one_error_line(
+        run("updateserver", "sync", "--data", "store", "--upstream", "http://[::1", cwd=tmp_path)
+    )
+    assert "upstream URL 'http://[::1' is not a valid address" in line

@@ -470,6 +470,10 @@ def _print_status(status: StoreStatus) -> None:
 # -- a site's sync, the demo -----------------------------------------------------------
 
 
+PROVIDER = "http://127.0.0.1:8080"
+"""`sync-now`'s provider when neither --provider nor --hierarchy is given."""
+
+
 def _json_object(answer: httpx.Response) -> dict[str, object] | None:
     """The answer's JSON object, or None when it is not one (a proxy's page, a bad body)."""
     try:
@@ -483,9 +487,7 @@ def _json_object(answer: httpx.Response) -> dict[str, object] | None:
 def sync_now(
     site: Annotated[str, typer.Option(help="The site to synchronize, e.g. CS1.")],
     full: Annotated[bool, typer.Option("--full", help="A full sync (FULL.SYN).")] = False,
-    provider: Annotated[
-        str, typer.Option(help="The site's SMS Provider address.")
-    ] = "http://127.0.0.1:8080",
+    provider: Annotated[str, typer.Option(help="The site's SMS Provider address.")] = PROVIDER,
     hierarchy: Annotated[
         Path | None,
         typer.Option(help="Find the site's provider in this hierarchy file (its address, port)."),
@@ -504,6 +506,9 @@ def sync_now(
     url = f"{provider.rstrip('/')}/api/sites/{site}/sync"
     try:
         answer = httpx.post(url, json={"full": full}, timeout=30)
+    except httpx.InvalidURL as exc:
+        error(f"the provider address {provider!r} is not valid ({exc}); give it as e.g. {PROVIDER}")
+        raise typer.Exit(1) from exc
     except httpx.HTTPError as exc:
         error(f"the provider at {provider} did not answer: {exc}")
         raise typer.Exit(1) from exc
