@@ -467,3 +467,16 @@ def test_an_address_that_cannot_be_parsed_is_named(tmp_path: Path) -> None:
         run("updateserver", "sync", "--data", "store", "--upstream", "http://[::1", cwd=tmp_path)
     )
     assert "upstream URL 'http://[::1' is not a valid address" in line
+
+
+def test_a_site_database_that_cannot_be_opened_stops_the_site_role_in_one_line(
+    tmp_path: Path,
+) -> None:
+    """Finding: a site database this user cannot open (here a folder in its place: root
+    reads a file of mode 000) gave a traceback under `serve --role site:CS1`."""
+    file = _one_site_file(tmp_path)
+    database = tmp_path / "data" / "CS1" / "site.sqlite"
+    database.mkdir(parents=True)
+    line = assert_one_error_line(run("serve", file, "--role", "site:CS1", cwd=tmp_path))
+    assert line.startswith(f"error: site:CS1: {database.resolve()}: cannot open the site database")
+    assert line.endswith("check the path and its permissions")
