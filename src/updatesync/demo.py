@@ -18,7 +18,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import astuple, dataclass, replace
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -26,8 +26,8 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 from rich.live import Live
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from updatesync.config import Criteria, Hierarchy, load_hierarchy
 from updatesync.logs.cmtrace import read_cmtrace
@@ -163,14 +163,16 @@ class HierarchyDemo:
         return load_hierarchy(self.file), socks
 
     def start(self) -> HierarchyDemo:
+        loaded = load_hierarchy(self.hierarchy_file)  # a wrong file is said before any work
         private_dir(self.root)
-        self.console.print("generating the stand-in Microsoft Update's catalogs", highlight=False)
+        self.console.print(
+            "generating the stand-in Microsoft Update's catalogs", highlight=False, markup=False
+        )
         self._catalogs()
         self.mu = UpdateStore.open(self.mu_dir)
         import_export_cabinet(self.mu, self.month1)
         self.mu_server = BackgroundServer(create_app(StoreBackend(self.mu))).start()
         products = tuple(c.update_id for c in self.mu.categories("Product"))
-        loaded = load_hierarchy(self.hierarchy_file)
         self._certificates(loaded)
         written, socks = self._write_file(loaded)
         hierarchy = replace(written, criteria=Criteria(products, DEMO_CLASSIFICATIONS, ("en",)))
@@ -192,8 +194,9 @@ class HierarchyDemo:
             + "; "
             + ", ".join(f"{s.sup.fqdn} at {s.url}" for s in self.sups),
             highlight=False,
+            markup=False,
         )
-        self.console.print(f"web console at {self.web.url}/", highlight=False)
+        self.console.print(f"web console at {self.web.url}/", highlight=False, markup=False)
         self.console.print(
             "every site and SUP serves HTTPS with a certificate of the demo's CA "
             f"{self.pki / CA_CERT}; the hierarchy file they run: {self.file}",
@@ -269,6 +272,7 @@ class HierarchyDemo:
                 f"{label}: every site synced; content version "
                 f"{', '.join(map(str, versions))} at {', '.join(s.code for s in self.sites)}",
                 highlight=False,
+                markup=False,
             )
         else:
             failed = [
@@ -276,7 +280,9 @@ class HierarchyDemo:
                 for s in self.sites
                 if not (finished(s) and s.results[-1].succeeded)
             ]
-            self.console.print(f"{label}: FAILED at " + "; ".join(failed), highlight=False)
+            self.console.print(
+                f"{label}: FAILED at " + "; ".join(failed), highlight=False, markup=False
+            )
         return ok
 
     def _echo_logs(self, console: Console) -> None:
@@ -299,9 +305,8 @@ class HierarchyDemo:
                 style = (
                     "red" if entry.severity == 3 else "dim" if text.startswith("STATMSG") else ""
                 )
-                line = f"{site.code}  {text}"
                 console.print(
-                    f"[{style}]{escape(line)}[/]" if style else escape(line),
+                    Text(f"{site.code}  {text}", style=style),
                     highlight=False,
                     no_wrap=True,
                     overflow="ellipsis",
@@ -312,12 +317,12 @@ class HierarchyDemo:
         title = f"{label}: SyncNow at {self.sites[0].code}"
         if seconds is not None:
             title += f" — every site and SUP done in {seconds:.1f} s"
-        table = Table(title=title, title_justify="left")
+        table = Table(title=Text(title, style="table.title"), title_justify="left")
         table.add_column("site / SUP", no_wrap=True, min_width=22)
         for column in ("state", "version", "items", "time"):
             table.add_column(column, justify="right", no_wrap=True)
         for row in self.rows(counts):
-            table.add_row(row.role, row.state, row.version, row.items, row.seconds)
+            table.add_row(*(Text(cell) for cell in astuple(row)))
         return table
 
     def rows(self, counts: dict[str, int]) -> list[RoundRow]:
@@ -401,7 +406,7 @@ def run_demo(
                 demo.next_month()
             ok = demo.round(label) and ok
         logs = ", ".join(str(s.log_dir) for s in demo.sites)
-        console.print(f"logs: {logs}", highlight=False)
+        console.print(f"logs: {logs}", highlight=False, markup=False)
         if keep_serving is not None:
             keep_serving(demo)
     return ok

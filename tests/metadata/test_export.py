@@ -492,3 +492,10 @@ def test_reading_a_large_export_stays_in_flat_memory(tmp_path: Path) -> None:
             tracemalloc.stop()
     assert seen == count
     assert peak < 20 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB while reading"
+
+
+def test_writing_into_a_missing_folder_names_the_folder(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError) as caught:
+        write_export(tmp_path / "missing" / "x.cab", [])
+    assert caught.value.filename == str(tmp_path / "missing")
+    assert caught.value.strerror == "no such folder; create it first"

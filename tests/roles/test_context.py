@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,6 +16,8 @@ from starlette.routing import Route
 
 from updatesync.roles.context import Role, RoleError
 from updatesync.roles.serving import bind
+from updatesync.updateserver.database import DATABASE_FILE as STORE_FILE
+from updatesync.updateserver.store import UpdateStore
 
 WAIT = 30.0
 
@@ -136,3 +139,17 @@ def test_a_port_in_use_is_a_role_error_and_stops_what_started(busy_port: int) ->
     [url] = urls
     with pytest.raises(httpx.ConnectError):
         httpx.get(url + "/", timeout=WAIT)
+
+
+def test_a_database_that_cannot_be_used_is_a_role_error_naming_the_role(tmp_path: Path) -> None:
+    """A damaged store (or site database) stops the role with one line: role, file, what
+    to do; what had started is stopped."""
+    (tmp_path / STORE_FILE).write_bytes(b"not a database at all" * 100)
+
+    def open_store(role: FakeRole) -> None:
+        UpdateStore.open(tmp_path)
+
+    role = FakeRole(closer("a"), open_store)
+    with pytest.raises(RoleError, match=r"^fake role: .*updateserver.sqlite: not a valid update"):
+        role.start()
+    assert role.closed == ["a"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import stat
 from pathlib import Path
 
@@ -9,12 +10,16 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy import text
+from sqlalchemy.exc import DatabaseError
 
 from updatesync.updateserver.database import (
     DATABASE_FILE,
     MIGRATIONS,
     create_store_engine,
+    database_name,
+    describe_database_error,
     migrate,
     sqlite_url,
 )
@@ -97,3 +102,36 @@ def test_a_key_in_the_database_is_not_moved_without_a_data_folder(tmp_path: Path
     finally:
         engine.dispose()
     assert not (tmp_path / "cookie.key").exists()
+
+
+@pytest.mark.parametrize(
+    ("reason", "said"),
+    [
+        ("file is not a database", "/d/x.sqlite: not a valid update server store: the file is"),
+        ("database disk image is malformed", "/d/x.sqlite: not a valid update server store"),
+        ("unable to open database file", "/d/x.sqlite: cannot open the update server store"),
+        ("attempt to write a readonly database", "/d/x.sqlite: the update server store is read"),
+        ("database is locked", "/d/x.sqlite: the update server store is locked by another"),
+        ("disk I/O error", "/d/x.sqlite: cannot use the update server store: disk I/O error"),
+    ],
+)
+def test_a_database_error_in_one_line_with_what_to_do(reason: str, said: str) -> None:
+    exc = DatabaseError("SELECT 1", {}, sqlite3.DatabaseError(reason))
+    line = describe_database_error(exc, "/d/x.sqlite", "update server store", "sync again")
+    assert line.startswith(said) and "\n" not in line
+    if "not a valid" in said:
+        assert line.endswith("restore it from a backup, or move it aside and sync again")
+
+
+def test_a_revision_this_version_does_not_know_is_a_newer_updatesync() -> None:
+    exc = CommandError("Can't locate revision identified by 'ffffffffffff'")
+    line = describe_database_error(exc, "/d/x.sqlite", "update server store", "sync again")
+    assert line.startswith("/d/x.sqlite: this update server store was written by a newer")
+
+
+def test_database_names_hide_passwords() -> None:
+    assert database_name("sqlite:////srv/wsus/updateserver.sqlite") == (
+        "/srv/wsus/updateserver.sqlite"
+    )
+    shown = database_name("postgresql://wsus:s3cret@db.example/wsus")
+    assert "s3cret" not in shown and "db.example/wsus" in shown

@@ -10,7 +10,7 @@ from generated_catalog import imported_store
 
 from updatesync.metadata.export import read_export
 from updatesync.metadata.model import CategoryType, RevisionKey
-from updatesync.updateserver.errors import UnknownRevisions, UpdateServerError
+from updatesync.updateserver.errors import StoreUnreadable, UnknownRevisions, UpdateServerError
 from updatesync.updateserver.store import Subscription, UpdateStore
 
 
@@ -87,3 +87,18 @@ def test_export_writes_every_revision(store: UpdateStore, tmp_path: Path) -> Non
         assert {(r.update_id, r.revision) for r in export.records()} == {
             (k.update_id, k.revision) for k in store.revision_keys()
         }
+
+
+def test_a_file_that_is_not_a_store_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    (tmp_path / "updateserver.sqlite").write_bytes(b"\x00garbage" * 1000)
+    with pytest.raises(StoreUnreadable) as caught:
+        UpdateStore.open(tmp_path)
+    text = str(caught.value)
+    assert text.startswith(f"{(tmp_path / 'updateserver.sqlite').resolve()}: not a valid")
+    assert "move it aside and run `updatesync updateserver sync`" in text
+
+
+def test_a_data_folder_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "data").write_text("a file", encoding="utf-8")
+    with pytest.raises(StoreUnreadable, match="is a file, not a folder"):
+        UpdateStore.open(tmp_path / "data")

@@ -263,3 +263,9 @@ def test_a_404_is_not_retried_and_says_to_check_the_address(upstream: Upstream) 
 def test_an_address_that_is_not_http_is_refused_up_front() -> None:
     with pytest.raises(ValueError, match="http:// or https://"):
         UpstreamClient("ftp://wsus.example")
+
+
+def test_an_address_that_cannot_be_parsed_is_a_value_error() -> None:
+    """Not httpx's InvalidURL: the callers turn a ValueError into their one-line error."""
+    with pytest.raises(ValueError, match=r"^upstream URL 'http://\[::1' is not a valid address"):
+        UpstreamClient("http://[::1")

@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from updatesync.cli.output import error
 from updatesync.logs.rollover import LogReadError
 from updatesync.logs.runs import FAILED, RUNNING, STUCK, SUCCESS, Phase, SyncRun
 from updatesync.logs.tracker import Tracker, find_logs
@@ -36,7 +37,7 @@ logs_app = typer.Typer(
     no_args_is_help=True,
 )
 console = Console()
-err_console = Console(stderr=True)
+"""Runs are rendered with markup (styles); every text from a log is escaped."""
 
 _sleep: Callable[[float], None] = time.sleep
 """How `--follow` waits between polls (replaced in tests)."""
@@ -275,10 +276,9 @@ def track(
     tracker = Tracker(paths, stuck_after=timedelta(minutes=stuck_after))
     try:
         if not find_logs(paths):
-            err_console.print(
-                "[bold red]error:[/] no WSyncMgr, SMSDBMON, SMSProv or SoftwareDistribution log "
-                f"under {', '.join(str(p) for p in paths)}",
-                highlight=False,
+            error(
+                "no WSyncMgr, SMSDBMON, SMSProv or SoftwareDistribution log "
+                f"under {', '.join(str(p) for p in paths)}"
             )
             raise typer.Exit(1)
         if follow:
@@ -286,7 +286,7 @@ def track(
             return
         runs = tracker.runs()
     except (OSError, LogReadError) as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        error(str(exc))
         raise typer.Exit(1) from exc
     if as_json:
         _print_json([run.to_json() for run in runs])

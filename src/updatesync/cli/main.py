@@ -14,8 +14,6 @@ from typing import Annotated, TypeVar
 
 import httpx
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -25,8 +23,20 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
+from sqlalchemy.exc import DatabaseError
 
 from updatesync.cli.logs import logs_app
+from updatesync.cli.output import (
+    console,
+    err_console,
+    error,
+    last_resort,
+    port_in_range,
+    quiet_tracebacks,
+    user_error_text,
+    warning,
+)
 from updatesync.cli.pki import pki_app
 from updatesync.cli.serve import DEFAULT_CONSOLE_PORT, secret_app, serve
 from updatesync.config import MICROSOFT_UPDATE_URL, HierarchyError, load_hierarchy
@@ -35,12 +45,15 @@ from updatesync.metadata.document import parse_update
 from updatesync.metadata.errors import MetadataError
 from updatesync.metadata.export import read_export, write_export
 from updatesync.metadata.generator import evolve_catalog, generate_catalog
+from updatesync.roles import RoleError
 from updatesync.roles.serving import bind, serve_forever, url_of
 from updatesync.security.pki import TlsError, client_context
+from updatesync.security.signing import SecretError
+from updatesync.site.database.store import SiteDatabaseError
 from updatesync.updateserver.admin_api import admin_routes, service_error_logger, upstream_runner
-from updatesync.updateserver.errors import UpdateServerError
+from updatesync.updateserver.errors import StoreUnreadable, UpdateServerError
 from updatesync.updateserver.importer import ImportResult, import_export_cabinet
-from updatesync.updateserver.store import Subscription, UpdateStore
+from updatesync.updateserver.store import Subscription, UpdateStore, store_problem
 from updatesync.updateserver.store_backend import StoreBackend
 from updatesync.updateserver.store_status import StoreStatus
 from updatesync.updateserver.sync import (
@@ -65,8 +78,6 @@ app.add_typer(logs_app, name="logs")
 app.add_typer(pki_app, name="pki")
 app.command("serve")(serve)
 
-console = Console()
-err_console = Console(stderr=True)
 T = TypeVar("T")
 
 DataDir = Annotated[
@@ -74,20 +85,43 @@ DataDir = Annotated[
 ]
 
 
+USER_ERRORS = (
+    MetadataError,
+    UpdateServerError,
+    HierarchyError,
+    RoleError,
+    SecretError,
+    SiteDatabaseError,
+    OSError,
+)
+"""Errors whose message says what went wrong and what to do: printed as one `error:` line."""
+
+
 @contextmanager
 def _user_errors() -> Iterator[None]:
     """Turn the errors a user can act on into one red line and exit code 1."""
     try:
         yield
-    except (MetadataError, UpdateServerError, OSError) as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+    except USER_ERRORS as exc:
+        error(user_error_text(exc))
         raise typer.Exit(1) from exc
+
+
+@contextmanager
+def _store(data: Path) -> Iterator[UpdateStore]:
+    """The update server's store at `data`; a database error while it is used (a page
+    damaged past the first ones) names the file and what to do."""
+    with UpdateStore.open(data) as store:
+        try:
+            yield store
+        except DatabaseError as exc:
+            raise StoreUnreadable(store_problem(exc, str(store.engine.url))) from exc
 
 
 @contextmanager
 def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
     columns = (
-        TextColumn("[progress.description]{task.description}"),
+        TextColumn("{task.description}", style="progress.description", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -166,7 +200,7 @@ def server_import(
     """Import a WSUS export cabinet into the update server's store, all or nothing."""
     with (
         _user_errors(),
-        UpdateStore.open(data) as store,
+        _store(data) as store,
         _progress(f"importing {cabinet.name}") as report,
     ):
         result = import_export_cabinet(store, cabinet, progress=report)
@@ -181,7 +215,7 @@ def server_export(
     """Export every stored revision as a WSUS export cabinet."""
     with (
         _user_errors(),
-        UpdateStore.open(data) as store,
+        _store(data) as store,
         _progress(f"exporting to {cabinet.name}") as report,
     ):
         written = store.export(cabinet, progress=report)
@@ -194,7 +228,7 @@ def server_status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """What the update server holds: revisions, updates, categories, change counter."""
-    with _user_errors(), UpdateStore.open(data) as store:
+    with _user_errors(), _store(data) as store:
         status = store.status()
     if as_json:
         console.print_json(json.dumps(status.to_json()))
@@ -209,7 +243,7 @@ def server_changes(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The revisions that arrived after the change counter stood at SINCE."""
-    with _user_errors(), UpdateStore.open(data) as store:
+    with _user_errors(), _store(data) as store:
         keys = store.changed_since(since)
     if as_json:
         console.print_json(json.dumps([[k.update_id, k.revision] for k in keys]))
@@ -266,7 +300,7 @@ def server_sync(
     """
     with (
         _user_errors(),
-        UpdateStore.open(data) as store,
+        _store(data) as store,
         _progress(f"syncing from {upstream}") as report,
     ):
         settings = SyncSettings(
@@ -301,14 +335,16 @@ def server_serve(
     host: Annotated[
         str, typer.Option(help="Address to listen on; 0.0.0.0 serves the whole network.")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port (WSUS uses 8530 for HTTP).")] = 8530,
+    port: Annotated[
+        int, typer.Option(help="Port (WSUS uses 8530 for HTTP).", callback=port_in_range)
+    ] = 8530,
     upstream: Annotated[
         str | None,
         typer.Option(help="The upstream this server syncs from when asked (POST /api/sync)."),
     ] = None,
 ) -> None:
     """Serve MS-WSUSSS to downstream servers, and the admin API, until interrupted."""
-    with _user_errors(), UpdateStore.open(data) as store:
+    with _user_errors(), _store(data) as store:
         runner = upstream_runner(store, upstream) if upstream is not None else None
         on_error = service_error_logger(store)
         app = create_app(
@@ -340,7 +376,7 @@ def server_categories(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The categories this server holds: the products and classifications to subscribe to."""
-    with _user_errors(), UpdateStore.open(data) as store:
+    with _user_errors(), _store(data) as store:
         found = store.categories(category_type)
     if as_json:
         console.print_json(
@@ -376,7 +412,7 @@ def server_subscription(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show the subscription, or replace it when any option is given."""
-    with _user_errors(), UpdateStore.open(data) as store:
+    with _user_errors(), _store(data) as store:
         if product or classification or language:
             store.set_subscription(
                 Subscription(
@@ -412,10 +448,9 @@ def _print_import(result: ImportResult) -> None:
     )
     if result.conflicting:
         shown = ", ".join(str(k) for k in result.conflicting[:5])
-        console.print(
-            f"[yellow]warning:[/] {len(result.conflicting)} revisions arrived again with a "
-            f"different XML text and were kept as first stored: {shown}",
-            highlight=False,
+        warning(
+            f"{len(result.conflicting)} revisions arrived again with a different XML text and "
+            f"were kept as first stored: {shown}"
         )
 
 
@@ -439,13 +474,24 @@ def _print_status(status: StoreStatus) -> None:
 # -- a site's sync, the demo -----------------------------------------------------------
 
 
+PROVIDER = "http://127.0.0.1:8080"
+"""`sync-now`'s provider when neither --provider nor --hierarchy is given."""
+
+
+def _json_object(answer: httpx.Response) -> dict[str, object] | None:
+    """The answer's JSON object, or None when it is not one (a proxy's page, a bad body)."""
+    try:
+        body = answer.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
 @app.command("sync-now")
 def sync_now(
     site: Annotated[str, typer.Option(help="The site to synchronize, e.g. CS1.")],
     full: Annotated[bool, typer.Option("--full", help="A full sync (FULL.SYN).")] = False,
-    provider: Annotated[
-        str, typer.Option(help="The site's SMS Provider address.")
-    ] = "http://127.0.0.1:8080",
+    provider: Annotated[str, typer.Option(help="The site's SMS Provider address.")] = PROVIDER,
     hierarchy: Annotated[
         Path | None,
         typer.Option(help="Find the site's provider in this hierarchy file (its address, port)."),
@@ -468,28 +514,27 @@ def sync_now(
                 verify = client_context(loaded.tls.ca, f"[hierarchy.tls] ca of {hierarchy}")
         if ca is not None:
             verify = client_context(ca, "--ca")
-    except (HierarchyError, KeyError, TlsError) as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+    except (HierarchyError, TlsError) as exc:
+        error(str(exc))
+        raise typer.Exit(1) from exc
+    except KeyError as exc:
+        error(str(exc.args[0]) if exc.args else f"no site {site!r} in {hierarchy}")
         raise typer.Exit(1) from exc
     url = f"{provider.rstrip('/')}/api/sites/{site}/sync"
     try:
         answer = httpx.post(url, json={"full": full}, timeout=30, verify=verify)
-    except httpx.HTTPError as exc:
-        err_console.print(
-            f"[bold red]error:[/] the provider at {escape(provider)} did not answer: "
-            f"{escape(str(exc))}",
-            highlight=False,
-        )
+    except httpx.InvalidURL as exc:
+        error(f"the provider address {provider!r} is not valid ({exc}); give it as e.g. {PROVIDER}")
         raise typer.Exit(1) from exc
-    if answer.status_code != 202:
-        detail = (
-            answer.json().get("detail")
-            if answer.headers.get("content-type", "").startswith("application/json")
-            else answer.text[:200]
-        )
-        err_console.print(f"[bold red]error:[/] {url}: HTTP {answer.status_code}: {detail}")
+    except httpx.HTTPError as exc:
+        error(f"the provider at {provider} did not answer: {exc}")
+        raise typer.Exit(1) from exc
+    state = _json_object(answer)
+    if answer.status_code != 202 or state is None:
+        detail = state.get("detail") if state else None
+        text = " ".join(answer.text[:200].split())
+        error(f"{url}: HTTP {answer.status_code}: {detail or text or 'no answer text'}")
         raise typer.Exit(1)
-    state = answer.json()
     console.print(
         f"sync requested at {site.upper()} ({'full' if full else 'delta'}); pending request: "
         f"{state.get('SyncNow')}; last state: {state.get('LastSyncState')}",
@@ -508,10 +553,14 @@ def demo(
         typer.Option(help="Run this hierarchy file instead of the article's example."),
     ] = None,
     port: Annotated[
-        int, typer.Option(help="Port of the top-level site's SMS Provider (0: any free one).")
+        int,
+        typer.Option(
+            help="Port of the top-level site's SMS Provider (0: any free one).",
+            callback=port_in_range,
+        ),
     ] = 8080,
     console_port: Annotated[
-        int, typer.Option(help="Port of the web console (0: any free one).")
+        int, typer.Option(help="Port of the web console (0: any free one).", callback=port_in_range)
     ] = DEFAULT_CONSOLE_PORT,
     once: Annotated[
         bool, typer.Option("--once", help="Exit when the syncs are done (status 0 if they worked).")
@@ -544,7 +593,7 @@ def demo(
 
     with _user_errors(), tempfile.TemporaryDirectory(prefix="updatesync-demo-") as tmp:
         root = Path(data) if data else Path(tmp)
-        console.rule("[bold]updatesync demo")
+        console.rule(Text("updatesync demo", style="bold"))
         ok = run_demo(
             root,
             updates=updates,
@@ -559,4 +608,6 @@ def demo(
 
 
 def main() -> None:
-    app()
+    """The `updatesync` command: an unexpected error is one line, its details in a file."""
+    quiet_tracebacks()
+    last_resort(app)

@@ -12,18 +12,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from updatesync.cli.output import console, error, os_error_text
 from updatesync.security.pki import CA_CERT, CA_KEY, TlsError, create_ca, issue_certificate
 
 pki_app = typer.Typer(help="The hierarchy's certificate authority and server certificates.")
 
-console = Console(highlight=False, markup=False)
-err_console = Console(stderr=True, highlight=False, markup=False)
-
 
 def _fail(message: str) -> typer.Exit:
-    err_console.print(f"error: {message}", soft_wrap=True)
+    error(message)
     return typer.Exit(1)
 
 
@@ -35,7 +32,7 @@ def pki_init(
     try:
         cert = create_ca(folder)
     except (FileExistsError, OSError) as exc:
-        raise _fail(str(exc) if isinstance(exc, FileExistsError) else _os_error(exc)) from None
+        raise _fail(str(exc) if isinstance(exc, FileExistsError) else os_error_text(exc)) from None
     console.print(
         f"created the hierarchy's CA in {folder}: {cert} (name it in the hierarchy file as "
         f"[hierarchy.tls] ca, and copy it to every host) and {folder / CA_KEY} (its key, "
@@ -62,7 +59,7 @@ def pki_issue(
     except ValueError as exc:
         raise _fail(f"{exc}; --host takes a host name, --ip an IPv4 or IPv6 address") from None
     except OSError as exc:
-        raise _fail(_os_error(exc)) from None
+        raise _fail(os_error_text(exc)) from None
     names = ", ".join([host.strip().lower(), *(ip or ())])
     console.print(
         f"issued a certificate for {names}: {cert} and its key {key} (readable by you only), "
@@ -70,8 +67,3 @@ def pki_issue(
         "the role's cert and key) names them",
         soft_wrap=True,
     )
-
-
-def _os_error(exc: OSError) -> str:
-    where = f" {exc.filename}" if exc.filename else ""
-    return f"cannot write{where}: {exc.strerror or exc}"

@@ -26,9 +26,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
+from updatesync.cli.output import console, error, port_in_range, user_error_text
 from updatesync.config import Hierarchy, HierarchyError, load_hierarchy
 from updatesync.roles import (
     ConsoleRole,
@@ -41,9 +40,6 @@ from updatesync.roles import (
 )
 from updatesync.roles.supervisor import Supervisor
 from updatesync.security.signing import SecretError, create_secret, load_secret
-
-console = Console()
-err_console = Console(stderr=True)
 
 DEFAULT_CONSOLE_PORT = 8450
 """Where `serve --role console` (and `--role all`) serves the web console."""
@@ -59,10 +55,10 @@ def secret_new(
     try:
         create_secret(path)
     except FileExistsError:
-        err_console.print(f"[bold red]error:[/] {path} exists; remove it first to replace it")
+        error(f"{path} exists; remove it first to replace it")
         raise typer.Exit(1) from None
     except OSError as exc:
-        err_console.print(f"[bold red]error:[/] cannot write {path}: {exc}")
+        error(f"cannot write {path}: {exc.strerror or exc}")
         raise typer.Exit(1) from exc
     console.print(f"wrote a new shared secret to {path} (readable by you only)", highlight=False)
 
@@ -94,7 +90,10 @@ def serve(
     ] = None,
     console_port: Annotated[
         int,
-        typer.Option(help="Port of the web console (with --role console or all; 0: any)."),
+        typer.Option(
+            help="Port of the web console (with --role console or all; 0: any).",
+            callback=port_in_range,
+        ),
     ] = DEFAULT_CONSOLE_PORT,
     processes: Annotated[
         bool,
@@ -136,7 +135,7 @@ def serve(
                     started.stop()
                 raise
     except (HierarchyError, RoleError, SecretError, ValueError, OSError) as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        error(user_error_text(exc))
         raise typer.Exit(1) from exc
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -168,7 +167,7 @@ def _serve_processes(
         if text == "all" and not _on_this_machine(hierarchy):
             hierarchy_file = _loopback_copy(hierarchy_file, hierarchy)
     except (HierarchyError, RoleError, SecretError, ValueError, OSError) as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        error(user_error_text(exc))
         raise typer.Exit(1) from exc
     supervisor = Supervisor(
         hierarchy_file,
@@ -183,9 +182,7 @@ def _serve_processes(
     try:
         failed = _supervise(supervisor, stop)
         if failed is not None:
-            err_console.print(
-                f"[bold red]error:[/] {escape(str(failed))}", highlight=False, soft_wrap=True
-            )
+            error(str(failed))
     finally:
         supervisor.stop()
     if failed is not None:

@@ -23,6 +23,7 @@ package.xml declares. `write_export` streams records into both files and packs t
 from __future__ import annotations
 
 import codecs
+import errno
 import os
 import re
 import shutil
@@ -682,6 +683,8 @@ def write_export(
         raise ValueError(f"server_id {server!r} is not a GUID")
     moment = creation_time if creation_time is not None else datetime.now(UTC)
     count = 0
+    if not out.parent.is_dir():  # else the error would name the temporary folder below
+        raise FileNotFoundError(errno.ENOENT, "no such folder; create it first", str(out.parent))
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".updatesync-export-") as tmp:
         package_path = Path(tmp) / PACKAGE_MEMBER
         metadata_path = Path(tmp) / METADATA_MEMBER

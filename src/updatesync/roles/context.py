@@ -19,6 +19,8 @@ from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.roles.serving import BackgroundServer
 from updatesync.security.pki import TlsError, check_server_files, client_context, public_context
 from updatesync.security.signing import HmacAuth
+from updatesync.site.database.store import SiteDatabaseError
+from updatesync.updateserver.errors import UpdateServerError
 
 
 class RoleError(Exception):
@@ -135,6 +137,9 @@ class Role:
     def start(self) -> Self:
         try:
             self._start()
+        except (SiteDatabaseError, UpdateServerError) as exc:
+            self.stop()  # its database cannot be used: the role says which and what to do
+            raise RoleError(f"{self.name}: {exc}") from exc
         except BaseException:
             self.stop()
             raise

@@ -13,7 +13,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, make_url
+from alembic.util.exc import CommandError
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DatabaseError, SQLAlchemyError
 
 from updatesync.security.private_files import private_database
 
@@ -51,6 +54,58 @@ def create_store_engine(url: str) -> Engine:
         connection.exec_driver_sql("BEGIN")
 
     return engine
+
+
+def database_name(url: str) -> str:
+    """How a user knows the database at `url`: the file of an SQLite URL, else the URL
+    without its password."""
+    if url.startswith("sqlite:///"):
+        return url.removeprefix("sqlite:///")
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except SQLAlchemyError:
+        return url
+
+
+def describe_database_error(exc: BaseException, where: str, what: str, rebuild: str) -> str:
+    """One line for a database that cannot be opened or read: `where` it is (see
+    `database_name`), `what` it is ("update server store"), and `rebuild`, how to make a new
+    one ("run `updatesync updateserver sync` again"); a line whatever `exc` is."""
+    orig = getattr(exc, "orig", None) or exc
+    reason = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    lowered = reason.lower()
+    if isinstance(exc, CommandError) and "revision" in lowered:
+        return (
+            f"{where}: this {what} was written by a newer updatesync ({reason}); run that "
+            "version, or restore a backup made with this one"
+        )
+    if "not a database" in lowered or "malformed" in lowered or "encrypted" in lowered:
+        return (
+            f"{where}: not a valid {what}: the file is damaged or is not an updatesync "
+            f"database ({reason}); restore it from a backup, or move it aside and {rebuild}"
+        )
+    if "unable to open" in lowered:
+        return (
+            f"{where}: cannot open the {what} ({reason}): the path must be a file this user "
+            "can read and write, in a folder it can write; check the path and its permissions"
+        )
+    if "readonly" in lowered or "read-only" in lowered:
+        return (
+            f"{where}: the {what} is read-only for this user ({reason}); give this user "
+            "write access to the file and its folder"
+        )
+    if "locked" in lowered or "busy" in lowered:
+        return (
+            f"{where}: the {what} is locked by another process ({reason}); try again when "
+            "it is done"
+        )
+    if isinstance(exc, DatabaseError | CommandError):
+        return f"{where}: cannot use the {what}: {reason}"
+    return f"{where}: cannot use the {what}: {type(orig).__name__}: {reason}"
+
+
+OPEN_ERRORS = (DatabaseError, CommandError)
+"""What opening or migrating a damaged, unreadable or too-new database raises."""
 
 
 def migrate(engine: Engine, data_dir: Path | None = None) -> None:

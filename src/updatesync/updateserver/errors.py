@@ -11,6 +11,11 @@ class UpdateServerError(Exception):
     """An update server operation failed; the message says what, where and what to do."""
 
 
+class StoreUnreadable(UpdateServerError):
+    """The store's database cannot be opened or read: damaged, not a database, not
+    readable, or written by a newer updatesync; the message names the file and what to do."""
+
+
 class ImportFailed(UpdateServerError):
     """An import was refused or failed part-way; nothing of it was kept."""
 

@@ -22,8 +22,15 @@ from updatesync.metadata.model import CategoryType, RevisionKey
 from updatesync.security.private_files import private_dir
 from updatesync.updateserver import deployments as dep
 from updatesync.updateserver import schema as t
-from updatesync.updateserver.database import create_store_engine, migrate, sqlite_url
-from updatesync.updateserver.errors import UnknownRevisions, UpdateServerError
+from updatesync.updateserver.database import (
+    OPEN_ERRORS,
+    create_store_engine,
+    database_name,
+    describe_database_error,
+    migrate,
+    sqlite_url,
+)
+from updatesync.updateserver.errors import StoreUnreadable, UnknownRevisions, UpdateServerError
 from updatesync.updateserver.store_status import (
     HistoryEntry,
     StoreStatus,
@@ -73,6 +80,14 @@ def _sqlite_folder(engine: Engine) -> Path | None:
     return Path(url.database).absolute().parent
 
 
+STORE_REBUILD = "run `updatesync updateserver sync` (or `import`) again to fill a new one"
+
+
+def store_problem(exc: BaseException, url: str) -> str:
+    """One line for a store database at `url` that cannot be opened or read."""
+    return describe_database_error(exc, database_name(url), "update server store", STORE_REBUILD)
+
+
 class UpdateStore:
     """The database of one update server."""
 
@@ -86,12 +101,20 @@ class UpdateStore:
     def open(cls, data_dir: Path | str, *, url: str | None = None) -> UpdateStore:
         """Open (creating and migrating as needed) the store of the server at `data_dir`
         (created 0700 if missing)."""
-        data_dir = private_dir(Path(data_dir)).absolute()
+        data_dir = Path(data_dir)
+        if data_dir.exists() and not data_dir.is_dir():
+            raise StoreUnreadable(
+                f"{data_dir}: is a file, not a folder; give the update server's data folder"
+            )
+        data_dir = private_dir(data_dir).absolute()
         if url is None:
             url = sqlite_url(data_dir)
         engine = create_store_engine(url)
         try:
             migrate(engine, data_dir)
+        except OPEN_ERRORS as exc:
+            engine.dispose()
+            raise StoreUnreadable(store_problem(exc, url)) from exc
         except BaseException:
             engine.dispose()
             raise

@@ -191,7 +191,13 @@ class UpstreamClient:
             raise ValueError(f"retries must be 0 or more, not {retries}")
         if backoff < 0 or max_backoff < 0:
             raise ValueError(f"backoff ({backoff}) and max_backoff ({max_backoff}) must be >= 0")
-        url = httpx.URL(base_url)
+        try:
+            url = httpx.URL(base_url)
+        except httpx.InvalidURL as exc:
+            raise ValueError(
+                f"upstream URL {base_url!r} is not a valid address ({exc}); give it as e.g. "
+                "http://wsus.example:8530"
+            ) from exc
         if url.scheme not in ("http", "https") or not url.host:
             raise ValueError(
                 f"upstream URL {base_url!r} is not an http:// or https:// address with a host; "

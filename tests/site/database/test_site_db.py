@@ -44,3 +44,22 @@ def test_open_by_url(tmp_path: Path) -> None:
     with SiteDatabase.open(url=sqlite_url(tmp_path / "x"), site_code="SS1") as site_db:
         assert site_db.content.version() == 0
     assert (tmp_path / "x" / "site.sqlite").is_file()
+
+
+def test_a_damaged_database_is_a_site_database_error_with_what_to_do(tmp_path: Path) -> None:
+    with SiteDatabase.open(tmp_path, site_code="CS1"):
+        pass
+    file = tmp_path / "site.sqlite"
+    for leftover in tmp_path.glob("site.sqlite-*"):
+        leftover.unlink()
+    file.write_bytes(file.read_bytes()[:100])
+    with pytest.raises(SiteDatabaseError) as caught:
+        SiteDatabase.open(tmp_path, site_code="CS1")
+    assert str(caught.value).startswith(f"{file.resolve()}: not a valid site database")
+    assert "move it aside and start the site again" in str(caught.value)
+
+
+def test_a_data_folder_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "CS1").write_text("a file", encoding="utf-8")
+    with pytest.raises(SiteDatabaseError, match="is a file, not the site's data folder"):
+        SiteDatabase.open(tmp_path / "CS1", site_code="CS1")

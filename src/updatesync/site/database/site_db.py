@@ -47,6 +47,11 @@ from updatesync.site.database.store import (
 )
 from updatesync.site.database.sups import SoftwareUpdatePoints
 from updatesync.site.database.sync_state import SyncState
+from updatesync.updateserver.database import OPEN_ERRORS, database_name, describe_database_error
+
+SITE_REBUILD = (
+    "start the site again to create a new one (a child site gets its data again from its parent)"
+)
 
 
 class SiteDatabase:
@@ -77,13 +82,21 @@ class SiteDatabase:
         if url is None:
             if data_dir is None:
                 raise SiteDatabaseError("open the site database: give a data folder or a URL")
-            url = sqlite_url(private_dir(data_dir))
+            folder = Path(data_dir)
+            if folder.exists() and not folder.is_dir():
+                raise SiteDatabaseError(f"{folder}: is a file, not the site's data folder")
+            url = sqlite_url(private_dir(folder))
         engine = create_site_engine(url)
         try:
             migrate(engine)
             code = cls._identity(engine, url, site_code)
             with engine.begin() as conn:
                 upsert(conn, t.update_sync_status, {"site_code": code}, {})
+        except OPEN_ERRORS as exc:
+            engine.dispose()
+            raise SiteDatabaseError(
+                describe_database_error(exc, database_name(url), "site database", SITE_REBUILD)
+            ) from exc
         except BaseException:
             engine.dispose()
             raise
