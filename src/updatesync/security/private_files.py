@@ -72,7 +72,7 @@ def private_dir(path: str | os.PathLike[str]) -> Path:
             continue
         os.chmod(part, PRIVATE_DIR_MODE)  # whatever the umask
     if not folder.is_dir():
-        raise NotADirectoryError(f"{folder} is not a folder")
+        raise NotADirectoryError(f"{folder}: is a file, where a folder is needed")
     return folder
 
 
