@@ -90,6 +90,9 @@ class Sup:
     internet_facing: bool = False
     address: str | None = None
     """The host to connect to when it is not the FQDN (an IP address, 127.0.0.1)."""
+    listen: str | None = None
+    """The address the update server listens on, when the file says (`0.0.0.0`: every
+    interface)."""
 
     @property
     def url(self) -> str:
@@ -109,6 +112,9 @@ class Site:
     port: int = DEFAULT_SITE_PORT
     address: str | None = None
     """The host to connect to when it is not the FQDN."""
+    listen: str | None = None
+    """The address the site server listens on, when the file says (`0.0.0.0`: every
+    interface)."""
 
     @property
     def url(self) -> str:

@@ -9,8 +9,8 @@ Layout::
     [hierarchy.alerts]     overdue_after, webhooks
     [hierarchy.upstream]   kind, url
     [hierarchy.criteria]   products, classifications, languages
-    [[sites]]              code, fqdn, type, parent, address, port
-    [[sites.sups]]         fqdn, address, port, https, internet_facing   (in install order)
+    [[sites]]              code, fqdn, type, parent, address, listen, port
+    [[sites.sups]]         fqdn, address, listen, port, https, internet_facing   (in install order)
 
 `schedule`, `schedule_start`, `upstream` and `criteria` belong to the top-level site. They are
 written under `[hierarchy]` or in the top-level site's own `[[sites]]` table (not both); every
@@ -329,6 +329,13 @@ class SupTable(Table):
         default=None,
         shown="the FQDN",
     )
+    listen: Host | None = key(
+        "The address the update server listens on, an address of its host. `0.0.0.0` listens "
+        "on every interface, and only when written here.",
+        toml="string",
+        default=None,
+        shown="`address`, or the address of this host the FQDN resolves to",
+    )
     port: Annotated[int, PlainValidator(values.sup_port)] | None = key(
         "The update server's port.",
         toml="integer",
@@ -345,7 +352,9 @@ class SupTable(Table):
     def sup(self) -> Sup:
         default_port = DEFAULT_HTTPS_PORT if self.https else DEFAULT_HTTP_PORT
         port = self.port if self.port is not None else default_port
-        return Sup(self.fqdn, port, self.https, self.internet_facing, self.address)
+        return Sup(
+            self.fqdn, port, self.https, self.internet_facing, self.address, listen=self.listen
+        )
 
 
 _SCHEDULE = (
@@ -392,6 +401,13 @@ class SiteTable(Table):
         default=None,
         shown="the FQDN",
     )
+    listen: Host | None = key(
+        "The address the site server listens on, an address of its host. `0.0.0.0` listens "
+        "on every interface, and only when written here.",
+        toml="string",
+        default=None,
+        shown="`address`, or the address of this host the FQDN resolves to",
+    )
     port: Annotated[int, PlainValidator(values.site_port)] = key(
         "Where the site server takes the calls of its parent and child sites (file and "
         "database replication), the SMS Provider's API and the client policy.",
@@ -420,7 +436,16 @@ class SiteTable(Table):
 
     def site(self) -> Site:
         sups = tuple(sup.sup() for sup in self.sups)
-        return Site(self.code, self.fqdn, self.type, self.parent, sups, self.port, self.address)
+        return Site(
+            self.code,
+            self.fqdn,
+            self.type,
+            self.parent,
+            sups,
+            self.port,
+            self.address,
+            listen=self.listen,
+        )
 
 
 class HeadTable(Table):

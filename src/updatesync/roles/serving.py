@@ -4,6 +4,8 @@
 own loopback port, and the tests do the same; `updatesync updateserver serve` runs one in the
 foreground. The socket is bound and listening before the server thread starts, so a client
 may connect at once: its connection waits in the listen queue until the server accepts it.
+Every application served here is inside `security.limits.LimitedBodies` (`server_config`):
+no port reads a request body before its size and time limits are checked.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import threading
 from types import TracebackType
 
 import uvicorn
+
+from updatesync.security.limits import KEEP_ALIVE_TIMEOUT, limit_bodies
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -38,9 +42,21 @@ def url_of(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+def server_config(app: object) -> uvicorn.Config:
+    """How every server of updatesync runs `app`: its request bodies limited (the limits
+    the application declares, else the defaults), idle connections closed."""
+    return uvicorn.Config(
+        limit_bodies(app),
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+        timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
+    )
+
+
 def serve_forever(app: object, sock: socket.socket) -> None:
     """Serve `app` on `sock` in this thread until interrupted (Ctrl-C, SIGTERM)."""
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+    config = server_config(app)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
@@ -93,7 +109,7 @@ class BackgroundServer:
         sock = self._given if self._given is not None else bind(self.host, self.port)
         self._given = None
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False)
+        config = server_config(self.app)
         self._socket = sock
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(

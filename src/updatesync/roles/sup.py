@@ -12,6 +12,7 @@ from __future__ import annotations
 import socket
 
 from updatesync.roles.context import Role, RoleContext
+from updatesync.security.limits import limit_bodies
 from updatesync.security.signing import require_signature
 from updatesync.updateserver.admin_api import admin_routes, service_error_logger, upstream_runner
 from updatesync.updateserver.store import UpdateStore
@@ -57,4 +58,6 @@ class SupRole(Role):
             on_error=service_error_logger(store),
         )
         guarded = require_signature(app, self.context.secret, protect=[ADMIN_ROUTES])
-        self.url = self._serve(guarded, self.sup.port, self.sock, self.context.listen_host)
+        # The body limits outside the signature check, which reads the body.
+        limited = limit_bodies(guarded, app.state.body_limits)
+        self.url = self._serve(limited, self.sup.port, self.sock, self.context.listen_host)
