@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from starlette.applications import Starlette
@@ -391,3 +392,32 @@ def test_an_application_is_limited_once() -> None:
     assert limited.limits.default == 5
     assert isinstance(limit_bodies(app), LimitedBodies)
     assert limit_bodies(app).limits == BodyLimits()
+
+
+def test_once_the_body_has_arrived_waiting_for_the_client_to_go_is_not_timed() -> None:
+    """A long answer that listens for the client leaving (a long poll, a stream) is not cut
+    off by the time a body may take."""
+    seen: list[str] = []
+    sent: list[dict[str, Any]] = []
+    messages = [{"type": "http.request", "body": b"{}", "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            return messages.pop()
+        await anyio.sleep(0.3)  # longer than the body may take
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append((await receive())["type"])
+        seen.append((await receive())["type"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    limited = LimitedBodies(app, BodyLimits(body_timeout=0.05, min_rate=10**9))
+    scope = {"type": "http", "path": "/poll", "headers": [(b"content-length", b"2")]}
+    anyio.run(limited, scope, receive, send)
+    assert seen == ["http.request", "http.disconnect"]
+    assert sent[0]["status"] == 200

@@ -128,6 +128,7 @@ class _Body:
         self.seconds = seconds
         self.deadline = time.monotonic() + seconds
         self.seen = 0
+        self.complete = False
         self.refused: BodyRefused | None = None
 
     def _refuse(self, status: int, message: str) -> BodyRefused:
@@ -144,6 +145,8 @@ class _Body:
     async def receive(self) -> Message:
         if self.refused is not None:
             return {"type": "http.disconnect"}
+        if self.complete:  # the body has arrived: waiting for the client to go is not timed
+            return await self._receive()
         remaining = self.deadline - time.monotonic()
         try:
             with anyio.fail_after(max(remaining, 0.001)):
@@ -158,6 +161,7 @@ class _Body:
             self.seen += len(message.get("body", b""))
             if self.seen > self.limit:
                 raise self.too_big()
+            self.complete = not message.get("more_body", False)
         return message
 
 
