@@ -64,13 +64,11 @@ def listen_address(hierarchy: Hierarchy, name: str) -> str:
     else:
         _, sup = hierarchy.find_sup(value)
         listen, host, table = sup.listen, sup.address or sup.fqdn, f"SUP {sup.fqdn}"
-    if listen:
-        return listen
     hint = (
         f"write `address` (or `listen`) of {table} in {hierarchy.source} as an address of "
         'this host, or listen = "0.0.0.0" to listen on every interface'
     )
-    return local_address(host, f"{name}: cannot tell where to listen", hint)
+    return local_address(listen or host, f"{name}: cannot tell where to listen", hint)
 
 
 def local_address(host: str, what: str, hint: str) -> str:
