@@ -42,6 +42,11 @@ def texts(tree: lxml_html.HtmlElement, xpath: str) -> list[str]:
     return [" ".join(e.text_content().split()) for e in tree.xpath(xpath)]
 
 
+def same_origin(url: str) -> dict[str, str]:
+    """What a browser sends with a form posted from one of the console's pages."""
+    return {"origin": url}
+
+
 def next_syncs(h: InProcessHierarchy) -> dict[str, int]:
     """Per site, the count its next sync will reach."""
     return {code: len(h.results(code)) + 1 for code in SITE_CODES}
@@ -72,7 +77,9 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     ):
         before = page(server.url + "/")
         counts = next_syncs(h)
-        answer = httpx.post(server.url + "/sync", data={"full": "1"}, timeout=30)
+        answer = httpx.post(
+            server.url + "/sync", data={"full": "1"}, headers=same_origin(server.url), timeout=30
+        )
         live = page(server.url + "/fragments/hierarchy").xpath("//*[@data-live]/@data-live")[0]
         wait_for(h, counts)
         yield Console(h, server.url, before, live, answer)
@@ -340,7 +347,8 @@ def test_a_failure_shows_red_with_its_6703_and_alert_and_a_stopped_site_grey(
     h, url = fresh
     h.stop_role(PS2_SUP)  # PS2's update server refuses connections
     counts = next_syncs(h)
-    assert httpx.post(url + "/sync", data={"full": "0"}).status_code == 303
+    answer = httpx.post(url + "/sync", data={"full": "0"}, headers=same_origin(url))
+    assert answer.status_code == 303
     wait_for(h, counts)
 
     tree = page(url + "/")
@@ -395,7 +403,7 @@ def test_a_failure_shows_red_with_its_6703_and_alert_and_a_stopped_site_grey(
     assert page(url + "/").xpath("//svg//g[@data-site='CS1'][not(@data-sup)]/@data-state") == [
         "unreachable"
     ]
-    answer = httpx.post(url + "/sync", data={"full": "1"})
+    answer = httpx.post(url + "/sync", data={"full": "1"}, headers=same_origin(url))
     assert answer.status_code == 502
     assert "The sync was not requested: SyncNow goes to the top-level site CS1" in answer.text
     assert "does not answer" in texts(page(url + "/timeline"), "//p[contains(@class, 'notice')]")[0]

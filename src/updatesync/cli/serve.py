@@ -2,9 +2,12 @@
 
 `serve HIERARCHY.toml --role site:PS1` runs one site server at the address and port the file
 gives it; `--role sup:FQDN` one SUP's update server; `--role console` the web console of the
-whole hierarchy (`--console-port`); `--role all` every role of the file in this process, each
-on a free loopback port, and the console. Each role prints one line `role <name> at <url>`
-when it listens, then the command runs until Ctrl-C or SIGTERM.
+whole hierarchy (`--host`, `--console-port`); `--role all` every role of the file in this
+process, each on a free loopback port, and the console. A site or SUP listens on its `listen`
+address, or on the address of this host its `address` (else its FQDN) names
+(`roles.listen_address`); the console on `--host`, 127.0.0.1 unless told: nothing listens
+on every interface unless the file or the command line says `0.0.0.0`. Each role prints one
+line `role <name> at <url>` when it listens, then the command runs until Ctrl-C or SIGTERM.
 
 With `--processes`, each role named (with `all`: each SUP, each site and the console) runs
 as its own child process, `serve FILE --role <name>` at the address and port the file gives
@@ -33,6 +36,8 @@ from updatesync.roles import (
     ConsoleRole,
     RoleContext,
     RoleError,
+    listen_address,
+    local_address,
     loopback_file,
     on_loopback,
     parse_role,
@@ -43,6 +48,8 @@ from updatesync.security.signing import SecretError, create_secret, load_secret
 
 DEFAULT_CONSOLE_PORT = 8450
 """Where `serve --role console` (and `--role all`) serves the web console."""
+DEFAULT_CONSOLE_HOST = "127.0.0.1"
+"""The address the web console listens on unless `--host` says another."""
 
 secret_app = typer.Typer(help="The hierarchy's shared secret for site-to-site calls.")
 
@@ -63,21 +70,6 @@ def secret_new(
     console.print(f"wrote a new shared secret to {path} (readable by you only)", highlight=False)
 
 
-def _listen_host(hierarchy: Hierarchy, name: str) -> str:
-    """Listen on the role's address when it is an IP address, else on every interface."""
-    kind, _, value = name.partition(":")
-    address = (
-        hierarchy.site(value).address if kind == "site" else hierarchy.find_sup(value)[1].address
-    )
-    if address:
-        try:
-            ipaddress.ip_address(address)
-            return address
-        except ValueError:
-            pass
-    return "0.0.0.0"
-
-
 def serve(
     hierarchy_file: Annotated[Path, typer.Argument(help="The hierarchy file (TOML).")],
     role: Annotated[
@@ -95,6 +87,13 @@ def serve(
             callback=port_in_range,
         ),
     ] = DEFAULT_CONSOLE_PORT,
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Address the web console listens on (with --role console or all); "
+            "0.0.0.0 serves the whole network."
+        ),
+    ] = DEFAULT_CONSOLE_HOST,
     processes: Annotated[
         bool,
         typer.Option(
@@ -106,7 +105,7 @@ def serve(
     """Run roles of a hierarchy: one site server, one SUP, the web console, or every role
     (`all`, the console included)."""
     if processes:
-        _serve_processes(hierarchy_file, role, upstream, console_port)
+        _serve_processes(hierarchy_file, role, upstream, console_port, host)
         return
     try:
         hierarchy = load_hierarchy(hierarchy_file)
@@ -119,13 +118,11 @@ def serve(
             if not hierarchy.secret_path.exists():
                 create_secret(hierarchy.secret_path)
         secret = b"" if console_only else load_secret(hierarchy.secret_path)
-        if everything:
-            host = "127.0.0.1"
-        elif console_only:
-            host = "0.0.0.0"
+        if everything or console_only:
+            listen = local_address(host, f"--host {host}", "give an address of this host")
         else:
-            host = _listen_host(hierarchy, names[0])
-        context = RoleContext(hierarchy, secret, upstream_url=upstream, listen_host=host)
+            listen = listen_address(hierarchy, names[0])
+        context = RoleContext(hierarchy, secret, upstream_url=upstream, listen_host=listen)
         roles = start_roles(context, names, socks=socks)
         if everything or console_only:
             try:
@@ -153,7 +150,7 @@ def serve(
 
 
 def _serve_processes(
-    hierarchy_file: Path, role: str, upstream: str | None, console_port: int
+    hierarchy_file: Path, role: str, upstream: str | None, console_port: int, host: str
 ) -> None:
     """`serve --processes`: each role its own child process, until Ctrl-C or SIGTERM."""
     try:
@@ -175,6 +172,7 @@ def _serve_processes(
         hierarchy.data_dir / "processes",
         upstream=upstream,
         console_port=console_port,
+        console_host=host,
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

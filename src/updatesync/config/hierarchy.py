@@ -119,6 +119,9 @@ class Sup:
     key: Path | None = None
     http_port: int | None = None
     """A second, plain-HTTP port serving only MS-WSUSSS (TLS on only); None: none."""
+    listen: str | None = None
+    """The address the update server listens on, when the file says (`0.0.0.0`: every
+    interface)."""
 
     @property
     def url(self) -> str:
@@ -143,6 +146,9 @@ class Site:
     cert: Path | None = None
     """Its own certificate, instead of `<tls dir>/<fqdn>.pem` (TLS on only)."""
     key: Path | None = None
+    listen: str | None = None
+    """The address the site server listens on, when the file says (`0.0.0.0`: every
+    interface)."""
 
     @property
     def url(self) -> str:

@@ -10,9 +10,9 @@ Layout::
     [hierarchy.upstream]   kind, url
     [hierarchy.criteria]   products, classifications, languages
     [hierarchy.tls]        ca, dir   (present: every site and SUP serves HTTPS only)
-    [[sites]]              code, fqdn, type, parent, address, port, cert, key
-    [[sites.sups]]         fqdn, address, port, https, internet_facing, cert, key, http_port
-                           (in install order)
+    [[sites]]              code, fqdn, type, parent, address, listen, port, cert, key
+    [[sites.sups]]         fqdn, address, listen, port, https, internet_facing, cert, key,
+                           http_port   (in install order)
 
 `schedule`, `schedule_start`, `upstream` and `criteria` belong to the top-level site. They are
 written under `[hierarchy]` or in the top-level site's own `[[sites]]` table (not both); every
@@ -365,6 +365,13 @@ class SupTable(Table):
         default=None,
         shown="the FQDN",
     )
+    listen: Host | None = key(
+        "The address the update server listens on, an address of its host. `0.0.0.0` listens "
+        "on every interface, and only when written here.",
+        toml="string",
+        default=None,
+        shown="`address`, or the address of this host the FQDN resolves to",
+    )
     port: Annotated[int, PlainValidator(values.sup_port)] | None = key(
         "The update server's port.",
         toml="integer",
@@ -417,6 +424,7 @@ class SupTable(Table):
             cert=_path_in(base_dir, self.cert) if self.cert else None,
             key=_path_in(base_dir, self.key) if self.key else None,
             http_port=self.http_port if tls else None,
+            listen=self.listen,
         )
 
 
@@ -464,6 +472,13 @@ class SiteTable(Table):
         default=None,
         shown="the FQDN",
     )
+    listen: Host | None = key(
+        "The address the site server listens on, an address of its host. `0.0.0.0` listens "
+        "on every interface, and only when written here.",
+        toml="string",
+        default=None,
+        shown="`address`, or the address of this host the FQDN resolves to",
+    )
     port: Annotated[int, PlainValidator(values.site_port)] = key(
         "Where the site server takes the calls of its parent and child sites (file and "
         "database replication), the SMS Provider's API and the client policy.",
@@ -509,6 +524,7 @@ class SiteTable(Table):
             https=tls,
             cert=_path_in(base_dir, self.cert) if self.cert else None,
             key=_path_in(base_dir, self.key) if self.key else None,
+            listen=self.listen,
         )
 
 

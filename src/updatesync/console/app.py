@@ -48,6 +48,7 @@ from updatesync.console.providers import (
 from updatesync.console.states import PHASE_NAMES, message_text, site_views
 from updatesync.console.timeline import format_duration, load_timeline
 from updatesync.console.uploads import UploadLimits
+from updatesync.security.limits import JSON_BODY_LIMIT, BodyLimits, BodyRefused
 from updatesync.vocabulary import CATALOGUE, SYNC_MANAGER
 
 LOG = logging.getLogger(__name__)
@@ -191,6 +192,8 @@ def _page(handler: Endpoint) -> Endpoint:
             return _console(request).render(
                 request, "problem.html", 400, page_title="Bad request", problem=str(exc)
             )
+        except BodyRefused:
+            raise  # the server answers it (too big or too slow), not a console failure
         except Exception as exc:
             LOG.exception("console: %s failed", request.url.path)
             return _console(request).render(
@@ -251,14 +254,15 @@ async def hierarchy_fragment(request: Request) -> Response:
 async def sync(request: Request) -> Response:
     """The sync buttons: SyncNow at the top-level site, then back to the picture."""
     console = _console(request)
-    if not _same_origin(request):
+    refused = _cross_origin(request)
+    if refused is not None:
         return console.render(
             request,
             "problem.html",
             403,
             page_title="Refused",
-            problem="A sync is requested only from the console's own pages "
-            "(this request came from another site).",
+            problem=f"A sync is requested only from the console's own pages: {refused}. "
+            "Use the sync buttons of the console's hierarchy page.",
         )
     form = parse_qs((await request.body()).decode("utf-8", "replace"))
     full = (form.get("full") or ["0"])[0].lower() in ("1", "true", "yes", "on")
@@ -494,14 +498,23 @@ def _alert_groups(alerts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     )
 
 
-def _same_origin(request: Request) -> bool:
-    """False for a form posted from another site (the console's POST starts a sync)."""
-    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
-        return False
-    origin = request.headers.get("origin")
+def _cross_origin(request: Request) -> str | None:
+    """Why a POST did not come from the console's own pages (a sync button starts a sync
+    of the whole hierarchy), or None when it did: a browser says where a form comes from in
+    `Origin` (and `Sec-Fetch-Site`); a request that says nothing, or `Origin: null` (a
+    sandboxed frame, a file, a redirect from elsewhere), is refused too."""
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None and fetch_site != "same-origin":
+        return f"this request came from another site (Sec-Fetch-Site: {fetch_site})"
+    origin = request.headers.get("origin", "").strip()
     if not origin or origin == "null":
-        return True
-    return urlsplit(origin).netloc == request.headers.get("host", "")
+        return (
+            "this request does not say which page it came from (no Origin header, or "
+            "Origin: null), so it may come from another site"
+        )
+    if urlsplit(origin).netloc != request.headers.get("host", ""):
+        return f"this request came from another site ({origin})"
+    return None
 
 
 ROUTES = [
@@ -540,13 +553,17 @@ def create_console_app(
     `/logs` page takes (50 MB in all by default); `verify` checks each provider's certificate
     (the hierarchy's CA)."""
     app = Starlette(routes=ROUTES)
+    limits = upload_limits or UploadLimits()
+    # The /logs page answers a too big upload itself, after reading (and dropping) up to
+    # `limits.drain` bytes; past that, and on every other page past 1 MB, the server does.
+    app.state.body_limits = BodyLimits(prefixes={"/logs": limits.drain + JSON_BODY_LIMIT})
     app.state.console = ConsoleState(
         hierarchy=hierarchy,
         auth=auth,
         title=title or f"{hierarchy.name} · updatesync",
         timeout=timeout,
         transport=transport,
-        upload_limits=upload_limits or UploadLimits(),
+        upload_limits=limits,
         verify=verify,
     )
     return app

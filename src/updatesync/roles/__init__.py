@@ -11,6 +11,8 @@ from updatesync.roles.console import ConsoleRole
 from updatesync.roles.context import Role, RoleContext, RoleError
 from updatesync.roles.hierarchy import (
     free_port,
+    listen_address,
+    local_address,
     loopback_file,
     on_loopback,
     parse_role,
@@ -27,6 +29,8 @@ __all__ = [
     "SiteRole",
     "SupRole",
     "free_port",
+    "listen_address",
+    "local_address",
     "loopback_file",
     "on_loopback",
     "parse_role",

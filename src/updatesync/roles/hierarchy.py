@@ -1,9 +1,16 @@
-"""Naming the roles of a hierarchy, starting several in one process, and putting every role
-of a hierarchy on loopback (one machine runs them all: the demo, `serve --role all`, the
-tests and the benchmarks)."""
+"""Naming the roles of a hierarchy, where each listens, starting several in one process, and
+putting every role of a hierarchy on loopback (one machine runs them all: the demo, `serve
+--role all`, the tests and the benchmarks).
+
+Where a role listens (`listen_address`): the `listen` its table of the hierarchy file gives;
+else its `address`, or else its FQDN, when that is an IP address; else the address of this
+host that name resolves to. A name that does not resolve to an address of this host is an
+error saying what to write; every interface (`0.0.0.0`) only when the file says so.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import random
 import re
@@ -47,6 +54,54 @@ def parse_role(hierarchy: Hierarchy, role: str) -> list[str]:
         f"role {role!r} is not one of: all, site:<CODE> (e.g. site:PS1), sup:<FQDN> "
         "(e.g. sup:ps1sys.contoso.com)"
     )
+
+
+def listen_address(hierarchy: Hierarchy, name: str) -> str:
+    """The address the role `name` (`site:CODE`, `sup:FQDN`) listens on (see the module)."""
+    kind, _, value = name.partition(":")
+    if kind == "site":
+        site = hierarchy.site(value)
+        listen, host, table = site.listen, site.address or site.fqdn, f"site {site.code}"
+    else:
+        _, sup = hierarchy.find_sup(value)
+        listen, host, table = sup.listen, sup.address or sup.fqdn, f"SUP {sup.fqdn}"
+    hint = (
+        f"write `address` (or `listen`) of {table} in {hierarchy.source} as an address of "
+        'this host, or listen = "0.0.0.0" to listen on every interface'
+    )
+    return local_address(listen or host, f"{name}: cannot tell where to listen", hint)
+
+
+def local_address(host: str, what: str, hint: str) -> str:
+    """`host` when it is an IP address; else the first address of this host it resolves
+    to; else a RoleError: `what`, why, then `hint`."""
+    try:
+        ipaddress.ip_address(host.partition("%")[0])
+        return host
+    except ValueError:
+        pass
+    try:
+        found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise RoleError(f"{what}: {host} does not resolve ({reason}); {hint}") from None
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
+    for address in addresses:
+        if _of_this_host(address):
+            return address
+    raise RoleError(
+        f"{what}: {host} resolves to {', '.join(addresses)}, not an address of this host; {hint}"
+    )
+
+
+def _of_this_host(address: str) -> bool:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((address, 0))
+        except OSError:
+            return False
+    return True
 
 
 def start_roles(
@@ -100,12 +155,14 @@ def on_loopback(
             replace(
                 sup,
                 address=host,
+                listen=None,
                 port=reserve(f"sup:{sup.fqdn}"),
                 http_port=None if sup.http_port is None else reserve(f"http:sup:{sup.fqdn}"),
             )
             for sup in site.sups
         )
-        sites.append(replace(site, sups=sups, address=host, port=reserve(f"site:{site.code}")))
+        port = reserve(f"site:{site.code}")
+        sites.append(replace(site, sups=sups, address=host, listen=None, port=port))
     return replace(hierarchy, sites=tuple(sites)), socks
 
 
@@ -150,9 +207,11 @@ def loopback_file(
 
     try:
         for site in document.get("sites", []):
+            site.pop("listen", None)
             for sup in site.get("sups", []):
                 if "tls" not in head:
                     sup.pop("https", None)
+                sup.pop("listen", None)
                 sup.update(address=host, port=port_of(f"sup:{str(sup['fqdn']).lower()}"))
                 if "http_port" in sup:
                     sup["http_port"] = port_of(f"http:sup:{str(sup['fqdn']).lower()}")

@@ -5,6 +5,8 @@ own loopback port, and the tests do the same; `updatesync updateserver serve` ru
 foreground. The socket is bound and listening before the server thread starts, so a client
 may connect at once: its connection waits in the listen queue until the server accepts it.
 With a certificate and key (`ssl_certfile`, `ssl_keyfile`) the server speaks HTTPS only.
+Every application served here is inside `security.limits.LimitedBodies` (`server_config`):
+no port reads a request body before its size and time limits are checked.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from pathlib import Path
 from types import TracebackType
 
 import uvicorn
+
+from updatesync.security.limits import KEEP_ALIVE_TIMEOUT, limit_bodies
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -41,11 +45,23 @@ def url_of(sock: socket.socket, *, https: bool = False) -> str:
     return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
-def _config(app: object, ssl_certfile: Path | None, ssl_keyfile: Path | None) -> uvicorn.Config:
+def server_config(
+    app: object, ssl_certfile: Path | None = None, ssl_keyfile: Path | None = None
+) -> uvicorn.Config:
+    """How every server of updatesync runs `app`: its request bodies limited (the limits
+    the application declares, else the defaults), idle connections closed; over HTTPS with
+    `ssl_certfile` and `ssl_keyfile`."""
     tls = {}
     if ssl_certfile is not None:
         tls = {"ssl_certfile": str(ssl_certfile), "ssl_keyfile": str(ssl_keyfile)}
-    return uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, **tls)
+    return uvicorn.Config(
+        limit_bodies(app),
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+        timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
+        **tls,
+    )
 
 
 def serve_forever(
@@ -57,7 +73,7 @@ def serve_forever(
 ) -> None:
     """Serve `app` on `sock` in this thread until interrupted (Ctrl-C, SIGTERM); over HTTPS
     with `ssl_certfile` and `ssl_keyfile`."""
-    config = _config(app, ssl_certfile, ssl_keyfile)
+    config = server_config(app, ssl_certfile, ssl_keyfile)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
@@ -115,7 +131,7 @@ class BackgroundServer:
         sock = self._given if self._given is not None else bind(self.host, self.port)
         self._given = None
         self.port = sock.getsockname()[1]
-        config = _config(self.app, self.ssl_certfile, self.ssl_keyfile)
+        config = server_config(self.app, self.ssl_certfile, self.ssl_keyfile)
         if self.ssl_certfile is not None:
             try:
                 config.load()  # a certificate that cannot be loaded fails here, not in the thread

@@ -27,6 +27,7 @@ from starlette.routing import Mount, Route
 
 from updatesync.config import Site
 from updatesync.roles.context import Role, RoleContext
+from updatesync.security.limits import limit_bodies
 from updatesync.security.signing import require_signature
 from updatesync.site.api.client_policy import policy_routes, publish_policy
 from updatesync.site.api.provider import create_provider_app
@@ -256,7 +257,9 @@ class SiteRole(Role):
                 Mount("", app=provider),
             ]
         )
-        return require_signature(app, self.context.secret, protect=[SITE_ROUTES])
+        # Every body at most 1 MB (a replicated file is at most 64 KB), checked outside the
+        # signature check, which reads the body.
+        return limit_bodies(require_signature(app, self.context.secret, protect=[SITE_ROUTES]))
 
     def _start_components(self) -> None:
         """Start the background components; each stops (in reverse) when the role stops."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import socket
 
 from updatesync.roles.context import Role, RoleContext
+from updatesync.security.limits import limit_bodies
 from updatesync.security.signing import require_signature
 from updatesync.updateserver.admin_api import admin_routes, service_error_logger, upstream_runner
 from updatesync.updateserver.store import UpdateStore
@@ -78,8 +79,10 @@ class SupRole(Role):
             on_error=service_error_logger(store),
         )
         guarded = require_signature(app, self.context.secret, protect=[ADMIN_ROUTES])
+        # The body limits outside the signature check, which reads the body.
+        limited = limit_bodies(guarded, app.state.body_limits)
         host = self.context.listen_host
-        self.url = self._serve(guarded, self.sup.port, self.sock, host, tls)
+        self.url = self._serve(limited, self.sup.port, self.sock, host, tls)
         if tls is not None and (self.sup.http_port is not None or self.http_sock is not None):
             # The protocol alone: an app without the admin routes, over the same store.
             plain = create_app(StoreBackend(store), on_error=service_error_logger(store))

@@ -203,8 +203,9 @@ class Supervisor:
     """Runs each named role of a hierarchy file as its own process.
 
     `names`: role names as `parse_role` gives them (`sup:FQDN`, `site:CODE`), and `console`
-    for the web console (on `console_port`). `upstream`: passed on as `--upstream`. `files`:
-    a role's own copy of the hierarchy file, by role name (the others run `file`)."""
+    for the web console (on `console_host`, `console_port`). `upstream`: passed on as
+    `--upstream`. `files`: a role's own copy of the hierarchy file, by role name (the others
+    run `file`)."""
 
     def __init__(
         self,
@@ -214,6 +215,7 @@ class Supervisor:
         *,
         upstream: str | None = None,
         console_port: int | None = None,
+        console_host: str | None = None,
         files: Mapping[str, Path] | None = None,
         start_timeout: float = START_TIMEOUT,
         stop_timeout: float = STOP_TIMEOUT,
@@ -223,6 +225,7 @@ class Supervisor:
         self.output_dir = output_dir
         self.upstream = upstream
         self.console_port = console_port
+        self.console_host = console_host
         self.files = dict(files or {})
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
@@ -252,6 +255,8 @@ class Supervisor:
             command += ["--upstream", self.upstream]
         if name == "console" and self.console_port is not None:
             command += ["--console-port", str(self.console_port)]
+        if name == "console" and self.console_host is not None:
+            command += ["--host", self.console_host]
         return command
 
     def output(self, name: str) -> Path:

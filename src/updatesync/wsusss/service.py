@@ -38,6 +38,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from updatesync.metadata.model import RevisionKey
+from updatesync.security.limits import JSON_BODY_LIMIT, MB, BodyLimits
 from updatesync.wsusss.anchors import Anchor, AnchorError
 from updatesync.wsusss.cookies import CookieAuthority, CookieClaims, CookieError
 from updatesync.wsusss.errors import ProtocolError
@@ -83,6 +84,9 @@ logger = logging.getLogger(__name__)
 
 MAX_UPDATES_PER_REQUEST = 100
 """What Windows advertises (SPEC section 7; exchange 000005)."""
+SOAP_BODY_LIMIT = 2 * MB
+"""The largest SOAP request taken. The biggest of the captured exchanges is under 1 KB, and
+a GetUpdateData of `MAX_UPDATES_PER_REQUEST` updates about 10 KB: ample headroom."""
 RESPONSE_BUDGET = 2_000_000
 """GetUpdateData answers stay under this many bytes ([MS-WSUSSS] note 37)."""
 AUTHORIZATION_LIFETIME = timedelta(minutes=240)
@@ -484,7 +488,9 @@ def create_app(
     extra_routes: Sequence[Route] = (),
     on_error: Callable[[str, BaseException], None] | None = None,
 ) -> Starlette:
-    """The ASGI application: the two SOAP services, plus `extra_routes` (an admin API)."""
+    """The ASGI application: the two SOAP services, plus `extra_routes` (an admin API).
+    Its request bodies (`app.state.body_limits`, applied where it is served): a SOAP request
+    at most `SOAP_BODY_LIMIT`, a call to `extra_routes` at most `JSON_BODY_LIMIT`."""
     service = UpstreamService(backend, on_error=on_error)
 
     async def soap(request: Request) -> Response:
@@ -506,4 +512,7 @@ def create_app(
     routes = [*extra_routes, Route("/{path:path}", soap, methods=["GET", "POST"])]
     app = Starlette(routes=routes)
     app.state.service = service
+    app.state.body_limits = BodyLimits(
+        default=SOAP_BODY_LIMIT, prefixes={route.path: JSON_BODY_LIMIT for route in extra_routes}
+    )
     return app
