@@ -53,9 +53,11 @@ ca = "pki/ca.pem"
 code = "CS1"
 fqdn = "{SUP}"
 type = "cas"
+address = "127.0.0.1"
 
 [[sites.sups]]
 fqdn = "{SUP}"
+address = "127.0.0.1"
 {sup_keys}
 """,
         encoding="utf-8",
