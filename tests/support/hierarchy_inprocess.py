@@ -190,7 +190,7 @@ class InProcessHierarchy:
         answer = httpx.get(
             f"{sup.url}/api/changes",
             params={"since": 0},
-            auth=HmacAuth(self.secret, "test"),
+            auth=HmacAuth(self.secret, "CS1"),
             timeout=30,
         )
         answer.raise_for_status()

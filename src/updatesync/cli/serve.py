@@ -1,5 +1,8 @@
 """`updatesync serve` and `updatesync secret`: run the roles of a hierarchy file.
 
+`secret new FILE` writes a new shared secret; `secret rotate FILE` starts a rotation (a new
+current secret, the old one kept as previous) and `secret rotate --finish FILE` ends it.
+
 `serve HIERARCHY.toml --role site:PS1` runs one site server at the address and port the file
 gives it; `--role sup:FQDN` one SUP's update server; `--role console` the web console of the
 whole hierarchy (`--console-port`); `--role all` every role of the file in this process, each
@@ -40,6 +43,7 @@ from updatesync.roles import (
     start_roles,
 )
 from updatesync.roles.supervisor import Supervisor
+from updatesync.security.shared_secret import finish_rotation, rotate_secret
 from updatesync.security.signing import SecretError, create_secret, load_secret
 
 console = Console()
@@ -65,6 +69,48 @@ def secret_new(
         err_console.print(f"[bold red]error:[/] cannot write {path}: {exc}")
         raise typer.Exit(1) from exc
     console.print(f"wrote a new shared secret to {path} (readable by you only)", highlight=False)
+
+
+@secret_app.command("rotate")
+def secret_rotate(
+    path: Annotated[Path, typer.Argument(help="The hierarchy's shared secret file.")],
+    finish: Annotated[
+        bool,
+        typer.Option(
+            "--finish", help="End the rotation: drop the previous secret from the file."
+        ),
+    ] = False,
+) -> None:
+    """Rotate the shared secret: a new current secret, the old one kept as previous (both
+    accepted) until `--finish`, run once the file is on every host."""
+    try:
+        if finish:
+            dropped = finish_rotation(path)
+        else:
+            rotate_secret(path)
+    except SecretError as exc:
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(1) from None
+    except OSError as exc:
+        err_console.print(f"[bold red]error:[/] cannot write {escape(str(path))}: {exc}")
+        raise typer.Exit(1) from exc
+    shown = escape(str(path))
+    if finish and not dropped:
+        console.print(f"{shown} holds no previous secret: no rotation to finish", highlight=False)
+    elif finish:
+        console.print(
+            f"dropped the previous secret from {shown}: calls signed with it are refused from "
+            "now on. Copy the file to every host of the hierarchy and restart their roles.",
+            highlight=False,
+        )
+    else:
+        console.print(
+            f"wrote a new current secret to {shown}, keeping the old one as previous (roles "
+            "accept both; they sign with the new one). Copy the file to every host of the "
+            "hierarchy and restart their roles, then run "
+            f"`updatesync secret rotate --finish {shown}` and copy the file again.",
+            highlight=False,
+        )
 
 
 def _listen_host(hierarchy: Hierarchy, name: str) -> str:

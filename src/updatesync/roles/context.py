@@ -13,7 +13,7 @@ from typing import Any, Self
 from updatesync.config import Hierarchy
 from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.roles.serving import BackgroundServer
-from updatesync.security.signing import HmacAuth
+from updatesync.security.signing import SYSTEM_CALLERS, HmacAuth
 
 
 class RoleError(Exception):
@@ -42,6 +42,23 @@ class RoleContext:
 
     def auth(self, caller: str) -> HmacAuth:
         return HmacAuth(self.secret, caller)
+
+    @property
+    def callers(self) -> tuple[str, ...]:
+        """The names that may sign a call to a role of this hierarchy: its site codes, its
+        SUPs' FQDNs and the system callers (the console, the demo)."""
+        h = self.hierarchy
+        return (
+            *(site.code for site in h.sites),
+            *(sup.fqdn for site in h.sites for sup in site.sups),
+            *SYSTEM_CALLERS,
+        )
+
+    def names(self, fqdn: str, address: str | None) -> tuple[str, ...]:
+        """The host names a role is addressed by: its FQDN, its address in the hierarchy
+        file, and the address it listens on (unless that is every interface)."""
+        listen = self.listen_host if self.listen_host not in ("0.0.0.0", "::", "") else None
+        return tuple(name for name in (fqdn, address, listen) if name)
 
 
 class Role:

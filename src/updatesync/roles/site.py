@@ -100,6 +100,11 @@ class SiteRole(Role):
     # -- starting, part by part ----------------------------------------------------------
 
     def _start(self) -> None:
+        # The replication manager's log: what it sends to the other sites, and the
+        # site-to-site calls this site refused.
+        self.links_log = self.context.log(
+            self.log_dir, REPLICATION_MANAGER_LOG, REPLICATION_MANAGER
+        )
         self.db = self._open_database()
         inbox = Inbox(self.site_dir / "inboxes" / "WSyncMgr.box")
         self.notifier = self._replication_manager()
@@ -147,7 +152,7 @@ class SiteRole(Role):
             self.code,
             resolve=lambda code: h.site(code).url,
             auth=self.context.auth(self.code),
-            log=self.context.log(self.log_dir, REPLICATION_MANAGER_LOG, REPLICATION_MANAGER),
+            log=self.links_log,
         )
 
     def _database_replicator(self, parent: Site) -> DatabaseReplicator:
@@ -250,7 +255,14 @@ class SiteRole(Role):
                 Mount("", app=provider),
             ]
         )
-        return require_signature(app, self.context.secret, protect=[SITE_ROUTES])
+        return require_signature(
+            app,
+            self.context.secret,
+            protect=[SITE_ROUTES],
+            callers=self.context.callers,
+            hosts=self.context.names(self.site.fqdn, self.site.address),
+            log=self.links_log.warning,
+        )
 
     def _start_components(self) -> None:
         """Start the background components; each stops (in reverse) when the role stops."""
