@@ -76,9 +76,7 @@ def secret_rotate(
     path: Annotated[Path, typer.Argument(help="The hierarchy's shared secret file.")],
     finish: Annotated[
         bool,
-        typer.Option(
-            "--finish", help="End the rotation: drop the previous secret from the file."
-        ),
+        typer.Option("--finish", help="End the rotation: drop the previous secret from the file."),
     ] = False,
 ) -> None:
     """Rotate the shared secret: a new current secret, the old one kept as previous (both

@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import re
 import secrets
 import time
@@ -189,9 +190,7 @@ class HmacAuth(httpx.Auth):
         request.headers[NONCE_HEADER] = nonce
         request.headers[KEY_HEADER] = key_id(secret)
         request.headers[DIGEST_HEADER] = digest
-        mac = signature(
-            secret, request.method, host, target, timestamp, nonce, self.caller, digest
-        )
+        mac = signature(secret, request.method, host, target, timestamp, nonce, self.caller, digest)
         request.headers["authorization"] = f"{SCHEME} {mac}"
         return request
 
@@ -279,9 +278,7 @@ class Verifier:
         sent_at = self._sent_at(parts[TIME_HEADER], caller)
         nonce, digest = parts[NONCE_HEADER], parts[DIGEST_HEADER].lower()
         if not _NONCE.fullmatch(nonce) or not _DIGEST.fullmatch(digest):
-            raise SignatureRefused(
-                "the request's nonce or body digest is malformed", caller=caller
-            )
+            raise SignatureRefused("the request's nonce or body digest is malformed", caller=caller)
         secret = self._secret(parts[KEY_HEADER], caller)
         host = headers.get("host", "")
         expected = signature(
@@ -323,17 +320,17 @@ class Verifier:
                 f"the request's time {_clip(timestamp)!r} is not a number", caller=caller
             )
         sent_at = int(timestamp)
-        now = self.clock()
-        age = int(now - sent_at)
+        age = self.clock() - sent_at
         if age > MAX_SKEW:
             raise SignatureRefused(
-                f"the request was signed {age} s ago, beyond the {MAX_SKEW} s allowed: a "
-                "replay, or the clocks of the two hosts differ",
+                f"the request was signed {math.ceil(age)} s ago, beyond the {MAX_SKEW} s "
+                "allowed: a replay, or the clocks of the two hosts differ",
                 caller=caller,
             )
         if -age > MAX_SKEW:
             raise SignatureRefused(
-                f"the request was signed {-age} s in the future, beyond the {MAX_SKEW} s "
+                f"the request was signed {math.ceil(-age)} s in the future, beyond the "
+                f"{MAX_SKEW} s "
                 "allowed: a replay prepared ahead, or the clocks of the two hosts differ",
                 caller=caller,
             )
