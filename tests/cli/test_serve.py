@@ -18,6 +18,7 @@ from updatesync.cli import app
 from updatesync.config import load_hierarchy
 from updatesync.demo import example_hierarchy
 from updatesync.security.shared_secret import load_secret
+from updatesync.security.webhook_signing import load_webhook_secret
 
 
 def _squeezed(text: str) -> str:
@@ -86,6 +87,19 @@ def test_secret_rotate_refuses_a_file_others_can_read(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["secret", "rotate", str(path)])
     assert result.exit_code == 1
     assert _squeezed(f"chmod 600 {path}") in _squeezed(result.output)
+
+
+def test_secret_webhook_writes_a_private_standard_webhooks_secret(tmp_path: Path) -> None:
+    path = tmp_path / "hooks" / "alerts.secret"
+    result = CliRunner().invoke(app, ["secret", "webhook", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "[[hierarchy.alerts.webhooks]]" in result.output
+    assert path.read_text().startswith("whsec_")
+    assert len(load_webhook_secret(path)) == 32
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    again = CliRunner().invoke(app, ["secret", "webhook", str(path)])
+    assert again.exit_code == 1
+    assert "exists" in again.output
 
 
 def test_serve_refuses_a_secret_file_others_can_read(hierarchy_file: Path) -> None:

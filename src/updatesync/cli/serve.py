@@ -2,6 +2,7 @@
 
 `secret new FILE` writes a new shared secret; `secret rotate FILE` starts a rotation (a new
 current secret, the old one kept as previous) and `secret rotate --finish FILE` ends it.
+`secret webhook FILE` writes a webhook's signing secret.
 
 `serve HIERARCHY.toml --role site:PS1` runs one site server at the address and port the file
 gives it; `--role sup:FQDN` one SUP's update server; `--role console` the web console of the
@@ -45,6 +46,7 @@ from updatesync.roles import (
 from updatesync.roles.supervisor import Supervisor
 from updatesync.security.shared_secret import finish_rotation, rotate_secret
 from updatesync.security.signing import SecretError, create_secret, load_secret
+from updatesync.security.webhook_signing import create_webhook_secret
 
 console = Console()
 err_console = Console(stderr=True)
@@ -69,6 +71,31 @@ def secret_new(
         err_console.print(f"[bold red]error:[/] cannot write {path}: {exc}")
         raise typer.Exit(1) from exc
     console.print(f"wrote a new shared secret to {path} (readable by you only)", highlight=False)
+
+
+@secret_app.command("webhook")
+def secret_webhook(
+    path: Annotated[Path, typer.Argument(help="Where to write the secret (must not exist).")],
+) -> None:
+    """Write a new webhook signing secret (Standard Webhooks, `whsec_...`); name the file as
+    the webhook's secret_file and give the receiver the same text."""
+    try:
+        create_webhook_secret(path)
+    except FileExistsError:
+        err_console.print(
+            f"[bold red]error:[/] {escape(str(path))} exists; remove it first to replace it"
+        )
+        raise typer.Exit(1) from None
+    except OSError as exc:
+        err_console.print(f"[bold red]error:[/] cannot write {escape(str(path))}: {exc}")
+        raise typer.Exit(1) from exc
+    console.print(
+        f"wrote a new webhook secret to {path} (readable by you only): name it "
+        "as the webhook's secret_file in [[hierarchy.alerts.webhooks]] and give the receiver "
+        "the same text to verify the webhook-signature header",
+        highlight=False,
+        markup=False,
+    )
 
 
 @secret_app.command("rotate")

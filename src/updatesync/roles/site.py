@@ -23,9 +23,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
-from updatesync.config import Site
-from updatesync.roles.context import Role, RoleContext
-from updatesync.security.signing import require_signature
+from updatesync.config import Site, WebhookSettings
+from updatesync.roles.context import Role, RoleContext, RoleError
+from updatesync.security.signing import SecretError, require_signature
+from updatesync.security.webhook_signing import load_webhook_secret
 from updatesync.site.api.client_policy import policy_routes, publish_policy
 from updatesync.site.api.provider import create_provider_app
 from updatesync.site.database.models import SoftwareUpdatePoint
@@ -215,6 +216,21 @@ class SiteRole(Role):
         _, configured = self.context.hierarchy.find_sup(sup.fqdn)
         return configured.url
 
+    def _webhook(self, hook: WebhookSettings) -> Webhook:
+        """A webhook of the file, with its secret read (a private file) unless the file
+        says it is sent unsigned."""
+        if hook.unsigned:
+            return Webhook(hook.url)
+        if hook.secret_file is None:
+            raise RoleError(
+                f"{self.name}: webhook {hook.url} has no secret_file; give it one (or "
+                "unsigned = true) in [[hierarchy.alerts.webhooks]]"
+            )
+        try:
+            return Webhook(hook.url, secret=load_webhook_secret(hook.secret_file))
+        except SecretError as exc:
+            raise RoleError(f"{self.name}: webhook {hook.url}: {exc}") from None
+
     def _alert_watcher(self) -> AlertWatcher:
         h = self.context.hierarchy
         return AlertWatcher(
@@ -223,7 +239,7 @@ class SiteRole(Role):
             overdue_after=h.alerts.overdue_after,
             log=self.context.log(self.log_dir, ALERT_WATCHER_LOG, ALERT_WATCHER),
             check_interval=60.0,
-            webhooks=[Webhook(url) for url in h.alerts.webhooks],
+            webhooks=[self._webhook(hook) for hook in h.alerts.webhooks],
             hierarchy=h.name,
             state_file=self.site_dir / "alerting.sqlite",
         )
