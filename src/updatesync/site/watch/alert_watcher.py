@@ -61,6 +61,12 @@ _REPORTED_WITHIN = timedelta(seconds=5)
 """How long after its 6703 a sync-failure alert may have been raised (the sync manager sends
 the message, then raises the alert)."""
 
+
+def _what(message: StatusMessage) -> str:
+    """A 6703's error text (ISTR1)."""
+    return message.strings[1] if len(message.strings) > 1 else ""
+
+
 DEFAULT_CHECK_INTERVAL = 60.0
 """Seconds between two rounds of the watcher."""
 
@@ -180,10 +186,10 @@ class AlertWatcher:
             limit=20,
         )
         replica = f"{REPLICA_FAILURE}{alert.instance}:"
-        about = [m for m in found if (m.strings + ("", ""))[1].startswith(replica)]
+        about = [m for m in found if _what(m).startswith(replica)]
         if about:
             return about[0]
-        own = [m for m in found if not (m.strings + ("", ""))[1].startswith(REPLICA_FAILURE)]
+        own = [m for m in found if not _what(m).startswith(REPLICA_FAILURE)]
         return own[0] if own else None
 
     # -- running ---------------------------------------------------------------------------
