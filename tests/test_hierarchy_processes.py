@@ -29,9 +29,26 @@ from starlette.routing import Route
 
 from updatesync.logs.cmtrace import read_cmtrace
 from updatesync.roles.serving import BackgroundServer, bind
-from updatesync.security.signing import HmacAuth
+from updatesync.security.signing import (
+    CALLER_HEADER,
+    DIGEST_HEADER,
+    KEY_HEADER,
+    NONCE_HEADER,
+    TIME_HEADER,
+    HmacAuth,
+)
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.updateserver.store import UpdateStore
+
+SIGNING_HEADERS = {
+    "authorization",
+    CALLER_HEADER,
+    TIME_HEADER,
+    NONCE_HEADER,
+    KEY_HEADER,
+    DIGEST_HEADER,
+}
+"""What a signature puts in a request's headers."""
 
 pytestmark = pytest.mark.slow
 
@@ -75,13 +92,21 @@ class CuttingProxy:
         target = self.hierarchy.site_url("CS1") + path
         if request.url.query:
             target += "?" + request.url.query
+        # A signature covers the address its caller addressed: the proxy, which holds the
+        # hierarchy's secret, signs the call again for CS1, as the same caller.
+        caller = request.headers.get(CALLER_HEADER)
+        auth = self.hierarchy.signed(caller) if caller else None
+        headers = {
+            k: v
+            for k, v in request.headers.items()
+            if k != "host" and not (auth is not None and k in SIGNING_HEADERS)
+        }
         try:
-            async with httpx.AsyncClient(timeout=30, verify=self.hierarchy.verify) as client:
+            async with httpx.AsyncClient(
+                timeout=30, auth=auth, verify=self.hierarchy.verify
+            ) as client:
                 answer = await client.request(
-                    request.method,
-                    target,
-                    headers={k: v for k, v in request.headers.items() if k != "host"},
-                    content=await request.body(),
+                    request.method, target, headers=headers, content=await request.body()
                 )
         except httpx.HTTPError as exc:
             return Response(str(exc).encode(), status_code=502)

@@ -1,6 +1,7 @@
-"""Tests of `updatesync serve` and `updatesync secret new` (`updatesync.cli.serve`) that need no
-running server: the secret file's message and refusal, and `serve` refusing a bad hierarchy file
-or an unknown role with a one-line reason and exit status 1, before anything is started."""
+"""Tests of `updatesync serve` and `updatesync secret new/rotate` (`updatesync.cli.serve`)
+that need no running server: the secret file's messages and refusals (an existing file, a file
+others can read, a rotation under way), and `serve` refusing a bad hierarchy file or an unknown
+role with a one-line reason and exit status 1, before anything is started."""
 
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ import pytest
 from typer.testing import CliRunner
 
 from updatesync.cli import app
+from updatesync.config import load_hierarchy
 from updatesync.demo import example_hierarchy
+from updatesync.security.shared_secret import load_secret
+from updatesync.security.webhook_signing import load_webhook_secret
 
 
 def _squeezed(text: str) -> str:
@@ -54,6 +58,61 @@ def test_secret_new_refuses_an_existing_file_and_leaves_it_alone(tmp_path: Path)
 
 def test_secret_new_needs_a_path() -> None:
     assert CliRunner().invoke(app, ["secret", "new"]).exit_code == 2
+
+
+def test_secret_rotate_keeps_the_old_secret_until_finish(tmp_path: Path) -> None:
+    path = tmp_path / "hierarchy.secret"
+    assert CliRunner().invoke(app, ["secret", "new", str(path)]).exit_code == 0
+    old = load_secret(path)
+    result = CliRunner().invoke(app, ["secret", "rotate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "Copy the file to every host" in result.output
+    assert _squeezed(f"rotate --finish {path}") in _squeezed(result.output)
+    rotating = load_secret(path)
+    assert rotating != old and rotating.previous == old
+    again = CliRunner().invoke(app, ["secret", "rotate", str(path)])
+    assert again.exit_code == 1
+    assert "already under way" in again.output
+    result = CliRunner().invoke(app, ["secret", "rotate", "--finish", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "dropped the previous secret" in result.output
+    finished = load_secret(path)
+    assert finished == rotating and finished.previous is None
+
+
+def test_secret_rotate_refuses_a_file_others_can_read(tmp_path: Path) -> None:
+    path = tmp_path / "hierarchy.secret"
+    assert CliRunner().invoke(app, ["secret", "new", str(path)]).exit_code == 0
+    path.chmod(0o644)
+    result = CliRunner().invoke(app, ["secret", "rotate", str(path)])
+    assert result.exit_code == 1
+    assert _squeezed(f"chmod 600 {path}") in _squeezed(result.output)
+
+
+def test_secret_webhook_writes_a_private_standard_webhooks_secret(tmp_path: Path) -> None:
+    path = tmp_path / "hooks" / "alerts.secret"
+    result = CliRunner().invoke(app, ["secret", "webhook", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "[[hierarchy.alerts.webhooks]]" in result.output
+    assert path.read_text().startswith("whsec_")
+    assert len(load_webhook_secret(path)) == 32
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    again = CliRunner().invoke(app, ["secret", "webhook", str(path)])
+    assert again.exit_code == 1
+    assert "exists" in again.output
+
+
+def test_serve_refuses_a_secret_file_others_can_read(hierarchy_file: Path) -> None:
+    """Finding: `secret_file` was accepted whatever its mode (even /etc/passwd)."""
+    secret = load_hierarchy(hierarchy_file).secret_path
+    assert CliRunner().invoke(app, ["secret", "new", str(secret)]).exit_code == 0
+    secret.chmod(0o644)
+    result = CliRunner().invoke(app, ["serve", str(hierarchy_file), "--role", "site:CS1"])
+    assert result.exit_code == 1, result.output
+    said = _squeezed(result.output)
+    assert _squeezed(f"{secret} has mode 0644") in said
+    assert _squeezed(f"chmod 600 {secret}") in said
+    assert "Traceback" not in result.output
 
 
 def test_serve_names_the_unknown_key_and_its_line(tmp_path: Path) -> None:

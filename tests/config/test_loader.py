@@ -126,13 +126,15 @@ languages = ["en", "en"]
 def test_alert_problems_give_their_lines() -> None:
     text = alerts(
         'overdue_after = "1h"\n'
-        "webhooks = [\n"
-        '    "http://ok.contoso.com/hook",\n'
-        '    "mailto:admin@contoso.com",\n'
-        "]"
+        "[[hierarchy.alerts.webhooks]]\n"
+        'url = "http://ok.contoso.com/hook"\n'
+        "unsigned = true\n"
+        "[[hierarchy.alerts.webhooks]]\n"
+        'url = "mailto:admin@contoso.com"\n'
+        'secret_file = "k"\n'
     )
     lines = text.splitlines()
     assert [(p.path, p.line) for p in problems_of(text)] == [
         ("hierarchy.alerts.overdue_after", lines.index('overdue_after = "1h"') + 1),
-        ("hierarchy.alerts.webhooks[1]", lines.index('    "mailto:admin@contoso.com",') + 1),
+        ("hierarchy.alerts.webhooks[1].url", lines.index('url = "mailto:admin@contoso.com"') + 1),
     ]

@@ -22,6 +22,7 @@ from updatesync.config import (
     DEFAULT_SCHEDULE,
     CronSchedule,
     IntervalSchedule,
+    WebhookSettings,
     load_hierarchy,
     parse_hierarchy,
 )
@@ -190,17 +191,35 @@ def test_overdue_after_defaults_to_the_schedule_gap_plus_a_day(
 def test_alert_settings_from_the_file() -> None:
     text = alerts(
         'overdue_after = "1d12h"\n'
-        "webhooks = [\n"
-        '    "http://127.0.0.1:9000/hook",\n'
-        '    "https://alerts.contoso.com/updatesync?token=abc",\n'
-        "]",
+        "[[hierarchy.alerts.webhooks]]\n"
+        'url = "http://127.0.0.1:9000/hook"\n'
+        'secret_file = "keys/hook.secret"\n'
+        "[[hierarchy.alerts.webhooks]]\n"
+        'url = "https://alerts.contoso.com/updatesync?token=abc"\n'
+        "unsigned = true\n",
         hierarchy='schedule = "0 2 * * *"',
     )
-    settings = parse_hierarchy(text).alerts
+    settings = parse_hierarchy(text, base_dir="/srv/updatesync").alerts
     assert settings.overdue_after == timedelta(days=1, hours=12)
     assert settings.webhooks == (
-        "http://127.0.0.1:9000/hook",
-        "https://alerts.contoso.com/updatesync?token=abc",
+        WebhookSettings(
+            "http://127.0.0.1:9000/hook", Path("/srv/updatesync/keys/hook.secret"), False
+        ),
+        WebhookSettings("https://alerts.contoso.com/updatesync?token=abc", None, True),
+    )
+
+
+def test_a_webhook_given_as_a_plain_url_is_refused_with_the_table_to_write() -> None:
+    """The earlier form (a list of URLs) is read, and refused: its events would go unsigned
+    without the file saying so."""
+    assert_problem(
+        alerts('webhooks = ["http://a.contoso.com/hook"]'),
+        "hierarchy.alerts.webhooks[0]",
+        "has no secret to sign its events with",
+        '[[hierarchy.alerts.webhooks]] with url = "http://a.contoso.com/hook" and '
+        'secret_file = "FILE"',
+        "`updatesync secret webhook FILE`",
+        "unsigned = true",
     )
 
 
@@ -353,6 +372,11 @@ def test_sup_fqdn_rules() -> None:
     assert_problem(text, "sites[1].sups", "array of tables")
 
 
+def _hook(url: str, more: str = 'secret_file = "k"') -> str:
+    """A `[[hierarchy.alerts.webhooks]]` table with this url (TOML) and more keys."""
+    return f"[[hierarchy.alerts.webhooks]]\nurl = {url}\n{more}"
+
+
 @pytest.mark.parametrize(
     ("body", "path", "fragment"),
     [
@@ -366,20 +390,31 @@ def test_sup_fqdn_rules() -> None:
             "schedule, every 7d): every site would be overdue before its next scheduled sync; "
             'make it longer, such as "8d"',
         ),
-        ('webhooks = "http://a.contoso.com/"', "hierarchy.alerts.webhooks", "array of strings"),
-        ("webhooks = [8080]", "hierarchy.alerts.webhooks[0]", "must be a string"),
-        ('webhooks = [""]', "hierarchy.alerts.webhooks[0]", "is empty"),
-        ('webhooks = ["ftp://a.contoso.com/x"]', "hierarchy.alerts.webhooks[0]", "not an http(s)"),
-        ('webhooks = ["alerts.contoso.com/x"]', "hierarchy.alerts.webhooks[0]", "not an http(s)"),
-        ('webhooks = ["http://"]', "hierarchy.alerts.webhooks[0]", "not an http(s) URL"),
-        ('webhooks = ["http://a.contoso.com:99999/"]', "hierarchy.alerts.webhooks[0]", "not a URL"),
-        ('webhooks = ["http://a.contoso.com:0/"]', "hierarchy.alerts.webhooks[0]", "port 0"),
-        ('webhooks = ["http://a b.contoso.com/"]', "hierarchy.alerts.webhooks[0]", "white space"),
-        ('webhooks = ["http://a.contoso.com/#x"]', "hierarchy.alerts.webhooks[0]", "fragment"),
+        ('webhooks = "http://a.contoso.com/"', "hierarchy.alerts.webhooks", "array of tables"),
+        ("webhooks = [8080]", "hierarchy.alerts.webhooks[0]", "must be a table"),
+        (_hook('""'), "hierarchy.alerts.webhooks[0].url", "is empty"),
+        (_hook("8080"), "hierarchy.alerts.webhooks[0].url", "must be a string"),
+        (_hook('"ftp://a.contoso.com/x"'), "hierarchy.alerts.webhooks[0].url", "not an http(s)"),
+        (_hook('"alerts.contoso.com/x"'), "hierarchy.alerts.webhooks[0].url", "not an http(s)"),
+        (_hook('"http://"'), "hierarchy.alerts.webhooks[0].url", "not an http(s) URL"),
+        (_hook('"http://a.contoso.com:99999/"'), "hierarchy.alerts.webhooks[0].url", "not a URL"),
+        (_hook('"http://a.contoso.com:0/"'), "hierarchy.alerts.webhooks[0].url", "port 0"),
+        (_hook('"http://a b.contoso.com/"'), "hierarchy.alerts.webhooks[0].url", "white space"),
+        (_hook('"http://a.contoso.com/#x"'), "hierarchy.alerts.webhooks[0].url", "fragment"),
         (
-            'webhooks = ["http://a.contoso.com/", "http://a.contoso.com/"]',
+            _hook('"http://a.contoso.com/"') + "\n" + _hook('"http://a.contoso.com/"'),
             "hierarchy.alerts.webhooks[1]",
             "listed twice (also hierarchy.alerts.webhooks[0])",
+        ),
+        (
+            _hook('"http://a.contoso.com/"', 'secret_file = "k"\nunsigned = true'),
+            "hierarchy.alerts.webhooks[0].unsigned",
+            "remove one",
+        ),
+        (
+            _hook('"http://a.contoso.com/"', 'secret_file = "k"\nsigned = true'),
+            "hierarchy.alerts.webhooks[0].signed",
+            "'unsigned'",
         ),
         ('webhook = ["http://a.contoso.com/"]', "hierarchy.alerts.webhook", "'webhooks'"),
         ('overdue = "2d"', "hierarchy.alerts.overdue", "'overdue_after'"),

@@ -23,6 +23,7 @@ def test_every_table_is_in_the_reference_once() -> None:
         "[hierarchy]",
         "[hierarchy.logs]",
         "[hierarchy.alerts]",
+        "[[hierarchy.alerts.webhooks]]",
         "[hierarchy.upstream]",
         "[hierarchy.criteria]",
         "[hierarchy.tls]",

@@ -1,5 +1,6 @@
 """Tests of Role's start/stop bookkeeping with tiny fake roles: what a failing start stops,
-the order of closing, the role's servers and threads on stop."""
+the order of closing, the role's servers and threads on stop; and what RoleContext tells the
+signature check (the callers a hierarchy knows, the names a role is addressed by)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from updatesync.roles.context import Role, RoleError
+from updatesync.config import load_hierarchy
+from updatesync.demo import example_hierarchy
+from updatesync.roles.context import Role, RoleContext, RoleError
 from updatesync.roles.serving import bind
 from updatesync.updateserver.database import DATABASE_FILE as STORE_FILE
 from updatesync.updateserver.store import UpdateStore
@@ -153,3 +156,18 @@ def test_a_database_that_cannot_be_used_is_a_role_error_naming_the_role(tmp_path
     with pytest.raises(RoleError, match=r"^fake role: .*updateserver.sqlite: not a valid update"):
         role.start()
     assert role.closed == ["a"]
+
+
+def test_the_callers_of_a_hierarchy_are_its_sites_sups_and_system_callers() -> None:
+    hierarchy = load_hierarchy(example_hierarchy())
+    callers = RoleContext(hierarchy, b"s" * 40).callers
+    assert {"CS1", "PS1", "SS1", "cs1site.contoso.com", "console", "demo"} <= set(callers)
+    assert len(callers) == len(set(callers))
+
+
+def test_a_role_is_named_by_its_fqdn_address_and_listen_address() -> None:
+    hierarchy = load_hierarchy(example_hierarchy())
+    context = RoleContext(hierarchy, b"s" * 40, listen_host="10.0.0.5")
+    assert context.names("cs1site.contoso.com", None) == ("cs1site.contoso.com", "10.0.0.5")
+    everywhere = RoleContext(hierarchy, b"s" * 40, listen_host="0.0.0.0")
+    assert everywhere.names("a.contoso.com", "127.0.0.1") == ("a.contoso.com", "127.0.0.1")

@@ -299,7 +299,7 @@ def test_a_child_never_claims_a_version_its_database_does_not_hold(tmp_path: Pat
 
             # The parent is back at that address; its next notification brings PS1 up.
             parked.listen(16)
-            with BackgroundServer(forward_to(h.url("CS1")), sock=parked):
+            with BackgroundServer(forward_to(h.url("CS1"), h.secret), sock=parked):
                 h.sync_now("CS1")
                 h.wait("CS1", 2)
                 h.wait("PS1", 2)

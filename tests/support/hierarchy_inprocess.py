@@ -15,8 +15,9 @@ hierarchy), for instance PS1 reaching its parent CS1 at another address.
 
 - `article_patterns(file)` turns a WSyncMgr.log of the article into patterns and
   `assert_in_order(patterns, ours)` checks that our log has them as an ordered subsequence.
-- `forward_to(url)` is an ASGI app passing every request on to `url` unchanged (signatures
-  stay valid): a site reached at another address.
+- `forward_to(url, secret)` is an ASGI app passing every request on to `url`, a signed one
+  signed again with `secret` as the same caller (a signature covers the address the caller
+  addressed, so a relay must hold the secret): a site reached at another address.
 - `sync_now()` asks CS1's SMS Provider to SyncNow; `wait_all(n)` waits (on
   `SiteRole.wait_for_sync`) until every site finished its n-th sync since its start;
 - `stop_role(name)` / `restart_role(name)` stop one role and start it again on its port;
@@ -45,7 +46,16 @@ from updatesync.metadata.generator import generate_catalog
 from updatesync.roles import RoleContext, SiteRole, SupRole, on_loopback, parse_role
 from updatesync.roles.serving import BackgroundServer
 from updatesync.security.pki import CA_CERT, create_ca, issue_certificate
-from updatesync.security.signing import HmacAuth, create_secret, load_secret
+from updatesync.security.signing import (
+    CALLER_HEADER,
+    DIGEST_HEADER,
+    KEY_HEADER,
+    NONCE_HEADER,
+    TIME_HEADER,
+    HmacAuth,
+    create_secret,
+    load_secret,
+)
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.sync.outcome import SiteSyncResult
 from updatesync.updateserver.importer import import_export_cabinet
@@ -213,7 +223,7 @@ class InProcessHierarchy:
         answer = httpx.get(
             f"{sup.url}/api/changes",
             params={"since": 0},
-            auth=HmacAuth(self.secret, "test"),
+            auth=HmacAuth(self.secret, "CS1"),
             timeout=30,
             verify=self.verify,
         )
@@ -237,8 +247,20 @@ class InProcessHierarchy:
         return list(self.site(code).results)
 
 
-def forward_to(target: str) -> Callable[..., Any]:
-    """An ASGI app that passes each HTTP request on to `target` and answers what it answers."""
+_SIGNING_HEADERS = {
+    b"host",
+    b"authorization",
+    CALLER_HEADER.encode(),
+    TIME_HEADER.encode(),
+    NONCE_HEADER.encode(),
+    KEY_HEADER.encode(),
+    DIGEST_HEADER.encode(),
+}
+
+
+def forward_to(target: str, secret: bytes | None = None) -> Callable[..., Any]:
+    """An ASGI app that passes each HTTP request on to `target` and answers what it answers;
+    with `secret`, a signed request is signed again for `target`, as its caller."""
     target = target.rstrip("/")
 
     async def app(
@@ -254,8 +276,12 @@ def forward_to(target: str) -> Callable[..., Any]:
                 break
         path = (scope.get("raw_path") or scope["path"].encode()).decode("ascii")
         query = scope["query_string"].decode("ascii")
-        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in (b"host",)]
-        async with httpx.AsyncClient(timeout=70) as client:
+        given = {k.lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        caller = given.get(CALLER_HEADER.encode())
+        auth = HmacAuth(secret, caller) if secret is not None and caller else None
+        dropped_in = _SIGNING_HEADERS if auth is not None else {b"host"}
+        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in dropped_in]
+        async with httpx.AsyncClient(timeout=70, auth=auth) as client:
             answer = await client.request(
                 scope["method"],
                 target + path + (f"?{query}" if query else ""),

@@ -1,5 +1,9 @@
 """`updatesync serve` and `updatesync secret`: run the roles of a hierarchy file.
 
+`secret new FILE` writes a new shared secret; `secret rotate FILE` starts a rotation (a new
+current secret, the old one kept as previous) and `secret rotate --finish FILE` ends it.
+`secret webhook FILE` writes a webhook's signing secret.
+
 `serve HIERARCHY.toml --role site:PS1` runs one site server at the address and port the file
 gives it; `--role sup:FQDN` one SUP's update server; `--role console` the web console of the
 whole hierarchy (`--host`, `--console-port`); `--role all` every role of the file in this
@@ -44,7 +48,9 @@ from updatesync.roles import (
     start_roles,
 )
 from updatesync.roles.supervisor import Supervisor
+from updatesync.security.shared_secret import finish_rotation, rotate_secret
 from updatesync.security.signing import SecretError, create_secret, load_secret
+from updatesync.security.webhook_signing import create_webhook_secret
 
 DEFAULT_CONSOLE_PORT = 8450
 """Where `serve --role console` (and `--role all`) serves the web console."""
@@ -68,6 +74,64 @@ def secret_new(
         error(f"cannot write {path}: {exc.strerror or exc}")
         raise typer.Exit(1) from exc
     console.print(f"wrote a new shared secret to {path} (readable by you only)", highlight=False)
+
+
+@secret_app.command("webhook")
+def secret_webhook(
+    path: Annotated[Path, typer.Argument(help="Where to write the secret (must not exist).")],
+) -> None:
+    """Write a new webhook signing secret (Standard Webhooks, `whsec_...`); name the file as
+    the webhook's secret_file and give the receiver the same text."""
+    try:
+        create_webhook_secret(path)
+    except FileExistsError:
+        error(f"{path} exists; remove it first to replace it")
+        raise typer.Exit(1) from None
+    except OSError as exc:
+        error(f"cannot write {path}: {user_error_text(exc)}")
+        raise typer.Exit(1) from exc
+    console.print(
+        f"wrote a new webhook secret to {path} (readable by you only): name it "
+        "as the webhook's secret_file in [[hierarchy.alerts.webhooks]] and give the receiver "
+        "the same text to verify the webhook-signature header",
+    )
+
+
+@secret_app.command("rotate")
+def secret_rotate(
+    path: Annotated[Path, typer.Argument(help="The hierarchy's shared secret file.")],
+    finish: Annotated[
+        bool,
+        typer.Option("--finish", help="End the rotation: drop the previous secret from the file."),
+    ] = False,
+) -> None:
+    """Rotate the shared secret: a new current secret, the old one kept as previous (both
+    accepted) until `--finish`, run once the file is on every host."""
+    try:
+        if finish:
+            dropped = finish_rotation(path)
+        else:
+            rotate_secret(path)
+    except SecretError as exc:
+        error(str(exc))
+        raise typer.Exit(1) from None
+    except OSError as exc:
+        error(f"cannot write {path}: {user_error_text(exc)}")
+        raise typer.Exit(1) from exc
+    if finish and not dropped:
+        console.print(f"{path} holds no previous secret: no rotation to finish")
+    elif finish:
+        console.print(
+            f"dropped the previous secret from {path}: calls signed with it are refused from "
+            "now on. Copy the file to every host of the hierarchy and restart their roles."
+        )
+    else:
+        console.print(
+            f"wrote a new current secret to {path}, keeping the old one as previous (roles "
+            "accept both; they sign with the new one). Copy the file to every host of the "
+            "hierarchy and restart their roles, then run "
+            f"`updatesync secret rotate --finish {path}` and copy the file again."
+        )
 
 
 def serve(

@@ -22,6 +22,7 @@ from updatesync.config.hierarchy import (
     Sup,
     Upstream,
     UpstreamKind,
+    WebhookSettings,
 )
 from updatesync.config.loader import HierarchyError, Problem, load_hierarchy, parse_hierarchy
 from updatesync.config.schedule import (
@@ -57,6 +58,7 @@ __all__ = [
     "Sup",
     "Upstream",
     "UpstreamKind",
+    "WebhookSettings",
     "load_hierarchy",
     "parse_duration",
     "parse_hierarchy",

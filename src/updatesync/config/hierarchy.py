@@ -39,6 +39,7 @@ __all__ = [
     "TlsSettings",
     "Upstream",
     "UpstreamKind",
+    "WebhookSettings",
 ]
 
 SiteType: TypeAlias = Literal["cas", "primary", "secondary"]
@@ -55,13 +56,23 @@ class LogSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    """`[[hierarchy.alerts.webhooks]]`: a receiver of alert events and the file of the secret
+    its events are signed with (None only when the file says `unsigned = true`)."""
+
+    url: str
+    secret_file: Path | None = None
+    unsigned: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class AlertSettings:
     """`[hierarchy.alerts]`: when a site's sync is overdue, and where alerts are sent."""
 
     overdue_after: timedelta = DEFAULT_OVERDUE_AFTER
     """A site whose last successful sync is older than this gets the `sync_overdue` alert."""
-    webhooks: tuple[str, ...] = ()
-    """URLs each raise and cancel of an alert is POSTed to (JSON)."""
+    webhooks: tuple[WebhookSettings, ...] = ()
+    """Where each raise and cancel of an alert is POSTed to (JSON, signed)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,8 @@ Layout::
     [hierarchy]            name, data_dir, retry_interval, replication_timeout, secret_file,
                            schedule, schedule_start
     [hierarchy.logs]       max_size, tz_bias
-    [hierarchy.alerts]     overdue_after, webhooks
+    [hierarchy.alerts]     overdue_after
+    [[hierarchy.alerts.webhooks]]  url, secret_file, unsigned
     [hierarchy.upstream]   kind, url
     [hierarchy.criteria]   products, classifications, languages
     [hierarchy.tls]        ca, dir   (present: every site and SUP serves HTTPS only)
@@ -67,6 +68,7 @@ from updatesync.config.hierarchy import (
     TlsSettings,
     Upstream,
     UpstreamKind,
+    WebhookSettings,
 )
 from updatesync.config.schedule import (
     DEFAULT_SCHEDULE,
@@ -87,6 +89,7 @@ __all__ = [
     "Table",
     "TlsTable",
     "UpstreamTable",
+    "WebhookTable",
     "table_in",
 ]
 
@@ -100,7 +103,7 @@ ScheduleText = Annotated[Schedule, PlainValidator(values.schedule)]
 StartTime = Annotated[datetime, PlainValidator(values.schedule_start)]
 Guids = Annotated[tuple[str, ...], PlainValidator(values.guid_list)]
 Languages = Annotated[tuple[str, ...], PlainValidator(values.language_list)]
-Webhooks = Annotated[tuple[str, ...], PlainValidator(values.webhook_list)]
+WebhookUrl = Annotated[str, PlainValidator(values.webhook_url)]
 
 
 def key(
@@ -206,6 +209,54 @@ class LogsTable(Table):
     )
 
 
+class WebhookTable(Table):
+    """`[[hierarchy.alerts.webhooks]]`: a receiver of alert events, and the secret they are
+    signed with (Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature`)."""
+
+    url: WebhookUrl = key(
+        "The receiver: an http or https URL each raise and cancel of an alert is POSTed to, "
+        "as JSON.",
+        toml="string",
+    )
+    secret_file: Text | None = key(
+        "The file holding the secret every event is signed with, as the Standard Webhooks "
+        "specification writes it (`whsec_` and base64); `updatesync secret webhook FILE` writes "
+        "one (mode 0600; a file group or others may read is refused). Give the receiver the "
+        "same text. Relative to the hierarchy file's folder.",
+        toml="string",
+        default=None,
+        shown="none: required unless `unsigned = true`",
+    )
+    unsigned: Flag = key(
+        "`true` sends this webhook's events without a signature, for a receiver that cannot "
+        "check one (whoever knows its URL can then send it alerts). Refused with `secret_file`.",
+        toml="boolean",
+        default=False,
+    )
+
+    def check_rules(self) -> None:
+        """A secret, or an explicit `unsigned = true`; not both."""
+        if self.secret_file is not None and self.unsigned:
+            raise _fail_at(
+                "webhook",
+                ("unsigned",),
+                f"webhook {self.url} has a secret_file and unsigned = true; remove one "
+                "(with a secret_file, its events are signed)",
+                self.unsigned,
+            )
+        if self.secret_file is None and not self.unsigned:
+            raise _fail_at("webhook", (), _unsigned_problem(self.url), self.url)
+
+
+def _unsigned_problem(url: str) -> str:
+    return (
+        f"webhook {url} has no secret to sign its events with; write it as a table, "
+        f'[[hierarchy.alerts.webhooks]] with url = "{url}" and secret_file = "FILE" '
+        "(`updatesync secret webhook FILE` writes a secret; give the receiver the same), or "
+        "with unsigned = true to send its events without a signature"
+    )
+
+
 class AlertsTable(Table):
     """`[hierarchy.alerts]`: when a site's sync is overdue, and where alerts are sent."""
 
@@ -218,11 +269,43 @@ class AlertsTable(Table):
         shown='the schedule\'s longest gap plus one day, at least `"2d"` (`"8d"` for the '
         'weekly default schedule, `"2d"` for a daily one)',
     )
-    webhooks: Webhooks = key(
-        "URLs (http or https) each raise and cancel of an alert is POSTed to, as JSON.",
-        toml="array of strings",
+    webhooks: tuple[WebhookTable, ...] = key(
+        "Where each raise and cancel of an alert is POSTed to, as JSON, signed "
+        "(`[[hierarchy.alerts.webhooks]]`). A plain URL, as earlier files list them, is read "
+        "but refused: it has no secret.",
+        toml="array of tables",
         default=(),
     )
+
+    @field_validator("webhooks", mode="before")
+    @classmethod
+    def _webhooks_are_tables(cls, value: object) -> object:
+        """Tables; a URL string (the earlier form) is read as a table with only its url, so
+        that the problem said is the missing secret, with the way to write it."""
+        if not isinstance(value, list):
+            raise values.problem(
+                "must be an array of tables: write each webhook as [[hierarchy.alerts.webhooks]] "
+                "with its url and secret_file"
+            )
+        return [{"url": item} if isinstance(item, str) else item for item in value]
+
+    def check_rules(self) -> None:
+        """A URL is listed once."""
+        seen: dict[str, int] = {}
+        for index, hook in enumerate(self.webhooks):
+            if hook.url in seen:
+                raise ValidationError.from_exception_data(
+                    "alerts",
+                    [
+                        values.at(
+                            ("webhooks", index),
+                            f"{hook.url} is listed twice (also {values.ALSO})",
+                            hook.url,
+                            also_item=seen[hook.url],
+                        )
+                    ],
+                )
+            seen[hook.url] = index
 
 
 class UpstreamTable(Table):
@@ -668,7 +751,15 @@ class HierarchyFile(Table):
             replication_timeout=head.replication_timeout,
             secret_file=_path_in(base_dir, head.secret_file) if head.secret_file else None,
             alerts=AlertSettings(
-                alerts.overdue_after or default_overdue_after(schedule), alerts.webhooks
+                alerts.overdue_after or default_overdue_after(schedule),
+                tuple(
+                    WebhookSettings(
+                        hook.url,
+                        _path_in(base_dir, hook.secret_file) if hook.secret_file else None,
+                        hook.unsigned,
+                    )
+                    for hook in alerts.webhooks
+                ),
             ),
             tls=tls,
         )

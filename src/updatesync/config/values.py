@@ -45,7 +45,7 @@ __all__ = [
     "toml_type",
     "tz_bias",
     "upstream_kind",
-    "webhook_list",
+    "webhook_url",
 ]
 
 Loc = tuple[str | int, ...]
@@ -327,6 +327,12 @@ def _webhook(url: str) -> str:
     return url
 
 
+def webhook_url(value: object) -> str:
+    """The URL of a webhook (`[[hierarchy.alerts.webhooks]]` url)."""
+    if not isinstance(value, str):
+        raise problem(f"must be a string, got {toml_type(value)} {value!r}")
+    return _parsed(_webhook, value.strip())
+
+
 guid_list = _unique_list("guids", _guid)
 language_list = _unique_list("languages", _language)
-webhook_list = _unique_list("webhooks", _webhook)

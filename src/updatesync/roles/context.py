@@ -18,7 +18,7 @@ from updatesync.config.hierarchy import TlsFiles
 from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.roles.serving import BackgroundServer
 from updatesync.security.pki import TlsError, check_server_files, client_context, public_context
-from updatesync.security.signing import HmacAuth
+from updatesync.security.signing import SYSTEM_CALLERS, HmacAuth
 from updatesync.site.database.store import SiteDatabaseError
 from updatesync.updateserver.errors import UpdateServerError
 
@@ -113,6 +113,23 @@ class RoleContext:
 
     def auth(self, caller: str) -> HmacAuth:
         return HmacAuth(self.secret, caller)
+
+    @property
+    def callers(self) -> tuple[str, ...]:
+        """The names that may sign a call to a role of this hierarchy: its site codes, its
+        SUPs' FQDNs and the system callers (the console, the demo)."""
+        h = self.hierarchy
+        return (
+            *(site.code for site in h.sites),
+            *(sup.fqdn for site in h.sites for sup in site.sups),
+            *SYSTEM_CALLERS,
+        )
+
+    def names(self, fqdn: str, address: str | None) -> tuple[str, ...]:
+        """The host names a role is addressed by: its FQDN, its address in the hierarchy
+        file, and the address it listens on (unless that is every interface)."""
+        listen = self.listen_host if self.listen_host not in ("0.0.0.0", "::", "") else None
+        return tuple(name for name in (fqdn, address, listen) if name)
 
 
 class Role:

@@ -25,10 +25,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
-from updatesync.config import Site
-from updatesync.roles.context import Role, RoleContext
+from updatesync.config import Site, WebhookSettings
+from updatesync.roles.context import Role, RoleContext, RoleError
 from updatesync.security.limits import limit_bodies
-from updatesync.security.signing import require_signature
+from updatesync.security.signing import SecretError, require_signature
+from updatesync.security.webhook_signing import load_webhook_secret
 from updatesync.site.api.client_policy import policy_routes, publish_policy
 from updatesync.site.api.provider import create_provider_app
 from updatesync.site.database.models import SoftwareUpdatePoint
@@ -105,6 +106,11 @@ class SiteRole(Role):
     def _start(self) -> None:
         tls = self.context.server_tls(self.name)
         self.verify = self.context.verify
+        # The replication manager's log: what it sends to the other sites, and the
+        # site-to-site calls this site refused.
+        self.links_log = self.context.log(
+            self.log_dir, REPLICATION_MANAGER_LOG, REPLICATION_MANAGER
+        )
         self.db = self._open_database()
         inbox = Inbox(self.site_dir / "inboxes" / "WSyncMgr.box")
         self.notifier = self._replication_manager()
@@ -152,7 +158,7 @@ class SiteRole(Role):
             self.code,
             resolve=lambda code: h.site(code).url,
             auth=self.context.auth(self.code),
-            log=self.context.log(self.log_dir, REPLICATION_MANAGER_LOG, REPLICATION_MANAGER),
+            log=self.links_log,
             verify=self.verify,
         )
 
@@ -217,6 +223,21 @@ class SiteRole(Role):
         _, configured = self.context.hierarchy.find_sup(sup.fqdn)
         return configured.url
 
+    def _webhook(self, hook: WebhookSettings) -> Webhook:
+        """A webhook of the file, with its secret read (a private file) unless the file
+        says it is sent unsigned."""
+        if hook.unsigned:
+            return Webhook(hook.url)
+        if hook.secret_file is None:
+            raise RoleError(
+                f"{self.name}: webhook {hook.url} has no secret_file; give it one (or "
+                "unsigned = true) in [[hierarchy.alerts.webhooks]]"
+            )
+        try:
+            return Webhook(hook.url, secret=load_webhook_secret(hook.secret_file))
+        except SecretError as exc:
+            raise RoleError(f"{self.name}: webhook {hook.url}: {exc}") from None
+
     def _alert_watcher(self) -> AlertWatcher:
         h = self.context.hierarchy
         return AlertWatcher(
@@ -225,7 +246,7 @@ class SiteRole(Role):
             overdue_after=h.alerts.overdue_after,
             log=self.context.log(self.log_dir, ALERT_WATCHER_LOG, ALERT_WATCHER),
             check_interval=60.0,
-            webhooks=[Webhook(url) for url in h.alerts.webhooks],
+            webhooks=[self._webhook(hook) for hook in h.alerts.webhooks],
             hierarchy=h.name,
             state_file=self.site_dir / "alerting.sqlite",
         )
@@ -259,7 +280,16 @@ class SiteRole(Role):
         )
         # Every body at most 1 MB (a replicated file is at most 64 KB), checked outside the
         # signature check, which reads the body.
-        return limit_bodies(require_signature(app, self.context.secret, protect=[SITE_ROUTES]))
+        return limit_bodies(
+            require_signature(
+                app,
+                self.context.secret,
+                protect=[SITE_ROUTES],
+                callers=self.context.callers,
+                hosts=self.context.names(self.site.fqdn, self.site.address),
+                log=self.links_log.warning,
+            )
+        )
 
     def _start_components(self) -> None:
         """Start the background components; each stops (in reverse) when the role stops."""

@@ -23,10 +23,13 @@ from updatesync.security.signing import require_signature
 from updatesync.updateserver.admin_api import admin_routes, service_error_logger, upstream_runner
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.store_backend import StoreBackend
+from updatesync.updateserver.sync.context import default_log
 from updatesync.wsusss.service import create_app
 
 ADMIN_ROUTES = "/api/"
 """An update server's admin API, called by its site server, signed."""
+ADMIN_LOG_SOURCE = "AdminApi"
+"""The source of SoftwareDistribution.log lines about the admin API (refused calls)."""
 
 
 class SupRole(Role):
@@ -78,7 +81,15 @@ class SupRole(Role):
             extra_routes=admin_routes(store, runner),
             on_error=service_error_logger(store),
         )
-        guarded = require_signature(app, self.context.secret, protect=[ADMIN_ROUTES])
+        log = default_log(store)
+        guarded = require_signature(
+            app,
+            self.context.secret,
+            protect=[ADMIN_ROUTES],
+            callers=self.context.callers,
+            hosts=self.context.names(self.sup.fqdn, self.sup.address),
+            log=None if log is None else lambda line: log.warning(ADMIN_LOG_SOURCE, line),
+        )
         # The body limits outside the signature check, which reads the body.
         limited = limit_bodies(guarded, app.state.body_limits)
         host = self.context.listen_host

@@ -313,6 +313,16 @@ def test_a_sync_failure_and_its_recovery_are_posted_once_each(
         assert (round_.delivered, round_.failed, round_.pending, round_.errors) == (1, (), 0, ())
         (raised,) = hook.accepted
         (alert,) = top_site.db.alerts.find(alert_type=AlertType.SYNC_FAILURE)
+        (reported,) = top_site.db.messages.find(message_id=6703)
+        cause = raised.pop("status_message")
+        assert raised.pop("failure") == {"text": reported.strings[1], "source": reported.strings[0]}
+        assert (cause["id"], cause["severity"], cause["last_error"]) == (
+            6703,
+            "E",
+            f"0x{reported.last_error:08X}",
+        )
+        assert cause["insertion_strings"] == list(reported.strings[:2])
+        assert reported.strings[1] in cause["text"] and reported.strings[0] in cause["text"]
         assert raised == {
             "event": "raised",
             "alert": {

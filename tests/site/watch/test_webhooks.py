@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from updatesync.logs.cmtrace import CMTraceLog, Severity, read_cmtrace
+from updatesync.logs.status_messages import sync_failed
 from updatesync.roles.serving import BackgroundServer
 from updatesync.site.watch.alerts import Alert, AlertState, AlertType
 from updatesync.site.watch.webhooks import (
@@ -27,6 +28,7 @@ from updatesync.site.watch.webhooks import (
     Webhook,
     WebhookLedger,
     event_payload,
+    message_id,
 )
 
 T0 = datetime(2026, 5, 1, 8, 0, 0, tzinfo=UTC)
@@ -141,7 +143,42 @@ def test_event_payload_shape() -> None:
             "canceled_at": canceled.isoformat(),
         },
         "hierarchy": "Contoso",
+        "status_message": None,
+        "failure": None,
     }
+
+
+def test_event_payload_carries_the_failure_its_6703_reported() -> None:
+    alert = _alert(4, T0, None)
+    message = sync_failed(
+        site_code="CS1",
+        system="CS1SITE.CONTOSO.COM",
+        where="UpdateServer http://sup4.contoso.com:8530",
+        what="/api/sync: Connection refused",
+        last_error=0x80072EFD,
+        time=T0,
+    )
+    payload = event_payload(alert, RAISED, "Contoso", message)
+    assert payload["failure"] == {
+        "text": "/api/sync: Connection refused",
+        "source": "UpdateServer http://sup4.contoso.com:8530",
+    }
+    cause = payload["status_message"]
+    assert (cause["id"], cause["severity"], cause["last_error"]) == (6703, "E", "0x80072EFD")
+    assert cause["text"] == (
+        "WSUS Synchronization failed.\nMessage: /api/sync: Connection refused.\n"
+        "Source: UpdateServer http://sup4.contoso.com:8530."
+    )
+    assert cause["insertion_strings"] == [
+        "UpdateServer http://sup4.contoso.com:8530",
+        "/api/sync: Connection refused",
+    ]
+
+
+def test_the_message_id_is_the_same_for_every_retry_and_has_no_dot() -> None:
+    key = "CS1/2026-11-20T10:00:00.123+00:00/4/raised"
+    assert message_id(key) == message_id(key) != message_id(key + "x")
+    assert message_id(key).startswith("msg_") and "." not in message_id(key)
 
 
 def test_event_payload_of_a_raise_shows_no_cancel() -> None:

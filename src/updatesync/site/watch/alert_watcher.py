@@ -18,7 +18,9 @@ with a text that says what and since when (`alerts.overdue_text`,
 included, is sent to each configured URL by `webhooks.WebhookLedger` (what each receiver has
 had is kept in the watcher's `state_file`). The watcher finds the events in the site
 database (each alert occurrence has an id; a raise is one event, its cancel another), so it
-needs no hook in whatever raised them.
+needs no hook in whatever raised them. A sync-failure alert's events carry the 6703 status
+message that reported the failure (`failure_message`): the newest one of the site up to the
+moment the alert was raised, for the SUP the alert is about.
 
 The watcher waits on an Event between rounds (`check_interval`, or sooner when a retry is
 due); `poke()` wakes it, e.g. after a sync ends, so a sync-failure alert goes out at once.
@@ -33,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from updatesync.logs.cmtrace import CMTraceLog
+from updatesync.logs.status_messages import StatusMessage
 from updatesync.site.database.models import LinkStatus
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.watch.alerts import (
@@ -52,6 +55,17 @@ from updatesync.site.watch.webhooks import (
     Webhook,
     WebhookLedger,
 )
+from updatesync.vocabulary import REPLICA_FAILURE, SYNC_FAILED
+
+_REPORTED_WITHIN = timedelta(seconds=5)
+"""How long after its 6703 a sync-failure alert may have been raised (the sync manager sends
+the message, then raises the alert)."""
+
+
+def _what(message: StatusMessage) -> str:
+    """A 6703's error text (ISTR1)."""
+    return message.strings[1] if len(message.strings) > 1 else ""
+
 
 DEFAULT_CHECK_INTERVAL = 60.0
 """Seconds between two rounds of the watcher."""
@@ -153,10 +167,30 @@ class AlertWatcher:
                 retry_first=retry_first,
                 retry_max=retry_max,
                 give_up_after=give_up_after,
+                cause=self.failure_message,
             )
             if self.state_file is not None and self.webhooks
             else None
         )
+
+    def failure_message(self, alert: Alert) -> StatusMessage | None:
+        """The 6703 that reported the failure behind a sync-failure alert: the newest of the
+        alert's site up to its raise, about a replica when the alert is about one (its text
+        starts `Replica WSUS server <fqdn>:`), else about the site's own sync."""
+        if alert.alert_type is not AlertType.SYNC_FAILURE:
+            return None
+        found = self.db.messages.find(
+            site_code=alert.site_code,
+            message_id=SYNC_FAILED,
+            until=alert.raised_at + _REPORTED_WITHIN,
+            limit=20,
+        )
+        replica = f"{REPLICA_FAILURE}{alert.instance}:"
+        about = [m for m in found if _what(m).startswith(replica)]
+        if about:
+            return about[0]
+        own = [m for m in found if not _what(m).startswith(REPLICA_FAILURE)]
+        return own[0] if own else None
 
     # -- running ---------------------------------------------------------------------------
 

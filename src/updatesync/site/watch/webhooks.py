@@ -10,6 +10,13 @@ doubling up to `retry_max`), events in the order they happened; an event still u
 the receiver's answer and the write of "sent" is an event sent again, with the same
 `Idempotency-Key` header (`<site>/<database set-up time>/<alert id>/<event>`).
 
+Each event is signed as the Standard Webhooks specification says (`webhook-id`, the same on
+every retry; `webhook-timestamp`; `webhook-signature`, `security/webhook_signing.py`) with
+the webhook's secret; a webhook given no secret (the hierarchy file's explicit
+`unsigned = true`) is sent unsigned. The event of a sync-failure alert carries the 6703
+status message that reported the failure (its id, text and insertion strings) and, apart,
+the failure's text and its source (where it arose).
+
 A webhook seen for the first time gets the alerts raised at that moment, not the history of
 alerts already canceled; the ledger remembers which site database (its set-up time, the
 "epoch") it belongs to, so a new database starts a new record.
@@ -17,6 +24,7 @@ alerts already canceled; the ledger remembers which site database (its set-up ti
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
@@ -30,8 +38,11 @@ from urllib.parse import urlsplit
 import httpx
 
 from updatesync.logs.cmtrace import CMTraceLog
+from updatesync.logs.status_messages import StatusMessage, describe
 from updatesync.security.private_files import private_database
+from updatesync.security.webhook_signing import webhook_headers
 from updatesync.site.watch.alerts import Alert, AlertState, format_span
+from updatesync.vocabulary import SYNC_FAILED
 
 RAISED = "raised"
 CANCELED = "canceled"
@@ -94,10 +105,12 @@ class AlertingError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Webhook:
-    """A receiver of alert events: an http(s) URL, and how long one POST may take."""
+    """A receiver of alert events: an http(s) URL, how long one POST may take, and the
+    secret each event is signed with (None: sent unsigned)."""
 
     url: str
     timeout: float = 10.0
+    secret: bytes | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
@@ -133,9 +146,46 @@ class _Event:
         self.happened_at = moment or self.alert.raised_at
 
 
-def event_payload(alert: Alert, event: str, hierarchy: str) -> dict[str, Any]:
+def message_json(message: StatusMessage) -> dict[str, Any]:
+    """A status message as an event carries it: id, severity, text as the console shows it,
+    insertion strings, and where and when it was reported."""
+    strings = list(message.strings)
+    while strings and not strings[-1]:
+        strings.pop()
+    return {
+        "id": message.message_id,
+        "severity": message.severity.value,
+        "text": describe(message),
+        "insertion_strings": strings,
+        "component": message.component,
+        "system": message.system,
+        "site": message.site_code,
+        "time": message.time.isoformat(),
+        "last_error": None if message.last_error is None else f"0x{message.last_error:08X}",
+    }
+
+
+def failure_of(message: StatusMessage | None) -> dict[str, str] | None:
+    """The failure a 6703 status message reports: its text (ISTR1) and source (ISTR0)."""
+    if message is None or message.message_id != SYNC_FAILED:
+        return None
+    strings = (*message.strings, "", "")
+    return {"text": strings[1], "source": strings[0]}
+
+
+def message_id(key: str) -> str:
+    """The `webhook-id` of an event: derived from its idempotency key, so every retry of it
+    has the same id (and the id has no `.`, which separates the signed parts)."""
+    return "msg_" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
+def event_payload(
+    alert: Alert, event: str, hierarchy: str, cause: StatusMessage | None = None
+) -> dict[str, Any]:
     """The JSON body POSTed for one event. A `raised` event shows the alert as it was when
-    raised (`canceled_at` null), even when it is sent after the cancel."""
+    raised (`canceled_at` null), even when it is sent after the cancel. `cause`: the status
+    message that reported what raised the alert (for a sync failure, the 6703), given as
+    `status_message` and its `failure` (text and source); null when there is none."""
     return {
         "event": event,
         "alert": {
@@ -152,6 +202,8 @@ def event_payload(alert: Alert, event: str, hierarchy: str) -> dict[str, Any]:
             ),
         },
         "hierarchy": hierarchy,
+        "status_message": None if cause is None else message_json(cause),
+        "failure": failure_of(cause),
     }
 
 
@@ -181,8 +233,10 @@ class WebhookLedger:
         retry_first: timedelta = DEFAULT_RETRY_FIRST,
         retry_max: timedelta = DEFAULT_RETRY_MAX,
         give_up_after: timedelta = DEFAULT_GIVE_UP_AFTER,
+        cause: Callable[[Alert], StatusMessage | None] | None = None,
     ) -> None:
         self.state_file = state_file
+        self.cause = cause
         self.webhooks = tuple(webhooks)
         self.site_code = site_code
         self.hierarchy = hierarchy
@@ -279,7 +333,8 @@ class WebhookLedger:
                 state = _PENDING
                 if first and item.alert.state is AlertState.CANCELED:
                     state, skipped = _SKIPPED, skipped + 1
-                payload = event_payload(item.alert, item.event, self.hierarchy)
+                cause = self.cause(item.alert) if self.cause is not None else None
+                payload = event_payload(item.alert, item.event, self.hierarchy, cause)
                 conn.execute(
                     "INSERT INTO delivery (url, epoch, alert_id, event, payload, happened_at, "
                     "state) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -393,17 +448,18 @@ class WebhookLedger:
         return delivered, given_up, True
 
     def _post(self, client: httpx.Client, webhook: Webhook, payload: str, key: str) -> str | None:
-        """POST one event; None when the receiver answered 2xx, else what went wrong."""
+        """POST one event, signed when the webhook has a secret; None when the receiver
+        answered 2xx, else what went wrong."""
+        body = payload.encode("utf-8")
+        headers = {
+            "Content-Type": "application/json",
+            "Idempotency-Key": key,
+            "User-Agent": "updatesync-alerts",
+        }
+        if webhook.secret is not None:
+            headers |= webhook_headers(webhook.secret, message_id(key), body)
         try:
-            response = client.post(
-                webhook.url,
-                content=payload.encode("utf-8"),
-                headers={
-                    "Content-Type": "application/json",
-                    "Idempotency-Key": key,
-                    "User-Agent": "updatesync-alerts",
-                },
-            )
+            response = client.post(webhook.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if 200 <= response.status_code < 300:
