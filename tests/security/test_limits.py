@@ -212,8 +212,11 @@ def test_a_200_mb_post_is_refused_and_the_process_grows_by_less_than_20_mb(
     status, text = big_post(url, path, chunked=False, headers=sent)
     assert status == 413, text
     assert "most" in text  # the limit, said
+    # Without a length, a route that authenticates refuses on the headers (401) before any
+    # of the body is read; the others count the body as it comes (413).
+    refused = {413, 401} if role != "console" and not path.endswith(".asmx") else {413}
     status, text = big_post(url, path, chunked=True, headers=sent)
-    assert status == 413, text
+    assert status in refused, text
 
     answers: list[tuple[int, str]] = []
 
@@ -225,7 +228,7 @@ def test_a_200_mb_post_is_refused_and_the_process_grows_by_less_than_20_mb(
         thread.start()
     for thread in threads:
         thread.join(120)
-    assert [status for status, _ in answers] == [413, 413, 413], answers
+    assert len(answers) == 3 and {status for status, _ in answers} <= refused, answers
     assert peak.growth() < GROWTH, f"{role} grew by {peak.growth() / MB:.1f} MB"
     assert child.poll() is None
     assert httpx.get(url + "/", timeout=30).status_code < 500  # and still answering
