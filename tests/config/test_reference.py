@@ -23,6 +23,7 @@ def test_every_table_is_in_the_reference_once() -> None:
         "[hierarchy]",
         "[hierarchy.logs]",
         "[hierarchy.alerts]",
+        "[hierarchy.security]",
         "[hierarchy.upstream]",
         "[hierarchy.criteria]",
         "[[sites]]",

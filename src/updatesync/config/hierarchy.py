@@ -63,6 +63,17 @@ class AlertSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SecuritySettings:
+    """`[hierarchy.security]`: which surfaces of a site server need an API token beyond the
+    SMS Provider (which always does)."""
+
+    metrics_need_token: bool = False
+    """`/metrics` answers only a request with a token of any security role."""
+    policy_need_token: bool = False
+    """The client policy (`/policy/v1/...`) answers only a request with a token."""
+
+
+@dataclass(frozen=True, slots=True)
 class Upstream:
     """What the top-level site's default SUP syncs from; `url` is None for `none`
     (disconnected: metadata arrives by importing a WSUS export)."""
@@ -143,6 +154,8 @@ class Hierarchy:
     """The shared secret of site-to-site calls; None: `<data_dir>/hierarchy.secret`."""
     alerts: AlertSettings = AlertSettings()
     """`[hierarchy.alerts]`: the overdue limit and the webhooks."""
+    security: SecuritySettings = SecuritySettings()
+    """`[hierarchy.security]`: which open surfaces need a token."""
     _by_code: dict[str, Site] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

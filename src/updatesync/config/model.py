@@ -59,6 +59,7 @@ from updatesync.config.hierarchy import (
     Criteria,
     Hierarchy,
     LogSettings,
+    SecuritySettings,
     Site,
     SiteType,
     Sup,
@@ -79,6 +80,7 @@ __all__ = [
     "HeadTable",
     "HierarchyFile",
     "LogsTable",
+    "SecurityTable",
     "SiteTable",
     "SupTable",
     "Table",
@@ -218,6 +220,26 @@ class AlertsTable(Table):
         "URLs (http or https) each raise and cancel of an alert is POSTed to, as JSON.",
         toml="array of strings",
         default=(),
+    )
+
+
+class SecurityTable(Table):
+    """`[hierarchy.security]`: which surfaces of a site server need an API token. The SMS
+    Provider (`/api/...`) always does (`Authorization: Bearer <token>`, see
+    docs/security.md); these keys protect the surfaces that are open by default."""
+
+    metrics_need_token: Flag = key(
+        "`/metrics` of every site server answers only a request with `Authorization: Bearer "
+        "<token>` (a token of any security role); by default a Prometheus scraper reads it "
+        "without one, as it holds no secret (sync states, counts, times).",
+        toml="boolean",
+        default=False,
+    )
+    policy_need_token: Flag = key(
+        "The client policy (`/policy/v1/...`) answers only a request with a token; by "
+        "default clients read it without one, as ConfigMgr clients read their policy.",
+        toml="boolean",
+        default=False,
     )
 
 
@@ -457,6 +479,9 @@ class HeadTable(Table):
     )
     logs: LogsTable = key("See `[hierarchy.logs]`.", toml="table", default=LogsTable())
     alerts: AlertsTable = key("See `[hierarchy.alerts]`.", toml="table", default=AlertsTable())
+    security: SecurityTable = key(
+        "See `[hierarchy.security]`.", toml="table", default=SecurityTable()
+    )
     schedule: ScheduleText | None = key(
         _SCHEDULE + _TOP_ONLY,
         toml="string",
@@ -557,6 +582,9 @@ class HierarchyFile(Table):
             secret_file=_path_in(base_dir, head.secret_file) if head.secret_file else None,
             alerts=AlertSettings(
                 alerts.overdue_after or default_overdue_after(schedule), alerts.webhooks
+            ),
+            security=SecuritySettings(
+                head.security.metrics_need_token, head.security.policy_need_token
             ),
         )
 
