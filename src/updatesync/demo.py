@@ -39,6 +39,7 @@ from updatesync.roles import (
     start_roles,
 )
 from updatesync.roles.serving import BackgroundServer, bind
+from updatesync.security.access import read_token_file
 from updatesync.security.signing import create_secret, load_secret
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.store import UpdateStore
@@ -164,6 +165,12 @@ class HierarchyDemo:
             highlight=False,
         )
         self.console.print(f"web console at {self.web.url}/", highlight=False)
+        top_site = next(s for s in self.sites if s.parent is None)
+        self.console.print(
+            f"the Full Administrator's API token (user admin) is in {top_site.admin_token_file}",
+            highlight=False,
+            markup=False,
+        )
         return self
 
     def stop(self) -> None:
@@ -195,7 +202,11 @@ class HierarchyDemo:
         top = next(s for s in self.sites if s.parent is None)
         counts = {s.code: len(s.results) for s in self.sites}
         started = time.monotonic()
-        answer = httpx.post(f"{top.url}/api/sites/{top.code}/sync", json={"full": False})
+        answer = httpx.post(
+            f"{top.url}/api/sites/{top.code}/sync",
+            json={"full": False},
+            headers={"authorization": f"Bearer {read_token_file(top.admin_token_file)}"},
+        )
         answer.raise_for_status()
         every_done = threading.Event()
         by_code = {s.code: s for s in self.sites}

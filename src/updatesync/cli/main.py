@@ -11,7 +11,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, TypeVar
 
-import httpx
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -26,14 +25,32 @@ from rich.table import Table
 
 from updatesync.cli.logs import logs_app
 from updatesync.cli.serve import DEFAULT_CONSOLE_PORT, secret_app, serve
-from updatesync.config import MICROSOFT_UPDATE_URL, HierarchyError, load_hierarchy
+from updatesync.cli.users import (
+    TokenFileOption,
+    provider_call,
+    provider_url,
+    resolve_token,
+    token_app,
+    user_app,
+)
+from updatesync.config import MICROSOFT_UPDATE_URL
 from updatesync.demo import HierarchyDemo, run_demo
 from updatesync.metadata.document import parse_update
 from updatesync.metadata.errors import MetadataError
 from updatesync.metadata.export import read_export, write_export
 from updatesync.metadata.generator import evolve_catalog, generate_catalog
 from updatesync.roles.serving import bind, serve_forever, url_of
-from updatesync.updateserver.admin_api import admin_routes, service_error_logger, upstream_runner
+from updatesync.security.access import (
+    TokenFileError,
+    load_or_create_token_file,
+    static_token_guard,
+)
+from updatesync.updateserver.admin_api import (
+    ADMIN_API,
+    admin_routes,
+    service_error_logger,
+    upstream_runner,
+)
 from updatesync.updateserver.errors import UpdateServerError
 from updatesync.updateserver.importer import ImportResult, import_export_cabinet
 from updatesync.updateserver.store import Subscription, UpdateStore
@@ -58,11 +75,15 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(server_app, name="updateserver")
 app.add_typer(secret_app, name="secret")
 app.add_typer(logs_app, name="logs")
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
 app.command("serve")(serve)
 
 console = Console()
 err_console = Console(stderr=True)
 T = TypeVar("T")
+
+ADMIN_TOKEN_FILE = "admin.token"
 
 DataDir = Annotated[
     Path, typer.Option("--data", help="The update server's data folder (created if missing).")
@@ -301,23 +322,45 @@ def server_serve(
         str | None,
         typer.Option(help="The upstream this server syncs from when asked (POST /api/sync)."),
     ] = None,
+    admin_token_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="The admin API's token (Authorization: Bearer); created with a new random "
+            "token, readable by you only, when missing. Default: <data>/admin.token."
+        ),
+    ] = None,
 ) -> None:
-    """Serve MS-WSUSSS to downstream servers, and the admin API, until interrupted."""
+    """Serve MS-WSUSSS to downstream servers, and the admin API (token needed), until
+    interrupted."""
     with _user_errors(), UpdateStore.open(data) as store:
+        token_path = admin_token_file or Path(data) / ADMIN_TOKEN_FILE
+        try:
+            token, created = load_or_create_token_file(token_path)
+        except TokenFileError as exc:
+            raise UpdateServerError(str(exc)) from exc
         runner = upstream_runner(store, upstream) if upstream is not None else None
         on_error = service_error_logger(store)
         app = create_app(
             StoreBackend(store), extra_routes=admin_routes(store, runner), on_error=on_error
         )
+        guarded = static_token_guard(app, token, protect=[ADMIN_API])
         sock = bind(host, port)
         url = url_of(sock)
         console.print(
             f"listening on {url}: MS-WSUSSS at {url}{SERVER_SYNC_PATH}, admin API at {url}/api"
             + (f"; syncs from {upstream}" if upstream else ""),
             highlight=False,
+            markup=False,
+        )
+        console.print(
+            f"the admin API's token is in {token_path}"
+            + (" (created now, readable by you only)" if created else "")
+            + "; send it as Authorization: Bearer <token>",
+            highlight=False,
+            markup=False,
         )
         try:
-            serve_forever(app, sock)
+            serve_forever(guarded, sock)
         finally:
             if runner is not None:
                 runner.close()  # a running sync stops at its next batch, before the store
@@ -445,33 +488,20 @@ def sync_now(
         Path | None,
         typer.Option(help="Find the site's provider in this hierarchy file (its address, port)."),
     ] = None,
+    token_file: TokenFileOption = None,
 ) -> None:
-    """Ask a site to synchronize software updates now (SMS_SoftwareUpdate::SyncNow)."""
-    if hierarchy is not None:
-        try:
-            provider = load_hierarchy(hierarchy).site(site).url
-        except (HierarchyError, KeyError) as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-            raise typer.Exit(1) from exc
-    url = f"{provider.rstrip('/')}/api/sites/{site}/sync"
-    try:
-        answer = httpx.post(url, json={"full": full}, timeout=30)
-    except httpx.HTTPError as exc:
-        err_console.print(f"[bold red]error:[/] the provider at {provider} did not answer: {exc}")
-        raise typer.Exit(1) from exc
-    if answer.status_code != 202:
-        detail = (
-            answer.json().get("detail")
-            if answer.headers.get("content-type", "").startswith("application/json")
-            else answer.text[:200]
-        )
-        err_console.print(f"[bold red]error:[/] {url}: HTTP {answer.status_code}: {detail}")
-        raise typer.Exit(1)
-    state = answer.json()
+    """Ask a site to synchronize software updates now (SMS_SoftwareUpdate::SyncNow); needs
+    a token of a Software Update Manager or a Full Administrator."""
+    url = provider_url(hierarchy, provider, site)
+    token = resolve_token(token_file, hierarchy)
+    state = provider_call(
+        url, "POST", f"/api/sites/{site}/sync", token, json={"full": full}, expect=(202,)
+    )
     console.print(
         f"sync requested at {site.upper()} ({'full' if full else 'delta'}); pending request: "
         f"{state.get('SyncNow')}; last state: {state.get('LastSyncState')}",
         highlight=False,
+        markup=False,
     )
 
 
@@ -512,8 +542,10 @@ def demo(
         web = running.web.url if running.web is not None else "?"
         console.print(
             f"serving; the web console at {web}/, CS1's SMS Provider at {top.url}/docs (try: "
-            f"updatesync sync-now --site {top.code} --provider {top.url}); Ctrl-C to stop",
+            f"updatesync sync-now --site {top.code} --provider {top.url} --token-file "
+            f"{top.admin_token_file}); Ctrl-C to stop",
             highlight=False,
+            markup=False,
         )
         try:
             threading.Event().wait()

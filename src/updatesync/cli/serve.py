@@ -32,6 +32,7 @@ from rich.markup import escape
 from updatesync.config import Hierarchy, HierarchyError, load_hierarchy
 from updatesync.roles import (
     ConsoleRole,
+    Role,
     RoleContext,
     RoleError,
     loopback_file,
@@ -41,6 +42,7 @@ from updatesync.roles import (
 )
 from updatesync.roles.supervisor import Supervisor
 from updatesync.security.signing import SecretError, create_secret, load_secret
+from updatesync.site.api.auth import ADMIN_TOKEN_FILE
 
 console = Console()
 err_console = Console(stderr=True)
@@ -119,7 +121,7 @@ def serve(
             hierarchy, socks = on_loopback(hierarchy)
             if not hierarchy.secret_path.exists():
                 create_secret(hierarchy.secret_path)
-        secret = b"" if console_only else load_secret(hierarchy.secret_path)
+        secret = load_secret(hierarchy.secret_path)  # the console signs its provider calls
         if everything:
             host = "127.0.0.1"
         elif console_only:
@@ -144,6 +146,7 @@ def serve(
     try:
         for started in roles:
             print(f"role {started.name} at {started.url}", flush=True)
+        _say_admin_token(roles)
         print(f"updatesync: {len(roles)} role(s) running; Ctrl-C to stop", flush=True)
         while not stop.wait(1.0):
             pass
@@ -151,6 +154,19 @@ def serve(
         for started in reversed(roles):
             started.stop()
         print("updatesync: stopped", file=sys.stderr, flush=True)
+
+
+def _say_admin_token(roles: list[Role]) -> None:
+    """Where the first start of a top-level site wrote the Full Administrator's token."""
+    for started in roles:
+        written = getattr(started, "admin_token_created", None)
+        if written is not None:
+            print(
+                f"created the Full Administrator user admin; its API token is in {written} "
+                "(readable by you only): updatesync user/token/sync-now --token-file "
+                f"{written}",
+                flush=True,
+            )
 
 
 def _serve_processes(
@@ -181,7 +197,8 @@ def _serve_processes(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        failed = _supervise(supervisor, stop)
+        top = hierarchy.top.code
+        failed = _supervise(supervisor, stop, hierarchy.data_dir / top / ADMIN_TOKEN_FILE)
         if failed is not None:
             err_console.print(
                 f"[bold red]error:[/] {escape(str(failed))}", highlight=False, soft_wrap=True
@@ -229,7 +246,9 @@ def _loopback_copy(hierarchy_file: Path, hierarchy: Hierarchy) -> Path:
     return copy
 
 
-def _supervise(supervisor: Supervisor, stop: threading.Event) -> RoleError | None:
+def _supervise(
+    supervisor: Supervisor, stop: threading.Event, admin_token: Path | None = None
+) -> RoleError | None:
     """Start the children, print where each listens, and watch them until `stop` is set;
     the failure that ended the run early, if any."""
     try:
@@ -238,6 +257,8 @@ def _supervise(supervisor: Supervisor, stop: threading.Event) -> RoleError | Non
         return None if stop.is_set() else exc
     for name, child in supervisor.children.items():
         print(f"role {name} at {child.url} (pid {child.pid})", flush=True)
+    if admin_token is not None and admin_token.is_file():
+        print(f"the Full Administrator's API token is in {admin_token}", flush=True)
     print(
         f"updatesync: {len(supervisor.children)} role(s) running, each in its own process "
         f"(their output in {supervisor.output_dir}); Ctrl-C to stop",
