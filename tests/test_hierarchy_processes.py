@@ -118,7 +118,9 @@ def _cis(db_dir: Path) -> set[tuple[str, int, str]]:
 def _versions(h: ProcessHierarchy) -> dict[str, int]:
     out = {}
     for code in SITE_CODES:
-        answer = httpx.get(f"{h.site_url(code)}/api/sites/{code}/content-version", timeout=30)
+        answer = httpx.get(
+            f"{h.site_url(code)}/api/sites/{code}/content-version", timeout=30, auth=h.signed()
+        )
         out[code] = answer.json()["ContentVersion"]
     return out
 

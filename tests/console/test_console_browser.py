@@ -63,7 +63,7 @@ class Session:
 def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     with (
         InProcessHierarchy(tmp_path_factory.mktemp("hierarchy"), updates=150) as h,
-        BackgroundServer(create_console_app(h.hierarchy)) as server,
+        BackgroundServer(create_console_app(h.hierarchy, auth=h.signed("console"))) as server,
         sync_api.sync_playwright() as playwright,
     ):
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)

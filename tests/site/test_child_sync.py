@@ -64,6 +64,7 @@ def first_sync(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirstSync]:
             f"{h.url('SS1')}/api/sites/SS1/syncs",
             params={"after": 0, "wait": SYNC_TIMEOUT},
             timeout=SYNC_TIMEOUT + 10,
+            auth=h.signed("CS1"),
         )
         answer.raise_for_status()
         h.wait_idle()

@@ -14,7 +14,8 @@ hierarchy), for instance PS1 reaching its parent CS1 at another address.
   `assert_in_order(patterns, ours)` checks that our log has them as an ordered subsequence.
 - `forward_to(url)` is an ASGI app passing every request on to `url` unchanged (signatures
   stay valid): a site reached at another address.
-- `sync_now()` asks CS1's SMS Provider to SyncNow; `wait_all(n)` waits (on
+- `sync_now()` asks CS1's SMS Provider to SyncNow, with the Full Administrator's token
+  (`admin_token`, `admin()`: the header) that CS1 wrote at its first start; `wait_all(n)` waits (on
   `SiteRole.wait_for_sync`) until every site finished its n-th sync since its start;
 - `stop_role(name)` / `restart_role(name)` stop one role and start it again on its port;
 - `revisions(fqdn)` the (update id, revision) set a SUP's update server holds, from its
@@ -40,6 +41,7 @@ from updatesync.metadata.export import write_export
 from updatesync.metadata.generator import generate_catalog
 from updatesync.roles import RoleContext, SiteRole, SupRole, on_loopback, parse_role
 from updatesync.roles.serving import BackgroundServer
+from updatesync.security.access import read_token_file
 from updatesync.security.signing import HmacAuth, create_secret, load_secret
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.sync.outcome import SiteSyncResult
@@ -163,8 +165,19 @@ class InProcessHierarchy:
     def sup_fqdns(self) -> list[str]:
         return [sup.fqdn for site in self.hierarchy.walk() for sup in site.sups]
 
+    @property
+    def admin_token(self) -> str:
+        """The Full Administrator's token the top-level site wrote at its first start."""
+        return read_token_file(self.site("CS1").admin_token_file)
+
+    def admin(self) -> dict[str, str]:
+        """The header that authenticates as the Full Administrator."""
+        return {"authorization": f"Bearer {self.admin_token}"}
+
     def sync_now(self, code: str = "CS1", *, full: bool = False) -> None:
-        answer = httpx.post(f"{self.url(code)}/api/sites/{code}/sync", json={"full": full})
+        answer = httpx.post(
+            f"{self.url(code)}/api/sites/{code}/sync", json={"full": full}, headers=self.admin()
+        )
         answer.raise_for_status()
 
     def wait(self, code: str, count: int, timeout: float = SYNC_TIMEOUT) -> None:

@@ -166,7 +166,10 @@ class ProcessHierarchy:
     def completed(self, code: str) -> int:
         """How many syncs the site finished since its process started."""
         answer = httpx.get(
-            f"{self.site_url(code)}/api/sites/{code}/syncs", params={"after": 0}, timeout=30
+            f"{self.site_url(code)}/api/sites/{code}/syncs",
+            params={"after": 0},
+            timeout=30,
+            auth=self.signed(),
         )
         return int(answer.json()["completed"])
 
@@ -174,7 +177,7 @@ class ProcessHierarchy:
         """Long-poll the site's provider until it finished `count` syncs since it started."""
         deadline = timeout
         answer: dict = {}
-        with httpx.Client(base_url=self.site_url(code), timeout=70) as client:
+        with httpx.Client(base_url=self.site_url(code), timeout=70, auth=self.signed()) as client:
             while deadline > 0:
                 answer = client.get(
                     f"/api/sites/{code}/syncs", params={"after": count - 1, "wait": 30}
