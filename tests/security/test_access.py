@@ -30,6 +30,20 @@ from updatesync.cli import app
 from updatesync.config import Hierarchy, SecuritySettings
 from updatesync.logs.cmtrace import read_cmtrace
 from updatesync.roles.supervisor import updatesync_command
+from updatesync.security.access import (
+    Permission,
+    SecurityRole,
+    TokenFileError,
+    TokenVerifier,
+    hash_password,
+    load_or_create_token_file,
+    needed_role,
+    new_token,
+    parse_role,
+    read_token_file,
+    split_token,
+    verify_password,
+)
 from updatesync.security.signing import HmacAuth
 from updatesync.site.api.provider import SYNC_NOW_LOG_LINE
 from updatesync.updateserver.store import UpdateStore
@@ -457,3 +471,80 @@ def test_the_standalone_sync_takes_json_only(standalone: tuple[str, Path, str]) 
     assert plain.status_code == form.status_code == 415
     assert "application/json" in plain.json()["error"]
     assert as_json.status_code == 409  # taken as a request: this server has no upstream
+
+
+# -- the module's pieces -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "role"),
+    [
+        ("Full Administrator", SecurityRole.FULL_ADMINISTRATOR),
+        ("full-administrator", SecurityRole.FULL_ADMINISTRATOR),
+        ("SOFTWARE_UPDATE_MANAGER", SecurityRole.SOFTWARE_UPDATE_MANAGER),
+        ("  read-only  analyst ", SecurityRole.READ_ONLY_ANALYST),
+        ("Read-only Analyst", SecurityRole.READ_ONLY_ANALYST),
+    ],
+)
+def test_roles_are_named_as_configmgr_names_them_in_any_case(text: str, role: SecurityRole) -> None:
+    assert parse_role(text) is role
+
+
+def test_an_unknown_role_is_refused_with_the_list() -> None:
+    with pytest.raises(ValueError, match='"Full Administrator", "Software Update Manager"'):
+        parse_role("root")
+
+
+def test_each_role_has_what_configmgr_gives_it() -> None:
+    admin, manager, analyst = (
+        SecurityRole.FULL_ADMINISTRATOR,
+        SecurityRole.SOFTWARE_UPDATE_MANAGER,
+        SecurityRole.READ_ONLY_ANALYST,
+    )
+    assert admin.permissions == set(Permission)
+    assert manager.permissions == {Permission.READ, Permission.SYNC}
+    assert analyst.permissions == {Permission.READ}
+    assert needed_role(Permission.READ) is analyst
+    assert needed_role(Permission.SYNC) is manager
+    assert needed_role(Permission.ADMINISTER) is admin
+
+
+def test_passwords_and_tokens_are_kept_as_salted_argon2_hashes() -> None:
+    first, second = hash_password("same password"), hash_password("same password")
+    token = new_token()
+
+    assert first.startswith("$argon2id$") and first != second  # salted
+    assert verify_password(first, "same password")
+    assert not verify_password(first, "other password")
+    assert not verify_password(None, "anything")
+    assert token.secret_hash.startswith("$argon2id$")
+    assert token.text not in token.secret_hash
+    prefix, token_id, _ = split_token(token.text) or ("", "", "")
+    assert (prefix, token_id) == ("ust", token.token_id)
+    assert split_token("Bearer nonsense") is None
+
+
+def test_a_verified_token_is_remembered_but_a_wrong_secret_never_passes() -> None:
+    token = new_token()
+    _, token_id, secret = split_token(token.text) or ("", "", "")
+    verifier = TokenVerifier()
+
+    assert verifier.verify(token_id, token.secret_hash, secret)
+    assert verifier.verify(token_id, token.secret_hash, secret)  # from memory
+    altered = secret[:-1] + ("B" if secret.endswith("A") else "A")
+    assert not verifier.verify(token_id, token.secret_hash, altered)
+    assert not verifier.verify(token_id, "not a hash", secret)
+
+
+def test_a_token_file_is_created_private_once_and_then_read(tmp_path: Path) -> None:
+    path = tmp_path / "admin.token"
+    token, created = load_or_create_token_file(path)
+    again, created_again = load_or_create_token_file(path)
+
+    assert created and not created_again and token == again
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    path.write_text("")
+    with pytest.raises(TokenFileError, match="is empty"):
+        read_token_file(path)
+    with pytest.raises(TokenFileError, match="does not exist"):
+        read_token_file(tmp_path / "missing")
