@@ -11,13 +11,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import update
 from tokens import bearer, token_for
 
 from updatesync.logs.cmtrace import CMTraceLog, read_cmtrace
 from updatesync.roles.serving import BackgroundServer
 from updatesync.security.access import SESSION_PREFIX, SecurityRole, new_token
+from updatesync.security.signing import HmacAuth
 from updatesync.site.api.auth import ProviderAuth, Unauthorized, bootstrap_admin
 from updatesync.site.api.provider import create_provider_app
+from updatesync.site.database import schema
 from updatesync.site.database.models import TOKEN_SESSION
 from updatesync.site.database.site_db import SiteDatabase
 
@@ -76,8 +79,6 @@ def test_an_expired_session_is_refused(db: SiteDatabase) -> None:
 def test_a_provider_without_the_hierarchys_secret_refuses_signed_calls(
     db: SiteDatabase, tmp_path: Path
 ) -> None:
-    from updatesync.security.signing import HmacAuth
-
     app = create_provider_app(
         db, log=CMTraceLog(tmp_path / "SMSProv.log", component="SMS Provider"), site_code="CS1"
     )
@@ -143,3 +144,24 @@ def test_a_token_file_that_holds_no_token_is_left_and_logged(
     assert path.read_text() == "something else\n"
     (entry,) = read_cmtrace(log_path)
     assert "holds no updatesync token" in entry.message and "Remove the file" in entry.message
+
+
+def test_a_session_of_a_removed_user_stays_refused_when_the_name_comes_back(
+    db: SiteDatabase,
+) -> None:
+    """A child site's sessions are its own: the removal that replicates does not revoke
+    them, and a user added again under the same name must not revive them."""
+    db.users.add("op", SecurityRole.SOFTWARE_UPDATE_MANAGER.value, None, at=T0)
+    session = new_token(SESSION_PREFIX)
+    db.users.add_token(
+        "op", session.token_id, session.secret_hash, kind=TOKEN_SESSION, at=T0,
+        expires_at=T0 + timedelta(hours=8),
+    )  # fmt: skip
+    auth = ProviderAuth(db, None, clock=lambda: T0 + timedelta(hours=2))
+    assert auth.principal(session.text).user == "op"
+    # As replication writes it at a child: the user removed, then added again.
+    with db.store.begin() as conn:
+        conn.execute(update(schema.site_user).values(created_at=T0 + timedelta(hours=1)))
+
+    with pytest.raises(Unauthorized, match="user op was removed"):
+        auth.principal(session.text)

@@ -93,7 +93,8 @@ class ProviderAuth:
             raise Unauthorized(f"token {token_id} was revoked")
         if not record.valid_at(self.clock()):
             raise Unauthorized(f"token {token_id} expired; sign in again or make a new token")
-        if not user.active:
+        if not user.active or record.created_at < user.created_at:
+            # A token older than its user belongs to a removed user of the same name.
             raise Unauthorized(f"user {user.name} was removed")
         return Principal(user.name, SecurityRole(user.role), token_id=token_id)
 
