@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from updatesync.logs.cmtrace import CMTraceLog
@@ -171,7 +172,18 @@ async def _refuse(send: Send, reason: str) -> None:
 # -- route dependencies ---------------------------------------------------------------------
 
 
-def current_principal(request: Request) -> Principal:
+_BEARER_SCHEME = HTTPBearer(
+    auto_error=False,
+    description="An updatesync API token (`updatesync token new USER`), or a session's "
+    "(`POST /api/sessions`).",
+)
+"""Documents the token in the OpenAPI document (the middleware has checked it already)."""
+
+
+def current_principal(
+    request: Request,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER_SCHEME)],
+) -> Principal:
     """The request's principal (the middleware put it there); 401 when there is none."""
     principal = request.scope.get(PRINCIPAL)
     if not isinstance(principal, Principal):
