@@ -26,6 +26,7 @@ from rich.table import Table
 from updatesync.cli.logs import logs_app
 from updatesync.cli.serve import DEFAULT_CONSOLE_PORT, secret_app, serve
 from updatesync.cli.users import (
+    ADMIN_TOKEN_FILE,
     TokenFileOption,
     provider_call,
     provider_url,
@@ -82,8 +83,6 @@ app.command("serve")(serve)
 console = Console()
 err_console = Console(stderr=True)
 T = TypeVar("T")
-
-ADMIN_TOKEN_FILE = "admin.token"
 
 DataDir = Annotated[
     Path, typer.Option("--data", help="The update server's data folder (created if missing).")

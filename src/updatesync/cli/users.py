@@ -28,10 +28,10 @@ from rich.table import Table
 
 from updatesync.config import HierarchyError, load_hierarchy
 from updatesync.security.access import TokenFileError, parse_role, read_token_file
+from updatesync.site.api.auth import ADMIN_TOKEN_FILE
 
 TOKEN_FILE_ENV = "UPDATESYNC_TOKEN_FILE"
 TOKEN_ENV = "UPDATESYNC_TOKEN"
-ADMIN_TOKEN_FILE = "admin.token"
 
 console = Console()
 err_console = Console(stderr=True)
