@@ -134,7 +134,9 @@ def test_every_role_runs_in_its_own_process_and_ctrl_c_leaves_none(tmp_path: Pat
             if name != "console":
                 assert url == f"http://127.0.0.1:{ports[name]}"
         cs1 = roles["site:CS1"][0]
-        token = read_token_file(tmp_path / "data" / "CS1" / "admin.token")
+        token_file = tmp_path / "data" / "CS1" / "admin.token"
+        assert f"the Full Administrator's API token is in {token_file}" in served.text()
+        token = read_token_file(token_file)
         answer = httpx.get(
             f"{cs1}/api/sites/CS1/content-version",
             timeout=30,

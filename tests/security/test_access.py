@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -44,7 +45,7 @@ from updatesync.security.access import (
     split_token,
     verify_password,
 )
-from updatesync.security.signing import HmacAuth
+from updatesync.security.signing import HmacAuth, create_secret
 from updatesync.site.api.provider import SYNC_NOW_LOG_LINE
 from updatesync.updateserver.store import UpdateStore
 
@@ -548,3 +549,60 @@ def test_a_token_file_is_created_private_once_and_then_read(tmp_path: Path) -> N
         read_token_file(path)
     with pytest.raises(TokenFileError, match="does not exist"):
         read_token_file(tmp_path / "missing")
+
+
+SERVED_SITE = """
+[hierarchy]
+name = "Served"
+data_dir = "data"
+upstream = {{ kind = "microsoft-update" }}
+
+[[sites]]
+code = "CS1"
+fqdn = "cs1.example.com"
+type = "cas"
+address = "127.0.0.1"
+port = {port}
+"""
+
+
+def _serve_until_running(file: Path) -> str:
+    """Run `updatesync serve FILE --role site:CS1` until it says it runs; its output."""
+    process = subprocess.Popen(
+        [*updatesync_command(), "serve", str(file), "--role", "site:CS1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    lines = []
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if "role(s) running" in line:
+                break
+    finally:
+        process.terminate()
+        process.wait(30)
+    return "".join(lines)
+
+
+def test_serve_says_where_it_wrote_the_admin_token_and_never_writes_it_again(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    file = tmp_path / "hierarchy.toml"
+    file.write_text(SERVED_SITE.format(port=port))
+    create_secret(tmp_path / "data" / "hierarchy.secret")
+    token_file = tmp_path / "data" / "CS1" / "admin.token"
+
+    first = _serve_until_running(file)
+    written = token_file.read_text()
+    second = _serve_until_running(file)
+
+    assert f"created the Full Administrator user admin; its API token is in {token_file}" in first
+    assert "Full Administrator" not in second
+    assert token_file.read_text() == written
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
