@@ -47,7 +47,7 @@ from updatesync.metadata.export import read_export, write_export
 from updatesync.metadata.generator import evolve_catalog, generate_catalog
 from updatesync.roles import free_port, loopback_file, parse_role
 from updatesync.roles.supervisor import ChildProcess, Supervisor, update_server_process
-from updatesync.security.signing import create_secret
+from updatesync.security.signing import HmacAuth, create_secret, load_secret
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.store import UpdateStore
 
@@ -161,6 +161,16 @@ class Hierarchy:
             self.roles = None
         self.stop_upstream()
 
+    def signed(self) -> HmacAuth:
+        """Reading a site's provider as a role of the hierarchy (its tokens may not have
+        replicated to a child site yet)."""
+        return HmacAuth(load_secret(self.secret), "CS1")
+
+    def admin(self) -> dict[str, str]:
+        """The Full Administrator's header (CS1 wrote its token at its first start)."""
+        token = (self.data / "CS1" / "admin.token").read_text(encoding="utf-8").strip()
+        return {"authorization": f"Bearer {token}"}
+
     def site_url(self, code: str) -> str:
         return f"http://127.0.0.1:{self.site_ports[code]}"
 
@@ -186,7 +196,7 @@ class Outcome:
 
 
 def completed(h: Hierarchy, code: str) -> int:
-    answer = httpx.get(f"{h.site_url(code)}/api/sites/{code}/syncs", timeout=30)
+    answer = httpx.get(f"{h.site_url(code)}/api/sites/{code}/syncs", timeout=30, auth=h.signed())
     answer.raise_for_status()
     return int(answer.json()["completed"])
 
@@ -194,7 +204,9 @@ def completed(h: Hierarchy, code: str) -> int:
 def follow(h: Hierarchy, code: str, after: int, deadline: float, outcome: Outcome) -> None:
     """Long-poll the site's provider until it finished the sync after the `after`-th."""
     try:
-        with httpx.Client(base_url=h.site_url(code), timeout=LONG_POLL + 30) as client:
+        with httpx.Client(
+            base_url=h.site_url(code), timeout=LONG_POLL + 30, auth=h.signed()
+        ) as client:
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -243,7 +255,12 @@ def sync_hierarchy(h: Hierarchy, timeout: float) -> tuple[datetime, dict[str, Ou
     for thread in threads:
         thread.start()
     start = datetime.now(UTC)
-    answer = httpx.post(f"{h.site_url('CS1')}/api/sites/CS1/sync", json={"full": False}, timeout=30)
+    answer = httpx.post(
+        f"{h.site_url('CS1')}/api/sites/CS1/sync",
+        json={"full": False},
+        timeout=30,
+        headers=h.admin(),
+    )
     if answer.status_code != 202:
         raise SystemExit(f"SyncNow at CS1: HTTP {answer.status_code}: {answer.text[:300]}")
     for thread in threads:

@@ -82,7 +82,9 @@ def bench_size(size: int, work: Path) -> dict[str, float]:
     url = f"http://127.0.0.1:{port}"
     try:
         full = _timed_sync(down, url)
-        revisions = httpx.get(f"{url}/api/status").json()["revisions"]
+        token = (up / "admin.token").read_text(encoding="utf-8").strip()
+        status = httpx.get(f"{url}/api/status", headers={"authorization": f"Bearer {token}"})
+        revisions = status.json()["revisions"]
         run("updateserver", "import", "--data", str(up), str(nxt))
         delta = _timed_sync(down, url)
         upstream_peak = peak_of(server.pid)

@@ -118,7 +118,12 @@ def run_size(size: int, work: Path) -> list[tuple[str, float, float, int, float]
                 if cabinet is not None:
                     import_export_cabinet(mu, cabinet)
                 done = len(site.results)
-                httpx.post(f"{site.url}/api/sites/CS1/sync", json={"full": False})
+                token = site.admin_token_file.read_text(encoding="utf-8").strip()
+                httpx.post(
+                    f"{site.url}/api/sites/CS1/sync",
+                    json={"full": False},
+                    headers={"authorization": f"Bearer {token}"},
+                )
                 site.wait_for_sync(done + 1)
                 result = site.results[-1]
                 if not result.succeeded:

@@ -47,7 +47,14 @@ def test_the_demo_runs_the_articles_hierarchy_from_sync_now_to_every_site(
     root = tmp_path / "hierarchy"
     logs = root / "CS1" / "logs"
     provider = [e.message for e in read_cmtrace(logs / "SMSProv.log")]
-    assert provider == ["ExecMethodAsync : SMS_SoftwareUpdate::SyncNow"] * 2
+    token_file = root / "CS1" / "admin.token"
+    assert provider == [
+        f"Created the Full Administrator user admin; its API token is in {token_file} "
+        "(readable by its owner only)",
+        *["ExecMethodAsync : SMS_SoftwareUpdate::SyncNow"] * 2,
+    ]
+    said = f"the Full Administrator's API token (user admin) is in {token_file}"
+    assert "".join(said.split()) in "".join(result.output.split())  # wrapped anywhere
     monitor = [e.message for e in read_cmtrace(logs / "SMSDBMON.log")]
     assert [m.split(" ")[0] for m in monitor] == ["RCV:", "SND:", "RCV:", "SND:"]
     wsync = [e.message for e in read_cmtrace(logs / "WSyncMgr.log")]

@@ -146,7 +146,10 @@ def _versions(h: ProcessHierarchy) -> dict[str, int]:
     out = {}
     for code in SITE_CODES:
         answer = httpx.get(
-            f"{h.site_url(code)}/api/sites/{code}/content-version", timeout=30, verify=h.verify
+            f"{h.site_url(code)}/api/sites/{code}/content-version",
+            timeout=30,
+            auth=h.signed(),
+            verify=h.verify,
         )
         out[code] = answer.json()["ContentVersion"]
     return out

@@ -45,6 +45,7 @@ from updatesync.roles import (
 )
 from updatesync.roles.hierarchy import LOOPBACK
 from updatesync.roles.serving import BackgroundServer, bind
+from updatesync.security.access import read_token_file
 from updatesync.security.pki import CA_CERT, create_ca, issue_certificate, server_files
 from updatesync.security.private_files import private_dir
 from updatesync.security.signing import create_secret, load_secret
@@ -203,6 +204,12 @@ class HierarchyDemo:
             highlight=False,
             markup=False,
         )
+        top_site = next(s for s in self.sites if s.parent is None)
+        self.console.print(
+            f"the Full Administrator's API token (user admin) is in {top_site.admin_token_file}",
+            highlight=False,
+            markup=False,
+        )
         return self
 
     def stop(self) -> None:
@@ -238,6 +245,7 @@ class HierarchyDemo:
             f"{top.url}/api/sites/{top.code}/sync",
             json={"full": False},
             verify=self.context.verify,
+            headers={"authorization": f"Bearer {read_token_file(top.admin_token_file)}"},
         )
         answer.raise_for_status()
         every_done = threading.Event()

@@ -24,6 +24,7 @@ def test_every_table_is_in_the_reference_once() -> None:
         "[hierarchy.logs]",
         "[hierarchy.alerts]",
         "[[hierarchy.alerts.webhooks]]",
+        "[hierarchy.security]",
         "[hierarchy.upstream]",
         "[hierarchy.criteria]",
         "[hierarchy.tls]",

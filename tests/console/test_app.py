@@ -73,7 +73,9 @@ class Console:
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     with (
         InProcessHierarchy(tmp_path_factory.mktemp("hierarchy"), updates=120) as h,
-        BackgroundServer(create_console_app(h.hierarchy, verify=h.verify)) as server,
+        BackgroundServer(
+            create_console_app(h.hierarchy, auth=h.signed("console"), verify=h.verify)
+        ) as server,
     ):
         before = page(server.url + "/")
         counts = next_syncs(h)
@@ -336,7 +338,9 @@ def test_the_timeline_of_the_sync_starting_at_a_given_time(console: Console) -> 
 def fresh(tmp_path: Path) -> Iterator[tuple[InProcessHierarchy, str]]:
     with (
         InProcessHierarchy(tmp_path / "hierarchy", updates=60) as h,
-        BackgroundServer(create_console_app(h.hierarchy, timeout=3, verify=h.verify)) as server,
+        BackgroundServer(
+            create_console_app(h.hierarchy, auth=h.signed("console"), timeout=3, verify=h.verify)
+        ) as server,
     ):
         yield h, server.url
 

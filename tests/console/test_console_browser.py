@@ -63,7 +63,9 @@ class Session:
 def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     with (
         InProcessHierarchy(tmp_path_factory.mktemp("hierarchy"), updates=150) as h,
-        BackgroundServer(create_console_app(h.hierarchy, verify=h.verify)) as server,
+        BackgroundServer(
+            create_console_app(h.hierarchy, auth=h.signed("console"), verify=h.verify)
+        ) as server,
         sync_api.sync_playwright() as playwright,
     ):
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)

@@ -17,6 +17,7 @@ import pytest
 from updatesync.demo import example_hierarchy
 from updatesync.roles import loopback_file
 from updatesync.roles.serving import bind
+from updatesync.security.access import read_token_file
 
 pytestmark = pytest.mark.slow
 
@@ -133,7 +134,15 @@ def test_every_role_runs_in_its_own_process_and_ctrl_c_leaves_none(tmp_path: Pat
             if name != "console":
                 assert url == f"http://127.0.0.1:{ports[name]}"
         cs1 = roles["site:CS1"][0]
-        assert httpx.get(f"{cs1}/api/sites/CS1/content-version", timeout=30).status_code == 200
+        token_file = tmp_path / "data" / "CS1" / "admin.token"
+        assert f"the Full Administrator's API token is in {token_file}" in served.text()
+        token = read_token_file(token_file)
+        answer = httpx.get(
+            f"{cs1}/api/sites/CS1/content-version",
+            timeout=30,
+            headers={"authorization": f"Bearer {token}"},
+        )
+        assert answer.status_code == 200, answer.text
         assert httpx.get(_probe(roles["console"][0]) + "/", timeout=30).status_code == 200
 
         served.process.send_signal(signal.SIGINT)

@@ -65,6 +65,7 @@ def first_sync(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirstSync]:
             params={"after": 0, "wait": SYNC_TIMEOUT},
             timeout=SYNC_TIMEOUT + 10,
             verify=h.verify,
+            auth=h.signed("CS1"),
         )
         answer.raise_for_status()
         h.wait_idle()

@@ -16,6 +16,7 @@ from updatesync.metadata.export import write_export
 from updatesync.metadata.generator import generate_catalog
 from updatesync.roles import RoleContext, SiteRole, SupRole, on_loopback, parse_role, start_roles
 from updatesync.roles.serving import BackgroundServer
+from updatesync.security.access import read_token_file
 from updatesync.security.signing import create_secret
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.store import UpdateStore
@@ -78,7 +79,13 @@ def test_the_top_site_of_a_hierarchy_file_syncs_as_the_file_says(tmp_path: Path)
             assert settings.classifications == ("0fa1201d-4330-4fa8-8ae9-b877473b6441",)
             assert settings.languages == ("en",)
             assert site.server.manager.log.file.max_bytes == 1 << 20
-            httpx.post(f"{site.url}/api/sites/CS1/sync", json={"full": False})
+            token = read_token_file(site.admin_token_file)
+            answer = httpx.post(
+                f"{site.url}/api/sites/CS1/sync",
+                json={"full": False},
+                headers={"authorization": f"Bearer {token}"},
+            )
+            assert answer.status_code == 202, answer.text
             assert site.wait_for_sync(1, 60)
             assert site.results[-1].succeeded, site.results[-1].error
             assert site.db.content.ci_count() > 0

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tokens import bearer, token_for
 from top_site import top_level_site
 
 from updatesync.logs.cmtrace import CMTraceLog, read_cmtrace
 from updatesync.roles.serving import BackgroundServer
+from updatesync.security.access import SecurityRole
 from updatesync.site.api.provider import create_provider_app
 from updatesync.site.sync.db_monitor import DatabaseMonitor
 from updatesync.site.sync.inbox import Inbox
@@ -33,6 +35,7 @@ class RunningSite:
     sup_requests: list[bool]
     gate: threading.Event
     entered: threading.Event
+    token: str
 
 
 @pytest.fixture
@@ -65,8 +68,11 @@ def site(tmp_path: Path) -> Iterator[RunningSite]:
             db, log=provider_log, site_code="CS1", on_sync_requested=monitor.notify
         )
         server.start()
+        token = token_for(db, "manager", SecurityRole.SOFTWARE_UPDATE_MANAGER)
         with BackgroundServer(provider) as prov:
-            yield RunningSite(server, inbox, prov.url, log, results, sup_requests, gate, entered)
+            yield RunningSite(
+                server, inbox, prov.url, log, results, sup_requests, gate, entered, token
+            )
         server.stop()
 
 
@@ -96,7 +102,7 @@ def test_a_hand_made_full_syn_runs_a_full_sync_and_self_syn_a_delta(site: Runnin
 
 def test_three_requests_during_a_sync_give_exactly_one_follow_up(site: RunningSite) -> None:
     site.gate.clear()
-    with httpx.Client(base_url=site.provider) as http:
+    with httpx.Client(base_url=site.provider, headers=bearer(site.token)) as http:
         assert http.post("/api/sites/CS1/sync", json={"full": False}).status_code == 202
         assert site.entered.wait(WAIT)  # the first sync is inside its update server phase
         for full in (False, True, False):

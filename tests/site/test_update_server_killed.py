@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from tokens import BearerFile
 from upstream import stand_in_upstream
 
 from updatesync.config.fault_injection import VARIABLE as FAULT_VARIABLE
@@ -77,7 +78,9 @@ def test_a_killed_update_server_fails_the_sync_and_the_next_one_completes(tmp_pa
             db,
             SiteSyncSettings(site_code="CS1", site_fqdn="CS1SITE.CONTOSO.COM"),
             CMTraceLog(tmp_path / "WSyncMgr.log", component="SMS_WSUS_SYNC_MANAGER"),
-            lambda sup: UpdateServerApi(f"http://127.0.0.1:{sup.port}"),
+            lambda sup: UpdateServerApi(
+                f"http://127.0.0.1:{sup.port}", auth=BearerFile(tmp_path / "sup" / "admin.token")
+            ),
         )
         # The test hook pauses the update server's sync once it committed its first batch of
         # updates, and says so by creating `paused`: the kill comes at that point.

@@ -18,7 +18,8 @@ hierarchy), for instance PS1 reaching its parent CS1 at another address.
 - `forward_to(url, secret)` is an ASGI app passing every request on to `url`, a signed one
   signed again with `secret` as the same caller (a signature covers the address the caller
   addressed, so a relay must hold the secret): a site reached at another address.
-- `sync_now()` asks CS1's SMS Provider to SyncNow; `wait_all(n)` waits (on
+- `sync_now()` asks CS1's SMS Provider to SyncNow, with the Full Administrator's token
+  (`admin_token`, `admin()`: the header) that CS1 wrote at its first start; `wait_all(n)` waits (on
   `SiteRole.wait_for_sync`) until every site finished its n-th sync since its start;
 - `stop_role(name)` / `restart_role(name)` stop one role and start it again on its port;
 - `revisions(fqdn)` the (update id, revision) set a SUP's update server holds, from its
@@ -45,6 +46,7 @@ from updatesync.metadata.export import write_export
 from updatesync.metadata.generator import generate_catalog
 from updatesync.roles import RoleContext, SiteRole, SupRole, on_loopback, parse_role
 from updatesync.roles.serving import BackgroundServer
+from updatesync.security.access import read_token_file
 from updatesync.security.pki import CA_CERT, create_ca, issue_certificate
 from updatesync.security.signing import (
     CALLER_HEADER,
@@ -194,9 +196,21 @@ class InProcessHierarchy:
     def sup_fqdns(self) -> list[str]:
         return [sup.fqdn for site in self.hierarchy.walk() for sup in site.sups]
 
+    @property
+    def admin_token(self) -> str:
+        """The Full Administrator's token the top-level site wrote at its first start."""
+        return read_token_file(self.site("CS1").admin_token_file)
+
+    def admin(self) -> dict[str, str]:
+        """The header that authenticates as the Full Administrator."""
+        return {"authorization": f"Bearer {self.admin_token}"}
+
     def sync_now(self, code: str = "CS1", *, full: bool = False) -> None:
         answer = httpx.post(
-            f"{self.url(code)}/api/sites/{code}/sync", json={"full": full}, verify=self.verify
+            f"{self.url(code)}/api/sites/{code}/sync",
+            json={"full": full},
+            headers=self.admin(),
+            verify=self.verify,
         )
         answer.raise_for_status()
 

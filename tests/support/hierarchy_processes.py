@@ -190,6 +190,7 @@ class ProcessHierarchy:
             params={"after": 0},
             timeout=30,
             verify=self.verify,
+            auth=self.signed(),
         )
         return int(answer.json()["completed"])
 
@@ -197,7 +198,9 @@ class ProcessHierarchy:
         """Long-poll the site's provider until it finished `count` syncs since it started."""
         deadline = timeout
         answer: dict = {}
-        with httpx.Client(base_url=self.site_url(code), timeout=70, verify=self.verify) as client:
+        with httpx.Client(
+            base_url=self.site_url(code), timeout=70, auth=self.signed(), verify=self.verify
+        ) as client:
             while deadline > 0:
                 answer = client.get(
                     f"/api/sites/{code}/syncs", params={"after": count - 1, "wait": 30}

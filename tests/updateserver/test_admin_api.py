@@ -52,7 +52,7 @@ def test_status_and_changes(store: UpdateStore) -> None:
         assert bad.status_code == 400
         assert "whole number" in bad.json()["error"]
         # No upstream configured: syncing is refused with the reason.
-        refused = http.post("/api/sync")
+        refused = http.post("/api/sync", json={})
         assert refused.status_code == 409
         assert "no upstream" in refused.json()["error"]
 
@@ -79,7 +79,7 @@ def test_a_sync_runs_once_at_a_time_and_reports_progress(store: UpdateStore) -> 
         state = http.get("/api/sync").json()
         assert state["running"] is True
         assert (state["done"], state["total"]) == (3, 10)
-        assert http.post("/api/sync").status_code == 409
+        assert http.post("/api/sync", json={}).status_code == 409
         release.set()
         runner.wait(30)
         state = http.get("/api/sync").json()
@@ -95,7 +95,7 @@ def test_a_failed_sync_is_reported(store: UpdateStore) -> None:
     runner = SyncRunner(run)
     app = create_app(StoreBackend(store), extra_routes=admin_routes(store, runner))
     with BackgroundServer(app) as server, httpx.Client(base_url=server.url) as http:
-        assert http.post("/api/sync").status_code == 202
+        assert http.post("/api/sync", json={}).status_code == 202
         runner.wait(30)
         state = http.get("/api/sync").json()
         assert state["last_error"] == "upstream http://wsus.example:8530 refused the connection"
@@ -186,11 +186,11 @@ def test_close_refuses_new_syncs_and_leaves_no_thread(store: UpdateStore) -> Non
     runner = SyncRunner(run)
     app = create_app(StoreBackend(store), extra_routes=admin_routes(store, runner))
     with BackgroundServer(app) as server, httpx.Client(base_url=server.url) as http:
-        assert http.post("/api/sync").status_code == 202
+        assert http.post("/api/sync", json={}).status_code == 202
         runner.wait(30)
         runner.close(timeout=5.0)
         assert not runner.is_alive() and not _runner_threads()
-        assert http.post("/api/sync").status_code == 409
+        assert http.post("/api/sync", json={}).status_code == 409
         assert http.get("/api/sync").json()["last_result"] == {"ok": True}
     assert len(runs) == 1
     SyncRunner(run).close()  # a runner that never ran closes at once

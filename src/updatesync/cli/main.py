@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import ssl
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -12,7 +11,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, TypeVar
 
-import httpx
 import typer
 from rich.progress import (
     BarColumn,
@@ -39,7 +37,17 @@ from updatesync.cli.output import (
 )
 from updatesync.cli.pki import pki_app
 from updatesync.cli.serve import DEFAULT_CONSOLE_PORT, secret_app, serve
-from updatesync.config import MICROSOFT_UPDATE_URL, HierarchyError, load_hierarchy
+from updatesync.cli.users import (
+    ADMIN_TOKEN_FILE,
+    CaOption,
+    TokenFileOption,
+    provider_call,
+    provider_url,
+    resolve_token,
+    token_app,
+    user_app,
+)
+from updatesync.config import MICROSOFT_UPDATE_URL
 from updatesync.demo import HierarchyDemo, run_demo
 from updatesync.metadata.document import parse_update
 from updatesync.metadata.errors import MetadataError
@@ -47,10 +55,19 @@ from updatesync.metadata.export import read_export, write_export
 from updatesync.metadata.generator import evolve_catalog, generate_catalog
 from updatesync.roles import RoleError
 from updatesync.roles.serving import bind, serve_forever, url_of
-from updatesync.security.pki import TlsError, client_context
+from updatesync.security.access import (
+    TokenFileError,
+    load_or_create_token_file,
+    static_token_guard,
+)
 from updatesync.security.signing import SecretError
 from updatesync.site.database.store import SiteDatabaseError
-from updatesync.updateserver.admin_api import admin_routes, service_error_logger, upstream_runner
+from updatesync.updateserver.admin_api import (
+    ADMIN_API,
+    admin_routes,
+    service_error_logger,
+    upstream_runner,
+)
 from updatesync.updateserver.errors import StoreUnreadable, UpdateServerError
 from updatesync.updateserver.importer import ImportResult, import_export_cabinet
 from updatesync.updateserver.store import Subscription, UpdateStore, store_problem
@@ -76,6 +93,8 @@ app.add_typer(server_app, name="updateserver")
 app.add_typer(secret_app, name="secret")
 app.add_typer(logs_app, name="logs")
 app.add_typer(pki_app, name="pki")
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
 app.command("serve")(serve)
 
 T = TypeVar("T")
@@ -342,23 +361,45 @@ def server_serve(
         str | None,
         typer.Option(help="The upstream this server syncs from when asked (POST /api/sync)."),
     ] = None,
+    admin_token_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="The admin API's token (Authorization: Bearer); created with a new random "
+            "token, readable by you only, when missing. Default: <data>/admin.token."
+        ),
+    ] = None,
 ) -> None:
-    """Serve MS-WSUSSS to downstream servers, and the admin API, until interrupted."""
+    """Serve MS-WSUSSS to downstream servers, and the admin API (token needed), until
+    interrupted."""
     with _user_errors(), _store(data) as store:
+        token_path = admin_token_file or Path(data) / ADMIN_TOKEN_FILE
+        try:
+            token, created = load_or_create_token_file(token_path)
+        except TokenFileError as exc:
+            raise UpdateServerError(str(exc)) from exc
         runner = upstream_runner(store, upstream) if upstream is not None else None
         on_error = service_error_logger(store)
         app = create_app(
             StoreBackend(store), extra_routes=admin_routes(store, runner), on_error=on_error
         )
+        guarded = static_token_guard(app, token, protect=[ADMIN_API])
         sock = bind(host, port)
         url = url_of(sock)
         console.print(
             f"listening on {url}: MS-WSUSSS at {url}{SERVER_SYNC_PATH}, admin API at {url}/api"
             + (f"; syncs from {upstream}" if upstream else ""),
             highlight=False,
+            markup=False,
+        )
+        console.print(
+            f"the admin API's token is in {token_path}"
+            + (" (created now, readable by you only)" if created else "")
+            + "; send it as Authorization: Bearer <token>",
+            highlight=False,
+            markup=False,
         )
         try:
-            serve_forever(app, sock)
+            serve_forever(guarded, sock)
         finally:
             if runner is not None:
                 runner.close()  # a running sync stops at its next batch, before the store
@@ -496,49 +537,21 @@ def sync_now(
         Path | None,
         typer.Option(help="Find the site's provider in this hierarchy file (its address, port)."),
     ] = None,
-    ca: Annotated[
-        Path | None,
-        typer.Option(
-            help="Verify an https provider against this CA bundle (default: the hierarchy "
-            "file's [hierarchy.tls] ca with --hierarchy)."
-        ),
-    ] = None,
+    ca: CaOption = None,
+    token_file: TokenFileOption = None,
 ) -> None:
-    """Ask a site to synchronize software updates now (SMS_SoftwareUpdate::SyncNow)."""
-    verify: ssl.SSLContext | bool = True
-    try:
-        if hierarchy is not None:
-            loaded = load_hierarchy(hierarchy)
-            provider = loaded.site(site).url
-            if ca is None and loaded.tls is not None:
-                verify = client_context(loaded.tls.ca, f"[hierarchy.tls] ca of {hierarchy}")
-        if ca is not None:
-            verify = client_context(ca, "--ca")
-    except (HierarchyError, TlsError) as exc:
-        error(str(exc))
-        raise typer.Exit(1) from exc
-    except KeyError as exc:
-        error(str(exc.args[0]) if exc.args else f"no site {site!r} in {hierarchy}")
-        raise typer.Exit(1) from exc
-    url = f"{provider.rstrip('/')}/api/sites/{site}/sync"
-    try:
-        answer = httpx.post(url, json={"full": full}, timeout=30, verify=verify)
-    except httpx.InvalidURL as exc:
-        error(f"the provider address {provider!r} is not valid ({exc}); give it as e.g. {PROVIDER}")
-        raise typer.Exit(1) from exc
-    except httpx.HTTPError as exc:
-        error(f"the provider at {provider} did not answer: {exc}")
-        raise typer.Exit(1) from exc
-    state = _json_object(answer)
-    if answer.status_code != 202 or state is None:
-        detail = state.get("detail") if state else None
-        text = " ".join(answer.text[:200].split())
-        error(f"{url}: HTTP {answer.status_code}: {detail or text or 'no answer text'}")
-        raise typer.Exit(1)
+    """Ask a site to synchronize software updates now (SMS_SoftwareUpdate::SyncNow); needs
+    a token of a Software Update Manager or a Full Administrator."""
+    endpoint = provider_url(hierarchy, provider, site, ca=ca)
+    token = resolve_token(token_file, hierarchy)
+    state = provider_call(
+        endpoint, "POST", f"/api/sites/{site}/sync", token, json={"full": full}, expect=(202,)
+    )
     console.print(
         f"sync requested at {site.upper()} ({'full' if full else 'delta'}); pending request: "
         f"{state.get('SyncNow')}; last state: {state.get('LastSyncState')}",
         highlight=False,
+        markup=False,
     )
 
 
@@ -583,8 +596,10 @@ def demo(
         web = running.web.url if running.web is not None else "?"
         console.print(
             f"serving; the web console at {web}/, CS1's SMS Provider at {top.url}/docs (try: "
-            f"updatesync sync-now --site {top.code} --hierarchy {running.file}); Ctrl-C to stop",
+            f"updatesync sync-now --site {top.code} --hierarchy {running.file} --token-file "
+            f"{top.admin_token_file}); Ctrl-C to stop",
             highlight=False,
+            markup=False,
         )
         try:
             threading.Event().wait()

@@ -38,6 +38,7 @@ from updatesync.cli.output import console, error, port_in_range, user_error_text
 from updatesync.config import Hierarchy, HierarchyError, load_hierarchy
 from updatesync.roles import (
     ConsoleRole,
+    Role,
     RoleContext,
     RoleError,
     listen_address,
@@ -51,6 +52,7 @@ from updatesync.roles.supervisor import Supervisor
 from updatesync.security.shared_secret import finish_rotation, rotate_secret
 from updatesync.security.signing import SecretError, create_secret, load_secret
 from updatesync.security.webhook_signing import create_webhook_secret
+from updatesync.site.api.auth import ADMIN_TOKEN_FILE
 
 DEFAULT_CONSOLE_PORT = 8450
 """Where `serve --role console` (and `--role all`) serves the web console."""
@@ -181,7 +183,7 @@ def serve(
             hierarchy, socks = on_loopback(hierarchy)
             if not hierarchy.secret_path.exists():
                 create_secret(hierarchy.secret_path)
-        secret = b"" if console_only else load_secret(hierarchy.secret_path)
+        secret = load_secret(hierarchy.secret_path)  # the console signs its provider calls
         if everything or console_only:
             listen = local_address(host, f"--host {host}", "give an address of this host")
         else:
@@ -204,6 +206,7 @@ def serve(
     try:
         for started in roles:
             print(f"role {started.name} at {started.url}", flush=True)
+        _say_admin_token(roles)
         print(f"updatesync: {len(roles)} role(s) running; Ctrl-C to stop", flush=True)
         while not stop.wait(1.0):
             pass
@@ -211,6 +214,19 @@ def serve(
         for started in reversed(roles):
             started.stop()
         print("updatesync: stopped", file=sys.stderr, flush=True)
+
+
+def _say_admin_token(roles: list[Role]) -> None:
+    """Where the first start of a top-level site wrote the Full Administrator's token."""
+    for started in roles:
+        written = getattr(started, "admin_token_created", None)
+        if written is not None:
+            print(
+                f"created the Full Administrator user admin; its API token is in {written} "
+                "(readable by you only): updatesync user/token/sync-now --token-file "
+                f"{written}",
+                flush=True,
+            )
 
 
 def _serve_processes(
@@ -242,7 +258,8 @@ def _serve_processes(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        failed = _supervise(supervisor, stop)
+        top = hierarchy.top.code
+        failed = _supervise(supervisor, stop, hierarchy.data_dir / top / ADMIN_TOKEN_FILE)
         if failed is not None:
             error(str(failed))
     finally:
@@ -288,7 +305,9 @@ def _loopback_copy(hierarchy_file: Path, hierarchy: Hierarchy) -> Path:
     return copy
 
 
-def _supervise(supervisor: Supervisor, stop: threading.Event) -> RoleError | None:
+def _supervise(
+    supervisor: Supervisor, stop: threading.Event, admin_token: Path | None = None
+) -> RoleError | None:
     """Start the children, print where each listens, and watch them until `stop` is set;
     the failure that ended the run early, if any."""
     try:
@@ -297,6 +316,8 @@ def _supervise(supervisor: Supervisor, stop: threading.Event) -> RoleError | Non
         return None if stop.is_set() else exc
     for name, child in supervisor.children.items():
         print(f"role {name} at {child.url} (pid {child.pid})", flush=True)
+    if admin_token is not None and admin_token.is_file():
+        print(f"the Full Administrator's API token is in {admin_token}", flush=True)
     print(
         f"updatesync: {len(supervisor.children)} role(s) running, each in its own process "
         f"(their output in {supervisor.output_dir}); Ctrl-C to stop",

@@ -76,6 +76,17 @@ class AlertSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SecuritySettings:
+    """`[hierarchy.security]`: which surfaces of a site server need an API token beyond the
+    SMS Provider (which always does)."""
+
+    metrics_need_token: bool = False
+    """`/metrics` answers only a request with a token of any security role."""
+    policy_need_token: bool = False
+    """The client policy (`/policy/v1/...`) answers only a request with a token."""
+
+
+@dataclass(frozen=True, slots=True)
 class Upstream:
     """What the top-level site's default SUP syncs from; `url` is None for `none`
     (disconnected: metadata arrives by importing a WSUS export)."""
@@ -197,6 +208,8 @@ class Hierarchy:
     """`[hierarchy.alerts]`: the overdue limit and the webhooks."""
     tls: TlsSettings | None = None
     """`[hierarchy.tls]`: every site and SUP serves HTTPS only; None: plain HTTP."""
+    security: SecuritySettings = SecuritySettings()
+    """`[hierarchy.security]`: which open surfaces need a token."""
     _by_code: dict[str, Site] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -62,6 +62,7 @@ from updatesync.config.hierarchy import (
     Criteria,
     Hierarchy,
     LogSettings,
+    SecuritySettings,
     Site,
     SiteType,
     Sup,
@@ -84,6 +85,7 @@ __all__ = [
     "HeadTable",
     "HierarchyFile",
     "LogsTable",
+    "SecurityTable",
     "SiteTable",
     "SupTable",
     "Table",
@@ -306,6 +308,26 @@ class AlertsTable(Table):
                     ],
                 )
             seen[hook.url] = index
+
+
+class SecurityTable(Table):
+    """`[hierarchy.security]`: which surfaces of a site server need an API token. The SMS
+    Provider (`/api/...`) always does (`Authorization: Bearer <token>`, see
+    docs/security.md); these keys protect the surfaces that are open by default."""
+
+    metrics_need_token: Flag = key(
+        "`/metrics` of every site server answers only a request with `Authorization: Bearer "
+        "<token>` (a token of any security role); by default a Prometheus scraper reads it "
+        "without one, as it holds no secret (sync states, counts, times).",
+        toml="boolean",
+        default=False,
+    )
+    policy_need_token: Flag = key(
+        "The client policy (`/policy/v1/...`) answers only a request with a token; by "
+        "default clients read it without one, as ConfigMgr clients read their policy.",
+        toml="boolean",
+        default=False,
+    )
 
 
 class UpstreamTable(Table):
@@ -645,6 +667,9 @@ class HeadTable(Table):
     )
     logs: LogsTable = key("See `[hierarchy.logs]`.", toml="table", default=LogsTable())
     alerts: AlertsTable = key("See `[hierarchy.alerts]`.", toml="table", default=AlertsTable())
+    security: SecurityTable = key(
+        "See `[hierarchy.security]`.", toml="table", default=SecurityTable()
+    )
     schedule: ScheduleText | None = key(
         _SCHEDULE + _TOP_ONLY,
         toml="string",
@@ -762,6 +787,9 @@ class HierarchyFile(Table):
                 ),
             ),
             tls=tls,
+            security=SecuritySettings(
+                head.security.metrics_need_token, head.security.policy_need_token
+            ),
         )
 
 

@@ -24,5 +24,8 @@ class ConsoleRole(Role):
     def _start(self) -> None:
         from updatesync.console import create_console_app
 
-        app = create_console_app(self.context.hierarchy, verify=self.context.verify)
+        # The console calls each site's SMS Provider as a role of the hierarchy (signed).
+        app = create_console_app(
+            self.context.hierarchy, auth=self.context.auth("console"), verify=self.context.verify
+        )
         self.url = self._serve(app, self.port, self.sock, self.context.listen_host)

@@ -3,10 +3,12 @@
 The site database, the SMS Provider, the database notification monitor, the inbox, the sync
 manager, the replication manager that carries notifications to the child sites, the database
 replication from the parent (child sites) and the site-wide client policy (primary and
-secondary sites). Its port serves the provider (`/api/...`), the site-to-site routes
-(`/site/v1/...`, signed) and the client policy (`/policy/v1/...`, open to clients). With
-TLS on it serves HTTPS only, and every call it makes to another site or to a SUP verifies
-the peer against the hierarchy's CA (`RoleContext.verify`).
+secondary sites). Its port serves the provider (`/api/...`, a token or a signature needed),
+the site-to-site routes (`/site/v1/...`, signed) and the client policy (`/policy/v1/...`,
+open to clients unless the file says otherwise). The first start of a top-level site
+creates the Full Administrator and writes its token to `<site data folder>/admin.token`.
+With TLS on it serves HTTPS only, and every call it makes to another site or to a SUP
+verifies the peer against the hierarchy's CA (`RoleContext.verify`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,9 +30,11 @@ from starlette.routing import Mount, Route
 
 from updatesync.config import Site, WebhookSettings
 from updatesync.roles.context import Role, RoleContext, RoleError
+from updatesync.security.access import Permission
 from updatesync.security.limits import limit_bodies
 from updatesync.security.signing import SecretError, require_signature
 from updatesync.security.webhook_signing import load_webhook_secret
+from updatesync.site.api.auth import ADMIN_TOKEN_FILE, AuthMiddleware, ProviderAuth, bootstrap_admin
 from updatesync.site.api.client_policy import policy_routes, publish_policy
 from updatesync.site.api.provider import create_provider_app
 from updatesync.site.database.models import SoftwareUpdatePoint
@@ -43,7 +48,7 @@ from updatesync.site.sync.sup_client import UpdateServerApi
 from updatesync.site.sync.sync_manager import SiteSyncSettings, SyncManager
 from updatesync.site.sync.worker import SyncWorker
 from updatesync.site.watch.alert_watcher import AlertWatcher
-from updatesync.site.watch.metrics import metrics_route
+from updatesync.site.watch.metrics import METRICS_PATH, metrics_route
 from updatesync.site.watch.webhooks import Webhook
 from updatesync.vocabulary import (
     ALERT_WATCHER,
@@ -66,6 +71,8 @@ SITE_ROUTES = "/site/"
 """Site-to-site routes: file replication and database replication, signed."""
 HELLO_PATH = "/site/v1/hello"
 """A neighbour site announcing it is up."""
+POLICY_ROUTES = "/policy/"
+"""The client policy (open unless `[hierarchy.security] policy_need_token`)."""
 
 
 class SiteRole(Role):
@@ -93,6 +100,10 @@ class SiteRole(Role):
         self.replication_interval = replication_interval
         self.site_dir = h.data_dir / self.code
         self.log_dir = self.site_dir / "logs"
+        self.admin_token_file = self.site_dir / ADMIN_TOKEN_FILE
+        """The Full Administrator's token, written by the first start of a top-level site."""
+        self.admin_token_created: Path | None = None
+        """`admin_token_file` when this start wrote it."""
         self.parent: Site | None = h.parent(self.code)
         self._parent_code = self.parent.code if self.parent is not None else None
         self.children = tuple(child.code for child in h.children(self.code))
@@ -253,13 +264,18 @@ class SiteRole(Role):
 
     def _app(self, on_sync_requested: Callable[[], object]) -> Any:
         """The site's port: the site-to-site routes (signed), the greeting, the client
-        policy, /metrics and the SMS Provider."""
+        policy, /metrics and the SMS Provider (which needs a token or a signature)."""
+        provider_log = self.context.log(self.log_dir, PROVIDER_LOG, PROVIDER)
+        if self.parent is None:
+            self.admin_token_created = bootstrap_admin(self.db, self.admin_token_file, provider_log)
         provider = create_provider_app(
             self.db,
-            log=self.context.log(self.log_dir, PROVIDER_LOG, PROVIDER),
+            log=provider_log,
             site_code=self.code,
             on_sync_requested=on_sync_requested,
             sync_history=self,
+            secret=self.context.secret or None,
+            parent_site=self._parent_code,
         )
         site_routes = [
             *replication_routes(self.db),
@@ -269,7 +285,16 @@ class SiteRole(Role):
                 on_received=lambda _sender, _name: self._parent_notified(),
             ),
         ]
-        app = Starlette(
+        security = self.context.hierarchy.security
+        guarded = [
+            path
+            for path, needed in (
+                (METRICS_PATH, security.metrics_need_token),
+                (POLICY_ROUTES, security.policy_need_token),
+            )
+            if needed
+        ]
+        app: Any = Starlette(
             routes=[
                 *site_routes,
                 Route(HELLO_PATH, self._hello, methods=["POST"]),
@@ -278,6 +303,13 @@ class SiteRole(Role):
                 Mount("", app=provider),
             ]
         )
+        if guarded:
+            app = AuthMiddleware(
+                app,
+                auth=ProviderAuth(self.db, self.context.secret or None),
+                prefixes=guarded,
+                need=Permission.READ,
+            )
         # Every body at most 1 MB (a replicated file is at most 64 KB), checked outside the
         # signature check, which reads the body.
         return limit_bodies(

@@ -12,7 +12,9 @@ an update server through these routes (mounted beside the MS-WSUSSS services):
                                   its target groups and deployments too); 202 when
                                   started, 409 while one runs (here, or another
                                   process's sync of the store: `sync_lock`), its
-                                  `error` naming the running one;
+                                  `error` naming the running one; 415 unless the body
+                                  is `Content-Type: application/json` (no cross-site
+                                  form);
 - `GET  /api/sync[?version=V&wait=S]`  the running sync's progress (done, total, ETA; the
                                   phase "categories", "updates" or "other items") and the
                                   last result, successful or not; with `version`, waits up
@@ -27,6 +29,10 @@ an update server through these routes (mounted beside the MS-WSUSSS services):
 - `GET  /api/updates?since=N[&after=C][&limit=L][&product=..][&classification=..]`
                                   a page of updates as configuration items (site_view.py);
 - `GET  /api/categories?since=N`  the categories changed after N, parents first.
+
+Every route needs a caller: in a hierarchy the site server's signed call (`roles/sup.py`),
+standalone (`updatesync updateserver serve`) `Authorization: Bearer` with the admin token
+of `--admin-token-file`.
 """
 
 from __future__ import annotations
@@ -348,6 +354,14 @@ class AdminEndpoints:
         return JSONResponse(state.to_json())
 
     async def sync_start(self, request: Request) -> JSONResponse:
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != "application/json":
+            return _error(
+                f"POST /api/sync takes a JSON body with Content-Type: application/json, not "
+                f"{media_type or 'no content type'} (a form or plain text is refused, so a web "
+                "page cannot start a sync)",
+                415,
+            )
         runner = self.runner
         if runner is None:
             return _error("this update server has no upstream; start it with --upstream", 409)
@@ -437,6 +451,10 @@ class AdminEndpoints:
             {"change_counter": self.store.change_counter(), "items": _jsonable(found)}
         )
 
+
+ADMIN_API = "/api/"
+"""Where the admin API's routes are: behind the site-to-site signature in a hierarchy
+(`roles/sup.py`), behind the admin token of `updateserver serve` standalone."""
 
 ROUTES: Final[tuple[tuple[str, str, str], ...]] = (
     ("/api/status", "GET", "status"),

@@ -15,7 +15,13 @@ and `/docs`:
 - `GET /api/sites/{site}/sup-sync-status`: `SMS_SUPSyncStatus` of each SUP (SPEC section 5
   names in the JSON);
 - `GET /api/status-messages`, `GET /api/alerts`: the tracking views of SPEC section 5;
-- `GET /api/sites/{site}/cis` (paged) and `GET /api/sites/{site}/content-version`.
+- `GET /api/sites/{site}/cis` (paged) and `GET /api/sites/{site}/content-version`;
+- users, API tokens, signing in and `GET /api/whoami` (`users.py`).
+
+Every route needs `Authorization: Bearer <token>` with a security role that allows it
+(`auth.py`: 401 without a valid token, 403 naming the role needed): reading needs Read-only
+Analyst, SyncNow Software Update Manager, users and tokens Full Administrator. A call signed
+with the hierarchy's site-to-site secret (the console, the demo) has every right.
 
 The routes are module-level (`router`); `create_provider_app` builds an app around them and
 keeps what it serves in `app.state.provider` (`ProviderState`: the site database, the log,
@@ -40,6 +46,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.logs.status_messages import describe
+from updatesync.security.access import Permission
+from updatesync.site.api.auth import AuthMiddleware, ProviderAuth, require
+from updatesync.site.api.users import router as access_router
 from updatesync.site.database.models import MICROSOFT_UPDATE, SYNC_FULL, SYNC_SELF, SyncStatus
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.database.store import SiteDatabaseError
@@ -364,6 +373,8 @@ class ProviderState:
     site_code: str
     on_sync_requested: Callable[[], None] | None = None
     sync_history: SyncHistory | None = None
+    parent_site: str | None = None
+    """The parent site; None at the top-level site, where users and tokens are written."""
 
     def own_site(self, site: str) -> str:
         """`site` in upper case when it is the provider's site; else 404."""
@@ -389,13 +400,22 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ProblemDetail, "description": "This provider does not serve that site."}
 }
 
+_REFUSED: dict[int | str, dict[str, Any]] = {
+    401: {"model": ProblemDetail, "description": "No token, or not a valid one."},
+    403: {"model": ProblemDetail, "description": "The token's security role is too small."},
+}
+
 SiteParam = Annotated[
     str,
     Path(description="Site code, e.g. CS1 (case does not matter)."),
 ]
 
-router = APIRouter()
-"""The SMS Provider's routes; `create_provider_app` includes them in each provider app."""
+_READ = require(Permission.READ)
+_SYNC = require(Permission.SYNC)
+
+router = APIRouter(responses=_REFUSED)
+"""The SMS Provider's routes; `create_provider_app` includes them in each provider app.
+Each needs a token (or a site-to-site signature) with the permission it names."""
 
 
 @router.post(
@@ -405,6 +425,7 @@ router = APIRouter()
     responses=_NOT_FOUND,
     tags=["sync"],
     summary="Synchronize software updates (SyncNow)",
+    dependencies=[_SYNC],
 )
 def sync_now(site: SiteParam, request: SyncNowRequest, provider: Provider) -> SyncStatusView:
     """`SMS_SoftwareUpdate::SyncNow(fullSync)`: sets the site's SyncNow flag to SELF (a
@@ -428,6 +449,7 @@ def sync_now(site: SiteParam, request: SyncNowRequest, provider: Provider) -> Sy
     responses=_NOT_FOUND,
     tags=["sync"],
     summary="Sync status of the site (Update_SyncStatus)",
+    dependencies=[_READ],
 )
 def sync_status(site: SiteParam, provider: Provider) -> SyncStatusView:
     """The pending sync request, the last sync state and what it means, when it was
@@ -441,6 +463,7 @@ def sync_status(site: SiteParam, provider: Provider) -> SyncStatusView:
     responses=_NOT_FOUND,
     tags=["sync"],
     summary="Syncs finished since the site server started (long poll)",
+    dependencies=[_READ],
 )
 def syncs(
     site: SiteParam,
@@ -464,6 +487,7 @@ def syncs(
     responses=_NOT_FOUND,
     tags=["sync"],
     summary="Sync status of each software update point (SMS_SUPSyncStatus)",
+    dependencies=[_READ],
 )
 def sup_sync_status(site: SiteParam, provider: Provider) -> list[SUPSyncStatusView]:
     """One entry per SUP of the site, with the fields of `SMS_SUPSyncStatus`. The site is
@@ -485,6 +509,7 @@ def sup_sync_status(site: SiteParam, provider: Provider) -> list[SUPSyncStatusVi
     response_model=list[StatusMessageView],
     tags=["tracking"],
     summary="Status messages",
+    dependencies=[_READ],
 )
 def status_messages(
     provider: Provider,
@@ -531,6 +556,7 @@ def status_messages(
     response_model=list[AlertView],
     tags=["tracking"],
     summary="Alerts",
+    dependencies=[_READ],
 )
 def alerts(
     provider: Provider,
@@ -548,6 +574,7 @@ def alerts(
     responses=_NOT_FOUND,
     tags=["content"],
     summary="Configuration items (one per update)",
+    dependencies=[_READ],
 )
 def configuration_items(
     site: SiteParam,
@@ -574,6 +601,7 @@ def configuration_items(
     responses={404: {"model": ProblemDetail, "description": "Unknown site or update source."}},
     tags=["content"],
     summary="Content version of an update source",
+    dependencies=[_READ],
 )
 def content_version(
     site: SiteParam,
@@ -606,11 +634,16 @@ def create_provider_app(
     site_code: str,
     on_sync_requested: Callable[[], None] | None = None,
     sync_history: SyncHistory | None = None,
+    secret: bytes | None = None,
+    parent_site: str | None = None,
 ) -> FastAPI:
     """The SMS Provider of the site `site_code`, whose site database is `db`; SyncNow calls
     are written to `log` (SMSProv.log, component `SMS Provider`). `on_sync_requested` is
     called after the SyncNow flag is set (the database monitor's `notify`, so that the drop
-    does not wait for its next look)."""
+    does not wait for its next look). Every route but the documentation and signing in
+    needs `Authorization: Bearer <token>` (the users and tokens of `db`) or a call signed
+    with the hierarchy's `secret` (the hierarchy's own roles; None: no signed call is
+    taken). `parent_site` is None at the top-level site, where users and tokens are written."""
     own = site_code.strip().upper()
     if own != db.site_code:
         raise ValueError(
@@ -631,8 +664,23 @@ def create_provider_app(
             {"name": "sync", "description": "Request a sync and see how it goes."},
             {"name": "tracking", "description": "Status messages and alerts."},
             {"name": "content", "description": "What the site holds after its syncs."},
+            {"name": "access", "description": "Users, security roles, tokens, signing in."},
         ],
     )
-    app.state.provider = ProviderState(db, log, own, on_sync_requested, sync_history)
+    app.state.provider = ProviderState(
+        db, log, own, on_sync_requested, sync_history, parent_site=parent_site
+    )
     app.include_router(router)
+    app.include_router(access_router)
+    app.add_middleware(
+        AuthMiddleware,
+        auth=ProviderAuth(db, secret),
+        public=[
+            ("GET", "/openapi.json"),
+            ("GET", "/docs"),
+            ("GET", "/docs/oauth2-redirect"),
+            ("GET", "/redoc"),
+            ("POST", "/api/sessions"),
+        ],
+    )
     return app

@@ -108,7 +108,7 @@ class ContentUpdate:
                 changed.append(values)
                 in_order.append(values)
                 written.append(item.update_id)
-        _stamp(self._conn, in_order)
+        stamp(self._conn, in_order)
         for rows in (new, new_with_id):
             if rows:
                 self._conn.execute(insert(ci), rows)
@@ -140,7 +140,7 @@ def _upsert_categories(conn: Connection, categories: Iterable[Category]) -> int:
     changed = [
         _category_values(c) | {"key": k} for k, c in batch.items() if k in stored and stored[k] != c
     ]
-    _stamp(conn, [*new, *changed])
+    stamp(conn, [*new, *changed])
     if new:
         conn.execute(insert(cat), new)
     if changed:
@@ -151,9 +151,10 @@ def _upsert_categories(conn: Connection, categories: Iterable[Category]) -> int:
     return len(new) + len(changed)
 
 
-def _stamp(conn: Connection, rows: list[dict[str, Any]]) -> None:
+def stamp(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Give each row about to be written (a CI or a category) the next replication sequence
-    number, in order. The counter row is written first, so the numbers are this
+    number, in order (users and API tokens take theirs the same way). The counter row is
+    written first, so the numbers are this
     transaction's alone until it ends (see `schema.replication_sequence`)."""
     if not rows:
         return

@@ -159,13 +159,52 @@ class LinkStatus(IntEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class UserRecord:
+    """An administrative user: its name (lower case), security role (its ConfigMgr name),
+    argon2 password hash (None: it signs in with tokens only); `removed_at` once removed."""
+
+    name: str
+    role: str
+    password_hash: str | None
+    created_at: datetime
+    removed_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.removed_at is None
+
+
+TOKEN_API = "api"
+TOKEN_SESSION = "session"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    """An API token (`kind` 'api', global) or a login session ('session', this site's):
+    its id, its user, the argon2 hash of its secret, when it was made, expires and was
+    revoked."""
+
+    token_id: str
+    user_name: str
+    kind: str
+    secret_hash: str
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    def valid_at(self, moment: datetime) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or moment < self.expires_at)
+
+
+@dataclass(frozen=True, slots=True)
 class ReplicationPage:
     """One page of a parent site's replication changes, read from one snapshot of its
     database: the categories and CIs whose sequence is in (`after`, `last_seq`], each list in
     sequence order, at most the asked limit in all. `last_seq` is `after` when the page is
     empty; `head_seq` is the highest sequence the parent held; `update_sources` carry the
     parent's content versions in that same snapshot. The CIs carry no `ci_id`: a child gives
-    its own."""
+    its own. `users` and `tokens` are the users and API tokens written in the same range
+    (global data, replicated like the CIs)."""
 
     site_code: str
     after: int
@@ -174,6 +213,8 @@ class ReplicationPage:
     categories: tuple[Category, ...] = ()
     items: tuple[ConfigurationItem, ...] = ()
     update_sources: tuple[UpdateSource, ...] = ()
+    users: tuple[UserRecord, ...] = ()
+    tokens: tuple[TokenRecord, ...] = ()
 
     @property
     def reaches_head(self) -> bool:
@@ -182,7 +223,7 @@ class ReplicationPage:
 
     @property
     def size(self) -> int:
-        return len(self.categories) + len(self.items)
+        return len(self.categories) + len(self.items) + len(self.users) + len(self.tokens)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,13 @@
 """Database replication between sites (parent → child, SPEC sections 1 and 3), both sides.
 
-Every write of a CI or a category stamps the row with the database's next replication
-sequence number (`content.py`). A parent answers `changes(after, limit)` from one read
-snapshot; a child applies such a page with `apply()` in one transaction that also records
-how far it got (its `replication_link` row), and refuses a page that does not start where it
-stands. The health of each link (ReplicationLinkStatus) is recorded by `record_check`, in
-the same transaction as the site's `SMS_SUPSyncStatus` rows. The HTTP side and the puller
-are in `site/replication/db_replication.py`.
+Every write of a CI, a category, a user or an API token stamps the row with the database's
+next replication sequence number (`content.py`, `users.py`). A parent answers
+`changes(after, limit)` from one read snapshot; a child applies such a page with `apply()`
+in one transaction that also records how far it got (its `replication_link` row), and
+refuses a page that does not start where it stands. The health of each link
+(ReplicationLinkStatus) is recorded by `record_check`, in the same transaction as the
+site's `SMS_SUPSyncStatus` rows. The HTTP side and the puller are in
+`site/replication/db_replication.py`.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from updatesync.site.database.store import (
     read_time,
     utc,
 )
+from updatesync.site.database.users import apply_changes, changed_after
 
 
 def _link(row: Any) -> ReplicationLink:
@@ -129,7 +131,12 @@ class Replication:
             sources = tuple(
                 source_from_row(r) for r in conn.execute(select(src).order_by(src.c.unique_id))
             )
-        numbers = sorted(r.replication_seq for r in (*cat_rows, *ci_rows))[:limit]
+            users, tokens = changed_after(conn, after, limit)
+        numbers = sorted(
+            [r.replication_seq for r in (*cat_rows, *ci_rows)]
+            + [n for n, _ in users]
+            + [n for n, _ in tokens]
+        )[:limit]
         last = int(numbers[-1]) if numbers else after
         return ReplicationPage(
             site_code=self._site_code,
@@ -141,6 +148,8 @@ class Replication:
                 replace(ci_from_row(r), ci_id=None) for r in ci_rows if r.replication_seq <= last
             ),
             update_sources=sources,
+            users=tuple(user for n, user in users if n <= last),
+            tokens=tuple(token for n, token in tokens if n <= last),
         )
 
     # -- the child's side ----------------------------------------------------------------
@@ -187,6 +196,7 @@ class Replication:
             content = ContentUpdate(conn, ContentChange(f"replication from {parent}", 0), when)
             content.upsert_categories(page.categories)
             content.upsert_cis(replace(item, ci_id=None) for item in page.items)
+            accounts = apply_changes(conn, page.users, page.tokens)
             values: dict[str, Any] = {"applied_seq": page.last_seq}
             if page.reaches_head:
                 values["replicated_versions"] = {
@@ -194,7 +204,7 @@ class Replication:
                 }
             conn.execute(update(link).where(link.c.parent_site_code == parent).values(**values))
         change = content.change
-        return change.inserted + change.updated + change.categories_changed
+        return change.inserted + change.updated + change.categories_changed + accounts
 
     def link(self, parent_site: str) -> ReplicationLink | None:
         """The link to `parent_site`, or None when this site never replicated from it."""

@@ -28,6 +28,12 @@ Every time is stored in UTC.
 - `site_control`: the software update points of the site in install order (the first is the
   default SUP), as the site control file lists them.
 - `supsync_status`: per SUP, the fields ConfigMgr exposes as `SMS_SUPSyncStatus`.
+- `site_user` (migration 0003): the administrative users and their security roles, global
+  data written at the top-level site and replicated to every site (a removed user stays as
+  a row with `removed_at`, so the removal replicates too); passwords as argon2 hashes.
+- `api_token` (0003): API tokens (`kind` 'api', replicated like users; a revoked token keeps
+  its row with `revoked_at`) and login sessions (`kind` 'session', this site's only: no
+  `replication_seq`), each stored as the argon2 hash of its secret, found by its id.
 """
 
 from __future__ import annotations
@@ -221,4 +227,31 @@ supsync_status = Table(
     Column("replication_link_status", Integer, nullable=False),
     Column("last_replication_link_check_time", DateTime(timezone=True)),
     PrimaryKeyConstraint("site_code", "wsus_server_name", name="pk_supsync_status"),
+)
+
+site_user = Table(
+    "site_user",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("role", String(32), nullable=False),
+    Column("password_hash", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("removed_at", DateTime(timezone=True)),
+    Column("replication_seq", BigInteger),
+    Index("ix_site_user_replication_seq", "replication_seq", unique=True),
+)
+
+api_token = Table(
+    "api_token",
+    metadata,
+    Column("token_id", String(16), primary_key=True),
+    Column("user_name", String(64), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("secret_hash", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("replication_seq", BigInteger),
+    Index("ix_api_token_replication_seq", "replication_seq", unique=True),
+    Index("ix_api_token_user", "user_name"),
 )

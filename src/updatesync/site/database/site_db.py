@@ -14,7 +14,9 @@ engine, the site code, and the one place transactions are opened):
 - `db.messages` (`status_messages.StatusMessages`): storing and finding status messages;
 - `db.alerts` (`alerts.Alerts`): raising, canceling and listing alert occurrences;
 - `db.sups` (`sups.SoftwareUpdatePoints`): the site control file's SUPs, their
-  `SMS_SUPSyncStatus` and the site-wide client policy.
+  `SMS_SUPSyncStatus` and the site-wide client policy;
+- `db.users` (`users.Users`): administrative users, their security roles, API tokens and
+  login sessions (hashes only; users and API tokens replicate to the child sites).
 
 Callers use the repositories directly (`db.sync.request(SYNC_FULL)`,
 `db.content.version()`); this class adds no method of theirs. Anything that must not
@@ -52,6 +54,7 @@ from updatesync.updateserver.database import OPEN_ERRORS, database_name, describ
 SITE_REBUILD = (
     "start the site again to create a new one (a child site gets its data again from its parent)"
 )
+from updatesync.site.database.users import Users
 
 
 class SiteDatabase:
@@ -67,6 +70,7 @@ class SiteDatabase:
         self.messages = StatusMessages(self.store)
         self.alerts = Alerts(self.store)
         self.sups = SoftwareUpdatePoints(self.store, self.content)
+        self.users = Users(self.store)
 
     @classmethod
     def open(

@@ -1,9 +1,10 @@
-"""Database replication of configuration items and categories from a parent site to a child,
-over HTTP, pulled by the child (SPEC sections 1 and 3: "the CIs reach the child sites by
-database replication").
+"""Database replication of configuration items, categories, users and API tokens from a
+parent site to a child, over HTTP, pulled by the child (SPEC sections 1 and 3: "the CIs
+reach the child sites by database replication"; users and tokens are global data the same
+way, so one token works at every site's provider).
 
 - The parent answers `GET /site/v1/replication/changes?after=N&limit=L` (`replication_routes`)
-  with one page of `db.replication.changes`: the categories and CIs written after
+  with one page of `db.replication.changes`: the categories, CIs, users and tokens written after
   its sequence N, its head sequence and its update sources' content versions, all from one
   snapshot. The routes check no signature: whoever mounts them puts them behind
   `auth.require_signature`.
@@ -49,7 +50,9 @@ from updatesync.site.database.models import (
     LinkStatus,
     ReplicationLink,
     ReplicationPage,
+    TokenRecord,
     UpdateSource,
+    UserRecord,
 )
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.database.store import SiteDatabaseError
@@ -90,7 +93,60 @@ def page_to_json(page: ReplicationPage) -> dict[str, Any]:
             }
             for item in page.items
         ],
+        "users": [
+            {
+                "name": u.name,
+                "role": u.role,
+                "password_hash": u.password_hash,
+                "created_at": u.created_at.isoformat(),
+                "removed_at": _iso(u.removed_at),
+            }
+            for u in page.users
+        ],
+        "tokens": [
+            {
+                "token_id": k.token_id,
+                "user_name": k.user_name,
+                "kind": k.kind,
+                "secret_hash": k.secret_hash,
+                "created_at": k.created_at.isoformat(),
+                "expires_at": _iso(k.expires_at),
+                "revoked_at": _iso(k.revoked_at),
+            }
+            for k in page.tokens
+        ],
     }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _time(value: Any) -> datetime | None:
+    return datetime.fromisoformat(str(value)) if value else None
+
+
+def _user_from_json(data: Mapping[str, Any]) -> UserRecord:
+    hashed = data.get("password_hash")
+    return UserRecord(
+        name=str(data["name"]),
+        role=str(data["role"]),
+        password_hash=str(hashed) if hashed else None,
+        created_at=datetime.fromisoformat(str(data["created_at"])),
+        removed_at=_time(data.get("removed_at")),
+    )
+
+
+def _token_from_json(data: Mapping[str, Any]) -> TokenRecord:
+    return TokenRecord(
+        token_id=str(data["token_id"]),
+        user_name=str(data["user_name"]),
+        kind=str(data["kind"]),
+        secret_hash=str(data["secret_hash"]),
+        created_at=datetime.fromisoformat(str(data["created_at"])),
+        expires_at=_time(data.get("expires_at")),
+        revoked_at=_time(data.get("revoked_at")),
+    )
 
 
 def _number(data: Mapping[str, Any], name: str) -> int:
@@ -146,6 +202,8 @@ def page_from_json(data: Any) -> ReplicationPage:
                 for c in data["categories"]
             ),
             items=tuple(_ci_from_json(item) for item in data["configuration_items"]),
+            users=tuple(_user_from_json(u) for u in data.get("users") or ()),
+            tokens=tuple(_token_from_json(k) for k in data.get("tokens") or ()),
         )
     except KeyError as exc:
         raise ValueError(f"the page lacks the field {exc}") from None
