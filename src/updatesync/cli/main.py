@@ -47,7 +47,7 @@ from updatesync.cli.users import (
     token_app,
     user_app,
 )
-from updatesync.config import MICROSOFT_UPDATE_URL
+from updatesync.config import MICROSOFT_UPDATE_URL, HierarchyError
 from updatesync.demo import HierarchyDemo, run_demo
 from updatesync.metadata.document import parse_update
 from updatesync.metadata.errors import MetadataError
@@ -517,15 +517,6 @@ def _print_status(status: StoreStatus) -> None:
 
 PROVIDER = "http://127.0.0.1:8080"
 """`sync-now`'s provider when neither --provider nor --hierarchy is given."""
-
-
-def _json_object(answer: httpx.Response) -> dict[str, object] | None:
-    """The answer's JSON object, or None when it is not one (a proxy's page, a bad body)."""
-    try:
-        body = answer.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
 
 
 @app.command("sync-now")

@@ -49,12 +49,12 @@ from updatesync.site.database.store import (
 )
 from updatesync.site.database.sups import SoftwareUpdatePoints
 from updatesync.site.database.sync_state import SyncState
+from updatesync.site.database.users import Users
 from updatesync.updateserver.database import OPEN_ERRORS, database_name, describe_database_error
 
 SITE_REBUILD = (
     "start the site again to create a new one (a child site gets its data again from its parent)"
 )
-from updatesync.site.database.users import Users
 
 
 class SiteDatabase:
