@@ -52,7 +52,9 @@ from updatesync.updateserver.store import UpdateStore
 
 @pytest.fixture(scope="module")
 def h(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessHierarchy]:
-    with InProcessHierarchy(tmp_path_factory.mktemp("access"), updates=60) as running:
+    # The token checks over plain HTTP (TLS has tests of its own; the every-role-its-own-
+    # process hierarchy runs with both).
+    with InProcessHierarchy(tmp_path_factory.mktemp("access"), updates=60, tls=False) as running:
         yield running
 
 
@@ -299,7 +301,7 @@ def test_the_file_can_ask_a_token_for_metrics_and_the_policy(tmp_path: Path) -> 
     def locked(hierarchy: Hierarchy) -> Hierarchy:
         return replace(hierarchy, security=SecuritySettings(True, True))
 
-    with InProcessHierarchy(tmp_path, updates=20, adjust=locked) as locked_h:
+    with InProcessHierarchy(tmp_path, updates=20, adjust=locked, tls=False) as locked_h:
         url = locked_h.url("CS1")
         policy = f"{locked_h.url('PS1')}/policy/v1/software-update-points"
 

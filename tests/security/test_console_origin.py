@@ -43,9 +43,13 @@ type = "cas"
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     root = tmp_path_factory.mktemp("origin")
     hierarchy, socks = on_loopback(parse_hierarchy(ONE_SITE.format(data=root / "data")))
-    roles = start_roles(RoleContext(hierarchy, b"s" * 32), ["site:CS1"], socks=socks)
+    context = RoleContext(hierarchy, b"s" * 32)
+    roles = start_roles(context, ["site:CS1"], socks=socks)
     try:
-        with BackgroundServer(create_console_app(hierarchy)) as server:
+        # The console calls the provider as a role of the hierarchy (signed).
+        with BackgroundServer(
+            create_console_app(hierarchy, auth=context.auth("console"))
+        ) as server:
             yield server.url, root / "data" / "CS1" / "logs" / PROVIDER_LOG
     finally:
         for role in roles:

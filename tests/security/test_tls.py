@@ -25,6 +25,7 @@ from updatesync.metadata.generator import generate_catalog
 from updatesync.roles import RoleContext, SiteRole, SupRole, on_loopback, parse_role, start_roles
 from updatesync.roles.context import Role
 from updatesync.roles.serving import BackgroundServer
+from updatesync.security.access import read_token_file
 from updatesync.security.pki import client_context, create_ca, issue_certificate
 from updatesync.security.signing import HmacAuth, create_secret, load_secret
 from updatesync.wsusss.client import UpstreamClient
@@ -95,6 +96,11 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.url
 
 
+def _admin(site: SiteRole) -> dict[str, str]:
+    """The Full Administrator's header: the token the top-level site wrote at its start."""
+    return {"authorization": f"Bearer {read_token_file(site.admin_token_file)}"}
+
+
 def test_a_site_and_its_sup_sync_over_https_verified_by_the_hierarchy_ca(
     tmp_path: Path, upstream: str
 ) -> None:
@@ -106,7 +112,10 @@ def test_a_site_and_its_sup_sync_over_https_verified_by_the_hierarchy_ca(
         assert isinstance(site, SiteRole) and isinstance(sup, SupRole)
         assert site.url.startswith("https://127.0.0.1:") and sup.url.startswith("https://")
         answer = httpx.post(
-            f"{site.url}/api/sites/CS1/sync", json={"full": False}, verify=client_context(ca)
+            f"{site.url}/api/sites/CS1/sync",
+            json={"full": False},
+            headers=_admin(site),
+            verify=client_context(ca),
         )
         assert answer.status_code == 202
         assert site.wait_for_sync(1, WAIT)
@@ -157,6 +166,7 @@ def test_a_site_refuses_an_impostor_sup(tmp_path: Path, upstream: str) -> None:
         httpx.post(
             f"{site.url}/api/sites/CS1/sync",
             json={"full": False},
+            headers=_admin(site),
             verify=client_context(tmp_path / "pki" / "ca.pem"),
         ).raise_for_status()
         assert site.wait_for_sync(1, WAIT)

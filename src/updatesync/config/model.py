@@ -25,24 +25,17 @@ reports every problem together; `HierarchyFile.hierarchy_of` turns a valid file 
 
 from __future__ import annotations
 
-import typing
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
     ModelWrapValidatorHandler,
     PlainValidator,
     ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic.config import JsonDict
-from pydantic_core import InitErrorDetails, PydanticCustomError, PydanticUndefined
 
 from updatesync.config import rules, values
 from updatesync.config.defaults import (
@@ -74,8 +67,26 @@ from updatesync.config.hierarchy import (
 from updatesync.config.schedule import (
     DEFAULT_SCHEDULE,
     IntervalSchedule,
-    Schedule,
     default_overdue_after,
+)
+from updatesync.config.table import (
+    Flag,
+    Guids,
+    Host,
+    Interval,
+    Languages,
+    Minutes,
+    ScheduleText,
+    SiteCode,
+    StartTime,
+    Table,
+    Text,
+    WebhookUrl,
+    again,
+    array_of_tables,
+    fail_at,
+    key,
+    table_in,
 )
 from updatesync.logs.rollover import DEFAULT_MAX_BYTES
 
@@ -94,100 +105,6 @@ __all__ = [
     "WebhookTable",
     "table_in",
 ]
-
-Text = Annotated[str, PlainValidator(values.text)]
-Host = Annotated[str, PlainValidator(values.host)]
-SiteCode = Annotated[str, PlainValidator(values.site_code)]
-Flag = Annotated[bool, PlainValidator(values.boolean)]
-Minutes = Annotated[timedelta, PlainValidator(values.minutes_or_interval)]
-Interval = Annotated[timedelta, PlainValidator(values.interval)]
-ScheduleText = Annotated[Schedule, PlainValidator(values.schedule)]
-StartTime = Annotated[datetime, PlainValidator(values.schedule_start)]
-Guids = Annotated[tuple[str, ...], PlainValidator(values.guid_list)]
-Languages = Annotated[tuple[str, ...], PlainValidator(values.language_list)]
-WebhookUrl = Annotated[str, PlainValidator(values.webhook_url)]
-
-
-def key(
-    meaning: str,
-    *,
-    toml: str,
-    default: object = PydanticUndefined,
-    shown: str | None = None,
-    missing: str | None = None,
-) -> Any:
-    """A key of the file: what it means, its TOML type, its default (`shown` as the reference
-    writes it when the value alone would not say it) and, for a required key, what to write
-    when it is missing."""
-    extra: JsonDict = {"toml": toml}
-    if shown is not None:
-        extra["shown"] = shown
-    if missing is not None:
-        extra["missing"] = missing
-    return Field(default=default, description=meaning, json_schema_extra=extra)
-
-
-class Table(BaseModel):
-    """A TOML table: unknown keys are refused, a value that is not a table is refused."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _must_be_a_table(cls, data: object) -> object:
-        if not isinstance(data, dict | BaseModel):
-            raise values.problem(f"must be a table, got {values.toml_type(data)}")
-        return data
-
-    @model_validator(mode="wrap")
-    @classmethod
-    def _with_its_rules(cls, data: object, handler: ModelWrapValidatorHandler[Table]) -> Any:
-        """The table's keys, then its own rules (`check_rules`). A table whose only problems
-        are unknown keys is checked again without them, so that the problems of its rules
-        (such as a URL that does not fit the upstream's kind) are reported with them."""
-        try:
-            table = handler(data)
-        except ValidationError as exc:
-            errors = exc.errors()
-            unknown = [e for e in errors if e["type"] == "extra_forbidden" and len(e["loc"]) == 1]
-            if not isinstance(data, dict) or not unknown or len(unknown) < len(errors):
-                raise
-            try:
-                handler({k: v for k, v in data.items() if k in cls.model_fields}).check_rules()
-            except ValidationError as more:
-                errors.extend(more.errors())
-            raise ValidationError.from_exception_data(
-                cls.__name__, [_again(error) for error in errors]
-            ) from None
-        table.check_rules()
-        return table
-
-    def check_rules(self) -> None:
-        """The rules between the table's keys; ValidationError at the keys concerned."""
-
-
-def table_in(annotation: object) -> tuple[type[Table] | None, bool]:
-    """The table model a key's annotation holds (`UpstreamTable | None` → UpstreamTable), and
-    whether the key is an array of tables (`tuple[SiteTable, ...]`)."""
-    if isinstance(annotation, type) and issubclass(annotation, Table):
-        return annotation, False
-    origin = typing.get_origin(annotation)
-    for argument in typing.get_args(annotation):
-        inner, many = table_in(argument)
-        if inner is not None:
-            return inner, many or origin in (tuple, list)
-    return None, False
-
-
-def _array_of_tables(value: object, problem: str) -> object:
-    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-        raise values.problem(problem)
-    return value
-
-
-def _fail_at(title: str, loc: values.Loc, message: str, value: object) -> ValidationError:
-    return ValidationError.from_exception_data(title, [values.at(loc, message, value)])
-
 
 # --------------------------------------------------------------------------- tables
 
@@ -239,7 +156,7 @@ class WebhookTable(Table):
     def check_rules(self) -> None:
         """A secret, or an explicit `unsigned = true`; not both."""
         if self.secret_file is not None and self.unsigned:
-            raise _fail_at(
+            raise fail_at(
                 "webhook",
                 ("unsigned",),
                 f"webhook {self.url} has a secret_file and unsigned = true; remove one "
@@ -247,7 +164,7 @@ class WebhookTable(Table):
                 self.unsigned,
             )
         if self.secret_file is None and not self.unsigned:
-            raise _fail_at("webhook", (), _unsigned_problem(self.url), self.url)
+            raise fail_at("webhook", (), _unsigned_problem(self.url), self.url)
 
 
 def _unsigned_problem(url: str) -> str:
@@ -350,7 +267,7 @@ class UpstreamTable(Table):
         """The url fits the kind."""
         if self.kind == "none":
             if self.url is not None:
-                raise _fail_at(
+                raise fail_at(
                     "upstream",
                     ("url",),
                     'kind = "none" (disconnected) has no upstream server; remove url',
@@ -358,7 +275,7 @@ class UpstreamTable(Table):
                 )
         elif self.url is None:
             if self.kind == "wsus":
-                raise _fail_at(
+                raise fail_at(
                     "upstream",
                     ("url",),
                     'missing; kind = "wsus" needs the upstream server, such as '
@@ -376,7 +293,7 @@ class UpstreamTable(Table):
             elif parts.query or parts.fragment:
                 message = f"{self.url!r} has a query or fragment; remove it"
             if message is not None:
-                raise _fail_at("upstream", ("url",), message, self.url)
+                raise fail_at("upstream", ("url",), message, self.url)
 
     def upstream(self) -> Upstream:
         if self.kind == "none":
@@ -414,7 +331,7 @@ class CriteriaTable(Table):
                 if self.products
                 else ("classifications", "products")
             )
-            raise _fail_at(
+            raise fail_at(
                 "criteria",
                 (empty,),
                 f"{given} are set but {empty} are not, so no update would be selected (an "
@@ -508,7 +425,7 @@ class SupTable(Table):
     def check_rules(self) -> None:
         """The plain-HTTP port is not the HTTPS one."""
         if self.http_port is not None and self.http_port == self.port:
-            raise _fail_at(
+            raise fail_at(
                 "sup",
                 ("http_port",),
                 f"{self.http_port} is also the SUP's port; give the plain-HTTP MS-WSUSSS port "
@@ -612,7 +529,7 @@ class SiteTable(Table):
     @field_validator("sups", mode="before")
     @classmethod
     def _sups_are_tables(cls, value: object) -> object:
-        return _array_of_tables(
+        return array_of_tables(
             value, "must be an array of tables: write each SUP as [[sites.sups]] under its site"
         )
 
@@ -713,7 +630,7 @@ class HierarchyFile(Table):
     @field_validator("sites", mode="before")
     @classmethod
     def _sites_are_tables(cls, value: object) -> object:
-        _array_of_tables(value, "must be an array of tables: write each site as [[sites]]")
+        array_of_tables(value, "must be an array of tables: write each site as [[sites]]")
         if not value:
             raise values.problem("no sites; add at least the top-level site as [[sites]]")
         return value
@@ -731,7 +648,7 @@ class HierarchyFile(Table):
         except ValidationError as exc:
             read = [e for e in exc.errors() if not _under(e["loc"], findings.unread)]
             raise ValidationError.from_exception_data(
-                cls.__name__, [_again(error) for error in read] + found
+                cls.__name__, [again(error) for error in read] + found
             ) from None
         if found:
             raise ValidationError.from_exception_data(cls.__name__, found)
@@ -800,11 +717,3 @@ def _path_in(base_dir: Path, value: str) -> Path:
 
 def _under(loc: values.Loc, paths: set[values.Loc]) -> bool:
     return any(loc[: len(path)] == path for path in paths)
-
-
-def _again(error: Any) -> InitErrorDetails:
-    """A reported error, to be raised again with others: its type and message kept."""
-    context = dict(error.get("ctx") or {})
-    context.setdefault("message", error["msg"])
-    kind = PydanticCustomError(error["type"], "{message}", context)
-    return InitErrorDetails(type=kind, loc=error["loc"], input=error.get("input"))
