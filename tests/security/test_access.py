@@ -292,6 +292,20 @@ def test_a_call_signed_with_the_hierarchys_secret_counts_as_the_system(
     assert forged.status_code == 401
 
 
+def test_a_signed_call_to_the_provider_must_name_a_caller_of_the_hierarchy_and_this_host(
+    h: InProcessHierarchy,
+) -> None:
+    """A signature proves only that the caller holds the secret: the provider also refuses a
+    caller name the hierarchy does not know, and a call addressed to another server (as the
+    site-to-site routes do)."""
+    url = f"{h.url('PS1')}/api/sites/PS1/sync-status"
+    stranger = httpx.get(url, auth=h.signed("intruder"), timeout=30)
+    elsewhere = httpx.get(url, auth=h.signed("CS1"), headers={"host": "other.example"}, timeout=30)
+
+    assert stranger.status_code == 401 and "intruder" in stranger.text
+    assert elsewhere.status_code == 401 and "other.example" in elsewhere.text
+
+
 def test_metrics_and_the_client_policy_are_open_by_default(h: InProcessHierarchy) -> None:
     assert httpx.get(f"{h.url('PS1')}/metrics", timeout=30).status_code == 200
     assert httpx.get(f"{h.url('PS1')}/policy/v1/software-update-points").status_code != 401

@@ -276,6 +276,8 @@ class SiteRole(Role):
             sync_history=self,
             secret=self.context.secret or None,
             parent_site=self._parent_code,
+            callers=self.context.callers,
+            hosts=self.context.names(self.site.fqdn, self.site.address),
         )
         site_routes = [
             *replication_routes(self.db),
@@ -306,7 +308,12 @@ class SiteRole(Role):
         if guarded:
             app = AuthMiddleware(
                 app,
-                auth=ProviderAuth(self.db, self.context.secret or None),
+                auth=ProviderAuth(
+                    self.db,
+                    self.context.secret or None,
+                    callers=self.context.callers,
+                    hosts=self.context.names(self.site.fqdn, self.site.address),
+                ),
                 prefixes=guarded,
                 need=Permission.READ,
             )

@@ -69,10 +69,16 @@ class ProviderAuth:
         db: SiteDatabase,
         secret: bytes | None,
         *,
+        callers: Iterable[str] | None = None,
+        hosts: Iterable[str] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """`callers`, `hosts`: the caller names and this server's names a signed call must
+        carry (see `security.signing.Verifier`; None: not checked)."""
         self.db = db
         self.secret = secret
+        self.callers = None if callers is None else tuple(callers)
+        self.hosts = None if hosts is None else tuple(hosts)
         self.clock = clock
         self._verifier = TokenVerifier()
 
@@ -119,7 +125,13 @@ class AuthMiddleware:
         self.public = frozenset((m.upper(), p) for m, p in public)
         self.prefixes = None if prefixes is None else tuple(prefixes)
         self.need = need
-        self._signed = require_signature(self._as_hierarchy, auth.secret) if auth.secret else None
+        self._signed = (
+            require_signature(
+                self._as_hierarchy, auth.secret, callers=auth.callers, hosts=auth.hosts
+            )
+            if auth.secret
+            else None
+        )
 
     async def _as_hierarchy(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope[PRINCIPAL] = Principal.of_hierarchy(str(scope.get("updatesync.caller", "")))

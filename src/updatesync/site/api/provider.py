@@ -36,7 +36,7 @@ the read-only views show too; a sync is requested only of the provider's own sit
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Protocol, Self
@@ -636,6 +636,8 @@ def create_provider_app(
     sync_history: SyncHistory | None = None,
     secret: bytes | None = None,
     parent_site: str | None = None,
+    callers: Iterable[str] | None = None,
+    hosts: Iterable[str] | None = None,
 ) -> FastAPI:
     """The SMS Provider of the site `site_code`, whose site database is `db`; SyncNow calls
     are written to `log` (SMSProv.log, component `SMS Provider`). `on_sync_requested` is
@@ -643,7 +645,8 @@ def create_provider_app(
     does not wait for its next look). Every route but the documentation and signing in
     needs `Authorization: Bearer <token>` (the users and tokens of `db`) or a call signed
     with the hierarchy's `secret` (the hierarchy's own roles; None: no signed call is
-    taken). `parent_site` is None at the top-level site, where users and tokens are written."""
+    taken; `callers`, `hosts`: the names a signed call must carry, as on the site-to-site
+    routes). `parent_site` is None at the top-level site, where users and tokens are written."""
     own = site_code.strip().upper()
     if own != db.site_code:
         raise ValueError(
@@ -674,7 +677,7 @@ def create_provider_app(
     app.include_router(access_router)
     app.add_middleware(
         AuthMiddleware,
-        auth=ProviderAuth(db, secret),
+        auth=ProviderAuth(db, secret, callers=callers, hosts=hosts),
         public=[
             ("GET", "/openapi.json"),
             ("GET", "/docs"),
