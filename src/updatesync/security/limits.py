@@ -12,6 +12,8 @@ serves inside one (`limit_bodies`), so that no port of updatesync reads a body w
 - **a time**: a body must arrive within `body_timeout` seconds plus one second for every
   `min_rate` bytes it declares (or may have); a client that sends a byte a second is cut
   off with `408`. The server closes idle keep-alive connections after `KEEP_ALIVE_TIMEOUT`.
+- an application that answers before reading the body (a refused signature or token: 401)
+  has `Connection: close` added to its answer, so the body is never read.
 
 An application declares limits of its own in `app.state.body_limits` (the console's log
 uploads) or by being wrapped in `LimitedBodies` by whoever builds it (an update server:
@@ -102,6 +104,14 @@ def _content_length(scope: Scope) -> int | str | None:
     return None
 
 
+_CLOSE = (b"connection", b"close")
+
+
+def _chunked(scope: Scope) -> bool:
+    """Whether the request's body comes without a length (Transfer-Encoding)."""
+    return any(name.lower() == b"transfer-encoding" for name, _ in scope.get("headers", ()))
+
+
 async def _answer(send: Send, status: int, text: str) -> None:
     body = (text + "\n").encode("utf-8")
     await send(
@@ -187,6 +197,7 @@ class LimitedBodies:
             await _answer(send, 413, body.too_big().message)
             return
         started = False
+        has_body = (declared or 0) > 0 or (declared is None and _chunked(scope))
 
         async def guarded_send(message: Message) -> None:
             nonlocal started
@@ -194,6 +205,11 @@ class LimitedBodies:
                 return  # the application's own answer to a refused body: ours goes instead
             if message["type"] == "http.response.start":
                 started = True
+                if has_body and not body.complete:
+                    # Answered before the body was read (a refused signature or token): the
+                    # connection is closed after the answer, so the rest is never read and
+                    # the client is not left sending into a full window.
+                    message = {**message, "headers": [*message.get("headers", ()), _CLOSE]}
             await send(message)
 
         try:
