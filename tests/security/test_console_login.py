@@ -19,7 +19,9 @@ import httpx
 import pytest
 from console_login import SignedIn, add_user, console_user
 from lxml import html as lxml_html
+from typer.testing import CliRunner
 
+from updatesync.cli import app
 from updatesync.config import parse_hierarchy
 from updatesync.console import create_console_app
 from updatesync.roles import RoleContext, on_loopback, start_roles
@@ -57,6 +59,7 @@ class Running:
     provider: str
     admin: dict[str, str]
     log: Path
+    admin_token_file: Path
 
     def user(self, name: str, role: str, *, tls: bool = False) -> SignedIn:
         url = self.tls_url if tls else self.url
@@ -89,6 +92,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
                 hierarchy.top.url,
                 {"authorization": f"Bearer {token}"},
                 root / "data" / "CS1" / "logs" / PROVIDER_LOG,
+                root / "data" / "CS1" / "admin.token",
             )
     finally:
         for role in roles:
@@ -321,3 +325,26 @@ def test_sign_in_through_the_helper_over_https(running: Running) -> None:
         assert user.get("/").status_code == 200
     finally:
         user.close()
+
+
+def test_the_first_administrator_is_given_a_password_and_signs_in(
+    running: Running, tmp_path: Path
+) -> None:
+    """Item 2: the first Full Administrator, admin, is made with a token and no password;
+    `updatesync user password admin` gives it one, and it signs in to the console."""
+    password = "the administrator's long password"
+    (tmp_path / "password").write_text(password + "\n", encoding="utf-8")
+    before = login_form(running.url, "admin", password)
+    result = CliRunner().invoke(
+        app,
+        [
+            "user", "password", "admin", "--password-file", str(tmp_path / "password"),
+            "--provider", running.provider, "--token-file", str(running.admin_token_file),
+        ],
+    )  # fmt: skip
+    after = login_form(running.url, "admin", password)
+    assert before.status_code == 401
+    assert result.exit_code == 0, result.output
+    assert "set the password of user admin (Full Administrator)" in result.stdout
+    assert after.status_code == 303
+    assert password not in running.log.read_text(encoding="utf-8")

@@ -68,8 +68,7 @@ class NewUser(_Model):
 
 class NewPassword(_Model):
     password: str = Field(
-        description=f"The user's new password for signing in (at least {MIN_PASSWORD} "
-        "characters)."
+        description=f"The user's new password for signing in (at least {MIN_PASSWORD} characters)."
     )
 
 
@@ -238,9 +237,7 @@ def remove_user(
     return _user_view(removed)
 
 
-@router.put(
-    "/api/users/{name}/password", response_model=UserView, summary="Set a user's password"
-)
+@router.put("/api/users/{name}/password", response_model=UserView, summary="Set a user's password")
 def set_password(
     name: Annotated[str, Path(description="The user name.")],
     body: NewPassword,
