@@ -348,3 +348,14 @@ def test_the_first_administrator_is_given_a_password_and_signs_in(
     assert "set the password of user admin (Full Administrator)" in result.stdout
     assert after.status_code == 303
     assert password not in running.log.read_text(encoding="utf-8")
+
+
+def test_signing_in_while_the_top_level_site_is_down_says_so(tmp_path: Path) -> None:
+    hierarchy, socks = on_loopback(parse_hierarchy(ONE_SITE.format(data=tmp_path / "data")))
+    for sock in socks.values():
+        sock.close()  # nothing listens at CS1's address
+    with BackgroundServer(create_console_app(hierarchy, timeout=3)) as console:
+        answer = login_form(console.url, "ann", "a long enough password")
+    assert answer.status_code == 502
+    assert "set-cookie" not in answer.headers
+    assert f"the SMS Provider of the top-level site CS1 at {hierarchy.top.url}" in answer.text

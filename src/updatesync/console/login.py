@@ -124,10 +124,12 @@ async def login(request: Request) -> Response:
     try:
         body: dict[str, Any] = answer.json() if answer.status_code == 201 else {}
         expires = parse_time(body["expires"])
+        if expires is None:
+            raise ValueError("a session without an expiry")
         session = ConsoleSession(
             user=str(body["user"]),
             role=SecurityRole(body["role"]),
-            expires=expires,  # type: ignore[arg-type]  # the provider always gives one
+            expires=expires,
             provider_token=str(body["token"]),
         )
     except (ValueError, KeyError, TypeError):
