@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -51,10 +52,20 @@ def test_the_demo_runs_the_articles_hierarchy_from_sync_now_to_every_site(
     assert provider == [
         f"Created the Full Administrator user admin; its API token is in {token_file} "
         "(readable by its owner only)",
+        "User admin set the password of user admin",
         *["ExecMethodAsync : SMS_SoftwareUpdate::SyncNow"] * 2,
     ]
     said = f"the Full Administrator's API token (user admin) is in {token_file}"
     assert "".join(said.split()) in "".join(result.output.split())  # wrapped anywhere
+    # The console asks for a login: admin's password is in a private file, never printed.
+    password_file = tmp_path / "admin.password"
+    said = f"sign in to the web console as admin; the password is in {password_file}"
+    assert "".join(said.split()) in "".join(result.output.split())
+    assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+    password = password_file.read_text(encoding="utf-8").strip()
+    assert len(password) >= 12
+    assert password not in result.output
+    assert not any(password in p.read_text(errors="replace") for p in logs.glob("*.log"))
     monitor = [e.message for e in read_cmtrace(logs / "SMSDBMON.log")]
     assert [m.split(" ")[0] for m in monitor] == ["RCV:", "SND:", "RCV:", "SND:"]
     wsync = [e.message for e in read_cmtrace(logs / "WSyncMgr.log")]

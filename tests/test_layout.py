@@ -90,6 +90,7 @@ def test_one_place_constructs_the_provider_app() -> None:
 # gets its own tests/<package>/test_<module>.py or a line here saying where it is tested.
 TESTED_ELSEWHERE = {
     "config/table.py": "tests/config/test_model.py (every table of the model is one)",
+    "console/login.py": "tests/security/test_console_login.py (the sign-in pages, real roles)",
     "console/logruns.py": "tests/console/test_logs_page.py (uploads through the /logs page)",
     "console/providers.py": "tests/console/test_app.py (every page reads the providers)",
     "metadata/generator/templates.py": "a declarative table; tests/metadata/generator/",

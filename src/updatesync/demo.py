@@ -9,11 +9,14 @@ with those ports and that CA, to `<data>/hierarchy.toml`. The demo asks CS1's SM
 to SyncNow and shows, live, each site's and each SUP's state, content version and items
 while the sync travels down the tree; then it brings next month's catalog and syncs again.
 At the end of each round a table gives, per site and SUP, the state, content version, items
-and duration.
+and duration. The web console asks for a login: the demo gives the Full Administrator `admin`
+a random password (through CS1's SMS Provider, `PUT /api/users/admin/password`), keeps it in
+`<data>/admin.password` (0600) and prints where it is, never the password itself.
 """
 
 from __future__ import annotations
 
+import secrets
 import socket
 import threading
 import time
@@ -47,7 +50,7 @@ from updatesync.roles.hierarchy import LOOPBACK
 from updatesync.roles.serving import BackgroundServer, bind
 from updatesync.security.access import read_token_file
 from updatesync.security.pki import CA_CERT, create_ca, issue_certificate, server_files
-from updatesync.security.private_files import private_dir
+from updatesync.security.private_files import create_private_file, private_dir
 from updatesync.security.signing import create_secret, load_secret
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.store import UpdateStore
@@ -113,6 +116,7 @@ class HierarchyDemo:
         self.mu_dir = root / "microsoft-update.local"
         self.pki = root / "pki"
         self.file = root / "hierarchy.toml"
+        self.password_file = root / "admin.password"
         self.sites: list[SiteRole] = []
         self.sups: list[SupRole] = []
         self.hierarchy: Hierarchy | None = None
@@ -210,7 +214,28 @@ class HierarchyDemo:
             highlight=False,
             markup=False,
         )
+        self._console_login(top_site)
+        self.console.print(
+            f"sign in to the web console as admin; the password is in {self.password_file}",
+            highlight=False,
+            markup=False,
+        )
         return self
+
+    def _console_login(self, top: SiteRole) -> None:
+        """Give `admin` the password of `<data>/admin.password` (a new random one, written
+        0600, when the file does not exist yet) at the top-level site's SMS Provider."""
+        if not self.password_file.exists():
+            create_private_file(self.password_file, (secrets.token_urlsafe(18) + "\n").encode())
+        password = self.password_file.read_text(encoding="utf-8").strip()
+        answer = httpx.put(
+            f"{top.url}/api/users/admin/password",
+            json={"password": password},
+            verify=self.context.verify,
+            headers={"authorization": f"Bearer {read_token_file(top.admin_token_file)}"},
+            timeout=30,
+        )
+        answer.raise_for_status()
 
     def stop(self) -> None:
         if self._admin is not None:

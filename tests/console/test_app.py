@@ -1,7 +1,8 @@
 """The web console over the article's hierarchy running in this process: every page renders
 from the sites' SMS Providers (over HTTP, nothing else), the sync buttons reach the top-level
 site, the timeline draws every phase of every site, the filters filter, and a site that does
-not answer is shown grey with the reason, never as an error page."""
+not answer is shown grey with the reason, never as an error page. Each console here is used
+by a Full Administrator signed in through its login form (`console_login`)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from console_login import SignedIn, console_user
 from hierarchy_inprocess import SITE_CODES, InProcessHierarchy
 from lxml import html as lxml_html
 
@@ -32,8 +35,24 @@ SUPS = (
 PS2_SUP = "sup:ps2site.contoso.com"
 
 
+SIGNED_IN: dict[str, SignedIn] = {}
+"""The signed-in user of each running console, by the console's address."""
+
+
+def signed_in(h: InProcessHierarchy, url: str) -> SignedIn:
+    """A Full Administrator signed in to the console at `url` (kept for `get`)."""
+    SIGNED_IN[url] = console_user(url, h.url("CS1"), h.admin(), verify=h.verify)
+    return SIGNED_IN[url]
+
+
+def get(url: str, **kwargs: object) -> httpx.Response:
+    """GET `url` of a console as its signed-in user."""
+    parts = urlsplit(url)
+    return SIGNED_IN[f"{parts.scheme}://{parts.netloc}"].client.get(url, **kwargs)  # type: ignore[arg-type]
+
+
 def page(url: str, **params: object) -> lxml_html.HtmlElement:
-    answer = httpx.get(url, params=params, timeout=30)  # type: ignore[arg-type]
+    answer = get(url, params=params)
     assert answer.status_code == 200, answer.text
     return lxml_html.fromstring(answer.text)
 
@@ -42,9 +61,15 @@ def texts(tree: lxml_html.HtmlElement, xpath: str) -> list[str]:
     return [" ".join(e.text_content().split()) for e in tree.xpath(xpath)]
 
 
-def same_origin(url: str) -> dict[str, str]:
-    """What a browser sends with a form posted from one of the console's pages."""
-    return {"origin": url}
+def post_sync(url: str, full: str, **headers: str) -> httpx.Response:
+    """A sync button of the console at `url` pressed (its form: `full` and the CSRF token,
+    posted from the console's page, unless `headers` say otherwise)."""
+    user = SIGNED_IN[url]
+    return user.client.post(
+        url + "/sync",
+        data={"full": full, "csrf": user.csrf},
+        headers=headers or user.same_origin(),
+    )
 
 
 def next_syncs(h: InProcessHierarchy) -> dict[str, int]:
@@ -77,14 +102,14 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
             create_console_app(h.hierarchy, auth=h.signed("console"), verify=h.verify)
         ) as server,
     ):
+        signed_in(h, server.url)
         before = page(server.url + "/")
         counts = next_syncs(h)
-        answer = httpx.post(
-            server.url + "/sync", data={"full": "1"}, headers=same_origin(server.url), timeout=30
-        )
+        answer = post_sync(server.url, "1")
         live = page(server.url + "/fragments/hierarchy").xpath("//*[@data-live]/@data-live")[0]
         wait_for(h, counts)
         yield Console(h, server.url, before, live, answer)
+        SIGNED_IN.pop(server.url).close()
 
 
 # -- the hierarchy -------------------------------------------------------------------------
@@ -130,9 +155,9 @@ def test_every_asset_ships_with_the_console(console: Console) -> None:
     assets = tree.xpath("//script/@src | //link/@href | //img/@src")
     assert sorted(assets) == ["/static/console.css", "/static/console.js"]
     for asset in assets:
-        answer = httpx.get(console.url + asset)
+        answer = get(console.url + asset)
         assert answer.status_code == 200 and answer.text
-    assert "data-fragment" in httpx.get(console.url + "/static/console.js").text
+    assert "data-fragment" in get(console.url + "/static/console.js").text
 
 
 # -- one site --------------------------------------------------------------------------------
@@ -181,7 +206,7 @@ def test_a_site_page_shows_the_sync_status_of_the_site_and_of_each_sup(console: 
 
 
 def test_an_unknown_site_is_a_page_saying_which_sites_there_are(console: Console) -> None:
-    answer = httpx.get(console.url + "/sites/XX9")
+    answer = get(console.url + "/sites/XX9")
     assert answer.status_code == 404
     assert (
         "The hierarchy has no site &#39;XX9&#39;; its sites are CS1, PS1, PS2, SS1." in answer.text
@@ -259,7 +284,7 @@ def test_the_filters_filter(console: Console) -> None:
 def test_a_filter_that_cannot_be_used_says_why(
     console: Console, params: dict[str, str], problem: str
 ) -> None:
-    answer = httpx.get(console.url + "/messages", params=params)
+    answer = get(console.url + "/messages", params=params)
     assert answer.status_code == 400
     assert problem in answer.text
 
@@ -342,7 +367,9 @@ def fresh(tmp_path: Path) -> Iterator[tuple[InProcessHierarchy, str]]:
             create_console_app(h.hierarchy, auth=h.signed("console"), timeout=3, verify=h.verify)
         ) as server,
     ):
+        signed_in(h, server.url)
         yield h, server.url
+        SIGNED_IN.pop(server.url).close()
 
 
 def test_a_failure_shows_red_with_its_6703_and_alert_and_a_stopped_site_grey(
@@ -351,7 +378,7 @@ def test_a_failure_shows_red_with_its_6703_and_alert_and_a_stopped_site_grey(
     h, url = fresh
     h.stop_role(PS2_SUP)  # PS2's update server refuses connections
     counts = next_syncs(h)
-    answer = httpx.post(url + "/sync", data={"full": "0"}, headers=same_origin(url))
+    answer = post_sync(url, "0")
     assert answer.status_code == 303
     wait_for(h, counts)
 
@@ -407,7 +434,7 @@ def test_a_failure_shows_red_with_its_6703_and_alert_and_a_stopped_site_grey(
     assert page(url + "/").xpath("//svg//g[@data-site='CS1'][not(@data-sup)]/@data-state") == [
         "unreachable"
     ]
-    answer = httpx.post(url + "/sync", data={"full": "1"}, headers=same_origin(url))
+    answer = post_sync(url, "1")
     assert answer.status_code == 502
     assert "The sync was not requested: SyncNow goes to the top-level site CS1" in answer.text
     assert "does not answer" in texts(page(url + "/timeline"), "//p[contains(@class, 'notice')]")[0]
@@ -415,9 +442,7 @@ def test_a_failure_shows_red_with_its_6703_and_alert_and_a_stopped_site_grey(
 
 def test_a_sync_is_not_requested_from_another_site(fresh: tuple[InProcessHierarchy, str]) -> None:
     h, url = fresh
-    answer = httpx.post(
-        url + "/sync", data={"full": "1"}, headers={"origin": "http://evil.example"}
-    )
+    answer = post_sync(url, "1", origin="http://evil.example")
     assert answer.status_code == 403
     assert h.db("CS1").sync.status().sync_now is None
 

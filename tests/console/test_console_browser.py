@@ -4,7 +4,8 @@ click on "Full synchronization" turning every site green as the sync spreads (th
 refreshes itself), the timeline, a failure at PS2 shown red, in the status messages and as
 an alert, and real logs uploaded on the Logs page shown as the tracker's runs. Screenshots
 are kept under the test's tmp_path and copied to the folder named by UPDATESYNC_ARTIFACTS
-when it is set.
+when it is set. Each test's browser signs in first through the console's login form, as a
+Full Administrator added at CS1's SMS Provider.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from console_login import add_user
 from hierarchy_inprocess import SITE_CODES, InProcessHierarchy
 
 from updatesync.console import create_console_app
@@ -52,11 +54,15 @@ sync_api = pytest.importorskip(
 expect = sync_api.expect
 
 
+USER = "operator"
+
+
 @dataclass
 class Session:
     h: InProcessHierarchy
     url: str
     browser: Any
+    password: str
 
 
 @pytest.fixture(scope="module")
@@ -70,14 +76,23 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     ):
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         expect.set_options(timeout=WAIT_MS)
+        password = add_user(h.url("CS1"), h.admin(), USER, verify=h.verify)
         try:
-            yield Session(h, server.url, browser)
+            yield Session(h, server.url, browser, password)
         finally:
             browser.close()
 
 
+def sign_in(page: Any, user: str, password: str) -> None:
+    """Fill in and send the console's login form."""
+    page.get_by_label("User name").fill(user)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
 @pytest.fixture
-def page(session: Session) -> Iterator[Any]:
+def tab(session: Session) -> Iterator[Any]:
+    """A new browser tab of its own (no cookie yet)."""
     context = session.browser.new_context(viewport={"width": 1280, "height": 900})
     tab = context.new_page()
     tab.set_default_timeout(WAIT_MS)
@@ -85,6 +100,15 @@ def page(session: Session) -> Iterator[Any]:
         yield tab
     finally:
         context.close()
+
+
+@pytest.fixture
+def page(session: Session, tab: Any) -> Any:
+    """A browser tab signed in to the console through its login form."""
+    tab.goto(session.url + "/login")
+    sign_in(tab, USER, session.password)
+    expect(tab.locator("header [data-user]")).to_have_attribute("data-user", USER)
+    return tab
 
 
 def screenshot(page: Any, tmp_path: Path, name: str) -> Path:
@@ -110,6 +134,27 @@ def wait_for(h: InProcessHierarchy, counts: dict[str, int]) -> None:
     """Until every site finished the sync that was requested (SiteRole.wait_for_sync)."""
     for code, count in counts.items():
         h.wait(code, count)
+
+
+def test_the_browser_signs_in_through_the_login_form(
+    session: Session, tab: Any, tmp_path: Path
+) -> None:
+    """Issue 11, item 2: the console asks who you are before it shows anything."""
+    tab.goto(session.url + "/timeline")
+    expect(tab).to_have_url(re.compile(r"/login\?next=/timeline$"))
+    expect(tab.locator("svg.hierarchy")).to_have_count(0)
+    sign_in(tab, USER, "not the password at all")
+    expect(tab.get_by_role("alert")).to_have_text("wrong user name or password")
+    screenshot(tab, tmp_path, "00-login")
+    sign_in(tab, USER, session.password)
+    expect(tab).to_have_url(re.compile(r"/timeline$"))
+    expect(tab.locator("header")).to_contain_text(f"Signed in as {USER} (Full Administrator)")
+    cookie = next(c for c in tab.context.cookies() if c["name"] == "updatesync_console")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    tab.get_by_role("button", name="Sign out").click()
+    expect(tab).to_have_url(re.compile(r"/login$"))
+    tab.goto(session.url + "/")
+    expect(tab).to_have_url(re.compile(r"/login\?next=/$"))
 
 
 def test_the_console_shows_the_example_hierarchy(

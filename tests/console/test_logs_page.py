@@ -2,7 +2,10 @@
 server) come back as the tracker's runs, one card each: the real published logs (the
 article's CS1 and PS1 syncs, the failures of a ConfigMgr 2403 site), a .zip of a logs folder
 with a stuck run, and what is refused or warned about (too big, not a log, unsafe archive
-paths). The scratch folder of an upload is gone once the page is back."""
+paths). The scratch folder of an upload is gone once the page is back. The consoles' top-level
+site is a real SMS Provider of its own (nothing else of the hierarchy runs), where a Full
+Administrator is added to sign in through the login form; each upload carries the session's
+CSRF token and the console's own origin, as the page's form does."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from console_login import SignedIn, console_user, lone_provider, with_top_at
 from lxml import html as lxml_html
 
 from updatesync.config import load_hierarchy
@@ -30,6 +34,8 @@ from updatesync.roles.serving import BackgroundServer
 LOG_FOLDERS = ("msdocs-2014-hierarchy", "patchmypc-2024-failures")
 SMALL = UploadLimits(max_bytes=256 * 1024, max_files=20, max_extracted=512 * 1024)
 Files = list[tuple[str, tuple[str, bytes, str]]]
+SIGNED_IN: dict[str, SignedIn] = {}
+"""The signed-in user of each console, by the console's address."""
 
 
 @dataclass
@@ -44,15 +50,25 @@ class Console:
 @pytest.fixture(scope="module")
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     example = resources.files("updatesync") / "examples" / "hierarchy.toml"
-    hierarchy = load_hierarchy(str(example))
     scratch = tmp_path_factory.mktemp("scratch")
     saved, tempfile.tempdir = tempfile.tempdir, str(scratch)
     try:
         with (
-            BackgroundServer(create_console_app(hierarchy)) as server,
-            BackgroundServer(create_console_app(hierarchy, upload_limits=SMALL)) as small,
+            lone_provider(tmp_path_factory.mktemp("provider")) as (provider, admin),
+            BackgroundServer(
+                create_console_app(with_top_at(load_hierarchy(str(example)), provider))
+            ) as server,
+            BackgroundServer(
+                create_console_app(
+                    with_top_at(load_hierarchy(str(example)), provider), upload_limits=SMALL
+                )
+            ) as small,
         ):
+            for url in (server.url, small.url):
+                SIGNED_IN[url] = console_user(url, provider, admin)
             yield Console(server.url, small.url, scratch)
+            for url in (server.url, small.url):
+                SIGNED_IN.pop(url).close()
     finally:
         tempfile.tempdir = saved
 
@@ -65,8 +81,20 @@ def fixture_files(fixtures_dir: Path) -> Files:
     ]
 
 
-def upload(url: str, files: Files, **fields: str) -> httpx.Response:
-    return httpx.post(url + "/logs", files=files, data=fields, timeout=60)
+def upload(url: str, files: Files | dict[str, tuple[str, bytes]], **fields: str) -> httpx.Response:
+    """The upload form of the console at `url` sent by its signed-in user."""
+    user = SIGNED_IN[url]
+    return user.client.post(
+        url + "/logs",
+        files=files,
+        data={"csrf": user.csrf, **fields},
+        headers=user.same_origin(),
+        timeout=60,
+    )
+
+
+def get(url: str, path: str) -> httpx.Response:
+    return SIGNED_IN[url].client.get(url + path)
 
 
 def tree_of(answer: httpx.Response) -> lxml_html.HtmlElement:
@@ -104,7 +132,7 @@ def real(console: Console, fixtures_dir: Path) -> lxml_html.HtmlElement:
 
 
 def test_the_page_has_a_form_and_a_nav_link(console: Console) -> None:
-    answer = httpx.get(console.url + "/logs")
+    answer = get(console.url, "/logs")
     assert answer.status_code == 200
     tree = tree_of(answer)
     form = tree.xpath("//form[@enctype='multipart/form-data']")[0]
@@ -112,7 +140,7 @@ def test_the_page_has_a_form_and_a_nav_link(console: Console) -> None:
     assert form.xpath(".//input[@type='file'][@name='logs'][@multiple]")
     assert tree.xpath("//nav/a[@href='/logs'][@aria-current='page']/text()") == ["Logs"]
     assert "up to 50 MB in all" in text(form)
-    assert "Logs" in tree_of(httpx.get(console.url + "/alerts")).xpath("//nav/a/text()")
+    assert "Logs" in tree_of(get(console.url, "/alerts")).xpath("//nav/a/text()")
 
 
 def test_the_cas_run_of_the_article(real: lxml_html.HtmlElement) -> None:
@@ -265,10 +293,11 @@ def test_the_default_limit_is_50_mb(console: Console) -> None:
         b'Content-Disposition: form-data; name="logs"; filename="a.log"\r\n\r\n',
         *chunks,
     ]
-    answer = httpx.post(
+    user = SIGNED_IN[console.small_url]
+    answer = user.client.post(
         console.small_url + "/logs",
         content=iter(body),
-        headers={"content-type": f"multipart/form-data; boundary={boundary}"},
+        headers={"content-type": f"multipart/form-data; boundary={boundary}"} | user.same_origin(),
         timeout=60,
     )
     assert answer.status_code == 413
@@ -317,13 +346,18 @@ def test_garbage_is_a_warning_not_an_error(console: Console, fixtures_dir: Path)
 def test_a_form_that_cannot_be_used_says_why(
     console: Console, files: Files, fields: dict[str, str], status: int, problem: str
 ) -> None:
-    answer = httpx.post(console.url + "/logs", files=files or {"other": ("", b"")}, data=fields)
+    answer = upload(console.url, files or {"other": ("", b"")}, **fields)
     assert answer.status_code == status
     assert problem in text(tree_of(answer).xpath("//p[@data-problem]")[0])
 
 
 def test_a_post_that_is_not_a_form_upload(console: Console) -> None:
-    answer = httpx.post(console.url + "/logs", data={"stuck_after": "60"})
+    user = SIGNED_IN[console.url]
+    answer = user.client.post(
+        console.url + "/logs",
+        data={"stuck_after": "60", "csrf": user.csrf},
+        headers=user.same_origin(),
+    )
     assert answer.status_code == 415
     assert "Send the logs with the page" in answer.text
 

@@ -5,7 +5,9 @@ The finding: the console took `POST /sync` (SyncNow at the top-level site: a syn
 whole hierarchy) from a request that said no origin, or `Origin: null` (a sandboxed frame, a
 `file:` page, some redirects), so a page elsewhere could start a sync through a browser that
 reaches the console. Here a real top-level site CS1 and a real console run on loopback; what
-reached CS1 is read from its SMS Provider's log.
+reached CS1 is read from its SMS Provider's log. A Software Update Manager is signed in to the
+console (the console asks for a login too), and each form carries the session's CSRF token:
+only the origin is wrong.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
+from console_login import SignedIn, console_user
 
 from updatesync.config import parse_hierarchy
 from updatesync.console import create_console_app
@@ -40,7 +42,7 @@ type = "cas"
 
 
 @pytest.fixture(scope="module")
-def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SignedIn, Path]]:
     root = tmp_path_factory.mktemp("origin")
     hierarchy, socks = on_loopback(parse_hierarchy(ONE_SITE.format(data=root / "data")))
     context = RoleContext(hierarchy, b"s" * 32)
@@ -50,7 +52,13 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
         with BackgroundServer(
             create_console_app(hierarchy, auth=context.auth("console"))
         ) as server:
-            yield server.url, root / "data" / "CS1" / "logs" / PROVIDER_LOG
+            token = (root / "data" / "CS1" / "admin.token").read_text(encoding="utf-8").strip()
+            admin = {"authorization": f"Bearer {token}"}
+            user = console_user(
+                server.url, hierarchy.top.url, admin, "manager", "Software Update Manager"
+            )
+            yield user, root / "data" / "CS1" / "logs" / PROVIDER_LOG
+            user.close()
     finally:
         for role in roles:
             role.stop()
@@ -77,14 +85,16 @@ def sync_nows(log: Path) -> int:
     ],
 )
 def test_a_sync_posted_without_the_consoles_own_origin_is_refused(
-    console: tuple[str, Path], headers: dict[str, str], why: str
+    console: tuple[SignedIn, Path], headers: dict[str, str], why: str
 ) -> None:
     """Finding: `POST /sync` with no `Origin` or `Origin: null` started a sync of the whole
     hierarchy."""
-    url, log = console
+    user, log = console
     before = sync_nows(log)
-    sent = {k: v.format(url=url) for k, v in headers.items()}
-    answer = httpx.post(url + "/sync", data={"full": "1"}, headers=sent, timeout=30)
+    sent = {k: v.format(url=user.url) for k, v in headers.items()}
+    answer = user.client.post(
+        user.url + "/sync", data={"full": "1", "csrf": user.csrf}, headers=sent, timeout=30
+    )
     assert answer.status_code == 403
     assert "A sync is requested only from the console&#39;s own pages" in answer.text
     assert why in answer.text
@@ -92,14 +102,14 @@ def test_a_sync_posted_without_the_consoles_own_origin_is_refused(
 
 
 def test_a_sync_posted_from_the_consoles_own_page_reaches_the_top_level_site(
-    console: tuple[str, Path],
+    console: tuple[SignedIn, Path],
 ) -> None:
-    url, log = console
+    user, log = console
     before = sync_nows(log)
-    answer = httpx.post(
-        url + "/sync",
-        data={"full": "0"},
-        headers={"origin": url, "sec-fetch-site": "same-origin"},
+    answer = user.client.post(
+        user.url + "/sync",
+        data={"full": "0", "csrf": user.csrf},
+        headers={"origin": user.url, "sec-fetch-site": "same-origin"},
         timeout=30,
     )
     assert answer.status_code == 303

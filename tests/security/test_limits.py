@@ -27,6 +27,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from console_login import SignedIn, console_user
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -140,8 +141,14 @@ class Peak:
 # -- every role in its own process -------------------------------------------------------------
 
 
+class Processes(dict[str, ChildProcess]):
+    """The running processes by role, and the folder they run in (`root`)."""
+
+    root: Path
+
+
 @pytest.fixture(scope="module")
-def processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ChildProcess]]:
+def processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Processes]:
     root = tmp_path_factory.mktemp("limits")
     file = root / "hierarchy.toml"
     secret = root / "hierarchy.secret"
@@ -178,7 +185,9 @@ def processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Ch
     try:
         supervisor.start()
         standalone.start().wait_ready(time.monotonic() + START_TIMEOUT)
-        yield {**supervisor.children, "updateserver": standalone}
+        running = Processes({**supervisor.children, "updateserver": standalone})
+        running.root = root
+        yield running
     finally:
         standalone.stop()
         supervisor.stop()
@@ -187,9 +196,16 @@ def processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Ch
 TARGETS = [
     pytest.param("site:CS1", "/site/v1/hello", {}, id="signed-site-path"),
     pytest.param("site:CS1", "/api/sites/CS1/sync", {}, id="provider-sync"),
-    pytest.param("console", "/sync", {"origin": "{url}"}, id="console-sync"),
+    pytest.param("console", "/sync", {"origin": "{url}", "cookie": "{session}"}, id="console-sync"),
     pytest.param(
-        "console", "/logs", {"content-type": "multipart/form-data; boundary=x"}, id="console-logs"
+        "console",
+        "/logs",
+        {
+            "content-type": "multipart/form-data; boundary=x",
+            "origin": "{url}",
+            "cookie": "{session}",
+        },
+        id="console-logs",
     ),
     pytest.param(SUP, SOAP, {"content-type": "text/xml"}, id="sup-ms-wsusss"),
     pytest.param(SUP, "/api/sync", {}, id="sup-admin-api"),
@@ -198,15 +214,36 @@ TARGETS = [
 ]
 
 
+@pytest.fixture(scope="module")
+def console_session(processes: Processes) -> Iterator[SignedIn]:
+    """A Full Administrator signed in to the console (its posts are then read, and limited,
+    rather than refused for want of a session)."""
+    token = (processes.root / "data" / "CS1" / "admin.token").read_text(encoding="utf-8")
+    admin = {"authorization": f"Bearer {token.strip()}"}
+    user = console_user(
+        processes["console"].url.rstrip("/"), processes["site:CS1"].url.rstrip("/"), admin
+    )
+    yield user
+    user.close()
+
+
 @pytest.mark.parametrize(("role", "path", "headers"), TARGETS)
 def test_a_200_mb_post_is_refused_and_the_process_grows_by_less_than_20_mb(
-    processes: dict[str, ChildProcess], role: str, path: str, headers: dict[str, str]
+    processes: Processes,
+    role: str,
+    path: str,
+    headers: dict[str, str],
+    request: pytest.FixtureRequest,
 ) -> None:
     """Finding: bodies read whole before any limit or signature check (400-600 MB a POST,
     three at once over 1 GB)."""
     child = processes[role]
     url = child.url.rstrip("/")
-    sent = {k: v.format(url=url) for k, v in headers.items()}
+    session = ""
+    if role == "console":
+        user: SignedIn = request.getfixturevalue("console_session")
+        session = f"updatesync_console={user.client.cookies['updatesync_console']}"
+    sent = {k: v.format(url=url, session=session) for k, v in headers.items()}
     peak = Peak(child.pid)
 
     status, text = big_post(url, path, chunked=False, headers=sent)
@@ -235,7 +272,7 @@ def test_a_200_mb_post_is_refused_and_the_process_grows_by_less_than_20_mb(
 
 
 def test_a_request_within_the_limits_is_still_served(
-    processes: dict[str, ChildProcess], fixtures_dir: Path
+    processes: Processes, fixtures_dir: Path
 ) -> None:
     """The limits leave room for the real requests: a captured MS-WSUSSS request (the
     biggest of the captures) gets its SOAP answer."""

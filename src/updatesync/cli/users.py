@@ -3,7 +3,8 @@ managed through the top-level site's SMS Provider over HTTP (as ConfigMgr's Powe
 cmdlets go through the SMS Provider).
 
 - `user add NAME --role ROLE [--password-file FILE]` (the password is asked for when no
-  file is given), `user list`, `user remove NAME`;
+  file is given), `user password NAME [--password-file FILE]` (a new password, e.g. for the
+  first Full Administrator `admin`, made without one), `user list`, `user remove NAME`;
 - `token new NAME [--expires-days N]` (the token is printed this once), `token list`,
   `token revoke ID`.
 
@@ -227,6 +228,30 @@ def user_add(
         expect=(201,),
     )
     console.print(f"added user {user['name']} ({user['role']})", markup=False, highlight=False)
+
+
+@user_app.command("password")
+def user_password(
+    name: Annotated[str, typer.Argument(help="The user name.")],
+    password_file: Annotated[
+        Path | None, typer.Option(help="Read the password from this file's first line.")
+    ] = None,
+    hierarchy: HierarchyOption = None,
+    provider: ProviderOption = None,
+    ca: CaOption = None,
+    token_file: TokenFileOption = None,
+) -> None:
+    """Give a user a password for signing in to the console (asked for, or read from a
+    file): the first Full Administrator, admin, has none until it is given one."""
+    url = provider_url(hierarchy, provider, ca=ca)
+    token = resolve_token(token_file, hierarchy)
+    password = _read_password(password_file)
+    user = provider_call(
+        url, "PUT", f"/api/users/{name}/password", token, json={"password": password}
+    )
+    console.print(
+        f"set the password of user {user['name']} ({user['role']})", markup=False, highlight=False
+    )
 
 
 @user_app.command("list")

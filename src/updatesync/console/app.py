@@ -12,6 +12,12 @@ the whole hierarchy on a time axis; `/logs` the sync runs that the log tracker r
 from uploaded logs (`updatesync.console.logs_page`). `/fragments/...` give the live parts
 alone, which the one script of the console (`static/console.js`) fetches every second while
 a sync runs.
+
+Every page but `/login` needs a signed-in user (`updatesync.console.sessions`,
+`updatesync.console.login`); the header names the user and its security role; every form
+carries the session's CSRF token, checked on every POST besides the request's `Origin`; the
+sync buttons are shown only to a role that may start a sync (Software Update Manager, Full
+Administrator), and `POST /sync` refuses the others (403).
 """
 
 from __future__ import annotations
@@ -24,18 +30,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode
 
 import httpx
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from updatesync.config import Hierarchy, Site
+from updatesync.console.login import cross_origin, login, logout
 from updatesync.console.logs_page import logs_page
 from updatesync.console.picture import layout
 from updatesync.console.providers import (
@@ -44,6 +52,15 @@ from updatesync.console.providers import (
     ProviderDown,
     Providers,
     parse_time,
+)
+from updatesync.console.sessions import (
+    CSRF_FIELD,
+    SESSION,
+    ConsoleSession,
+    CsrfRefused,
+    SessionGate,
+    Sessions,
+    SignInLimit,
 )
 from updatesync.console.states import PHASE_NAMES, message_text, site_views
 from updatesync.console.timeline import format_duration, load_timeline
@@ -140,6 +157,8 @@ class ConsoleState:
     upload_limits: UploadLimits
     verify: ssl.SSLContext | bool = True
     env: Environment = field(default_factory=_environment)
+    sessions: Sessions = field(default_factory=Sessions)
+    sign_ins: SignInLimit = field(default_factory=SignInLimit)
     sites: list[Site] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -154,6 +173,15 @@ class ConsoleState:
             verify=self.verify,
         )
 
+    async def provider_session(self, method: str, **kwargs: Any) -> httpx.Response:
+        """Sign in (`POST`) or out (`DELETE`) at the top-level site's SMS Provider; the
+        request's own credential only (a password, a session), never the console's."""
+        path = "/api/sessions" if method == "POST" else "/api/sessions/current"
+        async with httpx.AsyncClient(
+            timeout=self.timeout, transport=self.transport, verify=self.verify
+        ) as http:
+            return await http.request(method, self.hierarchy.top.url + path, **kwargs)
+
     def render(
         self, request: Request, template: str, status_code: int = 200, **values: Any
     ) -> HTMLResponse:
@@ -163,6 +191,8 @@ class ConsoleState:
             hierarchy=self.hierarchy,
             sites=self.sites,
             path=request.url.path,
+            who=request.scope.get(SESSION),
+            csrf_field=CSRF_FIELD,
             **values,
         )
         return HTMLResponse(html, status_code=status_code, headers={"cache-control": "no-store"})
@@ -191,6 +221,15 @@ def _page(handler: Endpoint) -> Endpoint:
         except FormError as exc:
             return _console(request).render(
                 request, "problem.html", 400, page_title="Bad request", problem=str(exc)
+            )
+        except CsrfRefused as exc:
+            return _console(request).render(
+                request,
+                "problem.html",
+                403,
+                page_title="Refused",
+                problem=f"This form did not come from a page of your sign-in: its CSRF token "
+                f"is {exc}. Open the page again and use its form.",
             )
         except BodyRefused:
             raise  # the server answers it (too big or too slow), not a console failure
@@ -254,7 +293,7 @@ async def hierarchy_fragment(request: Request) -> Response:
 async def sync(request: Request) -> Response:
     """The sync buttons: SyncNow at the top-level site, then back to the picture."""
     console = _console(request)
-    refused = _cross_origin(request)
+    refused = cross_origin(request)
     if refused is not None:
         return console.render(
             request,
@@ -264,7 +303,18 @@ async def sync(request: Request) -> Response:
             problem=f"A sync is requested only from the console's own pages: {refused}. "
             "Use the sync buttons of the console's hierarchy page.",
         )
+    session: ConsoleSession = request.scope[SESSION]
+    if not session.can_sync:
+        return console.render(
+            request,
+            "problem.html",
+            403,
+            page_title="Refused",
+            problem=f"User {session.user} ({session.role.value}) cannot start a sync: that "
+            "needs the security role Software Update Manager or Full Administrator.",
+        )
     form = parse_qs((await request.body()).decode("utf-8", "replace"))
+    session.check_csrf((form.get(CSRF_FIELD) or [""])[0])
     full = (form.get("full") or ["0"])[0].lower() in ("1", "true", "yes", "on")
     async with console.providers() as providers:
         try:
@@ -469,7 +519,17 @@ async def timeline_fragment(request: Request) -> Response:
 async def logs(request: Request) -> Response:
     """`/logs`: the sync runs the log tracker rebuilds from uploaded logs."""
     console = _console(request)
-    status, values = await logs_page(request, console.upload_limits)
+    if request.method == "POST":
+        refused = cross_origin(request)
+        if refused is not None:
+            return console.render(
+                request,
+                "problem.html",
+                403,
+                page_title="Refused",
+                problem=f"Logs are uploaded only from the console's own page: {refused}.",
+            )
+    status, values = await logs_page(request, console.upload_limits, request.scope[SESSION])
     return console.render(request, "logs.html", status, page_title="Logs", **values)
 
 
@@ -498,26 +558,9 @@ def _alert_groups(alerts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     )
 
 
-def _cross_origin(request: Request) -> str | None:
-    """Why a POST did not come from the console's own pages (a sync button starts a sync
-    of the whole hierarchy), or None when it did: a browser says where a form comes from in
-    `Origin` (and `Sec-Fetch-Site`); a request that says nothing, or `Origin: null` (a
-    sandboxed frame, a file, a redirect from elsewhere), is refused too."""
-    fetch_site = request.headers.get("sec-fetch-site")
-    if fetch_site is not None and fetch_site != "same-origin":
-        return f"this request came from another site (Sec-Fetch-Site: {fetch_site})"
-    origin = request.headers.get("origin", "").strip()
-    if not origin or origin == "null":
-        return (
-            "this request does not say which page it came from (no Origin header, or "
-            "Origin: null), so it may come from another site"
-        )
-    if urlsplit(origin).netloc != request.headers.get("host", ""):
-        return f"this request came from another site ({origin})"
-    return None
-
-
 ROUTES = [
+    Route("/login", _page(login), methods=["GET", "POST"]),
+    Route("/logout", _page(logout), methods=["POST"]),
     Route("/", index),
     Route("/sync", sync, methods=["POST"]),
     Route("/sites/{code}", site),
@@ -552,7 +595,8 @@ def create_console_app(
     unreachable; `transport` replaces the network (tests); `upload_limits` bound what the
     `/logs` page takes (50 MB in all by default); `verify` checks each provider's certificate
     (the hierarchy's CA)."""
-    app = Starlette(routes=ROUTES)
+    sessions = Sessions()
+    app = Starlette(routes=ROUTES, middleware=[Middleware(SessionGate, sessions=sessions)])
     limits = upload_limits or UploadLimits()
     # The /logs page answers a too big upload itself, after reading (and dropping) up to
     # `limits.drain` bytes; past that, and on every other page past 1 MB, the server does.
@@ -565,5 +609,6 @@ def create_console_app(
         transport=transport,
         upload_limits=limits,
         verify=verify,
+        sessions=sessions,
     )
     return app

@@ -3,7 +3,9 @@
 GET shows the form; POST (multipart/form-data, the files in the field `logs`, and
 `stuck_after` in minutes) receives the files (`updatesync.console.uploads`), lays them out in
 a scratch folder of their own, runs the tracker over them (`updatesync.console.logruns`) and
-removes the folder before the page is rendered. A refused upload (too big, no file, not a
+removes the folder before the page is rendered. The form carries the session's CSRF token
+(field `csrf`); an upload without it, or with another, is refused (`CsrfRefused`) before any
+file is tracked. A refused upload (too big, no file, not a
 form) shows the form again with the reason; a file that is not a log is a warning.
 """
 
@@ -19,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from updatesync.console.logruns import LogsReport, track_stored
+from updatesync.console.sessions import CSRF_FIELD, ConsoleSession
 from updatesync.console.uploads import (
     Upload,
     UploadLimits,
@@ -64,8 +67,11 @@ def _form(limits: UploadLimits, stuck_after: str = "") -> dict[str, Any]:
     }
 
 
-async def logs_page(request: Request, limits: UploadLimits) -> tuple[int, dict[str, Any]]:
-    """(HTTP status, values of `logs.html`)."""
+async def logs_page(
+    request: Request, limits: UploadLimits, session: ConsoleSession
+) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, values of `logs.html`); `CsrfRefused` for an upload that does not carry
+    `session`'s CSRF token."""
     if request.method != "POST":
         return 200, {"form": _form(limits), "report": None, "problem": ""}
     try:
@@ -74,6 +80,7 @@ async def logs_page(request: Request, limits: UploadLimits) -> tuple[int, dict[s
         return exc.status, {"form": _form(limits), "report": None, "problem": str(exc)}
     given = upload.fields.get("stuck_after", "")
     try:
+        session.check_csrf(upload.fields.get(CSRF_FIELD))
         stuck_after = _stuck_after(given)
         report = await run_in_threadpool(_track, upload, limits, stuck_after)
     except UploadRefused as exc:

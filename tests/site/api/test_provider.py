@@ -344,6 +344,7 @@ def test_openapi_documents_every_route(provider: Provider) -> None:
         ("POST", "/api/users"),
         ("GET", "/api/users"),
         ("DELETE", "/api/users/{name}"),
+        ("PUT", "/api/users/{name}/password"),
         ("POST", "/api/tokens"),
         ("GET", "/api/tokens"),
         ("DELETE", "/api/tokens/{token_id}"),

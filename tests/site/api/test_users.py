@@ -87,3 +87,38 @@ def test_signing_out_needs_a_session(provider: Provider) -> None:
     answer = provider.client.delete("/api/sessions/current")
     assert answer.status_code == 409
     assert "not a login session" in answer.json()["detail"]
+
+
+def test_a_user_without_a_password_is_given_one_and_signs_in(provider: Provider) -> None:
+    """The first Full Administrator has a token but no password: `PUT
+    /api/users/{name}/password` gives one (the console's login page needs it)."""
+    provider.client.post("/api/users", json={"name": "ann", "role": "Full Administrator"})
+    password = "a long enough password"
+    sign_in = {"user": "ann", "password": password}
+
+    before = provider.client.post("/api/sessions", json=sign_in)
+    short = provider.client.put("/api/users/ann/password", json={"password": "short"})
+    unknown = provider.client.put("/api/users/nobody/password", json={"password": password})
+    given = provider.client.put("/api/users/ann/password", json={"password": password})
+    after = provider.client.post("/api/sessions", json=sign_in)
+
+    assert before.status_code == 401
+    assert short.status_code == 422 and "at least 12" in short.json()["detail"]
+    assert unknown.status_code == 404 and "no user nobody" in unknown.json()["detail"]
+    assert given.status_code == 200 and given.json()["has_password"] is True
+    assert after.status_code == 201 and after.json()["user"] == "ann"
+    log = provider.log_path.read_text(encoding="utf-8")
+    assert "User root set the password of user ann" in log
+    assert password not in log
+
+
+def test_only_a_full_administrator_sets_passwords(provider: Provider) -> None:
+    provider.client.post("/api/users", json={"name": "sam", "role": "Software Update Manager"})
+    token = provider.client.post("/api/tokens", json={"user": "sam"}).json()["token"]
+    answer = httpx.put(
+        f"{provider.client.base_url}/api/users/sam/password",
+        json={"password": "a long enough password"},
+        headers=bearer(token),
+        timeout=30,
+    )
+    assert answer.status_code == 403

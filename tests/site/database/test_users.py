@@ -100,3 +100,21 @@ def test_a_page_holds_users_and_cis_in_sequence_order_up_to_the_limit(db: SiteDa
     assert [u.name for u in first.users] == ["user0", "user1"]
     assert [u.name for u in rest.users] == ["user2"]
     assert rest.reaches_head
+
+
+def test_a_new_password_replicates_and_a_removed_user_gets_none(
+    db: SiteDatabase, tmp_path: Path
+) -> None:
+    db.users.add("admin", ADMIN, None, at=T0)
+    with SiteDatabase.open(tmp_path / "ps1", site_code="PS1") as child:
+        page = db.replication.changes(0, 100)
+        child.replication.apply("CS1", page)
+        changed = db.users.set_password("admin", "$argon2id$new")
+        assert changed is not None and changed.password_hash == "$argon2id$new"
+        child.replication.apply("CS1", db.replication.changes(page.last_seq, 100))
+        assert child.users.get("admin").password_hash == "$argon2id$new"  # type: ignore[union-attr]
+    assert db.users.set_password("nobody", "$argon2id$x") is None
+    db.users.add("ben", ANALYST, None)
+    db.users.remove("ben")
+    assert db.users.set_password("ben", "$argon2id$x") is None
+    assert db.users.get("ben").password_hash is None  # type: ignore[union-attr]

@@ -18,7 +18,10 @@
   function refresh(holder) {
     if (document.hidden) { schedule(holder); return; }
     fetch(holder.getAttribute("data-fragment"), { cache: "no-store", headers: { "Accept": "text/html" } })
-      .then(function (answer) { return answer.ok ? answer.text() : null; })
+      .then(function (answer) {
+        if (answer.status === 401) { window.location.reload(); }  // signed out: to /login
+        return answer.ok ? answer.text() : null;
+      })
       .then(function (html) {
         if (html !== null) {
           holder.innerHTML = html;

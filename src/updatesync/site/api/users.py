@@ -6,6 +6,8 @@ every site by database replication. Every route but signing in needs a token; ma
 users and tokens needs the Full Administrator role.
 
 - `POST /api/users` {"name", "role", "password"} → 201; `GET /api/users`;
+  `PUT /api/users/{name}/password` {"password"} → 200 (a user made without one, such as the
+  first Full Administrator `admin`, can then sign in; its sessions elsewhere stay);
   `DELETE /api/users/{name}` (its tokens are revoked with it; the last Full Administrator
   cannot be removed);
 - `POST /api/tokens` {"user", "expires_days"} → 201 with the token, shown this once;
@@ -61,6 +63,12 @@ class NewUser(_Model):
         default=None,
         description=f"The password for signing in (at least {MIN_PASSWORD} characters); none: "
         "the user works with API tokens only.",
+    )
+
+
+class NewPassword(_Model):
+    password: str = Field(
+        description=f"The user's new password for signing in (at least {MIN_PASSWORD} characters)."
     )
 
 
@@ -166,6 +174,14 @@ def _name(text: str) -> str:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
 
 
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"the password has {len(password)} characters; give at least {MIN_PASSWORD}",
+        )
+
+
 @router.post(
     "/api/users",
     status_code=status.HTTP_201_CREATED,
@@ -180,11 +196,8 @@ def add_user(body: NewUser, provider: State, who: Administrator) -> UserView:
         role = parse_role(body.role)
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-    if body.password is not None and len(body.password) < MIN_PASSWORD:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"the password has {len(body.password)} characters; give at least {MIN_PASSWORD}",
-        )
+    if body.password is not None:
+        _check_password(body.password)
     hashed = hash_password(body.password) if body.password is not None else None
     try:
         user = provider.db.users.add(name, role.value, hashed)
@@ -222,6 +235,24 @@ def remove_user(
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"there is no user {key}")
     provider.log.info(f"User {who.user} removed user {key}")
     return _user_view(removed)
+
+
+@router.put("/api/users/{name}/password", response_model=UserView, summary="Set a user's password")
+def set_password(
+    name: Annotated[str, Path(description="The user name.")],
+    body: NewPassword,
+    provider: State,
+    who: Administrator,
+) -> UserView:
+    """Give a user a password for signing in (the console's login page), or a new one."""
+    _at_top(provider)
+    key = _name(name)
+    _check_password(body.password)
+    user = provider.db.users.set_password(key, hash_password(body.password))
+    if user is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"there is no user {key}")
+    provider.log.info(f"User {who.user} set the password of user {key}")
+    return _user_view(user)
 
 
 @router.post(

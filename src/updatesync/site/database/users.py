@@ -158,6 +158,20 @@ class Users:
                 conn.execute(update(u).where(u.c.name == name).values(**values))
         return user
 
+    def set_password(self, name: str, password_hash: str) -> UserRecord | None:
+        """Give the active user `name` a new password (its hash); it replicates like the
+        user. None when there is no active user of that name."""
+        u = t.site_user
+        with self._store.begin() as conn:
+            values: dict[str, Any] = {"password_hash": password_hash}
+            stamp(conn, [values])  # the counter's write lock first
+            active = u.c.removed_at.is_(None)
+            if conn.execute(select(u.c.name).where(u.c.name == name, active)).first() is None:
+                return None  # the counter moved on; a gap in the sequence is harmless
+            conn.execute(update(u).where(u.c.name == name).values(**values))
+            row = conn.execute(select(u).where(u.c.name == name)).one()
+        return user_from_row(row)
+
     def get(self, name: str) -> UserRecord | None:
         """The user `name`, removed or not; None when there never was one."""
         u = t.site_user

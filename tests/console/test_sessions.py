@@ -1,0 +1,103 @@
+"""The console's sessions, CSRF tokens and sign-in limit on their own (the pages that use
+them: tests/security/test_console_login.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from updatesync.console.sessions import (
+    ConsoleSession,
+    CsrfRefused,
+    Sessions,
+    SignInLimit,
+    cookie_header,
+    local_target,
+)
+from updatesync.security.access import SecurityRole
+
+NOON = datetime(2026, 1, 1, 12, tzinfo=UTC)
+
+
+def session(
+    expires: datetime, role: SecurityRole = SecurityRole.READ_ONLY_ANALYST
+) -> ConsoleSession:
+    return ConsoleSession("ann", role, expires, provider_token="usr_x")
+
+
+def test_a_session_is_found_until_it_expires_and_not_after_it_ends() -> None:
+    now = [NOON]
+    sessions = Sessions(clock=lambda: now[0])
+    kept = sessions.add(session(NOON + timedelta(hours=8)))
+    assert sessions.get(kept.id) is kept
+    assert sessions.get("another id") is None and sessions.get(None) is None
+    now[0] = NOON + timedelta(hours=8)
+    assert sessions.get(kept.id) is None
+    again = sessions.add(session(NOON + timedelta(hours=9)))
+    assert sessions.end(again.id) is again and sessions.get(again.id) is None
+
+
+def test_ids_and_csrf_tokens_are_random_and_never_shown() -> None:
+    one, two = session(NOON), session(NOON)
+    assert one.id != two.id and one.csrf != two.csrf and len(one.csrf) >= 40
+    assert one.id not in repr(one) and one.csrf not in repr(one) and "usr_x" not in repr(one)
+
+
+def test_the_csrf_check_and_the_sync_right() -> None:
+    analyst = session(NOON)
+    manager = session(NOON, SecurityRole.SOFTWARE_UPDATE_MANAGER)
+    manager.check_csrf(manager.csrf)
+    for given in (None, "", analyst.csrf):
+        with pytest.raises(CsrfRefused):
+            manager.check_csrf(given)
+    assert manager.can_sync and not analyst.can_sync
+
+
+def test_failures_count_per_user_and_client_for_a_minute() -> None:
+    now = [0.0]
+    limit = SignInLimit(clock=lambda: now[0])
+    ann = SignInLimit.key(" Ann ", "10.0.0.1")
+    assert ann == SignInLimit.key("ann", "10.0.0.1")
+    for _ in range(5):
+        assert not limit.blocked(ann)
+        limit.failed(ann)
+    assert limit.blocked(ann)
+    assert not limit.blocked(SignInLimit.key("ann", "10.0.0.2"))
+    now[0] = 60.5
+    assert not limit.blocked(ann)
+    limit.failed(ann)
+    limit.succeeded(ann)
+    assert not limit.blocked(ann)
+
+
+def test_a_flood_of_user_names_does_not_grow_the_counter_without_end() -> None:
+    limit = SignInLimit(max_keys=100)
+    for n in range(1000):
+        limit.failed(SignInLimit.key(f"user{n}", "10.0.0.1"))
+    assert len(limit._failures) <= 100
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("/messages?site=CS1", "/messages?site=CS1"),
+        ("/", "/"),
+        ("", "/"),
+        (None, "/"),
+        ("https://evil.example/", "/"),
+        ("//evil.example/", "/"),
+        ("/\\evil.example", "/"),
+        ("messages", "/"),
+        ("/x\r\nSet-Cookie: a=b", "/"),
+    ],
+)
+def test_next_is_a_path_of_the_console_only(given: str | None, kept: str) -> None:
+    assert local_target(given) == kept
+
+
+def test_the_cookie_attributes() -> None:
+    assert cookie_header("abc", secure=False, max_age=60) == (
+        "updatesync_console=abc; Path=/; HttpOnly; SameSite=Strict; Max-Age=60"
+    )
+    assert cookie_header("", secure=True, max_age=0).endswith("Max-Age=0; Secure")
