@@ -47,8 +47,9 @@ from updatesync.roles.hierarchy import LOOPBACK
 from updatesync.roles.serving import BackgroundServer, bind
 from updatesync.security.access import read_token_file
 from updatesync.security.pki import CA_CERT, create_ca, issue_certificate, server_files
-from updatesync.security.private_files import private_dir
+from updatesync.security.private_files import create_private_file, private_dir
 from updatesync.security.signing import create_secret, load_secret
+from updatesync.site.api.auth import ADMIN_TOKEN_FILE
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.store_backend import StoreBackend
@@ -113,6 +114,8 @@ class HierarchyDemo:
         self.mu_dir = root / "microsoft-update.local"
         self.pki = root / "pki"
         self.file = root / "hierarchy.toml"
+        self.admin_token_file = root / ADMIN_TOKEN_FILE
+        """A copy of the Full Administrator's token (the top-level site's), mode 0600."""
         self.sites: list[SiteRole] = []
         self.sups: list[SupRole] = []
         self.hierarchy: Hierarchy | None = None
@@ -210,7 +213,21 @@ class HierarchyDemo:
             highlight=False,
             markup=False,
         )
+        self._copy_token(top_site.admin_token_file)
+        self.console.print(
+            f"the same token, for the commands you run: {self.admin_token_file}",
+            highlight=False,
+            markup=False,
+        )
         return self
+
+    def _copy_token(self, source: Path) -> None:
+        """The top-level site's admin token also at `<data>/admin.token` (0600)."""
+        token = source.read_bytes()
+        if self.admin_token_file.is_file() and self.admin_token_file.read_bytes() == token:
+            return
+        self.admin_token_file.unlink(missing_ok=True)
+        create_private_file(self.admin_token_file, token)
 
     def stop(self) -> None:
         if self._admin is not None:
