@@ -107,6 +107,8 @@ class HierarchyDemo:
         self.console_port = console_port
         self.web: ConsoleRole | None = None
         self.updates = updates
+        self.admin_token_file = root / ADMIN_TOKEN_FILE
+        """A copy of the Full Administrator's token (the top-level site's), mode 0600."""
         self.console = console or Console()
         self.hierarchy_file = hierarchy_file or example_hierarchy()
         self.month1 = root / "catalog-month1.cab"
@@ -114,8 +116,6 @@ class HierarchyDemo:
         self.mu_dir = root / "microsoft-update.local"
         self.pki = root / "pki"
         self.file = root / "hierarchy.toml"
-        self.admin_token_file = root / ADMIN_TOKEN_FILE
-        """A copy of the Full Administrator's token (the top-level site's), mode 0600."""
         self.sites: list[SiteRole] = []
         self.sups: list[SupRole] = []
         self.hierarchy: Hierarchy | None = None
@@ -166,6 +166,14 @@ class HierarchyDemo:
         )
         return load_hierarchy(self.file), socks
 
+    def _copy_token(self, source: Path) -> None:
+        """The top-level site's admin token also at `<data>/admin.token` (0600)."""
+        token = source.read_bytes()
+        if self.admin_token_file.is_file() and self.admin_token_file.read_bytes() == token:
+            return
+        self.admin_token_file.unlink(missing_ok=True)
+        create_private_file(self.admin_token_file, token)
+
     def start(self) -> HierarchyDemo:
         loaded = load_hierarchy(self.hierarchy_file)  # a wrong file is said before any work
         private_dir(self.root)
@@ -208,26 +216,19 @@ class HierarchyDemo:
             markup=False,
         )
         top_site = next(s for s in self.sites if s.parent is None)
+        self._copy_token(top_site.admin_token_file)
+        self.console.print(
+            f"the Full Administrator's API token, for the commands you run: "
+            f"{self.admin_token_file}",
+            highlight=False,
+            markup=False,
+        )
         self.console.print(
             f"the Full Administrator's API token (user admin) is in {top_site.admin_token_file}",
             highlight=False,
             markup=False,
         )
-        self._copy_token(top_site.admin_token_file)
-        self.console.print(
-            f"the same token, for the commands you run: {self.admin_token_file}",
-            highlight=False,
-            markup=False,
-        )
         return self
-
-    def _copy_token(self, source: Path) -> None:
-        """The top-level site's admin token also at `<data>/admin.token` (0600)."""
-        token = source.read_bytes()
-        if self.admin_token_file.is_file() and self.admin_token_file.read_bytes() == token:
-            return
-        self.admin_token_file.unlink(missing_ok=True)
-        create_private_file(self.admin_token_file, token)
 
     def stop(self) -> None:
         if self._admin is not None:

@@ -109,7 +109,7 @@ def test_a_sync_without_a_token_is_refused(demo: Demo) -> None:
 def test_the_demo_prints_where_its_files_are_and_keeps_the_token_private(demo: Demo) -> None:
     said = demo.process.text()
     token = demo.data / "admin.token"
-    assert f"the same token, for the commands you run: {token}" in said
+    assert f"the Full Administrator's API token, for the commands you run: {token}" in said
     assert str(demo.data / "pki" / "ca.pem") in said
     assert str(demo.data / "hierarchy.toml") in said
     assert stat.S_IMODE(token.stat().st_mode) == 0o600
