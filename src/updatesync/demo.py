@@ -52,6 +52,7 @@ from updatesync.security.access import read_token_file
 from updatesync.security.pki import CA_CERT, create_ca, issue_certificate, server_files
 from updatesync.security.private_files import create_private_file, private_dir
 from updatesync.security.signing import create_secret, load_secret
+from updatesync.site.api.auth import ADMIN_TOKEN_FILE
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.store_backend import StoreBackend
@@ -109,6 +110,8 @@ class HierarchyDemo:
         self.console_port = console_port
         self.web: ConsoleRole | None = None
         self.updates = updates
+        self.admin_token_file = root / ADMIN_TOKEN_FILE
+        """A copy of the Full Administrator's token (the top-level site's), mode 0600."""
         self.console = console or Console()
         self.hierarchy_file = hierarchy_file or example_hierarchy()
         self.month1 = root / "catalog-month1.cab"
@@ -167,6 +170,14 @@ class HierarchyDemo:
         )
         return load_hierarchy(self.file), socks
 
+    def _copy_token(self, source: Path) -> None:
+        """The top-level site's admin token also at `<data>/admin.token` (0600)."""
+        token = source.read_bytes()
+        if self.admin_token_file.is_file() and self.admin_token_file.read_bytes() == token:
+            return
+        self.admin_token_file.unlink(missing_ok=True)
+        create_private_file(self.admin_token_file, token)
+
     def start(self) -> HierarchyDemo:
         loaded = load_hierarchy(self.hierarchy_file)  # a wrong file is said before any work
         private_dir(self.root)
@@ -209,6 +220,13 @@ class HierarchyDemo:
             markup=False,
         )
         top_site = next(s for s in self.sites if s.parent is None)
+        self._copy_token(top_site.admin_token_file)
+        self.console.print(
+            f"the Full Administrator's API token, for the commands you run: "
+            f"{self.admin_token_file}",
+            highlight=False,
+            markup=False,
+        )
         self.console.print(
             f"the Full Administrator's API token (user admin) is in {top_site.admin_token_file}",
             highlight=False,

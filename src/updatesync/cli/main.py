@@ -588,7 +588,7 @@ def demo(
         console.print(
             f"serving; the web console at {web}/, CS1's SMS Provider at {top.url}/docs (try: "
             f"updatesync sync-now --site {top.code} --hierarchy {running.file} --token-file "
-            f"{top.admin_token_file}); Ctrl-C to stop",
+            f"{running.admin_token_file}); Ctrl-C to stop",
             highlight=False,
             markup=False,
         )
