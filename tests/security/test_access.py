@@ -330,7 +330,7 @@ def test_the_file_can_ask_a_token_for_metrics_and_the_policy(tmp_path: Path) -> 
     assert signed_policy.status_code != 401
 
 
-# -- sessions (the console's login to come) ------------------------------------------------------
+# -- sessions (what the console signs in with) ---------------------------------------------------
 
 
 def test_signing_in_gives_a_session_that_signing_out_ends(

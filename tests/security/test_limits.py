@@ -16,7 +16,6 @@ whatever the application does, a slow body cut off, and what an application decl
 from __future__ import annotations
 
 import re
-import select
 import socket
 import threading
 import time
@@ -27,6 +26,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from big_bodies import GROWTH, MB, Peak, big_post
 from console_login import SignedIn, console_user
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -51,92 +51,9 @@ from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.store_backend import StoreBackend
 from updatesync.wsusss.service import SOAP_BODY_LIMIT, create_app
 
-MB = 1024 * 1024
-HUGE = 200 * MB
-GROWTH = 20 * MB
 SUP = "sup:cs1site.contoso.com"
 SOAP = "/ServerSyncWebService/ServerSyncWebService.asmx"
 START_TIMEOUT = 120.0
-
-# -- a client that sends a big body and stops once answered -----------------------------------
-
-
-def big_post(
-    url: str, path: str, *, chunked: bool, headers: dict[str, str] | None = None
-) -> tuple[int, str]:
-    """POST `HUGE` bytes to `url` + `path` (chunked, or with its Content-Length), reading
-    while sending as curl does; (status, body) of the answer, or (0, why) without one."""
-    host, port = url.removeprefix("http://").rsplit(":", 1)
-    sock = socket.create_connection((host, int(port)), timeout=30)
-    head = f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-    head += "Transfer-Encoding: chunked\r\n" if chunked else f"Content-Length: {HUGE}\r\n"
-    head += "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
-    chunk = b"a" * (64 * 1024)
-    piece = b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk
-    pending = (head + "\r\n").encode()
-    if "multipart" in (headers or {}).get("content-type", ""):  # one file of 200 MB
-        part = b'--x\r\nContent-Disposition: form-data; name="logs"; filename="a.log"\r\n\r\n'
-        pending += b"%x\r\n%b\r\n" % (len(part), part) if chunked else part
-    sent = 0
-    answer = b""
-    sock.setblocking(False)
-    try:
-        while True:
-            readable, writable, _ = select.select([sock], [sock] if pending else [], [], 30)
-            if readable or not (readable or writable):
-                break
-            pending = pending[sock.send(pending) :]
-            if not pending and sent < HUGE:
-                pending, sent = piece, sent + len(chunk)
-            elif not pending and chunked and sent == HUGE:
-                pending, sent = b"0\r\n\r\n", sent + 1
-    except OSError:
-        pass  # the server closed: its answer, if any, is there to read
-    sock.settimeout(30)
-    try:
-        while b"\r\n\r\n" not in answer or len(answer) < _length(answer):
-            data = sock.recv(65536)
-            if not data:
-                break
-            answer += data
-    except OSError as exc:
-        if not answer:
-            return 0, f"no answer: {exc}"
-    finally:
-        sock.close()
-    status_line, _, rest = answer.partition(b"\r\n")
-    if not status_line:
-        return 0, "no answer: the connection closed"
-    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2].decode("utf-8", "replace")
-
-
-def _length(answer: bytes) -> int:
-    head, _, _ = answer.partition(b"\r\n\r\n")
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            return len(head) + 4 + int(value.strip())
-    return len(answer) + 1  # read to the end
-
-
-def _status_kb(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError(f"no {field} in /proc/{pid}/status")
-
-
-class Peak:
-    """How much the peak resident size of a process grows, from now."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        Path(f"/proc/{pid}/clear_refs").write_text("5")  # the peak starts again from now
-        self.before = _status_kb(pid, "VmRSS")
-
-    def growth(self) -> int:
-        return _status_kb(self.pid, "VmHWM") - self.before
-
 
 # -- every role in its own process -------------------------------------------------------------
 
