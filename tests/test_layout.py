@@ -95,7 +95,6 @@ TESTED_ELSEWHERE = {
     "console/providers.py": "tests/console/test_app.py (every page reads the providers)",
     "metadata/generator/templates.py": "a declarative table; tests/metadata/generator/",
     "roles/console.py": "tests/roles/test_threads.py, tests/console/test_app.py",
-    "roles/serving.py": "tests/roles/test_context.py, test_threads.py (every server of a role)",
     "roles/site.py": "tests/roles/test_threads.py, tests/site/test_*.py (sites in one process)",
     "roles/sup.py": "tests/roles/test_threads.py, tests/site/test_replica_sups.py",
 }

@@ -18,8 +18,24 @@ from pathlib import Path
 from types import TracebackType
 
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from updatesync.security.limits import KEEP_ALIVE_TIMEOUT, limit_bodies
+
+
+class _Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, but an idle TLS connection is dropped at once when the
+    server stops: a graceful TLS close waits for the client's close_notify, which a client
+    holding the connection idle in its pool never sends, so each stop took asyncio's 30 s
+    TLS shutdown timeout."""
+
+    def shutdown(self) -> None:
+        idle = self.cycle is None or self.cycle.response_complete
+        if idle and self.transport.get_extra_info("sslcontext") is not None:
+            self.transport.abort()
+            return
+        super().shutdown()
+
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -60,6 +76,7 @@ def server_config(
         lifespan="off",
         access_log=False,
         timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
+        http=_Protocol,
         **tls,
     )
 
