@@ -37,7 +37,6 @@ class _Protocol(H11Protocol):
         super().shutdown()
 
 
-
 def bind(host: str, port: int) -> socket.socket:
     """A listening TCP socket on host:port (port 0: any free port), or a clear OSError."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

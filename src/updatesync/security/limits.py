@@ -12,8 +12,9 @@ serves inside one (`limit_bodies`), so that no port of updatesync reads a body w
 - **a time**: a body must arrive within `body_timeout` seconds plus one second for every
   `min_rate` bytes it declares (or may have); a client that sends a byte a second is cut
   off with `408`. The server closes idle keep-alive connections after `KEEP_ALIVE_TIMEOUT`.
-- an application that answers before reading the body (a refused signature or token: 401)
-  has `Connection: close` added to its answer, so the body is never read.
+- an application that answers before reading a body bigger than `UNREAD_KEPT` (a refused
+  signature or token: 401) has `Connection: close` added to its answer, so the body is
+  never read.
 
 An application declares limits of its own in `app.state.body_limits` (the console's log
 uploads) or by being wrapped in `LimitedBodies` by whoever builds it (an update server:
@@ -40,6 +41,9 @@ MIN_RATE = 64 * 1024
 """Bytes a second a body is expected to arrive at, at least, past `BODY_TIMEOUT`."""
 KEEP_ALIVE_TIMEOUT = 5
 """Seconds an idle keep-alive connection is kept open."""
+UNREAD_KEPT = 64 * 1024
+"""A body up to this size, answered before it was read, leaves the connection open (the
+server reads that much ahead of the application anyway); a bigger one closes it."""
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -197,7 +201,10 @@ class LimitedBodies:
             await _answer(send, 413, body.too_big().message)
             return
         started = False
-        has_body = (declared or 0) > 0 or (declared is None and _chunked(scope))
+        # A body the server may not hold whole unread (past uvicorn's 64 KB read-ahead, or of
+        # unknown length). A small one is read by the server anyway and the connection kept:
+        # closing with unread bytes would reset it, and could lose the answer.
+        big_body = (declared or 0) > UNREAD_KEPT or (declared is None and _chunked(scope))
 
         async def guarded_send(message: Message) -> None:
             nonlocal started
@@ -205,7 +212,7 @@ class LimitedBodies:
                 return  # the application's own answer to a refused body: ours goes instead
             if message["type"] == "http.response.start":
                 started = True
-                if has_body and not body.complete:
+                if big_body and not body.complete:
                     # Answered before the body was read (a refused signature or token): the
                     # connection is closed after the answer, so the rest is never read and
                     # the client is not left sending into a full window.
