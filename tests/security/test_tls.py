@@ -8,7 +8,9 @@ call between roles verifies the peer against the hierarchy's CA. Each test runs 
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -25,8 +27,9 @@ from updatesync.metadata.generator import generate_catalog
 from updatesync.roles import RoleContext, SiteRole, SupRole, on_loopback, parse_role, start_roles
 from updatesync.roles.context import Role
 from updatesync.roles.serving import BackgroundServer
+from updatesync.roles.supervisor import updatesync_command
 from updatesync.security.access import read_token_file
-from updatesync.security.pki import client_context, create_ca, issue_certificate
+from updatesync.security.pki import client_context, create_ca, issue_certificate, server_files
 from updatesync.security.signing import HmacAuth, create_secret, load_secret
 from updatesync.wsusss.client import UpstreamClient
 
@@ -256,3 +259,48 @@ def test_a_missing_ca_bundle_is_one_error_naming_it(tmp_path: Path, upstream: st
     assert str(tmp_path / "pki" / "ca.pem") in _joined(result.output)
     assert "does not exist" in said
     assert "updatesync pki init" in said
+
+
+def test_a_standalone_update_server_serves_https_with_cert_and_key(tmp_path: Path) -> None:
+    """Item 1: `updatesync updateserver serve --cert --key` serves MS-WSUSSS and its admin
+    API over HTTPS only (WSUS: 8531), verified by the CA that issued its certificate; one
+    of the two options alone is one error line."""
+    ca = pki(tmp_path / "pki", "wsus.contoso.com")
+    cert, key = server_files(tmp_path / "pki", "wsus.contoso.com")
+    data = tmp_path / "server"
+    command = [*updatesync_command(), "updateserver", "serve", "--data", str(data), "--port", "0"]
+    alone = subprocess.run(
+        [*command, "--cert", str(cert)], capture_output=True, text=True, timeout=120
+    )
+    assert alone.returncode == 2 and alone.stderr.startswith("error: --cert and --key go")
+    process = subprocess.Popen(
+        [*command, "--cert", str(cert), "--key", str(key)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "300"},
+    )
+    assert process.stdout is not None
+    try:
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if "admin API's token" in line:
+                break
+        found = re.search(r"listening on (https://\S+):", "".join(lines))
+        assert found, "".join(lines)
+        url = found.group(1)
+        token = (data / "admin.token").read_text().strip()
+        status = httpx.get(
+            f"{url}/api/status",
+            headers={"authorization": f"Bearer {token}"},
+            verify=client_context(ca),
+            timeout=30,
+        )
+        assert status.status_code == 200 and "revisions" in status.json()
+        plain = url.replace("https://", "http://")
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"{plain}/api/status", timeout=10)
+    finally:
+        process.terminate()
+        process.wait(30)

@@ -60,6 +60,7 @@ from updatesync.security.access import (
     load_or_create_token_file,
     static_token_guard,
 )
+from updatesync.security.pki import TlsError, check_server_files
 from updatesync.security.signing import SecretError
 from updatesync.site.database.store import SiteDatabaseError
 from updatesync.updateserver.admin_api import (
@@ -355,7 +356,10 @@ def server_serve(
         str, typer.Option(help="Address to listen on; 0.0.0.0 serves the whole network.")
     ] = "127.0.0.1",
     port: Annotated[
-        int, typer.Option(help="Port (WSUS uses 8530 for HTTP).", callback=port_in_range)
+        int,
+        typer.Option(
+            help="Port (WSUS uses 8530 for HTTP, 8531 for HTTPS).", callback=port_in_range
+        ),
     ] = 8530,
     upstream: Annotated[
         str | None,
@@ -368,9 +372,26 @@ def server_serve(
             "token, readable by you only, when missing. Default: <data>/admin.token."
         ),
     ] = None,
+    cert: Annotated[
+        Path | None,
+        typer.Option(
+            help="Serve HTTPS only, with this certificate (`updatesync pki issue` makes one); "
+            "needs --key."
+        ),
+    ] = None,
+    key: Annotated[Path | None, typer.Option(help="The private key of --cert.")] = None,
 ) -> None:
     """Serve MS-WSUSSS to downstream servers, and the admin API (token needed), until
-    interrupted."""
+    interrupted; over HTTPS with --cert and --key."""
+    if (cert is None) != (key is None):
+        error("--cert and --key go together: give both to serve HTTPS, or neither")
+        raise typer.Exit(2)
+    if cert is not None and key is not None:
+        try:
+            check_server_files(cert, key, where="--cert/--key")
+        except TlsError as exc:
+            error(str(exc))
+            raise typer.Exit(1) from exc
     with _user_errors(), _store(data) as store:
         token_path = admin_token_file or Path(data) / ADMIN_TOKEN_FILE
         try:
@@ -384,7 +405,7 @@ def server_serve(
         )
         guarded = static_token_guard(app, token, protect=[ADMIN_API])
         sock = bind(host, port)
-        url = url_of(sock)
+        url = url_of(sock, https=cert is not None)
         console.print(
             f"listening on {url}: MS-WSUSSS at {url}{SERVER_SYNC_PATH}, admin API at {url}/api"
             + (f"; syncs from {upstream}" if upstream else ""),
@@ -399,7 +420,7 @@ def server_serve(
             markup=False,
         )
         try:
-            serve_forever(guarded, sock)
+            serve_forever(guarded, sock, ssl_certfile=cert, ssl_keyfile=key)
         finally:
             if runner is not None:
                 runner.close()  # a running sync stops at its next batch, before the store
