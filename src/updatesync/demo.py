@@ -139,8 +139,8 @@ class HierarchyDemo:
                 )
 
     def _certificates(self, hierarchy: Hierarchy) -> None:
-        """The demo's CA and a certificate for each host (valid at 127.0.0.1, where every
-        role of the demo runs); those already made by an earlier run are kept."""
+        """The demo's CA and a certificate for each host and for the web console (valid at
+        127.0.0.1, where every role of the demo runs); those made by an earlier run are kept."""
         if not (self.pki / CA_CERT).exists():
             create_ca(self.pki, f"{hierarchy.name} demo CA")
         hosts = {site.fqdn for site in hierarchy.sites}
@@ -148,6 +148,8 @@ class HierarchyDemo:
         for host in sorted(hosts):
             if not server_files(self.pki, host)[0].exists():
                 issue_certificate(self.pki, host, [LOOPBACK])
+        if not server_files(self.pki, "console")[0].exists():  # the web console, on loopback
+            issue_certificate(self.pki, "localhost", [LOOPBACK], file_name="console")
 
     def _write_file(self, loaded: Hierarchy) -> tuple[Hierarchy, dict[str, socket.socket]]:
         """Reserve every role's port, write the hierarchy file the demo runs (every role at

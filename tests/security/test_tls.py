@@ -24,8 +24,16 @@ from upstream import stand_in_upstream
 from updatesync.cli import app
 from updatesync.config import Hierarchy, load_hierarchy
 from updatesync.metadata.generator import generate_catalog
-from updatesync.roles import RoleContext, SiteRole, SupRole, on_loopback, parse_role, start_roles
-from updatesync.roles.context import Role
+from updatesync.roles import (
+    ConsoleRole,
+    RoleContext,
+    SiteRole,
+    SupRole,
+    on_loopback,
+    parse_role,
+    start_roles,
+)
+from updatesync.roles.context import Role, RoleError
 from updatesync.roles.serving import BackgroundServer
 from updatesync.roles.supervisor import updatesync_command
 from updatesync.security.access import read_token_file
@@ -304,3 +312,27 @@ def test_a_standalone_update_server_serves_https_with_cert_and_key(tmp_path: Pat
     finally:
         process.terminate()
         process.wait(30)
+
+
+def test_the_web_console_serves_https_with_its_own_certificate(
+    tmp_path: Path, upstream: str
+) -> None:
+    """Item 1: the console is a role too: with TLS on it serves HTTPS only, with
+    `console.pem`/`console.key` of `[hierarchy.tls] dir` (`pki issue --name console`); without
+    them it does not start, and says which files and how to issue them."""
+    ca = pki(tmp_path / "pki", SUP)
+    hierarchy = load_hierarchy(hierarchy_file(tmp_path, upstream))
+    context = RoleContext(hierarchy, b"s" * 40)
+    with pytest.raises(RoleError) as missing:
+        ConsoleRole(context).start()
+    said = " ".join(str(missing.value).split())
+    assert said.startswith("console: the certificate ") and "console.pem" in said
+    assert "--name console" in said
+
+    issue_certificate(tmp_path / "pki", "localhost", ["127.0.0.1"], file_name="console")
+    with ConsoleRole(context) as console:
+        assert console.url.startswith("https://127.0.0.1:")
+        login = httpx.get(f"{console.url}/login", verify=client_context(ca), timeout=30)
+        assert login.status_code == 200 and "Sign in" in login.text
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(console.url.replace("https://", "http://") + "/login", timeout=10)

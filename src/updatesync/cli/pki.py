@@ -50,10 +50,17 @@ def pki_issue(
         list[str] | None,
         typer.Option("--ip", help="An IP address the server is also reached at (repeat for more)."),
     ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            help="Name the files <NAME>.pem and <NAME>.key instead of the host's: `console` "
+            "for the web console's certificate."
+        ),
+    ] = None,
 ) -> None:
     """Issue a server certificate for HOST, signed by the CA in FOLDER."""
     try:
-        cert, key = issue_certificate(folder, host, ip or ())
+        cert, key = issue_certificate(folder, host, ip or (), file_name=name)
     except (FileExistsError, TlsError) as exc:
         raise _fail(str(exc)) from None
     except ValueError as exc:

@@ -322,6 +322,18 @@ class Hierarchy:
         _, sup = self.find_sup(fqdn)
         return self._tls_files(sup.fqdn, sup.cert, sup.key, f"[[sites.sups]] fqdn = {sup.fqdn!r}")
 
+    def console_tls(self) -> TlsFiles | None:
+        """The certificate and key the web console serves HTTPS with: `console.pem` and
+        `console.key` in `[hierarchy.tls] dir`; None without TLS."""
+        if self.tls is None:
+            return None
+        return TlsFiles(
+            self.tls.dir / "console.pem",
+            self.tls.dir / "console.key",
+            f"console.pem and console.key in [hierarchy.tls] dir, {self.tls.dir}",
+            folder=self.tls.dir,
+        )
+
     def _tls_files(
         self, fqdn: str, cert: Path | None, key: Path | None, table: str
     ) -> TlsFiles | None:

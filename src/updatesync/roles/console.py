@@ -28,4 +28,5 @@ class ConsoleRole(Role):
         app = create_console_app(
             self.context.hierarchy, auth=self.context.auth("console"), verify=self.context.verify
         )
-        self.url = self._serve(app, self.port, self.sock, self.context.listen_host)
+        tls = self.context.server_tls("console")
+        self.url = self._serve(app, self.port, self.sock, self.context.listen_host, tls)

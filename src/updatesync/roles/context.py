@@ -80,22 +80,28 @@ class RoleContext:
         return False
 
     def server_tls(self, role: str) -> TlsFiles | None:
-        """The certificate and key the role (`site:CS1`, `sup:FQDN`) serves HTTPS with,
+        """The certificate and key the role (`site:CS1`, `sup:FQDN`, `console`) serves HTTPS with,
         checked; None without TLS. RoleError naming the file, the key of the hierarchy file
         and how to issue one when they cannot be used."""
         kind, _, value = role.partition(":")
         h = self.hierarchy
-        files = h.site_tls(value) if kind == "site" else h.sup_tls(value)
+        if kind == "console":
+            files = h.console_tls()
+        else:
+            files = h.site_tls(value) if kind == "site" else h.sup_tls(value)
         if files is None:
             return None
         self.verify  # noqa: B018 - a role with TLS on needs the CA too: say first if it cannot
-        fqdn = h.site(value).fqdn if kind == "site" else h.find_sup(value)[1].fqdn
+        if kind == "console":
+            host = "CONSOLE-HOST --name console"
+        else:
+            host = h.site(value).fqdn if kind == "site" else h.find_sup(value)[1].fqdn
         try:
             check_server_files(
                 files.cert,
                 files.key,
                 where=f"{files.where}, in {h.source}",
-                host=fqdn,
+                host=host,
                 folder=files.folder,
             )
         except TlsError as exc:

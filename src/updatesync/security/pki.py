@@ -159,17 +159,19 @@ def issue_certificate(
     ips: Iterable[str] = (),
     *,
     days: int = SERVER_DAYS,
+    file_name: str | None = None,
 ) -> tuple[Path, Path]:
     """A server certificate for `host` signed by the CA in `folder`, valid for the DNS name
     `host` and each IP address in `ips`, with the serverAuth extended key usage; written to
-    `<folder>/<host>.pem` and `<host>.key` (0600). Refuses to overwrite (FileExistsError),
-    `TlsError` when the folder holds no CA, ValueError for a bad host or IP address."""
+    `<folder>/<host>.pem` and `<host>.key` (0600), or `<file_name>.pem`/`.key` (the web
+    console's `console`). Refuses to overwrite (FileExistsError), `TlsError` when the folder
+    holds no CA, ValueError for a bad host or IP address."""
     where = Path(folder)
     name = host.strip().lower()
     if not name or "/" in name or name.startswith(".") or any(c.isspace() for c in name):
         raise ValueError(f"{host!r} is not a host name; give one such as ps1site.contoso.com")
     addresses = [ipaddress.ip_address(ip.strip()) for ip in ips]
-    cert_path, key_path = server_files(where, name)
+    cert_path, key_path = server_files(where, file_name or name)
     for path in (cert_path, key_path):
         if path.exists():
             raise FileExistsError(f"{path} exists; remove it first to issue a new certificate")
