@@ -197,6 +197,10 @@ class ConsoleState:
         )
         return HTMLResponse(html, status_code=status_code, headers={"cache-control": "no-store"})
 
+    def refuse(self, request: Request, problem: str) -> HTMLResponse:
+        """The 403 page of a request the console will not do, saying why."""
+        return self.render(request, "problem.html", 403, page_title="Refused", problem=problem)
+
     def site_or_none(self, code: str) -> Site | None:
         try:
             return self.hierarchy.site(code)
@@ -223,12 +227,9 @@ def _page(handler: Endpoint) -> Endpoint:
                 request, "problem.html", 400, page_title="Bad request", problem=str(exc)
             )
         except CsrfRefused as exc:
-            return _console(request).render(
+            return _console(request).refuse(
                 request,
-                "problem.html",
-                403,
-                page_title="Refused",
-                problem=f"This form did not come from a page of your sign-in: its CSRF token "
+                f"This form did not come from a page of your sign-in: its CSRF token "
                 f"is {exc}. Open the page again and use its form.",
             )
         except BodyRefused:
@@ -295,22 +296,16 @@ async def sync(request: Request) -> Response:
     console = _console(request)
     refused = cross_origin(request)
     if refused is not None:
-        return console.render(
+        return console.refuse(
             request,
-            "problem.html",
-            403,
-            page_title="Refused",
-            problem=f"A sync is requested only from the console's own pages: {refused}. "
+            f"A sync is requested only from the console's own pages: {refused}. "
             "Use the sync buttons of the console's hierarchy page.",
         )
     session: ConsoleSession = request.scope[SESSION]
     if not session.can_sync:
-        return console.render(
+        return console.refuse(
             request,
-            "problem.html",
-            403,
-            page_title="Refused",
-            problem=f"User {session.user} ({session.role.value}) cannot start a sync: that "
+            f"User {session.user} ({session.role.value}) cannot start a sync: that "
             "needs the security role Software Update Manager or Full Administrator.",
         )
     form = parse_qs((await request.body()).decode("utf-8", "replace"))
@@ -522,12 +517,9 @@ async def logs(request: Request) -> Response:
     if request.method == "POST":
         refused = cross_origin(request)
         if refused is not None:
-            return console.render(
+            return console.refuse(
                 request,
-                "problem.html",
-                403,
-                page_title="Refused",
-                problem=f"Logs are uploaded only from the console's own page: {refused}.",
+                f"Logs are uploaded only from the console's own page: {refused}.",
             )
     status, values = await logs_page(request, console.upload_limits, request.scope[SESSION])
     return console.render(request, "logs.html", status, page_title="Logs", **values)

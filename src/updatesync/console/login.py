@@ -164,12 +164,9 @@ async def logout(request: Request) -> Response:
     console = _console(request)
     refused = cross_origin(request)
     if refused is not None:
-        return console.render(
+        return console.refuse(
             request,
-            "problem.html",
-            403,
-            page_title="Refused",
-            problem=f"Sign out from the console's own pages: {refused}.",
+            f"Sign out from the console's own pages: {refused}.",
         )
     session: ConsoleSession = request.scope[SESSION]
     form = parse_qs((await request.body()).decode("utf-8", "replace"))
