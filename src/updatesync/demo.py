@@ -216,7 +216,7 @@ class HierarchyDemo:
         )
         self.console.print(f"web console at {self.web.url}/", highlight=False, markup=False)
         self.console.print(
-            "every site and SUP serves HTTPS with a certificate of the demo's CA "
+            "every site, SUP and the web console serve HTTPS with a certificate of the demo's CA "
             f"{self.pki / CA_CERT}; the hierarchy file they run: {self.file}",
             highlight=False,
             markup=False,

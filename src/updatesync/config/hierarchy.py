@@ -207,7 +207,7 @@ class Hierarchy:
     alerts: AlertSettings = AlertSettings()
     """`[hierarchy.alerts]`: the overdue limit and the webhooks."""
     tls: TlsSettings | None = None
-    """`[hierarchy.tls]`: every site and SUP serves HTTPS only; None: plain HTTP."""
+    """`[hierarchy.tls]`: every site, SUP and the console serve HTTPS only; None: plain HTTP."""
     security: SecuritySettings = SecuritySettings()
     """`[hierarchy.security]`: which open surfaces need a token."""
     _by_code: dict[str, Site] = field(init=False, repr=False, compare=False)

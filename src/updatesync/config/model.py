@@ -10,7 +10,7 @@ Layout::
     [[hierarchy.alerts.webhooks]]  url, secret_file, unsigned
     [hierarchy.upstream]   kind, url
     [hierarchy.criteria]   products, classifications, languages
-    [hierarchy.tls]        ca, dir   (present: every site and SUP serves HTTPS only)
+    [hierarchy.tls]        ca, dir   (present: every site, SUP and console serves HTTPS only)
     [[sites]]              code, fqdn, type, parent, address, listen, port, cert, key
     [[sites.sups]]         fqdn, address, listen, port, https, internet_facing, cert, key,
                            http_port   (in install order)
@@ -345,9 +345,11 @@ class CriteriaTable(Table):
 
 class TlsTable(Table):
     """`[hierarchy.tls]`: TLS on every link. With this table every site and SUP serves HTTPS
-    only (a SUP on 8531 unless its `port` says otherwise), and every call between them
-    verifies the peer's certificate against `ca`. Make the CA and the certificates with
-    `updatesync pki init DIR` and `updatesync pki issue DIR --host FQDN`."""
+    only (a SUP on 8531 unless its `port` says otherwise), the web console too (with
+    `console.pem` and `console.key` in `dir`), and every call between them verifies the
+    peer's certificate against `ca`. Make the CA and the certificates with `updatesync pki
+    init DIR` and `updatesync pki issue DIR --host FQDN` (`--name console` for the
+    console's)."""
 
     ca: Text = key(
         "The CA bundle (PEM) the hierarchy's certificates are verified against: the `ca.pem` "
