@@ -13,6 +13,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from updatesync.roles.serving import BackgroundServer
+from updatesync.security import limits
 from updatesync.security.pki import client_context, create_ca, issue_certificate, server_files
 
 
@@ -47,3 +48,41 @@ def test_stopping_drops_an_idle_tls_connection_instead_of_waiting_for_its_close_
             pass
     stopping.join()
     client.close()
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [b"", b"GET / HTTP/1.1\r\nHost: local", b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HT"],
+    ids=["nothing", "half-a-header", "half-a-second-request"],
+)
+def test_a_client_whose_headers_do_not_come_is_disconnected(
+    monkeypatch: pytest.MonkeyPatch, sent: bytes
+) -> None:
+    """Slow clients time out before their body too: a connection that sends nothing, or
+    trickles the request line and headers (on a new connection or after an answer), is
+    closed once `HEADER_TIMEOUT` has passed (here 0.5 s); uvicorn alone waits for ever."""
+    monkeypatch.setattr(limits, "HEADER_TIMEOUT", 0.5)
+    with BackgroundServer(_app()) as server:
+        sock = socket.create_connection((server.host, server.port), timeout=60)
+        sock.sendall(sent)
+        answer = b""
+        while data := sock.recv(65536):  # to the end: the server closes the connection
+            answer += data
+        sock.close()
+    complete = sent.count(b"\r\n\r\n")
+    assert answer.count(b"HTTP/1.1 200 ") == complete  # a whole request was answered
+
+
+def test_a_client_that_sends_its_headers_in_time_is_served(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(limits, "HEADER_TIMEOUT", 5.0)
+    with (
+        BackgroundServer(_app()) as server,
+        socket.create_connection((server.host, server.port), timeout=60) as sock,
+    ):
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while data := sock.recv(65536):
+            answer += data
+    assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"up")

@@ -17,17 +17,54 @@ import threading
 from pathlib import Path
 from types import TracebackType
 
+import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from updatesync.security import limits
 from updatesync.security.limits import KEEP_ALIVE_TIMEOUT, limit_bodies
 
 
 class _Protocol(H11Protocol):
-    """uvicorn's HTTP/1.1 protocol, but an idle TLS connection is dropped at once when the
-    server stops: a graceful TLS close waits for the client's close_notify, which a client
-    holding the connection idle in its pool never sends, so each stop took asyncio's 30 s
-    TLS shutdown timeout."""
+    """uvicorn's HTTP/1.1 protocol, with two changes for a server on a network:
+
+    - a request's line and headers must arrive within `limits.HEADER_TIMEOUT` seconds of the
+      connection, or of its first byte after an answer; a client that connects and sends
+      nothing, or trickles its headers, is disconnected (uvicorn times out neither);
+    - an idle TLS connection is dropped at once when the server stops: a graceful TLS close
+      waits for the client's close_notify, which a client holding the connection idle in
+      its pool never sends, so each stop took asyncio's 30 s TLS shutdown timeout."""
+
+    _headers_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._expect_headers()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self._expect_headers()  # a request begun, its headers not all here yet
+        else:
+            self._headers_done()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._headers_done()
+        super().connection_lost(exc)
+
+    def _expect_headers(self) -> None:
+        if self._headers_timer is None:
+            self._headers_timer = self.loop.call_later(limits.HEADER_TIMEOUT, self._headers_late)
+
+    def _headers_done(self) -> None:
+        if self._headers_timer is not None:
+            self._headers_timer.cancel()
+            self._headers_timer = None
+
+    def _headers_late(self) -> None:
+        self._headers_timer = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self.transport.close()
 
     def shutdown(self) -> None:
         idle = self.cycle is None or self.cycle.response_complete

@@ -11,7 +11,8 @@ serves inside one (`limit_bodies`), so that no port of updatesync reads a body w
   and the connection is closed: the rest of the body is never read.
 - **a time**: a body must arrive within `body_timeout` seconds plus one second for every
   `min_rate` bytes it declares (or may have); a client that sends a byte a second is cut
-  off with `408`. The server closes idle keep-alive connections after `KEEP_ALIVE_TIMEOUT`.
+  off with `408`. The server closes idle keep-alive connections after `KEEP_ALIVE_TIMEOUT`,
+  and a connection whose request line and headers take longer than `HEADER_TIMEOUT`.
 - an application that answers before reading a body bigger than `UNREAD_KEPT` (a refused
   signature or token: 401) has `Connection: close` added to its answer, so the body is
   never read.
@@ -41,6 +42,8 @@ MIN_RATE = 64 * 1024
 """Bytes a second a body is expected to arrive at, at least, past `BODY_TIMEOUT`."""
 KEEP_ALIVE_TIMEOUT = 5
 """Seconds an idle keep-alive connection is kept open."""
+HEADER_TIMEOUT = 30.0
+"""Seconds a request's line and headers may take to arrive (`roles.serving` checks it)."""
 UNREAD_KEPT = 64 * 1024
 """A body up to this size, answered before it was read, leaves the connection open (the
 server reads that much ahead of the application anyway); a bigger one closes it."""
