@@ -9,7 +9,6 @@ are bound to.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import subprocess
@@ -17,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sockets import listening
 
 from updatesync.config import load_hierarchy
 from updatesync.demo import example_hierarchy
@@ -26,36 +26,6 @@ from updatesync.security.signing import create_secret
 
 START_TIMEOUT = 120.0
 SUP = "sup:cs1site.contoso.com"
-
-
-def listening(pid: int) -> set[tuple[str, int]]:
-    """(address, port) of every TCP socket the process `pid` listens on."""
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    found = set()
-    for table, size in (("tcp", 4), ("tcp6", 16)):
-        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
-            fields = line.split()
-            local, state, inode = fields[1], fields[3], fields[9]
-            if state == "0A" and inode in inodes:  # LISTEN
-                hexaddr, hexport = local.split(":")
-                found.add((_address(hexaddr, size), int(hexport, 16)))
-    return found
-
-
-def _address(hexaddr: str, size: int) -> str:
-    raw = bytes.fromhex(hexaddr)
-    # /proc writes each 32-bit word in the host's (little-endian) order
-    words = b"".join(raw[i : i + 4][::-1] for i in range(0, size, 4))
-    if size == 4:
-        return ".".join(str(b) for b in words)
-    return str(ipaddress.IPv6Address(words))
 
 
 def write_file(root: Path, *, address: str | None, extra: str = "") -> Path:

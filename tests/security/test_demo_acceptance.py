@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import ssl
 import stat
 import subprocess
@@ -31,6 +30,7 @@ from pathlib import Path
 import httpx
 import pytest
 from big_bodies import GROWTH, MB, Peak, big_post
+from sockets import listening
 
 from updatesync.config import Hierarchy, load_hierarchy
 from updatesync.roles.supervisor import ChildProcess, updatesync_command
@@ -179,40 +179,13 @@ def test_the_admin_token_starts_a_sync_over_verified_https(demo: Demo) -> None:
         assert done["completed"] == before[code] + 1, (code, done)
 
 
-def _listening(pid: int) -> list[tuple[str, int]]:
-    """(address, port) of every listening TCP socket the process holds."""
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    found = []
-    for table, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
-        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
-            fields = line.split()
-            local, state, inode = fields[1], fields[3], fields[9]
-            if state != "0A" or inode not in inodes:  # 0A: LISTEN
-                continue
-            address, port = local.split(":")
-            raw = bytes.fromhex(address)
-            # /proc writes each 32-bit word of the address in the host's byte order.
-            words = [raw[i : i + 4][::-1] for i in range(0, len(raw), 4)]
-            if socket.htonl(1) == 1:
-                words = [raw[i : i + 4] for i in range(0, len(raw), 4)]
-            found.append((socket.inet_ntop(family, b"".join(words)), int(port, 16)))
-    return found
-
-
 def test_no_socket_of_the_demo_listens_on_every_interface(demo: Demo) -> None:
-    listening = _listening(demo.process.pid)
+    bound = listening(demo.process.pid)
     roles = len(demo.hierarchy.sites) + sum(len(s.sups) for s in demo.hierarchy.sites)
     # every site and SUP, the console and the stand-in Microsoft Update
-    assert len(listening) >= roles + 2, listening
-    assert not [a for a in listening if a[0] in ("0.0.0.0", "::")], listening
-    assert {address for address, _ in listening} == {"127.0.0.1"}, listening
+    assert len(bound) >= roles + 2, bound
+    assert not [a for a in bound if a[0] in ("0.0.0.0", "::")], bound
+    assert {address for address, _ in bound} == {"127.0.0.1"}, bound
 
 
 def test_200_mb_posts_are_refused_and_the_demo_grows_by_less_than_20_mb(demo: Demo) -> None:

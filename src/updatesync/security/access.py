@@ -30,7 +30,6 @@ import enum
 import hashlib
 import hmac
 import json
-import os
 import re
 import secrets
 import threading
@@ -41,6 +40,8 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from updatesync.security.private_files import create_private_file
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -277,15 +278,13 @@ class TokenFileError(Exception):
 def load_or_create_token_file(path: Path) -> tuple[str, bool]:
     """(the token in `path`, whether it was created now). A missing file is created (mode
     0600, never over an existing one) with a new random token."""
+    token = new_token().text
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        create_private_file(path, (token + "\n").encode("ascii"))
     except FileExistsError:
         return read_token_file(path), False
     except OSError as exc:
         raise TokenFileError(f"cannot create the admin token file {path}: {exc}") from exc
-    token = new_token().text
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(token + "\n")
     return token, True
 
 

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from updatesync.security.private_files import private_dir
+from updatesync.security.private_files import create_private_file, private_dir
 
 CA_CERT = "ca.pem"
 CA_KEY = "ca.key"
@@ -59,13 +59,6 @@ class TlsError(Exception):
 
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write a new file readable by its owner only; FileExistsError when it exists."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
 
 
 def _write_public(path: Path, data: bytes) -> None:
@@ -125,7 +118,7 @@ def create_ca(folder: str | os.PathLike[str], name: str = "updatesync hierarchy 
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
         .sign(key, hashes.SHA256())
     )
-    _write_private(key_path, _key_bytes(key))
+    create_private_file(key_path, _key_bytes(key))
     _write_public(cert_path, cert.public_bytes(serialization.Encoding.PEM))
     return cert_path
 
@@ -210,9 +203,9 @@ def issue_certificate(
         )
         .sign(ca_key, hashes.SHA256())
     )
-    _write_private(key_path, _key_bytes(key))
+    create_private_file(key_path, _key_bytes(key))
     try:
-        _write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+        create_private_file(cert_path, cert.public_bytes(serialization.Encoding.PEM))
     except BaseException:
         key_path.unlink(missing_ok=True)
         raise

@@ -26,7 +26,7 @@ import secrets
 import stat
 from pathlib import Path
 
-from updatesync.security.private_files import private_dir
+from updatesync.security.private_files import create_private_file, private_dir
 
 MIN_SECRET_CHARS = 32
 """A secret shorter than this is refused (`create_secret` writes 64 hex characters)."""
@@ -150,12 +150,10 @@ def _new_value() -> str:
 def _write_private(target: Path, text: str, *, replace: bool) -> None:
     """Write `text` to `target` with mode 0600: a new file, or (`replace`) atomically over
     the existing one."""
-    private_dir(target.parent)
     if not replace:
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(text)
+        create_private_file(target, text.encode("ascii"))
         return
+    private_dir(target.parent)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.new")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:

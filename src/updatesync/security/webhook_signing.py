@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from updatesync.security.private_files import private_dir
+from updatesync.security.private_files import create_private_file
 from updatesync.security.shared_secret import SecretError, read_private_text
 
 SECRET_PREFIX = "whsec_"
@@ -69,12 +69,8 @@ def parse_webhook_secret(text: str, where: str) -> bytes:
 
 def create_webhook_secret(path: str | os.PathLike[str]) -> str:
     """Write a new webhook secret to `path` (a new file, mode 0600); returns its text."""
-    target = Path(path)
-    private_dir(target.parent)
     value = new_webhook_secret()
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(value + "\n")
+    create_private_file(path, (value + "\n").encode("ascii"))
     return value
 
 

@@ -18,7 +18,6 @@ Full Administrator of a new hierarchy.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +45,7 @@ from updatesync.security.access import (
     split_token,
     unauthorized_text,
 )
+from updatesync.security.private_files import create_private_file
 from updatesync.security.signing import SCHEME, require_signature
 from updatesync.site.database.models import TOKEN_SESSION
 from updatesync.site.database.site_db import SiteDatabase
@@ -232,14 +232,12 @@ def bootstrap_admin(db: SiteDatabase, token_file: Path, log: CMTraceLog | None) 
     written now; None when the database had users already."""
     if db.users.count_ever():
         return None
+    token = new_token()
     try:
-        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        create_private_file(token_file, (token.text + "\n").encode("ascii"))
     except FileExistsError:
         _adopt(db, token_file, log)
         return None
-    token = new_token()
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(token.text + "\n")
     db.users.add(ADMIN_USER, SecurityRole.FULL_ADMINISTRATOR.value, None)
     db.users.add_token(ADMIN_USER, token.token_id, token.secret_hash)
     if log is not None:
