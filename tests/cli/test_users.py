@@ -46,12 +46,15 @@ def test_the_token_comes_from_the_option_then_the_environment_then_admin_token(
     _clean(monkeypatch)
     given, from_env = tmp_path / "given.token", tmp_path / "env.token"
     given.write_text("from-option\n")
+    given.chmod(0o600)  # a token file is private, as every secret file
     from_env.write_text("from-env-file\n")
+    from_env.chmod(0o600)  # a token file is private, as every secret file
     admin = tmp_path / "data" / "CS1" / "admin.token"
 
     assert resolve_token(None, hierarchy) is None
     admin.parent.mkdir(parents=True)
     admin.write_text("the-admin\n")
+    admin.chmod(0o600)  # a token file is private, as every secret file
     assert resolve_token(None, hierarchy) == "the-admin"
     monkeypatch.setenv(TOKEN_ENV, "from-env")
     assert resolve_token(None, hierarchy) == "from-env"

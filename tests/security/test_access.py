@@ -394,6 +394,12 @@ def test_the_cli_manages_users_and_tokens_through_the_provider(
 
     token_file = tmp_path / "olga.token"
     token_file.write_text(token + "\n")
+    token_file.chmod(0o644)  # as `echo $TOKEN > FILE` leaves it: refused, saying what to do
+    loose = run(
+        "sync-now", "--site", "CS1", "--provider", provider, "--token-file", str(token_file)
+    )
+    assert loose[0] == 1 and f"chmod 600 {token_file}" in " ".join(loose[2].split()), loose
+    token_file.chmod(0o600)
     synced = run(
         "sync-now", "--site", "CS1", "--provider", provider, "--token-file", str(token_file)
     )
@@ -565,6 +571,10 @@ def test_a_token_file_is_created_private_once_and_then_read(tmp_path: Path) -> N
         read_token_file(path)
     with pytest.raises(TokenFileError, match="does not exist"):
         read_token_file(tmp_path / "missing")
+    path.write_text("ust_x_y\n")
+    path.chmod(0o640)
+    with pytest.raises(TokenFileError, match=r"has mode 0640: group or others may read"):
+        read_token_file(path)
 
 
 SERVED_SITE = """

@@ -41,7 +41,11 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from updatesync.security.private_files import create_private_file
+from updatesync.security.private_files import (
+    InsecureFileError,
+    create_private_file,
+    read_private_file,
+)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -289,11 +293,14 @@ def load_or_create_token_file(path: Path) -> tuple[str, bool]:
 
 
 def read_token_file(path: Path) -> str:
-    """The token in `path` (surrounding white space ignored)."""
+    """The token in `path` (surrounding white space ignored); refused when group or others
+    may read or change the file, as every secret file is."""
     try:
-        text = path.read_text(encoding="utf-8").strip()
+        text = read_private_file(path, "the token file").decode("utf-8").strip()
     except FileNotFoundError:
         raise TokenFileError(f"the token file {path} does not exist") from None
+    except InsecureFileError as exc:
+        raise TokenFileError(str(exc)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise TokenFileError(f"cannot read the token file {path}: {exc}") from exc
     if not text:
