@@ -1,10 +1,16 @@
-"""Shared pytest setup: the `fixtures_dir` fixture (real published data) and the `slow` marker."""
+"""Shared pytest setup: the `fixtures_dir` fixture (real published data), the `slow` marker,
+and the database fixtures (`database_kind`, `databases`, `database`: SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from databases import Database, Databases
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = PROJECT_ROOT.parent / "shared" / "fixtures"
@@ -23,3 +29,32 @@ def fixtures_dir() -> Path:
             "beside the project (present in CI, absent in a plain clone)"
         )
     return SHARED_FIXTURES
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_kind(request: pytest.FixtureRequest) -> str:
+    """Runs the test once on SQLite and once on PostgreSQL (skipped, with the reason, when no
+    test server is given: see tests/support/databases.py)."""
+    if request.param == "postgresql":
+        from databases import require_server
+
+        require_server()
+    return str(request.param)
+
+
+@pytest.fixture
+def databases(database_kind: str, tmp_path: Path) -> Iterator[Databases]:
+    """Fresh databases of the test's kind (`databases.new()`), dropped when the test ends."""
+    from databases import Databases
+
+    made = Databases(database_kind, tmp_path / "databases")
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+@pytest.fixture
+def database(databases: Databases) -> Database:
+    """One fresh database of the test's kind (SQLite file or PostgreSQL database)."""
+    return databases.new()
