@@ -144,6 +144,8 @@ class Sup:
     listen: str | None = None
     """The address the update server listens on, when the file says (`0.0.0.0`: every
     interface)."""
+    database: str | None = None
+    """Its store's SQLAlchemy URL, without password; None: SQLite in its data folder."""
 
     @property
     def url(self) -> str:
@@ -171,6 +173,9 @@ class Site:
     listen: str | None = None
     """The address the site server listens on, when the file says (`0.0.0.0`: every
     interface)."""
+    database: str | None = None
+    """Its site database's SQLAlchemy URL, without password; None: SQLite in its data
+    folder."""
 
     @property
     def url(self) -> str:

@@ -70,6 +70,7 @@ from updatesync.config.schedule import (
     default_overdue_after,
 )
 from updatesync.config.table import (
+    DatabaseUrl,
     Flag,
     Guids,
     Host,
@@ -417,6 +418,16 @@ class SupTable(Table):
         shown="none: HTTPS only",
     )
 
+    database: DatabaseUrl | None = key(
+        "The update server's database: an SQLAlchemy URL, "
+        "`postgresql+psycopg://USER@HOST:PORT/NAME` for PostgreSQL (the `postgresql` extra) or "
+        "`sqlite:///PATH`. No password here: the role reads it from "
+        "`UPDATESYNC_DATABASE_PASSWORD_<FQDN>` (or libpq's `~/.pgpass`).",
+        toml="string",
+        default=None,
+        shown="SQLite: `updateserver.sqlite` in the SUP's data folder",
+    )
+
     cert: Text | None = key(
         _CERT, toml="string", default=None, shown="`<dir>/<fqdn>.pem` of `[hierarchy.tls]`"
     )
@@ -449,6 +460,7 @@ class SupTable(Table):
             key=_path_in(base_dir, self.key) if self.key else None,
             http_port=self.http_port if tls else None,
             listen=self.listen,
+            database=self.database,
         )
 
 
@@ -521,6 +533,15 @@ class SiteTable(Table):
     criteria: CriteriaTable | None = key(
         "As `[hierarchy.criteria]`." + _TOP_ONLY, toml="table", default=None
     )
+    database: DatabaseUrl | None = key(
+        "The site database: an SQLAlchemy URL, `postgresql+psycopg://USER@HOST:PORT/NAME` "
+        "for PostgreSQL (the `postgresql` extra) or `sqlite:///PATH`. No password here: the role "
+        "reads it from `UPDATESYNC_DATABASE_PASSWORD_<SITE CODE>` (or libpq's `~/.pgpass`).",
+        toml="string",
+        default=None,
+        shown="SQLite: `site.sqlite` in the site's data folder",
+    )
+
     cert: Text | None = key(
         _CERT, toml="string", default=None, shown="`<dir>/<fqdn>.pem` of `[hierarchy.tls]`"
     )
@@ -549,6 +570,7 @@ class SiteTable(Table):
             cert=_path_in(base_dir, self.cert) if self.cert else None,
             key=_path_in(base_dir, self.key) if self.key else None,
             listen=self.listen,
+            database=self.database,
         )
 
 

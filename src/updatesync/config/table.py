@@ -34,6 +34,7 @@ StartTime = Annotated[datetime, PlainValidator(values.schedule_start)]
 Guids = Annotated[tuple[str, ...], PlainValidator(values.guid_list)]
 Languages = Annotated[tuple[str, ...], PlainValidator(values.language_list)]
 WebhookUrl = Annotated[str, PlainValidator(values.webhook_url)]
+DatabaseUrl = Annotated[str, PlainValidator(values.database_url)]
 
 
 def key(

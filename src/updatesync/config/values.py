@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from updatesync.config.databases import PASSWORD_VARIABLE, check_database_url
 from updatesync.config.defaults import MAX_TZ_BIAS, MIN_TZ_BIAS
 from updatesync.config.hierarchy import SiteType, UpstreamKind
 from updatesync.config.schedule import Schedule, parse_duration, parse_schedule, parse_size
@@ -332,6 +333,20 @@ def webhook_url(value: object) -> str:
     if not isinstance(value, str):
         raise problem(f"must be a string, got {toml_type(value)} {value!r}")
     return _parsed(_webhook, value.strip())
+
+
+_ROLE_PASSWORD: Final = (
+    f"{PASSWORD_VARIABLE}_<ROLE> of the role's process (<ROLE>: the site code, or the SUP's "
+    "FQDN in capitals with _ for every dot or dash)"
+)
+
+
+def database_url(value: object) -> str:
+    """A role's database (`database` of a site or a SUP): an SQLite or PostgreSQL URL with
+    no password in it (see `config.databases`)."""
+    if not isinstance(value, str):
+        raise problem(f"must be a string, got {toml_type(value)} {value!r}")
+    return _parsed(lambda url: check_database_url(url, variable=_ROLE_PASSWORD), value)
 
 
 guid_list = _unique_list("guids", _guid)

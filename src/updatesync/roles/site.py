@@ -29,6 +29,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 from updatesync.config import Site, WebhookSettings
+from updatesync.config.databases import password_variable, with_password
 from updatesync.roles.context import Role, RoleContext, RoleError
 from updatesync.security.access import Permission
 from updatesync.security.limits import limit_bodies
@@ -151,7 +152,12 @@ class SiteRole(Role):
 
     def _open_database(self) -> SiteDatabase:
         """The site database, with the site's SUPs as the hierarchy file lists them."""
-        db = SiteDatabase.open(self.site_dir, site_code=self.code)
+        url = self.site.database
+        db = SiteDatabase.open(
+            self.site_dir,
+            site_code=self.code,
+            url=with_password(url, password_variable(self.code)) if url else None,
+        )
         self._on_stop(db.close)
         db.sups.replace(
             [

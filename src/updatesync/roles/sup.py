@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import socket
 
+from updatesync.config.databases import password_variable, with_password
 from updatesync.roles.context import Role, RoleContext
 from updatesync.security.limits import limit_bodies
 from updatesync.security.signing import require_signature
@@ -64,7 +65,11 @@ class SupRole(Role):
         tls = self.context.server_tls(self.name)
         upstream = self.upstream()
         verify = self.context.verify_for(upstream) if upstream else None
-        store = UpdateStore.open(self.data)
+        url = self.sup.database
+        store = UpdateStore.open(
+            self.data,
+            url=with_password(url, password_variable(self.sup.fqdn)) if url else None,
+        )
         self._on_stop(store.close)
         runner = upstream_runner(
             store,

@@ -30,10 +30,22 @@ def sqlite_url(data_dir: Path) -> str:
     return f"sqlite:///{(data_dir / DATABASE_FILE).resolve()}"
 
 
+class DriverMissing(Exception):
+    """The database URL needs a driver that is not installed (psycopg for PostgreSQL)."""
+
+
 def create_store_engine(url: str) -> Engine:
-    """An engine for `url`; for SQLite, with WAL, a busy timeout and real transactions."""
+    """An engine for `url`; for SQLite, with WAL, a busy timeout and real transactions; for
+    PostgreSQL (psycopg 3), connections checked before use (a server restarted or a link cut
+    while the role ran costs one failed check, not a failed sync)."""
     if not url.startswith("sqlite"):
-        return create_engine(url, future=True)
+        try:
+            return create_engine(url, pool_pre_ping=True)
+        except ModuleNotFoundError as exc:
+            raise DriverMissing(
+                f"the driver for {make_url(url).drivername} is not installed ({exc.name}); "
+                "install updatesync with its PostgreSQL extra: pip install 'updatesync[postgresql]'"
+            ) from exc
     database = make_url(url).database
     if database and database != ":memory:" and not database.startswith("file:"):
         private_database(database)
@@ -71,6 +83,8 @@ def describe_database_error(exc: BaseException, where: str, what: str, rebuild: 
     """One line for a database that cannot be opened or read: `where` it is (see
     `database_name`), `what` it is ("update server store"), and `rebuild`, how to make a new
     one ("run `updatesync updateserver sync` again"); a line whatever `exc` is."""
+    if isinstance(exc, DriverMissing):
+        return f"{where}: cannot open the {what}: {exc}"
     orig = getattr(exc, "orig", None) or exc
     reason = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
     lowered = reason.lower()
@@ -104,7 +118,7 @@ def describe_database_error(exc: BaseException, where: str, what: str, rebuild: 
     return f"{where}: cannot use the {what}: {type(orig).__name__}: {reason}"
 
 
-OPEN_ERRORS = (DatabaseError, CommandError)
+OPEN_ERRORS = (DatabaseError, CommandError, DriverMissing)
 """What opening or migrating a damaged, unreadable or too-new database raises."""
 
 

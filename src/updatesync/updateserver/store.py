@@ -109,7 +109,10 @@ class UpdateStore:
         data_dir = private_dir(data_dir).absolute()
         if url is None:
             url = sqlite_url(data_dir)
-        engine = create_store_engine(url)
+        try:
+            engine = create_store_engine(url)
+        except OPEN_ERRORS as exc:
+            raise StoreUnreadable(store_problem(exc, url)) from exc
         try:
             migrate(engine, data_dir)
         except OPEN_ERRORS as exc:

@@ -90,7 +90,12 @@ class SiteDatabase:
             if folder.exists() and not folder.is_dir():
                 raise SiteDatabaseError(f"{folder}: is a file, not the site's data folder")
             url = sqlite_url(private_dir(folder))
-        engine = create_site_engine(url)
+        try:
+            engine = create_site_engine(url)
+        except OPEN_ERRORS as exc:
+            raise SiteDatabaseError(
+                describe_database_error(exc, database_name(url), "site database", SITE_REBUILD)
+            ) from exc
         try:
             migrate(engine)
             code = cls._identity(engine, url, site_code)
