@@ -48,6 +48,13 @@ from updatesync.cli.users import (
     user_app,
 )
 from updatesync.config import MICROSOFT_UPDATE_URL, HierarchyError
+from updatesync.config.databases import (
+    PASSWORD_VARIABLE,
+    DatabaseUrlError,
+    check_database_url,
+    password_variable,
+    with_password,
+)
 from updatesync.demo import HierarchyDemo, run_demo
 from updatesync.metadata.document import parse_update
 from updatesync.metadata.errors import MetadataError
@@ -100,8 +107,45 @@ app.command("serve")(serve)
 
 T = TypeVar("T")
 
+DATABASE_VARIABLE = "UPDATESYNC_DATABASE"
+"""The environment variable an `updateserver` command reads its `--database` from."""
+
+
+def _database_url(ctx: typer.Context, value: str | None) -> str | None:
+    """`--database` checked (see `config.databases.check_database_url`): a bad URL is one
+    `error:` line naming the option (or its variable) and exit status 2."""
+    if value is None:
+        return None
+    try:
+        return check_database_url(value)
+    except DatabaseUrlError as exc:
+        source = ctx.get_parameter_source("database")
+        from_env = source is not None and source.name == "ENVIRONMENT"
+        where = DATABASE_VARIABLE if from_env else "--database"
+        error(f"{where}: {exc}")
+        raise typer.Exit(2) from exc
+
+
 DataDir = Annotated[
-    Path, typer.Option("--data", help="The update server's data folder (created if missing).")
+    Path | None,
+    typer.Option(
+        "--data",
+        help="The update server's data folder (created if missing); its store is the SQLite "
+        "file there unless --database names another.",
+        show_default=False,
+    ),
+]
+Database = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        envvar=DATABASE_VARIABLE,
+        callback=_database_url,
+        help="The store's database instead of the data folder's SQLite file: "
+        "postgresql+psycopg://USER@HOST:PORT/NAME (its password from "
+        f"{PASSWORD_VARIABLE}, never in the URL) or sqlite:///PATH.",
+        show_default=False,
+    ),
 ]
 
 
@@ -127,11 +171,35 @@ def _user_errors() -> Iterator[None]:
         raise typer.Exit(1) from exc
 
 
+def _needs_store(data: Path | None, database: str | None) -> None:
+    """A command of the store needs its data folder or its database: else a usage error."""
+    if data is None and database is None:
+        error(
+            "give the update server's data folder (--data DIR) or its database "
+            f"(--database URL, or {DATABASE_VARIABLE})"
+        )
+        raise typer.Exit(2)
+
+
+def _needs_data(data: Path | None, command: str, kept: str) -> Path:
+    """`updateserver sync` and `serve` keep files of their own (`kept`) in the data folder."""
+    if data is None:
+        error(
+            f"updateserver {command} needs the update server's data folder (--data DIR): "
+            f"{kept} there, even with the store on --database"
+        )
+        raise typer.Exit(2)
+    return data
+
+
 @contextmanager
-def _store(data: Path) -> Iterator[UpdateStore]:
-    """The update server's store at `data`; a database error while it is used (a page
-    damaged past the first ones) names the file and what to do."""
-    with UpdateStore.open(data) as store:
+def _store(data: Path | None, database: str | None = None) -> Iterator[UpdateStore]:
+    """The update server's store: in `data`'s SQLite file, or in the database at `database`
+    (its password from UPDATESYNC_DATABASE_PASSWORD); a database error while it is used (a
+    page damaged past the first ones, a server gone) names the database and what to do."""
+    _needs_store(data, database)
+    url = with_password(database, password_variable()) if database is not None else None
+    with UpdateStore.open(data, url=url) as store:
         try:
             yield store
         except DatabaseError as exc:
@@ -215,12 +283,13 @@ def catalog_evolve(
 @server_app.command("import")
 def server_import(
     cabinet: Annotated[Path, typer.Argument(help="A WSUS export cabinet (wsusutil export).")],
-    data: DataDir,
+    data: DataDir = None,
+    database: Database = None,
 ) -> None:
     """Import a WSUS export cabinet into the update server's store, all or nothing."""
     with (
         _user_errors(),
-        _store(data) as store,
+        _store(data, database) as store,
         _progress(f"importing {cabinet.name}") as report,
     ):
         result = import_export_cabinet(store, cabinet, progress=report)
@@ -230,12 +299,13 @@ def server_import(
 @server_app.command("export")
 def server_export(
     cabinet: Annotated[Path, typer.Argument(help="The export cabinet to write.")],
-    data: DataDir,
+    data: DataDir = None,
+    database: Database = None,
 ) -> None:
     """Export every stored revision as a WSUS export cabinet."""
     with (
         _user_errors(),
-        _store(data) as store,
+        _store(data, database) as store,
         _progress(f"exporting to {cabinet.name}") as report,
     ):
         written = store.export(cabinet, progress=report)
@@ -244,11 +314,12 @@ def server_export(
 
 @server_app.command("status")
 def server_status(
-    data: DataDir,
+    data: DataDir = None,
+    database: Database = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """What the update server holds: revisions, updates, categories, change counter."""
-    with _user_errors(), _store(data) as store:
+    with _user_errors(), _store(data, database) as store:
         status = store.status()
     if as_json:
         console.print_json(json.dumps(status.to_json()))
@@ -258,12 +329,13 @@ def server_status(
 
 @server_app.command("changes")
 def server_changes(
-    data: DataDir,
     since: Annotated[int, typer.Option(help="A change counter value, e.g. from status.")],
+    data: DataDir = None,
+    database: Database = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The revisions that arrived after the change counter stood at SINCE."""
-    with _user_errors(), _store(data) as store:
+    with _user_errors(), _store(data, database) as store:
         keys = store.changed_since(since)
     if as_json:
         console.print_json(json.dumps([[k.update_id, k.revision] for k in keys]))
@@ -275,7 +347,8 @@ def server_changes(
 
 @server_app.command("sync")
 def server_sync(
-    data: DataDir,
+    data: DataDir = None,
+    database: Database = None,
     upstream: Annotated[
         str,
         typer.Option(
@@ -318,9 +391,10 @@ def server_sync(
     A failed sync keeps every batch it committed: run it again to fetch the rest. A
     replica's groups and deployments are applied all at once, or not at all.
     """
+    _needs_data(data, "sync", "its sync lock (one sync at a time) is kept")
     with (
         _user_errors(),
-        _store(data) as store,
+        _store(data, database) as store,
         _progress(f"syncing from {upstream}") as report,
     ):
         settings = SyncSettings(
@@ -351,7 +425,8 @@ def server_sync(
 
 @server_app.command("serve")
 def server_serve(
-    data: DataDir,
+    data: DataDir = None,
+    database: Database = None,
     host: Annotated[
         str, typer.Option(help="Address to listen on; 0.0.0.0 serves the whole network.")
     ] = "127.0.0.1",
@@ -383,6 +458,7 @@ def server_serve(
 ) -> None:
     """Serve MS-WSUSSS to downstream servers, and the admin API (token needed), until
     interrupted; over HTTPS with --cert and --key."""
+    folder = _needs_data(data, "serve", "its cookie key, admin token and sync lock are kept")
     if (cert is None) != (key is None):
         error("--cert and --key go together: give both to serve HTTPS, or neither")
         raise typer.Exit(2)
@@ -392,8 +468,8 @@ def server_serve(
         except TlsError as exc:
             error(str(exc))
             raise typer.Exit(1) from exc
-    with _user_errors(), _store(data) as store:
-        token_path = admin_token_file or Path(data) / ADMIN_TOKEN_FILE
+    with _user_errors(), _store(data, database) as store:
+        token_path = admin_token_file or folder / ADMIN_TOKEN_FILE
         try:
             token, created = load_or_create_token_file(token_path)
         except TokenFileError as exc:
@@ -428,7 +504,8 @@ def server_serve(
 
 @server_app.command("categories")
 def server_categories(
-    data: DataDir,
+    data: DataDir = None,
+    database: Database = None,
     category_type: Annotated[
         str | None,
         typer.Option(
@@ -438,7 +515,7 @@ def server_categories(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The categories this server holds: the products and classifications to subscribe to."""
-    with _user_errors(), _store(data) as store:
+    with _user_errors(), _store(data, database) as store:
         found = store.categories(category_type)
     if as_json:
         console.print_json(
@@ -463,7 +540,8 @@ def server_categories(
 
 @server_app.command("subscription")
 def server_subscription(
-    data: DataDir,
+    data: DataDir = None,
+    database: Database = None,
     product: Annotated[
         list[str] | None, typer.Option(help="A product (or family, company) id; repeat.")
     ] = None,
@@ -474,7 +552,7 @@ def server_subscription(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show the subscription, or replace it when any option is given."""
-    with _user_errors(), _store(data) as store:
+    with _user_errors(), _store(data, database) as store:
         if product or classification or language:
             store.set_subscription(
                 Subscription(

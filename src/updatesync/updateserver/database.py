@@ -30,6 +30,10 @@ def sqlite_url(data_dir: Path) -> str:
     return f"sqlite:///{(data_dir / DATABASE_FILE).resolve()}"
 
 
+class CookieKeyHomeless(Exception):
+    """An older store holds its cookie key, and no data folder was given to move it to."""
+
+
 class DriverMissing(Exception):
     """The database URL needs a driver that is not installed (psycopg for PostgreSQL)."""
 
@@ -88,6 +92,10 @@ def describe_database_error(exc: BaseException, where: str, what: str, rebuild: 
     orig = getattr(exc, "orig", None) or exc
     reason = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
     lowered = reason.lower()
+    if type(orig).__module__.split(".")[0] == "psycopg":
+        said = _postgresql_problem(reason, where, what)
+        if said is not None:
+            return said
     if isinstance(exc, CommandError) and "revision" in lowered:
         return (
             f"{where}: this {what} was written by a newer updatesync ({reason}); run that "
@@ -116,6 +124,64 @@ def describe_database_error(exc: BaseException, where: str, what: str, rebuild: 
     if isinstance(exc, DatabaseError | CommandError):
         return f"{where}: cannot use the {what}: {reason}"
     return f"{where}: cannot use the {what}: {type(orig).__name__}: {reason}"
+
+
+PASSWORD_HINT = (
+    "set its password in UPDATESYNC_DATABASE_PASSWORD (an `updatesync updateserver` command) "
+    "or UPDATESYNC_DATABASE_PASSWORD_<ROLE> (a role of the hierarchy), or in ~/.pgpass"
+)
+
+_UNREACHABLE = (
+    "connection refused",
+    "no such file or directory",
+    "failed to resolve host",
+    "could not translate host name",
+    "name or service not known",
+    "timeout expired",
+    "timed out",
+    "network is unreachable",
+    "no route to host",
+    "server closed the connection",
+    "the database system is starting up",
+    "the database system is shutting down",
+)
+
+
+def _postgresql_problem(reason: str, where: str, what: str) -> str | None:
+    """What a PostgreSQL server's refusal means for the user, or None when it is none of
+    the usual ones (a server not reached, a database or role it lacks, a password refused,
+    a host it does not let in, a right the user lacks)."""
+    said = reason.split("FATAL:", 1)[-1].strip() if "FATAL:" in reason else reason
+    said = " ".join(said.split())
+    lowered = said.lower()
+    if "password authentication failed" in lowered or "no password supplied" in lowered:
+        return f"{where}: the PostgreSQL server refused the login ({said}); {PASSWORD_HINT}"
+    if lowered.startswith("database ") and "does not exist" in lowered:
+        return (
+            f"{where}: cannot open the {what}: {said} on that PostgreSQL server; create it "
+            "(as a superuser: createdb --owner USER NAME) or correct the URL"
+        )
+    if lowered.startswith("role ") and "does not exist" in lowered:
+        return (
+            f"{where}: cannot open the {what}: {said} on that PostgreSQL server; create it "
+            "(as a superuser: createuser USER) or correct the user in the URL"
+        )
+    if "no pg_hba.conf entry" in lowered:
+        return (
+            f"{where}: the PostgreSQL server does not let this host in ({said}); add a line "
+            "for this host, user and database to its pg_hba.conf and reload it"
+        )
+    if "permission denied" in lowered:
+        return (
+            f"{where}: the database user may not do what the {what} needs ({said}); make it "
+            "the database's owner (ALTER DATABASE NAME OWNER TO USER)"
+        )
+    if any(sign in lowered for sign in _UNREACHABLE):
+        return (
+            f"{where}: cannot reach the PostgreSQL server of the {what} ({said}); check that "
+            "it runs and listens at that host and port, and that no firewall stands between"
+        )
+    return None
 
 
 OPEN_ERRORS = (DatabaseError, CommandError, DriverMissing)

@@ -24,6 +24,7 @@ from updatesync.updateserver import deployments as dep
 from updatesync.updateserver import schema as t
 from updatesync.updateserver.database import (
     OPEN_ERRORS,
+    CookieKeyHomeless,
     create_store_engine,
     database_name,
     describe_database_error,
@@ -80,6 +81,16 @@ def _sqlite_folder(engine: Engine) -> Path | None:
     return Path(url.database).absolute().parent
 
 
+def _data_folder(data_dir: Path | str) -> Path:
+    """The server's data folder `data_dir`, made (0700) if missing; absolute."""
+    folder = Path(data_dir)
+    if folder.exists() and not folder.is_dir():
+        raise StoreUnreadable(
+            f"{folder}: is a file, not a folder; give the update server's data folder"
+        )
+    return private_dir(folder).absolute()
+
+
 STORE_REBUILD = "run `updatesync updateserver sync` (or `import`) again to fill a new one"
 
 
@@ -98,30 +109,35 @@ class UpdateStore:
         store opened on a database alone."""
 
     @classmethod
-    def open(cls, data_dir: Path | str, *, url: str | None = None) -> UpdateStore:
+    def open(cls, data_dir: Path | str | None = None, *, url: str | None = None) -> UpdateStore:
         """Open (creating and migrating as needed) the store of the server at `data_dir`
-        (created 0700 if missing)."""
-        data_dir = Path(data_dir)
-        if data_dir.exists() and not data_dir.is_dir():
+        (created 0700 if missing), in its SQLite file there or in the database at `url`.
+        With `url` alone the store has no data folder (no cookie key, no sync lock: enough to
+        import, export and read it; an SQLite store's folder is its file's)."""
+        if data_dir is None and url is None:
             raise StoreUnreadable(
-                f"{data_dir}: is a file, not a folder; give the update server's data folder"
+                "no update server store given: name its data folder, or its database URL"
             )
-        data_dir = private_dir(data_dir).absolute()
+        folder = _data_folder(data_dir) if data_dir is not None else None
         if url is None:
-            url = sqlite_url(data_dir)
+            assert folder is not None
+            url = sqlite_url(folder)
         try:
             engine = create_store_engine(url)
         except OPEN_ERRORS as exc:
             raise StoreUnreadable(store_problem(exc, url)) from exc
         try:
-            migrate(engine, data_dir)
+            migrate(engine, folder if folder is not None else _sqlite_folder(engine))
         except OPEN_ERRORS as exc:
             engine.dispose()
             raise StoreUnreadable(store_problem(exc, url)) from exc
+        except CookieKeyHomeless as exc:
+            engine.dispose()
+            raise StoreUnreadable(f"{database_name(url)}: {exc}") from exc
         except BaseException:
             engine.dispose()
             raise
-        return cls(engine, data_dir)
+        return cls(engine, folder)
 
     def close(self) -> None:
         self.engine.dispose()

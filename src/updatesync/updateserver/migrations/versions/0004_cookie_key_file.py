@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from alembic import context, op
 
 from updatesync.security.private_files import create_private_file, read_private_file
+from updatesync.updateserver.database import CookieKeyHomeless
 
 revision = "0004"
 down_revision = "0003"
@@ -45,10 +46,10 @@ def upgrade() -> None:
 def _write_key_file(stored: str) -> None:
     data_dir = context.config.attributes.get("data_dir")
     if data_dir is None:
-        raise RuntimeError(
+        raise CookieKeyHomeless(
             "this update server's database holds its cookie key, which now lives in a file "
-            "of its data folder: open the store with UpdateStore.open(DATA_DIR, url=...) so "
-            "the key can be moved there"
+            "of its data folder: open it once with its data folder too (--data DIR beside "
+            "--database) so the key can be moved there"
         )
     path = Path(data_dir) / COOKIE_KEY_FILE
     key = base64.b64decode(stored)
