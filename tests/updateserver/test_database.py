@@ -6,17 +6,19 @@ import sqlite3
 import stat
 from pathlib import Path
 
+import psycopg
 import pytest
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy import text
-from sqlalchemy.exc import DatabaseError
+from sqlalchemy.exc import DatabaseError, OperationalError
 
 from updatesync.updateserver.database import (
     DATABASE_FILE,
     MIGRATIONS,
+    CookieKeyHomeless,
     create_store_engine,
     database_name,
     describe_database_error,
@@ -97,7 +99,7 @@ def test_a_key_in_the_database_is_not_moved_without_a_data_folder(tmp_path: Path
             connection.execute(
                 text("INSERT INTO server_identity VALUES (1, 'x', 'a2V5', '2026-12-01')")
             )
-        with pytest.raises(RuntimeError, match=r"open the store with UpdateStore\.open"):
+        with pytest.raises(CookieKeyHomeless, match=r"--data DIR beside --database"):
             migrate(engine)
     finally:
         engine.dispose()
@@ -121,6 +123,67 @@ def test_a_database_error_in_one_line_with_what_to_do(reason: str, said: str) ->
     assert line.startswith(said) and "\n" not in line
     if "not a valid" in said:
         assert line.endswith("restore it from a backup, or move it aside and sync again")
+
+
+@pytest.mark.parametrize(
+    ("reason", "said", "what_to_do"),
+    [
+        (
+            'connection failed: connection to server at "10.0.0.5", port 5432 failed: '
+            "Connection refused\n\tIs the server running on that host and accepting TCP/IP?",
+            "cannot reach the PostgreSQL server of the update server store (connection failed",
+            "check that it runs and listens at that host and port",
+        ),
+        (
+            "failed to resolve host 'db.invalid': [Errno -2] Name or service not known",
+            "cannot reach the PostgreSQL server",
+            "no firewall stands between",
+        ),
+        (
+            'connection failed: connection to server at "10.0.0.5", port 5432 failed: FATAL:  '
+            'password authentication failed for user "wsus"',
+            "the PostgreSQL server refused the login (password authentication failed for user",
+            "UPDATESYNC_DATABASE_PASSWORD_<ROLE>",
+        ),
+        (
+            'connection failed: connection to server at "10.0.0.5", port 5432 failed: '
+            "fe_sendauth: no password supplied",
+            "the PostgreSQL server refused the login",
+            "set its password in UPDATESYNC_DATABASE_PASSWORD",
+        ),
+        (
+            'connection failed: connection to server on socket "/run/postgresql/.s.PGSQL.5432" '
+            'failed: FATAL:  database "wsus" does not exist',
+            'cannot open the update server store: database "wsus" does not exist on that',
+            "createdb --owner USER NAME",
+        ),
+        (
+            'connection failed: connection to server at "10.0.0.5", port 5432 failed: FATAL:  '
+            'role "wsus" does not exist',
+            'cannot open the update server store: role "wsus" does not exist on that PostgreSQL',
+            "createuser USER",
+        ),
+        (
+            'connection failed: connection to server at "10.0.0.5", port 5432 failed: FATAL:  '
+            'no pg_hba.conf entry for host "10.0.0.9", user "wsus", database "wsus", no encryption',
+            "the PostgreSQL server does not let this host in",
+            "pg_hba.conf",
+        ),
+        (
+            "permission denied for schema public",
+            "the database user may not do what the update server store needs",
+            "OWNER TO USER",
+        ),
+    ],
+)
+def test_a_postgresql_refusal_in_one_line_with_what_to_do(
+    reason: str, said: str, what_to_do: str
+) -> None:
+    exc = OperationalError("SELECT 1", {}, psycopg.OperationalError(reason))
+    where = "postgresql+psycopg://wsus@10.0.0.5/wsus"
+    line = describe_database_error(exc, where, "update server store", "sync again")
+    assert line.startswith(f"{where}: {said}"), line
+    assert what_to_do in line and "\n" not in line
 
 
 def test_a_revision_this_version_does_not_know_is_a_newer_updatesync() -> None:
