@@ -8,9 +8,12 @@ For generated catalogs (10k and 100k updates by default):
 - peak memory (RSS) of both processes;
 - the import floor of bench/import_catalog.py (read the cabinet, parse with lxml, bulk insert into
   an empty SQLite table) for the same catalog, and the ratio of the full sync to it.
+With `--database postgresql` both stores are on PostgreSQL (a throwaway database each, made on
+`--postgresql-url` or UPDATESYNC_BENCH_POSTGRESQL and dropped after); `--database both` runs
+SQLite then PostgreSQL and prints their figures side by side (see backends.py).
 It prints the figures and the machine they ran on.
 
-    python bench/protocol_sync.py [--sizes 10000 100000] [--work DIR]
+    python bench/protocol_sync.py [--sizes 10000 100000] [--work DIR] [--database both]
 """
 
 from __future__ import annotations
@@ -22,18 +25,21 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 
+import backends
 import import_catalog
+from backends import Throwaway
 
 CLI = [sys.executable, "-m", "updatesync"]
 
 
-def run(*args: str) -> None:
+def run(*args: str, env: dict[str, str] | None = None) -> None:
     """Run an updatesync command, stopping the benchmark if it fails."""
-    done = subprocess.run([*CLI, *args], capture_output=True, text=True)
+    done = subprocess.run([*CLI, *args], capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise SystemExit(f"updatesync {' '.join(args)} failed:\n{done.stderr}")
 
@@ -46,12 +52,26 @@ def peak_of(pid: int) -> float:
     return float("nan")
 
 
-def serve(data: Path, port: int) -> subprocess.Popen[str]:
+def store_args(data: Path, database: Throwaway | None) -> list[str]:
+    """Where an `updateserver` command finds the store: the data folder, and the database."""
+    return ["--data", str(data), *(["--database", database.url] if database else [])]
+
+
+def environment(database: Throwaway | None) -> dict[str, str]:
+    """The commands' environment: the database's password in its variable, if it has one."""
+    env = dict(os.environ)
+    if database is not None and database.password:
+        env["UPDATESYNC_DATABASE_PASSWORD"] = database.password
+    return env
+
+
+def serve(data: Path, port: int, database: Throwaway | None) -> subprocess.Popen[str]:
     process = subprocess.Popen(
-        [*CLI, "updateserver", "serve", "--data", str(data), "--port", str(port)],
+        [*CLI, "updateserver", "serve", *store_args(data, database), "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env=environment(database),
     )
     assert process.stdout is not None
     for line in process.stdout:  # the server says when it listens
@@ -68,29 +88,35 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def bench_size(size: int, work: Path) -> dict[str, float]:
+def bench_size(size: int, work: Path, kind: str, server: str | None) -> dict[str, float]:
     cab = import_catalog.ensure_catalog(size, work)
     nxt = work / f"catalog-{size}-next.cab"
     if not nxt.exists():
         run("catalog", "evolve", str(cab), "--changes", "100", "--seed", "2", "--out", str(nxt))
-    up, down = work / f"A-{size}", work / f"B-{size}"
+    up, down = work / f"A-{size}-{kind}", work / f"B-{size}-{kind}"
     for folder in (up, down):
         subprocess.run(["rm", "-rf", str(folder)], check=True)
-    run("updateserver", "import", "--data", str(up), str(cab))
-    port = free_port()
-    server = serve(up, port)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        full = _timed_sync(down, url)
-        token = (up / "admin.token").read_text(encoding="utf-8").strip()
-        status = httpx.get(f"{url}/api/status", headers={"authorization": f"Bearer {token}"})
-        revisions = status.json()["revisions"]
-        run("updateserver", "import", "--data", str(up), str(nxt))
-        delta = _timed_sync(down, url)
-        upstream_peak = peak_of(server.pid)
-    finally:
-        server.terminate()
-        server.wait()
+    with ExitStack() as stack:
+        dbs: list[Throwaway | None] = [None, None]
+        if kind == "postgresql":
+            assert server is not None
+            dbs = [stack.enter_context(backends.throwaway(server, f"{n}{size}")) for n in "ab"]
+        a, b = dbs
+        run("updateserver", "import", *store_args(up, a), str(cab), env=environment(a))
+        port = free_port()
+        server_process = serve(up, port, a)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            full = _timed_sync(down, b, url)
+            token = (up / "admin.token").read_text(encoding="utf-8").strip()
+            status = httpx.get(f"{url}/api/status", headers={"authorization": f"Bearer {token}"})
+            revisions = status.json()["revisions"]
+            run("updateserver", "import", *store_args(up, a), str(nxt), env=environment(a))
+            delta = _timed_sync(down, b, url)
+            upstream_peak = peak_of(server_process.pid)
+        finally:
+            server_process.terminate()
+            server_process.wait()
     floor = import_catalog.measure("floor", cab)
     return {
         "revisions": revisions,
@@ -104,13 +130,14 @@ def bench_size(size: int, work: Path) -> dict[str, float]:
     }
 
 
-def _timed_sync(data: Path, url: str) -> tuple[float, float]:
+def _timed_sync(data: Path, database: Throwaway | None, url: str) -> tuple[float, float]:
     start = time.perf_counter()
     process = subprocess.Popen(
-        [*CLI, "updateserver", "sync", "--data", str(data), "--upstream", url],
+        [*CLI, "updateserver", "sync", *store_args(data, database), "--upstream", url],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=environment(database),
     )
     _pid, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - start
@@ -124,24 +151,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--work", type=Path, help="keep catalogs and stores here")
+    backends.add_arguments(parser)
     args = parser.parse_args()
+    server = backends.server(args)
     print(f"machine: {import_catalog.machine()}")
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        rows = [(size, bench_size(size, work)) for size in args.sizes]
+        rows = [
+            (size, kind, bench_size(size, work, kind, server))
+            for size in args.sizes
+            for kind in backends.kinds(args)
+        ]
     print(
-        f"{'updates':>8} {'revisions':>9} {'full sync':>10} {'rev/s':>7} {'delta(100)':>10} "
-        f"{'floor rev/s':>11} {'ratio':>6} {'peak A':>8} {'peak B':>8}"
+        f"{'updates':>8} {'database':<10} {'revisions':>9} {'full sync':>10} {'rev/s':>7} "
+        f"{'delta(100)':>10} {'floor rev/s':>11} {'ratio':>6} {'peak A':>8} {'peak B':>8}"
     )
-    for size, r in rows:
+    for size, kind, r in rows:
         print(
-            f"{size:>8} {r['revisions']:>9.0f} {r['full_seconds']:>9.1f}s {r['full_rate']:>7.0f} "
-            f"{r['delta_seconds']:>9.1f}s {r['floor_rate']:>11.0f} "
+            f"{size:>8} {kind:<10} {r['revisions']:>9.0f} {r['full_seconds']:>9.1f}s "
+            f"{r['full_rate']:>7.0f} {r['delta_seconds']:>9.1f}s {r['floor_rate']:>11.0f} "
             f"{r['full_seconds'] / r['floor_seconds']:>5.1f}x "
             f"{r['upstream_peak']:>5.0f} MiB {r['downstream_peak']:>5.0f} MiB"
         )
-    print(json.dumps({str(size): r for size, r in rows}))
+    print(json.dumps({f"{size}/{kind}": r for size, kind, r in rows}))
 
 
 if __name__ == "__main__":
