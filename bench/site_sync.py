@@ -6,24 +6,32 @@ serve` builds them, each on its own loopback port. The benchmark asks the provid
 (a full first sync), then brings 100 changes and syncs again (a delta), and prints for each:
 the time of the update server phase (6704 to 6705) and of the site-database phase (6705 to
 6702) read from WSyncMgr.log, CIs per second in the site-database phase, and the peak
-memory (RSS) of the process, with the machine it ran on.
+memory (RSS) of the process, with the machine it ran on. With `--database postgresql` the
+site database and the SUP's store are on PostgreSQL (a throwaway database each, made on
+`--postgresql-url` or UPDATESYNC_BENCH_POSTGRESQL and dropped after, named by the hierarchy
+file's `database` keys); `--database both` prints SQLite's and PostgreSQL's figures side by
+side (see backends.py).
 
-    python bench/site_sync.py [--sizes 10000 100000] [--work DIR]
+    python bench/site_sync.py [--sizes 10000 100000] [--work DIR] [--database both]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import sys
 import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 
+import backends
 import import_catalog
 from updatesync.config import load_hierarchy
+from updatesync.config.databases import password_variable
 from updatesync.logs.cmtrace import read_cmtrace
 from updatesync.metadata.export import read_export, write_export
 from updatesync.metadata.generator import evolve_catalog, generate_catalog
@@ -57,10 +65,12 @@ classifications = [{classifications}]
 code = "CS1"
 fqdn = "cs1site.contoso.com"
 type = "cas"
-
+{site_database}
 [[sites.sups]]
 fqdn = "cs1site.contoso.com"
+{sup_database}
 """
+SITE, SUP = "CS1", "cs1site.contoso.com"
 
 
 def _listed(values: tuple[str, ...]) -> str:
@@ -84,19 +94,38 @@ def phases(log: Path, skip: int) -> tuple[float, float, int]:
     return wsus, site, len(entries)
 
 
-def run_size(size: int, work: Path) -> list[tuple[str, float, float, int, float]]:
+def databases(stack: ExitStack, kind: str, server: str | None, size: int) -> dict[str, str]:
+    """The hierarchy file's `database` lines of the site and of its SUP: none for SQLite (the
+    files in their data folders), a throwaway PostgreSQL database each, the password (if the
+    server's URL has one) in each role's variable."""
+    lines = {"site_database": "", "sup_database": ""}
+    if kind != "postgresql":
+        return lines
+    assert server is not None
+    for line, role in (("site_database", SITE), ("sup_database", SUP)):
+        db = stack.enter_context(backends.throwaway(server, f"{line[:4]}{size}"))
+        lines[line] = f'database = "{db.url}"'
+        if db.password:
+            os.environ[password_variable(role)] = db.password
+    return lines
+
+
+def run_size(
+    size: int, work: Path, kind: str, server: str | None
+) -> list[tuple[str, float, float, int, float]]:
     month1, month2 = work / f"m1-{size}.cab", work / f"m2-{size}.cab"
     if not month1.exists():
         write_export(month1, generate_catalog(size, seed=size))
     if not month2.exists():
         with read_export(month1) as previous:
             write_export(month2, evolve_catalog(previous.records(), 100, seed=size + 1))
-    data = work / f"run-{size}"
+    data = work / f"run-{size}-{kind}"
     shutil.rmtree(data, ignore_errors=True)  # a fresh site and update servers every run
     mu = UpdateStore.open(data / "microsoft-update")
     import_export_cabinet(mu, month1)
     rows = []
-    with BackgroundServer(create_app(StoreBackend(mu))) as up:
+    with ExitStack() as stack:
+        up = stack.enter_context(BackgroundServer(create_app(StoreBackend(mu))))
         file = data / "hierarchy.toml"
         file.write_text(
             HIERARCHY.format(
@@ -104,6 +133,7 @@ def run_size(size: int, work: Path) -> list[tuple[str, float, float, int, float]
                 upstream=up.url,
                 products=_listed(tuple(c.update_id for c in mu.categories("Product"))),
                 classifications=_listed(CLASSES),
+                **databases(stack, kind, server, size),
             ),
             encoding="utf-8",
         )
@@ -144,22 +174,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--work", type=Path)
+    backends.add_arguments(parser)
     args = parser.parse_args()
+    server = backends.server(args)
     print(f"machine: {_machine()}")
     print(
-        f"{'updates':>8} {'sync':<10} {'update server':>13} {'site DB':>9} {'CIs':>7} "
-        f"{'CIs/s':>7} {'peak RSS':>9}"
+        f"{'updates':>8} {'database':<10} {'sync':<10} {'update server':>13} {'site DB':>9} "
+        f"{'CIs':>7} {'CIs/s':>7} {'peak RSS':>9}"
     )
     with tempfile.TemporaryDirectory(prefix="bench-site-") as tmp:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         for size in args.sizes:
-            for label, wsus, site, cis, rate, peak in run_size(size, work):
-                print(
-                    f"{size:>8} {label:<10} {wsus:>12.1f}s {site:>8.1f}s {cis:>7} {rate:>7.0f} "
-                    f"{peak:>6.0f} MiB",
-                    flush=True,
-                )
+            for kind in backends.kinds(args):
+                for label, wsus, site, cis, rate, peak in run_size(size, work, kind, server):
+                    print(
+                        f"{size:>8} {kind:<10} {label:<10} {wsus:>12.1f}s {site:>8.1f}s "
+                        f"{cis:>7} {rate:>7.0f} {peak:>6.0f} MiB",
+                        flush=True,
+                    )
     sys.stdout.flush()
 
 
