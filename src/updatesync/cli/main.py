@@ -22,7 +22,6 @@ from rich.progress import (
 )
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy.exc import DatabaseError
 
 from updatesync.cli.logs import logs_app
 from updatesync.cli.output import (
@@ -37,6 +36,7 @@ from updatesync.cli.output import (
 )
 from updatesync.cli.pki import pki_app
 from updatesync.cli.serve import DEFAULT_CONSOLE_PORT, secret_app, serve
+from updatesync.cli.store_options import Database, DataDir, needs_data, open_store
 from updatesync.cli.users import (
     ADMIN_TOKEN_FILE,
     CaOption,
@@ -48,13 +48,6 @@ from updatesync.cli.users import (
     user_app,
 )
 from updatesync.config import MICROSOFT_UPDATE_URL, HierarchyError
-from updatesync.config.databases import (
-    PASSWORD_VARIABLE,
-    DatabaseUrlError,
-    check_database_url,
-    password_variable,
-    with_password,
-)
 from updatesync.demo import HierarchyDemo, run_demo
 from updatesync.metadata.document import parse_update
 from updatesync.metadata.errors import MetadataError
@@ -76,9 +69,9 @@ from updatesync.updateserver.admin_api import (
     service_error_logger,
     upstream_runner,
 )
-from updatesync.updateserver.errors import StoreUnreadable, UpdateServerError
+from updatesync.updateserver.errors import UpdateServerError
 from updatesync.updateserver.importer import ImportResult, import_export_cabinet
-from updatesync.updateserver.store import Subscription, UpdateStore, store_problem
+from updatesync.updateserver.store import Subscription
 from updatesync.updateserver.store_backend import StoreBackend
 from updatesync.updateserver.store_status import StoreStatus
 from updatesync.updateserver.sync import (
@@ -107,48 +100,6 @@ app.command("serve")(serve)
 
 T = TypeVar("T")
 
-DATABASE_VARIABLE = "UPDATESYNC_DATABASE"
-"""The environment variable an `updateserver` command reads its `--database` from."""
-
-
-def _database_url(ctx: typer.Context, value: str | None) -> str | None:
-    """`--database` checked (see `config.databases.check_database_url`): a bad URL is one
-    `error:` line naming the option (or its variable) and exit status 2."""
-    if value is None:
-        return None
-    try:
-        return check_database_url(value)
-    except DatabaseUrlError as exc:
-        source = ctx.get_parameter_source("database")
-        from_env = source is not None and source.name == "ENVIRONMENT"
-        where = DATABASE_VARIABLE if from_env else "--database"
-        error(f"{where}: {exc}")
-        raise typer.Exit(2) from exc
-
-
-DataDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--data",
-        help="The update server's data folder (created if missing); its store is the SQLite "
-        "file there unless --database names another.",
-        show_default=False,
-    ),
-]
-Database = Annotated[
-    str | None,
-    typer.Option(
-        "--database",
-        envvar=DATABASE_VARIABLE,
-        callback=_database_url,
-        help="The store's database instead of the data folder's SQLite file: "
-        "postgresql+psycopg://USER@HOST:PORT/NAME (its password from "
-        f"{PASSWORD_VARIABLE}, never in the URL) or sqlite:///PATH.",
-        show_default=False,
-    ),
-]
-
-
 USER_ERRORS = (
     MetadataError,
     UpdateServerError,
@@ -169,41 +120,6 @@ def _user_errors() -> Iterator[None]:
     except USER_ERRORS as exc:
         error(user_error_text(exc))
         raise typer.Exit(1) from exc
-
-
-def _needs_store(data: Path | None, database: str | None) -> None:
-    """A command of the store needs its data folder or its database: else a usage error."""
-    if data is None and database is None:
-        error(
-            "give the update server's data folder (--data DIR) or its database "
-            f"(--database URL, or {DATABASE_VARIABLE})"
-        )
-        raise typer.Exit(2)
-
-
-def _needs_data(data: Path | None, command: str, kept: str) -> Path:
-    """`updateserver sync` and `serve` keep files of their own (`kept`) in the data folder."""
-    if data is None:
-        error(
-            f"updateserver {command} needs the update server's data folder (--data DIR): "
-            f"{kept} there, even with the store on --database"
-        )
-        raise typer.Exit(2)
-    return data
-
-
-@contextmanager
-def _store(data: Path | None, database: str | None = None) -> Iterator[UpdateStore]:
-    """The update server's store: in `data`'s SQLite file, or in the database at `database`
-    (its password from UPDATESYNC_DATABASE_PASSWORD); a database error while it is used (a
-    page damaged past the first ones, a server gone) names the database and what to do."""
-    _needs_store(data, database)
-    url = with_password(database, password_variable()) if database is not None else None
-    with UpdateStore.open(data, url=url) as store:
-        try:
-            yield store
-        except DatabaseError as exc:
-            raise StoreUnreadable(store_problem(exc, str(store.engine.url))) from exc
 
 
 @contextmanager
@@ -289,7 +205,7 @@ def server_import(
     """Import a WSUS export cabinet into the update server's store, all or nothing."""
     with (
         _user_errors(),
-        _store(data, database) as store,
+        open_store(data, database) as store,
         _progress(f"importing {cabinet.name}") as report,
     ):
         result = import_export_cabinet(store, cabinet, progress=report)
@@ -305,7 +221,7 @@ def server_export(
     """Export every stored revision as a WSUS export cabinet."""
     with (
         _user_errors(),
-        _store(data, database) as store,
+        open_store(data, database) as store,
         _progress(f"exporting to {cabinet.name}") as report,
     ):
         written = store.export(cabinet, progress=report)
@@ -319,7 +235,7 @@ def server_status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """What the update server holds: revisions, updates, categories, change counter."""
-    with _user_errors(), _store(data, database) as store:
+    with _user_errors(), open_store(data, database) as store:
         status = store.status()
     if as_json:
         console.print_json(json.dumps(status.to_json()))
@@ -335,7 +251,7 @@ def server_changes(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The revisions that arrived after the change counter stood at SINCE."""
-    with _user_errors(), _store(data, database) as store:
+    with _user_errors(), open_store(data, database) as store:
         keys = store.changed_since(since)
     if as_json:
         console.print_json(json.dumps([[k.update_id, k.revision] for k in keys]))
@@ -391,10 +307,10 @@ def server_sync(
     A failed sync keeps every batch it committed: run it again to fetch the rest. A
     replica's groups and deployments are applied all at once, or not at all.
     """
-    _needs_data(data, "sync", "its sync lock (one sync at a time) is kept")
+    needs_data(data, "sync", "its sync lock (one sync at a time) is kept")
     with (
         _user_errors(),
-        _store(data, database) as store,
+        open_store(data, database) as store,
         _progress(f"syncing from {upstream}") as report,
     ):
         settings = SyncSettings(
@@ -458,7 +374,7 @@ def server_serve(
 ) -> None:
     """Serve MS-WSUSSS to downstream servers, and the admin API (token needed), until
     interrupted; over HTTPS with --cert and --key."""
-    folder = _needs_data(data, "serve", "its cookie key, admin token and sync lock are kept")
+    folder = needs_data(data, "serve", "its cookie key, admin token and sync lock are kept")
     if (cert is None) != (key is None):
         error("--cert and --key go together: give both to serve HTTPS, or neither")
         raise typer.Exit(2)
@@ -468,7 +384,7 @@ def server_serve(
         except TlsError as exc:
             error(str(exc))
             raise typer.Exit(1) from exc
-    with _user_errors(), _store(data, database) as store:
+    with _user_errors(), open_store(data, database) as store:
         token_path = admin_token_file or folder / ADMIN_TOKEN_FILE
         try:
             token, created = load_or_create_token_file(token_path)
@@ -515,7 +431,7 @@ def server_categories(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The categories this server holds: the products and classifications to subscribe to."""
-    with _user_errors(), _store(data, database) as store:
+    with _user_errors(), open_store(data, database) as store:
         found = store.categories(category_type)
     if as_json:
         console.print_json(
@@ -552,7 +468,7 @@ def server_subscription(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show the subscription, or replace it when any option is given."""
-    with _user_errors(), _store(data, database) as store:
+    with _user_errors(), open_store(data, database) as store:
         if product or classification or language:
             store.set_subscription(
                 Subscription(

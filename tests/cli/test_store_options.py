@@ -1,4 +1,4 @@
-"""`--database URL` (or UPDATESYNC_DATABASE) on the `updatesync updateserver` commands: the
+"""Where the `updatesync updateserver` commands find their store (`cli.store_options`): the
 store on PostgreSQL or on an SQLite file by URL, `--data` needed only where the server keeps
 files of its own, and every problem of the URL or the server one line saying what to do."""
 
