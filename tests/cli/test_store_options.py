@@ -5,10 +5,15 @@ files of its own, and every problem of the URL or the server one line saying wha
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 from databases import Database, postgresql_database
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner, Result
 from upstream import stand_in_upstream
@@ -16,6 +21,7 @@ from upstream import stand_in_upstream
 from updatesync.cli import app
 from updatesync.metadata.export import read_export
 from updatesync.metadata.generator import generate_catalog
+from updatesync.roles.supervisor import updatesync_command
 from updatesync.updateserver.database import DATABASE_FILE
 
 UPDATES = 5
@@ -169,3 +175,62 @@ def test_a_database_the_server_lacks_is_one_line_saying_to_create_it() -> None:
     assert line.endswith(
         "create it (as a superuser: createdb --owner USER NAME) or correct the URL"
     )
+
+
+def test_serve_answers_from_the_database_and_keeps_its_token_in_data(
+    database: Database, catalog: Path, tmp_path: Path
+) -> None:
+    assert _invoke(["import", str(catalog), "--database", database.url]).exit_code == 0
+    data = tmp_path / "sup"
+    env = {k: v for k, v in os.environ.items() if k not in CLEAN}
+    serve = ["serve", "--data", str(data), "--database", database.url, "--port", "0"]
+    process = subprocess.Popen(
+        [*updatesync_command(), "updateserver", *serve],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**env, "COLUMNS": "300"},
+    )
+    assert process.stdout is not None
+    lines = []
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if "admin API's token" in line:
+                break
+        found = re.search(r"listening on (http://\S+):", "".join(lines))
+        assert found, "".join(lines)
+        token = (data / "admin.token").read_text(encoding="utf-8").strip()
+        status = httpx.get(
+            f"{found.group(1)}/api/status", headers={"authorization": f"Bearer {token}"}
+        )
+    finally:
+        process.terminate()
+        process.wait(30)
+    assert status.status_code == 200
+    shown = _invoke(["status", "--json", "--database", database.url])
+    assert status.json()["revisions"] == json.loads(shown.stdout)["revisions"] > UPDATES
+    assert not (data / DATABASE_FILE).exists()
+
+
+def test_a_user_without_rights_on_the_database_is_told_to_make_it_the_owner() -> None:
+    with postgresql_database("rights") as db:
+        server = make_url(db.url)
+        role = f"nobody_{server.database[-12:]}"
+        admin = create_engine(server, isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f"CREATE ROLE {role} LOGIN"))
+                conn.execute(text(f"REVOKE CREATE ON SCHEMA public FROM PUBLIC, {role}"))
+            url = server.set(username=role).render_as_string(hide_password=False)
+            result = _invoke(["status", "--database", url])
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f"DROP OWNED BY {role}"))
+                conn.execute(text(f"DROP ROLE IF EXISTS {role}"))
+            admin.dispose()
+    assert result.exit_code == 1
+    line = _one_error_line(result)
+    assert f"error: postgresql+psycopg://{role}@/" in line
+    assert "the database user may not do what the update server store needs (permission " in line
+    assert line.endswith("make it the database's owner (ALTER DATABASE NAME OWNER TO USER)")
