@@ -97,12 +97,3 @@ def test_a_store_on_database_gives_what_the_default_store_gives(
         default_store.package
     )
     assert got.package != _package_without_identity(got.package)  # the two were there
-
-
-def test_the_database_may_come_from_the_environment(
-    default_store: Outcome, database: Database, fixtures_dir: Path
-) -> None:
-    env = {"UPDATESYNC_DATABASE": database.url}
-    _run(["import", str(fixtures_dir / "wsus-exports" / EXPORTS[0])], env)
-    status = json.loads(_run(["status", "--json"], env))
-    assert _comparable(status) == _comparable(default_store.statuses[0])
