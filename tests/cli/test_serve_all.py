@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from tests.support.hierarchy_processes import ProcessHierarchy
+
 from updatesync.config import load_hierarchy
 from updatesync.demo import example_hierarchy
 from updatesync.roles.supervisor import updatesync_command
@@ -25,6 +25,7 @@ pytestmark = pytest.mark.slow
 ROLE_LINE = re.compile(r"^role (\S+) at (\S+)$", re.MULTILINE)
 RUNNING = re.compile(r"^updatesync: (\d+) role\(s\) running", re.MULTILINE)
 START_TIMEOUT = 300.0
+CONSOLE = ("--console-port", "0")
 
 
 class Serving:
@@ -34,8 +35,7 @@ class Serving:
         self.output = output
         with output.open("wb") as stream:
             self.process = subprocess.Popen(
-                [*updatesync_command(), "serve", str(file), "--role", "all"]
-                + ["--console-port", "0"],
+                [*updatesync_command(), "serve", str(file), "--role", "all", *CONSOLE],
                 stdin=subprocess.DEVNULL,
                 stdout=stream,
                 stderr=subprocess.STDOUT,
@@ -65,10 +65,10 @@ class Serving:
             return self.process.wait()
 
 
-def _sync_now(file: Path, token: Path) -> subprocess.CompletedProcess[str]:
+def _sync_now(file: Path, token_file: Path) -> subprocess.CompletedProcess[str]:
+    token = ("--token-file", str(token_file))
     return subprocess.run(
-        [*updatesync_command(), "sync-now", "--hierarchy", str(file), "--site", "CS1"]
-        + ["--token-file", str(token)],
+        [*updatesync_command(), "sync-now", "--hierarchy", str(file), "--site", "CS1", *token],
         capture_output=True,
         text=True,
         timeout=120,
