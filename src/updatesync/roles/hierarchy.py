@@ -46,12 +46,21 @@ so that no other program on the machine is given one of them before its role lis
 
 
 def parse_role(hierarchy: Hierarchy, role: str) -> list[str]:
-    """`site:PS1`, `sup:ps1sys.contoso.com` or `all` → the role names it covers."""
+    """`site:PS1`, `sup:ps1sys.contoso.com` or `all` → the role names it covers. A site code
+    or a SUP's FQDN alone (`PS1`, `ps1sys.contoso.com`) names that site or SUP too: the
+    instance name of the systemd unit `updatesync@.service`."""
     text = role.strip()
     if text.lower() == "all":
         names = [f"sup:{sup.fqdn}" for site in hierarchy.walk() for sup in site.sups]
         return names + [f"site:{site.code}" for site in hierarchy.walk()]
-    kind, _, value = text.partition(":")
+    kind, colon, value = text.partition(":")
+    if not colon and text:
+        codes = {site.code.lower(): site.code for site in hierarchy.sites}
+        if text.lower() in codes:
+            return [f"site:{codes[text.lower()]}"]
+        fqdns = {sup.fqdn.lower(): sup.fqdn for site in hierarchy.sites for sup in site.sups}
+        if text.lower() in fqdns:
+            return [f"sup:{fqdns[text.lower()]}"]
     try:
         if kind.lower() == "site":
             return [f"site:{hierarchy.site(value).code}"]
@@ -61,7 +70,8 @@ def parse_role(hierarchy: Hierarchy, role: str) -> list[str]:
         raise RoleError(f"role {role!r}: {exc.args[0]}") from None
     raise RoleError(
         f"role {role!r} is not one of: all, site:<CODE> (e.g. site:PS1), sup:<FQDN> "
-        "(e.g. sup:ps1sys.contoso.com)"
+        "(e.g. sup:ps1sys.contoso.com), or the code of a site or the FQDN of a SUP of "
+        f"{hierarchy.source} alone"
     )
 
 
