@@ -264,3 +264,26 @@ def test_serve_all_says_which_role_cannot_listen_at_its_port(tmp_path: Path) -> 
         f"error: site:PS1: cannot listen on 127.0.0.1:{port} (Address already in use); stop "
         f"what uses it, or give site PS1 another `port` in {file}"
     )
+
+
+def test_sync_now_points_at_the_loopback_copy_when_the_provider_does_not_answer(
+    tmp_path: Path,
+) -> None:
+    """`serve FILE --role all` on a file for many hosts runs it from a copy; `sync-now
+    --hierarchy FILE` then finds nobody at the file's address, and says where to look."""
+    file = _two_sites(tmp_path)  # CS1 at a free port of 127.0.0.1: nobody answers there
+    copy = tmp_path / "data" / "loopback" / "hierarchy.toml"
+    copy.parent.mkdir(parents=True)
+    copy.write_text(file.read_text(encoding="utf-8"), encoding="utf-8")
+    token = tmp_path / "admin.token"
+    token.write_text("x" * 40, encoding="utf-8")
+    token.chmod(0o600)
+    args = ["sync-now", "--site", "CS1", "--hierarchy", str(file), "--token-file", str(token)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    said = _squeezed(result.output)
+    assert _squeezed("did not answer") in said
+    assert _squeezed(f"runs it from {copy}: give --hierarchy {copy}") in said
+    copy.unlink()
+    result = CliRunner().invoke(app, args)
+    assert "--hierarchy" not in result.output, "no copy, no hint"

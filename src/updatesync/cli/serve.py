@@ -150,7 +150,10 @@ def serve(
     hierarchy_file: Annotated[Path, typer.Argument(help="The hierarchy file (TOML).")],
     role: Annotated[
         str,
-        typer.Option(help="all, site:<CODE> (site:PS1) or sup:<FQDN> (sup:ps1sys.contoso.com)."),
+        typer.Option(
+            help="all, console, site:<CODE> (site:PS1) or sup:<FQDN> (sup:ps1sys.contoso.com); "
+            "a site code or a SUP's FQDN alone too (PS1, ps1sys.contoso.com)."
+        ),
     ] = "all",
     upstream: Annotated[
         str | None,
