@@ -83,6 +83,7 @@ def test_the_unit_template_is_package_data() -> None:
         "NoNewPrivileges=yes",
         "PrivateTmp=yes",
         "EnvironmentFile=-/etc/updatesync/database.env",
+        "Environment=TMPDIR=/var/cache/updatesync",
     ):
         assert f"\n{hardening}\n" in unit, hardening
 
