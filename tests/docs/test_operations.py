@@ -16,13 +16,16 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from updatesync.config.model import SiteTable
 from updatesync.config.reference import markdown
 from updatesync.metadata.export import read_export, write_export
 from updatesync.metadata.generator import evolve_catalog, generate_catalog
+from updatesync.site.database.engine import VERSION_TABLE
 from updatesync.site.database.site_db import SiteDatabase
+from updatesync.site.database.store import SiteDatabaseError
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.peers import COOKIE_KEY_FILE, server_identity
 from updatesync.updateserver.store import UpdateStore
@@ -181,3 +184,25 @@ def test_the_reference_changes_with_a_key_of_the_model(monkeypatch: pytest.Monke
     monkeypatch.setitem(SiteTable.model_fields, "added_key", field)
     added = markdown()
     assert added != committed and "| `added_key` |" in added
+
+
+def test_an_older_updatesync_refuses_a_database_as_the_guide_says(tmp_path: Path) -> None:
+    """The guide's Upgrading quotes what a role says of a database a newer updatesync
+    migrated; a schema revision this version does not know gives that line."""
+    folder = tmp_path / "PS1"
+    db = SiteDatabase.open(folder, site_code="PS1")
+    try:
+        with db.engine.begin() as conn:
+            conn.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = 'f00000000001'"))
+    finally:
+        db.close()
+    with pytest.raises(SiteDatabaseError) as refused:
+        SiteDatabase.open(folder, site_code="PS1")
+    said = str(refused.value)
+    quoted = re.search(
+        r"`(this site database was written by a newer updatesync) \(\.\.\.\); "
+        r"(run that version, or restore a backup made with this one)`",
+        " ".join(GUIDE.read_text().split()),
+    )
+    assert quoted, "the guide quotes the refusal"
+    assert quoted.group(1) in said and said.endswith(quoted.group(2)), said
