@@ -1,7 +1,8 @@
 """Tests of `updatesync serve` and `updatesync secret new/rotate` (`updatesync.cli.serve`)
 that need no running server: the secret file's messages and refusals (an existing file, a file
 others can read, a rotation under way), and `serve` refusing a bad hierarchy file or an unknown
-role with a one-line reason and exit status 1, before anything is started."""
+role with a one-line reason and exit status 1, before anything is started; `serve --role all`
+refusing a file with roles here and elsewhere, or two roles at one port."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from typer.testing import CliRunner
 from updatesync.cli import app
 from updatesync.config import load_hierarchy
 from updatesync.demo import example_hierarchy
+from updatesync.roles import free_port
+from updatesync.roles.serving import bind
 from updatesync.security.shared_secret import load_secret
 from updatesync.security.webhook_signing import load_webhook_secret
 
@@ -172,3 +175,115 @@ def test_serve_a_malformed_role_shows_the_forms(hierarchy_file: Path) -> None:
     said = _squeezed(result.output)
     assert said.startswith(_squeezed("error: role 'bogus' is not one of: all, site:<CODE>"))
     assert "Traceback" not in result.output
+
+
+TWO_SITES = """
+[hierarchy]
+name = "Two"
+data_dir = "data"
+
+[hierarchy.upstream]
+kind = "none"
+
+[[sites]]
+code = "CS1"
+fqdn = "cs1site.contoso.com"
+type = "cas"
+address = "127.0.0.1"
+port = {cs1}
+
+[[sites.sups]]
+fqdn = "cs1site.contoso.com"
+address = "127.0.0.1"
+port = {sup1}
+
+[[sites]]
+code = "PS1"
+fqdn = "ps1site.contoso.com"
+type = "primary"
+parent = "CS1"
+address = "{ps1_address}"
+port = {ps1}
+
+[[sites.sups]]
+fqdn = "ps1site.contoso.com"
+address = "127.0.0.1"
+port = {sup2}
+"""
+
+
+def _two_sites(tmp_path: Path, **given: object) -> Path:
+    ports = iter(free_port() for _ in range(4))
+    values = {"cs1": next(ports), "sup1": next(ports), "ps1": next(ports), "sup2": next(ports)}
+    values |= {"ps1_address": "127.0.0.1", **given}
+    file = tmp_path / "hierarchy.toml"
+    file.write_text(TWO_SITES.format(**values), encoding="utf-8")
+    return file
+
+
+@pytest.mark.parametrize("processes", [False, True], ids=["in-process", "processes"])
+def test_serve_all_refuses_a_file_with_roles_here_and_elsewhere(
+    tmp_path: Path, processes: bool
+) -> None:
+    """Half a hierarchy on this host and half on its own hosts is not a hierarchy: `--role
+    all` names the role that is elsewhere and what to run instead, and starts nothing."""
+    file = _two_sites(tmp_path, ps1_address="192.0.2.10")  # TEST-NET-1: nobody's address
+    args = ["serve", str(file), "--role", "all", "--console-port", "0"]
+    result = CliRunner().invoke(app, [*args, "--processes"] if processes else args)
+    assert result.exit_code == 1, result.output
+    said = _squeezed(result.output)
+    assert said.startswith(_squeezed(f"error: {file}: --role all runs every role of the file"))
+    assert _squeezed("site:PS1 is elsewhere (192.0.2.10 is not an address of this host)") in said
+    assert _squeezed(f"updatesync serve {file} --role sup:cs1site.contoso.com") in said
+    assert "sup:ps1site" not in said, "its SUP is at 127.0.0.1: here"
+    assert not (tmp_path / "data" / "loopback").exists()
+    assert "Traceback" not in result.output
+
+
+def test_serve_all_names_two_roles_of_the_file_at_one_port(tmp_path: Path) -> None:
+    port = free_port()
+    file = _two_sites(tmp_path, cs1=port, ps1=port)
+    result = CliRunner().invoke(app, ["serve", str(file), "--role", "all"])
+    assert result.exit_code == 1, result.output
+    assert _squeezed(result.output) == _squeezed(
+        f"error: site:PS1: 127.0.0.1:{port} is also where site:CS1 listens in {file}; give "
+        "every site and SUP of this host a `port` of its own (site PS1)"
+    )
+
+
+def test_serve_all_says_which_role_cannot_listen_at_its_port(tmp_path: Path) -> None:
+    taken = bind("127.0.0.1", 0)
+    try:
+        port = taken.getsockname()[1]
+        file = _two_sites(tmp_path, ps1=port)
+        result = CliRunner().invoke(app, ["serve", str(file), "--role", "all"])
+    finally:
+        taken.close()
+    assert result.exit_code == 1, result.output
+    assert _squeezed(result.output) == _squeezed(
+        f"error: site:PS1: cannot listen on 127.0.0.1:{port} (Address already in use); stop "
+        f"what uses it, or give site PS1 another `port` in {file}"
+    )
+
+
+def test_sync_now_points_at_the_loopback_copy_when_the_provider_does_not_answer(
+    tmp_path: Path,
+) -> None:
+    """`serve FILE --role all` on a file for many hosts runs it from a copy; `sync-now
+    --hierarchy FILE` then finds nobody at the file's address, and says where to look."""
+    file = _two_sites(tmp_path)  # CS1 at a free port of 127.0.0.1: nobody answers there
+    copy = tmp_path / "data" / "loopback" / "hierarchy.toml"
+    copy.parent.mkdir(parents=True)
+    copy.write_text(file.read_text(encoding="utf-8"), encoding="utf-8")
+    token = tmp_path / "admin.token"
+    token.write_text("x" * 40, encoding="utf-8")
+    token.chmod(0o600)
+    args = ["sync-now", "--site", "CS1", "--hierarchy", str(file), "--token-file", str(token)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    said = _squeezed(result.output)
+    assert _squeezed("did not answer") in said
+    assert _squeezed(f"runs it from {copy}: give --hierarchy {copy}") in said
+    copy.unlink()
+    result = CliRunner().invoke(app, args)
+    assert "--hierarchy" not in result.output, "no copy, no hint"

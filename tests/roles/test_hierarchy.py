@@ -50,7 +50,7 @@ def test_a_sup_role_takes_its_fqdn_in_any_case(hierarchy: Hierarchy, text: str) 
     assert parse_role(hierarchy, text) == ["sup:ps1sys.contoso.com"]
 
 
-@pytest.mark.parametrize("text", ["PS1", "server:PS1", "site PS1", "", "everything"])
+@pytest.mark.parametrize("text", ["XX9", "server:PS1", "site PS1", "", "everything"])
 def test_a_malformed_role_is_refused_with_the_forms_allowed(
     hierarchy: Hierarchy, text: str
 ) -> None:
@@ -60,6 +60,18 @@ def test_a_malformed_role_is_refused_with_the_forms_allowed(
     assert repr(text) in message
     for form in ("all", "site:<CODE>", "sup:<FQDN>"):
         assert form in message
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [("PS1", "site:PS1"), ("ss1", "site:SS1"), ("PS1SYS.contoso.com", "sup:ps1sys.contoso.com")],
+)
+def test_a_site_code_or_a_sup_fqdn_alone_names_it(
+    hierarchy: Hierarchy, text: str, name: str
+) -> None:
+    """As the instance name of the systemd unit: `updatesync@PS1`,
+    `updatesync@ps1sys.contoso.com` run `serve FILE --role %i`."""
+    assert parse_role(hierarchy, text) == [name]
 
 
 def test_an_unknown_site_or_sup_is_refused_with_what_the_hierarchy_has(

@@ -203,7 +203,7 @@ def test_the_example_file_runs_every_role_in_its_own_process_on_loopback(
     (same data folder and secret), and Ctrl-C still leaves no process behind."""
     file = tmp_path / "hierarchy.toml"
     file.write_text(example_hierarchy().read_text(encoding="utf-8"), encoding="utf-8")
-    copy = tmp_path / "data" / "processes" / "hierarchy.toml"
+    copy = tmp_path / "data" / "loopback" / "hierarchy.toml"
     served = Served(file, tmp_path / "serve.out")
     try:
         roles = served.wait_running()

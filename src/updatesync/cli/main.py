@@ -36,6 +36,7 @@ from updatesync.cli.output import (
 )
 from updatesync.cli.pki import pki_app
 from updatesync.cli.serve import DEFAULT_CONSOLE_PORT, secret_app, serve
+from updatesync.cli.service import service_app
 from updatesync.cli.store_options import Database, DataDir, needs_data, open_store
 from updatesync.cli.users import (
     ADMIN_TOKEN_FILE,
@@ -96,6 +97,7 @@ app.add_typer(logs_app, name="logs")
 app.add_typer(pki_app, name="pki")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
+app.add_typer(service_app, name="service")
 app.command("serve")(serve)
 
 T = TypeVar("T")

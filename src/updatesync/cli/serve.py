@@ -6,27 +6,32 @@ current secret, the old one kept as previous) and `secret rotate --finish FILE` 
 
 `serve HIERARCHY.toml --role site:PS1` runs one site server at the address and port the file
 gives it; `--role sup:FQDN` one SUP's update server; `--role console` the web console of the
-whole hierarchy (`--host`, `--console-port`); `--role all` every role of the file in this
-process, each on a free loopback port, and the console. A site or SUP listens on its `listen`
-address, or on the address of this host its `address` (else its FQDN) names
-(`roles.listen_address`); the console on `--host`, 127.0.0.1 unless told: nothing listens
-on every interface unless the file or the command line says `0.0.0.0`. Each role prints one
-line `role <name> at <url>` when it listens, then the command runs until Ctrl-C or SIGTERM.
+whole hierarchy (`--host`, `--console-port`); `--role all` every role of the file on this
+host, and the console. A site or SUP listens on its `listen` address, or on the address of
+this host its `address` (else its FQDN) names (`roles.listen_address`); the console on
+`--host`, 127.0.0.1 unless told: nothing listens on every interface unless the file or the
+command line says `0.0.0.0`. Each role prints one line `role <name> at <url>` when it
+listens, then the command runs until Ctrl-C or SIGTERM.
+
+`--role all` on a file whose every site and SUP is at an address of this host (loopback,
+or this host's own) runs each at the address and port the file gives it, so that `sync-now
+--hierarchy FILE` and the other commands reach them through the same file. On a file none
+of whose roles is here (one written for many hosts, tried on one machine) every role runs on
+127.0.0.1 at a free port, written in a copy of the file, `<data_dir>/loopback/hierarchy.toml`
+(same data folder and secret), which the command names for the other commands. A file with
+some roles here and some elsewhere is refused, naming those elsewhere.
 
 With `--processes`, each role named (with `all`: each SUP, each site and the console) runs
-as its own child process, `serve FILE --role <name>` at the address and port the file gives
-it (with `all` and a file whose roles are not all at loopback addresses, as one written for
-many hosts, a copy of the file with every role on a free loopback port, as `--role all`
-does in one process); the command prints `role <name> at <url> (pid <pid>)` once the
-role answers there, and stops every child when it stops. A child that dies is reported (its
-exit code, the end of its output) and the others are stopped: the command then exits with
-status 1.
+as its own child process, `serve FILE --role <name>` (with `all`, FILE or its loopback copy
+as above); the command prints `role <name> at <url> (pid <pid>)` once the role answers
+there, and stops every child when it stops. A child that dies is reported (its exit code,
+the end of its output) and the others are stopped: the command then exits with status 1.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -41,6 +46,8 @@ from updatesync.roles import (
     Role,
     RoleContext,
     RoleError,
+    at_file_addresses,
+    elsewhere,
     listen_address,
     local_address,
     loopback_file,
@@ -58,6 +65,9 @@ DEFAULT_CONSOLE_PORT = 8450
 """Where `serve --role console` (and `--role all`) serves the web console."""
 DEFAULT_CONSOLE_HOST = "127.0.0.1"
 """The address the web console listens on unless `--host` says another."""
+LOOPBACK_COPY = Path("loopback", "hierarchy.toml")
+"""Where, under the data folder, `--role all` writes the copy of a file written for many
+hosts that it runs on loopback."""
 
 secret_app = typer.Typer(help="The hierarchy's shared secret for site-to-site calls.")
 
@@ -140,7 +150,10 @@ def serve(
     hierarchy_file: Annotated[Path, typer.Argument(help="The hierarchy file (TOML).")],
     role: Annotated[
         str,
-        typer.Option(help="all, site:<CODE> (site:PS1) or sup:<FQDN> (sup:ps1sys.contoso.com)."),
+        typer.Option(
+            help="all, console, site:<CODE> (site:PS1) or sup:<FQDN> (sup:ps1sys.contoso.com); "
+            "a site code or a SUP's FQDN alone too (PS1, ps1sys.contoso.com)."
+        ),
     ] = "all",
     upstream: Annotated[
         str | None,
@@ -180,7 +193,7 @@ def serve(
         everything = role.strip().lower() == "all"
         socks = {}
         if everything:
-            hierarchy, socks = on_loopback(hierarchy)
+            hierarchy, socks = _place_everything(hierarchy_file, hierarchy)
             if not hierarchy.secret_path.exists():
                 create_secret(hierarchy.secret_path)
         secret = load_secret(hierarchy.secret_path)  # the console signs its provider calls
@@ -241,7 +254,7 @@ def _serve_processes(
             names.append("console")
         if text == "all" and not hierarchy.secret_path.exists():
             create_secret(hierarchy.secret_path)
-        if text == "all" and not _on_this_machine(hierarchy):
+        if text == "all" and not _all_here(hierarchy_file, hierarchy):
             hierarchy_file = _loopback_copy(hierarchy_file, hierarchy)
     except (HierarchyError, RoleError, SecretError, ValueError, OSError) as exc:
         error(user_error_text(exc))
@@ -270,35 +283,62 @@ def _serve_processes(
     print("updatesync: stopped", file=sys.stderr, flush=True)
 
 
-def _on_this_machine(hierarchy: Hierarchy) -> bool:
-    """Every site and SUP of the file has a loopback address: the file was written for
-    running the whole hierarchy on one machine, at its own ports."""
-
-    def loopback(address: str | None) -> bool:
-        try:
-            return address is not None and ipaddress.ip_address(address).is_loopback
-        except ValueError:
-            return False
-
-    return all(
-        loopback(site.address) and all(loopback(sup.address) for sup in site.sups)
-        for site in hierarchy.sites
+def _all_here(hierarchy_file: Path, hierarchy: Hierarchy) -> bool:
+    """True when every site and SUP of the file is at an address of this host, False when
+    none is; a RoleError naming those elsewhere when only some are."""
+    away = elsewhere(hierarchy)
+    if not away:
+        return True
+    names = parse_role(hierarchy, "all")
+    if len(away) == len(names):
+        return False
+    here = [name for name in names if name not in away]
+    raise RoleError(
+        f"{hierarchy_file}: --role all runs every role of the file on this host, but "
+        + "; ".join(f"{name} is elsewhere ({why})" for name, why in away.items())
+        + f". Run the roles of this host one by one (updatesync serve {hierarchy_file} "
+        f"--role {here[0]}, ...) and the others on their own hosts; or give every site and "
+        "SUP an address of this host (127.0.0.1 with a port each) to run them all here"
     )
 
 
-def _loopback_copy(hierarchy_file: Path, hierarchy: Hierarchy) -> Path:
-    """`--role all --processes` on a file written for many hosts (host names, shared
-    ports): like `--role all` in one process, every role goes to a free loopback port, in a
-    copy of the file that the child processes read (same data folder and secret)."""
-    copy = hierarchy.data_dir / "processes" / "hierarchy.toml"
+def _place_everything(
+    hierarchy_file: Path, hierarchy: Hierarchy
+) -> tuple[Hierarchy, dict[str, socket.socket]]:
+    """`--role all` in one process: the hierarchy to run and every role's socket, bound and
+    listening: at the file's addresses and ports when every role is here, else on loopback
+    at free ports as written in the loopback copy (see the module)."""
+    if _all_here(hierarchy_file, hierarchy):
+        return hierarchy, at_file_addresses(hierarchy)
+    _, socks = on_loopback(hierarchy)
+    try:
+        ports = {name: int(sock.getsockname()[1]) for name, sock in socks.items()}
+        copy = _loopback_copy(hierarchy_file, hierarchy, ports)
+        return load_hierarchy(copy), socks
+    except BaseException:
+        for sock in socks.values():
+            sock.close()
+        raise
+
+
+def _loopback_copy(
+    hierarchy_file: Path, hierarchy: Hierarchy, ports: dict[str, int] | None = None
+) -> Path:
+    """`--role all` on a file written for many hosts (host names, shared ports): a copy of
+    the file with every role at 127.0.0.1, at `ports` (by role name) or free ports, the
+    same data folder and secret; the command says where it is."""
+    copy = hierarchy.data_dir / LOOPBACK_COPY
     loopback_file(
         hierarchy_file,
         copy,
         settings={"data_dir": hierarchy.data_dir, "secret_file": hierarchy.secret_path},
+        ports=ports,
     )
+    why = next(iter(elsewhere(hierarchy).values()))
     console.print(
-        f"{hierarchy_file}: its sites and SUPs are not all at loopback addresses; every role "
-        f"runs on 127.0.0.1 at a free port, as written in {copy}",
+        f"{hierarchy_file}: no site or SUP of it is at an address of this host ({why}); "
+        f"every role runs on 127.0.0.1 at a free port, as written in {copy}: give that file "
+        f"to the other commands (updatesync sync-now --hierarchy {copy} ...)",
         highlight=False,
         markup=False,
     )

@@ -29,6 +29,7 @@ import typer
 from rich.table import Table
 
 from updatesync.cli.output import console, err_console, error
+from updatesync.cli.serve import LOOPBACK_COPY
 from updatesync.config import HierarchyError, load_hierarchy
 from updatesync.security.access import TokenFileError, parse_role, read_token_file
 from updatesync.security.pki import TlsError, client_context
@@ -102,6 +103,8 @@ class ProviderEndpoint:
 
     url: str
     verify: ssl.SSLContext | bool = True
+    hint: str = ""
+    """Said after "did not answer": where else the provider may be."""
 
 
 def provider_url(
@@ -114,12 +117,19 @@ def provider_url(
     """The provider of `site` (the top-level site when None) in `hierarchy`, or `provider`;
     verified against `ca`, else the hierarchy's CA, else the system's trust store."""
     verify: ssl.SSLContext | bool = True
+    hint = ""
     try:
         if hierarchy is not None:
             h = load_hierarchy(hierarchy)
             url = (h.site(site) if site else h.top).url
             if ca is None and h.tls is not None:
                 verify = client_context(h.tls.ca, f"[hierarchy.tls] ca of {hierarchy}")
+            copy = h.data_dir / LOOPBACK_COPY
+            if copy.is_file() and copy.resolve() != hierarchy.resolve():
+                hint = (
+                    f"; if `updatesync serve {hierarchy} --role all` runs this hierarchy, it "
+                    f"runs it from {copy}: give --hierarchy {copy}"
+                )
         elif provider is None:
             fail("say where the SMS Provider is: --hierarchy FILE or --provider URL")
         else:
@@ -130,7 +140,7 @@ def provider_url(
         fail(str(exc))
     except KeyError as exc:
         fail(str(exc.args[0]) if exc.args else f"no site {site!r} in {hierarchy}")
-    return ProviderEndpoint(url, verify)
+    return ProviderEndpoint(url, verify, hint)
 
 
 def provider_call(
@@ -152,7 +162,7 @@ def provider_call(
     except httpx.InvalidURL as exc:
         fail(f"the provider address {url!r} is not valid ({exc}); give it as e.g. {EXAMPLE}")
     except httpx.HTTPError as exc:
-        fail(f"the SMS Provider at {url} did not answer: {exc}")
+        fail(f"the SMS Provider at {url} did not answer: {exc}{endpoint.hint}")
     try:
         body = answer.json() if answer.content else None
     except ValueError:

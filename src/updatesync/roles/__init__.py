@@ -10,6 +10,8 @@ addresses the hierarchy file gives, signing each call with the hierarchy's share
 from updatesync.roles.console import ConsoleRole
 from updatesync.roles.context import Role, RoleContext, RoleError
 from updatesync.roles.hierarchy import (
+    at_file_addresses,
+    elsewhere,
     free_port,
     listen_address,
     local_address,
@@ -28,6 +30,8 @@ __all__ = [
     "RoleError",
     "SiteRole",
     "SupRole",
+    "at_file_addresses",
+    "elsewhere",
     "free_port",
     "listen_address",
     "local_address",

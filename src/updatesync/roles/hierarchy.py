@@ -6,6 +6,14 @@ Where a role listens (`listen_address`): the `listen` its table of the hierarchy
 else its `address`, or else its FQDN, when that is an IP address; else the address of this
 host that name resolves to. A name that does not resolve to an address of this host is an
 error saying what to write; every interface (`0.0.0.0`) only when the file says so.
+
+`serve FILE --role all` runs every role on this host. Where: `elsewhere` names the sites and
+SUPs whose address (else FQDN) is neither a loopback address nor an address of this host.
+None: every role listens where the file puts it (`at_file_addresses`: its listen address
+and port), so the other commands reach it through the same file. All of them (a file
+written for many hosts, tried on one machine): every role goes to a free loopback port
+(`on_loopback`, `loopback_file`). Some only: an error, since half a hierarchy here and
+half on its hosts is not a hierarchy (`serve` says which roles belong elsewhere).
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from updatesync.security.private_files import private_dir
 from updatesync.site.sync.outcome import SiteSyncResult
 
 LOOPBACK = "127.0.0.1"
+EVERY_INTERFACE = ("0.0.0.0", "::")
 QUIET_PORTS = 20000
 """Where the ports of `loopback_file` are looked for: from here up to the first port the
 system hands out by itself (to outgoing connections and to servers asking for any port),
@@ -37,12 +46,21 @@ so that no other program on the machine is given one of them before its role lis
 
 
 def parse_role(hierarchy: Hierarchy, role: str) -> list[str]:
-    """`site:PS1`, `sup:ps1sys.contoso.com` or `all` → the role names it covers."""
+    """`site:PS1`, `sup:ps1sys.contoso.com` or `all` → the role names it covers. A site code
+    or a SUP's FQDN alone (`PS1`, `ps1sys.contoso.com`) names that site or SUP too: the
+    instance name of the systemd unit `updatesync@.service`."""
     text = role.strip()
     if text.lower() == "all":
         names = [f"sup:{sup.fqdn}" for site in hierarchy.walk() for sup in site.sups]
         return names + [f"site:{site.code}" for site in hierarchy.walk()]
-    kind, _, value = text.partition(":")
+    kind, colon, value = text.partition(":")
+    if not colon and text:
+        codes = {site.code.lower(): site.code for site in hierarchy.sites}
+        if text.lower() in codes:
+            return [f"site:{codes[text.lower()]}"]
+        fqdns = {sup.fqdn.lower(): sup.fqdn for site in hierarchy.sites for sup in site.sups}
+        if text.lower() in fqdns:
+            return [f"sup:{fqdns[text.lower()]}"]
     try:
         if kind.lower() == "site":
             return [f"site:{hierarchy.site(value).code}"]
@@ -52,7 +70,8 @@ def parse_role(hierarchy: Hierarchy, role: str) -> list[str]:
         raise RoleError(f"role {role!r}: {exc.args[0]}") from None
     raise RoleError(
         f"role {role!r} is not one of: all, site:<CODE> (e.g. site:PS1), sup:<FQDN> "
-        "(e.g. sup:ps1sys.contoso.com)"
+        "(e.g. sup:ps1sys.contoso.com), or the code of a site or the FQDN of a SUP of "
+        f"{hierarchy.source} alone"
     )
 
 
@@ -102,6 +121,87 @@ def _of_this_host(address: str) -> bool:
         except OSError:
             return False
     return True
+
+
+def elsewhere(hierarchy: Hierarchy) -> dict[str, str]:
+    """The sites and SUPs that another host answers for, by role name (`site:PS1`,
+    `sup:FQDN`): those whose `address` (else FQDN) is neither a loopback address nor an
+    address of this host, each with what that address is (`ps1site.contoso.com does not
+    resolve`, `10.0.0.5 is not an address of this host`)."""
+    seen: dict[str, str | None] = {}
+    away: dict[str, str] = {}
+    for site in hierarchy.sites:
+        hosts = [(f"sup:{sup.fqdn}", sup.address or sup.fqdn) for sup in site.sups]
+        for name, host in [*hosts, (f"site:{site.code}", site.address or site.fqdn)]:
+            if host not in seen:
+                seen[host] = _not_here(host)
+            if seen[host] is not None:
+                away[name] = str(seen[host])
+    return away
+
+
+def _not_here(host: str) -> str | None:
+    """None when `host` is a loopback address or an address of this host, or a name that
+    resolves to one; else what it is, for a message."""
+    try:
+        address = ipaddress.ip_address(host.partition("%")[0])
+    except ValueError:
+        try:
+            found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError):
+            return f"{host} does not resolve here"
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
+        if any(_here(ipaddress.ip_address(a.partition("%")[0])) for a in addresses):
+            return None
+        return f"{host} is {', '.join(addresses)}, not an address of this host"
+    return None if _here(address) else f"{host} is not an address of this host"
+
+
+def _here(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return address.is_loopback or _of_this_host(str(address))
+
+
+def at_file_addresses(hierarchy: Hierarchy) -> dict[str, socket.socket]:
+    """A socket bound and listening for every site and SUP where the hierarchy file puts it
+    (`listen_address`, its `port`; a SUP's `http_port` too, with TLS), by role name as
+    `on_loopback` gives them; or, with none left open, a RoleError naming the role that
+    cannot listen, and the other role of the file at the same port when there is one."""
+    socks: dict[str, socket.socket] = {}
+    taken: dict[tuple[str, int], str] = {}
+    try:
+        for site in hierarchy.sites:
+            ports = [(f"sup:{s.fqdn}", s.port, f"SUP {s.fqdn}", "port") for s in site.sups]
+            ports += [
+                (f"http:sup:{s.fqdn}", s.http_port, f"SUP {s.fqdn}", "http_port")
+                for s in site.sups
+                if s.http_port is not None and hierarchy.tls is not None
+            ]
+            ports.append((f"site:{site.code}", site.port, f"site {site.code}", "port"))
+            for key, port, table, what in ports:
+                name = key.removeprefix("http:")
+                host = listen_address(hierarchy, name)
+                for (other_host, other_port), other in taken.items():
+                    wild = host in EVERY_INTERFACE or other_host in EVERY_INTERFACE
+                    if port == other_port and (host == other_host or wild):
+                        raise RoleError(
+                            f"{name}: {host}:{port} is also where {other} listens in "
+                            f"{hierarchy.source}; give every site and SUP of this host a "
+                            f"`{what}` of its own ({table})"
+                        )
+                try:
+                    socks[key] = bind(host, port)
+                except OSError as exc:
+                    reason = getattr(exc.__cause__, "strerror", None) or str(exc)
+                    raise RoleError(
+                        f"{name}: cannot listen on {host}:{port} ({reason}); stop what uses "
+                        f"it, or give {table} another `{what}` in {hierarchy.source}"
+                    ) from None
+                taken[(host, port)] = name
+    except BaseException:
+        for sock in socks.values():
+            sock.close()
+        raise
+    return socks
 
 
 def start_roles(
