@@ -21,7 +21,11 @@ _LOG_FILE: Final = Path("logs") / UPDATE_SERVER_LOG
 
 
 def default_log(store: UpdateStore) -> SoftwareDistributionLog | None:
-    """The SoftwareDistribution.log of a store kept in a data folder (SQLite), else None."""
+    """The SoftwareDistribution.log in the server's data folder (whatever database holds the
+    store: SQLite in that folder or PostgreSQL), else beside an SQLite store opened alone, else
+    None (a PostgreSQL store opened without a data folder)."""
+    if store.data_dir is not None:
+        return SoftwareDistributionLog(Path(store.data_dir) / _LOG_FILE)
     url = store.engine.url
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return None
