@@ -73,6 +73,8 @@ SITES = {
     "PS2": "ps2site.contoso.com",
     "SS1": "ss1site.contoso.com",
 }
+PAGE = re.compile(r"Replicated (\d+) changes from CS1 \(sequence (\d+) of (\d+)\)")
+"""PS1's rcmctrl.log line for a page of CS1's changes it applied."""
 SITE_PORT = 8440
 UPSTREAM_PORT = 8530
 UPDATES = 400
@@ -461,6 +463,10 @@ def _run(d: Deployment, network: Network, tmp_path: Path) -> None:
     done_line = re.compile(r"Done synchronizing WSUS Server ps1site\.contoso\.com", re.I)
     sup_syncs = sum(bool(done_line.search(m)) for m in d.messages("PS1"))
     rcm_before = len(d.messages("PS1", "rcmctrl.log"))
+    with SiteDatabase.open(d.data / "PS1") as ps1_db:
+        link = ps1_db.replication.link("CS1")
+        assert link is not None
+        held_before = link.applied_seq  # CS1's changes PS1 held after the first sync
     d.sync_now()
     _wait_until(
         held.exists,
@@ -520,9 +526,16 @@ def _run(d: Deployment, network: Network, tmp_path: Path) -> None:
     assert set(ps1_cis) == set(cs1_cis)
 
     replication = d.messages("PS1", "rcmctrl.log")[rcm_before:]
-    pages = [m for m in replication if m.startswith("Replicated ")]
-    assert len(pages) >= 2, replication  # the cut came between two pages
-    assert any(m.startswith("Replication link to CS1 is healthy") for m in replication[-3:])
+    pages = [PAGE.fullmatch(m) for m in replication if m.startswith("Replicated ")]
+    assert len(pages) >= 2 and all(pages), replication  # the cut came between two pages
+    # Each change came once: the pages, the cut one's successor included, add up to CS1's new
+    # changes (a page applied again would count twice), and the last reaches CS1's head.
+    sizes = [int(page.group(1)) for page in pages if page is not None]
+    assert sum(sizes) == link.applied_seq - held_before, replication
+    assert pages[-1] is not None and pages[-1].group(2) == pages[-1].group(3), replication
+    states = [m for m in replication if "Replication link to CS1 is" in m]
+    assert any(degraded in m for m in states), states
+    assert states[-1].startswith("Replication link to CS1 is healthy"), states
     assert f"Successfully synced site with parent CS1, version {after['PS1']}" in d.messages("PS1")
 
     # What an administrator sees at PS1's provider: the link healthy, the alert canceled.

@@ -13,14 +13,16 @@ the hosts, so the test process cannot talk to them by mistake; it asks a host to
 
 `Network.unavailable()` says why namespaces cannot be made here (not Linux, not root, no
 `ip`), None when they can; `create()` also raises `NetworkUnavailable` when `ip netns add`
-is refused. `destroy()` removes every namespace, link and /etc/netns folder it made, and is
-safe to call after a failure part way through `create()`.
+is refused or the bridge and links cannot be made. `destroy()` removes every namespace, link
+and /etc/netns folder it made, and is safe to call after a failure part way through
+`create()`.
 
 `run(host, argv)` runs a command in a host's namespace and waits; `start(host, argv, output)`
 starts a long-running one (`HostProcess`: its output in a file, `wait_for(pattern)` until a
 line matches, `stop()` with SIGTERM then SIGKILL); `cut(host)` / `restore(host)` set the
-host's link down and up (`ip link set eth0 down` inside the host), as a pulled cable would:
-the host's routes and the addresses of its link go away until the link is up again.
+host's link down and up (`ip link set eth0 down` inside the host): until it is up again
+the host's routes are gone, so it reaches no other host (a new connection fails at once with
+"Network is unreachable", one already open waits for its timeout) and none reaches it.
 """
 
 from __future__ import annotations
@@ -51,6 +53,10 @@ class NetworkUnavailable(Exception):
     """Network namespaces cannot be made on this machine; the message says why."""
 
 
+class IpFailed(RuntimeError):
+    """An `ip` command failed; the message gives it and what it said."""
+
+
 @dataclass(frozen=True)
 class Host:
     """A host: its short name (`cs1`) and the (host name, address) pairs it answers to; its
@@ -67,7 +73,7 @@ class Host:
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=60)
     if check and done.returncode != 0:
-        raise RuntimeError(f"ip {' '.join(args)} failed: {done.stderr.strip() or done.stdout}")
+        raise IpFailed(f"ip {' '.join(args)} failed: {done.stderr.strip() or done.stdout}")
     return done
 
 
@@ -174,8 +180,16 @@ class Network:
         if first.returncode != 0:
             raise NetworkUnavailable(f"`ip netns add` was refused: {first.stderr.strip()}")
         self._made.append(self.bridge_ns)
-        _ip("-n", self.bridge_ns, "link", "add", BRIDGE, "type", "bridge")
-        _ip("-n", self.bridge_ns, "link", "set", BRIDGE, "up")
+        try:
+            self._lay_out()
+        except IpFailed as exc:  # a kernel without bridges or veth, a limited container
+            raise NetworkUnavailable(f"cannot make the hosts' network: {exc}") from None
+        return self
+
+    def _lay_out(self) -> None:
+        br = self.bridge_ns
+        _ip("-n", br, "link", "add", BRIDGE, "type", "bridge")
+        _ip("-n", br, "link", "set", BRIDGE, "up")
         hosts_text = self.hosts_file()
         for host in self.hosts.values():
             ns = self.namespaces[host.name]
@@ -184,28 +198,14 @@ class Network:
             etc = NETNS_ETC / ns
             etc.mkdir(parents=True, exist_ok=True)
             (etc / "hosts").write_text(hosts_text)
-            port = f"p-{host.name}"
-            _ip(
-                "-n",
-                self.bridge_ns,
-                "link",
-                "add",
-                port,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                LINK,
-                "netns",
-                ns,
-            )
-            _ip("-n", self.bridge_ns, "link", "set", port, "master", BRIDGE)
-            _ip("-n", self.bridge_ns, "link", "set", port, "up")
+            port = f"p-{host.name}"  # the bridge's end of the host's link
+            _ip("-n", br, *f"link add {port} type veth peer name {LINK} netns {ns}".split())
+            _ip("-n", br, "link", "set", port, "master", BRIDGE)
+            _ip("-n", br, "link", "set", port, "up")
             _ip("-n", ns, "link", "set", "lo", "up")
             for _, address in host.names:
                 _ip("-n", ns, "addr", "add", f"{address}/{PREFIX_LEN}", "dev", LINK)
             _ip("-n", ns, "link", "set", LINK, "up")
-        return self
 
     def destroy(self) -> None:
         """Stop every process started here, then remove every namespace (their links go
