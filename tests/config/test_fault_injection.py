@@ -1,14 +1,17 @@
-"""The test hook `UPDATESYNC_FAULT`: off unless set, strict about its value, pauses for good."""
+"""The test hook `UPDATESYNC_FAULT`: off unless set, strict about its value, pauses for good
+or holds until released."""
 
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from updatesync.config.fault_injection import (
     VARIABLE,
+    HoldAt,
     PauseBefore,
     fault_point,
     from_environment,
@@ -56,3 +59,30 @@ def test_the_pause_creates_its_file_and_holds_the_thread(tmp_path: Path) -> None
     thread.join(timeout=2)
     assert (tmp_path / "paused").exists()
     assert thread.is_alive()
+
+
+def test_a_hold_value_names_a_point_and_a_file(tmp_path: Path) -> None:
+    value = f"hold-at:replication-between-pages:{tmp_path / 'held'}"
+    assert from_environment({VARIABLE: value}) == HoldAt(
+        "replication-between-pages", tmp_path / "held"
+    )
+
+
+def test_a_hold_waits_until_its_file_is_removed_and_holds_only_once(tmp_path: Path) -> None:
+    held = tmp_path / "held"
+    hook = HoldAt("replication-between-pages", held)
+    hook.reached("site-database-commit")  # another point: no hold
+    assert not held.exists()
+    thread = threading.Thread(target=hook.reached, args=("replication-between-pages",))
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not held.exists() and time.monotonic() < deadline:
+        thread.join(0.01)
+    assert held.exists(), "the hold did not create its file"
+    thread.join(0.3)
+    assert thread.is_alive(), "the thread went on while the file was there"
+    held.unlink()
+    thread.join(10)
+    assert not thread.is_alive(), "the thread still waits after its file was removed"
+    hook.reached("replication-between-pages")  # the second time: straight on
+    assert not held.exists()

@@ -3,6 +3,8 @@ criteria, schedule, retry and logs are the file's."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -107,3 +109,51 @@ def test_serve_refuses_a_bad_file_with_the_key_path(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["serve", str(path), "--role", "site:CS1"])
     assert result.exit_code == 1
     assert "sites[0].code" in result.output
+
+
+CHILD = """
+[[sites]]
+code = "PS1"
+fqdn = "ps1site.contoso.com"
+type = "primary"
+parent = "CS1"
+
+[[sites.sups]]
+fqdn = "ps1site.contoso.com"
+"""
+
+
+def test_a_child_raises_its_link_alert_as_soon_as_its_parent_cannot_be_reached(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "hierarchy.toml"
+    windows_10 = '"a3c2375d-0c8a-42f9-bce0-28333e198407"'
+    path.write_text(HIERARCHY.format(upstream="http://127.0.0.1:1", products=windows_10) + CHILD)
+    hierarchy, socks = on_loopback(load_hierarchy(path))
+    context = RoleContext(hierarchy, create_secret(hierarchy.secret_path))
+    cs1, ps1 = start_roles(context, ["site:CS1", "site:PS1"], socks=socks)
+    try:
+        assert isinstance(ps1, SiteRole) and ps1.replicator is not None
+        ps1.replicator.catch_up(timeout=60)  # the link is healthy, the watcher's first round done
+        cs1.stop()
+        ps1.replicator.poke()
+        # The alert watcher looks every 60 s on its own; the link's new status wakes it now.
+        deadline = time.monotonic() + 20
+        while not _link_alerts(ps1) and time.monotonic() < deadline:
+            threading.Event().wait(0.1)  # the watcher's thread writes it: nothing to await
+        alerts = _link_alerts(ps1)
+        assert len(alerts) == 1, f"PS1's link alerts 20 s after its parent went: {alerts}"
+        alert = alerts[0]
+        assert alert.state.value == "raised" and alert.instance == "CS1"
+        assert "degraded" in alert.text
+    finally:
+        ps1.stop()
+        cs1.stop()
+
+
+def _link_alerts(site: SiteRole) -> list:
+    return [
+        a
+        for a in site.db.alerts.find(site_code="PS1")
+        if a.alert_type.value == "replication_link_degraded"
+    ]

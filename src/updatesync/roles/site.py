@@ -191,6 +191,8 @@ class SiteRole(Role):
             ),
             poll_interval=self.replication_interval,
             verify=self.verify,
+            # The link's alert follows its status at once, not at the watcher's next round.
+            on_status_change=lambda _status: self.watcher.poke(),
         )
 
     def _settings(self, inbox: Inbox) -> SiteSyncSettings:

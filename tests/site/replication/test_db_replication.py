@@ -497,3 +497,25 @@ def test_a_page_round_trips_through_json(cs1: SiteDatabase) -> None:
     ):
         with pytest.raises(ValueError, match=what):
             page_from_json(broken)
+
+
+def test_each_change_of_the_link_status_is_told_once(cs1: SiteDatabase, ps1: SiteDatabase) -> None:
+    cs1.content.apply_ci_batch([_ci(n) for n in range(10)], categories=CATEGORIES, at=T0)
+    app = _app(cs1)
+    told: list[LinkStatus] = []
+    thresholds = LinkThresholds(error_after_failures=3)
+    with (
+        _serve(app) as server,
+        _replicator(
+            ps1, "CS1", server.url, thresholds=thresholds, on_status_change=told.append
+        ) as replicator,
+    ):
+        replicator.catch_up(timeout=30)
+        replicator.catch_up(timeout=30)  # healthy again: nothing new to tell
+        app.fail_after = 0
+        for _ in range(3):
+            with pytest.raises(ReplicationTimeout):
+                replicator.catch_up(timeout=0)
+        app.fail_after = None
+        replicator.catch_up(timeout=30)
+    assert told == [LinkStatus.HEALTHY, LinkStatus.DEGRADED, LinkStatus.ERROR, LinkStatus.HEALTHY]

@@ -19,6 +19,8 @@ way, so one token works at every site's provider).
   failed pulls in a row, or 30 minutes of failing). The thresholds are chosen so that a
   parent restarting shows as degraded and clears at the next success, while a parent gone
   for good shows as an error within minutes of retrying.
+  Each change of status is told to `on_status_change` (the site's alert watcher, so the
+  `replication_link_degraded` alert is raised and canceled at once, not at its next round).
 - The child writes what it did to a CMTrace log (component
   `SMS_REPLICATION_CONFIGURATION_MONITOR`): `Replicated 500 changes from CS1 (sequence 1500 of
   4000)`, `Replication link to CS1 is healthy ...`, failures with the parent's URL.
@@ -42,6 +44,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from updatesync.config.fault_injection import fault_point
 from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.site.database.models import (
     MICROSOFT_UPDATE,
@@ -381,8 +384,11 @@ class DatabaseReplicator:
         max_retry_delay: float = 30.0,
         request_timeout: float = 30.0,
         verify: ssl.SSLContext | bool = True,
+        on_status_change: Callable[[LinkStatus], None] | None = None,
     ) -> None:
-        """`verify`: what the parent's certificate is verified with (the hierarchy's CA)."""
+        """`verify`: what the parent's certificate is verified with (the hierarchy's CA);
+        `on_status_change`: called with the link's new status each time a check records
+        another status than the last one this replicator recorded (the first check too)."""
         if not 1 <= page_size <= MAX_PAGE:
             raise ValueError(f"page_size {page_size}: give 1 to {MAX_PAGE} rows per page")
         if poll_interval <= 0 or retry_delay <= 0 or request_timeout <= 0:
@@ -409,6 +415,8 @@ class DatabaseReplicator:
         self._thread: threading.Thread | None = None
         self._head_seen: int | None = None
         self._healthy_logged = False
+        self._on_status_change = on_status_change
+        self._last_status: LinkStatus | None = None
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -584,6 +592,7 @@ class DatabaseReplicator:
                 )
             if page.reaches_head:
                 return self._succeeded(page)
+            fault_point("replication-between-pages")  # a test hook, off unless set
 
     def _fetch(self, after: int, deadline: float | None) -> ReplicationPage:
         where = f"parent site {self.parent_site} at {self.parent_url}"
@@ -630,6 +639,7 @@ class DatabaseReplicator:
             )
         except (SiteDatabaseError, SQLAlchemyError) as exc:
             raise _Retry(f"recording the successful check failed: {exc}") from exc
+        self._status_recorded(LinkStatus.HEALTHY)
         versions = dict(link.replicated_versions)
         version = versions.get(self.update_source)
         if version is None:
@@ -665,6 +675,7 @@ class DatabaseReplicator:
             if self.log is not None:
                 self.log.error(f"Recording the failed replication check failed: {exc}")
             return
+        self._status_recorded(status)
         if self.log is None:
             return
         state = "degraded" if status is LinkStatus.DEGRADED else "in error"
@@ -675,6 +686,17 @@ class DatabaseReplicator:
             f"Replication link to {self.parent_site} is {state} ({link.consecutive_failures} "
             f"failed pull(s) in a row; this site holds sequence {link.applied_seq}){when}"
         )
+
+    def _status_recorded(self, status: LinkStatus) -> None:
+        if status is self._last_status:
+            return
+        self._last_status = status
+        if self._on_status_change is not None:
+            try:
+                self._on_status_change(status)
+            except Exception as exc:  # a listener's failure is not the link's
+                if self.log is not None:
+                    self.log.error(f"Telling of the replication link's status failed: {exc}")
 
     def _error(
         self,
