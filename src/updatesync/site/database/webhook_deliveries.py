@@ -209,9 +209,7 @@ class WebhookDeliveries:
                 )
             )
 
-    def refused(
-        self, url: str, seq: int, failures: int, retry_at: datetime, error: str
-    ) -> None:
+    def refused(self, url: str, seq: int, failures: int, retry_at: datetime, error: str) -> None:
         """The receiver did not accept event `seq`: the webhook is tried again at
         `retry_at`, and the pass ends."""
         w, d = t.alert_webhook, t.alert_delivery

@@ -143,9 +143,7 @@ class AlertWatcher:
         self.check_interval = check_interval
         self.webhooks = tuple(webhooks)
         self.hierarchy = hierarchy
-        self.legacy_state_file = (
-            Path(legacy_state_file) if legacy_state_file is not None else None
-        )
+        self.legacy_state_file = Path(legacy_state_file) if legacy_state_file is not None else None
         self.retry_first = retry_first
         self.retry_max = retry_max
         self.give_up_after = give_up_after
