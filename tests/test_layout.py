@@ -2,7 +2,9 @@
 
 - no module in `src/` over 800 lines and no class over 400 lines, except the declarative
   tables that `docs/architecture.md` names in its section "Declarative tables";
-- exactly one place in `src/` constructs the site's sync manager, and one the SMS Provider app.
+- exactly one place in `src/` constructs the site's sync manager, and one the SMS Provider app;
+- no module in `src/` (migrations included) uses the `sqlite3` module: every database, SQLite
+  or PostgreSQL, goes through SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -124,3 +126,39 @@ def test_the_modules_tested_elsewhere_exist_and_have_no_mirror_yet() -> None:
     for rel in TESTED_ELSEWHERE:
         assert (SRC / rel).is_file(), rel
         assert not _mirror(SRC / rel).is_file(), f"{rel} has its own test module now"
+
+
+def _imports_of(path: Path) -> set[str]:
+    """The top-level names of the modules `path` imports (`import a.b`, `from a.b import c`,
+    and `importlib.import_module("a")` / `__import__("a")` with a literal name)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Call) and node.args:
+            func = node.func
+            called = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+            first = node.args[0]
+            if called in ("import_module", "__import__") and isinstance(first, ast.Constant):
+                names.add(str(first.value).split(".")[0])
+    return names
+
+
+def test_no_module_in_src_uses_sqlite3() -> None:
+    users = sorted(_rel(p) for p in SRC.rglob("*.py") if "sqlite3" in _imports_of(p))
+    assert users == [], f"these modules use sqlite3; go through SQLAlchemy instead: {users}"
+
+
+def test_the_sqlite3_check_sees_every_way_of_importing_it(tmp_path: Path) -> None:
+    for source in (
+        "import sqlite3",
+        "import os, sqlite3 as db",
+        "from sqlite3 import connect",
+        "from sqlite3.dbapi2 import connect",
+        "import importlib\nimportlib.import_module('sqlite3')",
+    ):
+        module = tmp_path / "module.py"
+        module.write_text(source + "\n", encoding="utf-8")
+        assert "sqlite3" in _imports_of(module), source

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import tracemalloc
 import uuid
 from collections.abc import Iterator, Sequence
@@ -419,6 +420,63 @@ def test_record_repeated(tmp_path: Path) -> None:
         (text[0] + text[1] + text[0]).encode(),
         rf"record 3 .*{ID_C} rev 1 appears a second time",
     )
+
+
+# Past the batches (of 1000) in which declarations are written and records checked.
+MANY = [(str(uuid.UUID(int=i + 1)), 1 + i % 3) for i in range(2500)]
+
+
+def many_records(keys: Sequence[tuple[str, int]]) -> bytes:
+    return "".join(record_text(uid, rev, update_xml(uid, rev, "t")) for uid, rev in keys).encode()
+
+
+@pytest.mark.parametrize("order", ["as declared", "reversed", "shuffled"])
+def test_many_records_are_checked_in_any_order(tmp_path: Path, order: str) -> None:
+    keys = list(MANY)
+    if order == "reversed":
+        keys.reverse()
+    elif order == "shuffled":
+        random.Random(12).shuffle(keys)
+    cab = hostile_cab(tmp_path, many_records(keys), package_xml(MANY))
+    assert [(r.update_id, r.revision) for r in read_all(cab)] == keys
+
+
+def test_a_revision_declared_twice_batches_apart_is_the_first_error(tmp_path: Path) -> None:
+    uid, rev = MANY[10]
+    package = package_xml([*MANY[:1500], MANY[10], *MANY[1500:], ("not-a-guid", 1)])
+    expect_failure(
+        tmp_path,
+        many_records(MANY),
+        rf"<Update> #1501 declares {uid} rev {rev} a second time",
+        package=package,
+    )
+
+
+@pytest.mark.parametrize("case", ["repeated", "missing", "not declared"])
+def test_many_records_repeated_missing_or_not_declared(tmp_path: Path, case: str) -> None:
+    last, gone, (uid, rev) = MANY[-1], MANY[1200], MANY[5]
+    metadata, declared, pattern, before = {
+        "repeated": (
+            [*MANY[:2000], MANY[5]],
+            MANY,
+            rf"record 2001 .*{uid} rev {rev} appears a second time",
+            2000,
+        ),
+        "missing": (
+            [k for k in MANY if k != gone],
+            MANY,
+            rf"package.xml declares {gone[0]} rev {gone[1]} but metadata.txt has no record",
+            2499,
+        ),
+        "not declared": (
+            MANY,
+            MANY[:-1],
+            rf"record 2500 .*{last[0]} rev {last[1]} is not declared in package.xml",
+            2499,
+        ),
+    }[case]
+    seen = expect_failure(tmp_path, many_records(metadata), pattern, package=package_xml(declared))
+    assert len(seen) == before
 
 
 def test_doctype_in_package_is_refused(tmp_path: Path) -> None:

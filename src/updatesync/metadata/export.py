@@ -27,7 +27,6 @@ import errno
 import os
 import re
 import shutil
-import sqlite3
 import tempfile
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -40,6 +39,7 @@ from typing import BinaryIO, Self
 from lxml import etree
 
 from updatesync.metadata.cabinet import Compression, extract_member, write_cabinet
+from updatesync.metadata.declared import DeclaredIndex
 from updatesync.metadata.errors import ExportFormatError, UnsafeXmlError
 from updatesync.metadata.model import RevisionKey
 
@@ -138,71 +138,6 @@ class ExportPackage:
     """How many revisions package.xml declares (= records metadata.txt must hold)."""
 
 
-class _DeclaredIndex:
-    """The revisions package.xml declares, kept on disk so memory stays flat.
-
-    A catalog of a million revisions would otherwise hold a million keys in memory for the
-    sole purpose of checking metadata.txt against package.xml. An SQLite file in the
-    reader's private temp folder does it with a few MiB of cache whatever the size.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self._db = sqlite3.connect(path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=OFF")
-        self._db.execute("PRAGMA synchronous=OFF")
-        self._db.execute(
-            "CREATE TABLE declared (update_id TEXT NOT NULL, revision INTEGER NOT NULL, "
-            "position INTEGER NOT NULL, seen INTEGER NOT NULL DEFAULT 0, "
-            "PRIMARY KEY (update_id, revision)) WITHOUT ROWID"
-        )
-        self._db.execute("BEGIN")
-        self.count = 0
-
-    def add(self, key: RevisionKey) -> bool:
-        """Record a declared revision; False if it was declared already."""
-        try:
-            self._db.execute(
-                "INSERT INTO declared (update_id, revision, position) VALUES (?, ?, ?)",
-                (key.update_id, key.revision, self.count),
-            )
-        except sqlite3.IntegrityError:
-            return False
-        self.count += 1
-        return True
-
-    def mark(self, key: RevisionKey) -> str | None:
-        """Tick off a record of metadata.txt; else say what is wrong with it."""
-        ticked = self._db.execute(
-            "UPDATE declared SET seen = 1 WHERE update_id = ? AND revision = ? AND seen = 0",
-            (key.update_id, key.revision),
-        ).rowcount
-        if ticked:
-            return None
-        known = self._db.execute(
-            "SELECT 1 FROM declared WHERE update_id = ? AND revision = ?",
-            (key.update_id, key.revision),
-        ).fetchone()
-        return "appears a second time" if known else "is not declared in package.xml"
-
-    def missing(self) -> tuple[RevisionKey, int] | None:
-        """The first declared revision no record ticked off, and how many there are."""
-        missing = self._db.execute("SELECT count(*) FROM declared WHERE seen = 0").fetchone()[0]
-        if not missing:
-            return None
-        uid, rev = self._db.execute(
-            "SELECT update_id, revision FROM declared WHERE seen = 0 ORDER BY position LIMIT 1"
-        ).fetchone()
-        return RevisionKey(uid, rev), missing
-
-    def __iter__(self) -> Iterator[RevisionKey]:
-        rows = self._db.execute("SELECT update_id, revision FROM declared ORDER BY position")
-        for uid, rev in rows:
-            yield RevisionKey(uid, rev)
-
-    def close(self) -> None:
-        self._db.close()
-
-
 # --------------------------------------------------------------------------- package.xml
 
 
@@ -225,7 +160,24 @@ def _parse_creation_time(text: str, where: str) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _parse_package(path: Path, where: str, declared: _DeclaredIndex) -> ExportPackage:
+def _declared_once(twice: tuple[int, RevisionKey] | None, where: str) -> None:
+    if twice is not None:
+        number, key = twice
+        raise ExportFormatError(f"<Update> #{number} declares {key} a second time", where=where)
+
+
+def _parse_package(path: Path, where: str, declared: DeclaredIndex) -> ExportPackage:
+    """Parse package.xml; a revision declared twice is the first error, as it comes first."""
+    try:
+        package = _read_package(path, where, declared)
+    except ExportFormatError:
+        _declared_once(declared.settle(), where)
+        raise
+    _declared_once(declared.settle(), where)
+    return package
+
+
+def _read_package(path: Path, where: str, declared: DeclaredIndex) -> ExportPackage:
     """Parse package.xml incrementally (it grows with the number of revisions)."""
     context = etree.iterparse(
         str(path),
@@ -298,8 +250,7 @@ def _parse_package(path: Path, where: str, declared: _DeclaredIndex) -> ExportPa
                         where=where,
                     )
                 key = RevisionKey(update_id.lower(), int(revision))
-                if not declared.add(key):
-                    raise ExportFormatError(f"{what} declares {key} a second time", where=where)
+                _declared_once(declared.add(key), where)
                 # Free what has been read: package.xml grows with the number of revisions.
                 elem.clear()
                 while elem.getprevious() is not None:
@@ -417,7 +368,7 @@ def _chars_for_units(text: str, units: int) -> int | None:
     return None
 
 
-def _iter_metadata(path: Path, declared: _DeclaredIndex, where: str) -> Iterator[ExportRecord]:
+def _iter_metadata(path: Path, declared: DeclaredIndex, where: str) -> Iterator[ExportRecord]:
     with path.open("rb") as handle:
         win = _TextWindow(handle, where, _CHUNK_BYTES)
         while True:
@@ -554,7 +505,7 @@ class ExportReader:
         self._work_dir = work_dir
         self._temp: Path | None = None
         self._package: ExportPackage | None = None
-        self._declared: _DeclaredIndex | None = None
+        self._declared: DeclaredIndex | None = None
         self._metadata: Path | None = None
 
     def __enter__(self) -> Self:
@@ -563,7 +514,7 @@ class ExportReader:
             package_path = extract_member(
                 self.path, PACKAGE_MEMBER, self._temp, self._max_member_size
             )
-            self._declared = _DeclaredIndex(self._temp / "declared.sqlite")
+            self._declared = DeclaredIndex(self._temp / "declared.sqlite")
             self._package = _parse_package(
                 package_path, f"{self.path} member '{PACKAGE_MEMBER}'", self._declared
             )

@@ -267,7 +267,7 @@ class SiteRole(Role):
             check_interval=60.0,
             webhooks=[self._webhook(hook) for hook in h.alerts.webhooks],
             hierarchy=h.name,
-            state_file=self.site_dir / "alerting.sqlite",
+            legacy_state_file=self.site_dir / "alerting.sqlite",
         )
 
     def _app(self, on_sync_requested: Callable[[], object]) -> Any:

@@ -125,7 +125,6 @@ def make_watcher(
             "clock": clock,
             "webhooks": [Webhook(u, timeout=5) for u in urls],
             "hierarchy": "Contoso",
-            "state_file": tmp_path / "PS1" / "alerting.sqlite",
         }
         values.update(options)
         watcher = AlertWatcher(db, "PS1", **values)
@@ -302,7 +301,6 @@ def test_a_sync_failure_and_its_recovery_are_posted_once_each(
         clock=clock,
         webhooks=[Webhook(url)],
         hierarchy="Contoso",
-        state_file=tmp_path / "CS1" / "alerting.sqlite",
     )
     try:
         assert watcher.check_now().delivered == 0
@@ -556,8 +554,6 @@ def test_the_running_watcher_sends_at_once_when_poked(
 def test_settings_are_checked(db: SiteDatabase, log: CMTraceLog, tmp_path: Path) -> None:
     with pytest.raises(AlertingError, match="not an http"):
         Webhook("ftp://alerts.contoso.com/x")
-    with pytest.raises(AlertingError, match="need a state_file"):
-        AlertWatcher(db, "PS1", overdue_after=TWO_DAYS, log=log, webhooks=[Webhook("http://a.b/")])
     with pytest.raises(AlertingError, match="overdue_after must be positive"):
         AlertWatcher(db, "PS1", overdue_after=timedelta(0), log=log)
     assert Webhook("https://hooks.contoso.com/services/T0/B0/secret?x=1").shown == (
@@ -582,7 +578,7 @@ def test_a_part_that_fails_does_not_stop_the_others(
 ) -> None:
     folder = tmp_path / "not-a-file"
     folder.mkdir()
-    watcher = make_watcher("http://127.0.0.1:9/hook", state_file=folder)
+    watcher = make_watcher("http://127.0.0.1:9/hook", legacy_state_file=folder)
     clock.advance(days=3)
     round_ = watcher.check_now()
     (overdue,) = round_.raised

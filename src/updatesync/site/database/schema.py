@@ -34,6 +34,14 @@ Every time is stored in UTC.
 - `api_token` (0003): API tokens (`kind` 'api', replicated like users; a revoked token keeps
   its row with `revoked_at`) and login sessions (`kind` 'session', this site's only: no
   `replication_seq`), each stored as the argon2 hash of its secret, found by its id.
+- `alert_webhook` (migration 0004): per webhook URL the alert watcher sends to, its retry
+  state (consecutive refusals, when it may be tried again, the last error) and the delivery
+  pass in progress (`claimed_until`: no other process sends to it before then).
+- `alert_webhook_baseline` (0004): when each webhook was first used with a site database
+  (its `epoch`, the database's set-up time): alerts already canceled then are not sent.
+- `alert_delivery` (0004): one row per webhook and alert event (raise or cancel), written
+  before it is sent, with its JSON body and its state (pending, sent, skipped, given up);
+  `seq` orders a webhook's events.
 """
 
 from __future__ import annotations
@@ -254,4 +262,40 @@ api_token = Table(
     Column("replication_seq", BigInteger),
     Index("ix_api_token_replication_seq", "replication_seq", unique=True),
     Index("ix_api_token_user", "user_name"),
+)
+
+alert_webhook = Table(
+    "alert_webhook",
+    metadata,
+    Column("url", Text, primary_key=True),
+    Column("failures", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Column("claimed_until", DateTime(timezone=True)),
+)
+
+alert_webhook_baseline = Table(
+    "alert_webhook_baseline",
+    metadata,
+    Column("url", Text, nullable=False),
+    Column("epoch", String(64), nullable=False),
+    Column("taken_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("url", "epoch", name="pk_alert_webhook_baseline"),
+)
+
+alert_delivery = Table(
+    "alert_delivery",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("url", Text, nullable=False),
+    Column("epoch", String(64), nullable=False),
+    Column("alert_id", Integer, nullable=False),
+    Column("event", String(16), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("happened_at", DateTime(timezone=True), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("done_at", DateTime(timezone=True)),
+    UniqueConstraint("url", "epoch", "alert_id", "event", name="uq_alert_delivery_event"),
+    Index("ix_alert_delivery_pending", "url", "state", "seq"),
 )

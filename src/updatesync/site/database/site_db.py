@@ -16,7 +16,9 @@ engine, the site code, and the one place transactions are opened):
 - `db.sups` (`sups.SoftwareUpdatePoints`): the site control file's SUPs, their
   `SMS_SUPSyncStatus` and the site-wide client policy;
 - `db.users` (`users.Users`): administrative users, their security roles, API tokens and
-  login sessions (hashes only; users and API tokens replicate to the child sites).
+  login sessions (hashes only; users and API tokens replicate to the child sites);
+- `db.webhooks` (`webhook_deliveries.WebhookDeliveries`): what each alert webhook has had
+  (the alert watcher's delivery record: pending events, retries, give-ups).
 
 Callers use the repositories directly (`db.sync.request(SYNC_FULL)`,
 `db.content.version()`); this class adds no method of theirs. Anything that must not
@@ -50,6 +52,7 @@ from updatesync.site.database.store import (
 from updatesync.site.database.sups import SoftwareUpdatePoints
 from updatesync.site.database.sync_state import SyncState
 from updatesync.site.database.users import Users
+from updatesync.site.database.webhook_deliveries import WebhookDeliveries
 from updatesync.updateserver.database import OPEN_ERRORS, database_name, describe_database_error
 
 SITE_REBUILD = (
@@ -71,6 +74,7 @@ class SiteDatabase:
         self.alerts = Alerts(self.store)
         self.sups = SoftwareUpdatePoints(self.store, self.content)
         self.users = Users(self.store)
+        self.webhooks = WebhookDeliveries(self.store)
 
     @classmethod
     def open(

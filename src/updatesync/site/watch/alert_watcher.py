@@ -16,7 +16,7 @@ with a text that says what and since when (`alerts.overdue_text`,
 
 **Webhooks.** Every raise and every cancel of any alert of the site, the sync-failure alert
 included, is sent to each configured URL by `webhooks.WebhookLedger` (what each receiver has
-had is kept in the watcher's `state_file`). The watcher finds the events in the site
+had is kept in the site database, `db.webhooks`). The watcher finds the events in the site
 database (each alert occurrence has an id; a raise is one event, its cancel another), so it
 needs no hook in whatever raised them. A sync-failure alert's events carry the 6703 status
 message that reported the failure (`failure_message`): the newest one of the site up to the
@@ -101,8 +101,8 @@ class AlertWatcher:
     seconds); `check_now()` runs one round in the caller's thread; `stop()` ends it.
 
     `clock` gives "now" (aware, UTC) for the judgments, the alerts' times and the webhooks'
-    retry times. `state_file` is the watcher's own SQLite file (created when missing); it is
-    required when `webhooks` are given."""
+    retry times. `legacy_state_file`: where an older updatesync kept the webhooks' delivery
+    record (`<site data>/alerting.sqlite`): read into the site database once, then renamed."""
 
     def __init__(
         self,
@@ -115,7 +115,7 @@ class AlertWatcher:
         check_interval: float = DEFAULT_CHECK_INTERVAL,
         webhooks: Sequence[Webhook] = (),
         hierarchy: str = "",
-        state_file: Path | str | None = None,
+        legacy_state_file: Path | str | None = None,
         retry_first: timedelta = DEFAULT_RETRY_FIRST,
         retry_max: timedelta = DEFAULT_RETRY_MAX,
         give_up_after: timedelta = DEFAULT_GIVE_UP_AFTER,
@@ -135,11 +135,6 @@ class AlertWatcher:
         urls = [w.url for w in webhooks]
         if len(set(urls)) != len(urls):
             raise AlertingError(f"alert watcher of site {code}: a webhook is listed twice")
-        if webhooks and state_file is None:
-            raise AlertingError(
-                f"alert watcher of site {code}: webhooks need a state_file, where the watcher "
-                "remembers what it sent (e.g. <data_dir>/<SITE>/alerting.sqlite)"
-            )
         self.db = db
         self.site_code = code
         self.overdue_after = overdue_after
@@ -148,7 +143,7 @@ class AlertWatcher:
         self.check_interval = check_interval
         self.webhooks = tuple(webhooks)
         self.hierarchy = hierarchy
-        self.state_file = Path(state_file) if state_file is not None else None
+        self.legacy_state_file = Path(legacy_state_file) if legacy_state_file is not None else None
         self.retry_first = retry_first
         self.retry_max = retry_max
         self.give_up_after = give_up_after
@@ -158,7 +153,7 @@ class AlertWatcher:
         self._thread: threading.Thread | None = None
         self._ledger = (
             WebhookLedger(
-                self.state_file,
+                db.webhooks,
                 self.webhooks,
                 site_code=code,
                 hierarchy=hierarchy,
@@ -168,8 +163,9 @@ class AlertWatcher:
                 retry_max=retry_max,
                 give_up_after=give_up_after,
                 cause=self.failure_message,
+                legacy_file=self.legacy_state_file,
             )
-            if self.state_file is not None and self.webhooks
+            if self.webhooks
             else None
         )
 
@@ -215,9 +211,6 @@ class AlertWatcher:
         if self._thread is not None:
             self._thread.join(timeout=60)
             self._thread = None
-        with self._round:
-            if self._ledger is not None:
-                self._ledger.close()
 
     def __enter__(self) -> AlertWatcher:
         return self.start()

@@ -8,7 +8,7 @@ occurrence. The site database keeps them (`site/database/alerts.py`: `db.alerts.
 `cancel_alert`).
 
 Beyond ConfigMgr (SPEC section 5: "alerting when a sync fails or is overdue"), the alert
-watcher (`alerting.py`) raises and cancels two more kinds:
+watcher (`alert_watcher.py`) raises and cancels two more kinds:
 
 - `sync_overdue`, about the site itself (instance: the site code): its last successful sync
   is older than the hierarchy's `overdue_after`; or it never synced and was set up longer

@@ -1,14 +1,18 @@
 """Alert events to webhooks: a ledger of what each receiver has had, and the delivery.
 
 Every raise and every cancel of an alert of the site is POSTed as JSON to each webhook (the
-body is `event_payload`). What was found and sent is kept in a small SQLite file of its own
-(the alert watcher's `state_file`), one row per webhook and event, written before the event
-is sent: a restart sends nothing twice, and an event whose receiver was down waits there. A
-receiver that does not answer 2xx is tried again with growing pauses (`retry_first`,
-doubling up to `retry_max`), events in the order they happened; an event still undelivered
-`give_up_after` after it happened is given up and logged. Only if the process dies between
-the receiver's answer and the write of "sent" is an event sent again, with the same
-`Idempotency-Key` header (`<site>/<database set-up time>/<alert id>/<event>`).
+body is `event_payload`). What was found and sent is kept in the site database
+(`SiteDatabase.webhooks`, `site/database/webhook_deliveries.py`), one row per webhook and
+event, written before the event is sent: a restart sends nothing twice, and an event whose
+receiver was down waits there. A receiver that does not answer 2xx is tried again with
+growing pauses (`retry_first`, doubling up to `retry_max`), events in the order they
+happened; an event still undelivered `give_up_after` after it happened is given up and
+logged. Only if the process dies between the receiver's answer and the write of "sent" is an
+event sent again, with the same `Idempotency-Key` header (`<site>/<database set-up
+time>/<alert id>/<event>`). A delivery pass holds its webhook in the database (a claim,
+renewed at each event), so two processes sharing one site database (on PostgreSQL, say)
+never send the same events at once; the claim of a process that died runs out after the
+webhook's timeout and a minute.
 
 Each event is signed as the Standard Webhooks specification says (`webhook-id`, the same on
 every retry; `webhook-timestamp`; `webhook-signature`, `security/webhook_signing.py`) with
@@ -20,15 +24,19 @@ the failure's text and its source (where it arose).
 A webhook seen for the first time gets the alerts raised at that moment, not the history of
 alerts already canceled; the ledger remembers which site database (its set-up time, the
 "epoch") it belongs to, so a new database starts a new record.
+
+Older updatesync kept this record in a SQLite file of its own (`alerting.sqlite` in the
+site's data folder). Given that file (`legacy_file`), the ledger reads it into the site
+database before it first sends, renames it `alerting.sqlite.migrated` and logs it; until it
+is read, nothing is sent (so nothing is sent twice).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,8 +47,9 @@ import httpx
 
 from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.logs.status_messages import StatusMessage, describe
-from updatesync.security.private_files import private_database
 from updatesync.security.webhook_signing import webhook_headers
+from updatesync.site.database.store import SiteDatabaseError
+from updatesync.site.database.webhook_deliveries import NewEvent, WebhookDeliveries
 from updatesync.site.watch.alerts import Alert, AlertState, format_span
 from updatesync.vocabulary import SYNC_FAILED
 
@@ -51,39 +60,11 @@ DEFAULT_RETRY_FIRST = timedelta(seconds=30)
 DEFAULT_RETRY_MAX = timedelta(hours=1)
 DEFAULT_GIVE_UP_AFTER = timedelta(days=7)
 
-_PENDING = "pending"
-_SENT = "sent"
-_SKIPPED = "skipped"
-_GIVEN_UP = "given_up"
+HOLD_MARGIN = timedelta(minutes=1)
+"""How much longer than one POST's timeout a delivery pass holds its webhook."""
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS webhook (
-    url TEXT PRIMARY KEY,
-    failures INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at TEXT,
-    last_error TEXT
-);
-CREATE TABLE IF NOT EXISTS baseline (
-    url TEXT NOT NULL,
-    epoch TEXT NOT NULL,
-    taken_at TEXT NOT NULL,
-    PRIMARY KEY (url, epoch)
-);
-CREATE TABLE IF NOT EXISTS delivery (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    url TEXT NOT NULL,
-    epoch TEXT NOT NULL,
-    alert_id INTEGER NOT NULL,
-    event TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    happened_at TEXT NOT NULL,
-    state TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    done_at TEXT,
-    UNIQUE (url, epoch, alert_id, event)
-);
-CREATE INDEX IF NOT EXISTS ix_delivery_pending ON delivery (url, state, seq);
-"""
+MIGRATED_SUFFIX = ".migrated"
+"""Appended to an older updatesync's `alerting.sqlite` once it is read."""
 
 
 def _stamp(moment: datetime) -> str:
@@ -93,10 +74,6 @@ def _stamp(moment: datetime) -> str:
 def _span(span: timedelta) -> str:
     seconds = int(span.total_seconds())
     return format_span(span) if seconds >= 60 else f"{seconds} seconds"
-
-
-def _read(stamp: str | None) -> datetime | None:
-    return None if stamp is None else datetime.fromisoformat(stamp)
 
 
 class AlertingError(Exception):
@@ -218,12 +195,13 @@ class Delivery:
 
 
 class WebhookLedger:
-    """The webhooks of one site and what each has had (in `state_file`). Not thread-safe:
-    the alert watcher calls it under its round lock."""
+    """The webhooks of one site and what each has had (in the site database, `deliveries`).
+    Not thread-safe: the alert watcher calls it under its round lock. `legacy_file`: where
+    an older updatesync kept this record (read once, then renamed)."""
 
     def __init__(
         self,
-        state_file: Path,
+        deliveries: WebhookDeliveries,
         webhooks: Sequence[Webhook],
         *,
         site_code: str,
@@ -234,8 +212,9 @@ class WebhookLedger:
         retry_max: timedelta = DEFAULT_RETRY_MAX,
         give_up_after: timedelta = DEFAULT_GIVE_UP_AFTER,
         cause: Callable[[Alert], StatusMessage | None] | None = None,
+        legacy_file: Path | None = None,
     ) -> None:
-        self.state_file = state_file
+        self.deliveries = deliveries
         self.cause = cause
         self.webhooks = tuple(webhooks)
         self.site_code = site_code
@@ -245,66 +224,51 @@ class WebhookLedger:
         self.retry_first = retry_first
         self.retry_max = retry_max
         self.give_up_after = give_up_after
-        self._conn: sqlite3.Connection | None = None
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        self.legacy_file = legacy_file
 
     def send(self, alerts: Sequence[Alert], set_up: datetime, now: datetime) -> Delivery:
         """Note every event of `alerts` each webhook has not had, then send what is due.
         `set_up` is when the site database was set up: it tells one database's alert ids
         from a later one's (the ledger's epoch)."""
+        self._adopt_legacy_file()
         epoch = _stamp(set_up)
-        ledger = self._open()
         for webhook in self.webhooks:
-            self._record_events(ledger, webhook, epoch, alerts, now)
+            self._record_events(webhook, epoch, alerts, now)
         delivered = given_up = 0
         failed: list[str] = []
         for webhook in self.webhooks:
-            sent, dropped, ok = self._deliver(ledger, webhook, now)
+            sent, dropped, ok = self._deliver(webhook, now)
             delivered += sent
             given_up += dropped
             if not ok:
                 failed.append(webhook.shown)
-        pending = ledger.execute(
-            "SELECT COUNT(*) FROM delivery WHERE state = ? AND url IN "
-            f"({', '.join('?' for _ in self.webhooks)})",
-            (_PENDING, *(w.url for w in self.webhooks)),
-        ).fetchone()[0]
-        return Delivery(delivered, given_up, tuple(failed), int(pending))
+        pending = self.deliveries.pending_count([w.url for w in self.webhooks])
+        return Delivery(delivered, given_up, tuple(failed), pending)
 
-    def _open(self) -> sqlite3.Connection:
-        if self._conn is None:
-            private_database(self.state_file)  # 0600, in a 0700 folder
-            conn = sqlite3.connect(self.state_file, isolation_level=None, check_same_thread=False)
-            try:
-                conn.executescript(_SCHEMA)
-            except BaseException:
-                conn.close()
-                raise
-            self._conn = conn
-        return self._conn
-
-    @staticmethod
-    @contextmanager
-    def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-        conn.execute("BEGIN IMMEDIATE")
+    def _adopt_legacy_file(self) -> None:
+        """Read an older updatesync's record into the site database, once: then the file is
+        renamed, so it is not read again."""
+        path = self.legacy_file
+        if path is None or not (path.exists() or path.is_symlink()):
+            return
         try:
-            yield
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            found = self.deliveries.import_legacy(path)
+        except SiteDatabaseError as exc:
+            raise AlertingError(
+                f"the webhook delivery record of an older updatesync is not read: {exc}. "
+                "No alert event is sent until it is: make it readable, or move it away to "
+                "start the webhooks' record afresh (the alerts raised now are then sent again)"
+            ) from exc
+        moved = path.with_name(path.name + MIGRATED_SUFFIX)
+        os.replace(path, moved)
+        self.log.info(
+            f"Webhook delivery record of an older updatesync read into the site database of "
+            f"site {self.site_code}: {found.webhooks} webhook(s), {found.events} event(s); "
+            f"{path.name} renamed {moved.name} ({moved})"
+        )
 
     def _record_events(
-        self,
-        conn: sqlite3.Connection,
-        webhook: Webhook,
-        epoch: str,
-        alerts: Sequence[Alert],
-        now: datetime,
+        self, webhook: Webhook, epoch: str, alerts: Sequence[Alert], now: datetime
     ) -> None:
         """Write every event of `alerts` the webhook has not had as pending (in the order
         they happened), in one transaction; the first time a webhook is seen (for this site
@@ -312,63 +276,36 @@ class WebhookLedger:
         events = [_Event(a, RAISED) for a in alerts]
         events += [_Event(a, CANCELED) for a in alerts if a.state is AlertState.CANCELED]
         events.sort(key=lambda e: (e.happened_at, e.alert.alert_id, e.event == CANCELED))
-        with self._transaction(conn):
-            conn.execute("INSERT OR IGNORE INTO webhook (url) VALUES (?)", (webhook.url,))
-            first = conn.execute(
-                "INSERT OR IGNORE INTO baseline (url, epoch, taken_at) VALUES (?, ?, ?)",
-                (webhook.url, epoch, _stamp(now)),
-            ).rowcount
-            known = {
-                (alert_id, event)
-                for alert_id, event in conn.execute(
-                    "SELECT alert_id, event FROM delivery WHERE url = ? AND epoch = ?",
-                    (webhook.url, epoch),
+        known = self.deliveries.known(webhook.url, epoch)
+        new = []
+        for item in events:
+            if (item.alert.alert_id, item.event) in known:
+                continue
+            cause = self.cause(item.alert) if self.cause is not None else None
+            payload = event_payload(item.alert, item.event, self.hierarchy, cause)
+            new.append(
+                NewEvent(
+                    item.alert.alert_id,
+                    item.event,
+                    item.happened_at,
+                    json.dumps(payload, separators=(",", ":")),
+                    item.alert.state is AlertState.CANCELED,
                 )
-            }
-            skipped = 0
-            for item in events:
-                key = (item.alert.alert_id, item.event)
-                if key in known:
-                    continue
-                state = _PENDING
-                if first and item.alert.state is AlertState.CANCELED:
-                    state, skipped = _SKIPPED, skipped + 1
-                cause = self.cause(item.alert) if self.cause is not None else None
-                payload = event_payload(item.alert, item.event, self.hierarchy, cause)
-                conn.execute(
-                    "INSERT INTO delivery (url, epoch, alert_id, event, payload, happened_at, "
-                    "state) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        webhook.url,
-                        epoch,
-                        item.alert.alert_id,
-                        item.event,
-                        json.dumps(payload, separators=(",", ":")),
-                        _stamp(item.happened_at),
-                        state,
-                    ),
-                )
-        if first:
+            )
+        recorded = self.deliveries.record(webhook.url, epoch, now, new)
+        if recorded.first:
             raised = sum(1 for a in alerts if a.is_raised)
             self.log.info(
                 f"Webhook {webhook.shown}: first use for site {self.site_code}; it gets the "
                 f"{raised} alert(s) raised now and what happens from now on, not the "
-                f"{skipped // 2} alert occurrence(s) already canceled"
+                f"{recorded.skipped // 2} alert occurrence(s) already canceled"
             )
 
     def next_retry(self) -> datetime | None:
         """The earliest time a webhook with events waiting may be tried again."""
         if not self.webhooks:
             return None
-        if self._conn is None:
-            return None
-        rows = self._conn.execute(
-            "SELECT w.next_attempt_at FROM webhook w WHERE w.url IN "
-            f"({', '.join('?' for _ in self.webhooks)}) AND EXISTS (SELECT 1 FROM delivery "
-            "d WHERE d.url = w.url AND d.state = ?)",
-            (*(w.url for w in self.webhooks), _PENDING),
-        ).fetchall()
-        times = [_read(r[0]) for r in rows]
+        times = self.deliveries.retry_times([w.url for w in self.webhooks])
         if any(t is None for t in times):
             return self.clock()
         return min((t for t in times if t is not None), default=None)
@@ -377,33 +314,33 @@ class WebhookLedger:
         step = self.retry_first * (2 ** min(max(failures - 1, 0), 30))
         return min(step, self.retry_max)
 
-    def _deliver(
-        self, conn: sqlite3.Connection, webhook: Webhook, now: datetime
-    ) -> tuple[int, int, bool]:
-        """Send the webhook's waiting events in order, if its retry is due; stop at the first
-        refusal. Returns (delivered, given up, no failure)."""
-        failures, next_attempt = conn.execute(
-            "SELECT failures, next_attempt_at FROM webhook WHERE url = ?", (webhook.url,)
-        ).fetchone()
-        due = _read(next_attempt)
-        if due is not None and due > now:
+    def _hold_until(self, webhook: Webhook, now: datetime) -> datetime:
+        return max(now, self.clock()) + timedelta(seconds=webhook.timeout) + HOLD_MARGIN
+
+    def _deliver(self, webhook: Webhook, now: datetime) -> tuple[int, int, bool]:
+        """Send the webhook's waiting events in order, if its retry is due and no other
+        process is sending to it; stop at the first refusal. Returns (delivered, given up,
+        no failure)."""
+        failures = self.deliveries.claim(webhook.url, now, self._hold_until(webhook, now))
+        if failures is None:
             return 0, 0, True
-        rows = conn.execute(
-            "SELECT seq, alert_id, event, payload, happened_at, epoch FROM delivery "
-            "WHERE url = ? AND state = ? ORDER BY seq",
-            (webhook.url, _PENDING),
-        ).fetchall()
+        try:
+            return self._deliver_claimed(webhook, now, failures)
+        finally:
+            self.deliveries.release(webhook.url)
+
+    def _deliver_claimed(
+        self, webhook: Webhook, now: datetime, failures: int
+    ) -> tuple[int, int, bool]:
+        rows = self.deliveries.pending(webhook.url)
         delivered = given_up = 0
         if not rows:
             return 0, 0, True
         with httpx.Client(timeout=webhook.timeout, follow_redirects=False) as client:
-            for seq, alert_id, event, payload, happened_at, epoch in rows:
-                happened = _read(happened_at)
-                if happened is not None and now - happened > self.give_up_after:
-                    conn.execute(
-                        "UPDATE delivery SET state = ?, done_at = ? WHERE seq = ?",
-                        (_GIVEN_UP, _stamp(now), seq),
-                    )
+            for row in rows:
+                alert_id, event = row.alert_id, row.event
+                if now - row.happened_at > self.give_up_after:
+                    self.deliveries.give_up(row.seq, now)
                     given_up += 1
                     self.log.error(
                         f"Webhook {webhook.shown}: gave up the {event} event of alert "
@@ -411,19 +348,11 @@ class WebhookLedger:
                         f"{format_span(self.give_up_after)}"
                     )
                     continue
-                key = f"{self.site_code}/{epoch}/{alert_id}/{event}"
-                error = self._post(client, webhook, payload, key)
-                conn.execute("UPDATE delivery SET attempts = attempts + 1 WHERE seq = ?", (seq,))
+                key = f"{self.site_code}/{row.epoch}/{alert_id}/{event}"
+                error = self._post(client, webhook, row.payload, key)
                 if error is None:
-                    conn.execute(
-                        "UPDATE delivery SET state = ?, done_at = ? WHERE seq = ?",
-                        (_SENT, _stamp(self.clock()), seq),
-                    )
-                    conn.execute(
-                        "UPDATE webhook SET failures = 0, next_attempt_at = NULL, "
-                        "last_error = NULL WHERE url = ?",
-                        (webhook.url,),
-                    )
+                    done = self.clock()
+                    self.deliveries.sent(webhook.url, row.seq, done, self._hold_until(webhook, now))
                     delivered += 1
                     failures = 0
                     self.log.info(
@@ -433,11 +362,7 @@ class WebhookLedger:
                     continue
                 failures += 1
                 retry = now + self._backoff(failures)
-                conn.execute(
-                    "UPDATE webhook SET failures = ?, next_attempt_at = ?, last_error = ? "
-                    "WHERE url = ?",
-                    (failures, _stamp(retry), error, webhook.url),
-                )
+                self.deliveries.refused(webhook.url, row.seq, failures, retry, error)
                 waiting = len(rows) - delivered - given_up
                 self.log.warning(
                     f"Webhook {webhook.shown}: the {event} event of alert {alert_id} at site "
