@@ -149,9 +149,7 @@ class UpdateStore:
         with self.engine.connect() as conn:
             return conn.execute(select(t.store_state.c.change_counter)).scalar_one()
 
-    def changed_since(
-        self, change_number: int, *, through: int | None = None
-    ) -> list[RevisionKey]:
+    def changed_since(self, change_number: int, *, through: int | None = None) -> list[RevisionKey]:
         """The revisions that arrived after the change counter stood at `change_number` (and,
         with `through`, up to the counter standing there: a reader that read the counter
         first gets each revision once, whatever commits meanwhile)."""

@@ -12,12 +12,13 @@ number which a slower transaction commits later would miss that row for good).
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import select, union_all
 from databases import Database, Databases
+from sqlalchemy import select, union_all
 
 from updatesync.site.database import schema as t
 from updatesync.site.database.models import Category, ConfigurationItem, ReplicationPage
@@ -140,7 +141,7 @@ def test_concurrent_writers_take_gap_free_numbers_and_a_tailing_child_misses_non
         # The tailing reader saw each row once, pages followed one another without a hole,
         # and the child holds all of it.
         assert len(seen) == rows and len(set(seen)) == rows
-        for before, page in zip(pages, pages[1:], strict=False):
+        for before, page in itertools.pairwise(pages):
             assert page.after == before.last_seq
         assert all(p.last_seq - p.after == p.size for p in pages)
         assert child.content.ci_count() == CI_WRITERS * BATCHES * BATCH

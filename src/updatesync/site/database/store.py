@@ -13,9 +13,10 @@ Read-then-write operations start with a write (or a compare-and-set), so that on
 write lock is taken before the read and on PostgreSQL the row lock, and two callers never act
 on the same snapshot; `upsert` does that for one row, and its insert gives way to a row that
 another transaction inserted meanwhile (`insert_or_ignore`: two first writers of one key on
-PostgreSQL both find no row to update, and the second insert would otherwise fail). The other helpers here are shared by the repositories: times are
-stored in UTC (`utc`, `read_time`) and site codes are three letters or digits
-(`normal_site_code`). Every refusal is a `SiteDatabaseError`.
+PostgreSQL both find no row to update, and the second insert would otherwise fail). The
+other helpers here are shared by the repositories: times are stored in UTC (`utc`,
+`read_time`) and site codes are three letters or digits (`normal_site_code`). Every
+refusal is a `SiteDatabaseError`.
 """
 
 from __future__ import annotations

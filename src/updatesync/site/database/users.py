@@ -105,8 +105,7 @@ def apply_changes(
         return 0
     lock_sequence(conn)  # before reading: no other writer acts on what we read
     held_users = {
-        r.name: user_from_row(r)
-        for r in conn.execute(select(u).where(u.c.name.in_(list(by_name))))
+        r.name: user_from_row(r) for r in conn.execute(select(u).where(u.c.name.in_(list(by_name))))
     }
     held_tokens = {
         r.token_id: token_from_row(r)
