@@ -450,17 +450,21 @@ def apply_replica(conn: Connection, items: ReplicaItems) -> ReplicaApplied:
             delete(t.target_group).where(t.target_group.c.target_group_id.in_(gone_groups))
         )
 
-    written = unchanged = 0
+    rows = []
     for gid, dep in incoming.items():
         have = held.get(gid)
         if have is not None and have.same_as(dep):
-            unchanged += 1
             continue
         counter += 1
-        conn.execute(delete(t.deployment).where(t.deployment.c.deployment_id == gid))
-        conn.execute(delete(t.dead_deployment).where(t.dead_deployment.c.deployment_id == gid))
-        conn.execute(insert(t.deployment), [_deployment_row(dep, counter)])
-        written += 1
+        rows.append(_deployment_row(dep, counter))
+    # One statement per table (and per 500 GUIDs), not three per deployment.
+    for start in range(0, len(rows), 500):
+        ids = [row["deployment_id"] for row in rows[start : start + 500]]
+        conn.execute(delete(t.deployment).where(t.deployment.c.deployment_id.in_(ids)))
+        conn.execute(delete(t.dead_deployment).where(t.dead_deployment.c.deployment_id.in_(ids)))
+    if rows:
+        conn.execute(insert(t.deployment), rows)
+    written, unchanged = len(rows), len(incoming) - len(rows)
     _set_counter(conn, counter)
 
     hidden = sorted({uid.lower() for uid in items.hidden})
