@@ -4,16 +4,21 @@ an administrator's changes and a replica's GetDeployments answer follow."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from generated_catalog import imported_store
+from sqlalchemy import event
 
 from updatesync.metadata.model import RevisionKey
 from updatesync.updateserver.deployments import (
     ALL_COMPUTERS,
     BUILTIN_GROUPS,
+    NO_DEADLINE,
     UNASSIGNED_COMPUTERS,
+    Deployment,
     ReplicaItems,
     TargetGroup,
 )
@@ -110,3 +115,39 @@ def test_a_replica_answer_is_applied_with_what_goes_along_or_not_at_all(
     applied = store.apply_replica(items)
     assert applied.groups_added == 1 and applied.hidden_updates == 1
     assert pilot in store.target_groups()
+
+
+def test_a_replica_writes_the_deployments_it_receives_in_bulk(store: UpdateStore) -> None:
+    keys = sorted(k for k in store.revision_keys() if store.latest_revision(k.update_id))[:40]
+    sent = tuple(
+        Deployment(
+            deployment_id=f"0e1c7a52-0000-4000-8000-{n:012x}",
+            update_id=k.update_id,
+            revision_number=k.revision,
+            target_group_id=ALL_COMPUTERS,
+            action=0,
+            admin_name="upstream admin",
+            deadline=NO_DEADLINE,
+            is_assigned=True,
+            go_live_time=datetime(2026, 12, 1, tzinfo=UTC),
+            download_priority=1,
+        )
+        for n, k in enumerate(keys)
+    )
+    statements: list[str] = []
+
+    @event.listens_for(store.engine, "before_cursor_execute")
+    def _count(_conn, _cursor, statement, _params, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        statements.append(" ".join(statement.split()[:3]).upper())
+
+    applied = store.apply_replica(ReplicaItems(groups=BUILTIN_GROUPS, deployments=sent))
+    again = store.apply_replica(
+        ReplicaItems(groups=BUILTIN_GROUPS, deployments=tuple(replace(d, action=1) for d in sent))
+    )
+
+    assert applied.deployments_written == again.deployments_written == len(keys)
+    assert {d.action for d in store.deployments()} == {1}
+    assert store.deployment_counter() == 2 * len(keys)
+    # Each apply: one INSERT of deployments, one DELETE of each table: not one per deployment.
+    assert statements.count("INSERT INTO DEPLOYMENT") == 2
+    assert statements.count("DELETE FROM DEPLOYMENT") == 2

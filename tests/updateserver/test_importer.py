@@ -6,12 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from databases import Database
+from generated_catalog import parse_all
+from sqlalchemy import event, text
 from typer.testing import CliRunner
 
 from updatesync.cli import app
 from updatesync.metadata.cabinet import extract_member, write_cabinet
 from updatesync.metadata.export import ExportRecord, write_export
+from updatesync.metadata.generator import generate_catalog
 from updatesync.metadata.model import RevisionKey
 from updatesync.updateserver.errors import ImportFailed
 from updatesync.updateserver.importer import BATCH_SIZE, import_export_cabinet
@@ -99,14 +102,16 @@ def test_newer_revision_becomes_latest_and_both_stay(tmp_path: Path) -> None:
         assert store.products_and_classifications(uid) == ([PRODUCT], [CLASSIFICATION])
 
 
-def test_a_bad_record_after_many_good_batches_imports_nothing(tmp_path: Path) -> None:
+def test_a_bad_record_after_many_good_batches_imports_nothing(
+    tmp_path: Path, database: Database
+) -> None:
     good = _catalog(5)
     write_export(tmp_path / "good.cab", good)
     records = _catalog(BATCH_SIZE * 3)
     bad_xml = records[-1].xml.replace("</upd:Update>", "")  # truncated document
     records[-1] = ExportRecord(records[-1].update_id, records[-1].revision, bad_xml)
     write_export(tmp_path / "bad.cab", records)
-    with UpdateStore.open(tmp_path / "sup") as store:
+    with UpdateStore.open(tmp_path / "sup", url=database.url) as store:
         import_export_cabinet(store, tmp_path / "good.cab")
         before = _snapshot(store)
         with pytest.raises(ImportFailed) as failure:
@@ -258,3 +263,34 @@ def test_a_damaged_metadata_record_imports_nothing(tmp_path: Path, damage: str) 
         with pytest.raises(ImportFailed):
             import_export_cabinet(store, bad)
         assert _snapshot(store) == before
+
+
+def test_an_import_writes_each_table_in_bulk_and_stores_what_sqlite_stores(
+    tmp_path: Path, database: Database
+) -> None:
+    records = list(generate_catalog(BATCH_SIZE * 2, seed=41))
+    write_export(tmp_path / "catalog.cab", records)
+    inserts: list[str] = []
+    with (
+        UpdateStore.open(tmp_path / "reference") as reference,
+        UpdateStore.open(tmp_path / "sup", url=database.url) as store,
+    ):
+        import_export_cabinet(reference, tmp_path / "catalog.cab")
+
+        @event.listens_for(store.engine, "before_cursor_execute")
+        def _count(_conn, _cursor, statement, _params, _context, _many) -> None:  # type: ignore[no-untyped-def]
+            if statement.lstrip().upper().startswith("INSERT INTO REVISION"):
+                inserts.append(statement.split("(")[0].split()[2])
+
+        result = import_export_cabinet(store, tmp_path / "catalog.cab")
+
+        batches = -(-len(records) // BATCH_SIZE)
+        assert result.new_revisions == len(records)
+        if database.is_postgresql:
+            assert inserts == []  # COPY: no INSERT at all
+        else:
+            assert inserts.count("revision") == inserts.count("revision_relation") == batches
+        keys = sorted(reference.revision_keys())
+        assert keys == sorted(store.revision_keys()) == sorted(d.key for d in parse_all(records))
+        assert store.documents(keys) == reference.documents(keys)
+        assert list(store.iter_records()) == list(reference.iter_records())

@@ -257,6 +257,7 @@ def add_target_group(
     name = name.strip()
     if not name:
         raise UpdateServerError("a target group needs a name")
+    _lock_counter(conn)  # before reading: two administrators cannot both add one name
     groups = {g.target_group_id: g for g in read_groups(conn)}
     if any(g.name.casefold() == name.casefold() for g in groups.values()):
         raise UpdateServerError(f"a target group named {name!r} exists already")
@@ -276,6 +277,7 @@ def remove_target_group(conn: Connection, target_group_id: str) -> int:
     """Delete a target group made by an administrator, and its deployments (they become
     dead). Returns how many deployments went with it."""
     gid = target_group_id.lower()
+    _lock_counter(conn)  # before reading
     group = next((g for g in read_groups(conn) if g.target_group_id == gid), None)
     if group is None:
         raise UpdateServerError(f"no target group {target_group_id} on this server")
@@ -323,6 +325,7 @@ def approve(
         raise UpdateServerError(
             f"{where}: download priority {download_priority!r} is not 1 (low), 2 or 3 (high)"
         )
+    counter = _lock_counter(conn)  # before reading: no other writer acts on what we read
     stored = conn.execute(
         select(t.revision.c.id).where(
             (t.revision.c.update_id == uid) & (t.revision.c.revision_number == revision)
@@ -337,7 +340,6 @@ def approve(
     ).first()
     if group is None:
         raise UpdateServerError(f"{where}: no such target group on this server")
-    counter = _lock_counter(conn)
     previous = list(
         conn.execute(
             select(t.deployment.c.deployment_id).where(
@@ -368,6 +370,7 @@ def approve(
 def remove_deployment(conn: Connection, deployment_id: str) -> bool:
     """Remove a deployment (it becomes dead); False if there was none by that GUID."""
     gid = deployment_id.lower()
+    _lock_counter(conn)  # before reading
     found = conn.execute(
         select(t.deployment.c.deployment_id).where(t.deployment.c.deployment_id == gid)
     ).first()
@@ -380,6 +383,7 @@ def remove_deployment(conn: Connection, deployment_id: str) -> bool:
 def set_hidden(conn: Connection, update_id: str, hidden: bool = True) -> None:
     """Hide (decline) an update, or show it again."""
     uid = update_id.lower()
+    _lock_counter(conn)  # two hiding one update at once: the second waits, then finds it
     conn.execute(delete(t.hidden_update).where(t.hidden_update.c.update_id == uid))
     if hidden:
         conn.execute(insert(t.hidden_update), [{"update_id": uid}])
@@ -446,17 +450,21 @@ def apply_replica(conn: Connection, items: ReplicaItems) -> ReplicaApplied:
             delete(t.target_group).where(t.target_group.c.target_group_id.in_(gone_groups))
         )
 
-    written = unchanged = 0
+    rows = []
     for gid, dep in incoming.items():
         have = held.get(gid)
         if have is not None and have.same_as(dep):
-            unchanged += 1
             continue
         counter += 1
-        conn.execute(delete(t.deployment).where(t.deployment.c.deployment_id == gid))
-        conn.execute(delete(t.dead_deployment).where(t.dead_deployment.c.deployment_id == gid))
-        conn.execute(insert(t.deployment), [_deployment_row(dep, counter)])
-        written += 1
+        rows.append(_deployment_row(dep, counter))
+    # One statement per table (and per 500 GUIDs), not three per deployment.
+    for start in range(0, len(rows), 500):
+        ids = [row["deployment_id"] for row in rows[start : start + 500]]
+        conn.execute(delete(t.deployment).where(t.deployment.c.deployment_id.in_(ids)))
+        conn.execute(delete(t.dead_deployment).where(t.dead_deployment.c.deployment_id.in_(ids)))
+    if rows:
+        conn.execute(insert(t.deployment), rows)
+    written, unchanged = len(rows), len(incoming) - len(rows)
     _set_counter(conn, counter)
 
     hidden = sorted({uid.lower() for uid in items.hidden})

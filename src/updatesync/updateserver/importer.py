@@ -9,6 +9,7 @@ immutable, so importing the same cabinet twice changes nothing.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import JSON, Connection, Table, bindparam, insert, select, update
 
 from updatesync.metadata.document import parse_update
 from updatesync.metadata.errors import ExportFormatError, MetadataError
@@ -205,13 +206,36 @@ def _write_batch(
     if not new:
         return counter
     rows = [_revision_row(doc, counter + n, now) for n, doc in enumerate(new, start=1)]
-    conn.execute(insert(t.revision), rows)
+    insert_rows(conn, t.revision, rows)
     relations = [row for doc in new for row in _relation_rows(doc)]
     if relations:
-        conn.execute(insert(t.revision_relation), relations)
+        insert_rows(conn, t.revision_relation, relations)
     _point_latest(conn, new)
     tally.new += len(new)
     return counter + len(new)
+
+
+def insert_rows(conn: Connection, table: Table, rows: list[dict[str, object]]) -> None:
+    """Insert `rows` (all with the same keys) into `table` in the connection's transaction,
+    the fastest way the database has: on PostgreSQL one COPY (psycopg's `cursor.copy`), about
+    twice as fast as multi-row INSERTs for revisions and their large XML texts; elsewhere
+    one executemany."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(insert(table), rows)
+        return
+    columns = list(rows[0])
+    as_json = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    quote = conn.dialect.identifier_preparer.quote
+    names = ", ".join(quote(c) for c in columns)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        with cursor.copy(f"COPY {quote(table.name)} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([json.dumps(row[c]) if c in as_json else row[c] for c in columns])
+    finally:
+        cursor.close()
 
 
 def _point_latest(conn: Connection, new: list[UpdateRevision]) -> None:

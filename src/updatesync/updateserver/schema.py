@@ -24,6 +24,8 @@ The tables themselves are created and changed only by the Alembic migrations in
   was written, the deployments removed (and when), and the updates hidden (declined).
   `store_state.deployment_counter` numbers those changes, apart from the change counter
   of revisions; deadlines and go-live times are kept as the xsd:dateTime text of the wire.
+- `sync_holder` (migration 0005): who holds the store's sync lock when the store is on
+  PostgreSQL (one row, written by the holder of the advisory lock; see `sync_lock.py`).
 """
 
 from __future__ import annotations
@@ -112,6 +114,17 @@ store_state = Table(
     Column("id", Integer, primary_key=True),
     Column("change_counter", Integer, nullable=False),
     Column("deployment_counter", Integer, nullable=False, server_default="0"),
+)
+
+sync_holder = Table(
+    "sync_holder",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("backend_pid", Integer, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("host", Text, nullable=False),
+    Column("started_at", Text, nullable=False),
+    Column("source", Text, nullable=False),
 )
 
 subscription_category = Table(

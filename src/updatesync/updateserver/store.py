@@ -11,6 +11,7 @@ Writing revisions in bulk is `importer.py`'s job; the rules of groups and deploy
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -150,17 +151,31 @@ class UpdateStore:
 
     # -- reading -----------------------------------------------------------------
 
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """One read transaction whose queries all see the same committed state (SQLite in WAL
+        mode: the snapshot of its first read; PostgreSQL: REPEATABLE READ)."""
+        with self.engine.connect() as conn:
+            if conn.dialect.name != "sqlite":
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
+
     def change_counter(self) -> int:
         with self.engine.connect() as conn:
             return conn.execute(select(t.store_state.c.change_counter)).scalar_one()
 
-    def changed_since(self, change_number: int) -> list[RevisionKey]:
-        """The revisions that arrived after the change counter stood at `change_number`."""
+    def changed_since(self, change_number: int, *, through: int | None = None) -> list[RevisionKey]:
+        """The revisions that arrived after the change counter stood at `change_number` (and,
+        with `through`, up to the counter standing there: a reader that read the counter
+        first gets each revision once, whatever commits meanwhile)."""
         query = (
             select(t.revision.c.update_id, t.revision.c.revision_number)
             .where(t.revision.c.change_number > change_number)
             .order_by(t.revision.c.change_number)
         )
+        if through is not None:
+            query = query.where(t.revision.c.change_number <= through)
         with self.engine.connect() as conn:
             return [RevisionKey(uid, rev) for uid, rev in conn.execute(query)]
 
@@ -351,8 +366,9 @@ class UpdateStore:
             return dep.read_hidden(conn)
 
     def deployment_changes(self, since: int | None = None) -> dep.DeploymentChanges:
-        """What GetDeployments serves, read in one transaction (see `deployments.changes`)."""
-        with self.engine.connect() as conn:
+        """What GetDeployments serves, read from one snapshot (see `deployments.changes`):
+        the counter handed out as the next anchor covers exactly the deployments served."""
+        with self.snapshot() as conn:
             return dep.changes(conn, since)
 
     def deployment_summary(self, since: int | None = None) -> dep.DeploymentSummary:

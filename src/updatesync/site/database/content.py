@@ -32,6 +32,7 @@ from updatesync.site.database.models import (
 from updatesync.site.database.store import (
     SiteDatabaseError,
     SiteStore,
+    insert_or_ignore,
     now,
     read_time,
     utc,
@@ -75,6 +76,9 @@ class ContentUpdate:
                 )
             seen.add(item.update_id)
         ci = t.configuration_item
+        if not batch:
+            return []
+        lock_sequence(self._conn)  # before reading: no other writer acts on what we read
         stored: dict[str, Any] = {}
         for start in range(0, len(batch), _CHUNK):
             ids = [i.update_id for i in batch[start : start + _CHUNK]]
@@ -131,6 +135,9 @@ def _same(stored: Any, wanted: Any) -> bool:
 def _upsert_categories(conn: Connection, categories: Iterable[Category]) -> int:
     cat = t.category
     batch = {c.category_id: c for c in categories}
+    if not batch:
+        return 0
+    lock_sequence(conn)  # before reading: no other writer acts on what we read
     stored: dict[str, Category] = {}
     keys = list(batch)
     for start in range(0, len(keys), _CHUNK):
@@ -151,11 +158,24 @@ def _upsert_categories(conn: Connection, categories: Iterable[Category]) -> int:
     return len(new) + len(changed)
 
 
+def lock_sequence(conn: Connection) -> None:
+    """Take the replication sequence's row lock (PostgreSQL) or the write lock (SQLite) for
+    the rest of the transaction, before reading what is about to be rewritten.
+
+    Every writer of a replicated row holds this lock from before it reads until it commits,
+    so writers take their numbers one after another and commit in number order: a reader of
+    "the changes after N" can never pass a number that a slower transaction commits later
+    (which a database sequence, handing numbers out without waiting, would allow), and
+    there is no hole in the numbers once the writers are done."""
+    seq = t.replication_sequence
+    conn.execute(update(seq).where(seq.c.id == 1).values(last_seq=seq.c.last_seq))
+
+
 def stamp(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Give each row about to be written (a CI or a category) the next replication sequence
     number, in order (users and API tokens take theirs the same way). The counter row is
-    written first, so the numbers are this
-    transaction's alone until it ends (see `schema.replication_sequence`)."""
+    written first, so the numbers are this transaction's alone until it ends (see
+    `lock_sequence` and `schema.replication_sequence`)."""
     if not rows:
         return
     seq = t.replication_sequence
@@ -229,11 +249,10 @@ class Content:
         src = t.update_source
         key = unique_id.upper()
         with self._store.begin() as conn:
-            exists = conn.execute(
-                update(src).where(src.c.unique_id == key).values(unique_id=key)
-            ).rowcount
-            if not exists:
-                conn.execute(insert(src).values(unique_id=key, name=name, content_version=0))
+            # One statement: two first registrations at once both succeed (PostgreSQL).
+            conn.execute(
+                insert_or_ignore(conn, src).values(unique_id=key, name=name, content_version=0)
+            )
         return next(s for s in self.update_sources() if s.unique_id == key)
 
     def version(self, source_id: str = MICROSOFT_UPDATE) -> int:

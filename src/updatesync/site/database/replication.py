@@ -16,7 +16,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, select, update
 
 from updatesync.site.database import schema as t
 from updatesync.site.database.content import (
@@ -37,6 +37,7 @@ from updatesync.site.database.store import (
     normal_site_code,
     now,
     read_time,
+    upsert,
     utc,
 )
 from updatesync.site.database.users import apply_changes, changed_after
@@ -60,19 +61,18 @@ def _lock_link(conn: Connection, parent: str) -> None:
     """Create the link row if missing; writing first takes the write lock (SQLite) or the
     row lock (PostgreSQL) before anything is read."""
     link = t.replication_link
-    touched = conn.execute(
-        update(link).where(link.c.parent_site_code == parent).values(parent_site_code=parent)
-    ).rowcount
-    if not touched:
-        conn.execute(
-            insert(link).values(
-                parent_site_code=parent,
-                applied_seq=0,
-                replicated_versions={},
-                link_status=int(LinkStatus.HEALTHY),
-                consecutive_failures=0,
-            )
-        )
+    upsert(
+        conn,
+        link,
+        {"parent_site_code": parent},
+        {},
+        new={
+            "applied_seq": 0,
+            "replicated_versions": {},
+            "link_status": int(LinkStatus.HEALTHY),
+            "consecutive_failures": 0,
+        },
+    )
 
 
 class Replication:

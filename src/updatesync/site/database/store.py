@@ -10,10 +10,13 @@ writes through it:
 - `snapshot()`: one read transaction in which every query sees the same committed state.
 
 Read-then-write operations start with a write (or a compare-and-set), so that on SQLite the
-write lock is taken before the read and two callers never act on the same snapshot; `upsert`
-does that for one row. The other helpers here are shared by the repositories: times are
-stored in UTC (`utc`, `read_time`) and site codes are three letters or digits
-(`normal_site_code`). Every refusal is a `SiteDatabaseError`.
+write lock is taken before the read and on PostgreSQL the row lock, and two callers never act
+on the same snapshot; `upsert` does that for one row, and its insert gives way to a row that
+another transaction inserted meanwhile (`insert_or_ignore`: two first writers of one key on
+PostgreSQL both find no row to update, and the second insert would otherwise fail). The
+other helpers here are shared by the repositories: times are stored in UTC (`utc`,
+`read_time`) and site codes are three letters or digits (`normal_site_code`). Every
+refusal is a `SiteDatabaseError`.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, insert, update
+from sqlalchemy import Connection, Engine, Insert, Table, insert, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 SITE_CODE = re.compile(r"[A-Z0-9]{3}")
 """A site code: three upper-case letters or digits (e.g. CS1)."""
@@ -60,13 +64,37 @@ def normal_site_code(code: str) -> str:
     return normal
 
 
-def upsert(conn: Connection, table: Table, key: dict[str, Any], values: dict[str, Any]) -> None:
-    """Update the row of `table` named by `key`, or insert it. The UPDATE comes first, so
-    on SQLite the write lock is held before anything is read."""
+def insert_or_ignore(conn: Connection, table: Table) -> Insert:
+    """An INSERT into `table` that inserts nothing, instead of failing, where a row with the
+    same unique key exists or is being inserted by another transaction (PostgreSQL waits for
+    that one to end); its `rowcount` says whether the row was inserted here."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    if conn.dialect.name == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    return insert(table)
+
+
+def upsert(
+    conn: Connection,
+    table: Table,
+    key: dict[str, Any],
+    values: dict[str, Any],
+    *,
+    new: dict[str, Any] | None = None,
+) -> None:
+    """Update the row of `table` named by `key` with `values`, or insert it (with `values`
+    and `new`, the columns only a new row is given). The UPDATE comes first, so on SQLite
+    the write lock and on PostgreSQL the row lock are held before anything is read; when
+    another transaction inserts the row between that UPDATE and the INSERT (PostgreSQL),
+    the row is updated once that transaction has committed."""
     condition = [table.c[k] == v for k, v in key.items()]
-    result = conn.execute(update(table).where(*condition).values(**(values or key)))
-    if result.rowcount == 0:
-        conn.execute(insert(table).values(**key, **values))
+    changed = update(table).where(*condition).values(**(values or key))
+    if conn.execute(changed).rowcount:
+        return
+    row = {**(new or {}), **key, **values}
+    if not conn.execute(insert_or_ignore(conn, table).values(**row)).rowcount:
+        conn.execute(changed)
 
 
 class SiteStore:

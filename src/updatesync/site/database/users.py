@@ -16,10 +16,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
 
 from updatesync.site.database import schema as t
-from updatesync.site.database.content import stamp
+from updatesync.site.database.content import lock_sequence, stamp
 from updatesync.site.database.models import TOKEN_API, TOKEN_SESSION, TokenRecord, UserRecord
 from updatesync.site.database.store import SiteDatabaseError, SiteStore, now, read_time, utc
 
@@ -97,32 +97,50 @@ def apply_changes(
 ) -> int:
     """Upsert replicated users and API tokens, each taking this site's next sequence
     number (so this site can pass them on to its own children); unchanged rows are not
-    rewritten. Returns how many rows changed."""
-    changed = 0
+    rewritten. One statement per table and kind of write. Returns how many rows changed."""
     u, k = t.site_user, t.api_token
-    for user in users:
-        values = _user_values(user)
-        row = conn.execute(select(u).where(u.c.name == user.name)).first()
-        if row is not None and user_from_row(row) == user:
-            continue
-        stamp(conn, [values])
-        if row is None:
-            conn.execute(insert(u).values(**values))
-        else:
-            conn.execute(update(u).where(u.c.name == user.name).values(**values))
-        changed += 1
-    for token in tokens:
-        values = _token_values(token)
-        row = conn.execute(select(k).where(k.c.token_id == token.token_id)).first()
-        if row is not None and token_from_row(row) == token:
-            continue
-        stamp(conn, [values])
-        if row is None:
-            conn.execute(insert(k).values(**values))
-        else:
-            conn.execute(update(k).where(k.c.token_id == token.token_id).values(**values))
-        changed += 1
-    return changed
+    by_name = {user.name: user for user in users}
+    by_id = {token.token_id: token for token in tokens}
+    if not by_name and not by_id:
+        return 0
+    lock_sequence(conn)  # before reading: no other writer acts on what we read
+    held_users = {
+        r.name: user_from_row(r) for r in conn.execute(select(u).where(u.c.name.in_(list(by_name))))
+    }
+    held_tokens = {
+        r.token_id: token_from_row(r)
+        for r in conn.execute(select(k).where(k.c.token_id.in_(list(by_id))))
+    }
+    user_rows = [
+        (name in held_users, _user_values(user))
+        for name, user in by_name.items()
+        if held_users.get(name) != user
+    ]
+    token_rows = [
+        (token_id in held_tokens, _token_values(token))
+        for token_id, token in by_id.items()
+        if held_tokens.get(token_id) != token
+    ]
+    stamp(conn, [values for _, values in (*user_rows, *token_rows)])
+    _write(conn, u, "name", user_rows)
+    _write(conn, k, "token_id", token_rows)
+    return len(user_rows) + len(token_rows)
+
+
+def _write(
+    conn: Connection, table: Table, key: str, rows: list[tuple[bool, dict[str, Any]]]
+) -> None:
+    """Insert the new rows and rewrite the held ones (`(held, values)`), one statement each."""
+    new = [values for held, values in rows if not held]
+    changed = [
+        {**{name: v for name, v in values.items() if name != key}, "b_key": values[key]}
+        for held, values in rows
+        if held
+    ]
+    if new:
+        conn.execute(insert(table), new)
+    if changed:
+        conn.execute(update(table).where(table.c[key] == bindparam("b_key")), changed)
 
 
 # -- the repository ---------------------------------------------------------------------------
@@ -163,11 +181,12 @@ class Users:
         user. None when there is no active user of that name."""
         u = t.site_user
         with self._store.begin() as conn:
-            values: dict[str, Any] = {"password_hash": password_hash}
-            stamp(conn, [values])  # the counter's write lock first
+            lock_sequence(conn)  # before reading
             active = u.c.removed_at.is_(None)
             if conn.execute(select(u.c.name).where(u.c.name == name, active)).first() is None:
-                return None  # the counter moved on; a gap in the sequence is harmless
+                return None  # no number taken: the sequence keeps no hole
+            values: dict[str, Any] = {"password_hash": password_hash}
+            stamp(conn, [values])
             conn.execute(update(u).where(u.c.name == name).values(**values))
             row = conn.execute(select(u).where(u.c.name == name)).one()
         return user_from_row(row)
@@ -197,6 +216,7 @@ class Users:
         when = utc(at or now(), f"removing user {name}")
         u, k = t.site_user, t.api_token
         with self._store.begin() as conn:
+            lock_sequence(conn)  # before reading
             row = conn.execute(select(u).where(u.c.name == name, u.c.removed_at.is_(None))).first()
             if row is None:
                 return None
@@ -281,6 +301,7 @@ class Users:
         when = utc(at or now(), f"revoking token {token_id}")
         k = t.api_token
         with self._store.begin() as conn:
+            lock_sequence(conn)  # before reading
             row = conn.execute(
                 select(k).where(k.c.token_id == token_id, k.c.revoked_at.is_(None))
             ).first()
