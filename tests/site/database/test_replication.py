@@ -4,7 +4,6 @@ site (`db.replication`)."""
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -12,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from databases import Database, Databases
 from site_samples import CLASSIFICATION, PRODUCT, T0, sample_ci
 
-from updatesync.site.database.engine import current_revision, head_revision, sqlite_url
+from updatesync.site.database.engine import current_revision, head_revision
 from updatesync.site.database.models import MICROSOFT_UPDATE, Category
 from updatesync.site.database.schema import metadata
 from updatesync.site.database.site_db import SiteDatabase
