@@ -21,6 +21,22 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: takes longer than about 20 seconds")
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line at the end saying how many tests did not run on PostgreSQL, and why."""
+    from databases import SKIP_REASON
+
+    skipped = [
+        report
+        for report in terminalreporter.stats.get("skipped", [])
+        if isinstance(report.longrepr, tuple) and SKIP_REASON in str(report.longrepr[-1])
+    ]
+    if skipped:
+        terminalreporter.write_line(
+            f"PostgreSQL: {len(skipped)} tests skipped: {SKIP_REASON}", yellow=True, bold=True
+        )
+
+
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     """`../shared/fixtures` beside the project root; skips the test when it is absent."""
