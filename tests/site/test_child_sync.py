@@ -130,6 +130,8 @@ def test_one_sync_now_at_the_cas_brings_every_site_and_sup_to_the_same_content(
     assert on_files == (
         {SITE_DATABASE_FILE, STORE_DATABASE_FILE} if database_kind == "sqlite" else set()
     )
+    for fqdn in first_sync.h.sup_fqdns():  # every update server logs its sync, on either
+        assert (data / fqdn / "logs" / "SoftwareDistribution.log").is_file(), fqdn
     assert [first_sync.h.db(code).engine.url.get_backend_name() for code in SITE_CODES] == [
         database_kind
     ] * len(SITE_CODES)

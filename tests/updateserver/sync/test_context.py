@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import cast
 
 import pytest
+from databases import Database
 from sqlalchemy import create_engine
 
 from updatesync.updateserver.store import UpdateStore
@@ -21,6 +22,15 @@ def test_the_default_log_sits_in_a_sqlite_store_s_data_folder(tmp_path: Path) ->
         assert log is not None
         assert log.path == tmp_path / "server" / "logs" / "SoftwareDistribution.log"
     assert default_log(UpdateStore(create_engine("sqlite://"))) is None
+
+
+def test_the_default_log_sits_in_the_data_folder_whatever_the_database(
+    tmp_path: Path, database: Database
+) -> None:
+    with UpdateStore.open(tmp_path / "server", url=database.url) as store:
+        log = default_log(store)
+        assert log is not None
+        assert log.path == (tmp_path / "server").absolute() / "logs" / "SoftwareDistribution.log"
 
 
 def test_a_sync_stops_at_a_boundary_only_when_cancelled(tmp_path: Path) -> None:
