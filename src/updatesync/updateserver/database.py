@@ -118,6 +118,11 @@ def describe_database_error(exc: BaseException, where: str, what: str, rebuild: 
             f"{where}: the {what}'s database does not exist on that server ({reason}); "
             "create it empty (`createdb -O USER NAME`) or correct the name in the URL"
         )
+    if "does not exist" in lowered and 'role "' in lowered:
+        return (
+            f"{where}: the database server has no such user ({reason}); create it "
+            "(`createuser USER`) or correct the user in the URL"
+        )
     if "password" in lowered or "authentication failed" in lowered:
         return (
             f"{where}: the database server refused the login ({reason}); give the password "
