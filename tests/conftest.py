@@ -1,9 +1,10 @@
 """Shared pytest setup: the `fixtures_dir` fixture (real published data), the `slow` marker,
-and the database fixtures (`database_kind`, `databases`, `database`: SQLite and PostgreSQL)."""
+and the database fixtures (`database_kind`, `databases`, `database`: SQLite and PostgreSQL;
+`module_databases` for a slow scenario a module's tests share)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,22 @@ SHARED_FIXTURES = PROJECT_ROOT.parent / "shared" / "fixtures"
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: takes longer than about 20 seconds")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line at the end saying how many tests did not run on PostgreSQL, and why."""
+    from databases import SKIP_REASON
+
+    skipped = [
+        report
+        for report in terminalreporter.stats.get("skipped", [])
+        if isinstance(report.longrepr, tuple) and SKIP_REASON in str(report.longrepr[-1])
+    ]
+    if skipped:
+        terminalreporter.write_line(
+            f"PostgreSQL: {len(skipped)} tests skipped: {SKIP_REASON}", yellow=True, bold=True
+        )
 
 
 @pytest.fixture(scope="session")
@@ -58,3 +75,26 @@ def databases(database_kind: str, tmp_path: Path) -> Iterator[Databases]:
 def database(databases: Databases) -> Database:
     """One fresh database of the test's kind (SQLite file or PostgreSQL database)."""
     return databases.new()
+
+
+@pytest.fixture(scope="module")
+def module_databases(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[[str], Databases]]:
+    """Databases a module's tests share, for a slow scenario set up once per kind whatever
+    order the tests run in: `module_databases(database_kind).new()`; all dropped when the
+    module's tests are done."""
+    from databases import Databases
+
+    made: dict[str, Databases] = {}
+
+    def of_kind(kind: str) -> Databases:
+        if kind not in made:
+            made[kind] = Databases(kind, tmp_path_factory.mktemp(f"databases-{kind}"))
+        return made[kind]
+
+    try:
+        yield of_kind
+    finally:
+        for each in made.values():
+            each.close()

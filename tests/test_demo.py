@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import stat
 from pathlib import Path
 
+from databases import Databases
 from typer.testing import CliRunner
 
 from updatesync.cli import app
 from updatesync.config import load_hierarchy
+from updatesync.demo import example_hierarchy
 from updatesync.logs.cmtrace import read_cmtrace
 from updatesync.logs.softwaredistribution import read_softwaredistribution
 from updatesync.site.database.site_db import SiteDatabase
@@ -110,3 +113,47 @@ def test_the_demo_runs_the_articles_hierarchy_from_sync_now_to_every_site(
         first(wsyncmgr, lambda e: e.message.startswith("STATMSG: ID=6702")),
     ]
     assert order == sorted(order)
+
+
+def test_the_demo_runs_a_hierarchy_file_with_every_site_and_sup_on_its_own_database(
+    tmp_path: Path, databases: Databases
+) -> None:
+    """The hierarchy file's `database` key for all nine roles (four sites, five SUPs), on
+    SQLite files elsewhere or on PostgreSQL: every site reaches one content version, and no
+    role writes its default database file in its data folder."""
+    lines = []
+    for line in example_hierarchy().read_text(encoding="utf-8").splitlines():
+        lines.append(line)
+        if line.startswith(("[[sites]]", "[[sites.sups]]")):
+            lines.append(f'database = "{databases.new().url}"')
+    file = tmp_path / "hierarchy.toml"
+    file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    data = tmp_path / "demo"
+    result = CliRunner().invoke(
+        app,
+        [
+            "demo",
+            "--once",
+            "--updates",
+            "60",
+            "--hierarchy",
+            str(file),
+            "--data",
+            str(data),
+            "--port",
+            "0",
+            "--console-port",
+            "0",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert "first sync: every site synced; content version 2 at CS1, PS1, PS2, SS1" in output
+    assert re.search(
+        r"next month: every site synced; content version \d+ at CS1, PS1, PS2, SS1", output
+    )
+    assert not [
+        p
+        for p in (data / "hierarchy").rglob("*.sqlite")
+        if p.name in ("site.sqlite", "updateserver.sqlite")
+    ]

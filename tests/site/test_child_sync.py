@@ -8,7 +8,8 @@ import os
 import re
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from databases import Databases
 from hierarchy_inprocess import (
     SITE_CODES,
     SYNC_TIMEOUT,
@@ -28,10 +30,12 @@ from hierarchy_inprocess import (
 from updatesync.config import Hierarchy
 from updatesync.logs.status_messages import StatusMessage
 from updatesync.roles.serving import BackgroundServer
+from updatesync.site.database.engine import DATABASE_FILE as SITE_DATABASE_FILE
 from updatesync.site.database.models import MICROSOFT_UPDATE, SUPSyncStatus
 from updatesync.site.sync.inbox import Inbox
 from updatesync.site.sync.outcome import SiteSyncResult
 from updatesync.site.watch.alerts import AlertState, AlertType
+from updatesync.updateserver.database import DATABASE_FILE as STORE_DATABASE_FILE
 from updatesync.vocabulary import MessageSeverity
 
 ARTICLE = Path("logs") / "msdocs-2014-hierarchy"
@@ -54,9 +58,11 @@ class FirstSync:
     results: dict[str, list[SiteSyncResult]]
 
 
-@pytest.fixture(scope="module")
-def first_sync(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirstSync]:
-    with InProcessHierarchy(tmp_path_factory.mktemp("hierarchy"), updates=200) as h:
+@contextmanager
+def _first_sync(root: Path, databases: Databases) -> Iterator[FirstSync]:
+    # SQLite: each role's default, a file in its data folder; else a database per role.
+    new = None if databases.kind == "sqlite" else lambda name: databases.new(name).url
+    with InProcessHierarchy(root, updates=200, database=new) as h:
         h.sync_now("CS1")
         h.wait_all(1, codes=("CS1", "PS1", "PS2"))
         # SS1 followed as a script would: the provider's long poll, no polling loop.
@@ -88,9 +94,47 @@ def first_sync(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirstSync]:
         )
 
 
+@pytest.fixture(scope="module")
+def first_syncs(
+    tmp_path_factory: pytest.TempPathFactory,
+    module_databases: Callable[[str], Databases],
+) -> Iterator[Callable[[str], FirstSync]]:
+    """The hierarchy after its first sync, on every site and SUP's databases of one kind,
+    made once per kind for the module's tests."""
+    made: dict[str, FirstSync] = {}
+    with ExitStack() as stack:
+
+        def of_kind(kind: str) -> FirstSync:
+            if kind not in made:
+                root = tmp_path_factory.mktemp(f"hierarchy-{kind}")
+                made[kind] = stack.enter_context(_first_sync(root, module_databases(kind)))
+            return made[kind]
+
+        yield of_kind
+
+
+@pytest.fixture
+def first_sync(database_kind: str, first_syncs: Callable[[str], FirstSync]) -> FirstSync:
+    """The hierarchy after one SyncNow at CS1, every site and SUP on SQLite or PostgreSQL."""
+    return first_syncs(database_kind)
+
+
 def test_one_sync_now_at_the_cas_brings_every_site_and_sup_to_the_same_content(
-    first_sync: FirstSync,
+    first_sync: FirstSync, database_kind: str
 ) -> None:
+    # Every site and SUP keeps its database where the hierarchy file says: SQLite files in
+    # their data folders, or PostgreSQL (and then no database file at all).
+    data = first_sync.h.hierarchy.data_dir
+    held = {p.name for p in data.rglob("*.sqlite") if p.is_file()}
+    on_files = {SITE_DATABASE_FILE, STORE_DATABASE_FILE} & held
+    assert on_files == (
+        {SITE_DATABASE_FILE, STORE_DATABASE_FILE} if database_kind == "sqlite" else set()
+    )
+    for fqdn in first_sync.h.sup_fqdns():  # every update server logs its sync, on either
+        assert (data / fqdn / "logs" / "SoftwareDistribution.log").is_file(), fqdn
+    assert [first_sync.h.db(code).engine.url.get_backend_name() for code in SITE_CODES] == [
+        database_kind
+    ] * len(SITE_CODES)
     for code in SITE_CODES:
         (result,) = first_sync.results[code]
         assert result.succeeded, f"{code}: {result.error}"

@@ -35,9 +35,12 @@ def latest(revisions: Iterable[UpdateRevision]) -> dict[str, UpdateRevision]:
     return latest
 
 
-def imported_store(root: Path, updates: int = 30, seed: int = 5) -> UpdateStore:
-    """A store at `root`/store holding a generated catalog of `updates` updates."""
+def imported_store(
+    root: Path, updates: int = 30, seed: int = 5, *, url: str | None = None
+) -> UpdateStore:
+    """A store at `root`/store (in the database at `url` if given) holding a generated
+    catalog of `updates` updates."""
     write_export(root / "catalog.cab", generate_catalog(updates, seed))
-    store = UpdateStore.open(root / "store")
+    store = UpdateStore.open(root / "store", url=url)
     import_export_cabinet(store, root / "catalog.cab")
     return store

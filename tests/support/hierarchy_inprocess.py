@@ -13,6 +13,11 @@ verifies its peer against it (`tls=False`: plain HTTP). A test calling a role it
 A role may see its own copy of the hierarchy (`views`: role name → function of the
 hierarchy), for instance PS1 reaching its parent CS1 at another address.
 
+`database=new` puts every site and SUP on a database of its own, as the hierarchy file's
+`database` key does: `new(name)` gives a fresh database's URL for the role `name` (a site
+code or a SUP's FQDN), such as `lambda name: databases.new(name).url` (tests/conftest.py);
+without it every role keeps SQLite in its data folder.
+
 - `article_patterns(file)` turns a WSyncMgr.log of the article into patterns and
   `assert_in_order(patterns, ours)` checks that our log has them as an ordered subsequence.
 - `forward_to(url, secret)` is an ASGI app passing every request on to `url`, a signed one
@@ -82,8 +87,10 @@ class InProcessHierarchy:
         adjust: View | None = None,
         views: Mapping[str, View] | None = None,
         tls: bool = True,
+        database: Callable[[str], str] | None = None,
     ) -> None:
         self.root = root
+        self.database = database
         self.tls = tls
         self.updates = updates
         self.seed = seed
@@ -111,6 +118,8 @@ class InProcessHierarchy:
         )
         if self.adjust is not None:
             hierarchy = self.adjust(hierarchy)
+        if self.database is not None:
+            hierarchy = on_databases(hierarchy, self.database)
         if self.tls:
             hierarchy = hierarchy.with_tls(self._certificates(hierarchy))
         hierarchy, self._socks = on_loopback(hierarchy)
@@ -270,6 +279,20 @@ _SIGNING_HEADERS = {
     KEY_HEADER.encode(),
     DIGEST_HEADER.encode(),
 }
+
+
+def on_databases(hierarchy: Hierarchy, new: Callable[[str], str]) -> Hierarchy:
+    """`hierarchy` with every site and SUP on a database of its own: `new(name)` the URL of a
+    fresh one for a site code or a SUP's FQDN (the hierarchy file's `database` keys)."""
+    sites = tuple(
+        replace(
+            site,
+            database=new(site.code),
+            sups=tuple(replace(sup, database=new(sup.fqdn)) for sup in site.sups),
+        )
+        for site in hierarchy.sites
+    )
+    return replace(hierarchy, sites=sites)
 
 
 def forward_to(target: str, secret: bytes | None = None) -> Callable[..., Any]:

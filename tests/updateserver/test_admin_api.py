@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from databases import Databases
 
 from updatesync.metadata.export import write_export
 from updatesync.metadata.generator import generate_catalog
@@ -29,9 +30,9 @@ from updatesync.wsusss.soap import CONTENT_TYPE, DSS_AUTH_PATH
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> UpdateStore:
+def store(tmp_path: Path, databases: Databases) -> UpdateStore:
     write_export(tmp_path / "m1.cab", generate_catalog(50, seed=4))
-    opened = UpdateStore.open(tmp_path / "sup")
+    opened = UpdateStore.open(tmp_path / "sup", url=databases.new().url)
     import_export_cabinet(opened, tmp_path / "m1.cab")
     return opened
 
@@ -131,10 +132,12 @@ def _runner_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "update-server-sync"]
 
 
-def test_close_stops_a_running_sync_at_a_batch_boundary(store: UpdateStore, tmp_path: Path) -> None:
+def test_close_stops_a_running_sync_at_a_batch_boundary(
+    store: UpdateStore, tmp_path: Path, databases: Databases
+) -> None:
     """close() cancels the sync between two GetUpdateData batches: the batches committed
     stay, no anchor is saved past them, no thread is left, and the next sync completes."""
-    down = UpdateStore.open(tmp_path / "down")
+    down = UpdateStore.open(tmp_path / "down", url=databases.new().url)
     first_batch = threading.Event()
     with BackgroundServer(create_app(StoreBackend(store))) as up:
 

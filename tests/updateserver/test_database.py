@@ -115,6 +115,23 @@ def test_a_key_in_the_database_is_not_moved_without_a_data_folder(tmp_path: Path
         ("attempt to write a readonly database", "/d/x.sqlite: the update server store is read"),
         ("database is locked", "/d/x.sqlite: the update server store is locked by another"),
         ("disk I/O error", "/d/x.sqlite: cannot use the update server store: disk I/O error"),
+        (
+            'connection failed: FATAL:  database "wsus" does not exist',
+            "/d/x.sqlite: the update server store's database does not exist on that server",
+        ),
+        (
+            'connection failed: FATAL:  role "wsus" does not exist',
+            "/d/x.sqlite: the database server has no such user",
+        ),
+        (
+            'connection failed: FATAL:  password authentication failed for user "wsus"',
+            "/d/x.sqlite: the database server refused the login",
+        ),
+        (
+            'connection failed: connection to server at "db" (10.0.0.5), port 5432 failed: '
+            "Connection refused",
+            "/d/x.sqlite: cannot reach the database server for the update server store",
+        ),
     ],
 )
 def test_a_database_error_in_one_line_with_what_to_do(reason: str, said: str) -> None:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from databases import Database
 from generated_catalog import imported_store
 from sqlalchemy import event
 
@@ -27,8 +28,8 @@ from updatesync.updateserver.store import UpdateStore
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[UpdateStore]:
-    with imported_store(tmp_path, updates=10) as opened:
+def store(tmp_path: Path, database: Database) -> Iterator[UpdateStore]:
+    with imported_store(tmp_path, updates=10, url=database.url) as opened:
         yield opened
 
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from databases import Database
+from databases import Database, Databases
 from generated_catalog import parse_all
 from sqlalchemy import event, text
 from typer.testing import CliRunner
@@ -84,10 +84,10 @@ def _snapshot(store: UpdateStore) -> tuple[object, ...]:
     )
 
 
-def test_newer_revision_becomes_latest_and_both_stay(tmp_path: Path) -> None:
+def test_newer_revision_becomes_latest_and_both_stay(tmp_path: Path, databases: Databases) -> None:
     write_export(tmp_path / "m1.cab", _catalog(3))
     write_export(tmp_path / "m2.cab", [_update(1, 201, title="Update 1 (re-released)")])
-    with UpdateStore.open(tmp_path / "sup") as store:
+    with UpdateStore.open(tmp_path / "sup", url=databases.new("sup").url) as store:
         import_export_cabinet(store, tmp_path / "m1.cab")
         counter = store.change_counter()
         result = import_export_cabinet(store, tmp_path / "m2.cab")
@@ -103,7 +103,7 @@ def test_newer_revision_becomes_latest_and_both_stay(tmp_path: Path) -> None:
 
 
 def test_a_bad_record_after_many_good_batches_imports_nothing(
-    tmp_path: Path, database: Database
+    tmp_path: Path, databases: Databases
 ) -> None:
     good = _catalog(5)
     write_export(tmp_path / "good.cab", good)
@@ -111,7 +111,7 @@ def test_a_bad_record_after_many_good_batches_imports_nothing(
     bad_xml = records[-1].xml.replace("</upd:Update>", "")  # truncated document
     records[-1] = ExportRecord(records[-1].update_id, records[-1].revision, bad_xml)
     write_export(tmp_path / "bad.cab", records)
-    with UpdateStore.open(tmp_path / "sup", url=database.url) as store:
+    with UpdateStore.open(tmp_path / "sup", url=databases.new("sup").url) as store:
         import_export_cabinet(store, tmp_path / "good.cab")
         before = _snapshot(store)
         with pytest.raises(ImportFailed) as failure:
@@ -131,10 +131,12 @@ def test_a_bad_record_after_many_good_batches_imports_nothing(
         assert store.status().revisions == len(fixed)
 
 
-def test_a_record_whose_document_names_another_revision_is_refused(tmp_path: Path) -> None:
+def test_a_record_whose_document_names_another_revision_is_refused(
+    tmp_path: Path, databases: Databases
+) -> None:
     real = _update(7)
     write_export(tmp_path / "lying.cab", [ExportRecord(real.update_id, 999, real.xml)])
-    with UpdateStore.open(tmp_path / "sup") as store:
+    with UpdateStore.open(tmp_path / "sup", url=databases.new("sup").url) as store:
         with pytest.raises(ImportFailed, match="rev 999"):
             import_export_cabinet(store, tmp_path / "lying.cab")
         assert store.status().revisions == 0
@@ -149,10 +151,12 @@ def test_a_record_whose_document_names_another_revision_is_refused(tmp_path: Pat
     ],
     ids=["billion-laughs", "external-entity"],
 )
-def test_hostile_documents_are_refused_and_nothing_is_stored(tmp_path: Path, payload: str) -> None:
+def test_hostile_documents_are_refused_and_nothing_is_stored(
+    tmp_path: Path, payload: str, databases: Databases
+) -> None:
     records = [*_catalog(2), ExportRecord("33333333-0000-4000-8000-000000000001", 1, payload)]
     write_export(tmp_path / "hostile.cab", records)
-    with UpdateStore.open(tmp_path / "sup") as store:
+    with UpdateStore.open(tmp_path / "sup", url=databases.new("sup").url) as store:
         with pytest.raises(ImportFailed, match="record 5"):
             import_export_cabinet(store, tmp_path / "hostile.cab")
         assert store.status().revisions == 0
@@ -247,14 +251,16 @@ def _corrupt_metadata(good: Path, out: Path, tmp_path: Path, damage: str) -> Pat
 
 
 @pytest.mark.parametrize("damage", ["length-too-short", "length-too-long", "invalid-utf8"])
-def test_a_damaged_metadata_record_imports_nothing(tmp_path: Path, damage: str) -> None:
+def test_a_damaged_metadata_record_imports_nothing(
+    tmp_path: Path, damage: str, databases: Databases
+) -> None:
     records = _catalog(BATCH_SIZE * 2 + 10)
     write_export(tmp_path / "good.cab", records)
     bad = _corrupt_metadata(tmp_path / "good.cab", tmp_path / "bad.cab", tmp_path, damage)
-    with UpdateStore.open(tmp_path / "sup") as store:
+    with UpdateStore.open(tmp_path / "sup", url=databases.new("sup").url) as store:
         import_export_cabinet(store, tmp_path / "good.cab")
         before = _snapshot(store)
-        with UpdateStore.open(tmp_path / "other") as empty:
+        with UpdateStore.open(tmp_path / "other", url=databases.new("other").url) as empty:
             with pytest.raises(ImportFailed) as failure:
                 import_export_cabinet(empty, bad)
             assert f"record {len(records)}" in str(failure.value)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from databases import Database
 
 from updatesync.security.private_files import InsecureFileError
 from updatesync.updateserver.errors import UpdateServerError
@@ -32,8 +33,8 @@ GUID2 = "7A1C2F6E-3F0B-4D3A-9B1E-0D2F6A1C5E12"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[UpdateStore]:
-    with UpdateStore.open(tmp_path / "server") as opened:
+def store(tmp_path: Path, database: Database) -> Iterator[UpdateStore]:
+    with UpdateStore.open(tmp_path / "server", url=database.url) as opened:
         yield opened
 
 

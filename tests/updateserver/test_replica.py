@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from databases import Databases
 from fake_upstream import Exchange, FaultInjector, Rule, fault, garbage, respond, truncated
 from typer.testing import CliRunner
 from upstream import sync_runner, update_server_app
@@ -117,11 +118,12 @@ class Pair:
 
 
 @pytest.fixture
-def pair(tmp_path: Path, catalog: Path) -> Iterator[Pair]:
-    a = UpdateStore.open(tmp_path / "A")
+def pair(tmp_path: Path, catalog: Path, databases: Databases) -> Iterator[Pair]:
+    a = UpdateStore.open(tmp_path / "A", url=databases.new("a").url)
     import_export_cabinet(a, catalog)
     wire = FaultInjector(create_app(StoreBackend(a)))
-    with BackgroundServer(wire) as server, UpdateStore.open(tmp_path / "B") as b:
+    b_url = databases.new("b").url
+    with BackgroundServer(wire) as server, UpdateStore.open(tmp_path / "B", url=b_url) as b:
         yield Pair(a, b, server.url, wire)
     a.close()
 

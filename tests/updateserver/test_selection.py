@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from databases import Database
 
 from updatesync.metadata.document import parse_update
 from updatesync.metadata.export import ExportRecord, write_export
@@ -21,9 +22,9 @@ def catalog() -> list[ExportRecord]:
 
 
 @pytest.fixture
-def store(tmp_path: Path, catalog: list[ExportRecord]) -> UpdateStore:
+def store(tmp_path: Path, catalog: list[ExportRecord], database: Database) -> UpdateStore:
     write_export(tmp_path / "m1.cab", catalog)
-    opened = UpdateStore.open(tmp_path / "sup")
+    opened = UpdateStore.open(tmp_path / "sup", url=database.url)
     import_export_cabinet(opened, tmp_path / "m1.cab")
     return opened
 

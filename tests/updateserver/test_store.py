@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from databases import Database
 from generated_catalog import imported_store
 
 from updatesync.metadata.export import read_export
@@ -15,8 +16,8 @@ from updatesync.updateserver.store import Subscription, UpdateStore
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[UpdateStore]:
-    with imported_store(tmp_path) as opened:
+def store(tmp_path: Path, database: Database) -> Iterator[UpdateStore]:
+    with imported_store(tmp_path, url=database.url) as opened:
         yield opened
 
 

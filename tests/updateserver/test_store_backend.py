@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from databases import Database
 from generated_catalog import imported_store
 
 from updatesync.updateserver.deployments import ALL_COMPUTERS, UNASSIGNED_COMPUTERS
@@ -20,8 +21,8 @@ from updatesync.updateserver.store_backend import (
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[UpdateStore]:
-    with imported_store(tmp_path, updates=10) as opened:
+def store(tmp_path: Path, database: Database) -> Iterator[UpdateStore]:
+    with imported_store(tmp_path, updates=10, url=database.url) as opened:
         yield opened
 
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from databases import Database
 from generated_catalog import imported_store
 
 from updatesync.updateserver.store import Subscription, UpdateStore
 from updatesync.updateserver.store_status import as_utc, read_history, read_status
 
 
-def test_a_new_store_has_an_empty_status_and_no_history(tmp_path: Path) -> None:
-    with UpdateStore.open(tmp_path / "new") as store:
+def test_a_new_store_has_an_empty_status_and_no_history(tmp_path: Path, database: Database) -> None:
+    with UpdateStore.open(tmp_path / "new", url=database.url) as store:
         status = store.status()
         assert (status.revisions, status.updates, status.categories) == (0, 0, 0)
         assert status.last_sync is None and status.last_change == 0
@@ -21,8 +22,8 @@ def test_a_new_store_has_an_empty_status_and_no_history(tmp_path: Path) -> None:
         assert store.history() == []
 
 
-def test_status_counts_and_the_last_import(tmp_path: Path) -> None:
-    with imported_store(tmp_path) as store:
+def test_status_counts_and_the_last_import(tmp_path: Path, database: Database) -> None:
+    with imported_store(tmp_path, url=database.url) as store:
         status = store.status()
         assert status.revisions == len(store.revision_keys())
         assert status.categories == len(store.categories())

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from databases import Database
 from sqlalchemy import create_engine
 
 from updatesync.updateserver.admin_api import SyncRunner, UpstreamSyncRequest
@@ -27,8 +28,8 @@ from updatesync.updateserver.sync_lock import (
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[UpdateStore]:
-    with UpdateStore.open(tmp_path / "sup") as opened:
+def store(tmp_path: Path, database: Database) -> Iterator[UpdateStore]:
+    with UpdateStore.open(tmp_path / "sup", url=database.url) as opened:
         yield opened
 
 
@@ -51,7 +52,9 @@ def test_a_second_holder_is_refused_until_the_first_lets_go(store: UpdateStore) 
 
 def test_two_stores_objects_of_one_folder_share_the_lock(store: UpdateStore) -> None:
     with (
-        UpdateStore.open(store.data_dir) as other,
+        UpdateStore.open(
+            store.data_dir, url=store.engine.url.render_as_string(hide_password=False)
+        ) as other,
         holding_sync_lock(store, "a"),
         pytest.raises(SyncBusy),
     ):

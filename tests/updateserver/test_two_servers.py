@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from databases import Databases
 from wire import held_documents, recorded_sync
 
 from updatesync.metadata.document import parse_update
@@ -25,8 +26,8 @@ from updatesync.wsusss.service import create_app
 
 
 @pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[tuple[UpdateStore, str]]:
-    store = UpdateStore.open(tmp_path / "A")
+def upstream(tmp_path: Path, databases: Databases) -> Iterator[tuple[UpdateStore, str]]:
+    store = UpdateStore.open(tmp_path / "A", url=databases.new("a").url)
     with BackgroundServer(create_app(StoreBackend(store))) as server:
         yield store, server.url
     store.close()
@@ -38,14 +39,17 @@ def month1() -> list[ExportRecord]:
 
 
 def test_a_generated_catalog_then_next_month_transfers_exactly_the_changes(
-    upstream: tuple[UpdateStore, str], month1: list[ExportRecord], tmp_path: Path
+    upstream: tuple[UpdateStore, str],
+    month1: list[ExportRecord],
+    tmp_path: Path,
+    databases: Databases,
 ) -> None:
     store_a, url = upstream
     month2 = list(evolve_catalog(iter(month1), 100, seed=22))
     write_export(tmp_path / "m1.cab", month1)
     write_export(tmp_path / "m2.cab", month2)
     import_export_cabinet(store_a, tmp_path / "m1.cab")
-    with UpdateStore.open(tmp_path / "B") as store_b:
+    with UpdateStore.open(tmp_path / "B", url=databases.new("b").url) as store_b:
         _, first = recorded_sync(store_b, url)
         assert len(first) == len(month1)
         assert held_documents(store_b) == {r.key: r.xml for r in month1}
@@ -58,7 +62,10 @@ def test_a_generated_catalog_then_next_month_transfers_exactly_the_changes(
 
 
 def test_a_product_and_classification_filter_transfers_exactly_the_matching_updates(
-    upstream: tuple[UpdateStore, str], month1: list[ExportRecord], tmp_path: Path
+    upstream: tuple[UpdateStore, str],
+    month1: list[ExportRecord],
+    tmp_path: Path,
+    databases: Databases,
 ) -> None:
     store_a, url = upstream
     write_export(tmp_path / "m1.cab", month1)
@@ -79,7 +86,7 @@ def test_a_product_and_classification_filter_transfers_exactly_the_matching_upda
     config = {d.key for d in docs if d.update_type in ("Category", "Detectoid")}
     assert matching, "the catalog files security updates under this product"
 
-    with UpdateStore.open(tmp_path / "B") as store_b:
+    with UpdateStore.open(tmp_path / "B", url=databases.new("b").url) as store_b:
         _, requested = recorded_sync(store_b, url, products=(product,), classifications=(security,))
         assert sorted(requested) == sorted(config | matching)
         assert store_b.revision_keys() == config | matching

@@ -51,9 +51,10 @@ class StoreStatus:
 
 
 def as_utc(value: Any) -> Any:
-    """SQLite hands back naive datetimes; every time we store is UTC."""
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
+    """Every time we store is UTC: SQLite hands back naive datetimes, PostgreSQL aware ones in
+    the server's time zone; both come back in UTC."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     return value
 
 

@@ -4,14 +4,14 @@ site (`db.replication`)."""
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from databases import Database, Databases
 from site_samples import CLASSIFICATION, PRODUCT, T0, sample_ci
 
-from updatesync.site.database.engine import current_revision, head_revision, sqlite_url
+from updatesync.site.database.engine import current_revision, head_revision
 from updatesync.site.database.models import MICROSOFT_UPDATE, Category
 from updatesync.site.database.schema import metadata
 from updatesync.site.database.site_db import SiteDatabase
@@ -20,16 +20,14 @@ from updatesync.site.database.store import SiteDatabaseError
 HOUR = timedelta(hours=1)
 
 
-def test_migration_0002_numbers_the_rows_a_0001_database_holds(tmp_path: Path) -> None:
+def test_migration_0002_numbers_the_rows_a_0001_database_holds(database: Database) -> None:
     from alembic import command
     from alembic.config import Config
     from sqlalchemy import text
 
     from updatesync.site.database.engine import MIGRATIONS, create_site_engine
 
-    folder = tmp_path / "old"
-    folder.mkdir()
-    engine = create_site_engine(sqlite_url(folder))
+    engine = create_site_engine(database.url)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
@@ -45,13 +43,13 @@ def test_migration_0002_numbers_the_rows_a_0001_database_holds(tmp_path: Path) -
                 text(
                     "INSERT INTO configuration_item (ci_id, update_id, revision, title, "
                     "products, classifications, is_superseded, is_expired, xml_sha256, "
-                    "date_revised) VALUES (:ci, :u, 100, 't', '[]', '[]', 0, 0, 'x', :d)"
+                    "date_revised) VALUES (:ci, :u, 100, 't', '[]', '[]', false, false, 'x', :d)"
                 ),
                 {"ci": ci_id, "u": sample_ci(ci_id).update_id, "d": T0.replace(tzinfo=None)},
             )
     engine.dispose()
 
-    with SiteDatabase.open(folder, site_code="CS1") as db:
+    with SiteDatabase.open(url=database.url, site_code="CS1") as db:
         assert current_revision(db.engine) == head_revision()
         with db.engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"version_table": "schema_version"})
@@ -115,10 +113,10 @@ def test_a_page_is_cut_in_sequence_order_across_cis_and_categories(db: SiteDatab
             db.replication.changes(after, limit)
 
 
-def test_replication_link_checks_record_health(tmp_path: Path) -> None:
+def test_replication_link_checks_record_health(database: Database) -> None:
     from updatesync.site.database.models import LinkStatus
 
-    with SiteDatabase.open(tmp_path, site_code="PS1") as ps1:
+    with SiteDatabase.open(url=database.url, site_code="PS1") as ps1:
         assert ps1.replication.link("CS1") is None
         failed = ps1.replication.record_check("cs1", 1, "cannot reach CS1", at=T0)
         assert (failed.status, failed.consecutive_failures, failed.failing_since) == (
@@ -150,9 +148,9 @@ def test_replication_link_checks_record_health(tmp_path: Path) -> None:
         assert ps1.replication.link("CS1") == ok
 
 
-def test_a_link_reset_replicates_everything_again(tmp_path: Path, db: SiteDatabase) -> None:
+def test_a_link_reset_replicates_everything_again(db: SiteDatabase, databases: Databases) -> None:
     db.content.apply_ci_batch([sample_ci(n) for n in range(5)])
-    with SiteDatabase.open(tmp_path / "ps1", site_code="PS1") as ps1:
+    with SiteDatabase.open(url=databases.new().url, site_code="PS1") as ps1:
         ps1.replication.apply("CS1", db.replication.changes(0, 10))
         link = ps1.replication.link("CS1")
         assert link is not None and link.applied_seq == 5 and link.replicated_version() == 1

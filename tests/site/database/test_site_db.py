@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from databases import Database, Databases
 from sqlalchemy import inspect
+from sqlalchemy.engine import make_url
 
 from updatesync.site.database.engine import current_revision, head_revision, sqlite_url
 from updatesync.site.database.schema import metadata
@@ -27,16 +29,36 @@ def test_migrations_create_the_schema_the_code_expects(db: SiteDatabase) -> None
         assert compare_metadata(context, metadata) == []
 
 
-def test_a_database_remembers_its_site(tmp_path: Path) -> None:
+def test_a_database_remembers_its_site(databases: Databases) -> None:
+    new, ps1, bad = databases.new(), databases.new(), databases.new()
     with pytest.raises(SiteDatabaseError, match="give the site code"):
-        SiteDatabase.open(tmp_path / "new")
-    SiteDatabase.open(tmp_path / "ps1", site_code="ps1").close()
-    with SiteDatabase.open(tmp_path / "ps1") as again:
+        SiteDatabase.open(url=new.url)
+    SiteDatabase.open(url=ps1.url, site_code="ps1").close()
+    with SiteDatabase.open(url=ps1.url) as again:
         assert again.site_code == "PS1"
     with pytest.raises(SiteDatabaseError, match="belongs to site PS1, not CS1"):
-        SiteDatabase.open(tmp_path / "ps1", site_code="CS1")
+        SiteDatabase.open(url=ps1.url, site_code="CS1")
     with pytest.raises(SiteDatabaseError, match="not three letters"):
-        SiteDatabase.open(tmp_path / "bad", site_code="CENTRAL")
+        SiteDatabase.open(url=bad.url, site_code="CENTRAL")
+
+
+def test_a_database_that_cannot_be_opened_is_one_line_with_what_to_do(
+    database: Database,
+) -> None:
+    url = make_url(database.url)
+    if database.is_postgresql:
+        where = f"{url.database}_never_made"
+        url = url.set(database=where)
+        what_to_do = "does not exist on that server"
+    else:
+        where = url.database or ""
+        Path(where).write_bytes(b"not a database" * 100)
+        what_to_do = "move it aside and start the site again"
+    with pytest.raises(SiteDatabaseError) as caught:
+        SiteDatabase.open(url=url.render_as_string(hide_password=False), site_code="CS1")
+    said = str(caught.value)
+    assert where in said and what_to_do in said
+    assert "\n" not in said and "Traceback" not in said
 
 
 def test_open_by_url(tmp_path: Path) -> None:

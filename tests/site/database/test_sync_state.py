@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
+from databases import Database
 from site_samples import T0, race
 
 from updatesync.site.database.models import SyncStatus
@@ -31,8 +31,8 @@ def test_a_full_request_is_not_lowered_to_a_delta(db: SiteDatabase) -> None:
     assert db.sync.request("FULL") == "FULL"
 
 
-def test_a_parent_request_names_the_parent(tmp_path: Path) -> None:
-    with SiteDatabase.open(tmp_path, site_code="PS1") as ps1:
+def test_a_parent_request_names_the_parent(database: Database) -> None:
+    with SiteDatabase.open(url=database.url, site_code="PS1") as ps1:
         assert ps1.sync.request("CS1") == "CS1"
         assert ps1.sync.take_request() == "CS1"
         for wrong in ("PS1", "CS10", "C 1"):

@@ -5,9 +5,9 @@ sessions stay at their site."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
+from databases import Databases
 
 from updatesync.site.database.models import TOKEN_SESSION
 from updatesync.site.database.site_db import SiteDatabase
@@ -61,12 +61,12 @@ def test_revoking_a_token_keeps_its_row_and_says_when(db: SiteDatabase) -> None:
 
 
 def test_users_and_api_tokens_replicate_to_a_child_and_sessions_do_not(
-    db: SiteDatabase, tmp_path: Path
+    db: SiteDatabase, databases: Databases
 ) -> None:
     db.users.add("ada", ADMIN, "$argon2id$p", at=T0)
     db.users.add_token("ada", "00000000000000a1", "$argon2id$t", at=T0)
     db.users.add_token("ada", "00000000000000a2", "$argon2id$s", kind=TOKEN_SESSION, expires_at=T0)
-    with SiteDatabase.open(tmp_path / "ps1", site_code="PS1") as child:
+    with SiteDatabase.open(url=databases.new().url, site_code="PS1") as child:
         page = db.replication.changes(0, 100)
         assert [u.name for u in page.users] == ["ada"]
         assert [k.token_id for k in page.tokens] == ["00000000000000a1"]
@@ -103,10 +103,10 @@ def test_a_page_holds_users_and_cis_in_sequence_order_up_to_the_limit(db: SiteDa
 
 
 def test_a_new_password_replicates_and_a_removed_user_gets_none(
-    db: SiteDatabase, tmp_path: Path
+    db: SiteDatabase, databases: Databases
 ) -> None:
     db.users.add("admin", ADMIN, None, at=T0)
-    with SiteDatabase.open(tmp_path / "ps1", site_code="PS1") as child:
+    with SiteDatabase.open(url=databases.new().url, site_code="PS1") as child:
         page = db.replication.changes(0, 100)
         child.replication.apply("CS1", page)
         changed = db.users.set_password("admin", "$argon2id$new")

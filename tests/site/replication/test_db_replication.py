@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from databases import Databases
 from starlette.applications import Starlette
 
 from updatesync.logs.cmtrace import CMTraceLog, Severity, read_cmtrace
@@ -137,14 +138,14 @@ def _app(db: SiteDatabase) -> Faulty:
 
 
 @pytest.fixture
-def cs1(tmp_path: Path) -> Iterator[SiteDatabase]:
-    with SiteDatabase.open(tmp_path / "cs1", site_code="CS1") as db:
+def cs1(databases: Databases) -> Iterator[SiteDatabase]:
+    with SiteDatabase.open(url=databases.new("cs1").url, site_code="CS1") as db:
         yield db
 
 
 @pytest.fixture
-def ps1(tmp_path: Path) -> Iterator[SiteDatabase]:
-    with SiteDatabase.open(tmp_path / "ps1", site_code="PS1") as db:
+def ps1(databases: Databases) -> Iterator[SiteDatabase]:
+    with SiteDatabase.open(url=databases.new("ps1").url, site_code="PS1") as db:
         yield db
 
 
@@ -173,15 +174,17 @@ def _serve(app: Any, port: int = 0) -> BackgroundServer:
 # -- a hierarchy: CS1 → PS1 → SS1 --------------------------------------------------------------
 
 
-def test_thousands_of_cis_replicate_down_the_hierarchy(tmp_path: Path, cs1: SiteDatabase) -> None:
+def test_thousands_of_cis_replicate_down_the_hierarchy(
+    tmp_path: Path, cs1: SiteDatabase, databases: Databases
+) -> None:
     with cs1.content.update(at=T0) as content:
         content.upsert_categories(CATEGORIES)
         for start in range(0, 3000, 1000):
             content.upsert_cis(_ci(n, ci_id=16777216 + n) for n in range(start, start + 1000))
     assert cs1.content.version() == 1 and cs1.replication.head() == 3002
 
-    ps1 = SiteDatabase.open(tmp_path / "ps1", site_code="PS1")
-    ss1 = SiteDatabase.open(tmp_path / "ss1", site_code="SS1")
+    ps1 = SiteDatabase.open(url=databases.new("ps1").url, site_code="PS1")
+    ss1 = SiteDatabase.open(url=databases.new("ss1").url, site_code="SS1")
     ps1_log = WatchedLog(tmp_path / "ps1" / "rcmctrl.log")
     with (
         ps1,

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import pytest
+from databases import Database
 
 from updatesync.metadata.generator import generate_catalog
 from updatesync.metadata.model import RevisionKey
@@ -51,8 +52,8 @@ class NoFaults:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[UpdateStore]:
-    with UpdateStore.open(tmp_path / "down") as opened:
+def store(tmp_path: Path, database: Database) -> Iterator[UpdateStore]:
+    with UpdateStore.open(tmp_path / "down", url=database.url) as opened:
         yield opened
 
 

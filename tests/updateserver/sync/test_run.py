@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from databases import KINDS, database_of_kind
 from fake_upstream import (
     FakeCatalog,
     FakeUpstream,
@@ -93,9 +94,18 @@ def upstream(
 
 
 @pytest.fixture
-def downstream(tmp_path: Path) -> Iterator[UpdateStore]:
-    with UpdateStore.open(tmp_path / "downstream") as store:
+def downstream(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[UpdateStore]:
+    """The syncing store: SQLite, or each kind for a test marked ON_EVERY_DATABASE."""
+    kind = getattr(request, "param", "sqlite")
+    with (
+        database_of_kind(kind, tmp_path / "databases", "downstream") as database,
+        UpdateStore.open(tmp_path / "downstream", url=database.url) as store,
+    ):
         yield store
+
+
+ON_EVERY_DATABASE = pytest.mark.parametrize("downstream", KINDS, indirect=True)
+"""The tests where the database matters run with the downstream on SQLite and PostgreSQL."""
 
 
 class Sleeps:
@@ -155,6 +165,7 @@ def _recovers(store: UpdateStore, upstream: Upstream) -> SyncResult:
 # --------------------------------------------------------------------------- clean syncs
 
 
+@ON_EVERY_DATABASE
 def test_a_first_sync_copies_the_upstream_and_a_second_asks_for_nothing(
     upstream: Upstream, downstream: UpdateStore
 ) -> None:
@@ -203,6 +214,7 @@ def test_short_answers_are_completed_by_asking_again(tmp_path: Path) -> None:
     assert result.batches == len(sizes)
 
 
+@ON_EVERY_DATABASE
 def test_next_months_changes_come_as_changed_and_expired_revisions(
     upstream: Upstream, downstream: UpdateStore, tmp_path: Path
 ) -> None:
@@ -334,6 +346,7 @@ def test_a_connection_cut_with_no_retries_left_stops_and_keeps_the_batches(
     _recovers(downstream, upstream)
 
 
+@ON_EVERY_DATABASE
 @pytest.mark.parametrize("mischief", [truncated(), garbage()], ids=["truncated", "garbage"])
 def test_a_bad_body_stops_the_sync_and_keeps_the_batches(
     upstream: Upstream, downstream: UpdateStore, mischief: object
@@ -345,6 +358,7 @@ def test_a_bad_body_stops_the_sync_and_keeps_the_batches(
     _recovers(downstream, upstream)
 
 
+@ON_EVERY_DATABASE
 def test_a_hostile_document_is_refused_and_nothing_of_its_batch_is_kept(
     upstream: Upstream, downstream: UpdateStore
 ) -> None:
@@ -383,6 +397,7 @@ def test_an_invalid_cookie_that_persists_is_bounded(
     assert upstream.injector.operations.count("GetConfigData") <= 10
 
 
+@ON_EVERY_DATABASE
 def test_a_failed_sync_is_in_the_history_and_the_log(
     upstream: Upstream, downstream: UpdateStore, tmp_path: Path
 ) -> None:

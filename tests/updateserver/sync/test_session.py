@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from databases import Database
 
 from updatesync.updateserver.errors import UpdateServerError
 from updatesync.updateserver.store import UpdateStore
@@ -46,8 +47,8 @@ class ScriptedClient:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[UpdateStore]:
-    with UpdateStore.open(tmp_path / "down") as opened:
+def store(tmp_path: Path, database: Database) -> Iterator[UpdateStore]:
+    with UpdateStore.open(tmp_path / "down", url=database.url) as opened:
         yield opened
 
 

@@ -21,15 +21,11 @@ _LOG_FILE: Final = Path("logs") / UPDATE_SERVER_LOG
 
 
 def default_log(store: UpdateStore) -> SoftwareDistributionLog | None:
-    """The SoftwareDistribution.log in the server's data folder (whatever database holds the
-    store: SQLite in that folder or PostgreSQL), else beside an SQLite store opened alone, else
-    None (a PostgreSQL store opened without a data folder)."""
-    if store.data_dir is not None:
-        return SoftwareDistributionLog(Path(store.data_dir) / _LOG_FILE)
-    url = store.engine.url
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+    """The SoftwareDistribution.log in the server's data folder (`store.data_dir`: the folder
+    it was opened with, whatever its database, or its SQLite file's), else None."""
+    if store.data_dir is None:
         return None
-    return SoftwareDistributionLog(Path(url.database).parent / _LOG_FILE)
+    return SoftwareDistributionLog(Path(store.data_dir) / _LOG_FILE)
 
 
 @dataclass(slots=True)

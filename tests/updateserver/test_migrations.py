@@ -1,0 +1,84 @@
+"""The update server store's Alembic history on SQLite and on PostgreSQL: every revision
+upgrades from an empty database to the head one step at a time, every downgrade goes back
+to empty, and the head it reaches again is the schema the code expects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from databases import Database
+from sqlalchemy import Connection, Engine, inspect
+
+from updatesync.updateserver.database import MIGRATIONS, create_store_engine
+from updatesync.updateserver.schema import metadata
+from updatesync.updateserver.store import UpdateStore
+
+
+def _config(connection: Connection, data_dir: Path) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    config.attributes["data_dir"] = data_dir
+    return config
+
+
+def _revisions() -> list[str]:
+    """Every revision, oldest first."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    script = ScriptDirectory.from_config(config)
+    return [s.revision for s in reversed(list(script.walk_revisions("base", "heads")))]
+
+
+def _current(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def _step(engine: Engine, data_dir: Path, to: str, *, down: bool = False) -> None:
+    with engine.begin() as conn:
+        (command.downgrade if down else command.upgrade)(_config(conn, data_dir), to)
+
+
+@pytest.fixture
+def engine(database: Database) -> Iterator[Engine]:
+    made = create_store_engine(database.url)
+    yield made
+    made.dispose()
+
+
+def test_every_revision_upgrades_from_empty_to_head_and_back(
+    engine: Engine, tmp_path: Path
+) -> None:
+    revisions = _revisions()
+    assert len(revisions) >= 4
+    assert _current(engine) is None
+    for revision in revisions:
+        _step(engine, tmp_path, revision)
+        assert _current(engine) == revision
+    for previous in [*reversed(revisions[:-1]), "base"]:
+        _step(engine, tmp_path, previous, down=True)
+        assert _current(engine) == (None if previous == "base" else previous)
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    _step(engine, tmp_path, "head")
+    assert _current(engine) == revisions[-1]
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+
+
+def test_a_store_opened_on_the_database_is_at_head_and_keeps_its_rows(
+    database: Database, tmp_path: Path
+) -> None:
+    with UpdateStore.open(tmp_path / "sup", url=database.url) as store:
+        assert _current(store.engine) == _revisions()[-1]
+        before = store.status().target_groups
+    with UpdateStore.open(tmp_path / "sup", url=database.url) as again:
+        assert _current(again.engine) == _revisions()[-1]
+        assert again.status().target_groups == before == 2  # the built-in groups, once
