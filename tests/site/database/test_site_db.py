@@ -49,7 +49,7 @@ def test_a_database_that_cannot_be_opened_is_one_line_with_what_to_do(
     if database.is_postgresql:
         where = f"{url.database}_never_made"
         url = url.set(database=where)
-        what_to_do = "does not exist on that server"
+        what_to_do = "does not exist on that PostgreSQL server; create it"
     else:
         where = url.database or ""
         Path(where).write_bytes(b"not a database" * 100)
