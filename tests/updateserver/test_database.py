@@ -117,25 +117,33 @@ def test_a_key_in_the_database_is_not_moved_without_a_data_folder(tmp_path: Path
         ("disk I/O error", "/d/x.sqlite: cannot use the update server store: disk I/O error"),
         (
             'connection failed: FATAL:  database "wsus" does not exist',
-            "/d/x.sqlite: the update server store's database does not exist on that server",
+            '/d/x.sqlite: cannot open the update server store: database "wsus" does not exist '
+            "on that PostgreSQL server",
         ),
         (
             'connection failed: FATAL:  role "wsus" does not exist',
-            "/d/x.sqlite: the database server has no such user",
+            '/d/x.sqlite: cannot open the update server store: role "wsus" does not exist on '
+            "that PostgreSQL server",
         ),
         (
             'connection failed: FATAL:  password authentication failed for user "wsus"',
-            "/d/x.sqlite: the database server refused the login",
+            "/d/x.sqlite: the PostgreSQL server refused the login",
         ),
         (
             'connection failed: connection to server at "db" (10.0.0.5), port 5432 failed: '
             "Connection refused",
-            "/d/x.sqlite: cannot reach the database server for the update server store",
+            "/d/x.sqlite: cannot reach the PostgreSQL server of the update server store",
         ),
     ],
 )
 def test_a_database_error_in_one_line_with_what_to_do(reason: str, said: str) -> None:
-    exc = DatabaseError("SELECT 1", {}, sqlite3.DatabaseError(reason))
+    # PostgreSQL's refusals come from psycopg, SQLite's from sqlite3, as in a real run.
+    driver_error = (
+        psycopg.OperationalError(reason)
+        if reason.startswith("connection failed")
+        else sqlite3.DatabaseError(reason)
+    )
+    exc = DatabaseError("SELECT 1", {}, driver_error)
     line = describe_database_error(exc, "/d/x.sqlite", "update server store", "sync again")
     assert line.startswith(said) and "\n" not in line
     if "not a valid" in said:

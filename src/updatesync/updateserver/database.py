@@ -121,26 +121,6 @@ def describe_database_error(exc: BaseException, where: str, what: str, rebuild: 
             f"{where}: the {what} is locked by another process ({reason}); try again when "
             "it is done"
         )
-    if "does not exist" in lowered and 'database "' in lowered:
-        return (
-            f"{where}: the {what}'s database does not exist on that server ({reason}); "
-            "create it empty (`createdb -O USER NAME`) or correct the name in the URL"
-        )
-    if "does not exist" in lowered and 'role "' in lowered:
-        return (
-            f"{where}: the database server has no such user ({reason}); create it "
-            "(`createuser USER`) or correct the user in the URL"
-        )
-    if "password" in lowered or "authentication failed" in lowered:
-        return (
-            f"{where}: the database server refused the login ({reason}); give the password "
-            "in the role's UPDATESYNC_DATABASE_PASSWORD variable (never in the URL)"
-        )
-    if "connection" in lowered and ("failed" in lowered or "refused" in lowered):
-        return (
-            f"{where}: cannot reach the database server for the {what} ({reason}); check "
-            "that it runs and that the host and port in the URL are right"
-        )
     if isinstance(exc, DatabaseError | CommandError):
         return f"{where}: cannot use the {what}: {reason}"
     return f"{where}: cannot use the {what}: {type(orig).__name__}: {reason}"
