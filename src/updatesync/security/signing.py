@@ -54,6 +54,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from updatesync.security.limits import UNREAD_KEPT
 from updatesync.security.replay import NonceCache, ReplayCacheFull
 from updatesync.security.shared_secret import (
     MIN_SECRET_CHARS,
@@ -428,7 +429,12 @@ async def _read_body(receive: Receive, signed: Signed, max_body: int) -> bytes |
             return None
         chunk = message.get("body", b"")
         size += len(chunk)
+        more = message.get("more_body", False)
         if size > max_body:
+            if more and size <= max_body + UNREAD_KEPT:
+                # A small overflow is read and dropped before the answer: closing with
+                # unread bytes resets the connection, and the client could lose the 413.
+                await _drop_rest(receive, max_body + UNREAD_KEPT - size)
             raise SignatureRefused(
                 f"the body is over {max_body} bytes, the most a site-to-site call may send",
                 status=413,
@@ -436,10 +442,20 @@ async def _read_body(receive: Receive, signed: Signed, max_body: int) -> bytes |
             )
         hasher.update(chunk)
         chunks.append(chunk)
-        more = message.get("more_body", False)
     if hasher.hexdigest() != signed.body_sha256:
         raise SignatureRefused(_ALTERED_BODY.format(caller=signed.caller), caller=signed.caller)
     return b"".join(chunks)
+
+
+async def _drop_rest(receive: Receive, budget: int) -> None:
+    """Read and drop the rest of a refused body, at most `budget` more bytes."""
+    while budget >= 0:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        budget -= len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 def _declared_length(headers: Mapping[str, str]) -> int | None:
