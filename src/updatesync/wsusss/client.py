@@ -33,7 +33,7 @@ import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final, TypeVar
+from typing import Final, Protocol, TypeVar
 
 import httpx
 
@@ -74,6 +74,12 @@ from updatesync.wsusss.soap import (
     SERVER_SYNC_PATH,
     parse_envelope,
 )
+from updatesync.wsusss.stream_read import (
+    DEFAULT_MAX_ELEMENT_BYTES,
+    DEFAULT_MAX_LISTING_BYTES,
+    StreamedListing,
+    read_revision_id_list,
+)
 
 __all__ = [
     "DEFAULT_BACKOFF",
@@ -82,6 +88,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "PROTOCOL_VERSION",
     "CallRecord",
+    "RevisionSink",
     "UpstreamClient",
     "UpstreamError",
     "UpstreamHttpError",
@@ -99,6 +106,8 @@ PROTOCOL_VERSION: Final = "1.20"
 
 _USER_AGENT: Final = "updatesync"
 _M = TypeVar("_M", bound=Message)
+_T = TypeVar("_T")
+_LISTING: Final = "GetRevisionIdList"
 
 
 class UpstreamError(WsusssError):
@@ -152,6 +161,23 @@ class CallRecord:
     ids: int = 0
 
 
+class RevisionSink(Protocol):
+    """Where `UpstreamClient.list_revisions_into` puts the keys it reads."""
+
+    def restart(self) -> None:
+        """Forget what was added: the call is being made (again) from the start."""
+
+    def add(self, keys: list[RevisionKey]) -> None:
+        """The next listed keys, in the order listed."""
+
+
+@dataclass(slots=True)
+class _Status:
+    """The last HTTP status an attempt saw (None before any answer)."""
+
+    status: int | None = None
+
+
 class _Retry(Exception):
     """An attempt failed in a way worth retrying; `cause` says how."""
 
@@ -167,7 +193,9 @@ class UpstreamClient:
     kept). `timeout` is per network step in seconds; `retries`, `backoff` and `max_backoff`
     bound the retries described in the module docstring (`retries=0`: one attempt only).
     `transport` replaces httpx's network transport (tests, in-process upstreams);
-    `sleep` is what waits between attempts. `max_response_bytes` caps a response body.
+    `sleep` is what waits between attempts. `max_response_bytes` caps a response body;
+    a streamed listing (`list_revisions_into`) is capped by `max_listing_bytes` as a whole
+    and `max_element_bytes` per element instead.
     Use as a context manager, or call `close()`.
     """
 
@@ -181,6 +209,8 @@ class UpstreamClient:
         max_backoff: float = DEFAULT_MAX_BACKOFF,
         transport: httpx.BaseTransport | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_listing_bytes: int = DEFAULT_MAX_LISTING_BYTES,
+        max_element_bytes: int = DEFAULT_MAX_ELEMENT_BYTES,
         sleep: Callable[[float], None] = time.sleep,
         on_call: Callable[[CallRecord], None] | None = None,
         verify: ssl.SSLContext | bool = True,
@@ -209,6 +239,8 @@ class UpstreamClient:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.max_response_bytes = max_response_bytes
+        self.max_listing_bytes = max_listing_bytes
+        self.max_element_bytes = max_element_bytes
         self.calls: list[CallRecord] = []
         self._sleep = sleep
         self._on_call = on_call
@@ -278,6 +310,24 @@ class UpstreamClient:
         request = GetRevisionIdListRequest(cookie, filter)
         return self._call(request, GetRevisionIdListResponse).result
 
+    def list_revisions_into(
+        self, cookie: Cookie, filter: ServerSyncFilter, sink: RevisionSink
+    ) -> StreamedListing:
+        """GetRevisionIdList (3.1.4.5), read as it arrives: the listed keys go to `sink` in
+        batches (`sink.restart()` first at every attempt, so a retried call does not list
+        twice); returns the new anchor and how many ids were listed. Memory stays flat
+        whatever the length of the list (`stream_read`); a streamed answer is capped by
+        `max_listing_bytes` as a whole and `max_element_bytes` per element, not by
+        `max_response_bytes`. Faults, retries and records as for every other call."""
+        request = GetRevisionIdListRequest(cookie, filter)
+        return self._attempts(
+            request,
+            self.server_sync_url,
+            lambda body, headers, seen: self._stream_listing(
+                self.server_sync_url, body, headers, seen, sink
+            ),
+        )
+
     def get_update_data(self, cookie: Cookie, ids: Sequence[RevisionKey]) -> ServerUpdateData:
         """GetUpdateData (3.1.4.6) for `ids` (at most MaxNumberOfUpdatesPerRequest)."""
         request = GetUpdateDataRequest(cookie, tuple(ids))
@@ -299,18 +349,34 @@ class UpstreamClient:
     def _call(
         self, request: Message, response_type: type[_M], *, url: str | None = None, ids: int = 0
     ) -> _M:
-        operation = operation_for(request)
         target = url or self.server_sync_url
+
+        def attempt(body: bytes, headers: dict[str, str], seen: _Status) -> _M:
+            seen.status, data = self._post(target, body, headers)
+            return self._read(data, seen.status, response_type, target, operation_for(request).name)
+
+        return self._attempts(request, target, attempt, ids=ids)
+
+    def _attempts(
+        self,
+        request: Message,
+        target: str,
+        attempt: Callable[[bytes, dict[str, str], _Status], _T],
+        *,
+        ids: int = 0,
+    ) -> _T:
+        """`attempt(body, headers, status)` until it does not ask for a retry (`_Retry`) or
+        the retries are spent; one `CallRecord` whatever the outcome."""
+        operation = operation_for(request)
         body = request.to_xml()
         headers = {"Content-Type": CONTENT_TYPE, "SOAPAction": operation.soap_action}
         attempts = 0
-        status: int | None = None
+        seen = _Status()
         try:
             while True:
                 attempts += 1
                 try:
-                    status, data = self._post(target, body, headers)
-                    return self._read(data, status, response_type, target, operation.name)
+                    return attempt(body, headers, seen)
                 except _Retry as retry:
                     if attempts > self.retries:
                         raise UpstreamUnavailable(
@@ -318,27 +384,67 @@ class UpstreamClient:
                         ) from None
                     self._sleep(min(self.backoff * 2 ** (attempts - 1), self.max_backoff))
         finally:
-            record = CallRecord(operation.name, target, attempts, status, ids)
+            record = CallRecord(operation.name, target, attempts, seen.status, ids)
             self.calls.append(record)
             if self._on_call is not None:
                 self._on_call(record)
 
+    def _stream_listing(
+        self,
+        target: str,
+        body: bytes,
+        headers: dict[str, str],
+        seen: _Status,
+        sink: RevisionSink,
+    ) -> StreamedListing:
+        """One attempt of a streamed GetRevisionIdList: a 2xx body is parsed as it arrives,
+        its keys go to `sink` (restarted first); any other status is read as `_read` does."""
+        try:
+            with self._http.stream("POST", target, content=body, headers=headers) as response:
+                seen.status = status = response.status_code
+                if not 200 <= status < 300:
+                    data = self._capped(response, target)
+                    return self._read(data, status, GetRevisionIdListResponse, target, _LISTING)
+                sink.restart()
+                try:
+                    return read_revision_id_list(
+                        response.iter_bytes(),
+                        sink.add,
+                        max_bytes=self.max_listing_bytes,
+                        max_element_bytes=self.max_element_bytes,
+                    )
+                except ProtocolError as exc:
+                    raise ProtocolError(
+                        f"{exc.message} (answer from {target}, HTTP {status}); the upstream or "
+                        "a proxy in between sent something that is not an MS-WSUSSS answer",
+                        where=exc.where,
+                        operation=exc.operation or _LISTING,
+                        element=exc.element,
+                    ) from exc
+        except httpx.TimeoutException as exc:
+            raise _Retry(f"timed out ({type(exc).__name__}: {exc or 'no detail'})") from exc
+        except httpx.TransportError as exc:
+            raise _Retry(f"network error ({type(exc).__name__}: {exc or 'no detail'})") from exc
+
+    def _capped(self, response: httpx.Response, url: str) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > self.max_response_bytes:
+                raise ProtocolError(
+                    f"response from {url} is over {self.max_response_bytes:,} bytes; "
+                    "refusing to read more (raise max_response_bytes if such an "
+                    "answer is expected)",
+                    where="HTTP body",
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
     def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         try:
             with self._http.stream("POST", url, content=body, headers=headers) as response:
-                chunks: list[bytes] = []
-                size = 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > self.max_response_bytes:
-                        raise ProtocolError(
-                            f"response from {url} is over {self.max_response_bytes:,} bytes; "
-                            "refusing to read more (raise max_response_bytes if such an "
-                            "answer is expected)",
-                            where="HTTP body",
-                        )
-                    chunks.append(chunk)
-                return response.status_code, b"".join(chunks)
+                return response.status_code, self._capped(response, url)
         except httpx.TimeoutException as exc:
             raise _Retry(f"timed out ({type(exc).__name__}: {exc or 'no detail'})") from exc
         except httpx.TransportError as exc:

@@ -1,16 +1,21 @@
 """Fetching listed revisions batch by batch, and reporting the sync's progress.
 
-`BatchFetcher.fetch` asks GetUpdateData for the listed revisions the store lacks, at most
+`BatchFetcher.fetch_listed` asks GetUpdateData for the listed revisions the store lacks
+(`id_list.ListedIds`: a temporary table, pruned of what the store holds), at most
 MaxNumberOfUpdatesPerRequest ids a call. Each answer is parsed (hardened), checked to be
-the revisions asked for, and committed in a transaction of its own. An answer may hold
-fewer documents than asked (an upstream keeps answers under about 2 MB): the rest is asked
-for again. An answer naming a revision not asked for, or none of those asked, is a
-`ProtocolError`. Before each batch the sync stops if it was asked to (`SyncHooks.cancel`).
+the revisions asked for, and committed in a transaction of its own, in the three
+overlapping stages of `pipeline`: batch N+1 is fetched while batch N is parsed and batch
+N-1 committed. An answer may hold fewer documents than asked (an upstream keeps answers
+under about 2 MB): the rest is asked for again. An answer naming a revision not asked for,
+or none of those asked, is a `ProtocolError`. Before each GetUpdateData and before each
+commit the sync stops if it was asked to (`SyncHooks.cancel`): nothing is committed after
+that, and what was fetched but not committed is dropped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import select
 
@@ -21,12 +26,30 @@ from updatesync.updateserver import schema as t
 from updatesync.updateserver.importer import commit_batch
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.sync.context import SyncContext
+from updatesync.updateserver.sync.id_list import ListedIds
+from updatesync.updateserver.sync.pipeline import run_stages
 from updatesync.updateserver.sync.session import UpstreamSession
 from updatesync.vocabulary import PHASE_WSUS_UPDATES
 from updatesync.wsusss.errors import ProtocolError
 from updatesync.wsusss.messages import ServerSyncUpdateData, ServerUpdateData
 
 __all__ = ["BatchFetcher"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    """A GetUpdateData answer, its documents checked to be among those asked for."""
+
+    items: list[ServerSyncUpdateData]
+    answer: ServerUpdateData
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    """A batch's documents, parsed, and where its content files are (digest -> URL)."""
+
+    documents: list[UpdateRevision]
+    file_urls: dict[str, str]
 
 
 class BatchFetcher:
@@ -64,40 +87,83 @@ class BatchFetcher:
     # -- fetching and committing ---------------------------------------------------------
 
     def fetch(self, listed: Iterable[RevisionKey], limit: int) -> None:
-        """Fetch and commit the revisions of `listed` the store lacks, `limit` a call."""
-        ctx = self.context
-        store, tally = ctx.store, ctx.tally
-        keys = list(dict.fromkeys(listed))
-        tally.listed += len(keys)
-        held = store.stored(keys)
-        wanted = [key for key in keys if key not in held]
-        tally.total += len(wanted)
+        """Fetch and commit the revisions of `listed` the store lacks, `limit` a call (the
+        keys go through a `ListedIds` as a streamed listing's do)."""
+        with ListedIds(self.context.store) as ids:
+            ids.restart()
+            chunk: list[RevisionKey] = []
+            for key in listed:
+                chunk.append(key)
+                if len(chunk) >= 1000:
+                    ids.add(chunk)
+                    chunk = []
+            ids.add(chunk)
+            self.fetch_listed(ids, limit)
+
+    def fetch_listed(self, ids: ListedIds, limit: int) -> None:
+        """Fetch and commit the revisions of `ids` the store lacks, `limit` a call, in the
+        three overlapping stages of `pipeline` (fetch, parse, commit)."""
+        tally = self.context.tally
+        tally.listed += ids.count()
+        wanted = ids.prune()
+        tally.total += wanted
         self.report()
-        for start in range(0, len(wanted), limit):
-            pending = wanted[start : start + limit]
+        if wanted:
+            run_stages(
+                lambda emit: self._fetch_stage(ids, limit, emit),
+                self._parse_stage,
+                self._commit_stage,
+            )
+
+    # The fetch stage: GetUpdateData, the only stage that calls the upstream.
+    def _fetch_stage(self, ids: ListedIds, limit: int, emit: Callable[[_Fetched], bool]) -> None:
+        ctx = self.context
+        for page in ids.batches(limit):
+            pending = list(page)
             while pending:
                 ctx.stop_if_cancelled()
                 asked = tuple(pending)
                 answer = self.session.call(
                     lambda cookie, ids=asked: ctx.client.get_update_data(cookie, ids)
                 )
-                tally.requested += len(asked)
-                documents = self._documents(asked, answer)
-                self._commit(documents)
-                # Where the files can be downloaded, to tell this server's own downstreams.
-                store.save_file_urls(
-                    {
-                        u.file_digest: u.mu_url
-                        for u in answer.file_urls or ()
-                        if u.file_digest and u.mu_url
-                    }
-                )
-                delivered = {doc.key for doc in documents}
+                ctx.tally.requested += len(asked)
+                items = self._delivered(asked, answer)
+                if not emit(_Fetched(items, answer)):
+                    return
+                delivered = {item.id for item in items}
                 pending = [key for key in pending if key not in delivered]
 
-    def _documents(
+    # The parse stage: each document parsed (hardened) and checked to be the one named.
+    def _parse_stage(self, fetched: _Fetched) -> _Parsed:
+        url = self.context.url
+        documents: list[UpdateRevision] = []
+        for item in fetched.items:
+            where = f"GetUpdateData from {url}: {item.id}"
+            doc = parse_update(item.document(), where=where)
+            if doc.key != item.id:
+                raise ProtocolError(
+                    f"the document delivered for {item.id} is {doc.key}",
+                    where=where,
+                    operation="GetUpdateData",
+                )
+            documents.append(doc)
+        urls = {
+            u.file_digest: u.mu_url
+            for u in fetched.answer.file_urls or ()
+            if u.file_digest and u.mu_url
+        }
+        return _Parsed(documents, urls)
+
+    # The commit stage, in the run's thread: one transaction a batch, then its progress.
+    def _commit_stage(self, parsed: _Parsed) -> None:
+        self.context.stop_if_cancelled()
+        self._commit(parsed.documents)
+        # Where the files can be downloaded, to tell this server's own downstreams.
+        self.context.store.save_file_urls(parsed.file_urls)
+
+    def _delivered(
         self, asked: Sequence[RevisionKey], answer: ServerUpdateData
-    ) -> list[UpdateRevision]:
+    ) -> list[ServerSyncUpdateData]:
         url = self.context.url
         expected = set(asked)
         seen: set[RevisionKey] = set()
@@ -122,18 +188,7 @@ class BatchFetcher:
                 where=f"GetUpdateDataResult from {url}",
                 operation="GetUpdateData",
             )
-        documents: list[UpdateRevision] = []
-        for item in items:
-            where = f"GetUpdateData from {url}: {item.id}"
-            doc = parse_update(item.document(), where=where)
-            if doc.key != item.id:
-                raise ProtocolError(
-                    f"the document delivered for {item.id} is {doc.key}",
-                    where=where,
-                    operation="GetUpdateData",
-                )
-            documents.append(doc)
-        return documents
+        return items
 
     def _commit(self, documents: list[UpdateRevision]) -> None:
         store, tally = self.context.store, self.context.tally

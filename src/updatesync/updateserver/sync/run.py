@@ -86,6 +86,7 @@ from updatesync.updateserver.store import Subscription, UpdateStore
 from updatesync.updateserver.sync.batches import BatchFetcher
 from updatesync.updateserver.sync.context import LOG_SOURCE, SyncContext, default_log
 from updatesync.updateserver.sync.filters import filter_key, replica_items, update_filter
+from updatesync.updateserver.sync.id_list import ListedIds
 from updatesync.updateserver.sync.outcome import SyncFailed, SyncResult
 from updatesync.updateserver.sync.session import ServerChanged, UpstreamSession
 from updatesync.updateserver.sync.settings import SyncHooks, SyncSettings
@@ -94,6 +95,7 @@ from updatesync.vocabulary import PHASE_WSUS_CATEGORIES, PHASE_WSUS_OTHER_ITEMS,
 from updatesync.wsusss.client import UpstreamClient
 from updatesync.wsusss.errors import ProtocolError, WsusssError
 from updatesync.wsusss.messages import ServerSyncFilter
+from updatesync.wsusss.stream_read import StreamedListing
 
 __all__ = ["sync_from_upstream"]
 
@@ -289,13 +291,12 @@ class _Run:
         config_filter = ServerSyncFilter(
             get_config=True, anchor=None if full else state.config_list_anchor
         )
-        listing = session.call(lambda cookie: client.get_revision_id_list(cookie, config_filter))
-        batches.fetch(listing.new_revisions or (), limit)
+        listing = self._list_and_fetch(config_filter, limit)
         state = replace(
             state, config_anchor=config.new_config_anchor, config_list_anchor=listing.anchor
         )
         save_upstream_state(store, state)
-        ctx.note(f"categories done: {len(listing.new_revisions or ())} revisions listed")
+        ctx.note(f"categories done: {listing.count} revisions listed")
 
         if wanted.products or wanted.classifications or wanted.languages:
             current = store.subscription()
@@ -312,14 +313,26 @@ class _Run:
         subscription = store.subscription()
         anchor = None if full else state.update_list_anchor
         the_filter = update_filter(subscription, anchor, state.filter_key)
-        listing = session.call(lambda cookie: client.get_revision_id_list(cookie, the_filter))
-        batches.fetch(listing.new_revisions or (), limit)
+        listing = self._list_and_fetch(the_filter, limit)
         state = replace(
             state, update_list_anchor=listing.anchor, filter_key=filter_key(subscription)
         )
         if save:
             save_upstream_state(store, state)
         return state
+
+    def _list_and_fetch(self, the_filter: ServerSyncFilter, limit: int) -> StreamedListing:
+        """GetRevisionIdList with `the_filter`, read as it arrives into a temporary table of
+        the store (`ListedIds`), then what the store lacks fetched and committed; the
+        listing's anchor (for the caller to save once this returns: every batch it covers
+        is committed by then) and count."""
+        ctx = self.context
+        with ListedIds(ctx.store) as ids:
+            listing = self.session.call(
+                lambda cookie: ctx.client.list_revisions_into(cookie, the_filter, ids)
+            )
+            self.batches.fetch_listed(ids, limit)
+        return listing
 
     # -- a replica's other items -----------------------------------------------------------
 
