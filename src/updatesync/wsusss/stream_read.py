@@ -124,6 +124,12 @@ class RevisionIdListStream:
         self._uid: str | None = None
         self._rev: str | None = None
         self._first = b""
+        self._root: etree._Element | None = None
+
+    def held_elements(self) -> int:
+        """How many elements the parsed tree holds now (a handful, however long the list:
+        each one is dropped once read)."""
+        return 0 if self._root is None else sum(1 for _ in self._root.iter())
 
     # -- feeding -------------------------------------------------------------------------
 
@@ -217,6 +223,7 @@ class RevisionIdListStream:
         depth = len(self._stack)
         self._stack.append(tag)
         if depth == 0:
+            self._root = element
             if tag == "{" + SOAP12_ENV_NS + "}Envelope":
                 self._fail(
                     "got a SOAP 1.2 envelope; updatesync speaks SOAP 1.1 (Content-Type "
