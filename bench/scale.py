@@ -1,0 +1,156 @@
+"""Benchmark: import, then sync over MS-WSUSSS, catalogs of 100k, 300k and 1M revisions.
+
+For each size (`--sizes`, default 100000 300000 1000000 generated updates):
+- the catalog is generated once (`updatesync.metadata.generator`, kept in `--work`), and
+  the mean and 95th percentile of its documents' sizes (characters) measured;
+- upstream A imports it (`updatesync updateserver import`, its own process): time, rate,
+  peak RSS;
+- A serves it (`updatesync updateserver serve`, its own process) and downstream B syncs
+  everything from it (`updatesync updateserver sync`, its own process): time, rate, peak
+  RSS of A (the whole run) and of B;
+- the floor of bench/import_catalog.py (read the cabinet, parse with lxml, bulk insert into
+  an empty SQLite table) for the same catalog, and each time over it.
+
+Time per revision (µs) is printed beside each time: flat across the sizes means linear. So
+is peak memory: flat means the size of the catalog does not matter. It prints the machine,
+a table, and a last line of JSON. The processes are run as bench/protocol_sync.py runs
+them (its helpers are used as they are).
+
+    python bench/scale.py [--sizes 100000 300000 1000000] [--work DIR] [--database both]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import backends
+import import_catalog
+from backends import Throwaway
+from protocol_sync import CLI, environment, free_port, peak_of, serve, store_args
+
+
+def document_sizes(cab: Path) -> tuple[float, float]:
+    """(mean, 95th percentile) of the documents' sizes in characters."""
+    from updatesync.metadata.export import read_export
+
+    sizes: list[int] = []
+    with read_export(cab) as export:
+        sizes.extend(len(record.xml) for record in export.records())
+    sizes.sort()
+    if not sizes:
+        return 0.0, 0.0
+    return sum(sizes) / len(sizes), float(sizes[min(len(sizes) - 1, int(len(sizes) * 0.95))])
+
+
+def timed(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Run an updatesync command to its end: (seconds, peak RSS in MiB)."""
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        [*CLI, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+    )
+    _pid, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        err = process.stderr.read() if process.stderr else ""
+        raise SystemExit(f"updatesync {' '.join(args)} failed:\n{err}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def bench_size(size: int, work: Path, kind: str, server: str | None) -> dict[str, float]:
+    cab = import_catalog.ensure_catalog(size, work)
+    mean, p95 = document_sizes(cab)
+    up, down = work / f"scale-A-{size}-{kind}", work / f"scale-B-{size}-{kind}"
+    for folder in (up, down):
+        subprocess.run(["rm", "-rf", str(folder)], check=True)
+    with ExitStack() as stack:
+        dbs: list[Throwaway | None] = [None, None]
+        if kind == "postgresql":
+            assert server is not None
+            dbs = [stack.enter_context(backends.throwaway(server, f"s{n}{size}")) for n in "ab"]
+        a, b = dbs
+        import_seconds, import_peak = timed(
+            ["updateserver", "import", *store_args(up, a), str(cab)], environment(a)
+        )
+        port = free_port()
+        server_process = serve(up, port, a)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            sync_seconds, down_peak = timed(
+                ["updateserver", "sync", *store_args(down, b), "--upstream", url], environment(b)
+            )
+            up_peak = peak_of(server_process.pid)
+        finally:
+            server_process.terminate()
+            server_process.wait()
+        shown = subprocess.run(
+            [*CLI, "updateserver", "status", *store_args(down, b), "--json"],
+            capture_output=True,
+            text=True,
+            env=environment(b),
+            check=True,
+        )
+        revisions = int(json.loads(shown.stdout)["revisions"])
+    floor = import_catalog.measure("floor", cab)
+    return {
+        "revisions": revisions,
+        "doc_mean_chars": mean,
+        "doc_p95_chars": p95,
+        "import_seconds": import_seconds,
+        "import_rate": revisions / import_seconds,
+        "import_us_per_revision": import_seconds / revisions * 1e6,
+        "import_peak": import_peak,
+        "full_seconds": sync_seconds,
+        "full_rate": revisions / sync_seconds,
+        "full_us_per_revision": sync_seconds / revisions * 1e6,
+        "upstream_peak": up_peak,
+        "downstream_peak": down_peak,
+        "floor_seconds": floor["seconds"],
+        "floor_rate": floor["revisions"] / floor["seconds"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
+    parser.add_argument("--work", type=Path, help="keep catalogs and stores here")
+    backends.add_arguments(parser)
+    args = parser.parse_args()
+    server = backends.server(args)
+    print(f"machine: {import_catalog.machine()}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+        work = args.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        rows = []
+        for size in args.sizes:
+            for kind in backends.kinds(args):
+                rows.append((size, kind, bench_size(size, work, kind, server)))
+                print(f"  {size} ({kind}) done", flush=True)
+    print(
+        f"{'updates':>8} {'database':<10} {'revisions':>9} {'doc mean/p95':>13} "
+        f"{'import':>8} {'rev/s':>6} {'µs/rev':>6} {'x floor':>7} {'sync':>8} {'rev/s':>6} "
+        f"{'µs/rev':>6} {'x floor':>7} {'peak imp':>8} {'peak A':>7} {'peak B':>7}"
+    )
+    for size, kind, r in rows:
+        print(
+            f"{size:>8} {kind:<10} {r['revisions']:>9.0f} "
+            f"{r['doc_mean_chars']:>6.0f}/{r['doc_p95_chars']:<6.0f} "
+            f"{r['import_seconds']:>7.1f}s {r['import_rate']:>6.0f} "
+            f"{r['import_us_per_revision']:>6.0f} "
+            f"{r['import_seconds'] / r['floor_seconds']:>6.1f}x "
+            f"{r['full_seconds']:>7.1f}s {r['full_rate']:>6.0f} {r['full_us_per_revision']:>6.0f} "
+            f"{r['full_seconds'] / r['floor_seconds']:>6.1f}x "
+            f"{r['import_peak']:>4.0f} MiB {r['upstream_peak']:>3.0f} MiB "
+            f"{r['downstream_peak']:>3.0f} MiB"
+        )
+    print(json.dumps({f"{size}/{kind}": r for size, kind, r in rows}))
+
+
+if __name__ == "__main__":
+    main()
