@@ -22,6 +22,10 @@ business, `updateserver.sync`):
   same bytes; the sync engine keeps whatever it committed and the next run picks up from
   there.
 
+`list_revisions_into` is GetRevisionIdList read as it arrives (`stream_read`): its keys go
+to a sink in batches instead of into one tuple, so a listing of any length takes flat
+memory; `get_revision_id_list` still answers the whole tuple for small listings.
+
 Each call is recorded in `calls` (`CallRecord`: operation, URL, attempts, HTTP status, and
 for GetUpdateData the number of ids asked for), and `on_call`, when given, sees each record
 as it is made: tests and benchmarks count what a downstream asked for from these.
