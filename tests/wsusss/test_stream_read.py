@@ -143,6 +143,13 @@ def test_a_fault_body_raises_the_fault() -> None:
         assert caught.value.code is ErrorCode.SERVER_CHANGED
 
 
+def test_a_fault_too_large_to_be_one_is_refused() -> None:
+    body = build_fault(ErrorCode.INTERNAL_SERVER_ERROR, "x" * 2_000_000)
+    chunks = [body[n : n + 65_536] for n in range(0, len(body), 65_536)]
+    with pytest.raises(ProtocolError, match="a soap:Fault body over 1,048,576 bytes"):
+        _read(chunks)
+
+
 @pytest.mark.parametrize("fraction", [0.0001, 0.3, 0.5, 0.99])
 def test_a_truncated_body_is_a_protocol_error(fraction: float) -> None:
     body = _body()

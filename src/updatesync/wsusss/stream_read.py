@@ -69,6 +69,7 @@ _IDENTITY_PATH: Final = (
     "GetRevisionIdListResponse/GetRevisionIdListResult/NewRevisions/UpdateIdentity"
 )
 _HEAD_BYTES: Final = 4096
+_MAX_FAULT_BYTES: Final = 1024 * 1024  # a fault is kept whole to be read: it must be small
 _REFUSED: Final = (b"<!DOCTYPE", b"<!ENTITY")
 _HTML_START = re.compile(rb"\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b", re.I | re.S)
 _HTML_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.I | re.S)
@@ -157,6 +158,11 @@ class RevisionIdListStream:
             self._started = True
         keys: list[RevisionKey] = []
         ended = self._parse(data, keys)
+        if self._answer == _FAULT and self._size > _MAX_FAULT_BYTES:
+            self._fail(
+                f"a soap:Fault body over {_MAX_FAULT_BYTES:,} bytes; refusing to read more (a "
+                "fault holds a code and a message)"
+            )
         self._since_end = 0 if ended else self._since_end + len(data)
         if self._since_end > self.max_element_bytes:
             self._fail(
@@ -263,10 +269,11 @@ class RevisionIdListStream:
         depth = len(self._stack) - 1
         self._stack.pop()
         tag = element.tag
-        if (depth >= 3 and self._stack[2] == _FAULT) or (depth == 2 and tag == _FAULT):
-            if depth == 2 and self._answer == _FAULT:
+        if self._answer == _FAULT and len(self._stack) >= 2 and self._stack[1] == _BODY:
+            if depth == 2:
                 raise fault_from_element(element, operation=_OPERATION)
-            return  # inside the fault: kept whole for reading (a fault is small)
+            if depth > 2:
+                return  # inside the fault the body holds: kept whole for reading
         if self._in_identity:
             if depth == 6:
                 # The first of each counts, as for every other element.
