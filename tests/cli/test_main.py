@@ -109,6 +109,30 @@ def test_the_command_line_loads_only_what_the_command_runs(data: Path) -> None:
     assert _loaded_by("serve", "--help") == set()
 
 
+def test_a_sync_over_plain_http_loads_no_ca_bundle(
+    tmp_path: Path, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing is verified over http://, yet httpx's default loaded its CA bundle (a tenth
+    of a delta sync's time): an http upstream is synced without reading one."""
+    import ssl
+
+    from updatesync.roles.serving import BackgroundServer
+    from updatesync.updateserver.store import UpdateStore
+    from updatesync.updateserver.store_backend import StoreBackend
+    from updatesync.wsusss.service import create_app
+
+    def no_bundle(*_args: object, **_kwargs: object) -> ssl.SSLContext:
+        raise AssertionError("a CA bundle was read for a plain HTTP upstream")
+
+    with UpdateStore.open(data) as store, BackgroundServer(create_app(StoreBackend(store))) as up:
+        monkeypatch.setattr(ssl, "create_default_context", no_bundle)
+        result = CliRunner().invoke(
+            app, ["updateserver", "sync", "--data", str(tmp_path / "down"), "--upstream", up.url]
+        )
+    assert result.exit_code == 0, result.output
+    assert "synced from" in result.output
+
+
 def test_catalog_generate_writes_the_cabinet_it_reports(catalog: Path) -> None:
     keys = _keys(catalog)
     # the same seed gives the same revisions, written again elsewhere
