@@ -15,6 +15,10 @@ prints for each:
   6705→6702 site database at CS1; at a child the update server phase ends at `Done
   synchronizing WSUS Server <default SUP>`, then the replication wait up to `Set content
   version`, then the replicas 6706→);
+- the critical path: the chain of sites whose syncs end last (CS1, then the child that ends
+  last, then its child...), each step split into work (the update server phases, the
+  site-database phase, the replicas) and waiting (from the parent's end, or SyncNow, to
+  the site's start; 6701→6704; the replication wait; what is left of the site's sync);
 - the peak memory (VmHWM) of every process, after the full sync and at the end;
 - the machine it ran on, and the criteria of the hierarchy file.
 
@@ -27,12 +31,13 @@ A site whose sync failed is printed FAILED with its error; the benchmark then ex
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -346,6 +351,7 @@ class Run:
     seconds: float
     outcomes: dict[str, Outcome]
     times: dict[str, SiteTimes]
+    figures: dict[str, Any] = field(default_factory=dict)
 
 
 def catalogs(size: int, changes: int, work: Path) -> tuple[Path, Path]:
@@ -412,7 +418,8 @@ def _result(outcome: Outcome) -> str:
 
 
 def print_run(size: int, run: Run) -> bool:
-    """Print one sync of the hierarchy; False if a site failed."""
+    """Print one sync of the hierarchy; False if a site failed. Its figures go to
+    `run.figures` for the JSON line."""
     ok = all(o.succeeded for o in run.outcomes.values())
     print(
         f"\n{size} updates, {run.label} sync: SyncNow at CS1 → every site and SUP done "
@@ -438,7 +445,63 @@ def print_run(size: int, run: Run) -> bool:
     for code, outcome in run.outcomes.items():
         if not outcome.succeeded:
             print(f"  {code} {_result(outcome)}: {outcome.error}")
+    waiting, work = print_critical_path(run) if ok else (float("nan"), float("nan"))
+    run.figures = {
+        "seconds": run.seconds,
+        "critical_path": critical_path(run),
+        "waiting_seconds": waiting,
+        "work_seconds": work,
+        "sites": {code: asdict(times) for code, times in run.times.items()},
+        "ok": ok,
+    }
     return ok
+
+
+def critical_path(run: Run) -> list[str]:
+    """The sites whose syncs end last, top down: CS1, then the child that ended last..."""
+    children: dict[str | None, list[str]] = {}
+    for code, parent, _ in SITES:
+        children.setdefault(parent, []).append(code)
+    path: list[str] = []
+    here: str | None = None
+    while children.get(here):
+        ends = {c: run.times[c].end for c in children[here]}
+        here = max(ends, key=lambda c: ends[c] if ends[c] is not None else -1.0)
+        path.append(here)
+    return path
+
+
+def print_critical_path(run: Run) -> tuple[float, float]:
+    """Each site of the critical path: its waiting and its work; (waiting, work) in all."""
+    print(f"  critical path: {' → '.join(critical_path(run))}")
+    print(
+        f"    {'site':<4} {'notified':>8} {'6701→4':>7} {'repl.wt':>7} {'other':>7} "
+        f"{'| work':>7} (update server + site DB + replicas)"
+    )
+    waited = worked = 0.0
+    previous_end = 0.0
+    for code in critical_path(run):
+        t = run.times[code]
+        if t.start is None or t.end is None:
+            print(f"    {code:<4} (not in its log)")
+            return float("nan"), float("nan")
+        work = sum(x or 0.0 for x in (t.update_server, t.site_database, t.replicas))
+        known = sum(x or 0.0 for x in (t.prep, t.replication_wait))
+        other = max(0.0, (t.end - t.start) - work - known)
+        notified = t.start - previous_end
+        print(
+            f"    {code:<4} {notified:>8.2f} {_s(t.prep):>7} {_s(t.replication_wait):>7} "
+            f"{other:>7.2f} {'| ' + format(work, '.2f'):>7}"
+        )
+        waited += notified + known + other
+        worked += work
+        previous_end = t.end
+    tail = run.seconds - previous_end
+    print(
+        f"    waiting {waited + max(tail, 0.0):.2f} s, work {worked:.2f} s "
+        f"(the last site's end to the bench seeing it: {tail:.2f} s)"
+    )
+    return waited + max(tail, 0.0), worked
 
 
 def print_memory(size: int, after_full: dict[str, float], at_end: dict[str, float]) -> None:
@@ -488,6 +551,7 @@ def main() -> None:
         flush=True,
     )
     failed = False
+    figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-hierarchy-") as tmp:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
@@ -496,6 +560,12 @@ def main() -> None:
             for run in runs:
                 failed |= not print_run(size, run)
             print_memory(size, after_full, at_end)
+            figures[str(size)] = {
+                **{run.label.split()[0]: run.figures for run in runs},
+                "peak_mib_after_full": after_full,
+                "peak_mib_at_end": at_end,
+            }
+    print(json.dumps(figures))
     if failed:
         print("\nat least one site's sync FAILED", file=sys.stderr)
         sys.exit(1)

@@ -91,6 +91,7 @@ def test_one_place_constructs_the_provider_app() -> None:
 # Modules with logic whose tests live under another name, and where: a module added to src/
 # gets its own tests/<package>/test_<module>.py or a line here saying where it is tested.
 TESTED_ELSEWHERE = {
+    "cli/log_view.py": "tests/logs/test_tracker.py (`logs track` prints every run through it)",
     "config/table.py": "tests/config/test_model.py (every table of the model is one)",
     "console/login.py": "tests/security/test_console_login.py (the sign-in pages, real roles)",
     "console/logruns.py": "tests/console/test_logs_page.py (uploads through the /logs page)",

@@ -5,6 +5,8 @@ export` on a small generated catalog; errors end in one red line and exit status
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -71,6 +73,64 @@ def test_updateserver_help_lists_its_commands() -> None:
     assert result.exit_code == 0, result.output
     for command in ("import", "export", "status", "changes", "sync", "categories"):
         assert command in result.output
+
+
+HEAVY = ("fastapi", "alembic", "updatesync.roles", "updatesync.console", "updatesync.site")
+"""What a command that runs no role loads for nothing: the SMS Provider's web framework, the
+migrations' machinery, the roles, the console, the site server."""
+
+
+def _loaded_by(*args: str) -> set[str]:
+    """The HEAVY modules `updatesync ARGS` loads, run as its own process."""
+    probe = (
+        "import sys\n"
+        "from updatesync.cli import main\n"
+        f"sys.argv = ['updatesync', *{list(args)!r}]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"print(*sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    return set(done.stdout.splitlines()[-1].split()) if done.stdout.strip() else set()
+
+
+def test_the_command_line_loads_only_what_the_command_runs(data: Path) -> None:
+    """A delta sync is mostly the command's start-up: each command loads its own modules
+    when it runs, so `updatesync --help` and the update server's commands load no role,
+    console, SMS Provider or migrations (a store at the newest schema is checked with one
+    query)."""
+    assert _loaded_by("--help") == set()
+    assert _loaded_by("updateserver", "sync", "--help") == set()
+    assert _loaded_by("updateserver", "status", "--data", str(data)) == set()
+    assert _loaded_by("serve", "--help") == set()
+
+
+def test_a_sync_over_plain_http_loads_no_ca_bundle(
+    tmp_path: Path, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing is verified over http://, yet httpx's default loaded its CA bundle (a tenth
+    of a delta sync's time): an http upstream is synced without reading one."""
+    import ssl
+
+    from updatesync.roles.serving import BackgroundServer
+    from updatesync.updateserver.store import UpdateStore
+    from updatesync.updateserver.store_backend import StoreBackend
+    from updatesync.wsusss.service import create_app
+
+    def no_bundle(*_args: object, **_kwargs: object) -> ssl.SSLContext:
+        raise AssertionError("a CA bundle was read for a plain HTTP upstream")
+
+    with UpdateStore.open(data) as store, BackgroundServer(create_app(StoreBackend(store))) as up:
+        monkeypatch.setattr(ssl, "create_default_context", no_bundle)
+        result = CliRunner().invoke(
+            app, ["updateserver", "sync", "--data", str(tmp_path / "down"), "--upstream", up.url]
+        )
+    assert result.exit_code == 0, result.output
+    assert "synced from" in result.output
 
 
 def test_catalog_generate_writes_the_cabinet_it_reports(catalog: Path) -> None:

@@ -89,3 +89,10 @@ def test_a_provider_that_does_not_answer_is_one_line(
     result = CliRunner().invoke(app, ["token", "revoke", "abc", "--hierarchy", str(hierarchy)])
     assert result.exit_code == 1
     assert "the SMS Provider at http://127.0.0.1:9 did not answer" in result.stderr
+
+
+def test_the_admin_token_file_is_the_one_the_site_server_writes() -> None:
+    from updatesync.cli import users
+    from updatesync.site.api import auth
+
+    assert users.ADMIN_TOKEN_FILE == auth.ADMIN_TOKEN_FILE

@@ -4,6 +4,7 @@ signature check (the callers a hierarchy knows, the names a role is addressed by
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -171,3 +172,17 @@ def test_a_role_is_named_by_its_fqdn_address_and_listen_address() -> None:
     assert context.names("cs1site.contoso.com", None) == ("cs1site.contoso.com", "10.0.0.5")
     everywhere = RoleContext(hierarchy, b"s" * 40, listen_host="0.0.0.0")
     assert everywhere.names("a.contoso.com", "127.0.0.1") == ("a.contoso.com", "127.0.0.1")
+
+
+def test_without_tls_every_call_between_roles_shares_one_verifying_context() -> None:
+    """httpx's default (`verify=True`) loads its CA bundle for every client made, 20 to 80
+    ms each, and a sync makes several (the site's client of each SUP, each SUP's client of
+    its upstream): without TLS every role's calls share one context, built once, which
+    still verifies an https peer against the system's trust store."""
+    context = RoleContext(load_hierarchy(example_hierarchy()), b"s" * 40)
+    shared = context.verify
+    assert isinstance(shared, ssl.SSLContext)
+    assert shared.verify_mode is ssl.CERT_REQUIRED and shared.check_hostname
+    assert context.verify is shared
+    assert context.verify_for("https://sws.update.microsoft.com") is shared
+    assert context.verify_for(context.hierarchy.top.url) is shared

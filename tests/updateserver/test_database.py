@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
@@ -12,9 +14,11 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
+from databases import Database
 from sqlalchemy import text
 from sqlalchemy.exc import DatabaseError, OperationalError
 
+from updatesync.site.database import engine as site_engine
 from updatesync.updateserver.database import (
     DATABASE_FILE,
     MIGRATIONS,
@@ -22,10 +26,12 @@ from updatesync.updateserver.database import (
     create_store_engine,
     database_name,
     describe_database_error,
+    head_of,
     migrate,
     sqlite_url,
 )
 from updatesync.updateserver.deployments import BUILTIN_GROUPS
+from updatesync.updateserver.errors import StoreUnreadable
 from updatesync.updateserver.peers import UpstreamState, save_upstream_state, upstream_state
 from updatesync.updateserver.store import UpdateStore
 
@@ -54,6 +60,43 @@ def test_a_new_store_is_at_the_newest_migration(tmp_path: Path) -> None:
     # Opening again does not migrate twice or fail.
     with UpdateStore.open(tmp_path / "sup") as store:
         assert store.change_counter() == 0
+
+
+@pytest.mark.parametrize("location", [MIGRATIONS, site_engine.MIGRATIONS], ids=["store", "site"])
+def test_the_newest_revision_read_from_the_files_is_alembics(location: Path) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(location))
+    assert head_of(location) == ScriptDirectory.from_config(config).get_current_head()
+
+
+def test_a_store_at_the_newest_schema_opens_without_loading_alembic(database: Database) -> None:
+    """Every command opens the store; one already migrated is checked with one query, and
+    Alembic (a fifth of a command's start-up) is not even loaded."""
+    UpdateStore.open(url=database.url).close()  # new: migrated
+    opened = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys\n"
+            "from updatesync.updateserver.store import UpdateStore\n"
+            f"with UpdateStore.open(url={database.url!r}) as store:\n"
+            "    print(store.change_counter(), 'alembic' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert opened.stdout.split() == ["0", "False"]
+
+
+def test_a_store_of_a_newer_schema_is_refused_as_a_newer_updatesyncs(database: Database) -> None:
+    UpdateStore.open(url=database.url).close()
+    engine = create_store_engine(database.url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = 'ffffffffffff'"))
+    engine.dispose()
+    with pytest.raises(StoreUnreadable, match="was written by a newer updatesync"):
+        UpdateStore.open(url=database.url)
 
 
 def test_a_store_of_the_previous_schema_is_upgraded_with_the_builtin_groups(

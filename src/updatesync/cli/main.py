@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import json
-import tempfile
-import threading
+import ssl
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
-from rich.text import Text
 
 from updatesync.cli.logs import logs_app
 from updatesync.cli.output import (
@@ -48,40 +37,11 @@ from updatesync.cli.users import (
     token_app,
     user_app,
 )
-from updatesync.config import MICROSOFT_UPDATE_URL, HierarchyError
-from updatesync.demo import HierarchyDemo, run_demo
-from updatesync.metadata.document import parse_update
-from updatesync.metadata.errors import MetadataError
-from updatesync.metadata.export import read_export, write_export
-from updatesync.metadata.generator import evolve_catalog, generate_catalog
-from updatesync.roles import RoleError
-from updatesync.roles.serving import bind, serve_forever, url_of
-from updatesync.security.access import (
-    TokenFileError,
-    load_or_create_token_file,
-    static_token_guard,
-)
-from updatesync.security.pki import TlsError, check_server_files
-from updatesync.security.signing import SecretError
-from updatesync.site.database.store import SiteDatabaseError
-from updatesync.updateserver.admin_api import (
-    ADMIN_API,
-    admin_routes,
-    service_error_logger,
-    upstream_runner,
-)
-from updatesync.updateserver.errors import UpdateServerError
-from updatesync.updateserver.importer import ImportResult, import_export_cabinet
-from updatesync.updateserver.store import Subscription
-from updatesync.updateserver.store_backend import StoreBackend
-from updatesync.updateserver.store_status import StoreStatus
-from updatesync.updateserver.sync import (
-    SyncHooks,
-    SyncSettings,
-    sync_from_upstream,
-)
-from updatesync.wsusss.service import create_app
-from updatesync.wsusss.soap import SERVER_SYNC_PATH
+from updatesync.config.defaults import MICROSOFT_UPDATE_URL
+
+if TYPE_CHECKING:
+    from updatesync.updateserver.importer import ImportResult
+    from updatesync.updateserver.store_status import StoreStatus
 
 app = typer.Typer(
     help="updatesync: software-update synchronization across a hierarchy of sites.",
@@ -103,15 +63,26 @@ app.command("serve")(serve)
 T = TypeVar("T")
 
 USER_ERRORS = (
-    MetadataError,
-    UpdateServerError,
-    HierarchyError,
-    RoleError,
-    SecretError,
-    SiteDatabaseError,
-    OSError,
+    ("updatesync.metadata.errors", "MetadataError"),
+    ("updatesync.updateserver.errors", "UpdateServerError"),
+    ("updatesync.config.loader", "HierarchyError"),
+    ("updatesync.roles.context", "RoleError"),
+    ("updatesync.security.shared_secret", "SecretError"),
+    ("updatesync.site.database.store", "SiteDatabaseError"),
 )
-"""Errors whose message says what went wrong and what to do: printed as one `error:` line."""
+"""Errors whose message says what went wrong and what to do: printed as one `error:` line
+(with OSError). Named by module, so that no command imports what it does not use: an error
+of a module not imported was not raised."""
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The error classes of `USER_ERRORS` that this command imported, and OSError."""
+    found: list[type[BaseException]] = [OSError]
+    for module, name in USER_ERRORS:
+        loaded = sys.modules.get(module)
+        if loaded is not None:
+            found.append(getattr(loaded, name))
+    return tuple(found)
 
 
 @contextmanager
@@ -119,13 +90,24 @@ def _user_errors() -> Iterator[None]:
     """Turn the errors a user can act on into one red line and exit code 1."""
     try:
         yield
-    except USER_ERRORS as exc:
+    except Exception as exc:
+        if not isinstance(exc, user_errors()):
+            raise
         error(user_error_text(exc))
         raise typer.Exit(1) from exc
 
 
 @contextmanager
 def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     columns = (
         TextColumn("{task.description}", style="progress.description", markup=False),
         BarColumn(),
@@ -166,6 +148,10 @@ def catalog_generate(
     ] = None,
 ) -> None:
     """Write a WSUS export cabinet of N synthetic updates of the real shape."""
+    from updatesync.metadata.document import parse_update
+    from updatesync.metadata.export import read_export, write_export
+    from updatesync.metadata.generator import generate_catalog
+
     with _user_errors(), _progress(f"generating {out.name}") as report:
         if categories is not None:
             with read_export(categories) as real:
@@ -185,6 +171,9 @@ def catalog_evolve(
     seed: Annotated[int, typer.Option(help="Same seed, same changes.")] = 1,
 ) -> None:
     """Write next month's catalog: new updates, new revisions, expirations, supersedence."""
+    from updatesync.metadata.export import read_export, write_export
+    from updatesync.metadata.generator import evolve_catalog
+
     with (
         _user_errors(),
         read_export(source) as previous,
@@ -205,6 +194,8 @@ def server_import(
     database: Database = None,
 ) -> None:
     """Import a WSUS export cabinet into the update server's store, all or nothing."""
+    from updatesync.updateserver.importer import import_export_cabinet
+
     with (
         _user_errors(),
         open_store(data, database) as store,
@@ -309,6 +300,8 @@ def server_sync(
     A failed sync keeps every batch it committed: run it again to fetch the rest. A
     replica's groups and deployments are applied all at once, or not at all.
     """
+    from updatesync.updateserver.sync import SyncHooks, SyncSettings, sync_from_upstream
+
     needs_data(data, "sync", "its sync lock (one sync at a time) is kept")
     with (
         _user_errors(),
@@ -322,6 +315,7 @@ def server_sync(
             languages=tuple(language or ()),
             full=full,
             replica=replica,
+            verify=_plain_http_context(upstream),
         )
         result = sync_from_upstream(store, settings, hooks=SyncHooks(progress=report))
     console.print(
@@ -339,6 +333,16 @@ def server_sync(
             f"updates; deployment anchor {result.deployment_anchor}",
             highlight=False,
         )
+
+
+def _plain_http_context(upstream: str) -> ssl.SSLContext | None:
+    """For an http:// upstream, a TLS context that is never used (nothing to verify over plain
+    HTTP, and no redirect is followed) and loads no CA bundle: httpx's default loads one, a
+    tenth of a delta sync's time. It trusts nothing, so it could not accept a certificate
+    anyway. None (the default: the system's trust store) for an https:// upstream."""
+    if not upstream.strip().lower().startswith("http://"):
+        return None
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
 @server_app.command("serve")
@@ -376,6 +380,24 @@ def server_serve(
 ) -> None:
     """Serve MS-WSUSSS to downstream servers, and the admin API (token needed), until
     interrupted; over HTTPS with --cert and --key."""
+    from updatesync.roles.serving import bind, serve_forever, url_of
+    from updatesync.security.access import (
+        TokenFileError,
+        load_or_create_token_file,
+        static_token_guard,
+    )
+    from updatesync.security.pki import TlsError, check_server_files
+    from updatesync.updateserver.admin_api import (
+        ADMIN_API,
+        admin_routes,
+        service_error_logger,
+        upstream_runner,
+    )
+    from updatesync.updateserver.errors import UpdateServerError
+    from updatesync.updateserver.store_backend import StoreBackend
+    from updatesync.wsusss.service import create_app
+    from updatesync.wsusss.soap import SERVER_SYNC_PATH
+
     folder = needs_data(data, "serve", "its cookie key, admin token and sync lock are kept")
     if (cert is None) != (key is None):
         error("--cert and --key go together: give both to serve HTTPS, or neither")
@@ -433,6 +455,8 @@ def server_categories(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The categories this server holds: the products and classifications to subscribe to."""
+    from rich.table import Table
+
     with _user_errors(), open_store(data, database) as store:
         found = store.categories(category_type)
     if as_json:
@@ -470,6 +494,8 @@ def server_subscription(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show the subscription, or replace it when any option is given."""
+    from updatesync.updateserver.store import Subscription
+
     with _user_errors(), open_store(data, database) as store:
         if product or classification or language:
             store.set_subscription(
@@ -513,6 +539,10 @@ def _print_import(result: ImportResult) -> None:
 
 
 def _print_status(status: StoreStatus) -> None:
+    from datetime import datetime
+
+    from rich.table import Table
+
     table = Table(title="update server", show_header=False)
     table.add_row("revisions", f"{status.revisions:,}")
     table.add_row("updates", f"{status.updates:,}")
@@ -596,6 +626,12 @@ def demo(
     month's catalog and syncs again. The web console shows the same (--console-port).
     Without --once, the roles keep serving until Ctrl-C.
     """
+    import tempfile
+    import threading
+
+    from rich.text import Text
+
+    from updatesync.demo import HierarchyDemo, run_demo
 
     def keep_serving(running: HierarchyDemo) -> None:
         if once:

@@ -14,7 +14,6 @@ from typing import Annotated
 import typer
 
 from updatesync.cli.output import console, error, os_error_text
-from updatesync.security.pki import CA_CERT, CA_KEY, TlsError, create_ca, issue_certificate
 
 pki_app = typer.Typer(help="The hierarchy's certificate authority and server certificates.")
 
@@ -29,6 +28,8 @@ def pki_init(
     folder: Annotated[Path, typer.Argument(help="Where to create the CA (made 0700).")],
 ) -> None:
     """Create the hierarchy's certificate authority in FOLDER."""
+    from updatesync.security.pki import CA_KEY, create_ca
+
     try:
         cert = create_ca(folder)
     except (FileExistsError, OSError) as exc:
@@ -59,6 +60,8 @@ def pki_issue(
     ] = None,
 ) -> None:
     """Issue a server certificate for HOST, signed by the CA in FOLDER."""
+    from updatesync.security.pki import CA_CERT, TlsError, issue_certificate
+
     try:
         cert, key = issue_certificate(folder, host, ip or (), file_name=name)
     except (FileExistsError, TlsError) as exc:

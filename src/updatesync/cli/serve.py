@@ -35,31 +35,16 @@ import socket
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from updatesync.cli.output import console, error, port_in_range, user_error_text
-from updatesync.config import Hierarchy, HierarchyError, load_hierarchy
-from updatesync.roles import (
-    ConsoleRole,
-    Role,
-    RoleContext,
-    RoleError,
-    at_file_addresses,
-    elsewhere,
-    listen_address,
-    local_address,
-    loopback_file,
-    on_loopback,
-    parse_role,
-    start_roles,
-)
-from updatesync.roles.supervisor import Supervisor
-from updatesync.security.shared_secret import finish_rotation, rotate_secret
-from updatesync.security.signing import SecretError, create_secret, load_secret
-from updatesync.security.webhook_signing import create_webhook_secret
-from updatesync.site.api.auth import ADMIN_TOKEN_FILE
+
+if TYPE_CHECKING:
+    from updatesync.config import Hierarchy
+    from updatesync.roles import Role, RoleError
+    from updatesync.roles.supervisor import Supervisor
 
 DEFAULT_CONSOLE_PORT = 8450
 """Where `serve --role console` (and `--role all`) serves the web console."""
@@ -77,6 +62,8 @@ def secret_new(
     path: Annotated[Path, typer.Argument(help="Where to write the secret (must not exist).")],
 ) -> None:
     """Write a new random shared secret; copy the file to every host of the hierarchy."""
+    from updatesync.security.signing import create_secret
+
     try:
         create_secret(path)
     except FileExistsError:
@@ -94,6 +81,8 @@ def secret_webhook(
 ) -> None:
     """Write a new webhook signing secret (Standard Webhooks, `whsec_...`); name the file as
     the webhook's secret_file and give the receiver the same text."""
+    from updatesync.security.webhook_signing import create_webhook_secret
+
     try:
         create_webhook_secret(path)
     except FileExistsError:
@@ -119,6 +108,8 @@ def secret_rotate(
 ) -> None:
     """Rotate the shared secret: a new current secret, the old one kept as previous (both
     accepted) until `--finish`, run once the file is on every host."""
+    from updatesync.security.shared_secret import SecretError, finish_rotation, rotate_secret
+
     try:
         if finish:
             dropped = finish_rotation(path)
@@ -183,6 +174,18 @@ def serve(
 ) -> None:
     """Run roles of a hierarchy: one site server, one SUP, the web console, or every role
     (`all`, the console included)."""
+    from updatesync.config import HierarchyError, load_hierarchy
+    from updatesync.roles import (
+        ConsoleRole,
+        RoleContext,
+        RoleError,
+        listen_address,
+        local_address,
+        parse_role,
+        start_roles,
+    )
+    from updatesync.security.signing import SecretError, create_secret, load_secret
+
     if processes:
         _serve_processes(hierarchy_file, role, upstream, console_port, host)
         return
@@ -246,6 +249,12 @@ def _serve_processes(
     hierarchy_file: Path, role: str, upstream: str | None, console_port: int, host: str
 ) -> None:
     """`serve --processes`: each role its own child process, until Ctrl-C or SIGTERM."""
+    from updatesync.config import HierarchyError, load_hierarchy
+    from updatesync.roles import RoleError, parse_role
+    from updatesync.roles.supervisor import Supervisor
+    from updatesync.security.signing import SecretError, create_secret
+    from updatesync.site.api.auth import ADMIN_TOKEN_FILE
+
     try:
         hierarchy = load_hierarchy(hierarchy_file)
         text = role.strip().lower()
@@ -286,6 +295,8 @@ def _serve_processes(
 def _all_here(hierarchy_file: Path, hierarchy: Hierarchy) -> bool:
     """True when every site and SUP of the file is at an address of this host, False when
     none is; a RoleError naming those elsewhere when only some are."""
+    from updatesync.roles import RoleError, elsewhere, parse_role
+
     away = elsewhere(hierarchy)
     if not away:
         return True
@@ -308,6 +319,9 @@ def _place_everything(
     """`--role all` in one process: the hierarchy to run and every role's socket, bound and
     listening: at the file's addresses and ports when every role is here, else on loopback
     at free ports as written in the loopback copy (see the module)."""
+    from updatesync.config import load_hierarchy
+    from updatesync.roles import at_file_addresses, on_loopback
+
     if _all_here(hierarchy_file, hierarchy):
         return hierarchy, at_file_addresses(hierarchy)
     _, socks = on_loopback(hierarchy)
@@ -327,6 +341,8 @@ def _loopback_copy(
     """`--role all` on a file written for many hosts (host names, shared ports): a copy of
     the file with every role at 127.0.0.1, at `ports` (by role name) or free ports, the
     same data folder and secret; the command says where it is."""
+    from updatesync.roles import elsewhere, loopback_file
+
     copy = hierarchy.data_dir / LOOPBACK_COPY
     loopback_file(
         hierarchy_file,
@@ -350,6 +366,8 @@ def _supervise(
 ) -> RoleError | None:
     """Start the children, print where each listens, and watch them until `stop` is set;
     the failure that ended the run early, if any."""
+    from updatesync.roles import RoleError
+
     try:
         supervisor.start(cancel=stop)
     except RoleError as exc:

@@ -21,7 +21,6 @@ from typing import Annotated
 import typer
 
 from updatesync.cli.output import error, user_error_text
-from updatesync.config import HierarchyError, load_hierarchy
 
 UNIT_NAME = "updatesync@.service"
 """The file name of the template, in the package's `deploy` folder and in /etc/systemd/system."""
@@ -85,6 +84,8 @@ def unit(
     """Print the systemd unit template `updatesync@.service`, running this installation's
     updatesync; save it as /etc/systemd/system/updatesync@.service, then `systemctl enable
     --now updatesync@CS1` (a site), `updatesync@ps1site.contoso.com.service` (a SUP)."""
+    from updatesync.config import HierarchyError, load_hierarchy
+
     command = installed_command()
     data_dir = None
     if hierarchy is not None:

@@ -13,10 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy.exc import DatabaseError
 
 from updatesync.cli.output import error
 from updatesync.config.databases import (
@@ -26,8 +25,9 @@ from updatesync.config.databases import (
     password_variable,
     with_password,
 )
-from updatesync.updateserver.errors import StoreUnreadable
-from updatesync.updateserver.store import UpdateStore, store_problem
+
+if TYPE_CHECKING:
+    from updatesync.updateserver.store import UpdateStore
 
 DATABASE_VARIABLE = "UPDATESYNC_DATABASE"
 """The environment variable an `updateserver` command reads its `--database` from."""
@@ -97,6 +97,11 @@ def open_store(data: Path | None, database: str | None = None) -> Iterator[Updat
     """The update server's store: in `data`'s SQLite file, or in the database at `database`
     (its password from UPDATESYNC_DATABASE_PASSWORD); a database error while it is used (a
     page damaged past the first ones, a server gone) names the database and what to do."""
+    from sqlalchemy.exc import DatabaseError
+
+    from updatesync.updateserver.errors import StoreUnreadable
+    from updatesync.updateserver.store import UpdateStore, store_problem
+
     needs_store(data, database)
     url = with_password(database, password_variable()) if database is not None else None
     with UpdateStore.open(data, url=url) as store:

@@ -19,21 +19,22 @@ every command that calls a provider (`sync-now` too) goes through.
 from __future__ import annotations
 
 import os
-import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
-import httpx
 import typer
-from rich.table import Table
 
 from updatesync.cli.output import console, err_console, error
 from updatesync.cli.serve import LOOPBACK_COPY
-from updatesync.config import HierarchyError, load_hierarchy
-from updatesync.security.access import TokenFileError, parse_role, read_token_file
-from updatesync.security.pki import TlsError, client_context
-from updatesync.site.api.auth import ADMIN_TOKEN_FILE
+
+if TYPE_CHECKING:
+    import ssl
+
+ADMIN_TOKEN_FILE = "admin.token"
+"""The Full Administrator's token file in the top-level site's data folder (the site
+server's `site.api.auth.ADMIN_TOKEN_FILE`, named here so that a command that only reads it
+does not load the SMS Provider)."""
 
 TOKEN_FILE_ENV = "UPDATESYNC_TOKEN_FILE"
 TOKEN_ENV = "UPDATESYNC_TOKEN"
@@ -74,6 +75,9 @@ def fail(message: str) -> NoReturn:
 def resolve_token(token_file: Path | None, hierarchy: Path | None) -> str | None:
     """The token to send: `--token-file`, `$UPDATESYNC_TOKEN_FILE`, `$UPDATESYNC_TOKEN`, then
     the top-level site's admin token file of `hierarchy` when it is readable here."""
+    from updatesync.config import HierarchyError, load_hierarchy
+    from updatesync.security.access import TokenFileError, read_token_file
+
     named = token_file or (
         Path(os.environ[TOKEN_FILE_ENV]) if os.environ.get(TOKEN_FILE_ENV) else None
     )
@@ -116,6 +120,9 @@ def provider_url(
 ) -> ProviderEndpoint:
     """The provider of `site` (the top-level site when None) in `hierarchy`, or `provider`;
     verified against `ca`, else the hierarchy's CA, else the system's trust store."""
+    from updatesync.config import HierarchyError, load_hierarchy
+    from updatesync.security.pki import TlsError, client_context
+
     verify: ssl.SSLContext | bool = True
     hint = ""
     try:
@@ -153,6 +160,8 @@ def provider_call(
     expect: tuple[int, ...] = (200,),
 ) -> Any:
     """Call the provider at `endpoint`; its JSON answer, or one error line and exit 1."""
+    import httpx
+
     url = endpoint.url
     headers = {"authorization": f"Bearer {token}"} if token else {}
     try:
@@ -222,6 +231,8 @@ def user_add(
     token_file: TokenFileOption = None,
 ) -> None:
     """Add a user with a security role (its password is asked for, or read from a file)."""
+    from updatesync.security.access import parse_role
+
     try:
         security_role = parse_role(role)
     except ValueError as exc:
@@ -272,6 +283,8 @@ def user_list(
     token_file: TokenFileOption = None,
 ) -> None:
     """The users and their security roles."""
+    from rich.table import Table
+
     url = provider_url(hierarchy, provider, ca=ca)
     users = provider_call(url, "GET", "/api/users", resolve_token(token_file, hierarchy))
     table = Table("user", "security role", "password", "added")
@@ -339,6 +352,8 @@ def token_list(
     token_file: TokenFileOption = None,
 ) -> None:
     """The API tokens not revoked (their ids, never the tokens)."""
+    from rich.table import Table
+
     url = provider_url(hierarchy, provider, ca=ca)
     tokens = provider_call(url, "GET", "/api/tokens", resolve_token(token_file, hierarchy))
     table = Table("id", "user", "made", "expires")

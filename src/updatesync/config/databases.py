@@ -18,10 +18,10 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 __all__ = [
     "PASSWORD_VARIABLE",
@@ -60,6 +60,9 @@ def check_database_url(value: str, *, variable: str = PASSWORD_VARIABLE) -> str:
     """`value` as a database URL updatesync can open, normalized (`postgresql://` becomes
     `postgresql+psycopg://`); `DatabaseUrlError` says what is wrong. `variable` is where the
     password belongs instead (named in the error for a URL that holds one)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     text = value.strip()
     if not text:
         raise DatabaseUrlError(
@@ -101,6 +104,8 @@ def check_database_url(value: str, *, variable: str = PASSWORD_VARIABLE) -> str:
 def with_password(url: str, variable: str, environ: Mapping[str, str] | None = None) -> str:
     """`url` with the password that `variable` holds in `environ` (the process's own by
     default); `url` as it is when the variable is unset or the URL is SQLite's."""
+    from sqlalchemy.engine import make_url
+
     env = os.environ if environ is None else environ
     password = env.get(variable)
     parsed: URL = make_url(url)
@@ -111,6 +116,9 @@ def with_password(url: str, variable: str, environ: Mapping[str, str] | None = N
 
 def _shown(text: str) -> str:
     """`text` with any password in it hidden (for messages)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         return make_url(text).render_as_string(hide_password=True)
     except ArgumentError:

@@ -44,12 +44,14 @@ class RoleContext:
     @property
     def verify(self) -> ssl.SSLContext | bool:
         """What every call between the roles verifies its peer with: a context trusting only
-        the hierarchy's CA (`[hierarchy.tls] ca`), built once; True (httpx's default) when
-        the hierarchy has no TLS. RoleError naming the file when the CA cannot be read."""
+        the hierarchy's CA (`[hierarchy.tls] ca`), built once; the system's trust store,
+        built once too, when the hierarchy has no TLS (every call is plain HTTP then; httpx's
+        default, `True`, loaded its CA bundle again for every client made: a sync makes
+        several, 20 to 80 ms each). RoleError naming the file when the CA cannot be read."""
         if "hierarchy" not in self._verify:
             tls = self.hierarchy.tls
             if tls is None:
-                self._verify["hierarchy"] = True
+                self._verify["hierarchy"] = self.verify_for(None)
             else:
                 try:
                     self._verify["hierarchy"] = client_context(

@@ -1,20 +1,26 @@
 """Opening the update server's database: engine, SQLite settings, migrations.
 
 The default is one SQLite file in the server's data folder; any SQLAlchemy URL works
-(PostgreSQL in production). Migrations (Alembic) run on every open, so a store created by
-an older updatesync is brought up to date before it is used. A SQLite file is made private
-before it is opened (`private_database`: created 0600, an older one and its `-wal`/`-shm`
-files brought to 0600); the site database opens through the same engine.
+(PostgreSQL in production). Migrations (Alembic) are checked on every open, so a store created
+by an older updatesync is brought up to date before it is used: the stored revision is read
+with one query and compared with the newest one the migration files name; only a database
+behind them (or new, or not readable so) loads Alembic and runs it (`upgrade_to_head`, the
+site database's migrations too): loading Alembic costs a command more than the check. A
+SQLite file is made private before it is opened (`private_database`: created 0600, an older
+one and its `-wal`/`-shm` files brought to 0600); the site database opens through the same
+engine.
 """
 
 from __future__ import annotations
 
+import re
+import sys
+from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
+from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.util.exc import CommandError
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DatabaseError, SQLAlchemyError
 
@@ -36,6 +42,17 @@ class CookieKeyHomeless(Exception):
 
 class DriverMissing(Exception):
     """The database URL needs a driver that is not installed (psycopg for PostgreSQL)."""
+
+
+class MigrationError(Exception):
+    """Alembic could not bring the database to the newest schema (a revision it does not
+    know: a database written by a newer updatesync); the message is Alembic's."""
+
+
+def _alembic_error(exc: BaseException) -> bool:
+    """Whether `exc` is Alembic's CommandError (only raised once Alembic is loaded)."""
+    loaded = sys.modules.get("alembic.util.exc")
+    return loaded is not None and isinstance(exc, loaded.CommandError)
 
 
 def create_store_engine(url: str) -> Engine:
@@ -96,7 +113,8 @@ def describe_database_error(exc: BaseException, where: str, what: str, rebuild: 
         said = _postgresql_problem(reason, where, what)
         if said is not None:
             return said
-    if isinstance(exc, CommandError) and "revision" in lowered:
+    migration = isinstance(exc, MigrationError) or _alembic_error(exc)
+    if migration and "revision" in lowered:
         return (
             f"{where}: this {what} was written by a newer updatesync ({reason}); run that "
             "version, or restore a backup made with this one"
@@ -121,7 +139,7 @@ def describe_database_error(exc: BaseException, where: str, what: str, rebuild: 
             f"{where}: the {what} is locked by another process ({reason}); try again when "
             "it is done"
         )
-    if isinstance(exc, DatabaseError | CommandError):
+    if isinstance(exc, DatabaseError) or migration:
         return f"{where}: cannot use the {what}: {reason}"
     return f"{where}: cannot use the {what}: {type(orig).__name__}: {reason}"
 
@@ -184,16 +202,71 @@ def _postgresql_problem(reason: str, where: str, what: str) -> str | None:
     return None
 
 
-OPEN_ERRORS = (DatabaseError, CommandError, DriverMissing)
+OPEN_ERRORS = (DatabaseError, MigrationError, DriverMissing)
 """What opening or migrating a damaged, unreadable or too-new database raises."""
+
+VERSION_TABLE = "alembic_version"
+"""Where Alembic keeps the revision the update server's store is at."""
+
+_REVISION = re.compile(r"^revision\s*=\s*[\"']([^\"']+)[\"']", re.MULTILINE)
+_DOWN = re.compile(r"^down_revision\s*=\s*(None|[\"']([^\"']+)[\"'])", re.MULTILINE)
+
+
+@cache
+def head_of(script_location: Path) -> str | None:
+    """The newest revision the migration files under `script_location` name (each file's
+    `revision` that no other file revises), read from the files without loading them; None
+    when they do not say so plainly (no file, a merge, a branch: Alembic decides then)."""
+    revisions: dict[str, str | None] = {}
+    for path in sorted((script_location / "versions").glob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        revision, down = _REVISION.search(source), _DOWN.search(source)
+        if revision is None or down is None:
+            return None
+        revisions[revision.group(1)] = down.group(2)
+    heads = set(revisions) - set(revisions.values())
+    return heads.pop() if len(heads) == 1 else None
+
+
+def stored_revision(engine: Engine, version_table: str = VERSION_TABLE) -> str | None:
+    """The one revision the database at `engine` records (None: new, or not one)."""
+    with engine.connect() as connection:
+        if not inspect(connection).has_table(version_table):
+            return None
+        rows = connection.execute(text(f"SELECT version_num FROM {version_table}")).all()
+    return rows[0][0] if len(rows) == 1 else None
+
+
+def upgrade_to_head(
+    engine: Engine,
+    script_location: Path,
+    *,
+    version_table: str = VERSION_TABLE,
+    attributes: Mapping[str, Any] | None = None,
+) -> None:
+    """Bring the database at `engine` to the newest revision of the migrations under
+    `script_location`: nothing when it records that revision already, else Alembic's
+    upgrade on one connection (`attributes` handed to the migrations with it). A revision
+    Alembic does not know raises `MigrationError`."""
+    head = head_of(script_location)
+    if head is not None and stored_revision(engine, version_table) == head:
+        return
+    from alembic import command
+    from alembic.config import Config
+    from alembic.util.exc import CommandError
+
+    config = Config()
+    config.set_main_option("script_location", str(script_location))
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            config.attributes.update(attributes or {})
+            command.upgrade(config, "head")
+    except CommandError as exc:
+        raise MigrationError(str(exc)) from exc
 
 
 def migrate(engine: Engine, data_dir: Path | None = None) -> None:
     """Bring the database to the newest schema; `data_dir` is the server's data folder
     (migration 0004 moves the cookie key out of the database into a file there)."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        config.attributes["data_dir"] = data_dir
-        command.upgrade(config, "head")
+    upgrade_to_head(engine, MIGRATIONS, attributes={"data_dir": data_dir})

@@ -81,3 +81,23 @@ def test_the_watcher_wakes_on_a_file_dropped_by_hand(inbox: Inbox) -> None:
         assert wake.wait(5)
     finally:
         watcher.stop()
+
+
+def test_a_drop_in_this_process_wakes_the_watcher_at_once(inbox: Inbox) -> None:
+    """The database monitor's and file replication's drops do not wait for the watcher's
+    next look (here an hour away): the drop itself wakes every watcher of that inbox."""
+    wake = threading.Event()
+    watcher = Inbox(inbox.path).watch(wake, interval=3600)
+    watcher.start()
+    try:
+        inbox.drop(SELF)
+        assert wake.wait(5)  # the drop, or the first look if it came after the drop
+        assert inbox.take() == SELF
+        wake.clear()  # the watcher now looks again in an hour
+        inbox.drop("CS1")
+        assert wake.is_set()
+    finally:
+        watcher.stop()
+    wake.clear()
+    inbox.drop(FULL)  # a stopped watcher is not woken
+    assert not wake.is_set()

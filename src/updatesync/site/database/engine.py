@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-from updatesync.updateserver.database import create_store_engine
+from updatesync.updateserver.database import create_store_engine, upgrade_to_head
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 DATABASE_FILE = "site.sqlite"
@@ -40,11 +39,8 @@ def _config() -> Config:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the site database to the newest schema."""
-    config = _config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    """Bring the site database to the newest schema (nothing when it is there already)."""
+    upgrade_to_head(engine, MIGRATIONS, version_table=VERSION_TABLE)
 
 
 def head_revision() -> str:

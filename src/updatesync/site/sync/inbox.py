@@ -12,6 +12,10 @@ reported once; folders (such as `outbox`) are not looked at. A drop writes a tem
 (named with a leading `~`, which readers skip), flushes it to disk and renames it into place,
 so a reader never sees half a file. `take()` consumes every request file present and returns
 the strongest request, so several requests that piled up during a sync give one sync.
+
+A drop made in this process (the database monitor's, file replication's) wakes the watchers
+of that inbox in this process at once; their look every `interval` is for files that come
+from elsewhere (another process, an administrator).
 """
 
 from __future__ import annotations
@@ -37,6 +41,18 @@ TEMP_PREFIX = "~"
 
 _KIND = re.compile(r"SELF|FULL|[A-Z0-9]{3}")
 _log = logging.getLogger(__name__)
+
+_watching: dict[Path, set[threading.Event]] = {}
+"""The wake-up events of the watchers started in this process, by inbox folder."""
+_watching_lock = threading.Lock()
+
+
+def _wake_watchers(path: Path) -> None:
+    """Set the wake-up event of every watcher of the inbox at `path` in this process."""
+    with _watching_lock:
+        events = list(_watching.get(path, ()))
+    for event in events:
+        event.set()
 
 
 class InboxError(Exception):
@@ -110,6 +126,7 @@ class Inbox:
                 temp.unlink()
             raise InboxError(f"drop {target.name} into inbox {self.path}: {exc}") from exc
         _fsync_dir(self.path)
+        _wake_watchers(self.path)
         return target
 
     # -- reading ---------------------------------------------------------------------------
@@ -187,8 +204,9 @@ def _fsync_dir(path: Path) -> None:
 
 class InboxWatcher:
     """Looks at the inbox every `interval` seconds (on its own daemon thread) and sets `wake`
-    whenever a request file is present. The sync manager clears the event before it takes
-    the inbox, so a request file that stays (one dropped during a sync) wakes it again."""
+    whenever a request file is present; a drop made in this process sets it at once. The
+    sync manager clears the event before it takes the inbox, so a request file that stays
+    (one dropped during a sync) wakes it again."""
 
     def __init__(self, inbox: Inbox, wake: threading.Event, *, interval: float = 0.2) -> None:
         if interval <= 0:
@@ -205,6 +223,8 @@ class InboxWatcher:
         if self._thread is not None:
             raise RuntimeError(f"inbox watcher for {self.inbox.path} is already started")
         self._stop.clear()
+        with _watching_lock:
+            _watching.setdefault(self.inbox.path, set()).add(self.wake)
         self._thread = threading.Thread(
             target=self._loop, name=f"inbox-watcher {self.inbox.path.name}", daemon=True
         )
@@ -212,6 +232,12 @@ class InboxWatcher:
 
     def stop(self, timeout: float | None = 5.0) -> None:
         self._stop.set()
+        with _watching_lock:
+            events = _watching.get(self.inbox.path)
+            if events is not None:
+                events.discard(self.wake)
+                if not events:
+                    del _watching[self.inbox.path]
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
