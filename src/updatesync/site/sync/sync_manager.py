@@ -439,8 +439,7 @@ class SyncManager:
         """Write a batch; one `Synchronizing update` line per CI that was new or changed."""
         titles = {ci.update_id: ci.title for ci in batch}
         written = content.upsert_cis(batch)
-        for update_id in written:
-            self.log.info(f"Synchronizing update {update_id} - {titles[update_id]}")
+        self.log.info_many(f"Synchronizing update {uid} - {titles[uid]}" for uid in written)
         return len(written)
 
 
