@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import ColumnElement, Connection, Row, select
 
 from updatesync.metadata.model import CategoryType, RevisionKey
 from updatesync.updateserver import schema as t
@@ -22,6 +23,9 @@ from updatesync.updateserver.selection import UPDATE_TYPES, names_any, with_desc
 from updatesync.updateserver.store import UpdateStore
 
 PAGE = 1000
+_IN_CHUNK = 500
+"""Ids per `IN (...)` list (SQLite's limit on bound parameters is far above)."""
+CLASSIFICATION = "UpdateClassification"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +65,32 @@ class UpdatePage:
     """Pass as `after` for the next page; None when this was the last."""
     change_counter: int
 
+    def to_json(self) -> dict[str, Any]:
+        """The page as the admin API answers it (`items`, `next_after`, `change_counter`)."""
+        return {
+            "items": [
+                {
+                    "update_id": i.update_id,
+                    "revision": i.revision,
+                    "update_type": i.update_type,
+                    "title": i.title,
+                    "kb_article": i.kb_article,
+                    "security_bulletin": i.security_bulletin,
+                    "msrc_severity": i.msrc_severity,
+                    "creation_date": i.creation_date,
+                    "is_expired": i.is_expired,
+                    "is_superseded": i.is_superseded,
+                    "products": list(i.products),
+                    "classifications": list(i.classifications),
+                    "xml_sha256": i.xml_sha256,
+                    "change_number": i.change_number,
+                }
+                for i in self.items
+            ],
+            "next_after": self.next_after,
+            "change_counter": self.change_counter,
+        }
+
 
 def changed_updates(
     store: UpdateStore,
@@ -74,32 +104,40 @@ def changed_updates(
     """One page of the subscribed updates whose latest revision (or superseded state) changed
     after change number `since`. With no products and no classifications, every update;
     with only one of the two, none (as the update server's own filter). `after` is the
-    cursor returned with the previous page."""
+    cursor returned with the previous page.
+
+    A page costs a fixed number of queries, whatever its size: the page's latest revisions
+    with their CI fields (one query), their categories and prerequisites, the kinds of the
+    categories they name, and which of them are superseded."""
     rev, item = t.revision, t.update_item
     with store.engine.connect() as conn:
         counter = conn.execute(select(t.store_state.c.change_counter)).scalar_one()
         if bool(products) != bool(classifications):
             return UpdatePage((), None, counter)
         cursor = since if after is None else max(since, after)
+        subscribed = (
+            [
+                names_any(with_descendants(conn, products)),
+                names_any([c.lower() for c in classifications]),
+            ]
+            if products
+            else []
+        )
         query = (
-            select(rev.c.update_id, rev.c.revision_number, rev.c.change_number)
+            select(*_SUMMARY_COLUMNS)
             .join(item, t.is_latest(rev))
             .where(rev.c.update_type.in_(UPDATE_TYPES))
             .where(rev.c.change_number > cursor)
+            .where(*subscribed)
             .order_by(rev.c.change_number)
             .limit(limit)
         )
-        if products:
-            query = query.where(names_any(with_descendants(conn, products))).where(
-                names_any([c.lower() for c in classifications])
-            )
-        rows = conn.execute(query).all()
-        keys = [RevisionKey(uid, number) for uid, number, _change in rows]
-        next_after = rows[-1][2] if len(rows) == limit else None
-        changes = {RevisionKey(uid, number): change for uid, number, change in rows}
+        rows = list(conn.execute(query))
+        next_after = rows[-1][-1] if len(rows) == limit else None
         if next_after is None:
-            keys += _newly_superseded(conn, since, set(keys), products, classifications)
-        items = _summaries(conn, keys, changes)
+            listed = {row[0] for row in rows}
+            rows += [r for r in _newly_superseded(conn, since, subscribed) if r[0] not in listed]
+        items = _summaries(conn, rows)
     return UpdatePage(tuple(items), next_after, counter)
 
 
@@ -139,14 +177,28 @@ def changed_categories(store: UpdateStore, *, since: int = 0) -> list[CategorySu
     return sorted(found, key=lambda c: (order.get(c.category_type, 9), c.change_number))
 
 
+_SUMMARY_COLUMNS = (
+    t.revision.c.update_id,
+    t.revision.c.revision_number,
+    t.revision.c.update_type,
+    t.revision.c.title,
+    t.revision.c.kb_article,
+    t.revision.c.security_bulletin,
+    t.revision.c.msrc_severity,
+    t.revision.c.creation_date,
+    t.revision.c.publication_state,
+    t.revision.c.xml,
+    t.revision.c.change_number,
+)
+"""What a summary is built from, read with the latest revision itself (the change number
+last: the page's cursor)."""
+
+
 def _newly_superseded(
-    conn: Connection,
-    since: int,
-    already: set[RevisionKey],
-    products: Sequence[str],
-    classifications: Sequence[str],
-) -> list[RevisionKey]:
-    """Latest revisions of updates that a revision changed after `since` supersedes."""
+    conn: Connection, since: int, subscribed: list[ColumnElement[bool]]
+) -> list[Row[Any]]:
+    """Latest revisions of subscribed updates that a revision changed after `since`
+    supersedes, themselves unchanged since (those were listed by the pages already)."""
     rel, rev, item = t.revision_relation, t.revision, t.update_item
     superseding = (
         select(rel.c.target_update_id)
@@ -158,89 +210,56 @@ def _newly_superseded(
         .where(rev.c.change_number > since)
     )
     query = (
-        select(rev.c.update_id, rev.c.revision_number)
+        select(*_SUMMARY_COLUMNS)
         .join(item, t.is_latest(rev))
         .where(rev.c.update_id.in_(superseding))
         .where(rev.c.update_type.in_(UPDATE_TYPES))
-        # Those changed after `since` themselves were listed by the pages already.
         .where(rev.c.change_number <= since)
+        .where(*subscribed)
+        .order_by(rev.c.change_number)
     )
-    if products:
-        query = query.where(names_any(with_descendants(conn, products))).where(
-            names_any([c.lower() for c in classifications])
-        )
-    return [
-        key
-        for key in (RevisionKey(uid, number) for uid, number in conn.execute(query))
-        if key not in already
-    ]
+    return list(conn.execute(query))
 
 
-def _summaries(
-    conn: Connection, keys: list[RevisionKey], changes: dict[RevisionKey, int]
-) -> list[UpdateSummary]:
-    rev, rel = t.revision, t.revision_relation
-    columns = (
-        rev.c.update_type,
-        rev.c.title,
-        rev.c.kb_article,
-        rev.c.security_bulletin,
-        rev.c.msrc_severity,
-        rev.c.creation_date,
-        rev.c.publication_state,
-        rev.c.xml,
-        rev.c.change_number,
-    )
-    fields = {
-        RevisionKey(r[0], r[1]): r[2:] for r in t.rows_for_revisions(conn, rev, columns, keys)
-    }
-    named: dict[RevisionKey, list[str]] = {}
-    targets: set[str] = set()
-    for uid, number, kind, target in t.rows_for_revisions(
-        conn, rel, (rel.c.kind, rel.c.target_update_id), keys
-    ):
-        if kind in ("category", "prerequisite"):
-            named.setdefault(RevisionKey(uid, number), []).append(target)
-            targets.add(target)
-    kinds = (
-        dict(
-            conn.execute(
-                select(t.update_item.c.update_id, t.update_item.c.category_type).where(
-                    t.update_item.c.update_id.in_(sorted(targets))
-                )
-            ).all()
+def _summaries(conn: Connection, rows: list[Row[Any]]) -> list[UpdateSummary]:
+    """The summaries of `rows` (latest revisions, `_SUMMARY_COLUMNS`), in their order."""
+    if not rows:
+        return []
+    rel = t.revision_relation
+    latest = {row[0]: row[1] for row in rows}
+    ids = sorted(latest)
+    named: dict[str, list[str]] = {}
+    for start in range(0, len(ids), _IN_CHUNK):
+        query = select(rel.c.update_id, rel.c.revision_number, rel.c.target_update_id).where(
+            rel.c.update_id.in_(ids[start : start + _IN_CHUNK]),
+            rel.c.kind.in_(("category", "prerequisite")),
         )
-        if targets
-        else {}
-    )
-    ids = sorted({k.update_id for k in keys})
-    superseded = (
-        set(
-            conn.execute(
-                select(rel.c.target_update_id)
-                .join(t.update_item, t.is_latest(rel))
-                .where(rel.c.kind == "supersedes")
-                .where(rel.c.target_update_id.in_(ids))
-            ).scalars()
+        for uid, number, target in conn.execute(query):
+            if latest[uid] == number:
+                named.setdefault(uid, []).append(target)
+    targets = sorted({target for found in named.values() for target in found})
+    kinds: dict[str, str | None] = {}
+    for start in range(0, len(targets), _IN_CHUNK):
+        query = select(t.update_item.c.update_id, t.update_item.c.category_type).where(
+            t.update_item.c.update_id.in_(targets[start : start + _IN_CHUNK])
         )
-        if ids
-        else set()
-    )
+        kinds.update((uid, kind) for uid, kind in conn.execute(query))
+    superseded: set[str] = set()
+    for start in range(0, len(ids), _IN_CHUNK):
+        query = (
+            select(rel.c.target_update_id)
+            .join(t.update_item, t.is_latest(rel))
+            .where(rel.c.kind == "supersedes")
+            .where(rel.c.target_update_id.in_(ids[start : start + _IN_CHUNK]))
+        )
+        superseded.update(conn.execute(query).scalars())
     out: list[UpdateSummary] = []
-    for key in keys:
-        kind, title, kb, bulletin, severity, created, state, xml, change = fields[key]
-        prods = tuple(
-            dict.fromkeys(
-                c for c in named.get(key, ()) if kinds.get(c) not in (None, "UpdateClassification")
-            )
-        )
-        classes = tuple(
-            dict.fromkeys(c for c in named.get(key, ()) if kinds.get(c) == "UpdateClassification")
-        )
+    for uid, number, kind, title, kb, bulletin, severity, created, state, xml, change in rows:
+        categories = named.get(uid, ())
         out.append(
             UpdateSummary(
-                update_id=key.update_id,
-                revision=key.revision,
+                update_id=uid,
+                revision=number,
                 update_type=kind,
                 title=title,
                 kb_article=kb,
@@ -248,11 +267,17 @@ def _summaries(
                 msrc_severity=severity,
                 creation_date=created,
                 is_expired=state == "Expired",
-                is_superseded=key.update_id in superseded,
-                products=prods,
-                classifications=classes,
+                is_superseded=uid in superseded,
+                products=tuple(
+                    dict.fromkeys(
+                        c for c in categories if kinds.get(c) not in (None, CLASSIFICATION)
+                    )
+                ),
+                classifications=tuple(
+                    dict.fromkeys(c for c in categories if kinds.get(c) == CLASSIFICATION)
+                ),
                 xml_sha256=hashlib.sha256(xml.encode("utf-8")).hexdigest(),
-                change_number=changes.get(key, change),
+                change_number=change,
             )
         )
     return out
