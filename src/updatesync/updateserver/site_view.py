@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, select
+from sqlalchemy import ColumnElement, Connection, Row, exists, select
 
 from updatesync.metadata.model import CategoryType, RevisionKey
 from updatesync.updateserver import schema as t
@@ -107,8 +107,8 @@ def changed_updates(
     cursor returned with the previous page.
 
     A page costs a fixed number of queries, whatever its size: the page's latest revisions
-    with their CI fields (one query), their categories and prerequisites, the kinds of the
-    categories they name, and which of them are superseded."""
+    with their CI fields and whether another update supersedes them (one query), their
+    categories and prerequisites, and the kinds of the categories they name."""
     rev, item = t.revision, t.update_item
     with store.engine.connect() as conn:
         counter = conn.execute(select(t.store_state.c.change_counter)).scalar_one()
@@ -134,7 +134,7 @@ def changed_updates(
         )
         rows = list(conn.execute(query))
         next_after = rows[-1][-1] if len(rows) == limit else None
-        if next_after is None:
+        if next_after is None and since > 0:  # nothing is unchanged since change 0
             listed = {row[0] for row in rows}
             rows += [r for r in _newly_superseded(conn, since, subscribed) if r[0] not in listed]
         items = _summaries(conn, rows)
@@ -177,6 +177,17 @@ def changed_categories(store: UpdateStore, *, since: int = 0) -> list[CategorySu
     return sorted(found, key=lambda c: (order.get(c.category_type, 9), c.change_number))
 
 
+_SUPERSEDING = t.update_item.alias("superseding")
+_IS_SUPERSEDED = (
+    exists()
+    .where(t.revision_relation.c.kind == "supersedes")
+    .where(t.revision_relation.c.target_update_id == t.revision.c.update_id)
+    .where(_SUPERSEDING.c.update_id == t.revision_relation.c.update_id)
+    .where(_SUPERSEDING.c.latest_revision == t.revision_relation.c.revision_number)
+    .label("is_superseded")
+)
+"""The update is superseded: the latest revision of another update supersedes it."""
+
 _SUMMARY_COLUMNS = (
     t.revision.c.update_id,
     t.revision.c.revision_number,
@@ -188,6 +199,7 @@ _SUMMARY_COLUMNS = (
     t.revision.c.creation_date,
     t.revision.c.publication_state,
     t.revision.c.xml,
+    _IS_SUPERSEDED,
     t.revision.c.change_number,
 )
 """What a summary is built from, read with the latest revision itself (the change number
@@ -244,17 +256,8 @@ def _summaries(conn: Connection, rows: list[Row[Any]]) -> list[UpdateSummary]:
             t.update_item.c.update_id.in_(targets[start : start + _IN_CHUNK])
         )
         kinds.update((uid, kind) for uid, kind in conn.execute(query))
-    superseded: set[str] = set()
-    for start in range(0, len(ids), _IN_CHUNK):
-        query = (
-            select(rel.c.target_update_id)
-            .join(t.update_item, t.is_latest(rel))
-            .where(rel.c.kind == "supersedes")
-            .where(rel.c.target_update_id.in_(ids[start : start + _IN_CHUNK]))
-        )
-        superseded.update(conn.execute(query).scalars())
     out: list[UpdateSummary] = []
-    for uid, number, kind, title, kb, bulletin, severity, created, state, xml, change in rows:
+    for uid, number, kind, title, kb, bulletin, severity, created, state, xml, sup, change in rows:
         categories = named.get(uid, ())
         out.append(
             UpdateSummary(
@@ -267,7 +270,7 @@ def _summaries(conn: Connection, rows: list[Row[Any]]) -> list[UpdateSummary]:
                 msrc_severity=severity,
                 creation_date=created,
                 is_expired=state == "Expired",
-                is_superseded=uid in superseded,
+                is_superseded=bool(sup),
                 products=tuple(
                     dict.fromkeys(
                         c for c in categories if kinds.get(c) not in (None, CLASSIFICATION)

@@ -14,7 +14,7 @@ replication (`replication.py`) pages through them by that number.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import datetime
@@ -162,10 +162,34 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
     executemany."""
     if not rows:
         return
-    if conn.dialect.name != "postgresql":
-        conn.execute(insert(table), rows)
-        return
     columns = list(rows[0])
+    dialect = conn.dialect
+    if dialect.name != "postgresql":
+        if dialect.paramstyle != "qmark":  # pragma: no cover - SQLite and PostgreSQL only
+            conn.execute(insert(table), rows)
+            return
+        # SQLite: the statement once, each value through its column type's own conversion,
+        # straight to the driver's executemany (SQLAlchemy's per-row work is most of the cost).
+        convert = [
+            _remembering(table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+            for name in columns
+        ]
+        quote = dialect.identifier_preparer.quote
+        statement = (
+            f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in columns)}) "
+            f"VALUES ({', '.join('?' for _ in columns)})"
+        )
+        conn.exec_driver_sql(
+            statement,
+            [
+                tuple(
+                    row[name] if to is None else to(row[name])
+                    for name, to in zip(columns, convert, strict=True)
+                )
+                for row in rows
+            ],
+        )
+        return
     as_json = [isinstance(table.c[name].type, JSON) for name in columns]
     quote = conn.dialect.identifier_preparer.quote
     names = ", ".join(quote(name) for name in columns)
@@ -213,6 +237,29 @@ def _upsert_categories(conn: Connection, categories: Iterable[Category]) -> int:
             [{k: v for k, v in row.items() if k != "category_id"} for row in changed],
         )
     return len(new) + len(changed)
+
+
+def _remembering(convert: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
+    """`convert`, done once per distinct value of a batch (the same write time, the same few
+    product lists, the same flags come again and again)."""
+    if convert is None:
+        return None
+    done: dict[Any, Any] = {}
+
+    def remembered(value: Any) -> Any:
+        # By type and time zone too: True and 1, or one instant in two zones, are equal
+        # but need not convert alike.
+        plain = tuple(value) if isinstance(value, list) else value
+        key = (type(value), plain, getattr(value, "tzinfo", None))
+        try:
+            return done[key]
+        except KeyError:
+            done[key] = converted = convert(value)
+            return converted
+        except TypeError:  # unhashable: not remembered
+            return convert(value)
+
+    return remembered
 
 
 def lock_sequence(conn: Connection) -> None:
