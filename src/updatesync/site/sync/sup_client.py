@@ -67,11 +67,14 @@ class UpdateServerApi:
         transport: httpx.BaseTransport | None = None,
         auth: httpx.Auth | None = None,
         verify: ssl.SSLContext | bool = True,
+        page_size: int | None = None,
     ) -> None:
         """`auth` signs each call (`updatesync.security.signing.HmacAuth`) for an update server
         whose admin API takes only its site server's calls; `verify` checks its certificate
-        (the hierarchy's CA)."""
+        (the hierarchy's CA). `page_size`: updates asked for per page (None: as many as the
+        update server gives, 1000)."""
         self.base_url = base_url.rstrip("/")
+        self.page_size = page_size
         self._http = httpx.Client(
             base_url=self.base_url, timeout=timeout, transport=transport, auth=auth, verify=verify
         )
@@ -188,6 +191,8 @@ class UpdateServerApi:
                     }
                     if after is not None:
                         params["after"] = after
+                    if self.page_size is not None:
+                        params["limit"] = self.page_size
                     page = self._get("/api/updates", **params)
                     if not put(page["items"]):
                         return
