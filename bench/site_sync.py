@@ -270,5 +270,6 @@ def main() -> None:
     print(json.dumps(figures))
     sys.stdout.flush()
 
+
 if __name__ == "__main__":
     main()

@@ -372,8 +372,9 @@ def test_rendered_form() -> None:
 
 def test_a_batch_writes_the_lines_that_one_entry_each_would(tmp_path: Path) -> None:
     at = lambda: SPEC_UTC  # noqa: E731 - one instant for both logs
-    one, batch = _log(tmp_path / "one.log", bias=480, now=at), _log(
-        tmp_path / "batch.log", bias=480, now=at
+    one, batch = (
+        _log(tmp_path / "one.log", bias=480, now=at),
+        _log(tmp_path / "batch.log", bias=480, now=at),
     )
     messages = [f"Synchronizing update {n:08d}-0000 - Title {n}" for n in range(50)] + MESSAGES
     for message in messages:

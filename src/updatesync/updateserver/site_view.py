@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, exists, select
+from sqlalchemy import ColumnElement, Connection, Row, select
 
 from updatesync.metadata.model import CategoryType, RevisionKey
 from updatesync.updateserver import schema as t
@@ -23,6 +23,8 @@ from updatesync.updateserver.selection import UPDATE_TYPES, names_any, with_desc
 from updatesync.updateserver.store import UpdateStore
 
 PAGE = 1000
+WINDOW = 4
+"""A page looks at up to WINDOW times its size of latest revisions for subscribed ones."""
 _IN_CHUNK = 500
 """Ids per `IN (...)` list (SQLite's limit on bound parameters is far above)."""
 CLASSIFICATION = "UpdateClassification"
@@ -106,38 +108,64 @@ def changed_updates(
     with only one of the two, none (as the update server's own filter). `after` is the
     cursor returned with the previous page.
 
-    A page costs a fixed number of queries, whatever its size: the page's latest revisions
-    with their CI fields and whether another update supersedes them (one query), their
-    categories and prerequisites, and the kinds of the categories they name."""
+    A page costs the same whatever the catalog's size: it looks at the next `WINDOW` x
+    `limit` latest revisions by change number (one range read of the change number index)
+    and keeps the subscribed ones, at most `limit`; so a page may hold fewer than `limit`
+    updates (none, even) and not be the last: `next_after` says whether more may follow.
+    Then, for the page's updates only: their CI fields, categories and prerequisites, the
+    kinds of those categories, and whether another update supersedes them."""
     rev, item = t.revision, t.update_item
     with store.engine.connect() as conn:
         counter = conn.execute(select(t.store_state.c.change_counter)).scalar_one()
         if bool(products) != bool(classifications):
             return UpdatePage((), None, counter)
         cursor = since if after is None else max(since, after)
-        subscribed = (
-            [
-                names_any(with_descendants(conn, products)),
-                names_any([c.lower() for c in classifications]),
-            ]
-            if products
-            else []
-        )
-        query = (
-            select(*_SUMMARY_COLUMNS)
+        span = limit * WINDOW
+        window = conn.execute(
+            select(rev.c.id, rev.c.update_id, rev.c.revision_number, rev.c.change_number)
             .join(item, t.is_latest(rev))
             .where(rev.c.update_type.in_(UPDATE_TYPES))
             .where(rev.c.change_number > cursor)
-            .where(*subscribed)
             .order_by(rev.c.change_number)
-            .limit(limit)
-        )
-        rows = list(conn.execute(query))
-        next_after = rows[-1][-1] if len(rows) == limit else None
+            .limit(span)
+        ).all()
+        named = _named(conn, {uid: number for _id, uid, number, _change in window})
+        wanted_products = set(with_descendants(conn, products)) if products else set()
+        wanted_classes = {c.lower() for c in classifications}
+        chosen: list[int] = []
+        last_change = None
+        for rev_id, uid, _number, change in window:
+            categories = named.get(uid, ())
+            if not products or (
+                any(c in wanted_products for c in categories)
+                and any(c in wanted_classes for c in categories)
+            ):
+                chosen.append(rev_id)
+                last_change = change
+                if len(chosen) == limit:
+                    break
+        rows: list[Row[Any]] = []
+        for start in range(0, len(chosen), _IN_CHUNK):
+            rows += conn.execute(
+                select(*_SUMMARY_COLUMNS)
+                .where(rev.c.id.in_(chosen[start : start + _IN_CHUNK]))
+                .order_by(rev.c.change_number)
+            ).all()
+        if len(chosen) == limit:
+            next_after = last_change
+        elif len(window) == span:
+            next_after = window[-1][3]
+        else:
+            next_after = None
         if next_after is None and since > 0:  # nothing is unchanged since change 0
+            subscribed = (
+                [names_any(sorted(wanted_products)), names_any(sorted(wanted_classes))]
+                if products
+                else []
+            )
             listed = {row[0] for row in rows}
             rows += [r for r in _newly_superseded(conn, since, subscribed) if r[0] not in listed]
-        items = _summaries(conn, rows)
+        items = _summaries(conn, rows, named)
     return UpdatePage(tuple(items), next_after, counter)
 
 
@@ -177,17 +205,6 @@ def changed_categories(store: UpdateStore, *, since: int = 0) -> list[CategorySu
     return sorted(found, key=lambda c: (order.get(c.category_type, 9), c.change_number))
 
 
-_SUPERSEDING = t.update_item.alias("superseding")
-_IS_SUPERSEDED = (
-    exists()
-    .where(t.revision_relation.c.kind == "supersedes")
-    .where(t.revision_relation.c.target_update_id == t.revision.c.update_id)
-    .where(_SUPERSEDING.c.update_id == t.revision_relation.c.update_id)
-    .where(_SUPERSEDING.c.latest_revision == t.revision_relation.c.revision_number)
-    .label("is_superseded")
-)
-"""The update is superseded: the latest revision of another update supersedes it."""
-
 _SUMMARY_COLUMNS = (
     t.revision.c.update_id,
     t.revision.c.revision_number,
@@ -199,7 +216,6 @@ _SUMMARY_COLUMNS = (
     t.revision.c.creation_date,
     t.revision.c.publication_state,
     t.revision.c.xml,
-    _IS_SUPERSEDED,
     t.revision.c.change_number,
 )
 """What a summary is built from, read with the latest revision itself (the change number
@@ -233,12 +249,10 @@ def _newly_superseded(
     return list(conn.execute(query))
 
 
-def _summaries(conn: Connection, rows: list[Row[Any]]) -> list[UpdateSummary]:
-    """The summaries of `rows` (latest revisions, `_SUMMARY_COLUMNS`), in their order."""
-    if not rows:
-        return []
+def _named(conn: Connection, latest: dict[str, int]) -> dict[str, list[str]]:
+    """The categories and prerequisites each update's latest revision names (`latest`:
+    update id -> its latest revision number), by update id, in stored order."""
     rel = t.revision_relation
-    latest = {row[0]: row[1] for row in rows}
     ids = sorted(latest)
     named: dict[str, list[str]] = {}
     for start in range(0, len(ids), _IN_CHUNK):
@@ -249,15 +263,40 @@ def _summaries(conn: Connection, rows: list[Row[Any]]) -> list[UpdateSummary]:
         for uid, number, target in conn.execute(query):
             if latest[uid] == number:
                 named.setdefault(uid, []).append(target)
-    targets = sorted({target for found in named.values() for target in found})
+    return named
+
+
+def _summaries(
+    conn: Connection, rows: list[Row[Any]], named: dict[str, list[str]]
+) -> list[UpdateSummary]:
+    """The summaries of `rows` (latest revisions, `_SUMMARY_COLUMNS`), in their order;
+    `named` holds what `_named` gave for some of them already."""
+    if not rows:
+        return []
+    rel = t.revision_relation
+    ids = sorted({row[0] for row in rows})
+    missing = {row[0]: row[1] for row in rows if row[0] not in named}
+    if missing:
+        named = {**named, **_named(conn, missing)}
+    targets = sorted({target for uid in ids for target in named.get(uid, ())})
     kinds: dict[str, str | None] = {}
     for start in range(0, len(targets), _IN_CHUNK):
         query = select(t.update_item.c.update_id, t.update_item.c.category_type).where(
             t.update_item.c.update_id.in_(targets[start : start + _IN_CHUNK])
         )
         kinds.update((uid, kind) for uid, kind in conn.execute(query))
+    superseded: set[str] = set()
+    for start in range(0, len(ids), _IN_CHUNK):
+        query = (
+            select(rel.c.target_update_id)
+            .join(t.update_item, t.is_latest(rel))
+            .where(rel.c.kind == "supersedes")
+            .where(rel.c.target_update_id.in_(ids[start : start + _IN_CHUNK]))
+            .distinct()
+        )
+        superseded.update(conn.execute(query).scalars())
     out: list[UpdateSummary] = []
-    for uid, number, kind, title, kb, bulletin, severity, created, state, xml, sup, change in rows:
+    for uid, number, kind, title, kb, bulletin, severity, created, state, xml, change in rows:
         categories = named.get(uid, ())
         out.append(
             UpdateSummary(
@@ -270,7 +309,7 @@ def _summaries(conn: Connection, rows: list[Row[Any]]) -> list[UpdateSummary]:
                 msrc_severity=severity,
                 creation_date=created,
                 is_expired=state == "Expired",
-                is_superseded=bool(sup),
+                is_superseded=uid in superseded,
                 products=tuple(
                     dict.fromkeys(
                         c for c in categories if kinds.get(c) not in (None, CLASSIFICATION)
