@@ -27,7 +27,9 @@ an update server through these routes (mounted beside the MS-WSUSSS services):
                                   default, at most 1000): `{"total", "offset", "limit",
                                   "next_offset" (null on the last page), "items"}`;
 - `GET  /api/updates?since=N[&after=C][&limit=L][&product=..][&classification=..]`
-                                  a page of updates as configuration items (site_view.py);
+                                  a page of updates as configuration items (site_view.py;
+                                  a page may hold fewer than L and not be the last: go on
+                                  while `next_after` is not null);
 - `GET  /api/categories?since=N`  the categories changed after N, parents first, and the
                                   change counter read before them.
 

@@ -108,65 +108,96 @@ def changed_updates(
     with only one of the two, none (as the update server's own filter). `after` is the
     cursor returned with the previous page.
 
-    A page costs the same whatever the catalog's size: it looks at the next `WINDOW` x
-    `limit` latest revisions by change number (one range read of the change number index)
-    and keeps the subscribed ones, at most `limit`; so a page may hold fewer than `limit`
-    updates (none, even) and not be the last: `next_after` says whether more may follow.
-    Then, for the page's updates only: their CI fields, categories and prerequisites, the
-    kinds of those categories, and whether another update supersedes them."""
-    rev, item = t.revision, t.update_item
+    A page costs the same whatever the catalog's size, and a page may hold fewer than
+    `limit` updates (none, even) and not be the last: `next_after` says whether more may
+    follow. SQLite reads the page in one query, in change number order, testing each latest
+    revision for the subscription as it goes; PostgreSQL would rather test every latest
+    revision of the catalog and sort them for each page, so there a page looks at the next
+    `WINDOW` x `limit` latest revisions by change number and keeps the subscribed ones.
+    Then, for the page's updates only: their categories and prerequisites, the kinds of
+    those categories, and whether another update supersedes them."""
     with store.engine.connect() as conn:
         counter = conn.execute(select(t.store_state.c.change_counter)).scalar_one()
         if bool(products) != bool(classifications):
             return UpdatePage((), None, counter)
         cursor = since if after is None else max(since, after)
-        span = limit * WINDOW
-        window = conn.execute(
-            select(rev.c.id, rev.c.update_id, rev.c.revision_number, rev.c.change_number)
-            .join(item, t.is_latest(rev))
-            .where(rev.c.update_type.in_(UPDATE_TYPES))
-            .where(rev.c.change_number > cursor)
-            .order_by(rev.c.change_number)
-            .limit(span)
-        ).all()
-        named = _named(conn, {uid: number for _id, uid, number, _change in window})
         wanted_products = set(with_descendants(conn, products)) if products else set()
         wanted_classes = {c.lower() for c in classifications}
-        chosen: list[int] = []
-        last_change = None
-        for rev_id, uid, _number, change in window:
-            categories = named.get(uid, ())
-            if not products or (
-                any(c in wanted_products for c in categories)
-                and any(c in wanted_classes for c in categories)
-            ):
-                chosen.append(rev_id)
-                last_change = change
-                if len(chosen) == limit:
-                    break
-        rows: list[Row[Any]] = []
-        for start in range(0, len(chosen), _IN_CHUNK):
-            rows += conn.execute(
-                select(*_SUMMARY_COLUMNS)
-                .where(rev.c.id.in_(chosen[start : start + _IN_CHUNK]))
-                .order_by(rev.c.change_number)
-            ).all()
-        if len(chosen) == limit:
-            next_after = last_change
-        elif len(window) == span:
-            next_after = window[-1][3]
-        else:
-            next_after = None
-        if next_after is None and since > 0:  # nothing is unchanged since change 0
-            subscribed = (
-                [names_any(sorted(wanted_products)), names_any(sorted(wanted_classes))]
-                if products
-                else []
+        subscribed = (
+            [names_any(sorted(wanted_products)), names_any(sorted(wanted_classes))]
+            if products
+            else []
+        )
+        named: dict[str, list[str]] = {}
+        if conn.dialect.name == "postgresql":
+            rows, next_after, named = _window_page(
+                conn, cursor, limit, wanted_products if products else None, wanted_classes
             )
+        else:
+            rows = conn.execute(
+                select(*_SUMMARY_COLUMNS)
+                .join(t.update_item, t.is_latest(t.revision))
+                .where(t.revision.c.update_type.in_(UPDATE_TYPES))
+                .where(t.revision.c.change_number > cursor)
+                .where(*subscribed)
+                .order_by(t.revision.c.change_number)
+                .limit(limit)
+            ).all()
+            next_after = rows[-1][-1] if len(rows) == limit else None
+        if next_after is None and since > 0:  # nothing is unchanged since change 0
             listed = {row[0] for row in rows}
             rows += [r for r in _newly_superseded(conn, since, subscribed) if r[0] not in listed]
         items = _summaries(conn, rows, named)
     return UpdatePage(tuple(items), next_after, counter)
+
+
+def _window_page(
+    conn: Connection,
+    cursor: int,
+    limit: int,
+    wanted_products: set[str] | None,
+    wanted_classes: set[str],
+) -> tuple[list[Row[Any]], int | None, dict[str, list[str]]]:
+    """A page from the next `WINDOW` x `limit` latest revisions after `cursor`: (its rows,
+    `next_after`, the categories of the window's updates). `wanted_products` None: every
+    update is subscribed."""
+    rev = t.revision
+    span = limit * WINDOW
+    window = conn.execute(
+        select(rev.c.id, rev.c.update_id, rev.c.revision_number, rev.c.change_number)
+        .join(t.update_item, t.is_latest(rev))
+        .where(rev.c.update_type.in_(UPDATE_TYPES))
+        .where(rev.c.change_number > cursor)
+        .order_by(rev.c.change_number)
+        .limit(span)
+    ).all()
+    named = _named(conn, {uid: number for _id, uid, number, _change in window})
+    chosen: list[int] = []
+    last_change = None
+    for rev_id, uid, _number, change in window:
+        categories = named.get(uid, ())
+        if wanted_products is None or (
+            any(c in wanted_products for c in categories)
+            and any(c in wanted_classes for c in categories)
+        ):
+            chosen.append(rev_id)
+            last_change = change
+            if len(chosen) == limit:
+                break
+    rows: list[Row[Any]] = []
+    for start in range(0, len(chosen), _IN_CHUNK):
+        rows += conn.execute(
+            select(*_SUMMARY_COLUMNS)
+            .where(rev.c.id.in_(chosen[start : start + _IN_CHUNK]))
+            .order_by(rev.c.change_number)
+        ).all()
+    if len(chosen) == limit:
+        next_after = last_change
+    elif len(window) == span:
+        next_after = window[-1][3]
+    else:
+        next_after = None
+    return rows, next_after, named
 
 
 def changed_categories(store: UpdateStore, *, since: int = 0) -> list[CategorySummary]:
