@@ -163,15 +163,29 @@ def _window_page(
     update is subscribed."""
     rev = t.revision
     span = limit * WINDOW
-    window = conn.execute(
+    latest = (
         select(rev.c.id, rev.c.update_id, rev.c.revision_number, rev.c.change_number)
         .join(t.update_item, t.is_latest(rev))
         .where(rev.c.update_type.in_(UPDATE_TYPES))
         .where(rev.c.change_number > cursor)
         .order_by(rev.c.change_number)
         .limit(span)
-    ).all()
-    named = _named(conn, {uid: number for _id, uid, number, _change in window})
+    )
+    window = conn.execute(latest).all()
+    # The window's categories in one query joined to it (not thousands of bound ids).
+    named: dict[str, list[str]] = {}
+    if wanted_products is not None:
+        rel, ahead = t.revision_relation, latest.subquery("ahead")
+        for uid, target in conn.execute(
+            select(ahead.c.update_id, rel.c.target_update_id)
+            .join(
+                rel,
+                (rel.c.update_id == ahead.c.update_id)
+                & (rel.c.revision_number == ahead.c.revision_number),
+            )
+            .where(rel.c.kind.in_(("category", "prerequisite")))
+        ):
+            named.setdefault(uid, []).append(target)
     chosen: list[int] = []
     last_change = None
     for rev_id, uid, _number, change in window:
