@@ -368,3 +368,35 @@ def test_rendered_form() -> None:
     assert garbage == [(6, "dangling line without component")]
     assert parse_rendered(text.splitlines()) == pairs
     assert parse_rendered("") == []
+
+
+def test_a_batch_writes_the_lines_that_one_entry_each_would(tmp_path: Path) -> None:
+    at = lambda: SPEC_UTC  # noqa: E731 - one instant for both logs
+    one, batch = (
+        _log(tmp_path / "one.log", bias=480, now=at),
+        _log(tmp_path / "batch.log", bias=480, now=at),
+    )
+    messages = [f"Synchronizing update {n:08d}-0000 - Title {n}" for n in range(50)] + MESSAGES
+    for message in messages:
+        one.info(message)
+    assert batch.info_many(iter(messages)) == len(messages)
+    assert (tmp_path / "batch.log").read_bytes() == (tmp_path / "one.log").read_bytes()
+    assert [e.message for e in read_cmtrace(tmp_path / "batch.log")] == [
+        e.message for e in read_cmtrace(tmp_path / "one.log")
+    ]
+    assert batch.write_many(Severity.WARNING, []) == 0
+
+
+def test_a_batch_keeps_entries_whole_across_rollovers(tmp_path: Path) -> None:
+    path = tmp_path / "WSyncMgr.log"
+    log = _log(path, bias=-120, max_bytes=1_200)
+    messages = [f"entry {n:03d}\nsecond line\n{'x' * (n % 40)}" for n in range(60)]
+    for start in range(0, 60, 25):
+        log.write_many(Severity.ERROR, messages[start : start + 25])
+    for part in (rolled_path(path), path):
+        assert part.stat().st_size <= 1_200
+        entries, garbage = _collect(part.read_text(encoding="utf-8"))
+        assert garbage == [] and entries
+    read = [e.message for e in read_cmtrace(path)]
+    assert read == messages[len(messages) - len(read) :]
+    assert {e.severity for e in read_cmtrace(path)} == {Severity.ERROR}

@@ -211,3 +211,33 @@ def test_reader_of_a_missing_log_yields_nothing(tmp_path: Path) -> None:
 def test_max_bytes_must_be_positive(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="max_bytes"):
         RolloverLog(tmp_path / "z.log", max_bytes=0)
+
+
+def test_a_batch_of_entries_rolls_over_exactly_as_one_at_a_time(tmp_path: Path) -> None:
+    texts = [_entry(1, seq, width=10 + seq % 37) for seq in range(200)]
+    texts[50] = "a line\n" + "z" * 700  # larger than the limit: a file of its own
+    one_by_one, batched = tmp_path / "one" / "x.log", tmp_path / "batch" / "x.log"
+    single = RolloverLog(one_by_one, max_bytes=500)
+    for text in texts:
+        single.write_entry(text)
+    log = RolloverLog(batched, max_bytes=500)
+    assert log.write_entries(texts[:120]) == 120
+    assert log.write_entries(iter(texts[120:])) == 80
+    assert log.write_entries([]) == 0
+    for part in (rolled_path, Path):
+        assert part(batched).read_bytes() == part(one_by_one).read_bytes()
+    assert list(read_rolled_lines(batched)) == list(read_rolled_lines(one_by_one))
+
+
+def test_a_batch_goes_on_in_the_log_another_writer_rolled_over(tmp_path: Path) -> None:
+    path = tmp_path / "x.log"
+    log = RolloverLog(path, max_bytes=120)
+    other = RolloverLog(path, max_bytes=120)
+    log.write_entries([_entry(1, 0), _entry(1, 1)])  # 2 * 54 bytes
+    other.write_entry(_entry(2, 0))  # rolls over: the batch writer's file is now the .lo_
+    log.write_entries([_entry(1, 2)])
+    assert rolled_path(path).read_bytes().decode().split("\r\n")[:-1] == [
+        _entry(1, 0),
+        _entry(1, 1),
+    ]
+    assert path.read_bytes().decode().split("\r\n")[:-1] == [_entry(2, 0), _entry(1, 2)]

@@ -6,14 +6,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from databases import Databases
 
 from updatesync.metadata.document import parse_update
 from updatesync.metadata.export import ExportRecord, write_export
 from updatesync.metadata.generator import evolve_catalog, generate_catalog
 from updatesync.metadata.model import UpdateRevision, category_type_map
 from updatesync.roles.serving import BackgroundServer
-from updatesync.updateserver.admin_api import admin_routes
+from updatesync.updateserver.admin_api import _jsonable, admin_routes
 from updatesync.updateserver.importer import import_export_cabinet
+from updatesync.updateserver.site_view import changed_updates
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.store_backend import StoreBackend
 from updatesync.wsusss.service import create_app
@@ -47,11 +49,13 @@ def _read_all(http: httpx.Client, **params: object) -> list[dict]:
             return items
 
 
-def test_updates_as_cis_then_only_what_changed(month1: list[ExportRecord], tmp_path: Path) -> None:
+def test_updates_as_cis_then_only_what_changed(
+    month1: list[ExportRecord], tmp_path: Path, databases: Databases
+) -> None:
     month2 = list(evolve_catalog(iter(month1), 60, seed=32))
     write_export(tmp_path / "m1.cab", month1)
     write_export(tmp_path / "m2.cab", month2)
-    store = UpdateStore.open(tmp_path / "sup")
+    store = UpdateStore.open(tmp_path / "sup", url=databases.new().url)
     import_export_cabinet(store, tmp_path / "m1.cab")
     app = create_app(StoreBackend(store), extra_routes=admin_routes(store, None))
     with BackgroundServer(app) as server, httpx.Client(base_url=server.url) as http:
@@ -97,6 +101,9 @@ def test_updates_as_cis_then_only_what_changed(month1: list[ExportRecord], tmp_p
         delta = _read_all(http, since=counter, product=product, classification=SECURITY)
         assert len(delta) == len({i["update_id"] for i in delta}), "each update once"
         assert {i["update_id"] for i in delta} == changed
+        # The page as answered holds every field of the summaries, as they are.
+        page = changed_updates(store, since=counter, products=[product], classifications=[SECURITY])
+        assert page.items and page.to_json() == _jsonable(page)
         categories = http.get("/api/categories", params={"since": 0}).json()["items"]
         types = [c["category_type"] for c in categories]
         assert types == sorted(

@@ -29,7 +29,8 @@ European Summer). Where these facts come from:
   and seven fractional digits without a bias, which the parser accepts too (time then unknown).
 
 The writer writes UTF-8 without BOM through `RolloverLog` (CRLF line ends, `.lo_` rollover,
-one write per entry); the reader accepts the encodings `decode_log_bytes` knows.
+one write per entry, or per batch of entries with `write_many`); the reader accepts the
+encodings `decode_log_bytes` knows.
 
 The copied form (`parse_rendered`) is what CMTrace puts on the clipboard when log lines are
 selected and copied: one `message<TAB>component` line per entry, as in the fixtures under
@@ -219,6 +220,8 @@ def _defuse_message(message: str) -> str:
     """The message as it can be written: line breaks normalised to LF; a line that starts like
     an entry gets a leading space, and `]LOG]!><` (the end of the message) gets one after
     `!>`, so that a reader does not take either for the structure of the log."""
+    if "\n" not in message and "\r" not in message and "]LOG]!><" not in message:
+        return message  # one line, nothing to defuse (the common case)
     lines = split_lines(message) if message else [""]
     if message.endswith(("\n", "\r")):
         lines.append("")
@@ -306,6 +309,47 @@ class CMTraceLog:
         )
         self.file.write_entry(format_entry(entry))
         return entry
+
+    def info_many(self, messages: Iterable[str], *, thread: int | None = None) -> int:
+        return self.write_many(Severity.INFO, messages, thread=thread)
+
+    def write_many(
+        self, severity: Severity, messages: Iterable[str], *, thread: int | None = None
+    ) -> int:
+        """Write one entry per message, all with the same severity, time, thread and `file=`,
+        in order, opening the log once for them all (a rollover still falls between two
+        entries, never inside one). The lines are those `write` would give each message at
+        that moment. Returns how many were written."""
+        where = f"log {self.file.path}"
+        severity = Severity(severity)
+        utc = as_utc_millis(self._now(), where)
+        bias = self.bias_minutes
+        if bias is None:
+            bias = check_bias(machine_bias_minutes(utc), f"{where} (machine time zone)")
+        file_attr = self.file_hint
+        if file_attr is None:
+            file_attr = caller_location()
+        # Every entry of the batch ends alike: build that end once.
+        tail = format_entry(
+            LogEntry(
+                message="",
+                component=self.component,
+                time=utc,
+                severity=severity,
+                thread=resolve_thread(self._thread, thread, where),
+                file=file_attr,
+                context=self.context,
+                bias_minutes=bias,
+            )
+        ).removeprefix(f"{OPEN}{CLOSE}")
+
+        def entries() -> Iterator[str]:
+            for message in messages:
+                if not isinstance(message, str):
+                    raise TypeError(f"{where}: message must be str, got {type(message).__name__}")
+                yield f"{OPEN}{_defuse_message(message)}{CLOSE}{tail}"
+
+        return self.file.write_entries(entries())
 
 
 def format_entry(entry: LogEntry) -> str:

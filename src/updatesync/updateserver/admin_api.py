@@ -27,8 +27,11 @@ an update server through these routes (mounted beside the MS-WSUSSS services):
                                   default, at most 1000): `{"total", "offset", "limit",
                                   "next_offset" (null on the last page), "items"}`;
 - `GET  /api/updates?since=N[&after=C][&limit=L][&product=..][&classification=..]`
-                                  a page of updates as configuration items (site_view.py);
-- `GET  /api/categories?since=N`  the categories changed after N, parents first.
+                                  a page of updates as configuration items (site_view.py;
+                                  a page may hold fewer than L and not be the last: go on
+                                  while `next_after` is not null);
+- `GET  /api/categories?since=N`  the categories changed after N, parents first, and the
+                                  change counter read before them.
 
 Every route needs a caller: in a hierarchy the site server's signed call (`roles/sup.py`),
 standalone (`updatesync updateserver serve`) `Authorization: Bearer` with the admin token
@@ -440,16 +443,16 @@ class AdminEndpoints:
             classifications=params.getlist("classification"),
             limit=min(numbers["limit"] or PAGE, PAGE),
         )
-        return JSONResponse(_jsonable(page))
+        return JSONResponse(page.to_json())
 
     async def categories(self, request: Request) -> JSONResponse:
         since = request.query_params.get("since", "0")
         if not since.isdigit():
             return _error(f"since must be a whole number, not {since!r}", 400)
+        # The counter first: whatever changes while the categories are read is after it.
+        counter = await run_in_threadpool(self.store.change_counter)
         found = await run_in_threadpool(changed_categories, self.store, since=int(since))
-        return JSONResponse(
-            {"change_counter": self.store.change_counter(), "items": _jsonable(found)}
-        )
+        return JSONResponse({"change_counter": counter, "items": _jsonable(found)})
 
 
 ADMIN_API = "/api/"

@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import ColumnElement, Connection, Row, select
 
 from updatesync.metadata.model import CategoryType, RevisionKey
 from updatesync.updateserver import schema as t
@@ -22,6 +23,11 @@ from updatesync.updateserver.selection import UPDATE_TYPES, names_any, with_desc
 from updatesync.updateserver.store import UpdateStore
 
 PAGE = 1000
+WINDOW = 4
+"""A page looks at up to WINDOW times its size of latest revisions for subscribed ones."""
+_IN_CHUNK = 500
+"""Ids per `IN (...)` list (SQLite's limit on bound parameters is far above)."""
+CLASSIFICATION = "UpdateClassification"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +67,32 @@ class UpdatePage:
     """Pass as `after` for the next page; None when this was the last."""
     change_counter: int
 
+    def to_json(self) -> dict[str, Any]:
+        """The page as the admin API answers it (`items`, `next_after`, `change_counter`)."""
+        return {
+            "items": [
+                {
+                    "update_id": i.update_id,
+                    "revision": i.revision,
+                    "update_type": i.update_type,
+                    "title": i.title,
+                    "kb_article": i.kb_article,
+                    "security_bulletin": i.security_bulletin,
+                    "msrc_severity": i.msrc_severity,
+                    "creation_date": i.creation_date,
+                    "is_expired": i.is_expired,
+                    "is_superseded": i.is_superseded,
+                    "products": list(i.products),
+                    "classifications": list(i.classifications),
+                    "xml_sha256": i.xml_sha256,
+                    "change_number": i.change_number,
+                }
+                for i in self.items
+            ],
+            "next_after": self.next_after,
+            "change_counter": self.change_counter,
+        }
+
 
 def changed_updates(
     store: UpdateStore,
@@ -74,33 +106,112 @@ def changed_updates(
     """One page of the subscribed updates whose latest revision (or superseded state) changed
     after change number `since`. With no products and no classifications, every update;
     with only one of the two, none (as the update server's own filter). `after` is the
-    cursor returned with the previous page."""
-    rev, item = t.revision, t.update_item
+    cursor returned with the previous page.
+
+    A page costs the same whatever the catalog's size, and a page may hold fewer than
+    `limit` updates (none, even) and not be the last: `next_after` says whether more may
+    follow. SQLite reads the page in one query, in change number order, testing each latest
+    revision for the subscription as it goes; PostgreSQL would rather test every latest
+    revision of the catalog and sort them for each page, so there a page looks at the next
+    `WINDOW` x `limit` latest revisions by change number and keeps the subscribed ones.
+    Then, for the page's updates only: their categories and prerequisites, the kinds of
+    those categories, and whether another update supersedes them."""
     with store.engine.connect() as conn:
         counter = conn.execute(select(t.store_state.c.change_counter)).scalar_one()
         if bool(products) != bool(classifications):
             return UpdatePage((), None, counter)
         cursor = since if after is None else max(since, after)
-        query = (
-            select(rev.c.update_id, rev.c.revision_number, rev.c.change_number)
-            .join(item, t.is_latest(rev))
-            .where(rev.c.update_type.in_(UPDATE_TYPES))
-            .where(rev.c.change_number > cursor)
-            .order_by(rev.c.change_number)
-            .limit(limit)
+        wanted_products = set(with_descendants(conn, products)) if products else set()
+        wanted_classes = {c.lower() for c in classifications}
+        subscribed = (
+            [names_any(sorted(wanted_products)), names_any(sorted(wanted_classes))]
+            if products
+            else []
         )
-        if products:
-            query = query.where(names_any(with_descendants(conn, products))).where(
-                names_any([c.lower() for c in classifications])
+        named: dict[str, list[str]] = {}
+        if conn.dialect.name == "postgresql":
+            rows, next_after, named = _window_page(
+                conn, cursor, limit, wanted_products if products else None, wanted_classes
             )
-        rows = conn.execute(query).all()
-        keys = [RevisionKey(uid, number) for uid, number, _change in rows]
-        next_after = rows[-1][2] if len(rows) == limit else None
-        changes = {RevisionKey(uid, number): change for uid, number, change in rows}
-        if next_after is None:
-            keys += _newly_superseded(conn, since, set(keys), products, classifications)
-        items = _summaries(conn, keys, changes)
+        else:
+            rows = conn.execute(
+                select(*_SUMMARY_COLUMNS)
+                .join(t.update_item, t.is_latest(t.revision))
+                .where(t.revision.c.update_type.in_(UPDATE_TYPES))
+                .where(t.revision.c.change_number > cursor)
+                .where(*subscribed)
+                .order_by(t.revision.c.change_number)
+                .limit(limit)
+            ).all()
+            next_after = rows[-1][-1] if len(rows) == limit else None
+        if next_after is None and since > 0:  # nothing is unchanged since change 0
+            listed = {row[0] for row in rows}
+            rows += [r for r in _newly_superseded(conn, since, subscribed) if r[0] not in listed]
+        items = _summaries(conn, rows, named)
     return UpdatePage(tuple(items), next_after, counter)
+
+
+def _window_page(
+    conn: Connection,
+    cursor: int,
+    limit: int,
+    wanted_products: set[str] | None,
+    wanted_classes: set[str],
+) -> tuple[list[Row[Any]], int | None, dict[str, list[str]]]:
+    """A page from the next `WINDOW` x `limit` latest revisions after `cursor`: (its rows,
+    `next_after`, the categories of the window's updates). `wanted_products` None: every
+    update is subscribed."""
+    rev = t.revision
+    span = limit * WINDOW
+    latest = (
+        select(rev.c.id, rev.c.update_id, rev.c.revision_number, rev.c.change_number)
+        .join(t.update_item, t.is_latest(rev))
+        .where(rev.c.update_type.in_(UPDATE_TYPES))
+        .where(rev.c.change_number > cursor)
+        .order_by(rev.c.change_number)
+        .limit(span)
+    )
+    window = conn.execute(latest).all()
+    # The window's categories in one query joined to it (not thousands of bound ids).
+    named: dict[str, list[str]] = {}
+    if wanted_products is not None:
+        rel, ahead = t.revision_relation, latest.subquery("ahead")
+        for uid, target in conn.execute(
+            select(ahead.c.update_id, rel.c.target_update_id)
+            .join(
+                rel,
+                (rel.c.update_id == ahead.c.update_id)
+                & (rel.c.revision_number == ahead.c.revision_number),
+            )
+            .where(rel.c.kind.in_(("category", "prerequisite")))
+        ):
+            named.setdefault(uid, []).append(target)
+    chosen: list[int] = []
+    last_change = None
+    for rev_id, uid, _number, change in window:
+        categories = named.get(uid, ())
+        if wanted_products is None or (
+            any(c in wanted_products for c in categories)
+            and any(c in wanted_classes for c in categories)
+        ):
+            chosen.append(rev_id)
+            last_change = change
+            if len(chosen) == limit:
+                break
+    rows: list[Row[Any]] = []
+    for start in range(0, len(chosen), _IN_CHUNK):
+        rows += conn.execute(
+            select(*_SUMMARY_COLUMNS)
+            .where(rev.c.id.in_(chosen[start : start + _IN_CHUNK]))
+            .order_by(rev.c.change_number)
+        ).all()
+    if len(chosen) == limit:
+        next_after = last_change
+    elif len(window) == span:
+        next_after = window[-1][3]
+    else:
+        next_after = None
+    return rows, next_after, named
 
 
 def changed_categories(store: UpdateStore, *, since: int = 0) -> list[CategorySummary]:
@@ -139,14 +250,28 @@ def changed_categories(store: UpdateStore, *, since: int = 0) -> list[CategorySu
     return sorted(found, key=lambda c: (order.get(c.category_type, 9), c.change_number))
 
 
+_SUMMARY_COLUMNS = (
+    t.revision.c.update_id,
+    t.revision.c.revision_number,
+    t.revision.c.update_type,
+    t.revision.c.title,
+    t.revision.c.kb_article,
+    t.revision.c.security_bulletin,
+    t.revision.c.msrc_severity,
+    t.revision.c.creation_date,
+    t.revision.c.publication_state,
+    t.revision.c.xml,
+    t.revision.c.change_number,
+)
+"""What a summary is built from, read with the latest revision itself (the change number
+last: the page's cursor)."""
+
+
 def _newly_superseded(
-    conn: Connection,
-    since: int,
-    already: set[RevisionKey],
-    products: Sequence[str],
-    classifications: Sequence[str],
-) -> list[RevisionKey]:
-    """Latest revisions of updates that a revision changed after `since` supersedes."""
+    conn: Connection, since: int, subscribed: list[ColumnElement[bool]]
+) -> list[Row[Any]]:
+    """Latest revisions of subscribed updates that a revision changed after `since`
+    supersedes, themselves unchanged since (those were listed by the pages already)."""
     rel, rev, item = t.revision_relation, t.revision, t.update_item
     superseding = (
         select(rel.c.target_update_id)
@@ -158,89 +283,70 @@ def _newly_superseded(
         .where(rev.c.change_number > since)
     )
     query = (
-        select(rev.c.update_id, rev.c.revision_number)
+        select(*_SUMMARY_COLUMNS)
         .join(item, t.is_latest(rev))
         .where(rev.c.update_id.in_(superseding))
         .where(rev.c.update_type.in_(UPDATE_TYPES))
-        # Those changed after `since` themselves were listed by the pages already.
         .where(rev.c.change_number <= since)
+        .where(*subscribed)
+        .order_by(rev.c.change_number)
     )
-    if products:
-        query = query.where(names_any(with_descendants(conn, products))).where(
-            names_any([c.lower() for c in classifications])
+    return list(conn.execute(query))
+
+
+def _named(conn: Connection, latest: dict[str, int]) -> dict[str, list[str]]:
+    """The categories and prerequisites each update's latest revision names (`latest`:
+    update id -> its latest revision number), by update id, in stored order."""
+    rel = t.revision_relation
+    ids = sorted(latest)
+    named: dict[str, list[str]] = {}
+    for start in range(0, len(ids), _IN_CHUNK):
+        query = select(rel.c.update_id, rel.c.revision_number, rel.c.target_update_id).where(
+            rel.c.update_id.in_(ids[start : start + _IN_CHUNK]),
+            rel.c.kind.in_(("category", "prerequisite")),
         )
-    return [
-        key
-        for key in (RevisionKey(uid, number) for uid, number in conn.execute(query))
-        if key not in already
-    ]
+        for uid, number, target in conn.execute(query):
+            if latest[uid] == number:
+                named.setdefault(uid, []).append(target)
+    return named
 
 
 def _summaries(
-    conn: Connection, keys: list[RevisionKey], changes: dict[RevisionKey, int]
+    conn: Connection, rows: list[Row[Any]], named: dict[str, list[str]]
 ) -> list[UpdateSummary]:
-    rev, rel = t.revision, t.revision_relation
-    columns = (
-        rev.c.update_type,
-        rev.c.title,
-        rev.c.kb_article,
-        rev.c.security_bulletin,
-        rev.c.msrc_severity,
-        rev.c.creation_date,
-        rev.c.publication_state,
-        rev.c.xml,
-        rev.c.change_number,
-    )
-    fields = {
-        RevisionKey(r[0], r[1]): r[2:] for r in t.rows_for_revisions(conn, rev, columns, keys)
-    }
-    named: dict[RevisionKey, list[str]] = {}
-    targets: set[str] = set()
-    for uid, number, kind, target in t.rows_for_revisions(
-        conn, rel, (rel.c.kind, rel.c.target_update_id), keys
-    ):
-        if kind in ("category", "prerequisite"):
-            named.setdefault(RevisionKey(uid, number), []).append(target)
-            targets.add(target)
-    kinds = (
-        dict(
-            conn.execute(
-                select(t.update_item.c.update_id, t.update_item.c.category_type).where(
-                    t.update_item.c.update_id.in_(sorted(targets))
-                )
-            ).all()
+    """The summaries of `rows` (latest revisions, `_SUMMARY_COLUMNS`), in their order;
+    `named` holds what `_named` gave for some of them already."""
+    if not rows:
+        return []
+    rel = t.revision_relation
+    ids = sorted({row[0] for row in rows})
+    missing = {row[0]: row[1] for row in rows if row[0] not in named}
+    if missing:
+        named = {**named, **_named(conn, missing)}
+    targets = sorted({target for uid in ids for target in named.get(uid, ())})
+    kinds: dict[str, str | None] = {}
+    for start in range(0, len(targets), _IN_CHUNK):
+        query = select(t.update_item.c.update_id, t.update_item.c.category_type).where(
+            t.update_item.c.update_id.in_(targets[start : start + _IN_CHUNK])
         )
-        if targets
-        else {}
-    )
-    ids = sorted({k.update_id for k in keys})
-    superseded = (
-        set(
-            conn.execute(
-                select(rel.c.target_update_id)
-                .join(t.update_item, t.is_latest(rel))
-                .where(rel.c.kind == "supersedes")
-                .where(rel.c.target_update_id.in_(ids))
-            ).scalars()
+        kinds.update((uid, kind) for uid, kind in conn.execute(query))
+    superseded: set[str] = set()
+    for start in range(0, len(ids), _IN_CHUNK):
+        query = (
+            select(rel.c.target_update_id)
+            .join(t.update_item, t.is_latest(rel))
+            .where(rel.c.kind == "supersedes")
+            .where(rel.c.target_update_id.in_(ids[start : start + _IN_CHUNK]))
+            .distinct()
         )
-        if ids
-        else set()
-    )
+        superseded.update(conn.execute(query).scalars())
     out: list[UpdateSummary] = []
-    for key in keys:
-        kind, title, kb, bulletin, severity, created, state, xml, change = fields[key]
-        prods = tuple(
-            dict.fromkeys(
-                c for c in named.get(key, ()) if kinds.get(c) not in (None, "UpdateClassification")
-            )
-        )
-        classes = tuple(
-            dict.fromkeys(c for c in named.get(key, ()) if kinds.get(c) == "UpdateClassification")
-        )
+    for uid, number, kind, title, kb, bulletin, severity, created, state, xml, change in rows:
+        categories = named.get(uid, ())
         out.append(
             UpdateSummary(
-                update_id=key.update_id,
-                revision=key.revision,
+                update_id=uid,
+                revision=number,
                 update_type=kind,
                 title=title,
                 kb_article=kb,
@@ -248,11 +354,17 @@ def _summaries(
                 msrc_severity=severity,
                 creation_date=created,
                 is_expired=state == "Expired",
-                is_superseded=key.update_id in superseded,
-                products=prods,
-                classifications=classes,
+                is_superseded=uid in superseded,
+                products=tuple(
+                    dict.fromkeys(
+                        c for c in categories if kinds.get(c) not in (None, CLASSIFICATION)
+                    )
+                ),
+                classifications=tuple(
+                    dict.fromkeys(c for c in categories if kinds.get(c) == CLASSIFICATION)
+                ),
                 xml_sha256=hashlib.sha256(xml.encode("utf-8")).hexdigest(),
-                change_number=changes.get(key, change),
+                change_number=change,
             )
         )
     return out

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from upstream import stand_in_upstream, sync_runner, update_server_app
 
@@ -117,3 +119,51 @@ def test_a_sync_refused_while_another_process_syncs_the_store_fails_clearly(pair
         holder.wait()
     assert f"process {holder.pid} on" in str(failed.value)
     assert "syncing from http://far.example" in str(failed.value)
+
+
+class _FailingPage(httpx.HTTPTransport):
+    """A real connection whose `fail_at`-th page of updates fails as a dropped connection."""
+
+    def __init__(self, fail_at: int) -> None:
+        super().__init__()
+        self.fail_at = fail_at
+        self.pages = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/updates":
+            self.pages += 1
+            if self.pages == self.fail_at:
+                raise httpx.ConnectError("connection dropped", request=request)
+        return super().handle_request(request)
+
+
+def _prefetching() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "updates-prefetch"]
+
+
+def test_updates_come_page_by_page_read_ahead_and_whole(pair) -> None:  # type: ignore[no-untyped-def]
+    """Small pages, read ahead while the caller works: every update once, in the order of
+    one big read; a page that fails raises where it would have come, after the pages before
+    it; a reader that stops early leaves no reading behind."""
+    _a, _b, _up, sup = pair
+    with UpdateServerApi(sup) as api:
+        api.synchronize()
+        whole = [u["update_id"] for u in api.changed_updates(0)]
+    assert len(whole) > 3 * 7
+    with UpdateServerApi(sup, page_size=7) as api:
+        assert [u["update_id"] for u in api.changed_updates(0)] == whole
+    transport = _FailingPage(fail_at=3)
+    with UpdateServerApi(sup, page_size=7, transport=transport) as api:
+        got: list[str] = []
+        with pytest.raises(UpdateServerUnavailable, match="connection dropped"):
+            for update in api.changed_updates(0):
+                got.append(update["update_id"])
+        assert got == whole[:14]
+    assert transport.pages == 3
+    assert _prefetching() == []
+    with UpdateServerApi(sup, page_size=7) as api:
+        updates = api.changed_updates(0)
+        assert next(updates)["update_id"] == whole[0]
+        updates.close()
+        assert _prefetching() == []
+        assert api.status()["last_change"] > 0  # the client is free again

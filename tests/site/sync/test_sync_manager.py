@@ -14,10 +14,13 @@ from top_site import CRITICAL, SECURITY, SUP, TopLevelSite, top_level_site
 from updatesync.logs.cmtrace import parse_rendered, read_cmtrace
 from updatesync.logs.status_messages import parse_statmsg
 from updatesync.metadata.document import parse_update
+from updatesync.metadata.export import write_export
+from updatesync.metadata.generator import evolve_catalog
 from updatesync.metadata.model import UpdateRevision, category_type_map
 from updatesync.roles.serving import BackgroundServer
 from updatesync.site.database.models import SoftwareUpdatePoint
 from updatesync.site.watch.alerts import AlertState, AlertType
+from updatesync.updateserver.importer import import_export_cabinet
 
 
 @pytest.fixture
@@ -156,3 +159,52 @@ def test_an_upstream_in_trouble_fails_the_sync_cleanly_and_the_next_one_recovers
     assert [a.state for a in db.alerts.find(alert_type=AlertType.SYNC_FAILURE)] == [
         AlertState.CANCELED
     ]
+
+
+def _sync_lines(site: TopLevelSite, skip: int) -> tuple[list[str], int]:
+    """The `Synchronizing update` ids logged after the first `skip` entries, and the count."""
+    entries = [e.message for e in read_cmtrace(site.log_path)]
+    found = re.findall(r"^Synchronizing update ([0-9a-f-]{36}) - ", "\n".join(entries[skip:]), re.M)
+    return found, len(entries)
+
+
+def test_a_delta_rewrites_the_changed_cis_only_each_with_its_line(
+    site: TopLevelSite, tmp_path: Path
+) -> None:
+    """Next month's catalog: the CIs whose update changed (a new revision, or now superseded)
+    are rewritten, each with one `Synchronizing update` line, and counted; the others keep
+    their row as it was (their DateRevised) and get no line; a FULL sync rewrites nothing."""
+    first = site.manager.run("SELF")
+    assert first.succeeded, first.error
+    written, seen = _sync_lines(site, 0)
+    assert sorted(written) == sorted(ci.update_id for ci in site.db.content.configuration_items())
+    assert first.cis_changed == len(written)
+    before = {ci.update_id: ci for ci in site.db.content.configuration_items()}
+    version = site.db.content.version()
+
+    write_export(tmp_path / "m2.cab", evolve_catalog(iter(site.records), 80, seed=53))
+    import_export_cabinet(site.upstream, tmp_path / "m2.cab")
+    second = site.manager.run("SELF")
+    assert second.succeeded, second.error
+    after = {ci.update_id: ci for ci in site.db.content.configuration_items()}
+    changed = {
+        uid
+        for uid, ci in after.items()
+        if uid not in before
+        or (before[uid].revision, before[uid].is_superseded) != (ci.revision, ci.is_superseded)
+    }
+    assert changed, "next month changes some subscribed updates"
+    written, seen = _sync_lines(site, seen)
+    assert sorted(written) == sorted(changed)
+    assert second.cis_changed == len(changed)
+    for uid, ci in after.items():
+        if uid not in changed:
+            assert ci == before[uid], f"CI {uid} did not change, yet was rewritten"
+    assert site.db.content.version() == version + 2  # the update server's phase, then the CIs
+
+    full = site.manager.run("FULL")
+    assert full.succeeded, full.error
+    assert _sync_lines(site, seen)[0] == []
+    assert full.cis_changed == 0
+    assert {ci.update_id: ci for ci in site.db.content.configuration_items()} == after
+    assert site.db.content.version() == version + 2

@@ -13,13 +13,14 @@ replication (`replication.py`) pages through them by that number.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import json
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import JSON, Connection, Table, bindparam, func, insert, select, update
 
 from updatesync.site.database import schema as t
 from updatesync.site.database.models import (
@@ -62,12 +63,18 @@ class ContentUpdate:
 
     def upsert_cis(self, items: Iterable[ConfigurationItem]) -> list[str]:
         """Insert new CIs and rewrite changed ones (by update id); returns the update ids of
-        those that were new or changed, in the order given.
+        those that were new or changed, in the order given. An unchanged CI is not written.
+
+        In bulk, whatever the batch's size: one read of the stored CIs of the batch (per
+        500 ids), the new ones inserted at once (PostgreSQL: one COPY), the changed ones
+        rewritten in one executemany, their replication sequence numbers taken at once.
 
         A CI that arrives with a `ci_id` (replicated from the parent site) keeps it; one
         whose stored `ci_id` differs is refused.
         """
         batch = list(items)
+        if not batch:
+            return []
         seen: set[str] = set()
         for item in batch:
             if item.update_id in seen:
@@ -76,54 +83,128 @@ class ContentUpdate:
                 )
             seen.add(item.update_id)
         ci = t.configuration_item
-        if not batch:
-            return []
         lock_sequence(self._conn)  # before reading: no other writer acts on what we read
         stored: dict[str, Any] = {}
         for start in range(0, len(batch), _CHUNK):
             ids = [i.update_id for i in batch[start : start + _CHUNK]]
-            query = select(ci).where(ci.c.update_id.in_(ids))
-            stored.update({row.update_id: row for row in self._conn.execute(query)})
-        new_with_id: list[dict[str, Any]] = []
+            query = select(*_STORED_COLUMNS).where(ci.c.update_id.in_(ids))
+            stored.update({row[0]: row for row in self._conn.execute(query)})
+        at = utc(self._at, "date_revised")
         new: list[dict[str, Any]] = []
+        new_with_id: list[dict[str, Any]] = []
         changed: list[dict[str, Any]] = []
-        written: list[str] = []
         in_order: list[dict[str, Any]] = []
+        written: list[str] = []
         for item in batch:
-            values = item.content()
-            values["date_revised"] = utc(item.date_revised or self._at, "date_revised")
+            values = _ci_values(item)
             row = stored.get(item.update_id)
-            if row is None:
-                if item.ci_id is not None:
-                    values["ci_id"] = item.ci_id
-                (new if item.ci_id is None else new_with_id).append(values)
-                in_order.append(values)
-                written.append(item.update_id)
-                continue
-            if item.ci_id is not None and item.ci_id != row.ci_id:
-                raise SiteDatabaseError(
-                    f"configuration item of update {item.update_id}: arrives as CI "
-                    f"{item.ci_id} but this site holds it as CI {row.ci_id}"
-                )
-            if all(_same(getattr(row, name), values[name]) for name in _CI_CONTENT):
-                self.change.unchanged += 1
-            else:
-                values["key"] = item.update_id
+            if row is not None:
+                if item.ci_id is not None and item.ci_id != row[-1]:
+                    raise SiteDatabaseError(
+                        f"configuration item of update {item.update_id}: arrives as CI "
+                        f"{item.ci_id} but this site holds it as CI {row[-1]}"
+                    )
+                if _unchanged(row, values):
+                    self.change.unchanged += 1
+                    continue
+            values["date_revised"] = (
+                at if item.date_revised is None else utc(item.date_revised, "date_revised")
+            )
+            if row is not None:
+                values["key"] = values.pop("update_id")
                 changed.append(values)
-                in_order.append(values)
-                written.append(item.update_id)
+            elif item.ci_id is None:
+                new.append(values)
+            else:
+                values["ci_id"] = item.ci_id
+                new_with_id.append(values)
+            in_order.append(values)
+            written.append(item.update_id)
         stamp(self._conn, in_order)
         for rows in (new, new_with_id):
-            if rows:
-                self._conn.execute(insert(ci), rows)
+            insert_rows(self._conn, ci, rows)
         if changed:
-            self._conn.execute(
-                update(ci).where(ci.c.update_id == bindparam("key")),
-                [{k: v for k, v in row.items() if k != "update_id"} for row in changed],
-            )
+            self._conn.execute(update(ci).where(ci.c.update_id == bindparam("key")), changed)
         self.change.inserted += len(new) + len(new_with_id)
         self.change.updated += len(changed)
         return written
+
+
+_STORED_COLUMNS = tuple(t.configuration_item.c[name] for name in (*_CI_CONTENT, "ci_id"))
+"""What a stored CI is compared on: its content (in `_CI_CONTENT` order), then its ci_id."""
+
+
+def _ci_values(item: ConfigurationItem) -> dict[str, Any]:
+    """The content columns of a CI to write (lists for the JSON columns)."""
+    return {
+        "update_id": item.update_id,
+        "revision": item.revision,
+        "title": item.title,
+        "xml_sha256": item.xml_sha256,
+        "kb_article": item.kb_article,
+        "bulletin": item.bulletin,
+        "severity": item.severity,
+        "creation_date": item.creation_date,
+        "products": list(item.products),
+        "classifications": list(item.classifications),
+        "is_superseded": item.is_superseded,
+        "is_expired": item.is_expired,
+    }
+
+
+def _unchanged(row: Any, values: dict[str, Any]) -> bool:
+    return all(_same(row[n], values[name]) for n, name in enumerate(_CI_CONTENT))
+
+
+def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert `rows` (all with the same keys) in the connection's transaction, the fastest
+    way the database has: on PostgreSQL one COPY (psycopg's `cursor.copy`), elsewhere one
+    executemany."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    dialect = conn.dialect
+    if dialect.name != "postgresql":
+        if dialect.paramstyle != "qmark":  # pragma: no cover - SQLite and PostgreSQL only
+            conn.execute(insert(table), rows)
+            return
+        # SQLite: the statement once, each value through its column type's own conversion,
+        # straight to the driver's executemany (SQLAlchemy's per-row work is most of the cost).
+        convert = [
+            _remembering(table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+            for name in columns
+        ]
+        quote = dialect.identifier_preparer.quote
+        statement = (
+            f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in columns)}) "
+            f"VALUES ({', '.join('?' for _ in columns)})"
+        )
+        conn.exec_driver_sql(
+            statement,
+            [
+                tuple(
+                    row[name] if to is None else to(row[name])
+                    for name, to in zip(columns, convert, strict=True)
+                )
+                for row in rows
+            ],
+        )
+        return
+    as_json = [isinstance(table.c[name].type, JSON) for name in columns]
+    quote = conn.dialect.identifier_preparer.quote
+    names = ", ".join(quote(name) for name in columns)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        with cursor.copy(f"COPY {quote(table.name)} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(
+                    [
+                        json.dumps(row[name]) if is_json else row[name]
+                        for name, is_json in zip(columns, as_json, strict=True)
+                    ]
+                )
+    finally:
+        cursor.close()
 
 
 def _same(stored: Any, wanted: Any) -> bool:
@@ -156,6 +237,29 @@ def _upsert_categories(conn: Connection, categories: Iterable[Category]) -> int:
             [{k: v for k, v in row.items() if k != "category_id"} for row in changed],
         )
     return len(new) + len(changed)
+
+
+def _remembering(convert: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
+    """`convert`, done once per distinct value of a batch (the same write time, the same few
+    product lists, the same flags come again and again)."""
+    if convert is None:
+        return None
+    done: dict[Any, Any] = {}
+
+    def remembered(value: Any) -> Any:
+        # By type and time zone too: True and 1, or one instant in two zones, are equal
+        # but need not convert alike.
+        plain = tuple(value) if isinstance(value, list) else value
+        key = (type(value), plain, getattr(value, "tzinfo", None))
+        try:
+            return done[key]
+        except KeyError:
+            done[key] = converted = convert(value)
+            return converted
+        except TypeError:  # unhashable: not remembered
+            return convert(value)
+
+    return remembered
 
 
 def lock_sequence(conn: Connection) -> None:

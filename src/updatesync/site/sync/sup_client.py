@@ -9,12 +9,17 @@ which also brings its upstream's target groups and deployments ("other items").
 
 from __future__ import annotations
 
+import queue
 import ssl
-from collections.abc import Callable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+PREFETCH = 2
+"""Pages of updates read ahead of the one being written."""
 
 ProgressReport = Callable[[str, int, int, float | None], None]
 """(phase "categories" | "updates" | "other items", done in the phase, phase total, ETA in
@@ -62,11 +67,14 @@ class UpdateServerApi:
         transport: httpx.BaseTransport | None = None,
         auth: httpx.Auth | None = None,
         verify: ssl.SSLContext | bool = True,
+        page_size: int | None = None,
     ) -> None:
         """`auth` signs each call (`updatesync.security.signing.HmacAuth`) for an update server
         whose admin API takes only its site server's calls; `verify` checks its certificate
-        (the hierarchy's CA)."""
+        (the hierarchy's CA). `page_size`: updates asked for per page (None: as many as the
+        update server gives, 1000)."""
         self.base_url = base_url.rstrip("/")
+        self.page_size = page_size
         self._http = httpx.Client(
             base_url=self.base_url, timeout=timeout, transport=transport, auth=auth, verify=verify
         )
@@ -153,25 +161,71 @@ class UpdateServerApi:
         *,
         products: Sequence[str] = (),
         classifications: Sequence[str] = (),
-    ) -> Iterator[dict[str, Any]]:
-        """Every subscribed update changed after `since`, as CI fields, page by page."""
-        after: int | None = None
-        while True:
-            params: dict[str, Any] = {
-                "since": since,
-                "product": list(products),
-                "classification": list(classifications),
-            }
-            if after is not None:
-                params["after"] = after
-            page = self._get("/api/updates", **params)
-            yield from page["items"]
-            after = page["next_after"]
-            if after is None:
-                return
+    ) -> Generator[dict[str, Any], None, None]:
+        """Every subscribed update changed after `since`, as CI fields, page by page.
+
+        The next page is asked for while the caller works on this one (a thread of its own,
+        at most `PREFETCH` pages ahead), so the update server's reading and the site's
+        writing overlap; memory holds a few pages, whatever the catalog's size. An error
+        reading a page is raised where that page would have been yielded."""
+        pages: queue.Queue[list[dict[str, Any]] | BaseException | None] = queue.Queue(PREFETCH)
+        stop = threading.Event()
+
+        def put(value: list[dict[str, Any]] | BaseException | None) -> bool:
+            while not stop.is_set():
+                try:
+                    pages.put(value, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def fetch() -> None:
+            after: int | None = None
+            try:
+                while True:
+                    params: dict[str, Any] = {
+                        "since": since,
+                        "product": list(products),
+                        "classification": list(classifications),
+                    }
+                    if after is not None:
+                        params["after"] = after
+                    if self.page_size is not None:
+                        params["limit"] = self.page_size
+                    page = self._get("/api/updates", **params)
+                    if not put(page["items"]):
+                        return
+                    after = page["next_after"]
+                    if after is None:
+                        put(None)
+                        return
+            except BaseException as exc:  # handed to the reader, raised there
+                put(exc)
+
+        fetcher = threading.Thread(target=fetch, name="updates-prefetch", daemon=True)
+        fetcher.start()
+        try:
+            while True:
+                got = pages.get()
+                if got is None:
+                    return
+                if isinstance(got, BaseException):
+                    raise got
+                yield from got
+        finally:
+            stop.set()
+            fetcher.join()
 
     def changed_categories(self, since: int) -> list[dict[str, Any]]:
-        return list(self._get("/api/categories", since=since)["items"])
+        return self.category_changes(since)[1]
+
+    def category_changes(self, since: int) -> tuple[int, list[dict[str, Any]]]:
+        """(the update server's change counter, read before the categories; the categories
+        changed after `since`). Every change after that counter comes in a later call, so
+        the site database phase records it as the point it has read up to."""
+        answer = self._get("/api/categories", since=since)
+        return int(answer["change_counter"]), list(answer["items"])
 
     def deployments(self, since: int | None = None) -> dict[str, Any]:
         """The target groups with their deployment counts and the totals; with `since`,

@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -389,8 +390,7 @@ class SyncManager:
         self.log.info(f"Synchronizing SMS database with WSUS server {sup.fqdn} ...")
         since = 0 if full else (self.db.sync.status().sync_catalog_version or 0)
         try:
-            counter = api.change_counter()
-            categories = api.changed_categories(since)
+            counter, categories = api.category_changes(since)
             self.log.info("sync: SMS synchronizing categories")
             with self.db.content.update(self.settings.update_source) as content:
                 content.upsert_categories(
@@ -409,16 +409,18 @@ class SyncManager:
                 self.log.info("sync: SMS synchronizing updates")
                 processed = changed = 0
                 batch: list[ConfigurationItem] = []
-                for item in api.changed_updates(
+                updates = api.changed_updates(
                     since,
                     products=self.settings.products,
                     classifications=self.settings.classifications,
-                ):
-                    batch.append(_configuration_item(item))
-                    processed += 1
-                    if len(batch) >= 500:
-                        changed += self._write_cis(content, batch)
-                        batch.clear()
+                )
+                with closing(updates):  # a failed write stops the reading ahead at once
+                    for item in updates:
+                        batch.append(_configuration_item(item))
+                        processed += 1
+                        if len(batch) >= CI_BATCH:
+                            changed += self._write_cis(content, batch)
+                            batch.clear()
                 changed += self._write_cis(content, batch)
                 if processed:
                     self.log.info(
@@ -439,9 +441,13 @@ class SyncManager:
         """Write a batch; one `Synchronizing update` line per CI that was new or changed."""
         titles = {ci.update_id: ci.title for ci in batch}
         written = content.upsert_cis(batch)
-        for update_id in written:
-            self.log.info(f"Synchronizing update {update_id} - {titles[update_id]}")
+        self.log.info_many(f"Synchronizing update {uid} - {titles[uid]}" for uid in written)
         return len(written)
+
+
+CI_BATCH = 1000
+"""Configuration items written (and their lines logged) at a time in the site-database
+phase: one read of those stored, one bulk write, one write of the log."""
 
 
 def _configuration_item(item: dict[str, Any]) -> ConfigurationItem:
