@@ -323,14 +323,15 @@ class _Reader:
         value-by-value check (with its message) only when that one fails."""
         if values and None not in values:
             joined = ",".join(values)  # type: ignore[arg-type]
-            if _GUID_LIST_RE.fullmatch(joined) is not None:
+            # The count of commas tells a value holding one from two values.
+            if _GUID_LIST_RE.fullmatch(joined) is not None and joined.count(",") == len(values) - 1:
                 return joined.lower().split(",")
         return [self.guid(value, what) for value in values]
 
     def numbers(self, values: list[str | None], what: str, limit: int) -> list[int]:
         """`number` for many values at once, as `guids` does."""
         joined = ",".join(values) if values and None not in values else ""  # type: ignore[arg-type]
-        if _NUMBER_LIST_RE.fullmatch(joined) is not None:
+        if _NUMBER_LIST_RE.fullmatch(joined) is not None and joined.count(",") == len(values) - 1:
             numbers = [int(value) for value in values]  # type: ignore[arg-type]
             if max(numbers) <= limit:
                 return numbers
