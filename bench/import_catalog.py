@@ -6,7 +6,9 @@ fresh child process so peak memory is that run's own:
   change counter, one transaction);
 - the floor: read the same cabinet, parse every document once with lxml and bulk-insert
   the same revision rows into an empty SQLite table, in one transaction.
-It prints revisions per second, peak RSS and the ratio, and the machine it ran on.
+It prints revisions per second, peak RSS and the ratio, the mean and 95th percentile size of
+the catalog's documents (in characters), the machine it ran on, and last a line of JSON with
+those figures per size.
 
     python bench/import_catalog.py [--sizes 10000 100000] [--work DIR]
 """
@@ -52,10 +54,24 @@ def run_updatesync(cab: Path, work: Path) -> dict[str, float]:
     from updatesync.updateserver.store import UpdateStore
 
     with UpdateStore.open(work / "store") as store:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         result = import_export_cabinet(store, cab)
-        seconds = time.perf_counter() - start
-    return {"revisions": result.new_revisions, "seconds": seconds, "peak_mib": peak_rss_mib()}
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return {
+        "revisions": result.new_revisions,
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "peak_mib": peak_rss_mib(),
+    }
+
+
+def document_sizes(lengths: list[int]) -> dict[str, float]:
+    """Mean and 95th percentile of the documents' sizes, in characters."""
+    if not lengths:
+        return {"doc_mean_chars": 0, "doc_p95_chars": 0}
+    ordered = sorted(lengths)
+    p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+    return {"doc_mean_chars": round(sum(ordered) / len(ordered)), "doc_p95_chars": p95}
 
 
 def run_floor(cab: Path, work: Path) -> dict[str, float]:
@@ -72,12 +88,14 @@ def run_floor(cab: Path, work: Path) -> dict[str, float]:
         "CREATE TABLE revision (id INTEGER PRIMARY KEY, update_id TEXT, revision_number "
         "INTEGER, update_type TEXT, title TEXT, xml TEXT, UNIQUE (update_id, revision_number))"
     )
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     count = 0
+    lengths: list[int] = []
     db.execute("BEGIN")
     with read_export(cab) as export:
         batch: list[tuple[str, int, str | None, str | None, str]] = []
         for record in export.records():
+            lengths.append(len(record.xml))
             root = etree.fromstring(record.xml.encode("utf-8"), parser)
             identity = root.find(f"{ns}UpdateIdentity")
             props = root.find(f"{ns}Properties")
@@ -106,9 +124,15 @@ def run_floor(cab: Path, work: Path) -> dict[str, float]:
         )
         count += len(batch)
     db.execute("COMMIT")
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     db.close()
-    return {"revisions": count, "seconds": seconds, "peak_mib": peak_rss_mib()}
+    return {
+        "revisions": count,
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "peak_mib": peak_rss_mib(),
+        **document_sizes(lengths),
+    }
 
 
 def child(kind: str, cab: Path) -> None:
@@ -180,6 +204,36 @@ def main() -> None:
                 f"{size:>8} {'ratio':<11} updatesync takes {time_ratio:.2f}x the floor's time, "
                 f"{memory_ratio:.2f}x its peak memory"
             )
+            print(
+                f"{size:>8} {'cpu':<11} updatesync uses "
+                f"{ours['cpu_seconds'] / floor['cpu_seconds']:.2f}x the floor's CPU time "
+                f"({ours['cpu_seconds']:.2f} s and {floor['cpu_seconds']:.2f} s: on a shared "
+                "machine the steadier figure)"
+            )
+            print(
+                f"{size:>8} {'documents':<11} mean {floor['doc_mean_chars']:,.0f} characters, "
+                f"95th percentile {floor['doc_p95_chars']:,.0f}"
+            )
+        figures = {
+            str(size): {
+                "revisions": ours["revisions"],
+                "seconds": ours["seconds"],
+                "rate": ours["revisions"] / ours["seconds"],
+                "peak_mib": ours["peak_mib"],
+                "floor_seconds": floor["seconds"],
+                "floor_rate": floor["revisions"] / floor["seconds"],
+                "floor_peak_mib": floor["peak_mib"],
+                "time_ratio": ours["seconds"] / floor["seconds"],
+                "memory_ratio": ours["peak_mib"] / floor["peak_mib"],
+                "cpu_seconds": ours["cpu_seconds"],
+                "floor_cpu_seconds": floor["cpu_seconds"],
+                "cpu_ratio": ours["cpu_seconds"] / floor["cpu_seconds"],
+                "doc_mean_chars": floor["doc_mean_chars"],
+                "doc_p95_chars": floor["doc_p95_chars"],
+            }
+            for size, ours, floor in rows
+        }
+        print(json.dumps({"machine": machine(), "sizes": figures}))
 
 
 if __name__ == "__main__":

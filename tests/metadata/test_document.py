@@ -236,6 +236,52 @@ def test_bad_guid_in_a_relationship_names_the_update() -> None:
     assert f"{UID} rev 201" in str(caught.value)
 
 
+def _many_bundled(identities: list[str]) -> str:
+    return (
+        "<upd:Relationships><upd:BundledUpdates>"
+        + "".join(identities)
+        + "</upd:BundledUpdates><upd:SupersededUpdates>"
+        + "".join(f'<upd:UpdateIdentity UpdateID="{_nth(n).upper()}" />' for n in range(40))
+        + "</upd:SupersededUpdates></upd:Relationships>"
+    )
+
+
+def _nth(n: int) -> str:
+    return f"11111111-2222-4333-8444-{n:012d}"
+
+
+def test_long_relationship_lists_are_read_in_order_and_lower_cased() -> None:
+    bundled = [
+        f'<upd:UpdateIdentity UpdateID="{_nth(n).upper()}" RevisionNumber="{100 + n}" />'
+        for n in range(60)
+    ]
+    parsed = parse_update(doc(body=_many_bundled(bundled)), where=WHERE)
+    assert parsed.bundled_updates == tuple(RevisionKey(_nth(n), 100 + n) for n in range(60))
+    assert parsed.superseded_updates == tuple(_nth(n) for n in range(40))
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ('UpdateID="{guid}x" RevisionNumber="1"', "BundledUpdates UpdateIdentity is not a GUID"),
+        ('RevisionNumber="1"', "BundledUpdates UpdateIdentity has no UpdateID"),
+        ('UpdateID="{guid},{guid}" RevisionNumber="1"', "is not a GUID"),
+        ('UpdateID="{guid}" RevisionNumber="1,2"', "RevisionNumber is not a non-negative"),
+        ('UpdateID="{guid}"', "BundledUpdates UpdateIdentity RevisionNumber is missing"),
+        ('UpdateID="{guid}" RevisionNumber="2147483648"', "2147483648 is out of range"),
+    ],
+    ids=["bad-guid", "no-guid", "two-guids", "bad-number", "no-number", "number-too-large"],
+)
+def test_one_bad_identity_among_many_is_named(bad: str, message: str) -> None:
+    bundled = [
+        f'<upd:UpdateIdentity UpdateID="{_nth(n)}" RevisionNumber="{n}" />' for n in range(60)
+    ]
+    bundled[37] = f"<upd:UpdateIdentity {bad.format(guid=_nth(37))} />"
+    with pytest.raises(MalformedXmlError, match=message) as caught:
+        parse_update(doc(body=_many_bundled(bundled)), where=WHERE)
+    _assert_names(caught.value)
+
+
 @pytest.mark.parametrize(
     ("props", "value"),
     [

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from databases import Database, Databases
 from generated_catalog import parse_all
-from sqlalchemy import event, text
+from sqlalchemy import Text, cast, event, select, text
 from typer.testing import CliRunner
 
 from updatesync.cli import app
@@ -16,6 +16,7 @@ from updatesync.metadata.cabinet import extract_member, write_cabinet
 from updatesync.metadata.export import ExportRecord, write_export
 from updatesync.metadata.generator import generate_catalog
 from updatesync.metadata.model import RevisionKey
+from updatesync.updateserver import schema as t
 from updatesync.updateserver.errors import ImportFailed
 from updatesync.updateserver.importer import BATCH_SIZE, import_export_cabinet
 from updatesync.updateserver.store import Subscription, UpdateStore
@@ -300,3 +301,56 @@ def test_an_import_writes_each_table_in_bulk_and_stores_what_sqlite_stores(
         assert keys == sorted(store.revision_keys()) == sorted(d.key for d in parse_all(records))
         assert store.documents(keys) == reference.documents(keys)
         assert list(store.iter_records()) == list(reference.iter_records())
+
+
+def test_a_batch_costs_the_same_few_statements_whatever_it_holds(
+    tmp_path: Path, database: Database
+) -> None:
+    """Per batch: one look-up of what is stored, the bulk writes, and ONE statement for the
+    latest-revision view (an upsert), never a query of update_item per batch."""
+    records = list(generate_catalog(BATCH_SIZE * 3, seed=43))
+    write_export(tmp_path / "catalog.cab", records)
+    statements: list[str] = []
+    with UpdateStore.open(tmp_path / "sup", url=database.url) as store:
+
+        @event.listens_for(store.engine, "before_cursor_execute")
+        def _count(_conn, _cursor, statement, _params, _context, _many) -> None:  # type: ignore[no-untyped-def]
+            statements.append(" ".join(statement.split()).upper())
+
+        import_export_cabinet(store, tmp_path / "catalog.cab")
+        batches = -(-len(records) // BATCH_SIZE)
+        on_latest = [s for s in statements if "UPDATE_ITEM" in s]
+        assert len(on_latest) == batches
+        assert all(s.startswith("INSERT INTO UPDATE_ITEM") for s in on_latest)
+        assert store.status().updates == len({r.update_id for r in records})
+
+
+def test_an_older_revision_arriving_later_never_becomes_the_latest(
+    tmp_path: Path, databases: Databases
+) -> None:
+    write_export(tmp_path / "new.cab", [*_catalog(2), _update(1, 205, title="Newest")])
+    write_export(tmp_path / "old.cab", [_update(1, 201, title="Older"), _update(7, 3)])
+    with UpdateStore.open(tmp_path / "sup", url=databases.new("sup").url) as store:
+        import_export_cabinet(store, tmp_path / "new.cab")
+        result = import_export_cabinet(store, tmp_path / "old.cab")
+        assert result.new_revisions == 2
+        uid = _update(1).update_id
+        assert store.latest_revision(uid) == 205
+        assert "Newest" in (store.xml(uid) or "")
+        assert store.latest_revision(_update(7).update_id) == 3
+
+
+def test_titles_in_any_script_are_stored_as_written(tmp_path: Path, database: Database) -> None:
+    title = "Обновление для Windows 11 — 更新プログラム"
+    write_export(tmp_path / "m.cab", [*_catalog(0), _update(3, title=title)])
+    with UpdateStore.open(tmp_path / "sup", url=database.url) as store:
+        import_export_cabinet(store, tmp_path / "m.cab")
+        with store.engine.connect() as conn:
+            raw, value = conn.execute(
+                select(cast(t.revision.c.localized, Text), t.revision.c.localized).where(
+                    t.revision.c.update_id == _update(3).update_id
+                )
+            ).one()
+        # The text itself, not \uXXXX escapes (which take three times the space).
+        assert title in raw
+        assert value == [["en", title, None]]

@@ -72,7 +72,10 @@ _UPDATE_TYPES: Final = {member.value: member for member in UpdateType}
 _CATEGORY_TYPES: Final = {member.value: member for member in CategoryType}
 _PUBLICATION_STATES: Final = {member.value: member for member in PublicationState}
 
-_GUID_RE = re.compile(r"[0-9A-Fa-f]{8}-(?:[0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}")
+_GUID = r"[0-9A-Fa-f]{8}-(?:[0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}"
+_GUID_RE = re.compile(_GUID)
+_GUID_LIST_RE = re.compile(f"{_GUID}(?:,{_GUID})*")
+_NUMBER_LIST_RE = re.compile(r"[0-9]{1,10}(?:,[0-9]{1,10})*")
 _ID_HINT_RE = re.compile(r"""UpdateID\s*=\s*["']([^"'<>]{1,64})["']""")
 _IDENTITY_RE = re.compile(r"<(?:[\w.-]+:)?UpdateIdentity\b([^>]*)>")
 _ATTR_RE = re.compile(r"""([\w.:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
@@ -315,6 +318,25 @@ class _Reader:
             self.fail(f"{what} is not a GUID: {value!r}")
         return value.lower()
 
+    def guids(self, values: list[str | None], what: str) -> list[str]:
+        """`guid` for many values at once: one regular expression over them all, and the
+        value-by-value check (with its message) only when that one fails."""
+        if values and None not in values:
+            joined = ",".join(values)  # type: ignore[arg-type]
+            # The count of commas tells a value holding one from two values.
+            if _GUID_LIST_RE.fullmatch(joined) is not None and joined.count(",") == len(values) - 1:
+                return joined.lower().split(",")
+        return [self.guid(value, what) for value in values]
+
+    def numbers(self, values: list[str | None], what: str, limit: int) -> list[int]:
+        """`number` for many values at once, as `guids` does."""
+        joined = ",".join(values) if values and None not in values else ""  # type: ignore[arg-type]
+        if _NUMBER_LIST_RE.fullmatch(joined) is not None and joined.count(",") == len(values) - 1:
+            numbers = [int(value) for value in values]  # type: ignore[arg-type]
+            if max(numbers) <= limit:
+                return numbers
+        return [self.number(value, what, limit) for value in values]
+
     def number(self, value: str | None, what: str, limit: int | None = None) -> int:
         if value is None:
             self.fail(f"{what} is missing")
@@ -400,21 +422,22 @@ def _read_update(root: etree._Element, text: str, where: str | None) -> UpdateRe
             if tag == _PREREQUISITES:
                 category_prerequisites, prerequisites = _read_prerequisites(child, reader)
             elif tag == _BUNDLED:
-                bundled = tuple(
-                    RevisionKey(
-                        reader.guid(item.get("UpdateID"), "BundledUpdates UpdateIdentity"),
-                        reader.number(
-                            item.get("RevisionNumber"),
-                            "BundledUpdates UpdateIdentity RevisionNumber",
-                            _MAX_REVISION,
-                        ),
-                    )
-                    for item in child.iter(_IDENTITY)
+                items = list(child.iter(_IDENTITY))
+                ids = reader.guids(
+                    [item.get("UpdateID") for item in items], "BundledUpdates UpdateIdentity"
                 )
+                numbers = reader.numbers(
+                    [item.get("RevisionNumber") for item in items],
+                    "BundledUpdates UpdateIdentity RevisionNumber",
+                    _MAX_REVISION,
+                )
+                bundled = tuple(map(RevisionKey, ids, numbers))
             elif tag == _SUPERSEDED:
                 superseded = tuple(
-                    reader.guid(item.get("UpdateID"), "SupersededUpdates UpdateIdentity")
-                    for item in child.iter(_IDENTITY)
+                    reader.guids(
+                        [item.get("UpdateID") for item in child.iter(_IDENTITY)],
+                        "SupersededUpdates UpdateIdentity",
+                    )
                 )
 
     category_type = None
@@ -476,9 +499,10 @@ def _read_prerequisites(
             others.append((reader.guid(child.get("UpdateID"), "Prerequisites UpdateIdentity"),))
         elif tag == _AT_LEAST_ONE:
             group = tuple(
-                reader.guid(item.get("UpdateID"), "Prerequisites AtLeastOne UpdateIdentity")
-                for item in child
-                if item.tag == _IDENTITY
+                reader.guids(
+                    [item.get("UpdateID") for item in child.iterchildren(_IDENTITY)],
+                    "Prerequisites AtLeastOne UpdateIdentity",
+                )
             )
             is_category = child.get("IsCategory")
             if is_category is not None and is_category.strip() in ("true", "1"):

@@ -17,12 +17,18 @@ from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 
-from sqlalchemy import JSON, Connection, Table, bindparam, insert, select, update
+from sqlalchemy import Column, Connection, Table, insert, select, update
 
 from updatesync.metadata.document import parse_update
 from updatesync.metadata.errors import ExportFormatError, MetadataError
 from updatesync.metadata.export import ExportRecord, read_export
-from updatesync.metadata.model import RevisionKey, UpdateRevision
+from updatesync.metadata.model import (
+    CategoryType,
+    PublicationState,
+    RevisionKey,
+    UpdateRevision,
+    UpdateType,
+)
 from updatesync.updateserver import schema as t
 from updatesync.updateserver.errors import ImportFailed
 from updatesync.updateserver.store import Progress, UpdateStore
@@ -205,122 +211,165 @@ def _write_batch(
             tally.conflicting.append(doc.key)
     if not new:
         return counter
-    rows = [_revision_row(doc, counter + n, now) for n, doc in enumerate(new, start=1)]
-    insert_rows(conn, t.revision, rows)
-    relations = [row for doc in new for row in _relation_rows(doc)]
-    if relations:
-        insert_rows(conn, t.revision_relation, relations)
+    imported_at = _bind(conn, t.revision.c.imported_at, now)
+    insert_rows(
+        conn,
+        t.revision,
+        REVISION_COLUMNS,
+        [_revision_row(doc, counter + n, imported_at) for n, doc in enumerate(new, start=1)],
+    )
+    relations: list[tuple[object, ...]] = []
+    for doc in new:
+        _add_relation_rows(doc, relations)
+    insert_rows(conn, t.revision_relation, RELATION_COLUMNS, relations)
     _point_latest(conn, new)
     tally.new += len(new)
     return counter + len(new)
 
 
-def insert_rows(conn: Connection, table: Table, rows: list[dict[str, object]]) -> None:
-    """Insert `rows` (all with the same keys) into `table` in the connection's transaction,
-    the fastest way the database has: on PostgreSQL one COPY (psycopg's `cursor.copy`), about
-    twice as fast as multi-row INSERTs for revisions and their large XML texts; elsewhere
-    one executemany."""
+REVISION_COLUMNS = (
+    "update_id",
+    "revision_number",
+    "update_type",
+    "category_type",
+    "title",
+    "default_language",
+    "kb_article",
+    "security_bulletin",
+    "msrc_severity",
+    "creation_date",
+    "publication_state",
+    "eula_id",
+    "detectoid_type",
+    "localized",
+    "files",
+    "xml",
+    "change_number",
+    "imported_at",
+)
+RELATION_COLUMNS = (
+    "update_id",
+    "revision_number",
+    "kind",
+    "group_no",
+    "target_update_id",
+    "target_revision",
+)
+_UPDATE_ITEM_COLUMNS = ("update_id", "latest_revision", "update_type", "category_type")
+
+
+def insert_rows(
+    conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple[object, ...]]
+) -> None:
+    """Insert `rows` (tuples of `columns`' values, JSON columns already serialized, times as
+    `_bind` gives them) into `table` in the connection's transaction, the fastest way the
+    database has: on PostgreSQL one COPY (psycopg's `cursor.copy`), about twice as fast as
+    multi-row INSERTs for revisions and their large XML texts; elsewhere one executemany of
+    a plain INSERT, without SQLAlchemy's per-row parameter processing."""
     if not rows:
         return
-    if conn.dialect.name != "postgresql":
-        conn.execute(insert(table), rows)
-        return
-    columns = list(rows[0])
-    as_json = {c.name for c in table.columns if isinstance(c.type, JSON)}
     quote = conn.dialect.identifier_preparer.quote
     names = ", ".join(quote(c) for c in columns)
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        with cursor.copy(f"COPY {quote(table.name)} ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row([json.dumps(row[c]) if c in as_json else row[c] for c in columns])
-    finally:
-        cursor.close()
+    if conn.dialect.name == "postgresql":
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            with cursor.copy(f"COPY {quote(table.name)} ({names}) FROM STDIN") as copy:
+                write = copy.write_row
+                for row in rows:
+                    write(row)
+        finally:
+            cursor.close()
+        return
+    marks = ", ".join([_placeholder(conn)] * len(columns))
+    conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})", rows)
+
+
+def _placeholder(conn: Connection) -> str:
+    style = conn.dialect.paramstyle
+    if style == "qmark":
+        return "?"
+    if style in ("format", "pyformat"):
+        return "%s"
+    raise NotImplementedError(f"no bulk insert for the {style} parameter style")
+
+
+def _bind(conn: Connection, column: Column[datetime], value: datetime) -> object:
+    """`value` as the dialect stores it in `column` (SQLite keeps date-times as text)."""
+    process = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    return process(value) if process is not None else value
 
 
 def _point_latest(conn: Connection, new: list[UpdateRevision]) -> None:
-    """Make `update_item` name the highest revision of each update in `new`."""
+    """Make `update_item` name the highest revision of each update in `new`: one upsert that
+    only ever moves an update's latest revision up."""
     best: dict[str, UpdateRevision] = {}
     for doc in new:
         held = best.get(doc.update_id)
         if held is None or doc.revision > held.revision:
             best[doc.update_id] = doc
-    current = dict(
-        conn.execute(
-            select(t.update_item.c.update_id, t.update_item.c.latest_revision).where(
-                t.update_item.c.update_id.in_(list(best))
+    quote = conn.dialect.identifier_preparer.quote
+    table = quote(t.update_item.name)
+    mark = _placeholder(conn)
+    conn.exec_driver_sql(
+        f"INSERT INTO {table} ({', '.join(_UPDATE_ITEM_COLUMNS)}) "
+        f"VALUES ({', '.join([mark] * len(_UPDATE_ITEM_COLUMNS))}) "
+        "ON CONFLICT (update_id) DO UPDATE SET latest_revision = excluded.latest_revision, "
+        "update_type = excluded.update_type, category_type = excluded.category_type "
+        f"WHERE excluded.latest_revision > {table}.latest_revision",
+        [
+            (
+                uid,
+                doc.revision,
+                _TEXT[doc.update_type],
+                _TEXT[doc.category_type] if doc.category_type else None,
             )
-        ).all()
+            for uid, doc in best.items()
+        ],
     )
-    inserts = []
-    updates = []
-    for uid, doc in best.items():
-        row = {
-            "b_update_id": uid,
-            "latest_revision": doc.revision,
-            "update_type": str(doc.update_type),
-            "category_type": str(doc.category_type) if doc.category_type else None,
-        }
-        if uid not in current:
-            inserts.append(row)
-        elif doc.revision > current[uid]:
-            updates.append(row)
-    if inserts:
-        conn.execute(
-            insert(t.update_item).values(update_id=bindparam("b_update_id")),
-            inserts,
-        )
-    if updates:
-        conn.execute(
-            update(t.update_item).where(t.update_item.c.update_id == bindparam("b_update_id")),
-            updates,
-        )
 
 
-def _revision_row(doc: UpdateRevision, change_number: int, now: datetime) -> dict[str, object]:
-    return {
-        "update_id": doc.update_id,
-        "revision_number": doc.revision,
-        "update_type": str(doc.update_type),
-        "category_type": str(doc.category_type) if doc.category_type else None,
-        "title": doc.title(),
-        "default_language": doc.default_language,
-        "kb_article": doc.kb_article,
-        "security_bulletin": doc.security_bulletin,
-        "msrc_severity": doc.msrc_severity,
-        "creation_date": doc.creation_date,
-        "publication_state": str(doc.publication_state),
-        "eula_id": doc.eula_id,
-        "detectoid_type": doc.detectoid_type,
-        "localized": [[p.language, p.title, p.description] for p in doc.localized],
-        "files": [[f.name, f.size, f.sha1, f.sha256, f.modified] for f in doc.files],
-        "xml": doc.xml,
-        "change_number": change_number,
-        "imported_at": now,
-    }
+_TEXT: dict[object, str] = {
+    member: member.value for enum in (UpdateType, CategoryType, PublicationState) for member in enum
+}
+# What json.dumps writes (as SQLAlchemy's JSON type does), but with non-ASCII characters as
+# they are, not as \uXXXX escapes: localized titles and descriptions take a third less
+# space, and any JSON reader reads the same values.
+_json = json.JSONEncoder(ensure_ascii=False).encode
 
 
-def _relation_rows(doc: UpdateRevision) -> Iterator[dict[str, object]]:
-    def row(kind: str, group: int, target: str, rev: int | None = None) -> dict[str, object]:
-        return {
-            "update_id": doc.update_id,
-            "revision_number": doc.revision,
-            "kind": kind,
-            "group_no": group,
-            "target_update_id": target,
-            "target_revision": rev,
-        }
+def _revision_row(
+    doc: UpdateRevision, change_number: int, imported_at: object
+) -> tuple[object, ...]:
+    return (
+        doc.update_id,
+        doc.revision,
+        _TEXT[doc.update_type],
+        _TEXT[doc.category_type] if doc.category_type else None,
+        doc.title(),
+        doc.default_language,
+        doc.kb_article,
+        doc.security_bulletin,
+        doc.msrc_severity,
+        doc.creation_date,
+        _TEXT[doc.publication_state],
+        doc.eula_id,
+        doc.detectoid_type,
+        _json([[p.language, p.title, p.description] for p in doc.localized]),
+        _json([[f.name, f.size, f.sha1, f.sha256, f.modified] for f in doc.files]),
+        doc.xml,
+        change_number,
+        imported_at,
+    )
 
+
+def _add_relation_rows(doc: UpdateRevision, rows: list[tuple[object, ...]]) -> None:
+    uid, rev = doc.update_id, doc.revision
     for group, ids in enumerate(doc.category_prerequisites):
-        for uid in ids:
-            yield row("category", group, uid)
+        rows.extend([(uid, rev, "category", group, target, None) for target in ids])
     for group, ids in enumerate(doc.prerequisites):
-        for uid in ids:
-            yield row("prerequisite", group, uid)
-    for bundled in doc.bundled_updates:
-        yield row("bundle", 0, bundled.update_id, bundled.revision)
-    for uid in doc.superseded_updates:
-        yield row("supersedes", 0, uid)
+        rows.extend([(uid, rev, "prerequisite", group, target, None) for target in ids])
+    rows.extend([(uid, rev, "bundle", 0, b.update_id, b.revision) for b in doc.bundled_updates])
+    rows.extend([(uid, rev, "supersedes", 0, target, None) for target in doc.superseded_updates])
 
 
 def _result(source: str, tally: _Tally, before: int, after: int, clock: float) -> ImportResult:
