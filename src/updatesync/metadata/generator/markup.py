@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import random
-import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Final
@@ -21,8 +20,14 @@ def esc(text: str) -> str:
     return escape(text, _QUOTE)
 
 
+_V4_CLEAR: Final = ~((0xC000 << 48) | (0xF000 << 64))
+_V4_SET: Final = (0x8000 << 48) | (4 << 76)
+
+
 def guid(rng: random.Random) -> str:
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    """A version-4 UUID drawn from `rng` (what `uuid.UUID(int=..., version=4)` gives, faster)."""
+    h = f"{rng.getrandbits(128) & _V4_CLEAR | _V4_SET:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def b64(data: bytes) -> str:
