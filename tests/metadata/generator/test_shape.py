@@ -10,6 +10,7 @@ from updatesync.metadata.generator.shape import (
     ELEMENTS,
     document_stats,
     percentile,
+    size_for_rank,
     size_stats,
     stats_table,
 )
@@ -80,3 +81,17 @@ def test_document_stats_counts_each_structure_per_kind() -> None:
 def test_document_stats_refuses_what_is_not_xml() -> None:
     with pytest.raises(etree.XMLSyntaxError):
         document_stats(["<upd:Update"])
+
+
+def test_size_for_rank_follows_the_distribution_share_by_share() -> None:
+    percentiles = tuple(range(100, 10_100, 100))  # 100 buckets: 100, 200, ... 10,000
+    assert [size_for_rank(percentiles, rank, 4) for rank in range(4)] == [
+        1_300,
+        3_800,
+        6_300,
+        8_800,  # the mean of each quarter
+    ]
+    sizes = [size_for_rank(percentiles, rank, 35) for rank in range(35)]
+    assert sizes == sorted(sizes)
+    assert sum(sizes) / 35 == pytest.approx(sum(percentiles) / 100, rel=0.001)
+    assert size_for_rank(percentiles, 0, 1) == round(sum(percentiles) / 100)

@@ -15,6 +15,7 @@ from lxml import etree
 
 from updatesync.metadata.export import ExportRecord
 from updatesync.metadata.generator.markup import esc, guid, identity, localized, root, stamp
+from updatesync.metadata.generator.shape import size_for_rank
 from updatesync.metadata.generator.tables import (
     ALL_LANGUAGES,
     ARCHS,
@@ -31,7 +32,6 @@ from updatesync.metadata.generator.tables import (
     MS_UPDATE_PUBLISHER,
     TREE,
     XSI,
-    size_for_rank,
 )
 from updatesync.metadata.model import CategoryType
 

@@ -24,6 +24,7 @@ __all__ = [
     "DocumentStats",
     "document_stats",
     "percentile",
+    "size_for_rank",
     "size_stats",
 ]
 
@@ -60,6 +61,21 @@ def size_stats(sizes: Iterable[int]) -> tuple[float, float]:
     if not values:
         return 0.0, 0.0
     return sum(values) / len(values), percentile(values)
+
+
+def size_for_rank(percentiles: tuple[int, ...], rank: int, count: int) -> int:
+    """The target size of the `rank`-th smallest of `count` documents: the mean of
+    `percentiles` over the share of the distribution that rank stands for."""
+    buckets = len(percentiles)
+    low, high = rank * buckets / count, (rank + 1) * buckets / count
+    total = 0.0
+    position = low
+    while position < high - 1e-9:
+        index = min(int(position), buckets - 1)
+        step = min(high, index + 1) - position
+        total += percentiles[index] * step
+        position += step
+    return round(total / (high - low))
 
 
 @dataclass(slots=True)

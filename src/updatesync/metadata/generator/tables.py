@@ -404,21 +404,6 @@ GENERATED_DETECTOIDS: Final = 40
 """Detectoids of a generated catalog (the three architectures, three kinds, and fillers)."""
 
 
-def size_for_rank(percentiles: tuple[int, ...], rank: int, count: int) -> int:
-    """The target size of the `rank`-th smallest of `count` documents: the mean of
-    `percentiles` over the share of the distribution that rank stands for."""
-    buckets = len(percentiles)
-    low, high = rank * buckets / count, (rank + 1) * buckets / count
-    total = 0.0
-    position = low
-    while position < high - 1e-9:
-        index = min(int(position), buckets - 1)
-        step = min(high, index + 1) - position
-        total += percentiles[index] * step
-        position += step
-    return round(total / (high - low))
-
-
 # Products that real catalogs still carry but that receive no new updates: they make the
 # generated category tree as wide as a real one (most categories are products, each with a
 # parent), and no update is filed under them. Family title -> product titles.

@@ -421,7 +421,7 @@ class UpdateFactory:
             key = "Microsoft\\" + (re.sub(r"\W+", "", product)[:40] or "App")
             self.registry_keys[product] = key
         rules = update_rules(kind, key, values, _ARCH_CODE[values["arch"]], self.rng)
-        return f"{rules}{files}{self._handler(template, values)}</upd:Update>", size
+        return f"{rules}{files}{_handler(template, values, self.rng)}</upd:Update>", size
 
     def _files(self, template: Template, values: dict[str, str], created: str) -> tuple[str, int]:
         rng = self.rng
@@ -440,29 +440,30 @@ class UpdateFactory:
             size,
         )
 
-    def _handler(self, template: Template, values: Mapping[str, str]) -> str:
-        if template.update_type is UpdateType.DRIVER:
-            rng = self.rng
-            hardware = (
-                f"PCI\\VEN_{rng.randrange(0x10000):04X}&DEV_{rng.randrange(0x10000):04X}"
-                f"&SUBSYS_{rng.randrange(1 << 32):08X}"
-            )
-            return (
-                f'<upd:HandlerSpecificData xsi:type="drv:WindowsDriverMetaData" '
-                f'xmlns:xsi="{XSI}"><drv:WindowsDriverMetaData HardwareID="{esc(hardware)}" '
-                f'WhqlDriverID="{rng.randrange(10**8)}" Manufacturer="{esc(values["maker"])}" '
-                f'Company="{esc(values["maker"])}" Provider="{esc(values["maker"])}" '
-                f'DriverVerDate="{values["ym"]}-{rng.randint(10, 28)}" '
-                f'DriverVerVersion="{values["ver"]}" Class="{values["dclass"]}" />'
-                "</upd:HandlerSpecificData>"
-            )
-        return (
-            f'<upd:HandlerSpecificData xsi:type="cmd:CommandLineInstallation" '
-            f'xmlns:xsi="{XSI}"><cmd:InstallCommand Program="{values["file"]}" '
-            'Arguments="/quiet /norestart"><cmd:ReturnCode Code="0" Result="Succeeded" />'
-            '<cmd:ReturnCode Code="3010" Result="Succeeded" Reboot="true" />'
-            "</cmd:InstallCommand></upd:HandlerSpecificData>"
+
+def _handler(template: Template, values: Mapping[str, str], rng: random.Random) -> str:
+    """Handler data: a driver's metadata, or the command line that installs the file."""
+    if template.update_type is UpdateType.DRIVER:
+        hardware = (
+            f"PCI\\VEN_{rng.randrange(0x10000):04X}&DEV_{rng.randrange(0x10000):04X}"
+            f"&SUBSYS_{rng.randrange(1 << 32):08X}"
         )
+        return (
+            f'<upd:HandlerSpecificData xsi:type="drv:WindowsDriverMetaData" '
+            f'xmlns:xsi="{XSI}"><drv:WindowsDriverMetaData HardwareID="{esc(hardware)}" '
+            f'WhqlDriverID="{rng.randrange(10**8)}" Manufacturer="{esc(values["maker"])}" '
+            f'Company="{esc(values["maker"])}" Provider="{esc(values["maker"])}" '
+            f'DriverVerDate="{values["ym"]}-{rng.randint(10, 28)}" '
+            f'DriverVerVersion="{values["ver"]}" Class="{values["dclass"]}" />'
+            "</upd:HandlerSpecificData>"
+        )
+    return (
+        f'<upd:HandlerSpecificData xsi:type="cmd:CommandLineInstallation" '
+        f'xmlns:xsi="{XSI}"><cmd:InstallCommand Program="{values["file"]}" '
+        'Arguments="/quiet /norestart"><cmd:ReturnCode Code="0" Result="Succeeded" />'
+        '<cmd:ReturnCode Code="3010" Result="Succeeded" Reboot="true" />'
+        "</cmd:InstallCommand></upd:HandlerSpecificData>"
+    )
 
 
 def _accumulate(weights: Iterator[int] | Sequence[int]) -> Iterator[int]:
