@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import random
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Final
@@ -15,8 +16,13 @@ from updatesync.metadata.generator.tables import NS
 _QUOTE: Final = {'"': "&quot;"}
 
 
+_MARKUP: Final = re.compile(r'[&<>"]')
+
+
 def esc(text: str) -> str:
     """Escape text for an attribute value or element content."""
+    if _MARKUP.search(text) is None:
+        return text
     return escape(text, _QUOTE)
 
 

@@ -88,17 +88,23 @@ PAIRS: Final = (8, 20)
 """The range of earlier-version pairs per rule block (about 60 elements on average)."""
 
 
-_PIECES: dict[tuple[str, str], list[str]] = {}
+_BLOCKS: dict[tuple[str, str], tuple[str, list[int]]] = {}
 
 
-def _pieces(pair: str, key: str) -> list[str]:
-    """The pair template for `key`, cut where the version goes (cached: few keys)."""
-    found = _PIECES.get((pair, key))
+def _block(pair: str, key: str) -> tuple[str, list[int]]:
+    """The most pairs a block holds for `key`, the version's head left as NUL and the pairs
+    numbered, with where each pair ends (cached: there are few keys)."""
+    found = _BLOCKS.get((pair, key))
     if found is None:
-        if len(_PIECES) > 4096:
-            _PIECES.clear()
-        text = "<lar:And>" + _PAIRS[pair].format(k=key, v="\0") + "</lar:And>"
-        found = _PIECES[(pair, key)] = text.split("\0")
+        if len(_BLOCKS) > 1024:
+            _BLOCKS.clear()
+        pieces = ("<lar:And>" + _PAIRS[pair].format(k=key, v="\0") + "</lar:And>").split("\0")
+        text = ""
+        ends = [0]
+        for number in range(PAIRS[1]):
+            text += f"\0.{number}".join(pieces)
+            ends.append(len(text))
+        found = _BLOCKS[(pair, key)] = (text, ends)
     return found
 
 
@@ -111,8 +117,8 @@ def update_rules(
     version = values["ver"]
     head = version.rpartition(".")[0] or version
     pair_key = values.get("build", "19045") if pair == "windows" else key
-    pieces = _pieces(pair, pair_key)
-    pairs = "".join(f"{head}.{number}".join(pieces) for number in range(rng.randint(*PAIRS)))
+    text, ends = _block(pair, pair_key)
+    pairs = text[: ends[rng.randint(*PAIRS)]].replace("\0", head)
     fields = {"k": key, "v": version, "f": values.get("file", "setup.exe"), "a": arch_code}
     return (
         "<upd:ApplicabilityRules><upd:IsInstalled>"

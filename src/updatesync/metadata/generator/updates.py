@@ -284,18 +284,18 @@ class UpdateFactory:
         )  # fmt: skip
 
     def _detectoids(self, kind: str, arch: str) -> list[str]:
-        rng = self.rng
+        random = self.rng.random
         found = self.palette.detectoids
         chosen = []
         pool = found.get(kind) or found.get("any")
         if pool:
-            chosen.append(rng.choice(pool))
+            chosen.append(pool[int(random() * len(pool))])
         arch_pool = found.get(f"arch:{arch}")
         if arch_pool:
             chosen.append(arch_pool[0])
         anything = found.get("any")
         if anything:
-            chosen.append(rng.choice(anything))
+            chosen.append(anything[int(random() * len(anything))])
         return list(dict.fromkeys(chosen)) or [self.palette.products[0][0]]
 
     def _texts(self, template: Template, values: Mapping[str, str], everywhere: bool) -> str:
