@@ -282,10 +282,22 @@ def _newly_superseded(
         .where(rel.c.kind == "supersedes")
         .where(rev.c.change_number > since)
     )
+    # Superseded already at `since` (real updates supersede overlapping windows of older ones):
+    # their superseded state did not change.
+    before = (
+        select(rel.c.target_update_id)
+        .join(
+            rev,
+            (rev.c.update_id == rel.c.update_id) & (rev.c.revision_number == rel.c.revision_number),
+        )
+        .where(rel.c.kind == "supersedes")
+        .where(rev.c.change_number <= since)
+    )
     query = (
         select(*_SUMMARY_COLUMNS)
         .join(item, t.is_latest(rev))
         .where(rev.c.update_id.in_(superseding))
+        .where(rev.c.update_id.not_in(before))
         .where(rev.c.update_type.in_(UPDATE_TYPES))
         .where(rev.c.change_number <= since)
         .where(*subscribed)

@@ -30,7 +30,7 @@ def test_same_seed_gives_identical_output(catalog: list[ExportRecord]) -> None:
 def test_different_seed_gives_different_output(catalog: list[ExportRecord]) -> None:
     other = list(generate_catalog(UPDATES, 2025))
     assert other != catalog
-    assert {r.update_id for r in other[60:]}.isdisjoint(r.update_id for r in catalog[60:])
+    assert {r.update_id for r in other[130:]}.isdisjoint(r.update_id for r in catalog[130:])
 
 
 def test_counts_are_exact_and_categories_come_first(parsed: list[UpdateRevision]) -> None:
@@ -79,7 +79,7 @@ def _peak(updates: int, seed: int) -> int:
         _current, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert count == updates + 41  # 35 categories and 6 detectoids come first
+    assert count == updates + 127  # 87 categories and 40 detectoids come first
     return peak
 
 

@@ -2,13 +2,15 @@
 
 `generate_catalog` streams `ExportRecord`s as a WSUS export holds them: the category
 revisions first (companies, product families, products, the real update classifications,
-a few detectoids), then update revisions (Software mostly, some Driver) whose documents look
+then 40 detectoids), then update revisions (Software mostly, some Driver) whose documents look
 like the ones Microsoft Update serves: `upd:` identity and properties, titles and descriptions
 in several languages, product/classification prerequisites as `AtLeastOne IsCategory="true"`
-groups, detectoid prerequisites, bundles naming the leaf updates generated just before them,
+groups, detectoid prerequisites, bundle families (leaves, hidden sub-bundles, the bundle),
 supersedence chains within a product, files with SHA-1 and SHA-256 digests, applicability
-rules and handler data. Real categories (from an export) may be passed in instead: they come
-out byte-identical and the updates are filed under their products and classifications.
+rules and handler data. Per kind, their size (mean, 95th percentile) and structure follow the
+real documents (`shape` measures both; docs/architecture.md has the figures). Real
+categories (from an export) may be passed in instead: they come out byte-identical and the
+updates are filed under their products and classifications.
 
 `evolve_catalog` turns one catalog into "next month's": it passes every record through and
 applies an exact number of changes (new updates, new revisions with a changed title or
@@ -20,8 +22,9 @@ grow with the number of updates: the generator keeps only a few recent update id
 product (for supersedence); `evolve_catalog` keeps the records it is about to change.
 
 The modules: `tables` (namespaces, publishers, dates, classifications, the category tree,
-texts) and `templates` (the kinds of updates per product kind) are tables; `markup` writes
-document fragments; `categories` and `updates` generate the records; `catalog` holds
+texts, the real size distributions) and `templates` (the kinds of updates per product kind) are
+tables; `markup` writes document fragments and `rules` applicability rule blocks;
+`categories` and `updates` generate the records; `shape` measures documents; `catalog` holds
 `generate_catalog` and `catalog_stats`, `evolve` holds `evolve_catalog`.
 """
 

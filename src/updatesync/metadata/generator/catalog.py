@@ -31,8 +31,9 @@ def generate_catalog(
     """Stream a synthetic catalog: category revisions first, then `updates` update revisions.
 
     Without `categories` a category tree is generated (three companies, Microsoft
-    Corporation first; product families; products; the ten real update classifications with
-    their real GUIDs; a few detectoids). With `categories` (e.g. the category and detectoid
+    Corporation first; product families; products, most of them legacy ones no update is filed
+    under; the ten real update classifications with their real GUIDs; 40 detectoids), each
+    record as large as the real ones of its rank. With `categories` (e.g. the category and detectoid
     records of a real export) those records are passed through unchanged and the updates are
     filed under their products (CategoryType="Product") and classifications.
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -14,12 +14,19 @@ from typing import Final
 from lxml import etree
 
 from updatesync.metadata.export import ExportRecord
-from updatesync.metadata.generator.markup import guid, identity, localized, root, stamp
+from updatesync.metadata.generator.markup import esc, guid, identity, localized, root, stamp
+from updatesync.metadata.generator.shape import size_for_rank
 from updatesync.metadata.generator.tables import (
+    ALL_LANGUAGES,
     ARCHS,
     CATEGORY_HANDLER,
+    CATEGORY_LANGUAGES,
+    CATEGORY_SIZE_PERCENTILES,
     CLASSIFICATIONS,
+    DETECTOID_SIZE_PERCENTILES,
+    GENERATED_DETECTOIDS,
     KIND_WEIGHT,
+    LEGACY_PRODUCTS,
     MS_CATEGORY_PUBLISHER,
     MS_PRODUCT_PUBLISHER,
     MS_UPDATE_PUBLISHER,
@@ -82,9 +89,64 @@ def _kind_for(title: str) -> str:
     return "lob"
 
 
-def _category_xml(
-    uid: str,
-    revision: int,
+@dataclass(frozen=True, slots=True)
+class _Draft:
+    """A category or detectoid document before padding: the text before its IsInstalled rule,
+    the rule, and the text after it."""
+
+    uid: str
+    revision: int
+    parts: tuple[str, str, str]
+
+    def xml(self, rule: str) -> str:
+        head, _rule, tail = self.parts
+        text = head + rule + tail
+        prefixes = [p for p in ("pub", "cat", "lar", "bar", "mar") if f"{p}:" in text]
+        return (
+            f"{root([*prefixes, 'upd'])}{identity(self.uid, self.revision)}{head}"
+            f"<upd:ApplicabilityRules><upd:IsInstalled>{rule}</upd:IsInstalled>"
+            f"</upd:ApplicabilityRules>{tail}"
+        )
+
+
+_MSIAR: Final = "http://schemas.microsoft.com/msus/2002/12/MsiApplicabilityRules"
+
+
+def _pad_element(rng: random.Random, number: int) -> str:
+    code = guid(rng).upper()
+    if number % 3:
+        return f'<msiar:MsiProductInstalled ProductCode="{{{code}}}" xmlns:msiar="{_MSIAR}" />'
+    return (
+        f'<msiar:MsiProductInstalled ProductCode="{{{code}}}" VersionMin="{number % 17}.0.0.0" '
+        f'VersionMax="{number % 17}.0.65535.65535" xmlns:msiar="{_MSIAR}" />'
+    )
+
+
+def pad_to_real_sizes(
+    drafts: Sequence[_Draft], percentiles: tuple[int, ...], rng: random.Random
+) -> Iterator[ExportRecord]:
+    """The drafts as records, in their order, each grown with MSI product rules (as the real
+    large categories and detectoids are) to the real size of its rank: the smallest draft
+    gets the size of the smallest share of the real documents, and so on."""
+    bare = [draft.xml(draft.parts[1]) for draft in drafts]
+    order = sorted(range(len(drafts)), key=lambda index: len(bare[index]))
+    targets = [0] * len(drafts)
+    for rank, index in enumerate(order):
+        targets[index] = size_for_rank(percentiles, rank, len(drafts))
+    for draft, xml, target in zip(drafts, bare, targets, strict=True):
+        if len(xml) < target - 200:
+            rule = draft.parts[1]
+            pads = []
+            size = len(xml) + 17
+            while size < target:
+                element = _pad_element(rng, len(pads))
+                pads.append(element)
+                size += len(element)
+            xml = draft.xml(f"<lar:Or>{rule}{''.join(pads)}</lar:Or>")
+        yield ExportRecord(draft.uid, draft.revision, xml)
+
+
+def _category_parts(
     category_type: str,
     titles: Mapping[str, str],
     descriptions: Mapping[str, str],
@@ -93,8 +155,7 @@ def _category_xml(
     publisher: str,
     info: str,
     rule: str = "<lar:True />",
-) -> str:
-    prefixes = ("cat", "lar", "bar", "upd") if "bar:" in rule else ("cat", "lar", "upd")
+) -> tuple[str, str, str]:
     relationships = (
         '<upd:Relationships><upd:Prerequisites><upd:AtLeastOne IsCategory="true">'
         f"{identity(parent)}</upd:AtLeastOne></upd:Prerequisites></upd:Relationships>"
@@ -102,49 +163,55 @@ def _category_xml(
         else ""
     )
     return (
-        f"{root(prefixes)}{identity(uid, revision)}"
         '<upd:Properties DefaultPropertiesLanguage="en" IsPublic="true" UpdateType="Category" '
         f'Handler="{CATEGORY_HANDLER}" PublicationState="Published" CreationDate="{created}" '
         f'PublisherID="{publisher}"></upd:Properties>'
-        f"{localized(titles, descriptions)}{relationships}"
-        f"<upd:ApplicabilityRules><upd:IsInstalled>{rule}</upd:IsInstalled>"
-        "</upd:ApplicabilityRules>"
+        f"{localized(titles, descriptions)}{relationships}",
+        rule,
         f'<upd:HandlerSpecificData xsi:type="cat:Category" xmlns:xsi="{XSI}">'
         f'<cat:CategoryInformation CategoryType="{category_type}" {info} />'
-        "</upd:HandlerSpecificData></upd:Update>"
+        "</upd:HandlerSpecificData></upd:Update>",
     )
 
 
-def _detectoid_xml(
-    uid: str,
-    revision: int,
+def _detectoid_parts(
     title: str,
     detectoid_type: str,
     created: str,
     rule: str,
-    prerequisite: str | None,
-) -> str:
-    prefixes = [p for p in ("pub", "bar", "lar", "mar") if f"<{p}:" in rule] + ["upd"]
-    relationships = (
-        f"<upd:Relationships><upd:Prerequisites>{identity(prerequisite)}"
-        "</upd:Prerequisites></upd:Relationships>"
-        if prerequisite
-        else ""
-    )
+    prerequisites: Sequence[str],
+    superseded: Sequence[str] = (),
+    languages: int = 1,
+) -> tuple[str, str, str]:
+    relationships = ""
+    if prerequisites or superseded:
+        relationships = "<upd:Relationships>"
+        if superseded:
+            relationships += (
+                f"<upd:SupersededUpdates>{''.join(identity(s) for s in superseded)}"
+                "</upd:SupersededUpdates>"
+            )
+        if prerequisites:
+            relationships += (
+                f"<upd:Prerequisites>{''.join(identity(p) for p in prerequisites)}"
+                "</upd:Prerequisites>"
+            )
+        relationships += "</upd:Relationships>"
+    texts = dict.fromkeys(ALL_LANGUAGES[:languages], title)
     return (
-        f"{root(prefixes)}{identity(uid, revision)}"
         '<upd:Properties DefaultPropertiesLanguage="en" UpdateType="Detectoid" '
         'ExplicitlyDeployable="false" PerUser="false" IsPublic="false" '
         f'DetectoidType="{detectoid_type}" PublicationState="Published" '
         f'CreationDate="{created}" PublisherID="{MS_UPDATE_PUBLISHER}"></upd:Properties>'
-        f"{localized({'en': title}, {'en': title})}{relationships}"
-        f"<upd:ApplicabilityRules><upd:IsInstalled>{rule}</upd:IsInstalled>"
-        "</upd:ApplicabilityRules></upd:Update>"
+        f"{localized(texts, texts)}{relationships}",
+        rule,
+        "</upd:Update>",
     )
 
 
 def generate_categories(rng: random.Random, palette: Palette) -> Iterator[ExportRecord]:
-    """The generated category tree (parents before children), then the detectoids."""
+    """The generated category tree (parents before children), then the detectoids, each
+    padded to the size the real ones of its rank have (`pad_to_real_sizes`)."""
     moment = datetime(2004, 2, 28, 18, 17, 22, tzinfo=UTC)
 
     def created() -> str:
@@ -152,97 +219,130 @@ def generate_categories(rng: random.Random, palette: Palette) -> Iterator[Export
         moment += timedelta(seconds=rng.randint(1, 86_400 * 90))
         return stamp(moment, rng.randrange(1000))
 
+    categories = list(_category_tree(rng, palette, created))
+    yield from pad_to_real_sizes(categories, CATEGORY_SIZE_PERCENTILES, rng)
+    detectoids = list(_detectoids(rng, palette, created))
+    yield from pad_to_real_sizes(detectoids, DETECTOID_SIZE_PERCENTILES, rng)
+
+
+def _everywhere(text: str) -> dict[str, str]:
+    """The same text in the languages real companies and classifications carry."""
+    return dict.fromkeys(ALL_LANGUAGES[:CATEGORY_LANGUAGES], text)
+
+
+def _category_tree(
+    rng: random.Random, palette: Palette, created: Callable[[], str]
+) -> Iterator[_Draft]:
     def revision() -> int:
         return rng.choice((1, 100, 101, 200, 201, 202))
 
+    legacy = dict(LEGACY_PRODUCTS)
     for order, (company, families) in enumerate(TREE, start=1):
         company_id = guid(rng)
         publisher = MS_CATEGORY_PUBLISHER if order == 1 else guid(rng)
-        rev = revision()
-        xml = _category_xml(
+        yield _Draft(
             company_id,
-            rev,
-            "Company",
-            {"en": company},
-            {"en": company},
-            None,
-            created(),
-            publisher,
-            f'ProhibitsSubcategories="false" ProhibitsUpdates="true" DisplayOrder="{order}"',
-        )
-        yield ExportRecord(company_id, rev, xml)
-        for family, products in families:
-            family_id = guid(rng)
-            rev = revision()
-            xml = _category_xml(
-                family_id,
-                rev,
-                "ProductFamily",
-                {"en": family},
-                {"en": family},
-                company_id,
+            revision(),
+            _category_parts(
+                "Company",
+                _everywhere(company),
+                _everywhere(company),
+                None,
                 created(),
                 publisher,
-                'ProhibitsSubcategories="false" ProhibitsUpdates="true"',
+                f'ProhibitsSubcategories="false" ProhibitsUpdates="true" DisplayOrder="{order}"',
+            ),
+        )
+        for family, products in families:
+            family_id = guid(rng)
+            yield _Draft(
+                family_id,
+                revision(),
+                _category_parts(
+                    "ProductFamily",
+                    {"en": family},
+                    {"en": family},
+                    company_id,
+                    created(),
+                    publisher,
+                    'ProhibitsSubcategories="false" ProhibitsUpdates="true"',
+                ),
             )
-            yield ExportRecord(family_id, rev, xml)
-            for title, kind in products:
+            entries = [(title, kind, True) for title, kind in products]
+            entries += [(title, "lob", False) for title in legacy.get(family, ())]
+            for title, kind, current in entries:
                 product_id = guid(rng)
-                rev = revision()
                 rule = (
                     '<bar:WindowsVersion Comparison="GreaterThanOrEqualTo" MajorVersion="10" '
                     'MinorVersion="0" />'
                     if kind in ("windows", "defender")
                     else "<lar:True />"
                 )
-                xml = _category_xml(
+                yield _Draft(
                     product_id,
-                    rev,
-                    "Product",
-                    {"en": title},
-                    {"en": title},
-                    family_id,
-                    created(),
-                    MS_PRODUCT_PUBLISHER if order == 1 else publisher,
-                    'ProhibitsSubcategories="true" ExcludedByDefault="false"',
-                    rule,
+                    revision(),
+                    _category_parts(
+                        "Product",
+                        {"en": title},
+                        {"en": title},
+                        family_id,
+                        created(),
+                        MS_PRODUCT_PUBLISHER if order == 1 else publisher,
+                        'ProhibitsSubcategories="true" ExcludedByDefault="false"',
+                        rule,
+                    ),
                 )
-                palette.add_product(product_id, title, kind)
-                yield ExportRecord(product_id, rev, xml)
+                if current:
+                    palette.add_product(product_id, title, kind)
 
     for item in CLASSIFICATIONS:
         rev = 200 if item.title == "Upgrades" else 100
-        titles = {"en": item.title, **dict(sorted(item.titles.items()))}
-        descriptions = {"en": item.description}
-        xml = _category_xml(
+        titles = {**_everywhere(item.title), "en": item.title, **dict(sorted(item.titles.items()))}
+        descriptions = {**_everywhere(item.description), "en": item.description}
+        palette.classifications[item.update_id] = item.title
+        yield _Draft(
             item.update_id,
             rev,
-            "UpdateClassification",
-            titles,
-            descriptions,
-            None,
-            created(),
-            MS_CATEGORY_PUBLISHER,
-            'ProhibitsSubcategories="true" ProhibitsUpdates="false"',
+            _category_parts(
+                "UpdateClassification",
+                titles,
+                descriptions,
+                None,
+                created(),
+                MS_CATEGORY_PUBLISHER,
+                'ProhibitsSubcategories="true" ProhibitsUpdates="false"',
+            ),
         )
-        palette.classifications[item.update_id] = item.title
-        yield ExportRecord(item.update_id, rev, xml)
 
+
+_FILLER_DETECTOIDS: Final = (
+    ("Application Locale", "{0} {1} language detectoid"),
+    ("SKU or Feature", "{0} installed"),
+    ("Service Pack", "{0} RTM or later"),
+    ("Windows Locale", "Windows {1} locale"),
+)
+_LOCALES: Final = ("English", "German", "French", "Japanese", "Arabic", "Chinese (Simplified)")
+
+
+def _detectoids(
+    rng: random.Random, palette: Palette, created: Callable[[], str]
+) -> Iterator[_Draft]:
     arch_ids: dict[str, str] = {}
     for arch, _lower, code in ARCHS:
         uid = guid(rng)
         arch_ids[arch] = uid
-        xml = _detectoid_xml(
+        palette.add_detectoid(uid, f"arch:{arch}")
+        yield _Draft(
             uid,
             1,
-            f"{arch}-based Systems",
-            "Architecture",
-            created(),
-            f'<bar:Processor Architecture="{code}" />',
-            None,
+            _detectoid_parts(
+                f"{arch}-based Systems",
+                "Architecture",
+                created(),
+                f'<bar:Processor Architecture="{code}" />',
+                (),
+            ),
         )
-        palette.add_detectoid(uid, f"arch:{arch}")
-        yield ExportRecord(uid, 1, xml)
     extras = (
         (
             "windows",
@@ -273,9 +373,36 @@ def generate_categories(rng: random.Random, palette: Palette) -> Iterator[Export
     )
     for kind, title, detectoid_type, rule, arch in extras:
         uid = guid(rng)
-        xml = _detectoid_xml(uid, 200, title, detectoid_type, created(), rule, arch_ids[arch])
         palette.add_detectoid(uid, kind)
-        yield ExportRecord(uid, 200, xml)
+        yield _Draft(
+            uid, 200, _detectoid_parts(title, detectoid_type, created(), rule, (arch_ids[arch],))
+        )
+    fillers: list[str] = []
+    titles = [title for title, _kind in (p for _f, ps in TREE[0][1] for p in ps)]
+    for number in range(GENERATED_DETECTOIDS - len(ARCHS) - len(extras)):
+        detectoid_type, pattern = _FILLER_DETECTOIDS[number % len(_FILLER_DETECTOIDS)]
+        title = pattern.format(titles[number % len(titles)], _LOCALES[number % len(_LOCALES)])
+        uid = guid(rng)
+        parents = [rng.choice(list(arch_ids.values()))]
+        if fillers and rng.random() < 0.1:
+            parents.append(rng.choice(fillers))
+        superseded = (rng.choice(fillers),) if fillers and rng.random() < 0.15 else ()
+        languages = CATEGORY_LANGUAGES if number == 7 else 1
+        yield _Draft(
+            uid,
+            rng.choice((100, 200)),
+            _detectoid_parts(
+                title,
+                detectoid_type,
+                created(),
+                f'<bar:RegKeyExists Key="HKEY_LOCAL_MACHINE" Subkey="SOFTWARE\\Microsoft\\'
+                f'{esc(title)}" />',
+                tuple(parents),
+                superseded,
+                languages,
+            ),
+        )
+        fillers.append(uid)
 
 
 _TITLE_RE: Final = re.compile(

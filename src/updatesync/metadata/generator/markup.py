@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import random
-import uuid
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Final
@@ -16,13 +16,24 @@ from updatesync.metadata.generator.tables import NS
 _QUOTE: Final = {'"': "&quot;"}
 
 
+_MARKUP: Final = re.compile(r'[&<>"]')
+
+
 def esc(text: str) -> str:
     """Escape text for an attribute value or element content."""
+    if _MARKUP.search(text) is None:
+        return text
     return escape(text, _QUOTE)
 
 
+_V4_CLEAR: Final = ~((0xC000 << 48) | (0xF000 << 64))
+_V4_SET: Final = (0x8000 << 48) | (4 << 76)
+
+
 def guid(rng: random.Random) -> str:
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    """A version-4 UUID drawn from `rng` (what `uuid.UUID(int=..., version=4)` gives, faster)."""
+    h = f"{rng.getrandbits(128) & _V4_CLEAR | _V4_SET:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def b64(data: bytes) -> str:

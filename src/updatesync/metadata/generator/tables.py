@@ -358,3 +358,93 @@ DEFS_DESC: Final = {
     "zh-cn": "安装此更新可修改用于检测病毒、间谍软件和其他潜在不需要的软件的文件。此项一旦安装，"
     "便无法删除。",
 }
+
+# --------------------------------------------------------------------------------------
+# The shape of real documents (see `shape` and docs/architecture.md): what the generator is
+# calibrated on.
+
+ALL_LANGUAGES: Final = (
+    "en", "ar", "bg", "cs", "da", "de", "el", "es", "et", "fi", "fr", "he", "hr", "hu", "it",
+    "ja", "ko", "lt", "lv", "nb", "nl", "pl", "pt", "pt-br", "ro", "ru", "sk", "sl", "sr", "sv",
+    "th", "tr", "uk", "zh-cn", "zh-hk", "zh-tw",
+)  # fmt: skip
+"""The languages real documents carry localized properties in, English first (the real
+Defender definition bundle carries 35 of them, the real companies and classifications 24)."""
+CATEGORY_LANGUAGES: Final = 24
+FAMILY_SHARE: Final = 0.5
+"""Odds that an update of a template without a share of its own comes as a bundle family
+(leaves, hidden sub-bundles, the bundle), as the real Defender definition updates do."""
+GLOBAL_LANGUAGE_SHARE: Final = 0.12
+"""Share of stand-alone updates localized in 24 to 36 languages (the rest: English, or English
+and a few)."""
+
+# The mean size (characters) of each percentile of the real documents, smallest first, measured
+# on the June 2024 WSUS export (451 categories, 3,674 detectoids). Generated categories and
+# detectoids are padded (with applicability rule elements, as the real large ones are) to the
+# size of the percentile range their rank falls in, so their distribution follows the real one.
+CATEGORY_SIZE_PERCENTILES: Final = (
+    1416, 1441, 1456, 1486, 1515, 1547, 1582, 1613, 1644, 1671, 1688, 1710, 1726, 1735, 1744,
+    1762, 1768, 1777, 1782, 1792, 1797, 1805, 1812, 1820, 1824, 1828, 1840, 1850, 1858, 1868,
+    1871, 1874, 1878, 1888, 1901, 1911, 1920, 1927, 1941, 1977, 2040, 2127, 2158, 2191, 2205,
+    2228, 2236, 2239, 2246, 2255, 2266, 2276, 2290, 2307, 2320, 2342, 2364, 2391, 2425, 2446,
+    2462, 2486, 2518, 2559, 2650, 2764, 2825, 2852, 2883, 2929, 2943, 2959, 2974, 2985, 3001,
+    3014, 3024, 3036, 3057, 3244, 3517, 3878, 4411, 4984, 5270, 5566, 5973, 6250, 6495, 6824,
+    7251, 7495, 8647, 10879, 12493, 15144, 21298, 31642, 67349, 532117,
+)  # fmt: skip
+DETECTOID_SIZE_PERCENTILES: Final = (
+    1102, 1142, 1167, 1189, 1221, 1235, 1250, 1262, 1269, 1271, 1287, 1290, 1291, 1293, 1293,
+    1293, 1294, 1295, 1295, 1295, 1295, 1295, 1296, 1297, 1297, 1297, 1297, 1299, 1299, 1299,
+    1300, 1301, 1301, 1303, 1305, 1307, 1309, 1312, 1315, 1319, 1323, 1330, 1335, 1340, 1347,
+    1353, 1358, 1367, 1377, 1389, 1402, 1414, 1422, 1429, 1442, 1459, 1467, 1492, 1520, 1556,
+    1589, 1622, 1647, 1680, 1698, 1724, 1748, 1774, 1806, 1857, 1892, 1920, 1949, 1971, 1988,
+    2037, 2090, 2151, 2230, 2318, 2357, 2374, 2458, 2550, 2660, 2864, 3257, 3522, 3965, 4259,
+    4914, 5514, 5872, 6648, 7611, 9162, 10470, 13435, 16879, 80944,
+)  # fmt: skip
+GENERATED_DETECTOIDS: Final = 40
+"""Detectoids of a generated catalog (the three architectures, three kinds, and fillers)."""
+
+
+# Products that real catalogs still carry but that receive no new updates: they make the
+# generated category tree as wide as a real one (most categories are products, each with a
+# parent), and no update is filed under them. Family title -> product titles.
+LEGACY_PRODUCTS: Final = (
+    (
+        "Windows",
+        (
+            "Windows 7", "Windows 8.1", "Windows Server 2008 R2", "Windows Server 2012",
+            "Windows Server 2012 R2", "Windows Server 2016", "Windows 10 LTSB",
+            "Windows 10, version 1809 and later, Servicing Drivers", "Windows Server 2019 and "
+            "later, Servicing Drivers", "Windows 10 Feature On Demand", "Windows 10 Language "
+            "Packs", "Windows 11 Dynamic Update", "Windows 10 Dynamic Update",
+            "Windows Server, version 1903 and later", "Windows Insider Pre-Release",
+            "Windows Safe OS Dynamic Update", "Windows 10 GDR-DU", "Windows 11 GDR-DU",
+            "Windows Subsystem for Linux", "Windows Admin Center", "Windows Defender",
+            "Microsoft Edge", "Windows Server Manager - Windows Server Update Services (WSUS) "
+            "Dynamic Installer",
+        ),
+    ),
+    (
+        "Office",
+        (
+            "Office 2010", "Office 2013", "Office 2007", "Office 2003", "Office XP",
+            "Office Communications Server 2007", "Office Live Add-in", "Office 2002/XP",
+            "SharePoint Server 2019", "SharePoint Server 2016", "Project Server 2016",
+            "Skype for Business Server 2019", "Visio 2016", "Microsoft Lync 2010",
+        ),
+    ),
+    (
+        "Developer Tools, Runtimes, and Redistributables",
+        (
+            ".NET 6.0", ".NET 7.0", ".NET 5.0", "Visual Studio 2019", "Visual Studio 2017",
+            "Visual Studio 2015", "Visual Studio 2013", "Report Viewer 2010",
+        ),
+    ),
+    (
+        "SQL Server",
+        (
+            "Microsoft SQL Server 2017", "Microsoft SQL Server 2016", "Microsoft SQL Server 2014",
+            "SQL Server 2012 Product Updates for Setup", "SQL Server Feature Pack",
+            "Microsoft SQL Server Management Studio v18", "SQL Server 2008 R2",
+        ),
+    ),
+)  # fmt: skip

@@ -1,24 +1,38 @@
-"""Update revisions of a generated catalog: `UpdateFactory` streams updates (bundles and
-their leaves, supersedence chains, files, applicability rules, handler data) filed under a
-palette."""
+"""Update revisions of a generated catalog: `UpdateFactory` streams updates filed under a
+palette, in the shapes real ones have (see `shape` and docs/architecture.md):
+
+- stand-alone updates: files, a large applicability rule block (`rules`), command-line or
+  driver handler data, localized in English, a few languages, or (some) 24 to 36;
+- bundle families, as Microsoft ships its Defender definitions: installable leaves (files,
+  large rules, English only), hidden sub-bundles bundling some of them, and the bundle filed
+  under the product and classification, localized in 24 to 36 languages, superseding the
+  previous ones of its line and bundling, in `AtLeastOne` groups, its new leaves and
+  sub-bundles with up to about 150 recent ones of its product.
+
+Documents are written from string templates; the only state kept is a bounded window of
+recent ids per product line."""
 
 from __future__ import annotations
 
 import random
 import re
-import uuid
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Final
 
 from updatesync.metadata.export import ExportRecord
 from updatesync.metadata.generator.categories import Palette
-from updatesync.metadata.generator.markup import b64, esc, guid, identity, localized, root, stamp
+from updatesync.metadata.generator.markup import b64, esc, guid, identity, root, stamp
+from updatesync.metadata.generator.rules import update_rules
 from updatesync.metadata.generator.tables import (
+    ALL_LANGUAGES,
     ARCHS,
     CMD_HANDLER,
     DRIVER_CLASSES,
     DRIVER_HANDLER,
+    FAMILY_SHARE,
+    GLOBAL_LANGUAGE_SHARE,
     LANGUAGES,
     MS_UPDATE_PUBLISHER,
     MULTILINGUAL_SHARE,
@@ -27,6 +41,25 @@ from updatesync.metadata.generator.tables import (
 )
 from updatesync.metadata.generator.templates import TEMPLATES, Template
 from updatesync.metadata.model import UpdateType
+
+_GENERIC_LEAVES: Final = (
+    "HIDDEN: {title} - {arch} Baseline",
+    "HIDDEN: {title} - {arch} Express",
+    "{title} - {arch} Delta",
+)
+_POOL: Final = 200
+"""Recent leaves and sub-bundles kept per product for bundles to name."""
+_LINE: Final = 12
+"""Recent updates kept per product line for the next one to supersede."""
+_ARCH_CODE: Final = {name: code for name, _lower, code in ARCHS}
+_PREFIXES: Final = {
+    (rules, handler): root(
+        ["pub", *(["bar", "lar"] if rules else []), *([handler] if handler else []), "upd"]
+    )
+    for rules in (False, True)
+    for handler in ("", "cmd", "drv")
+}
+_SUPPORT: Final = "https://go.microsoft.com/fwlink/?LinkId=52661"
 
 
 class UpdateFactory:
@@ -48,24 +81,45 @@ class UpdateFactory:
         self.kb = kb_start
         # (product id, template key) -> recent update ids of that line, newest last
         self.lines: dict[tuple[str, str], deque[str]] = {}
+        # product id -> recent leaves and sub-bundles (id, revision), newest last
+        self.pools: dict[str, deque[str]] = {}
         # product id -> recent ids known from elsewhere (an existing catalog)
         self.recent = recent or {}
+        self.registry_keys: dict[str, str] = {}
+        self.moment = start
+        # (template key, languages, with a KB) -> the localized texts with {fields} to fill
+        self.everywhere: dict[tuple[str, int, bool], str] = {}
 
     def stream(self, count: int, *, bundles: bool = True) -> Iterator[ExportRecord]:
+        """`count` update revisions; with `bundles`, some come as bundle families."""
         rng = self.rng
         palette = self.palette
+        products = palette.products
+        cumulative = list(_accumulate(palette.weights))
+        template_weights = {
+            kind: list(_accumulate(t.weight for t in templates))
+            for kind, templates in TEMPLATES.items()
+        }
         produced = 0
         while produced < count:
             moment = self.start + timedelta(
                 seconds=self.span_seconds * produced // max(count, 1) + rng.randrange(3600)
             )
-            product_id, product, kind = rng.choices(palette.products, palette.weights)[0]
+            product_id, product, kind = rng.choices(products, cum_weights=cumulative)[0]
             templates = TEMPLATES[kind]
-            template = rng.choices(templates, [t.weight for t in templates])[0]
-            leaves = 0
-            if bundles and template.leaves and rng.random() < template.bundle:
-                leaves = min(rng.randint(2, len(template.leaves)), count - produced - 1)
-            for record in self._update(product_id, product, kind, template, moment, leaves):
+            template = rng.choices(templates, cum_weights=template_weights[kind])[0]
+            left = count - produced
+            family = (
+                bundles
+                and left >= 3
+                and template.update_type is UpdateType.SOFTWARE
+                and rng.random() < (template.bundle or FAMILY_SHARE)
+            )
+            if family:
+                records = self._family(product_id, product, kind, template, moment, left)
+            else:
+                records = self._standalone(product_id, product, kind, template, moment)
+            for record in records:
                 produced += 1
                 yield record
 
@@ -103,315 +157,377 @@ class UpdateFactory:
             ),
             "engine": f"1.1.{24000 + day // 30 * 10}.{rng.randint(1, 9)}",
             "platform": f"{24000 + day // 30 * 10}.{rng.randint(1, 9)}",
+            "build": ("17763", "19045", "20348", "22621", "22631", "26100")[day % 6],
             "dclass": dclass,
             "dclassl": dclass.lower(),
             "maker": maker,
         }
 
-    def _update(
+    def _start(
+        self, product: str, kind: str, template: Template, moment: datetime
+    ) -> tuple[dict[str, str], str, str]:
+        day = max(0, (moment - self.start).days)
+        self.moment = moment.replace(microsecond=0)
+        values = self._fields(product, kind, template, day)
+        classification = self.palette.classification_for(template.classification, self.rng)
+        return values, classification, stamp(moment, self.rng.randrange(1000))
+
+    def _superseded(self, product_id: str, template: Template, uid: str, bundle: bool) -> list[str]:
+        rng = self.rng
+        line = self.lines.setdefault((product_id, template.key), deque(maxlen=_LINE))
+        superseded: list[str] = []
+        if rng.random() < template.supersede:
+            superseded = list(line) if bundle else list(line)[-rng.randint(1, 3) :]
+            known = self.recent.get(product_id)
+            if known and not superseded:
+                superseded = list(known)[-rng.randint(1, min(2, len(known))) :]
+        line.append(uid)
+        return superseded
+
+    def _standalone(
+        self, product_id: str, product: str, kind: str, template: Template, moment: datetime
+    ) -> Iterator[ExportRecord]:
+        rng = self.rng
+        values, classification, created = self._start(product, kind, template, moment)
+        uid = guid(rng)
+        revision = rng.choice((200, 200, 200, 200, 201, 202))
+        texts = self._texts(template, values, rng.random() < GLOBAL_LANGUAGE_SHARE)
+        superseded = self._superseded(product_id, template, uid, False)
+        body, size = self._installable(template, kind, product, values, created)
+        head = self._head(uid, revision, template, values, created, "update", size)
+        yield ExportRecord(
+            uid,
+            revision,
+            self._filed(
+                head, body, values, texts, product_id, kind, classification, superseded, (),
+            ),
+        )  # fmt: skip
+
+    def _family(
         self,
         product_id: str,
         product: str,
         kind: str,
         template: Template,
         moment: datetime,
-        leaves: int,
+        left: int,
     ) -> Iterator[ExportRecord]:
         rng = self.rng
-        palette = self.palette
-        day = max(0, (moment - self.start).days)
-        values = self._fields(product, kind, template, day)
-        classification = palette.classification_for(template.classification, rng)
-        created = stamp(moment, rng.randrange(1000))
-
-        leaf_keys: list[tuple[str, int]] = []
-        for index in range(leaves):
+        values, classification, created = self._start(product, kind, template, moment)
+        texts = self._texts(template, values, True)
+        values["title"] = template.title["en"].format_map(values)
+        hidden_count = min(rng.randint(1, 2), left - 2)
+        leaf_count = min(rng.randint(1, 3), left - 1 - hidden_count)
+        pool = self.pools.setdefault(product_id, deque(maxlen=_POOL))
+        leaf_titles = template.leaves or _GENERIC_LEAVES
+        detectoids = self._detectoids(kind, values["arch"])
+        new: list[str] = []
+        for index in range(leaf_count):
             leaf_id = guid(rng)
-            leaf_rev = 200
-            title = template.leaves[index].format_map(values)
+            title = leaf_titles[index % len(leaf_titles)].format_map(values)
+            body, size = self._installable(template, kind, product, values, created)
+            head = self._head(leaf_id, 200, template, values, created, "leaf", size)
+            prerequisites = "".join(identity(d) for d in detectoids) + (
+                f"<upd:AtLeastOne>{identity(product_id)}</upd:AtLeastOne>"
+            )
             yield ExportRecord(
                 leaf_id,
-                leaf_rev,
-                self._document(
-                    leaf_id,
-                    leaf_rev,
-                    UpdateType.SOFTWARE,
-                    kind,
-                    template,
-                    values,
-                    {"en": title},
-                    {},
-                    created,
-                    product_id,
-                    None,
-                    leaf=True,
+                200,
+                "".join(
+                    (
+                        head,
+                        _localized({"en": title}, {}, ""),
+                        f"<upd:Relationships><upd:Prerequisites>{prerequisites}"
+                        "</upd:Prerequisites></upd:Relationships>",
+                        body,
+                    )
                 ),
             )
-            leaf_keys.append((leaf_id, leaf_rev))
-
+            new.append(identity(leaf_id, 200))
+        recent = list(pool)
+        for _index in range(hidden_count):
+            hidden_id = guid(rng)
+            named = new + recent[max(0, len(recent) - rng.randint(4, 30)) :]
+            head = self._head(hidden_id, 200, template, values, created, "hidden")
+            title = f"HIDDEN: {values['title']} - {values['arch']} Installer"
+            yield ExportRecord(
+                hidden_id,
+                200,
+                "".join(
+                    (
+                        head,
+                        _localized({"en": title}, {}, ""),
+                        "<upd:Relationships><upd:Prerequisites><upd:AtLeastOne>",
+                        identity(product_id),
+                        "</upd:AtLeastOne><upd:AtLeastOne>",
+                        identity(detectoids[0]),
+                        "</upd:AtLeastOne></upd:Prerequisites>",
+                        _bundled(named),
+                        "</upd:Relationships></upd:Update>",
+                    )
+                ),
+            )
+            new.append(identity(hidden_id, 200))
         uid = guid(rng)
         revision = rng.choice((200, 200, 200, 200, 201, 202))
-        titles, descriptions = self._texts(template, values)
-        line = self.lines.setdefault((product_id, template.key), deque(maxlen=4))
-        superseded: list[str] = []
-        if rng.random() < template.supersede:
-            superseded = list(line)
-            known = self.recent.get(product_id)
-            if known and not superseded:
-                superseded = list(known)[-rng.randint(1, min(2, len(known))) :]
-        line.append(uid)
-        xml = self._document(
+        superseded = self._superseded(product_id, template, uid, True)
+        named = new + recent[max(0, len(recent) - rng.randint(60, _POOL)) :]
+        pool.extend(new)
+        head = self._head(uid, revision, template, values, created, "bundle")
+        yield ExportRecord(
             uid,
             revision,
-            template.update_type,
-            kind,
-            template,
-            values,
-            titles,
-            descriptions,
-            created,
-            product_id,
-            classification,
-            superseded=superseded,
-            bundled=leaf_keys,
-        )
-        yield ExportRecord(uid, revision, xml)
+            self._filed(
+                head, "</upd:Update>", values, texts, product_id, kind, classification,
+                superseded, named,
+            ),
+        )  # fmt: skip
 
-    def _texts(
-        self, template: Template, values: Mapping[str, str]
-    ) -> tuple[dict[str, str], dict[str, str]]:
+    def _detectoids(self, kind: str, arch: str) -> list[str]:
+        random = self.rng.random
+        found = self.palette.detectoids
+        chosen = []
+        pool = found.get(kind) or found.get("any")
+        if pool:
+            chosen.append(pool[int(random() * len(pool))])
+        arch_pool = found.get(f"arch:{arch}")
+        if arch_pool:
+            chosen.append(arch_pool[0])
+        anything = found.get("any")
+        if anything:
+            chosen.append(anything[int(random() * len(anything))])
+        return list(dict.fromkeys(chosen)) or [self.palette.products[0][0]]
+
+    def _texts(self, template: Template, values: Mapping[str, str], everywhere: bool) -> str:
+        """The LocalizedPropertiesCollection of a filed update: English, English and a few
+        translations, or (`everywhere`) 24 to 36 languages."""
         rng = self.rng
-        languages = ["en"]
-        extra = [lang for lang in LANGUAGES if lang in template.title]
+        title = template.title
+        description = template.description
+        kb = bool(values["kb"])
+        if everywhere:
+            key = (id(template), rng.choice((24, 28, 32, 36)), kb)
+            pattern = self.everywhere.get(key)
+            if pattern is None:
+                pattern = self.everywhere[key] = _everywhere(template, key[1], kb)
+            return pattern.format_map(
+                {**values, "product": esc(values["product"]), "maker": esc(values["maker"])}
+            )
+        languages: tuple[str, ...] = ("en",)
+        extra = [lang for lang in LANGUAGES if lang in title]
         if extra and rng.random() < MULTILINGUAL_SHARE:
-            languages += sorted(rng.sample(extra, rng.randint(1, len(extra))))
-        titles = {lang: template.title[lang].format_map(values) for lang in languages}
-        descriptions = {
-            lang: template.description[lang].format_map(values)
-            for lang in languages
-            if template.description.get(lang)
-        }
-        return titles, descriptions
+            languages += tuple(sorted(rng.sample(extra, rng.randint(1, len(extra)))))
+        en_title = title["en"].format_map(values)
+        en_description = description["en"].format_map(values) if description.get("en") else ""
+        titles = {}
+        descriptions = {}
+        for lang in languages:
+            text = title.get(lang)
+            titles[lang] = text.format_map(values) if text else en_title
+            text = description.get(lang)
+            text = text.format_map(values) if text else en_description
+            if text:
+                descriptions[lang] = text
+        return _localized(titles, descriptions, _urls(values["kb"]) if kb else _SUPPORT_URL)
 
-    def _document(
+    def _head(
         self,
         uid: str,
         revision: int,
-        update_type: UpdateType,
-        kind: str,
         template: Template,
         values: Mapping[str, str],
-        titles: Mapping[str, str],
-        descriptions: Mapping[str, str],
         created: str,
-        product_id: str,
-        classification: str | None,
-        *,
-        leaf: bool = False,
-        superseded: Sequence[str] = (),
-        bundled: Sequence[tuple[str, int]] = (),
+        role: str,
+        size: int = 0,
     ) -> str:
+        """The root, the identity and the properties of an update: `role` is "update" (a
+        stand-alone update), "leaf", "hidden" (a sub-bundle) or "bundle"."""
         rng = self.rng
-        is_bundle = bool(bundled)
-        driver = update_type is UpdateType.DRIVER
-        files = ""
-        rules = ""
-        handler = ""
-        size_total = 0
-        if not is_bundle:
-            files, size_total = self._files(template, values, created)
-            rules = _rules(kind, values, rng)
-            handler = self._handler(template, values, files)
-
-        # Properties
-        attrs = [f'UpdateType="{update_type.value}"', 'DefaultPropertiesLanguage="en"']
-        if not leaf:
-            attrs.append('AutoSelectOnWebSites="true" ExplicitlyDeployable="true"')
-        if handler:
-            attrs.append(f'Handler="{DRIVER_HANDLER if driver else CMD_HANDLER}"')
-        attrs.append(f'MaxDownloadSize="{size_total}" MinDownloadSize="0"')
-        if template.severity and not leaf and rng.random() < template.severity:
-            attrs.append(f'MsrcSeverity="{rng.choice(SEVERITIES)}"')
-        if template.eula and not leaf and rng.random() < template.eula:
-            attrs.append(f'EulaID="{guid(rng)}"')
-        attrs.append(f'PublicationState="Published" CreationDate="{created}"')
-        attrs.append(f'PublisherID="{MS_UPDATE_PUBLISHER}"')
-        props = [f"<upd:Properties {' '.join(attrs)}>"]
-        if handler:
-            props.append(
-                '<upd:InstallationBehavior Impact="Minor" />'
-                if leaf
-                else '<upd:InstallationBehavior RebootBehavior="CanRequestReboot" />'
-            )
-        if not leaf:
-            props.append(
-                "<upd:SupportUrl>https://go.microsoft.com/fwlink/?LinkId=52661</upd:SupportUrl>"
-            )
+        driver = template.update_type is UpdateType.DRIVER
+        installable = role in ("update", "leaf")
+        handler = ("drv" if driver else "cmd") if installable else ""
+        attrs = f'UpdateType="{template.update_type.value}" DefaultPropertiesLanguage="en"'
+        if role in ("update", "bundle"):
+            attrs += ' AutoSelectOnWebSites="true" ExplicitlyDeployable="true"'
+        if installable:
+            attrs += f' Handler="{DRIVER_HANDLER if driver else CMD_HANDLER}"'
+        if role != "hidden":
+            attrs += f' MaxDownloadSize="{size}" MinDownloadSize="0"'
+        filed = role in ("update", "bundle")
+        if filed and template.severity and rng.random() < template.severity:
+            attrs += f' MsrcSeverity="{rng.choice(SEVERITIES)}"'
+        if filed and template.eula and rng.random() < template.eula:
+            attrs += f' EulaID="{guid(rng)}"'
+        props = [
+            _PREFIXES[(installable, handler)],
+            identity(uid, revision),
+            f'<upd:Properties {attrs} PublicationState="Published" CreationDate="{created}" '
+            f'PublisherID="{MS_UPDATE_PUBLISHER}">',
+        ]
+        if role == "leaf":
+            props.append('<upd:InstallationBehavior Impact="Minor" />')
+        elif role == "update":
+            props.append('<upd:InstallationBehavior RebootBehavior="CanRequestReboot" />')
+        if filed:
+            props.append(f"<upd:SupportUrl>{_SUPPORT}</upd:SupportUrl>")
             if template.bulletin and rng.random() < template.bulletin:
-                year = created[2:4]
                 props.append(
-                    f"<upd:SecurityBulletinID>MS{year}-{rng.randint(1, 199):03d}"
+                    f"<upd:SecurityBulletinID>MS{created[2:4]}-{rng.randint(1, 199):03d}"
                     "</upd:SecurityBulletinID>"
                 )
             if values["kb"] and template.kb is not None:
                 props.append(f"<upd:KBArticleID>{values['kb']}</upd:KBArticleID>")
         props.append("</upd:Properties>")
+        return "".join(props)
 
-        more_info = (
-            f"<upd:MoreInfoUrl>https://support.microsoft.com/help/{values['kb']}</upd:MoreInfoUrl>"
-            if values["kb"] and not leaf
-            else ""
-        )
-
-        # Relationships
-        rel = ["<upd:Relationships>"]
+    def _filed(
+        self,
+        head: str,
+        body: str,
+        values: Mapping[str, str],
+        texts: str,
+        product_id: str,
+        kind: str,
+        classification: str,
+        superseded: Sequence[str],
+        bundled: Sequence[str],
+    ) -> str:
+        """A stand-alone update or a bundle: `head`, texts, relationships, then `body`."""
+        parts = [head, texts, "<upd:Relationships>"]
         if superseded:
-            rel.append("<upd:SupersededUpdates>")
-            rel.extend(identity(s) for s in superseded)
-            rel.append("</upd:SupersededUpdates>")
-        rel.append("<upd:Prerequisites>")
-        detectoids = self.palette.detectoids
-        if leaf or rng.random() < 0.4:
-            pool = detectoids.get(kind) or detectoids.get("any")
-            if pool:
-                rel.append(identity(rng.choice(pool)))
-            arch_pool = detectoids.get(f"arch:{values['arch']}")
-            if arch_pool:
-                rel.append(identity(arch_pool[0]))
-        if leaf:
-            rel.append(f"<upd:AtLeastOne>{identity(product_id)}</upd:AtLeastOne>")
-        else:
-            rel.append(
-                f'<upd:AtLeastOne IsCategory="true">{identity(str(classification))}'
-                "</upd:AtLeastOne>"
-                f'<upd:AtLeastOne IsCategory="true">{identity(product_id)}</upd:AtLeastOne>'
-            )
-        rel.append("</upd:Prerequisites>")
-        if bundled:
-            rel.append("<upd:BundledUpdates><upd:AtLeastOne>")
-            rel.extend(identity(b, r) for b, r in bundled)
-            rel.append("</upd:AtLeastOne></upd:BundledUpdates>")
-        rel.append("</upd:Relationships>")
-
-        prefixes: list[str] = ["pub"]
-        if rules:
-            prefixes += [p for p in ("bar", "lar", "mar") if f"<{p}:" in rules]
-        if handler:
-            prefixes.append("drv" if driver else "cmd")
-        prefixes.append("upd")
-        return "".join(
-            (
-                root(prefixes),
-                identity(uid, revision),
-                *props,
-                localized(titles, descriptions, more_info),
-                *rel,
-                rules,
-                files,
-                handler,
-                "</upd:Update>",
-            )
+            parts.append("<upd:SupersededUpdates>")
+            parts.extend(identity(s) for s in superseded)
+            parts.append("</upd:SupersededUpdates>")
+        parts.append("<upd:Prerequisites>")
+        parts.extend(identity(d) for d in self._detectoids(kind, values["arch"])[:2])
+        parts.append(
+            f'<upd:AtLeastOne IsCategory="true">{identity(classification)}</upd:AtLeastOne>'
+            f'<upd:AtLeastOne IsCategory="true">{identity(product_id)}</upd:AtLeastOne>'
+            "</upd:Prerequisites>"
         )
+        if bundled:
+            parts.append(_bundled(bundled))
+        parts.append("</upd:Relationships>")
+        parts.append(body)
+        return "".join(parts)
 
-    def _files(
-        self, template: Template, values: Mapping[str, str], created: str
+    def _installable(
+        self, template: Template, kind: str, product: str, values: dict[str, str], created: str
     ) -> tuple[str, int]:
+        """Rules, files and handler data of an installable update, and its download size."""
+        files, size = self._files(template, values, created)
+        key = self.registry_keys.get(product)
+        if key is None:
+            key = "Microsoft\\" + (re.sub(r"\W+", "", product)[:40] or "App")
+            self.registry_keys[product] = key
+        rules = update_rules(kind, key, values, _ARCH_CODE[values["arch"]], self.rng)
+        return f"{rules}{files}{_handler(template, values, self.rng)}</upd:Update>", size
+
+    def _files(self, template: Template, values: dict[str, str], created: str) -> tuple[str, int]:
         rng = self.rng
         sha1 = rng.randbytes(20)
         sha256 = rng.randbytes(32)
-        name = template.file.format_map({**values, "hex": sha1.hex()})
+        name = esc(template.file.format_map({**values, "hex": sha1.hex()}))
+        values["file"] = name
         size = rng.randint(*template.size)
-        modified = datetime.fromisoformat(created[:19]) - timedelta(
-            days=rng.randint(1, 20), seconds=rng.randrange(86_400)
-        )
+        modified = self.moment - timedelta(seconds=rng.randrange(86_400, 21 * 86_400))
         return (
             f'<upd:Files><upd:File Digest="{b64(sha1)}" DigestAlgorithm="SHA1" '
-            f'FileName="{esc(name)}" Size="{size}" Modified="{modified:%Y-%m-%dT%H:%M:%S}Z">'
+            f'FileName="{name}" Size="{size}" Modified="{modified:%Y-%m-%dT%H:%M:%S}Z" '
+            'PatchingType="SelfContained">'
             f'<upd:AdditionalDigest Algorithm="SHA256">{b64(sha256)}</upd:AdditionalDigest>'
             "</upd:File></upd:Files>",
             size,
         )
 
-    def _handler(self, template: Template, values: Mapping[str, str], files: str) -> str:
-        if template.update_type is UpdateType.DRIVER:
-            rng = self.rng
-            hardware = (
-                f"PCI\\VEN_{rng.randrange(0x10000):04X}&DEV_{rng.randrange(0x10000):04X}"
-                f"&SUBSYS_{rng.randrange(1 << 32):08X}"
-            )
-            return (
-                f'<upd:HandlerSpecificData xsi:type="drv:WindowsDriverMetaData" '
-                f'xmlns:xsi="{XSI}"><drv:WindowsDriverMetaData HardwareID="{esc(hardware)}" '
-                f'WhqlDriverID="{rng.randrange(10**8)}" Manufacturer="{esc(values["maker"])}" '
-                f'Company="{esc(values["maker"])}" Provider="{esc(values["maker"])}" '
-                f'DriverVerDate="{values["ym"]}-{rng.randint(10, 28)}" '
-                f'DriverVerVersion="{values["ver"]}" Class="{values["dclass"]}" />'
-                "</upd:HandlerSpecificData>"
-            )
-        start = files.index('FileName="') + 10
-        program = files[start : files.index('"', start)]
+
+def _handler(template: Template, values: Mapping[str, str], rng: random.Random) -> str:
+    """Handler data: a driver's metadata, or the command line that installs the file."""
+    if template.update_type is UpdateType.DRIVER:
+        hardware = (
+            f"PCI\\VEN_{rng.randrange(0x10000):04X}&DEV_{rng.randrange(0x10000):04X}"
+            f"&SUBSYS_{rng.randrange(1 << 32):08X}"
+        )
         return (
-            f'<upd:HandlerSpecificData xsi:type="cmd:CommandLineInstallation" '
-            f'xmlns:xsi="{XSI}"><cmd:InstallCommand Program="{program}" '
-            'Arguments="/quiet /norestart"><cmd:ReturnCode Code="0" Result="Succeeded" />'
-            '<cmd:ReturnCode Code="3010" Result="Succeeded" Reboot="true" />'
-            "</cmd:InstallCommand></upd:HandlerSpecificData>"
-        )
-
-
-def _rules(kind: str, values: Mapping[str, str], rng: random.Random) -> str:
-    """An ApplicabilityRules block of the shape real documents of this kind carry."""
-    arch_code = next(code for name, _l, code in ARCHS if name == values["arch"])
-    if kind == "defender":
-        version = values["ver"]
-        installed = (
-            '<lar:And><lar:Not><bar:RegDword Key="HKEY_LOCAL_MACHINE" Subkey="SOFTWARE\\Microsoft'
-            '\\Windows Defender\\Signature Updates" Value="SignatureType" Comparison="EqualTo" '
-            'Data="1" /></lar:Not><bar:FileVersionPrependRegSz Path="mpasdlta.vdm" '
-            f'Comparison="GreaterThanOrEqualTo" Version="{version}" Key="HKEY_LOCAL_MACHINE" '
-            'Subkey="SOFTWARE\\Microsoft\\Windows Defender\\Signature Updates" '
-            'Value="SignatureLocation" /></lar:And>'
-        )
-        installable = (
-            '<lar:And><bar:FileVersionPrependRegSz Path="mpclient.dll" '
-            'Comparison="GreaterThanOrEqualTo" Version="4.13.0.0" Key="HKEY_LOCAL_MACHINE" '
-            'Subkey="SOFTWARE\\Microsoft\\Windows Defender" Value="InstallLocation" />'
-            f'<bar:Processor Architecture="{arch_code}" /></lar:And>'
-        )
-    elif kind == "office":
-        product_code = "{" + str(uuid.UUID(int=rng.getrandbits(128))).upper() + "}"
-        patch_code = "{" + str(uuid.UUID(int=rng.getrandbits(128))).upper() + "}"
-        installed = (
-            f'<mar:MsiPatchInstalledForProduct PatchCode="{patch_code}" '
-            f'ProductCode="{product_code}" VersionMax="16.0.65535.65535" '
-            'VersionMin="16.0.4266.1001" />'
-        )
-        installable = (
-            f'<mar:MsiProductInstalled ProductCode="{product_code}" '
-            'VersionMax="16.0.65535.65535" VersionMin="16.0.4266.1001" Language="0" />'
-        )
-    elif kind in ("windows", "driver"):
-        build = rng.choice(("17763", "19045", "20348", "22621", "22631", "26100"))
-        installed = (
-            '<bar:FileVersion Path="ntoskrnl.exe" Csidl="37" Comparison="GreaterThanOrEqualTo" '
-            f'Version="10.0.{build}.{rng.randint(100, 4000)}" />'
-        )
-        installable = (
-            '<lar:And><bar:WindowsVersion Comparison="EqualTo" MajorVersion="10" '
-            f'MinorVersion="0" BuildNumber="{build}" />'
-            f'<bar:Processor Architecture="{arch_code}" /></lar:And>'
-        )
-    else:
-        key = "SOFTWARE\\Contoso\\" + (re.sub(r"\W+", "", values["product"])[:40] or "App")
-        installed = (
-            f'<bar:RegSz Key="HKEY_LOCAL_MACHINE" Subkey="{esc(key)}" Value="Version" '
-            f'Comparison="EqualTo" Data="{values["ver"]}" />'
-        )
-        installable = (
-            f'<lar:And><bar:RegKeyExists Key="HKEY_LOCAL_MACHINE" Subkey="{esc(key)}" />'
-            f'<bar:Processor Architecture="{arch_code}" /></lar:And>'
+            f'<upd:HandlerSpecificData xsi:type="drv:WindowsDriverMetaData" '
+            f'xmlns:xsi="{XSI}"><drv:WindowsDriverMetaData HardwareID="{esc(hardware)}" '
+            f'WhqlDriverID="{rng.randrange(10**8)}" Manufacturer="{esc(values["maker"])}" '
+            f'Company="{esc(values["maker"])}" Provider="{esc(values["maker"])}" '
+            f'DriverVerDate="{values["ym"]}-{rng.randint(10, 28)}" '
+            f'DriverVerVersion="{values["ver"]}" Class="{values["dclass"]}" />'
+            "</upd:HandlerSpecificData>"
         )
     return (
-        f"<upd:ApplicabilityRules><upd:IsInstalled>{installed}</upd:IsInstalled>"
-        f"<upd:IsInstallable>{installable}</upd:IsInstallable></upd:ApplicabilityRules>"
+        f'<upd:HandlerSpecificData xsi:type="cmd:CommandLineInstallation" '
+        f'xmlns:xsi="{XSI}"><cmd:InstallCommand Program="{values["file"]}" '
+        'Arguments="/quiet /norestart"><cmd:ReturnCode Code="0" Result="Succeeded" />'
+        '<cmd:ReturnCode Code="3010" Result="Succeeded" Reboot="true" />'
+        "</cmd:InstallCommand></upd:HandlerSpecificData>"
     )
+
+
+def _accumulate(weights: Iterator[int] | Sequence[int]) -> Iterator[int]:
+    total = 0
+    for weight in weights:
+        total += weight
+        yield total
+
+
+_SUPPORT_URL: Final = f"<upd:SupportUrl>{_SUPPORT}</upd:SupportUrl>"
+
+
+def _urls(kb: str) -> str:
+    return (
+        f"<upd:MoreInfoUrl>https://support.microsoft.com/help/{kb}</upd:MoreInfoUrl>{_SUPPORT_URL}"
+    )
+
+
+def _everywhere(template: Template, languages: int, kb: bool) -> str:
+    """A LocalizedPropertiesCollection in `languages` languages, with `{field}`s to fill (with
+    escaped values): the template's translations where it has them, English elsewhere."""
+    extra = _urls("{kb}") if kb else _SUPPORT_URL
+    parts = ["<upd:LocalizedPropertiesCollection>"]
+    for lang in ALL_LANGUAGES[:languages]:
+        title = esc(template.title.get(lang) or template.title["en"])
+        description = esc(template.description.get(lang) or template.description.get("en") or "")
+        parts.append(
+            f"<upd:LocalizedProperties><upd:Language>{lang}</upd:Language>"
+            f"<upd:Title>{title}</upd:Title>"
+        )
+        if description:
+            parts.append(f"<upd:Description>{description}</upd:Description>")
+        parts.append(f"{extra}</upd:LocalizedProperties>")
+    parts.append("</upd:LocalizedPropertiesCollection>")
+    return "".join(parts)
+
+
+def _localized(titles: Mapping[str, str], descriptions: Mapping[str, str], extra: str) -> str:
+    """The LocalizedPropertiesCollection (texts escaped once each)."""
+    parts = ["<upd:LocalizedPropertiesCollection>"]
+    escaped: dict[str, str] = {}
+    for lang, title in titles.items():
+        text = escaped.get(title)
+        if text is None:
+            text = escaped[title] = esc(title)
+        parts.append(
+            f"<upd:LocalizedProperties><upd:Language>{lang}</upd:Language>"
+            f"<upd:Title>{text}</upd:Title>"
+        )
+        description = descriptions.get(lang)
+        if description:
+            text = escaped.get(description)
+            if text is None:
+                text = escaped[description] = esc(description)
+            parts.append(f"<upd:Description>{text}</upd:Description>")
+        parts.append(f"{extra}</upd:LocalizedProperties>")
+    parts.append("</upd:LocalizedPropertiesCollection>")
+    return "".join(parts)
+
+
+def _bundled(named: Sequence[str]) -> str:
+    """BundledUpdates: the named revisions (identity elements) in AtLeastOne groups of seven,
+    as real bundles group them."""
+    groups = "</upd:AtLeastOne><upd:AtLeastOne>".join(
+        "".join(named[start : start + 7]) for start in range(0, len(named), 7)
+    )
+    return f"<upd:BundledUpdates><upd:AtLeastOne>{groups}</upd:AtLeastOne></upd:BundledUpdates>"
