@@ -15,6 +15,7 @@ markup is found only where the array is.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -29,7 +30,7 @@ from updatesync.wsusss.messages import (
     ServerUpdateData,
 )
 from updatesync.wsusss.messages.codec import _write_value
-from updatesync.wsusss.messages.scalars import IDENTITY
+from updatesync.wsusss.messages.scalars import IDENTITY, format_guid, format_int
 
 CHUNK_CHARS = 64 * 1024
 """About how many characters each chunk of a streamed answer holds (the last may be less)."""
@@ -83,16 +84,25 @@ def array_chunks(
         return
     out: list[str] = [head]
     size = len(head)
-    value = first
-    while value is not end:
-        mark = len(out)
-        _write_value(out, item, kind, value)
-        size += sum(len(part) for part in out[mark:])
+    for value in itertools.chain((first,), iterator):
+        if kind == IDENTITY:  # the codec's writing of an UpdateIdentity, without its calls
+            if not isinstance(value, RevisionKey):
+                raise TypeError(f"<{item}> expects an UpdateIdentity (RevisionKey), not {value!r}")
+            text = (
+                f"<{item}><UpdateID>{format_guid(value.update_id)}</UpdateID>"
+                f"<RevisionNumber>{format_int(value.revision)}</RevisionNumber></{item}>"
+            )
+            out.append(text)
+            size += len(text)
+        else:
+            mark = len(out)
+            _write_value(out, item, kind, value)
+            for part in out[mark:]:
+                size += len(part)
         if size >= chunk_chars:
             yield "".join(out).encode("utf-8")
             out.clear()
             size = 0
-        value = next(iterator, end)
     out.append(tail)
     yield "".join(out).encode("utf-8")
 
