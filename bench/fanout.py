@@ -27,7 +27,6 @@ from pathlib import Path
 
 import import_catalog
 from protocol_sync import CLI, free_port, peak_of, run, serve
-
 from updatesync.updateserver.store import UpdateStore
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "wsus-exports"
