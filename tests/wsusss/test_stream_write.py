@@ -6,9 +6,11 @@ from __future__ import annotations
 import itertools
 import tracemalloc
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+from databases import Database
 
 from updatesync.metadata.export import write_export
 from updatesync.metadata.generator import generate_catalog
@@ -96,11 +98,16 @@ def test_200k_ids_are_written_in_a_fraction_of_their_size() -> None:
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpdateStore]:
-    root = tmp_path_factory.mktemp("streamed")
-    write_export(root / "m1.cab", generate_catalog(2_000, seed=21))
-    opened = UpdateStore.open(root / "A")
-    import_export_cabinet(opened, root / "m1.cab")
+def cabinet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("streamed") / "m1.cab"
+    write_export(path, generate_catalog(2_000, seed=21))
+    return path
+
+
+@pytest.fixture
+def store(tmp_path: Path, cabinet: Path, database: Database) -> Iterator[UpdateStore]:
+    opened = UpdateStore.open(tmp_path / "A", url=database.url)
+    import_export_cabinet(opened, cabinet)
     yield opened
     opened.close()
 
