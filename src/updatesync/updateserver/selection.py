@@ -29,7 +29,6 @@ from sqlalchemy import (
     not_,
     or_,
     select,
-    tuple_,
 )
 
 from updatesync.metadata.model import RevisionKey
@@ -167,15 +166,26 @@ def _listing(store: UpdateStore, selected: _Selection, page: int) -> Iterator[Re
 
 
 def _bundle_leaves(store: UpdateStore, selected: _Selection, page: int) -> Iterator[RevisionKey]:
-    """The stored revisions that the listed bundles name, not listed themselves, by id."""
+    """The stored revisions that the listed bundles name, not listed themselves, by id.
+
+    The listed bundles are read first (a materialized CTE), so the database starts from them
+    whatever it guesses of the filter's selectivity: a delta's few, not every relation. One
+    query (paging it would run the join again for each page), its rows streamed: a
+    server-side cursor on PostgreSQL, SQLite's own stepping."""
     rel = t.revision_relation
     bundle = t.revision.alias("bundle")
     leaf = t.revision.alias("leaf")
-    joined = rel.join(
-        bundle,
+    bundles = (
+        select(bundle.c.update_id, bundle.c.revision_number)
+        .where(selected.where(bundle))
+        .cte("listed_bundle")
+        .prefix_with("MATERIALIZED")
+    )
+    joined = bundles.join(
+        rel,
         and_(
-            bundle.c.update_id == rel.c.update_id,
-            bundle.c.revision_number == rel.c.revision_number,
+            rel.c.update_id == bundles.c.update_id,
+            rel.c.revision_number == bundles.c.revision_number,
         ),
     ).join(
         leaf,
@@ -189,23 +199,13 @@ def _bundle_leaves(store: UpdateStore, selected: _Selection, page: int) -> Itera
         .distinct()
         .select_from(joined)
         .where(rel.c.kind == "bundle")
-        .where(selected.where(bundle))
         .where(not_(selected.where(leaf)))
         .order_by(leaf.c.update_id, leaf.c.revision_number)
-        .limit(page)
     )
-    after: tuple[str, int] | None = None
-    while True:
-        paged = query
-        if after is not None:
-            paged = query.where(tuple_(leaf.c.update_id, leaf.c.revision_number) > after)
-        with store.engine.connect() as conn:
-            rows = conn.execute(paged).all()
+    with store.engine.connect() as conn:  # one query, its rows streamed `page` at a time
+        rows = conn.execution_options(stream_results=True, yield_per=page).execute(query)
         for uid, number in rows:
             yield RevisionKey(uid, number)
-        if len(rows) < page:
-            return
-        after = (rows[-1][0], rows[-1][1])
 
 
 def names_any(category_ids: Sequence[str], rev: FromClause = t.revision) -> ColumnElement[bool]:
