@@ -26,13 +26,14 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+import anyio
+import anyio.to_thread
 from starlette.applications import Starlette
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
@@ -90,6 +91,12 @@ MAX_UPDATES_PER_REQUEST = 100
 SOAP_BODY_LIMIT = 2 * MB
 """The largest SOAP request taken. The biggest of the captured exchanges is under 1 KB, and
 a GetUpdateData of `MAX_UPDATES_PER_REQUEST` updates about 10 KB: ample headroom."""
+SOAP_WORKERS = 4
+"""At most this many SOAP answers are worked on at once (each in a worker thread, one step of
+a streamed answer at a time); further requests wait their turn. The GIL lets no more than one
+run anyway, and each answer being built holds its documents: fifty downstream servers asking
+at once would otherwise hold fifty answers' worth, and spread them over as many threads'
+malloc arenas."""
 RESPONSE_BUDGET = 2_000_000
 """GetUpdateData answers stay under this many bytes ([MS-WSUSSS] note 37)."""
 AUTHORIZATION_LIFETIME = timedelta(minutes=240)
@@ -553,6 +560,20 @@ class UpstreamService:
         )
 
 
+_END = object()
+
+
+async def _in_workers(
+    chunks: Iterator[bytes], workers: anyio.CapacityLimiter
+) -> AsyncIterator[bytes]:
+    """The chunks, each written in a worker thread of `workers` (a slow reader holds none)."""
+    while True:
+        chunk = await anyio.to_thread.run_sync(next, chunks, _END, limiter=workers)
+        if chunk is _END:
+            return
+        yield chunk  # type: ignore[misc]
+
+
 class _CutOnError(StreamingResponse):
     """A chunked answer that, when writing it fails (`AnswerCut`), ends without its last
     chunk: the server then closes the connection, and the client sees a truncated body."""
@@ -579,6 +600,7 @@ def create_app(
     Its request bodies (`app.state.body_limits`, applied where it is served): a SOAP request
     at most `SOAP_BODY_LIMIT`, a call to `extra_routes` at most `JSON_BODY_LIMIT`."""
     service = UpstreamService(backend, on_error=on_error)
+    workers = anyio.CapacityLimiter(SOAP_WORKERS)
 
     async def soap(request: Request) -> Response:
         if request.method != "POST":
@@ -591,12 +613,18 @@ def create_app(
         body = await request.body()
         peer = request.client.host if request.client else None
         url = f"{request.url.scheme}://{request.url.netloc}{request.url.path}"
-        status, payload = await run_in_threadpool(
-            service.answer, body, request.url.path, request.headers.get("soapaction"), peer, url
+        status, payload = await anyio.to_thread.run_sync(
+            service.answer,
+            body,
+            request.url.path,
+            request.headers.get("soapaction"),
+            peer,
+            url,
+            limiter=workers,
         )
         if isinstance(payload, bytes):
             return Response(payload, status_code=status, media_type=CONTENT_TYPE)
-        return _CutOnError(iterate_in_threadpool(payload), status, media_type=CONTENT_TYPE)
+        return _CutOnError(_in_workers(payload, workers), status, media_type=CONTENT_TYPE)
 
     routes = [*extra_routes, Route("/{path:path}", soap, methods=["GET", "POST"])]
     app = Starlette(routes=routes)
