@@ -19,6 +19,12 @@ and dead deployments after the deployment anchor it sends (all of them without o
 the hidden updates; the new anchor carries the backend's deployment counter, as the
 revision anchors carry its change counter. A downstream that calls it is noted as a
 replica (only a replica may call it).
+
+Large answers are streamed (`stream_write.py`): GetRevisionIdList's keys are read from the
+backend as they are written, GetUpdateData's documents written one after another; an answer
+over `CHUNK_CHARS` goes out chunked, without Content-Length, a smaller one whole. Every check
+is made before the first byte, so every fault is still a fault; a failure after it cuts the
+connection (`AnswerCut`). At most `SOAP_WORKERS` answers are worked on at once.
 """
 
 from __future__ import annotations
