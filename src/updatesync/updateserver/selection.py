@@ -58,7 +58,7 @@ class RevisionFilter:
     classifications: tuple[FilterItem, ...] = ()
 
 
-PAGE = 5000
+PAGE = 1000
 """Revisions read per query while a listing is streamed: one page of keys is held at a time."""
 
 
