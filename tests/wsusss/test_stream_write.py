@@ -4,10 +4,14 @@ served chunked over real HTTP and read by the downstream's client; cut when writ
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 from databases import Database
@@ -34,7 +38,13 @@ from updatesync.wsusss.messages import (
     ServerUpdateData,
     operation_for,
 )
-from updatesync.wsusss.service import RevisionQuery, create_app, escaped_size
+from updatesync.wsusss.service import (
+    SOAP_WORKERS,
+    RevisionQuery,
+    ServedDocument,
+    create_app,
+    escaped_size,
+)
 from updatesync.wsusss.soap import CONTENT_TYPE, SERVER_SYNC_PATH, escape_text
 from updatesync.wsusss.stream_write import revision_id_list, update_data
 
@@ -180,3 +190,58 @@ def test_a_listing_that_fails_midway_is_cut_not_ended(store: UpdateStore) -> Non
         with pytest.raises((UpstreamError, ProtocolError)):
             client.get_revision_id_list(cookie, every_update)
     assert failures[0] == ("GetRevisionIdList", "the database server closed the connection")
+
+
+class _HeldBackend(StoreBackend):
+    """The store's backend whose documents wait until the test lets them go."""
+
+    def __init__(self, store: UpdateStore) -> None:
+        super().__init__(store)
+        self.inside = 0
+        self.most_inside = 0
+        self.changed = threading.Condition()
+        self.go = threading.Event()
+
+    def documents(self, keys: Sequence[RevisionKey]) -> list[ServedDocument]:
+        with self.changed:
+            self.inside += 1
+            self.most_inside = max(self.most_inside, self.inside)
+            self.changed.notify_all()
+        try:
+            assert self.go.wait(60), "the test never let the documents go"
+            return super().documents(keys)
+        finally:
+            with self.changed:
+                self.inside -= 1
+
+
+def test_more_downstreams_than_workers_get_at_most_soap_workers_answers_built_at_once(
+    store: UpdateStore,
+) -> None:
+    backend = _HeldBackend(store)
+    app = create_app(backend)
+    workers: anyio.CapacityLimiter = app.state.soap_workers
+    keys = select_revisions(store, RevisionFilter(get_config=True))[:100]
+    asking = 2 * SOAP_WORKERS
+    with (
+        BackgroundServer(app) as server,
+        UpstreamClient(server.url, retries=0) as client,
+        ThreadPoolExecutor(asking) as pool,
+    ):
+        cookie = _cookie(client)
+
+        def ask() -> int:
+            with UpstreamClient(server.url, retries=0) as own:
+                return len(own.get_update_data(cookie, keys).updates or ())
+
+        answers = [pool.submit(ask) for _ in range(asking)]
+        with backend.changed:
+            assert backend.changed.wait_for(lambda: backend.inside == SOAP_WORKERS, 60)
+        deadline = time.monotonic() + 60
+        while workers.statistics().tasks_waiting < asking - SOAP_WORKERS:
+            assert time.monotonic() < deadline, "the other requests never queued"
+            backend.go.wait(0.01)
+        assert backend.inside == SOAP_WORKERS
+        backend.go.set()
+        assert [a.result(60) for a in answers] == [len(keys)] * asking
+    assert backend.most_inside == SOAP_WORKERS

@@ -635,6 +635,7 @@ def create_app(
     routes = [*extra_routes, Route("/{path:path}", soap, methods=["GET", "POST"])]
     app = Starlette(routes=routes)
     app.state.service = service
+    app.state.soap_workers = workers
     app.state.body_limits = BodyLimits(
         default=SOAP_BODY_LIMIT, prefixes={route.path: JSON_BODY_LIMIT for route in extra_routes}
     )
