@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,12 @@ from updatesync.metadata.export import ExportRecord, write_export
 from updatesync.metadata.generator import evolve_catalog, generate_catalog
 from updatesync.metadata.model import CategoryType, RevisionKey, UpdateRevision, category_type_map
 from updatesync.updateserver.importer import import_export_cabinet
-from updatesync.updateserver.selection import FilterItem, RevisionFilter, select_revisions
+from updatesync.updateserver.selection import (
+    FilterItem,
+    RevisionFilter,
+    iter_revisions,
+    select_revisions,
+)
 from updatesync.updateserver.store import UpdateStore
 
 
@@ -150,3 +156,20 @@ def test_an_anchor_selects_what_changed_and_delta_false_selects_all_again(
     assert set(select_revisions(store, RevisionFilter(get_config=True, since=since))) == set()
     everything = _expected(docs, products, classes, {d.key for d in docs})
     assert set(select_revisions(store, wanted(delta=False))) == everything
+
+
+def test_a_listing_read_in_pages_stops_at_the_counter_it_began_with(
+    store: UpdateStore, catalog: list[ExportRecord], tmp_path: Path
+) -> None:
+    every_update = RevisionFilter(get_config=False)
+    whole = select_revisions(store, every_update)
+    counter = store.change_counter()
+    listing = iter_revisions(store, every_update, through=counter, page=50)
+    begun = list(itertools.islice(listing, 120))
+    evolved = list(evolve_catalog(iter(catalog), 60, seed=13))
+    write_export(tmp_path / "m2.cab", evolved)
+    import_export_cabinet(store, tmp_path / "m2.cab")  # commits while the listing is read
+    assert begun + list(listing) == whole
+    new_keys = {r.key for r in evolved} - {r.key for r in catalog}
+    next_delta = set(select_revisions(store, RevisionFilter(get_config=False, since=counter)))
+    assert {k for k in new_keys if k in set(select_revisions(store, every_update))} <= next_delta

@@ -15,10 +15,21 @@ The rules (SPEC section 7 and [MS-WSUSSS] 3.1.4.5, as a real WSUS applies them):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, exists, false, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    FromClause,
+    Select,
+    and_,
+    exists,
+    false,
+    not_,
+    or_,
+    select,
+)
 
 from updatesync.metadata.model import RevisionKey
 from updatesync.updateserver import schema as t
@@ -47,52 +58,166 @@ class RevisionFilter:
     classifications: tuple[FilterItem, ...] = ()
 
 
+PAGE = 1000
+"""Revisions read per query while a listing is streamed: one page of keys is held at a time."""
+
+
 def select_revisions(store: UpdateStore, wanted: RevisionFilter) -> list[RevisionKey]:
     """The revisions the filter selects, in the order they arrived at this server."""
-    rev = t.revision
-    query = select(rev.c.update_id, rev.c.revision_number).order_by(rev.c.change_number)
-    if wanted.get_config:
-        query = query.where(rev.c.update_type.in_(CONFIG_TYPES))
-        if wanted.since is not None:
-            query = query.where(rev.c.change_number > wanted.since)
-        with store.engine.connect() as conn:
-            return [RevisionKey(uid, number) for uid, number in conn.execute(query)]
+    return list(iter_revisions(store, wanted))
 
-    query = query.where(rev.c.update_type.in_(UPDATE_TYPES))
-    if bool(wanted.categories) != bool(wanted.classifications):
-        return []
+
+def iter_revisions(
+    store: UpdateStore, wanted: RevisionFilter, *, through: int | None = None, page: int = PAGE
+) -> Iterator[RevisionKey]:
+    """The revisions the filter selects, in the order they arrived at this server (then the
+    leaves of the listed bundles not listed themselves), read `page` at a time.
+
+    With `through` (the change counter read before), only what had arrived when the counter
+    stood there: revisions are only ever added, each with the next change number in the
+    order writers commit, so the pages together are the listing of that one moment, whatever
+    commits meanwhile (a listing never skips a revision, nor lists one the anchor it comes
+    with says is still to come). The categories are looked up now; the first page is read
+    when the iterator is first advanced.
+    """
+    if not wanted.get_config and bool(wanted.categories) != bool(wanted.classifications):
+        return iter(())
     with store.engine.connect() as conn:
-        if wanted.categories:
-            products = with_descendants(conn, [i.update_id for i in wanted.categories])
-            fresh_products = with_descendants(
-                conn, [i.update_id for i in wanted.categories if not i.delta]
-            )
-            classes = [i.update_id for i in wanted.classifications]
-            fresh_classes = [i.update_id for i in wanted.classifications if not i.delta]
-            query = query.where(names_any(products)).where(names_any(classes))
+        selected = _Selection.resolve(conn, wanted, through)
+    return _listing(store, selected, page)
+
+
+@dataclass(frozen=True, slots=True)
+class _Selection:
+    """A filter with its categories resolved: `where(revision)` says whether a revision
+    (`t.revision` or an alias of it) is listed."""
+
+    wanted: RevisionFilter
+    through: int | None
+    products: tuple[str, ...] = ()
+    fresh_products: tuple[str, ...] = ()
+    classes: tuple[str, ...] = ()
+    fresh_classes: tuple[str, ...] = ()
+
+    @classmethod
+    def resolve(cls, conn: Connection, wanted: RevisionFilter, through: int | None) -> _Selection:
+        if wanted.get_config or not wanted.categories:
+            return cls(wanted, through)
+        return cls(
+            wanted,
+            through,
+            tuple(with_descendants(conn, [i.update_id for i in wanted.categories])),
+            tuple(with_descendants(conn, [i.update_id for i in wanted.categories if not i.delta])),
+            tuple(i.update_id for i in wanted.classifications),
+            tuple(i.update_id for i in wanted.classifications if not i.delta),
+        )
+
+    def where(self, rev: FromClause) -> ColumnElement[bool]:
+        wanted = self.wanted
+        number = rev.c.change_number
+        clauses: list[ColumnElement[bool]] = []
+        if self.through is not None:
+            clauses.append(number <= self.through)
+        if wanted.get_config:
+            clauses.append(rev.c.update_type.in_(CONFIG_TYPES))
             if wanted.since is not None:
-                query = query.where(
+                clauses.append(number > wanted.since)
+            return and_(*clauses)
+        clauses.append(rev.c.update_type.in_(UPDATE_TYPES))
+        if wanted.categories:
+            clauses += [names_any(self.products, rev), names_any(self.classes, rev)]
+            if wanted.since is not None:
+                clauses.append(
                     or_(
-                        rev.c.change_number > wanted.since,
-                        names_any(fresh_products),
-                        names_any(fresh_classes),
+                        number > wanted.since,
+                        names_any(self.fresh_products, rev),
+                        names_any(self.fresh_classes, rev),
                     )
                 )
         elif wanted.since is not None:
-            query = query.where(rev.c.change_number > wanted.since)
-        listed = [RevisionKey(uid, number) for uid, number in conn.execute(query)]
-        return listed + _bundle_leaves(conn, listed)
+            clauses.append(number > wanted.since)
+        return and_(*clauses)
 
 
-def names_any(category_ids: Sequence[str]) -> ColumnElement[bool]:
-    """The revision names one of `category_ids` in its prerequisites (any kind of group)."""
+def _listing(store: UpdateStore, selected: _Selection, page: int) -> Iterator[RevisionKey]:
+    rev = t.revision
+    query = (
+        select(rev.c.update_id, rev.c.revision_number, rev.c.change_number, rev.c.id)
+        .where(selected.where(rev))
+        .order_by(rev.c.change_number, rev.c.id)
+        .limit(page)
+    )
+    after: tuple[int, int] | None = None
+    while True:
+        paged = query
+        if after is not None:  # keyset: past the last row read, by (change number, id)
+            paged = query.where(rev.c.change_number >= after[0]).where(
+                or_(rev.c.change_number > after[0], rev.c.id > after[1])
+            )
+        with store.engine.connect() as conn:
+            rows = conn.execute(paged).all()
+        for uid, number, _change, _id in rows:
+            yield RevisionKey(uid, number)
+        if len(rows) < page:
+            break
+        after = (rows[-1][2], rows[-1][3])
+    if not selected.wanted.get_config:
+        yield from _bundle_leaves(store, selected, page)
+
+
+def _bundle_leaves(store: UpdateStore, selected: _Selection, page: int) -> Iterator[RevisionKey]:
+    """The stored revisions that the listed bundles name, not listed themselves, by id.
+
+    The listed bundles are read first (a materialized CTE), so the database starts from them
+    whatever it guesses of the filter's selectivity: a delta's few, not every relation. One
+    query (paging it would run the join again for each page), its rows streamed: a
+    server-side cursor on PostgreSQL, SQLite's own stepping."""
     rel = t.revision_relation
+    bundle = t.revision.alias("bundle")
+    leaf = t.revision.alias("leaf")
+    bundles = (
+        select(bundle.c.update_id, bundle.c.revision_number)
+        .where(selected.where(bundle))
+        .cte("listed_bundle")
+        .prefix_with("MATERIALIZED")
+    )
+    joined = bundles.join(
+        rel,
+        and_(
+            rel.c.update_id == bundles.c.update_id,
+            rel.c.revision_number == bundles.c.revision_number,
+        ),
+    ).join(
+        leaf,
+        and_(
+            leaf.c.update_id == rel.c.target_update_id,
+            leaf.c.revision_number == rel.c.target_revision,
+        ),
+    )
+    query = (
+        select(leaf.c.update_id, leaf.c.revision_number)
+        .distinct()
+        .select_from(joined)
+        .where(rel.c.kind == "bundle")
+        .where(not_(selected.where(leaf)))
+        .order_by(leaf.c.update_id, leaf.c.revision_number)
+    )
+    with store.engine.connect() as conn:  # one query, its rows streamed `page` at a time
+        rows = conn.execution_options(stream_results=True, yield_per=page).execute(query)
+        for uid, number in rows:
+            yield RevisionKey(uid, number)
+
+
+def names_any(category_ids: Sequence[str], rev: FromClause = t.revision) -> ColumnElement[bool]:
+    """The revision (`rev`: the revision table or an alias) names one of `category_ids` in
+    its prerequisites (any kind of group)."""
     if not category_ids:
         return false()
+    rel = t.revision_relation.alias("named")
     return exists().where(
         and_(
-            rel.c.update_id == t.revision.c.update_id,
-            rel.c.revision_number == t.revision.c.revision_number,
+            rel.c.update_id == rev.c.update_id,
+            rel.c.revision_number == rev.c.revision_number,
             rel.c.kind.in_(("category", "prerequisite")),
             rel.c.target_update_id.in_(list(category_ids)),
         )
@@ -115,19 +240,3 @@ def with_descendants(conn: Connection, roots: Iterable[str]) -> list[str]:
         frontier = {uid for (uid,) in conn.execute(children)} - found
         found |= frontier
     return sorted(found)
-
-
-def _bundle_leaves(conn: Connection, listed: list[RevisionKey]) -> list[RevisionKey]:
-    """The stored revisions that the listed bundles name, not already listed."""
-    rel = t.revision_relation
-    columns = (rel.c.kind, rel.c.target_update_id, rel.c.target_revision)
-    named = list(
-        dict.fromkeys(
-            RevisionKey(target, number)
-            for _uid, _rev, kind, target, number in t.rows_for_revisions(conn, rel, columns, listed)
-            if kind == "bundle" and number is not None
-        )
-    )
-    seen = set(listed)
-    held = {RevisionKey(uid, rev) for uid, rev in t.rows_for_revisions(conn, t.revision, (), named)}
-    return [key for key in named if key in held and key not in seen]

@@ -2,7 +2,8 @@
 
 `StoreBackend` answers the protocol service's questions from the update server's store:
 its identity and cookie key, its change counter (behind every anchor it hands out), the
-revisions a downstream's filter selects, and their documents; for a replica, its target
+revisions a downstream's filter selects (streamed from the store page by page, up to the
+counter the anchor carries), and their documents; for a replica, its target
 groups, deployments (changed after a deployment counter value), dead deployments and
 hidden updates. Downstream servers are registered on first contact, within its
 `DownstreamLimits` (per source address, in all, forgotten when not seen for a while).
@@ -10,7 +11,7 @@ hidden updates. Downstream servers are registered on first contact, within its
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
 from updatesync.metadata.export import DEFAULT_LANGUAGES
@@ -24,7 +25,7 @@ from updatesync.updateserver.peers import (
     server_identity,
     touch_downstream,
 )
-from updatesync.updateserver.selection import FilterItem, RevisionFilter, select_revisions
+from updatesync.updateserver.selection import FilterItem, RevisionFilter, iter_revisions
 from updatesync.updateserver.store import UpdateStore
 from updatesync.wsusss.messages import ServerSyncDeployment, ServerSyncTargetGroup
 from updatesync.wsusss.service import (
@@ -67,14 +68,16 @@ class StoreBackend:
             for lang in DEFAULT_LANGUAGES
         ]
 
-    def list_revisions(self, query: RevisionQuery) -> list[RevisionKey]:
+    def list_revisions(self, query: RevisionQuery) -> Iterator[RevisionKey]:
+        """The revisions `query` selects, up to `query.through`, read from the store a page
+        at a time as the iterator is advanced (the categories are looked up at once)."""
         wanted = RevisionFilter(
             get_config=query.get_config,
             since=query.since,
             categories=tuple(FilterItem(uid, delta) for uid, delta in query.categories),
             classifications=tuple(FilterItem(uid, delta) for uid, delta in query.classifications),
         )
-        return select_revisions(self.store, wanted)
+        return iter_revisions(self.store, wanted, through=query.through)
 
     def documents(self, keys: Sequence[RevisionKey]) -> list[ServedDocument]:
         try:

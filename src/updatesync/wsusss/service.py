@@ -19,23 +19,32 @@ and dead deployments after the deployment anchor it sends (all of them without o
 the hidden updates; the new anchor carries the backend's deployment counter, as the
 revision anchors carry its change counter. A downstream that calls it is noted as a
 replica (only a replica may call it).
+
+Large answers are streamed (`stream_write.py`): GetRevisionIdList's keys are read from the
+backend as they are written, GetUpdateData's documents written one after another; an answer
+over `CHUNK_CHARS` goes out chunked, without Content-Length, a smaller one whole. Every check
+is made before the first byte, so every fault is still a fault; a failure after it cuts the
+connection (`AnswerCut`). At most `SOAP_WORKERS` answers are worked on at once.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+import anyio
+import anyio.to_thread
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Send
 
 from updatesync.metadata.model import RevisionKey
 from updatesync.security.limits import JSON_BODY_LIMIT, MB, BodyLimits
@@ -57,14 +66,11 @@ from updatesync.wsusss.messages import (
     GetDeploymentsRequest,
     GetDeploymentsResponse,
     GetRevisionIdListRequest,
-    GetRevisionIdListResponse,
     GetUpdateDataRequest,
-    GetUpdateDataResponse,
     Message,
     MonitoredServicesResponse,
     PingRequest,
     PingResponse,
-    RevisionIdList,
     ServerAuthConfig,
     ServerSyncConfigData,
     ServerSyncDeployment,
@@ -73,12 +79,17 @@ from updatesync.wsusss.messages import (
     ServerSyncTargetGroup,
     ServerSyncUpdateData,
     ServerSyncUrlData,
-    ServerUpdateData,
     UnsupportedOperationError,
     parse_protocol_version,
     parse_request,
 )
-from updatesync.wsusss.soap import CONTENT_TYPE, escape_text, service_for_path
+from updatesync.wsusss.soap import CONTENT_TYPE, service_for_path
+from updatesync.wsusss.stream_write import (
+    CHUNK_CHARS,
+    StreamedMessage,
+    revision_id_list,
+    update_data,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +98,18 @@ MAX_UPDATES_PER_REQUEST = 100
 SOAP_BODY_LIMIT = 2 * MB
 """The largest SOAP request taken. The biggest of the captured exchanges is under 1 KB, and
 a GetUpdateData of `MAX_UPDATES_PER_REQUEST` updates about 10 KB: ample headroom."""
+SOAP_WORKERS = 4
+"""At most this many SOAP answers are worked on at once (each in a worker thread, one step of
+a streamed answer at a time); further requests wait their turn. The GIL lets no more than one
+run anyway, and each answer being built holds its documents: fifty downstream servers asking
+at once would otherwise hold fifty answers' worth, and spread them over as many threads'
+malloc arenas."""
+MALLOC_ARENAS = 1
+"""How many malloc arenas the serving process keeps (glibc's M_ARENA_MAX), set when the app is
+made: glibc gives each worker thread an arena of its own, each grown to the largest answer it
+built and kept. Fifty downstream servers syncing the 2024 export at once: an upstream peak of
+300 MiB with glibc's default, 214 to 285 MiB with one arena (bench/fanout.py, a loaded 2-core
+machine); the GIL serializes the threads anyway."""
 RESPONSE_BUDGET = 2_000_000
 """GetUpdateData answers stay under this many bytes ([MS-WSUSSS] note 37)."""
 AUTHORIZATION_LIFETIME = timedelta(minutes=240)
@@ -152,6 +175,9 @@ class RevisionQuery:
     since: int | None
     categories: tuple[tuple[str, bool], ...] = ()
     classifications: tuple[tuple[str, bool], ...] = ()
+    through: int | None = None
+    """List only what had arrived when the change counter stood here (the anchor handed out
+    with the listing carries it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +217,10 @@ class UpstreamBackend(Protocol):
 
     def languages(self) -> Sequence[Language]: ...
 
-    def list_revisions(self, query: RevisionQuery) -> list[RevisionKey]: ...
+    def list_revisions(self, query: RevisionQuery) -> Iterable[RevisionKey]:
+        """The revisions `query` selects, in the order they arrived; may be read lazily
+        (a listing is streamed to the downstream as it is read)."""
+        ...
 
     def documents(self, keys: Sequence[RevisionKey]) -> list[ServedDocument]: ...
 
@@ -216,6 +245,17 @@ class UpstreamBackend(Protocol):
     ) -> None: ...
 
 
+def escaped_size(text: str) -> int:
+    """The UTF-8 size of `text` once escaped as element content (`soap.escape_text`),
+    counted without making the escaped copy."""
+    size = len(text) if text.isascii() else len(text.encode("utf-8"))
+    return size + 3 * (text.count("<") + text.count(">")) + 4 * (text.count("&") + text.count("\r"))
+
+
+class AnswerCut(Exception):
+    """Writing a streamed answer failed after its first bytes were sent (logged already)."""
+
+
 class _Fault(Exception):
     def __init__(self, code: ErrorCode, message: str = "") -> None:
         self.code = code
@@ -232,6 +272,8 @@ class UpstreamService:
     response_budget: int = RESPONSE_BUDGET
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     on_error: Callable[[str, BaseException], None] | None = None
+    stream_threshold: int = CHUNK_CHARS
+    """Answers longer than this many bytes are sent in chunks (no Content-Length)."""
 
     def __post_init__(self) -> None:
         ident = self.backend.identity()
@@ -250,6 +292,26 @@ class UpstreamService:
     ) -> tuple[int, bytes]:
         """Answer one POST: (HTTP status, response body). `url` (the service address as
         the downstream called it) goes into a fault's `faultactor`, as Windows does."""
+        status, answer = self.answer(body, path, soap_action, peer, url)
+        return status, answer if isinstance(answer, bytes) else b"".join(answer)
+
+    def answer(
+        self,
+        body: bytes,
+        path: str,
+        soap_action: str | None,
+        peer: str | None,
+        url: str | None = None,
+    ) -> tuple[int, bytes | Iterator[bytes]]:
+        """Answer one POST as `handle` does, a large answer as an iterator of chunks.
+
+        Everything checked before the first byte (cookie, filter, anchor, the first page of a
+        listing) still ends in a fault. An answer that fits in `stream_threshold` characters
+        is returned whole (sent with its Content-Length); a larger one is the chunks read so
+        far followed by the rest as it is written. Should writing the rest fail (its
+        database gone), the failure is logged and `on_error` told, and the iterator raises
+        `AnswerCut`: the connection is to be closed without ending the answer, so the
+        downstream sees a truncated body, never a complete-looking one."""
         service = service_for_path(path)
         try:
             if service is None:
@@ -260,7 +322,18 @@ class UpstreamService:
                 raise _Fault(ErrorCode.INVALID_PARAMETERS, exc.operation or "operation") from exc
             except ProtocolError as exc:
                 raise _Fault(ErrorCode.INVALID_PARAMETERS, exc.element or "") from exc
-            return 200, self._dispatch(request, peer).to_xml()
+            message = self._dispatch(request, peer)
+            if not isinstance(message, StreamedMessage):
+                return 200, message.to_xml()
+            chunks = message.chunks()
+            start: list[bytes] = []
+            size = 0
+            for chunk in chunks:
+                start.append(chunk)
+                size += len(chunk)
+                if size >= self.stream_threshold:
+                    return 200, self._guarded(start, chunks, message.operation)
+            return 200, b"".join(start)
         except _Fault as fault:
             return FAULT_HTTP_STATUS, build_fault(
                 fault.code, fault.message, method=soap_action, actor=url
@@ -273,7 +346,22 @@ class UpstreamService:
                 ErrorCode.INTERNAL_SERVER_ERROR, method=soap_action, actor=url
             )
 
-    def _dispatch(self, request: Message, peer: str | None) -> Message:
+    def _guarded(
+        self, start: list[bytes], rest: Iterator[bytes], operation: str
+    ) -> Iterator[bytes]:
+        yield from start
+        start.clear()
+        try:
+            yield from rest
+        except Exception as exc:
+            logger.error(
+                "upstream service: %s failed while its answer was sent: %s", operation, exc
+            )
+            if self.on_error is not None:
+                self.on_error(operation, exc)
+            raise AnswerCut(operation) from exc
+
+    def _dispatch(self, request: Message, peer: str | None) -> Message | StreamedMessage:
         match request:
             case GetAuthConfigRequest():
                 return self.get_auth_config()
@@ -380,7 +468,9 @@ class UpstreamService:
         )
         return GetConfigDataResponse(config)
 
-    def get_revision_id_list(self, request: GetRevisionIdListRequest) -> GetRevisionIdListResponse:
+    def get_revision_id_list(self, request: GetRevisionIdListRequest) -> StreamedMessage:
+        """The listing, streamed: every check (cookie, filter, anchor against the change
+        counter) is made before it is read; it stops at the counter its new anchor carries."""
         claims = self._session(request.cookie)
         wanted = request.filter
         if wanted is None:
@@ -399,14 +489,15 @@ class UpstreamService:
             since=anchor.change_number if anchor is not None else None,
             categories=tuple((i.id.lower(), i.delta) for i in wanted.categories or ()),
             classifications=tuple((i.id.lower(), i.delta) for i in wanted.classifications or ()),
+            through=counter,
         )
-        listed = self.backend.list_revisions(query)
+        listed = iter(self.backend.list_revisions(query))
         new_anchor = Anchor.issue(counter, self.clock()).format()
         if not wanted.get_config:
             self.backend.note_downstream(str(claims.dss_id), sync_anchor=new_anchor)
-        return GetRevisionIdListResponse(RevisionIdList(new_anchor, tuple(listed)))
+        return revision_id_list(new_anchor, lambda: listed)
 
-    def get_update_data(self, request: GetUpdateDataRequest) -> GetUpdateDataResponse:
+    def get_update_data(self, request: GetUpdateDataRequest) -> StreamedMessage:
         self._session(request.cookie)
         ids = request.update_ids
         if ids is None or len(ids) > self.max_updates_per_request:
@@ -418,7 +509,7 @@ class UpstreamService:
         updates: list[ServerSyncUpdateData] = []
         size = 600
         for doc in documents:
-            cost = len(escape_text(doc.xml).encode("utf-8")) + 250 + 40 * len(doc.file_digests)
+            cost = escaped_size(doc.xml) + 250 + 40 * len(doc.file_digests)
             if updates and size + cost > self.response_budget:
                 break  # the downstream asks again for the rest
             size += cost
@@ -434,7 +525,7 @@ class UpstreamService:
             for digest in dict.fromkeys(digests)
             if digest in urls
         )
-        return GetUpdateDataResponse(ServerUpdateData(tuple(updates), file_urls))
+        return update_data(tuple(updates), file_urls)
 
     def get_deployments(self, request: GetDeploymentsRequest) -> GetDeploymentsResponse:
         claims = self._session(request.cookie)
@@ -482,6 +573,47 @@ class UpstreamService:
         )
 
 
+def limit_malloc_arenas(arenas: int) -> bool:
+    """Keep this process's malloc arenas to `arenas` (glibc's `mallopt(M_ARENA_MAX)`); False
+    where the C library has no such setting (musl, macOS), which then keeps its own ways."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(_M_ARENA_MAX, arenas))
+
+
+_M_ARENA_MAX = -8
+_END = object()
+
+
+async def _in_workers(
+    chunks: Iterator[bytes], workers: anyio.CapacityLimiter
+) -> AsyncIterator[bytes]:
+    """The chunks, each written in a worker thread of `workers` (a slow reader holds none)."""
+    while True:
+        chunk = await anyio.to_thread.run_sync(next, chunks, _END, limiter=workers)
+        if chunk is _END:
+            return
+        yield chunk  # type: ignore[misc]
+
+
+class _CutOnError(StreamingResponse):
+    """A chunked answer that, when writing it fails (`AnswerCut`), ends without its last
+    chunk: the server then closes the connection, and the client sees a truncated body."""
+
+    async def stream_response(self, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        try:
+            async for chunk in self.body_iterator:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except AnswerCut:
+            return
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
 def create_app(
     backend: UpstreamBackend,
     *,
@@ -492,6 +624,8 @@ def create_app(
     Its request bodies (`app.state.body_limits`, applied where it is served): a SOAP request
     at most `SOAP_BODY_LIMIT`, a call to `extra_routes` at most `JSON_BODY_LIMIT`."""
     service = UpstreamService(backend, on_error=on_error)
+    workers = anyio.CapacityLimiter(SOAP_WORKERS)
+    limit_malloc_arenas(MALLOC_ARENAS)
 
     async def soap(request: Request) -> Response:
         if request.method != "POST":
@@ -504,14 +638,23 @@ def create_app(
         body = await request.body()
         peer = request.client.host if request.client else None
         url = f"{request.url.scheme}://{request.url.netloc}{request.url.path}"
-        status, payload = await run_in_threadpool(
-            service.handle, body, request.url.path, request.headers.get("soapaction"), peer, url
+        status, payload = await anyio.to_thread.run_sync(
+            service.answer,
+            body,
+            request.url.path,
+            request.headers.get("soapaction"),
+            peer,
+            url,
+            limiter=workers,
         )
-        return Response(payload, status_code=status, media_type=CONTENT_TYPE)
+        if isinstance(payload, bytes):
+            return Response(payload, status_code=status, media_type=CONTENT_TYPE)
+        return _CutOnError(_in_workers(payload, workers), status, media_type=CONTENT_TYPE)
 
     routes = [*extra_routes, Route("/{path:path}", soap, methods=["GET", "POST"])]
     app = Starlette(routes=routes)
     app.state.service = service
+    app.state.soap_workers = workers
     app.state.body_limits = BodyLimits(
         default=SOAP_BODY_LIMIT, prefixes={route.path: JSON_BODY_LIMIT for route in extra_routes}
     )
