@@ -26,7 +26,9 @@ import time
 from pathlib import Path
 
 import import_catalog
-from protocol_sync import CLI, free_port, peak_of, run, serve
+from docstats import catalog_doc_stats, doc_stats_line
+from peak import peak_command, read_peak_mib
+from protocol_sync import free_port, peak_of, run, serve
 from updatesync.updateserver.store import UpdateStore
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "wsus-exports"
@@ -62,7 +64,10 @@ def sync_all(url: str, folders: list[Path]) -> tuple[float, list[float], list[fl
     for n, (folder, log) in enumerate(zip(folders, logs, strict=True)):
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [*CLI, "updateserver", "sync", "--data", str(folder), "--upstream", url],
+                peak_command(
+                    ["updateserver", "sync", "--data", str(folder), "--upstream", url],
+                    folder.with_suffix(".peak"),
+                ),
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -71,13 +76,13 @@ def sync_all(url: str, folders: list[Path]) -> tuple[float, list[float], list[fl
     peaks = [0.0] * len(folders)
     failed: list[int] = []
     while processes:
-        pid, status, usage = os.wait4(-1, 0)
+        pid, status = os.waitpid(-1, 0)
         if pid not in processes:
             continue
         n, process = processes.pop(pid)
         process.returncode = os.waitstatus_to_exitcode(status)
         seconds[n] = time.perf_counter() - started
-        peaks[n] = usage.ru_maxrss / 1024
+        peaks[n] = read_peak_mib(folders[n].with_suffix(".peak")) or float("nan")
         if process.returncode != 0:
             failed.append(n)
     wall = time.perf_counter() - started
@@ -135,10 +140,13 @@ def main() -> None:
     cabinet = args.cabinet or default_cabinet()
     print(f"machine: {import_catalog.machine()}")
     print(f"upstream: {cabinet.name}, {args.downstreams} downstream servers at once")
+    stats = catalog_doc_stats(cabinet)
+    print(doc_stats_line(stats))
     with tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmp:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         r = bench(cabinet, args.downstreams, work)
+    r.update(doc_mean_chars=stats["doc_mean_chars"], doc_p95_chars=stats["doc_p95_chars"])
     print(
         f"{r['downstreams']:.0f} downstreams, each {r['revisions']:.0f} revisions, all equal "
         f"to the upstream's"

@@ -45,6 +45,7 @@ from typing import Any
 import httpx
 
 import import_catalog
+from docstats import catalog_doc_stats, doc_stats_line
 from updatesync.config import load_hierarchy
 from updatesync.demo import example_hierarchy
 from updatesync.logs.cmtrace import LogEntry, read_cmtrace
@@ -361,6 +362,7 @@ def catalogs(size: int, changes: int, work: Path) -> tuple[Path, Path]:
     if not month2.exists():
         with read_export(month1) as previous:
             write_export(month2, evolve_catalog(previous.records(), changes, seed=size + 1))
+    print(f"  {size}: {doc_stats_line(catalog_doc_stats(month1))}", flush=True)
     return month1, month2
 
 

@@ -19,13 +19,15 @@ import argparse
 import json
 import os
 import platform
-import resource
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from peak import own_peak_mib
+from updatesync.metadata.generator.shape import size_stats
 
 
 def machine() -> str:
@@ -46,7 +48,7 @@ def machine() -> str:
 
 
 def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return own_peak_mib()  # VmHWM: ru_maxrss would carry the parent's (peak.py)
 
 
 def run_updatesync(cab: Path, work: Path) -> dict[str, float]:
@@ -66,12 +68,9 @@ def run_updatesync(cab: Path, work: Path) -> dict[str, float]:
 
 
 def document_sizes(lengths: list[int]) -> dict[str, float]:
-    """Mean and 95th percentile of the documents' sizes, in characters."""
-    if not lengths:
-        return {"doc_mean_chars": 0, "doc_p95_chars": 0}
-    ordered = sorted(lengths)
-    p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
-    return {"doc_mean_chars": round(sum(ordered) / len(ordered)), "doc_p95_chars": p95}
+    """Mean and 95th percentile of the documents' sizes, in characters (as docstats.py)."""
+    mean, p95 = size_stats(lengths)
+    return {"doc_mean_chars": round(mean), "doc_p95_chars": round(p95)}
 
 
 def run_floor(cab: Path, work: Path) -> dict[str, float]:

@@ -6,6 +6,7 @@ For generated catalogs (10k and 100k updates by default):
   the full sync's revisions per second;
 - A imports next month's catalog (100 changes); B syncs again: the delta sync's time;
 - peak memory (RSS) of both processes;
+- the mean and 95th percentile of the catalog's document sizes (bench/docstats.py);
 - the import floor of bench/import_catalog.py (read the cabinet, parse with lxml, bulk insert into
   an empty SQLite table) for the same catalog, and the ratio of the full sync to it.
 With `--database postgresql` both stores are on PostgreSQL (a throwaway database each, made on
@@ -33,6 +34,8 @@ import httpx
 import backends
 import import_catalog
 from backends import Throwaway
+from docstats import catalog_doc_stats, doc_stats_line
+from peak import peak_command, read_peak_mib
 
 CLI = [sys.executable, "-m", "updatesync"]
 
@@ -118,6 +121,8 @@ def bench_size(size: int, work: Path, kind: str, server: str | None) -> dict[str
             server_process.terminate()
             server_process.wait()
     floor = import_catalog.measure("floor", cab)
+    stats = catalog_doc_stats(cab)
+    print(f"  {size}: {doc_stats_line(stats)}")
     return {
         "revisions": revisions,
         "full_seconds": full[0],
@@ -127,24 +132,29 @@ def bench_size(size: int, work: Path, kind: str, server: str | None) -> dict[str
         "upstream_peak": upstream_peak,
         "floor_seconds": floor["seconds"],
         "floor_rate": floor["revisions"] / floor["seconds"],
+        "doc_mean_chars": stats["doc_mean_chars"],
+        "doc_p95_chars": stats["doc_p95_chars"],
     }
 
 
 def _timed_sync(data: Path, database: Throwaway | None, url: str) -> tuple[float, float]:
+    """(seconds, the sync's own peak memory in MiB: bench/peak.py)."""
+    peak_file = data.with_name(data.name + ".peak")
     start = time.perf_counter()
     process = subprocess.Popen(
-        [*CLI, "updateserver", "sync", *store_args(data, database), "--upstream", url],
+        peak_command(
+            ["updateserver", "sync", *store_args(data, database), "--upstream", url], peak_file
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=environment(database),
     )
-    _pid, status, usage = os.wait4(process.pid, 0)
+    _out, err = process.communicate()
     seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        err = process.stderr.read() if process.stderr else ""
+    if process.returncode != 0:
         raise SystemExit(f"sync from {url} failed:\n{err}")
-    return seconds, usage.ru_maxrss / 1024
+    return seconds, read_peak_mib(peak_file) or float("nan")
 
 
 def main() -> None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import tempfile
 import time
@@ -33,34 +32,34 @@ from pathlib import Path
 import backends
 import import_catalog
 from backends import Throwaway
+from docstats import catalog_doc_stats
+from peak import peak_command, read_peak_mib
 from protocol_sync import CLI, environment, free_port, peak_of, serve, store_args
 
 
 def document_sizes(cab: Path) -> tuple[float, float]:
-    """(mean, 95th percentile) of the documents' sizes in characters."""
-    from updatesync.metadata.export import read_export
-
-    sizes: list[int] = []
-    with read_export(cab) as export:
-        sizes.extend(len(record.xml) for record in export.records())
-    sizes.sort()
-    if not sizes:
-        return 0.0, 0.0
-    return sum(sizes) / len(sizes), float(sizes[min(len(sizes) - 1, int(len(sizes) * 0.95))])
+    """(mean, 95th percentile) of the documents' sizes in characters (bench/docstats.py)."""
+    stats = catalog_doc_stats(cab)
+    return stats["doc_mean_chars"], stats["doc_p95_chars"]
 
 
 def timed(args: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Run an updatesync command to its end: (seconds, peak RSS in MiB)."""
-    start = time.perf_counter()
-    process = subprocess.Popen(
-        [*CLI, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
-    )
-    _pid, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        err = process.stderr.read() if process.stderr else ""
-        raise SystemExit(f"updatesync {' '.join(args)} failed:\n{err}")
-    return seconds, usage.ru_maxrss / 1024
+    """Run an updatesync command to its end: (seconds, its own peak RSS in MiB: peak.py)."""
+    with tempfile.TemporaryDirectory(prefix="bench-peak-") as tmp:
+        peak_file = Path(tmp) / "peak"
+        start = time.perf_counter()
+        process = subprocess.Popen(
+            peak_command(args, peak_file),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        _out, err = process.communicate()
+        seconds = time.perf_counter() - start
+        if process.returncode != 0:
+            raise SystemExit(f"updatesync {' '.join(args)} failed:\n{err}")
+        return seconds, read_peak_mib(peak_file) or float("nan")
 
 
 def bench_size(size: int, work: Path, kind: str, server: str | None) -> dict[str, float]:

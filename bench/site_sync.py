@@ -26,7 +26,6 @@ import json
 import os
 import resource
 import shutil
-import statistics
 import sys
 import tempfile
 import threading
@@ -38,6 +37,7 @@ import httpx
 
 import backends
 import import_catalog
+from docstats import catalog_doc_stats
 from updatesync.config import load_hierarchy
 from updatesync.config.databases import password_variable
 from updatesync.logs.cmtrace import read_cmtrace
@@ -140,11 +140,10 @@ class RssSampler:
         return max(inside) - inside[0] if inside else float("nan")
 
 
-def doc_sizes(cabinet: Path) -> tuple[float, int]:
-    """(mean, 95th percentile) of the revision documents' size in characters."""
-    with read_export(cabinet) as export:
-        sizes = sorted(len(record.xml) for record in export.records())
-    return statistics.fmean(sizes), sizes[min(len(sizes) - 1, int(0.95 * len(sizes)))]
+def doc_sizes(cabinet: Path) -> tuple[float, float]:
+    """(mean, 95th percentile) of the revision documents' size in characters (docstats)."""
+    stats = catalog_doc_stats(cabinet)
+    return stats["doc_mean_chars"], stats["doc_p95_chars"]
 
 
 def databases(stack: ExitStack, kind: str, server: str | None, size: int) -> dict[str, str]:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from peak_memory import run_measured
 
 from updatesync.metadata.export import read_export
 from updatesync.metadata.generator import catalog_stats
@@ -20,15 +20,9 @@ CLI = [sys.executable, "-m", "updatesync"]
 
 def _import_peak(cabinet: Path, data: Path) -> float:
     """Peak memory of an import run in a child process of its own."""
-    process = subprocess.Popen(
-        [*CLI, "updateserver", "import", "--data", str(data), str(cabinet)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    _pid, status, usage = os.wait4(process.pid, 0)
-    stderr = process.stderr.read().decode() if process.stderr else ""
-    assert os.waitstatus_to_exitcode(status) == 0, stderr
-    return usage.ru_maxrss / 1024
+    run = run_measured(["updateserver", "import", "--data", str(data), str(cabinet)], data.parent)
+    assert run.returncode == 0, run.output
+    return run.peak_mib
 
 
 def test_a_100k_update_catalog_imports_with_the_memory_of_a_10k_one(tmp_path: Path) -> None:

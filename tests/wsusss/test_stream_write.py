@@ -4,7 +4,6 @@ served chunked over real HTTP and read by the downstream's client; cut when writ
 from __future__ import annotations
 
 import itertools
-import platform
 import threading
 import time
 import tracemalloc
@@ -40,13 +39,11 @@ from updatesync.wsusss.messages import (
     operation_for,
 )
 from updatesync.wsusss.service import (
-    MALLOC_ARENAS,
     SOAP_WORKERS,
     RevisionQuery,
     ServedDocument,
     create_app,
     escaped_size,
-    limit_malloc_arenas,
 )
 from updatesync.wsusss.soap import CONTENT_TYPE, SERVER_SYNC_PATH, escape_text
 from updatesync.wsusss.stream_write import revision_id_list, update_data
@@ -248,9 +245,3 @@ def test_more_downstreams_than_workers_get_at_most_soap_workers_answers_built_at
         backend.go.set()
         assert [a.result(60) for a in answers] == [len(keys)] * asking
     assert backend.most_inside == SOAP_WORKERS
-
-
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="M_ARENA_MAX is glibc's")
-def test_the_serving_process_keeps_one_malloc_arena_on_glibc() -> None:
-    assert limit_malloc_arenas(MALLOC_ARENAS) is True
-    assert MALLOC_ARENAS == 1

@@ -29,7 +29,6 @@ connection (`AnswerCut`). At most `SOAP_WORKERS` answers are worked on at once.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import re
 import uuid
@@ -46,6 +45,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Send
 
+from updatesync.config.memory import limit_malloc_arenas
 from updatesync.metadata.model import RevisionKey
 from updatesync.security.limits import JSON_BODY_LIMIT, MB, BodyLimits
 from updatesync.wsusss.anchors import Anchor, AnchorError
@@ -104,12 +104,6 @@ a streamed answer at a time); further requests wait their turn. The GIL lets no 
 run anyway, and each answer being built holds its documents: fifty downstream servers asking
 at once would otherwise hold fifty answers' worth, and spread them over as many threads'
 malloc arenas."""
-MALLOC_ARENAS = 1
-"""How many malloc arenas the serving process keeps (glibc's M_ARENA_MAX), set when the app is
-made: glibc gives each worker thread an arena of its own, each grown to the largest answer it
-built and kept. Fifty downstream servers syncing the 2024 export at once: an upstream peak of
-300 MiB with glibc's default, 214 to 285 MiB with one arena (bench/fanout.py, a loaded 2-core
-machine); the GIL serializes the threads anyway."""
 RESPONSE_BUDGET = 2_000_000
 """GetUpdateData answers stay under this many bytes ([MS-WSUSSS] note 37)."""
 AUTHORIZATION_LIFETIME = timedelta(minutes=240)
@@ -573,17 +567,6 @@ class UpstreamService:
         )
 
 
-def limit_malloc_arenas(arenas: int) -> bool:
-    """Keep this process's malloc arenas to `arenas` (glibc's `mallopt(M_ARENA_MAX)`); False
-    where the C library has no such setting (musl, macOS), which then keeps its own ways."""
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    return bool(mallopt(_M_ARENA_MAX, arenas))
-
-
-_M_ARENA_MAX = -8
 _END = object()
 
 
@@ -625,7 +608,7 @@ def create_app(
     at most `SOAP_BODY_LIMIT`, a call to `extra_routes` at most `JSON_BODY_LIMIT`."""
     service = UpstreamService(backend, on_error=on_error)
     workers = anyio.CapacityLimiter(SOAP_WORKERS)
-    limit_malloc_arenas(MALLOC_ARENAS)
+    limit_malloc_arenas()  # config.memory: answers built in worker threads
 
     async def soap(request: Request) -> Response:
         if request.method != "POST":

@@ -72,6 +72,7 @@ from typing import Final
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
+from updatesync.config.memory import limit_malloc_arenas
 from updatesync.logs.softwaredistribution import SoftwareDistributionLog
 from updatesync.metadata.errors import MetadataError
 from updatesync.updateserver.errors import UpdateServerError
@@ -130,6 +131,7 @@ def sync_from_upstream(
     (`sync_lock`: one sync per store, across processes).
     """
     url = settings.upstream_url.strip().rstrip("/")
+    limit_malloc_arenas()  # before the pipeline's threads: one arena (config.memory)
     own_client = client is None
     try:
         # Plain http has no certificate to verify: no CA bundle is loaded for it (tens of ms).
