@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from databases import Database
+from sqlalchemy import event, inspect
 
 from updatesync.metadata.document import parse_update
 from updatesync.metadata.export import ExportRecord, write_export
@@ -18,6 +19,7 @@ from updatesync.updateserver.selection import (
     RevisionFilter,
     iter_revisions,
     select_revisions,
+    with_descendants,
 )
 from updatesync.updateserver.store import UpdateStore
 
@@ -173,3 +175,34 @@ def test_a_listing_read_in_pages_stops_at_the_counter_it_began_with(
     new_keys = {r.key for r in evolved} - {r.key for r in catalog}
     next_delta = set(select_revisions(store, RevisionFilter(get_config=False, since=counter)))
     assert {k for k in new_keys if k in set(select_revisions(store, every_update))} <= next_delta
+
+
+def test_the_category_and_supersedes_lookups_use_the_partial_reverse_index(
+    store: UpdateStore, catalog: list[ExportRecord]
+) -> None:
+    """Only category prerequisites and superseded updates are looked up from their target:
+    the reverse index holds those kinds alone (migration 0006), and the lookups that need it
+    still find an index, so a product filter never scans every bundled-update row."""
+    indexes = {i["name"]: i for i in inspect(store.engine).get_indexes("revision_relation")}
+    assert "ix_revision_relation_target" not in indexes
+    assert "ix_revision_relation_reverse" in indexes
+    statements: list[tuple[str, object]] = []
+
+    def seen(_conn, _cursor, statement, parameters, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        if "revision_relation" in statement:
+            statements.append((statement, parameters))
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        with store.engine.connect() as conn:
+            company = _pick(_docs(catalog), CategoryType.COMPANY)[0]
+            found = with_descendants(conn, [company.update_id])
+    finally:
+        event.remove(store.engine, "before_cursor_execute", seen)
+    assert len(found) > 1  # the company's families and products were found
+    assert statements and all("'category'" in sql for sql, _ in statements)
+    if store.engine.dialect.name == "sqlite":
+        with store.engine.connect() as conn:
+            for sql, parameters in statements:
+                plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", parameters).all()
+                assert not any(row[-1].startswith("SCAN revision_relation") for row in plan), plan

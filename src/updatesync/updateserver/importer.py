@@ -3,15 +3,17 @@
 A WSUS export cabinet (`wsusutil export`, the disconnected path) is streamed: records are
 read, parsed and written in batches of a few hundred rows, inside ONE transaction, so that
 memory stays flat whatever the catalog's size and a failure anywhere leaves the store as it
-was. Revisions already stored are skipped: a revision (update id, revision number) is
-immutable, so importing the same cabinet twice changes nothing.
+was. Reading, parsing and writing overlap as a sync's stages do (`pipeline.run_stages`):
+the next batch is read and parsed in two threads while this one is written. Revisions
+already stored are skipped: a revision (update id, revision number) is immutable, so
+importing the same cabinet twice changes nothing.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
@@ -31,6 +33,7 @@ from updatesync.metadata.model import (
 )
 from updatesync.updateserver import schema as t
 from updatesync.updateserver.errors import ImportFailed
+from updatesync.updateserver.pipeline import run_stages
 from updatesync.updateserver.store import Progress, UpdateStore
 
 BATCH_SIZE = 500
@@ -94,10 +97,19 @@ def import_records(
     try:
         with store.engine.begin() as conn:
             counter = before = _lock_counter(conn)
-            for batch in _batches(records, BATCH_SIZE, label):
+
+            def write(batch: list[UpdateRevision]) -> None:
+                nonlocal counter
                 counter = _write_batch(conn, batch, counter, started, tally)
                 if progress is not None:
                     progress(tally.records, total or tally.records)
+
+            run_stages(
+                lambda emit: _chunks(records, BATCH_SIZE, emit),
+                lambda chunk: _parse_chunk(chunk, label),
+                write,
+                name="import",
+            )
             conn.execute(update(t.store_state).values(change_counter=counter))
             result = _result(source, tally, before, counter, clock)
             conn.execute(insert(t.sync_history), [_history_row("import", result, started)])
@@ -151,26 +163,35 @@ def _lock_counter(conn: Connection) -> int:
     return conn.execute(select(t.store_state.c.change_counter)).scalar_one()
 
 
-def _batches(
-    records: Iterable[ExportRecord], size: int, label: str
-) -> Iterator[list[UpdateRevision]]:
-    """Parse `records` and group them; each document must be the revision its record names."""
+def _chunks(
+    records: Iterable[ExportRecord],
+    size: int,
+    emit: Callable[[tuple[int, list[ExportRecord]]], bool],
+) -> None:
+    """Hand `records` on in chunks of `size`, each with the number of its first record."""
     iterator = iter(records)
-    number = 0
+    first = 1
     while chunk := list(islice(iterator, size)):
-        parsed: list[UpdateRevision] = []
-        for record in chunk:
-            number += 1
-            where = f"{label} record {number}"
-            doc = parse_update(record.xml, where=where)
-            if doc.update_id != record.update_id.lower() or doc.revision != record.revision:
-                raise ExportFormatError(
-                    f"the record says {record.update_id} rev {record.revision} but its "
-                    f"document is {doc.update_id} rev {doc.revision}",
-                    where=where,
-                )
-            parsed.append(doc)
-        yield parsed
+        if not emit((first, chunk)):
+            return
+        first += len(chunk)
+
+
+def _parse_chunk(chunk: tuple[int, list[ExportRecord]], label: str) -> list[UpdateRevision]:
+    """Parse a chunk of records; each document must be the revision its record names."""
+    first, records = chunk
+    parsed: list[UpdateRevision] = []
+    for number, record in enumerate(records, start=first):
+        where = f"{label} record {number}"
+        doc = parse_update(record.xml, where=where)
+        if doc.update_id != record.update_id.lower() or doc.revision != record.revision:
+            raise ExportFormatError(
+                f"the record says {record.update_id} rev {record.revision} but its "
+                f"document is {doc.update_id} rev {doc.revision}",
+                where=where,
+            )
+        parsed.append(doc)
+    return parsed
 
 
 def _same_text(a: str, b: str) -> bool:

@@ -234,7 +234,7 @@ def with_descendants(conn: Connection, roots: Iterable[str]) -> list[str]:
             select(rel.c.update_id)
             .join(item, t.is_latest(rel))
             .where(item.c.update_type == "Category")
-            .where(rel.c.kind == "category")
+            .where(rel.c.kind == t.reverse_kind("category"))
             .where(rel.c.target_update_id.in_(list(frontier)))
         )
         frontier = {uid for (uid,) in conn.execute(children)} - found

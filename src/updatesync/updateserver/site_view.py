@@ -279,7 +279,7 @@ def _newly_superseded(
             rev,
             (rev.c.update_id == rel.c.update_id) & (rev.c.revision_number == rel.c.revision_number),
         )
-        .where(rel.c.kind == "supersedes")
+        .where(rel.c.kind == t.reverse_kind("supersedes"))
         .where(rev.c.change_number > since)
     )
     # Superseded already at `since` (real updates supersede overlapping windows of older ones):
@@ -290,7 +290,7 @@ def _newly_superseded(
             rev,
             (rev.c.update_id == rel.c.update_id) & (rev.c.revision_number == rel.c.revision_number),
         )
-        .where(rel.c.kind == "supersedes")
+        .where(rel.c.kind == t.reverse_kind("supersedes"))
         .where(rev.c.change_number <= since)
     )
     query = (
@@ -347,7 +347,7 @@ def _summaries(
         query = (
             select(rel.c.target_update_id)
             .join(t.update_item, t.is_latest(rel))
-            .where(rel.c.kind == "supersedes")
+            .where(rel.c.kind == t.reverse_kind("supersedes"))
             .where(rel.c.target_update_id.in_(ids[start : start + _IN_CHUNK]))
             .distinct()
         )
