@@ -4,6 +4,7 @@ to empty, and the head it reaches again is the schema the code expects."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,10 @@ from alembic.script import ScriptDirectory
 from databases import Database
 from sqlalchemy import Connection, Engine, inspect
 
+from updatesync.metadata.export import write_export
+from updatesync.metadata.generator import generate_catalog
 from updatesync.updateserver.database import MIGRATIONS, create_store_engine
+from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.schema import metadata
 from updatesync.updateserver.store import UpdateStore
 
@@ -82,3 +86,49 @@ def test_a_store_opened_on_the_database_is_at_head_and_keeps_its_rows(
     with UpdateStore.open(tmp_path / "sup", url=database.url) as again:
         assert _current(again.engine) == _revisions()[-1]
         assert again.status().target_groups == before == 2  # the built-in groups, once
+
+
+def test_bundled_updates_move_between_relation_rows_and_lists_both_ways(
+    database: Database, tmp_path: Path
+) -> None:
+    """Migration 0006 turns a store's bundled-update relation rows into one list per
+    bundle, and its downgrade turns them back: nothing a bundle names is lost either way."""
+    cabinet = tmp_path / "m1.cab"
+    write_export(cabinet, generate_catalog(300, seed=6))
+    with UpdateStore.open(tmp_path / "sup", url=database.url) as store:
+        import_export_cabinet(store, cabinet)
+    engine = create_store_engine(database.url)
+    try:
+        lists = _bundled(engine)
+        assert sum(len(members) for members in lists.values()) > 100  # bundles of many
+        _step(engine, tmp_path, "0005", down=True)
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT update_id, revision_number, target_update_id, target_revision "
+                "FROM revision_relation WHERE kind = 'bundle'"
+            ).all()
+        as_rows: dict[tuple[str, int], list[list[object]]] = {}
+        for uid, number, target, target_number in rows:
+            as_rows.setdefault((uid, number), []).append([target, target_number])
+        assert {k: sorted(v) for k, v in as_rows.items()} == lists
+        _step(engine, tmp_path, "head")
+        assert _bundled(engine) == lists
+        with engine.connect() as conn:
+            left = conn.exec_driver_sql(
+                "SELECT count(*) FROM revision_relation WHERE kind = 'bundle'"
+            ).scalar_one()
+        assert left == 0
+    finally:
+        engine.dispose()
+
+
+def _bundled(engine: Engine) -> dict[tuple[str, int], list[list[object]]]:
+    """Each bundle's list of (update id, revision number), sorted."""
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT update_id, revision_number, bundled FROM revision WHERE bundled IS NOT NULL"
+        ).all()
+    return {
+        (uid, number): sorted(json.loads(members) if isinstance(members, str) else members)
+        for uid, number, members in rows
+    }

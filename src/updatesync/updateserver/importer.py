@@ -3,17 +3,15 @@
 A WSUS export cabinet (`wsusutil export`, the disconnected path) is streamed: records are
 read, parsed and written in batches of a few hundred rows, inside ONE transaction, so that
 memory stays flat whatever the catalog's size and a failure anywhere leaves the store as it
-was. Reading, parsing and writing overlap as a sync's stages do (`pipeline.run_stages`):
-the next batch is read and parsed in two threads while this one is written. Revisions
-already stored are skipped: a revision (update id, revision number) is immutable, so
-importing the same cabinet twice changes nothing.
+was. Revisions already stored are skipped: a revision (update id, revision number) is
+immutable, so importing the same cabinet twice changes nothing.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
@@ -33,7 +31,6 @@ from updatesync.metadata.model import (
 )
 from updatesync.updateserver import schema as t
 from updatesync.updateserver.errors import ImportFailed
-from updatesync.updateserver.pipeline import run_stages
 from updatesync.updateserver.store import Progress, UpdateStore
 
 BATCH_SIZE = 500
@@ -97,19 +94,10 @@ def import_records(
     try:
         with store.engine.begin() as conn:
             counter = before = _lock_counter(conn)
-
-            def write(batch: list[UpdateRevision]) -> None:
-                nonlocal counter
+            for batch in _batches(records, BATCH_SIZE, label):
                 counter = _write_batch(conn, batch, counter, started, tally)
                 if progress is not None:
                     progress(tally.records, total or tally.records)
-
-            run_stages(
-                lambda emit: _chunks(records, BATCH_SIZE, emit),
-                lambda chunk: _parse_chunk(chunk, label),
-                write,
-                name="import",
-            )
             conn.execute(update(t.store_state).values(change_counter=counter))
             result = _result(source, tally, before, counter, clock)
             conn.execute(insert(t.sync_history), [_history_row("import", result, started)])
@@ -163,35 +151,26 @@ def _lock_counter(conn: Connection) -> int:
     return conn.execute(select(t.store_state.c.change_counter)).scalar_one()
 
 
-def _chunks(
-    records: Iterable[ExportRecord],
-    size: int,
-    emit: Callable[[tuple[int, list[ExportRecord]]], bool],
-) -> None:
-    """Hand `records` on in chunks of `size`, each with the number of its first record."""
+def _batches(
+    records: Iterable[ExportRecord], size: int, label: str
+) -> Iterator[list[UpdateRevision]]:
+    """Parse `records` and group them; each document must be the revision its record names."""
     iterator = iter(records)
-    first = 1
+    number = 0
     while chunk := list(islice(iterator, size)):
-        if not emit((first, chunk)):
-            return
-        first += len(chunk)
-
-
-def _parse_chunk(chunk: tuple[int, list[ExportRecord]], label: str) -> list[UpdateRevision]:
-    """Parse a chunk of records; each document must be the revision its record names."""
-    first, records = chunk
-    parsed: list[UpdateRevision] = []
-    for number, record in enumerate(records, start=first):
-        where = f"{label} record {number}"
-        doc = parse_update(record.xml, where=where)
-        if doc.update_id != record.update_id.lower() or doc.revision != record.revision:
-            raise ExportFormatError(
-                f"the record says {record.update_id} rev {record.revision} but its "
-                f"document is {doc.update_id} rev {doc.revision}",
-                where=where,
-            )
-        parsed.append(doc)
-    return parsed
+        parsed: list[UpdateRevision] = []
+        for record in chunk:
+            number += 1
+            where = f"{label} record {number}"
+            doc = parse_update(record.xml, where=where)
+            if doc.update_id != record.update_id.lower() or doc.revision != record.revision:
+                raise ExportFormatError(
+                    f"the record says {record.update_id} rev {record.revision} but its "
+                    f"document is {doc.update_id} rev {doc.revision}",
+                    where=where,
+                )
+            parsed.append(doc)
+        yield parsed
 
 
 def _same_text(a: str, b: str) -> bool:
@@ -262,11 +241,11 @@ REVISION_COLUMNS = (
     "publication_state",
     "eula_id",
     "detectoid_type",
-    "localized",
     "files",
     "xml",
     "change_number",
     "imported_at",
+    "bundled",
 )
 RELATION_COLUMNS = (
     "update_id",
@@ -353,8 +332,8 @@ _TEXT: dict[object, str] = {
     member: member.value for enum in (UpdateType, CategoryType, PublicationState) for member in enum
 }
 # What json.dumps writes (as SQLAlchemy's JSON type does), but with non-ASCII characters as
-# they are, not as \uXXXX escapes: localized titles and descriptions take a third less
-# space, and any JSON reader reads the same values.
+# they are, not as \uXXXX escapes: file names take less space, and any JSON reader reads the
+# same values.
 _json = json.JSONEncoder(ensure_ascii=False).encode
 
 
@@ -375,11 +354,13 @@ def _revision_row(
         _TEXT[doc.publication_state],
         doc.eula_id,
         doc.detectoid_type,
-        _json([[p.language, p.title, p.description] for p in doc.localized]),
         _json([[f.name, f.size, f.sha1, f.sha256, f.modified] for f in doc.files]),
         doc.xml,
         change_number,
         imported_at,
+        _json([[b.update_id, b.revision] for b in doc.bundled_updates])
+        if doc.bundled_updates
+        else None,
     )
 
 
@@ -389,7 +370,6 @@ def _add_relation_rows(doc: UpdateRevision, rows: list[tuple[object, ...]]) -> N
         rows.extend([(uid, rev, "category", group, target, None) for target in ids])
     for group, ids in enumerate(doc.prerequisites):
         rows.extend([(uid, rev, "prerequisite", group, target, None) for target in ids])
-    rows.extend([(uid, rev, "bundle", 0, b.update_id, b.revision) for b in doc.bundled_updates])
     rows.extend([(uid, rev, "supersedes", 0, target, None) for target in doc.superseded_updates])
 
 

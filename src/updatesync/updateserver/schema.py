@@ -7,7 +7,9 @@ The tables themselves are created and changed only by the Alembic migrations in
   fields and the original XML. `change_number` is the value of the store's change counter
   when the revision arrived: "what changed since N" is `change_number > N`.
 - `revision_relation`: the relationships of a revision (category prerequisites, plain
-  prerequisites, bundled updates, superseded updates), keyed by the revision's identity.
+  prerequisites, superseded updates), keyed by the revision's identity. The updates a bundle
+  bundles are a list in `revision.bundled` (migration 0006): a real bundle lists up to 200,
+  five relation rows in six of a real catalog, and nothing looks them up one by one.
 - `update_item`: one row per update id, naming its latest (highest) revision number.
 - `store_state`: one row holding the change counter.
 - `subscription_category`, `subscription_language`: what this server syncs.
@@ -75,21 +77,22 @@ revision = Table(
     Column("publication_state", String(16), nullable=False),
     Column("eula_id", String(36)),
     Column("detectoid_type", String(64)),
-    Column("localized", JSON, nullable=False),
     Column("files", JSON, nullable=False),
     Column("xml", Text, nullable=False),
     Column("change_number", Integer, nullable=False),
     Column("imported_at", DateTime(timezone=True), nullable=False),
+    # The updates a bundle bundles, [[update id, revision number], ...] in document order;
+    # NULL when it bundles none (migration 0006; before, one relation row each).
+    Column("bundled", JSON),
     UniqueConstraint("update_id", "revision_number", name="uq_revision_identity"),
     Index("ix_revision_change_number", "change_number"),
 )
 
 REVERSE_KINDS = "kind = 'category' OR kind = 'supersedes'"
 """The relations looked up from their target (migration 0006): a category's sub-categories
-(`selection.with_descendants`) and the updates that supersede one (`site_view`). Bundled
-updates and plain prerequisites, nine rows in ten of a real catalog, are read only from the
-revision that names them, so the reverse index leaves them out: it was a third of an
-import's time, each row a random insert into a B-tree larger than SQLite's page cache. A
+(`selection.with_descendants`) and the updates that supersede one (`site_view`). Plain
+prerequisites are read only from the revision that names them, so the reverse index leaves
+them out: each row was a random insert into a B-tree larger than SQLite's page cache. A
 query served by it names its kind with `reverse_kind`."""
 
 revision_relation = Table(

@@ -22,13 +22,18 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     FromClause,
+    Integer,
     Select,
     and_,
+    cast,
     exists,
     false,
+    func,
+    literal,
     not_,
     or_,
     select,
+    true,
 )
 
 from updatesync.metadata.model import RevisionKey
@@ -169,43 +174,59 @@ def _bundle_leaves(store: UpdateStore, selected: _Selection, page: int) -> Itera
     """The stored revisions that the listed bundles name, not listed themselves, by id.
 
     The listed bundles are read first (a materialized CTE), so the database starts from them
-    whatever it guesses of the filter's selectivity: a delta's few, not every relation. One
-    query (paging it would run the join again for each page), its rows streamed: a
-    server-side cursor on PostgreSQL, SQLite's own stepping."""
-    rel = t.revision_relation
+    whatever it guesses of the filter's selectivity: a delta's few, not every bundle. Each
+    one's list (`revision.bundled`) is expanded by the database's own JSON function and
+    joined to the stored revisions. One query (paging it would run the join again for each
+    page), its rows streamed: a server-side cursor on PostgreSQL, SQLite's own stepping."""
     bundle = t.revision.alias("bundle")
     leaf = t.revision.alias("leaf")
     bundles = (
-        select(bundle.c.update_id, bundle.c.revision_number)
+        select(bundle.c.bundled)
+        .where(bundle.c.bundled.is_not(None))
         .where(selected.where(bundle))
         .cte("listed_bundle")
         .prefix_with("MATERIALIZED")
     )
-    joined = bundles.join(
-        rel,
-        and_(
-            rel.c.update_id == bundles.c.update_id,
-            rel.c.revision_number == bundles.c.revision_number,
-        ),
-    ).join(
-        leaf,
-        and_(
-            leaf.c.update_id == rel.c.target_update_id,
-            leaf.c.revision_number == rel.c.target_revision,
-        ),
-    )
-    query = (
-        select(leaf.c.update_id, leaf.c.revision_number)
-        .distinct()
-        .select_from(joined)
-        .where(rel.c.kind == "bundle")
-        .where(not_(selected.where(leaf)))
-        .order_by(leaf.c.update_id, leaf.c.revision_number)
-    )
     with store.engine.connect() as conn:  # one query, its rows streamed `page` at a time
+        member, leaf_id, leaf_number = _bundled_members(conn, bundles.c.bundled)
+        joined = bundles.join(member, true()).join(
+            leaf, and_(leaf.c.update_id == leaf_id, leaf.c.revision_number == leaf_number)
+        )
+        query = (
+            select(leaf.c.update_id, leaf.c.revision_number)
+            .distinct()
+            .select_from(joined)
+            .where(not_(selected.where(leaf)))
+            .order_by(leaf.c.update_id, leaf.c.revision_number)
+        )
         rows = conn.execution_options(stream_results=True, yield_per=page).execute(query)
         for uid, number in rows:
             yield RevisionKey(uid, number)
+
+
+def _bundled_members(
+    conn: Connection, bundled: ColumnElement[object]
+) -> tuple[FromClause, ColumnElement[object], ColumnElement[object]]:
+    """The members of a `revision.bundled` list as a table joined beside its row (the
+    database's JSON array function), with each member's update id and revision number."""
+    if conn.dialect.name == "postgresql":
+        member = (
+            func.json_array_elements(bundled)
+            .table_valued("value", joins_implicitly=True)
+            .alias("member")
+        )
+        value = member.c.value
+        return (
+            member,
+            value.op("->>")(literal(0, literal_execute=True)),
+            cast(value.op("->>")(literal(1, literal_execute=True)), Integer),
+        )
+    member = func.json_each(bundled).table_valued("value", joins_implicitly=True).alias("member")
+    return (
+        member,
+        func.json_extract(member.c.value, "$[0]"),
+        func.json_extract(member.c.value, "$[1]"),
+    )
 
 
 def names_any(category_ids: Sequence[str], rev: FromClause = t.revision) -> ColumnElement[bool]:

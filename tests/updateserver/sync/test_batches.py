@@ -14,11 +14,11 @@ from databases import Database
 
 from updatesync.metadata.generator import generate_catalog
 from updatesync.metadata.model import RevisionKey
-from updatesync.updateserver.pipeline import DEFAULT_DEPTH
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.sync import SyncCancelled, SyncHooks, SyncSettings
 from updatesync.updateserver.sync.batches import BatchFetcher, held_update_ids
 from updatesync.updateserver.sync.context import SyncContext
+from updatesync.updateserver.sync.pipeline import DEFAULT_DEPTH
 from updatesync.updateserver.sync.session import UpstreamSession
 from updatesync.wsusss.client import UpstreamClient
 from updatesync.wsusss.errors import ProtocolError

@@ -24,10 +24,10 @@ from updatesync.metadata.document import parse_update
 from updatesync.metadata.model import PublicationState, RevisionKey, UpdateRevision
 from updatesync.updateserver import schema as t
 from updatesync.updateserver.importer import commit_batch
-from updatesync.updateserver.pipeline import run_stages
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.sync.context import SyncContext
 from updatesync.updateserver.sync.id_list import ListedIds
+from updatesync.updateserver.sync.pipeline import run_stages
 from updatesync.updateserver.sync.session import UpstreamSession
 from updatesync.vocabulary import PHASE_WSUS_UPDATES
 from updatesync.wsusss.errors import ProtocolError

@@ -16,11 +16,11 @@ from databases import Database
 
 from updatesync.metadata.generator import generate_catalog
 from updatesync.metadata.model import RevisionKey
-from updatesync.updateserver.pipeline import DEFAULT_DEPTH, run_stages
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.sync import SyncHooks, SyncSettings
 from updatesync.updateserver.sync.batches import BatchFetcher
 from updatesync.updateserver.sync.context import SyncContext
+from updatesync.updateserver.sync.pipeline import DEFAULT_DEPTH, run_stages
 from updatesync.updateserver.sync.session import UpstreamSession
 from updatesync.wsusss.client import UpstreamClient
 from updatesync.wsusss.errors import ProtocolError
