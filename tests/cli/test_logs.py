@@ -110,3 +110,16 @@ def test_track_a_folder_of_other_files_names_the_logs_it_looks_for(tmp_path: Pat
 def test_track_needs_a_path() -> None:
     result = CliRunner().invoke(app, ["logs", "track"])
     assert result.exit_code == 2
+
+
+def test_track_names_a_run_on_the_retry_schedule_in_words(tmp_path: Path) -> None:
+    retry = [
+        ("10:00:01", "Wakeup by inbox drop", 1),
+        ("10:00:02", "Starting Sync", 1),
+        ("10:00:03", "Performing sync on retry schedule", 1),
+    ]
+    log = _write_log(tmp_path / "WSyncMgr.log", [*_FAILED_RUN, *retry])
+    result = CliRunner().invoke(app, ["logs", "track", str(log)])
+    assert result.exit_code == 0, result.output
+    assert " · retry schedule · " in result.output
+    assert " · retry · " not in result.output

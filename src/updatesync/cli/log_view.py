@@ -45,19 +45,7 @@ def _span(seconds: float | None) -> str:
 
 
 def _trigger(run: SyncRun) -> str:
-    match run.trigger:
-        case "local":
-            return "local request"
-        case "full":
-            return "full sync request"
-        case "parent":
-            return f"parent request from {run.parent}" if run.parent else "parent request"
-        case "schedule":
-            return "schedule"
-        case None:
-            return "trigger not in the log"
-        case other:
-            return str(other)
+    return "trigger not in the log" if run.trigger is None else run.trigger_text()
 
 
 def _items(phase: Phase) -> str:

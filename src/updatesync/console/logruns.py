@@ -224,30 +224,12 @@ def _gave(log: ReadLog, runs: list[SyncRun]) -> str:
 # --- one run ---------------------------------------------------------------------------------
 
 
-def trigger_text(run: SyncRun) -> str:
-    match run.trigger:
-        case "local":
-            return "local request"
-        case "full":
-            return "full sync request"
-        case "parent":
-            return f"parent request from {run.parent}" if run.parent else "parent request"
-        case "schedule":
-            return "schedule"
-        case "retry":
-            return "retry schedule"
-        case None:
-            return "not in the log"
-        case other:
-            return str(other)
-
-
 def _run_view(run: SyncRun, stored: Stored) -> RunView:
     view = RunView(
         run=run,
         state=STATES.get(run.result, "idle"),
         title=run.site or "site ?",
-        trigger=trigger_text(run),
+        trigger=run.trigger_text(),
         log=stored.shown(run.log),
         duration=None if run.duration_s is None else format_duration(run.duration_s),
         versions=" → ".join(str(v) for v in run.content_versions) or None,

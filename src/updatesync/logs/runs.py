@@ -254,6 +254,24 @@ class SyncRun:
             "log": self.log,
         }
 
+    def trigger_text(self) -> str:
+        """What started the run, in words (`not in the log` when its logs do not say)."""
+        match self.trigger:
+            case "local":
+                return "local request"
+            case "full":
+                return "full sync request"
+            case "parent":
+                return f"parent request from {self.parent}" if self.parent else "parent request"
+            case "schedule":
+                return "schedule"
+            case "retry":
+                return "retry schedule"
+            case None:
+                return "not in the log"
+            case other:
+                return str(other)
+
 
 def mark_stuck(run: SyncRun, reference: datetime | None, stuck_after: timedelta) -> None:
     """A running run whose last known activity is more than `stuck_after` before
