@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, select
+from sqlalchemy import ColumnElement, Connection, Row, exists, select
 
 from updatesync.metadata.model import CategoryType, RevisionKey
 from updatesync.updateserver import schema as t
@@ -273,31 +273,39 @@ def _newly_superseded(
     """Latest revisions of subscribed updates that a revision changed after `since`
     supersedes, themselves unchanged since (those were listed by the pages already)."""
     rel, rev, item = t.revision_relation, t.revision, t.update_item
+    # The revisions changed after `since` first (a delta's few, by the change number index),
+    # then their supersedes relations, whatever the planner guesses of either.
+    changed = (
+        select(rev.c.update_id, rev.c.revision_number)
+        .where(rev.c.change_number > since)
+        .cte("changed")
+        .prefix_with("MATERIALIZED")
+    )
     superseding = (
         select(rel.c.target_update_id)
         .join(
-            rev,
-            (rev.c.update_id == rel.c.update_id) & (rev.c.revision_number == rel.c.revision_number),
+            changed,
+            (changed.c.update_id == rel.c.update_id)
+            & (changed.c.revision_number == rel.c.revision_number),
         )
-        .where(rel.c.kind == t.reverse_kind("supersedes"))
-        .where(rev.c.change_number > since)
+        .where(rel.c.kind == "supersedes")
     )
     # Superseded already at `since` (real updates supersede overlapping windows of older ones):
-    # their superseded state did not change.
-    before = (
-        select(rel.c.target_update_id)
-        .join(
-            rev,
-            (rev.c.update_id == rel.c.update_id) & (rev.c.revision_number == rel.c.revision_number),
-        )
-        .where(rel.c.kind == t.reverse_kind("supersedes"))
-        .where(rev.c.change_number <= since)
+    # their superseded state did not change. Asked of each candidate through the reverse
+    # index, not by listing every supersedes relation up to `since` (the whole catalog's).
+    old, older = rel.alias("old"), rev.alias("older")
+    before = exists().where(
+        old.c.target_update_id == rev.c.update_id,
+        old.c.kind == t.reverse_kind("supersedes"),
+        older.c.update_id == old.c.update_id,
+        older.c.revision_number == old.c.revision_number,
+        older.c.change_number <= since,
     )
     query = (
         select(*_SUMMARY_COLUMNS)
         .join(item, t.is_latest(rev))
         .where(rev.c.update_id.in_(superseding))
-        .where(rev.c.update_id.not_in(before))
+        .where(~before)
         .where(rev.c.update_type.in_(UPDATE_TYPES))
         .where(rev.c.change_number <= since)
         .where(*subscribed)
