@@ -101,7 +101,7 @@ def trace(args: list[str]) -> None:
             return opened(*a, **k)
 
     store_module.UpdateStore.open = timed_open  # type: ignore[method-assign]
-    wrap(UpstreamClient, "_call", operation)
+    wrap(UpstreamClient, "_attempts", operation)  # every call, the streamed listing too
     wrap(SoftwareDistributionLog, "write", "SoftwareDistribution.log")
     wrap(getattr(run_module, "_Run", None), "_history", "history row")
     sync = run_module.sync_from_upstream
