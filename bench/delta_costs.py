@@ -177,6 +177,14 @@ def wall(command: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - start
 
 
+def fresh_copy(kept: Path, down: Path) -> None:
+    """B as it was before its delta, written back to disk before the run: the copy's dirty
+    pages (the whole store) are not the delta's to write (its checkpoint's fsync would)."""
+    shutil.rmtree(down)
+    shutil.copytree(kept, down)
+    os.sync()
+
+
 def measure(work: Path, size: int, runs: int, src: Path | None, name: str) -> dict[str, float]:
     """Set up A and B with `src`'s updatesync (None: this one), then time B's delta."""
     env = environment(src)
@@ -198,11 +206,9 @@ def measure(work: Path, size: int, runs: int, src: Path | None, name: str) -> di
         sync = ["updateserver", "sync", "--data", str(down), "--upstream", url]
         for _ in range(runs):
             figures["interpreter"].append(wall([sys.executable, "-c", "pass"], env))
-            shutil.rmtree(down)
-            shutil.copytree(kept, down)
+            fresh_copy(kept, down)
             figures["delta sync, its own process"].append(wall([*CLI, *sync], env))
-            shutil.rmtree(down)
-            shutil.copytree(kept, down)
+            fresh_copy(kept, down)
             traced = subprocess.run(
                 [sys.executable, str(HERE), "--trace", *sync],
                 capture_output=True,

@@ -234,7 +234,7 @@ def test_a_delta_listing_reads_by_index_not_the_whole_catalog(
     finally:
         event.remove(store.engine, "before_cursor_execute", seen)
     assert len(statements) >= 4
-    materialized = {"listed_bundle", "brought"}
+    materialized = {"listed_bundle", "leaves"}
     with store.engine.connect() as conn:
         for statement, params in statements:
             plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params).all()

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import (
+    CTE,
     ColumnElement,
     Connection,
     FromClause,
@@ -213,50 +214,60 @@ def _bundle_leaves(store: UpdateStore, selected: _Selection, page: int) -> Itera
             leaf.c.revision_number == rel.c.target_revision,
         ),
     )
-    query = (
+    named = (
         select(leaf.c.update_id, leaf.c.revision_number)
-        .distinct()
         .select_from(joined)
         .where(rel.c.kind == "bundle")
         .where(not_(selected.where(leaf)))
-        .order_by(leaf.c.update_id, leaf.c.revision_number)
     )
-    older = t.revision.alias("older")
-    listed_before = selected.listed_before(older)
-    if listed_before is not None:  # a delta: not the leaves an older revision brought already
-        named = t.revision_relation.alias("older_named")
-        # Driven from the listed bundles' older revisions (by id), never from the relations.
-        brought = (
-            select(
-                named.c.target_update_id,
-                named.c.target_revision,
-                older.c.change_number.label("brought_at"),
-            )
-            .select_from(
-                older.join(
-                    named,
-                    and_(
-                        named.c.update_id == older.c.update_id,
-                        named.c.revision_number == older.c.revision_number,
-                    ),
-                )
-            )
-            .where(older.c.update_id.in_(select(bundles.c.update_id)))
-            .where(named.c.kind == "bundle", listed_before)
-            .cte("brought")
-            .prefix_with("MATERIALIZED")
-        )
-        query = query.where(
-            ~exists().where(
-                brought.c.target_update_id == leaf.c.update_id,
-                brought.c.target_revision == leaf.c.revision_number,
-                brought.c.brought_at >= leaf.c.change_number,
-            )
-        )
+    brought = _brought(selected, bundles)
+    # EXCEPT is a set operation (hashed or sorted): linear in the delta whatever the planner
+    # guesses of the sizes (a NOT EXISTS was planned as a nested loop on PostgreSQL without
+    # statistics: every candidate against every brought leaf).
+    leaves = (named.except_(brought) if brought is not None else named.distinct()).subquery(
+        "leaves"
+    )
+    query = select(leaves.c.update_id, leaves.c.revision_number).order_by(
+        leaves.c.update_id, leaves.c.revision_number
+    )
     with store.engine.connect() as conn:  # one query, its rows streamed `page` at a time
         rows = conn.execution_options(stream_results=True, yield_per=page).execute(query)
         for uid, number in rows:
             yield RevisionKey(uid, number)
+
+
+def _brought(selected: _Selection, bundles: CTE) -> Select | None:
+    """In a delta, the leaves that an older revision of a listed bundle named when it was
+    listed before (`_Selection.listed_before`), having arrived by then: the downstream holds
+    them. Read from the listed bundles' ids (an index range per bundle), never from the
+    relations' side. None when that cannot be said (no anchor, a `Delta=false` item)."""
+    older = t.revision.alias("older")
+    listed_before = selected.listed_before(older)
+    if listed_before is None:
+        return None
+    named = t.revision_relation.alias("older_named")
+    leaf = t.revision.alias("brought_leaf")
+    return (
+        select(leaf.c.update_id, leaf.c.revision_number)
+        .select_from(
+            older.join(
+                named,
+                and_(
+                    named.c.update_id == older.c.update_id,
+                    named.c.revision_number == older.c.revision_number,
+                ),
+            ).join(
+                leaf,
+                and_(
+                    leaf.c.update_id == named.c.target_update_id,
+                    leaf.c.revision_number == named.c.target_revision,
+                ),
+            )
+        )
+        .where(older.c.update_id.in_(select(bundles.c.update_id)))
+        .where(named.c.kind == "bundle", listed_before)
+        .where(leaf.c.change_number <= older.c.change_number)
+    )
 
 
 def names_any(category_ids: Sequence[str], rev: FromClause = t.revision) -> ColumnElement[bool]:
