@@ -8,7 +8,10 @@ protocol_sync.py (upstream A serving, downstream B synced once, A given next mon
 changes), then runs B's delta sync again and again from a copy of B, and prints:
 
 - the wall time of the whole command, as protocol_sync.py takes it (a process of its own);
-- the same command traced from inside (`--trace`): each step's wall time.
+- the same command traced from inside (`--trace`): each step's wall time;
+- the same delta as a served downstream runs it (bench/protocol_sync.py's
+  `delta_service_seconds`): B served with `--upstream`, the sync triggered through its
+  admin API and awaited by long poll, and the run's own seconds from B's history.
 
 Figures are medians of `--runs` runs; on a busy machine compare them with the interpreter's
 own start-up, printed first. With `--against SRC` the same runs are made with another
@@ -34,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import import_catalog
+import protocol_sync
 
 CLI = [sys.executable, "-m", "updatesync"]
 HERE = Path(__file__).resolve()
@@ -52,6 +56,9 @@ STEPS = (
     "history row",
     "the rest of the sync",
     "whole command, traced",
+    "delta sync, its own process",
+    "delta sync, served",
+    "served: the run itself",
 )
 
 
@@ -218,6 +225,10 @@ def measure(work: Path, size: int, runs: int, src: Path | None, name: str) -> di
             )
             for step, seconds in json.loads(traced.stdout.strip().splitlines()[-1]).items():
                 figures[step].append(seconds)
+            fresh_copy(kept, down)  # as a served downstream runs it: triggered, no process
+            served, itself = protocol_sync.served_delta(down, None, url, env)
+            figures["delta sync, served"].append(served)
+            figures["served: the run itself"].append(itself)
     finally:
         server.terminate()
         server.wait()
@@ -245,7 +256,7 @@ def main() -> None:
     names = list(results)
     print(f"delta sync of 100 changes, {args.size} updates, median of {args.runs} runs (ms)")
     print(f"{'step':<30}" + "".join(f"{n:>10}" for n in names))
-    for step in (*STEPS, "delta sync, its own process"):
+    for step in STEPS:
         print(f"{step:<30}" + "".join(f"{1000 * results[n].get(step, 0.0):>10.0f}" for n in names))
     print(json.dumps(results))
 

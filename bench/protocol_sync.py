@@ -75,13 +75,19 @@ def environment(database: Throwaway | None) -> dict[str, str]:
     return env
 
 
-def serve(data: Path, port: int, database: Throwaway | None, *extra: str) -> subprocess.Popen[str]:
+def serve(
+    data: Path,
+    port: int,
+    database: Throwaway | None,
+    *extra: str,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[str]:
     process = subprocess.Popen(
         [*CLI, "updateserver", "serve", *store_args(data, database), "--port", str(port), *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=environment(database),
+        env=env or environment(database),
     )
     assert process.stdout is not None
     for line in process.stdout:  # the server says when it listens
@@ -127,7 +133,7 @@ def bench_size(size: int, work: Path, kind: str, server: str | None) -> dict[str
             run("updateserver", "import", *store_args(up, a), str(nxt), env=environment(a))
             delta = _timed_sync(down, b, url)
             run("updateserver", "import", *store_args(up, a), str(after), env=environment(a))
-            service = _served_delta(down, b, url)
+            service = served_delta(down, b, url)
             upstream_peak = peak_of(server_process.pid)
         finally:
             server_process.terminate()
@@ -171,11 +177,13 @@ def _timed_sync(data: Path, database: Throwaway | None, url: str) -> tuple[float
     return seconds, read_peak_mib(peak_file) or float("nan")
 
 
-def _served_delta(data: Path, database: Throwaway | None, upstream: str) -> tuple[float, float]:
+def served_delta(
+    data: Path, database: Throwaway | None, upstream: str, env: dict[str, str] | None = None
+) -> tuple[float, float]:
     """B served with `--upstream`, a sync triggered through its admin API and awaited by long
     poll: (trigger to finished, the sync's own started -> finished from B's history)."""
     port = free_port()
-    process = serve(data, port, database, "--upstream", upstream)
+    process = serve(data, port, database, "--upstream", upstream, env=env)
     try:
         token = (data / "admin.token").read_text(encoding="utf-8").strip()
         api = f"http://127.0.0.1:{port}/api"
@@ -198,6 +206,8 @@ def _served_delta(data: Path, database: Throwaway | None, upstream: str) -> tupl
     finally:
         process.terminate()
         process.wait()
+    if "started_at" not in last:  # an updatesync whose status has no start: the run's seconds
+        return seconds, float(state["last_result"]["seconds"])
     started, finished = (datetime.fromisoformat(last[k]) for k in ("started_at", "finished_at"))
     return seconds, (finished - started).total_seconds()
 
