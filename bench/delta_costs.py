@@ -15,7 +15,8 @@ changes), then runs B's delta sync again and again from a copy of B, and prints:
 
 Figures are medians of `--runs` runs; on a busy machine compare them with the interpreter's
 own start-up, printed first. With `--against SRC` the same runs are made with another
-checkout's `src` (another updatesync) for a before/after table in one run.
+checkout's `src` (another updatesync) for a before/after table in one run, the two
+alternating run by run.
 
     python bench/delta_costs.py [--size 2000] [--runs 5] [--against /path/to/other/src]
 """
@@ -192,47 +193,59 @@ def fresh_copy(kept: Path, down: Path) -> None:
     os.sync()
 
 
-def measure(work: Path, size: int, runs: int, src: Path | None, name: str) -> dict[str, float]:
-    """Set up A and B with `src`'s updatesync (None: this one), then time B's delta."""
-    env = environment(src)
-    cab = import_catalog.ensure_catalog(size, work)
-    nxt = work / f"catalog-{size}-next.cab"
-    if not nxt.exists():
-        run("catalog", "evolve", str(cab), "--changes", "100", "--seed", "2", "--out", str(nxt),
-            env=env)  # fmt: skip
-    up, down, kept = (work / f"{n}-{name}" for n in ("A", "B", "B0"))
-    for folder in (up, down, kept):
-        shutil.rmtree(folder, ignore_errors=True)
-    run("updateserver", "import", "--data", str(up), str(cab), env=env)
-    server, url = serve(up, env)
-    figures: dict[str, list[float]] = defaultdict(list)
-    try:
-        run("updateserver", "sync", "--data", str(down), "--upstream", url, env=env)
-        run("updateserver", "import", "--data", str(up), str(nxt), env=env)
-        shutil.copytree(down, kept)
-        sync = ["updateserver", "sync", "--data", str(down), "--upstream", url]
-        for _ in range(runs):
-            figures["interpreter"].append(wall([sys.executable, "-c", "pass"], env))
-            fresh_copy(kept, down)
-            figures["delta sync, its own process"].append(wall([*CLI, *sync], env))
-            fresh_copy(kept, down)
-            traced = subprocess.run(
-                [sys.executable, str(HERE), "--trace", *sync],
-                capture_output=True,
-                text=True,
-                env=env,
-                check=True,
-            )
-            for step, seconds in json.loads(traced.stdout.strip().splitlines()[-1]).items():
-                figures[step].append(seconds)
-            fresh_copy(kept, down)  # as a served downstream runs it: triggered, no process
-            served, itself = protocol_sync.served_delta(down, None, url, env)
-            figures["delta sync, served"].append(served)
-            figures["served: the run itself"].append(itself)
-    finally:
-        server.terminate()
-        server.wait()
-    return {step: statistics.median(values) for step, values in figures.items()}
+class Pair:
+    """Upstream A (serving) and downstream B (synced once, kept as B0) set up with `src`'s
+    updatesync (None: this one); A then holds next month's 100 changes."""
+
+    def __init__(self, work: Path, size: int, src: Path | None, name: str) -> None:
+        self.env = env = environment(src)
+        cab = import_catalog.ensure_catalog(size, work)
+        nxt = work / f"catalog-{size}-next.cab"
+        if not nxt.exists():
+            run("catalog", "evolve", str(cab), "--changes", "100", "--seed", "2",
+                "--out", str(nxt), env=env)  # fmt: skip
+        up, self.down, self.kept = (work / f"{n}-{name}" for n in ("A", "B", "B0"))
+        for folder in (up, self.down, self.kept):
+            shutil.rmtree(folder, ignore_errors=True)
+        run("updateserver", "import", "--data", str(up), str(cab), env=env)
+        self.server, self.url = serve(up, env)
+        try:
+            run("updateserver", "sync", "--data", str(self.down), "--upstream", self.url, env=env)
+            run("updateserver", "import", "--data", str(up), str(nxt), env=env)
+        except BaseException:
+            self.close()
+            raise
+        shutil.copytree(self.down, self.kept)
+        self.figures: dict[str, list[float]] = defaultdict(list)
+
+    def run_once(self) -> None:
+        """One of each figure, each from B as it was before the delta."""
+        env, figures, kept, down = self.env, self.figures, self.kept, self.down
+        sync = ["updateserver", "sync", "--data", str(down), "--upstream", self.url]
+        figures["interpreter"].append(wall([sys.executable, "-c", "pass"], env))
+        fresh_copy(kept, down)
+        figures["delta sync, its own process"].append(wall([*CLI, *sync], env))
+        fresh_copy(kept, down)
+        traced = subprocess.run(
+            [sys.executable, str(HERE), "--trace", *sync],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+        for step, seconds in json.loads(traced.stdout.strip().splitlines()[-1]).items():
+            figures[step].append(seconds)
+        fresh_copy(kept, down)  # as a served downstream runs it: triggered, no process
+        served, itself = protocol_sync.served_delta(down, None, self.url, env)
+        figures["delta sync, served"].append(served)
+        figures["served: the run itself"].append(itself)
+
+    def medians(self) -> dict[str, float]:
+        return {step: statistics.median(values) for step, values in self.figures.items()}
+
+    def close(self) -> None:
+        self.server.terminate()
+        self.server.wait()
 
 
 def main() -> None:
@@ -249,10 +262,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-delta-") as tmp:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        results = {}
-        if args.against is not None:
-            results["other"] = measure(work, args.size, args.runs, args.against, "other")
-        results["this"] = measure(work, args.size, args.runs, None, "this")
+        pairs: dict[str, Pair] = {}
+        try:
+            if args.against is not None:
+                pairs["other"] = Pair(work, args.size, args.against, "other")
+            pairs["this"] = Pair(work, args.size, None, "this")
+            for _ in range(args.runs):  # interleaved: a busy machine weighs on both alike
+                for pair in pairs.values():
+                    pair.run_once()
+        finally:
+            for pair in pairs.values():
+                pair.close()
+        results = {name: pair.medians() for name, pair in pairs.items()}
     names = list(results)
     print(f"delta sync of 100 changes, {args.size} updates, median of {args.runs} runs (ms)")
     print(f"{'step':<30}" + "".join(f"{n:>10}" for n in names))
