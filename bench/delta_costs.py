@@ -187,7 +187,7 @@ def wall(command: list[str], env: dict[str, str]) -> float:
 
 def fresh_copy(kept: Path, down: Path) -> None:
     """B as it was before its delta, written back to disk before the run: the copy's dirty
-    pages (the whole store) are not the delta's to write (its checkpoint's fsync would)."""
+    pages (the whole store) are not the delta's to write (its checkpoint's fsync could)."""
     shutil.rmtree(down)
     shutil.copytree(kept, down)
     os.sync()
