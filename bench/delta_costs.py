@@ -8,11 +8,15 @@ protocol_sync.py (upstream A serving, downstream B synced once, A given next mon
 changes), then runs B's delta sync again and again from a copy of B, and prints:
 
 - the wall time of the whole command, as protocol_sync.py takes it (a process of its own);
-- the same command traced from inside (`--trace`): each step's wall time.
+- the same command traced from inside (`--trace`): each step's wall time;
+- the same delta as a served downstream runs it (bench/protocol_sync.py's
+  `delta_service_seconds`): B served with `--upstream`, the sync triggered through its
+  admin API and awaited by long poll, and the run's own seconds from B's history.
 
 Figures are medians of `--runs` runs; on a busy machine compare them with the interpreter's
 own start-up, printed first. With `--against SRC` the same runs are made with another
-checkout's `src` (another updatesync) for a before/after table in one run.
+checkout's `src` (another updatesync) for a before/after table in one run, the two
+alternating run by run.
 
     python bench/delta_costs.py [--size 2000] [--runs 5] [--against /path/to/other/src]
 """
@@ -34,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import import_catalog
+import protocol_sync
 
 CLI = [sys.executable, "-m", "updatesync"]
 HERE = Path(__file__).resolve()
@@ -52,6 +57,9 @@ STEPS = (
     "history row",
     "the rest of the sync",
     "whole command, traced",
+    "delta sync, its own process",
+    "delta sync, served",
+    "served: the run itself",
 )
 
 
@@ -101,7 +109,7 @@ def trace(args: list[str]) -> None:
             return opened(*a, **k)
 
     store_module.UpdateStore.open = timed_open  # type: ignore[method-assign]
-    wrap(UpstreamClient, "_call", operation)
+    wrap(UpstreamClient, "_attempts", operation)  # every call, the streamed listing too
     wrap(SoftwareDistributionLog, "write", "SoftwareDistribution.log")
     wrap(getattr(run_module, "_Run", None), "_history", "history row")
     sync = run_module.sync_from_upstream
@@ -177,45 +185,67 @@ def wall(command: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - start
 
 
-def measure(work: Path, size: int, runs: int, src: Path | None, name: str) -> dict[str, float]:
-    """Set up A and B with `src`'s updatesync (None: this one), then time B's delta."""
-    env = environment(src)
-    cab = import_catalog.ensure_catalog(size, work)
-    nxt = work / f"catalog-{size}-next.cab"
-    if not nxt.exists():
-        run("catalog", "evolve", str(cab), "--changes", "100", "--seed", "2", "--out", str(nxt),
-            env=env)  # fmt: skip
-    up, down, kept = (work / f"{n}-{name}" for n in ("A", "B", "B0"))
-    for folder in (up, down, kept):
-        shutil.rmtree(folder, ignore_errors=True)
-    run("updateserver", "import", "--data", str(up), str(cab), env=env)
-    server, url = serve(up, env)
-    figures: dict[str, list[float]] = defaultdict(list)
-    try:
-        run("updateserver", "sync", "--data", str(down), "--upstream", url, env=env)
-        run("updateserver", "import", "--data", str(up), str(nxt), env=env)
-        shutil.copytree(down, kept)
-        sync = ["updateserver", "sync", "--data", str(down), "--upstream", url]
-        for _ in range(runs):
-            figures["interpreter"].append(wall([sys.executable, "-c", "pass"], env))
-            shutil.rmtree(down)
-            shutil.copytree(kept, down)
-            figures["delta sync, its own process"].append(wall([*CLI, *sync], env))
-            shutil.rmtree(down)
-            shutil.copytree(kept, down)
-            traced = subprocess.run(
-                [sys.executable, str(HERE), "--trace", *sync],
-                capture_output=True,
-                text=True,
-                env=env,
-                check=True,
-            )
-            for step, seconds in json.loads(traced.stdout.strip().splitlines()[-1]).items():
-                figures[step].append(seconds)
-    finally:
-        server.terminate()
-        server.wait()
-    return {step: statistics.median(values) for step, values in figures.items()}
+def fresh_copy(kept: Path, down: Path) -> None:
+    """B as it was before its delta, written back to disk before the run: the copy's dirty
+    pages (the whole store) are not the delta's to write (its checkpoint's fsync could)."""
+    shutil.rmtree(down)
+    shutil.copytree(kept, down)
+    os.sync()
+
+
+class Pair:
+    """Upstream A (serving) and downstream B (synced once, kept as B0) set up with `src`'s
+    updatesync (None: this one); A then holds next month's 100 changes."""
+
+    def __init__(self, work: Path, size: int, src: Path | None, name: str) -> None:
+        self.env = env = environment(src)
+        cab = import_catalog.ensure_catalog(size, work)
+        nxt = work / f"catalog-{size}-next.cab"
+        if not nxt.exists():
+            run("catalog", "evolve", str(cab), "--changes", "100", "--seed", "2",
+                "--out", str(nxt), env=env)  # fmt: skip
+        up, self.down, self.kept = (work / f"{n}-{name}" for n in ("A", "B", "B0"))
+        for folder in (up, self.down, self.kept):
+            shutil.rmtree(folder, ignore_errors=True)
+        run("updateserver", "import", "--data", str(up), str(cab), env=env)
+        self.server, self.url = serve(up, env)
+        try:
+            run("updateserver", "sync", "--data", str(self.down), "--upstream", self.url, env=env)
+            run("updateserver", "import", "--data", str(up), str(nxt), env=env)
+        except BaseException:
+            self.close()
+            raise
+        shutil.copytree(self.down, self.kept)
+        self.figures: dict[str, list[float]] = defaultdict(list)
+
+    def run_once(self) -> None:
+        """One of each figure, each from B as it was before the delta."""
+        env, figures, kept, down = self.env, self.figures, self.kept, self.down
+        sync = ["updateserver", "sync", "--data", str(down), "--upstream", self.url]
+        figures["interpreter"].append(wall([sys.executable, "-c", "pass"], env))
+        fresh_copy(kept, down)
+        figures["delta sync, its own process"].append(wall([*CLI, *sync], env))
+        fresh_copy(kept, down)
+        traced = subprocess.run(
+            [sys.executable, str(HERE), "--trace", *sync],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+        for step, seconds in json.loads(traced.stdout.strip().splitlines()[-1]).items():
+            figures[step].append(seconds)
+        fresh_copy(kept, down)  # as a served downstream runs it: triggered, no process
+        served, itself = protocol_sync.served_delta(down, None, self.url, env)
+        figures["delta sync, served"].append(served)
+        figures["served: the run itself"].append(itself)
+
+    def medians(self) -> dict[str, float]:
+        return {step: statistics.median(values) for step, values in self.figures.items()}
+
+    def close(self) -> None:
+        self.server.terminate()
+        self.server.wait()
 
 
 def main() -> None:
@@ -232,14 +262,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-delta-") as tmp:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        results = {}
-        if args.against is not None:
-            results["other"] = measure(work, args.size, args.runs, args.against, "other")
-        results["this"] = measure(work, args.size, args.runs, None, "this")
+        pairs: dict[str, Pair] = {}
+        try:
+            if args.against is not None:
+                pairs["other"] = Pair(work, args.size, args.against, "other")
+            pairs["this"] = Pair(work, args.size, None, "this")
+            for _ in range(args.runs):  # interleaved: a busy machine weighs on both alike
+                for pair in pairs.values():
+                    pair.run_once()
+        finally:
+            for pair in pairs.values():
+                pair.close()
+        results = {name: pair.medians() for name, pair in pairs.items()}
     names = list(results)
     print(f"delta sync of 100 changes, {args.size} updates, median of {args.runs} runs (ms)")
     print(f"{'step':<30}" + "".join(f"{n:>10}" for n in names))
-    for step in (*STEPS, "delta sync, its own process"):
+    for step in STEPS:
         print(f"{step:<30}" + "".join(f"{1000 * results[n].get(step, 0.0):>10.0f}" for n in names))
     print(json.dumps(results))
 

@@ -4,7 +4,13 @@ For generated catalogs (10k and 100k updates by default):
 - upstream A (`updatesync updateserver serve`, its own process) holds the catalog;
 - downstream B (`updatesync updateserver sync`, its own process) syncs everything from A:
   the full sync's revisions per second;
-- A imports next month's catalog (100 changes); B syncs again: the delta sync's time;
+- A imports next month's catalog (100 changes); B syncs again: the delta sync's time
+  (`delta_seconds`, the one-shot command: a process of its own, its start-up included);
+- A imports the month after (another 100 changes); B, now served (`updatesync updateserver
+  serve --upstream A`, as a WSUS or a ConfigMgr SUP runs: the service is up, the sync is
+  triggered), is asked to sync through its admin API (POST /api/sync) and its end is
+  awaited by long poll (GET /api/sync?version=V): `delta_service_seconds` is trigger to
+  finished, `delta_service_run_seconds` the sync's own started -> finished in B's history;
 - peak memory (RSS) of both processes;
 - the mean and 95th percentile of the catalog's document sizes (bench/docstats.py);
 - the import floor of bench/import_catalog.py (read the cabinet, parse with lxml, bulk insert into
@@ -27,6 +33,7 @@ import sys
 import tempfile
 import time
 from contextlib import ExitStack
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -68,13 +75,19 @@ def environment(database: Throwaway | None) -> dict[str, str]:
     return env
 
 
-def serve(data: Path, port: int, database: Throwaway | None) -> subprocess.Popen[str]:
+def serve(
+    data: Path,
+    port: int,
+    database: Throwaway | None,
+    *extra: str,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[str]:
     process = subprocess.Popen(
-        [*CLI, "updateserver", "serve", *store_args(data, database), "--port", str(port)],
+        [*CLI, "updateserver", "serve", *store_args(data, database), "--port", str(port), *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=environment(database),
+        env=env or environment(database),
     )
     assert process.stdout is not None
     for line in process.stdout:  # the server says when it listens
@@ -96,6 +109,9 @@ def bench_size(size: int, work: Path, kind: str, server: str | None) -> dict[str
     nxt = work / f"catalog-{size}-next.cab"
     if not nxt.exists():
         run("catalog", "evolve", str(cab), "--changes", "100", "--seed", "2", "--out", str(nxt))
+    after = work / f"catalog-{size}-after.cab"
+    if not after.exists():
+        run("catalog", "evolve", str(nxt), "--changes", "100", "--seed", "3", "--out", str(after))
     up, down = work / f"A-{size}-{kind}", work / f"B-{size}-{kind}"
     for folder in (up, down):
         subprocess.run(["rm", "-rf", str(folder)], check=True)
@@ -116,6 +132,8 @@ def bench_size(size: int, work: Path, kind: str, server: str | None) -> dict[str
             revisions = status.json()["revisions"]
             run("updateserver", "import", *store_args(up, a), str(nxt), env=environment(a))
             delta = _timed_sync(down, b, url)
+            run("updateserver", "import", *store_args(up, a), str(after), env=environment(a))
+            service = served_delta(down, b, url)
             upstream_peak = peak_of(server_process.pid)
         finally:
             server_process.terminate()
@@ -128,6 +146,8 @@ def bench_size(size: int, work: Path, kind: str, server: str | None) -> dict[str
         "full_seconds": full[0],
         "full_rate": revisions / full[0],
         "delta_seconds": delta[0],
+        "delta_service_seconds": service[0],
+        "delta_service_run_seconds": service[1],
         "downstream_peak": max(full[1], delta[1]),
         "upstream_peak": upstream_peak,
         "floor_seconds": floor["seconds"],
@@ -157,6 +177,41 @@ def _timed_sync(data: Path, database: Throwaway | None, url: str) -> tuple[float
     return seconds, read_peak_mib(peak_file) or float("nan")
 
 
+def served_delta(
+    data: Path, database: Throwaway | None, upstream: str, env: dict[str, str] | None = None
+) -> tuple[float, float]:
+    """B served with `--upstream`, a sync triggered through its admin API and awaited by long
+    poll: (trigger to finished, the sync's own started -> finished from B's history)."""
+    port = free_port()
+    process = serve(data, port, database, "--upstream", upstream, env=env)
+    try:
+        token = (data / "admin.token").read_text(encoding="utf-8").strip()
+        api = f"http://127.0.0.1:{port}/api"
+        headers = {"authorization": f"Bearer {token}"}
+        with httpx.Client(headers=headers, timeout=90) as client:
+            before = client.get(f"{api}/sync").json()["version"]
+            start = time.perf_counter()
+            answer = client.post(f"{api}/sync", json={})
+            if answer.status_code != 202:
+                raise SystemExit(f"POST /api/sync answered {answer.status_code}: {answer.text}")
+            state = answer.json()
+            while state["running"] or state["version"] <= before:
+                state = client.get(
+                    f"{api}/sync", params={"version": state["version"], "wait": 60}
+                ).json()
+            seconds = time.perf_counter() - start
+            if state["last_error"]:
+                raise SystemExit(f"the served sync from {upstream} failed: {state['last_error']}")
+            last = client.get(f"{api}/status").json()["last_sync"]
+    finally:
+        process.terminate()
+        process.wait()
+    if "started_at" not in last:  # an updatesync whose status has no start: the run's seconds
+        return seconds, float(state["last_result"]["seconds"])
+    started, finished = (datetime.fromisoformat(last[k]) for k in ("started_at", "finished_at"))
+    return seconds, (finished - started).total_seconds()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
@@ -175,12 +230,15 @@ def main() -> None:
         ]
     print(
         f"{'updates':>8} {'database':<10} {'revisions':>9} {'full sync':>10} {'rev/s':>7} "
-        f"{'delta(100)':>10} {'floor rev/s':>11} {'ratio':>6} {'peak A':>8} {'peak B':>8}"
+        f"{'delta(100)':>10} {'served':>7} {'run':>6} {'floor rev/s':>11} {'ratio':>6} "
+        f"{'peak A':>8} {'peak B':>8}"
     )
     for size, kind, r in rows:
         print(
             f"{size:>8} {kind:<10} {r['revisions']:>9.0f} {r['full_seconds']:>9.1f}s "
-            f"{r['full_rate']:>7.0f} {r['delta_seconds']:>9.1f}s {r['floor_rate']:>11.0f} "
+            f"{r['full_rate']:>7.0f} {r['delta_seconds']:>9.2f}s "
+            f"{r['delta_service_seconds']:>6.2f}s {r['delta_service_run_seconds']:>5.2f}s "
+            f"{r['floor_rate']:>11.0f} "
             f"{r['full_seconds'] / r['floor_seconds']:>5.1f}x "
             f"{r['upstream_peak']:>5.0f} MiB {r['downstream_peak']:>5.0f} MiB"
         )

@@ -80,8 +80,8 @@ HEAVY = ("fastapi", "alembic", "updatesync.roles", "updatesync.console", "update
 migrations' machinery, the roles, the console, the site server."""
 
 
-def _loaded_by(*args: str) -> set[str]:
-    """The HEAVY modules `updatesync ARGS` loads, run as its own process."""
+def _loaded_by(*args: str, heavy: tuple[str, ...] = HEAVY) -> set[str]:
+    """The `heavy` modules `updatesync ARGS` loads, run as its own process."""
     probe = (
         "import sys\n"
         "from updatesync.cli import main\n"
@@ -90,7 +90,7 @@ def _loaded_by(*args: str) -> set[str]:
         "    main()\n"
         "except SystemExit:\n"
         "    pass\n"
-        f"print(*sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+        f"print(*sorted(m for m in {heavy!r} if m in sys.modules))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
@@ -107,6 +107,29 @@ def test_the_command_line_loads_only_what_the_command_runs(data: Path) -> None:
     assert _loaded_by("updateserver", "sync", "--help") == set()
     assert _loaded_by("updateserver", "status", "--data", str(data)) == set()
     assert _loaded_by("serve", "--help") == set()
+
+
+def test_a_sync_of_an_sqlite_store_loads_nothing_it_does_not_run(
+    tmp_path: Path, data: Path
+) -> None:
+    """`updateserver sync` is a one-shot command, its start-up most of a delta: syncing an
+    SQLite store at the newest schema loads no role, web framework, migrations or
+    PostgreSQL dialect."""
+    import shutil
+
+    from updatesync.roles.serving import BackgroundServer
+    from updatesync.updateserver.store import UpdateStore
+    from updatesync.updateserver.store_backend import StoreBackend
+    from updatesync.wsusss.service import create_app
+
+    down = tmp_path / "down"
+    shutil.copytree(data, down)
+    heavy = (*HEAVY, "starlette", "sqlalchemy.dialects.postgresql", "psycopg")
+    with UpdateStore.open(data) as store, BackgroundServer(create_app(StoreBackend(store))) as up:
+        sync = ("updateserver", "sync", "--data", str(down), "--upstream", up.url)
+        assert _loaded_by(*sync, heavy=heavy) == set()
+    last = _status(down)["last_sync"]
+    assert isinstance(last, dict) and (last["kind"], last["result"]) == ("sync", "Succeeded")
 
 
 def test_a_sync_over_plain_http_loads_no_ca_bundle(

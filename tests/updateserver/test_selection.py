@@ -59,6 +59,27 @@ def _expected(
     return chosen | leaves
 
 
+def _brought_before(
+    docs: list[UpdateRevision],
+    before: list[ExportRecord],
+    products: set[str],
+    classes: set[str],
+) -> set[RevisionKey]:
+    """The leaves a downstream got with an older revision of their bundle: named by a
+    revision of the first import that the filter selects, and imported before it (records
+    are numbered in the order of the cabinet)."""
+    order = {r.key: n for n, r in enumerate(before)}
+    kinds = category_type_map(docs)
+    brought = set()
+    for doc in docs:
+        if doc.key not in order or doc.update_type not in ("Software", "Driver"):
+            continue
+        prods, cls = doc.products_and_classifications(kinds)
+        if set(prods) & products and set(cls) & classes:
+            brought |= {b for b in doc.bundled_updates if b in order and order[b] < order[doc.key]}
+    return brought
+
+
 def _pick(docs: list[UpdateRevision], kind: CategoryType) -> list[UpdateRevision]:
     return [d for d in docs if d.category_type is kind]
 
@@ -154,7 +175,9 @@ def test_an_anchor_selects_what_changed_and_delta_false_selects_all_again(
         )
 
     changed = set(select_revisions(store, wanted(delta=True)))
-    assert changed == _expected(docs, products, classes, new_keys)
+    brought = _brought_before(docs, catalog, products, classes)
+    assert brought & _expected(docs, products, classes, new_keys), "leaves listed before"
+    assert changed == _expected(docs, products, classes, new_keys) - brought
     assert set(select_revisions(store, RevisionFilter(get_config=True, since=since))) == set()
     everything = _expected(docs, products, classes, {d.key for d in docs})
     assert set(select_revisions(store, wanted(delta=False))) == everything
@@ -175,6 +198,49 @@ def test_a_listing_read_in_pages_stops_at_the_counter_it_began_with(
     new_keys = {r.key for r in evolved} - {r.key for r in catalog}
     next_delta = set(select_revisions(store, RevisionFilter(get_config=False, since=counter)))
     assert {k for k in new_keys if k in set(select_revisions(store, every_update))} <= next_delta
+
+
+def test_a_delta_listing_reads_by_index_not_the_whole_catalog(
+    store: UpdateStore, catalog: list[ExportRecord], tmp_path: Path
+) -> None:
+    """A delta's listing costs what changed, not what the store holds: on SQLite, no query of
+    it scans a stored table (only the small sets it materializes itself are scanned)."""
+    if store.engine.dialect.name != "sqlite":
+        pytest.skip("EXPLAIN QUERY PLAN is SQLite's")
+    since = store.change_counter()
+    evolved = list(evolve_catalog(iter(catalog), 60, seed=14))
+    write_export(tmp_path / "m2.cab", evolved)
+    import_export_cabinet(store, tmp_path / "m2.cab")
+    docs = _docs(catalog)
+    products = sorted(p.update_id for p in _pick(docs, CategoryType.PRODUCT))
+    classes = sorted(c.update_id for c in _pick(docs, CategoryType.UPDATE_CLASSIFICATION))
+    statements: list[tuple[str, object]] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, params: object, *_: object) -> None:
+        if statement.lstrip().startswith(("SELECT revision", "WITH")):
+            statements.append((statement, params))
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        for wanted in (
+            RevisionFilter(get_config=False, since=since),
+            RevisionFilter(
+                get_config=False,
+                since=since,
+                categories=tuple(FilterItem(p) for p in products),
+                classifications=tuple(FilterItem(c) for c in classes),
+            ),
+        ):
+            assert select_revisions(store, wanted)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", seen)
+    assert len(statements) >= 4
+    materialized = {"listed_bundle", "leaves", "member"}  # member: one row's JSON list
+    with store.engine.connect() as conn:
+        for statement, params in statements:
+            plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params).all()
+            scans = {row[3].split()[1] for row in plan if row[3].startswith("SCAN ")}
+            assert scans <= materialized, (statement, plan)
 
 
 def test_the_category_and_supersedes_lookups_use_the_partial_reverse_index(

@@ -34,6 +34,7 @@ def test_status_counts_and_the_last_import(tmp_path: Path, database: Database) -
         assert entry.started_at.tzinfo is UTC and entry.finished_at >= entry.started_at
         assert status.last_sync is not None
         assert status.last_sync["new_revisions"] == entry.new_revisions == status.revisions
+        assert status.last_sync["started_at"] == entry.started_at.isoformat()
         assert status.to_json()["last_sync"] == status.last_sync
         assert read_history(store.engine, limit=1) == [entry]
         shown = {"products": ["p"], "classifications": [], "languages": ["en"]}

@@ -105,6 +105,7 @@ def read_status(engine: Engine, subscription: dict[str, list[str]]) -> StoreStat
         last_sync = {
             "kind": entry.kind,
             "source": entry.source,
+            "started_at": entry.started_at.isoformat(),
             "finished_at": entry.finished_at.isoformat(),
             "result": entry.result,
             "error": entry.error,

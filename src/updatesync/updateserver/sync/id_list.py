@@ -37,7 +37,6 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from updatesync.metadata.model import RevisionKey
 from updatesync.updateserver import schema as t
@@ -129,9 +128,14 @@ class ListedIds:
         self._seq += len(keys)
         conn = self.connection
         dialect = conn.dialect.name
+        # Each dialect's module is loaded by the store that uses it (tens of ms for PostgreSQL's).
         if dialect == "sqlite":
+            from sqlalchemy.dialects import sqlite
+
             statement = sqlite.insert(_listed).on_conflict_do_nothing()
         elif dialect == "postgresql":
+            from sqlalchemy.dialects import postgresql
+
             statement = postgresql.insert(_listed).on_conflict_do_nothing()
         else:  # pragma: no cover - the store runs on SQLite or PostgreSQL
             statement = insert(_listed).prefix_with("IGNORE")
