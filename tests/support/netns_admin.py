@@ -7,8 +7,9 @@ process itself sends nothing to the hosts' addresses.
         1 with the status of the first that is not 200).
     netns_admin.py --ca CA --token-file FILE syncs TIMEOUT URL SITE COUNT [URL SITE COUNT ...]
         For each site in turn, long-polls its provider at URL until SITE has finished COUNT
-        syncs since its server started (all within TIMEOUT seconds); prints the answers (each
-        with the last sync) as one JSON object by SITE.
+        syncs since its server started (all within TIMEOUT seconds; a child that does not know
+        the token yet is asked again); prints the answers (each with the last sync) as one
+        JSON object by SITE.
 
 One process asks all it is given: a process per question would start Python each time.
 
@@ -81,6 +82,12 @@ def _wait_syncs(
             break
         wait = max(1, min(30, int(left)))
         response = client.get(path, params={"after": count - 1, "wait": wait})
+        if response.status_code == 401 and "is not known at site" in response.text:
+            # The token was made at the top-level site: a child knows it once its database
+            # replication has brought it (before its first sync ends), and nothing here can
+            # await that: ask again shortly.
+            time.sleep(0.2)
+            continue
         if response.status_code != 200:
             print(
                 f"GET {path}: HTTP {response.status_code}: {response.text[:500]}",
