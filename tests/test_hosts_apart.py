@@ -26,7 +26,8 @@ PostgreSQL database (a UNIX socket) from the file system.
 
 The second sync cuts PS1's link during its database replication from CS1, at a point the
 test chooses: PS1 runs with `UPDATESYNC_FAULT=hold-at:replication-between-pages:<file>`,
-so it stops after the first page of CS1's changes; the test sets PS1's link down, lets it
+so it stops after the first page of CS1's changes; the test sets PS1's link down (its
+open connections to other hosts closed too, so that the next call fails at once), lets it
 go on, sees it report the degraded link (rcmctrl.log, SMS_SUPSyncStatus's
 ReplicationLinkStatus, the `replication_link_degraded` alert), sets the link up, and sees
 it complete with CS1's content, nothing lost or applied twice, the alert canceled.
@@ -42,6 +43,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from databases import postgresql_database
@@ -369,34 +371,38 @@ class Deployment:
     def provider(self, code: str) -> str:
         return f"https://{SITES[code]}:{SITE_PORT}"
 
-    def get(self, code: str, path: str) -> dict | list:
-        return self.ask("get", self.provider(code) + path)
+    def get_each(self, paths: Mapping[str, str]) -> dict[str, Any]:
+        """The answers of the sites' providers (by site code) to `paths` (by site code), asked
+        by one process of the admin host."""
+        answers = self.ask("get", *(self.provider(code) + path for code, path in paths.items()))
+        assert isinstance(answers, list) and len(answers) == len(paths), answers
+        return dict(zip(paths, answers, strict=True))
 
-    def wait_syncs(self, code: str, count: int) -> dict:
-        """The site's last sync once it has finished `count` since its server started."""
+    def get(self, code: str, path: str) -> dict | list:
+        return self.get_each({code: path})[code]
+
+    def wait_syncs(self, counts: Mapping[str, int]) -> dict[str, dict]:
+        """Each site's last sync once it has finished its count (by site code) since its
+        server started."""
+        specs = [x for code, n in counts.items() for x in (self.provider(code), code, str(n))]
         try:
-            answer = self.ask("syncs", self.provider(code), code, str(count), str(SYNC_TIMEOUT))
+            answers = self.ask("syncs", str(SYNC_TIMEOUT), *specs)
         except AssertionError as exc:
-            tail = "\n".join(self.messages(code)[-15:])
-            raise AssertionError(f"{exc}\nthe end of {code}'s WSyncMgr.log:\n{tail}") from None
-        assert isinstance(answer, dict)
-        return answer
+            tails = "".join(
+                f"\nthe end of {code}'s WSyncMgr.log:\n" + "\n".join(self.messages(code)[-15:])
+                for code in counts
+            )
+            raise AssertionError(f"{exc}{tails}") from None
+        assert isinstance(answers, dict)
+        return answers
 
     def versions(self) -> dict[str, int]:
-        out = {}
-        for code in SITES:
-            answer = self.get(code, f"/api/sites/{code}/content-version")
-            assert isinstance(answer, dict)
-            out[code] = int(answer["ContentVersion"])
-        return out
+        answers = self.get_each({code: f"/api/sites/{code}/content-version" for code in SITES})
+        return {code: int(answer["ContentVersion"]) for code, answer in answers.items()}
 
     def ci_counts(self) -> dict[str, int]:
-        out = {}
-        for code in SITES:
-            answer = self.get(code, f"/api/sites/{code}/cis?limit=1")
-            assert isinstance(answer, dict)
-            out[code] = int(answer["Count"])
-        return out
+        answers = self.get_each({code: f"/api/sites/{code}/cis?limit=1" for code in SITES})
+        return {code: int(answer["Count"]) for code, answer in answers.items()}
 
 
 @pytest.fixture
@@ -451,7 +457,7 @@ def _run(d: Deployment, network: Network, tmp_path: Path) -> None:
 
     # One Sync Now at CS1, from the admin host, reaches every site.
     d.sync_now()
-    first = {code: d.wait_syncs(code, 1)["last"] for code in SITES}
+    first = {code: a["last"] for code, a in d.wait_syncs(dict.fromkeys(SITES, 1)).items()}
     for code, last in first.items():
         assert last["succeeded"], (code, last)
     versions = d.versions()
@@ -487,6 +493,9 @@ def _run(d: Deployment, network: Network, tmp_path: Path) -> None:
     with SiteDatabase.open(d.data / "PS1") as ps1_db:
         earlier = len(_link_alerts(ps1_db))  # PS1 may have started before CS1 answered
     network.cut("ps1")
+    # Its connections to CS1 closed too: the next page is asked for on a new connection,
+    # which fails at once, whether or not the one kept alive since the last page has expired.
+    network.drop_connections("ps1")
     held.unlink()  # PS1 goes on, without a link
     degraded = "Replication link to CS1 is degraded"
     _wait_until(
@@ -510,8 +519,9 @@ def _run(d: Deployment, network: Network, tmp_path: Path) -> None:
     network.restore("ps1")
 
     # PS1 completes once its link is back: CS1's content, nothing lost or applied twice.
-    last = {code: d.wait_syncs(code, 2)["last"] for code in ("CS1", "PS2", "SS1")}
-    last["PS1"] = d.wait_syncs("PS1", 1)["last"]  # its first since its restart
+    # PS1's is its first since its restart.
+    waited = d.wait_syncs({"CS1": 2, "PS2": 2, "SS1": 2, "PS1": 1})
+    last = {code: answer["last"] for code, answer in waited.items()}
     for code, outcome in last.items():
         assert outcome["succeeded"], (code, outcome)
     after = d.versions()

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from updatesync.config import load_hierarchy
 from updatesync.demo import example_hierarchy
 from updatesync.roles import loopback_file
 from updatesync.roles.serving import bind
@@ -119,41 +120,6 @@ def _gone(pids: list[int], file: Path, timeout: float = 10.0) -> list[int]:
     return left
 
 
-def test_every_role_runs_in_its_own_process_and_ctrl_c_leaves_none(tmp_path: Path) -> None:
-    file = tmp_path / "hierarchy.toml"
-    ports = loopback_file(
-        example_hierarchy(), file, settings={"data_dir": tmp_path / "data", "criteria": None}
-    )
-    served = Served(file, tmp_path / "serve.out")
-    try:
-        roles = served.wait_running()
-        assert set(roles) == {*ports, "console"}
-        for name, (url, pid) in roles.items():
-            assert _parent(pid) == served.process.pid, name
-            assert httpx.get(_probe(url) + "/", timeout=30).status_code < 500, name
-            if name != "console":
-                assert url == f"http://127.0.0.1:{ports[name]}"
-        cs1 = roles["site:CS1"][0]
-        token_file = tmp_path / "data" / "CS1" / "admin.token"
-        assert f"the Full Administrator's API token is in {token_file}" in served.text()
-        token = read_token_file(token_file)
-        answer = httpx.get(
-            f"{cs1}/api/sites/CS1/content-version",
-            timeout=30,
-            headers={"authorization": f"Bearer {token}"},
-        )
-        assert answer.status_code == 200, answer.text
-        # The console answers (its pages need a sign-in: the login page, then).
-        assert httpx.get(_probe(roles["console"][0]) + "/login", timeout=30).status_code == 200
-
-        served.process.send_signal(signal.SIGINT)
-        assert served.process.wait(120) == 0, served.text()
-        assert _gone([pid for _, pid in roles.values()], file) == []
-        assert "updatesync: stopped" in served.text()
-    finally:
-        served.stop()
-
-
 def test_a_child_that_dies_is_reported_and_the_others_are_stopped(tmp_path: Path) -> None:
     source = tmp_path / "one.toml"
     source.write_text(ONE_SITE, encoding="utf-8")
@@ -195,12 +161,14 @@ def test_a_role_that_cannot_start_stops_the_others_and_says_why(tmp_path: Path) 
     assert _serving(file) == []
 
 
-def test_the_example_file_runs_every_role_in_its_own_process_on_loopback(
+def test_every_role_of_the_example_runs_in_its_own_process_and_ctrl_c_leaves_none(
     tmp_path: Path,
 ) -> None:
     """The shipped example names hosts of its own and gives every SUP port 8530: run with
     `--role all --processes`, each role gets a free loopback port in a copy of the file
-    (same data folder and secret), and Ctrl-C still leaves no process behind."""
+    (same data folder and secret), runs in a process of its own, a child of the supervisor,
+    and answers where the copy says; the top site's token works; Ctrl-C leaves no process
+    behind. (A file already on loopback is run as it is: tests/cli/test_serve_all.py.)"""
     file = tmp_path / "hierarchy.toml"
     file.write_text(example_hierarchy().read_text(encoding="utf-8"), encoding="utf-8")
     copy = tmp_path / "data" / "loopback" / "hierarchy.toml"
@@ -214,18 +182,34 @@ def test_the_example_file_runs_every_role_in_its_own_process_on_loopback(
             *(f"sup:{name}.contoso.com" for name in sups | {"ss1site"}),
             "console",
         }
-        ports = set()
+        placed = load_hierarchy(copy)
+        ports = {f"site:{site.code}": site.port for site in placed.sites} | {
+            f"sup:{sup.fqdn}": sup.port for site in placed.sites for sup in site.sups
+        }
+        assert len(set(ports.values())) == len(ports), "one port per role"
         for name, (url, pid) in roles.items():
             assert _parent(pid) == served.process.pid, name
             assert httpx.get(_probe(url) + "/", timeout=30).status_code < 500, name
             if name != "console":
-                assert url.startswith("http://127.0.0.1:"), (name, url)
-                ports.add(url)
-        assert len(ports) == len(roles) - 1, "one port per role"
+                assert url == f"http://127.0.0.1:{ports[name]}", (name, url)
         assert (tmp_path / "data" / "hierarchy.secret").exists(), "the file's own secret"
+        cs1 = roles["site:CS1"][0]
+        token_file = tmp_path / "data" / "CS1" / "admin.token"
+        assert f"the Full Administrator's API token is in {token_file}" in served.text()
+        token = read_token_file(token_file)
+        answer = httpx.get(
+            f"{cs1}/api/sites/CS1/content-version",
+            timeout=30,
+            headers={"authorization": f"Bearer {token}"},
+        )
+        assert answer.status_code == 200, answer.text
+        # The console answers (its pages need a sign-in: the login page, then).
+        assert httpx.get(_probe(roles["console"][0]) + "/login", timeout=30).status_code == 200
+
         served.process.send_signal(signal.SIGINT)
         assert served.process.wait(120) == 0, served.text()
         assert _gone([pid for _, pid in roles.values()], copy) == []
         assert _serving(copy) == []
+        assert "updatesync: stopped" in served.text()
     finally:
         served.stop()

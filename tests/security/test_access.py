@@ -132,14 +132,24 @@ def test_every_read_route_needs_a_token_too(h: InProcessHierarchy) -> None:
     assert httpx.get(h.url("CS1") + "/openapi.json", timeout=30).status_code == 200
 
 
+def _sync_ends(h: InProcessHierarchy, done_before: int) -> None:
+    """The sync a test asked for ends (succeeded) in that test, and the sites it notified are
+    idle: none is left running into the next test or the module's teardown."""
+    h.wait("CS1", done_before + 1)
+    assert h.site("CS1").results[-1].succeeded
+    h.wait_idle()
+
+
 def test_the_full_administrators_token_starts_a_sync(h: InProcessHierarchy) -> None:
     before = _sync_now_lines(h)
+    done = len(h.site("CS1").results)
     answer = httpx.post(
         f"{h.url('CS1')}/api/sites/CS1/sync", json={"full": False}, headers=h.admin(), timeout=30
     )
 
     assert answer.status_code == 202, answer.text
     assert _sync_now_lines(h) == before + 1
+    _sync_ends(h, done)
     who = httpx.get(f"{h.url('CS1')}/api/whoami", headers=h.admin(), timeout=30).json()
     assert who == {"user": "admin", "role": "Full Administrator"}
 
@@ -164,6 +174,7 @@ def test_a_read_only_analyst_reads_but_cannot_sync(h: InProcessHierarchy) -> Non
 def test_a_software_update_manager_syncs_but_cannot_add_users(h: InProcessHierarchy) -> None:
     token = _user_with_token(h, "patcher", "Software Update Manager")
     url = h.url("CS1")
+    done = len(h.site("CS1").results)
 
     sync = httpx.post(
         f"{url}/api/sites/CS1/sync", json={"full": False}, headers=_bearer(token), timeout=30
@@ -182,6 +193,7 @@ def test_a_software_update_manager_syncs_but_cannot_add_users(h: InProcessHierar
     assert add.status_code == 403 and "Full Administrator" in add.json()["detail"]
     assert issue.status_code == 403
     assert h.db("CS1").users.get("intruder") is None
+    _sync_ends(h, done)
 
 
 # -- global data: one token at every site ---------------------------------------------------------

@@ -22,7 +22,9 @@ starts a long-running one (`HostProcess`: its output in a file, `wait_for(patter
 line matches, `stop()` with SIGTERM then SIGKILL); `cut(host)` / `restore(host)` set the
 host's link down and up (`ip link set eth0 down` inside the host): until it is up again
 the host's routes are gone, so it reaches no other host (a new connection fails at once with
-"Network is unreachable", one already open waits for its timeout) and none reaches it.
+"Network is unreachable", one already open waits for its timeout) and none reaches it;
+`drop_connections(host)` closes the ones already open to other hosts (`ss -K`), so that
+the next request fails at once too.
 """
 
 from __future__ import annotations
@@ -278,6 +280,22 @@ class Network:
     def cut(self, host: str) -> None:
         """Set the host's link down: it reaches no other host, and none reaches it."""
         _ip("-n", self.namespaces[host], "link", "set", LINK, "down")
+
+    def drop_connections(self, host: str) -> None:
+        """Close (`ss -K`) the host's open TCP connections to other hosts at once, as a cut
+        link ends them in time: after `cut`, a kept-alive connection would otherwise hold its
+        next request for the caller's whole timeout. Its connections within itself stay."""
+        own = {address for _, address in self.hosts[host].names}
+        others = [
+            address
+            for other in self.hosts.values()
+            for _, address in other.names
+            if address not in own
+        ]
+        peers = " or ".join(f"dst {address}" for address in others)
+        done = self.run(host, ["ss", "-K", "-t", "state", "established", f"( {peers} )"])
+        if done.returncode != 0:
+            raise IpFailed(f"ss -K in {host} failed: {done.stderr.strip() or done.stdout}")
 
     def restore(self, host: str) -> None:
         """Set the host's link up again."""

@@ -2,7 +2,9 @@
 
 What B asks for is read from the GetUpdateData requests that actually go over the wire
 (a recording transport under the client), and what it should ask for is computed from the
-catalogs themselves.
+catalogs themselves. The catalog holds 3,000 updates: an unfiltered listing of three
+pages and more, dozens of GetUpdateData calls (100 updates each, answers under about 2 MB);
+the catalogs and their cabinets are made once for the module (the tests only read them).
 """
 
 from __future__ import annotations
@@ -33,27 +35,47 @@ def upstream(tmp_path: Path, databases: Databases) -> Iterator[tuple[UpdateStore
     store.close()
 
 
+UPDATES = 3_000
+
+
 @pytest.fixture(scope="module")
 def month1() -> list[ExportRecord]:
-    return list(generate_catalog(10_000, seed=21))
+    return list(generate_catalog(UPDATES, seed=21))
+
+
+@pytest.fixture(scope="module")
+def month2(month1: list[ExportRecord]) -> list[ExportRecord]:
+    return list(evolve_catalog(iter(month1), 100, seed=22))
+
+
+@pytest.fixture(scope="module")
+def cabinets(
+    tmp_path_factory: pytest.TempPathFactory,
+    month1: list[ExportRecord],
+    month2: list[ExportRecord],
+) -> tuple[Path, Path]:
+    """The two months as export cabinets, read by the importer of each test's upstream."""
+    folder = tmp_path_factory.mktemp("catalogs")
+    write_export(folder / "m1.cab", month1)
+    write_export(folder / "m2.cab", month2)
+    return folder / "m1.cab", folder / "m2.cab"
 
 
 def test_a_generated_catalog_then_next_month_transfers_exactly_the_changes(
     upstream: tuple[UpdateStore, str],
     month1: list[ExportRecord],
+    month2: list[ExportRecord],
+    cabinets: tuple[Path, Path],
     tmp_path: Path,
     databases: Databases,
 ) -> None:
     store_a, url = upstream
-    month2 = list(evolve_catalog(iter(month1), 100, seed=22))
-    write_export(tmp_path / "m1.cab", month1)
-    write_export(tmp_path / "m2.cab", month2)
-    import_export_cabinet(store_a, tmp_path / "m1.cab")
+    import_export_cabinet(store_a, cabinets[0])
     with UpdateStore.open(tmp_path / "B", url=databases.new("b").url) as store_b:
         _, first = recorded_sync(store_b, url)
         assert len(first) == len(month1)
         assert held_documents(store_b) == {r.key: r.xml for r in month1}
-        import_export_cabinet(store_a, tmp_path / "m2.cab")
+        import_export_cabinet(store_a, cabinets[1])
         _, second = recorded_sync(store_b, url)
         changed = {r.key for r in month2} - {r.key for r in month1}
         assert len(changed) == 100
@@ -66,12 +88,12 @@ def test_a_generated_catalog_then_next_month_transfers_exactly_the_changes(
 def test_a_product_and_classification_filter_transfers_exactly_the_matching_updates(
     upstream: tuple[UpdateStore, str],
     month1: list[ExportRecord],
+    cabinets: tuple[Path, Path],
     tmp_path: Path,
     databases: Databases,
 ) -> None:
     store_a, url = upstream
-    write_export(tmp_path / "m1.cab", month1)
-    import_export_cabinet(store_a, tmp_path / "m1.cab")
+    import_export_cabinet(store_a, cabinets[0])
     docs = [parse_update(r.xml) for r in month1]
     kinds = category_type_map(docs)
     product = next(d.update_id for d in docs if d.category_type is CategoryType.PRODUCT)
