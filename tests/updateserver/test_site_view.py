@@ -62,14 +62,7 @@ def test_updates_as_cis_then_only_what_changed(
     with BackgroundServer(app) as server, httpx.Client(base_url=server.url) as http:
         docs = [parse_update(r.xml) for r in month1]
         kinds = category_type_map(docs)
-        # The product with the most security updates, so that next month changes some.
-        counts: dict[str, int] = {}
-        for doc in docs:
-            prods, cls = doc.products_and_classifications(kinds)
-            if SECURITY in cls:
-                for p in prods:
-                    counts[p] = counts.get(p, 0) + 1
-        product = max(counts, key=counts.__getitem__)
+        product = _busiest_product(month1)  # so that next month changes some
         latest = _latest(docs)
         superseded = {uid for d in latest.values() for uid in d.superseded_updates}
 
