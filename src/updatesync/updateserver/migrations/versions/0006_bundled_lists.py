@@ -46,11 +46,12 @@ def upgrade() -> None:
             f"WHERE {_SAME_REVISION} AND r.kind = 'bundle')"
         )
     else:
+        # One index range per bundle (ix_revision_relation_revision: equal keys in rowid
+        # order, so the list keeps the document's order).
         op.execute(
             "UPDATE revision SET bundled = (SELECT json_group_array(json_array("
-            "r.target_update_id, r.target_revision)) FROM (SELECT * FROM revision_relation "
-            "WHERE kind = 'bundle' ORDER BY rowid) r "
-            f"WHERE {_SAME_REVISION}) "
+            "r.target_update_id, r.target_revision)) FROM revision_relation r "
+            f"WHERE {_SAME_REVISION} AND r.kind = 'bundle') "
             "WHERE EXISTS (SELECT 1 FROM revision_relation r "
             f"WHERE {_SAME_REVISION} AND r.kind = 'bundle')"
         )
