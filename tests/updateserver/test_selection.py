@@ -252,6 +252,15 @@ def test_the_category_and_supersedes_lookups_use_the_partial_reverse_index(
     indexes = {i["name"]: i for i in inspect(store.engine).get_indexes("revision_relation")}
     assert "ix_revision_relation_target" not in indexes
     assert "ix_revision_relation_reverse" in indexes
+    with store.engine.connect() as conn:
+        definition = conn.exec_driver_sql(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_revision_relation_reverse'"
+            if store.engine.dialect.name == "postgresql"
+            else "SELECT sql FROM sqlite_master WHERE name = 'ix_revision_relation_reverse'"
+        ).scalar_one()
+    # Partial: bundled updates and plain prerequisites are not in it.
+    assert "WHERE" in definition and "'prerequisite'" not in definition, definition
+    assert "'category'" in definition and "'supersedes'" in definition, definition
     statements: list[tuple[str, object]] = []
 
     def seen(_conn, _cursor, statement, parameters, _context, _many) -> None:  # type: ignore[no-untyped-def]

@@ -87,8 +87,8 @@ revision = Table(
     Index("ix_revision_change_number", "change_number"),
 )
 
-REVERSE_KINDS = "kind = 'category' OR kind = 'supersedes'"
-"""The relations looked up from their target (migration 0006): a category's sub-categories
+REVERSE_KINDS = ("category", "supersedes")
+"""The kinds of relation looked up from their target (migration 0006): a category's sub-categories
 (`selection.with_descendants`) and the updates that supersede one (`site_view`). Plain
 prerequisites are read only from the revision that names them, so the reverse index leaves
 them out: each row was a random insert into a B-tree larger than SQLite's page cache. A
@@ -107,8 +107,9 @@ revision_relation = Table(
         ["update_id", "revision_number"], ["revision.update_id", "revision.revision_number"]
     ),
     Index("ix_revision_relation_revision", "update_id", "revision_number"),
-    # Partial: WHERE REVERSE_KINDS (migration 0006 makes it so; said here in a comment, as
-    # a dialect's `*_where` option would load that dialect into every process).
+    # Partial: WHERE kind = 'category' OR kind = 'supersedes' (REVERSE_KINDS; migration 0006
+    # makes it so, said here in a comment: a dialect's `*_where` option would load that
+    # dialect into every process).
     Index("ix_revision_relation_reverse", "target_update_id", "kind"),
 )
 
@@ -258,7 +259,7 @@ def reverse_kind(kind: str) -> ColumnElement[str]:
     """`kind` as a literal in the SQL, so that the planner can see that the query's rows are
     within the partial reverse index (`REVERSE_KINDS`) whatever the driver binds: a
     PostgreSQL generic plan cannot prove that of a bound parameter."""
-    if kind not in ("category", "supersedes"):
+    if kind not in REVERSE_KINDS:
         raise ValueError(f"no reverse index for relations of kind {kind!r}")
     return literal(kind, literal_execute=True)
 

@@ -30,31 +30,27 @@ down_revision = "0005"
 branch_labels = None
 depends_on = None
 
-REVERSE_KINDS = "kind = 'category' OR kind = 'supersedes'"  # as schema.REVERSE_KINDS
+REVERSE_KINDS = "kind = 'category' OR kind = 'supersedes'"  # schema.REVERSE_KINDS, as SQL
 
 _SAME_REVISION = "r.update_id = revision.update_id AND r.revision_number = revision.revision_number"
 
 
 def upgrade() -> None:
     op.add_column("revision", sa.Column("bundled", sa.JSON))
+    # The same statement on both, in each database's JSON functions. On SQLite each bundle's
+    # rows are one range of ix_revision_relation_revision, equal keys in rowid order: the
+    # list keeps the document's order.
     if op.get_bind().dialect.name == "postgresql":
-        op.execute(
-            "UPDATE revision SET bundled = (SELECT json_agg(json_build_array("
-            "r.target_update_id, r.target_revision)) FROM revision_relation r "
-            f"WHERE {_SAME_REVISION} AND r.kind = 'bundle') "
-            "WHERE EXISTS (SELECT 1 FROM revision_relation r "
-            f"WHERE {_SAME_REVISION} AND r.kind = 'bundle')"
-        )
+        aggregate, pair = "json_agg", "json_build_array"
     else:
-        # One index range per bundle (ix_revision_relation_revision: equal keys in rowid
-        # order, so the list keeps the document's order).
-        op.execute(
-            "UPDATE revision SET bundled = (SELECT json_group_array(json_array("
-            "r.target_update_id, r.target_revision)) FROM revision_relation r "
-            f"WHERE {_SAME_REVISION} AND r.kind = 'bundle') "
-            "WHERE EXISTS (SELECT 1 FROM revision_relation r "
-            f"WHERE {_SAME_REVISION} AND r.kind = 'bundle')"
-        )
+        aggregate, pair = "json_group_array", "json_array"
+    op.execute(
+        f"UPDATE revision SET bundled = (SELECT {aggregate}({pair}("
+        "r.target_update_id, r.target_revision)) FROM revision_relation r "
+        f"WHERE {_SAME_REVISION} AND r.kind = 'bundle') "
+        "WHERE EXISTS (SELECT 1 FROM revision_relation r "
+        f"WHERE {_SAME_REVISION} AND r.kind = 'bundle')"
+    )
     op.execute("DELETE FROM revision_relation WHERE kind = 'bundle'")
     op.execute("ALTER TABLE revision DROP COLUMN localized")  # SQLite 3.35 and later too
     op.drop_index("ix_revision_relation_target", table_name="revision_relation")
