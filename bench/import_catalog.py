@@ -73,7 +73,7 @@ def document_sizes(lengths: list[int]) -> dict[str, float]:
     return {"doc_mean_chars": round(mean), "doc_p95_chars": round(p95)}
 
 
-def run_floor(cab: Path, work: Path) -> dict[str, float]:
+def run_floor(cabs: list[Path], work: Path) -> dict[str, float]:
     from lxml import etree
 
     from updatesync.metadata.export import read_export
@@ -91,37 +91,38 @@ def run_floor(cab: Path, work: Path) -> dict[str, float]:
     count = 0
     lengths: list[int] = []
     db.execute("BEGIN")
-    with read_export(cab) as export:
-        batch: list[tuple[str, int, str | None, str | None, str]] = []
-        for record in export.records():
-            lengths.append(len(record.xml))
-            root = etree.fromstring(record.xml.encode("utf-8"), parser)
-            identity = root.find(f"{ns}UpdateIdentity")
-            props = root.find(f"{ns}Properties")
-            title = root.findtext(f".//{ns}Title")
-            batch.append(
-                (
-                    identity.get("UpdateID").lower(),
-                    int(identity.get("RevisionNumber")),
-                    props.get("UpdateType") if props is not None else None,
-                    title,
-                    record.xml,
+    for cab in cabs:
+        with read_export(cab) as export:
+            batch: list[tuple[str, int, str | None, str | None, str]] = []
+            for record in export.records():
+                lengths.append(len(record.xml))
+                root = etree.fromstring(record.xml.encode("utf-8"), parser)
+                identity = root.find(f"{ns}UpdateIdentity")
+                props = root.find(f"{ns}Properties")
+                title = root.findtext(f".//{ns}Title")
+                batch.append(
+                    (
+                        identity.get("UpdateID").lower(),
+                        int(identity.get("RevisionNumber")),
+                        props.get("UpdateType") if props is not None else None,
+                        title,
+                        record.xml,
+                    )
                 )
+                if len(batch) >= 500:
+                    db.executemany(
+                        "INSERT INTO revision (update_id, revision_number, update_type, title, xml)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        batch,
+                    )
+                    count += len(batch)
+                    batch.clear()
+            db.executemany(
+                "INSERT INTO revision (update_id, revision_number, update_type, title, xml)"
+                " VALUES (?, ?, ?, ?, ?)",
+                batch,
             )
-            if len(batch) >= 500:
-                db.executemany(
-                    "INSERT INTO revision (update_id, revision_number, update_type, title, xml)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    batch,
-                )
-                count += len(batch)
-                batch.clear()
-        db.executemany(
-            "INSERT INTO revision (update_id, revision_number, update_type, title, xml)"
-            " VALUES (?, ?, ?, ?, ?)",
-            batch,
-        )
-        count += len(batch)
+            count += len(batch)
     db.execute("COMMIT")
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     db.close()
@@ -134,15 +135,21 @@ def run_floor(cab: Path, work: Path) -> dict[str, float]:
     }
 
 
-def child(kind: str, cab: Path) -> None:
+def child(kind: str, cabs: list[Path]) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        runner = run_updatesync if kind == "updatesync" else run_floor
-        print(json.dumps(runner(cab, Path(tmp))))
+        if kind == "updatesync":
+            (cab,) = cabs
+            print(json.dumps(run_updatesync(cab, Path(tmp))))
+        else:
+            print(json.dumps(run_floor(cabs, Path(tmp))))
 
 
-def measure(kind: str, cab: Path) -> dict[str, float]:
+def measure(kind: str, cab: Path | list[Path]) -> dict[str, float]:
+    """Run `kind` ("updatesync" or "floor") on a cabinet in a child process of its own; the
+    floor also takes a catalog in parts (`ensure_catalog_parts`), read one after another."""
+    cabs = [cab] if isinstance(cab, Path) else cab
     out = subprocess.run(
-        [sys.executable, __file__, "--child", kind, str(cab)],
+        [sys.executable, __file__, "--child", kind, os.pathsep.join(map(str, cabs))],
         check=True,
         capture_output=True,
         text=True,
@@ -166,6 +173,46 @@ def ensure_catalog(size: int, work: Path) -> Path:
     return cab
 
 
+PART_RECORDS = 100_000
+"""Records an export cabinet of a catalog in parts holds (the last one fewer). One cabinet's
+metadata.txt holds at most 2 GiB (65,535 blocks of 32 KiB), about 160,000 real-shape
+documents: a larger catalog is exported, and imported, in parts."""
+
+
+def ensure_catalog_parts(size: int, work: Path) -> list[Path]:
+    """The catalog of `size` updates as one cabinet (`ensure_catalog`) when it fits in one,
+    else as cabinets of PART_RECORDS records each, written from one stream of
+    `generate_catalog` (categories first, so each part's updates find theirs in an earlier
+    part or their own). The list of parts is written last: a generation cut short is redone."""
+    if size <= PART_RECORDS:
+        return [ensure_catalog(size, work)]
+    from itertools import islice
+
+    from updatesync.metadata.export import write_export
+    from updatesync.metadata.generator import generate_catalog
+
+    listing = work / f"catalog-{size}.parts"
+    if listing.exists():
+        return [work / name for name in listing.read_text(encoding="utf-8").split()]
+    start = time.perf_counter()
+    records = generate_catalog(size, seed=size)
+    parts: list[Path] = []
+    while True:
+        part = work / f"catalog-{size}.part{len(parts) + 1:02d}.cab"
+        if write_export(part, islice(records, PART_RECORDS)) == 0:
+            part.unlink(missing_ok=True)
+            break
+        parts.append(part)
+    listing.write_text("\n".join(p.name for p in parts) + "\n", encoding="utf-8")
+    print(
+        f"  generated catalog-{size} in {len(parts)} parts "
+        f"({sum(p.stat().st_size for p in parts) / 2**20:.1f} MiB) in "
+        f"{time.perf_counter() - start:.1f} s",
+        flush=True,
+    )
+    return parts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
@@ -173,7 +220,7 @@ def main() -> None:
     parser.add_argument("--child", nargs=2, metavar=("KIND", "CAB"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child[0], Path(args.child[1]))
+        child(args.child[0], [Path(name) for name in args.child[1].split(os.pathsep)])
         return
     print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:

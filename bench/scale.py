@@ -4,7 +4,9 @@ For each size (`--sizes`, default 100000 300000 1000000 generated updates):
 - the catalog is generated once (`updatesync.metadata.generator`, kept in `--work`), and
   the mean and 95th percentile of its documents' sizes (characters) measured;
 - upstream A imports it (`updatesync updateserver import`, its own process): time, rate,
-  peak RSS;
+  peak RSS. A catalog too large for one export cabinet (over
+  `import_catalog.PART_RECORDS` records; one cabinet member holds at most 2 GiB) is
+  generated and imported in parts, one command a part: the time is their sum;
 - A serves it (`updatesync updateserver serve`, its own process) and downstream B syncs
   everything from it (`updatesync updateserver sync`, its own process): time, rate, peak
   RSS of A (the whole run) and of B;
@@ -16,7 +18,11 @@ is peak memory: flat means the size of the catalog does not matter. It prints th
 a table, and a last line of JSON. The processes are run as bench/protocol_sync.py runs
 them (its helpers are used as they are).
 
-    python bench/scale.py [--sizes 100000 300000 1000000] [--work DIR] [--database both]
+Each size's stores are removed once measured (B's bytes on disk per revision printed; a
+million revisions take tens of gigabytes each) unless --keep-stores.
+
+    python bench/scale.py [--sizes 100000 300000 1000000] [--work DIR] [--keep-stores]
+                          [--database both]
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import json
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -35,11 +42,19 @@ from backends import Throwaway
 from docstats import catalog_doc_stats
 from peak import peak_command, read_peak_mib
 from protocol_sync import CLI, environment, free_port, peak_of, serve, store_args
+from updatesync.metadata.export import ExportRecord, read_export
 
 
-def document_sizes(cab: Path) -> tuple[float, float]:
-    """(mean, 95th percentile) of the documents' sizes in characters (bench/docstats.py)."""
-    stats = catalog_doc_stats(cab)
+def document_sizes(cabs: list[Path]) -> tuple[float, float]:
+    """(mean, 95th percentile) of the documents' sizes in characters (bench/docstats.py),
+    over every part of the catalog."""
+
+    def records() -> Iterator[ExportRecord]:
+        for cab in cabs:
+            with read_export(cab) as export:
+                yield from export.records()
+
+    stats = catalog_doc_stats(records())
     return stats["doc_mean_chars"], stats["doc_p95_chars"]
 
 
@@ -62,9 +77,16 @@ def timed(args: list[str], env: dict[str, str]) -> tuple[float, float]:
         return seconds, read_peak_mib(peak_file) or float("nan")
 
 
-def bench_size(size: int, work: Path, kind: str, server: str | None) -> dict[str, float]:
-    cab = import_catalog.ensure_catalog(size, work)
-    mean, p95 = document_sizes(cab)
+def folder_bytes(folder: Path) -> int:
+    """Bytes a store's folder holds on disk (a PostgreSQL store's rows are not in it)."""
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def bench_size(
+    size: int, work: Path, kind: str, server: str | None, keep: bool
+) -> dict[str, float]:
+    cabs = import_catalog.ensure_catalog_parts(size, work)
+    mean, p95 = document_sizes(cabs)
     up, down = work / f"scale-A-{size}-{kind}", work / f"scale-B-{size}-{kind}"
     for folder in (up, down):
         subprocess.run(["rm", "-rf", str(folder)], check=True)
@@ -74,9 +96,14 @@ def bench_size(size: int, work: Path, kind: str, server: str | None) -> dict[str
             assert server is not None
             dbs = [stack.enter_context(backends.throwaway(server, f"s{n}{size}")) for n in "ab"]
         a, b = dbs
-        import_seconds, import_peak = timed(
-            ["updateserver", "import", *store_args(up, a), str(cab)], environment(a)
-        )
+        # A catalog in parts is imported part after part, each by a command of its own
+        # into the store the earlier ones filled: the time is their sum, the peak their max.
+        import_seconds, import_peak = 0.0, 0.0
+        for cab in cabs:
+            seconds, peak = timed(
+                ["updateserver", "import", *store_args(up, a), str(cab)], environment(a)
+            )
+            import_seconds, import_peak = import_seconds + seconds, max(import_peak, peak)
         port = free_port()
         server_process = serve(up, port, a)
         url = f"http://127.0.0.1:{port}"
@@ -96,7 +123,12 @@ def bench_size(size: int, work: Path, kind: str, server: str | None) -> dict[str
             check=True,
         )
         revisions = int(json.loads(shown.stdout)["revisions"])
-    floor = import_catalog.measure("floor", cab)
+    store_bytes = folder_bytes(down)
+    if not keep:
+        # A million revisions' stores take tens of gigabytes: only the catalog is kept.
+        for folder in (up, down):
+            subprocess.run(["rm", "-rf", str(folder)], check=True)
+    floor = import_catalog.measure("floor", cabs)
     return {
         "revisions": revisions,
         "doc_mean_chars": mean,
@@ -112,13 +144,17 @@ def bench_size(size: int, work: Path, kind: str, server: str | None) -> dict[str
         "downstream_peak": down_peak,
         "floor_seconds": floor["seconds"],
         "floor_rate": floor["revisions"] / floor["seconds"],
+        "store_bytes_per_revision": store_bytes / revisions,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
-    parser.add_argument("--work", type=Path, help="keep catalogs and stores here")
+    parser.add_argument("--work", type=Path, help="keep catalogs here")
+    parser.add_argument(
+        "--keep-stores", action="store_true", help="keep each size's stores in --work too"
+    )
     backends.add_arguments(parser)
     args = parser.parse_args()
     server = backends.server(args)
@@ -129,12 +165,13 @@ def main() -> None:
         rows = []
         for size in args.sizes:
             for kind in backends.kinds(args):
-                rows.append((size, kind, bench_size(size, work, kind, server)))
+                rows.append((size, kind, bench_size(size, work, kind, server, args.keep_stores)))
                 print(f"  {size} ({kind}) done", flush=True)
     print(
         f"{'updates':>8} {'database':<10} {'revisions':>9} {'doc mean/p95':>13} "
         f"{'import':>8} {'rev/s':>6} {'µs/rev':>6} {'x floor':>7} {'sync':>8} {'rev/s':>6} "
-        f"{'µs/rev':>6} {'x floor':>7} {'peak imp':>8} {'peak A':>7} {'peak B':>7}"
+        f"{'µs/rev':>6} {'x floor':>7} {'peak imp':>8} {'peak A':>7} {'peak B':>7} "
+        f"{'B bytes/rev':>11}"
     )
     for size, kind, r in rows:
         print(
@@ -146,7 +183,7 @@ def main() -> None:
             f"{r['full_seconds']:>7.1f}s {r['full_rate']:>6.0f} {r['full_us_per_revision']:>6.0f} "
             f"{r['full_seconds'] / r['floor_seconds']:>6.1f}x "
             f"{r['import_peak']:>4.0f} MiB {r['upstream_peak']:>3.0f} MiB "
-            f"{r['downstream_peak']:>3.0f} MiB"
+            f"{r['downstream_peak']:>3.0f} MiB {r['store_bytes_per_revision']:>11.0f}"
         )
     print(json.dumps({f"{size}/{kind}": r for size, kind, r in rows}))
 
