@@ -39,6 +39,7 @@ from typing import Any
 
 import import_catalog
 import protocol_sync
+from bytecode import compile_updatesync
 
 CLI = [sys.executable, "-m", "updatesync"]
 HERE = Path(__file__).resolve()
@@ -258,6 +259,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="keep catalogs and stores here")
     parser.add_argument("--against", type=Path, help="another checkout's src, measured too")
     args = parser.parse_args()
+    compile_updatesync()
+    if args.against is not None:
+        compile_updatesync(args.against / "updatesync")
     print(f"machine: {import_catalog.machine()}")
     with tempfile.TemporaryDirectory(prefix="bench-delta-") as tmp:
         work = args.work or Path(tmp)

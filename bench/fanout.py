@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import import_catalog
+from bytecode import compile_updatesync
 from docstats import catalog_doc_stats, doc_stats_line
 from peak import peak_command, read_peak_mib
 from protocol_sync import free_port, peak_of, run, serve
@@ -135,6 +136,7 @@ def main() -> None:
     parser.add_argument("--cabinet", type=Path, help="the upstream's export (default: 2024's)")
     parser.add_argument("--work", type=Path, help="keep the stores here")
     args = parser.parse_args()
+    compile_updatesync()
     if args.downstreams < 1:
         raise SystemExit("--downstreams must be 1 or more")
     cabinet = args.cabinet or default_cabinet()

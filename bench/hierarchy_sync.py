@@ -45,6 +45,7 @@ from typing import Any
 import httpx
 
 import import_catalog
+from bytecode import compile_updatesync
 from docstats import catalog_doc_stats, doc_stats_line
 from updatesync.config import load_hierarchy
 from updatesync.demo import example_hierarchy
@@ -534,6 +535,7 @@ def main() -> None:
     parser.add_argument("--replication-timeout", default="30m", help="of the hierarchy file")
     parser.add_argument("--work", type=Path, help="keep catalogs and data here")
     args = parser.parse_args()
+    compile_updatesync()
     print(f"machine: {_machine()}")
     if args.criteria == "everything":
         print("criteria: everything (no products or classifications in the hierarchy file)")

@@ -26,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bytecode import compile_updatesync
 from peak import own_peak_mib
 from updatesync.metadata.generator.shape import size_stats
 
@@ -222,6 +223,7 @@ def main() -> None:
     if args.child:
         child(args.child[0], [Path(name) for name in args.child[1].split(os.pathsep)])
         return
+    compile_updatesync()
     print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:
         work = args.work or Path(tmp)

@@ -41,6 +41,7 @@ import httpx
 import backends
 import import_catalog
 from backends import Throwaway
+from bytecode import compile_updatesync
 from docstats import catalog_doc_stats, doc_stats_line
 from peak import peak_command, read_peak_mib
 
@@ -218,6 +219,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="keep catalogs and stores here")
     backends.add_arguments(parser)
     args = parser.parse_args()
+    compile_updatesync()
     server = backends.server(args)
     print(f"machine: {import_catalog.machine()}")
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp:

@@ -39,6 +39,7 @@ from pathlib import Path
 import backends
 import import_catalog
 from backends import Throwaway
+from bytecode import compile_updatesync
 from docstats import catalog_doc_stats
 from peak import peak_command, read_peak_mib
 from protocol_sync import CLI, environment, free_port, peak_of, serve, store_args
@@ -157,6 +158,7 @@ def main() -> None:
     )
     backends.add_arguments(parser)
     args = parser.parse_args()
+    compile_updatesync()
     server = backends.server(args)
     print(f"machine: {import_catalog.machine()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:

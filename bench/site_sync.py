@@ -37,6 +37,7 @@ import httpx
 
 import backends
 import import_catalog
+from bytecode import compile_updatesync
 from docstats import catalog_doc_stats
 from updatesync.config import load_hierarchy
 from updatesync.config.databases import password_variable
@@ -234,6 +235,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path)
     backends.add_arguments(parser)
     args = parser.parse_args()
+    compile_updatesync()
     server = backends.server(args)
     print(f"machine: {_machine()}")
     print(

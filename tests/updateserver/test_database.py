@@ -22,6 +22,7 @@ from updatesync.site.database import engine as site_engine
 from updatesync.updateserver.database import (
     DATABASE_FILE,
     MIGRATIONS,
+    WRITER_CACHE_KIB,
     CookieKeyHomeless,
     create_store_engine,
     database_name,
@@ -29,6 +30,7 @@ from updatesync.updateserver.database import (
     head_of,
     migrate,
     sqlite_url,
+    writer_connection,
 )
 from updatesync.updateserver.deployments import BUILTIN_GROUPS
 from updatesync.updateserver.errors import StoreUnreadable
@@ -49,6 +51,33 @@ def test_the_sqlite_file_and_its_settings(tmp_path: Path) -> None:
     finally:
         engine.dispose()
     assert (tmp_path / DATABASE_FILE).is_file()
+
+
+def test_a_writer_has_a_large_page_cache_only_while_it_writes(tmp_path: Path) -> None:
+    engine = create_store_engine(sqlite_url(tmp_path))
+    cache = text("PRAGMA cache_size")
+    try:
+        migrate(engine)
+        with engine.connect() as conn:
+            default = conn.execute(cache).scalar_one()
+        with writer_connection(engine) as writer:
+            held = writer.connection.dbapi_connection
+            assert not writer.in_transaction()  # each batch begins its own
+            with writer.begin():
+                assert writer.execute(cache).scalar_one() == -WRITER_CACHE_KIB
+                writer.execute(text("UPDATE store_state SET change_counter = 7"))
+            with pytest.raises(RuntimeError), writer.begin():
+                writer.execute(text("UPDATE store_state SET change_counter = 8"))
+                raise RuntimeError("a batch fails part-way")
+        # Back in the pool at its own size (a serving process's connections do not keep the
+        # writer's pages); the failed batch left nothing, the committed one is there.
+        with engine.connect() as conn:
+            assert conn.connection.dbapi_connection is held
+            assert conn.execute(cache).scalar_one() == default
+            counter = conn.execute(text("SELECT change_counter FROM store_state")).scalar_one()
+            assert counter == 7
+    finally:
+        engine.dispose()
 
 
 def test_a_new_store_is_at_the_newest_migration(tmp_path: Path) -> None:

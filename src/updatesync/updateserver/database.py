@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DatabaseError, SQLAlchemyError
 
@@ -87,6 +88,45 @@ def create_store_engine(url: str) -> Engine:
         connection.exec_driver_sql("BEGIN")
 
     return engine
+
+
+WRITER_CACHE_KIB: Final = 16 * 1024
+"""SQLite page cache, in KiB, of a connection writing a run of batches (an import, a sync's
+commit stage). SQLite's default is 2 MiB: once a store's indexes outgrow it, each batch
+reads back and rewrites pages the previous batch had; 16 MiB keeps them, which took about a
+tenth of a sync's processor time away (docs/architecture.md). Only that connection gets it,
+and only while it writes: a serving process's readers keep the default, so its memory does
+not grow with the number of connections."""
+
+
+@contextmanager
+def large_page_cache(conn: Connection) -> Iterator[None]:
+    """Give `conn` WRITER_CACHE_KIB of page cache on SQLite while the block runs, then its
+    own size back (SQLite frees the pages above it). Does nothing on other databases. Works
+    inside a transaction or out of one: PRAGMA cache_size is not transactional."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    conn.exec_driver_sql(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size={int(before)}")
+
+
+@contextmanager
+def writer_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection held for a run of write transactions (`with conn.begin():` each), with
+    `large_page_cache` while it is held: a sync's batches commit one by one on it."""
+    with engine.connect() as conn:
+        with large_page_cache(conn):
+            conn.commit()  # the PRAGMA's implicit transaction: each batch begins its own
+            try:
+                yield conn
+            finally:
+                conn.rollback()  # a batch that failed part-way left nothing open
+        conn.commit()
 
 
 def database_name(url: str) -> str:

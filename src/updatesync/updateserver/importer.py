@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
@@ -30,6 +31,7 @@ from updatesync.metadata.model import (
     UpdateType,
 )
 from updatesync.updateserver import schema as t
+from updatesync.updateserver.database import large_page_cache
 from updatesync.updateserver.errors import ImportFailed
 from updatesync.updateserver.store import Progress, UpdateStore
 
@@ -92,7 +94,7 @@ def import_records(
     tally = _Tally()
     before = store.change_counter()
     try:
-        with store.engine.begin() as conn:
+        with store.engine.begin() as conn, large_page_cache(conn):
             counter = before = _lock_counter(conn)
             for batch in _batches(records, BATCH_SIZE, label):
                 counter = _write_batch(conn, batch, counter, started, tally)
@@ -123,10 +125,16 @@ class BatchResult:
     change_after: int
 
 
-def commit_batch(store: UpdateStore, documents: Sequence[UpdateRevision]) -> BatchResult:
-    """Store `documents` in one transaction of their own (a sync commits batch by batch)."""
+def commit_batch(
+    store: UpdateStore, documents: Sequence[UpdateRevision], *, conn: Connection | None = None
+) -> BatchResult:
+    """Store `documents` in one transaction of their own (a sync commits batch by batch), on
+    `conn` if given (`database.writer_connection`), else on a connection of the pool."""
     tally = _Tally()
-    with store.engine.begin() as conn:
+    with ExitStack() as stack:
+        if conn is None:
+            conn = stack.enter_context(store.engine.connect())
+        stack.enter_context(conn.begin())
         counter = _write_batch(conn, list(documents), _lock_counter(conn), datetime.now(UTC), tally)
         conn.execute(update(t.store_state).values(change_counter=counter))
     return BatchResult(tally.new, tally.unchanged, tuple(tally.conflicting), counter)

@@ -17,12 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from updatesync.config.fault_injection import fault_point
 from updatesync.metadata.document import parse_update
 from updatesync.metadata.model import PublicationState, RevisionKey, UpdateRevision
 from updatesync.updateserver import schema as t
+from updatesync.updateserver.database import writer_connection
 from updatesync.updateserver.importer import commit_batch
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.sync.context import SyncContext
@@ -109,11 +110,14 @@ class BatchFetcher:
         tally.total += wanted
         self.report()
         if wanted:
-            run_stages(
-                lambda emit: self._fetch_stage(ids, limit, emit),
-                self._parse_stage,
-                self._commit_stage,
-            )
+            # The batches commit one by one on one connection, its page cache kept between
+            # them (`writer_connection`).
+            with writer_connection(self.context.store.engine) as writer:
+                run_stages(
+                    lambda emit: self._fetch_stage(ids, limit, emit),
+                    self._parse_stage,
+                    lambda parsed: self._commit_stage(parsed, writer),
+                )
 
     # The fetch stage: GetUpdateData, the only stage that calls the upstream.
     def _fetch_stage(self, ids: ListedIds, limit: int, emit: Callable[[_Fetched], bool]) -> None:
@@ -155,9 +159,9 @@ class BatchFetcher:
         return _Parsed(documents, urls)
 
     # The commit stage, in the run's thread: one transaction a batch, then its progress.
-    def _commit_stage(self, parsed: _Parsed) -> None:
+    def _commit_stage(self, parsed: _Parsed, writer: Connection) -> None:
         self.context.stop_if_cancelled()
-        self._commit(parsed.documents)
+        self._commit(parsed.documents, writer)
         # Where the files can be downloaded, to tell this server's own downstreams.
         self.context.store.save_file_urls(parsed.file_urls)
 
@@ -190,12 +194,12 @@ class BatchFetcher:
             )
         return items
 
-    def _commit(self, documents: list[UpdateRevision]) -> None:
+    def _commit(self, documents: list[UpdateRevision], writer: Connection) -> None:
         store, tally = self.context.store, self.context.tally
         keys = [doc.key for doc in documents]
         already = store.stored(keys)
         known_ids = held_update_ids(store, {doc.update_id for doc in documents})
-        result = commit_batch(store, documents)
+        result = commit_batch(store, documents, conn=writer)
         tally.batches += 1
         tally.unchanged += result.unchanged_revisions
         tally.conflicting.extend(result.conflicting)
