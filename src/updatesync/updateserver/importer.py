@@ -59,6 +59,8 @@ class _Tally:
     new: int = 0
     unchanged: int = 0
     conflicting: list[RevisionKey] = field(default_factory=list)
+    written: list[UpdateRevision] = field(default_factory=list)  # a sync's batch only
+    held_before: set[str] = field(default_factory=set)  # a sync's batch only
 
 
 def import_export_cabinet(
@@ -117,12 +119,16 @@ def import_records(
 
 @dataclass(frozen=True, slots=True)
 class BatchResult:
-    """What committing one batch of revisions did."""
+    """What committing one batch of revisions did. `written` are the revisions stored by it
+    (the others were held already); `held_before` the update ids of the batch the store held
+    some revision of before it (a written revision of one of those is a changed update)."""
 
     new_revisions: int
     unchanged_revisions: int
     conflicting: tuple[RevisionKey, ...]
     change_after: int
+    written: tuple[UpdateRevision, ...] = ()
+    held_before: frozenset[str] = frozenset()
 
 
 def commit_batch(
@@ -135,9 +141,18 @@ def commit_batch(
         if conn is None:
             conn = stack.enter_context(store.engine.connect())
         stack.enter_context(conn.begin())
-        counter = _write_batch(conn, list(documents), _lock_counter(conn), datetime.now(UTC), tally)
+        counter = _write_batch(
+            conn, list(documents), _lock_counter(conn), datetime.now(UTC), tally, keep=True
+        )
         conn.execute(update(t.store_state).values(change_counter=counter))
-    return BatchResult(tally.new, tally.unchanged, tuple(tally.conflicting), counter)
+    return BatchResult(
+        tally.new,
+        tally.unchanged,
+        tuple(tally.conflicting),
+        counter,
+        tuple(tally.written),
+        frozenset(tally.held_before),
+    )
 
 
 def write_history(
@@ -196,7 +211,12 @@ def _write_batch(
     counter: int,
     now: datetime,
     tally: _Tally,
+    *,
+    keep: bool = False,
 ) -> int:
+    """Write the revisions of `batch` the store lacks, numbered from `counter` + 1; returns
+    the last number. With `keep`, `tally` also gets the revisions written and the batch's
+    update ids held before it (what a sync reports: one read serves both)."""
     ids = list({doc.update_id for doc in batch})
     stored = {
         (uid, rev): xml
@@ -206,6 +226,8 @@ def _write_batch(
             )
         )
     }
+    if keep:
+        tally.held_before.update(uid for uid, _rev in stored)
     new: list[UpdateRevision] = []
     for doc in batch:
         tally.records += 1
@@ -232,6 +254,8 @@ def _write_batch(
     insert_rows(conn, t.revision_relation, RELATION_COLUMNS, relations)
     _point_latest(conn, new)
     tally.new += len(new)
+    if keep:
+        tally.written.extend(new)
     return counter + len(new)
 
 

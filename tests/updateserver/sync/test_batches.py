@@ -16,7 +16,7 @@ from updatesync.metadata.generator import generate_catalog
 from updatesync.metadata.model import RevisionKey
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.sync import SyncCancelled, SyncHooks, SyncSettings
-from updatesync.updateserver.sync.batches import BatchFetcher, held_update_ids
+from updatesync.updateserver.sync.batches import BatchFetcher
 from updatesync.updateserver.sync.context import SyncContext
 from updatesync.updateserver.sync.pipeline import DEFAULT_DEPTH
 from updatesync.updateserver.sync.session import UpstreamSession
@@ -94,7 +94,19 @@ def test_batches_of_the_limit_and_short_answers_asked_again(store: UpdateStore) 
     assert phases[0] == ("categories", 0, 0) and phases[-1] == ("categories", len(keys), len(keys))
     fetcher.fetch(keys, limit=5)  # held already: nothing asked
     assert tally.batches == len(upstream.asked)
-    assert held_update_ids(store, {keys[0].update_id, "x"}) == {keys[0].update_id}
+    # A new revision of an update held already counts as a changed update, not a new one.
+    old = keys[-1]
+    newer = RevisionKey(old.update_id, old.revision + 1)
+    text = RECORDS[old].replace(
+        f'RevisionNumber="{old.revision}"', f'RevisionNumber="{newer.revision}"', 1
+    )
+    upstream.answer = lambda ids: ServerUpdateData((ServerSyncUpdateData(newer, text),))
+    fetcher.fetch([newer], limit=5)
+    assert (tally.new, tally.changed, store.latest_revision(old.update_id)) == (
+        len(keys),
+        1,
+        newer.revision,
+    )
 
 
 def test_an_answer_that_is_not_what_was_asked_is_refused(store: UpdateStore) -> None:

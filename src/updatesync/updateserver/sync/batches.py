@@ -17,15 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from updatesync.config.fault_injection import fault_point
 from updatesync.metadata.document import parse_update
 from updatesync.metadata.model import PublicationState, RevisionKey, UpdateRevision
-from updatesync.updateserver import schema as t
 from updatesync.updateserver.database import writer_connection
 from updatesync.updateserver.importer import commit_batch
-from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.sync.context import SyncContext
 from updatesync.updateserver.sync.id_list import ListedIds
 from updatesync.updateserver.sync.pipeline import run_stages
@@ -196,17 +194,12 @@ class BatchFetcher:
 
     def _commit(self, documents: list[UpdateRevision], writer: Connection) -> None:
         store, tally = self.context.store, self.context.tally
-        keys = [doc.key for doc in documents]
-        already = store.stored(keys)
-        known_ids = held_update_ids(store, {doc.update_id for doc in documents})
         result = commit_batch(store, documents, conn=writer)
         tally.batches += 1
         tally.unchanged += result.unchanged_revisions
         tally.conflicting.extend(result.conflicting)
-        for doc in documents:
-            if doc.key in already:
-                continue
-            if doc.update_id in known_ids:
+        for doc in result.written:
+            if doc.update_id in result.held_before:
                 tally.changed += 1
             else:
                 tally.new += 1
@@ -216,12 +209,3 @@ class BatchFetcher:
         self.report()
         if tally.phase == PHASE_WSUS_UPDATES.progress_name:
             fault_point("update-server-updates-batch")  # a test hook, off unless set
-
-
-def held_update_ids(store: UpdateStore, update_ids: set[str]) -> set[str]:
-    """Which of `update_ids` the store holds any revision of."""
-    if not update_ids:
-        return set()
-    query = select(t.update_item.c.update_id).where(t.update_item.c.update_id.in_(update_ids))
-    with store.engine.connect() as conn:
-        return set(conn.execute(query).scalars())
