@@ -161,32 +161,35 @@ def main() -> None:
     compile_updatesync()
     server = backends.server(args)
     print(f"machine: {import_catalog.machine()}", flush=True)
-    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
-        work = args.work or Path(tmp)
-        work.mkdir(parents=True, exist_ok=True)
-        rows = []
-        for size in args.sizes:
-            for kind in backends.kinds(args):
-                rows.append((size, kind, bench_size(size, work, kind, server, args.keep_stores)))
-                print(f"  {size} ({kind}) done", flush=True)
     print(
         f"{'updates':>8} {'database':<10} {'revisions':>9} {'doc mean/p95':>13} "
         f"{'import':>8} {'rev/s':>6} {'µs/rev':>6} {'x floor':>7} {'sync':>8} {'rev/s':>6} "
         f"{'µs/rev':>6} {'x floor':>7} {'peak imp':>8} {'peak A':>7} {'peak B':>7} "
-        f"{'B bytes/rev':>11}"
+        f"{'B bytes/rev':>11}",
+        flush=True,
     )
-    for size, kind, r in rows:
-        print(
-            f"{size:>8} {kind:<10} {r['revisions']:>9.0f} "
-            f"{r['doc_mean_chars']:>6.0f}/{r['doc_p95_chars']:<6.0f} "
-            f"{r['import_seconds']:>7.1f}s {r['import_rate']:>6.0f} "
-            f"{r['import_us_per_revision']:>6.0f} "
-            f"{r['import_seconds'] / r['floor_seconds']:>6.1f}x "
-            f"{r['full_seconds']:>7.1f}s {r['full_rate']:>6.0f} {r['full_us_per_revision']:>6.0f} "
-            f"{r['full_seconds'] / r['floor_seconds']:>6.1f}x "
-            f"{r['import_peak']:>4.0f} MiB {r['upstream_peak']:>3.0f} MiB "
-            f"{r['downstream_peak']:>3.0f} MiB {r['store_bytes_per_revision']:>11.0f}"
-        )
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+        work = args.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        for size in args.sizes:
+            for kind in backends.kinds(args):
+                # Each row as soon as its size is done: a million takes most of an hour.
+                r = bench_size(size, work, kind, server, args.keep_stores)
+                rows.append((size, kind, r))
+                print(
+                    f"{size:>8} {kind:<10} {r['revisions']:>9.0f} "
+                    f"{r['doc_mean_chars']:>6.0f}/{r['doc_p95_chars']:<6.0f} "
+                    f"{r['import_seconds']:>7.1f}s {r['import_rate']:>6.0f} "
+                    f"{r['import_us_per_revision']:>6.0f} "
+                    f"{r['import_seconds'] / r['floor_seconds']:>6.1f}x "
+                    f"{r['full_seconds']:>7.1f}s {r['full_rate']:>6.0f} "
+                    f"{r['full_us_per_revision']:>6.0f} "
+                    f"{r['full_seconds'] / r['floor_seconds']:>6.1f}x "
+                    f"{r['import_peak']:>4.0f} MiB {r['upstream_peak']:>3.0f} MiB "
+                    f"{r['downstream_peak']:>3.0f} MiB {r['store_bytes_per_revision']:>11.0f}",
+                    flush=True,
+                )
     print(json.dumps({f"{size}/{kind}": r for size, kind, r in rows}))
 
 

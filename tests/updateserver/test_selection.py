@@ -200,6 +200,29 @@ def test_a_listing_read_in_pages_stops_at_the_counter_it_began_with(
     assert {k for k in new_keys if k in set(select_revisions(store, every_update))} <= next_delta
 
 
+def test_without_a_product_filter_every_update_is_listed_and_no_bundle_expanded(
+    store: UpdateStore, catalog: list[ExportRecord]
+) -> None:
+    """A listing without products lists every software update and driver, bundle leaves
+    included, once each, and never reads the bundles' lists to find leaves (at a million
+    revisions that query ran for minutes before its first row)."""
+    docs = _docs(catalog)
+    assert any(doc.bundled_updates for doc in docs)
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        listed = select_revisions(store, RevisionFilter(get_config=False))
+    finally:
+        event.remove(store.engine, "before_cursor_execute", seen)
+    updates = [doc.key for doc in docs if doc.update_type in ("Software", "Driver")]
+    assert len(listed) == len(set(listed)) and set(listed) == set(updates)
+    assert statements and not [s for s in statements if "json_" in s]
+
+
 def test_a_delta_listing_reads_by_index_not_the_whole_catalog(
     store: UpdateStore, catalog: list[ExportRecord], tmp_path: Path
 ) -> None:
