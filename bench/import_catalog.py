@@ -74,6 +74,12 @@ def document_sizes(lengths: list[int]) -> dict[str, float]:
     return {"doc_mean_chars": round(mean), "doc_p95_chars": round(p95)}
 
 
+FLOOR_INSERT = (
+    "INSERT INTO revision (update_id, revision_number, update_type, title, xml)"
+    " VALUES (?, ?, ?, ?, ?)"
+)
+
+
 def run_floor(cabs: list[Path], work: Path) -> dict[str, float]:
     from lxml import etree
 
@@ -111,18 +117,10 @@ def run_floor(cabs: list[Path], work: Path) -> dict[str, float]:
                     )
                 )
                 if len(batch) >= 500:
-                    db.executemany(
-                        "INSERT INTO revision (update_id, revision_number, update_type, title, xml)"
-                        " VALUES (?, ?, ?, ?, ?)",
-                        batch,
-                    )
+                    db.executemany(FLOOR_INSERT, batch)
                     count += len(batch)
                     batch.clear()
-            db.executemany(
-                "INSERT INTO revision (update_id, revision_number, update_type, title, xml)"
-                " VALUES (?, ?, ?, ?, ?)",
-                batch,
-            )
+            db.executemany(FLOOR_INSERT, batch)
             count += len(batch)
     db.execute("COMMIT")
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
