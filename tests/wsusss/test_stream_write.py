@@ -22,14 +22,15 @@ from updatesync.metadata.model import RevisionKey
 from updatesync.roles.serving import BackgroundServer
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.selection import RevisionFilter, select_revisions
-from updatesync.updateserver.store import UpdateStore
-from updatesync.updateserver.store_backend import StoreBackend
+from updatesync.updateserver.store import StoredDocument, UpdateStore
+from updatesync.updateserver.store_backend import DOCUMENTS_AT_ONCE, StoreBackend
 from updatesync.wsusss.client import UpstreamClient, UpstreamError
 from updatesync.wsusss.errors import ProtocolError
 from updatesync.wsusss.messages import (
     Cookie,
     GetRevisionIdListRequest,
     GetRevisionIdListResponse,
+    GetUpdateDataRequest,
     GetUpdateDataResponse,
     RevisionIdList,
     ServerSyncFilter,
@@ -84,7 +85,9 @@ def test_a_streamed_update_data_answer_is_byte_for_byte_the_whole_answer(count: 
     )
     urls = tuple(ServerSyncUrlData(f"{n:027d}A=", f"http://mu/{n}.cab") for n in range(count // 3))
     whole = GetUpdateDataResponse(ServerUpdateData(updates, urls)).to_xml()
-    assert update_data(updates, urls, chunk_chars=500).to_xml() == whole
+    assert update_data(updates, lambda: urls, chunk_chars=500).to_xml() == whole
+    # Read as they are written (the service's way): the same bytes.
+    assert update_data(iter(updates), lambda: urls, chunk_chars=500).to_xml() == whole
     for update in updates:
         text = update.xml_update_blob or ""
         assert escaped_size(text) == len(escape_text(text).encode("utf-8"))
@@ -245,3 +248,52 @@ def test_more_downstreams_than_workers_get_at_most_soap_workers_answers_built_at
         backend.go.set()
         assert [a.result(60) for a in answers] == [len(keys)] * asking
     assert backend.most_inside == SOAP_WORKERS
+
+
+class _CountingStore:
+    """The store, counting the documents each `documents()` call reads."""
+
+    def __init__(self, store: UpdateStore) -> None:
+        self._store = store
+        self.reads: list[int] = []
+
+    def documents(self, keys: Sequence[RevisionKey]) -> list[StoredDocument]:
+        self.reads.append(len(keys))
+        return self._store.documents(keys)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+
+def test_an_update_data_answer_reads_its_documents_as_it_writes_them(store: UpdateStore) -> None:
+    """Fifty downstreams reading slowly hold fifty answers in flight: each holds the
+    documents its next chunk needs, not its whole batch (bench/fanout.py's upstream peak)."""
+    counting = _CountingStore(store)
+    app = create_app(StoreBackend(counting))  # type: ignore[arg-type]
+    service = app.state.service
+    keys = select_revisions(store, RevisionFilter(get_config=False))[:100]
+    with (
+        BackgroundServer(app) as server,
+        UpstreamClient(server.url, retries=0) as client,
+    ):
+        cookie = _cookie(client)
+    request = GetUpdateDataRequest(cookie, tuple(keys))
+    action = operation_for(request).soap_action
+
+    status, answer = service.answer(request.to_xml(), SERVER_SYNC_PATH, action, None, "x")
+    assert status == 200 and not isinstance(answer, bytes), "a batch of 100 is streamed"
+    assert counting.reads == [DOCUMENTS_AT_ONCE], "only the first few read before sending"
+    body = b"".join(answer)
+    assert all(n <= DOCUMENTS_AT_ONCE for n in counting.reads)
+    updates = GetUpdateDataResponse.from_xml(body).result.updates or ()
+    assert [u.id for u in updates] == keys[: len(updates)]
+    assert sum(counting.reads) >= len(updates) > 2 * DOCUMENTS_AT_ONCE
+
+    # A revision it does not hold, even the last of the batch, faults the call before the
+    # first byte (as a real WSUS does), with no document read.
+    counting.reads.clear()
+    unknown = (*keys[:99], RevisionKey("00000000-0000-4000-8000-000000000000", 1))
+    request = GetUpdateDataRequest(cookie, unknown)
+    status, answer = service.answer(request.to_xml(), SERVER_SYNC_PATH, action, None, "x")
+    assert isinstance(answer, bytes) and b"InternalServerError" in answer
+    assert counting.reads == []

@@ -37,6 +37,10 @@ from updatesync.wsusss.service import (
     ServerIdentity,
 )
 
+DOCUMENTS_AT_ONCE = 25
+"""How many documents a GetUpdateData answer reads from the store at a time, as it is written:
+what an answer held up by a slow reader keeps in memory (about 25 x 20 KB)."""
+
 
 class StoreBackend:
     """Serves one update server's store to its downstream servers."""
@@ -79,12 +83,20 @@ class StoreBackend:
         )
         return iter_revisions(self.store, wanted, through=query.through)
 
-    def documents(self, keys: Sequence[RevisionKey]) -> list[ServedDocument]:
-        try:
-            stored = self.store.documents(keys)
-        except UnknownRevisions as exc:
-            raise RevisionsNotFound(exc.missing) from exc
-        return [ServedDocument(d.key, d.xml, d.file_digests) for d in stored]
+    def documents(self, keys: Sequence[RevisionKey]) -> Iterator[ServedDocument]:
+        """The documents, read `DOCUMENTS_AT_ONCE` at a time as the answer asks for them,
+        once every key is known to be held (RevisionsNotFound before the first)."""
+        stored = self.store.stored(keys)
+        missing = [k for k in keys if k not in stored]
+        if missing:
+            raise RevisionsNotFound(missing)
+        for start in range(0, len(keys), DOCUMENTS_AT_ONCE):
+            try:
+                group = self.store.documents(keys[start : start + DOCUMENTS_AT_ONCE])
+            except UnknownRevisions as exc:  # removed since: the answer is cut
+                raise RevisionsNotFound(exc.missing) from exc
+            for d in group:
+                yield ServedDocument(d.key, d.xml, d.file_digests)
 
     def file_urls(self, digests: Sequence[str]) -> dict[str, str]:
         return self.store.file_urls(digests)

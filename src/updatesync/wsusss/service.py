@@ -45,7 +45,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Send
 
-from updatesync.config.memory import limit_malloc_arenas
+from updatesync.config.memory import tune_malloc
 from updatesync.metadata.model import RevisionKey
 from updatesync.security.limits import JSON_BODY_LIMIT, MB, BodyLimits
 from updatesync.wsusss.anchors import Anchor, AnchorError
@@ -216,7 +216,11 @@ class UpstreamBackend(Protocol):
         (a listing is streamed to the downstream as it is read)."""
         ...
 
-    def documents(self, keys: Sequence[RevisionKey]) -> list[ServedDocument]: ...
+    def documents(self, keys: Sequence[RevisionKey]) -> Iterable[ServedDocument]:
+        """The documents of `keys`, in that order; may be read lazily, a few at a time as
+        the answer is written, but RevisionsNotFound (when one is not held) must come before
+        the first document."""
+        ...
 
     def file_urls(self, digests: Sequence[str]) -> dict[str, str]: ...
 
@@ -496,30 +500,34 @@ class UpstreamService:
         ids = request.update_ids
         if ids is None or len(ids) > self.max_updates_per_request:
             raise _Fault(ErrorCode.INVALID_PARAMETERS, "updateIds")
-        try:
-            documents = self.backend.documents(list(ids))
-        except RevisionsNotFound as exc:  # a real WSUS faults the whole call (000017)
-            raise _Fault(ErrorCode.INTERNAL_SERVER_ERROR) from exc
-        updates: list[ServerSyncUpdateData] = []
-        size = 600
-        for doc in documents:
-            cost = escaped_size(doc.xml) + 250 + 40 * len(doc.file_digests)
-            if updates and size + cost > self.response_budget:
-                break  # the downstream asks again for the rest
-            size += cost
-            updates.append(
-                ServerSyncUpdateData(
-                    doc.key, xml_update_blob=doc.xml, file_digest_list=doc.file_digests or None
-                )
+        documents = self.backend.documents(list(ids))
+        digests: list[str] = []
+
+        def updates() -> Iterator[ServerSyncUpdateData]:
+            size, written = 600, 0
+            try:
+                for doc in documents:
+                    cost = escaped_size(doc.xml) + 250 + 40 * len(doc.file_digests)
+                    if written and size + cost > self.response_budget:
+                        return  # the downstream asks again for the rest
+                    size += cost
+                    written += 1
+                    digests.extend(doc.file_digests)
+                    yield ServerSyncUpdateData(
+                        doc.key, xml_update_blob=doc.xml, file_digest_list=doc.file_digests or None
+                    )
+            except RevisionsNotFound as exc:  # a real WSUS faults the whole call (000017)
+                raise _Fault(ErrorCode.INTERNAL_SERVER_ERROR) from exc
+
+        def file_urls() -> tuple[ServerSyncUrlData, ...]:
+            urls = self.backend.file_urls(digests) if digests else {}
+            return tuple(
+                ServerSyncUrlData(digest, urls[digest], "")
+                for digest in dict.fromkeys(digests)
+                if digest in urls
             )
-        digests = [d for update in updates for d in update.file_digest_list or ()]
-        urls = self.backend.file_urls(digests) if digests else {}
-        file_urls = tuple(
-            ServerSyncUrlData(digest, urls[digest], "")
-            for digest in dict.fromkeys(digests)
-            if digest in urls
-        )
-        return update_data(tuple(updates), file_urls)
+
+        return update_data(updates(), file_urls)
 
     def get_deployments(self, request: GetDeploymentsRequest) -> GetDeploymentsResponse:
         claims = self._session(request.cookie)
@@ -608,7 +616,7 @@ def create_app(
     at most `SOAP_BODY_LIMIT`, a call to `extra_routes` at most `JSON_BODY_LIMIT`."""
     service = UpstreamService(backend, on_error=on_error)
     workers = anyio.CapacityLimiter(SOAP_WORKERS)
-    limit_malloc_arenas()  # config.memory: answers built in worker threads
+    tune_malloc()  # config.memory: answers built in worker threads, their large chunks
 
     async def soap(request: Request) -> Response:
         if request.method != "POST":

@@ -5,7 +5,9 @@ are about 12 MB of XML, a million about 120 MB. `revision_id_list` writes it as 
 chunks of about `CHUNK_CHARS` characters from an iterable of keys (which the backend reads
 from its database page by page), so the upstream holds one page of keys and one chunk at a
 time. GetUpdateData answers are bounded (about 2 MB) but are written the same way
-(`update_data`), so that no joined copy of the whole answer is made.
+(`update_data`), from documents read a few at a time as the answer is written: fifty
+downstreams reading slowly hold fifty answers in flight, and each holds only its next chunk's
+documents, not its whole batch.
 
 The bytes are exactly those `Message.to_xml()` writes for the same message: the message is
 serialized once with a single placeholder item in its array, and cut around that item; each
@@ -39,9 +41,10 @@ _PLACEHOLDER_KEY = RevisionKey("00000000-0000-0000-0000-000000000000", 0)
 
 
 class StreamedMessage:
-    """A response written as chunks of UTF-8 bytes: `chunks()` streams them (each call
-    starts over, reading its items again), `to_xml()` joins them (for small answers and
-    tests: the same bytes as the message's own `to_xml()`)."""
+    """A response written as chunks of UTF-8 bytes: `chunks()` streams them, `to_xml()`
+    joins them (for small answers and tests: the same bytes as the message's own
+    `to_xml()`). Each call starts over where its items can be read again (a tuple); the
+    service's answers read theirs from the store as they go, and are written once."""
 
     __slots__ = ("_chunks", "operation")
 
@@ -65,23 +68,41 @@ def array_chunks(
     items: Iterable[Any],
     *,
     chunk_chars: int = CHUNK_CHARS,
+    finished: Callable[[], Message] | None = None,
 ) -> Iterator[bytes]:
     """The envelope of `message`, whose array element `<array>` holds `placeholder` as its
     only `<item>` (of codec kind `kind`), with `items` written in the placeholder's stead:
-    the bytes `to_xml()` writes for the message holding `items`."""
-    whole = message.to_xml().decode("utf-8")
+    the bytes `to_xml()` writes for the message holding `items`.
+
+    What follows the array may depend on the items written: `finished()`, called once the
+    items are exhausted, gives the message (same placeholder, same everything before the
+    array) whose remainder ends the answer; without it, `message`'s does."""
     one: list[str] = []
     _write_value(one, item, kind, placeholder)
     marker = f"<{array}>{''.join(one)}</{array}>"
-    at = whole.index(marker)
-    head = whole[:at] + f"<{array}>"
-    tail = f"</{array}>" + whole[at + len(marker) :]
+
+    def around(shell: Message) -> tuple[str, str]:
+        whole = shell.to_xml().decode("utf-8")
+        at = whole.index(marker)
+        return whole[:at], whole[at + len(marker) :]
+
+    before, after = around(message)
+
+    def ending() -> str:
+        if finished is None:
+            return after
+        last_before, last_after = around(finished())
+        if last_before != before:
+            raise ValueError("the finished message differs from the streamed one before its array")
+        return last_after
+
     iterator = iter(items)
     end = object()
     first = next(iterator, end)
     if first is end:
-        yield (whole[:at] + f"<{array} />" + whole[at + len(marker) :]).encode("utf-8")
+        yield (before + f"<{array} />" + ending()).encode("utf-8")
         return
+    head = before + f"<{array}>"
     out: list[str] = [head]
     size = len(head)
     for value in itertools.chain((first,), iterator):
@@ -103,7 +124,7 @@ def array_chunks(
             yield "".join(out).encode("utf-8")
             out.clear()
             size = 0
-    out.append(tail)
+    out.append(f"</{array}>" + ending())
     yield "".join(out).encode("utf-8")
 
 
@@ -129,24 +150,30 @@ def revision_id_list(
 
 
 def update_data(
-    updates: tuple[ServerSyncUpdateData, ...],
-    file_urls: tuple[ServerSyncUrlData, ...],
+    updates: Iterable[ServerSyncUpdateData],
+    file_urls: Callable[[], tuple[ServerSyncUrlData, ...]],
     *,
     chunk_chars: int = CHUNK_CHARS,
 ) -> StreamedMessage:
-    """GetUpdateData's answer (3.1.4.6.3.3), one update document after another."""
+    """GetUpdateData's answer (3.1.4.6.3.3), one update document after another, as
+    `updates` yields them (read lazily: an answer waiting on a slow reader holds only what
+    its next chunk needs). The file URLs follow the updates in the answer: `file_urls()` is
+    called once the updates are written (the URLs of the files those name)."""
     placeholder = ServerSyncUpdateData(_PLACEHOLDER_KEY, xml_update_blob="")
-    shell = GetUpdateDataResponse(ServerUpdateData((placeholder,), file_urls))
+
+    def shell(urls: tuple[ServerSyncUrlData, ...]) -> GetUpdateDataResponse:
+        return GetUpdateDataResponse(ServerUpdateData((placeholder,), urls))
 
     def chunks() -> Iterator[bytes]:
         return array_chunks(
-            shell,
+            shell(()),
             "updates",
             "ServerSyncUpdateData",
             ServerSyncUpdateData,
             placeholder,
             updates,
             chunk_chars=chunk_chars,
+            finished=lambda: shell(file_urls()),
         )
 
     return StreamedMessage(GetUpdateDataResponse.OPERATION, chunks)
