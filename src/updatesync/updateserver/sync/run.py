@@ -72,7 +72,7 @@ from typing import Final
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
-from updatesync.config.memory import limit_malloc_arenas
+from updatesync.config.memory import tune_malloc
 from updatesync.logs.softwaredistribution import SoftwareDistributionLog
 from updatesync.metadata.errors import MetadataError
 from updatesync.updateserver.errors import UpdateServerError
@@ -131,7 +131,7 @@ def sync_from_upstream(
     (`sync_lock`: one sync per store, across processes).
     """
     url = settings.upstream_url.strip().rstrip("/")
-    limit_malloc_arenas()  # before the pipeline's threads: one arena (config.memory)
+    tune_malloc()  # before the pipeline's threads: one arena, large buffers mapped (config.memory)
     own_client = client is None
     try:
         # Plain http has no certificate to verify: no CA bundle is loaded for it (tens of ms).
