@@ -19,7 +19,8 @@ prints for each:
   last, then its child...), each step split into work (the update server phases, the
   site-database phase, the replicas) and waiting (from the parent's end, or SyncNow, to
   the site's start; 6701→6704; the replication wait; what is left of the site's sync);
-- the peak memory (VmHWM) of every process, after the full sync and at the end;
+- the peak memory (VmHWM) of every process, after the full sync and at the end, and the CPU
+  time each used during the full sync (where two cores went);
 - the machine it ran on, and the criteria of the hierarchy file.
 
 A site whose sync failed is printed FAILED with its error; the benchmark then exits 1.
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -85,6 +87,15 @@ def peak_mib(pid: int) -> float:
     except OSError:
         pass
     return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a running process has used so far, seconds (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- the hierarchy ---------------------------------------------------------------------------
@@ -154,13 +165,19 @@ class Hierarchy:
     def exit_code(self, name: str) -> int | None:
         return self.roles.children[name].poll() if self.roles is not None else None
 
-    def peaks(self) -> dict[str, float]:
+    def pids(self) -> dict[str, int]:
         pids = {
             name: child.pid for name, child in (self.roles.children if self.roles else {}).items()
         }
         if self.upstream is not None:
             pids = {"upstream": self.upstream.pid, **pids}
-        return {name: peak_mib(pid) for name, pid in pids.items()}
+        return pids
+
+    def peaks(self) -> dict[str, float]:
+        return {name: peak_mib(pid) for name, pid in self.pids().items()}
+
+    def cpu(self) -> dict[str, float]:
+        return {name: cpu_seconds(pid) for name, pid in self.pids().items()}
 
     def stop(self) -> None:
         if self.roles is not None:
@@ -377,7 +394,7 @@ def one_sync(h: Hierarchy, label: str, timeout: float) -> Run:
 
 def run_size(
     size: int, changes: int, work: Path, criteria: str, args: argparse.Namespace
-) -> tuple[list[Run], dict[str, float], dict[str, float]]:
+) -> tuple[list[Run], dict[str, float], dict[str, float], dict[str, float]]:
     month1, month2 = catalogs(size, changes, work)
     root = work / f"hierarchy-{size}"
     shutil.rmtree(root, ignore_errors=True)  # fresh sites and update servers every run
@@ -394,8 +411,10 @@ def run_size(
     try:
         h.start_upstream()
         h.start_roles()
+        cpu_before = h.cpu()
         runs.append(one_sync(h, "full", args.timeout))
         after_full = h.peaks()
+        cpu_full = {name: used - cpu_before.get(name, 0.0) for name, used in h.cpu().items()}
         h.stop_upstream()  # next month's catalog, imported while the upstream is stopped
         with UpdateStore.open(h.upstream_dir) as store:
             import_export_cabinet(store, month2)
@@ -404,7 +423,7 @@ def run_size(
         at_end = h.peaks()
     finally:
         h.stop()
-    return runs, after_full, at_end
+    return runs, after_full, at_end, cpu_full
 
 
 # -- printing --------------------------------------------------------------------------------
@@ -507,17 +526,23 @@ def print_critical_path(run: Run) -> tuple[float, float]:
     return waited + max(tail, 0.0), worked
 
 
-def print_memory(size: int, after_full: dict[str, float], at_end: dict[str, float]) -> None:
-    print(f"\n{size} updates, peak memory (VmHWM):")
-    print(f"  {'process':<26} {'after full':>10} {'at end':>10}")
+def print_memory(
+    size: int, after_full: dict[str, float], at_end: dict[str, float], cpu_full: dict[str, float]
+) -> None:
+    print(f"\n{size} updates, peak memory (VmHWM), and CPU time the full sync took:")
+    print(f"  {'process':<26} {'after full':>10} {'at end':>10} {'CPU (full)':>11}")
     for name in at_end:
         note = "  (restarted for the delta)" if name == "upstream" else ""
         print(
             f"  {name:<26} {after_full.get(name, float('nan')):>6.0f} MiB "
-            f"{at_end[name]:>6.0f} MiB{note}"
+            f"{at_end[name]:>6.0f} MiB {cpu_full.get(name, float('nan')):>9.1f} s{note}"
         )
     total = sum(at_end.values())
-    print(f"  {'sum':<26} {sum(after_full.values()):>6.0f} MiB {total:>6.0f} MiB", flush=True)
+    print(
+        f"  {'sum':<26} {sum(after_full.values()):>6.0f} MiB {total:>6.0f} MiB "
+        f"{sum(cpu_full.values()):>9.1f} s",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -560,14 +585,17 @@ def main() -> None:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         for size in args.sizes:
-            runs, after_full, at_end = run_size(size, args.changes, work, args.criteria, args)
+            runs, after_full, at_end, cpu_full = run_size(
+                size, args.changes, work, args.criteria, args
+            )
             for run in runs:
                 failed |= not print_run(size, run)
-            print_memory(size, after_full, at_end)
+            print_memory(size, after_full, at_end, cpu_full)
             figures[str(size)] = {
                 **{run.label.split()[0]: run.figures for run in runs},
                 "peak_mib_after_full": after_full,
                 "peak_mib_at_end": at_end,
+                "cpu_seconds_full": cpu_full,
             }
     print(json.dumps(figures))
     if failed:
