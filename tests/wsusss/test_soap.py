@@ -74,6 +74,36 @@ def test_escape_text() -> None:
         escape_text("\ud800")
 
 
+@pytest.mark.parametrize("around", ["plain ascii ", "日本語のタイトル ", "astral \U0001f600 "])
+@pytest.mark.parametrize(
+    "bad", [chr(c) for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)] + ["\ufffe", "\uffff"]
+)
+def test_every_character_xml_cannot_carry_is_refused_whatever_the_text_around_it(
+    around: str, bad: str
+) -> None:
+    # The quick pre-check must not let one through: in ASCII text, in text beyond Latin-1,
+    # in text holding astral characters (each its own internal width).
+    text = around * 50 + bad + around
+    with pytest.raises(
+        ValueError, match=f"character U\\+{ord(bad):04X} at offset {len(around) * 50}"
+    ):
+        escape_text(text, element="XmlUpdateBlob")
+
+
+@pytest.mark.parametrize("surrogate", ["\ud800", "\udbff", "\udc00", "\udfff"])
+def test_a_lone_surrogate_is_refused_in_text_of_any_width(surrogate: str) -> None:
+    for around in ("ascii ", "日本語 ", "\U0001f600 "):
+        with pytest.raises(ValueError, match=f"U\\+{ord(surrogate):04X}"):
+            escape_text(around * 20 + surrogate, element="Title")
+
+
+def test_text_of_every_width_with_only_xml_characters_is_escaped_not_refused() -> None:
+    text = "tab\there\nline\r\nend <b> & 日本語 \ud7ff \ue000 \ufffd \U0001f600 \U0010ffff"
+    assert escape_text(text) == text.replace("&", "&amp;").replace("<", "&lt;").replace(
+        ">", "&gt;"
+    ).replace("\r", "&#xD;")
+
+
 def test_envelopes_have_the_windows_shape() -> None:
     response = build_envelope("<X />", response=True)
     assert response == (

@@ -83,7 +83,7 @@ from updatesync.wsusss.messages import (
     parse_protocol_version,
     parse_request,
 )
-from updatesync.wsusss.soap import CONTENT_TYPE, service_for_path
+from updatesync.wsusss.soap import CONTENT_TYPE, escape_text, service_for_path
 from updatesync.wsusss.stream_write import (
     CHUNK_CHARS,
     StreamedMessage,
@@ -241,13 +241,6 @@ class UpstreamBackend(Protocol):
         sync_anchor: str | None = None,
         is_replica: bool | None = None,
     ) -> None: ...
-
-
-def escaped_size(text: str) -> int:
-    """The UTF-8 size of `text` once escaped as element content (`soap.escape_text`),
-    counted without making the escaped copy."""
-    size = len(text) if text.isascii() else len(text.encode("utf-8"))
-    return size + 3 * (text.count("<") + text.count(">")) + 4 * (text.count("&") + text.count("\r"))
 
 
 class AnswerCut(Exception):
@@ -507,14 +500,17 @@ class UpstreamService:
             size, written = 600, 0
             try:
                 for doc in documents:
-                    cost = escaped_size(doc.xml) + 250 + 40 * len(doc.file_digests)
+                    # Escaped once: sized by it, then written as it is (update_data).
+                    blob = escape_text(doc.xml, element="XmlUpdateBlob")
+                    blob_size = len(blob) if blob.isascii() else len(blob.encode("utf-8"))
+                    cost = blob_size + 250 + 40 * len(doc.file_digests)
                     if written and size + cost > self.response_budget:
                         return  # the downstream asks again for the rest
                     size += cost
                     written += 1
                     digests.extend(doc.file_digests)
                     yield ServerSyncUpdateData(
-                        doc.key, xml_update_blob=doc.xml, file_digest_list=doc.file_digests or None
+                        doc.key, xml_update_blob=blob, file_digest_list=doc.file_digests or None
                     )
             except RevisionsNotFound as exc:  # a real WSUS faults the whole call (000017)
                 raise _Fault(ErrorCode.INTERNAL_SERVER_ERROR) from exc
@@ -527,7 +523,7 @@ class UpstreamService:
                 if digest in urls
             )
 
-        return update_data(updates(), file_urls)
+        return update_data(updates(), file_urls, blobs_escaped=True)
 
     def get_deployments(self, request: GetDeploymentsRequest) -> GetDeploymentsResponse:
         claims = self._session(request.cookie)

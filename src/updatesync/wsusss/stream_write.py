@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, Final
 
 from updatesync.metadata.model import RevisionKey
 from updatesync.wsusss.messages import (
@@ -36,6 +36,8 @@ from updatesync.wsusss.messages.scalars import IDENTITY, format_guid, format_int
 
 CHUNK_CHARS = 64 * 1024
 """About how many characters each chunk of a streamed answer holds (the last may be less)."""
+
+_BLOB: Final = frozenset({"xml_update_blob"})
 
 _PLACEHOLDER_KEY = RevisionKey("00000000-0000-0000-0000-000000000000", 0)
 
@@ -69,10 +71,12 @@ def array_chunks(
     *,
     chunk_chars: int = CHUNK_CHARS,
     finished: Callable[[], Message] | None = None,
+    escaped: frozenset[str] = frozenset(),
 ) -> Iterator[bytes]:
     """The envelope of `message`, whose array element `<array>` holds `placeholder` as its
     only `<item>` (of codec kind `kind`), with `items` written in the placeholder's stead:
-    the bytes `to_xml()` writes for the message holding `items`.
+    the bytes `to_xml()` writes for the message holding `items`. `escaped` names fields of
+    the items whose text is escaped already (`soap.escape_text`), written as they are.
 
     What follows the array may depend on the items written: `finished()`, called once the
     items are exhausted, gives the message (same placeholder, same everything before the
@@ -117,7 +121,7 @@ def array_chunks(
             size += len(text)
         else:
             mark = len(out)
-            _write_value(out, item, kind, value)
+            _write_value(out, item, kind, value, escaped)
             for part in out[mark:]:
                 size += len(part)
         if size >= chunk_chars:
@@ -154,11 +158,16 @@ def update_data(
     file_urls: Callable[[], tuple[ServerSyncUrlData, ...]],
     *,
     chunk_chars: int = CHUNK_CHARS,
+    blobs_escaped: bool = False,
 ) -> StreamedMessage:
     """GetUpdateData's answer (3.1.4.6.3.3), one update document after another, as
     `updates` yields them (read lazily: an answer waiting on a slow reader holds only what
     its next chunk needs). The file URLs follow the updates in the answer: `file_urls()` is
-    called once the updates are written (the URLs of the files those name)."""
+    called once the updates are written (the URLs of the files those name).
+
+    With `blobs_escaped`, each update's `xml_update_blob` is already escaped as element
+    content (`soap.escape_text`) and is written as it is: the service escapes each document
+    once, to size its answer by it, and not a second time to write it."""
     placeholder = ServerSyncUpdateData(_PLACEHOLDER_KEY, xml_update_blob="")
 
     def shell(urls: tuple[ServerSyncUrlData, ...]) -> GetUpdateDataResponse:
@@ -174,6 +183,7 @@ def update_data(
             updates,
             chunk_chars=chunk_chars,
             finished=lambda: shell(file_urls()),
+            escaped=_BLOB if blobs_escaped else frozenset(),
         )
 
     return StreamedMessage(GetUpdateDataResponse.OPERATION, chunks)

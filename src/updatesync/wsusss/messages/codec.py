@@ -54,7 +54,11 @@ class Field:
 # --------------------------------------------------------------------------- writing
 
 
-def _write_value(out: list[str], name: str, kind: str | type, value: Any) -> None:
+def _write_value(
+    out: list[str], name: str, kind: str | type, value: Any, escaped: frozenset[str] = frozenset()
+) -> None:
+    """Write `value` as element `name`. `escaped` names fields of a struct whose text the
+    caller escaped already (`soap.escape_text`): they are written as they are."""
     if kind == IDENTITY:
         if not isinstance(value, RevisionKey):
             raise TypeError(f"<{name}> expects an UpdateIdentity (RevisionKey), not {value!r}")
@@ -67,7 +71,7 @@ def _write_value(out: list[str], name: str, kind: str | type, value: Any) -> Non
             raise TypeError(f"<{name}> expects {kind.__name__}, not {type(value).__name__}")
         out.append(f"<{name}>")
         mark = len(out)
-        _write_fields(out, value)
+        _write_fields(out, value, escaped)
         if len(out) == mark:
             out[-1] = f"<{name} />"
         else:
@@ -83,7 +87,7 @@ def _write_value(out: list[str], name: str, kind: str | type, value: Any) -> Non
         out.append(f"<{name}>{text}</{name}>" if text else f"<{name} />")
 
 
-def _write_fields(out: list[str], obj: Any) -> None:
+def _write_fields(out: list[str], obj: Any, escaped: frozenset[str] = frozenset()) -> None:
     for spec in obj._FIELDS:
         value = getattr(obj, spec.attr)
         if value is None:
@@ -91,6 +95,11 @@ def _write_fields(out: list[str], obj: Any) -> None:
                 raise ValueError(
                     f"{type(obj).__name__}.{spec.attr} (<{spec.xml}>) is required; give a value"
                 )
+            continue
+        if spec.attr in escaped and spec.kind == "str" and spec.item is None:
+            if not isinstance(value, str):
+                raise TypeError(f"<{spec.xml}> expects a str, not {type(value).__name__}")
+            out.append(f"<{spec.xml}>{value}</{spec.xml}>" if value else f"<{spec.xml} />")
             continue
         if spec.item is None:
             _write_value(out, spec.xml, spec.kind, value)
