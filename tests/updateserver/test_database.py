@@ -18,12 +18,10 @@ from databases import Database
 from sqlalchemy import text
 from sqlalchemy.exc import DatabaseError, OperationalError
 
-from updatesync.metadata.generator import generate_catalog
 from updatesync.site.database import engine as site_engine
 from updatesync.updateserver.database import (
     DATABASE_FILE,
     MIGRATIONS,
-    PAGE_SIZE,
     WRITER_CACHE_KIB,
     CookieKeyHomeless,
     create_store_engine,
@@ -36,7 +34,6 @@ from updatesync.updateserver.database import (
 )
 from updatesync.updateserver.deployments import BUILTIN_GROUPS
 from updatesync.updateserver.errors import StoreUnreadable
-from updatesync.updateserver.importer import import_records
 from updatesync.updateserver.peers import UpstreamState, save_upstream_state, upstream_state
 from updatesync.updateserver.store import UpdateStore
 
@@ -51,27 +48,9 @@ def test_the_sqlite_file_and_its_settings(tmp_path: Path) -> None:
         with engine.connect() as conn:
             assert conn.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
             assert conn.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
-            assert conn.execute(text("PRAGMA page_size")).scalar_one() == PAGE_SIZE
     finally:
         engine.dispose()
     assert (tmp_path / DATABASE_FILE).is_file()
-
-
-def test_a_store_made_on_smaller_pages_keeps_them_and_takes_documents(tmp_path: Path) -> None:
-    # A store made before the page size was set (SQLite's 4 KiB) opens as it is: nothing
-    # rewrites it, and a document spanning several pages goes in and comes out whole.
-    old = sqlite3.connect(tmp_path / DATABASE_FILE)
-    old.execute("PRAGMA page_size=4096")
-    old.execute("PRAGMA journal_mode=WAL")
-    old.close()
-    records = list(generate_catalog(30, seed=4))
-    with UpdateStore.open(tmp_path) as store:
-        with store.engine.connect() as conn:
-            assert conn.execute(text("PRAGMA page_size")).scalar_one() == 4096
-        import_records(store, records, source="generated")
-        stored = {d.key: d.xml for d in store.documents(sorted(store.revision_keys()))}
-    assert sorted(len(xml) for xml in stored.values()) == sorted(len(r.xml) for r in records)
-    assert max(len(xml) for xml in stored.values()) > 3 * 4096  # spans several pages
 
 
 def test_a_writer_has_a_large_page_cache_only_while_it_writes(tmp_path: Path) -> None:

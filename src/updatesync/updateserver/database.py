@@ -78,8 +78,6 @@ def create_store_engine(url: str) -> Engine:
         # Let SQLAlchemy, not the driver, decide where transactions begin (see "begin").
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        # Only a new, empty database takes it (before WAL is set): see PAGE_SIZE.
-        cursor.execute(f"PRAGMA page_size={PAGE_SIZE}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -91,16 +89,6 @@ def create_store_engine(url: str) -> Engine:
 
     return engine
 
-
-PAGE_SIZE: Final = 16 * 1024
-"""The page size of an SQLite database made from now on, a store or a site database
-(SQLite's default is 4 KiB; a database made before keeps its own). An update document
-averages 13 KB and reaches 35 KB at the 95th percentile: on 4 KiB pages each spans a chain
-of four overflow pages or more, each written to the WAL and then to the database with a
-header and checksum of its own. On 16 KiB pages committing a sync's batches took a fifth
-less processor time, and reading documents to serve them a quarter less; the file is about
-a seventh larger (the last page of each document's chain is partly empty)
-(docs/architecture.md)."""
 
 WRITER_CACHE_KIB: Final = 16 * 1024
 """SQLite page cache, in KiB, of a connection writing a run of batches (an import, a sync's
