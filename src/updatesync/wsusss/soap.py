@@ -169,7 +169,7 @@ def _may_hold_non_xml_chars(text: str) -> bool:
     """False when `text` surely holds only characters XML 1.0 can carry; True when
     `_NOT_XML_CHAR` must look. A few single-character searches rule out nearly every text at
     a tenth of the cost of that expression's search (an update document of 12 KB: 7 µs
-    against 70), which is most of what serving a document costs."""
+    against 70, where serving the whole document cost about 400)."""
     if any(map(text.__contains__, _C0_NOT_XML)):
         return True
     if text.isascii():
