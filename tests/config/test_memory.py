@@ -4,6 +4,7 @@ are given back to the system; a C library without them is left alone."""
 from __future__ import annotations
 
 import ctypes
+import gc
 import platform
 import subprocess
 import sys
@@ -68,3 +69,16 @@ def test_a_c_library_without_mallopt_is_left_alone(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(ctypes, "CDLL", NoMallopt)
     assert memory.tune_malloc() is False
+
+
+def test_the_cycle_collector_threshold_is_raised_never_lowered() -> None:
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        memory.tune_gc()
+        assert gc.get_threshold() == (memory.GC_THRESHOLD, 10, 10)
+        gc.set_threshold(memory.GC_THRESHOLD * 5, 3, 4)
+        memory.tune_gc()
+        assert gc.get_threshold() == (memory.GC_THRESHOLD * 5, 3, 4)
+    finally:
+        gc.set_threshold(*before)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import Column, Connection, Table, insert, select, update
 
+from updatesync.config.memory import tune_gc
 from updatesync.metadata.document import parse_update
 from updatesync.metadata.errors import ExportFormatError, MetadataError
 from updatesync.metadata.export import ExportRecord, read_export
@@ -91,6 +92,7 @@ def import_records(
     progress: Progress | None = None,
 ) -> ImportResult:
     """Parse and store `records` in one transaction; on any error, store nothing."""
+    tune_gc()  # config.memory: the collector not run every 700 objects of a document's model
     started = datetime.now(UTC)
     clock = time.perf_counter()
     tally = _Tally()

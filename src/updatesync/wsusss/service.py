@@ -45,7 +45,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Send
 
-from updatesync.config.memory import tune_malloc
+from updatesync.config.memory import tune_gc, tune_malloc
 from updatesync.metadata.model import RevisionKey
 from updatesync.security.limits import JSON_BODY_LIMIT, MB, BodyLimits
 from updatesync.wsusss.anchors import Anchor, AnchorError
@@ -613,6 +613,7 @@ def create_app(
     service = UpstreamService(backend, on_error=on_error)
     workers = anyio.CapacityLimiter(SOAP_WORKERS)
     tune_malloc()  # config.memory: answers built in worker threads, their large chunks
+    tune_gc()  # and its collector not run every 700 objects an answer makes
 
     async def soap(request: Request) -> Response:
         if request.method != "POST":

@@ -72,7 +72,7 @@ from typing import Final
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
-from updatesync.config.memory import tune_malloc
+from updatesync.config.memory import tune_gc, tune_malloc
 from updatesync.logs.softwaredistribution import SoftwareDistributionLog
 from updatesync.metadata.errors import MetadataError
 from updatesync.updateserver.errors import UpdateServerError
@@ -132,6 +132,7 @@ def sync_from_upstream(
     """
     url = settings.upstream_url.strip().rstrip("/")
     tune_malloc()  # before the pipeline's threads: one arena, large buffers mapped (config.memory)
+    tune_gc()  # and the cycle collector not run every 700 objects of a document's model
     own_client = client is None
     try:
         # Plain http has no certificate to verify: no CA bundle is loaded for it (tens of ms).
