@@ -1,0 +1,241 @@
+"""Benchmark: a top-level site's sync at 100k, 300k and 1M revisions, every role its own process.
+
+For each size (`--sizes`, default 100000 300000 1000000):
+- the catalog of bench/scale.py (generated once and kept in `--work`; above
+  `import_catalog.PART_RECORDS` records, in parts) is imported into a stand-in upstream update
+  server (`updatesync updateserver import`, one command a part), which then serves it
+  (`updatesync updateserver serve`, its own process);
+- a hierarchy of one site, CS1 (a central administration site) with its one SUP, runs on
+  loopback as two processes (`updatesync serve FILE --role R`, by the supervisor of `serve
+  --processes`), with no products or classifications set (every update);
+- SyncNow at CS1's SMS Provider runs CS1's sync: its SUP syncs the whole catalog from the
+  upstream over MS-WSUSSS, then the site-database phase makes every update a configuration
+  item. The bench follows it by long poll on the provider, as bench/hierarchy_sync.py does.
+
+It prints per size: the update-server phase (6704 → 6705) and the site-database phase (6705
+→ 6702) from CS1's WSyncMgr.log, each also in µs per revision (flat across the sizes means
+linear), the CIs and CIs per second, and the peak memory (VmHWM) of the site server, its SUP
+and the upstream (flat means the catalog's size does not matter; the goals: at most 150 MiB
+for a site server and for an update server, at a million revisions too). Then the machine,
+and a last line of JSON. The stores (about 16 GB each at a million revisions) are removed
+once a size is measured, unless --keep-stores.
+
+    python bench/site_scale.py [--sizes 100000 300000 1000000] [--work DIR] [--keep-stores]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+import import_catalog
+from bytecode import compile_updatesync
+from hierarchy_sync import Outcome, completed, cpu_seconds, follow, peak_mib, site_times
+from scale import timed
+from updatesync.config import load_hierarchy
+from updatesync.roles import free_port, loopback_file, parse_role
+from updatesync.roles.supervisor import ChildProcess, Supervisor, update_server_process
+from updatesync.security.signing import HmacAuth, create_secret, load_secret
+
+SITE = "CS1"
+SUP = "cs1site.contoso.com"
+ONE_SITE = f"""\
+[hierarchy]
+name = "One site"
+
+[[sites]]
+code = "{SITE}"
+fqdn = "{SUP}"
+type = "cas"
+
+[[sites.sups]]
+fqdn = "{SUP}"
+"""
+START_TIMEOUT = 120.0
+
+
+class OneSite:
+    """The upstream and CS1's two processes of one catalog size; what `hierarchy_sync.follow`
+    and `completed` ask of a hierarchy (`site_url`, `signed`, `exit_code`)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.data = root / "data"
+        self.upstream_dir = root / "upstream"
+        self.file = root / "hierarchy.toml"
+        self.secret = root / "hierarchy.secret"
+        self.upstream_port = free_port()
+        self.upstream: ChildProcess | None = None
+        self.roles: Supervisor | None = None
+        self.site_port = 0
+
+    def write(self) -> None:
+        source = self.root / "one-site.toml"
+        source.write_text(ONE_SITE, encoding="utf-8")
+        ports = loopback_file(
+            source,
+            self.file,
+            settings={
+                "data_dir": self.data,
+                "secret_file": self.secret,
+                "schedule": "36500d",  # no scheduled sync during the benchmark
+                "logs": {"max_size": "4GB", "tz_bias": 0},  # every line: the phases
+                "upstream": {"kind": "wsus", "url": f"http://127.0.0.1:{self.upstream_port}"},
+            },
+        )
+        self.site_port = ports[f"site:{SITE}"]
+        create_secret(self.secret)
+
+    def start(self) -> None:
+        self.upstream = update_server_process(
+            self.upstream_dir, self.upstream_port, self.root / "upstream.out"
+        )
+        self.upstream.start().wait_ready(time.monotonic() + START_TIMEOUT)
+        names = parse_role(load_hierarchy(self.file), "all")
+        self.roles = Supervisor(
+            self.file, names, self.root / "processes", start_timeout=START_TIMEOUT
+        ).start()
+
+    def stop(self) -> None:
+        if self.roles is not None:
+            self.roles.stop()
+            self.roles = None
+        if self.upstream is not None:
+            self.upstream.stop()
+            self.upstream = None
+
+    def pids(self) -> dict[str, int]:
+        assert self.roles is not None and self.upstream is not None
+        return {
+            "upstream": self.upstream.pid,
+            **{name: child.pid for name, child in self.roles.children.items()},
+        }
+
+    def site_url(self, _code: str) -> str:
+        return f"http://127.0.0.1:{self.site_port}"
+
+    def signed(self) -> HmacAuth:
+        return HmacAuth(load_secret(self.secret), SITE)
+
+    def exit_code(self, name: str) -> int | None:
+        return self.roles.children[name].poll() if self.roles is not None else None
+
+    def admin(self) -> dict[str, str]:
+        token = (self.data / SITE / "admin.token").read_text(encoding="utf-8").strip()
+        return {"authorization": f"Bearer {token}"}
+
+
+def sync_now(site: OneSite, timeout: float) -> tuple[Outcome, float, float | None, float | None]:
+    """SyncNow at CS1, followed to its end: (outcome, seconds, update-server phase, site
+    database phase)."""
+    after = completed(site, SITE)  # type: ignore[arg-type]
+    outcome = Outcome(SITE)
+    start = time.monotonic()
+    since = datetime.now(UTC)
+    answer = httpx.post(
+        f"{site.site_url(SITE)}/api/sites/{SITE}/sync",
+        json={"full": False},
+        timeout=30,
+        headers=site.admin(),
+    )
+    if answer.status_code != 202:
+        raise SystemExit(f"SyncNow at {SITE}: HTTP {answer.status_code}: {answer.text[:300]}")
+    follow(site, SITE, after, start + timeout, outcome)  # type: ignore[arg-type]
+    seconds = time.monotonic() - start
+    times = site_times(site.data / SITE / "logs" / "WSyncMgr.log", since, SUP)
+    return outcome, seconds, times.update_server, times.site_database
+
+
+def bench_size(size: int, work: Path, keep: bool, timeout: float) -> dict[str, object]:
+    cabs = import_catalog.ensure_catalog_parts(size, work)
+    root = work / f"site-scale-{size}"
+    shutil.rmtree(root, ignore_errors=True)  # a fresh upstream, site and SUP every run
+    root.mkdir(parents=True)
+    site = OneSite(root)
+    import_seconds = 0.0
+    for cab in cabs:
+        seconds, _peak = timed(
+            ["updateserver", "import", "--data", str(site.upstream_dir), str(cab)],
+            dict(os.environ),
+        )
+        import_seconds += seconds
+    site.write()
+    try:
+        site.start()
+        cpu_before = {name: cpu_seconds(pid) for name, pid in site.pids().items()}
+        outcome, seconds, wsus, site_db = sync_now(site, timeout)
+        peaks = {name: peak_mib(pid) for name, pid in site.pids().items()}
+        cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in site.pids().items()}
+    finally:
+        site.stop()
+    if not outcome.succeeded:
+        raise SystemExit(f"{size}: CS1's sync failed: {outcome.error}")
+    last = outcome.last or {}
+    revisions = int(last.get("items_updated") or 0)
+    cis = int(last.get("cis_changed") or 0)
+    if not keep:
+        shutil.rmtree(root, ignore_errors=True)
+    return {
+        "revisions": revisions,
+        "cis": cis,
+        "upstream_import_seconds": import_seconds,
+        "sync_seconds": seconds,
+        "update_server_seconds": wsus,
+        "site_database_seconds": site_db,
+        "update_server_us_per_revision": wsus / revisions * 1e6 if wsus and revisions else None,
+        "site_database_us_per_ci": site_db / cis * 1e6 if site_db and cis else None,
+        "cis_per_second": cis / site_db if site_db else None,
+        "peak_mib": peaks,
+        "cpu_seconds": cpu,
+    }
+
+
+def _f(value: object, fmt: str) -> str:
+    return format(value, fmt) if isinstance(value, int | float) else "-"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
+    parser.add_argument("--work", type=Path, help="keep the generated catalogs here")
+    parser.add_argument("--keep-stores", action="store_true", help="do not remove the stores")
+    parser.add_argument("--timeout", type=float, default=4 * 3600.0, help="per sync, seconds")
+    args = parser.parse_args()
+    compile_updatesync()
+    print(f"machine: {import_catalog.machine()}", flush=True)
+    results: dict[str, dict[str, object]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-site-scale-") as tmp:
+        work = args.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        print(
+            f"{'updates':>9} {'items':>9} {'upd.srv':>8} {'µs/rev':>7} {'site DB':>8} "
+            f"{'CIs':>9} {'CIs/s':>7} {'peak site':>10} {'peak SUP':>9} {'peak upstr.':>11}",
+            flush=True,
+        )
+        for size in args.sizes:
+            r = bench_size(size, work, args.keep_stores, args.timeout)
+            results[str(size)] = r
+            peaks = r["peak_mib"]
+            assert isinstance(peaks, dict)
+            print(
+                f"{size:>9} {r['revisions']:>9} {_f(r['update_server_seconds'], '>7.1f')}s "
+                f"{_f(r['update_server_us_per_revision'], '>7.0f')} "
+                f"{_f(r['site_database_seconds'], '>7.1f')}s {r['cis']:>9} "
+                f"{_f(r['cis_per_second'], '>7.0f')} "
+                f"{peaks[f'site:{SITE}']:>6.0f} MiB {peaks[f'sup:{SUP}']:>5.0f} MiB "
+                f"{peaks['upstream']:>7.0f} MiB",
+                flush=True,
+            )
+    print(json.dumps({"machine": import_catalog.machine(), "sizes": results}))
+
+
+if __name__ == "__main__":
+    main()
