@@ -16,7 +16,7 @@ from updatesync.metadata.model import UpdateRevision, category_type_map
 from updatesync.roles.serving import BackgroundServer
 from updatesync.updateserver.admin_api import _jsonable, admin_routes
 from updatesync.updateserver.importer import import_export_cabinet
-from updatesync.updateserver.site_view import changed_updates
+from updatesync.updateserver.site_view import changed_categories, changed_updates
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.store_backend import StoreBackend
 from updatesync.wsusss.service import create_app
@@ -141,6 +141,37 @@ def test_a_delta_page_reads_what_changed_not_the_catalog(
                 scans = [row[-1] for row in plan if row[-1].startswith("SCAN ")]
                 allowed = ("SCAN changed", "SCAN store_state")  # the CTE; the one-row table
                 assert all(scan.startswith(allowed) for scan in scans), (sql, plan)
+
+
+def test_the_categories_are_found_by_type_not_by_walking_every_revision(
+    month1: list[ExportRecord], tmp_path: Path
+) -> None:
+    """A site's first call of its site-database phase (`/api/categories?since=0`) reads the
+    categories from update_item's type index: found by the revisions' change numbers, SQLite
+    walked every revision of the store, and at a million revisions (16 GB) the site's call
+    timed out (bench/site_scale.py)."""
+    write_export(tmp_path / "m1.cab", month1)
+    with UpdateStore.open(tmp_path / "sup") as store:
+        import_export_cabinet(store, tmp_path / "m1.cab")
+        statements: list[tuple[str, object]] = []
+
+        def seen(_conn, _cursor, statement, parameters, _context, _many) -> None:  # type: ignore[no-untyped-def]
+            statements.append((statement, parameters))
+
+        event.listen(store.engine, "before_cursor_execute", seen)
+        try:
+            found = changed_categories(store, since=0)
+        finally:
+            event.remove(store.engine, "before_cursor_execute", seen)
+        assert {c.update_id for c in found} == {c.update_id for c in store.categories()}
+        with store.engine.connect() as conn:
+            ((sql, parameters),) = [(q, a) for q, a in statements if "JOIN update_item" in q]
+            plan = [
+                row[-1]
+                for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", parameters).all()
+            ]
+        assert plan[0].startswith("SEARCH update_item USING INDEX ix_update_item_type"), plan
+        assert not any("revision" in step and "change_number" in step for step in plan), plan
 
 
 def _busiest_product(records: list[ExportRecord]) -> str:
