@@ -259,6 +259,15 @@ def follow(h: Hierarchy, code: str, after: int, deadline: float, outcome: Outcom
         outcome.done.set()
 
 
+def sync_now(url: str, code: str, headers: dict[str, str]) -> None:
+    """SyncNow at site `code` through its SMS Provider at `url` (the sync starts, 202)."""
+    answer = httpx.post(
+        f"{url}/api/sites/{code}/sync", json={"full": False}, timeout=30, headers=headers
+    )
+    if answer.status_code != 202:
+        raise SystemExit(f"SyncNow at {code}: HTTP {answer.status_code}: {answer.text[:300]}")
+
+
 def sync_hierarchy(h: Hierarchy, timeout: float) -> tuple[datetime, dict[str, Outcome]]:
     """SyncNow at CS1; wait for every site. (the SyncNow moment, each site's outcome)."""
     base = {code: completed(h, code) for code, _, _ in SITES}
@@ -282,14 +291,7 @@ def sync_hierarchy(h: Hierarchy, timeout: float) -> tuple[datetime, dict[str, Ou
     for thread in threads:
         thread.start()
     start = datetime.now(UTC)
-    answer = httpx.post(
-        f"{h.site_url('CS1')}/api/sites/CS1/sync",
-        json={"full": False},
-        timeout=30,
-        headers=h.admin(),
-    )
-    if answer.status_code != 202:
-        raise SystemExit(f"SyncNow at CS1: HTTP {answer.status_code}: {answer.text[:300]}")
+    sync_now(h.site_url("CS1"), "CS1", h.admin())
     for thread in threads:
         thread.join()
     return start, outcomes

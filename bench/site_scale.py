@@ -34,11 +34,17 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
-
 import import_catalog
 from bytecode import compile_updatesync
-from hierarchy_sync import Outcome, completed, cpu_seconds, follow, peak_mib, site_times
+from hierarchy_sync import (
+    Outcome,
+    completed,
+    cpu_seconds,
+    follow,
+    peak_mib,
+    site_times,
+    sync_now,
+)
 from scale import timed
 from updatesync.config import load_hierarchy
 from updatesync.roles import free_port, loopback_file, parse_role
@@ -133,21 +139,14 @@ class OneSite:
         return {"authorization": f"Bearer {token}"}
 
 
-def sync_now(site: OneSite, timeout: float) -> tuple[Outcome, float, float | None, float | None]:
+def sync_cs1(site: OneSite, timeout: float) -> tuple[Outcome, float, float | None, float | None]:
     """SyncNow at CS1, followed to its end: (outcome, seconds, update-server phase, site
     database phase)."""
     after = completed(site, SITE)  # type: ignore[arg-type]
     outcome = Outcome(SITE)
     start = time.monotonic()
     since = datetime.now(UTC)
-    answer = httpx.post(
-        f"{site.site_url(SITE)}/api/sites/{SITE}/sync",
-        json={"full": False},
-        timeout=30,
-        headers=site.admin(),
-    )
-    if answer.status_code != 202:
-        raise SystemExit(f"SyncNow at {SITE}: HTTP {answer.status_code}: {answer.text[:300]}")
+    sync_now(site.site_url(SITE), SITE, site.admin())
     follow(site, SITE, after, start + timeout, outcome)  # type: ignore[arg-type]
     seconds = time.monotonic() - start
     times = site_times(site.data / SITE / "logs" / "WSyncMgr.log", since, SUP)
@@ -171,7 +170,7 @@ def bench_size(size: int, work: Path, keep: bool, timeout: float) -> dict[str, o
     try:
         site.start()
         cpu_before = {name: cpu_seconds(pid) for name, pid in site.pids().items()}
-        outcome, seconds, wsus, site_db = sync_now(site, timeout)
+        outcome, seconds, wsus, site_db = sync_cs1(site, timeout)
         peaks = {name: peak_mib(pid) for name, pid in site.pids().items()}
         cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in site.pids().items()}
     finally:
