@@ -176,7 +176,6 @@ def serve(
     (`all`, the console included)."""
     from updatesync.config import HierarchyError, load_hierarchy
     from updatesync.roles import (
-        ConsoleRole,
         RoleContext,
         RoleError,
         listen_address,
@@ -208,6 +207,8 @@ def serve(
         roles = start_roles(context, names, socks=socks)
         if everything or console_only:
             try:
+                from updatesync.roles.console import ConsoleRole
+
                 roles.append(ConsoleRole(context, port=console_port).start())
             except BaseException:
                 for started in reversed(roles):

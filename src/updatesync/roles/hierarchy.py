@@ -28,14 +28,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import date, datetime, time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from updatesync.config import Hierarchy
 from updatesync.roles.context import Role, RoleContext, RoleError
 from updatesync.roles.serving import bind
-from updatesync.roles.site import SiteRole
-from updatesync.roles.sup import SupRole
 from updatesync.security.private_files import private_dir
-from updatesync.site.sync.outcome import SiteSyncResult
+
+if TYPE_CHECKING:
+    from updatesync.roles.site import SiteRole
+    from updatesync.site.sync.outcome import SiteSyncResult
 
 LOOPBACK = "127.0.0.1"
 EVERY_INTERFACE = ("0.0.0.0", "::")
@@ -219,11 +221,17 @@ def start_roles(
         for name in names:
             kind, _, value = name.partition(":")
             role: Role
+            # Each role's module imported when one is built: a SUP's process loads no site
+            # server (tests/roles/test_role_imports.py).
             if kind == "sup":
+                from updatesync.roles.sup import SupRole
+
                 role = SupRole(
                     context, value, sock=given.get(name), http_sock=given.get(f"http:{name}")
                 ).start()
             else:
+                from updatesync.roles.site import SiteRole
+
                 role = SiteRole(
                     context, value, sock=given.get(name), on_sync_done=on_sync_done
                 ).start()
