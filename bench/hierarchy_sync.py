@@ -120,15 +120,16 @@ class Hierarchy:
         self.roles: Supervisor | None = None
         self.site_ports: dict[str, int] = {}
 
-    def write(self, replication_timeout: str) -> None:
-        """The article's hierarchy (the example file), every role on loopback."""
+    def write(self, replication_timeout: str, source: Path | None = None) -> None:
+        """The hierarchy file `source` (default: the article's, the example file), every role
+        on loopback."""
         criteria = (
             {"products": list(self.products), "classifications": list(self.classifications)}
             if self.products
             else None
         )
         ports = loopback_file(
-            example_hierarchy(),
+            source or example_hierarchy(),
             self.file,
             settings={
                 "data_dir": self.data,

@@ -36,20 +36,8 @@ from pathlib import Path
 
 import import_catalog
 from bytecode import compile_updatesync
-from hierarchy_sync import (
-    Outcome,
-    completed,
-    cpu_seconds,
-    follow,
-    peak_mib,
-    site_times,
-    sync_now,
-)
+from hierarchy_sync import Hierarchy, Outcome, completed, follow, site_times, sync_now
 from scale import timed
-from updatesync.config import load_hierarchy
-from updatesync.roles import free_port, loopback_file, parse_role
-from updatesync.roles.supervisor import ChildProcess, Supervisor, update_server_process
-from updatesync.security.signing import HmacAuth, create_secret, load_secret
 
 SITE = "CS1"
 SUP = "cs1site.contoso.com"
@@ -65,91 +53,19 @@ type = "cas"
 [[sites.sups]]
 fqdn = "{SUP}"
 """
-START_TIMEOUT = 120.0
 
 
-class OneSite:
-    """The upstream and CS1's two processes of one catalog size; what `hierarchy_sync.follow`
-    and `completed` ask of a hierarchy (`site_url`, `signed`, `exit_code`)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.data = root / "data"
-        self.upstream_dir = root / "upstream"
-        self.file = root / "hierarchy.toml"
-        self.secret = root / "hierarchy.secret"
-        self.upstream_port = free_port()
-        self.upstream: ChildProcess | None = None
-        self.roles: Supervisor | None = None
-        self.site_port = 0
-
-    def write(self) -> None:
-        source = self.root / "one-site.toml"
-        source.write_text(ONE_SITE, encoding="utf-8")
-        ports = loopback_file(
-            source,
-            self.file,
-            settings={
-                "data_dir": self.data,
-                "secret_file": self.secret,
-                "schedule": "36500d",  # no scheduled sync during the benchmark
-                "logs": {"max_size": "4GB", "tz_bias": 0},  # every line: the phases
-                "upstream": {"kind": "wsus", "url": f"http://127.0.0.1:{self.upstream_port}"},
-            },
-        )
-        self.site_port = ports[f"site:{SITE}"]
-        create_secret(self.secret)
-
-    def start(self) -> None:
-        self.upstream = update_server_process(
-            self.upstream_dir, self.upstream_port, self.root / "upstream.out"
-        )
-        self.upstream.start().wait_ready(time.monotonic() + START_TIMEOUT)
-        names = parse_role(load_hierarchy(self.file), "all")
-        self.roles = Supervisor(
-            self.file, names, self.root / "processes", start_timeout=START_TIMEOUT
-        ).start()
-
-    def stop(self) -> None:
-        if self.roles is not None:
-            self.roles.stop()
-            self.roles = None
-        if self.upstream is not None:
-            self.upstream.stop()
-            self.upstream = None
-
-    def pids(self) -> dict[str, int]:
-        assert self.roles is not None and self.upstream is not None
-        return {
-            "upstream": self.upstream.pid,
-            **{name: child.pid for name, child in self.roles.children.items()},
-        }
-
-    def site_url(self, _code: str) -> str:
-        return f"http://127.0.0.1:{self.site_port}"
-
-    def signed(self) -> HmacAuth:
-        return HmacAuth(load_secret(self.secret), SITE)
-
-    def exit_code(self, name: str) -> int | None:
-        return self.roles.children[name].poll() if self.roles is not None else None
-
-    def admin(self) -> dict[str, str]:
-        token = (self.data / SITE / "admin.token").read_text(encoding="utf-8").strip()
-        return {"authorization": f"Bearer {token}"}
-
-
-def sync_cs1(site: OneSite, timeout: float) -> tuple[Outcome, float, float | None, float | None]:
+def sync_cs1(h: Hierarchy, timeout: float) -> tuple[Outcome, float, float | None, float | None]:
     """SyncNow at CS1, followed to its end: (outcome, seconds, update-server phase, site
     database phase)."""
-    after = completed(site, SITE)  # type: ignore[arg-type]
+    after = completed(h, SITE)
     outcome = Outcome(SITE)
     start = time.monotonic()
     since = datetime.now(UTC)
-    sync_now(site.site_url(SITE), SITE, site.admin())
-    follow(site, SITE, after, start + timeout, outcome)  # type: ignore[arg-type]
+    sync_now(h.site_url(SITE), SITE, h.admin())
+    follow(h, SITE, after, start + timeout, outcome)
     seconds = time.monotonic() - start
-    times = site_times(site.data / SITE / "logs" / "WSyncMgr.log", since, SUP)
+    times = site_times(h.log(SITE), since, SUP)
     return outcome, seconds, times.update_server, times.site_database
 
 
@@ -158,23 +74,26 @@ def bench_size(size: int, work: Path, keep: bool, timeout: float) -> dict[str, o
     root = work / f"site-scale-{size}"
     shutil.rmtree(root, ignore_errors=True)  # a fresh upstream, site and SUP every run
     root.mkdir(parents=True)
-    site = OneSite(root)
+    h = Hierarchy(root, (), ())  # no products or classifications: every update
     import_seconds = 0.0
     for cab in cabs:
         seconds, _peak = timed(
-            ["updateserver", "import", "--data", str(site.upstream_dir), str(cab)],
+            ["updateserver", "import", "--data", str(h.upstream_dir), str(cab)],
             dict(os.environ),
         )
         import_seconds += seconds
-    site.write()
+    source = root / "one-site.toml"
+    source.write_text(ONE_SITE, encoding="utf-8")
+    h.write("30m", source)
     try:
-        site.start()
-        cpu_before = {name: cpu_seconds(pid) for name, pid in site.pids().items()}
-        outcome, seconds, wsus, site_db = sync_cs1(site, timeout)
-        peaks = {name: peak_mib(pid) for name, pid in site.pids().items()}
-        cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in site.pids().items()}
+        h.start_upstream()
+        h.start_roles()
+        cpu_before = h.cpu()
+        outcome, seconds, wsus, site_db = sync_cs1(h, timeout)
+        peaks = h.peaks()
+        cpu = {name: used - cpu_before[name] for name, used in h.cpu().items()}
     finally:
-        site.stop()
+        h.stop()
     if not outcome.succeeded:
         raise SystemExit(f"{size}: CS1's sync failed: {outcome.error}")
     last = outcome.last or {}
