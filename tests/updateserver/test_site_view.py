@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 from databases import Databases
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 
 from updatesync.metadata.document import parse_update
 from updatesync.metadata.export import ExportRecord, write_export
@@ -119,21 +121,13 @@ def test_a_delta_page_reads_what_changed_not_the_catalog(
         import_export_cabinet(store, tmp_path / "m1.cab")
         counter = store.change_counter()
         import_export_cabinet(store, tmp_path / "m2.cab")
-        statements: list[tuple[str, object]] = []
-
-        def seen(_conn, _cursor, statement, parameters, _context, _many) -> None:  # type: ignore[no-untyped-def]
-            statements.append((statement, parameters))
-
-        event.listen(store.engine, "before_cursor_execute", seen)
-        try:
+        with _statements(store.engine) as statements:
             page = changed_updates(
                 store,
                 since=counter,
                 products=[_busiest_product(month1)],
                 classifications=[SECURITY],
             )
-        finally:
-            event.remove(store.engine, "before_cursor_execute", seen)
         assert page.items
         with store.engine.connect() as conn:
             for sql, parameters in statements:
@@ -153,16 +147,8 @@ def test_the_categories_are_found_by_type_not_by_walking_every_revision(
     write_export(tmp_path / "m1.cab", month1)
     with UpdateStore.open(tmp_path / "sup") as store:
         import_export_cabinet(store, tmp_path / "m1.cab")
-        statements: list[tuple[str, object]] = []
-
-        def seen(_conn, _cursor, statement, parameters, _context, _many) -> None:  # type: ignore[no-untyped-def]
-            statements.append((statement, parameters))
-
-        event.listen(store.engine, "before_cursor_execute", seen)
-        try:
+        with _statements(store.engine) as statements:
             found = changed_categories(store, since=0)
-        finally:
-            event.remove(store.engine, "before_cursor_execute", seen)
         assert {c.update_id for c in found} == {c.update_id for c in store.categories()}
         with store.engine.connect() as conn:
             ((sql, parameters),) = [(q, a) for q, a in statements if "JOIN update_item" in q]
@@ -172,6 +158,21 @@ def test_the_categories_are_found_by_type_not_by_walking_every_revision(
             ]
         assert plan[0].startswith("SEARCH update_item USING INDEX ix_update_item_type"), plan
         assert not any("revision" in step and "change_number" in step for step in plan), plan
+
+
+@contextmanager
+def _statements(engine: Engine) -> Iterator[list[tuple[str, object]]]:
+    """Every statement (and its parameters) run on `engine` inside the block."""
+    statements: list[tuple[str, object]] = []
+
+    def seen(_conn, _cursor, statement, parameters, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        statements.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
 
 
 def _busiest_product(records: list[ExportRecord]) -> str:

@@ -9,8 +9,9 @@ addresses the hierarchy file gives, signing each call with the hierarchy's share
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from updatesync.config.lazy import lazy_names
 
 if TYPE_CHECKING:
     from updatesync.roles.console import ConsoleRole
@@ -29,19 +30,19 @@ if TYPE_CHECKING:
     from updatesync.roles.site import SiteRole
     from updatesync.roles.sup import SupRole
 
-# Each name is imported from its module when first asked for (PEP 562): a process that runs
-# one SUP loads neither the site server's stack nor the console's (an update server's
-# process was 40 MiB larger for them), and `updateserver serve` none of the roles.
-_WHERE = {
-    "ConsoleRole": "console",
-    "Role": "context",
-    "RoleContext": "context",
-    "RoleError": "context",
-    "SiteRole": "site",
-    "SupRole": "sup",
-    **{
-        name: "hierarchy"
-        for name in (
+# Each name is imported from its module when first asked for (config.lazy): a process that
+# runs one SUP loads neither the site server's stack nor the console's (a started SUP's
+# process was at 102 MiB with them, 91 without: tests/roles/test_role_imports.py), and
+# `updateserver serve` none of the roles.
+_HOMES = {
+    "ConsoleRole": "updatesync.roles.console",
+    "Role": "updatesync.roles.context",
+    "RoleContext": "updatesync.roles.context",
+    "RoleError": "updatesync.roles.context",
+    "SiteRole": "updatesync.roles.site",
+    "SupRole": "updatesync.roles.sup",
+    **dict.fromkeys(
+        (
             "at_file_addresses",
             "elsewhere",
             "free_port",
@@ -51,19 +52,14 @@ _WHERE = {
             "on_loopback",
             "parse_role",
             "start_roles",
-        )
-    },
+        ),
+        "updatesync.roles.hierarchy",
+    ),
 }
 
+__getattr__ = lazy_names(globals(), _HOMES)
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{module}"), name)
-
-
-__all__ = [
+__all__ = [  # written out, not derived from _HOMES: linters and type checkers read it as is
     "ConsoleRole",
     "Role",
     "RoleContext",
