@@ -4,6 +4,7 @@ to empty, and the head it reaches again is the schema the code expects."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -132,3 +133,36 @@ def _bundled(engine: Engine) -> dict[tuple[str, int], list[list[object]]]:
         (uid, number): sorted(json.loads(members) if isinstance(members, str) else members)
         for uid, number, members in rows
     }
+
+
+def test_the_latest_revisions_digests_are_computed_for_a_store_that_had_none(
+    database: Database, tmp_path: Path
+) -> None:
+    """Migration 0007 gives every update of a store stored before it the SHA-256 digest of
+    its latest revision's document (what a site's pages report), as an import writes it."""
+    cabinet = tmp_path / "m1.cab"
+    write_export(cabinet, generate_catalog(300, seed=7))
+    with UpdateStore.open(tmp_path / "sup", url=database.url) as store:
+        import_export_cabinet(store, cabinet)
+    engine = create_store_engine(database.url)
+    try:
+        imported = _digests(engine)
+        assert len(imported) > 300 and None not in imported.values()
+        _step(engine, tmp_path, "0006", down=True)
+        _step(engine, tmp_path, "head")
+        assert _digests(engine) == imported
+    finally:
+        engine.dispose()
+
+
+def _digests(engine: Engine) -> dict[str, str | None]:
+    """Each update's stored digest, checked against its latest revision's document."""
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT update_item.update_id, latest_xml_sha256, xml FROM update_item "
+            "JOIN revision ON revision.update_id = update_item.update_id "
+            "AND revision.revision_number = update_item.latest_revision"
+        ).all()
+    for _uid, digest, xml in rows:
+        assert digest == hashlib.sha256(xml.encode("utf-8")).hexdigest()
+    return {uid: digest for uid, digest, _xml in rows}

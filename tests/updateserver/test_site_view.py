@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -73,18 +74,30 @@ def test_updates_as_cis_then_only_what_changed(
             for uid, doc in latest.items():
                 prods, cls = doc.products_and_classifications(kinds)
                 if product in prods and SECURITY in cls:
+                    digest = hashlib.sha256(doc.xml.encode("utf-8")).hexdigest()
                     out[uid] = (doc.revision, doc.title(), doc.kb_article, uid in superseded)
+                    out[uid] += (digest, sorted(prods), sorted(cls))
             return out
+
+        def listed(items: list[dict]) -> dict[str, tuple]:
+            return {
+                i["update_id"]: (
+                    i["revision"],
+                    i["title"],
+                    i["kb_article"],
+                    i["is_superseded"],
+                    i["xml_sha256"],
+                    sorted(i["products"]),
+                    sorted(i["classifications"]),
+                )
+                for i in items
+            }
 
         first = _read_all(http, product=product, classification=SECURITY)
         assert len(first) == len({i["update_id"] for i in first}), "each update once"
         want = expected(latest, superseded)
         assert want, "the catalog files security updates under this product"
-        assert {
-            i["update_id"]: (i["revision"], i["title"], i["kb_article"], i["is_superseded"])
-            for i in first
-        } == want
-        assert all(i["products"] == [product] or product in i["products"] for i in first)
+        assert listed(first) == want
 
         counter = store.change_counter()
         import_export_cabinet(store, tmp_path / "m2.cab")
@@ -97,6 +110,7 @@ def test_updates_as_cis_then_only_what_changed(
         delta = _read_all(http, since=counter, product=product, classification=SECURITY)
         assert len(delta) == len({i["update_id"] for i in delta}), "each update once"
         assert {i["update_id"] for i in delta} == changed
+        assert listed(delta) == {uid: want2[uid] for uid in changed}
         # The page as answered holds every field of the summaries, as they are.
         page = changed_updates(store, since=counter, products=[product], classifications=[SECURITY])
         assert page.items and page.to_json() == _jsonable(page)

@@ -9,6 +9,7 @@ immutable, so importing the same cabinet twice changes nothing.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -289,7 +290,13 @@ RELATION_COLUMNS = (
     "target_update_id",
     "target_revision",
 )
-_UPDATE_ITEM_COLUMNS = ("update_id", "latest_revision", "update_type", "category_type")
+_UPDATE_ITEM_COLUMNS = (
+    "update_id",
+    "latest_revision",
+    "update_type",
+    "category_type",
+    "latest_xml_sha256",
+)
 
 
 def insert_rows(
@@ -334,8 +341,8 @@ def _bind(conn: Connection, column: Column[datetime], value: datetime) -> object
 
 
 def _point_latest(conn: Connection, new: list[UpdateRevision]) -> None:
-    """Make `update_item` name the highest revision of each update in `new`: one upsert that
-    only ever moves an update's latest revision up."""
+    """Make `update_item` name the highest revision of each update in `new`, with its
+    document's digest: one upsert that only ever moves an update's latest revision up."""
     best: dict[str, UpdateRevision] = {}
     for doc in new:
         held = best.get(doc.update_id)
@@ -348,7 +355,8 @@ def _point_latest(conn: Connection, new: list[UpdateRevision]) -> None:
         f"INSERT INTO {table} ({', '.join(_UPDATE_ITEM_COLUMNS)}) "
         f"VALUES ({', '.join([mark] * len(_UPDATE_ITEM_COLUMNS))}) "
         "ON CONFLICT (update_id) DO UPDATE SET latest_revision = excluded.latest_revision, "
-        "update_type = excluded.update_type, category_type = excluded.category_type "
+        "update_type = excluded.update_type, category_type = excluded.category_type, "
+        "latest_xml_sha256 = excluded.latest_xml_sha256 "
         f"WHERE excluded.latest_revision > {table}.latest_revision",
         [
             (
@@ -356,6 +364,7 @@ def _point_latest(conn: Connection, new: list[UpdateRevision]) -> None:
                 doc.revision,
                 _TEXT[doc.update_type],
                 _TEXT[doc.category_type] if doc.category_type else None,
+                hashlib.sha256(doc.xml.encode("utf-8")).hexdigest(),
             )
             for uid, doc in best.items()
         ],

@@ -10,7 +10,9 @@ The tables themselves are created and changed only by the Alembic migrations in
   prerequisites, superseded updates), keyed by the revision's identity. The updates a bundle
   bundles are a list in `revision.bundled` (migration 0006): a real bundle lists up to 200,
   five relation rows in six of a real catalog, and nothing looks them up one by one.
-- `update_item`: one row per update id, naming its latest (highest) revision number.
+- `update_item`: one row per update id, naming its latest (highest) revision number and
+  the SHA-256 digest of that revision's document (migration 0007: what a site's pages
+  report, read without the documents).
 - `store_state`: one row holding the change counter.
 - `subscription_category`, `subscription_language`: what this server syncs.
 - `sync_history`: one row per import or sync, successful or not.
@@ -120,6 +122,9 @@ update_item = Table(
     Column("latest_revision", Integer, nullable=False),
     Column("update_type", String(16), nullable=False),
     Column("category_type", String(32)),
+    # hashlib.sha256(the latest revision's xml, UTF-8).hexdigest(), written with
+    # latest_revision (migration 0007 filled it for the updates stored before).
+    Column("latest_xml_sha256", String(64)),
     Index("ix_update_item_type", "update_type"),
 )
 

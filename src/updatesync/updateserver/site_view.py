@@ -10,7 +10,6 @@ own revision did not.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -128,22 +127,28 @@ def changed_updates(
             if products
             else []
         )
-        named: dict[str, list[str]] = {}
+        named: dict[str, list[tuple[str, str | None]]] = {}
         if conn.dialect.name == "postgresql":
             rows, next_after, named = _window_page(
                 conn, cursor, limit, wanted_products if products else None, wanted_classes
             )
         else:
+            rev = t.revision
             rows = conn.execute(
                 select(*_SUMMARY_COLUMNS)
-                .join(t.update_item, t.is_latest(t.revision))
-                .where(t.revision.c.update_type.in_(UPDATE_TYPES))
-                .where(t.revision.c.change_number > cursor)
+                .join(t.update_item, t.is_latest(rev))
+                .where(rev.c.update_type.in_(UPDATE_TYPES))
+                .where(rev.c.change_number > cursor)
                 .where(*subscribed)
-                .order_by(t.revision.c.change_number)
+                .order_by(rev.c.change_number)
                 .limit(limit)
             ).all()
             next_after = rows[-1][-1] if len(rows) == limit else None
+            if rows:
+                # The page's categories and prerequisites, found as the page was: its
+                # change numbers' range of the change number index, not a list of ids.
+                named = {row[0]: [] for row in rows}
+                named.update(_named_between(conn, cursor, rows[-1][-1], subscribed))
         if next_after is None and since > 0:  # nothing is unchanged since change 0
             listed = {row[0] for row in rows}
             rows += [r for r in _newly_superseded(conn, since, subscribed) if r[0] not in listed]
@@ -157,7 +162,7 @@ def _window_page(
     limit: int,
     wanted_products: set[str] | None,
     wanted_classes: set[str],
-) -> tuple[list[Row[Any]], int | None, dict[str, list[str]]]:
+) -> tuple[list[Row[Any]], int | None, dict[str, list[tuple[str, str | None]]]]:
     """A page from the next `WINDOW` x `limit` latest revisions after `cursor`: (its rows,
     `next_after`, the categories of the window's updates). `wanted_products` None: every
     update is subscribed."""
@@ -173,23 +178,23 @@ def _window_page(
     )
     window = conn.execute(latest).all()
     # The window's categories in one query joined to it (not thousands of bound ids).
-    named: dict[str, list[str]] = {}
-    if wanted_products is not None:
-        rel, ahead = t.revision_relation, latest.subquery("ahead")
-        for uid, target in conn.execute(
-            select(ahead.c.update_id, rel.c.target_update_id)
-            .join(
-                rel,
-                (rel.c.update_id == ahead.c.update_id)
-                & (rel.c.revision_number == ahead.c.revision_number),
-            )
-            .where(rel.c.kind.in_(("category", "prerequisite")))
-        ):
-            named.setdefault(uid, []).append(target)
+    rel, ahead, target = t.revision_relation, latest.subquery("ahead"), t.update_item.alias()
+    named: dict[str, list[tuple[str, str | None]]] = {uid: [] for _id, uid, *_ in window}
+    for uid, named_id, kind in conn.execute(
+        select(ahead.c.update_id, rel.c.target_update_id, target.c.category_type)
+        .join(
+            rel,
+            (rel.c.update_id == ahead.c.update_id)
+            & (rel.c.revision_number == ahead.c.revision_number),
+        )
+        .outerjoin(target, target.c.update_id == rel.c.target_update_id)
+        .where(rel.c.kind.in_(("category", "prerequisite")))
+    ):
+        named.setdefault(uid, []).append((named_id, kind))
     chosen: list[int] = []
     last_change = None
     for rev_id, uid, _number, change in window:
-        categories = named.get(uid, ())
+        categories = [c for c, _kind in named.get(uid, ())]
         if wanted_products is None or (
             any(c in wanted_products for c in categories)
             and any(c in wanted_classes for c in categories)
@@ -202,6 +207,7 @@ def _window_page(
     for start in range(0, len(chosen), _IN_CHUNK):
         rows += conn.execute(
             select(*_SUMMARY_COLUMNS)
+            .join(t.update_item, t.is_latest(rev))
             .where(rev.c.id.in_(chosen[start : start + _IN_CHUNK]))
             .order_by(rev.c.change_number)
         ).all()
@@ -254,6 +260,8 @@ def changed_categories(store: UpdateStore, *, since: int = 0) -> list[CategorySu
     return sorted(found, key=lambda c: (order.get(c.category_type, 9), c.change_number))
 
 
+_SUPERSEDING = t.revision_relation.alias("superseding")
+_SUPERSEDING_ITEM = t.update_item.alias("superseding_item")
 _SUMMARY_COLUMNS = (
     t.revision.c.update_id,
     t.revision.c.revision_number,
@@ -264,11 +272,23 @@ _SUMMARY_COLUMNS = (
     t.revision.c.msrc_severity,
     t.revision.c.creation_date,
     t.revision.c.publication_state,
-    t.revision.c.xml,
+    t.update_item.c.latest_xml_sha256,
+    # Whether the latest revision of another update supersedes it: one probe of the
+    # reverse index for each row.
+    exists()
+    .where(
+        _SUPERSEDING.c.target_update_id == t.revision.c.update_id,
+        _SUPERSEDING.c.kind == t.reverse_kind("supersedes"),
+        _SUPERSEDING_ITEM.c.update_id == _SUPERSEDING.c.update_id,
+        _SUPERSEDING_ITEM.c.latest_revision == _SUPERSEDING.c.revision_number,
+    )
+    .label("is_superseded"),
     t.revision.c.change_number,
 )
-"""What a summary is built from, read with the latest revision itself (the change number
-last: the page's cursor)."""
+"""What a summary is built from, read with the latest revision itself, joined to its
+`update_item` (the change number last: the page's cursor). Nothing here is stored after the
+document in the revision's row: on SQLite reading such a column walks the document's
+overflow pages."""
 
 
 def _newly_superseded(
@@ -318,54 +338,82 @@ def _newly_superseded(
     return list(conn.execute(query))
 
 
-def _named(conn: Connection, latest: dict[str, int]) -> dict[str, list[str]]:
-    """The categories and prerequisites each update's latest revision names (`latest`:
-    update id -> its latest revision number), by update id, in stored order."""
-    rel = t.revision_relation
-    ids = sorted(latest)
-    named: dict[str, list[str]] = {}
-    for start in range(0, len(ids), _IN_CHUNK):
-        query = select(rel.c.update_id, rel.c.revision_number, rel.c.target_update_id).where(
-            rel.c.update_id.in_(ids[start : start + _IN_CHUNK]),
-            rel.c.kind.in_(("category", "prerequisite")),
+def _named_between(
+    conn: Connection, cursor: int, last: int, subscribed: list[ColumnElement[bool]]
+) -> dict[str, list[tuple[str, str | None]]]:
+    """The categories and prerequisites named by the latest revisions of updates with a
+    change number in (`cursor`, `last`] (a page, found again by the range of its change
+    numbers), with each one's category type, by update id, in stored order."""
+    rev, rel, target = t.revision, t.revision_relation, t.update_item.alias("named")
+    query = (
+        select(rev.c.update_id, rel.c.target_update_id, target.c.category_type)
+        .join(t.update_item, t.is_latest(rev))
+        .join(
+            rel,
+            (rel.c.update_id == rev.c.update_id) & (rel.c.revision_number == rev.c.revision_number),
         )
-        for uid, number, target in conn.execute(query):
+        .outerjoin(target, target.c.update_id == rel.c.target_update_id)
+        .where(rev.c.update_type.in_(UPDATE_TYPES))
+        .where(rev.c.change_number > cursor, rev.c.change_number <= last)
+        .where(rel.c.kind.in_(("category", "prerequisite")))
+        .where(*subscribed)
+    )
+    named: dict[str, list[tuple[str, str | None]]] = {}
+    for uid, named_id, kind in conn.execute(query):
+        named.setdefault(uid, []).append((named_id, kind))
+    return named
+
+
+def _named(conn: Connection, latest: dict[str, int]) -> dict[str, list[tuple[str, str | None]]]:
+    """The categories and prerequisites each update's latest revision names (`latest`:
+    update id -> its latest revision number), with each one's category type, by update id,
+    in stored order."""
+    rel, target = t.revision_relation, t.update_item.alias("named")
+    ids = sorted(latest)
+    named: dict[str, list[tuple[str, str | None]]] = {}
+    for start in range(0, len(ids), _IN_CHUNK):
+        query = (
+            select(
+                rel.c.update_id,
+                rel.c.revision_number,
+                rel.c.target_update_id,
+                target.c.category_type,
+            )
+            .outerjoin(target, target.c.update_id == rel.c.target_update_id)
+            .where(
+                rel.c.update_id.in_(ids[start : start + _IN_CHUNK]),
+                rel.c.kind.in_(("category", "prerequisite")),
+            )
+        )
+        for uid, number, named_id, kind in conn.execute(query):
             if latest[uid] == number:
-                named.setdefault(uid, []).append(target)
+                named.setdefault(uid, []).append((named_id, kind))
     return named
 
 
 def _summaries(
-    conn: Connection, rows: list[Row[Any]], named: dict[str, list[str]]
+    conn: Connection, rows: list[Row[Any]], named: dict[str, list[tuple[str, str | None]]]
 ) -> list[UpdateSummary]:
     """The summaries of `rows` (latest revisions, `_SUMMARY_COLUMNS`), in their order;
-    `named` holds what `_named` gave for some of them already."""
-    if not rows:
-        return []
-    rel = t.revision_relation
-    ids = sorted({row[0] for row in rows})
+    `named` holds what `_named` gives for some of them already."""
     missing = {row[0]: row[1] for row in rows if row[0] not in named}
     if missing:
         named = {**named, **_named(conn, missing)}
-    targets = sorted({target for uid in ids for target in named.get(uid, ())})
-    kinds: dict[str, str | None] = {}
-    for start in range(0, len(targets), _IN_CHUNK):
-        query = select(t.update_item.c.update_id, t.update_item.c.category_type).where(
-            t.update_item.c.update_id.in_(targets[start : start + _IN_CHUNK])
-        )
-        kinds.update((uid, kind) for uid, kind in conn.execute(query))
-    superseded: set[str] = set()
-    for start in range(0, len(ids), _IN_CHUNK):
-        query = (
-            select(rel.c.target_update_id)
-            .join(t.update_item, t.is_latest(rel))
-            .where(rel.c.kind == t.reverse_kind("supersedes"))
-            .where(rel.c.target_update_id.in_(ids[start : start + _IN_CHUNK]))
-            .distinct()
-        )
-        superseded.update(conn.execute(query).scalars())
     out: list[UpdateSummary] = []
-    for uid, number, kind, title, kb, bulletin, severity, created, state, xml, change in rows:
+    for (
+        uid,
+        number,
+        kind,
+        title,
+        kb,
+        bulletin,
+        severity,
+        created,
+        state,
+        digest,
+        superseded,
+        change,
+    ) in rows:
         categories = named.get(uid, ())
         out.append(
             UpdateSummary(
@@ -378,16 +426,14 @@ def _summaries(
                 msrc_severity=severity,
                 creation_date=created,
                 is_expired=state == "Expired",
-                is_superseded=uid in superseded,
+                is_superseded=bool(superseded),
                 products=tuple(
-                    dict.fromkeys(
-                        c for c in categories if kinds.get(c) not in (None, CLASSIFICATION)
-                    )
+                    dict.fromkeys(c for c, k in categories if k not in (None, CLASSIFICATION))
                 ),
                 classifications=tuple(
-                    dict.fromkeys(c for c in categories if kinds.get(c) == CLASSIFICATION)
+                    dict.fromkeys(c for c, k in categories if k == CLASSIFICATION)
                 ),
-                xml_sha256=hashlib.sha256(xml.encode("utf-8")).hexdigest(),
+                xml_sha256=digest,
                 change_number=change,
             )
         )
