@@ -122,6 +122,32 @@ def test_updates_as_cis_then_only_what_changed(
     store.close()
 
 
+def test_every_update_page_by_page_without_a_subscription(
+    month1: list[ExportRecord], tmp_path: Path, databases: Databases
+) -> None:
+    """With no products and no classifications a site is given every update, each once,
+    with its latest revision's digest, over pages of any size."""
+    write_export(tmp_path / "m1.cab", month1)
+    store = UpdateStore.open(tmp_path / "sup", url=databases.new().url)
+    import_export_cabinet(store, tmp_path / "m1.cab")
+    latest = _latest([parse_update(r.xml) for r in month1])
+    items, after, pages = [], None, 0
+    while True:
+        page = changed_updates(store, after=after, limit=50)
+        items += page.items
+        pages += 1
+        if page.next_after is None:
+            break
+        after = page.next_after
+    store.close()
+    assert pages > len(latest) // 50
+    assert len(items) == len({i.update_id for i in items}) == len(latest)
+    assert {i.update_id: (i.revision, i.xml_sha256) for i in items} == {
+        uid: (doc.revision, hashlib.sha256(doc.xml.encode("utf-8")).hexdigest())
+        for uid, doc in latest.items()
+    }
+
+
 def test_a_delta_page_reads_what_changed_not_the_catalog(
     month1: list[ExportRecord], tmp_path: Path
 ) -> None:

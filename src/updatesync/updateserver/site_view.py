@@ -167,7 +167,7 @@ def _window_page(
     `next_after`, the categories of the window's updates). `wanted_products` None: every
     update is subscribed."""
     rev = t.revision
-    span = limit * WINDOW
+    span = limit * WINDOW if wanted_products is not None else limit  # every one is kept
     latest = (
         select(rev.c.id, rev.c.update_id, rev.c.revision_number, rev.c.change_number)
         .join(t.update_item, t.is_latest(rev))
