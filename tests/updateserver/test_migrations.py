@@ -94,11 +94,7 @@ def test_bundled_updates_move_between_relation_rows_and_lists_both_ways(
 ) -> None:
     """Migration 0006 turns a store's bundled-update relation rows into one list per
     bundle, and its downgrade turns them back: nothing a bundle names is lost either way."""
-    cabinet = tmp_path / "m1.cab"
-    write_export(cabinet, generate_catalog(300, seed=6))
-    with UpdateStore.open(tmp_path / "sup", url=database.url) as store:
-        import_export_cabinet(store, cabinet)
-    engine = create_store_engine(database.url)
+    engine = _imported_store(database, tmp_path, seed=6)
     try:
         lists = _bundled(engine)
         assert sum(len(members) for members in lists.values()) > 100  # bundles of many
@@ -123,6 +119,15 @@ def test_bundled_updates_move_between_relation_rows_and_lists_both_ways(
         engine.dispose()
 
 
+def _imported_store(database: Database, tmp_path: Path, *, seed: int) -> Engine:
+    """An engine on `database` holding a store with a generated catalog of 300 updates."""
+    cabinet = tmp_path / "m1.cab"
+    write_export(cabinet, generate_catalog(300, seed=seed))
+    with UpdateStore.open(tmp_path / "sup", url=database.url) as store:
+        import_export_cabinet(store, cabinet)
+    return create_store_engine(database.url)
+
+
 def _bundled(engine: Engine) -> dict[tuple[str, int], list[list[object]]]:
     """Each bundle's list of (update id, revision number), sorted."""
     with engine.connect() as conn:
@@ -140,11 +145,7 @@ def test_the_latest_revisions_digests_are_computed_for_a_store_that_had_none(
 ) -> None:
     """Migration 0007 gives every update of a store stored before it the SHA-256 digest of
     its latest revision's document (what a site's pages report), as an import writes it."""
-    cabinet = tmp_path / "m1.cab"
-    write_export(cabinet, generate_catalog(300, seed=7))
-    with UpdateStore.open(tmp_path / "sup", url=database.url) as store:
-        import_export_cabinet(store, cabinet)
-    engine = create_store_engine(database.url)
+    engine = _imported_store(database, tmp_path, seed=7)
     try:
         imported = _digests(engine)
         assert len(imported) > 300 and None not in imported.values()
