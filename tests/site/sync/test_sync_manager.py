@@ -117,6 +117,26 @@ def test_a_failed_sync_raises_the_alert_and_keeps_the_site_database(site: TopLev
     assert any(line.startswith("Sync failed: ") and ". Source: " in line for line in log)
 
 
+def test_the_retry_of_a_failed_sync_says_so_and_succeeds(site: TopLevelSite) -> None:
+    """The retry an hour after a failed sync is logged as a real site server logs it (a
+    polling cycle on the retry schedule), not as the file drop of the sync that failed."""
+    sups = site.db.sups.find()
+    site.db.sups.replace([SoftwareUpdatePoint(SUP, port=9)])  # nothing listens there
+    assert not site.manager.run("SELF").succeeded
+    failed_lines = len(list(read_cmtrace(site.log_path)))
+    site.db.sups.replace(sups)
+    retried = site.manager.run("SELF", retry=True)
+    assert retried.succeeded, retried.error
+    log = [e.message for e in read_cmtrace(site.log_path)][failed_lines:]
+    assert log[:4] == [
+        "Wakeup for a polling cycle",
+        "Starting Sync",
+        "Performing sync on retry schedule",
+        f"Read SUPs from SCF for {site.manager.settings.site_fqdn.upper()}",
+    ]
+    assert "Wakeup by inbox drop" not in log
+
+
 @pytest.fixture
 def switchable(tmp_path: Path) -> Iterator[TopLevelSite]:
     """A site whose SUP syncs from an upstream answering garbage (`move_upstream` moves it)."""

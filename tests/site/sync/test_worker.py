@@ -39,6 +39,7 @@ class FakeManager:
 
     def __init__(self, *, blocking: bool = False, succeed: bool = True) -> None:
         self.triggers: list[str] = []
+        self.retries: list[bool] = []
         self.started = threading.Event()
         self.gate = threading.Event()
         if not blocking:
@@ -48,9 +49,10 @@ class FakeManager:
         self.most_concurrent = 0
         self._lock = threading.Lock()
 
-    def run(self, trigger: str) -> SiteSyncResult:
+    def run(self, trigger: str, *, retry: bool = False) -> SiteSyncResult:
         with self._lock:
             self.triggers.append(trigger)
+            self.retries.append(retry)
             self.concurrent += 1
             self.most_concurrent = max(self.most_concurrent, self.concurrent)
         self.started.set()
@@ -187,6 +189,7 @@ def test_a_failed_sync_is_retried_60_minutes_later(
         server.poke()
         assert done.get(timeout=WAIT).succeeded
         assert manager.triggers == ["FULL", "FULL"]
+        assert manager.retries == [False, True]  # the second is the retry, not a drop
         assert server.retry_at is None
 
 
@@ -194,7 +197,7 @@ def test_a_sync_that_raises_counts_as_failed_and_is_retried(
     inbox: Inbox, done: queue.Queue[SiteSyncResult]
 ) -> None:
     class Broken(FakeManager):
-        def run(self, trigger: str) -> SiteSyncResult:
+        def run(self, trigger: str, *, retry: bool = False) -> SiteSyncResult:
             raise ConnectionError("cs1site.contoso.com:8530 refused the connection")
 
     clock = Clock()

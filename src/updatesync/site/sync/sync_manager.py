@@ -89,6 +89,13 @@ TRIGGER_LINES = {
     ),
 }
 
+RETRY_LINES = (
+    "Wakeup for a polling cycle",
+    "Starting Sync",
+    "Performing sync on retry schedule",
+)
+"""A retry after a failed sync, whatever the failed sync's trigger (a real log's wording)."""
+
 
 @dataclass(frozen=True, slots=True)
 class SiteSyncSettings:
@@ -194,12 +201,13 @@ class SyncManager:
 
     # -- one sync ---------------------------------------------------------------------
 
-    def run(self, trigger: str) -> SiteSyncResult:
+    def run(self, trigger: str, *, retry: bool = False) -> SiteSyncResult:
         """One sync. `trigger` is "schedule", "SELF" (delta), "FULL", or the parent site's
-        code (its notification, at a child site)."""
+        code (its notification, at a child site); `retry`: it runs again a sync of that
+        trigger that failed (the log says so, not that a file was dropped)."""
         started = time.monotonic()
         full = trigger == "FULL"
-        for line in self._trigger_lines(trigger):
+        for line in RETRY_LINES if retry else self._trigger_lines(trigger):
             self.log.info(line)
         sups = self._read_sups()
         self.report.status(SYNC_STARTED)

@@ -38,9 +38,10 @@ _log = logging.getLogger(__name__)
 
 
 class SiteSync(Protocol):
-    """What the site server needs of the sync manager (`SyncManager` is one)."""
+    """What the site server needs of the sync manager (`SyncManager` is one). `retry`: the
+    sync is the retry of a failed one (its trigger is the failed sync's)."""
 
-    def run(self, trigger: str) -> SiteSyncResult: ...
+    def run(self, trigger: str, *, retry: bool = False) -> SiteSyncResult: ...
 
 
 class SyncSchedule(Protocol):
@@ -102,6 +103,8 @@ class SyncWorker:
         """When the retry of a failed sync is due (None: none pending)."""
         self.retry_trigger: str | None = None
         self.syncs_run = 0
+        self._retrying = False
+        """The sync taken last by `_due` is the retry (not an inbox drop or the schedule)."""
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -205,12 +208,14 @@ class SyncWorker:
     def _due(self, now: datetime) -> str | None:
         """The trigger to run now from the inbox, schedule or retry (inbox first); the inbox
         request is consumed."""
+        self._retrying = False
         kind = self.inbox.take()
         if kind is not None:
             return kind
         if self.next_scheduled is not None and now >= self.next_scheduled:
             return SCHEDULE
         if self.retry_at is not None and now >= self.retry_at:
+            self._retrying = True
             return self.retry_trigger or SCHEDULE
         return None
 
@@ -253,7 +258,7 @@ class SyncWorker:
 
     def _run(self, trigger: str) -> None:
         try:
-            result = self.manager.run(trigger)
+            result = self.manager.run(trigger, retry=self._retrying)
         except Exception as exc:
             _log.exception("site server: the %s sync raised", trigger)
             result = SiteSyncResult(
