@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 
@@ -37,3 +38,14 @@ def test_the_packages_load_a_module_only_for_its_names() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("package", ["updatesync.config", "updatesync.roles"])
+def test_a_lazy_package_exports_exactly_the_names_it_can_import(package: str) -> None:
+    """`__all__` is written out for linters and type checkers, beside the map of where each
+    name lives: the two list the same names, and each name is found in its module."""
+    module = importlib.import_module(package)
+    homes = module._HOMES
+    assert sorted(module.__all__) == sorted(homes)
+    for name, home in homes.items():
+        assert getattr(module, name) is getattr(importlib.import_module(home), name), name

@@ -103,8 +103,6 @@ class SyncWorker:
         """When the retry of a failed sync is due (None: none pending)."""
         self.retry_trigger: str | None = None
         self.syncs_run = 0
-        self._retrying = False
-        """The sync taken last by `_due` is the retry (not an inbox drop or the schedule)."""
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -205,18 +203,16 @@ class SyncWorker:
 
     # -- the worker ------------------------------------------------------------------------
 
-    def _due(self, now: datetime) -> str | None:
-        """The trigger to run now from the inbox, schedule or retry (inbox first); the inbox
-        request is consumed."""
-        self._retrying = False
+    def _due(self, now: datetime) -> tuple[str, bool] | None:
+        """The sync to run now from the inbox, schedule or retry (inbox first), as (its
+        trigger, whether it is the retry of a failed one); the inbox request is consumed."""
         kind = self.inbox.take()
         if kind is not None:
-            return kind
+            return kind, False
         if self.next_scheduled is not None and now >= self.next_scheduled:
-            return SCHEDULE
+            return SCHEDULE, False
         if self.retry_at is not None and now >= self.retry_at:
-            self._retrying = True
-            return self.retry_trigger or SCHEDULE
+            return self.retry_trigger or SCHEDULE, True
         return None
 
     def _sleep_seconds(self, now: datetime) -> float:
@@ -242,23 +238,23 @@ class SyncWorker:
                     # Marked running before the inbox is taken, so `wait_idle` never sees
                     # neither a request file nor a sync.
                     self._busy = True
-                trigger = self._due(now)
+                due = self._due(now)
             except Exception as exc:
                 _log.error("site server for inbox %s: %s", self.inbox.path, exc)
-                trigger = None
+                due = None
             with self._state:
-                self._running = trigger
-                if trigger is None:
+                self._running = None if due is None else due[0]
+                if due is None:
                     self._busy = False
                     self._state.notify_all()
-            if trigger is not None:
-                self._run(trigger)
+            if due is not None:
+                self._run(*due)
                 continue
             self.wake.wait(MAX_WAIT_SECONDS if now is None else self._sleep_seconds(now))
 
-    def _run(self, trigger: str) -> None:
+    def _run(self, trigger: str, retry: bool) -> None:
         try:
-            result = self.manager.run(trigger, retry=self._retrying)
+            result = self.manager.run(trigger, retry=retry)
         except Exception as exc:
             _log.exception("site server: the %s sync raised", trigger)
             result = SiteSyncResult(
