@@ -5,6 +5,7 @@ rollover keeping entries whole, tolerance of garbage, and the copied (rendered) 
 from __future__ import annotations
 
 import random
+import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from updatesync.logs.cmtrace import (
     CMTraceLog,
     LogEntry,
     Severity,
+    log_helper,
     machine_bias_minutes,
     parse_cmtrace,
     parse_rendered,
@@ -188,6 +190,28 @@ def test_file_hint_defaults_to_the_callers_file_and_line(tmp_path: Path) -> None
     via_facade = ComponentLog(tmp_path / "a.log", component="C", bias_minutes=0).info("again")
     assert via_facade.file is not None and via_facade.file.startswith(Path(__file__).name + ":")
     assert _log(tmp_path / "b.log", file_hint="").info("x").file == ""
+
+
+@log_helper
+def _say_twice(log: CMTraceLog, text: str) -> list[LogEntry]:
+    return [log.info(text), _say_once(log, text)]
+
+
+@log_helper
+def _say_once(log: CMTraceLog, text: str) -> LogEntry:
+    return log.info(text)
+
+
+def test_a_helper_s_lines_name_the_line_that_called_it(tmp_path: Path) -> None:
+    """A helper marked with `log_helper` (a status message writer, say) is skipped, nested
+    or not: `file=` names the caller's line, not the helper's."""
+    log = CMTraceLog(tmp_path / "a.log", component="C", bias_minutes=0)
+    line = sys._getframe().f_lineno + 1
+    entries = _say_twice(log, "said")
+    assert [e.file for e in entries] == [f"{Path(__file__).name}:{line}"] * 2
+    assert [e.file for e in read_cmtrace(tmp_path / "a.log")] == [
+        f"{Path(__file__).name}:{line}"
+    ] * 2
 
 
 def test_text_that_looks_like_structure_is_defused(tmp_path: Path) -> None:

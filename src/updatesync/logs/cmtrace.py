@@ -49,6 +49,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from pathlib import Path
+from types import CodeType
+from typing import TypeVar
 
 from updatesync.logs.rollover import DEFAULT_MAX_BYTES, RolloverLog, read_rolled_lines, split_lines
 
@@ -192,12 +194,26 @@ LOG_MODULES = frozenset(
 )
 """Modules of this package's component-log writers, skipped when looking for the caller."""
 
+_HELPERS: set[CodeType] = set()
+"""The code of the functions marked with `log_helper`, skipped like the writers' modules."""
+
+_Helper = TypeVar("_Helper", bound=Callable[..., object])
+
+
+def log_helper(function: _Helper) -> _Helper:
+    """Mark `function` as a helper that writes lines for its caller (a status message with its
+    STATMSG line, a failure's lines): `file=` then names the line that called it, as a real
+    site server's names the place that decided to log, not a shared formatting routine."""
+    _HELPERS.add(function.__code__)
+    return function
+
 
 def caller_location() -> str:
-    """`file.py:line` of the nearest frame outside the log writers (the code that logs)."""
+    """`file.py:line` of the nearest frame outside the log writers and the helpers marked with
+    `log_helper` (the code that logs)."""
     frame = sys._getframe(1)
     while frame is not None:
-        if frame.f_globals.get("__name__") not in LOG_MODULES:
+        if frame.f_code not in _HELPERS and frame.f_globals.get("__name__") not in LOG_MODULES:
             return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
         frame = frame.f_back
     return ""

@@ -75,6 +75,18 @@ def test_a_top_level_sync_from_sync_now_to_6702(site: TopLevelSite, fixtures_dir
         if entry.message.startswith("STATMSG:"):
             stored = parse_statmsg(entry.message)
             assert stored.site_code == "CS1"
+    # `Updated N items` says what the updates phase's progress counted (130 and 130 in the
+    # article), the second sync's nothing.
+    complete = re.compile(r"sync: WSUS synchronizing updates, processed (\d+) out of \1 items")
+    counted = [int(m[1]) for m in map(complete.match, ours) if m]
+    said = re.compile(r"Updated (\d+) items in SMS database")
+    updated = [int(m[1]) for m in map(said.match, ours) if m]
+    assert updated == [counted[-1], 0] and counted[-1] > 0
+    assert (first.items_updated, second.items_updated) == (counted[-1], 0)
+    # `file=` names the sync manager's line that reported, not the reporting helper's.
+    assert {e.file.partition(":")[0] for e in entries if e.message.startswith("STATMSG:")} == {
+        "sync_manager.py"
+    }
     article = fixtures_dir / "logs" / "msdocs-2014-hierarchy" / "CS1-WSyncMgr.rendered.txt"
     skip = ("Sleeping 2 more minutes", "Sending sync notification", "SQL Replication type")
     wanted = [m for m, _c in parse_rendered(article.read_text()) if not m.startswith(skip)]

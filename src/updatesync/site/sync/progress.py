@@ -2,7 +2,7 @@
 
 `WsusProgress` writes the default SUP's lines (`sync: WSUS synchronizing updates, processed
 N out of M items (P%), ETA in ...` every 10%, the 100% line once), `ReplicaProgress` a
-replica's (`sync: Replica WSUS synchronizing other items ...`).
+replica's (`sync: Replica WSUS synchronizing other items ...` and nothing else).
 """
 
 from __future__ import annotations
@@ -64,24 +64,11 @@ class WsusProgress:
 
 
 class ReplicaProgress(WsusProgress):
-    """A replica's sync as WSyncMgr shows it: the "other items" (GetDeployments). A long
-    metadata sync of the replica also gets a line every 10% (`sync: Replica WSUS
-    synchronizing updates, processed ...`), which WSyncMgr does not write: without it a
-    large first sync of a replica shows nothing for minutes."""
+    """A replica's sync as WSyncMgr shows it: the "other items" (GetDeployments) only. The
+    replica's metadata sync writes no `sync:` line, however long it runs (WSyncMgr writes
+    none; the replica's update server tells its progress: `GET /api/sync` of its admin API)."""
 
     def __call__(self, phase: str, done: int, total: int, eta: float | None) -> None:
-        if phase == _UPDATES and total and done < total:
-            percent = done * 100 // total
-            if done and percent >= self.logged_percent + 10:
-                self.logged_percent = percent
-                line = (
-                    f"sync: Replica WSUS synchronizing updates, processed {done} out of {total} "
-                    f"items ({percent}%)"
-                )
-                if eta is not None:
-                    line += f", ETA in {format_eta(eta)}"
-                self.log.info(line)
-            return
         if phase != _OTHER_ITEMS:
             return
         if phase != self.phase:

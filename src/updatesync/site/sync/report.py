@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from updatesync.logs.cmtrace import CMTraceLog
+from updatesync.logs.cmtrace import CMTraceLog, log_helper
 from updatesync.logs.status_messages import (
     StatusMessage,
     format_statmsg,
@@ -44,12 +44,14 @@ class SyncReport:
         self.clock = clock
         self.replication = replication
 
+    @log_helper
     def content_version_line(self, version: int) -> None:
         self.log.info(
             f"Set content version of update source {self.settings.update_source} for site "
             f"{self.settings.site_code} to {version}"
         )
 
+    @log_helper
     def message(self, message_id: int) -> StatusMessage:
         message = new_status_message(
             message_id,
@@ -60,6 +62,7 @@ class SyncReport:
         self.send(message)
         return message
 
+    @log_helper
     def status(self, message_id: int) -> None:
         message = self.message(message_id)
         self.db.sync.record_state(message_id, at=message.time)
@@ -107,6 +110,7 @@ class SyncReport:
             )
         )
 
+    @log_helper
     def send(self, message: StatusMessage) -> None:
         self.db.messages.add(message)
         if message.severity is MessageSeverity.ERROR:
@@ -114,6 +118,7 @@ class SyncReport:
         else:
             self.log.info(format_statmsg(message))
 
+    @log_helper
     def failed(
         self, exc: Exception, sup: SoftwareUpdatePoint | None, started: float
     ) -> SiteSyncResult:
@@ -153,6 +158,7 @@ class SyncReport:
             if alert.is_raised and alert.instance not in keep:
                 self.db.alerts.cancel_alert(AlertType.SYNC_FAILURE, alert.instance)
 
+    @log_helper
     def replica_failed(self, sup: SoftwareUpdatePoint, exc: Exception) -> None:
         if isinstance(exc, SyncFailure):
             source, last_error = exc.source, exc.last_error

@@ -286,7 +286,12 @@ class SyncManager:
             version = self.db.content.version(self.settings.update_source) + 1
             self.db.content.set_version(version, source_id=self.settings.update_source)
             self.report.content_version_line(version)
+        # `Updated N items in SMS database` counts what the updates phase's progress counted
+        # (the article: `processed 130 out of 130 items`, then `Updated 130 items`); an update
+        # server from before `update_items` gives its stored revisions instead.
         result: dict[str, Any] = outcome.result
+        if "update_items" in result:
+            return int(result["update_items"])
         return int(result.get("new_revisions", 0)) + int(result.get("changed_revisions", 0))
 
     def _synchronize(self, api: UpdateServerApi, full: bool, replica: bool) -> Any:

@@ -79,8 +79,10 @@ class BatchFetcher:
         hooks = self.context.hooks
         if hooks.progress is not None:
             hooks.progress(tally.done, max(tally.total, tally.done))
+        done, total = tally.done - tally.phase_done, tally.total - tally.phase_total
+        if tally.phase == PHASE_WSUS_UPDATES.progress_name:
+            tally.update_items = max(total, done)
         if hooks.phase_progress is not None:
-            done, total = tally.done - tally.phase_done, tally.total - tally.phase_total
             hooks.phase_progress(tally.phase, done, max(total, done))
 
     # -- fetching and committing ---------------------------------------------------------

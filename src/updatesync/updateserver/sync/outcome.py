@@ -39,7 +39,9 @@ class SyncResult:
     further revisions of ids it held; `expired_revisions`: those of both whose
     PublicationState is Expired; `unchanged_revisions`: revisions delivered that the store
     already held (the same text). `revisions_requested` counts ids sent in GetUpdateData,
-    `batches` the GetUpdateData answers committed.
+    `batches` the GetUpdateData answers committed. `update_items`: the count of the updates
+    phase (the software updates of the subscription the upstream listed and the store
+    lacked: what the last `processed N out of N items` of that phase reports).
 
     A replica's sync (`replica`) also counts the "other items" GetDeployments brought:
     `target_groups`, `deployments_received` and `dead_deployments` (their sum is
@@ -69,6 +71,7 @@ class SyncResult:
     dead_deployments: int = 0
     hidden_updates: int = 0
     deployment_anchor: str | None = None
+    update_items: int = 0
 
     @property
     def stored_revisions(self) -> int:
@@ -98,6 +101,8 @@ class Tally:
     deployments: int = 0
     dead: int = 0
     hidden: int = 0
+    update_items: int = 0
+    """The updates phase's own count, once that phase has begun (`SyncResult.update_items`)."""
     deployments_applied: bool = False
 
     @property

@@ -238,6 +238,7 @@ class _Run:
             conflicting=tuple(tally.conflicting),
             replica=replica,
             other_items=tally.groups + tally.deployments + tally.dead,
+            update_items=tally.update_items,
             target_groups=tally.groups,
             deployments_received=tally.deployments,
             dead_deployments=tally.dead,
