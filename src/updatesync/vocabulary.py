@@ -18,6 +18,9 @@ from enum import StrEnum
 SYNC_MANAGER = "SMS_WSUS_SYNC_MANAGER"
 """The sync manager's component name, as COMP= shows it."""
 
+WSUS_CONFIGURATION_MANAGER = "SMS_WSUS_CONFIGURATION_MANAGER"
+"""The WSUS configuration manager: it sets each SUP's subscription (WCM.log)."""
+
 DATABASE_NOTIFICATION_MONITOR = "SMS_DATABASE_NOTIFICATION_MONITOR"
 """The database notification monitor (it drops the sync manager's SELF.SYN / FULL.SYN)."""
 
@@ -39,6 +42,7 @@ SMS_SERVER = "SMS Server"
 # --- log files ----------------------------------------------------------------------------
 
 SYNC_MANAGER_LOG = "WSyncMgr.log"
+WSUS_CONFIGURATION_LOG = "WCM.log"
 DATABASE_MONITOR_LOG = "SMSDBMON.log"
 PROVIDER_LOG = "SMSProv.log"
 REPLICATION_MANAGER_LOG = "replmgr.log"
@@ -141,6 +145,13 @@ SOURCE_READ_SUPS = f"{SYNC_MANAGER}.ReadSUPs"
 SOURCE_WAIT_FOR_REPLICATION = f"{SYNC_MANAGER}.WaitForReplication"
 """Where a child's sync failed that did not get the parent's content version by database
 replication."""
+
+NOT_CONFIGURED = (
+    "WSUS server not configured. Please refer to WCM.log for configuration error details."
+)
+"""A sync's failure when the WSUS configuration manager has not configured the SUP (with the
+format's `. Source:` it reads `details.. Source:`, as real logs show)."""
+NOT_CONFIGURED_SOURCE = "CWSyncMgr::DoSync"
 
 REPLICA_FAILURE = "Replica WSUS server "
 """How ISTR1 of a replica SUP's 6703 begins (`Replica WSUS server <fqdn>: <error>`): the

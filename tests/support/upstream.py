@@ -66,7 +66,12 @@ def sync_runner(
         with UpstreamClient(url, retries=0) as client:
             return sync_from_upstream(store, settings, hooks=hooks, client=client)
 
-    return SyncRunner(run, store=store, source="the stand-in upstream")
+    return SyncRunner(
+        run,
+        store=store,
+        source="the stand-in upstream",
+        upstream=None if callable(upstream) else upstream,
+    )
 
 
 def update_server_app(store: UpdateStore, runner: SyncRunner | None = None) -> Starlette:

@@ -47,6 +47,8 @@ from updatesync.site.sync.inbox import Inbox
 from updatesync.site.sync.outcome import SiteSyncResult
 from updatesync.site.sync.sup_client import UpdateServerApi
 from updatesync.site.sync.sync_manager import SiteSyncSettings, SyncManager
+from updatesync.site.sync.wcm import BOX as WCM_BOX
+from updatesync.site.sync.wcm import WcmInbox, WcmSettings, WsusConfigurationManager
 from updatesync.site.sync.worker import SyncWorker
 from updatesync.site.watch.alert_watcher import AlertWatcher
 from updatesync.site.watch.metrics import METRICS_PATH, metrics_route
@@ -66,6 +68,8 @@ from updatesync.vocabulary import (
     REPLICATION_MANAGER_LOG,
     SYNC_MANAGER,
     SYNC_MANAGER_LOG,
+    WSUS_CONFIGURATION_LOG,
+    WSUS_CONFIGURATION_MANAGER,
 )
 
 SITE_ROUTES = "/site/"
@@ -135,6 +139,8 @@ class SiteRole(Role):
             poll_interval=self.monitor_interval,
             wake=threading.Event(),
         )
+        self.wcm = self._configuration_manager()
+        monitor.watch_subscription(self.wcm.inbox, self.wcm.files_dropped)
         self.server = SyncWorker(
             self.db,
             self._sync_manager(inbox),
@@ -165,7 +171,35 @@ class SiteRole(Role):
                 for s in self.site.sups
             ]
         )
+        # The hierarchy's criteria are what the SUPs sync; a change raises the version, and
+        # the database monitor wakes the WSUS configuration manager.
+        criteria = self.context.hierarchy.criteria
+        db.wsus.set_subscription(
+            tuple(criteria.products), tuple(criteria.classifications), tuple(criteria.languages)
+        )
         return db
+
+    def _configuration_manager(self) -> WsusConfigurationManager:
+        """The site's WSUS configuration manager (WCM.log): it sets each SUP's subscription."""
+        auth = self.context.auth(self.code)
+        return WsusConfigurationManager(
+            self.db,
+            WcmSettings(self.code, upstream_of=self._expected_upstream),
+            self.context.log(self.log_dir, WSUS_CONFIGURATION_LOG, WSUS_CONFIGURATION_MANAGER),
+            lambda sup: UpdateServerApi(self._sup_url(sup), auth=auth, verify=self.verify),
+            WcmInbox(self.site_dir / "inboxes" / WCM_BOX),
+        )
+
+    def _expected_upstream(self, sup: SoftwareUpdatePoint) -> str | None:
+        """Where this site expects `sup` to sync from ("Microsoft Update" for a top-level
+        default SUP syncing from it; None when nothing is expected)."""
+        h = self.context.hierarchy
+        default = self.site.default_sup
+        if self.parent is None and default is not None and sup.fqdn == default.fqdn:
+            if h.upstream.kind == "microsoft-update":
+                return "Microsoft Update"
+            return self.context.upstream_url or h.upstream.url
+        return h.sup_upstream(self.site, sup.fqdn)
 
     def _replication_manager(self) -> ReplicationManager:
         """Carries this site's notifications to its child sites."""
@@ -236,6 +270,7 @@ class SiteRole(Role):
             lambda sup: UpdateServerApi(self._sup_url(sup), auth=auth, verify=self.verify),
             notifier=self.notifier if self.children else None,
             replication=replication,
+            configuration=self.wcm,
         )
 
     def _sup_url(self, sup: SoftwareUpdatePoint) -> str:
@@ -345,6 +380,8 @@ class SiteRole(Role):
         if self.replicator is not None:
             self.replicator.start()
             self._on_stop(self.replicator.stop)
+        self.wcm.start()
+        self._on_stop(self.wcm.stop)
         self.server.start()
         self._on_stop(self.server.stop)
         self.watcher.start()

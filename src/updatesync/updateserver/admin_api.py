@@ -32,6 +32,16 @@ an update server through these routes (mounted beside the MS-WSUSSS services):
                                   while `next_after` is not null);
 - `GET  /api/categories?since=N`  the categories changed after N, parents first, and the
                                   change counter read before them.
+- `GET  /api/configuration`       what the site's WSUS configuration manager reads: the
+                                  server and its version, its upstream, its subscription
+                                  (with the titles of the categories it names) and how many
+                                  categories it holds;
+- `PUT  /api/configuration`       replace the subscription (body: `{"products": [...],
+                                  "classifications": [...], "languages": [...]}`); 422
+                                  naming the first id that is not a product or a
+                                  classification of this server (checked once it holds
+                                  categories: a new server's first sync checks them); 415
+                                  unless the body is JSON.
 
 Every route needs a caller: in a hierarchy the site server's signed call (`roles/sup.py`),
 standalone (`updatesync updateserver serve`) `Authorization: Bearer` with the admin token
@@ -54,10 +64,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from updatesync import __version__
 from updatesync.updateserver.errors import UpdateServerError
 from updatesync.updateserver.peers import count_downstream_servers, downstream_servers
 from updatesync.updateserver.site_view import PAGE, changed_categories, changed_updates
-from updatesync.updateserver.store import UpdateStore
+from updatesync.updateserver.store import Subscription, UpdateStore
 from updatesync.updateserver.sync import SyncHooks, SyncSettings, default_log, sync_from_upstream
 from updatesync.updateserver.sync_lock import SyncBusy, SyncLease, acquire_sync_lock, adopt
 
@@ -149,9 +160,16 @@ class SyncRunner:
     """
 
     def __init__(
-        self, run: SyncFunction, *, store: UpdateStore | None = None, source: str = "upstream"
+        self,
+        run: SyncFunction,
+        *,
+        store: UpdateStore | None = None,
+        source: str = "upstream",
+        upstream: str | None = None,
     ) -> None:
         self._run = run
+        self.upstream = upstream
+        """The upstream server's URL, None for a disconnected server (what it reports)."""
         self._store = store
         self._source = source
         self._lease: SyncLease | None = None
@@ -297,7 +315,7 @@ def upstream_runner(
         )
         return sync_from_upstream(store, settings, hooks=hooks)
 
-    return SyncRunner(run, store=store, source=upstream_url or "no upstream")
+    return SyncRunner(run, store=store, source=upstream_url or "no upstream", upstream=upstream_url)
 
 
 def service_error_logger(store: UpdateStore) -> Callable[[str, BaseException], None]:
@@ -313,6 +331,45 @@ def service_error_logger(store: UpdateStore) -> Callable[[str, BaseException], N
 
 def _error(message: str, status_code: int) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status_code)
+
+
+def _refuse_unless_json(request: Request, route: str, what: str) -> JSONResponse | None:
+    """415 unless the body is declared JSON: a form or plain text is refused, so a web page
+    in the administrator's browser cannot post one (no cross-site form)."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type == "application/json":
+        return None
+    return _error(
+        f"{route} takes a JSON body with Content-Type: application/json, not "
+        f"{media_type or 'no content type'} (a form or plain text is refused, so a web page "
+        f"cannot {what})",
+        415,
+    )
+
+
+async def _json_object(request: Request) -> dict[str, Any] | JSONResponse:
+    """The body as a JSON object (an empty body is an empty object), or the 400 to answer."""
+    body = await request.body()
+    payload: Any = {}
+    if body.strip():
+        try:
+            payload = await request.json()
+        except ValueError:
+            return _error("the body must be JSON", 400)
+    if not isinstance(payload, dict):
+        return _error("the body must be a JSON object", 400)
+    return payload
+
+
+def _subscription_lists(payload: dict[str, Any]) -> dict[str, tuple[str, ...]] | JSONResponse:
+    """The products, classifications and languages of a body, or the 400 to answer."""
+    lists = {}
+    for name in ("products", "classifications", "languages"):
+        value = payload.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return _error(f"{name} must be a list of strings", 400)
+        lists[name] = tuple(value)
+    return lists
 
 
 class AdminEndpoints:
@@ -357,32 +414,18 @@ class AdminEndpoints:
         return JSONResponse(state.to_json())
 
     async def sync_start(self, request: Request) -> JSONResponse:
-        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media_type != "application/json":
-            return _error(
-                f"POST /api/sync takes a JSON body with Content-Type: application/json, not "
-                f"{media_type or 'no content type'} (a form or plain text is refused, so a web "
-                "page cannot start a sync)",
-                415,
-            )
+        refused = _refuse_unless_json(request, "POST /api/sync", "start a sync")
+        if refused is not None:
+            return refused
         runner = self.runner
         if runner is None:
             return _error("this update server has no upstream; start it with --upstream", 409)
-        body = await request.body()
-        payload: Any = {}
-        if body.strip():
-            try:
-                payload = await request.json()
-            except ValueError:
-                return _error("the body must be JSON", 400)
-        if not isinstance(payload, dict):
-            return _error("the body must be a JSON object", 400)
-        lists = {}
-        for name in ("products", "classifications", "languages"):
-            value = payload.get(name, [])
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                return _error(f"{name} must be a list of strings", 400)
-            lists[name] = tuple(value)
+        payload = await _json_object(request)
+        if isinstance(payload, JSONResponse):
+            return payload
+        lists = _subscription_lists(payload)
+        if isinstance(lists, JSONResponse):
+            return lists
         replica = payload.get("replica", False)
         if not isinstance(replica, bool):
             return _error(f"replica must be true or false, not {replica!r}", 400)
@@ -445,6 +488,46 @@ class AdminEndpoints:
         )
         return JSONResponse(page.to_json())
 
+    async def configuration(self, _request: Request) -> JSONResponse:
+        return JSONResponse(await run_in_threadpool(self._configuration))
+
+    async def configure(self, request: Request) -> JSONResponse:
+        refused = _refuse_unless_json(request, "PUT /api/configuration", "change it")
+        if refused is not None:
+            return refused
+        payload = await _json_object(request)
+        if isinstance(payload, JSONResponse):
+            return payload
+        lists = _subscription_lists(payload)
+        if isinstance(lists, JSONResponse):
+            return lists
+        wanted = Subscription(**lists)
+
+        def apply() -> dict[str, Any]:
+            held = bool(self.store.categories())
+            self.store.set_subscription(wanted, check=held)
+            return {**self._configuration(), "categories_checked": held}
+
+        try:
+            return JSONResponse(await run_in_threadpool(apply))
+        except UpdateServerError as exc:
+            return _error(str(exc), 422)
+
+    def _configuration(self) -> dict[str, Any]:
+        subscription = self.store.subscription()
+        titles = {c.update_id: c.title for c in self.store.categories()}
+        named = (*subscription.products, *subscription.classifications)
+        return {
+            "server": "updatesync",
+            "version": __version__,
+            "upstream": None if self.runner is None else self.runner.upstream,
+            "products": list(subscription.products),
+            "classifications": list(subscription.classifications),
+            "languages": list(subscription.languages),
+            "titles": {uid: titles[uid] for uid in named if uid in titles},
+            "categories_held": len(titles),
+        }
+
     async def categories(self, request: Request) -> JSONResponse:
         since = request.query_params.get("since", "0")
         if not since.isdigit():
@@ -468,6 +551,8 @@ ROUTES: Final[tuple[tuple[str, str, str], ...]] = (
     ("/api/downstream", "GET", "downstream"),
     ("/api/updates", "GET", "updates"),
     ("/api/categories", "GET", "categories"),
+    ("/api/configuration", "GET", "configuration"),
+    ("/api/configuration", "PUT", "configure"),
 )
 """The admin API: (path, method, `AdminEndpoints` method), in matching order."""
 

@@ -446,28 +446,17 @@ class UpdateStore:
 
     # -- writing -----------------------------------------------------------------
 
-    def set_subscription(self, subscription: Subscription) -> None:
+    def set_subscription(self, subscription: Subscription, *, check: bool = True) -> None:
         """Replace the subscription, in one transaction.
 
         Products must name categories of type Company, ProductFamily or Product and
         classifications categories of type UpdateClassification that this store holds;
-        anything else is refused with the offending id, and nothing is changed.
+        anything else is refused with the offending id, and nothing is changed. With
+        `check=False` (a server that holds no category yet: its first sync brings them) the
+        ids are kept as given, and that sync checks them once it has the categories.
         """
-        kinds = {c.update_id: c.category_type for c in self.categories()}
-        for uid, wanted, label in (
-            *((u, PRODUCT_TYPES, "product") for u in subscription.products),
-            *(
-                (u, (CategoryType.UPDATE_CLASSIFICATION,), "classification")
-                for u in subscription.classifications
-            ),
-        ):
-            kind = kinds.get(uid.lower())
-            if kind not in wanted:
-                found = f"a {kind} category" if kind else "not a category this server holds"
-                raise UpdateServerError(
-                    f"{uid} cannot be a subscribed {label}: it is {found}. "
-                    "List the categories with `updatesync updateserver categories`."
-                )
+        if check:
+            check_subscription(self, subscription)
         rows = [{"update_id": uid.lower(), "kind": "product"} for uid in subscription.products]
         rows += [
             {"update_id": uid.lower(), "kind": "classification"}
@@ -495,3 +484,24 @@ class UpdateStore:
                     progress(done, total)
 
         return write_export(path, records())
+
+
+def check_subscription(store: UpdateStore, subscription: Subscription) -> None:
+    """Refuse (UpdateServerError naming the first offending id) a product that is not a
+    company, product family or product, or a classification that is not an update
+    classification, of `store`'s categories."""
+    kinds = {c.update_id: c.category_type for c in store.categories()}
+    for uid, wanted, label in (
+        *((u, PRODUCT_TYPES, "product") for u in subscription.products),
+        *(
+            (u, (CategoryType.UPDATE_CLASSIFICATION,), "classification")
+            for u in subscription.classifications
+        ),
+    ):
+        kind = kinds.get(uid.lower())
+        if kind not in wanted:
+            found = f"a {kind} category" if kind else "not a category this server holds"
+            raise UpdateServerError(
+                f"{uid} cannot be a subscribed {label}: it is {found}. "
+                "List the categories with `updatesync updateserver categories`."
+            )

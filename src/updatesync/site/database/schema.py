@@ -42,6 +42,12 @@ Every time is stored in UTC.
 - `alert_delivery` (0004): one row per webhook and alert event (raise or cancel), written
   before it is sent, with its JSON body and its state (pending, sent, skipped, given up);
   `seq` orders a webhook's events.
+- `wsus_subscription` (0005): the products, classifications and languages the site's
+  software update points sync, and a `version` raised by every change (the database monitor
+  wakes the WSUS configuration manager for each new one).
+- `wsus_configuration` (0005): per software update point, the WSUS configuration manager's
+  state (0..4, WCM.log's `WSUS_CONFIG_...`), its time, the error of a failed configuration
+  and the subscription version last applied.
 """
 
 from __future__ import annotations
@@ -298,4 +304,27 @@ alert_delivery = Table(
     Column("done_at", DateTime(timezone=True)),
     UniqueConstraint("url", "epoch", "alert_id", "event", name="uq_alert_delivery_event"),
     Index("ix_alert_delivery_pending", "url", "state", "seq"),
+)
+
+wsus_subscription = Table(
+    "wsus_subscription",
+    metadata,
+    Column("site_code", String(8), primary_key=True),
+    Column("products", JSON, nullable=False),
+    Column("classifications", JSON, nullable=False),
+    Column("languages", JSON, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+)
+
+wsus_configuration = Table(
+    "wsus_configuration",
+    metadata,
+    Column("site_code", String(8), nullable=False),
+    Column("wsus_server_name", String(255), nullable=False),
+    Column("state", Integer, nullable=False),
+    Column("state_time", DateTime(timezone=True), nullable=False),
+    Column("last_error", Text),
+    Column("subscription_version", Integer),
+    PrimaryKeyConstraint("site_code", "wsus_server_name", name="pk_wsus_configuration"),
 )

@@ -18,7 +18,9 @@ engine, the site code, and the one place transactions are opened):
 - `db.users` (`users.Users`): administrative users, their security roles, API tokens and
   login sessions (hashes only; users and API tokens replicate to the child sites);
 - `db.webhooks` (`webhook_deliveries.WebhookDeliveries`): what each alert webhook has had
-  (the alert watcher's delivery record: pending events, retries, give-ups).
+  (the alert watcher's delivery record: pending events, retries, give-ups);
+- `db.wsus` (`wsus_config.WsusConfiguration`): the subscription the site's SUPs sync and
+  each SUP's WSUS configuration state.
 
 Callers use the repositories directly (`db.sync.request(SYNC_FULL)`,
 `db.content.version()`); this class adds no method of theirs. Anything that must not
@@ -53,6 +55,7 @@ from updatesync.site.database.sups import SoftwareUpdatePoints
 from updatesync.site.database.sync_state import SyncState
 from updatesync.site.database.users import Users
 from updatesync.site.database.webhook_deliveries import WebhookDeliveries
+from updatesync.site.database.wsus_config import WsusConfiguration
 from updatesync.updateserver.database import OPEN_ERRORS, database_name, describe_database_error
 
 SITE_REBUILD = (
@@ -75,6 +78,7 @@ class SiteDatabase:
         self.sups = SoftwareUpdatePoints(self.store, self.content)
         self.users = Users(self.store)
         self.webhooks = WebhookDeliveries(self.store)
+        self.wsus = WsusConfiguration(self.store)
 
     @classmethod
     def open(

@@ -17,6 +17,12 @@ dropped on the next look.
 
 The monitor looks at the flag every `poll_interval` seconds on its own thread, and at once
 when `notify()` is called (the provider calls it after `SyncNow`).
+
+With `watch_subscription`, it also wakes the WSUS configuration manager when the site's
+subscription changes (a new `version` of `db.wsus.subscription()`), as SMSDBMON does:
+
+    RCV: UPDATE on CI_UpdateCategorySubscription for SubNotify_iu_WCM [2][47789]
+    SND: Dropped E:\\ConfigMgr\\inboxes\\WSUSMgr.box\\2.CSB [47789]
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import contextlib
 import logging
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +39,15 @@ from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.security.private_files import private_dir
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.sync.inbox import Inbox
+from updatesync.site.sync.wcm import WcmInbox
 
 NOTIFICATION = "SyncNotif_WSyncMgr"
+SUBSCRIPTION_NOTIFICATION = "SubNotify_iu_WCM"
 COUNTER_FILE = "SMSDBMON.notification"
 """Beside the inbox folder (in `inboxes`): the last notification number given."""
+SUBSCRIPTION_FILE = "SMSDBMON.subscription"
+"""Beside WSUSMgr.box: the last subscription version dropped for the WSUS configuration
+manager."""
 
 _log = logging.getLogger(__name__)
 
@@ -69,19 +81,27 @@ class NotificationCounter:
     def next(self) -> int:
         with self._lock:
             value = self.current() + 1
-            temp = self.path.with_name(f"{self.path.name}.tmp")
-            try:
-                private_dir(self.path.parent)
-                with open(temp, "w", encoding="ascii") as handle:
-                    handle.write(f"{value}\n")
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(temp, self.path)
-            except OSError as exc:
-                raise DatabaseMonitorError(
-                    f"write notification number {value} to {self.path}: {exc}"
-                ) from exc
+            self._write(value)
             return value
+
+    def set(self, value: int) -> None:
+        with self._lock:
+            self._write(value)
+
+    def _write(self, value: int) -> None:
+        """Call with the lock held."""
+        temp = self.path.with_name(f"{self.path.name}.tmp")
+        try:
+            private_dir(self.path.parent)
+            with open(temp, "w", encoding="ascii") as handle:
+                handle.write(f"{value}\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, self.path)
+        except OSError as exc:
+            raise DatabaseMonitorError(
+                f"write notification number {value} to {self.path}: {exc}"
+            ) from exc
 
 
 class DatabaseMonitor:
@@ -117,6 +137,13 @@ class DatabaseMonitor:
         self._stop = threading.Event()
         self._check_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._wcm: tuple[WcmInbox, NotificationCounter, Callable[[], None]] | None = None
+
+    def watch_subscription(self, inbox: WcmInbox, on_drop: Callable[[], None]) -> None:
+        """Also drop `<version>.CSB` into `inbox` (WSUSMgr.box) for every subscription version
+        not notified yet (kept in `SMSDBMON.subscription` beside it), then call `on_drop`."""
+        seen = NotificationCounter(inbox.path.parent / SUBSCRIPTION_FILE)
+        self._wcm = (inbox, seen, on_drop)
 
     # -- one look --------------------------------------------------------------------------
 
@@ -131,7 +158,33 @@ class DatabaseMonitor:
     def check(self) -> list[str]:
         """Look at the flag now; for each request found, drop its file, write the two log
         lines and clear the flag. Returns the kinds dropped (usually none or one; two when a
-        newer request arrived during the drop)."""
+        newer request arrived during the drop). Then the subscription, when watched."""
+        dropped = self._check_flag()
+        if self._wcm is not None:
+            self._check_subscription(*self._wcm)
+        return dropped
+
+    def _check_subscription(
+        self, inbox: WcmInbox, seen: NotificationCounter, on_drop: Callable[[], None]
+    ) -> None:
+        with self._check_lock:
+            version = self.db.wsus.subscription().version
+            if version <= seen.current():
+                return
+            number = self.counter.next()
+            self.log.info(
+                f"RCV: UPDATE on CI_UpdateCategorySubscription for {SUBSCRIPTION_NOTIFICATION} "
+                f"[{version}][{number}]"
+            )
+            try:
+                path = inbox.drop(version)
+            except OSError as exc:
+                raise DatabaseMonitorError(f"drop {version}.CSB into {inbox.path}: {exc}") from exc
+            self.log.info(f"SND: Dropped {path} [{number}]")
+            seen.set(version)
+        on_drop()
+
+    def _check_flag(self) -> list[str]:
         dropped: list[str] = []
         with self._check_lock:
             for _ in range(10):

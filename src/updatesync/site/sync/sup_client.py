@@ -44,6 +44,15 @@ class UpdateServerSyncFailed(Exception):
         super().__init__(f"the sync of update server {url} failed: {error}")
 
 
+class ConfigurationRefused(Exception):
+    """The update server refused the configuration asked of it; `error` is its reason."""
+
+    def __init__(self, url: str, error: str) -> None:
+        self.url = url
+        self.error = error
+        super().__init__(f"update server {url} refused the configuration: {error}")
+
+
 @dataclass(frozen=True, slots=True)
 class SyncOutcome:
     """What the update server reported when its sync ended."""
@@ -117,6 +126,33 @@ class UpdateServerApi:
 
     def status(self) -> dict[str, Any]:
         return self._get("/api/status")
+
+    def configuration(self) -> dict[str, Any]:
+        """What the update server is configured with (`GET /api/configuration`)."""
+        return self._get("/api/configuration")
+
+    def configure(
+        self, products: Sequence[str], classifications: Sequence[str], languages: Sequence[str]
+    ) -> dict[str, Any]:
+        """Replace its subscription; its configuration as it then is. ConfigurationRefused
+        when it refuses one (a category it does not hold)."""
+        body = {
+            "products": list(products),
+            "classifications": list(classifications),
+            "languages": list(languages),
+        }
+        path = "/api/configuration"
+        try:
+            answer = self._http.put(path, json=body)
+        except httpx.HTTPError as exc:
+            raise UpdateServerUnavailable(self.base_url, f"{path}: {exc}") from exc
+        if answer.status_code == 422:
+            try:
+                reason = answer.json().get("error")
+            except (ValueError, AttributeError):
+                reason = None
+            raise ConfigurationRefused(self.base_url, str(reason or answer.text[:500]))
+        return self._json(lambda: answer, path)
 
     def synchronize(
         self,

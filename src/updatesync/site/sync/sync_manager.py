@@ -58,6 +58,8 @@ from updatesync.site.sync.sup_client import (
 )
 from updatesync.vocabulary import (
     IN_PROGRESS_STATES,
+    NOT_CONFIGURED,
+    NOT_CONFIGURED_SOURCE,
     SOURCE_READ_SUPS,
     SOURCE_STARTUP,
     SOURCE_WAIT_FOR_REPLICATION,
@@ -142,6 +144,14 @@ class ParentReplication(Protocol):
         ...
 
 
+class ConfigurationGate(Protocol):
+    """What the sync manager needs of the WSUS configuration manager (`wcm.py`)."""
+
+    def ensure_configured(self, sup: SoftwareUpdatePoint, timeout: float = 60.0) -> bool:
+        """Whether `sup` is configured, after a configuration cycle if it was not."""
+        ...
+
+
 class SyncManager:
     """Runs the syncs of one top-level site."""
 
@@ -155,7 +165,11 @@ class SyncManager:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         notifier: ChildNotifier | None = None,
         replication: ParentReplication | None = None,
+        configuration: ConfigurationGate | None = None,
     ) -> None:
+        """`configuration`: the site's WSUS configuration manager, which sets each SUP's
+        subscription; a SUP it has not configured is not synced. Without one, each sync
+        asks the update server for the subscription of `settings`."""
         if settings.parent_site is not None and replication is None:
             raise ValueError(
                 f"sync manager of child site {settings.site_code}: give the database "
@@ -173,6 +187,7 @@ class SyncManager:
         self.clock = clock
         self.notifier = notifier
         self.replication = replication
+        self.configuration = configuration
         self.report = SyncReport(db, settings, log, clock, replication)
 
     @property
@@ -221,6 +236,7 @@ class SyncManager:
                     SOURCE_READ_SUPS,
                     GENERIC_ERROR,
                 )
+            self._check_configured(default)
             if parent is None:
                 with self.api_for(default) as api:
                     wsus_items = self._update_server_phase(api, default, full)
@@ -253,6 +269,11 @@ class SyncManager:
             self._replicas(sups[1:], in_progress=False)
         self._notify_children()
         return SiteSyncResult(True, version, wsus_items, cis_changed, time.monotonic() - started)
+
+    def _check_configured(self, sup: SoftwareUpdatePoint) -> None:
+        """A SUP the WSUS configuration manager has not configured is not synced."""
+        if self.configuration is not None and not self.configuration.ensure_configured(sup):
+            raise SyncFailure(NOT_CONFIGURED, NOT_CONFIGURED_SOURCE, GENERIC_ERROR)
 
     def _trigger_lines(self, trigger: str) -> tuple[str, ...]:
         if trigger in TRIGGER_LINES:
@@ -303,11 +324,13 @@ class SyncManager:
             self.log.info("sync: Starting WSUS synchronization")
             reporter = WsusProgress(self.log)
         try:
+            # With a configuration manager the update server holds the subscription it set.
+            own = self.configuration is None
             outcome = api.synchronize(
                 full=full,
-                products=self.settings.products,
-                classifications=self.settings.classifications,
-                languages=self.settings.languages,
+                products=self.settings.products if own else (),
+                classifications=self.settings.classifications if own else (),
+                languages=self.settings.languages if own else (),
                 progress=reporter,
                 replica=replica,
             )
@@ -356,6 +379,7 @@ class SyncManager:
             self.report.sup_status(SYNC_REPLICA, message.time, sup=sup)
             self.log.info(f"Synchronizing WSUS server {sup.fqdn} ...")
             try:
+                self._check_configured(sup)
                 with self.api_for(sup) as api:
                     self._synchronize(api, False, True)
             except Exception as exc:

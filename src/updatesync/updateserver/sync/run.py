@@ -15,7 +15,8 @@ receives); `settings` holds what a run is asked to do, `outcome` what it ends wi
    each answer is parsed (hardened), checked to be the revisions asked for, and committed
    in a transaction of its own. The config anchors are saved once every batch is in;
 4. the subscription given as arguments, if any, replaces the stored one (it can only name
-   categories the store holds, hence after step 3);
+   categories the store holds, hence after step 3); without one, the stored subscription
+   is checked the same way (one set while the store held no category yet);
 5. GetRevisionIdList(GetConfig=false) with the subscribed products as Categories and
    classifications as Classifications, then the same batch loop, then the update list
    anchor and the subscription it was taken under (`filter_key`) are saved;
@@ -83,7 +84,7 @@ from updatesync.updateserver.peers import (
     upstream_state,
     write_upstream_state,
 )
-from updatesync.updateserver.store import Subscription, UpdateStore
+from updatesync.updateserver.store import Subscription, UpdateStore, check_subscription
 from updatesync.updateserver.sync.batches import BatchFetcher
 from updatesync.updateserver.sync.context import LOG_SOURCE, SyncContext, default_log
 from updatesync.updateserver.sync.filters import filter_key, replica_items, update_filter
@@ -313,6 +314,10 @@ class _Run:
                     wanted.languages or current.languages,
                 )
             )
+        else:
+            # A subscription configured before this server held categories (the site's
+            # WSUS configuration manager at a new update server) is checked now it has them.
+            check_subscription(store, store.subscription())
 
         # Software and driver updates of the subscription.
         batches.enter_phase(PHASE_WSUS_UPDATES.progress_name)
