@@ -70,9 +70,38 @@ def test_the_demo_runs_the_articles_hierarchy_from_sync_now_to_every_site(
     assert password not in result.output
     assert not any(password in p.read_text(errors="replace") for p in logs.glob("*.log"))
     monitor = [e.message for e in read_cmtrace(logs / "SMSDBMON.log")]
-    assert [m.split(" ")[0] for m in monitor] == ["RCV:", "SND:", "RCV:", "SND:"]
+    # The hierarchy file's subscription wakes the WSUS configuration manager, then each of
+    # the two SyncNow the sync manager.
+    csb = root / "CS1" / "inboxes" / "WSUSMgr.box" / "1.CSB"
+    assert monitor[0].startswith(
+        "RCV: UPDATE on CI_UpdateCategorySubscription for SubNotify_iu_WCM [1]["
+    )
+    assert monitor[1].startswith(f"SND: Dropped {csb} [")
+    assert [m.split(" ")[0] for m in monitor[2:]] == ["RCV:", "SND:"] * 2
+    assert all("Update_SyncStatus" in m for m in monitor[2::2])
+    # Every site's WSUS configuration manager configured its SUPs before its first sync.
+    for code in ("CS1", "PS1", "PS2", "SS1"):
+        wcm = list(read_cmtrace(root / code / "logs" / "WCM.log"))
+        configured = next(
+            e.time for e in wcm if e.message.endswith("state to 2 (WSUS_CONFIG_SUCCESS)")
+        )
+        started = next(
+            e.time
+            for e in read_cmtrace(root / code / "logs" / "WSyncMgr.log")
+            if e.message == "Starting Sync"
+        )
+        assert configured is not None and started is not None and configured <= started, code
     wsync = [e.message for e in read_cmtrace(logs / "WSyncMgr.log")]
     assert sum(m.startswith("STATMSG: ID=6702") for m in wsync) == 2
+    # `Updated N items` is the count the update progress reached, sync by sync.
+    counted = [
+        int(m.split()[5])
+        for m in wsync
+        if m.startswith("sync: WSUS synchronizing updates, processed") and m.endswith("(100%)")
+    ]
+    updated = [int(m.split()[1]) for m in wsync if m.startswith("Updated ")]
+    assert len(updated) == 2 and all(n in counted for n in updated)
+    assert updated[0] == counted[0] and updated[0] > 0
     assert wsync.count("Sending sync notification to child site(s): PS1, PS2") == 2
     cis: dict[str, set[tuple[str, int, str]]] = {}
     for code in ("CS1", "PS1", "PS2", "SS1"):
@@ -104,7 +133,7 @@ def test_the_demo_runs_the_articles_hierarchy_from_sync_now_to_every_site(
     order = [
         first(prov, lambda e: "SyncNow" in e.message),
         first(dbmon, lambda e: e.message.startswith("RCV: UPDATE on Update_SyncStatus")),
-        first(dbmon, lambda e: e.message.startswith("SND: Dropped")),
+        first(dbmon, lambda e: e.message.startswith("SND: Dropped") and ".SYN" in e.message),
         first(wsyncmgr, lambda e: e.message == "Wakeup by inbox drop"),
         first(wsyncmgr, lambda e: e.message.startswith("STATMSG: ID=6704")),
         first_sd(lambda e: e.event_id == 382),
