@@ -160,7 +160,9 @@ def test_a_client_trusting_another_ca_is_refused(tmp_path: Path, upstream: str) 
 
 def test_a_site_refuses_an_impostor_sup(tmp_path: Path, upstream: str) -> None:
     """Item 1: a SUP whose certificate the hierarchy's CA did not issue (an impostor at the
-    SUP's address) gets no call from its site: the site's sync fails on the certificate."""
+    SUP's address) gets no call from its site: the site's WSUS configuration manager cannot
+    connect to it (WCM.log names the certificate), so the sync refuses the SUP it did not
+    configure, as WSyncMgr.log says it."""
     pki(tmp_path / "pki", SUP)
     pki(tmp_path / "impostor", SUP)
     hierarchy = load_hierarchy(hierarchy_file(tmp_path, upstream))
@@ -183,7 +185,12 @@ def test_a_site_refuses_an_impostor_sup(tmp_path: Path, upstream: str) -> None:
         assert site.wait_for_sync(1, WAIT)
         result = site.results[-1]
         assert not result.succeeded
-        assert "CERTIFICATE_VERIFY_FAILED" in (result.error or "")
+        assert (result.error or "").startswith("WSUS server not configured.")
+        state = site.db.wsus.state(SUP)
+        assert state is not None and "CERTIFICATE_VERIFY_FAILED" in (state.last_error or "")
+        wcm = (site.log_dir / "WCM.log").read_text(encoding="utf-8")
+        assert "CERTIFICATE_VERIFY_FAILED" in wcm
+        assert "Setting new configuration state to 3 (WSUS_CONFIG_FAILED)" in wcm
 
 
 def test_a_certificate_for_another_host_name_is_refused(tmp_path: Path) -> None:

@@ -134,9 +134,11 @@ def test_a_failed_sync_reaches_the_webhook_signed_with_its_cause(
     cause = event["status_message"]
     assert cause["id"] == 6703
     assert cause["text"].startswith("WSUS Synchronization failed.")
+    # The SUP never answered its site's WSUS configuration manager, so the sync refused it
+    # as WSyncMgr does: the failure's text and source are the status message's.
     failure = event["failure"]
-    assert failure["source"].startswith("UpdateServer http://127.0.0.1:")
-    assert "Connection refused" in failure["text"] or "refused" in failure["text"].lower()
+    assert failure["source"] == "CWSyncMgr::DoSync"
+    assert failure["text"].startswith("WSUS server not configured. Please refer to WCM.log")
     assert failure["text"] in cause["text"] and failure["source"] in cause["text"]
     headers = hook.headers[0]
     assert headers["webhook-id"].startswith("msg_")
