@@ -389,7 +389,7 @@ def test_a_failure_shows_red_with_its_6703_and_alert_and_a_stopped_site_grey(
     }
     assert states == {"CS1": "done", "PS1": "done", "PS2": "failed", "SS1": "done"}
     assert tree.xpath("//svg//g[@data-sup='ps2site.contoso.com']/@data-state") == ["failed"]
-    assert "Connection refused" in texts(tree, "//tr[@data-site='PS2']/td[last()]")[0]
+    assert "actively refused it" in texts(tree, "//tr[@data-site='PS2']/td[last()]")[0]
 
     failures = message_rows(url, id="6703")
     assert [(s, i) for s, i, _ in failures] == [("PS2", 6703)]

@@ -233,7 +233,7 @@ def test_a_failure_at_ps2_shows_red_with_its_message_and_alert(
         )
         for code in ("CS1", "PS1", "SS1"):
             expect(site_box(page, code)).to_have_attribute("data-state", "done")
-        expect(page.locator("tr[data-site='PS2'] td").last).to_contain_text("Connection refused")
+        expect(page.locator("tr[data-site='PS2'] td").last).to_contain_text("actively refused it")
         screenshot(page, tmp_path, "05-hierarchy-PS2-failed")
 
         page.get_by_role("link", name="Status messages").click()

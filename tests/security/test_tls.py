@@ -186,10 +186,12 @@ def test_a_site_refuses_an_impostor_sup(tmp_path: Path, upstream: str) -> None:
         result = site.results[-1]
         assert not result.succeeded
         assert (result.error or "").startswith("WSUS server not configured.")
+        trust = "Could not establish trust relationship for the SSL/TLS secure channel."
         state = site.db.wsus.state(SUP)
-        assert state is not None and "CERTIFICATE_VERIFY_FAILED" in (state.last_error or "")
+        assert state is not None and trust in (state.last_error or "")
+        assert state.last_error_code == 0x80072F8F  # ERROR_WINHTTP_SECURE_FAILURE
         wcm = (site.log_dir / "WCM.log").read_text(encoding="utf-8")
-        assert "CERTIFICATE_VERIFY_FAILED" in wcm
+        assert f"System.Net.WebException: The underlying connection was closed: {trust}" in wcm
         assert "Setting new configuration state to 3 (WSUS_CONFIG_FAILED)" in wcm
 
 

@@ -12,8 +12,9 @@ from hierarchy_inprocess import SITE_CODES, InProcessHierarchy
 
 from updatesync.logs.status_messages import StatusMessage
 from updatesync.site.database.models import SUPSyncStatus
-from updatesync.site.sync.outcome import CANNOT_CONNECT, SiteSyncResult
+from updatesync.site.sync.outcome import SiteSyncResult
 from updatesync.site.watch.alerts import Alert, AlertState, AlertType
+from updatesync.updateserver.failures import CANNOT_CONNECT
 from updatesync.vocabulary import MessageSeverity
 
 REPLICA = "ps1sys.contoso.com"

@@ -287,10 +287,9 @@ def _frames(tb: TracebackType | None) -> list[str]:
     frames = traceback.extract_tb(tb)
     out: list[str] = []
     for frame in reversed(frames):
+        # `module.function()`: where, without the file's path on this machine.
         module = os.path.splitext(os.path.basename(frame.filename))[0]
-        out.append(
-            f"{_STACK_INDENT}at {module}.{frame.name}() in {frame.filename}:line {frame.lineno}"
-        )
+        out.append(f"{_STACK_INDENT}at {module}.{frame.name}()")
     return out
 
 
@@ -473,16 +472,16 @@ class SoftwareDistributionLog:
             )
         ]
 
-    def sync_failed(self, reason: str, *, exc: BaseException | None = None) -> list[SdEntry]:
-        """With `exc`, an Error entry from the catalog sync agent (`Type: message` and the
-        stack); then event 386 `Synchronization failed. Reason: <reason>.`."""
+    def sync_failed(self, reason: str, *, error: str | None = None) -> list[SdEntry]:
+        """With `error` (`Type: message`, as .NET's `Exception.ToString()` begins), an Error
+        entry from the catalog sync agent; then event 386 `Synchronization failed. Reason:
+        <reason>.`."""
         entries: list[SdEntry] = []
-        if exc is not None:
+        if error is not None:
             entries.append(
                 self.error(
                     SYNC_ERROR_SOURCE,
-                    describe_exception(exc),
-                    exc=exc,
+                    " ".join(split_lines(error)),
                     process=self.service_process,
                 )
             )

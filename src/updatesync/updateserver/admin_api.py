@@ -17,7 +17,8 @@ an update server through these routes (mounted beside the MS-WSUSSS services):
                                   form);
 - `GET  /api/sync[?version=V&wait=S]`  the running sync's progress (done, total, ETA; the
                                   phase "categories", "updates" or "other items") and the
-                                  last result, successful or not; with `version`, waits up
+                                  last result, successful or not (a failure also as
+                                  ConfigMgr writes it: `last_failure`); with `version`, waits up
                                   to S seconds for a state newer than V (long poll);
 - `GET  /api/deployments[?since=N]`  the target groups with their deployment counts, the
                                   totals by action, hidden and dead counts, the deployment
@@ -66,6 +67,7 @@ from starlette.routing import Route
 
 from updatesync import __version__
 from updatesync.updateserver.errors import UpdateServerError
+from updatesync.updateserver.failures import sync_failure
 from updatesync.updateserver.peers import count_downstream_servers, downstream_servers
 from updatesync.updateserver.site_view import PAGE, changed_categories, changed_updates
 from updatesync.updateserver.store import Subscription, UpdateStore
@@ -109,6 +111,8 @@ class SyncState:
     phase_total: int = 0
     last_result: dict[str, Any] | None = None
     last_error: str | None = None
+    last_failure: dict[str, Any] | None = None
+    """The last failure as ConfigMgr writes it (`failures.Failure.to_json`)."""
     last_finished_at: datetime | None = None
     version: int = 0
     """Rises with every change (start, progress, end): what long polls wait on."""
@@ -141,6 +145,7 @@ class SyncStateView(BaseModel):
     phase_total: int
     last_result: dict[str, Any] | None
     last_error: str | None
+    last_failure: dict[str, Any] | None
     last_finished_at: str | None
     version: int
 
@@ -268,6 +273,7 @@ class SyncRunner:
     def _work(self, request: UpstreamSyncRequest, lease: SyncLease | None) -> None:
         result: dict[str, Any] | None = None
         error: str | None = None
+        failure: dict[str, Any] | None = None
         hooks = SyncHooks(progress=self._progress, phase_progress=self._phase, cancel=self._cancel)
         try:
             with adopt(lease):  # the store's sync lock, released when the sync ends
@@ -275,11 +281,13 @@ class SyncRunner:
             result = _jsonable(outcome)
         except Exception as exc:  # reported through GET /api/sync
             error = str(exc) or type(exc).__name__
+            failure = sync_failure(exc).to_json()
         with self._lock:
             self._lease = None
             self.state.running = False
             self.state.last_result = result
             self.state.last_error = error
+            self.state.last_failure = failure
             self.state.last_finished_at = datetime.now(UTC)
             self._bump()
 

@@ -119,13 +119,26 @@ class UpstreamError(WsusssError):
 
 
 class UpstreamUnavailable(UpstreamError):
-    """Network errors, time-outs or 5xx answers persisted through every retry."""
+    """Network errors, time-outs or 5xx answers persisted through every retry. `error` is the
+    last attempt's network error (None for an HTTP answer), `status` its HTTP status (None
+    when no answer came)."""
 
-    def __init__(self, url: str, operation: str, attempts: int, cause: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        operation: str,
+        attempts: int,
+        cause: str,
+        *,
+        error: BaseException | None = None,
+        status: int | None = None,
+    ) -> None:
         self.url = url
         self.operation = operation
         self.attempts = attempts
         self.cause = cause
+        self.error = error
+        self.status = status
         super().__init__(
             f"{operation} to {url} failed after {attempts} attempt"
             f"{'s' if attempts != 1 else ''}: {cause}; check that the upstream is running "
@@ -183,11 +196,13 @@ class _Status:
 
 
 class _Retry(Exception):
-    """An attempt failed in a way worth retrying; `cause` says how."""
+    """An attempt failed in a way worth retrying; `cause` says how, `error` is the network
+    error behind it (None for an HTTP answer)."""
 
-    def __init__(self, cause: str) -> None:
+    def __init__(self, cause: str, error: BaseException | None = None) -> None:
         super().__init__(cause)
         self.cause = cause
+        self.error = error
 
 
 class UpstreamClient:
@@ -384,7 +399,12 @@ class UpstreamClient:
                 except _Retry as retry:
                     if attempts > self.retries:
                         raise UpstreamUnavailable(
-                            target, operation.name, attempts, retry.cause
+                            target,
+                            operation.name,
+                            attempts,
+                            retry.cause,
+                            error=retry.error,
+                            status=seen.status if retry.error is None else None,
                         ) from None
                     self._sleep(min(self.backoff * 2 ** (attempts - 1), self.max_backoff))
         finally:
@@ -426,9 +446,11 @@ class UpstreamClient:
                         element=exc.element,
                     ) from exc
         except httpx.TimeoutException as exc:
-            raise _Retry(f"timed out ({type(exc).__name__}: {exc or 'no detail'})") from exc
+            raise _Retry(f"timed out ({type(exc).__name__}: {exc or 'no detail'})", exc) from exc
         except httpx.TransportError as exc:
-            raise _Retry(f"network error ({type(exc).__name__}: {exc or 'no detail'})") from exc
+            raise _Retry(
+                f"network error ({type(exc).__name__}: {exc or 'no detail'})", exc
+            ) from exc
 
     def _capped(self, response: httpx.Response, url: str) -> bytes:
         chunks: list[bytes] = []
@@ -450,9 +472,11 @@ class UpstreamClient:
             with self._http.stream("POST", url, content=body, headers=headers) as response:
                 return response.status_code, self._capped(response, url)
         except httpx.TimeoutException as exc:
-            raise _Retry(f"timed out ({type(exc).__name__}: {exc or 'no detail'})") from exc
+            raise _Retry(f"timed out ({type(exc).__name__}: {exc or 'no detail'})", exc) from exc
         except httpx.TransportError as exc:
-            raise _Retry(f"network error ({type(exc).__name__}: {exc or 'no detail'})") from exc
+            raise _Retry(
+                f"network error ({type(exc).__name__}: {exc or 'no detail'})", exc
+            ) from exc
 
     def _read(
         self, data: bytes, status: int, response_type: type[_M], url: str, operation: str

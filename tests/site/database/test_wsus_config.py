@@ -53,14 +53,19 @@ def test_each_sup_keeps_its_state_its_error_and_the_version_it_applied(
         "cs1site.contoso.com", ConfigState.WSUS_CONFIG_SUCCESS, subscription_version=3, at=T0
     )
     db.wsus.record_state(
-        "CS1SITE.CONTOSO.COM", ConfigState.WSUS_CONFIG_FAILED, error="refused", at=T0
+        "CS1SITE.CONTOSO.COM",
+        ConfigState.WSUS_CONFIG_FAILED,
+        error="refused",
+        error_code=0x80072EFD,
+        at=T0,
     )
     state = db.wsus.state("CS1SITE.contoso.com")
     assert state is not None
-    assert (state.state, state.last_error, state.subscription_version, state.state_time) == (
-        ConfigState.WSUS_CONFIG_FAILED,
-        "refused",
-        3,
-        T0,
-    )
+    assert (
+        state.state,
+        state.last_error,
+        state.last_error_code,
+        state.subscription_version,
+        state.state_time,
+    ) == (ConfigState.WSUS_CONFIG_FAILED, "refused", 0x80072EFD, 3, T0)
     assert db.wsus.state("CS1SITE.CONTOSO.COM", site_code="PS1") is None

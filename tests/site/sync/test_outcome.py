@@ -8,13 +8,8 @@ import dataclasses
 
 import pytest
 
-from updatesync.site.sync.outcome import (
-    CANNOT_CONNECT,
-    GENERIC_ERROR,
-    SiteSyncResult,
-    SyncFailure,
-    origin,
-)
+from updatesync.site.sync.outcome import GENERIC_ERROR, SiteSyncResult, SyncFailure, origin
+from updatesync.updateserver.failures import ADMIN_PROXY, CANNOT_CONNECT, Failure
 
 MODULE = "test_outcome"
 """This file's name, as `origin` writes it."""
@@ -69,6 +64,18 @@ def test_sync_failure_is_raised_and_caught_as_an_exception() -> None:
     assert info.value.source == "UpdateServer http://sup:8530"
     assert info.value.last_error == CANNOT_CONNECT
     assert isinstance(info.value, Exception)
+
+
+def test_a_failure_as_configmgr_writes_it_becomes_the_phase_s_failure() -> None:
+    failure = Failure(
+        "System.Net.WebException", "Unable to connect to the remote server", ADMIN_PROXY, 0x80072EFD
+    )
+    raised = SyncFailure.of(failure)
+    assert (str(raised), raised.source, raised.last_error) == (
+        "Unable to connect to the remote server",
+        ADMIN_PROXY,
+        CANNOT_CONNECT,
+    )
 
 
 def test_the_error_codes_are_the_windows_hresults() -> None:

@@ -418,7 +418,12 @@ def test_a_failed_sync_is_in_the_history_and_the_log(
     events = [e.event_id for e in entries if e.event_id is not None]
     assert events == [382, 386, 382, 384]
     error = next(e for e in entries if e.level == "Error")
-    assert "GetUpdateData" in error.message and error.continuation  # the stack follows
+    # The .NET form of the failure, with no Python stack after it.
+    assert error.message.startswith(
+        "System.InvalidOperationException: UssCommunicationError: InvalidOperationException: "
+        "There is an error in XML document (GetUpdateData)."
+    )
+    assert error.continuation == ()
 
 
 # --------------------------------------------------------------------------- command line

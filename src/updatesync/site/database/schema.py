@@ -325,6 +325,7 @@ wsus_configuration = Table(
     Column("state", Integer, nullable=False),
     Column("state_time", DateTime(timezone=True), nullable=False),
     Column("last_error", Text),
+    Column("last_error_code", BigInteger),
     Column("subscription_version", Integer),
     PrimaryKeyConstraint("site_code", "wsus_server_name", name="pk_wsus_configuration"),
 )

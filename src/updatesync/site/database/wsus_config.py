@@ -71,6 +71,8 @@ class SupConfiguration:
     state: ConfigState
     state_time: datetime
     last_error: str | None
+    last_error_code: int | None
+    """The HRESULT of a failed configuration (None: none known)."""
     subscription_version: int | None
 
 
@@ -162,16 +164,19 @@ class WsusConfiguration:
         state: ConfigState,
         *,
         error: str | None = None,
+        error_code: int | None = None,
         subscription_version: int | None = None,
         at: datetime | None = None,
         site_code: str | None = None,
     ) -> None:
-        """Set a SUP's configuration state (and, on success, the version it applied)."""
+        """Set a SUP's configuration state (and, on success, the version it applied; on a
+        failure, its error and HRESULT)."""
         site = self._store.site(site_code)
         values: dict[str, object] = {
             "state": int(state),
             "state_time": utc(at or now(), f"configuration state of {fqdn}"),
             "last_error": error,
+            "last_error_code": error_code,
         }
         if subscription_version is not None:
             values["subscription_version"] = subscription_version
@@ -197,5 +202,6 @@ class WsusConfiguration:
             ConfigState(row.state),
             read_time(row.state_time),  # type: ignore[arg-type]  # NOT NULL
             row.last_error,
+            row.last_error_code,
             row.subscription_version,
         )

@@ -10,10 +10,9 @@ import os
 import traceback
 from dataclasses import dataclass
 
-GENERIC_ERROR = 0x80131500
-"""What a .NET exception carries when nothing more precise is known (COR_E_EXCEPTION)."""
-CANNOT_CONNECT = 0x80072EFD
-"""WinHTTP's 'cannot connect' (ERROR_WINHTTP_CANNOT_CONNECT), for an unreachable server."""
+from updatesync.updateserver.failures import GENERIC_ERROR, Failure
+
+__all__ = ["GENERIC_ERROR", "SiteSyncResult", "SyncFailure", "origin"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +32,11 @@ class SyncFailure(Exception):
         super().__init__(message)
         self.source = source
         self.last_error = last_error
+
+    @classmethod
+    def of(cls, failure: Failure) -> SyncFailure:
+        """The failure as ConfigMgr writes it (`updateserver.failures`)."""
+        return cls(failure.message, failure.source, failure.hresult)
 
 
 def origin(exc: BaseException) -> str:

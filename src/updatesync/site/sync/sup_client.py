@@ -18,6 +18,8 @@ from typing import Any
 
 import httpx
 
+from updatesync.updateserver.failures import Failure, admin_failure
+
 PREFETCH = 2
 """Pages of updates read ahead of the one being written."""
 
@@ -27,20 +29,37 @@ seconds or None)."""
 
 
 class UpdateServerUnavailable(Exception):
-    """The update server did not answer, or answered something that is not its API."""
+    """The update server did not answer (`error`: the network error), or answered an HTTP
+    error (`status`) or something that is not its API."""
 
-    def __init__(self, url: str, cause: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        cause: str,
+        *,
+        error: BaseException | None = None,
+        status: int | None = None,
+    ) -> None:
         self.url = url
         self.cause = cause
+        self.error = error
+        self.status = status
         super().__init__(f"update server {url}: {cause}")
+
+    @property
+    def failure(self) -> Failure:
+        """As WSyncMgr writes it."""
+        return admin_failure(self.error, self.url, self.status)
 
 
 class UpdateServerSyncFailed(Exception):
-    """The update server ran the sync, and it failed; `error` is its own account."""
+    """The update server ran the sync, and it failed; `error` is its own account for people,
+    `failure` the same as ConfigMgr writes it (None from an update server that gives none)."""
 
-    def __init__(self, url: str, error: str) -> None:
+    def __init__(self, url: str, error: str, failure: Failure | None = None) -> None:
         self.url = url
         self.error = error
+        self.failure = failure
         super().__init__(f"the sync of update server {url} failed: {error}")
 
 
@@ -110,17 +129,21 @@ class UpdateServerApi:
         try:
             answer = send()
         except httpx.HTTPError as exc:
-            raise UpdateServerUnavailable(self.base_url, f"{path}: {exc}") from exc
+            raise UpdateServerUnavailable(self.base_url, f"{path}: {exc}", error=exc) from exc
         try:
             body = answer.json()
         except ValueError:
             raise UpdateServerUnavailable(
-                self.base_url, f"{path} answered HTTP {answer.status_code} without JSON"
+                self.base_url,
+                f"{path} answered HTTP {answer.status_code} without JSON",
+                status=answer.status_code,
             ) from None
         if answer.status_code >= 400 and answer.status_code != 409:
             message = body.get("error") if isinstance(body, dict) else None
             raise UpdateServerUnavailable(
-                self.base_url, f"{path} answered HTTP {answer.status_code}: {message or body}"
+                self.base_url,
+                f"{path} answered HTTP {answer.status_code}: {message or body}",
+                status=answer.status_code,
             )
         return body
 
@@ -145,7 +168,7 @@ class UpdateServerApi:
         try:
             answer = self._http.put(path, json=body)
         except httpx.HTTPError as exc:
-            raise UpdateServerUnavailable(self.base_url, f"{path}: {exc}") from exc
+            raise UpdateServerUnavailable(self.base_url, f"{path}: {exc}", error=exc) from exc
         if answer.status_code == 422:
             try:
                 reason = answer.json().get("error")
@@ -191,7 +214,9 @@ class UpdateServerApi:
         if progress is not None and state["phase"]:
             progress(state["phase"], state["phase_done"], state["phase_total"], None)
         if state["last_error"]:
-            raise UpdateServerSyncFailed(self.base_url, state["last_error"])
+            raise UpdateServerSyncFailed(
+                self.base_url, state["last_error"], Failure.from_json(state.get("last_failure"))
+            )
         return SyncOutcome(state["last_result"] or {})
 
     def changed_updates(

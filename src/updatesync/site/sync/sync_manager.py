@@ -43,12 +43,7 @@ from updatesync.site.database.models import (
     SoftwareUpdatePoint,
 )
 from updatesync.site.database.site_db import SiteDatabase
-from updatesync.site.sync.outcome import (
-    CANNOT_CONNECT,
-    GENERIC_ERROR,
-    SiteSyncResult,
-    SyncFailure,
-)
+from updatesync.site.sync.outcome import GENERIC_ERROR, SiteSyncResult, SyncFailure
 from updatesync.site.sync.progress import ReplicaProgress, WsusProgress, format_sync_time
 from updatesync.site.sync.report import SyncReport
 from updatesync.site.sync.sup_client import (
@@ -56,6 +51,7 @@ from updatesync.site.sync.sup_client import (
     UpdateServerSyncFailed,
     UpdateServerUnavailable,
 )
+from updatesync.updateserver.failures import SYNC_WSUS
 from updatesync.vocabulary import (
     IN_PROGRESS_STATES,
     NOT_CONFIGURED,
@@ -271,9 +267,13 @@ class SyncManager:
         return SiteSyncResult(True, version, wsus_items, cis_changed, time.monotonic() - started)
 
     def _check_configured(self, sup: SoftwareUpdatePoint) -> None:
-        """A SUP the WSUS configuration manager has not configured is not synced."""
-        if self.configuration is not None and not self.configuration.ensure_configured(sup):
-            raise SyncFailure(NOT_CONFIGURED, NOT_CONFIGURED_SOURCE, GENERIC_ERROR)
+        """A SUP the WSUS configuration manager has not configured is not synced; `LE=` is
+        the HRESULT of its failed configuration where one is known (why: WCM.log)."""
+        if self.configuration is None or self.configuration.ensure_configured(sup):
+            return
+        state = self.db.wsus.state(sup.fqdn)
+        code = state.last_error_code if state is not None else None
+        raise SyncFailure(NOT_CONFIGURED, NOT_CONFIGURED_SOURCE, code or GENERIC_ERROR)
 
     def _trigger_lines(self, trigger: str) -> tuple[str, ...]:
         if trigger in TRIGGER_LINES:
@@ -335,11 +335,11 @@ class SyncManager:
                 replica=replica,
             )
         except UpdateServerUnavailable as exc:
-            raise SyncFailure(exc.cause, f"UpdateServer {exc.url}", CANNOT_CONNECT) from exc
+            raise SyncFailure.of(exc.failure) from exc
         except UpdateServerSyncFailed as exc:
-            raise SyncFailure(
-                exc.error, f"UpdateServer {exc.url}.Synchronize", GENERIC_ERROR
-            ) from exc
+            if exc.failure is None:  # an update server that reports none: its own words
+                raise SyncFailure(exc.error, SYNC_WSUS, GENERIC_ERROR) from exc
+            raise SyncFailure.of(exc.failure) from exc
         reporter.finish()
         return outcome
 
@@ -466,7 +466,7 @@ class SyncManager:
                     )
                 fault_point("site-database-commit")  # a test hook, off unless set
         except UpdateServerUnavailable as exc:
-            raise SyncFailure(exc.cause, f"UpdateServer {exc.url}", CANNOT_CONNECT) from exc
+            raise SyncFailure.of(exc.failure) from exc
         self.log.info(f"Done synchronizing SMS with WSUS Server {sup.fqdn}")
         version = content.change.content_version
         if content.change.changed:

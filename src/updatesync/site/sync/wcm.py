@@ -49,6 +49,7 @@ from updatesync.site.sync.sup_client import (
     UpdateServerApi,
     UpdateServerUnavailable,
 )
+from updatesync.updateserver.failures import GENERIC_ERROR
 
 _log = logging.getLogger(__name__)
 
@@ -306,13 +307,12 @@ class WsusConfigurationManager:
                     subscription.products, subscription.classifications, subscription.languages
                 )
         except ConfigurationRefused as exc:
-            return self._failed(sup, f"Failed to set Subscriptions on WSUS Server. {exc.error}")
-        except UpdateServerUnavailable as exc:
             return self._failed(
-                sup,
-                f"Failed to connect to WSUS server: {sup.fqdn.upper()}, port: {sup.port}. "
-                f"{exc.cause}",
+                sup, f"Failed to set Subscriptions on WSUS Server. {exc.error}", GENERIC_ERROR
             )
+        except UpdateServerUnavailable as exc:
+            failure = exc.failure
+            return self._failed(sup, f"{failure.kind}: {failure.message}", failure.hresult)
         self.log.info(f"Subscribed Update Categories {_categories_xml(subscription, applied)}")
         languages = ", ".join(subscription.languages) or "all"
         self.log.info(f"Subscribed Update Languages {languages}")
@@ -341,9 +341,15 @@ class WsusConfigurationManager:
                 "hierarchy file it is started with)"
             )
 
-    def _failed(self, sup: SoftwareUpdatePoint, error: str) -> bool:
+    def _failed(self, sup: SoftwareUpdatePoint, error: str, code: int) -> bool:
         self.log.error(error)
-        self._set_state(sup, ConfigState.WSUS_CONFIG_FAILED, error=error)
+        self.log.info(
+            f"Setting new configuration state to {int(ConfigState.WSUS_CONFIG_FAILED)} "
+            f"({ConfigState.WSUS_CONFIG_FAILED.name})"
+        )
+        self.db.wsus.record_state(
+            sup.fqdn, ConfigState.WSUS_CONFIG_FAILED, error=error, error_code=code
+        )
         return False
 
     def _set_state(

@@ -77,6 +77,7 @@ from updatesync.config.memory import tune_gc, tune_malloc
 from updatesync.logs.softwaredistribution import SoftwareDistributionLog
 from updatesync.metadata.errors import MetadataError
 from updatesync.updateserver.errors import UpdateServerError
+from updatesync.updateserver.failures import sync_failure
 from updatesync.updateserver.importer import ImportResult, write_history
 from updatesync.updateserver.peers import (
     UpstreamState,
@@ -189,7 +190,8 @@ class _Run:
             error = str(exc) or type(exc).__name__
             self._history(started, clock, before, after, error=error)
             if log is not None:
-                log.sync_failed(f"sync from {ctx.url}: {error}", exc=exc)
+                failure = sync_failure(exc)
+                log.sync_failed(failure.message, error=f"{failure.kind}: {failure.message}")
             if not isinstance(exc, _EXPECTED):
                 raise
             raise SyncFailed(

@@ -7,7 +7,7 @@
   WSUS configuration manager;
 - `wsus_configuration`: per software update point, the configuration manager's state
   (WSUS_CONFIG_NONE .. WSUS_CONFIG_SUBSCRIPTION_PENDING, 0..4), when it was set, the error of
-  a failed configuration, and the subscription version last applied.
+  a failed configuration (text and HRESULT), and the subscription version last applied.
 
 Revision ID: 0005
 Revises: 0004
@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("state", sa.Integer, nullable=False),
         sa.Column("state_time", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_error", sa.Text),
+        sa.Column("last_error_code", sa.BigInteger),
         sa.Column("subscription_version", sa.Integer),
         sa.PrimaryKeyConstraint("site_code", "wsus_server_name", name="pk_wsus_configuration"),
     )
