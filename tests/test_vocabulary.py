@@ -32,8 +32,8 @@ def test_catalogue_has_the_spec_texts_and_severities() -> None:
             "WSUS Synchronization in progress. Current phase: "
             "Synchronizing Internet facing WSUS Server.",
         ),
-        6707: ("W", "Content of WSUS Server %1 is out of sync with upstream server %2"),
-        6708: ("W", "WSUS synchronization complete, with pending license terms downloads"),
+        6707: ("W", "Content of WSUS Server %1 is out of sync with upstream server %2."),
+        6708: ("W", "WSUS synchronization complete, with pending license terms downloads."),
     }
     assert {k: (d.severity.value, d.text) for k, d in CATALOGUE.items()} == expected
     assert frozenset({6701, 6704, 6705, 6706}) == IN_PROGRESS_STATES

@@ -108,18 +108,19 @@ CATALOGUE: dict[int, MessageDefinition] = {
         MessageDefinition(
             CONTENT_OUT_OF_SYNC,
             MessageSeverity.WARNING,
-            "Content of WSUS Server %1 is out of sync with upstream server %2",
+            "Content of WSUS Server %1 is out of sync with upstream server %2.",
         ),
         MessageDefinition(
             SYNC_DONE_PENDING_LICENSES,
             MessageSeverity.WARNING,
-            "WSUS synchronization complete, with pending license terms downloads",
+            "WSUS synchronization complete, with pending license terms downloads.",
         ),
     )
 }
-"""The sync manager's messages. Texts and the severities of 6701..6706 are SPEC's; SPEC does
-not give the severity of 6707 and 6708, which are warnings here (the sync did not fail, but
-something needs the administrator)."""
+"""The sync manager's messages. Texts as the status message list gives them (6707 and 6708
+with their final dots; SPEC drops them), the severities of 6701..6706 SPEC's; no source gives
+the severity of 6707 and 6708, which are warnings here (the sync did not fail, but something
+needs the administrator). docs/log-ledger.md has the sources."""
 
 IN_PROGRESS_STATES = frozenset({SYNC_STARTED, SYNC_WSUS_SERVER, SYNC_SITE_DATABASE, SYNC_REPLICA})
 """Values of LastSyncState that mean "a sync is running" (SPEC section 5)."""

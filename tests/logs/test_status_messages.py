@@ -132,7 +132,7 @@ def test_insertion_strings_fill_the_placeholders_of_6707() -> None:
     assert msg.severity is MessageSeverity.WARNING
     assert describe(msg) == (
         "Content of WSUS Server PS1SITE.CONTOSO.COM is out of sync with upstream server "
-        "CS1SITE.CONTOSO.COM"
+        "CS1SITE.CONTOSO.COM."
     )
     assert len(msg.strings) == 10
 

@@ -67,7 +67,7 @@ def _from_message(message_id: int | None, at: datetime | None) -> Shown:
         return Shown("done", "done (6702)", at)
     if message_id == SYNC_FAILED:
         return Shown("failed", "failed (6703)", at)
-    return Shown("done", f"{message_text(message_id)} ({message_id})", at)
+    return Shown("done", f"{message_text(message_id).rstrip('.')} ({message_id})", at)
 
 
 def site_state(snapshot: SiteSnapshot, parent: SiteSnapshot | None) -> Shown:
