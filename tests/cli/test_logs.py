@@ -1,6 +1,7 @@
 """Tests of `updatesync logs track` (`updatesync.cli.logs`) through the top-level `updatesync`
 app, on a small WSyncMgr.log written here in CMTrace form with the real wording: a failed run
-shown as text and as JSON, a log with no run, and paths that hold no log."""
+shown as text and as JSON (exit status 1 for it, 0 with `--no-fail` or once a later run of the
+site succeeded), a log with no run, and paths that hold no log."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def _write_log(path: Path, lines: list[tuple[str, str, int]]) -> Path:
 def test_track_a_failed_run_as_text(tmp_path: Path) -> None:
     log = _write_log(tmp_path / "WSyncMgr.log", _FAILED_RUN)
     result = CliRunner().invoke(app, ["logs", "track", str(log)])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # the site's latest run failed
     out = result.output
     assert "cs1site.contoso.com (log WSyncMgr.log) · local request · failed" in out
     # the log's local times (bias +480) are shown in UTC
@@ -55,13 +56,17 @@ def test_track_a_failed_run_as_text(tmp_path: Path) -> None:
     assert f"error: {_MESSAGE}" in out
     assert "source: getSiteUpdateSource" in out
     assert "next retry: 2024-03-12 18:00:08.000 UTC (60 minutes after the failure)" in out
+    reported = CliRunner().invoke(app, ["logs", "track", str(log), "--no-fail"])
+    assert reported.exit_code == 0, reported.output
+    assert reported.output == out
 
 
 def test_track_a_failed_run_as_json(tmp_path: Path) -> None:
     log = _write_log(tmp_path / "CS1" / "logs" / "WSyncMgr.log", _FAILED_RUN)
-    result = CliRunner().invoke(app, ["logs", "track", str(tmp_path), "--json"])
+    result = CliRunner().invoke(app, ["logs", "track", str(tmp_path), "--json", "--no-fail"])
     assert result.exit_code == 0, result.output
     [run] = json.loads(result.output)
+    assert run["kind"] == "sync"
     assert run["result"] == "failed"
     assert run["trigger"] == "local"
     assert run["server"] == "cs1site.contoso.com"
@@ -103,7 +108,7 @@ def test_track_a_folder_of_other_files_names_the_logs_it_looks_for(tmp_path: Pat
     result = CliRunner().invoke(app, ["logs", "track", str(tmp_path)])
     assert result.exit_code == 1
     text = " ".join(result.output.split())
-    assert "no WSyncMgr, SMSDBMON, SMSProv or SoftwareDistribution log" in text
+    assert "no WSyncMgr, WCM, SMSDBMON, SMSProv or SoftwareDistribution log" in text
     assert "Traceback" not in result.output
 
 
@@ -120,6 +125,36 @@ def test_track_names_a_run_on_the_retry_schedule_in_words(tmp_path: Path) -> Non
     ]
     log = _write_log(tmp_path / "WSyncMgr.log", [*_FAILED_RUN, *retry])
     result = CliRunner().invoke(app, ["logs", "track", str(log)])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 0, result.output  # the latest run is the retry, still running
     assert " · retry schedule · " in result.output
     assert " · retry · " not in result.output
+
+
+def test_the_exit_status_follows_the_latest_run_of_each_site(tmp_path: Path) -> None:
+    """A failure followed by a successful retry exits 0; a second site whose latest run
+    failed makes it 1 again; `--help` says so and names `--no-fail`."""
+    retry = [
+        ("10:00:01", "Wakeup for a polling cycle", 1),
+        ("10:00:02", "Starting Sync", 1),
+        ("10:00:03", "Performing sync on retry schedule", 1),
+        ("10:00:04", "Sync succeeded. Setting sync alert to canceled state on site CS1", 1),
+    ]
+    _write_log(tmp_path / "CS1" / "WSyncMgr.log", [*_FAILED_RUN, *retry])
+    runner = CliRunner()
+    result = runner.invoke(app, ["logs", "track", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    assert [(r["trigger"], r["result"]) for r in json.loads(result.output)] == [
+        ("local", "failed"),
+        ("retry", "success"),
+    ]
+    _write_log(tmp_path / "PS1" / "WSyncMgr.log", _FAILED_RUN)
+    result = runner.invoke(app, ["logs", "track", str(tmp_path), "--json"])
+    assert result.exit_code == 1, result.output
+    assert [(r["site"], r["result"]) for r in json.loads(result.output)] == [
+        ("CS1", "failed"),
+        ("PS1", "failed"),
+        ("CS1", "success"),
+    ]
+    assert runner.invoke(app, ["logs", "track", str(tmp_path), "--no-fail"]).exit_code == 0
+    shown = " ".join(runner.invoke(app, ["logs", "track", "--help"]).output.split())
+    assert "--no-fail" in shown and "Exits 1 when the latest sync run" in shown

@@ -513,3 +513,87 @@ def test_a_log_and_its_rolled_over_lo_are_read_as_one(console: Console, fixtures
     assert shown["children"] == "PS1, PS2"
     assert shown["log"] == "CS1-WSyncMgr.log"
     assert tree.xpath("//tr[@data-file]/@data-file") == ["CS1-WSyncMgr.log (with its .lo_)"]
+
+
+# -- WCM.log ---------------------------------------------------------------------------------
+
+WCM_FAILED = (
+    # MS-TSSYNC (reference 1.7), copied from CMTrace with its component
+    "System.Net.WebException: The request failed with HTTP status 407\t"
+    "SMS_WSUS_CONFIGURATION_MANAGER\r\n"
+)
+WSYNC_NOT_CONFIGURED = (
+    # MS-TSSYNC (reference 2.5), with the double dot of real copies
+    "Sync failed: WSUS server not configured. Please refer to WCM.log for configuration error "
+    "details.. Source: CWSyncMgr::DoSync\tSMS_WSUS_SYNC_MANAGER\r\n"
+    "Sync failed. Will retry in 60 minutes\tSMS_WSUS_SYNC_MANAGER\r\n"
+)
+WCM_SUCCESS = "".join(
+    # MS-WCM (reference 1.2)
+    f"{line}\tSMS_WSUS_CONFIGURATION_MANAGER\r\n"
+    for line in (
+        "File notification triggered WCM Inbox.",
+        "Setting new configuration state to 4 (WSUS_CONFIG_SUBSCRIPTION_PENDING)",
+        "Attempting connection to WSUS server: CE1SITE.CONTOSO.COM, port: 8530, useSSL: False",
+        "Successfully connected to server: CE1SITE.CONTOSO.COM, port: 8530, useSSL: False",
+        'Subscribed Update Categories <?xml version="1.0" ?>~~<Categories>~~ <Category Id="'
+        'Product:a105a108-7c9b-4518-bbbe- 73f0fe30012b"><![CDATA[Windows Server 2012]]>'
+        "</Category>~~ ... ~~</Categories>",
+        "Configuration successful. Will wait for 1 minute for any subscription or proxy changes",
+        "Setting new configuration state to 2 (WSUS_CONFIG_SUCCESS)",
+    )
+)
+
+
+def test_wcm_logs_give_configuration_cards_and_the_cause_of_a_sync_failure(
+    console: Console, tmp_path: Path
+) -> None:
+    """A WCM.log's configuration runs get cards of their own; a `WSUS server not configured`
+    sync failure names the failed configuration run behind it; a WCM.log in a .zip is read."""
+    files: Files = [
+        ("logs", ("CHQ-WCM.rendered.txt", WCM_FAILED.encode(), "text/plain")),
+        ("logs", ("CHQ-WSyncMgr.rendered.txt", WSYNC_NOT_CONFIGURED.encode(), "text/plain")),
+    ]
+    answer = upload(console.url, files)
+    assert answer.status_code == 200, answer.text
+    tree = tree_of(answer)
+    assert warnings(tree) == []
+    assert text(tree.xpath("//p[@data-summary]")[0]) == (
+        "1 sync run and 1 configuration run in 2 logs: 2 failed"
+    )
+    [configuration] = tree.xpath("//article[@data-kind='configuration']")
+    assert (configuration.get("data-site"), configuration.get("data-result")) == ("CHQ", "failed")
+    assert "WSUS configuration" in text(configuration.xpath(".//h2")[0])
+    assert facts(configuration)["error"] == (
+        "System.Net.WebException: The request failed with HTTP status 407"
+    )
+    [sync] = [c for c in cards(tree) if c.get("data-kind") != "configuration"]
+    assert facts(sync)["cause"] == (
+        "Cause: WCM.log: the WSUS configuration failed: "
+        "System.Net.WebException: The request failed with HTTP status 407"
+    )
+    rows = {r.get("data-file"): [text(td) for td in r.xpath("./td")] for r in tree.xpath("//tr")}
+    assert rows["CHQ-WCM.rendered.txt"][1:] == [
+        "WCM.log",
+        "copied from CMTrace",
+        "CHQ",
+        "—",
+        "1",
+        "1 configuration run",
+    ]
+
+    (tmp_path / "CE1" / "logs").mkdir(parents=True)
+    (tmp_path / "CE1" / "logs" / "WCM.log").write_text(WCM_SUCCESS, encoding="utf-8")
+    data = zipped(tmp_path)
+    answer = upload(console.url, [("logs", ("site-logs.zip", data, "application/zip"))])
+    assert answer.status_code == 200, answer.text
+    [card] = tree_of(answer).xpath("//article[@data-kind='configuration']")
+    shown = facts(card)
+    assert (card.get("data-site"), card.get("data-result")) == ("CE1", "success")
+    assert shown["trigger"] == "file notification (WSUSMgr.box)"
+    assert shown["config-state"] == "2 (WSUS_CONFIG_SUCCESS)"
+    assert shown["servers"] == "ce1site.contoso.com:8530 (no SSL)"
+    assert shown["subscriptions"] == "Windows Server 2012"
+    assert shown["log"] == "site-logs.zip: CE1/logs/WCM.log"
+    assert "not a log the tracker reads" not in answer.text
+    assert no_scratch_left(console)

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from updatesync.cli.logs import logs_app
 from updatesync.config import load_hierarchy
 from updatesync.demo import example_hierarchy, run_demo
-from updatesync.logs.tracker import track_paths
+from updatesync.logs.tracker import ConfigurationRun, SyncRun, track_paths
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.vocabulary import SYNC_DONE, SYNC_FAILED, SYNC_STARTED
 
@@ -114,7 +114,7 @@ def test_real_failures_name_cause_code_and_retry(fixtures_dir: Path) -> None:
     assert timeout.ended is None and timeout.next_retry is None  # no time in those two lines
 
     result = CliRunner().invoke(logs_app, ["track", str(fixtures_dir / PATCHMYPC), "--json"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # the latest run of CHQ (and of the excerpt) failed
     first = json.loads(result.output)[0]
     assert first["error"] == {
         "source": "Microsoft.UpdateServices.Administration.AdminProxy.CreateUpdateServer",
@@ -122,7 +122,9 @@ def test_real_failures_name_cause_code_and_retry(fixtures_dir: Path) -> None:
         "code": "0x8013150a",
     }
     assert first["next_retry"] == "2024-08-02T21:54:26.571Z"
-    text = CliRunner().invoke(logs_app, ["track", str(fixtures_dir / PATCHMYPC)]).output
+    shown = CliRunner().invoke(logs_app, ["track", str(fixtures_dir / PATCHMYPC), "--no-fail"])
+    assert shown.exit_code == 0, shown.output
+    text = shown.output
     assert "error: Request for principal permission failed (0x8013150a)" in text
     assert "next retry: 2024-08-02 21:54:26.571 UTC (60 minutes after the failure)" in text
     assert "error: The operation has timed out" in text
@@ -150,11 +152,26 @@ def test_demo_logs_give_the_runs_the_site_databases_record(tmp_path: Path) -> No
     assert ok, out.getvalue()
     root = tmp_path / "hierarchy"
     hierarchy = load_hierarchy(example_hierarchy())
-    runs = track_paths([root])
-    assert {r.result for r in runs} == {"success"}
+    everything = track_paths([root])
+    assert {r.result for r in everything} == {"success"}
+    runs = [r for r in everything if isinstance(r, SyncRun)]
     for site in hierarchy.walk():
         code = site.code
         mine = [r for r in runs if r.site == code]
+        # WCM.log: the site's configuration runs, the first before its first sync, each
+        # connected to the site's SUPs and, once it set the subscription, naming it
+        configured = [r for r in everything if isinstance(r, ConfigurationRun) and r.site == code]
+        assert configured and configured[0].trigger == "start", code
+        assert configured[0].state_name == "WSUS_CONFIG_SUCCESS", code
+        assert {s.server for s in configured[0].servers} == {s.fqdn.lower() for s in site.sups}
+        assert all(s.connected for s in configured[0].servers), code
+        set_once = [r for r in configured if r.subscriptions]
+        assert set_once and {c["kind"] for c in set_once[0].subscriptions or []} == {
+            "Product",
+            "UpdateClassification",
+        }, code
+        assert mine and configured[0].first_time is not None and mine[0].started is not None
+        assert configured[0].first_time <= mine[0].started, code
         with SiteDatabase.open(root / code) as db:
             messages = list(reversed(db.messages.find(site_code=code)))
             version = db.content.version()

@@ -206,6 +206,7 @@ def test_run_text() -> None:
     run.retry_after_minutes = 60
     text = run.to_json()
     assert list(text) == [
+        "kind",
         "site",
         "server",
         "trigger",
@@ -227,8 +228,12 @@ def test_run_text() -> None:
         "next_retry",
         "last_activity",
         "warnings",
+        "update_failures",
+        "configuration_failure",
         "log",
     ]
+    assert text["kind"] == "sync"
+    assert text["update_failures"] == [] and text["configuration_failure"] is None
     assert text["started"] == "2014-01-16T18:53:52.608Z"
     assert text["ended"] == "2014-01-16T18:57:46.304Z"
     assert text["duration_s"] == 233.696

@@ -113,10 +113,23 @@ FAILURES = [
         "Failed to send the sync notification to child site(s) PS1, PS2: disk full",
         "notify_failed",
     ),
+    # MS-DOTNET (a real 2019 log): one update the site database refused
+    (
+        "Failed to sync update 7155376c-87e9-4f55-80f1-0d7c64eb8b5d. Error: Failed to save "
+        "update 9f6cfa34-72f4-4fe6-9131-5fb03d1af361. CCISource error: -1. Source: Microsoft."
+        "SystemsManagementServer.SoftwareUpdatesManagement.UpdatesManager.UpdatesManagerClass."
+        "DefineUpdate",
+        "update_failed",
+    ),
+    # MSQA-CIDOC: after repeated update failures
+    ("Too many consecutive failures. Aborting sync.", "aborted"),
+    # PMPC-PERM: pasted with CMTrace's column header glued to it
+    (f"MessageSync failed: {PERMISSION}", "failed"),
 ]
 
 WAKEUPS = [
     ("Wakeup for scheduled regular sync", "hint_schedule"),
+    ("Wakeup for a polling cycle", "hint_retry"),
     ("Found full sync request file", "hint_full"),
     ("Full sync requested", "hint_full"),
     (r"Found sync request file E:\ConfigMgr\inboxes\WSyncMgr.box\FULL.SYN", "hint_full"),
@@ -163,12 +176,35 @@ def test_every_kind_is_named_once_and_the_hints_are_kinds() -> None:
         "hint_full",
         "hint_local",
         "hint_parent",
+        "hint_retry",
         "hint_schedule",
         "hint_wakeup",
     ]
 
 
 # -- the parts of a line --------------------------------------------------------------------
+
+
+def test_an_update_failure_gives_the_update_its_message_and_source() -> None:
+    line = (
+        "Failed to sync update 7155376c-87e9-4f55-80f1-0d7c64eb8b5d. Error: Failed to save "
+        "update 9f6cfa34-72f4-4fe6-9131-5fb03d1af361. CCISource error: -1. Source: Microsoft."
+        "SystemsManagementServer.SoftwareUpdatesManagement.UpdatesManager.UpdatesManagerClass."
+        "DefineUpdate"
+    )
+    found = parts(line)
+    assert found["update"] == "7155376c-87e9-4f55-80f1-0d7c64eb8b5d"
+    assert split_failure(found["rest"] or "") == (
+        "Failed to save update 9f6cfa34-72f4-4fe6-9131-5fb03d1af361. CCISource error: -1",
+        "Microsoft.SystemsManagementServer.SoftwareUpdatesManagement.UpdatesManager."
+        "UpdatesManagerClass.DefineUpdate",
+    )
+
+
+def test_a_pasted_bom_and_column_header_are_looked_past() -> None:
+    assert parts(f"MessageSync failed: {PERMISSION}")["rest"] == PERMISSION
+    assert kind_of("?Wakeup by inbox drop") == "hint_wakeup"
+    assert kind_of("Message") is None
 
 
 def test_servers_are_taken_without_the_dots() -> None:

@@ -23,6 +23,8 @@ from upstream import stand_in_upstream
 
 from updatesync.cli import app
 from updatesync.config import Hierarchy, load_hierarchy
+from updatesync.logs.runs import SyncRun
+from updatesync.logs.tracker import track_paths
 from updatesync.metadata.generator import generate_catalog
 from updatesync.roles import (
     ConsoleRole,
@@ -193,6 +195,12 @@ def test_a_site_refuses_an_impostor_sup(tmp_path: Path, upstream: str) -> None:
         wcm = (site.log_dir / "WCM.log").read_text(encoding="utf-8")
         assert f"System.Net.WebException: The underlying connection was closed: {trust}" in wcm
         assert "Setting new configuration state to 3 (WSUS_CONFIG_FAILED)" in wcm
+        # the log tracker links the sync's failure to the configuration failure behind it
+        runs = track_paths([site.log_dir])
+        [sync] = [r for r in runs if isinstance(r, SyncRun)]
+        assert sync.site == "CS1" and sync.configuration_failure is not None
+        cause = sync.configuration_failure["error"]["message"]
+        assert "CERTIFICATE_VERIFY_FAILED" in cause
 
 
 def test_a_certificate_for_another_host_name_is_refused(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """How `updatesync logs track` shows a sync run: a header and a table of its phases
-(`render_run`), or one line (`one_line`, for `--follow`). Every text read from a log is
-escaped before Rich reads the markup around it."""
+(`render_run`), or one line (`one_line`, for `--follow`); and a configuration run of WCM.log
+(`render_configuration`, `one_line_configuration`). `render_any` and `one_line_any` take
+either. Every text read from a log is escaped before Rich reads the markup around it."""
 
 from __future__ import annotations
 
@@ -12,11 +13,27 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from updatesync.logs.runs import FAILED, RUNNING, STUCK, SUCCESS, Phase, SyncRun
+from updatesync.logs.configuration import ConfigurationRun
+from updatesync.logs.runs import (
+    FAILED,
+    RUNNING,
+    STUCK,
+    SUCCESS,
+    UNKNOWN,
+    Phase,
+    SyncError,
+    SyncRun,
+)
 from updatesync.vocabulary import RUN_PHASES
 
 PHASE_LABELS = {name: phase.table_label for name, phase in RUN_PHASES.items() if phase.table_label}
-RESULT_STYLES = {SUCCESS: "green", FAILED: "bold red", RUNNING: "cyan", STUCK: "bold yellow"}
+RESULT_STYLES = {
+    SUCCESS: "green",
+    FAILED: "bold red",
+    RUNNING: "cyan",
+    STUCK: "bold yellow",
+    UNKNOWN: "yellow",
+}
 
 
 # --- text ----------------------------------------------------------------------------------
@@ -54,7 +71,7 @@ def _items(phase: Phase) -> str:
     return f"{phase.items_done}/{phase.items_total}"
 
 
-def _result(run: SyncRun) -> str:
+def _result(run: SyncRun | ConfigurationRun) -> str:
     return f"[{RESULT_STYLES.get(run.result, 'white')}]{run.result}[/]"
 
 
@@ -131,13 +148,22 @@ def render_run(run: SyncRun, out: Console) -> None:
                 highlight=False,
             )
     if run.error is not None:
-        error = run.error
-        text = error.message or "(no message)"
-        if error.code is not None:
-            text += f" (0x{error.code:08x})"
-        out.print(f"  [red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
-        if error.source:
-            out.print(f"  source: {escape(error.source)}", highlight=False, soft_wrap=True)
+        _print_error(run.error, out)
+    cause = run.configuration_failure
+    if cause is not None:
+        when = cause["ended"] or cause["started"]
+        said = (cause["error"] or {}).get("message") or cause["state_name"] or "no error line"
+        out.print(
+            f"  [red]cause:[/] the WSUS configuration run of {escape(when or 'unknown time')}"
+            f" failed: {escape(said)} ({escape(Path(cause['log'] or '?').name)})",
+            highlight=False,
+            soft_wrap=True,
+        )
+    for failure in run.update_failures:
+        text = f"{failure.update_id}: {failure.message or '(no message)'}"
+        if failure.source:
+            text += f" (source: {failure.source})"
+        out.print(f"  [red]update failed:[/] {escape(text)}", highlight=False, soft_wrap=True)
     if run.retry_after_minutes is not None:
         when = run.next_retry
         at = f"{_when(when)} UTC" if when is not None else "time unknown"
@@ -155,6 +181,15 @@ def render_run(run: SyncRun, out: Console) -> None:
         )
     for warning in run.warnings:
         out.print(f"  [yellow]warning:[/] {escape(warning)}", highlight=False)
+
+
+def _print_error(error: SyncError, out: Console) -> None:
+    text = error.message or "(no message)"
+    if error.code is not None:
+        text += f" (0x{error.code:08x})"
+    out.print(f"  [red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
+    if error.source:
+        out.print(f"  source: {escape(error.source)}", highlight=False, soft_wrap=True)
 
 
 def _short_host(server: str | None) -> str:
@@ -182,4 +217,101 @@ def one_line(run: SyncRun) -> str:
         parts.append(f"error: {run.error.message}")
     if run.result in (RUNNING, STUCK) and run.last_activity is not None:
         parts.append(f"last: {run.last_activity.message}")
+    return " · ".join(parts)
+
+
+def one_line_any(run: SyncRun | ConfigurationRun) -> str:
+    if isinstance(run, ConfigurationRun):
+        return one_line_configuration(run)
+    return one_line(run)
+
+
+def render_any(run: SyncRun | ConfigurationRun, out: Console) -> None:
+    if isinstance(run, ConfigurationRun):
+        render_configuration(run, out)
+    else:
+        render_run(run, out)
+
+
+# --- configuration runs (WCM.log) --------------------------------------------------------
+
+
+def _state(run: ConfigurationRun) -> str | None:
+    if run.state is None:
+        return None
+    return f"state {run.state}" + (f" ({run.state_name})" if run.state_name else "")
+
+
+def _subscribed(run: ConfigurationRun) -> str | None:
+    """`subscribed: 2 products (A, B); 1 classification (C)`: three titles a kind at most."""
+    if run.subscriptions is None:
+        return None
+    kinds: dict[str, list[str]] = {}
+    for category in run.subscriptions:
+        kind = {"Product": "product", "UpdateClassification": "classification"}.get(
+            category["kind"] or "", "category"
+        )
+        kinds.setdefault(kind, []).append(category["title"] or category["id"] or "?")
+    parts = []
+    for kind, titles in kinds.items():
+        shown = ", ".join(titles[:3]) + (f" and {len(titles) - 3} more" if len(titles) > 3 else "")
+        parts.append(f"{len(titles)} {kind}{'' if len(titles) == 1 else 's'} ({shown})")
+    return "subscribed: " + ("; ".join(parts) or "no category in the log")
+
+
+def render_configuration(run: ConfigurationRun, out: Console) -> None:
+    """A configuration run: a header, its times, its state, servers, subscriptions, error."""
+    site = escape(run.site or "site ?")
+    server = escape(run.server or "server ?")
+    if run.site is None and run.log:
+        server += f" (log {escape(Path(run.log).name)})"
+    out.print(
+        f"[bold]{site}[/] {server} · WSUS configuration · {escape(run.trigger_text())} · "
+        f"{_result(run)}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if run.started is None and run.ended is None:
+        times = "  times not in the log"
+    elif run.started is None:
+        times = f"  ended {_when(run.ended)} UTC (start not in the log)"
+    else:
+        times = f"  {_when(run.started)} → {_short_day(run.ended, run.started)} UTC"
+    if run.duration_s is not None:
+        times += f" ({_span(run.duration_s)})"
+    out.print(times, highlight=False, soft_wrap=True)
+    facts = [f for f in (_state(run), _subscribed(run)) if f]
+    for connection in run.servers:
+        where = connection.server
+        if connection.port is not None:
+            where += f":{connection.port}"
+        if connection.ssl is not None:
+            where += " (SSL)" if connection.ssl else " (no SSL)"
+        facts.append(("connected to " if connection.connected else "could not connect to ") + where)
+    if run.languages is not None:
+        facts.append("languages: " + (", ".join(run.languages) or "none"))
+    for fact in facts:
+        out.print(f"  {escape(fact)}", highlight=False, soft_wrap=True)
+    for error in run.errors:
+        _print_error(error, out)
+    if run.wait_minutes is not None:
+        minutes = f"{run.wait_minutes} minute{'' if run.wait_minutes == 1 else 's'}"
+        out.print(f"  then waited for changes ({minutes})", highlight=False)
+
+
+def one_line_configuration(run: ConfigurationRun) -> str:
+    """A configuration run in one line, for `--follow`."""
+    parts = [
+        run.site or "?",
+        run.server or "?",
+        "WSUS configuration",
+        run.trigger_text(),
+        run.result,
+        f"{_when(run.started)} → {_short_day(run.ended, run.started)}",
+    ]
+    state = _state(run)
+    if state:
+        parts.append(state)
+    if run.error is not None and run.error.message:
+        parts.append(f"error: {run.error.message}")
     return " · ".join(parts)

@@ -5,8 +5,9 @@
 `track_paths`, with the reference time of stuck runs taken from the logs themselves), except
 that a file the tracker cannot read, or in which it finds no log entry, becomes a warning
 instead of stopping the whole. It returns plain data (`LogsReport`): the runs as the page
-shows them, what each file gave, and the warnings; nothing in it points into the scratch
-folder, which can go as soon as it returns.
+shows them (a sync run as `RunView`, a WCM.log configuration run as `ConfigurationView`),
+what each file gave, and the warnings; nothing in it points into the scratch folder, which
+can go as soon as it returns.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from updatesync.console.timeline import format_duration
 from updatesync.console.uploads import Stored
+from updatesync.logs.configuration import ConfigurationRun
 from updatesync.logs.rollover import rolled_path
 from updatesync.logs.runs import (
     FAILED,
@@ -33,8 +35,10 @@ from updatesync.logs.tracker import (
     SMSDBMON,
     SMSPROV,
     SOFTWAREDISTRIBUTION,
+    WCM,
     WSYNCMGR,
     ReadLog,
+    Run,
     assemble,
     find_logs,
     read_log,
@@ -47,6 +51,7 @@ from updatesync.vocabulary import (
     RUN_PHASES,
     SYNC_MANAGER_LOG,
     UPDATE_SERVER_LOG,
+    WSUS_CONFIGURATION_LOG,
 )
 
 LOG = logging.getLogger(__name__)
@@ -61,6 +66,7 @@ PHASES = {
 """A run phase's name → its label on the page and the status message that marks it."""
 KINDS = {
     WSYNCMGR: SYNC_MANAGER_LOG,
+    WCM: WSUS_CONFIGURATION_LOG,
     SMSDBMON: DATABASE_MONITOR_LOG,
     SMSPROV: PROVIDER_LOG,
     SOFTWAREDISTRIBUTION: UPDATE_SERVER_LOG,
@@ -69,6 +75,7 @@ FORMS = {
     "cmtrace": "CMTrace",
     "simple": "simple (site server)",
     "rendered": "copied from CMTrace",
+    "pasted": "pasted lines",
     "softwaredistribution": "update server",
 }
 
@@ -135,6 +142,26 @@ class RunView:
     axis: tuple[datetime, datetime] | None = None
     error_code: str | None = None
     next_retry: str | None = None
+    cause: str | None = None
+    """The failed configuration run behind a `WSUS server not configured` failure."""
+    kind: str = "sync"
+
+
+@dataclass(slots=True)
+class ConfigurationView:
+    """A WCM.log configuration run as the page shows it."""
+
+    run: ConfigurationRun
+    state: str
+    title: str
+    trigger: str
+    log: str
+    duration: str | None
+    config_state: str
+    servers: list[str]
+    subscriptions: str | None
+    errors: list[str]
+    kind: str = "configuration"
 
 
 @dataclass(slots=True)
@@ -151,7 +178,7 @@ class FileView:
 
 @dataclass(slots=True)
 class LogsReport:
-    runs: list[RunView] = field(default_factory=list)
+    runs: list[RunView | ConfigurationView] = field(default_factory=list)
     files: list[FileView] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
@@ -162,6 +189,14 @@ class LogsReport:
         for view in self.runs:
             counts[view.run.result] = counts.get(view.run.result, 0) + 1
         return counts
+
+    @property
+    def sync_runs(self) -> int:
+        return sum(1 for view in self.runs if view.kind == "sync")
+
+    @property
+    def configuration_runs(self) -> int:
+        return sum(1 for view in self.runs if view.kind == "configuration")
 
 
 def track_stored(stored: Stored, *, stuck_after: timedelta) -> LogsReport:
@@ -193,7 +228,12 @@ def track_stored(stored: Stored, *, stuck_after: timedelta) -> LogsReport:
     runs = assemble([log for log, _ in good], stuck_after=stuck_after, now=None)
     for log, view in good:
         view.gave = _gave(log, runs)
-    report.runs = [_run_view(run, stored) for run in runs]
+    report.runs = [
+        _configuration_view(run, stored)
+        if isinstance(run, ConfigurationRun)
+        else _run_view(run, stored)
+        for run in runs
+    ]
     return report
 
 
@@ -208,10 +248,11 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def _gave(log: ReadLog, runs: list[SyncRun]) -> str:
-    if log.kind == WSYNCMGR:
+def _gave(log: ReadLog, runs: list[Run]) -> str:
+    if log.kind in (WSYNCMGR, WCM):
         mine = sum(1 for run in runs if run.log == str(log.file.path))
-        return _plural(mine, "sync run") if mine else "no sync run"
+        noun = "sync run" if log.kind == WSYNCMGR else "configuration run"
+        return _plural(mine, noun) if mine else f"no {noun}"
     if log.kind == SOFTWAREDISTRIBUTION:
         syncs = len(update_server_syncs(log))
         return _plural(syncs, "update server sync") if syncs else "no update server sync"
@@ -242,9 +283,51 @@ def _run_view(run: SyncRun, stored: Stored) -> RunView:
         when = run.next_retry
         at = "time unknown" if when is None else _utc(when)
         view.next_retry = f"{at} ({run.retry_after_minutes} minutes after the failure)"
+    cause = run.configuration_failure
+    if cause is not None:
+        said = (cause["error"] or {}).get("message") or cause["state_name"] or "no error line"
+        when = cause["ended"] or cause["started"]
+        at = f" ({_utc(datetime.fromisoformat(when))})" if when else ""
+        view.cause = f"WCM.log: the WSUS configuration failed{at}: {said}"
     view.phases = [_phase_view(phase) for phase in run.phases]
     _draw(view)
     return view
+
+
+def _configuration_view(run: ConfigurationRun, stored: Stored) -> ConfigurationView:
+    servers = []
+    for connection in run.servers:
+        where = connection.server + ("" if connection.port is None else f":{connection.port}")
+        if connection.ssl is not None:
+            where += " (SSL)" if connection.ssl else " (no SSL)"
+        servers.append(where + ("" if connection.connected else ": could not connect"))
+    subscriptions = None
+    if run.subscriptions is not None:
+        titles = [c["title"] or c["id"] or "?" for c in run.subscriptions]
+        subscriptions = ", ".join(titles[:5]) + (
+            f" and {len(titles) - 5} more" if len(titles) > 5 else ""
+        )
+    errors = []
+    for error in run.errors:
+        text = error.message or "(no message)"
+        if error.code is not None:
+            text += f" (0x{error.code & 0xFFFFFFFF:08x})"
+        errors.append(text)
+    config_state = "—"
+    if run.state is not None:
+        config_state = f"{run.state} ({run.state_name})" if run.state_name else str(run.state)
+    return ConfigurationView(
+        run=run,
+        state=STATES.get(run.result, "idle"),
+        title=run.site or "site ?",
+        trigger=run.trigger_text(),
+        log=stored.shown(run.log),
+        duration=None if run.duration_s is None else format_duration(run.duration_s),
+        config_state=config_state,
+        servers=servers,
+        subscriptions=subscriptions,
+        errors=errors,
+    )
 
 
 def _utc(moment: datetime) -> str:

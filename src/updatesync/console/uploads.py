@@ -10,8 +10,8 @@ out in a scratch folder the way the tracker reads them.
   a folder `2/` (so that a `.log` and its `.lo_` of a second server stay together).
 - **a .zip** (by name or content) is unpacked into a folder named after it (`CS1.zip` →
   `CS1/`, which tells the tracker the site): only the files the tracker reads in a folder (a
-  name holding WSyncMgr, SMSDBMON, SMSProv or SoftwareDistribution, ending in .log, .lo_ or
-  .txt); a member whose path leaves the folder (`../`, `/etc/...`, `C:\\...`) is skipped, and
+  name holding WSyncMgr, WCM, SMSDBMON, SMSProv or SoftwareDistribution, ending in .log, .lo_
+  or .txt); a member whose path leaves the folder (`../`, `/etc/...`, `C:\\...`) is skipped, and
   so is an encrypted one; nested archives are not opened.
 - **binary files** (NUL bytes, or mostly control characters, in their first 8 KB) are not
   logs: they are dropped with a warning.

@@ -12,8 +12,8 @@ A run, and what ends up in it:
   still waiting for it. The wake-up lines before it (`Wakeup for scheduled regular sync`,
   `Found local sync request file`, `Found parent sync notification file CS1.SYN.`, a line
   naming `FULL.SYN`) and `Performing sync on local request | parent request | regular
-  schedule` give the **trigger**: `schedule`, `local`, `full`, `parent` (and `retry` for
-  `Performing sync on retry schedule`); None when the log does not say.
+  schedule` give the **trigger**: `schedule`, `local`, `full`, `parent`, and `retry` (`Wakeup
+  for a polling cycle`, `Performing sync on retry schedule`); None when the log does not say.
 - **phases**, in the order they ran, each `{name, status_message, server, started, ended,
   items_done, items_total, status}` (status `running`, `done`, `failed`):
   `update_server` (6704; the default SUP's update server; items: the last `processed a out
@@ -26,8 +26,15 @@ A run, and what ends up in it:
   missing), `Sync failed. Will retry in N minutes` (the retry). A 6703 that follows
   `Failed to synchronize replica WSUS server ...` (or whose ISTR1 starts with `Replica WSUS
   server`) fails that replica, not the run. A run still open when the next one starts never
-  ended: it is `failed` with that as its error. A run still open at the end of the log is
-  `running`; `mark_stuck` turns it `stuck` when nothing happened in it for too long.
+  ended: it is `failed` with that as its error. `Too many consecutive failures. Aborting
+  sync.` fails it too. A run still open at the end of the log is `running` (`mark_stuck`
+  turns it `stuck` when nothing happened in it for too long), except a run with no start
+  (`Starting Sync`, 6701) and either no phase or no time (an excerpt of lines from inside a
+  run, such as update failures only): `unknown`. Lines that end a run (a failure line, 6703,
+  the retry notice) open one when none is open, so an excerpt that holds only them is still
+  a (failed) run.
+- **update failures**: `Failed to sync update <id>. Error: <message>. Source: <source>`
+  (MS-DOTNET), each `{update_id, message, source}`; the sync goes on.
 - lines after the end (`Sync succeeded ...`, `Updated N items ...`, `Sync time: ...`, the
   replicas of a top-level site, which sync after 6702, `Sending sync notification to child
   site(s): PS1, PS2`) still belong to the run, until the next run starts.
@@ -51,6 +58,7 @@ from updatesync.logs.runs import (
     SITE_DATABASE_CATEGORIES,
     SITE_DATABASE_UPDATES,
     SUCCESS,
+    UNKNOWN,
     UPDATE_SERVER,
     WSUS_PHASES,
     Activity,
@@ -58,6 +66,7 @@ from updatesync.logs.runs import (
     Phase,
     SyncError,
     SyncRun,
+    UpdateFailure,
     iso,
 )
 from updatesync.logs.status_messages import StatusMessage, describe
@@ -111,6 +120,8 @@ class _RunBook:
         for kind, match in self.hints:
             if kind == "hint_schedule":
                 run.trigger = "schedule"
+            elif kind == "hint_retry":
+                run.trigger = "retry"
             elif kind == "hint_local":
                 run.trigger = "local"
             elif kind == "hint_parent":
@@ -435,6 +446,12 @@ class _Rebuild(_StatusMessageSteps):
         self.sms_phase(run, SITE_DATABASE_UPDATES, line)
         self.touch(run, line)
 
+    def on_update_failed(self, line: LogLine, m: re.Match[str]) -> None:
+        run = self.open_run(line)
+        message, source = split_failure(m["rest"])
+        run.update_failures.append(UpdateFailure(m["update"].lower(), message, source))
+        self.touch(run, line)
+
     def on_sms_done(self, line: LogLine, m: re.Match[str]) -> None:
         run = self.open_run(line)
         for phase in run.phases:
@@ -505,6 +522,13 @@ class _Rebuild(_StatusMessageSteps):
         run.has_fail_line = True
         self.touch(run, line)
 
+    def on_aborted(self, line: LogLine, m: re.Match[str]) -> None:
+        run = self.cur
+        if run is None or run.result == SUCCESS:
+            run = self.new_run(line, explicit=False)
+        self.fail(run, line, SyncError(None, "Too many consecutive failures. Aborting sync", None))
+        self.touch(run, line)
+
     def on_retry(self, line: LogLine, m: re.Match[str]) -> None:
         run = self.cur
         if run is None or run.result == SUCCESS or run.retry_after_minutes is not None:
@@ -531,4 +555,8 @@ def rebuild_runs(
     rebuild = _Rebuild(site.upper() if site else None, host(server) if server else None, log)
     for line in lines:
         rebuild.feed(line)
+    for run in rebuild.runs:
+        headless = not (run.explicit_start or run.has_6701)
+        if run.result == RUNNING and headless and (not run.phases or run.last_known is None):
+            run.result = UNKNOWN  # an excerpt of lines from inside a run: no start, no end
     return rebuild.runs

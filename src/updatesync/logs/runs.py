@@ -4,9 +4,14 @@ A run is one sync of one site: its trigger, its **phases** in the order they ran
 `{name, status_message, server, started, ended, items_done, items_total, status}`, status
 `running`, `done` or `failed`; the names are the `run_name`s of `updatesync.vocabulary`'s
 phases: `update_server`, `site_database_categories`, `site_database_updates`, `replica`), its
-result (`success`, `failed`, `running`, `stuck`), error, versions, replicas and children.
-`updatesync.logs.rebuild` builds runs from a sync manager log; `mark_stuck` turns a run that
-stopped moving `stuck`.
+result (`success`, `failed`, `running`, `stuck`, or `unknown` for an excerpt that holds
+neither a start nor an end), error, versions, replicas and children, the updates that
+failed in it (`update_failures`: `Failed to sync update <id>. Error: <message>. Source:
+<source>`) and, for a sync that failed because WCM had not configured its SUP, the
+configuration run behind it (`configuration_failure`). Its JSON has `kind: "sync"`; the
+WSUS configuration manager's runs (`kind: "configuration"`) are
+`updatesync.logs.configuration`'s. `updatesync.logs.rebuild` builds runs from a sync manager
+log; `mark_stuck` turns a run that stopped moving `stuck`.
 """
 
 from __future__ import annotations
@@ -17,12 +22,16 @@ from typing import Any
 
 from updatesync.logs.status_messages import StatusMessage
 from updatesync.vocabulary import (
+    NOT_CONFIGURED,
     PHASE_REPLICA,
     PHASE_SITEDB_CATEGORIES,
     PHASE_SITEDB_UPDATES,
     PHASE_WSUS,
 )
 
+NOT_CONFIGURED_START = NOT_CONFIGURED.split(".")[0]
+"""`WSUS server not configured`: how WSyncMgr's failure begins when WCM has not configured
+the SUP (MS-TSSYNC; real copies differ after it)."""
 UPDATE_SERVER = PHASE_WSUS.run_name
 SITE_DATABASE_CATEGORIES = PHASE_SITEDB_CATEGORIES.run_name
 SITE_DATABASE_UPDATES = PHASE_SITEDB_UPDATES.run_name
@@ -33,6 +42,8 @@ SUCCESS = "success"
 FAILED = "failed"
 RUNNING = "running"
 STUCK = "stuck"
+UNKNOWN = "unknown"
+SYNC = "sync"
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -77,6 +88,18 @@ class SyncError:
     def to_json(self) -> dict[str, Any]:
         code = None if self.code is None else f"0x{self.code:08x}"
         return {"source": self.source, "message": self.message, "code": code}
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateFailure:
+    """One update the site database could not take in a sync (the sync goes on)."""
+
+    update_id: str
+    message: str | None
+    source: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"update_id": self.update_id, "message": self.message, "source": self.source}
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +198,10 @@ class SyncRun:
     reported_sync_time_s: int | None = None
     warnings: list[str] = field(default_factory=list)
     log: str | None = None
+    update_failures: list[UpdateFailure] = field(default_factory=list)
+    configuration_failure: dict[str, Any] | None = None
+    """The failed configuration run behind a `WSUS server not configured` failure
+    (`ConfigurationRun.link()`), when its WCM.log was read too."""
     # bookkeeping of the rebuild
     explicit_start: bool = field(default=False, repr=False)
     has_6701: bool = field(default=False, repr=False)
@@ -184,6 +211,8 @@ class SyncRun:
     replica_failure_pending: bool = field(default=False, repr=False)
     pending_server: str | None = field(default=None, repr=False)
     last_known: datetime | None = field(default=None, repr=False)
+
+    kind = SYNC
 
     @property
     def duration_s(self) -> float | None:
@@ -199,6 +228,12 @@ class SyncRun:
         if self.retry_after_minutes is None or self.ended is None:
             return None
         return self.ended + timedelta(minutes=self.retry_after_minutes)
+
+    @property
+    def not_configured(self) -> bool:
+        """It failed because the configuration manager had not configured its SUP."""
+        message = self.error.message if self.error is not None else None
+        return self.result == FAILED and (message or "").startswith(NOT_CONFIGURED_START)
 
     @property
     def content_version(self) -> int | None:
@@ -230,6 +265,7 @@ class SyncRun:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "kind": SYNC,
             "site": self.site,
             "server": self.server,
             "trigger": self.trigger,
@@ -251,6 +287,8 @@ class SyncRun:
             "next_retry": iso(self.next_retry),
             "last_activity": None if self.last_activity is None else self.last_activity.to_json(),
             "warnings": list(self.warnings),
+            "update_failures": [f.to_json() for f in self.update_failures],
+            "configuration_failure": self.configuration_failure,
             "log": self.log,
         }
 

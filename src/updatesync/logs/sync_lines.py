@@ -15,6 +15,7 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     for k, p in (
         # wake-up lines, before a run starts
         ("hint_schedule", r"Wakeup for scheduled regular sync\b"),
+        ("hint_retry", r"Wakeup for a polling cycle\b"),
         ("hint_parent", r"Found parent sync notification file (?P<parent>[A-Za-z0-9]+)\.SYN\b"),
         ("hint_full", r"(?:Found full sync request file\b|Full sync requested\b|.*\bFULL\.SYN\b)"),
         ("hint_local", r"Found local sync request file\b"),
@@ -46,6 +47,10 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         ("sms_updates", r"sync: SMS synchronizing updates" + _PROCESSED),
         ("sms_updates_step", r"sync: SMS synchronizing updates\s*$"),
         ("sms_update", r"Synchronizing update [0-9a-f-]{36}\b"),
+        (
+            "update_failed",
+            r"Failed to sync update (?P<update>[0-9a-f-]{36})\.?\s*(?:Error: )?(?P<rest>.*)",
+        ),
         ("sms_done", r"Done synchronizing SMS with WSUS Server (?P<server>\S+)"),
         (
             "content_version",
@@ -67,10 +72,13 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         ("notify_failed", r"Failed to send the sync notification to child site\(s\)"),
         ("retry", r"Sync failed\. Will retry in (?P<n>\d+) minutes?"),
         ("failed", r"Sync failed: (?P<rest>.*)"),
+        ("aborted", r"Too many consecutive failures\. Aborting sync\b"),
         ("sleeping", r"Sleeping \d+ more minutes?"),
     )
 ]
-HINTS = frozenset({"hint_schedule", "hint_parent", "hint_full", "hint_local", "hint_wakeup"})
+HINTS = frozenset(
+    {"hint_schedule", "hint_retry", "hint_parent", "hint_full", "hint_local", "hint_wakeup"}
+)
 PERFORMING = {
     "local request": "local",
     "parent request": "parent",
@@ -81,12 +89,15 @@ PERFORMING = {
 
 
 def classify(message: str) -> tuple[str | None, re.Match[str] | None]:
-    """The kind of a sync manager line and its match, or (None, None) when unknown."""
-    text = message.strip()
-    for kind, pattern in PATTERNS:
-        match = pattern.match(text)
-        if match is not None:
-            return kind, match
+    """The kind of a sync manager line and its match, or (None, None) when unknown. A pasted
+    line may start with a BOM shown as `?`, or with CMTrace's column header `Message` glued
+    to it (`MessageSync failed: ...`, PMPC-PERM): both are looked past."""
+    text = message.strip().lstrip("\ufeff?")
+    for candidate in (text, text.removeprefix("Message") if text.startswith("Message") else ""):
+        for kind, pattern in PATTERNS if candidate else ():
+            match = pattern.match(candidate)
+            if match is not None:
+                return kind, match
     return None, None
 
 

@@ -1,17 +1,27 @@
 """The sync tracker: every sync run of a hierarchy, rebuilt from the logs of its servers.
 
 `track_paths(paths)` finds the logs under the given files and folders (recursively, several
-servers at once), reads each in whichever form it is in, rebuilds the runs of every
-WSyncMgr.log (`updatesync.logs.runs`) and completes them from the other logs:
+servers at once), reads each in whichever form it is in, rebuilds the sync runs of every
+WSyncMgr.log (`updatesync.logs.runs`, `kind: "sync"`) and the configuration runs of every
+WCM.log (`updatesync.logs.configuration`, `kind: "configuration"`), and completes them from
+the other logs:
 
-- **which logs**: in a folder, the files whose name holds `WSyncMgr`, `SMSDBMON`, `SMSProv` or
-  `SoftwareDistribution` (any case) and ends in `.log`, `.lo_` or `.txt`; `X.lo_` is read
-  before `X.log` (rollover). A file named on the command line is read whatever its name; its
-  kind then comes from its content (the component of its entries).
+- **which logs**: in a folder, the files whose name holds `WSyncMgr`, `WCM` (as a word),
+  `SMSDBMON`, `SMSProv` or `SoftwareDistribution` (any case) and ends in `.log`, `.lo_` or
+  `.txt`; `X.lo_` is read before `X.log` (rollover). A file named on the command line is read
+  whatever its name; its kind then comes from its content: the component of its entries
+  (`SMS_WSUS_SYNC_MANAGER`, `SMS_WSUS_CONFIGURATION_MANAGER`, ...), else the lines only
+  WCM.log writes (`updatesync.logs.configuration.is_wcm_line`) against the sync manager's.
 - **forms**: CMTrace (`<![LOG[...]LOG]!><time=... date=...>`), the simple site-server form
   (`message  $$<component><date time+bias><thread=...>`), CMTrace's copied form
-  (`message<TAB>component`, no times: only STATMSG GMTDATE gives times), and the update
-  server's SoftwareDistribution.log.
+  (`message<TAB>component`, no times: only STATMSG GMTDATE gives times), lines pasted from
+  an article or a post (`updatesync.logs.pasted`: Learn's `message  COMPONENT`, CMTrace's
+  columns, a date prefix, the bare message; taken only when some line is one the tracker
+  knows), and the update server's SoftwareDistribution.log.
+- **a sync that failed with `WSUS server not configured`** names the failed configuration
+  run behind it (`configuration_failure`): the latest failed run of the WCM.log of the same
+  site (a WCM.log with no site of its own takes that of a WSyncMgr.log in its folder) that
+  is not later than the failure (runs whose times are not in the log are taken in order).
 - **site and server of a log**: the log's own STATMSG lines (`SITE=`, `SYS=`); else its name
   (`CS1-WSyncMgr.rendered.txt`: a 3-character prefix is a site code, a longer one such as
   `CS1SITE-SoftwareDistribution.log` a server name); else its folder, or the folder above a
@@ -48,6 +58,13 @@ from pathlib import Path
 from typing import Any
 
 from updatesync.logs.cmtrace import OPEN, LogEntry, parse_cmtrace, parse_rendered
+from updatesync.logs.configuration import (
+    ConfigurationRun,
+    is_wcm_line,
+    rebuild_configuration_runs,
+)
+from updatesync.logs.configuration import classify as classify_wcm
+from updatesync.logs.pasted import parse_pasted
 from updatesync.logs.rebuild import rebuild_runs
 from updatesync.logs.rollover import read_rolled_lines, rolled_path
 from updatesync.logs.runs import (
@@ -56,6 +73,7 @@ from updatesync.logs.runs import (
     RUNNING,
     STUCK,
     SUCCESS,
+    UNKNOWN,
     UPDATE_SERVER,
     Activity,
     LogLine,
@@ -74,16 +92,28 @@ from updatesync.logs.softwaredistribution import (
     parse_softwaredistribution,
 )
 from updatesync.logs.status_messages import StatusMessage, StatusMessageFormatError, parse_statmsg
-from updatesync.vocabulary import DATABASE_NOTIFICATION_MONITOR, PROVIDER, SYNC_MANAGER
+from updatesync.logs.sync_lines import classify
+from updatesync.vocabulary import (
+    DATABASE_NOTIFICATION_MONITOR,
+    PROVIDER,
+    SYNC_MANAGER,
+    WSUS_CONFIGURATION_MANAGER,
+)
 
 __all__ = [
     "DEFAULT_STUCK_AFTER",
+    "ConfigurationRun",
     "LogFile",
+    "Run",
     "SyncRun",
     "Tracker",
+    "failed_latest",
     "find_logs",
     "track_paths",
 ]
+
+Run = SyncRun | ConfigurationRun
+"""What the tracker reports: a sync run or a configuration run (`run.kind`)."""
 
 DEFAULT_STUCK_AFTER = timedelta(minutes=60)
 CLOCK_SKEW = timedelta(minutes=1)
@@ -91,21 +121,24 @@ CLOCK_SKEW = timedelta(minutes=1)
 site server's and the update server's clocks differ)."""
 
 WSYNCMGR = "wsyncmgr"
+WCM = "wcm"
 SMSDBMON = "smsdbmon"
 SMSPROV = "smsprov"
 SOFTWAREDISTRIBUTION = "softwaredistribution"
-KINDS = (WSYNCMGR, SMSDBMON, SMSPROV, SOFTWAREDISTRIBUTION)
+KINDS = (WSYNCMGR, WCM, SMSDBMON, SMSPROV, SOFTWAREDISTRIBUTION)
 SUFFIXES = (".log", ".lo_", ".txt")
 _COMPONENT_KINDS = {
     SYNC_MANAGER: WSYNCMGR,
+    WSUS_CONFIGURATION_MANAGER: WCM,
     DATABASE_NOTIFICATION_MONITOR: SMSDBMON,
     PROVIDER.upper(): SMSPROV,
 }
+_WCM_NAME = re.compile(r"(?<![a-z])wcm(?![a-z])")
 _SITE_FOLDER = re.compile(r"(?=.*[A-Z])[A-Z0-9]{3}")
 _HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)+")
 _NAME_PREFIX = re.compile(
     r"(?P<prefix>[A-Za-z0-9][A-Za-z0-9.-]*?)[-_ ]"
-    r"(?=(?:wsyncmgr|smsdbmon|smsprov|softwaredistribution))",
+    r"(?=(?:wsyncmgr|wcm(?![a-z])|smsdbmon|smsprov|softwaredistribution))",
     re.IGNORECASE,
 )
 _SYNC_NOW = re.compile(r"SMS_SoftwareUpdate::SyncNow\b")
@@ -131,7 +164,10 @@ class LogFile:
 
 def kind_of_name(name: str) -> str | None:
     lowered = name.lower()
-    return next((k for k in KINDS if k in lowered), None)
+    found = next((k for k in KINDS if k != WCM and k in lowered), None)
+    if found is None and _WCM_NAME.search(lowered):
+        return WCM
+    return found
 
 
 def _current_path(path: Path) -> Path:
@@ -219,8 +255,43 @@ def _component_entries(raw: list[str]) -> tuple[str, list[LogEntry]]:
     nonblank = sum(1 for line in raw if line.strip())
     if simple and len(simple) * 2 >= nonblank:
         return "simple", simple
+    if not any("\t" in line for line in raw):
+        pasted = list(parse_pasted(raw))
+        if any(_known(entry) for entry in pasted):
+            return "pasted", pasted
     pairs = parse_rendered(raw)
     return "rendered", [LogEntry(message=m, component=c) for m, c in pairs]
+
+
+def _known(entry: LogEntry) -> bool:
+    """A line the tracker knows: of a known component, or one of its kinds of line."""
+    if entry.component.strip().upper() in _COMPONENT_KINDS:
+        return True
+    text = entry.message
+    return (
+        classify(text)[0] is not None
+        or classify_wcm(text)[0] is not None
+        or _statmsg(text.strip()) is not None
+        or any(p.search(text) for p in (_SYNC_NOW, _DBMON_RCV, _DBMON_SND))
+    )
+
+
+def _kind_of_entries(entries: list[LogEntry]) -> str:
+    """The kind of a log named nothing telling: its entries' components, else its lines."""
+    counts: dict[str, int] = {}
+    for entry in entries:
+        found = _COMPONENT_KINDS.get(entry.component.strip().upper())
+        if found:
+            counts[found] = counts.get(found, 0) + 1
+    if not counts:  # the lines only WCM.log writes against the sync manager's
+        for entry in entries:
+            if is_wcm_line(entry.message):
+                counts[WCM] = counts.get(WCM, 0) + 1
+            elif classify(entry.message)[0] is not None or entry.message.startswith("STATMSG:"):
+                counts[WSYNCMGR] = counts.get(WSYNCMGR, 0) + 1
+    if not counts and any(classify_wcm(e.message)[0] is not None for e in entries):
+        return WCM  # a WCM failure line alone (`System.Net.WebException: ...`)
+    return max(counts, key=lambda k: counts[k]) if counts else WSYNCMGR
 
 
 def read_log(file: LogFile) -> ReadLog:
@@ -241,12 +312,7 @@ def read_log(file: LogFile) -> ReadLog:
         )
     form, entries_ = _component_entries(raw)
     if kind is None:
-        counts: dict[str, int] = {}
-        for entry in entries_:
-            found = _COMPONENT_KINDS.get(entry.component.strip().upper())
-            if found:
-                counts[found] = counts.get(found, 0) + 1
-        kind = max(counts, key=lambda k: counts[k]) if counts else WSYNCMGR
+        kind = _kind_of_entries(entries_)
     lines = [LogLine(e.message, e.time, _statmsg(e.message), e.line_number) for e in entries_]
     site, server = file.site, file.server
     first = next((line.statmsg for line in lines if line.statmsg is not None), None)
@@ -438,16 +504,51 @@ def _attach_requests(runs: list[SyncRun], requests: list[_Request]) -> None:
             run.trigger = "local"
 
 
-def assemble(
-    logs: Sequence[ReadLog], *, stuck_after: timedelta, now: datetime | None
-) -> list[SyncRun]:
-    """Runs of every WSyncMgr log, completed from the other logs and judged for stuck."""
+def _wcm_site(log: ReadLog, logs: Sequence[ReadLog]) -> tuple[str | None, str | None]:
+    """A WCM.log's site and server: its own (name, folder), else those of a WSyncMgr.log in
+    the same folder (WCM.log names neither)."""
+    site, server = log.site, log.server
+    for other in logs:
+        if other.kind == WSYNCMGR and other.file.path.parent == log.file.path.parent:
+            site, server = site or other.site, server or other.server
+    return site, server
+
+
+def _link_configuration(runs: list[SyncRun], configurations: list[ConfigurationRun]) -> None:
+    """Each `WSUS server not configured` failure gets the failed configuration run behind it:
+    the latest failed run of the same site not later than the failure."""
+    for run in runs:
+        if not run.not_configured:
+            continue
+        when = run.ended or run.started or run.last_known
+        behind: ConfigurationRun | None = None
+        for candidate in configurations:  # oldest first
+            if candidate.site != run.site or candidate.result != FAILED:
+                continue
+            at = candidate.first_time
+            if when is not None and at is not None and at > when:  # one server, one clock
+                continue
+            if behind is None or at is None or behind.first_time is None or at >= behind.first_time:
+                behind = candidate
+        if behind is not None:
+            run.configuration_failure = behind.link()
+
+
+def assemble(logs: Sequence[ReadLog], *, stuck_after: timedelta, now: datetime | None) -> list[Run]:
+    """Runs of every WSyncMgr log, completed from the other logs and judged for stuck, and
+    the configuration runs of every WCM log."""
     runs_by_log: list[tuple[ReadLog, list[SyncRun]]] = []
+    configurations: list[ConfigurationRun] = []
     syncs: list[UpdateServerSync] = []
     requests: list[_Request] = []
     site_newest: dict[str, datetime] = {}
     server_newest: dict[str, datetime] = {}
     for log in logs:
+        if log.kind == WCM:
+            site, server = _wcm_site(log, logs)
+            configurations += rebuild_configuration_runs(
+                log.lines, site=site, server=server, log=str(log.file.path)
+            )
         if log.kind == SOFTWAREDISTRIBUTION:
             syncs.extend(update_server_syncs(log))
             if log.server and log.newest:
@@ -477,10 +578,21 @@ def assemble(
             mark_stuck(run, reference, stuck_after)
         everything.extend(runs)
     _attach_requests(everything, requests)
-    return sorted(everything, key=_order)
+    _link_configuration(everything, configurations)
+    return sorted([*everything, *configurations], key=_order)
 
 
-def _order(run: SyncRun) -> tuple[int, str, str]:
+def failed_latest(runs: Iterable[Run]) -> list[Run]:
+    """The runs that are the latest of their site and kind and failed (`runs` in the
+    tracker's order: by start, runs with no time last). Runs that name no site go by their
+    log."""
+    latest: dict[tuple[str, str], Run] = {}
+    for run in runs:
+        latest[(run.kind, run.site or f"log {run.log}")] = run
+    return [run for run in latest.values() if run.result == FAILED]
+
+
+def _order(run: Run) -> tuple[int, str, str]:
     first = run.first_time
     return (1 if first is None else 0, "" if first is None else first.isoformat(), run.site or "")
 
@@ -515,12 +627,12 @@ class Tracker:
             del self._cache[gone]
         return read
 
-    def runs(self, now: datetime | None = None) -> list[SyncRun]:
+    def runs(self, now: datetime | None = None) -> list[Run]:
         return assemble(self.logs(), stuck_after=self.stuck_after, now=now)
 
-    def changed(self, now: datetime | None = None) -> list[SyncRun]:
+    def changed(self, now: datetime | None = None) -> list[Run]:
         """The runs that are new or differ from what the previous call returned."""
-        out: list[SyncRun] = []
+        out: list[Run] = []
         ordinals: dict[tuple[str | None, str | None], int] = {}
         for run in self.runs(now):
             number = ordinals.get((run.log, run.site), 0)
@@ -538,10 +650,11 @@ def track_paths(
     *,
     stuck_after: timedelta = DEFAULT_STUCK_AFTER,
     now: datetime | None = None,
-) -> list[SyncRun]:
-    """Every sync run in the logs under `paths`, ordered by start (runs with no known time
-    last). Raises FileNotFoundError for a path that does not exist."""
+) -> list[Run]:
+    """Every sync run and configuration run in the logs under `paths`, ordered by start
+    (runs with no known time last). Raises FileNotFoundError for a path that does not
+    exist."""
     return Tracker(paths, stuck_after=stuck_after).runs(now)
 
 
-RESULTS = (SUCCESS, FAILED, RUNNING, STUCK)
+RESULTS = (SUCCESS, FAILED, RUNNING, STUCK, UNKNOWN)
