@@ -7,6 +7,16 @@ database replication: once PS1 holds a first page of CS1's changes and asks for 
 and CS1 has finished its sync. The tests share one hierarchy (module fixtures) and pass
 alone and in any order: `first_sync` brings it through its first sync (with the cut) once
 and keeps what each site held then; a test that syncs again counts from what it finds.
+
+Every test runs twice: on the hierarchy with every site and SUP on SQLite (each role's file
+in its data folder), and on the same hierarchy with every site's and SUP's database on
+PostgreSQL (a database of its own each, the `database` key of the hierarchy file); the
+stand-in upstream, outside the hierarchy, keeps SQLite. The `hierarchy` fixture is
+parametrised at module scope, so pytest runs all the tests on one hierarchy, stops it, then
+starts the other (one running at a time, whatever order pytest-randomly gives). Starting the
+hierarchy and its first sync are most of the time, so the PostgreSQL half runs every test,
+not only the first. Without a PostgreSQL server for the tests (UPDATESYNC_TEST_POSTGRESQL,
+see tests/support/databases.py) the PostgreSQL half skips, saying so.
 """
 
 from __future__ import annotations
@@ -14,12 +24,14 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
 import httpx
 import pytest
+from databases import KINDS, Databases, require_server
 from hierarchy_inprocess import article_patterns, assert_in_order
 from hierarchy_processes import ProcessHierarchy
 from starlette.applications import Starlette
@@ -37,8 +49,8 @@ from updatesync.security.signing import (
     TIME_HEADER,
     HmacAuth,
 )
-from updatesync.site.database.site_db import SiteDatabase
-from updatesync.updateserver.store import UpdateStore
+from updatesync.site.database.engine import DATABASE_FILE as SITE_DATABASE_FILE
+from updatesync.updateserver.database import DATABASE_FILE as STORE_DATABASE_FILE
 
 SIGNING_HEADERS = {
     "authorization",
@@ -119,26 +131,36 @@ class CuttingProxy:
         )
 
 
-@pytest.fixture(scope="module")
-def hierarchy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessHierarchy]:
-    root = tmp_path_factory.mktemp("hierarchy")
-    h = ProcessHierarchy(root, updates=1500)
-    proxy = CuttingProxy(h)
-    h.proxy = proxy  # type: ignore[attr-defined]
-    ps1_file = root / "hierarchy-ps1.toml"
-    h.write_file(ps1_file, {"site:CS1": proxy.port})
-    h.files["site:PS1"] = ps1_file
-    proxy.server.start()
-    try:
+@pytest.fixture(scope="module", params=KINDS)
+def hierarchy(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ProcessHierarchy]:
+    """The hierarchy running, every role its own process, every site's and SUP's database
+    on SQLite (each in its data folder) or on PostgreSQL (a database of its own each)."""
+    kind = str(request.param)
+    if kind == "postgresql":
+        require_server()
+    root = tmp_path_factory.mktemp(f"hierarchy-{kind}")
+    with ExitStack() as stack:
+        databases = Databases(kind, root / "databases")
+        stack.callback(databases.close)  # dropped last, once every role has stopped
+        new = None if kind == "sqlite" else lambda name: databases.new(name).url
+        h = ProcessHierarchy(root, updates=1500, database=new)
+        h.kind = kind  # type: ignore[attr-defined]
+        proxy = CuttingProxy(h)
+        h.proxy = proxy  # type: ignore[attr-defined]
+        ps1_file = root / "hierarchy-ps1.toml"
+        h.write_file(ps1_file, {"site:CS1": proxy.port})
+        h.files["site:PS1"] = ps1_file
+        proxy.server.start()
+        stack.callback(proxy.server.stop)
+        stack.callback(h.stop)
         h.start()
         yield h
-    finally:
-        h.stop()
-        proxy.server.stop()
 
 
-def _cis(db_dir: Path) -> set[tuple[str, int, str]]:
-    with SiteDatabase.open(db_dir) as db:
+def _cis(h: ProcessHierarchy, code: str) -> set[tuple[str, int, str]]:
+    with h.site_database(code) as db:
         return {(c.update_id, c.revision, c.xml_sha256) for c in db.content.configuration_items()}
 
 
@@ -158,7 +180,7 @@ def _versions(h: ProcessHierarchy) -> dict[str, int]:
 def _revisions(h: ProcessHierarchy) -> dict[str, set[tuple[str, int]]]:
     out = {}
     for fqdn in SUPS:
-        with UpdateStore.open(h.data / fqdn) as store:
+        with h.store(fqdn) as store:
             out[fqdn] = {(k.update_id, k.revision) for k in store.revision_keys()}
     return out
 
@@ -194,10 +216,27 @@ def first_sync(hierarchy: ProcessHierarchy) -> FirstSync:
         last=last,
         versions=_versions(h),
         revisions=_revisions(h),
-        cis={code: _cis(h.data / code) for code in SITE_CODES},
+        cis={code: _cis(h, code) for code in SITE_CODES},
         replication=_messages(h.log("PS1", "rcmctrl.log")),
         wsync={code: _messages(h.log(code)) for code in SITE_CODES},
     )
+
+
+def test_every_site_and_sup_keeps_its_database_where_the_file_says(
+    hierarchy: ProcessHierarchy,
+) -> None:
+    h = hierarchy
+    kind: str = h.kind  # type: ignore[attr-defined]
+    files = {p.name for p in h.data.rglob("*.sqlite") if p.is_file()}
+    default = {SITE_DATABASE_FILE, STORE_DATABASE_FILE}
+    assert default & files == (default if kind == "sqlite" else set())
+    assert sorted(h.databases) == (sorted([*SITE_CODES, *SUPS]) if kind == "postgresql" else [])
+    for code in SITE_CODES:
+        with h.site_database(code) as db:
+            assert db.engine.url.get_backend_name() == kind, code
+    for fqdn in SUPS:
+        with h.store(fqdn) as store:
+            assert store.engine.url.get_backend_name() == kind, fqdn
 
 
 def test_one_sync_now_reaches_every_site_even_when_replication_is_cut(
@@ -255,7 +294,7 @@ def test_a_child_down_during_the_sync_gets_it_when_it_returns_and_only_once(
     assert not list(outbound.glob("*"))
     versions = _versions(h)
     assert len(set(versions.values())) == 1, versions
-    assert _cis(h.data / "PS2") == _cis(h.data / "CS1")
+    assert _cis(h, "PS2") == _cis(h, "CS1")
     assert _messages(h.log("PS2")).count(found) == notified + 1
     assert _delivered_to_ps2(h) == delivered + 1
 
@@ -309,7 +348,7 @@ def test_the_client_policy_of_ps1_lists_its_sups_until_the_tables_disagree(
         "ps1sys.contoso.com",
     ]
     assert policy["locations"][0]["intranet_url"].startswith("https://ps1site.contoso.com:")
-    with SiteDatabase.open(h.data / "PS1") as db:
+    with h.site_database("PS1") as db:
         db.content.set_version(cs1_version + 1)
         try:
             forced = httpx.get(url, verify=h.verify).json()

@@ -72,6 +72,31 @@ def test_every_command_refuses_a_url_with_a_password(command: str, tmp_path: Pat
     assert not (tmp_path / "d").exists()  # refused before anything was made
 
 
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_refuses_a_password_in_the_query_string(command: str, tmp_path: Path) -> None:
+    url = f"postgresql+psycopg://wsus@/wsus?host={tmp_path}&password=s3cret"
+    result = _invoke([*COMMANDS[command], "--data", str(tmp_path / "d"), "--database", url])
+    assert result.exit_code == 2
+    line = _one_error_line(result)
+    assert line.startswith("error: --database: database URL 'postgresql+psycopg://wsus@/wsus?")
+    assert "password=***" in line
+    assert "holds a password in its query string (password=)" in line
+    assert "set the environment variable UPDATESYNC_DATABASE_PASSWORD " in line
+    assert "s3cret" not in result.output
+    assert not (tmp_path / "d").exists()  # refused before anything was made
+
+
+def test_a_password_in_the_query_string_of_the_variable_names_the_variable() -> None:
+    url = "postgresql://wsus@db.contoso.com/wsus?sslmode=require&PASSWORD=s3cret"
+    result = _invoke(["status"], {"UPDATESYNC_DATABASE": url})
+    assert result.exit_code == 2
+    line = _one_error_line(result)
+    assert line.startswith("error: UPDATESYNC_DATABASE: database URL ")
+    assert "PASSWORD=***" in line
+    assert "set the environment variable UPDATESYNC_DATABASE_PASSWORD " in line
+    assert "s3cret" not in result.output
+
+
 def test_a_bad_url_in_the_environment_names_the_variable(tmp_path: Path) -> None:
     result = _invoke(["status"], {"UPDATESYNC_DATABASE": "mysql://wsus@db/wsus"})
     assert result.exit_code == 2

@@ -68,6 +68,42 @@ def test_a_password_in_the_url_is_refused_naming_the_variable_and_hidden() -> No
     assert "sup:***@db.contoso.com" in said
 
 
+@pytest.mark.parametrize(
+    "given",
+    [
+        "postgresql+psycopg://sup@db.contoso.com/wsus?password=s3cret",
+        "postgresql://sup@/wsus?host=/run/postgresql&password=s3cret&port=5432",
+        "postgresql://sup@db.contoso.com/wsus?sslmode=require&PASSWORD=s3cret",
+        "postgresql://sup@db.contoso.com/wsus?Password=s3cret",
+        "postgresql://sup@db.contoso.com/wsus?pass%77ord=s3cret",  # the key percent-encoded
+        "sqlite:////srv/updatesync/store.sqlite?password=s3cret",
+    ],
+)
+def test_a_password_in_the_query_string_is_refused_naming_the_variable_and_hidden(
+    given: str,
+) -> None:
+    with pytest.raises(DatabaseUrlError) as caught:
+        check_database_url(given, variable=password_variable("ps1site.contoso.com"))
+    said = str(caught.value)
+    assert "holds a password in its query string (password=)" in said
+    assert "set the environment variable UPDATESYNC_DATABASE_PASSWORD_PS1SITE_CONTOSO_COM " in said
+    assert "s3cret" not in said
+    assert re.search(r"[?&]password=\*\*\*", said, re.IGNORECASE), said
+
+
+def test_an_updateserver_command_is_told_its_own_variable_for_the_query_string_too() -> None:
+    with pytest.raises(DatabaseUrlError, match=f"variable {PASSWORD_VARIABLE} "):
+        check_database_url("postgresql://sup@db/wsus?password=pw")
+
+
+def test_other_query_parameters_are_kept_even_a_passfile() -> None:
+    given = "postgresql://sup@db/wsus?passfile=/etc/updatesync/pgpass&sslmode=require"
+    assert make_url(check_database_url(given)).query == {
+        "passfile": "/etc/updatesync/pgpass",
+        "sslmode": "require",
+    }
+
+
 def test_an_updateserver_command_is_told_its_own_variable() -> None:
     with pytest.raises(DatabaseUrlError, match=f"variable {PASSWORD_VARIABLE} "):
         check_database_url("postgresql://sup:pw@db/wsus")

@@ -146,11 +146,16 @@ def test_the_browser_signs_in_through_the_login_form(
     sign_in(tab, USER, "not the password at all")
     expect(tab.get_by_role("alert")).to_have_text("wrong user name or password")
     screenshot(tab, tmp_path, "00-login")
+    # The form's CSRF token is also in a cookie of its own, until the user signs in.
+    form = next(c for c in tab.context.cookies() if c["name"] == "updatesync_console_login")
+    assert form["httpOnly"] and form["sameSite"] == "Strict"
+    expect(tab.locator("form.login input[name='csrf']")).to_have_value(form["value"])
     sign_in(tab, USER, session.password)
     expect(tab).to_have_url(re.compile(r"/timeline$"))
     expect(tab.locator("header")).to_contain_text(f"Signed in as {USER} (Full Administrator)")
     cookie = next(c for c in tab.context.cookies() if c["name"] == "updatesync_console")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert "updatesync_console_login" not in {c["name"] for c in tab.context.cookies()}
     tab.get_by_role("button", name="Sign out").click()
     expect(tab).to_have_url(re.compile(r"/login$"))
     tab.goto(session.url + "/")

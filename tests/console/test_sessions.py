@@ -8,12 +8,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from updatesync.console.sessions import (
+    LOGIN_COOKIE,
     ConsoleSession,
     CsrfRefused,
     Sessions,
     SignInLimit,
+    check_csrf,
     cookie_header,
+    is_csrf_token,
     local_target,
+    new_csrf_token,
 )
 from updatesync.security.access import SecurityRole
 
@@ -101,3 +105,19 @@ def test_the_cookie_attributes() -> None:
         "updatesync_console=abc; Path=/; HttpOnly; SameSite=Strict; Max-Age=60"
     )
     assert cookie_header("", secure=True, max_age=0).endswith("Max-Age=0; Secure")
+    assert cookie_header("t", secure=True, max_age=3600, name=LOGIN_COOKIE) == (
+        "updatesync_console_login=t; Path=/; HttpOnly; SameSite=Strict; Max-Age=3600; Secure"
+    )
+
+
+def test_the_sign_in_forms_token_is_checked_against_the_browsers_cookie() -> None:
+    token = new_csrf_token()
+    assert is_csrf_token(token) and token != new_csrf_token()
+    for made_up in (None, "", "a" * 42, "a" * 43 + ";", "é" * 43):
+        assert not is_csrf_token(made_up)
+    check_csrf(token, token, "this browser's form")
+    with pytest.raises(CsrfRefused, match="missing"):
+        check_csrf("", token, "this browser's form")
+    for held in (None, "", new_csrf_token()):
+        with pytest.raises(CsrfRefused, match="not the one of this browser's form"):
+            check_csrf(token, held, "this browser's form")

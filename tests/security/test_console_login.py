@@ -3,8 +3,9 @@ secure cookie session, CSRF token on every form); buttons it cannot use for this
 not shown"; item 11: the demo's console asks for a login).
 
 The finding: the console showed every page and the sync buttons to anyone who reached its
-port. Here a real top-level site CS1 and a real console run on loopback, the console once
-over plain HTTP and once over HTTPS with a certificate of a hierarchy CA; users are added at
+port; then (audit) its sign-in form alone carried no CSRF token, only the Origin check.
+Here a real top-level site CS1 and a real console run on loopback, the console once over
+plain HTTP and once over HTTPS with a certificate of a hierarchy CA; users are added at
 CS1's SMS Provider with the Full Administrator's token; what reached CS1 is read from its
 SMS Provider's log.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from console_login import SignedIn, add_user, console_user
+from console_login import SignedIn, add_user, console_user, login_token, post_login
 from lxml import html as lxml_html
 from typer.testing import CliRunner
 
@@ -45,6 +46,10 @@ fqdn = "cs1site.contoso.com"
 type = "cas"
 """
 
+COOKIE = "updatesync_console"
+"""The session's cookie."""
+LOGIN_COOKIE = "updatesync_console_login"
+"""The cookie of the login form's CSRF token."""
 PAGES = ["/", "/sites/CS1", "/messages", "/alerts", "/timeline", "/logs"]
 FRAGMENTS = ["/fragments/hierarchy", "/fragments/sites/CS1", "/fragments/timeline"]
 
@@ -105,12 +110,15 @@ def sync_nows(log: Path) -> int:
 
 
 def login_form(url: str, user: str, password: str, **extra: str) -> httpx.Response:
-    return httpx.post(
-        url + "/login",
-        data={"user": user, "password": password, **extra},
-        headers={"origin": url},
-        timeout=30,
-    )
+    """A new browser opens the login page and sends its form."""
+    with httpx.Client(timeout=30) as browser:
+        return post_login(browser, url, {"user": user, "password": password, **extra})
+
+
+def session_cookie(answer: httpx.Response) -> str | None:
+    """The session cookie an answer sets (`Set-Cookie: updatesync_console=...`), if any."""
+    found = [c for c in answer.headers.get_list("set-cookie") if c.startswith(COOKIE + "=")]
+    return found[0] if found else None
 
 
 @pytest.mark.parametrize("path", [*PAGES, "/sites/XX9", "/messages?site=CS1&limit=3"])
@@ -151,10 +159,10 @@ def test_the_right_password_goes_on_to_the_page_asked_for_and_names_the_user(
     password = add_user(running.provider, running.admin, "ann", "Software Update Manager")
     with httpx.Client(timeout=30) as browser:
         sent = browser.get(running.url + "/messages?site=CS1")
-        answer = browser.post(
-            running.url + "/login",
-            data={"user": "Ann", "password": password, "next": "/messages?site=CS1"},
-            headers={"origin": running.url},
+        answer = post_login(
+            browser,
+            running.url,
+            {"user": "Ann", "password": password, "next": "/messages?site=CS1"},
         )
         assert sent.headers["location"] == "/login?next=/messages%3Fsite%3DCS1"
         assert answer.status_code == 303
@@ -182,8 +190,9 @@ def test_a_wrong_password_shows_the_form_again_with_401_and_no_cookie(
     running: Running,
 ) -> None:
     add_user(running.provider, running.admin, "bob", "Full Administrator")
-    wrong = login_form(running.url, "bob", "not the password at all")
-    unknown = login_form(running.url, "nobody", "not the password at all")
+    with httpx.Client(timeout=30) as browser:  # one browser: its form's token stays the same
+        wrong = post_login(browser, running.url, {"user": "bob", "password": "not it at all"})
+        unknown = post_login(browser, running.url, {"user": "nobody", "password": "not it at all"})
     for answer in (wrong, unknown):
         assert answer.status_code == 401
         assert "set-cookie" not in answer.headers
@@ -281,15 +290,13 @@ def test_the_session_cookie_is_httponly_samesite_strict_and_secure_over_https(
     password = add_user(running.provider, running.admin, "tess", "Read-only Analyst")
     plain = login_form(running.url, "tess", password)
     with httpx.Client(verify=client_context(running.ca), timeout=30) as browser:
-        tls = browser.post(
-            running.tls_url + "/login",
-            data={"user": "tess", "password": password},
-            headers={"origin": running.tls_url},
-        )
+        tls = post_login(browser, running.tls_url, {"user": "tess", "password": password})
         assert browser.get(running.tls_url + "/").status_code == 200
     for answer, secure in ((plain, False), (tls, True)):
         assert answer.status_code == 303
-        attributes = [a.strip() for a in answer.headers["set-cookie"].split(";")]
+        cookie = session_cookie(answer)
+        assert cookie is not None
+        attributes = [a.strip() for a in cookie.split(";")]
         assert attributes[0].startswith("updatesync_console=")
         assert "HttpOnly" in attributes
         assert "SameSite=Strict" in attributes
@@ -310,13 +317,74 @@ def test_the_sixth_wrong_password_in_a_minute_gets_429(running: Running) -> None
 
 def test_a_login_form_posted_from_another_site_is_refused(running: Running) -> None:
     password = add_user(running.provider, running.admin, "vic", "Read-only Analyst")
-    answer = httpx.post(
-        running.url + "/login",
-        data={"user": "vic", "password": password},
-        headers={"origin": "http://evil.example"},
-    )
+    with httpx.Client(timeout=30) as browser:
+        token = login_token(browser, running.url)  # even with the form's token and cookie
+        answer = browser.post(
+            running.url + "/login",
+            data={"user": "vic", "password": password, "csrf": token},
+            headers={"origin": "http://evil.example"},
+        )
     assert answer.status_code == 403
-    assert "set-cookie" not in answer.headers
+    assert session_cookie(answer) is None
+
+
+@pytest.mark.parametrize("sent", ["none", "wrong", "another-browsers"])
+def test_a_login_form_without_its_csrf_token_is_refused(running: Running, sent: str) -> None:
+    """Item 2 ("CSRF token on every form"): the login form carries one too. A sign-in
+    posted from the console's own origin, with the right password, but without the token of
+    the form this browser was given (none, a made-up one, or one given to another browser)
+    gets the console's refusal page, 403, and no session."""
+    password = add_user(running.provider, running.admin, "xena", "Full Administrator")
+    with httpx.Client(timeout=30) as other, httpx.Client(timeout=30) as browser:
+        own = login_token(browser, running.url)
+        tokens = {"none": None, "wrong": "x" * len(own), "another-browsers": None}
+        if sent == "another-browsers":
+            tokens[sent] = login_token(other, running.url)
+        token = tokens[sent]
+        answer = browser.post(
+            running.url + "/login",
+            data={"user": "xena", "password": password} | ({"csrf": token} if token else {}),
+            headers={"origin": running.url, "sec-fetch-site": "same-origin"},
+        )
+        assert answer.status_code == 403
+        assert session_cookie(answer) is None
+        assert "Refused" in answer.text and "CSRF token" in answer.text
+        assert browser.get(running.url + "/").status_code == 303  # not signed in
+        # The same browser, with its own form's token, signs in.
+        right = browser.post(
+            running.url + "/login",
+            data={"user": "xena", "password": password, "csrf": own},
+            headers={"origin": running.url, "sec-fetch-site": "same-origin"},
+        )
+        assert right.status_code == 303 and session_cookie(right) is not None
+
+
+def test_the_login_forms_token_cookie_is_httponly_samesite_strict_and_secure_over_https(
+    running: Running,
+) -> None:
+    """The login form's CSRF token is also in a short-lived cookie of its own, which the
+    browser sends back with the form; it is gone once signed in."""
+    password = add_user(running.provider, running.admin, "yann", "Read-only Analyst")
+    for url, secure in ((running.url, False), (running.tls_url, True)):
+        verify = client_context(running.ca) if secure else True
+        with httpx.Client(timeout=30, verify=verify) as browser:
+            page = browser.get(url + "/login")
+            token = lxml_html.fromstring(page.text).xpath(
+                "//form[@action='/login']//input[@type='hidden' and @name='csrf']/@value"
+            )
+            (cookie,) = page.headers.get_list("set-cookie")
+            attributes = [a.strip() for a in cookie.split(";")]
+            assert attributes[0] == f"{LOGIN_COOKIE}={token[0]}"
+            assert {"HttpOnly", "SameSite=Strict", "Path=/"} <= set(attributes)
+            assert ("Secure" in attributes) is secure
+            assert any(a.startswith("Max-Age=") and 0 < int(a[8:]) <= 3600 for a in attributes)
+            signed_in = browser.post(
+                url + "/login",
+                data={"user": "yann", "password": password, "csrf": token[0]},
+                headers={"origin": url, "sec-fetch-site": "same-origin"},
+            )
+            assert signed_in.status_code == 303
+            assert LOGIN_COOKIE not in browser.cookies
 
 
 def test_sign_in_through_the_helper_over_https(running: Running) -> None:

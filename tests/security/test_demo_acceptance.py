@@ -9,7 +9,8 @@ of syncs; on it:
 - a Read-only Analyst's token (made with `updatesync user add` and `token new` through the
   provider) gets 403;
 - no socket of the demo listens on 0.0.0.0 (or ::);
-- a 200 MB POST is refused (413 or 401) with the process growing by less than 20 MB.
+- a 200 MB POST is refused (413 or 401) with the process growing by less than 20 MB;
+- README.md gives the web console's address as the demo serves it (`https://`).
 
 The findings behind them: anyone who could reach a port could start a sync of the whole
 hierarchy; roles listened on every interface; bodies were read whole before any check.
@@ -26,15 +27,18 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from big_bodies import GROWTH, MB, Peak, big_post
 from sockets import listening
 
+from updatesync.cli.serve import DEFAULT_CONSOLE_PORT
 from updatesync.config import Hierarchy, load_hierarchy
 from updatesync.roles.supervisor import ChildProcess, updatesync_command
 
+ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 300.0
 """Seconds the demo has for its two rounds before it serves."""
 SOAP = "/ServerSyncWebService/ServerSyncWebService.asmx"
@@ -206,3 +210,19 @@ def test_200_mb_posts_are_refused_and_the_demo_grows_by_less_than_20_mb(demo: De
     assert peak.growth() < GROWTH, f"the demo grew by {peak.growth() / MB:.1f} MB"
     assert demo.process.poll() is None
     assert httpx.get(f"{demo.top}/docs", verify=demo.ca, timeout=30).status_code == 200
+
+
+def test_the_readme_gives_the_consoles_address_as_the_demo_serves_it(demo: Demo) -> None:
+    """Audit: README.md sent the demo's user to `http://127.0.0.1:8450/` for the web console,
+    which the demo serves over HTTPS only. The address the README gives has the scheme and
+    host the demo prints, and the port the demo's console listens on by default; there a
+    browser trusting the demo's CA gets the sign-in page."""
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    found = re.search(r"the web console on `([^`]+)`", readme)
+    assert found is not None, "README.md no longer says where the demo's web console is"
+    given, printed = urlsplit(found.group(1)), urlsplit(demo.console_url)
+    assert (printed.scheme, printed.hostname) == ("https", "127.0.0.1")
+    assert (given.scheme, given.hostname) == (printed.scheme, printed.hostname)
+    assert given.port == DEFAULT_CONSOLE_PORT
+    page = httpx.get(f"{demo.console_url}/login", verify=demo.ca, timeout=30)
+    assert page.status_code == 200 and "Sign in" in page.text

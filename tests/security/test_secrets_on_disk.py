@@ -25,7 +25,11 @@ from alembic.config import Config
 from hierarchy_inprocess import InProcessHierarchy
 from sqlalchemy import inspect, text
 
+from updatesync.roles.hierarchy import free_port
 from updatesync.roles.serving import BackgroundServer
+from updatesync.security.access import new_token
+from updatesync.security.pki import create_ca, issue_certificate
+from updatesync.security.signing import create_secret
 from updatesync.updateserver.database import MIGRATIONS, create_store_engine, sqlite_url
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.store_backend import StoreBackend
@@ -150,3 +154,156 @@ def test_folders_and_databases_are_private_whatever_the_umask(tmp_path: Path) ->
     for file in (tmp_path / "a" / "b" / "uss").iterdir():
         if file.is_file():
             assert _mode(file) == 0o600, file
+
+
+# -- TLS keys, the CA's key and the admin token: refused when others may read them ----------
+#
+# Finding (issue 11, item 7, audit): a TLS private key and the hierarchy CA's key were used
+# whatever their mode (a 0644 key served HTTPS, a role started with one, `pki issue` signed
+# with a 0644 `ca.key`), and a new top-level site adopted a 0644 `admin.token`. Each is now
+# read as every secret file is: refused, one line naming the file and `chmod 600`, exit 1.
+
+SUP = "cs1site.contoso.com"
+
+
+def _updatesync(*args: str) -> list[str]:
+    return [sys.executable, "-m", "updatesync", *args]
+
+
+def _first_words(command: list[str], ready: str) -> tuple[int | None, str]:
+    """Run `command` until it prints a line containing `ready` (it serves: stopped then,
+    return code None) or ends (its return code); what it printed."""
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "500"},
+    )
+    assert process.stdout is not None
+    lines = []
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if ready in line:
+                return None, "".join(lines)
+        return process.wait(60), "".join(lines)
+    finally:
+        if process.poll() is None:
+            process.terminate()
+        process.wait(60)
+        process.stdout.close()
+
+
+def _refused(code: int | None, output: str, path: Path) -> str:
+    """The one line of a command refused for `path`'s mode (exit 1, no traceback)."""
+    assert code == 1, output
+    assert output.strip().count("\n") == 0 and output.startswith("error: "), output
+    assert f" {path} " in output and "has mode 0644" in output, output
+    assert f"run `chmod 600 {path}`" in output, output
+    assert "Traceback" not in output
+    return output.strip()
+
+
+def test_a_ca_key_others_may_read_is_refused_by_pki_issue(tmp_path: Path) -> None:
+    create_ca(tmp_path / "pki")
+    ca_key = tmp_path / "pki" / "ca.key"
+    ca_key.chmod(0o644)
+    done = subprocess.run(
+        _updatesync("pki", "issue", str(tmp_path / "pki"), "--host", "other.local"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "COLUMNS": "500"},
+    )
+    said = _refused(done.returncode, done.stdout + done.stderr, ca_key)
+    assert said.startswith(f"error: the CA's key {ca_key} has mode 0644")
+    assert not (tmp_path / "pki" / "other.local.pem").exists()
+    assert not (tmp_path / "pki" / "other.local.key").exists()
+
+
+def test_a_tls_key_others_may_read_is_refused_by_updateserver_serve(tmp_path: Path) -> None:
+    create_ca(tmp_path / "pki")
+    cert, key = issue_certificate(tmp_path / "pki", "localhost", ["127.0.0.1"])
+    key.chmod(0o644)
+    cert.chmod(0o644)  # a certificate is public: only the key matters
+    command = _updatesync("updateserver", "serve", "--data", str(tmp_path / "uss"), "--port", "0")
+    code, output = _first_words([*command, "--cert", str(cert), "--key", str(key)], "listening on")
+    said = _refused(code, output, key)
+    assert said.startswith(f"error: the key {key} (--cert/--key) has mode 0644")
+
+    key.chmod(0o600)  # the same files, the key private: it serves HTTPS
+    code, said = _first_words([*command, "--cert", str(cert), "--key", str(key)], "listening on")
+    assert code is None and "listening on https://127.0.0.1:" in said, said
+
+
+def _tls_hierarchy(root: Path) -> Path:
+    create_ca(root / "pki")
+    issue_certificate(root / "pki", SUP, ["127.0.0.1"])
+    file = root / "hierarchy.toml"
+    file.write_text(
+        f"""
+[hierarchy]
+name = "Keys"
+data_dir = "data"
+schedule = "36500d"
+
+[hierarchy.upstream]
+kind = "none"
+
+[hierarchy.tls]
+ca = "pki/ca.pem"
+dir = "pki"
+
+[[sites]]
+code = "CS1"
+fqdn = "{SUP}"
+type = "cas"
+address = "127.0.0.1"
+port = {free_port()}
+
+[[sites.sups]]
+fqdn = "{SUP}"
+address = "127.0.0.1"
+port = {free_port()}
+""",
+        encoding="utf-8",
+    )
+    create_secret(root / "data" / "hierarchy.secret")
+    return file
+
+
+def test_a_sup_key_others_may_read_is_refused_by_its_role(tmp_path: Path) -> None:
+    """Item 7 with item 1: a role of a hierarchy with TLS does not start with a key file
+    group or others may read; the same role starts once the key is 0600."""
+    file = _tls_hierarchy(tmp_path)
+    key = tmp_path / "pki" / f"{SUP}.key"
+    key.chmod(0o644)
+    command = _updatesync("serve", str(file), "--role", f"sup:{SUP}")
+    code, output = _first_words(command, "running")
+    said = _refused(code, output, key)
+    assert said.startswith(f"error: sup:{SUP}: the key ")
+    assert "[hierarchy.tls] dir" in said  # where the file names it
+
+    key.chmod(0o600)
+    code, said = _first_words(command, "running")
+    assert code is None and f"role sup:{SUP} at https://127.0.0.1:" in said, said
+
+
+def test_an_admin_token_others_may_read_is_not_adopted_by_a_new_site(tmp_path: Path) -> None:
+    """A new top-level site database beside an existing `admin.token` adopts its token as
+    the Full Administrator's; a token file group or others may read is refused instead."""
+    file = _tls_hierarchy(tmp_path)
+    token_file = tmp_path / "data" / "CS1" / "admin.token"
+    token_file.parent.mkdir(mode=0o700)
+    token_file.write_text(new_token().text + "\n", encoding="utf-8")
+    token_file.chmod(0o644)
+    command = _updatesync("serve", str(file), "--role", "site:CS1")
+    code, output = _first_words(command, "running")
+    said = _refused(code, output, token_file)
+    assert said.startswith("error: site:CS1: the admin token file ")
+
+    token_file.chmod(0o600)
+    code, said = _first_words(command, "running")
+    assert code is None and "role site:CS1 at https://127.0.0.1:" in said, said

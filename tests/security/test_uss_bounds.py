@@ -5,17 +5,20 @@ name and a fresh server id, were all accepted and added 52 MB to the store and t
 `/api/downstream`'s answer. Now an account name must be an FQDN (at most 255 characters,
 labels of at most 63), a server id a GUID, GetCookie's protocol version at most 16
 characters: anything else gets the protocol's InvalidParameters fault and nothing is
-stored; one source address keeps at most 32 registrations; `/api/downstream` is paged.
+stored; one source address keeps at most 32 registrations; `/api/downstream` is paged; a
+registration not seen for 30 days is forgotten.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from updatesync.roles.serving import BackgroundServer
 from updatesync.updateserver.admin_api import admin_routes
@@ -171,3 +174,50 @@ def test_the_downstream_list_is_paged(server) -> None:
     assert _downstream(url, limit=100_000)["limit"] == 1000  # the largest page
     bad = httpx.get(f"{url}/api/downstream", params={"limit": "-1"})
     assert bad.status_code == 400 and "limit must be a whole number" in bad.json()["error"]
+
+
+def test_a_registration_not_seen_for_long_is_forgotten(tmp_path: Path) -> None:
+    """Item 6 ("limited and expiring"): a downstream server not seen for 30 days is no
+    longer listed or counted by `/api/downstream`, and the next registration forgets it in
+    the store (it takes no place among its address's 32); one that comes back after that is
+    registered anew. The server's clock is moved on instead of waiting."""
+    start = datetime.now(UTC)
+    now = [start]
+    data = tmp_path / "uss"
+    with UpdateStore.open(data) as store:
+        app = create_app(
+            StoreBackend(store, clock=lambda: now[0]),
+            extra_routes=admin_routes(store, None, clock=lambda: now[0]),
+        )
+        with BackgroundServer(app) as running, UpstreamClient(running.url, retries=0) as client:
+            url = running.url
+            guids = [str(uuid.uuid4()) for _ in range(32)]
+            for n, guid in enumerate(guids):
+                now[0] = start + timedelta(seconds=n)
+                client.get_authorization_cookie(AUTH, f"dss{n}.contoso.com", guid)
+            assert _downstream(url, limit=1000)["total"] == 32  # the address's 32 places
+
+            now[0] = start + timedelta(days=29)  # not yet: all still listed
+            assert _downstream(url, limit=1000)["total"] == 32
+            client.get_authorization_cookie(AUTH, "dss0.contoso.com", guids[0])  # dss0 syncs
+
+            now[0] = start + timedelta(days=31)  # the 31 others were last seen 31 days ago
+            listed = _downstream(url, limit=1000)
+            assert (listed["total"], [d["account_guid"] for d in listed["items"]]) == (
+                1,
+                [guids[0]],
+            )
+
+            fresh = str(uuid.uuid4())
+            client.get_authorization_cookie(AUTH, "new.contoso.com", fresh)
+            client.get_authorization_cookie(AUTH, "dss5.contoso.com", guids[5])  # back again
+            listed = _downstream(url, limit=1000)
+            first_seen = {d["account_guid"]: d["first_seen"] for d in listed["items"]}
+            assert first_seen == {
+                guids[0]: start.isoformat(),  # seen within 30 days: kept all along
+                fresh: now[0].isoformat(),
+                guids[5]: now[0].isoformat(),  # forgotten, so registered anew
+            }
+        with store.engine.connect() as conn:  # forgotten, not only hidden
+            held = conn.execute(text("SELECT account_guid FROM downstream_server")).scalars()
+            assert sorted(held) == sorted(first_seen)

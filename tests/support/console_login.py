@@ -2,11 +2,13 @@
 
 `add_user(provider_url, admin, name, role)` adds a user with a password at the top-level
 site's SMS Provider with the Full Administrator's token (as `updatesync user add` does) and
-returns the password; `sign_in(console_url, user, password)` posts the console's login form
-and returns a `SignedIn`: an httpx client holding the session cookie, and the session's CSRF
-token read from a page. `console_user(...)` does both. `lone_provider(root)` runs a real SMS
-Provider of a site database of its own, for a console whose other sites need not run, and
-`with_top_at(hierarchy, url)` points the hierarchy's top-level site at it.
+returns the password; `sign_in(console_url, user, password)` opens the console's login page
+and posts its form (with the form's CSRF token, from the console's origin) as a browser does
+(`post_login`), and returns a `SignedIn`: an httpx client holding the session cookie, and
+the session's CSRF token read from a page. `console_user(...)` does both.
+`lone_provider(root)` runs a real SMS Provider of a site database of its own, for a console
+whose other sites need not run, and `with_top_at(hierarchy, url)` points the hierarchy's
+top-level site at it.
 """
 
 from __future__ import annotations
@@ -91,14 +93,30 @@ def add_user(
     return password
 
 
+def login_token(client: httpx.Client, console_url: str) -> str:
+    """Open the console's login page as a browser does (`client` keeps the cookie it sets);
+    the CSRF token of its form."""
+    page = client.get(console_url + "/login")
+    assert page.status_code == 200, page.text
+    found = CSRF.search(page.text)
+    assert found is not None, "no CSRF token on the login page"
+    return found.group(1)
+
+
+def post_login(client: httpx.Client, console_url: str, data: dict[str, str]) -> httpx.Response:
+    """The login page opened, then its form posted with `data` from the console's origin."""
+    token = login_token(client, console_url)
+    return client.post(
+        console_url + "/login",
+        data={"csrf": token, **data},
+        headers={"origin": console_url, "sec-fetch-site": "same-origin"},
+    )
+
+
 def sign_in(console_url: str, user: str, password: str, *, verify: Any = True) -> SignedIn:
     """Sign in through the console's login form; the client keeps the session cookie."""
     client = httpx.Client(timeout=60, verify=verify)
-    answer = client.post(
-        console_url + "/login",
-        data={"user": user, "password": password, "next": "/"},
-        headers={"origin": console_url, "sec-fetch-site": "same-origin"},
-    )
+    answer = post_login(client, console_url, {"user": user, "password": password, "next": "/"})
     assert answer.status_code == 303, answer.text
     assert "updatesync_console=" in answer.headers.get("set-cookie", ""), answer.headers
     page = client.get(console_url + "/logs")

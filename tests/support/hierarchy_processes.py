@@ -13,13 +13,21 @@ of the hierarchy file (`files`, written by `write_file`), for instance to reach 
 through a proxy.
 `completed(code)` is how many syncs the site finished since its process started, and
 `wait_syncs(code, n)` long-polls its SMS Provider until it finished n syncs.
+
+`database=new` gives every site and SUP a database of its own in the hierarchy file (its
+`database` key, which each role's process reads): `new(name)` gives a fresh database's URL
+for the role `name` (a site code or a SUP's FQDN), such as `lambda name:
+databases.new(name).url` (tests/conftest.py); without it every role keeps SQLite in its data
+folder. `site_database(code)` and `store(fqdn)` open a role's database wherever it is.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import httpx
@@ -37,6 +45,7 @@ from updatesync.roles.supervisor import (
 )
 from updatesync.security.pki import CA_CERT, client_context, create_ca, issue_certificate
 from updatesync.security.signing import HmacAuth, create_secret, load_secret
+from updatesync.site.database.site_db import SiteDatabase
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.store import UpdateStore
 
@@ -44,7 +53,14 @@ START_TIMEOUT = 120.0
 
 
 class ProcessHierarchy:
-    def __init__(self, root: Path, *, updates: int = 500, replication_timeout: str = "3m"):
+    def __init__(
+        self,
+        root: Path,
+        *,
+        updates: int = 500,
+        replication_timeout: str = "3m",
+        database: Callable[[str], str] | None = None,
+    ):
         self.root = root
         self.updates = updates
         self.data = root / "data"
@@ -55,6 +71,12 @@ class ProcessHierarchy:
         self.file = root / "hierarchy.toml"
         self.files: dict[str, Path] = {}
         self.ports: dict[str, int] = {}
+        self.databases: dict[str, str] = {}
+        """The database URL of each site (by code) and SUP (by FQDN) given one."""
+        self.source = example_hierarchy()
+        if database is not None:
+            self.source = root / "hierarchy-databases.toml"
+            self._with_databases(self.source, database)
         self.pki = root / "pki"
         self._certificates()
         self.verify = client_context(self.pki / CA_CERT)
@@ -72,6 +94,24 @@ class ProcessHierarchy:
         }
         for host in sorted(hosts):
             issue_certificate(self.pki, host, ["127.0.0.1"])
+
+    def _with_databases(self, dest: Path, database: Callable[[str], str]) -> None:
+        """Write to `dest` the example hierarchy with a `database` key for every site and SUP,
+        the URL `database(name)` gives for it (`databases`)."""
+        lines: list[str] = []
+        after_header = False
+        for line in example_hierarchy().read_text(encoding="utf-8").splitlines():
+            lines.append(line)
+            named = re.fullmatch(r'(?:code|fqdn) = "([^"]+)"', line)
+            if after_header and named:
+                url = database(named.group(1))
+                self.databases[named.group(1)] = url
+                lines.append(f"database = {json.dumps(url)}")
+            after_header = line.startswith(("[[sites]]", "[[sites.sups]]"))
+        example = load_hierarchy(example_hierarchy())
+        roles = [s.code for s in example.sites] + [p.fqdn for s in example.sites for p in s.sups]
+        assert sorted(self.databases) == sorted(roles), self.databases
+        dest.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     def cert_of(self, fqdn: str) -> tuple[Path, Path]:
         return self.pki / f"{fqdn}.pem", self.pki / f"{fqdn}.key"
@@ -92,7 +132,7 @@ class ProcessHierarchy:
             "tls": {"ca": (self.pki / CA_CERT).as_posix(), "dir": self.pki.as_posix()},
         }
         return loopback_file(
-            example_hierarchy(), dest, settings=settings, ports={**self.ports, **(ports or {})}
+            self.source, dest, settings=settings, ports={**self.ports, **(ports or {})}
         )
 
     @property
@@ -215,3 +255,13 @@ class ProcessHierarchy:
 
     def log(self, code: str, name: str = "WSyncMgr.log") -> Path:
         return self.data / code / "logs" / name
+
+    # -- the roles' databases ----------------------------------------------------------------
+
+    def site_database(self, code: str) -> SiteDatabase:
+        """The site database of `code`, where the hierarchy file puts it (close it after)."""
+        return SiteDatabase.open(self.data / code, url=self.databases.get(code))
+
+    def store(self, fqdn: str) -> UpdateStore:
+        """The store of the SUP `fqdn`'s update server, where the hierarchy file puts it."""
+        return UpdateStore.open(self.data / fqdn, url=self.databases.get(fqdn))

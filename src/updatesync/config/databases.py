@@ -6,7 +6,8 @@ store. The default is an SQLite file in the role's data folder; `database =
 `updatesync updateserver` command) puts it on a PostgreSQL server instead.
 
 A password never goes in the hierarchy file or on a command line (where `ps` shows it): a URL
-that holds one is refused. The role takes it from its own environment variable,
+that holds one, as `user:password@` or as a `password=` parameter of its query string (in any
+case), is refused. The role takes it from its own environment variable,
 `UPDATESYNC_DATABASE_PASSWORD_<ROLE>` (`password_variable`: the site code, such as CS1, or the
 SUP's FQDN in capitals with `_` for every other character, such as PS1SITE_CONTOSO_COM), an
 `updateserver` command from `UPDATESYNC_DATABASE_PASSWORD`; libpq's own ways (a `~/.pgpass`
@@ -87,6 +88,12 @@ def check_database_url(value: str, *, variable: str = PASSWORD_VARIABLE) -> str:
             f"database URL {_shown(text)!r} holds a password: take it out of the URL and set "
             f"the environment variable {variable} (or use a ~/.pgpass file)"
         )
+    if any(key.lower() == "password" for key in url.query):
+        raise DatabaseUrlError(
+            f"database URL {_shown(text)!r} holds a password in its query string (password=): "
+            f"take it out of the URL and set the environment variable {variable} (or use a "
+            "~/.pgpass file)"
+        )
     if driver == "sqlite":
         if not url.database or url.database == ":memory:":
             raise DatabaseUrlError(
@@ -114,12 +121,18 @@ def with_password(url: str, variable: str, environ: Mapping[str, str] | None = N
     return parsed.set(password=password).render_as_string(hide_password=False)
 
 
+_QUERY_PASSWORD: Final = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
+"""A `password=` parameter of a URL's query string, its value to hide."""
+
+
 def _shown(text: str) -> str:
-    """`text` with any password in it hidden (for messages)."""
+    """`text` with any password in it hidden (for messages): the one of `user:password@` and
+    the value of a `password=` parameter."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
     try:
-        return make_url(text).render_as_string(hide_password=True)
+        shown = make_url(text).render_as_string(hide_password=True)
     except ArgumentError:
-        return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", text)
+        shown = re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", text)
+    return _QUERY_PASSWORD.sub(r"\1***", shown)

@@ -15,7 +15,8 @@ a sync runs.
 
 Every page but `/login` needs a signed-in user (`updatesync.console.sessions`,
 `updatesync.console.login`); the header names the user and its security role; every form
-carries the session's CSRF token, checked on every POST besides the request's `Origin`; the
+carries the session's CSRF token (the sign-in form, before any session, one of its own),
+checked on every POST besides the request's `Origin`; the
 sync buttons are shown only to a role that may start a sync (Software Update Manager, Full
 Administrator), and `POST /sync` refuses the others (403).
 """

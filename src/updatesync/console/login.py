@@ -1,11 +1,13 @@
 """The console's sign-in and sign-out pages.
 
-`GET /login` shows the form; `POST /login` (user, password, next) asks the top-level site's
-SMS Provider (`POST /api/sessions`) whether the password holds, then starts a console
-session (`updatesync.console.sessions`) with the provider session's user, security role
-and expiry, sets its cookie and sends the browser on to `next` (a path of the console
-only). A wrong user name or password shows the form again with 401 and says nothing of
-which was wrong; too many failures of one user name from one client give 429.
+`GET /login` shows the form, with a CSRF token in a hidden field and in the short-lived
+cookie `LOGIN_COOKIE` (`updatesync.console.sessions`); `POST /login` (user, password, next,
+csrf) is refused (403, the console's refusal page) unless its token is the one in the cookie,
+then asks the top-level site's SMS Provider (`POST /api/sessions`) whether the password
+holds, then starts a console session with the provider session's user, security role and
+expiry, sets its cookie (deleting the form's) and sends the browser on to `next` (a path of
+the console only). A wrong user name or password shows the form again with 401 and says
+nothing of which was wrong; too many failures of one user name from one client give 429.
 `POST /logout` (with the session's CSRF token) ends the session here and at the provider.
 Every POST must come from the console's own pages (`cross_origin`).
 """
@@ -24,11 +26,17 @@ from updatesync.console.providers import parse_time
 from updatesync.console.sessions import (
     COOKIE,
     CSRF_FIELD,
+    LOGIN_COOKIE,
+    LOGIN_CSRF_AGE,
     SESSION,
     ConsoleSession,
+    CsrfRefused,
     SignInLimit,
+    check_csrf,
     cookie_header,
+    is_csrf_token,
     local_target,
+    new_csrf_token,
 )
 from updatesync.security.access import SecurityRole
 
@@ -68,10 +76,19 @@ def _base(request: Request) -> str:
     return str(request.scope.get("root_path", "")).rstrip("/")
 
 
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
 def _form_page(
     request: Request, status_code: int, problem: str = "", user: str = "", target: str = "/"
 ) -> Response:
-    return _console(request).render(
+    """The sign-in form, with its CSRF token: the one this browser holds in `LOGIN_COOKIE`,
+    else a new one. The cookie is set (again) when the form is opened, and when the browser
+    sent none."""
+    held = request.cookies.get(LOGIN_COOKIE)
+    token = held if held is not None and is_csrf_token(held) else new_csrf_token()
+    response = _console(request).render(
         request,
         "login.html",
         status_code,
@@ -79,7 +96,16 @@ def _form_page(
         problem=problem,
         user=user,
         next=target,
+        login_csrf=token,
     )
+    if request.method == "GET" or token != held:
+        response.headers.append(
+            "set-cookie",
+            cookie_header(
+                token, secure=_secure(request), max_age=LOGIN_CSRF_AGE, name=LOGIN_COOKIE
+            ),
+        )
+    return response
 
 
 async def login(request: Request) -> Response:
@@ -97,9 +123,17 @@ async def login(request: Request) -> Response:
     def field(name: str) -> str:
         return (form.get(name) or [""])[0]
 
+    console = _console(request)
+    try:
+        check_csrf(field(CSRF_FIELD), request.cookies.get(LOGIN_COOKIE), "this browser's form")
+    except CsrfRefused as exc:
+        return console.refuse(
+            request,
+            f"Sign in from the console's own sign-in page: this form's CSRF token is {exc}. "
+            "Open the sign-in page again and sign in there.",
+        )
     user, password = field("user").strip(), field("password")
     target = local_target(field("next") or target)
-    console = _console(request)
     client = request.client.host if request.client else "?"
     key = SignInLimit.key(user, client)
     if console.sign_ins.blocked(key):
@@ -140,8 +174,10 @@ async def login(request: Request) -> Response:
     LOG.info("console: %s (%s) signed in", session.user, session.role.value)
     response = RedirectResponse(_base(request) + target, status_code=303)
     seconds = int((session.expires - console.sessions.clock()).total_seconds())
-    response.headers["set-cookie"] = cookie_header(
-        session.id, secure=request.url.scheme == "https", max_age=seconds
+    secure = _secure(request)
+    response.headers.append("set-cookie", cookie_header(session.id, secure=secure, max_age=seconds))
+    response.headers.append(  # the form's token has done its work
+        "set-cookie", cookie_header("", secure=secure, max_age=0, name=LOGIN_COOKIE)
     )
     return response
 
@@ -180,9 +216,7 @@ async def logout(request: Request) -> Response:
         LOG.warning("console: the provider did not end the session of %s: %s", session.user, exc)
     LOG.info("console: %s signed out", session.user)
     response = RedirectResponse(_base(request) + "/login", status_code=303)
-    response.headers["set-cookie"] = cookie_header(
-        "", secure=request.url.scheme == "https", max_age=0
-    )
+    response.headers["set-cookie"] = cookie_header("", secure=_secure(request), max_age=0)
     return response
 
 

@@ -7,6 +7,11 @@ Path=/`, and `Secure` when the console is served over HTTPS), the user, its secu
 a CSRF token that every form of the console carries, and the provider session's token and
 expiry (the console's session ends with it). A console restart signs everyone out.
 
+The sign-in form has a CSRF token too, before any session: `/login` gives the browser a
+random token in a short-lived cookie of its own (`LOGIN_COOKIE`, the same attributes,
+`Max-Age` `LOGIN_CSRF_AGE`) and in the form's hidden `csrf` field; `POST /login` compares
+the two (`check_csrf`, as every form's token is compared), and signing in deletes it.
+
 `SessionGate` is the ASGI middleware that lets no request reach a page without a session,
 before any body is read: a browser asking for a page is sent to `/login?next=...`; a
 fragment, a POST or any other request gets 401. `/login` and `/static/` pass.
@@ -19,6 +24,7 @@ provider.
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 import threading
 import time
@@ -33,6 +39,10 @@ from updatesync.security.access import Permission, SecurityRole
 
 COOKIE = "updatesync_console"
 """The name of the console's session cookie."""
+LOGIN_COOKIE = "updatesync_console_login"
+"""The cookie that holds the sign-in form's CSRF token until the user signs in."""
+LOGIN_CSRF_AGE = 3600
+"""Seconds a sign-in form's CSRF token is good for (opening `/login` again renews it)."""
 SESSION = "updatesync.console.session"
 """The scope key `SessionGate` puts the request's `ConsoleSession` in."""
 CSRF_FIELD = "csrf"
@@ -42,12 +52,33 @@ FAILURE_WINDOW = 60.0
 """Seconds a failed sign-in counts against its user name and client."""
 MAX_SESSIONS = 10_000
 """Sessions kept at most; the oldest goes first."""
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
+"""What `new_csrf_token` makes."""
 PUBLIC_PREFIXES = ("/static/",)
 PUBLIC_PATHS = frozenset({"/login"})
 
 
 class CsrfRefused(Exception):
     """A form came without its session's CSRF token, or with another one."""
+
+
+def new_csrf_token() -> str:
+    """A new random CSRF token (256 bits, URL-safe text)."""
+    return secrets.token_urlsafe(32)
+
+
+def is_csrf_token(text: str | None) -> bool:
+    """Whether `text` has the form of a token `new_csrf_token` makes."""
+    return text is not None and _TOKEN.fullmatch(text) is not None
+
+
+def check_csrf(given: str | None, expected: str | None, stale: str) -> None:
+    """`CsrfRefused` unless `given` is the CSRF token `expected` (compared in constant
+    time); `stale` says what the token should have come from."""
+    if not given:
+        raise CsrfRefused("missing")
+    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise CsrfRefused(f"not the one of {stale} (an old page?)")
 
 
 @dataclass(frozen=True)
@@ -60,7 +91,7 @@ class ConsoleSession:
     provider_token: str = field(repr=False)
     """The SMS Provider's session token (to sign out there too); never sent to a browser."""
     id: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
-    csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    csrf: str = field(default_factory=new_csrf_token, repr=False)
 
     def allows(self, permission: Permission) -> bool:
         return self.role.allows(permission)
@@ -71,10 +102,7 @@ class ConsoleSession:
 
     def check_csrf(self, given: str | None) -> None:
         """`CsrfRefused` unless `given` is this session's CSRF token."""
-        if not given or not hmac.compare_digest(given.encode(), self.csrf.encode()):
-            raise CsrfRefused(
-                "missing" if not given else "not the one of this sign-in (an old page?)"
-            )
+        check_csrf(given, self.csrf, "this sign-in")
 
 
 class Sessions:
@@ -171,9 +199,10 @@ def local_target(text: str | None, default: str = "/") -> str:
     return text
 
 
-def cookie_header(session_id: str, *, secure: bool, max_age: int | None) -> str:
-    """The `Set-Cookie` value for the session `session_id` (empty with max_age 0: delete)."""
-    attributes = [f"{COOKIE}={session_id}", "Path=/", "HttpOnly", "SameSite=Strict"]
+def cookie_header(session_id: str, *, secure: bool, max_age: int | None, name: str = COOKIE) -> str:
+    """The `Set-Cookie` value for the session `session_id` (empty with max_age 0: delete);
+    with `name` (`LOGIN_COOKIE`), another cookie of the console, with the same attributes."""
+    attributes = [f"{name}={session_id}", "Path=/", "HttpOnly", "SameSite=Strict"]
     if max_age is not None:
         attributes.append(f"Max-Age={max(max_age, 0)}")
     if secure:

@@ -33,6 +33,7 @@ from updatesync.config.databases import password_variable, with_password
 from updatesync.roles.context import Role, RoleContext, RoleError
 from updatesync.security.access import Permission
 from updatesync.security.limits import limit_bodies
+from updatesync.security.private_files import InsecureFileError
 from updatesync.security.signing import SecretError, require_signature
 from updatesync.security.webhook_signing import load_webhook_secret
 from updatesync.site.api.auth import ADMIN_TOKEN_FILE, AuthMiddleware, ProviderAuth, bootstrap_admin
@@ -310,7 +311,12 @@ class SiteRole(Role):
         policy, /metrics and the SMS Provider (which needs a token or a signature)."""
         provider_log = self.context.log(self.log_dir, PROVIDER_LOG, PROVIDER)
         if self.parent is None:
-            self.admin_token_created = bootstrap_admin(self.db, self.admin_token_file, provider_log)
+            try:
+                self.admin_token_created = bootstrap_admin(
+                    self.db, self.admin_token_file, provider_log
+                )
+            except InsecureFileError as exc:
+                raise RoleError(f"{self.name}: {exc}") from None
         provider = create_provider_app(
             self.db,
             log=provider_log,

@@ -14,6 +14,10 @@ by the hierarchy's CA, and every call between roles verifies the peer against th
   upstream on the public internet (Microsoft Update);
 - `check_server_files(cert, key)`: a certificate and key a server can load, or `TlsError`.
 
+Every private key (`ca.key`, a server's key) is read through `read_private_file`: a key file
+group or others may read is refused (`TlsError` naming it and `chmod 600`); certificates and
+the CA bundle are public.
+
 Keys are ECDSA P-256: small, fast to make, and accepted by every TLS 1.2+ client.
 """
 
@@ -31,7 +35,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from updatesync.security.private_files import create_private_file, private_dir
+from updatesync.security.private_files import (
+    InsecureFileError,
+    create_private_file,
+    private_dir,
+    read_private_file,
+)
 
 CA_CERT = "ca.pem"
 CA_KEY = "ca.key"
@@ -127,7 +136,11 @@ def _load_ca(folder: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey
     cert_path, key_path = folder / CA_CERT, folder / CA_KEY
     try:
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        key = serialization.load_pem_private_key(
+            read_private_file(key_path, "the CA's key"), password=None
+        )
+    except InsecureFileError as exc:
+        raise TlsError(str(exc)) from None
     except FileNotFoundError as exc:
         raise TlsError(
             f"{exc.filename} does not exist: {folder} holds no CA; create one with "
@@ -212,10 +225,17 @@ def issue_certificate(
     return cert_path, key_path
 
 
-def _readable(path: Path, what: str, where: str, fix: str) -> None:
+def _readable(path: Path, what: str, where: str, fix: str, *, private: bool = False) -> None:
+    """`path` can be read, or `TlsError` saying why; a `private` file (a key) is read as
+    every key is (`read_private_file`): refused when group or others may read it."""
     try:
-        with path.open("rb") as stream:
-            stream.read(1)
+        if private:
+            read_private_file(path, what, where=where)
+        else:
+            with path.open("rb") as stream:
+                stream.read(1)
+    except InsecureFileError as exc:
+        raise TlsError(str(exc)) from None
     except FileNotFoundError:
         raise TlsError(f"{what} {path} ({where}) does not exist; {fix}") from None
     except OSError as exc:
@@ -254,9 +274,10 @@ def check_server_files(
     host: str = "HOST",
     folder: Path | None = None,
 ) -> None:
-    """The certificate and key a server would load: readable and matching, or `TlsError`
-    naming the file, the setting (`where`) and how to get one (`folder`: where the CA that
-    issues it is, when known)."""
+    """The certificate and key a server would load: readable and matching, the key readable
+    by its owner only (0600), or `TlsError` naming the file, the setting (`where`) and what
+    to do: how to get one (`folder`: where the CA that issues it is, when known), or
+    `chmod 600` for a key group or others may read."""
     fix = (
         f"issue one with `updatesync pki issue {folder} --host {host}`"
         if folder is not None
@@ -265,7 +286,7 @@ def check_server_files(
     )
     cert_path, key_path = Path(cert), Path(key)
     _readable(cert_path, "the certificate", where, fix)
-    _readable(key_path, "the key", where, fix)
+    _readable(key_path, "the key", where, fix, private=True)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     try:
         context.load_cert_chain(str(cert_path), str(key_path))

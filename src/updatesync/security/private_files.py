@@ -8,9 +8,9 @@ in files of mode 0600, whatever the umask; nothing here loosens a folder it did 
   gives its `-wal`, `-shm` and `-journal` files the database file's mode), or an existing
   one and its companions brought to 0600 when group or others could read them;
 - `create_private_file(path, data)`: a new file, 0600, refused if it exists (O_EXCL);
-- `read_private_file(path, what)`: the bytes of a key or secret file, refused with
-  `InsecureFileError` (naming the file, its mode and `chmod 600 FILE`) when group or others
-  may read or write it.
+- `read_private_file(path, what)`: the bytes of a key or secret file (a TLS private key,
+  the CA's key, a token, a secret), refused with `InsecureFileError` (naming the file, its
+  mode and `chmod 600 FILE`) when group or others may read or write it.
 """
 
 from __future__ import annotations
@@ -41,17 +41,19 @@ _OPEN_TO_OTHERS: Final = stat.S_IRWXG | stat.S_IRWXO
 class InsecureFileError(PermissionError):
     """A key or secret file that group or others may read or change."""
 
-    def __init__(self, path: Path, mode: int, what: str) -> None:
+    def __init__(self, path: Path, mode: int, what: str, where: str = "") -> None:
         self.path = path
         self.mode = mode
         self.what = what
+        self.where = where
+        named = f"{what} {path}" + (f" ({where})" if where else "")
         super().__init__(
-            f"{what} {path} has mode {mode:04o}: group or others may read or change it, so "
-            f"it is not used; run `chmod 600 {path}` (and check who may have read it)"
+            f"{named} has mode {mode:04o}: group or others may read or change it, so it is "
+            f"not used; run `chmod 600 {path}` (and check who may have read it)"
         )
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.path, self.mode, self.what))
+        return (type(self), (self.path, self.mode, self.what, self.where))
 
 
 def private_dir(path: str | os.PathLike[str]) -> Path:
@@ -120,15 +122,18 @@ def create_private_file(path: str | os.PathLike[str], data: bytes) -> Path:
     return target
 
 
-def read_private_file(path: str | os.PathLike[str], what: str = "the key file") -> bytes:
+def read_private_file(
+    path: str | os.PathLike[str], what: str = "the key file", *, where: str = ""
+) -> bytes:
     """The content of `path`, a key or secret file; `InsecureFileError` if its mode lets
-    group or others read or change it (`what` names it in the message)."""
+    group or others read or change it (`what` names it in the message, `where` the setting
+    that named it, if any)."""
     target = Path(path)
     fd = os.open(target, os.O_RDONLY)
     try:
         mode = stat.S_IMODE(os.fstat(fd).st_mode)
         if mode & _OPEN_TO_OTHERS:
-            raise InsecureFileError(target, mode, what)
+            raise InsecureFileError(target, mode, what, where)
         chunks = []
         while chunk := os.read(fd, 65536):
             chunks.append(chunk)

@@ -382,11 +382,18 @@ def _subscription_lists(payload: dict[str, Any]) -> dict[str, tuple[str, ...]] |
 
 class AdminEndpoints:
     """The admin API's endpoints for one update server: its store and, when it syncs from
-    an upstream, its runner."""
+    an upstream, its runner; `clock`, the present the downstream servers not seen for long
+    are left out at (the backend's clock)."""
 
-    def __init__(self, store: UpdateStore, runner: SyncRunner | None) -> None:
+    def __init__(
+        self,
+        store: UpdateStore,
+        runner: SyncRunner | None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.store = store
         self.runner = runner
+        self.clock = clock
 
     async def status(self, _request: Request) -> JSONResponse:
         return JSONResponse(self.store.status().to_json())
@@ -464,8 +471,11 @@ class AdminEndpoints:
                 return _error(f"{name} must be a whole number, not {text[:40]!r}", 400)
             numbers[name] = int(text)
         offset, limit = numbers["offset"], min(max(numbers["limit"], 1), MAX_DOWNSTREAM_PAGE)
-        items = await run_in_threadpool(downstream_servers, self.store, offset=offset, limit=limit)
-        total = await run_in_threadpool(count_downstream_servers, self.store)
+        now = self.clock()
+        items = await run_in_threadpool(
+            downstream_servers, self.store, offset=offset, limit=limit, now=now
+        )
+        total = await run_in_threadpool(count_downstream_servers, self.store, now=now)
         following = offset + len(items)
         return JSONResponse(
             {
@@ -565,9 +575,14 @@ ROUTES: Final[tuple[tuple[str, str, str], ...]] = (
 """The admin API: (path, method, `AdminEndpoints` method), in matching order."""
 
 
-def admin_routes(store: UpdateStore, runner: SyncRunner | None) -> list[Route]:
-    """The admin API's routes for one update server."""
-    endpoints = AdminEndpoints(store, runner)
+def admin_routes(
+    store: UpdateStore,
+    runner: SyncRunner | None,
+    *,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> list[Route]:
+    """The admin API's routes for one update server (`clock`: as `StoreBackend`'s)."""
+    endpoints = AdminEndpoints(store, runner, clock)
     return [Route(path, getattr(endpoints, name), methods=[verb]) for path, verb, name in ROUTES]
 
 

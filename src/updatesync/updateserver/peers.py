@@ -195,10 +195,11 @@ def touch_downstream(
     protocol_version: str | None = None,
     sync_anchor: str | None = None,
     is_replica: bool | None = None,
+    now: datetime | None = None,
 ) -> None:
     """Note a registered downstream's later contact (its cookie, its revision lists, its
-    GetDeployments: then it is a replica)."""
-    values: dict[str, object] = {"last_seen": datetime.now(UTC)}
+    GetDeployments: then it is a replica), at `now` (by default the present)."""
+    values: dict[str, object] = {"last_seen": now if now is not None else datetime.now(UTC)}
     if is_replica is not None:
         values["is_replica"] = is_replica
     if protocol_version is not None:

@@ -11,7 +11,7 @@ hidden updates. Downstream servers are registered on first contact, within its
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 
 from updatesync.metadata.export import DEFAULT_LANGUAGES
@@ -46,10 +46,17 @@ class StoreBackend:
     """Serves one update server's store to its downstream servers."""
 
     def __init__(
-        self, store: UpdateStore, *, limits: DownstreamLimits = DEFAULT_DOWNSTREAM_LIMITS
+        self,
+        store: UpdateStore,
+        *,
+        limits: DownstreamLimits = DEFAULT_DOWNSTREAM_LIMITS,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """`clock`: the time a downstream server's contact is recorded at (its expiry is
+        counted from it; a test moves it on instead of waiting)."""
         self.store = store
         self.limits = limits
+        self.clock = clock
         ident = server_identity(store)
         self._identity = ServerIdentity(ident.server_id, ident.cookie_key, datetime.now(UTC))
 
@@ -121,6 +128,7 @@ class StoreBackend:
             address=address,
             protocol_version=protocol_version or None,
             limits=self.limits,
+            now=self.clock(),
         )
 
     def note_downstream(
@@ -137,6 +145,7 @@ class StoreBackend:
             protocol_version=protocol_version,
             sync_anchor=sync_anchor,
             is_replica=is_replica,
+            now=self.clock(),
         )
 
 

@@ -17,6 +17,7 @@ from tokens import bearer, token_for
 from updatesync.logs.cmtrace import CMTraceLog, read_cmtrace
 from updatesync.roles.serving import BackgroundServer
 from updatesync.security.access import SESSION_PREFIX, SecurityRole, new_token
+from updatesync.security.private_files import InsecureFileError
 from updatesync.security.signing import HmacAuth
 from updatesync.site.api.auth import ProviderAuth, Unauthorized, bootstrap_admin
 from updatesync.site.api.provider import create_provider_app
@@ -136,6 +137,7 @@ def test_a_token_file_that_holds_no_token_is_left_and_logged(
 ) -> None:
     path = tmp_path / "admin.token"
     path.write_text("something else\n")
+    path.chmod(0o600)
     log_path = tmp_path / "SMSProv.log"
 
     bootstrap_admin(db, path, CMTraceLog(log_path, component="SMS Provider"))
@@ -144,6 +146,15 @@ def test_a_token_file_that_holds_no_token_is_left_and_logged(
     assert path.read_text() == "something else\n"
     (entry,) = read_cmtrace(log_path)
     assert "holds no updatesync token" in entry.message and "Remove the file" in entry.message
+
+
+def test_a_token_file_others_may_read_is_not_adopted(db: SiteDatabase, tmp_path: Path) -> None:
+    path = tmp_path / "admin.token"
+    path.write_text(new_token().text + "\n")
+    path.chmod(0o644)
+    with pytest.raises(InsecureFileError, match=r"has mode 0644.*chmod 600"):
+        bootstrap_admin(db, path, None)
+    assert db.users.count_ever() == 0
 
 
 def test_a_session_of_a_removed_user_stays_refused_when_the_name_comes_back(

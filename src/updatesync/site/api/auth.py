@@ -13,7 +13,8 @@ Full Administrator of a new hierarchy.
 - `require(permission)`: the route dependency that answers 403 naming the role needed.
 - `bootstrap_admin(db, token_file, log)`: the first start of a top-level site creates the
   Full Administrator `admin` and writes its token to `token_file` (0600, never over an
-  existing file).
+  existing file; an existing file's token is adopted, read as every secret file is:
+  refused when group or others may read it).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from updatesync.security.access import (
     split_token,
     unauthorized_text,
 )
-from updatesync.security.private_files import create_private_file
+from updatesync.security.private_files import create_private_file, read_private_file
 from updatesync.security.signing import SCHEME, require_signature
 from updatesync.site.database.models import TOKEN_SESSION
 from updatesync.site.database.site_db import SiteDatabase
@@ -229,7 +230,8 @@ def bootstrap_admin(db: SiteDatabase, token_file: Path, log: CMTraceLog | None) 
     """At a top-level site whose database never held a user: create the Full Administrator
     `admin` and write its token to `token_file` (mode 0600, created exclusively; an existing
     file's token is adopted instead, so the file stays valid). Returns the file when it was
-    written now; None when the database had users already."""
+    written now; None when the database had users already. `InsecureFileError` when the
+    existing file may be read by group or others."""
     if db.users.count_ever():
         return None
     token = new_token()
@@ -250,8 +252,9 @@ def bootstrap_admin(db: SiteDatabase, token_file: Path, log: CMTraceLog | None) 
 
 def _adopt(db: SiteDatabase, token_file: Path, log: CMTraceLog | None) -> None:
     """A new database beside an existing admin token file: the file's token becomes the
-    Full Administrator's again."""
-    text = token_file.read_text(encoding="utf-8").strip()
+    Full Administrator's again. A file group or others may read is not adopted
+    (`InsecureFileError`, naming it and `chmod 600`)."""
+    text = read_private_file(token_file, "the admin token file").decode("utf-8").strip()
     parts = split_token(text)
     if parts is None:
         if log is not None:
