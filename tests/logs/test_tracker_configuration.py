@@ -17,7 +17,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from top_site import CRITICAL, SECURITY, SUP, TopLevelSite, top_level_site
+from top_site import (
+    CRITICAL,
+    SECURITY,
+    SUP,
+    TopLevelSite,
+    configuration_manager,
+    configured_sync_manager,
+    top_level_site,
+)
 from typer.testing import CliRunner
 
 from updatesync.cli.log_view import one_line_any
@@ -38,9 +46,6 @@ from updatesync.logs.tracker import (
     read_log,
     track_paths,
 )
-from updatesync.site.sync.sup_client import UpdateServerApi
-from updatesync.site.sync.sync_manager import SiteSyncSettings, SyncManager
-from updatesync.site.sync.wcm import WcmInbox, WcmSettings, WsusConfigurationManager
 
 WCM_COMP = "SMS_WSUS_CONFIGURATION_MANAGER"
 SYNC_COMP = "SMS_WSUS_SYNC_MANAGER"
@@ -383,21 +388,8 @@ def test_updatesyncs_own_wcm_log_success_then_unknown_category(
     the update server does not hold fails the configuration (state 3), and the next sync fails
     with `WSUS server not configured`, which names that configuration run; once the
     subscription is right again both succeed and `logs track` exits 0."""
-    logs = tmp_path / "CS1" / "logs"
-    wcm = WsusConfigurationManager(
-        site.db,
-        WcmSettings("CS1", upstream_of=lambda _sup: "Microsoft Update"),
-        CMTraceLog(logs / "WCM.log", component=WCM_COMP),
-        lambda sup: UpdateServerApi(f"http://127.0.0.1:{sup.port}", timeout=30),
-        WcmInbox(tmp_path / "CS1" / "inboxes" / "WSUSMgr.box"),
-    )
-    manager = SyncManager(
-        site.db,
-        SiteSyncSettings(site_code="CS1", site_fqdn="CS1SITE.CONTOSO.COM"),
-        site.manager.log,
-        site.manager.api_for,
-        configuration=wcm,
-    )
+    wcm = configuration_manager(site, tmp_path)
+    manager = configured_sync_manager(site, wcm)
     site.db.wsus.set_subscription(site.products, (SECURITY, CRITICAL), ("en",))
     assert wcm.run_cycle("start")
     assert manager.run("SELF").succeeded

@@ -26,7 +26,8 @@ from updatesync.roles.serving import BackgroundServer
 from updatesync.site.database.models import SoftwareUpdatePoint
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.sync.sup_client import UpdateServerApi
-from updatesync.site.sync.sync_manager import SiteSyncSettings, SyncManager
+from updatesync.site.sync.sync_manager import ConfigurationGate, SiteSyncSettings, SyncManager
+from updatesync.site.sync.wcm import WcmInbox, WcmSettings, WsusConfigurationManager
 from updatesync.updateserver.admin_api import UpstreamSyncRequest
 from updatesync.updateserver.store import UpdateStore
 
@@ -50,6 +51,32 @@ class TopLevelSite:
     sup_store: UpdateStore
     log_path: Path
     upstream_url: str
+
+
+def configuration_manager(
+    site: TopLevelSite, root: Path, **settings: float
+) -> WsusConfigurationManager:
+    """CS1's WSUS configuration manager for `site` (its WCM.log and WSUSMgr.box under
+    `root`/CS1), expecting its SUP to sync from Microsoft Update."""
+    return WsusConfigurationManager(
+        site.db,
+        WcmSettings("CS1", upstream_of=lambda _sup: "Microsoft Update", **settings),
+        CMTraceLog(root / "CS1" / "logs" / "WCM.log", component="SMS_WSUS_CONFIGURATION_MANAGER"),
+        lambda sup: UpdateServerApi(f"http://127.0.0.1:{sup.port}", timeout=30),
+        WcmInbox(root / "CS1" / "inboxes" / "WSUSMgr.box"),
+    )
+
+
+def configured_sync_manager(site: TopLevelSite, configuration: ConfigurationGate) -> SyncManager:
+    """A sync manager of `site` whose SUP a WSUS configuration manager configures: it sends
+    no criteria of its own (the configuration manager set the subscription)."""
+    return SyncManager(
+        site.db,
+        SiteSyncSettings(site_code="CS1", site_fqdn="CS1SITE.CONTOSO.COM"),
+        site.manager.log,
+        site.manager.api_for,
+        configuration=configuration,
+    )
 
 
 @contextmanager

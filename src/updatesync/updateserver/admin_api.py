@@ -355,8 +355,11 @@ def _refuse_unless_json(request: Request, route: str, what: str) -> JSONResponse
     )
 
 
-async def _json_object(request: Request) -> dict[str, Any] | JSONResponse:
-    """The body as a JSON object (an empty body is an empty object), or the 400 to answer."""
+async def _subscription_body(
+    request: Request,
+) -> tuple[dict[str, Any], dict[str, tuple[str, ...]]] | JSONResponse:
+    """The body as a JSON object (an empty body is an empty object) and its products,
+    classifications and languages (lists of strings), or the 400 to answer."""
     body = await request.body()
     payload: Any = {}
     if body.strip():
@@ -366,18 +369,13 @@ async def _json_object(request: Request) -> dict[str, Any] | JSONResponse:
             return _error("the body must be JSON", 400)
     if not isinstance(payload, dict):
         return _error("the body must be a JSON object", 400)
-    return payload
-
-
-def _subscription_lists(payload: dict[str, Any]) -> dict[str, tuple[str, ...]] | JSONResponse:
-    """The products, classifications and languages of a body, or the 400 to answer."""
     lists = {}
     for name in ("products", "classifications", "languages"):
         value = payload.get(name, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             return _error(f"{name} must be a list of strings", 400)
         lists[name] = tuple(value)
-    return lists
+    return payload, lists
 
 
 class AdminEndpoints:
@@ -435,12 +433,10 @@ class AdminEndpoints:
         runner = self.runner
         if runner is None:
             return _error("this update server has no upstream; start it with --upstream", 409)
-        payload = await _json_object(request)
-        if isinstance(payload, JSONResponse):
-            return payload
-        lists = _subscription_lists(payload)
-        if isinstance(lists, JSONResponse):
-            return lists
+        body = await _subscription_body(request)
+        if isinstance(body, JSONResponse):
+            return body
+        payload, lists = body
         replica = payload.get("replica", False)
         if not isinstance(replica, bool):
             return _error(f"replica must be true or false, not {replica!r}", 400)
@@ -513,13 +509,10 @@ class AdminEndpoints:
         refused = _refuse_unless_json(request, "PUT /api/configuration", "change it")
         if refused is not None:
             return refused
-        payload = await _json_object(request)
-        if isinstance(payload, JSONResponse):
-            return payload
-        lists = _subscription_lists(payload)
-        if isinstance(lists, JSONResponse):
-            return lists
-        wanted = Subscription(**lists)
+        body = await _subscription_body(request)
+        if isinstance(body, JSONResponse):
+            return body
+        wanted = Subscription(**body[1])
 
         def apply() -> dict[str, Any]:
             held = bool(self.store.categories())

@@ -15,7 +15,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from top_site import CRITICAL, SECURITY, SUP, TopLevelSite, top_level_site
+from top_site import (
+    CRITICAL,
+    SECURITY,
+    SUP,
+    TopLevelSite,
+    configuration_manager,
+    configured_sync_manager,
+    top_level_site,
+)
 
 from updatesync.logs.cmtrace import CMTraceLog, read_cmtrace
 from updatesync.logs.status_messages import parse_statmsg
@@ -24,8 +32,6 @@ from updatesync.site.database.wsus_config import ConfigState
 from updatesync.site.sync.db_monitor import DatabaseMonitor
 from updatesync.site.sync.inbox import Inbox
 from updatesync.site.sync.sup_client import UpdateServerApi
-from updatesync.site.sync.sync_manager import SiteSyncSettings, SyncManager
-from updatesync.site.sync.wcm import WcmInbox, WcmSettings, WsusConfigurationManager
 
 UNKNOWN_PRODUCT = "00000000-0000-0000-0000-00000000beef"
 
@@ -34,16 +40,6 @@ UNKNOWN_PRODUCT = "00000000-0000-0000-0000-00000000beef"
 def site(tmp_path: Path) -> Iterator[TopLevelSite]:
     with top_level_site(tmp_path, updates=120, seed=61) as top:
         yield top
-
-
-def _wcm(site: TopLevelSite, root: Path, **settings: float) -> WsusConfigurationManager:
-    return WsusConfigurationManager(
-        site.db,
-        WcmSettings("CS1", upstream_of=lambda _sup: "Microsoft Update", **settings),
-        CMTraceLog(root / "CS1" / "logs" / "WCM.log", component="SMS_WSUS_CONFIGURATION_MANAGER"),
-        lambda sup: UpdateServerApi(f"http://127.0.0.1:{sup.port}", timeout=30),
-        WcmInbox(root / "CS1" / "inboxes" / "WSUSMgr.box"),
-    )
 
 
 def _lines(root: Path, skip: int = 0) -> list[str]:
@@ -78,7 +74,7 @@ def test_a_subscription_change_is_set_on_the_sup_as_wcm_log_shows_it(
     connection, the subscribed categories, the success line and state 2; the update server
     then holds the subscription, and the SUP's state is stored."""
     version = _subscribe(site)
-    assert _wcm(site, tmp_path).run_cycle("file")
+    assert configuration_manager(site, tmp_path).run_cycle("file")
     _in_order(
         _lines(tmp_path),
         [
@@ -106,7 +102,7 @@ def test_a_subscription_change_is_set_on_the_sup_as_wcm_log_shows_it(
 
 def test_an_unchanged_sup_is_left_as_it_is(site: TopLevelSite, tmp_path: Path) -> None:
     _subscribe(site)
-    wcm = _wcm(site, tmp_path)
+    wcm = configuration_manager(site, tmp_path)
     assert wcm.run_cycle("start")
     seen = len(_lines(tmp_path))
     assert wcm.run_cycle("timeout")
@@ -123,14 +119,8 @@ def test_an_unknown_category_fails_the_configuration_and_then_the_sync(
     WSUS_CONFIG_FAILED with the reason, the SUP keeps its subscription, and the next sync
     fails with WSyncMgr's real line (double dot included) and 6703; once the subscription is
     right again, the configuration and the sync succeed."""
-    wcm = _wcm(site, tmp_path)
-    manager = SyncManager(
-        site.db,
-        SiteSyncSettings(site_code="CS1", site_fqdn="CS1SITE.CONTOSO.COM"),
-        site.manager.log,
-        site.manager.api_for,
-        configuration=wcm,
-    )
+    wcm = configuration_manager(site, tmp_path)
+    manager = configured_sync_manager(site, wcm)
     _subscribe(site)
     assert wcm.run_cycle("start")
     assert manager.run("SELF").succeeded
@@ -187,16 +177,10 @@ def test_a_new_update_server_takes_the_subscription_its_first_sync_checks(
     """An update server that holds no category yet cannot check the ids: it keeps them, and
     its first sync fails on one it then does not hold, naming it."""
     _subscribe(site, site.products[0], UNKNOWN_PRODUCT)
-    wcm = _wcm(site, tmp_path)
+    wcm = configuration_manager(site, tmp_path)
     assert wcm.run_cycle("start")
     assert UNKNOWN_PRODUCT in _sup_configuration(site)["products"]  # type: ignore[operator]
-    manager = SyncManager(
-        site.db,
-        SiteSyncSettings(site_code="CS1", site_fqdn="CS1SITE.CONTOSO.COM"),
-        site.manager.log,
-        site.manager.api_for,
-        configuration=wcm,
-    )
+    manager = configured_sync_manager(site, wcm)
     result = manager.run("SELF")
     assert not result.succeeded
     assert result.error is not None and UNKNOWN_PRODUCT in result.error
@@ -208,7 +192,7 @@ def test_the_database_monitor_drops_a_csb_file_that_wakes_the_manager(
     """A new subscription version: SMSDBMON's two lines, `<version>.CSB` in WSUSMgr.box, the
     manager woken (its thread takes the file and runs a file-triggered cycle); the same
     version again drops nothing."""
-    wcm = _wcm(site, tmp_path, interval_seconds=3600.0)
+    wcm = configuration_manager(site, tmp_path, interval_seconds=3600.0)
     log = CMTraceLog(tmp_path / "CS1" / "logs" / "SMSDBMON.log", component="SMSDBMON")
     monitor = DatabaseMonitor(site.db, Inbox(tmp_path / "CS1" / "inboxes" / "WSyncMgr.box"), log)
     woken = threading.Event()
