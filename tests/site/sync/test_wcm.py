@@ -9,6 +9,7 @@ Expected lines are the reference's text (`../shared/reference/configmgr-log-line
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -246,3 +247,32 @@ def test_the_admin_api_refuses_what_it_cannot_subscribe(site: TopLevelSite) -> N
         assert set(held["titles"]) == {p.lower() for p in held["products"]} | set(
             held["classifications"]
         )
+
+
+def test_a_sync_gets_a_new_configuration_of_a_sup_that_was_down(
+    site: TopLevelSite, tmp_path: Path
+) -> None:
+    """A SUP that did not answer the start's cycle fails its configuration (WCM.log says why,
+    in .NET's words); once it answers, the next sync's `ensure_configured` runs a cycle at
+    once (no waiting for the retry) and the SUP is configured."""
+    _subscribe(site)
+    with socket.socket() as probe:  # a port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+    site.db.sups.replace([SoftwareUpdatePoint(SUP, port=dead)])
+    wcm = configuration_manager(site, tmp_path, retry_seconds=3600.0)
+    wcm.start()
+    try:
+        assert wcm.wait_cycles(1, timeout=30)
+        state = site.db.wsus.state(SUP)
+        assert state is not None and state.state is ConfigState.WSUS_CONFIG_FAILED
+        assert state.last_error_code == 0x80072EFD
+        assert (
+            "System.Net.WebException: Unable to connect to the remote server ---> "
+            "System.Net.Sockets.SocketException: No connection could be made because the "
+            f"target machine actively refused it 127.0.0.1:{dead}"
+        ) in _lines(tmp_path)
+        (up,) = site.db.sups.replace([SoftwareUpdatePoint(SUP, port=site.sup_server.port)])
+        assert wcm.ensure_configured(up)
+    finally:
+        wcm.stop()

@@ -143,6 +143,8 @@ class WsusConfigurationManager:
         self._cycles = threading.Condition(self._lock)
         self._finished = 0
         """Cycles finished since start: what `ensure_configured` waits on."""
+        self._running = False
+        """A cycle is under way (guarded by `_cycles`)."""
         self._thread: threading.Thread | None = None
         self._changed = False
         """The last cycle set some SUP's configuration."""
@@ -204,6 +206,8 @@ class WsusConfigurationManager:
             if not triggers:
                 continue
             cycle_began = time.monotonic()
+            with self._cycles:
+                self._running = True
             try:
                 ok = self.run_cycle(_strongest(triggers))
             except Exception as exc:  # the component keeps running; the next cycle retries
@@ -212,6 +216,7 @@ class WsusConfigurationManager:
                     self.log.error(f"WSUS configuration cycle failed: {exc}")
                 ok = False
             with self._cycles:
+                self._running = False
                 self._finished += 1
                 self._cycles.notify_all()
             if not ok:
@@ -243,11 +248,13 @@ class WsusConfigurationManager:
         if self._thread is None:
             return False
         with self._cycles:
-            seen = self._finished
+            # A cycle that began before this call may have looked before the SUP was up:
+            # wait for the one after it.
+            wanted = self._finished + (2 if self._running else 1)
         self.poke("sync")
         deadline = time.monotonic() + timeout
         with self._cycles:
-            while self._finished == seen and not self._stop.is_set():
+            while self._finished < wanted and not self._stop.is_set():
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
