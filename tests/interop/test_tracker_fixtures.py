@@ -158,10 +158,11 @@ def test_demo_logs_give_the_runs_the_site_databases_record(tmp_path: Path) -> No
     for site in hierarchy.walk():
         code = site.code
         mine = [r for r in runs if r.site == code]
-        # WCM.log: the site's configuration runs, the first before its first sync, each
-        # connected to the site's SUPs and, once it set the subscription, naming it
+        # WCM.log: the site's configuration runs, the first before its first sync (a new
+        # site's SUPs are a site control change), each connected to the site's SUPs and,
+        # once it set the subscription, naming it
         configured = [r for r in everything if isinstance(r, ConfigurationRun) and r.site == code]
-        assert configured and configured[0].trigger == "start", code
+        assert configured and configured[0].trigger == "scf", code
         assert configured[0].state_name == "WSUS_CONFIG_SUCCESS", code
         assert {s.server for s in configured[0].servers} == {s.fqdn.lower() for s in site.sups}
         assert all(s.connected for s in configured[0].servers), code

@@ -166,12 +166,16 @@ class SiteRole(Role):
             url=with_password(url, password_variable(self.code)) if url else None,
         )
         self._on_stop(db.close)
-        db.sups.replace(
+        before = db.sups.find()
+        after = db.sups.replace(
             [
                 SoftwareUpdatePoint(s.fqdn, s.port, s.https, s.internet_facing)
                 for s in self.site.sups
             ]
         )
+        # A SUP added, removed or moved since the site last ran is a site control change:
+        # the WSUS configuration manager's first cycle says so.
+        self._site_control_changed = before != after
         # The hierarchy's criteria are what the SUPs sync; a change raises the version, and
         # the database monitor wakes the WSUS configuration manager.
         criteria = self.context.hierarchy.criteria
@@ -189,6 +193,7 @@ class SiteRole(Role):
             self.context.log(self.log_dir, WSUS_CONFIGURATION_LOG, WSUS_CONFIGURATION_MANAGER),
             lambda sup: UpdateServerApi(self._sup_url(sup), auth=auth, verify=self.verify),
             WcmInbox(self.site_dir / "inboxes" / WCM_BOX),
+            first="scf" if self._site_control_changed else "start",
         )
 
     def _expected_upstream(self, sup: SoftwareUpdatePoint) -> str | None:

@@ -33,6 +33,7 @@ from updatesync.site.database.wsus_config import ConfigState
 from updatesync.site.sync.db_monitor import DatabaseMonitor
 from updatesync.site.sync.inbox import Inbox
 from updatesync.site.sync.sup_client import UpdateServerApi
+from updatesync.site.sync.wcm import WcmInbox, WcmSettings, WsusConfigurationManager
 
 UNKNOWN_PRODUCT = "00000000-0000-0000-0000-00000000beef"
 
@@ -276,3 +277,38 @@ def test_a_sync_gets_a_new_configuration_of_a_sup_that_was_down(
         assert wcm.ensure_configured(up)
     finally:
         wcm.stop()
+
+
+def test_a_site_control_change_configures_as_wcm_log_shows_it(
+    site: TopLevelSite, tmp_path: Path
+) -> None:
+    """The first cycle after the site control file changed (a new site, a SUP added or
+    moved) follows the reference's SCF sequence (MS-SSL, 1.5): the trigger, the SCF read,
+    state 1, the connection, state 2."""
+    _subscribe(site)
+    wcm = WsusConfigurationManager(
+        site.db,
+        WcmSettings("CS1", upstream_of=lambda _sup: None),
+        CMTraceLog(
+            tmp_path / "CS1" / "logs" / "WCM.log", component="SMS_WSUS_CONFIGURATION_MANAGER"
+        ),
+        lambda sup: UpdateServerApi(f"http://127.0.0.1:{sup.port}", timeout=30),
+        WcmInbox(tmp_path / "CS1" / "inboxes" / "WSUSMgr.box"),
+        first="scf",
+    )
+    wcm.start()
+    try:
+        assert wcm.wait_cycles(1, timeout=30)
+    finally:
+        wcm.stop()
+    lines = _lines(tmp_path)
+    assert lines[:2] == ["SCF change notification triggered.", "Populating config from SCF"]
+    _in_order(
+        lines,
+        [
+            "Setting new configuration state to 1 (WSUS_CONFIG_PENDING)",
+            f"Attempting connection to WSUS server: {SUP.upper()}",
+            f"Successfully connected to server: {SUP.upper()}",
+            "Setting new configuration state to 2 (WSUS_CONFIG_SUCCESS)",
+        ],
+    )

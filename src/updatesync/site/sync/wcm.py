@@ -130,7 +130,11 @@ class WsusConfigurationManager:
         log: CMTraceLog,
         api_for: Callable[[SoftwareUpdatePoint], UpdateServerApi],
         inbox: WcmInbox,
+        *,
+        first: str = "start",
     ) -> None:
+        """`first`: what wakes the first cycle: "start", or "scf" when the site control
+        file changed since the site last ran (a SUP added, removed or moved)."""
         self.db = db
         self.settings = settings
         self.log = log
@@ -138,7 +142,7 @@ class WsusConfigurationManager:
         self.inbox = inbox
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._pending: list[str] = ["start"]
+        self._pending: list[str] = [first]
         self._lock = threading.Lock()
         self._cycles = threading.Condition(self._lock)
         self._finished = 0
