@@ -121,6 +121,19 @@ languages = ["EN", "zh-CN"]
     assert hierarchy.criteria.languages == ("en", "zh-cn")
 
 
+def test_the_updates_cleanup_age_is_whole_days_zero_included() -> None:
+    assert parse_hierarchy(doc()).criteria.updates_cleanup_age == timedelta(days=7)
+    for days in (0, 30):
+        text = doc(extra=f"[hierarchy.criteria]\nupdates_cleanup_age = {days}\n")
+        assert parse_hierarchy(text).criteria.updates_cleanup_age == timedelta(days=days)
+    for setting, fragment in (("-1", "from 0 to 3650 days"), ('"7d"', "whole number of days")):
+        assert_problem(
+            doc(extra=f"[hierarchy.criteria]\nupdates_cleanup_age = {setting}\n"),
+            "hierarchy.criteria.updates_cleanup_age",
+            fragment,
+        )
+
+
 def test_top_only_settings_may_sit_on_the_top_level_site() -> None:
     # [sites.upstream] right after CS1's keys belongs to CS1, the top-level site.
     text = doc(cas='schedule = "0 3 * * *"\n[sites.upstream]\nkind = "none"\n')

@@ -15,6 +15,7 @@ __all__ = [
     "DEFAULT_RETRY_INTERVAL",
     "DEFAULT_SECRET_FILE",
     "DEFAULT_SITE_PORT",
+    "DEFAULT_UPDATES_CLEANUP_AGE",
     "MAX_TZ_BIAS",
     "MICROSOFT_UPDATE_URL",
     "MIN_TZ_BIAS",
@@ -37,6 +38,8 @@ DEFAULT_REPLICATION_TIMEOUT: Final = timedelta(minutes=30)
 DEFAULT_SECRET_FILE: Final = "hierarchy.secret"
 DEFAULT_RETRY_INTERVAL: Final = timedelta(minutes=60)
 """SPEC section 4: "Will retry in 60 minutes"."""
+DEFAULT_UPDATES_CLEANUP_AGE: Final = timedelta(days=7)
+"""ConfigMgr's Updates Cleanup Age: an expired update's CI is deleted 7 days after it expired."""
 DEFAULT_DATA_DIR: Final = "data"
 DEFAULT_OVERDUE_AFTER: Final = timedelta(days=2)
 """The least `overdue_after` defaults to; see `default_overdue_after`."""

@@ -23,6 +23,7 @@ from updatesync.config.defaults import (
     DEFAULT_RETRY_INTERVAL,
     DEFAULT_SECRET_FILE,
     DEFAULT_SITE_PORT,
+    DEFAULT_UPDATES_CLEANUP_AGE,
 )
 from updatesync.config.schedule import DEFAULT_SCHEDULE, Schedule
 from updatesync.logs.rollover import DEFAULT_MAX_BYTES
@@ -102,6 +103,8 @@ class Criteria:
     products: tuple[str, ...] = ()
     classifications: tuple[str, ...] = ()
     languages: tuple[str, ...] = ()
+    updates_cleanup_age: timedelta = DEFAULT_UPDATES_CLEANUP_AGE
+    """How long an expired update's CI is kept before the top-level site deletes it."""
 
 
 @dataclass(frozen=True, slots=True)

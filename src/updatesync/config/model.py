@@ -46,6 +46,7 @@ from updatesync.config.defaults import (
     DEFAULT_RETRY_INTERVAL,
     DEFAULT_SECRET_FILE,
     DEFAULT_SITE_PORT,
+    DEFAULT_UPDATES_CLEANUP_AGE,
     MAX_TZ_BIAS,
     MICROSOFT_UPDATE_URL,
     MIN_TZ_BIAS,
@@ -71,6 +72,7 @@ from updatesync.config.schedule import (
 )
 from updatesync.config.table import (
     DatabaseUrl,
+    Days,
     Flag,
     Guids,
     Host,
@@ -323,6 +325,14 @@ class CriteriaTable(Table):
         toml="array of strings",
         default=(),
     )
+    updates_cleanup_age: Days = key(
+        "Days an expired update's configuration item stays in the site databases before the "
+        "top-level site deletes it at the end of a sync (ConfigMgr's Updates Cleanup Age); 0 "
+        "deletes it at the next sync.",
+        toml="integer",
+        default=DEFAULT_UPDATES_CLEANUP_AGE,
+        shown="`7` (days)",
+    )
 
     def check_rules(self) -> None:
         """Products and classifications are both given, or neither."""
@@ -341,7 +351,9 @@ class CriteriaTable(Table):
             )
 
     def criteria(self) -> Criteria:
-        return Criteria(self.products, self.classifications, self.languages)
+        return Criteria(
+            self.products, self.classifications, self.languages, self.updates_cleanup_age
+        )
 
 
 class TlsTable(Table):

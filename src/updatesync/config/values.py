@@ -193,6 +193,15 @@ def minutes_or_interval(value: object) -> timedelta:
     raise problem(f'must be minutes (an integer) or an interval like "60m", got {toml_type(value)}')
 
 
+def days(value: object) -> timedelta:
+    """A whole number of days, 0 included."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if 0 <= value <= 3650:
+            return timedelta(days=value)
+        raise problem(f"must be from 0 to 3650 days, got {value}")
+    raise problem(f"must be a whole number of days (an integer), got {toml_type(value)} {value!r}")
+
+
 def interval(value: object) -> timedelta:
     """An interval string such as "2d" or "1d12h"."""
     if not isinstance(value, str):

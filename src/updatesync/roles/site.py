@@ -260,6 +260,7 @@ class SiteRole(Role):
             children=self.children,
             outbox=inbox.path / "outbox",
             replication_timeout_seconds=h.replication_timeout.total_seconds(),
+            updates_cleanup_age=h.criteria.updates_cleanup_age,
         )
 
     def _sync_manager(self, inbox: Inbox) -> SyncManager:

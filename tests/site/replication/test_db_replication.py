@@ -492,11 +492,17 @@ def test_a_page_round_trips_through_json(cs1: SiteDatabase) -> None:
     )
     page = cs1.replication.changes(0, 10)
     assert page_from_json(json.loads(json.dumps(page_to_json(page)))) == page
+    # A deletion travels too (an expired CI past the cleanup age).
+    assert cs1.expiry.delete(datetime.now(UTC) + timedelta(days=1)) == 1
+    deleted = cs1.replication.changes(page.last_seq, 10)
+    assert deleted.deleted == (_ci(1).update_id,)
+    assert page_from_json(json.loads(json.dumps(page_to_json(deleted)))) == deleted
     for broken, what in (
         ([], "not an object"),
         ({"site": "CS1"}, "lacks the field"),
         ({**page_to_json(page), "last_seq": -3}, "last_seq is -3"),
         ({**page_to_json(page), "categories": [7]}, "wrong shape"),
+        ({**page_to_json(page), "deleted_items": ["KB123"]}, "not an update id"),
     ):
         with pytest.raises(ValueError, match=what):
             page_from_json(broken)

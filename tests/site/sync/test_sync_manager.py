@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from updatesync.metadata.generator import evolve_catalog
 from updatesync.metadata.model import UpdateRevision, category_type_map
 from updatesync.roles.serving import BackgroundServer
 from updatesync.site.database.models import SoftwareUpdatePoint
+from updatesync.site.sync.sync_manager import SyncManager
 from updatesync.site.watch.alerts import AlertState, AlertType
 from updatesync.updateserver.importer import import_export_cabinet
 
@@ -240,3 +243,37 @@ def test_a_delta_rewrites_the_changed_cis_only_each_with_its_line(
     assert full.cis_changed == 0
     assert {ci.update_id: ci for ci in site.db.content.configuration_items()} == after
     assert site.db.content.version() == version + 2
+
+
+def test_expired_updates_past_the_cleanup_age_are_deleted_at_the_end_of_a_sync(
+    site: TopLevelSite, tmp_path: Path
+) -> None:
+    """Next month expires some subscribed updates: their CIs are written expired; with the
+    default age (7 days) they stay, with an age of 0 the end of the sync deletes them, in
+    WSyncMgr's words (`Deleting old expired updates...`, `Deleted N expired updates total`),
+    and records the deletions for database replication."""
+    assert site.manager.run("SELF").succeeded
+    write_export(tmp_path / "m2.cab", evolve_catalog(iter(site.records), 80, seed=53))
+    import_export_cabinet(site.upstream, tmp_path / "m2.cab")
+    _, seen = _sync_lines(site, 0)
+    assert site.manager.run("SELF").succeeded
+    expired = sorted(c.update_id for c in site.db.content.configuration_items() if c.is_expired)
+    assert expired, "next month expires some subscribed updates"
+    kept = [e.message for e in read_cmtrace(site.log_path)][seen:]
+    assert kept[-2:] == ["Deleting old expired updates...", "Deleted 0 expired updates total"]
+
+    now = replace(site.manager.settings, updates_cleanup_age=timedelta(0))
+    manager = SyncManager(site.db, now, site.manager.log, site.manager.api_for)
+    _, seen = _sync_lines(site, 0)
+    assert manager.run("SELF").succeeded
+    said = [e.message for e in read_cmtrace(site.log_path)][seen:]
+    assert said[-3:] == [
+        "Deleting old expired updates...",
+        f"Deleted {len(expired)} expired updates",
+        f"Deleted {len(expired)} expired updates total",
+    ]
+    left = {c.update_id for c in site.db.content.configuration_items()}
+    assert not left & set(expired) and not any(
+        c.is_expired for c in site.db.content.configuration_items()
+    )
+    assert sorted(site.db.expiry.deleted()) == expired

@@ -20,7 +20,7 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Table, bindparam, func, insert, select, update
+from sqlalchemy import JSON, Connection, Table, bindparam, delete, func, insert, select, update
 
 from updatesync.site.database import schema as t
 from updatesync.site.database.models import (
@@ -54,6 +54,8 @@ class ContentUpdate:
         self._conn = conn
         self.change = change
         self._at = at
+        self._deletions: bool | None = None
+        """Whether the site has recorded a deletion (looked up once, at the first write)."""
 
     def upsert_categories(self, categories: Iterable[Category]) -> int:
         """Insert new categories and rewrite changed ones; returns how many changed."""
@@ -125,6 +127,15 @@ class ContentUpdate:
             insert_rows(self._conn, ci, rows)
         if changed:
             self._conn.execute(update(ci).where(ci.c.update_id == bindparam("key")), changed)
+        # An update written again is no longer deleted (expiry.py): its deletion is no news.
+        gone = t.deleted_item
+        if self._deletions is None:
+            self._deletions = (
+                self._conn.execute(select(gone.c.update_id).limit(1)).first() is not None
+            )
+        for start in range(0, len(written) if self._deletions else 0, _CHUNK):
+            chunk = written[start : start + _CHUNK]
+            self._conn.execute(delete(gone).where(gone.c.update_id.in_(chunk)))
         self.change.inserted += len(new) + len(new_with_id)
         self.change.updated += len(changed)
         return written

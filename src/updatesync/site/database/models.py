@@ -215,6 +215,8 @@ class ReplicationPage:
     update_sources: tuple[UpdateSource, ...] = ()
     users: tuple[UserRecord, ...] = ()
     tokens: tuple[TokenRecord, ...] = ()
+    deleted: tuple[str, ...] = ()
+    """The update ids whose CI the parent deleted in the same range (`expiry.py`)."""
 
     @property
     def reaches_head(self) -> bool:
@@ -223,7 +225,13 @@ class ReplicationPage:
 
     @property
     def size(self) -> int:
-        return len(self.categories) + len(self.items) + len(self.users) + len(self.tokens)
+        return (
+            len(self.categories)
+            + len(self.items)
+            + len(self.users)
+            + len(self.tokens)
+            + len(self.deleted)
+        )
 
 
 @dataclass(frozen=True, slots=True)

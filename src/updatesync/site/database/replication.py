@@ -25,6 +25,7 @@ from updatesync.site.database.content import (
     ci_from_row,
     source_from_row,
 )
+from updatesync.site.database.expiry import apply_deletions, deleted_after
 from updatesync.site.database.models import (
     ContentChange,
     LinkStatus,
@@ -132,10 +133,12 @@ class Replication:
                 source_from_row(r) for r in conn.execute(select(src).order_by(src.c.unique_id))
             )
             users, tokens = changed_after(conn, after, limit)
+            deleted = deleted_after(conn, after, limit)
         numbers = sorted(
             [r.replication_seq for r in (*cat_rows, *ci_rows)]
             + [n for n, _ in users]
             + [n for n, _ in tokens]
+            + [n for n, _ in deleted]
         )[:limit]
         last = int(numbers[-1]) if numbers else after
         return ReplicationPage(
@@ -150,6 +153,7 @@ class Replication:
             update_sources=sources,
             users=tuple(user for n, user in users if n <= last),
             tokens=tuple(token for n, token in tokens if n <= last),
+            deleted=tuple(uid for n, uid in deleted if n <= last),
         )
 
     # -- the child's side ----------------------------------------------------------------
@@ -197,6 +201,9 @@ class Replication:
             content.upsert_categories(page.categories)
             content.upsert_cis(replace(item, ci_id=None) for item in page.items)
             accounts = apply_changes(conn, page.users, page.tokens)
+            # A deletion after a write of the same update in one page cannot happen: a CI
+            # written again drops its deletion (expiry.py), so the page holds one of the two.
+            removed = apply_deletions(conn, page.deleted, when)
             values: dict[str, Any] = {"applied_seq": page.last_seq}
             if page.reaches_head:
                 values["replicated_versions"] = {
@@ -204,7 +211,7 @@ class Replication:
                 }
             conn.execute(update(link).where(link.c.parent_site_code == parent).values(**values))
         change = content.change
-        return change.inserted + change.updated + change.categories_changed + accounts
+        return change.inserted + change.updated + change.categories_changed + accounts + removed
 
     def link(self, parent_site: str) -> ReplicationLink | None:
         """The link to `parent_site`, or None when this site never replicated from it."""

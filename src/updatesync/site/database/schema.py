@@ -48,6 +48,9 @@ Every time is stored in UTC.
 - `wsus_configuration` (0005): per software update point, the WSUS configuration manager's
   state (0..4, WCM.log's `WSUS_CONFIG_...`), its time, the error of a failed configuration
   and the subscription version last applied.
+- `deleted_item` (0006): the updates whose CI this site deleted (expired past the Updates
+  Cleanup Age, or replicated from the parent), with the deletion's replication sequence
+  number: database replication carries deletions like any other change.
 """
 
 from __future__ import annotations
@@ -328,4 +331,13 @@ wsus_configuration = Table(
     Column("last_error_code", BigInteger),
     Column("subscription_version", Integer),
     PrimaryKeyConstraint("site_code", "wsus_server_name", name="pk_wsus_configuration"),
+)
+
+deleted_item = Table(
+    "deleted_item",
+    metadata,
+    Column("update_id", String(36), primary_key=True),
+    Column("deleted_at", DateTime(timezone=True), nullable=False),
+    Column("replication_seq", BigInteger, nullable=False),
+    Index("ix_deleted_item_replication_seq", "replication_seq", unique=True),
 )

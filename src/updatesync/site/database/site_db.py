@@ -20,7 +20,9 @@ engine, the site code, and the one place transactions are opened):
 - `db.webhooks` (`webhook_deliveries.WebhookDeliveries`): what each alert webhook has had
   (the alert watcher's delivery record: pending events, retries, give-ups);
 - `db.wsus` (`wsus_config.WsusConfiguration`): the subscription the site's SUPs sync and
-  each SUP's WSUS configuration state.
+  each SUP's WSUS configuration state;
+- `db.expiry` (`expiry.ExpiredItems`): expired CIs deleted once past the cleanup age (and
+  the deletions, replicated like the CIs).
 
 Callers use the repositories directly (`db.sync.request(SYNC_FULL)`,
 `db.content.version()`); this class adds no method of theirs. Anything that must not
@@ -41,6 +43,7 @@ from updatesync.site.database import schema as t
 from updatesync.site.database.alerts import Alerts
 from updatesync.site.database.content import Content
 from updatesync.site.database.engine import create_site_engine, migrate, sqlite_url
+from updatesync.site.database.expiry import ExpiredItems
 from updatesync.site.database.replication import Replication
 from updatesync.site.database.status_messages import StatusMessages
 from updatesync.site.database.store import (
@@ -79,6 +82,7 @@ class SiteDatabase:
         self.users = Users(self.store)
         self.webhooks = WebhookDeliveries(self.store)
         self.wsus = WsusConfiguration(self.store)
+        self.expiry = ExpiredItems(self.store)
 
     @classmethod
     def open(

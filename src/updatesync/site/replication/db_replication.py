@@ -1,13 +1,13 @@
-"""Database replication of configuration items, categories, users and API tokens from a
-parent site to a child, over HTTP, pulled by the child (SPEC sections 1 and 3: "the CIs
-reach the child sites by database replication"; users and tokens are global data the same
-way, so one token works at every site's provider).
+"""Database replication of configuration items (and their deletions), categories, users and
+API tokens from a parent site to a child, over HTTP, pulled by the child (SPEC sections 1 and
+3: "the CIs reach the child sites by database replication"; users and tokens are global data
+the same way, so one token works at every site's provider).
 
 - The parent answers `GET /site/v1/replication/changes?after=N&limit=L` (`replication_routes`)
-  with one page of `db.replication.changes`: the categories, CIs, users and tokens written after
-  its sequence N, its head sequence and its update sources' content versions, all from one
-  snapshot. The routes check no signature: whoever mounts them puts them behind
-  `auth.require_signature`.
+  with one page of `db.replication.changes`: the categories, CIs (and CIs deleted), users and
+  tokens written after its sequence N, its head sequence and its update sources' content
+  versions, all from one snapshot. The routes check no signature: whoever mounts them puts
+  them behind `auth.require_signature`.
 - The child runs a `DatabaseReplicator`: a background thread that pulls pages on its interval
   (at once on `poke()`) and applies each with `db.replication.apply` (one
   transaction per page, which also records how far the link got, so an interrupted
@@ -118,6 +118,7 @@ def page_to_json(page: ReplicationPage) -> dict[str, Any]:
             }
             for k in page.tokens
         ],
+        "deleted_items": list(page.deleted),
     }
 
 
@@ -178,6 +179,13 @@ def _ci_from_json(data: Mapping[str, Any]) -> ConfigurationItem:
     )
 
 
+def _update_id(value: Any) -> str:
+    text = str(value).lower()
+    if len(text) != 36 or text.count("-") != 4:
+        raise ValueError(f"deleted item {value!r} is not an update id")
+    return text
+
+
 def page_from_json(data: Any) -> ReplicationPage:
     """A page read back from the parent's answer; `ValueError` saying what is wrong."""
     if not isinstance(data, Mapping):
@@ -207,6 +215,7 @@ def page_from_json(data: Any) -> ReplicationPage:
             items=tuple(_ci_from_json(item) for item in data["configuration_items"]),
             users=tuple(_user_from_json(u) for u in data.get("users") or ()),
             tokens=tuple(_token_from_json(k) for k in data.get("tokens") or ()),
+            deleted=tuple(_update_id(d) for d in data.get("deleted_items") or ()),
         )
     except KeyError as exc:
         raise ValueError(f"the page lacks the field {exc}") from None

@@ -28,10 +28,13 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+from sqlalchemy.exc import SQLAlchemyError
+
+from updatesync.config.defaults import DEFAULT_UPDATES_CLEANUP_AGE
 from updatesync.config.fault_injection import fault_point
 from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.security.private_files import private_dir
@@ -43,6 +46,7 @@ from updatesync.site.database.models import (
     SoftwareUpdatePoint,
 )
 from updatesync.site.database.site_db import SiteDatabase
+from updatesync.site.database.store import SiteDatabaseError
 from updatesync.site.sync.outcome import GENERIC_ERROR, SiteSyncResult, SyncFailure
 from updatesync.site.sync.progress import ReplicaProgress, WsusProgress, format_sync_time
 from updatesync.site.sync.report import SyncReport
@@ -118,6 +122,8 @@ class SiteSyncSettings:
     """`inboxes/WSyncMgr.box/outbox`, where the notification for the children is written."""
     replication_timeout_seconds: float = 1800.0
     """How long a child's sync waits for database replication to bring the parent's version."""
+    updates_cleanup_age: timedelta = DEFAULT_UPDATES_CLEANUP_AGE
+    """How long after it expired the top-level site deletes an expired update's CI."""
 
 
 class ChildNotifier(Protocol):
@@ -263,8 +269,30 @@ class SyncManager:
         self.log.info(f"Sync time: {format_sync_time(seconds)}")
         if parent is None:
             self._replicas(sups[1:], in_progress=False)
+            self._delete_expired()
         self._notify_children()
         return SiteSyncResult(True, version, wsus_items, cis_changed, time.monotonic() - started)
+
+    def _delete_expired(self) -> None:
+        """At the end of a top-level site's sync: delete the CIs of updates expired longer
+        than the Updates Cleanup Age, a hundred at a time (child sites get the deletions by
+        database replication). A failure here leaves the sync successful; the next sync
+        tries again."""
+        self.log.info("Deleting old expired updates...")
+        before = self.clock() - self.settings.updates_cleanup_age
+        total = 0
+        try:
+            while True:
+                deleted = self.db.expiry.delete(before, limit=EXPIRED_BATCH, at=self.clock())
+                if deleted:
+                    self.log.info(f"Deleted {deleted} expired updates")
+                total += deleted
+                if deleted < EXPIRED_BATCH:
+                    break
+        except (SiteDatabaseError, SQLAlchemyError) as exc:
+            self.log.error(f"Failed to delete expired updates: {exc}")
+            return
+        self.log.info(f"Deleted {total} expired updates total")
 
     def _check_configured(self, sup: SoftwareUpdatePoint) -> None:
         """A SUP the WSUS configuration manager has not configured is not synced; `LE=` is
@@ -483,6 +511,8 @@ class SyncManager:
 
 
 CI_BATCH = 1000
+EXPIRED_BATCH = 100
+"""Expired CIs deleted per transaction (`Deleted 100 expired updates`, as WSyncMgr writes)."""
 """Configuration items written (and their lines logged) at a time in the site-database
 phase: one read of those stored, one bulk write, one write of the log."""
 
