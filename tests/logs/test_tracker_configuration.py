@@ -27,6 +27,7 @@ from top_site import (
     top_level_site,
 )
 from typer.testing import CliRunner
+from wcm_excerpts import MS_WCM_SUCCESS
 
 from updatesync.cli.log_view import one_line_any
 from updatesync.cli.logs import logs_app
@@ -50,18 +51,6 @@ from updatesync.logs.tracker import (
 WCM_COMP = "SMS_WSUS_CONFIGURATION_MANAGER"
 SYNC_COMP = "SMS_WSUS_SYNC_MANAGER"
 T0 = datetime(2024, 3, 12, 9, 0, 0, tzinfo=UTC)
-# MS-WCM (1.2)
-MS_WCM_SUCCESS = [
-    "File notification triggered WCM Inbox.",
-    "Setting new configuration state to 4 (WSUS_CONFIG_SUBSCRIPTION_PENDING)",
-    "Attempting connection to WSUS server: CE1SITE.CONTOSO.COM, port: 8530, useSSL: False",
-    "Successfully connected to server: CE1SITE.CONTOSO.COM, port: 8530, useSSL: False",
-    'Subscribed Update Categories <?xml version="1.0" ?>~~<Categories>~~ <Category Id="Product:'
-    'a105a108-7c9b-4518-bbbe- 73f0fe30012b"><![CDATA[Windows Server 2012]]></Category>~~ ... '
-    "~~</Categories>",
-    "Configuration successful. Will wait for 1 minute for any subscription or proxy changes",
-    "Setting new configuration state to 2 (WSUS_CONFIG_SUCCESS)",
-]
 # MS-SSL (1.5, its "..." lines left out)
 MS_SSL = [
     "SCF change notification triggered.",

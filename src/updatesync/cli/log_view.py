@@ -95,14 +95,7 @@ def render_run(run: SyncRun, out: Console) -> None:
         soft_wrap=True,
     )
     day = run.started or run.ended
-    if run.started is None and run.ended is None:
-        times = "  times not in the log"
-    elif run.started is None:
-        times = f"  ended {_when(run.ended)} UTC (start not in the log)"
-    else:
-        times = f"  {_when(run.started)} → {_short_day(run.ended, run.started)} UTC"
-    if run.duration_s is not None:
-        times += f" ({_span(run.duration_s)})"
+    times = _times(run)
     if run.requested is not None:
         times += f", requested {_short_day(run.requested, day)}"
     out.print(times, highlight=False, soft_wrap=True)
@@ -271,15 +264,7 @@ def render_configuration(run: ConfigurationRun, out: Console) -> None:
         highlight=False,
         soft_wrap=True,
     )
-    if run.started is None and run.ended is None:
-        times = "  times not in the log"
-    elif run.started is None:
-        times = f"  ended {_when(run.ended)} UTC (start not in the log)"
-    else:
-        times = f"  {_when(run.started)} → {_short_day(run.ended, run.started)} UTC"
-    if run.duration_s is not None:
-        times += f" ({_span(run.duration_s)})"
-    out.print(times, highlight=False, soft_wrap=True)
+    out.print(_times(run), highlight=False, soft_wrap=True)
     facts = [f for f in (_state(run), _subscribed(run)) if f]
     for connection in run.servers:
         where = connection.server
@@ -315,3 +300,16 @@ def one_line_configuration(run: ConfigurationRun) -> str:
     if run.error is not None and run.error.message:
         parts.append(f"error: {run.error.message}")
     return " · ".join(parts)
+
+
+def _times(run: SyncRun | ConfigurationRun) -> str:
+    """When a run began and ended (and how long it took), as far as its log says."""
+    if run.started is None and run.ended is None:
+        times = "  times not in the log"
+    elif run.started is None:
+        times = f"  ended {_when(run.ended)} UTC (start not in the log)"
+    else:
+        times = f"  {_when(run.started)} → {_short_day(run.ended, run.started)} UTC"
+    if run.duration_s is not None:
+        times += f" ({_span(run.duration_s)})"
+    return times
