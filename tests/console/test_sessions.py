@@ -3,14 +3,19 @@ them: tests/security/test_console_login.py)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from updatesync.console.sessions import (
+    COOKIE,
     LOGIN_COOKIE,
+    SESSION,
     ConsoleSession,
     CsrfRefused,
+    SessionGate,
     Sessions,
     SignInLimit,
     check_csrf,
@@ -121,3 +126,69 @@ def test_the_sign_in_forms_token_is_checked_against_the_browsers_cookie() -> Non
     for held in (None, "", new_csrf_token()):
         with pytest.raises(CsrfRefused, match="not the one of this browser's form"):
             check_csrf(token, held, "this browser's form")
+
+
+def _gated(sessions: Sessions, answers: list[object], clock: list[float]) -> tuple[Any, list[Any]]:
+    """A SessionGate over an app that records the session each request reached it with;
+    the provider's answers to its checks come from `answers` (a role, None or an error)."""
+    reached: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(scope[SESSION])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def check(_session: ConsoleSession) -> SecurityRole | None:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer  # type: ignore[return-value]
+
+    gate = SessionGate(app, sessions, check=check, every=60.0, clock=lambda: clock[0])
+    return gate, reached
+
+
+def _request(gate: Any, session_id: str) -> int:
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/",
+        "query_string": b"",
+        "headers": [(b"cookie", f"{COOKIE}={session_id}".encode())],
+    }
+    asyncio.run(gate(scope, receive, send))
+    return int(sent[0]["status"])
+
+
+def test_a_session_is_asked_about_at_the_provider_once_a_minute() -> None:
+    """Just signed in: not asked; a minute on: asked, a changed role applies; the provider
+    not answering keeps the session; the provider no longer knowing it signs it out here."""
+    sessions = Sessions()
+    kept = sessions.add(session(datetime.now(UTC) + timedelta(hours=8)))
+    clock = [0.0]
+    answers: list[object] = [
+        SecurityRole.SOFTWARE_UPDATE_MANAGER,
+        OSError("provider down"),
+        None,
+    ]
+    gate, reached = _gated(sessions, answers, clock)
+    assert _request(gate, kept.id) == 200 and reached[-1] is kept  # first sight: no call
+    clock[0] = 30.0
+    assert _request(gate, kept.id) == 200 and len(answers) == 3  # within the minute
+    clock[0] = 61.0
+    assert _request(gate, kept.id) == 200
+    assert reached[-1].role is SecurityRole.SOFTWARE_UPDATE_MANAGER
+    assert sessions.get(kept.id).role is SecurityRole.SOFTWARE_UPDATE_MANAGER  # type: ignore[union-attr]
+    clock[0] = 122.0
+    assert _request(gate, kept.id) == 200 and len(answers) == 1  # asked; kept while down
+    clock[0] = 183.0
+    assert _request(gate, kept.id) == 303  # to /login: signed out here
+    assert sessions.get(kept.id) is None and answers == []

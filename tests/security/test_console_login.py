@@ -23,7 +23,7 @@ from lxml import html as lxml_html
 from typer.testing import CliRunner
 
 from updatesync.cli import app
-from updatesync.config import parse_hierarchy
+from updatesync.config import Hierarchy, parse_hierarchy
 from updatesync.console import create_console_app
 from updatesync.roles import RoleContext, on_loopback, start_roles
 from updatesync.roles.serving import BackgroundServer
@@ -65,6 +65,8 @@ class Running:
     admin: dict[str, str]
     log: Path
     admin_token_file: Path
+    hierarchy: Hierarchy
+    auth: httpx.Auth
 
     def user(self, name: str, role: str, *, tls: bool = False) -> SignedIn:
         url = self.tls_url if tls else self.url
@@ -98,6 +100,8 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
                 {"authorization": f"Bearer {token}"},
                 root / "data" / "CS1" / "logs" / PROVIDER_LOG,
                 root / "data" / "CS1" / "admin.token",
+                hierarchy,
+                context.auth("console"),
             )
     finally:
         for role in roles:
@@ -427,3 +431,24 @@ def test_signing_in_while_the_top_level_site_is_down_says_so(tmp_path: Path) -> 
     assert answer.status_code == 502
     assert "set-cookie" not in answer.headers
     assert f"the SMS Provider of the top-level site CS1 at {hierarchy.top.url}" in answer.text
+
+
+def test_a_user_removed_at_the_provider_is_signed_out_of_the_console(running: Running) -> None:
+    """The console asks the SMS Provider about a session again (here at once, `recheck_seconds
+    = 0`; a minute by default): once the user is removed there, the next page sends the
+    browser to the login page and the session is gone."""
+    app = create_console_app(running.hierarchy, auth=running.auth, recheck_seconds=0)
+    with BackgroundServer(app) as console:
+        password = add_user(running.provider, running.admin, "rita", "Read-only Analyst")
+        with httpx.Client(timeout=30) as browser:
+            signed_in = post_login(browser, console.url, {"user": "rita", "password": password})
+            assert signed_in.status_code == 303
+            assert browser.get(console.url + "/").status_code == 200
+            assert browser.get(console.url + "/messages").status_code == 200  # asked: known
+            removed = httpx.delete(
+                f"{running.provider}/api/users/rita", headers=running.admin, timeout=30
+            )
+            assert removed.status_code == 200
+            gone = browser.get(console.url + "/")
+            assert gone.status_code == 303 and gone.headers["location"].startswith("/login")
+            assert browser.get(console.url + "/alerts").status_code == 303

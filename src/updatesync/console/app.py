@@ -56,6 +56,7 @@ from updatesync.console.providers import (
 )
 from updatesync.console.sessions import (
     CSRF_FIELD,
+    RECHECK_SECONDS,
     SESSION,
     ConsoleSession,
     CsrfRefused,
@@ -66,6 +67,7 @@ from updatesync.console.sessions import (
 from updatesync.console.states import PHASE_NAMES, message_text, site_views
 from updatesync.console.timeline import format_duration, load_timeline
 from updatesync.console.uploads import UploadLimits
+from updatesync.security.access import SecurityRole
 from updatesync.security.limits import JSON_BODY_LIMIT, BodyLimits, BodyRefused
 from updatesync.vocabulary import CATALOGUE, SYNC_MANAGER
 
@@ -173,6 +175,23 @@ class ConsoleState:
             transport=self.transport,
             verify=self.verify,
         )
+
+    async def provider_role(self, session: ConsoleSession) -> SecurityRole | None:
+        """The role of `session`'s user at the top-level site's SMS Provider now (`GET
+        /api/whoami` with the provider session's token), None when the provider refuses the
+        session (the user was removed, the session ended there); httpx's error when it
+        cannot be asked."""
+        async with httpx.AsyncClient(
+            timeout=self.timeout, transport=self.transport, verify=self.verify
+        ) as http:
+            answer = await http.get(
+                self.hierarchy.top.url + "/api/whoami",
+                headers={"authorization": f"Bearer {session.provider_token}"},
+            )
+        if answer.status_code in (401, 403):
+            return None
+        answer.raise_for_status()
+        return SecurityRole(answer.json()["role"])
 
     async def provider_session(self, method: str, **kwargs: Any) -> httpx.Response:
         """Sign in (`POST`) or out (`DELETE`) at the top-level site's SMS Provider; the
@@ -582,14 +601,24 @@ def create_console_app(
     transport: httpx.AsyncBaseTransport | None = None,
     upload_limits: UploadLimits | None = None,
     verify: ssl.SSLContext | bool = True,
+    recheck_seconds: float = RECHECK_SECONDS,
 ) -> Starlette:
     """The console of `hierarchy`. `auth` is given to every call to a site's SMS Provider
     (reads and SyncNow); `timeout` is how long a provider may take before its site shows as
     unreachable; `transport` replaces the network (tests); `upload_limits` bound what the
     `/logs` page takes (50 MB in all by default); `verify` checks each provider's certificate
-    (the hierarchy's CA)."""
+    (the hierarchy's CA); `recheck_seconds` how often a signed-in user is asked about again
+    at the top-level site's SMS Provider."""
     sessions = Sessions()
-    app = Starlette(routes=ROUTES, middleware=[Middleware(SessionGate, sessions=sessions)])
+
+    async def check(session: ConsoleSession) -> SecurityRole | None:
+        console: ConsoleState = app.state.console
+        return await console.provider_role(session)
+
+    app = Starlette(
+        routes=ROUTES,
+        middleware=[Middleware(SessionGate, sessions=sessions, check=check, every=recheck_seconds)],
+    )
     limits = upload_limits or UploadLimits()
     # The /logs page answers a too big upload itself, after reading (and dropping) up to
     # `limits.drain` bytes; past that, and on every other page past 1 MB, the server does.

@@ -14,7 +14,9 @@ the two (`check_csrf`, as every form's token is compared), and signing in delete
 
 `SessionGate` is the ASGI middleware that lets no request reach a page without a session,
 before any body is read: a browser asking for a page is sent to `/login?next=...`; a
-fragment, a POST or any other request gets 401. `/login` and `/static/` pass.
+fragment, a POST or any other request gets 401. `/login` and `/static/` pass. Once a minute
+a session's user is asked about again at the SMS Provider (`GET /api/whoami` with the
+provider session's token): a user removed there is signed out here, a changed role applies.
 
 `SignInLimit` counts failed sign-ins per user name and client address: after
 `MAX_FAILURES` in `FAILURE_WINDOW` the next attempt is refused (429) without asking the
@@ -24,18 +26,21 @@ provider.
 from __future__ import annotations
 
 import hmac
+import logging
 import re
 import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from updatesync.security.access import Permission, SecurityRole
+
+LOG = logging.getLogger(__name__)
 
 COOKIE = "updatesync_console"
 """The name of the console's session cookie."""
@@ -137,6 +142,12 @@ class Sessions:
         with self._lock:
             return self._by_id.pop(session_id, None)
 
+    def replace(self, session: ConsoleSession) -> ConsoleSession:
+        """Keep `session` in place of the one of its id (a changed role)."""
+        with self._lock:
+            self._by_id[session.id] = session
+        return session
+
 
 class SignInLimit:
     """Failed sign-ins per (user name, client address) in the last `window` seconds."""
@@ -221,13 +232,64 @@ def _cookie_of(scope: dict[str, Any]) -> str | None:
     return None
 
 
+SessionCheck = Callable[[ConsoleSession], Awaitable[SecurityRole | None]]
+"""Asks the SMS Provider about a session: its user's role now, or None when the provider no
+longer knows the session (the user was removed, the session ended there); an error when the
+provider could not be asked (the session is kept: the console does not lock people out
+while the provider is down)."""
+
+RECHECK_SECONDS = 60.0
+"""How often a session's user is asked about again at the provider."""
+
+
 class SessionGate:
     """ASGI middleware: every request but `/login` and static files needs a session (see
-    the module's docstring); the session is put in `scope[SESSION]`."""
+    the module's docstring); the session is put in `scope[SESSION]`. With `check`, a
+    session is asked about at the provider again once `every` seconds have passed since it
+    last was: a user removed there (or whose session ended there) is signed out here, and a
+    changed role takes effect."""
 
-    def __init__(self, app: Any, sessions: Sessions) -> None:
+    def __init__(
+        self,
+        app: Any,
+        sessions: Sessions,
+        check: SessionCheck | None = None,
+        every: float = RECHECK_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.app = app
         self.sessions = sessions
+        self.check = check
+        self.every = every
+        self.clock = clock
+        self._checked: dict[str, float] = {}
+
+    async def _current(self, session: ConsoleSession) -> ConsoleSession | None:
+        """The session as the provider sees it now (re-asked every `every` seconds)."""
+        if self.check is None:
+            return session
+        now = self.clock()
+        last = self._checked.get(session.id)
+        if last is None or now - last < self.every:
+            if last is None:  # first seen (just signed in): the provider has just said
+                if len(self._checked) > MAX_SESSIONS:
+                    self._checked.clear()
+                self._checked[session.id] = now
+            return session
+        self._checked[session.id] = now
+        try:
+            role = await self.check(session)
+        except Exception as exc:  # the provider could not be asked: keep the session
+            LOG.warning("console: could not check the session of %s: %s", session.user, exc)
+            return session
+        if role is None:
+            self.sessions.end(session.id)
+            self._checked.pop(session.id, None)
+            LOG.info("console: %s is no longer signed in at the provider", session.user)
+            return None
+        if role is not session.role:
+            session = self.sessions.replace(replace(session, role=role))
+        return session
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -240,6 +302,8 @@ class SessionGate:
             await self.app(scope, receive, send)
             return
         session = self.sessions.get(_cookie_of(scope))
+        if session is not None:
+            session = await self._current(session)
         if session is not None:
             scope[SESSION] = session
             await self.app(scope, receive, send)
