@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from wcm_excerpts import MS_WCM_SUCCESS
+from wcm_excerpts import MS_SSL, MS_WCM_SUCCESS
 
 from updatesync.logs.configuration import (
     STATES,
@@ -64,15 +64,6 @@ MS_SUPINST_PERIODIC = [
     "for [SiteServer], no connection account is available",
     "Successfully refreshed categories from WSUS server",
     "Successfully connected to local WSUS server",
-]
-# MS-SSL (1.5, "edited" by the source: its "..." lines are left out here).
-MS_SSL = [
-    "SCF change notification triggered.",
-    "Populating config from SCF",
-    "Setting new configuration state to 1 (WSUS_CONFIG_PENDING)",
-    "Attempting connection to local WSUS server",
-    "Successfully connected to local WSUS server",
-    "Setting new configuration state to 2 (WSUS_CONFIG_SUCCESS)",
 ]
 # MS-SHAREDDB (1.6): an active SUP list change, cut before its end.
 MS_SHAREDDB = [

@@ -27,7 +27,7 @@ from top_site import (
     top_level_site,
 )
 from typer.testing import CliRunner
-from wcm_excerpts import MS_WCM_SUCCESS
+from wcm_excerpts import MS_SSL, MS_WCM_SUCCESS
 
 from updatesync.cli.log_view import one_line_any
 from updatesync.cli.logs import logs_app
@@ -51,15 +51,6 @@ from updatesync.logs.tracker import (
 WCM_COMP = "SMS_WSUS_CONFIGURATION_MANAGER"
 SYNC_COMP = "SMS_WSUS_SYNC_MANAGER"
 T0 = datetime(2024, 3, 12, 9, 0, 0, tzinfo=UTC)
-# MS-SSL (1.5, its "..." lines left out)
-MS_SSL = [
-    "SCF change notification triggered.",
-    "Populating config from SCF",
-    "Setting new configuration state to 1 (WSUS_CONFIG_PENDING)",
-    "Attempting connection to local WSUS server",
-    "Successfully connected to local WSUS server",
-    "Setting new configuration state to 2 (WSUS_CONFIG_SUCCESS)",
-]
 # PB-WCM (1.3), a real log in the legacy layout
 PB_WCM = (
     "?Attempting connection to local WSUS server $$<SMS_WSUS_CONFIGURATION_MANAGER><02-16-2020 "

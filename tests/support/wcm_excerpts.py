@@ -15,3 +15,12 @@ MS_WCM_SUCCESS = [
     "Configuration successful. Will wait for 1 minute for any subscription or proxy changes",
     "Setting new configuration state to 2 (WSUS_CONFIG_SUCCESS)",
 ]
+# MS-SSL (1.5, "edited" by the source: its "..." lines are left out here).
+MS_SSL = [
+    "SCF change notification triggered.",
+    "Populating config from SCF",
+    "Setting new configuration state to 1 (WSUS_CONFIG_PENDING)",
+    "Attempting connection to local WSUS server",
+    "Successfully connected to local WSUS server",
+    "Setting new configuration state to 2 (WSUS_CONFIG_SUCCESS)",
+]

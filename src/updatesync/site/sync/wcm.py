@@ -232,12 +232,6 @@ class WsusConfigurationManager:
             wait = max(wait, 1.0)
             self.log.info(f"Waiting for changes for {max(round(wait / 60), 1)} minutes")
 
-    @property
-    def cycles(self) -> int:
-        """Cycles the thread has finished since it started."""
-        with self._cycles:
-            return self._finished
-
     def wait_cycles(self, count: int, timeout: float) -> bool:
         """Wait until the thread has finished `count` cycles (at most `timeout` seconds)."""
         with self._cycles:
