@@ -406,11 +406,17 @@ def _read_update(root: etree._Element, text: str, where: str | None) -> UpdateRe
         eula_id = reader.guid(eula_id, "Properties EulaID")
 
     kb_article = security_bulletin = None
+    update_languages: list[str] = []
     for child in properties:
         if child.tag == _KB_ARTICLE:
             kb_article = _text(child)
         elif child.tag == _SECURITY_BULLETIN:
             security_bulletin = _text(child)
+        elif child.tag == _LANGUAGE:
+            language = (_text(child) or "").lower()
+            # "all" ([MS-WSUSSS] 2.2.5.2, NeutralLanguage) says the update is for every one.
+            if language and language != "all" and language not in update_languages:
+                update_languages.append(language)
 
     category_prerequisites: tuple[tuple[str, ...], ...] = ()
     prerequisites: tuple[tuple[str, ...], ...] = ()
@@ -477,6 +483,7 @@ def _read_update(root: etree._Element, text: str, where: str | None) -> UpdateRe
         files=_read_files(files, reader) if files is not None else (),
         eula_id=eula_id,
         detectoid_type=attrib.get("DetectoidType"),
+        update_languages=tuple(update_languages),
     )
 
 

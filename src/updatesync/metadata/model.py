@@ -99,6 +99,9 @@ class UpdateRevision:
     files: tuple[UpdateFile, ...] = ()
     eula_id: str | None = None
     detectoid_type: str | None = None
+    update_languages: tuple[str, ...] = ()
+    """The languages the update itself is for (`upd:Properties/upd:Language`, lower case):
+    a language pack names its language; empty for a language-neutral update."""
 
     @property
     def key(self) -> RevisionKey:
@@ -126,6 +129,7 @@ class UpdateRevision:
         return self._localized(language).description if self.localized else None
 
     def languages(self) -> tuple[str, ...]:
+        """The languages of its localized properties (titles, descriptions)."""
         return tuple(item.language for item in self.localized)
 
     def _localized(self, language: str) -> LocalizedProperties:

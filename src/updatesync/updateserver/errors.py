@@ -28,3 +28,21 @@ class UnknownRevisions(UpdateServerError):
         shown = ", ".join(str(k) for k in self.missing[:3])
         more = f" and {len(self.missing) - 3} more" if len(self.missing) > 3 else ""
         super().__init__(f"this server does not hold {shown}{more}")
+
+
+class UnsupportedLanguages(UpdateServerError):
+    """The subscription names languages the upstream does not offer: it does not list them
+    in its LanguageUpdateList, or lists them disabled. `languages` are those short names,
+    `offered` what the upstream offers ("all" when it takes every language it lists)."""
+
+    def __init__(self, upstream: str, languages: Sequence[str], offered: Sequence[str]) -> None:
+        self.upstream = upstream
+        self.languages = tuple(languages)
+        self.offered = tuple(offered)
+        names = ", ".join(self.languages)
+        plural = "s" if len(self.languages) > 1 else ""
+        super().__init__(
+            f"the upstream server {upstream} does not offer update language{plural} {names}; "
+            f"it offers {', '.join(self.offered) or 'no language'}. Subscribe to languages "
+            "it offers, or enable the language at the upstream server"
+        )

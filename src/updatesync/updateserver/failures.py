@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
+from updatesync.updateserver.errors import UnsupportedLanguages
 from updatesync.wsusss.client import UpstreamHttpError, UpstreamUnavailable
 from updatesync.wsusss.errors import ProtocolError
 from updatesync.wsusss.faults import WsusssFault
@@ -48,6 +49,9 @@ WEB_EXCEPTION = 0x80131509
 """COR_E_INVALIDOPERATION, the HRESULT of System.Net.WebException: an HTTP status."""
 PERMISSION_DENIED = 0x8013150A
 """COR_E_SECURITY: `Request for principal permission failed.` (a real 6703's LE)."""
+INVALID_ARGUMENT = 0x80070057
+"""COR_E_ARGUMENT (E_INVALIDARG), the HRESULT of System.ArgumentException: a setting the
+upstream cannot honour (a subscribed language it does not offer)."""
 SQL_ERROR = 0x80131904
 """The HRESULT of System.Data.SqlClient.SqlException: the database failed."""
 
@@ -182,6 +186,16 @@ def _chain(error: BaseException | None) -> list[BaseException]:
 def sync_failure(exc: BaseException) -> Failure:
     """The failure of an update server's sync from its upstream, as WSyncMgr reports it."""
     for error in _chain(exc):
+        if isinstance(error, UnsupportedLanguages):
+            plural = "s" if len(error.languages) > 1 else ""
+            return Failure(
+                "System.ArgumentException",
+                f"The upstream server does not support the update language{plural} "
+                f"{', '.join(error.languages)}. Languages it supports: "
+                f"{', '.join(error.offered) or 'none'}.",
+                SYNC_WSUS,
+                INVALID_ARGUMENT,
+            )
         if isinstance(error, UpstreamUnavailable):
             if error.error is None and error.status is not None:
                 kind, message, code = http_failure(error.status)

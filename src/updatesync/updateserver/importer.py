@@ -35,6 +35,7 @@ from updatesync.metadata.model import (
 from updatesync.updateserver import schema as t
 from updatesync.updateserver.database import large_page_cache
 from updatesync.updateserver.errors import ImportFailed
+from updatesync.updateserver.localized import language_rows, localized_rows, subscribed_languages
 from updatesync.updateserver.store import Progress, UpdateStore
 
 BATCH_SIZE = 500
@@ -252,9 +253,16 @@ def _write_batch(
         [_revision_row(doc, counter + n, imported_at) for n, doc in enumerate(new, start=1)],
     )
     relations: list[tuple[object, ...]] = []
+    languages: list[tuple[object, ...]] = []
+    texts: list[tuple[object, ...]] = []
+    subscribed = subscribed_languages(conn)
     for doc in new:
         _add_relation_rows(doc, relations)
+        languages += language_rows(doc)
+        texts += localized_rows(doc, subscribed)
     insert_rows(conn, t.revision_relation, RELATION_COLUMNS, relations)
+    insert_rows(conn, t.revision_language, ("update_id", "revision_number", "language"), languages)
+    insert_rows(conn, t.revision_localized, LOCALIZED_COLUMNS, texts)
     _point_latest(conn, new)
     tally.new += len(new)
     if keep:
@@ -290,6 +298,7 @@ RELATION_COLUMNS = (
     "target_update_id",
     "target_revision",
 )
+LOCALIZED_COLUMNS = ("update_id", "revision_number", "language", "title", "description")
 _UPDATE_ITEM_COLUMNS = (
     "update_id",
     "latest_revision",

@@ -64,6 +64,8 @@ class UpstreamState:
     update_list_anchor: str | None = None
     filter_key: str | None = None
     deployment_anchor: str | None = None
+    languages: str | None = None
+    """The upstream's LanguageUpdateList as kept (JSON, `sync/languages.py`)."""
 
 
 def server_id(store: UpdateStore) -> str:
@@ -278,6 +280,7 @@ def upstream_state(store: UpdateStore, upstream_url: str) -> UpstreamState:
         update_list_anchor=row["update_list_anchor"],
         filter_key=row["filter_key"],
         deployment_anchor=row["deployment_anchor"],
+        languages=row["languages"],
     )
 
 
@@ -296,6 +299,7 @@ def write_upstream_state(conn: Connection, state: UpstreamState) -> None:
         "update_list_anchor": state.update_list_anchor,
         "filter_key": state.filter_key,
         "deployment_anchor": state.deployment_anchor,
+        "languages": state.languages,
         "updated_at": datetime.now(UTC),
     }
     conn.execute(

@@ -28,6 +28,9 @@ The tables themselves are created and changed only by the Alembic migrations in
   was written, the deployments removed (and when), and the updates hidden (declined).
   `store_state.deployment_counter` numbers those changes, apart from the change counter
   of revisions; deadlines and go-live times are kept as the xsd:dateTime text of the wire.
+- `revision_language`, `revision_localized` (migration 0008): the languages a
+  language-specific update is for (none: language-neutral), and the title and description
+  of each software update and driver in each subscribed language (`localized.py`).
 - `sync_holder` (migration 0005): who holds the store's sync lock when the store is on
   PostgreSQL (one row, written by the holder of the advisory lock; see `sync_lock.py`).
 """
@@ -134,6 +137,26 @@ store_state = Table(
     Column("id", Integer, primary_key=True),
     Column("change_counter", Integer, nullable=False),
     Column("deployment_counter", Integer, nullable=False, server_default="0"),
+    # When the subscription's languages last changed (migration 0008; None: never).
+    Column("languages_changed_at", DateTime(timezone=True)),
+)
+
+revision_language = Table(
+    "revision_language",
+    metadata,
+    Column("update_id", String(36), primary_key=True),
+    Column("revision_number", Integer, primary_key=True),
+    Column("language", String(16), primary_key=True),
+)
+
+revision_localized = Table(
+    "revision_localized",
+    metadata,
+    Column("update_id", String(36), primary_key=True),
+    Column("revision_number", Integer, primary_key=True),
+    Column("language", String(16), primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("description", Text),
 )
 
 sync_holder = Table(
@@ -208,6 +231,8 @@ upstream_state = Table(
     Column("filter_key", Text),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("deployment_anchor", Text),
+    # The upstream's LanguageUpdateList, JSON [[id, short, long, enabled], ...] (0008).
+    Column("languages", Text),
 )
 
 file_url = Table(

@@ -11,6 +11,11 @@ The rules (SPEC section 7 and [MS-WSUSSS] 3.1.4.5, as a real WSUS applies them):
   holds (a real WSUS lists several revisions of one id too); the leaves of a listed bundle
   are listed with it, since a bundle is useless without them. The downstream asks only for
   what it lacks;
+- with `Languages` (3.1.4.5.3.4), a language-specific update (its `upd:Properties` name
+  languages: `revision_language`) is listed only when one of its languages is asked for;
+  language-neutral updates always, and categories, classifications and detectoids are not
+  filtered by language. With an anchor, a language sent with `Delta=false` (newly
+  subscribed) lists its updates again, as a newly subscribed category does;
 - with an anchor, a leaf that an older revision of the same bundle named already is not
   listed again when that older revision was listed before (it arrived by the anchor and the
   same filter, all `Delta=true`, selects it) and the leaf had arrived before it: the
@@ -68,6 +73,8 @@ class RevisionFilter:
     since: int | None = None
     categories: tuple[FilterItem, ...] = ()
     classifications: tuple[FilterItem, ...] = ()
+    languages: tuple[FilterItem, ...] = ()
+    """Short names (`de`, `zh-cn`) with their Delta; empty: every language."""
 
 
 PAGE = 1000
@@ -111,6 +118,14 @@ class _Selection:
     classes: tuple[str, ...] = ()
     fresh_classes: tuple[str, ...] = ()
 
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return tuple(i.update_id.lower() for i in self.wanted.languages)
+
+    @property
+    def fresh_languages(self) -> tuple[str, ...]:
+        return tuple(i.update_id.lower() for i in self.wanted.languages if not i.delta)
+
     @classmethod
     def resolve(cls, conn: Connection, wanted: RevisionFilter, through: int | None) -> _Selection:
         if wanted.get_config or not wanted.categories:
@@ -130,11 +145,19 @@ class _Selection:
         select it); None when that cannot be said: no anchor, or an item sent with
         `Delta=false` (newly subscribed, so not in the filter the anchor was taken with)."""
         wanted = self.wanted
-        if wanted.since is None or wanted.get_config or self.fresh_products or self.fresh_classes:
+        if (
+            wanted.since is None
+            or wanted.get_config
+            or self.fresh_products
+            or self.fresh_classes
+            or self.fresh_languages
+        ):
             return None
         clauses = [rev.c.change_number <= wanted.since, rev.c.update_type.in_(UPDATE_TYPES)]
         if wanted.categories:
             clauses += [names_any(self.products, rev), names_any(self.classes, rev)]
+        if wanted.languages:
+            clauses.append(in_languages(self.languages, rev))
         return and_(*clauses)
 
     def where(self, rev: FromClause) -> ColumnElement[bool]:
@@ -149,6 +172,8 @@ class _Selection:
                 clauses.append(number > wanted.since)
             return and_(*clauses)
         clauses.append(rev.c.update_type.in_(UPDATE_TYPES))
+        if wanted.languages:
+            clauses.append(in_languages(self.languages, rev))
         if wanted.categories:
             clauses += [names_any(self.products, rev), names_any(self.classes, rev)]
             if wanted.since is not None:
@@ -157,10 +182,11 @@ class _Selection:
                         number > wanted.since,
                         names_any(self.fresh_products, rev),
                         names_any(self.fresh_classes, rev),
+                        for_languages(self.fresh_languages, rev),
                     )
                 )
         elif wanted.since is not None:
-            clauses.append(number > wanted.since)
+            clauses.append(or_(number > wanted.since, for_languages(self.fresh_languages, rev)))
         return and_(*clauses)
 
 
@@ -300,6 +326,27 @@ def names_any(category_ids: Sequence[str], rev: FromClause = t.revision) -> Colu
             rel.c.target_update_id.in_(list(category_ids)),
         )
     )
+
+
+def for_languages(languages: Sequence[str], rev: FromClause = t.revision) -> ColumnElement[bool]:
+    """The revision is language-specific, for one of `languages` (none: false)."""
+    if not languages:
+        return false()
+    lang = t.revision_language.alias("for_language")
+    return exists().where(
+        lang.c.update_id == rev.c.update_id,
+        lang.c.revision_number == rev.c.revision_number,
+        lang.c.language.in_(list(languages)),
+    )
+
+
+def in_languages(languages: Sequence[str], rev: FromClause = t.revision) -> ColumnElement[bool]:
+    """The revision is language-neutral or for one of `languages`."""
+    lang = t.revision_language.alias("any_language")
+    specific = exists().where(
+        lang.c.update_id == rev.c.update_id, lang.c.revision_number == rev.c.revision_number
+    )
+    return or_(not_(specific), for_languages(languages, rev))
 
 
 def with_descendants(conn: Connection, roots: Iterable[str]) -> list[str]:

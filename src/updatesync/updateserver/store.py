@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from updatesync.metadata.export import ExportRecord, write_export
 from updatesync.metadata.model import CategoryType, RevisionKey
@@ -33,6 +33,7 @@ from updatesync.updateserver.database import (
     sqlite_url,
 )
 from updatesync.updateserver.errors import StoreUnreadable, UnknownRevisions, UpdateServerError
+from updatesync.updateserver.localized import fill_localized, subscribed_languages
 from updatesync.updateserver.store_status import (
     HistoryEntry,
     StoreStatus,
@@ -73,6 +74,27 @@ class Subscription:
     products: tuple[str, ...] = ()
     classifications: tuple[str, ...] = ()
     languages: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LanguageSettings:
+    """What this server's LanguageUpdateList says: the subscribed languages, the languages
+    it holds language-specific updates in, when the subscription's languages last changed
+    and the change number of the newest language-specific revision."""
+
+    subscribed: tuple[str, ...]
+    held: tuple[str, ...]
+    changed_at: datetime | None
+    newest_specific: int | None
+
+    def changed_after(self, change_number: int, moment: datetime) -> bool:
+        """Whether any of it changed after a config anchor (`change_number`, `moment`)."""
+        if self.newest_specific is not None and self.newest_specific > change_number:
+            return True
+        if self.changed_at is None:
+            return False
+        at = self.changed_at if self.changed_at.tzinfo else self.changed_at.replace(tzinfo=UTC)
+        return at >= moment
 
 
 def _sqlite_folder(engine: Engine) -> Path | None:
@@ -309,6 +331,22 @@ class UpdateStore:
             languages=languages,
         )
 
+    def language_settings(self) -> LanguageSettings:
+        """The languages subscribed and held, and when they last changed."""
+        lang, rev = t.revision_language, t.revision
+        with self.engine.connect() as conn:
+            held = conn.execute(select(lang.c.language).distinct()).scalars().all()
+            newest = conn.execute(
+                select(func.max(rev.c.change_number)).join(
+                    lang,
+                    (lang.c.update_id == rev.c.update_id)
+                    & (lang.c.revision_number == rev.c.revision_number),
+                )
+            ).scalar()
+            changed = conn.execute(select(t.store_state.c.languages_changed_at)).scalar()
+            subscribed = subscribed_languages(conn)
+        return LanguageSettings(subscribed, tuple(sorted(held)), changed, newest)
+
     def categories(self, category_type: str | None = None) -> list[CategoryInfo]:
         """The categories (companies, families, products, classifications), by title."""
         item = t.update_item
@@ -462,16 +500,22 @@ class UpdateStore:
             {"update_id": uid.lower(), "kind": "classification"}
             for uid in subscription.classifications
         ]
+        languages = tuple(dict.fromkeys(lang.strip().lower() for lang in subscription.languages))
         with self.engine.begin() as conn:
+            before = subscribed_languages(conn)
             conn.execute(delete(t.subscription_category))
             conn.execute(delete(t.subscription_language))
             if rows:
                 conn.execute(insert(t.subscription_category), rows)
-            if subscription.languages:
+            if languages:
                 conn.execute(
-                    insert(t.subscription_language),
-                    [{"language": lang} for lang in dict.fromkeys(subscription.languages)],
+                    insert(t.subscription_language), [{"language": lang} for lang in languages]
                 )
+            if set(before) != set(languages):
+                # A downstream's config anchor from before now lists the languages again;
+                # the updates held get their texts in the languages added.
+                conn.execute(update(t.store_state).values(languages_changed_at=datetime.now(UTC)))
+                fill_localized(conn, [lang for lang in languages if lang not in before])
 
     def export(self, path: Path, *, progress: Progress | None = None) -> int:
         """Write every stored revision into a WSUS export cabinet at `path`."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 
-from updatesync.metadata.export import DEFAULT_LANGUAGES
+from updatesync.metadata.languages import ALL_LANGUAGES_ID, LANGUAGES, language_of_id
 from updatesync.metadata.model import RevisionKey
 from updatesync.updateserver.deployments import Deployment, TargetGroup
 from updatesync.updateserver.errors import UnknownRevisions
@@ -27,6 +27,7 @@ from updatesync.updateserver.peers import (
 )
 from updatesync.updateserver.selection import FilterItem, RevisionFilter, iter_revisions
 from updatesync.updateserver.store import UpdateStore
+from updatesync.wsusss.anchors import Anchor
 from updatesync.wsusss.messages import ServerSyncDeployment, ServerSyncTargetGroup
 from updatesync.wsusss.service import (
     DeploymentAnswer,
@@ -66,17 +67,24 @@ class StoreBackend:
     def change_counter(self) -> int:
         return self.store.change_counter()
 
-    def languages(self) -> Sequence[Language]:
-        """The languages a WSUS lists, enabled as this server's subscription says."""
-        subscribed = set(self.store.subscription().languages)
+    def languages(self, since: Anchor | None = None) -> Sequence[Language]:
+        """The languages a WSUS lists (`metadata.languages`), "all" first: "all" enabled
+        when the subscription names no language (this server takes every one), else each
+        language it names or holds language-specific updates in. To a config anchor, the
+        whole list again when the subscription's languages changed, or a language-specific
+        update arrived, after the anchor; else none (a Windows WSUS lists only the changed
+        ones: the whole list says the same to a downstream that keeps it by id)."""
+        held = self.store.language_settings()
+        if since is not None and not held.changed_after(since.change_number, since.timestamp):
+            return []
+        subscribed = set(held.subscribed)
+        enabled = subscribed | set(held.held)
         return [
-            Language(
-                lang.id,
-                lang.short_name,
-                lang.long_name,
-                lang.short_name in subscribed or (not subscribed and lang.short_name == "all"),
-            )
-            for lang in DEFAULT_LANGUAGES
+            Language(ALL_LANGUAGES_ID, "all", "all", not subscribed),
+            *(
+                Language(lang.id, lang.short_name, lang.long_name, lang.short_name in enabled)
+                for lang in LANGUAGES
+            ),
         ]
 
     def list_revisions(self, query: RevisionQuery) -> Iterator[RevisionKey]:
@@ -87,6 +95,7 @@ class StoreBackend:
             since=query.since,
             categories=tuple(FilterItem(uid, delta) for uid, delta in query.categories),
             classifications=tuple(FilterItem(uid, delta) for uid, delta in query.classifications),
+            languages=filter_languages(query.languages),
         )
         return iter_revisions(self.store, wanted, through=query.through)
 
@@ -147,6 +156,19 @@ class StoreBackend:
             is_replica=is_replica,
             now=self.clock(),
         )
+
+
+def filter_languages(languages: Sequence[tuple[int, bool]]) -> tuple[FilterItem, ...]:
+    """The short names of a filter's `Languages` (LCID, Delta). LanguageID 0 ("all") asks
+    for every language: no language filter. An id no WSUS knows selects no
+    language-specific update (it stays in the filter under a name none has)."""
+    if any(lcid == ALL_LANGUAGES_ID for lcid, _delta in languages):
+        return ()
+    items: list[FilterItem] = []
+    for lcid, delta in languages:
+        known = language_of_id(lcid)
+        items.append(FilterItem(known.short_name if known else f"lcid:{lcid}", delta))
+    return tuple(items)
 
 
 NULL_GUID = "00000000-0000-0000-0000-000000000000"

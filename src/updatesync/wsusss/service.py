@@ -169,6 +169,8 @@ class RevisionQuery:
     since: int | None
     categories: tuple[tuple[str, bool], ...] = ()
     classifications: tuple[tuple[str, bool], ...] = ()
+    languages: tuple[tuple[int, bool], ...] = ()
+    """The filter's `Languages` (LCID, Delta); empty: every language."""
     through: int | None = None
     """List only what had arrived when the change counter stood here (the anchor handed out
     with the listing carries it)."""
@@ -209,7 +211,10 @@ class UpstreamBackend(Protocol):
 
     def change_counter(self) -> int: ...
 
-    def languages(self) -> Sequence[Language]: ...
+    def languages(self, since: Anchor | None = None) -> Sequence[Language]:
+        """The LanguageUpdateList: every language without `since`, else those whose
+        settings changed after that config anchor was issued (3.1.4.4.3.1)."""
+        ...
 
     def list_revisions(self, query: RevisionQuery) -> Iterable[RevisionKey]:
         """The revisions `query` selects, in the order they arrived; may be read lazily
@@ -438,10 +443,10 @@ class UpstreamService:
             known = Anchor.parse_optional(request.config_anchor)
         except AnchorError:
             raise _Fault(ErrorCode.INVALID_PARAMETERS, "configAnchor") from None
-        # With a config anchor, Windows lists only languages changed since (000004: none).
+        # With a config anchor, only the languages changed since (000004: none).
         languages = tuple(
             ServerSyncLanguageData(lang.language_id, lang.short_name, lang.long_name, lang.enabled)
-            for lang in (self.backend.languages() if known is None else ())
+            for lang in self.backend.languages(known)
         )
         anchor = Anchor.issue(self.backend.change_counter(), self.clock())
         config = ServerSyncConfigData(
@@ -480,6 +485,7 @@ class UpstreamService:
             since=anchor.change_number if anchor is not None else None,
             categories=tuple((i.id.lower(), i.delta) for i in wanted.categories or ()),
             classifications=tuple((i.id.lower(), i.delta) for i in wanted.classifications or ()),
+            languages=tuple((i.id, i.delta) for i in wanted.languages or ()),
             through=counter,
         )
         listed = iter(self.backend.list_revisions(query))

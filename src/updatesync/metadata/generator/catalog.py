@@ -18,6 +18,7 @@ from updatesync.metadata.generator.categories import (
     generate_categories,
     learn_category,
 )
+from updatesync.metadata.generator.language_packs import language_packs
 from updatesync.metadata.generator.tables import BASE_DATE, CATALOG_SPAN
 from updatesync.metadata.generator.updates import UpdateFactory
 
@@ -27,6 +28,7 @@ def generate_catalog(
     seed: int,
     *,
     categories: Iterable[ExportRecord] | None = None,
+    language_packs: int = 0,
 ) -> Iterator[ExportRecord]:
     """Stream a synthetic catalog: category revisions first, then `updates` update revisions.
 
@@ -39,15 +41,21 @@ def generate_catalog(
 
     `updates` counts every update revision yielded, bundle leaves included; leaves come just
     before the bundle naming them, and superseded updates before the ones superseding them.
+    `language_packs` language-specific updates (`language_packs.py`: each names its language
+    in `upd:Properties/upd:Language`) come last, beyond `updates`; without them (the default)
+    every update is language-neutral, and asking for them changes no other record.
+
     The output depends only on the arguments.
     """
     if updates < 0:
         raise ValueError(f"updates must be >= 0, not {updates}")
-    return _generate(updates, seed, categories)
+    if language_packs < 0:
+        raise ValueError(f"language_packs must be >= 0, not {language_packs}")
+    return _generate(updates, seed, categories, language_packs)
 
 
 def _generate(
-    updates: int, seed: int, categories: Iterable[ExportRecord] | None
+    updates: int, seed: int, categories: Iterable[ExportRecord] | None, packs: int = 0
 ) -> Iterator[ExportRecord]:
     rng = random.Random(seed)
     palette = Palette()
@@ -57,11 +65,12 @@ def _generate(
         for record in categories:
             learn_category(record, palette)
             yield record
-    if updates == 0:
+    if updates == 0 and packs == 0:
         return
     palette.check()
     factory = UpdateFactory(rng, palette, BASE_DATE, CATALOG_SPAN, 5_005_000)
     yield from factory.stream(updates)
+    yield from language_packs(packs, seed, palette)
 
 
 # --------------------------------------------------------------------------------------

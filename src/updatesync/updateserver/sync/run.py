@@ -32,9 +32,11 @@ receives); `settings` holds what a run is asked to do, `outcome` what it ends wi
 With a saved anchor, every category or classification that was in the filter when the
 anchor was taken is sent with `Delta=true` (a real WSUS sends everything again otherwise,
 exchanges 000010/000011); one added since goes with `Delta=false`, so its older updates
-come too. Without a saved anchor, or with `full`, no anchor is sent. Languages are kept in
-the subscription but not sent in the filter (all languages come; the filter's language ids
-are numeric and GetConfigData's language list is not mapped yet). An empty subscription
+come too. Without a saved anchor, or with `full`, no anchor is sent. The subscribed
+languages go as `Languages`, mapped to the upstream's LanguageIDs by GetConfigData's
+language list (kept between syncs; `sync/languages.py`), with the same Delta rule, to an
+upstream of protocol 1.3 or later; a language it does not offer stops the sync right after
+GetConfigData, before anything is fetched (`UnsupportedLanguages`). An empty subscription
 sends neither Categories nor Classifications, which a WSUS answers with every update
 (SPEC.md section 7): such a server mirrors its upstream.
 
@@ -90,6 +92,7 @@ from updatesync.updateserver.sync.batches import BatchFetcher
 from updatesync.updateserver.sync.context import LOG_SOURCE, SyncContext, default_log
 from updatesync.updateserver.sync.filters import filter_key, replica_items, update_filter
 from updatesync.updateserver.sync.id_list import ListedIds
+from updatesync.updateserver.sync.languages import language_ids, merge_languages, sends_languages
 from updatesync.updateserver.sync.outcome import SyncFailed, SyncResult
 from updatesync.updateserver.sync.session import ServerChanged, UpstreamSession
 from updatesync.updateserver.sync.settings import SyncHooks, SyncSettings
@@ -285,7 +288,22 @@ class _Run:
         ctx, session, batches = self.context, self.session, self.batches
         client, store = ctx.client, ctx.store
         config_anchor = None if full else state.config_anchor
+        subscribed = wanted.languages or store.subscription().languages
+        if subscribed and state.languages is None:
+            config_anchor = None  # no list kept (an older sync's state): ask for all of it
         config = session.call(lambda cookie: client.get_config_data(cookie, config_anchor))
+        kept_languages = merge_languages(
+            state.languages, config.language_update_list, complete=config_anchor is None
+        )
+        # Before anything is fetched: every subscribed language must be one it offers.
+        language_ids_sent = language_ids(ctx.url, subscribed, kept_languages) if subscribed else {}
+        if not sends_languages(config.protocol_version):
+            if language_ids_sent:
+                ctx.note(
+                    f"upstream speaks protocol {config.protocol_version or '1.1'}, which "
+                    "takes no language filter: updates in every language are listed"
+                )
+            language_ids_sent = {}
         limit = config.max_number_of_updates_per_request
         if limit < 1:
             raise ProtocolError(
@@ -302,7 +320,10 @@ class _Run:
         )
         listing = self._list_and_fetch(config_filter, limit)
         state = replace(
-            state, config_anchor=config.new_config_anchor, config_list_anchor=listing.anchor
+            state,
+            config_anchor=config.new_config_anchor,
+            config_list_anchor=listing.anchor,
+            languages=kept_languages,
         )
         save_upstream_state(store, state)
         ctx.note(f"categories done: {listing.count} revisions listed")
@@ -325,10 +346,22 @@ class _Run:
         batches.enter_phase(PHASE_WSUS_UPDATES.progress_name)
         subscription = store.subscription()
         anchor = None if full else state.update_list_anchor
-        the_filter = update_filter(subscription, anchor, state.filter_key)
+        the_filter = update_filter(subscription, anchor, state.filter_key, language_ids_sent)
+        if language_ids_sent:
+            ctx.note(
+                "update languages in the filter: "
+                + ", ".join(
+                    f"{name} ({lcid}{'' if sent.delta else ', all updates'})"
+                    for (name, lcid), sent in zip(
+                        language_ids_sent.items(), the_filter.languages or (), strict=True
+                    )
+                )
+            )
         listing = self._list_and_fetch(the_filter, limit)
         state = replace(
-            state, update_list_anchor=listing.anchor, filter_key=filter_key(subscription)
+            state,
+            update_list_anchor=listing.anchor,
+            filter_key=filter_key(subscription, languages=tuple(language_ids_sent)),
         )
         if save:
             save_upstream_state(store, state)
