@@ -43,7 +43,7 @@ def test_the_filter_key_is_sorted_lower_case_and_reads_back() -> None:
         frozenset({P1.lower(), P2}), frozenset({C1}), frozenset({"de", "en"})
     )
     # A key from before languages were sent reads with no languages (every one came).
-    old = '{"products":["%s"],"classifications":["%s"]}' % (P2, C1)
+    old = f'{{"products":["{P2}"],"classifications":["{C1}"]}}'
     assert read_filter_key(old) == FilterKey(frozenset({P2}), frozenset({C1}), None)
     assert read_filter_key(None) is None and read_filter_key("") is None
     assert read_filter_key("{not json") is None and read_filter_key('{"x": 1}') is None
@@ -74,7 +74,7 @@ def test_languages_are_sent_by_id_with_delta_only_for_those_the_anchor_was_taken
     # sent): nothing is missing, every language is a delta.
     for taken in (
         filter_key(Subscription((P1,), (C1,))),
-        '{"products":["%s"],"classifications":["%s"]}' % (P1.lower(), C1),
+        f'{{"products":["{P1.lower()}"],"classifications":["{C1}"]}}',
     ):
         again = update_filter(now, "5,anchor", taken, ids)
         assert again.languages == (LanguageAndDelta(1033, True), LanguageAndDelta(1031, True))
