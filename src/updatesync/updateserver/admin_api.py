@@ -27,10 +27,11 @@ an update server through these routes (mounted beside the MS-WSUSSS services):
                                   on this one, first registered first (`limit` 100 by
                                   default, at most 1000): `{"total", "offset", "limit",
                                   "next_offset" (null on the last page), "items"}`;
-- `GET  /api/updates?since=N[&after=C][&limit=L][&product=..][&classification=..]`
-                                  a page of updates as configuration items (site_view.py;
+- `GET  /api/updates?since=N[&after=C][&limit=L][&product=..][&classification=..]
+  [&language=..]`                 a page of updates as configuration items (site_view.py;
                                   a page may hold fewer than L and not be the last: go on
-                                  while `next_after` is not null);
+                                  while `next_after` is not null), each with its
+                                  `localized` titles and descriptions in the languages;
 - `GET  /api/categories?since=N`  the categories changed after N, parents first, and the
                                   change counter read before them.
 - `GET  /api/configuration`       what the site's WSUS configuration manager reads: the
@@ -498,6 +499,7 @@ class AdminEndpoints:
             after=numbers["after"],
             products=params.getlist("product"),
             classifications=params.getlist("classification"),
+            languages=params.getlist("language"),
             limit=min(numbers["limit"] or PAGE, PAGE),
         )
         return JSONResponse(page.to_json())

@@ -16,17 +16,21 @@ properties (title, description) of the languages this server subscribes to.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Final
 
-from sqlalchemy import Connection, and_, insert, select
+from sqlalchemy import Connection, and_, func, insert, select
 
 from updatesync.metadata.document import parse_update
 from updatesync.metadata.model import RevisionKey, UpdateRevision, UpdateType
 from updatesync.updateserver import schema as t
 
 __all__ = [
+    "LanguageSettings",
     "fill_localized",
     "language_rows",
+    "language_settings",
     "localized_rows",
     "read_localized",
     "subscribed_languages",
@@ -129,3 +133,39 @@ def read_localized(
             if chosen.get(uid) == number:
                 found.setdefault(uid, {})[lang] = (title, description)
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class LanguageSettings:
+    """What this server's LanguageUpdateList says: the subscribed languages, the languages
+    it holds language-specific updates in, when the subscription's languages last changed
+    and the change number of the newest language-specific revision."""
+
+    subscribed: tuple[str, ...]
+    held: tuple[str, ...]
+    changed_at: datetime | None
+    newest_specific: int | None
+
+    def changed_after(self, change_number: int, moment: datetime) -> bool:
+        """Whether any of it changed after a config anchor (`change_number`, `moment`)."""
+        if self.newest_specific is not None and self.newest_specific > change_number:
+            return True
+        if self.changed_at is None:
+            return False
+        at = self.changed_at if self.changed_at.tzinfo else self.changed_at.replace(tzinfo=UTC)
+        return at >= moment
+
+
+def language_settings(conn: Connection) -> LanguageSettings:
+    """The languages subscribed and held, and when they last changed."""
+    lang, rev = t.revision_language, t.revision
+    held = conn.execute(select(lang.c.language).distinct()).scalars().all()
+    newest = conn.execute(
+        select(func.max(rev.c.change_number)).join(
+            lang,
+            (lang.c.update_id == rev.c.update_id)
+            & (lang.c.revision_number == rev.c.revision_number),
+        )
+    ).scalar()
+    changed = conn.execute(select(t.store_state.c.languages_changed_at)).scalar()
+    return LanguageSettings(subscribed_languages(conn), tuple(sorted(held)), changed, newest)

@@ -11,13 +11,14 @@ own revision did not.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, exists, select
 
 from updatesync.metadata.model import CategoryType, RevisionKey
 from updatesync.updateserver import schema as t
+from updatesync.updateserver.localized import read_localized
 from updatesync.updateserver.selection import UPDATE_TYPES, names_any, with_descendants
 from updatesync.updateserver.store import UpdateStore
 
@@ -27,6 +28,15 @@ WINDOW = 4
 _IN_CHUNK = 500
 """Ids per `IN (...)` list (SQLite's limit on bound parameters is far above)."""
 CLASSIFICATION = "UpdateClassification"
+
+
+@dataclass(frozen=True, slots=True)
+class LocalizedText:
+    """An update's title and description in one language."""
+
+    language: str
+    title: str
+    description: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +57,8 @@ class UpdateSummary:
     classifications: tuple[str, ...]
     xml_sha256: str
     change_number: int
+    localized: tuple[LocalizedText, ...] = ()
+    """Its title and description in each language asked for that the store keeps."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +97,10 @@ class UpdatePage:
                     "classifications": list(i.classifications),
                     "xml_sha256": i.xml_sha256,
                     "change_number": i.change_number,
+                    "localized": [
+                        {"language": t.language, "title": t.title, "description": t.description}
+                        for t in i.localized
+                    ],
                 }
                 for i in self.items
             ],
@@ -100,6 +116,7 @@ def changed_updates(
     after: int | None = None,
     products: Sequence[str] = (),
     classifications: Sequence[str] = (),
+    languages: Sequence[str] = (),
     limit: int = PAGE,
 ) -> UpdatePage:
     """One page of the subscribed updates whose latest revision (or superseded state) changed
@@ -114,7 +131,8 @@ def changed_updates(
     revision of the catalog and sort them for each page, so there a page looks at the next
     `WINDOW` x `limit` latest revisions by change number and keeps the subscribed ones.
     Then, for the page's updates only: their categories and prerequisites, the kinds of
-    those categories, and whether another update supersedes them."""
+    those categories, whether another update supersedes them, and their localized
+    properties in `languages` (those the store keeps: its subscription's, `localized.py`)."""
     with store.engine.connect() as conn:
         counter = conn.execute(select(t.store_state.c.change_counter)).scalar_one()
         if bool(products) != bool(classifications):
@@ -153,6 +171,22 @@ def changed_updates(
             listed = {row[0] for row in rows}
             rows += [r for r in _newly_superseded(conn, since, subscribed) if r[0] not in listed]
         items = _summaries(conn, rows, named)
+        if languages and items:
+            texts = read_localized(
+                conn, [RevisionKey(i.update_id, i.revision) for i in items], languages
+            )
+            order = [lang.lower() for lang in languages]
+            items = [
+                replace(
+                    i,
+                    localized=tuple(
+                        LocalizedText(lang, *texts[i.update_id][lang])
+                        for lang in order
+                        if lang in texts.get(i.update_id, {})
+                    ),
+                )
+                for i in items
+            ]
     return UpdatePage(tuple(items), next_after, counter)
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from updatesync.metadata.export import ExportRecord, write_export
 from updatesync.metadata.model import CategoryType, RevisionKey
@@ -74,27 +74,6 @@ class Subscription:
     products: tuple[str, ...] = ()
     classifications: tuple[str, ...] = ()
     languages: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class LanguageSettings:
-    """What this server's LanguageUpdateList says: the subscribed languages, the languages
-    it holds language-specific updates in, when the subscription's languages last changed
-    and the change number of the newest language-specific revision."""
-
-    subscribed: tuple[str, ...]
-    held: tuple[str, ...]
-    changed_at: datetime | None
-    newest_specific: int | None
-
-    def changed_after(self, change_number: int, moment: datetime) -> bool:
-        """Whether any of it changed after a config anchor (`change_number`, `moment`)."""
-        if self.newest_specific is not None and self.newest_specific > change_number:
-            return True
-        if self.changed_at is None:
-            return False
-        at = self.changed_at if self.changed_at.tzinfo else self.changed_at.replace(tzinfo=UTC)
-        return at >= moment
 
 
 def _sqlite_folder(engine: Engine) -> Path | None:
@@ -330,22 +309,6 @@ class UpdateStore:
             classifications=tuple(uid for uid, kind in cats if kind == "classification"),
             languages=languages,
         )
-
-    def language_settings(self) -> LanguageSettings:
-        """The languages subscribed and held, and when they last changed."""
-        lang, rev = t.revision_language, t.revision
-        with self.engine.connect() as conn:
-            held = conn.execute(select(lang.c.language).distinct()).scalars().all()
-            newest = conn.execute(
-                select(func.max(rev.c.change_number)).join(
-                    lang,
-                    (lang.c.update_id == rev.c.update_id)
-                    & (lang.c.revision_number == rev.c.revision_number),
-                )
-            ).scalar()
-            changed = conn.execute(select(t.store_state.c.languages_changed_at)).scalar()
-            subscribed = subscribed_languages(conn)
-        return LanguageSettings(subscribed, tuple(sorted(held)), changed, newest)
 
     def categories(self, category_type: str | None = None) -> list[CategoryInfo]:
         """The categories (companies, families, products, classifications), by title."""

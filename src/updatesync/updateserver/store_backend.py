@@ -18,6 +18,7 @@ from updatesync.metadata.languages import ALL_LANGUAGES_ID, LANGUAGES, language_
 from updatesync.metadata.model import RevisionKey
 from updatesync.updateserver.deployments import Deployment, TargetGroup
 from updatesync.updateserver.errors import UnknownRevisions
+from updatesync.updateserver.localized import language_settings
 from updatesync.updateserver.peers import (
     DEFAULT_DOWNSTREAM_LIMITS,
     DownstreamLimits,
@@ -74,7 +75,8 @@ class StoreBackend:
         whole list again when the subscription's languages changed, or a language-specific
         update arrived, after the anchor; else none (a Windows WSUS lists only the changed
         ones: the whole list says the same to a downstream that keeps it by id)."""
-        held = self.store.language_settings()
+        with self.store.engine.connect() as conn:
+            held = language_settings(conn)
         if since is not None and not held.changed_after(since.change_number, since.timestamp):
             return []
         subscribed = set(held.subscribed)

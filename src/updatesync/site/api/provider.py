@@ -310,6 +310,18 @@ class ConfigurationItemView(_View):
     XmlSha256: str = Field(
         validation_alias="xml_sha256", description="SHA-256 of the update's metadata XML."
     )
+    LocaleID: int | None = Field(
+        default=None,
+        validation_alias="locale_id",
+        description="With `language`: the LocaleID (LCID) of the localized display name and "
+        "description; null when the CI has none in that language (the title is then the "
+        "update's default language's).",
+    )
+    LocalizedDescription: str | None = Field(
+        default=None,
+        validation_alias="localized_description",
+        description="With `language`: the update's description in that language.",
+    )
 
 
 class ConfigurationItemPage(_Model):
@@ -319,6 +331,14 @@ class ConfigurationItemPage(_Model):
     Count: int = Field(description="How many CIs the site holds in all.")
     Offset: int = Field(description="How many CIs were skipped before this page.")
     Limit: int = Field(description="The largest page asked for.")
+    Language: str | None = Field(
+        default=None, description="The language the display names are in, when asked for."
+    )
+    LocalizedPropertyCount: int = Field(
+        default=0,
+        description="How many localized properties (one per CI and subscribed language) the "
+        "site holds in all.",
+    )
     Items: list[ConfigurationItemView] = Field(description="The CIs of this page.")
 
 
@@ -581,17 +601,41 @@ def configuration_items(
     provider: Provider,
     offset: Annotated[int, Query(ge=0, description="Skip this many CIs.")] = 0,
     limit: Annotated[int, Query(ge=1, le=_MAX_PAGE, description="At most this many CIs.")] = 100,
+    language: Annotated[
+        str | None,
+        Query(
+            max_length=16,
+            description="A subscribed language's short name (en, de, zh-cn): each CI's "
+            "display name and description in it.",
+        ),
+    ] = None,
 ) -> ConfigurationItemPage:
     """The site's configuration items in CI id order, one page at a time, with how many
-    there are in all."""
+    there are in all; with `language`, their localized properties in that language."""
     code = provider.own_site(site)
-    items = provider.db.content.configuration_items(offset=offset, limit=limit)
+    content = provider.db.content
+    items = content.configuration_items(offset=offset, limit=limit)
+    wanted = language.strip().lower() if language else None
+    texts = content.localized([ci.update_id for ci in items], wanted) if wanted else {}
+    views = []
+    for ci in items:
+        text = texts.get(ci.update_id)
+        views.append(
+            ConfigurationItemView.of(
+                ci,
+                title=text.display_name if text else ci.title,
+                locale_id=text.locale_id if text else None,
+                localized_description=text.description if text else None,
+            )
+        )
     return ConfigurationItemPage(
         SiteCode=code,
-        Count=provider.db.content.ci_count(),
+        Count=content.ci_count(),
         Offset=offset,
         Limit=limit,
-        Items=[ConfigurationItemView.of(ci) for ci in items],
+        Language=wanted,
+        LocalizedPropertyCount=content.localized_count(),
+        Items=views,
     )
 
 

@@ -14,7 +14,7 @@ replication (`replication.py`) pages through them by that number.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import datetime
@@ -23,11 +23,19 @@ from typing import Any
 from sqlalchemy import JSON, Connection, Table, bindparam, delete, func, insert, select, update
 
 from updatesync.site.database import schema as t
+from updatesync.site.database.localized import (
+    localized_count,
+    localized_languages,
+    prune_localized,
+    read_localized,
+    write_localized,
+)
 from updatesync.site.database.models import (
     MICROSOFT_UPDATE,
     Category,
     ConfigurationItem,
     ContentChange,
+    LocalizedProperty,
     UpdateSource,
 )
 from updatesync.site.database.store import (
@@ -41,7 +49,9 @@ from updatesync.site.database.store import (
 
 _CHUNK = 500
 _CI_CONTENT = tuple(
-    f.name for f in fields(ConfigurationItem) if f.name not in ("ci_id", "date_revised")
+    f.name
+    for f in fields(ConfigurationItem)
+    if f.name not in ("ci_id", "date_revised", "localized")
 )
 
 
@@ -56,6 +66,12 @@ class ContentUpdate:
         self._at = at
         self._deletions: bool | None = None
         """Whether the site has recorded a deletion (looked up once, at the first write)."""
+        self.localized_written = 0
+        """Localized properties written (`ci_localized_property` rows)."""
+
+    def keep_languages(self, languages: Iterable[str]) -> int:
+        """Drop the localized properties of languages not among `languages`; how many."""
+        return prune_localized(self._conn, languages)
 
     def upsert_categories(self, categories: Iterable[Category]) -> int:
         """Insert new categories and rewrite changed ones; returns how many changed."""
@@ -138,6 +154,7 @@ class ContentUpdate:
             self._conn.execute(delete(gone).where(gone.c.update_id.in_(chunk)))
         self.change.inserted += len(new) + len(new_with_id)
         self.change.updated += len(changed)
+        self.localized_written += write_localized(self._conn, batch)
         return written
 
 
@@ -470,6 +487,21 @@ class Content:
             return int(
                 conn.execute(select(func.count()).select_from(t.configuration_item)).scalar_one()
             )
+
+    def localized_languages(self) -> set[str]:
+        """The languages the CIs have localized properties in."""
+        with self._store.read() as conn:
+            return localized_languages(conn)
+
+    def localized_count(self) -> int:
+        """How many localized properties the CIs have, in all languages."""
+        with self._store.read() as conn:
+            return localized_count(conn)
+
+    def localized(self, update_ids: Sequence[str], language: str) -> dict[str, LocalizedProperty]:
+        """The localized properties of those CIs in `language`, by update id."""
+        with self._store.read() as conn:
+            return read_localized(conn, update_ids, language)
 
     def revised_count(self, since: datetime, until: datetime) -> int:
         """How many CIs were last written (DateRevised) at or after `since` and before

@@ -68,6 +68,8 @@ def _delete(conn: Connection, ids: list[str], at: datetime) -> None:
         chunk = ids[start : start + _CHUNK]
         conn.execute(delete(ci).where(ci.c.update_id.in_(chunk)))
         conn.execute(delete(gone).where(gone.c.update_id.in_(chunk)))
+        loc = t.ci_localized_property
+        conn.execute(delete(loc).where(loc.c.update_id.in_(chunk)))
     rows = [{"update_id": uid, "deleted_at": at} for uid in ids]
     stamp(conn, rows)
     conn.execute(insert(gone), rows)

@@ -55,6 +55,17 @@ class UpdateSource:
 
 
 @dataclass(frozen=True, slots=True)
+class LocalizedProperty:
+    """A configuration item's title and description in one language (ConfigMgr's localized
+    properties of a CI): the language's short name and LocaleID (LCID)."""
+
+    language: str
+    locale_id: int
+    display_name: str
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ConfigurationItem:
     """One update as a configuration item. Ids are kept in lower case. `ci_id` and
     `date_revised` are given by the database when left None (on write)."""
@@ -73,6 +84,9 @@ class ConfigurationItem:
     is_expired: bool = False
     ci_id: int | None = None
     date_revised: datetime | None = None
+    localized: tuple[LocalizedProperty, ...] | None = None
+    """Its localized properties in the subscribed languages; None: not given (a write
+    leaves those stored as they are)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "update_id", self.update_id.lower())

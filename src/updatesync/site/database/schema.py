@@ -126,6 +126,16 @@ configuration_item = Table(
     Index("ix_configuration_item_replication_seq", "replication_seq", unique=True),
 )
 
+ci_localized_property = Table(
+    "ci_localized_property",
+    metadata,
+    Column("update_id", String(36), primary_key=True),
+    Column("language", String(16), primary_key=True),
+    Column("locale_id", Integer, nullable=False),
+    Column("display_name", Text, nullable=False),
+    Column("description", Text),
+)
+
 category = Table(
     "category",
     metadata,

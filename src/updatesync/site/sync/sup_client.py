@@ -225,8 +225,10 @@ class UpdateServerApi:
         *,
         products: Sequence[str] = (),
         classifications: Sequence[str] = (),
+        languages: Sequence[str] = (),
     ) -> Generator[dict[str, Any], None, None]:
-        """Every subscribed update changed after `since`, as CI fields, page by page.
+        """Every subscribed update changed after `since`, as CI fields, page by page (with
+        its localized properties in `languages`).
 
         The next page is asked for while the caller works on this one (a thread of its own,
         at most `PREFETCH` pages ahead), so the update server's reading and the site's
@@ -252,6 +254,7 @@ class UpdateServerApi:
                         "since": since,
                         "product": list(products),
                         "classification": list(classifications),
+                        "language": list(languages),
                     }
                     if after is not None:
                         params["after"] = after

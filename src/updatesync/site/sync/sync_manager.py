@@ -37,12 +37,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from updatesync.config.defaults import DEFAULT_UPDATES_CLEANUP_AGE
 from updatesync.config.fault_injection import fault_point
 from updatesync.logs.cmtrace import CMTraceLog
+from updatesync.metadata.languages import language_id
 from updatesync.security.private_files import private_dir
 from updatesync.site.database.content import ContentUpdate
 from updatesync.site.database.models import (
     MICROSOFT_UPDATE,
     Category,
     ConfigurationItem,
+    LocalizedProperty,
     SoftwareUpdatePoint,
 )
 from updatesync.site.database.site_db import SiteDatabase
@@ -454,6 +456,11 @@ class SyncManager:
         self.report.status(SYNC_SITE_DATABASE)
         self.log.info(f"Synchronizing SMS database with WSUS server {sup.fqdn} ...")
         since = 0 if full else (self.db.sync.status().sync_catalog_version or 0)
+        languages = tuple(dict.fromkeys(lang.lower() for lang in self.settings.languages))
+        if since and set(languages) - self.db.content.localized_languages():
+            # A language newly subscribed: every CI is read again for its texts in it (the
+            # CIs themselves are unchanged unless their update changed).
+            since = 0
         try:
             counter, categories = api.category_changes(since)
             self.log.info("sync: SMS synchronizing categories")
@@ -474,14 +481,16 @@ class SyncManager:
                 self.log.info("sync: SMS synchronizing updates")
                 processed = changed = 0
                 batch: list[ConfigurationItem] = []
+                content.keep_languages(languages)
                 updates = api.changed_updates(
                     since,
                     products=self.settings.products,
                     classifications=self.settings.classifications,
+                    languages=languages,
                 )
                 with closing(updates):  # a failed write stops the reading ahead at once
                     for item in updates:
-                        batch.append(_configuration_item(item))
+                        batch.append(_configuration_item(item, languages))
                         processed += 1
                         if len(batch) >= CI_BATCH:
                             changed += self._write_cis(content, batch)
@@ -491,6 +500,11 @@ class SyncManager:
                     self.log.info(
                         f"sync: SMS synchronizing updates, processed {processed} out of "
                         f"{processed} items (100%)"
+                    )
+                if languages and processed:
+                    self.log.info(
+                        f"sync: SMS synchronized {content.localized_written} localized "
+                        f"properties of {processed} updates in languages {', '.join(languages)}"
                     )
                 fault_point("site-database-commit")  # a test hook, off unless set
         except UpdateServerUnavailable as exc:
@@ -517,7 +531,21 @@ EXPIRED_BATCH = 100
 phase: one read of those stored, one bulk write, one write of the log."""
 
 
-def _configuration_item(item: dict[str, Any]) -> ConfigurationItem:
+def _configuration_item(item: dict[str, Any], languages: Sequence[str] = ()) -> ConfigurationItem:
+    """The CI of one update of a page; with `languages`, its localized properties in those
+    the update server sent (an update server that kept none gives it none)."""
+    localized = None
+    if languages:
+        localized = tuple(
+            LocalizedProperty(
+                text["language"],
+                language_id(text["language"]) or 0,
+                text["title"],
+                text["description"],
+            )
+            for text in item.get("localized") or ()
+            if text["language"] in languages
+        )
     return ConfigurationItem(
         update_id=item["update_id"],
         revision=item["revision"],
@@ -531,4 +559,5 @@ def _configuration_item(item: dict[str, Any]) -> ConfigurationItem:
         classifications=tuple(item["classifications"]),
         is_superseded=item["is_superseded"],
         is_expired=item["is_expired"],
+        localized=localized,
     )
