@@ -23,6 +23,7 @@ from updatesync.metadata.generator import generate_catalog
 from updatesync.updateserver.database import MIGRATIONS, create_store_engine
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.schema import metadata
+from updatesync.updateserver.store import Subscription as UpdateStoreSubscription
 from updatesync.updateserver.store import UpdateStore
 
 
@@ -167,3 +168,33 @@ def _digests(engine: Engine) -> dict[str, str | None]:
     for _uid, digest, xml in rows:
         assert digest == hashlib.sha256(xml.encode("utf-8")).hexdigest()
     return {uid: digest for uid, digest, _xml in rows}
+
+
+def test_languages_and_subscribed_texts_are_filled_for_a_store_stored_before(
+    database: Database, tmp_path: Path
+) -> None:
+    """Migration 0008 writes, for the revisions stored before it, the languages of the
+    language-specific ones and the texts of the subscribed languages, as an import does."""
+    write_export(tmp_path / "packs.cab", generate_catalog(80, seed=9, language_packs=5))
+    with UpdateStore.open(tmp_path / "store", url=database.url) as store:
+        store.set_subscription(UpdateStoreSubscription(languages=("fr",)))
+        import_export_cabinet(store, tmp_path / "packs.cab")
+    engine = create_store_engine(database.url)
+    try:
+        imported = _language_rows(engine)
+        assert len(imported[0]) == 5 and len(imported[1]) > 80
+        _step(engine, tmp_path, "0007", down=True)
+        _step(engine, tmp_path, "head")
+        assert _language_rows(engine) == imported
+    finally:
+        engine.dispose()
+
+
+def _language_rows(engine: Engine) -> tuple[set[tuple[object, ...]], set[tuple[object, ...]]]:
+    with engine.connect() as conn:
+        languages = conn.exec_driver_sql("SELECT * FROM revision_language").all()
+        texts = conn.exec_driver_sql(
+            "SELECT update_id, revision_number, language, title, description "
+            "FROM revision_localized"
+        ).all()
+    return {tuple(r) for r in languages}, {tuple(r) for r in texts}
