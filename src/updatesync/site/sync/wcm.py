@@ -73,10 +73,11 @@ TRIGGER_LINES: dict[str, tuple[str, ...]] = {
     "scf": ("SCF change notification triggered.", "Populating config from SCF"),
     "timeout": ("Timed Out...",),
     "start": ("Populating config from SCF",),
-    "sync": (),
+    "sync": ("Configuration requested by SMS_WSUS_SYNC_MANAGER.",),
 }
 """What WCM.log says woke a cycle: a `.CSB` drop, a site control change, the hourly timeout,
-the component's start; a sync that found its SUP not configured says nothing of its own."""
+the component's start, a sync that found its SUP not configured (no real log shows that
+case: the line is ours, Unverified in docs/log-ledger.md)."""
 
 
 class WcmInbox:
