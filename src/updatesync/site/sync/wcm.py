@@ -239,9 +239,9 @@ class WsusConfigurationManager:
             return self._cycles.wait_for(lambda: self._finished >= count, timeout)
 
     def ensure_configured(self, sup: SoftwareUpdatePoint, timeout: float = 60.0) -> bool:
-        """Whether `sup` is configured (WSUS_CONFIG_SUCCESS); when it is not, a cycle is run
-        at once and waited for (at most `timeout` seconds) before answering. Without the
-        thread running, the state as stored."""
+        """Whether `sup` is configured (WSUS_CONFIG_SUCCESS with the current subscription);
+        when it is not, a cycle is run at once and waited for (at most `timeout` seconds)
+        before answering. Without the thread running, the state as stored."""
         if self._configured(sup):
             return True
         if self._thread is None:
@@ -261,8 +261,15 @@ class WsusConfigurationManager:
         return self._configured(sup)
 
     def _configured(self, sup: SoftwareUpdatePoint) -> bool:
+        """Configured with the subscription as it is now: a change not yet set on the SUP
+        (a `.CSB` the manager has not taken yet) makes the sync wait for the cycle that
+        sets it, so a sync requested right after a change syncs what was asked."""
         state = self.db.wsus.state(sup.fqdn)
-        return state is not None and state.state is ConfigState.WSUS_CONFIG_SUCCESS
+        return (
+            state is not None
+            and state.state is ConfigState.WSUS_CONFIG_SUCCESS
+            and state.subscription_version == self.db.wsus.subscription().version
+        )
 
     # -- one cycle ---------------------------------------------------------------------------
 
