@@ -30,13 +30,9 @@ from updatesync.cli.pki import pki_app
 from updatesync.cli.serve import DEFAULT_CONSOLE_PORT, secret_app, serve
 from updatesync.cli.service import service_app
 from updatesync.cli.store_options import Database, DataDir, needs_data, open_store
+from updatesync.cli.sync_now import sync_now
 from updatesync.cli.users import (
     ADMIN_TOKEN_FILE,
-    CaOption,
-    TokenFileOption,
-    provider_call,
-    provider_url,
-    resolve_token,
     token_app,
     user_app,
 )
@@ -83,6 +79,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(service_app, name="service")
 app.command("serve")(serve)
+app.command("sync-now")(sync_now)
 
 T = TypeVar("T")
 
@@ -633,37 +630,6 @@ def _print_status(status: StoreStatus) -> None:
 
 
 # -- a site's sync, the demo -----------------------------------------------------------
-
-
-PROVIDER = "http://127.0.0.1:8080"
-"""`sync-now`'s provider when neither --provider nor --hierarchy is given."""
-
-
-@app.command("sync-now")
-def sync_now(
-    site: Annotated[str, typer.Option(help="The site to synchronize, e.g. CS1.")],
-    full: Annotated[bool, typer.Option("--full", help="A full sync (FULL.SYN).")] = False,
-    provider: Annotated[str, typer.Option(help="The site's SMS Provider address.")] = PROVIDER,
-    hierarchy: Annotated[
-        Path | None,
-        typer.Option(help="Find the site's provider in this hierarchy file (its address, port)."),
-    ] = None,
-    ca: CaOption = None,
-    token_file: TokenFileOption = None,
-) -> None:
-    """Ask a site to synchronize software updates now (SMS_SoftwareUpdate::SyncNow); needs
-    a token of a Software Update Manager or a Full Administrator."""
-    endpoint = provider_url(hierarchy, provider, site, ca=ca)
-    token = resolve_token(token_file, hierarchy)
-    state = provider_call(
-        endpoint, "POST", f"/api/sites/{site}/sync", token, json={"full": full}, expect=(202,)
-    )
-    console.print(
-        f"sync requested at {site.upper()} ({'full' if full else 'delta'}); pending request: "
-        f"{state.get('SyncNow')}; last state: {state.get('LastSyncState')}",
-        highlight=False,
-        markup=False,
-    )
 
 
 @app.command("demo")
