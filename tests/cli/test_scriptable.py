@@ -124,3 +124,17 @@ def test_a_sync_that_runs_and_fails_exits_3(tmp_path: Path) -> None:
     )
     assert result.exit_code == exits.SYNC_FAILED, result.output
     assert "error:" in result.output
+
+
+def test_serve_names_the_hierarchy_file_as_every_command_does(tmp_path: Path) -> None:
+    """`serve --hierarchy FILE` like `sync-now`, `user`, `token`, `demo`; the file alone still
+    works; two different files or none are a usage error."""
+    missing = tmp_path / "nope.toml"
+    named = CliRunner().invoke(app, ["serve", "--hierarchy", str(missing), "--role", "CS1"])
+    alone = CliRunner().invoke(app, ["serve", str(missing), "--role", "CS1"])
+    assert named.exit_code == alone.exit_code == exits.FAILED
+    assert str(missing) in named.output and str(missing) in alone.output
+    both = CliRunner().invoke(app, ["serve", "a.toml", "--hierarchy", "b.toml"])
+    assert both.exit_code == exits.USAGE and "two hierarchy files" in both.output
+    none = CliRunner().invoke(app, ["serve"])
+    assert none.exit_code == exits.USAGE and "--hierarchy FILE" in none.output
