@@ -138,3 +138,24 @@ def test_serve_names_the_hierarchy_file_as_every_command_does(tmp_path: Path) ->
     assert both.exit_code == exits.USAGE and "two hierarchy files" in both.output
     none = CliRunner().invoke(app, ["serve"])
     assert none.exit_code == exits.USAGE and "--hierarchy FILE" in none.output
+
+
+def test_a_criteria_id_that_is_no_guid_is_refused_before_anything_is_fetched(
+    tmp_path: Path,
+) -> None:
+    """`--product not-a-guid` is a usage error naming it, before any connection (here to an
+    upstream that does not exist) and before any store is made."""
+    sup = tmp_path / "sup"
+    for option, value, said in (
+        ("--product", "not-a-guid", "'not-a-guid' is not a GUID"),
+        ("--classification", "Security Updates", "'Security Updates' is not a GUID"),
+        ("--language", "English", "'English' is not a language code"),
+    ):
+        for command in ("sync", "subscription"):
+            extra = ["--upstream", "http://127.0.0.1:9"] if command == "sync" else []
+            result = CliRunner().invoke(
+                app, ["updateserver", command, "--data", str(sup), *extra, option, value]
+            )
+            assert result.exit_code == exits.USAGE, result.output
+            assert said in result.output
+    assert not sup.exists()

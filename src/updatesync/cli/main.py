@@ -215,6 +215,27 @@ def catalog_evolve(
 # -- update server ---------------------------------------------------------------------
 
 
+def _ids(values: list[str] | None) -> list[str] | None:
+    """`--product`/`--classification` values: category ids (GUIDs), else a usage error
+    naming the value (before anything is fetched)."""
+    from updatesync.config.values import category_id
+
+    try:
+        return None if values is None else [category_id(v.strip()) for v in values]
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _languages(values: list[str] | None) -> list[str] | None:
+    """`--language` values: language codes, else a usage error naming the value."""
+    from updatesync.config.values import language_code
+
+    try:
+        return None if values is None else [language_code(v.strip()) for v in values]
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 @server_app.command("import")
 def server_import(
     cabinet: Annotated[Path, typer.Argument(help="A WSUS export cabinet (wsusutil export).")],
@@ -305,14 +326,17 @@ def server_sync(
         list[str] | None,
         typer.Option(
             help="Subscribe to this product (or family, company) id; repeat. Replaces the "
-            "subscribed products once the upstream's categories are in."
+            "subscribed products once the upstream's categories are in.",
+            callback=_ids,
         ),
     ] = None,
     classification: Annotated[
-        list[str] | None, typer.Option(help="Subscribe to this classification id; repeat.")
+        list[str] | None,
+        typer.Option(help="Subscribe to this classification id; repeat.", callback=_ids),
     ] = None,
     language: Annotated[
-        list[str] | None, typer.Option(help="Subscribe to this language code; repeat.")
+        list[str] | None,
+        typer.Option(help="Subscribe to this language code; repeat.", callback=_languages),
     ] = None,
     full: Annotated[
         bool,
@@ -554,12 +578,15 @@ def server_subscription(
     data: DataDir = None,
     database: Database = None,
     product: Annotated[
-        list[str] | None, typer.Option(help="A product (or family, company) id; repeat.")
+        list[str] | None,
+        typer.Option(help="A product (or family, company) id; repeat.", callback=_ids),
     ] = None,
     classification: Annotated[
-        list[str] | None, typer.Option(help="A classification id; repeat.")
+        list[str] | None, typer.Option(help="A classification id; repeat.", callback=_ids)
     ] = None,
-    language: Annotated[list[str] | None, typer.Option(help="A language code; repeat.")] = None,
+    language: Annotated[
+        list[str] | None, typer.Option(help="A language code; repeat.", callback=_languages)
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show the subscription, or replace it when any option is given."""
