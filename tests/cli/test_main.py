@@ -235,7 +235,9 @@ def test_changes_since_zero_lists_every_revision(data: Path, catalog: Path) -> N
         app, ["updateserver", "changes", "--data", str(data), "--since", "0", "--json"]
     )
     assert result.exit_code == 0, result.output
-    listed = [RevisionKey(uid, rev) for uid, rev in json.loads(result.stdout)]
+    answer = json.loads(result.stdout)
+    assert (answer["since"], answer["count"]) == (0, len(keys))
+    listed = [RevisionKey(r["update_id"], r["revision"]) for r in answer["revisions"]]
     assert len(listed) == len(keys)
     assert set(listed) == keys
 
@@ -255,7 +257,7 @@ def test_changes_since_a_later_counter_lists_fewer(data: Path, catalog: Path) ->
         app, ["updateserver", "changes", "--data", str(data), "--since", str(count), "--json"]
     )
     assert none.exit_code == 0, none.output
-    assert json.loads(none.stdout) == []
+    assert json.loads(none.stdout) == {"since": count, "count": 0, "revisions": []}
 
 
 def test_changes_needs_since(data: Path) -> None:

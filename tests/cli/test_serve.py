@@ -234,7 +234,7 @@ def test_serve_all_refuses_a_file_with_roles_here_and_elsewhere(
     said = _squeezed(result.output)
     assert said.startswith(_squeezed(f"error: {file}: --role all runs every role of the file"))
     assert _squeezed("site:PS1 is elsewhere (192.0.2.10 is not an address of this host)") in said
-    assert _squeezed(f"updatesync serve {file} --role sup:cs1site.contoso.com") in said
+    assert _squeezed(f"updatesync serve --hierarchy {file} --role sup:cs1site.contoso.com") in said
     assert "sup:ps1site" not in said, "its SUP is at 127.0.0.1: here"
     assert not (tmp_path / "data" / "loopback").exists()
     assert "Traceback" not in result.output

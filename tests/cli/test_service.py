@@ -74,7 +74,7 @@ def test_the_unit_template_is_package_data() -> None:
     assert any(fnmatch(f"deploy/{UNIT_NAME}", pattern) for pattern in patterns), patterns
     unit = unit_template()
     assert _exec_start(unit) == (
-        f"{TEMPLATE_COMMAND} serve /etc/updatesync/hierarchy.toml --role %i"
+        f"{TEMPLATE_COMMAND} serve --hierarchy /etc/updatesync/hierarchy.toml --role %i"
     )
     for hardening in (
         "User=updatesync",
@@ -98,7 +98,7 @@ def test_service_unit_names_this_installation_and_the_hierarchy(hierarchy_file: 
     command = shlex.split(_exec_start(result.stdout))
     assert Path(command[0]).is_file() and os.access(command[0], os.X_OK), command
     assert Path(command[0]).parent == Path(sys.executable).absolute().parent
-    assert command[1:] == ["serve", str(hierarchy_file), "--role", "%i"]
+    assert command[1:] == ["serve", "--hierarchy", str(hierarchy_file), "--role", "%i"]
     assert f"\nReadWritePaths={hierarchy_file.parent / 'data'}\n" in result.stdout
     assert result.stderr == ""
 

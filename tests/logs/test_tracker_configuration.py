@@ -39,12 +39,14 @@ from updatesync.logs.simple import SimpleLog
 from updatesync.logs.status_messages import format_statmsg, sync_failed
 from updatesync.logs.tracker import (
     WCM,
+    WSYNCMGR,
     LogFile,
     failed_latest,
     find_logs,
     kind_of_name,
     path_hints,
     read_log,
+    read_logs,
     track_paths,
 )
 
@@ -451,4 +453,60 @@ def test_a_simple_form_wcm_log_of_updatesync(tmp_path: Path) -> None:
         "scf",
         "success",
         T0 + timedelta(seconds=1),
+    )
+
+
+# --- several components' lines in one file -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sep", "named"),
+    [
+        ("", False),  # pasted from a post: messages only
+        ("   ", True),  # Learn's `message   COMPONENT`
+        ("\t", True),  # CMTrace's merged view copied: `message<TAB>component`
+    ],
+    ids=["bare", "learn", "cmtrace-copy"],
+)
+def test_one_file_with_wcm_and_wsyncmgr_lines_gives_both_runs_linked(
+    tmp_path: Path, sep: str, named: bool
+) -> None:
+    """The WCM failure and the sync failure it causes, in one paste (or CMTrace's merged view
+    of the two logs copied): a configuration run and a sync run, the sync naming the failed
+    configuration behind it, as two files would give."""
+    lines = [(WEB_502, WCM_COMP), (NOT_CONFIGURED, SYNC_COMP), (RETRY, SYNC_COMP)]
+    text = "".join(
+        f"{message}{sep}{component}\r\n" if named else f"{message}\r\n"
+        for message, component in lines
+    )
+    path = tmp_path / "ticket-paste.txt"
+    path.write_text(text, encoding="utf-8")
+    logs = read_logs(LogFile(path, None))
+    assert sorted(log.kind for log in logs) == sorted([WCM, WSYNCMGR])
+    sync, configuration = track_paths([path])
+    assert isinstance(sync, SyncRun) and isinstance(configuration, ConfigurationRun)
+    assert (sync.result, configuration.result) == ("failed", "failed")
+    assert sync.configuration_failure == configuration.link()
+    assert configuration.error is not None and configuration.error.message == WEB_502
+
+
+def test_a_merged_cmtrace_log_of_wcm_and_wsyncmgr_gives_both_kinds_of_run(tmp_path: Path) -> None:
+    """CMTrace's merge of WCM.log and WSyncMgr.log saved as one file (each line keeps its
+    component attribute): the reference's WCM success sequence and a sync run, each read as
+    its own log."""
+    path = tmp_path / "merged.log"
+    clock = Clock()
+    wcm = cmtrace(path, WCM_COMP, clock)
+    for line in MS_WCM_SUCCESS:
+        wcm.info(line)
+    sync = cmtrace(path, SYNC_COMP, clock)
+    for line in ("Wakeup for a polling cycle", "Starting Sync", NOT_CONFIGURED, RETRY):
+        sync.info(line)
+    runs = track_paths([path])
+    assert sorted(type(run).__name__ for run in runs) == ["ConfigurationRun", "SyncRun"]
+    configuration = next(r for r in runs if isinstance(r, ConfigurationRun))
+    assert (configuration.trigger, configuration.states, configuration.result) == (
+        "file",
+        [4, 2],
+        "success",
     )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from hierarchy_inprocess import InProcessHierarchy
 from tokens import token_for
 from typer.testing import CliRunner
 
-from updatesync.cli import app
+from updatesync.cli import app, exits
 from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.roles.serving import BackgroundServer
 from updatesync.security.access import SecurityRole
@@ -37,3 +39,37 @@ def test_sync_now_sets_the_flag_through_the_provider(tmp_path: Path) -> None:
     gone = CliRunner().invoke(app, ["sync-now", "--site", "CS1", "--provider", provider.url])
     assert gone.exit_code == 1
     assert "did not answer" in gone.output
+
+
+def test_sync_now_wait_follows_the_sync_and_exits_with_its_result(tmp_path: Path) -> None:
+    """`sync-now --wait --json` against a running hierarchy prints the sync's result as JSON
+    and exits 0; with the upstream down, the sync fails and the command exits 3 with the
+    failure in the JSON."""
+    with InProcessHierarchy(tmp_path, updates=40, tls=False) as h:
+        args = [
+            "sync-now",
+            "--site",
+            "CS1",
+            "--provider",
+            h.url("CS1"),
+            "--token-file",
+            str(h.site("CS1").admin_token_file),
+            "--wait",
+            "--json",
+        ]
+        done = CliRunner().invoke(app, args)
+        assert done.exit_code == exits.DONE, done.output
+        result = json.loads(done.stdout)
+        assert (result["site"], result["requested"], result["succeeded"]) == ("CS1", "delta", True)
+        assert result["last_state"] == 6702
+        assert result["content_version"] == h.db("CS1").content.version() >= 1
+        assert result["items_updated"] > 0 and result["error"] is None
+        assert len(h.results("CS1")) == 1  # it waited for that sync, not an earlier one
+        h.upstream.stop()  # Microsoft Update cannot be reached
+        failed = CliRunner().invoke(app, args)
+        assert failed.exit_code == exits.SYNC_FAILED, failed.output
+        result = json.loads(failed.stdout)
+        assert (result["succeeded"], result["last_state"]) == (False, 6703)
+        assert result["error"] and result["last_error_code"]
+        assert len(h.results("CS1")) == 2
+        h.wait_idle()

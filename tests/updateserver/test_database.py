@@ -295,3 +295,8 @@ def test_database_names_hide_passwords() -> None:
     )
     shown = database_name("postgresql://wsus:s3cret@db.example/wsus")
     assert "s3cret" not in shown and "db.example/wsus" in shown
+    # a password given as a query parameter, and in a URL that cannot be parsed
+    shown = database_name("postgresql://wsus@db.example/wsus?Password=s3cret&sslmode=require")
+    assert shown == "postgresql://wsus@db.example/wsus?Password=***&sslmode=require"
+    shown = database_name("postgresql://wsus:s3cret@db.example:port/wsus?password=s3cret")
+    assert "s3cret" not in shown and "db.example:port/wsus" in shown

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
+from updatesync import __version__
+from updatesync.cli import exits
 from updatesync.cli.logs import logs_app
 from updatesync.cli.output import (
     console,
@@ -20,6 +22,7 @@ from updatesync.cli.output import (
     last_resort,
     port_in_range,
     quiet_tracebacks,
+    say,
     user_error_text,
     warning,
 )
@@ -27,13 +30,9 @@ from updatesync.cli.pki import pki_app
 from updatesync.cli.serve import DEFAULT_CONSOLE_PORT, secret_app, serve
 from updatesync.cli.service import service_app
 from updatesync.cli.store_options import Database, DataDir, needs_data, open_store
+from updatesync.cli.sync_now import sync_now
 from updatesync.cli.users import (
     ADMIN_TOKEN_FILE,
-    CaOption,
-    TokenFileOption,
-    provider_call,
-    provider_url,
-    resolve_token,
     token_app,
     user_app,
 )
@@ -44,12 +43,33 @@ if TYPE_CHECKING:
     from updatesync.updateserver.store_status import StoreStatus
 
 app = typer.Typer(
-    help="updatesync: software-update synchronization across a hierarchy of sites.",
+    help="updatesync: software-update synchronization across a hierarchy of sites. "
+    "Exit status: 0 done, 1 failed, 2 wrong command line, 3 a sync ran and failed.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
 catalog_app = typer.Typer(help="Make synthetic update catalogs (WSUS export cabinets).")
 server_app = typer.Typer(help="The update server role (WSUS): its store of update metadata.")
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        say(f"updatesync {__version__}")
+        raise typer.Exit(exits.DONE)
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """The options of `updatesync` itself (see `cli.exits` for the exit status)."""
+
+
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(server_app, name="updateserver")
 app.add_typer(secret_app, name="secret")
@@ -59,6 +79,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(service_app, name="service")
 app.command("serve")(serve)
+app.command("sync-now")(sync_now)
 
 T = TypeVar("T")
 
@@ -85,16 +106,23 @@ def user_errors() -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
+def _sync_failed(exc: BaseException) -> bool:
+    """A sync that ran and failed (`SyncFailed`, named by module like `USER_ERRORS`)."""
+    outcome = sys.modules.get("updatesync.updateserver.sync.outcome")
+    return outcome is not None and isinstance(exc, outcome.SyncFailed)
+
+
 @contextmanager
 def _user_errors() -> Iterator[None]:
-    """Turn the errors a user can act on into one red line and exit code 1."""
+    """Turn the errors a user can act on into one red line and exit status 1 (3 for a sync
+    that ran and failed: `exits.SYNC_FAILED`)."""
     try:
         yield
     except Exception as exc:
         if not isinstance(exc, user_errors()):
             raise
         error(user_error_text(exc))
-        raise typer.Exit(1) from exc
+        raise typer.Exit(exits.SYNC_FAILED if _sync_failed(exc) else exits.FAILED) from exc
 
 
 @contextmanager
@@ -187,6 +215,27 @@ def catalog_evolve(
 # -- update server ---------------------------------------------------------------------
 
 
+def _ids(values: list[str] | None) -> list[str] | None:
+    """`--product`/`--classification` values: category ids (GUIDs), else a usage error
+    naming the value (before anything is fetched)."""
+    from updatesync.config.values import category_id
+
+    try:
+        return None if values is None else [category_id(v.strip()) for v in values]
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _languages(values: list[str] | None) -> list[str] | None:
+    """`--language` values: language codes, else a usage error naming the value."""
+    from updatesync.config.values import language_code
+
+    try:
+        return None if values is None else [language_code(v.strip()) for v in values]
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 @server_app.command("import")
 def server_import(
     cabinet: Annotated[Path, typer.Argument(help="A WSUS export cabinet (wsusutil export).")],
@@ -214,7 +263,7 @@ def server_export(
     """Export every stored revision as a WSUS export cabinet."""
     with (
         _user_errors(),
-        open_store(data, database) as store,
+        open_store(data, database, existing=True) as store,
         _progress(f"exporting to {cabinet.name}") as report,
     ):
         written = store.export(cabinet, progress=report)
@@ -228,7 +277,7 @@ def server_status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """What the update server holds: revisions, updates, categories, change counter."""
-    with _user_errors(), open_store(data, database) as store:
+    with _user_errors(), open_store(data, database, existing=True) as store:
         status = store.status()
     if as_json:
         console.print_json(json.dumps(status.to_json()))
@@ -244,10 +293,18 @@ def server_changes(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The revisions that arrived after the change counter stood at SINCE."""
-    with _user_errors(), open_store(data, database) as store:
+    with _user_errors(), open_store(data, database, existing=True) as store:
         keys = store.changed_since(since)
     if as_json:
-        console.print_json(json.dumps([[k.update_id, k.revision] for k in keys]))
+        console.print_json(
+            json.dumps(
+                {
+                    "since": since,
+                    "count": len(keys),
+                    "revisions": [{"update_id": k.update_id, "revision": k.revision} for k in keys],
+                }
+            )
+        )
         return
     for key in keys:
         console.print(f"{key.update_id}  rev {key.revision}", highlight=False)
@@ -269,14 +326,17 @@ def server_sync(
         list[str] | None,
         typer.Option(
             help="Subscribe to this product (or family, company) id; repeat. Replaces the "
-            "subscribed products once the upstream's categories are in."
+            "subscribed products once the upstream's categories are in.",
+            callback=_ids,
         ),
     ] = None,
     classification: Annotated[
-        list[str] | None, typer.Option(help="Subscribe to this classification id; repeat.")
+        list[str] | None,
+        typer.Option(help="Subscribe to this classification id; repeat.", callback=_ids),
     ] = None,
     language: Annotated[
-        list[str] | None, typer.Option(help="Subscribe to this language code; repeat.")
+        list[str] | None,
+        typer.Option(help="Subscribe to this language code; repeat.", callback=_languages),
     ] = None,
     full: Annotated[
         bool,
@@ -442,6 +502,26 @@ def server_serve(
                 runner.close()  # a running sync stops at its next batch, before the store
 
 
+CATEGORY_TYPES = ("Company", "ProductFamily", "Product", "UpdateClassification")
+
+
+def _category_type(value: str | None) -> str | None:
+    """`--type` in any case, as the store names it; else a usage error listing the types."""
+    if value is None:
+        return None
+    for known in CATEGORY_TYPES:
+        if value.strip().lower() == known.lower():
+            return known
+    raise typer.BadParameter(
+        f"{value!r} is not a category type: give one of {', '.join(CATEGORY_TYPES)}"
+    )
+
+
+def _one_line(text: str) -> str:
+    """A title as one line: a real catalog's titles hold line breaks and runs of blanks."""
+    return " ".join(text.split())
+
+
 @server_app.command("categories")
 def server_categories(
     data: DataDir = None,
@@ -449,15 +529,21 @@ def server_categories(
     category_type: Annotated[
         str | None,
         typer.Option(
-            "--type", help="Only this type: Company, ProductFamily, Product, UpdateClassification."
+            "--type",
+            help="Only this type (any case): Company, ProductFamily, Product, "
+            "UpdateClassification.",
+            callback=_category_type,
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """The categories this server holds: the products and classifications to subscribe to."""
+    """The categories this server holds: the products and classifications to subscribe to.
+
+    On a terminal, a table; piped, one line per category (`type<TAB>id<TAB>title`), every id
+    whole (the ids are what `--product` and `--classification` take)."""
     from rich.table import Table
 
-    with _user_errors(), open_store(data, database) as store:
+    with _user_errors(), open_store(data, database, existing=True) as store:
         found = store.categories(category_type)
     if as_json:
         console.print_json(
@@ -466,7 +552,7 @@ def server_categories(
                     {
                         "id": c.update_id,
                         "type": c.category_type,
-                        "title": c.title,
+                        "title": _one_line(c.title),
                         "parents": list(c.parents),
                     }
                     for c in found
@@ -474,9 +560,16 @@ def server_categories(
             )
         )
         return
-    table = Table("type", "title", "id")
+    if not console.is_terminal:
+        for c in found:  # as written: Rich would turn the tabs into blanks
+            typer.echo(f"{c.category_type or ''}\t{c.update_id}\t{_one_line(c.title)}")
+        return
+    table = Table("type", "id", "title")
+    table.columns[1].no_wrap = True
+    table.columns[1].min_width = 36
+    table.columns[2].overflow = "fold"
     for category in found:
-        table.add_row(category.category_type or "", category.title, category.update_id)
+        table.add_row(category.category_type or "", category.update_id, _one_line(category.title))
     console.print(table)
 
 
@@ -485,19 +578,23 @@ def server_subscription(
     data: DataDir = None,
     database: Database = None,
     product: Annotated[
-        list[str] | None, typer.Option(help="A product (or family, company) id; repeat.")
+        list[str] | None,
+        typer.Option(help="A product (or family, company) id; repeat.", callback=_ids),
     ] = None,
     classification: Annotated[
-        list[str] | None, typer.Option(help="A classification id; repeat.")
+        list[str] | None, typer.Option(help="A classification id; repeat.", callback=_ids)
     ] = None,
-    language: Annotated[list[str] | None, typer.Option(help="A language code; repeat.")] = None,
+    language: Annotated[
+        list[str] | None, typer.Option(help="A language code; repeat.", callback=_languages)
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show the subscription, or replace it when any option is given."""
     from updatesync.updateserver.store import Subscription
 
-    with _user_errors(), open_store(data, database) as store:
-        if product or classification or language:
+    changing = bool(product or classification or language)
+    with _user_errors(), open_store(data, database, existing=not changing) as store:
+        if changing:
             store.set_subscription(
                 Subscription(
                     tuple(product or ()), tuple(classification or ()), tuple(language or ())
@@ -560,37 +657,6 @@ def _print_status(status: StoreStatus) -> None:
 
 
 # -- a site's sync, the demo -----------------------------------------------------------
-
-
-PROVIDER = "http://127.0.0.1:8080"
-"""`sync-now`'s provider when neither --provider nor --hierarchy is given."""
-
-
-@app.command("sync-now")
-def sync_now(
-    site: Annotated[str, typer.Option(help="The site to synchronize, e.g. CS1.")],
-    full: Annotated[bool, typer.Option("--full", help="A full sync (FULL.SYN).")] = False,
-    provider: Annotated[str, typer.Option(help="The site's SMS Provider address.")] = PROVIDER,
-    hierarchy: Annotated[
-        Path | None,
-        typer.Option(help="Find the site's provider in this hierarchy file (its address, port)."),
-    ] = None,
-    ca: CaOption = None,
-    token_file: TokenFileOption = None,
-) -> None:
-    """Ask a site to synchronize software updates now (SMS_SoftwareUpdate::SyncNow); needs
-    a token of a Software Update Manager or a Full Administrator."""
-    endpoint = provider_url(hierarchy, provider, site, ca=ca)
-    token = resolve_token(token_file, hierarchy)
-    state = provider_call(
-        endpoint, "POST", f"/api/sites/{site}/sync", token, json={"full": full}, expect=(202,)
-    )
-    console.print(
-        f"sync requested at {site.upper()} ({'full' if full else 'delta'}); pending request: "
-        f"{state.get('SyncNow')}; last state: {state.get('LastSyncState')}",
-        highlight=False,
-        markup=False,
-    )
 
 
 @app.command("demo")

@@ -4,14 +4,14 @@
 current secret, the old one kept as previous) and `secret rotate --finish FILE` ends it.
 `secret webhook FILE` writes a webhook's signing secret.
 
-`serve HIERARCHY.toml --role site:PS1` runs one site server at the address and port the file
-gives it; `--role sup:FQDN` one SUP's update server; `--role console` the web console of the
-whole hierarchy (`--host`, `--console-port`); `--role all` every role of the file on this
-host, and the console. A site or SUP listens on its `listen` address, or on the address of
-this host its `address` (else its FQDN) names (`roles.listen_address`); the console on
-`--host`, 127.0.0.1 unless told: nothing listens on every interface unless the file or the
-command line says `0.0.0.0`. Each role prints one line `role <name> at <url>` when it
-listens, then the command runs until Ctrl-C or SIGTERM.
+`serve --hierarchy HIERARCHY.toml --role site:PS1` (or the file alone) runs one site server
+at the address and port the file gives it; `--role sup:FQDN` one SUP's update server;
+`--role console` the web console of the whole hierarchy (`--host`, `--console-port`);
+`--role all` every role of the file on this host, and the console. A site or SUP listens on
+its `listen` address, or on the address of this host its `address` (else its FQDN) names
+(`roles.listen_address`); the console on `--host`, 127.0.0.1 unless told: nothing listens on
+every interface unless the file or the command line says `0.0.0.0`. Each role prints one
+line `role <name> at <url>` when it listens, then the command runs until Ctrl-C or SIGTERM.
 
 `--role all` on a file whose every site and SUP is at an address of this host (loopback,
 or this host's own) runs each at the address and port the file gives it, so that `sync-now
@@ -137,8 +137,35 @@ def secret_rotate(
         )
 
 
+def _hierarchy_file(positional: Path | None, option: Path | None) -> Path:
+    """The hierarchy file of `serve`: `--hierarchy FILE` (as every command names it) or the
+    file alone; both only when they agree; neither is a usage error."""
+    if positional is not None and option is not None and positional != option:
+        raise typer.BadParameter(
+            f"two hierarchy files, {positional} and --hierarchy {option}: give one",
+            param_hint="--hierarchy",
+        )
+    chosen = option or positional
+    if chosen is None:
+        raise typer.BadParameter(
+            "give the hierarchy file: updatesync serve --hierarchy FILE", param_hint="--hierarchy"
+        )
+    return chosen
+
+
 def serve(
-    hierarchy_file: Annotated[Path, typer.Argument(help="The hierarchy file (TOML).")],
+    hierarchy_file: Annotated[
+        Path | None,
+        typer.Argument(
+            help="The hierarchy file (TOML); --hierarchy FILE says the same, as every other "
+            "command does.",
+            show_default=False,
+        ),
+    ] = None,
+    hierarchy_option: Annotated[
+        Path | None,
+        typer.Option("--hierarchy", help="The hierarchy file (TOML).", show_default=False),
+    ] = None,
     role: Annotated[
         str,
         typer.Option(
@@ -185,6 +212,7 @@ def serve(
     )
     from updatesync.security.signing import SecretError, create_secret, load_secret
 
+    hierarchy_file = _hierarchy_file(hierarchy_file, hierarchy_option)
     if processes:
         _serve_processes(hierarchy_file, role, upstream, console_port, host)
         return
@@ -308,7 +336,7 @@ def _all_here(hierarchy_file: Path, hierarchy: Hierarchy) -> bool:
     raise RoleError(
         f"{hierarchy_file}: --role all runs every role of the file on this host, but "
         + "; ".join(f"{name} is elsewhere ({why})" for name, why in away.items())
-        + f". Run the roles of this host one by one (updatesync serve {hierarchy_file} "
+        + f". Run the roles of this host one by one (updatesync serve --hierarchy {hierarchy_file} "
         f"--role {here[0]}, ...) and the others on their own hosts; or give every site and "
         "SUP an address of this host (127.0.0.1 with a port each) to run them all here"
     )

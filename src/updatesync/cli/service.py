@@ -60,7 +60,9 @@ def unit_text(
     and `data_dir` as the folder the service may write (each the template's when None)."""
     text = unit_template().replace(f"ExecStart={TEMPLATE_COMMAND} ", f"ExecStart={command} ")
     if hierarchy is not None:
-        text = text.replace(f" serve {TEMPLATE_HIERARCHY} ", f" serve {hierarchy} ")
+        text = text.replace(
+            f" serve --hierarchy {TEMPLATE_HIERARCHY} ", f" serve --hierarchy {hierarchy} "
+        )
     if data_dir is not None:
         text = text.replace(f"ReadWritePaths={TEMPLATE_DATA}\n", f"ReadWritePaths={data_dir}\n")
     return text

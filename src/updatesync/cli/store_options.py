@@ -93,10 +93,14 @@ def needs_data(data: Path | None, command: str, kept: str) -> Path:
 
 
 @contextmanager
-def open_store(data: Path | None, database: str | None = None) -> Iterator[UpdateStore]:
+def open_store(
+    data: Path | None, database: str | None = None, *, existing: bool = False
+) -> Iterator[UpdateStore]:
     """The update server's store: in `data`'s SQLite file, or in the database at `database`
     (its password from UPDATESYNC_DATABASE_PASSWORD); a database error while it is used (a
-    page damaged past the first ones, a server gone) names the database and what to do."""
+    page damaged past the first ones, a server gone) names the database and what to do.
+    `existing`: a command that only reads the store refuses one that is not there (a
+    mistyped --data) instead of making an empty one."""
     from sqlalchemy.exc import DatabaseError
 
     from updatesync.updateserver.errors import StoreUnreadable
@@ -104,7 +108,7 @@ def open_store(data: Path | None, database: str | None = None) -> Iterator[Updat
 
     needs_store(data, database)
     url = with_password(database, password_variable()) if database is not None else None
-    with UpdateStore.open(data, url=url) as store:
+    with UpdateStore.open(data, url=url, existing=existing) as store:
         try:
             yield store
         except DatabaseError as exc:

@@ -158,6 +158,8 @@ def provider_call(
     *,
     json: Any = None,
     expect: tuple[int, ...] = (200,),
+    params: dict[str, Any] | None = None,
+    timeout: float = 30,
 ) -> Any:
     """Call the provider at `endpoint`; its JSON answer, or one error line and exit 1."""
     import httpx
@@ -166,7 +168,13 @@ def provider_call(
     headers = {"authorization": f"Bearer {token}"} if token else {}
     try:
         answer = httpx.request(
-            method, url + path, json=json, headers=headers, timeout=30, verify=endpoint.verify
+            method,
+            url + path,
+            json=json,
+            params=params,
+            headers=headers,
+            timeout=timeout,
+            verify=endpoint.verify,
         )
     except httpx.InvalidURL as exc:
         fail(f"the provider address {url!r} is not valid ({exc}); give it as e.g. {EXAMPLE}")

@@ -28,10 +28,12 @@ __all__ = [
     "Loc",
     "at",
     "boolean",
+    "category_id",
     "format_path",
     "guid_list",
     "host",
     "interval",
+    "language_code",
     "language_list",
     "minutes_or_interval",
     "problem",
@@ -292,6 +294,16 @@ def _unique_list(
         return tuple(seen)
 
     return check
+
+
+def category_id(item: str) -> str:
+    """A category id (GUID) in lower case; ValueError saying how to write one."""
+    return _guid(item)
+
+
+def language_code(item: str) -> str:
+    """A language code (en, zh-cn) in lower case; ValueError saying how to write one."""
+    return _language(item)
 
 
 def _guid(item: str) -> str:

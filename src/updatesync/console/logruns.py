@@ -1,7 +1,7 @@
 """The tracker's view of uploaded logs, for the console's `/logs` page.
 
 `track_stored(stored, stuck_after)` reads the uploaded logs as `updatesync logs track` does
-(`updatesync.logs.tracker`: `find_logs`, `read_log` for each, `assemble`; the same steps as
+(`updatesync.logs.tracker`: `find_logs`, `read_logs` for each, `assemble`; the same steps as
 `track_paths`, with the reference time of stuck runs taken from the logs themselves), except
 that a file the tracker cannot read, or in which it finds no log entry, becomes a warning
 instead of stopping the whole. It returns plain data (`LogsReport`): the runs as the page
@@ -41,7 +41,7 @@ from updatesync.logs.tracker import (
     Run,
     assemble,
     find_logs,
-    read_log,
+    read_logs,
     sync_requests,
     update_server_syncs,
 )
@@ -202,21 +202,22 @@ class LogsReport:
 def track_stored(stored: Stored, *, stuck_after: timedelta) -> LogsReport:
     """The runs in the stored upload, with a line per file and the warnings. Blocking."""
     report = LogsReport(warnings=list(stored.warnings), skipped=list(stored.skipped))
-    good: list[tuple[ReadLog, FileView]] = []
+    good: list[tuple[list[ReadLog], FileView]] = []
     for file in find_logs(stored.paths):
         view = FileView(_file_name(stored, file.path))
         report.files.append(view)
         try:
-            log = read_log(file)
+            logs = read_logs(file)
         except Exception as exc:  # any file, however odd, is a warning, never an error page
             LOG.warning("console: cannot read uploaded log %s", view.name, exc_info=True)
             view.problem = f"the tracker could not read it ({type(exc).__name__}: {exc})"
             report.warnings.append(f"{view.name}: {view.problem}; it was left out.")
             continue
-        view.entries = len(log.lines) + len(log.entries)
+        view.entries = sum(len(log.lines) + len(log.entries) for log in logs)
         if view.entries:
-            view.kind, view.form = KINDS.get(log.kind, log.kind), FORMS.get(log.form, log.form)
-            view.site, view.server = log.site, log.server
+            view.kind = " + ".join(KINDS.get(log.kind, log.kind) for log in logs)
+            view.form = FORMS.get(logs[0].form, logs[0].form)
+            view.site, view.server = logs[0].site, logs[0].server
         else:
             view.problem = "no log entry in it"
             report.warnings.append(
@@ -224,10 +225,10 @@ def track_stored(stored: Stored, *, stuck_after: timedelta) -> LogsReport:
                 "simple, copied-from-CMTrace or SoftwareDistribution.log form); it was left out."
             )
             continue
-        good.append((log, view))
-    runs = assemble([log for log, _ in good], stuck_after=stuck_after, now=None)
-    for log, view in good:
-        view.gave = _gave(log, runs)
+        good.append((logs, view))
+    runs = assemble([log for logs, _ in good for log in logs], stuck_after=stuck_after, now=None)
+    for logs, view in good:
+        view.gave = "; ".join(_gave(log, runs) for log in logs)
     report.runs = [
         _configuration_view(run, stored)
         if isinstance(run, ConfigurationRun)
@@ -250,8 +251,9 @@ def _plural(count: int, noun: str) -> str:
 
 def _gave(log: ReadLog, runs: list[Run]) -> str:
     if log.kind in (WSYNCMGR, WCM):
-        mine = sum(1 for run in runs if run.log == str(log.file.path))
-        noun = "sync run" if log.kind == WSYNCMGR else "configuration run"
+        kind = "sync" if log.kind == WSYNCMGR else "configuration"
+        mine = sum(1 for run in runs if run.log == str(log.file.path) and run.kind == kind)
+        noun = f"{kind} run"
         return _plural(mine, noun) if mine else f"no {noun}"
     if log.kind == SOFTWAREDISTRIBUTION:
         syncs = len(update_server_syncs(log))

@@ -10,10 +10,11 @@ are read. A run:
 
 - **start**: a trigger line: `File notification triggered WCM Inbox.` (trigger `file`),
   `SCF change notification triggered.` (`scf`), `Timed Out...` (`timeout`, also when only
-  `Wait timed out after N minutes ...` came before); or, when no trigger line opened a run
-  still waiting for it, the version check `Checking for supported version of WSUS ...` or
-  `Populating config from SCF` (`start`). Any other line of a cycle with no run open opens
-  one whose trigger the log does not say (None).
+  `Wait timed out after N minutes ...` came before), `Configuration requested by
+  SMS_WSUS_SYNC_MANAGER.` (`sync`: a sync found its SUP not configured); or, when no
+  trigger line opened a run still waiting for it, the version check `Checking for supported
+  version of WSUS ...` or `Populating config from SCF` (`start`). Any other line of a cycle
+  with no run open opens one whose trigger the log does not say (None).
 - **end**: `Waiting for changes for N minutes`, or the next run's start.
 - what it holds: the final **state** (`Setting new configuration state to N (NAME)`, 0..4,
   named as MS-SUPINST's table names them) and every state in order; the **servers**
@@ -58,6 +59,7 @@ TRIGGERS = {
     "scf": "site control change",
     "timeout": "hourly timeout",
     "start": "start",
+    "sync": "sync manager request",
 }
 
 _ADDRESS = r"(?P<server>[^,]+?), port: (?P<port>\d+)(?:, useSSL: (?P<ssl>\w+))?"
@@ -73,6 +75,7 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         ("trigger_file", r"File notification triggered WCM Inbox\b"),
         ("trigger_scf", r"SCF change notification triggered\b"),
         ("trigger_timeout", r"Timed Out\.\.\.$"),
+        ("trigger_sync", r"Configuration requested by SMS_WSUS_SYNC_MANAGER\b"),
         ("wait_timed_out", r"Wait timed out after \d+ minutes?"),
         ("populating", r"Populating config from SCF\b"),
         ("version_check", r"Checking for supported version of WSUS\b"),

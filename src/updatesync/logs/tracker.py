@@ -12,6 +12,8 @@ the other logs:
   whatever its name; its kind then comes from its content: the component of its entries
   (`SMS_WSUS_SYNC_MANAGER`, `SMS_WSUS_CONFIGURATION_MANAGER`, ...), else the lines only
   WCM.log writes (`updatesync.logs.configuration.is_wcm_line`) against the sync manager's.
+  Such a file that holds the lines of several components (CMTrace's merged view of WCM.log
+  and WSyncMgr.log, or both pasted into one ticket) is read as one log per kind (`read_logs`).
 - **forms**: CMTrace (`<![LOG[...]LOG]!><time=... date=...>`), the simple site-server form
   (`message  $$<component><date time+bias><thread=...>`), CMTrace's copied form
   (`message<TAB>component`, no times: only STATMSG GMTDATE gives times), lines pasted from
@@ -276,6 +278,21 @@ def _known(entry: LogEntry) -> bool:
     )
 
 
+def _entry_kind(entry: LogEntry) -> str | None:
+    """The kind of log one entry belongs to: its component's, else (no component) the kind
+    of line it is; None for another component's line or a line of no known kind."""
+    component = entry.component.strip()
+    if component:
+        return _COMPONENT_KINDS.get(component.upper())
+    if is_wcm_line(entry.message):
+        return WCM
+    if classify(entry.message)[0] is not None or entry.message.startswith("STATMSG:"):
+        return WSYNCMGR
+    if classify_wcm(entry.message)[0] is not None:
+        return WCM  # a WCM failure line (`System.Net.WebException: ...`)
+    return None
+
+
 def _kind_of_entries(entries: list[LogEntry]) -> str:
     """The kind of a log named nothing telling: its entries' components, else its lines."""
     counts: dict[str, int] = {}
@@ -294,26 +311,74 @@ def _kind_of_entries(entries: list[LogEntry]) -> str:
     return max(counts, key=lambda k: counts[k]) if counts else WSYNCMGR
 
 
-def read_log(file: LogFile) -> ReadLog:
-    """Read one log (with its `.lo_`) in whichever form it is in."""
+def _split_by_kind(entries: list[LogEntry]) -> dict[str, list[LogEntry]] | None:
+    """A log that holds the lines of several components (CMTrace's merged view, or WSyncMgr
+    and WCM lines pasted together), as one list of entries per kind, in order; None when
+    its lines are of one kind. When every entry names its component, that decides; a line
+    naming none (a pasted excerpt) goes by what it says, and a line of no known kind (a
+    failure's second line, an XML dump) stays with the line before it."""
+    named = any(entry.component.strip() for entry in entries)
+    kinds = [
+        _COMPONENT_KINDS.get(e.component.strip().upper()) if named else _entry_kind(e)
+        for e in entries
+    ]
+    if len({k for k in kinds if k is not None}) < 2:
+        return None
+    first = next(k for k in kinds if k is not None)
+    parts: dict[str, list[LogEntry]] = {}
+    current = first
+    for entry, kind in zip(entries, kinds, strict=True):
+        if kind is not None:
+            current = kind
+        elif named and entry.component.strip():
+            continue  # a component the tracker does not read (SMS_SITE_CONTROL_MANAGER, ...)
+        parts.setdefault(current, []).append(entry)
+    return parts
+
+
+def read_logs(file: LogFile) -> list[ReadLog]:
+    """Read one log (with its `.lo_`) in whichever form it is in: one `ReadLog`, or one per
+    kind when a log named nothing telling holds several components' lines (CMTrace's
+    merged view of WSyncMgr.log and WCM.log, or their lines pasted together into one file)."""
     raw = list(read_rolled_lines(file.path))
     kind = file.kind
     if kind == SOFTWAREDISTRIBUTION or (kind is None and _looks_like_sd(raw)):
         entries = list(parse_softwaredistribution(raw))
         newest = max((e.timestamp for e in entries), default=None)
-        return ReadLog(
-            file,
-            SOFTWAREDISTRIBUTION,
-            "softwaredistribution",
-            entries=entries,
-            site=file.site,
-            server=file.server,
-            newest=newest,
-        )
+        return [
+            ReadLog(
+                file,
+                SOFTWAREDISTRIBUTION,
+                "softwaredistribution",
+                entries=entries,
+                site=file.site,
+                server=file.server,
+                newest=newest,
+            )
+        ]
     form, entries_ = _component_entries(raw)
-    if kind is None:
-        kind = _kind_of_entries(entries_)
-    lines = [LogLine(e.message, e.time, _statmsg(e.message), e.line_number) for e in entries_]
+    if kind is not None:
+        return [_component_log(file, kind, form, entries_)]
+    parts = _split_by_kind(entries_)
+    if parts is None:
+        return [_component_log(file, _kind_of_entries(entries_), form, entries_)]
+    logs = [_component_log(file, k, form, part) for k, part in parts.items()]
+    # a WCM part with no STATMSG of its own takes the site and server the other parts name
+    named = next((log for log in logs if log.site is not None), None)
+    for log in logs:
+        if named is not None and log.site is None:
+            log.site, log.server = named.site, named.server
+    return logs
+
+
+def read_log(file: LogFile) -> ReadLog:
+    """Read one log (with its `.lo_`) as one kind of log (see `read_logs`)."""
+    logs = read_logs(file)
+    return logs[0] if len(logs) == 1 else max(logs, key=lambda log: len(log.lines))
+
+
+def _component_log(file: LogFile, kind: str, form: str, entries: list[LogEntry]) -> ReadLog:
+    lines = [LogLine(e.message, e.time, _statmsg(e.message), e.line_number) for e in entries]
     site, server = file.site, file.server
     first = next((line.statmsg for line in lines if line.statmsg is not None), None)
     if first is not None:
@@ -608,7 +673,7 @@ class Tracker:
     ) -> None:
         self.paths = [Path(p) for p in paths]
         self.stuck_after = stuck_after
-        self._cache: dict[Path, tuple[tuple[Any, ...], ReadLog]] = {}
+        self._cache: dict[Path, tuple[tuple[Any, ...], list[ReadLog]]] = {}
         self._shown: dict[tuple[Any, ...], dict[str, Any]] = {}
 
     def logs(self) -> list[ReadLog]:
@@ -619,9 +684,9 @@ class Tracker:
             signature = _signature(file.path)
             cached = self._cache.get(file.path)
             if cached is None or cached[0] != signature:
-                cached = (signature, read_log(file))
+                cached = (signature, read_logs(file))
                 self._cache[file.path] = cached
-            read.append(cached[1])
+            read.extend(cached[1])
         known = {f.path for f in files}
         for gone in [p for p in self._cache if p not in known]:
             del self._cache[gone]

@@ -177,9 +177,11 @@ class SiteRole(Role):
         # the WSUS configuration manager's first cycle says so.
         self._site_control_changed = before != after
         # The hierarchy's criteria are what the SUPs sync; a change raises the version, and
-        # the database monitor wakes the WSUS configuration manager.
+        # the database monitor wakes the WSUS configuration manager. The file's criteria are
+        # applied when they changed since the file last gave them: a subscription set at the
+        # top-level site's SMS Provider since (and replicated below) outlives a restart.
         criteria = self.context.hierarchy.criteria
-        db.wsus.set_subscription(
+        db.wsus.apply_file_criteria(
             tuple(criteria.products), tuple(criteria.classifications), tuple(criteria.languages)
         )
         return db

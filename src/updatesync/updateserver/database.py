@@ -131,13 +131,19 @@ def writer_connection(engine: Engine) -> Iterator[Connection]:
 
 def database_name(url: str) -> str:
     """How a user knows the database at `url`: the file of an SQLite URL, else the URL
-    without its password."""
+    without its password (in `user:password@` or a `password=` query parameter; masked
+    too in a URL that cannot be parsed)."""
     if url.startswith("sqlite:///"):
         return url.removeprefix("sqlite:///")
     try:
-        return make_url(url).render_as_string(hide_password=True)
-    except SQLAlchemyError:
-        return url
+        shown = make_url(url).render_as_string(hide_password=True)
+    except (SQLAlchemyError, ValueError):
+        shown = _USERINFO.sub(r"\1***@", url)
+    return _PASSWORD_QUERY.sub(r"\1***", shown)
+
+
+_USERINFO = re.compile(r"(://)[^@/?#]*@")
+_PASSWORD_QUERY = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
 
 
 def describe_database_error(exc: BaseException, where: str, what: str, rebuild: str) -> str:

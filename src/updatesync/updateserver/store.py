@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, make_url, select, update
 
 from updatesync.metadata.export import ExportRecord, write_export
 from updatesync.metadata.model import CategoryType, RevisionKey
@@ -24,6 +24,7 @@ from updatesync.security.private_files import private_dir
 from updatesync.updateserver import deployments as dep
 from updatesync.updateserver import schema as t
 from updatesync.updateserver.database import (
+    DATABASE_FILE,
     OPEN_ERRORS,
     CookieKeyHomeless,
     create_store_engine,
@@ -31,6 +32,7 @@ from updatesync.updateserver.database import (
     describe_database_error,
     migrate,
     sqlite_url,
+    stored_revision,
 )
 from updatesync.updateserver.errors import StoreUnreadable, UnknownRevisions, UpdateServerError
 from updatesync.updateserver.localized import fill_localized, subscribed_languages
@@ -93,6 +95,33 @@ def _data_folder(data_dir: Path | str) -> Path:
     return private_dir(folder).absolute()
 
 
+def _existing_folder(folder: Path) -> None:
+    """A data folder that holds a store, else `StoreUnreadable` saying what was found."""
+    if not folder.is_dir():
+        raise StoreUnreadable(
+            f"{folder}: no such folder, so no update server store (nothing was made); check "
+            "--data, or fill a store first with `updatesync updateserver import` or `sync`"
+        )
+    if not (folder / DATABASE_FILE).is_file():
+        raise StoreUnreadable(
+            f"{folder}: this folder holds no update server store ({DATABASE_FILE} is not in "
+            "it; nothing was made); check --data, or give --database if the store is on "
+            "PostgreSQL"
+        )
+
+
+def _existing_sqlite_file(url: str) -> None:
+    """An SQLite URL whose file is missing names no store (opening it would make one)."""
+    engine_url = make_url(url)
+    if engine_url.get_backend_name() != "sqlite" or engine_url.database in (None, "", ":memory:"):
+        return
+    if not Path(engine_url.database).is_file():
+        raise StoreUnreadable(
+            f"{engine_url.database}: no such file, so no update server store (nothing was "
+            "made); check --database"
+        )
+
+
 STORE_REBUILD = "run `updatesync updateserver sync` (or `import`) again to fill a new one"
 
 
@@ -111,15 +140,28 @@ class UpdateStore:
         store opened on a database alone."""
 
     @classmethod
-    def open(cls, data_dir: Path | str | None = None, *, url: str | None = None) -> UpdateStore:
+    def open(
+        cls,
+        data_dir: Path | str | None = None,
+        *,
+        url: str | None = None,
+        existing: bool = False,
+    ) -> UpdateStore:
         """Open (creating and migrating as needed) the store of the server at `data_dir`
         (created 0700 if missing), in its SQLite file there or in the database at `url`.
         With `url` alone the store has no data folder (no cookie key, no sync lock: enough to
-        import, export and read it; an SQLite store's folder is its file's)."""
+        import, export and read it; an SQLite store's folder is its file's). `existing`:
+        only a store that is there already (a command that only reads it): a data folder
+        without its database file, or a database without the store's tables, is a
+        `StoreUnreadable` naming it, and nothing is made."""
         if data_dir is None and url is None:
             raise StoreUnreadable(
                 "no update server store given: name its data folder, or its database URL"
             )
+        if existing and url is None:
+            _existing_folder(Path(data_dir))  # type: ignore[arg-type]  # not None here
+        if existing and url is not None:
+            _existing_sqlite_file(url)
         folder = _data_folder(data_dir) if data_dir is not None else None
         if url is None:
             assert folder is not None
@@ -128,6 +170,19 @@ class UpdateStore:
             engine = create_store_engine(url)
         except OPEN_ERRORS as exc:
             raise StoreUnreadable(store_problem(exc, url)) from exc
+        if existing:
+            try:
+                found = stored_revision(engine) is not None
+            except OPEN_ERRORS as exc:
+                engine.dispose()
+                raise StoreUnreadable(store_problem(exc, url)) from exc
+            if not found:
+                engine.dispose()
+                raise StoreUnreadable(
+                    f"{database_name(url)}: no update server store in this database (nothing "
+                    "was made); check the database URL, or fill a store first with "
+                    "`updatesync updateserver import` or `sync`"
+                )
         try:
             migrate(engine, folder if folder is not None else _sqlite_folder(engine))
         except OPEN_ERRORS as exc:

@@ -341,6 +341,8 @@ def test_openapi_documents_every_route(provider: Provider) -> None:
         ("GET", "/api/alerts"),
         ("GET", "/api/sites/{site}/cis"),
         ("GET", "/api/sites/{site}/content-version"),
+        ("GET", "/api/sites/{site}/subscription"),
+        ("PUT", "/api/sites/{site}/subscription"),
         ("POST", "/api/users"),
         ("GET", "/api/users"),
         ("DELETE", "/api/users/{name}"),

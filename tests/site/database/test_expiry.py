@@ -75,3 +75,21 @@ def test_an_update_written_again_is_no_longer_deleted(
     with SiteDatabase.open(url=databases.new().url, site_code="PS1") as ps1:
         ps1.replication.apply("CS1", page)
         assert [c.revision for c in ps1.content.configuration_items()] == [200]
+
+
+def test_a_full_sync_does_not_bring_back_a_deleted_expired_update(db: SiteDatabase) -> None:
+    """A full sync reads the expired revisions the update server still holds: the CI the
+    cleanup deleted stays deleted (written again it would live another cleanup age, and go
+    to every child again), while an expired update the site never held, and one that comes
+    back unexpired, are written."""
+    db.content.apply_ci_batch([sample_ci(n, is_expired=True) for n in (1, 2)], at=T0)
+    assert db.expiry.delete(T0 + DAY, at=T0 + 8 * DAY) == 2
+    db.content.apply_ci_batch(
+        [sample_ci(1, is_expired=True), sample_ci(2), sample_ci(3, is_expired=True)],
+        at=T0 + 9 * DAY,
+    )
+    held = {c.update_id: c.is_expired for c in db.content.configuration_items()}
+    assert held == {_ids(2)[0]: False, _ids(3)[0]: True}
+    assert db.expiry.deleted() == _ids(1)
+    page = db.replication.changes(0, 100)  # what a new child gets
+    assert (list(page.deleted), sorted(c.update_id for c in page.items)) == (_ids(1), _ids(2, 3))

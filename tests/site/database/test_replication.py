@@ -3,6 +3,7 @@ site (`db.replication`)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -158,3 +159,39 @@ def test_a_link_reset_replicates_everything_again(db: SiteDatabase, databases: D
         assert (reset.applied_seq, reset.replicated_versions) == (0, {})
         assert ps1.replication.apply("CS1", db.replication.changes(0, 10)) == 0, "all unchanged"
         assert ps1.content.ci_count() == 5
+
+
+def test_a_child_inherits_the_parents_subscription(db: SiteDatabase, databases: Databases) -> None:
+    """Each page carries the parent's subscription; the child's own becomes the same (its
+    version rises, which wakes its WSUS configuration manager), and passes it on; an
+    unchanged one changes nothing, and a page without one (an older parent) leaves it."""
+    products, security = (
+        ("a3c2375d-0c8a-42f9-bce0-28333e198407",),
+        ("0fa1201d-4330-4fa8-8ae9-b877473b6441",),
+    )
+    db.wsus.set_subscription(products, security, ("en",))
+    with (
+        SiteDatabase.open(url=databases.new().url, site_code="PS1") as ps1,
+        SiteDatabase.open(url=databases.new().url, site_code="SS1") as ss1,
+    ):
+        ps1.wsus.set_subscription((), (), ())  # what it had before
+        page = db.replication.changes(0, 10)
+        assert page.size == 0 and page.subscription is not None
+        assert ps1.replication.apply("CS1", page) == 1
+        held = ps1.wsus.subscription()
+        assert (held.products, held.classifications, held.languages, held.version) == (
+            products,
+            security,
+            ("en",),
+            2,
+        )
+        assert ps1.replication.apply("CS1", db.replication.changes(0, 10)) == 0
+        assert ps1.wsus.subscription().version == 2
+        ss1.replication.apply("PS1", ps1.replication.changes(0, 10))
+        assert ss1.wsus.subscription().languages == ("en",)
+        db.wsus.set_subscription(products, security, ("en", "ja"))
+        older = replace(db.replication.changes(0, 10), subscription=None)
+        assert ps1.replication.apply("CS1", older) == 0
+        assert ps1.wsus.subscription().languages == ("en",)
+        ps1.replication.apply("CS1", db.replication.changes(0, 10))
+        assert ps1.wsus.subscription().languages == ("en", "ja")

@@ -69,3 +69,20 @@ def test_each_sup_keeps_its_state_its_error_and_the_version_it_applied(
         state.state_time,
     ) == (ConfigState.WSUS_CONFIG_FAILED, "refused", 0x80072EFD, 3, T0)
     assert db.wsus.state("CS1SITE.CONTOSO.COM", site_code="PS1") is None
+
+
+def test_the_file_criteria_apply_only_when_the_file_changed(db: SiteDatabase) -> None:
+    """At start the hierarchy file's criteria are applied when they differ from those the
+    file gave last time: a subscription set since (at the top-level site's provider, or
+    replicated from the parent) outlives a restart with the same file."""
+    first = db.wsus.apply_file_criteria((WINDOWS,), (SECURITY,), ("en",), at=T0)
+    assert first.version == 1
+    changed = db.wsus.set_subscription((WINDOWS,), (SECURITY,), ("en", "ja"), at=T0)
+    assert changed.version == 2
+    # a restart with the same file (another order and case): the change stays
+    kept = db.wsus.apply_file_criteria((WINDOWS.upper(),), (SECURITY,), ("EN",))
+    assert (kept.languages, kept.version) == (("en", "ja"), 2)
+    # the file edited: its criteria apply
+    edited = db.wsus.apply_file_criteria((WINDOWS,), (), ("de",), at=T0)
+    assert (edited.classifications, edited.languages, edited.version) == ((), ("de",), 3)
+    assert db.wsus.subscription().version == 3

@@ -491,6 +491,11 @@ def test_a_page_round_trips_through_json(cs1: SiteDatabase) -> None:
         [_ci(1, bulletin="MS14-001", is_expired=True)], categories=CATEGORIES
     )
     page = cs1.replication.changes(0, 10)
+    assert page.subscription is None  # none stored yet
+    assert page_from_json(json.loads(json.dumps(page_to_json(page)))) == page
+    cs1.wsus.set_subscription(("a3c2375d-0c8a-42f9-bce0-28333e198407",), (), ("en", "ja"))
+    page = cs1.replication.changes(0, 10)
+    assert page.subscription is not None and page.subscription.languages == ("en", "ja")
     assert page_from_json(json.loads(json.dumps(page_to_json(page)))) == page
     # A deletion travels too (an expired CI past the cleanup age).
     assert cs1.expiry.delete(datetime.now(UTC) + timedelta(days=1)) == 1
@@ -503,6 +508,8 @@ def test_a_page_round_trips_through_json(cs1: SiteDatabase) -> None:
         ({**page_to_json(page), "last_seq": -3}, "last_seq is -3"),
         ({**page_to_json(page), "categories": [7]}, "wrong shape"),
         ({**page_to_json(page), "deleted_items": ["KB123"]}, "not an update id"),
+        ({**page_to_json(page), "subscription": {"products": "all"}}, "subscription products"),
+        ({**page_to_json(page), "subscription": []}, "subscription is"),
     ):
         with pytest.raises(ValueError, match=what):
             page_from_json(broken)

@@ -28,6 +28,7 @@ from top_site import (
 
 from updatesync.logs.cmtrace import CMTraceLog, read_cmtrace
 from updatesync.logs.status_messages import parse_statmsg
+from updatesync.logs.tracker import track_paths
 from updatesync.site.database.models import SoftwareUpdatePoint
 from updatesync.site.database.wsus_config import ConfigState
 from updatesync.site.sync.db_monitor import DatabaseMonitor
@@ -277,6 +278,17 @@ def test_a_sync_gets_a_new_configuration_of_a_sup_that_was_down(
         assert wcm.ensure_configured(up)
     finally:
         wcm.stop()
+    # the cycle says who asked for it, and the tracker names that trigger
+    _in_order(
+        _lines(tmp_path),
+        [
+            "Configuration requested by SMS_WSUS_SYNC_MANAGER.",
+            "Checking for supported version of WSUS (min WSUS 3.0 SP2 + KB2720211 + KB2734608)",
+            "Setting new configuration state to 2 (WSUS_CONFIG_SUCCESS)",
+        ],
+    )
+    runs = [r for r in track_paths([tmp_path / "CS1" / "logs" / "WCM.log"])]
+    assert [(r.trigger, r.result) for r in runs][-1] == ("sync", "success")
 
 
 def test_a_site_control_change_configures_as_wcm_log_shows_it(

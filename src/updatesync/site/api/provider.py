@@ -48,6 +48,7 @@ from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.logs.status_messages import describe
 from updatesync.security.access import Permission
 from updatesync.site.api.auth import AuthMiddleware, ProviderAuth, require
+from updatesync.site.api.subscription import router as subscription_router
 from updatesync.site.api.users import router as access_router
 from updatesync.site.database.models import MICROSOFT_UPDATE, SYNC_FULL, SYNC_SELF, SyncStatus
 from updatesync.site.database.site_db import SiteDatabase
@@ -718,6 +719,7 @@ def create_provider_app(
         db, log, own, on_sync_requested, sync_history, parent_site=parent_site
     )
     app.include_router(router)
+    app.include_router(subscription_router)
     app.include_router(access_router)
     app.add_middleware(
         AuthMiddleware,

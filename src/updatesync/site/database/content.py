@@ -108,12 +108,16 @@ class ContentUpdate:
             query = select(*_STORED_COLUMNS).where(ci.c.update_id.in_(ids))
             stored.update({row[0]: row for row in self._conn.execute(query)})
         at = utc(self._at, "date_revised")
+        stays_deleted = self._deleted_while_expired(batch, stored)
         new: list[dict[str, Any]] = []
         new_with_id: list[dict[str, Any]] = []
         changed: list[dict[str, Any]] = []
         in_order: list[dict[str, Any]] = []
         written: list[str] = []
         for item in batch:
+            if item.update_id in stays_deleted:
+                self.change.unchanged += 1  # deleted once expired; still expired: stays so
+                continue
             values = _ci_values(item)
             row = stored.get(item.update_id)
             if row is not None:
@@ -145,17 +149,43 @@ class ContentUpdate:
             self._conn.execute(update(ci).where(ci.c.update_id == bindparam("key")), changed)
         # An update written again is no longer deleted (expiry.py): its deletion is no news.
         gone = t.deleted_item
-        if self._deletions is None:
-            self._deletions = (
-                self._conn.execute(select(gone.c.update_id).limit(1)).first() is not None
-            )
-        for start in range(0, len(written) if self._deletions else 0, _CHUNK):
+        for start in range(0, len(written) if self._has_deletions() else 0, _CHUNK):
             chunk = written[start : start + _CHUNK]
             self._conn.execute(delete(gone).where(gone.c.update_id.in_(chunk)))
         self.change.inserted += len(new) + len(new_with_id)
         self.change.updated += len(changed)
         self.localized_written += write_localized(self._conn, batch)
         return written
+
+    def _has_deletions(self) -> bool:
+        if self._deletions is None:
+            gone = t.deleted_item
+            self._deletions = (
+                self._conn.execute(select(gone.c.update_id).limit(1)).first() is not None
+            )
+        return self._deletions
+
+    def _deleted_while_expired(
+        self, batch: list[ConfigurationItem], stored: dict[str, Any]
+    ) -> set[str]:
+        """The updates of `batch` that arrive expired, are not held, and whose CI this site
+        deleted (expiry.py): they stay deleted. A full sync reads every revision the update
+        server still holds, expired ones included; writing them again would bring back, for
+        another Updates Cleanup Age, the CIs the cleanup deleted. An update that comes back
+        unexpired is written (and its deletion dropped)."""
+        candidates = [i.update_id for i in batch if i.is_expired and i.update_id not in stored]
+        if not candidates or not self._has_deletions():
+            return set()
+        gone = t.deleted_item
+        found: set[str] = set()
+        for start in range(0, len(candidates), _CHUNK):
+            chunk = candidates[start : start + _CHUNK]
+            found.update(
+                self._conn.execute(
+                    select(gone.c.update_id).where(gone.c.update_id.in_(chunk))
+                ).scalars()
+            )
+        return found
 
 
 _STORED_COLUMNS = tuple(t.configuration_item.c[name] for name in (*_CI_CONTENT, "ci_id"))

@@ -11,7 +11,8 @@ Each deletion takes the next replication sequence number in `deleted_item`, so a
 page of changes carries it; a child deletes the CI and records the deletion under its own
 number (it can be a parent in turn). A CI written again (an update that came back) drops
 its `deleted_item` row (`content.ContentUpdate.upsert_cis`), so a page never holds both for
-one update.
+one update; an update that arrives still expired (a full sync reads every revision the
+update server holds) is not written again: its CI stays deleted.
 """
 
 from __future__ import annotations

@@ -211,6 +211,29 @@ class TokenRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class WsusSubscription:
+    """What the site's SUPs sync; `version` 0 when nothing was ever stored."""
+
+    products: tuple[str, ...] = ()
+    classifications: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    version: int = 0
+    changed_at: datetime | None = None
+
+    def same_as(self, other: WsusSubscription) -> bool:
+        """The same categories and languages, whatever their order, case or version."""
+        return normal_subscription(self) == normal_subscription(other)
+
+
+def normal_subscription(s: WsusSubscription) -> tuple[frozenset[str], ...]:
+    return (
+        frozenset(x.lower() for x in s.products),
+        frozenset(x.lower() for x in s.classifications),
+        frozenset(x.lower() for x in s.languages),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class ReplicationPage:
     """One page of a parent site's replication changes, read from one snapshot of its
     database: the categories and CIs whose sequence is in (`after`, `last_seq`], each list in
@@ -231,6 +254,10 @@ class ReplicationPage:
     tokens: tuple[TokenRecord, ...] = ()
     deleted: tuple[str, ...] = ()
     """The update ids whose CI the parent deleted in the same range (`expiry.py`)."""
+    subscription: WsusSubscription | None = None
+    """The parent's subscription (products, classifications, languages) in the same
+    snapshot: the child's own becomes the same (criteria are set at the top-level site and
+    inherited below). None from a parent that does not send it."""
 
     @property
     def reaches_head(self) -> bool:

@@ -42,6 +42,7 @@ from updatesync.site.database.store import (
     utc,
 )
 from updatesync.site.database.users import apply_changes, changed_after
+from updatesync.site.database.wsus_config import read_subscription, write_subscription
 
 
 def _link(row: Any) -> ReplicationLink:
@@ -134,6 +135,7 @@ class Replication:
             )
             users, tokens = changed_after(conn, after, limit)
             deleted = deleted_after(conn, after, limit)
+            held = read_subscription(conn, self._site_code)
         numbers = sorted(
             [r.replication_seq for r in (*cat_rows, *ci_rows)]
             + [n for n, _ in users]
@@ -154,6 +156,7 @@ class Replication:
             users=tuple(user for n, user in users if n <= last),
             tokens=tuple(token for n, token in tokens if n <= last),
             deleted=tuple(uid for n, uid in deleted if n <= last),
+            subscription=None if held is None else replace(held, changed_at=None),
         )
 
     # -- the child's side ----------------------------------------------------------------
@@ -165,7 +168,8 @@ class Replication:
         link's `applied_seq` becomes `page.last_seq`; when the page reaches the parent's head,
         the parent's content versions are recorded as the replicated versions. A page that
         does not start at the link's `applied_seq` (stale, or a duplicate) is refused with
-        `SiteDatabaseError` and nothing is written. Returns how many rows changed here."""
+        `SiteDatabaseError` and nothing is written. The parent's subscription, when the page
+        carries it, becomes this site's. Returns how many rows changed here."""
         parent = self._parent(parent_site)
         where = f"site {self._site_code}: replication page from {parent}"
         if normal_site_code(page.site_code) != parent:
@@ -204,6 +208,7 @@ class Replication:
             # A deletion after a write of the same update in one page cannot happen: a CI
             # written again drops its deletion (expiry.py), so the page holds one of the two.
             removed = apply_deletions(conn, page.deleted, when)
+            inherited = self._inherit_subscription(conn, page, when)
             values: dict[str, Any] = {"applied_seq": page.last_seq}
             if page.reaches_head:
                 values["replicated_versions"] = {
@@ -211,7 +216,26 @@ class Replication:
                 }
             conn.execute(update(link).where(link.c.parent_site_code == parent).values(**values))
         change = content.change
-        return change.inserted + change.updated + change.categories_changed + accounts + removed
+        return (
+            change.inserted
+            + change.updated
+            + change.categories_changed
+            + accounts
+            + removed
+            + inherited
+        )
+
+    def _inherit_subscription(self, conn: Connection, page: ReplicationPage, at: datetime) -> int:
+        """The parent's subscription becomes this site's (criteria are set at the top-level
+        site and inherited below); 1 when that changed it (its version rises, and the
+        database monitor wakes this site's WSUS configuration manager), else 0."""
+        if page.subscription is None:
+            return 0
+        held = read_subscription(conn, self._site_code)
+        if held is not None and held.same_as(page.subscription):
+            return 0
+        write_subscription(conn, self._site_code, page.subscription, at)
+        return 1
 
     def link(self, parent_site: str) -> ReplicationLink | None:
         """The link to `parent_site`, or None when this site never replicated from it."""

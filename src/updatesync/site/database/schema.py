@@ -44,7 +44,8 @@ Every time is stored in UTC.
   `seq` orders a webhook's events.
 - `wsus_subscription` (0005): the products, classifications and languages the site's
   software update points sync, and a `version` raised by every change (the database monitor
-  wakes the WSUS configuration manager for each new one).
+  wakes the WSUS configuration manager for each new one); `file_digest` (0010): the digest
+  of the hierarchy file's criteria last applied (applied again only when they change).
 - `wsus_configuration` (0005): per software update point, the WSUS configuration manager's
   state (0..4, WCM.log's `WSUS_CONFIG_...`), its time, the error of a failed configuration
   and the subscription version last applied.
@@ -328,6 +329,7 @@ wsus_subscription = Table(
     Column("languages", JSON, nullable=False),
     Column("version", Integer, nullable=False),
     Column("changed_at", DateTime(timezone=True), nullable=False),
+    Column("file_digest", String(64)),
 )
 
 wsus_configuration = Table(

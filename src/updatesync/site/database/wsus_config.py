@@ -13,13 +13,17 @@ only a SUP whose state is WSUS_CONFIG_SUCCESS.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, Row, select, update
 
 from updatesync.site.database import schema as t
+from updatesync.site.database.models import WsusSubscription, normal_subscription
 from updatesync.site.database.store import (
     SiteDatabaseError,
     SiteStore,
@@ -38,29 +42,6 @@ class ConfigState(IntEnum):
     WSUS_CONFIG_SUCCESS = 2
     WSUS_CONFIG_FAILED = 3
     WSUS_CONFIG_SUBSCRIPTION_PENDING = 4
-
-
-@dataclass(frozen=True, slots=True)
-class WsusSubscription:
-    """What the site's SUPs sync; `version` 0 when nothing was ever stored."""
-
-    products: tuple[str, ...] = ()
-    classifications: tuple[str, ...] = ()
-    languages: tuple[str, ...] = ()
-    version: int = 0
-    changed_at: datetime | None = None
-
-    def same_as(self, other: WsusSubscription) -> bool:
-        """The same categories and languages, whatever their order, case or version."""
-        return _normal(self) == _normal(other)
-
-
-def _normal(s: WsusSubscription) -> tuple[frozenset[str], ...]:
-    return (
-        frozenset(x.lower() for x in s.products),
-        frozenset(x.lower() for x in s.classifications),
-        frozenset(x.lower() for x in s.languages),
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,13 +72,7 @@ class WsusConfiguration:
             row = conn.execute(select(ws).where(ws.c.site_code == site)).first()
         if row is None:
             return WsusSubscription()
-        return WsusSubscription(
-            tuple(row.products),
-            tuple(row.classifications),
-            tuple(row.languages),
-            row.version,
-            read_time(row.changed_at),
-        )
+        return _from_row(row)
 
     def set_subscription(
         self,
@@ -111,50 +86,37 @@ class WsusConfiguration:
         """Store the subscription; its version rises only when it differs from the stored
         one (the same lists again change nothing and wake nobody)."""
         site = self._store.site(site_code)
-        for name, values in (
-            ("products", products),
-            ("classifications", classifications),
-            ("languages", languages),
-        ):
-            if not all(isinstance(v, str) and v and len(v) <= 64 for v in values):
-                raise SiteDatabaseError(
-                    f"subscription of site {site}: {name} must be ids or codes of at most 64 "
-                    f"characters, not {list(values)!r}"
-                )
-        wanted = WsusSubscription(tuple(products), tuple(classifications), tuple(languages))
+        wanted = _checked(site, products, classifications, languages)
+        when = utc(at or now(), f"subscription of site {site}")
+        with self._store.begin() as conn:
+            return write_subscription(conn, site, wanted, when)
+
+    def apply_file_criteria(
+        self,
+        products: tuple[str, ...],
+        classifications: tuple[str, ...],
+        languages: tuple[str, ...],
+        *,
+        at: datetime | None = None,
+        site_code: str | None = None,
+    ) -> WsusSubscription:
+        """The hierarchy file's criteria, read at the site server's start: stored when they
+        differ from those the file gave last time (`file_digest`), else left alone, so a
+        subscription changed since (at the top-level site's SMS Provider, or replicated
+        from the parent) is not taken back by a restart with the same file."""
+        site = self._store.site(site_code)
+        wanted = _checked(site, products, classifications, languages)
+        digest = criteria_digest(wanted)
         when = utc(at or now(), f"subscription of site {site}")
         ws = t.wsus_subscription
         with self._store.begin() as conn:
-            # The UPDATE first: the row (or the table, on SQLite) is locked before it is read.
             conn.execute(update(ws).where(ws.c.site_code == site).values(site_code=site))
             row = conn.execute(select(ws).where(ws.c.site_code == site)).first()
-            held = (
-                WsusSubscription(
-                    tuple(row.products), tuple(row.classifications), tuple(row.languages)
-                )
-                if row is not None
-                else None
-            )
-            if held is not None and held.same_as(wanted):
-                return self._with_version(held, row.version, read_time(row.changed_at))
-            version = (row.version if row is not None else 0) + 1
-            upsert(
-                conn,
-                ws,
-                {"site_code": site},
-                {
-                    "products": list(products),
-                    "classifications": list(classifications),
-                    "languages": list(languages),
-                    "version": version,
-                    "changed_at": when,
-                },
-            )
-        return self._with_version(wanted, version, when)
-
-    @staticmethod
-    def _with_version(s: WsusSubscription, version: int, at: datetime | None) -> WsusSubscription:
-        return WsusSubscription(s.products, s.classifications, s.languages, version, at)
+            if row is not None and row.file_digest == digest:
+                return _from_row(row)
+            held = write_subscription(conn, site, wanted, when)
+            conn.execute(update(ws).where(ws.c.site_code == site).values(file_digest=digest))
+            return held
 
     # -- each SUP's configuration state -----------------------------------------------------
 
@@ -205,3 +167,75 @@ class WsusConfiguration:
             row.last_error_code,
             row.subscription_version,
         )
+
+
+def _checked(
+    site: str,
+    products: tuple[str, ...],
+    classifications: tuple[str, ...],
+    languages: tuple[str, ...],
+) -> WsusSubscription:
+    for name, values in (
+        ("products", products),
+        ("classifications", classifications),
+        ("languages", languages),
+    ):
+        if not all(isinstance(v, str) and v and len(v) <= 64 for v in values):
+            raise SiteDatabaseError(
+                f"subscription of site {site}: {name} must be ids or codes of at most 64 "
+                f"characters, not {list(values)!r}"
+            )
+    return WsusSubscription(tuple(products), tuple(classifications), tuple(languages))
+
+
+def criteria_digest(subscription: WsusSubscription) -> str:
+    """A digest of the categories and languages of `subscription`, whatever their order or
+    case (what `file_digest` holds)."""
+    normal = [sorted(part) for part in normal_subscription(subscription)]
+    return hashlib.sha256(json.dumps(normal).encode("ascii")).hexdigest()
+
+
+def _from_row(row: Row[Any]) -> WsusSubscription:
+    return WsusSubscription(
+        tuple(row.products),
+        tuple(row.classifications),
+        tuple(row.languages),
+        row.version,
+        read_time(row.changed_at),
+    )
+
+
+def write_subscription(
+    conn: Connection, site: str, wanted: WsusSubscription, when: datetime
+) -> WsusSubscription:
+    """Store `wanted` as `site`'s subscription in the open transaction; the version rises
+    only when it differs from the stored one. Returns what is stored."""
+    ws = t.wsus_subscription
+    # The UPDATE first: the row (or the table, on SQLite) is locked before it is read.
+    conn.execute(update(ws).where(ws.c.site_code == site).values(site_code=site))
+    row = conn.execute(select(ws).where(ws.c.site_code == site)).first()
+    if row is not None and _from_row(row).same_as(wanted):
+        return _from_row(row)
+    version = (row.version if row is not None else 0) + 1
+    upsert(
+        conn,
+        ws,
+        {"site_code": site},
+        {
+            "products": list(wanted.products),
+            "classifications": list(wanted.classifications),
+            "languages": list(wanted.languages),
+            "version": version,
+            "changed_at": when,
+        },
+    )
+    return WsusSubscription(
+        wanted.products, wanted.classifications, wanted.languages, version, when
+    )
+
+
+def read_subscription(conn: Connection, site: str) -> WsusSubscription | None:
+    """`site`'s subscription as the open transaction sees it; None when none is stored."""
+    ws = t.wsus_subscription
+    row = conn.execute(select(ws).where(ws.c.site_code == site)).first()
+    return None if row is None else _from_row(row)

@@ -56,6 +56,7 @@ from updatesync.site.database.models import (
     TokenRecord,
     UpdateSource,
     UserRecord,
+    WsusSubscription,
 )
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.database.store import SiteDatabaseError
@@ -119,6 +120,14 @@ def page_to_json(page: ReplicationPage) -> dict[str, Any]:
             for k in page.tokens
         ],
         "deleted_items": list(page.deleted),
+        "subscription": None
+        if page.subscription is None
+        else {
+            "products": list(page.subscription.products),
+            "classifications": list(page.subscription.classifications),
+            "languages": list(page.subscription.languages),
+            "version": page.subscription.version,
+        },
     }
 
 
@@ -186,6 +195,25 @@ def _update_id(value: Any) -> str:
     return text
 
 
+def _subscription_from_json(data: Any) -> WsusSubscription | None:
+    if data is None:
+        return None  # a parent that does not send its subscription
+    if not isinstance(data, Mapping):
+        raise ValueError(f"subscription is {data!r}, not an object")
+
+    def codes(name: str) -> tuple[str, ...]:
+        values = data[name]
+        if not isinstance(values, list) or not all(
+            isinstance(v, str) and 0 < len(v) <= 64 for v in values
+        ):
+            raise ValueError(f"subscription {name} is {values!r}, not a list of ids or codes")
+        return tuple(values)
+
+    return WsusSubscription(
+        codes("products"), codes("classifications"), codes("languages"), _number(data, "version")
+    )
+
+
 def page_from_json(data: Any) -> ReplicationPage:
     """A page read back from the parent's answer; `ValueError` saying what is wrong."""
     if not isinstance(data, Mapping):
@@ -216,6 +244,7 @@ def page_from_json(data: Any) -> ReplicationPage:
             users=tuple(_user_from_json(u) for u in data.get("users") or ()),
             tokens=tuple(_token_from_json(k) for k in data.get("tokens") or ()),
             deleted=tuple(_update_id(d) for d in data.get("deleted_items") or ()),
+            subscription=_subscription_from_json(data.get("subscription")),
         )
     except KeyError as exc:
         raise ValueError(f"the page lacks the field {exc}") from None

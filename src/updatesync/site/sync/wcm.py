@@ -73,10 +73,11 @@ TRIGGER_LINES: dict[str, tuple[str, ...]] = {
     "scf": ("SCF change notification triggered.", "Populating config from SCF"),
     "timeout": ("Timed Out...",),
     "start": ("Populating config from SCF",),
-    "sync": (),
+    "sync": ("Configuration requested by SMS_WSUS_SYNC_MANAGER.",),
 }
 """What WCM.log says woke a cycle: a `.CSB` drop, a site control change, the hourly timeout,
-the component's start; a sync that found its SUP not configured says nothing of its own."""
+the component's start, a sync that found its SUP not configured (no real log shows that
+case: the line is ours, Unverified in docs/log-ledger.md)."""
 
 
 class WcmInbox:
@@ -238,9 +239,9 @@ class WsusConfigurationManager:
             return self._cycles.wait_for(lambda: self._finished >= count, timeout)
 
     def ensure_configured(self, sup: SoftwareUpdatePoint, timeout: float = 60.0) -> bool:
-        """Whether `sup` is configured (WSUS_CONFIG_SUCCESS); when it is not, a cycle is run
-        at once and waited for (at most `timeout` seconds) before answering. Without the
-        thread running, the state as stored."""
+        """Whether `sup` is configured (WSUS_CONFIG_SUCCESS with the current subscription);
+        when it is not, a cycle is run at once and waited for (at most `timeout` seconds)
+        before answering. Without the thread running, the state as stored."""
         if self._configured(sup):
             return True
         if self._thread is None:
@@ -260,8 +261,15 @@ class WsusConfigurationManager:
         return self._configured(sup)
 
     def _configured(self, sup: SoftwareUpdatePoint) -> bool:
+        """Configured with the subscription as it is now: a change not yet set on the SUP
+        (a `.CSB` the manager has not taken yet) makes the sync wait for the cycle that
+        sets it, so a sync requested right after a change syncs what was asked."""
         state = self.db.wsus.state(sup.fqdn)
-        return state is not None and state.state is ConfigState.WSUS_CONFIG_SUCCESS
+        return (
+            state is not None
+            and state.state is ConfigState.WSUS_CONFIG_SUCCESS
+            and state.subscription_version == self.db.wsus.subscription().version
+        )
 
     # -- one cycle ---------------------------------------------------------------------------
 
