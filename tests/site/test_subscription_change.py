@@ -65,6 +65,18 @@ def test_a_subscription_set_at_the_top_reaches_every_sup_and_outlives_a_restart(
                 assert h.site(code).wcm.ensure_configured(sup), (code, sup.fqdn)
         for fqdn in h.sup_fqdns():
             assert _sup_languages(h, fqdn) == LANGUAGES, fqdn
+        # the CIs' titles in Japanese, written at CS1 for the CIs it still subscribes (those
+        # of the classification kept), replicated with the CIs below it
+        ids = sorted(h.cis("CS1"))
+        kept = {
+            c.update_id
+            for c in h.db("CS1").content.configuration_items()
+            if set(c.classifications) & set(classifications)
+        }
+        at_top = h.db("CS1").content.localized(ids, "ja")
+        assert set(at_top) == kept and kept
+        for code in ("PS1", "PS2", "SS1"):
+            assert h.db(code).content.localized(ids, "ja") == at_top, code
         lines = _wcm_lines(h, "CS1")
         assert "Subscribed Update Languages en, ja" in lines
         assert "File notification triggered WCM Inbox." in lines or (

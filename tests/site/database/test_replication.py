@@ -13,7 +13,7 @@ from databases import Database, Databases
 from site_samples import CLASSIFICATION, PRODUCT, T0, sample_ci
 
 from updatesync.site.database.engine import current_revision, head_revision
-from updatesync.site.database.models import MICROSOFT_UPDATE, Category
+from updatesync.site.database.models import MICROSOFT_UPDATE, Category, LocalizedProperty
 from updatesync.site.database.schema import metadata
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.database.store import SiteDatabaseError
@@ -195,3 +195,39 @@ def test_a_child_inherits_the_parents_subscription(db: SiteDatabase, databases: 
         assert ps1.wsus.subscription().languages == ("en",)
         ps1.replication.apply("CS1", db.replication.changes(0, 10))
         assert ps1.wsus.subscription().languages == ("en", "ja")
+
+
+def test_localized_properties_replicate_with_their_cis(
+    db: SiteDatabase, databases: Databases
+) -> None:
+    """A CI's titles in the subscribed languages travel with it to every child; a change of
+    the texts alone (a language added at the top) renumbers the CI, so the children get the
+    new texts, without changing the CI's row (its date_revised is its expiry time)."""
+    en = LocalizedProperty("en", 1033, "Update 1", "An update")
+    ja = LocalizedProperty("ja", 1041, "更新 1", None)
+    db.content.apply_ci_batch([sample_ci(1, localized=(en,)), sample_ci(2)], at=T0)
+    with (
+        SiteDatabase.open(url=databases.new().url, site_code="PS1") as ps1,
+        SiteDatabase.open(url=databases.new().url, site_code="SS1") as ss1,
+    ):
+        page = db.replication.changes(0, 10)
+        assert [c.localized for c in page.items] == [(en,), ()]
+        ps1.replication.apply("CS1", page)
+        assert ps1.content.localized([sample_ci(1).update_id], "en") == {sample_ci(1).update_id: en}
+        before = db.replication.head()
+        revised = db.content.configuration_item(sample_ci(1).update_id)
+        db.content.apply_ci_batch([sample_ci(1, localized=(en, ja))], at=T0 + timedelta(days=3))
+        assert db.replication.head() == before + 1
+        assert db.content.configuration_item(sample_ci(1).update_id) == replace(
+            revised, ci_id=revised.ci_id
+        )
+        # the same texts again: nothing moves
+        db.content.apply_ci_batch([sample_ci(1, localized=(ja, en))], at=T0 + timedelta(days=4))
+        assert db.replication.head() == before + 1
+        ps1.replication.apply("CS1", db.replication.changes(page.last_seq, 10))
+        ss1.replication.apply("PS1", ps1.replication.changes(0, 10))
+        for site in (ps1, ss1):
+            assert site.content.localized([sample_ci(1).update_id], "ja") == {
+                sample_ci(1).update_id: ja
+            }
+            assert site.content.localized_count() == 2

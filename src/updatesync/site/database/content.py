@@ -24,10 +24,12 @@ from sqlalchemy import JSON, Connection, Table, bindparam, delete, func, insert,
 
 from updatesync.site.database import schema as t
 from updatesync.site.database.localized import (
+    localized_by_update,
     localized_count,
     localized_languages,
     prune_localized,
     read_localized,
+    same_localized,
     write_localized,
 )
 from updatesync.site.database.models import (
@@ -109,6 +111,13 @@ class ContentUpdate:
             stored.update({row[0]: row for row in self._conn.execute(query)})
         at = utc(self._at, "date_revised")
         stays_deleted = self._deleted_while_expired(batch, stored)
+        # The localized properties held of the stored CIs given with theirs: a CI whose
+        # texts changed alone takes a new replication sequence (children get the texts).
+        held_texts = localized_by_update(
+            self._conn,
+            [i.update_id for i in batch if i.localized is not None and i.update_id in stored],
+        )
+        texts_only: list[dict[str, Any]] = []
         new: list[dict[str, Any]] = []
         new_with_id: list[dict[str, Any]] = []
         changed: list[dict[str, Any]] = []
@@ -127,7 +136,11 @@ class ContentUpdate:
                         f"{item.ci_id} but this site holds it as CI {row[-1]}"
                     )
                 if _unchanged(row, values):
-                    self.change.unchanged += 1
+                    if same_localized(item.localized, held_texts.get(item.update_id, ())):
+                        self.change.unchanged += 1
+                        continue
+                    texts_only.append({"key": item.update_id})
+                    written.append(item.update_id)
                     continue
             values["date_revised"] = (
                 at if item.date_revised is None else utc(item.date_revised, "date_revised")
@@ -142,19 +155,28 @@ class ContentUpdate:
                 new_with_id.append(values)
             in_order.append(values)
             written.append(item.update_id)
-        stamp(self._conn, in_order)
+        stamp(self._conn, in_order + texts_only)
         for rows in (new, new_with_id):
             insert_rows(self._conn, ci, rows)
         if changed:
             self._conn.execute(update(ci).where(ci.c.update_id == bindparam("key")), changed)
+        if texts_only:  # the row as it is (its date_revised is its expiry time), renumbered
+            self._conn.execute(
+                update(ci)
+                .where(ci.c.update_id == bindparam("key"))
+                .values(replication_seq=bindparam("replication_seq")),
+                texts_only,
+            )
         # An update written again is no longer deleted (expiry.py): its deletion is no news.
         gone = t.deleted_item
         for start in range(0, len(written) if self._has_deletions() else 0, _CHUNK):
             chunk = written[start : start + _CHUNK]
             self._conn.execute(delete(gone).where(gone.c.update_id.in_(chunk)))
         self.change.inserted += len(new) + len(new_with_id)
-        self.change.updated += len(changed)
-        self.localized_written += write_localized(self._conn, batch)
+        self.change.updated += len(changed) + len(texts_only)
+        self.localized_written += write_localized(
+            self._conn, [i for i in batch if i.update_id not in stays_deleted]
+        )
         return written
 
     def _has_deletions(self) -> bool:

@@ -18,10 +18,12 @@ from updatesync.site.database import schema as t
 from updatesync.site.database.models import ConfigurationItem, LocalizedProperty
 
 __all__ = [
+    "localized_by_update",
     "localized_count",
     "localized_languages",
     "prune_localized",
     "read_localized",
+    "same_localized",
     "write_localized",
 ]
 
@@ -85,3 +87,35 @@ def read_localized(
                 row.language, row.locale_id, row.display_name, row.description
             )
     return found
+
+
+def localized_by_update(
+    conn: Connection, update_ids: Sequence[str]
+) -> dict[str, tuple[LocalizedProperty, ...]]:
+    """Every localized property of the CIs `update_ids` (all languages, by language), by
+    update id; a CI with none is absent."""
+    loc = t.ci_localized_property
+    found: dict[str, list[LocalizedProperty]] = {}
+    for start in range(0, len(update_ids), _CHUNK):
+        query = (
+            select(loc)
+            .where(loc.c.update_id.in_(list(update_ids[start : start + _CHUNK])))
+            .order_by(loc.c.update_id, loc.c.language)
+        )
+        for row in conn.execute(query):
+            found.setdefault(row.update_id, []).append(
+                LocalizedProperty(row.language, row.locale_id, row.display_name, row.description)
+            )
+    return {uid: tuple(props) for uid, props in found.items()}
+
+
+def same_localized(
+    given: Sequence[LocalizedProperty] | None, held: Sequence[LocalizedProperty]
+) -> bool:
+    """Whether a CI given with `given` (None: not given) leaves its localized properties as
+    they are, whatever their order."""
+    return given is None or sorted(given, key=_key) == sorted(held, key=_key)
+
+
+def _key(prop: LocalizedProperty) -> tuple[str, int, str, str]:
+    return (prop.language, prop.locale_id, prop.display_name, prop.description or "")

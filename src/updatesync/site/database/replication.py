@@ -26,6 +26,7 @@ from updatesync.site.database.content import (
     source_from_row,
 )
 from updatesync.site.database.expiry import apply_deletions, deleted_after
+from updatesync.site.database.localized import localized_by_update
 from updatesync.site.database.models import (
     ContentChange,
     LinkStatus,
@@ -136,6 +137,7 @@ class Replication:
             users, tokens = changed_after(conn, after, limit)
             deleted = deleted_after(conn, after, limit)
             held = read_subscription(conn, self._site_code)
+            texts = localized_by_update(conn, [r.update_id for r in ci_rows])
         numbers = sorted(
             [r.replication_seq for r in (*cat_rows, *ci_rows)]
             + [n for n, _ in users]
@@ -150,7 +152,9 @@ class Replication:
             head_seq=head,
             categories=tuple(category_from_row(r) for r in cat_rows if r.replication_seq <= last),
             items=tuple(
-                replace(ci_from_row(r), ci_id=None) for r in ci_rows if r.replication_seq <= last
+                replace(ci_from_row(r), ci_id=None, localized=texts.get(r.update_id, ()))
+                for r in ci_rows
+                if r.replication_seq <= last
             ),
             update_sources=sources,
             users=tuple(user for n, user in users if n <= last),

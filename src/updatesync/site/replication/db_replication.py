@@ -51,6 +51,7 @@ from updatesync.site.database.models import (
     Category,
     ConfigurationItem,
     LinkStatus,
+    LocalizedProperty,
     ReplicationLink,
     ReplicationPage,
     TokenRecord,
@@ -94,6 +95,17 @@ def page_to_json(page: ReplicationPage) -> dict[str, Any]:
             {
                 **item.content(),
                 "date_revised": item.date_revised.isoformat() if item.date_revised else None,
+                "localized": None
+                if item.localized is None
+                else [
+                    {
+                        "language": p.language,
+                        "locale_id": p.locale_id,
+                        "display_name": p.display_name,
+                        "description": p.description,
+                    }
+                    for p in item.localized
+                ],
             }
             for item in page.items
         ],
@@ -185,6 +197,22 @@ def _ci_from_json(data: Mapping[str, Any]) -> ConfigurationItem:
         is_superseded=bool(data.get("is_superseded")),
         is_expired=bool(data.get("is_expired")),
         date_revised=datetime.fromisoformat(revised) if revised else None,
+        localized=_localized_from_json(data.get("localized")),
+    )
+
+
+def _localized_from_json(data: Any) -> tuple[LocalizedProperty, ...] | None:
+    """A CI's localized properties on the wire; None from a parent that sends none."""
+    if data is None:
+        return None
+    return tuple(
+        LocalizedProperty(
+            str(p["language"]).lower(),
+            int(p["locale_id"]),
+            str(p["display_name"]),
+            None if p.get("description") is None else str(p["description"]),
+        )
+        for p in data
     )
 
 

@@ -450,13 +450,24 @@ class SyncManager:
 
     # -- phase 2: the site database ----------------------------------------------------------
 
+    def _criteria(self) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+        """The products, classifications and languages the site syncs: with a WSUS
+        configuration manager, the site's subscription as it is now (set at the top-level
+        site's provider, or replicated from the parent), else the settings'."""
+        if self.configuration is not None:
+            held = self.db.wsus.subscription()
+            if held.version:
+                return held.products, held.classifications, held.languages
+        return self.settings.products, self.settings.classifications, self.settings.languages
+
     def _site_database_phase(
         self, api: UpdateServerApi, sup: SoftwareUpdatePoint, full: bool
     ) -> tuple[int, int]:
         self.report.status(SYNC_SITE_DATABASE)
         self.log.info(f"Synchronizing SMS database with WSUS server {sup.fqdn} ...")
         since = 0 if full else (self.db.sync.status().sync_catalog_version or 0)
-        languages = tuple(dict.fromkeys(lang.lower() for lang in self.settings.languages))
+        products, classifications, subscribed = self._criteria()
+        languages = tuple(dict.fromkeys(lang.lower() for lang in subscribed))
         if since and set(languages) - self.db.content.localized_languages():
             # A language newly subscribed: every CI is read again for its texts in it (the
             # CIs themselves are unchanged unless their update changed).
@@ -484,8 +495,8 @@ class SyncManager:
                 content.keep_languages(languages)
                 updates = api.changed_updates(
                     since,
-                    products=self.settings.products,
-                    classifications=self.settings.classifications,
+                    products=products,
+                    classifications=classifications,
                     languages=languages,
                 )
                 with closing(updates):  # a failed write stops the reading ahead at once
