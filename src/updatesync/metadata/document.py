@@ -14,7 +14,6 @@ documents are imported in one go, so no XPath is evaluated per document.
 from __future__ import annotations
 
 import base64
-
 import codecs
 import re
 import threading

@@ -24,9 +24,10 @@ product (for supersedence); `evolve_catalog` keeps the records it is about to ch
 The modules: `tables` (namespaces, publishers, dates, classifications, the category tree,
 texts, the real size distributions) and `templates` (the kinds of updates per product kind) are
 tables; `markup` writes document fragments and `rules` applicability rule blocks;
-`categories` and `updates` generate the records, `license_terms` the license terms an update
-names (its `upd:EulaFiles` and the texts of those files); `shape` measures documents; `catalog` holds
-`generate_catalog` and `catalog_stats`, `evolve` holds `evolve_catalog`.
+`categories` and `updates` generate the records, `license_terms` the license terms an
+update names (its `upd:EulaFiles` and the texts of those files); `shape` measures
+documents; `catalog` holds `generate_catalog` and `catalog_stats`, `evolve` holds
+`evolve_catalog`.
 """
 
 from __future__ import annotations
