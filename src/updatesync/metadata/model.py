@@ -10,6 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Final
+
+MU_EULA_FOLDER: Final = "http://download.windowsupdate.com/msdownload/update/v5/eula/"
+"""Where Microsoft Update serves the files of license terms, by file name (what a WSUS
+shows as such a file's origin)."""
 
 
 class UpdateType(StrEnum):

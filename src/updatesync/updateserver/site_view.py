@@ -3,7 +3,8 @@
 WSyncMgr's second phase turns the update server's updates into configuration items in the
 site database. It asks for the latest revision of each subscribed update changed since the
 last phase (a change number), in pages, with the fields a CI holds: title, KB, bulletin,
-severity, dates, product and classification, expired and superseded. An update whose
+severity, dates, product and classification, expired and superseded, and whether its
+license terms are pending (their files not all downloaded yet). An update whose
 superseded state changed (a newer update now supersedes it) counts as changed too, though its
 own revision did not.
 """
@@ -17,6 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Row, exists, select
 
 from updatesync.metadata.model import CategoryType, RevisionKey
+from updatesync.updateserver import license_terms
 from updatesync.updateserver import schema as t
 from updatesync.updateserver.selection import UPDATE_TYPES, names_any, with_descendants
 from updatesync.updateserver.store import UpdateStore
@@ -47,6 +49,9 @@ class UpdateSummary:
     classifications: tuple[str, ...]
     xml_sha256: str
     change_number: int
+    license_terms_pending: bool = False
+    """It names license terms whose files this server has not completely downloaded: a site
+    does not turn it into a configuration item until they are."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +90,7 @@ class UpdatePage:
                     "classifications": list(i.classifications),
                     "xml_sha256": i.xml_sha256,
                     "change_number": i.change_number,
+                    "license_terms_pending": i.license_terms_pending,
                 }
                 for i in self.items
             ],
@@ -273,6 +279,7 @@ _SUMMARY_COLUMNS = (
     t.revision.c.creation_date,
     t.revision.c.publication_state,
     t.update_item.c.latest_xml_sha256,
+    t.revision.c.eula_id,
     # Whether the latest revision of another update supersedes it: one probe of the
     # reverse index for each row.
     exists()
@@ -399,6 +406,7 @@ def _summaries(
     missing = {row[0]: row[1] for row in rows if row[0] not in named}
     if missing:
         named = {**named, **_named(conn, missing)}
+    pending = license_terms.pending_eulas(conn, (row[10] for row in rows if row[10]))
     out: list[UpdateSummary] = []
     for (
         uid,
@@ -411,6 +419,7 @@ def _summaries(
         created,
         state,
         digest,
+        eula,
         superseded,
         change,
     ) in rows:
@@ -435,6 +444,7 @@ def _summaries(
                 ),
                 xml_sha256=digest,
                 change_number=change,
+                license_terms_pending=eula in pending,
             )
         )
     return out

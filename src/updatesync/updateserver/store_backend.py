@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from updatesync.metadata.export import DEFAULT_LANGUAGES
 from updatesync.metadata.model import RevisionKey
+from updatesync.updateserver import license_terms
 from updatesync.updateserver.deployments import Deployment, TargetGroup
 from updatesync.updateserver.errors import UnknownRevisions
 from updatesync.updateserver.peers import (
@@ -107,6 +108,10 @@ class StoreBackend:
 
     def file_urls(self, digests: Sequence[str]) -> dict[str, str]:
         return self.store.file_urls(digests)
+
+    def content_file(self, digest: str) -> tuple[str, bytes] | None:
+        """The license-term files this store holds; update content is not served."""
+        return license_terms.held_file(self.store, digest)
 
     def deployments(self, since: int | None) -> DeploymentAnswer:
         found = self.store.deployment_changes(since)

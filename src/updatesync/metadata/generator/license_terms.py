@@ -3,7 +3,7 @@
 Microsoft Update names one set of license terms (`Properties/@EulaID`) for every update of
 a product line (the same Silverlight terms for each of its updates), and serves them as one
 text file per language, named `<line>eula-<language>-<EulaID>.txt` and downloaded from
-`download.windowsupdate.com/msdownload/update/v5/eula/` (what a WSUS lists for such an
+`model.MU_EULA_FOLDER` (what a WSUS lists for such an
 update). A generated update of a template with license terms gets the terms of its product
 line: `eula_id_for` derives their GUID from the line's name, and `eula_files` the
 `upd:EulaFiles` element listing their files, with the SHA-1 digest of the text
@@ -26,10 +26,6 @@ from typing import Final
 
 from updatesync.metadata.export import ExportRecord
 from updatesync.metadata.generator.tables import BASE_DATE, LANGUAGES
-
-MU_EULA_FOLDER: Final = "http://download.windowsupdate.com/msdownload/update/v5/eula/"
-"""Where Microsoft Update serves license-term files (a real WSUS shows it as a file's
-origin)."""
 
 _MAX_EXTRA_LANGUAGES: Final = 3
 _PARAGRAPHS: Final = (
