@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, func, insert, select
 
+from updatesync.metadata.generator.license_terms import license_text
 from updatesync.metadata.model import MU_EULA_FOLDER
 from updatesync.updateserver import schema as t
 from updatesync.updateserver.errors import UpdateServerError
@@ -93,10 +94,13 @@ def save_file(store: UpdateStore, file: LicenseFile, content: bytes) -> None:
         _write(conn, {file.digest: content})
 
 
-def add_license_files(store: UpdateStore, files: Iterable[tuple[str, bytes]]) -> int:
+def add_license_files(
+    store: UpdateStore, files: Iterable[tuple[str, bytes]], *, strict: bool = True
+) -> int:
     """Hold the texts of `files` ((digest, text) pairs) that a stored revision lists and that
     this store lacks; how many were written. A text whose digest is not its listed one is
-    refused (`LicenseFileRefused`), and nothing of the call is written."""
+    refused (`LicenseFileRefused`), and nothing of the call is written; without `strict`
+    such a text is left out."""
     wanted = {item.digest: item for item in pending_files(store)}
     chosen: dict[str, bytes] = {}
     for digest, content in files:
@@ -104,6 +108,8 @@ def add_license_files(store: UpdateStore, files: Iterable[tuple[str, bytes]]) ->
         if item is None:
             continue
         if sha1_digest(content) != digest:
+            if not strict:
+                continue
             raise LicenseFileRefused(
                 f"license terms file {item.name}: the text given is not the one the metadata "
                 f"lists (SHA-1 {digest}); nothing was stored"
@@ -113,6 +119,17 @@ def add_license_files(store: UpdateStore, files: Iterable[tuple[str, bytes]]) ->
         with store.engine.begin() as conn:
             _write(conn, chosen)
     return len(chosen)
+
+
+def add_generated_license_files(store: UpdateStore) -> int:
+    """For a stand-in Microsoft Update serving a generated catalog: hold the texts of the
+    pending license-term files that the catalog generator wrote (`metadata.generator.
+    license_terms`), those whose listed digest is that of its text; how many were written."""
+    return add_license_files(
+        store,
+        ((item.digest, license_text(item.eula_id, item.language)) for item in pending_files(store)),
+        strict=False,
+    )
 
 
 def _write(conn: Connection, texts: dict[str, bytes]) -> None:
