@@ -5,13 +5,14 @@ A run is one sync of one site: its trigger, its **phases** in the order they ran
 `running`, `done` or `failed`; the names are the `run_name`s of `updatesync.vocabulary`'s
 phases: `update_server`, `site_database_categories`, `site_database_updates`, `replica`), its
 result (`success`, `failed`, `running`, `stuck`, or `unknown` for an excerpt that holds
-neither a start nor an end; a success ended by 6708 is `license_terms_pending`), error, versions, replicas and children, the updates that
-failed in it (`update_failures`: `Failed to sync update <id>. Error: <message>. Source:
-<source>`) and, for a sync that failed because WCM had not configured its SUP, the
-configuration run behind it (`configuration_failure`). Its JSON has `kind: "sync"`; the
-WSUS configuration manager's runs (`kind: "configuration"`) are
-`updatesync.logs.configuration`'s. `updatesync.logs.rebuild` builds runs from a sync manager
-log; `mark_stuck` turns a run that stopped moving `stuck`.
+neither a start nor an end; a success ended by 6708 is also `license_terms_pending`),
+error, versions, replicas and children, the updates that failed in it (`update_failures`:
+`Failed to sync update <id>. Error: <message>. Source: <source>`) and, for a sync that
+failed because WCM had not configured its SUP, the configuration run behind it
+(`configuration_failure`). Its JSON has `kind: "sync"`; the WSUS configuration manager's
+runs (`kind: "configuration"`) are `updatesync.logs.configuration`'s.
+`updatesync.logs.rebuild` builds runs from a sync manager log; `mark_stuck` turns a run
+that stopped moving `stuck`.
 """
 
 from __future__ import annotations
