@@ -8,8 +8,8 @@ From the last status message a site or SUP reached (SPEC section 5: 6701, 6704, 
 - waiting (blue): the parent's last sync succeeded after this site's last one, so the
   parent's notification is on its way (file replication);
 - running (blue): 6701, 6704, 6705, 6706;
-- done (green): 6702, and 6708 ("done, license terms pending": the sync completed, but
-  some updates wait for their license terms and were not synchronized);
+- done (green): 6702; also 6708, labelled with its text (the sync completed with license
+  terms pending: some updates wait for them and were not synchronized);
 - failed (red): 6703;
 - unreachable (grey): the site's SMS Provider did not answer.
 """
@@ -27,7 +27,6 @@ from updatesync.vocabulary import (
     IN_PROGRESS_STATES,
     SYNC_COMPLETED,
     SYNC_DONE,
-    SYNC_DONE_PENDING_LICENSES,
     SYNC_FAILED,
     SYNC_STATES,
 )
@@ -68,8 +67,6 @@ def _from_message(message_id: int | None, at: datetime | None) -> Shown:
         return Shown("running", f"{PHASE_NAMES[message_id]} ({message_id})", at)
     if message_id == SYNC_DONE:
         return Shown("done", "done (6702)", at)
-    if message_id == SYNC_DONE_PENDING_LICENSES:
-        return Shown("done", "done, license terms pending (6708)", at)
     if message_id == SYNC_FAILED:
         return Shown("failed", "failed (6703)", at)
     return Shown("done", f"{message_text(message_id).rstrip('.')} ({message_id})", at)
