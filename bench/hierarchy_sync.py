@@ -61,6 +61,7 @@ from updatesync.roles import free_port, loopback_file, parse_role
 from updatesync.roles.supervisor import ChildProcess, Supervisor, update_server_process
 from updatesync.security.signing import HmacAuth, create_secret, load_secret
 from updatesync.updateserver.importer import import_export_cabinet
+from updatesync.updateserver.license_terms import add_generated_license_files
 from updatesync.updateserver.store import UpdateStore
 
 CLASSES = ("e6cf1350-c01b-414d-a61f-263d14d133b4", "0fa1201d-4330-4fa8-8ae9-b877473b6441")
@@ -406,6 +407,7 @@ def run_size(
     shutil.rmtree(root, ignore_errors=True)  # fresh sites and update servers every run
     with UpdateStore.open(root / "upstream") as store:
         import_export_cabinet(store, month1)
+        add_generated_license_files(store)
         products = tuple(c.update_id for c in store.categories("Product"))
     if criteria == "everything":
         products, classifications = (), ()
@@ -424,6 +426,7 @@ def run_size(
         h.stop_upstream()  # next month's catalog, imported while the upstream is stopped
         with UpdateStore.open(h.upstream_dir) as store:
             import_export_cabinet(store, month2)
+            add_generated_license_files(store)
         h.start_upstream()
         runs.append(one_sync(h, f"delta {changes}", args.timeout))
         at_end = h.peaks()

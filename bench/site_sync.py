@@ -48,6 +48,7 @@ from updatesync.roles import RoleContext, SiteRole, on_loopback, parse_role, sta
 from updatesync.roles.serving import BackgroundServer
 from updatesync.security.signing import create_secret
 from updatesync.updateserver.importer import import_export_cabinet
+from updatesync.updateserver.license_terms import add_generated_license_files
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.store_backend import StoreBackend
 from updatesync.wsusss.service import create_app
@@ -179,6 +180,7 @@ def run_size(size: int, work: Path, kind: str, server: str | None) -> list[Row]:
     shutil.rmtree(data, ignore_errors=True)  # a fresh site and update servers every run
     mu = UpdateStore.open(data / "microsoft-update")
     import_export_cabinet(mu, month1)
+    add_generated_license_files(mu)
     rows = []
     with ExitStack() as stack:
         up = stack.enter_context(BackgroundServer(create_app(StoreBackend(mu))))
@@ -203,6 +205,7 @@ def run_size(size: int, work: Path, kind: str, server: str | None) -> list[Row]:
             for label, cabinet in (("full", None), ("delta 100", month2)):
                 if cabinet is not None:
                     import_export_cabinet(mu, cabinet)
+                    add_generated_license_files(mu)
                 done = len(site.results)
                 token = site.admin_token_file.read_text(encoding="utf-8").strip()
                 httpx.post(

@@ -54,10 +54,11 @@ from updatesync.security.private_files import create_private_file, private_dir
 from updatesync.security.signing import create_secret, load_secret
 from updatesync.site.api.auth import ADMIN_TOKEN_FILE
 from updatesync.updateserver.importer import import_export_cabinet
+from updatesync.updateserver.license_terms import add_generated_license_files
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.store_backend import StoreBackend
 from updatesync.vocabulary import (
-    SYNC_DONE,
+    SYNC_COMPLETED,
     SYNC_FAILED,
     SYNC_MANAGER_LOG,
     SYNC_STATES,
@@ -189,6 +190,7 @@ class HierarchyDemo:
         self._catalogs()
         self.mu = UpdateStore.open(self.mu_dir)
         import_export_cabinet(self.mu, self.month1)
+        add_generated_license_files(self.mu)  # Microsoft Update serves the license terms too
         self.mu_server = BackgroundServer(create_app(StoreBackend(self.mu))).start()
         products = tuple(c.update_id for c in self.mu.categories("Product"))
         self._certificates(loaded)
@@ -278,6 +280,7 @@ class HierarchyDemo:
 
     def next_month(self) -> None:
         import_export_cabinet(self.mu, self.month2)
+        add_generated_license_files(self.mu)
 
     def round(self, label: str) -> bool:
         """SyncNow at the top-level site and follow the sync down the tree; True when every
@@ -387,7 +390,7 @@ class HierarchyDemo:
             finished = len(site.results) > counts.get(site.code, 0)
             result = site.results[-1] if finished else None
             state = STATE_NAMES.get(status.last_sync_state, str(status.last_sync_state))
-            if not finished and status.last_sync_state in (SYNC_DONE, SYNC_FAILED):
+            if not finished and status.last_sync_state in (*SYNC_COMPLETED, SYNC_FAILED):
                 state = "waiting for parent" if site.parent is not None else "requested"
             rows.append(
                 RoundRow(

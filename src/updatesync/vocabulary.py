@@ -122,6 +122,21 @@ with their final dots; SPEC drops them), the severities of 6701..6706 SPEC's; no
 the severity of 6707 and 6708, which are warnings here (the sync did not fail, but something
 needs the administrator). docs/log-ledger.md has the sources."""
 
+SYNC_COMPLETED = frozenset({SYNC_DONE, SYNC_DONE_PENDING_LICENSES})
+"""The messages that end a sync that completed: 6702, or 6708 when license terms of some
+updates are still being downloaded (those updates were not synchronized; the next sync
+takes them)."""
+
+LICENSE_TERMS_NOT_DOWNLOADED = (
+    "The Microsoft Software License Terms have not been completely downloaded and~~cannot be "
+    "accepted"
+)
+"""WSUS's error for an update whose license terms are not completely downloaded, as
+WSyncMgr.log writes it in `Failed to sync update <id>. Error: ... Source: ...` ("~~" is
+how the line shows the line break of the message)."""
+LICENSE_TERMS_SOURCE = "Microsoft.UpdateServices.Internal.BaseApi.LicenseAgreement.GetById"
+"""Where WSUS raises it (the Source of that line)."""
+
 IN_PROGRESS_STATES = frozenset({SYNC_STARTED, SYNC_WSUS_SERVER, SYNC_SITE_DATABASE, SYNC_REPLICA})
 """Values of LastSyncState that mean "a sync is running" (SPEC section 5)."""
 

@@ -419,3 +419,53 @@ def test_hints_apply_to_the_next_run_only() -> None:
 def test_lines_of_unknown_kinds_change_nothing() -> None:
     assert rebuild_runs(lines("Wakeup by inbox drop", "Something else entirely")) == []
     assert rebuild_runs([]) == []
+
+
+# -- license terms pending (6708) -------------------------------------------------------------
+
+PENDING_UPDATE = "8b1ca2c2-e002-4dc6-a5d6-0168006fb369"
+LICENSE_FAILURE = (
+    f"Failed to sync update {PENDING_UPDATE}. Error: The Microsoft Software License Terms have "
+    "not been completely downloaded and~~cannot be accepted. Source: "
+    "Microsoft.UpdateServices.Internal.BaseApi.LicenseAgreement.GetById"
+)
+"""The real line (PatchMyPC's knowledge base, 2024), "~~" as the log shows it."""
+
+
+def _with_pending_license_terms() -> tuple[str, ...]:
+    """CS1's sync with one update failed for its license terms and 6708 instead of 6702."""
+    done = CS1_SYNC.index(statmsg(6702, "Thu Jan 16 18:57:46.304 2014"))
+    updates = CS1_SYNC.index("sync: SMS synchronizing updates")
+    return (
+        *CS1_SYNC[: updates + 1],
+        LICENSE_FAILURE,
+        *CS1_SYNC[updates + 1 : done],
+        statmsg(6708, "Thu Jan 16 18:57:46.304 2014").replace("SEV=I", "SEV=W"),
+        *CS1_SYNC[done + 1 :],
+    )
+
+
+def test_a_sync_ending_with_6708_completed_with_pending_license_terms() -> None:
+    run = only(rebuild_runs(lines(*_with_pending_license_terms())))
+    assert run.result == SUCCESS
+    assert run.license_terms_pending
+    assert run.ended == gmt("Thu Jan 16 18:57:46.304 2014")
+    assert [f.to_json() for f in run.update_failures] == [
+        {
+            "update_id": PENDING_UPDATE,
+            "message": "The Microsoft Software License Terms have not been completely "
+            "downloaded and~~cannot be accepted",
+            "source": "Microsoft.UpdateServices.Internal.BaseApi.LicenseAgreement.GetById",
+        }
+    ]
+    assert len(run.warnings) == 1 and "with pending license terms downloads" in run.warnings[0]
+    assert run.to_json()["license_terms_pending"] is True
+
+
+def test_the_next_sync_ending_with_6702_has_no_pending_license_terms() -> None:
+    runs = rebuild_runs(lines(*_with_pending_license_terms(), *CS1_SYNC))
+    assert [(r.result, r.license_terms_pending) for r in runs] == [
+        (SUCCESS, True),
+        (SUCCESS, False),
+    ]
+    assert runs[1].update_failures == []

@@ -228,6 +228,7 @@ def test_run_text() -> None:
         "next_retry",
         "last_activity",
         "warnings",
+        "license_terms_pending",
         "update_failures",
         "configuration_failure",
         "log",

@@ -523,3 +523,60 @@ def test_the_parser_itself_neither_expands_nor_fetches(
         pass  # libxml2's amplification limit refused it: also fine
     else:
         assert len(etree.tostring(root)) < 10_000
+
+
+# --- license terms ---------------------------------------------------------------------------
+
+EULA = "717c6af4-d907-42d7-9375-2ca8f225f953"
+EN_DIGEST = "BaxL9mEjBzph5M+JdDD6c/N91IY="
+
+
+def _eula_files(*files: str) -> str:
+    return "<upd:EulaFiles>" + "".join(files) + "</upd:EulaFiles>"
+
+
+def _eula_file(language: str = "en", digest: str = EN_DIGEST) -> str:
+    return (
+        f'<upd:EulaFile Digest="{digest}" DigestAlgorithm="SHA1" '
+        f'FileName="silverlighteula-{language}-{EULA}.txt" Size="40450" '
+        f'Modified="2011-07-13T12:23:50Z" Language="{language}" />'
+    )
+
+
+def test_license_terms_files_are_read_with_their_languages() -> None:
+    text = doc(
+        props=f'UpdateType="Software" EulaID="{EULA.upper()}"',
+        body=_eula_files(_eula_file("en"), _eula_file("nb", "EKvpUkQdmnL3oUL2heEnssOFe3o=")),
+    )
+    revision = parse_update(text, where=WHERE)
+    assert revision.eula_id == EULA
+    assert [(f.language, f.name, f.sha1, f.size) for f in revision.eula_files] == [
+        ("en", f"silverlighteula-en-{EULA}.txt", EN_DIGEST, 40450),
+        ("nb", f"silverlighteula-nb-{EULA}.txt", "EKvpUkQdmnL3oUL2heEnssOFe3o=", 40450),
+    ]
+    assert revision.files == ()  # the update's own files are apart
+
+
+@pytest.mark.parametrize(
+    ("props", "files", "problem"),
+    [
+        ('UpdateType="Software"', _eula_file(), "EulaFiles without a Properties EulaID"),
+        (
+            f'UpdateType="Software" EulaID="{EULA}"',
+            _eula_file().replace(' Language="en"', ""),
+            "EulaFile #1 (silverlighteula-en-",
+        ),
+        (
+            f'UpdateType="Software" EulaID="{EULA}"',
+            _eula_file(digest="not-a-digest"),
+            "is not a SHA-1 digest in base64",
+        ),
+    ],
+)
+def test_bad_license_terms_files_are_refused_naming_the_update(
+    props: str, files: str, problem: str
+) -> None:
+    with pytest.raises(MalformedXmlError) as caught:
+        parse_update(doc(props=props, body=_eula_files(files)), where=WHERE)
+    assert problem in str(caught.value)
+    _assert_names(caught.value)

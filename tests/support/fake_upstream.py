@@ -398,6 +398,9 @@ class Rule:
     fired: int = 0
 
 
+CONTENT_DOWNLOAD = "Content Download"
+
+
 class FaultInjector:
     """Wraps an ASGI upstream; each request runs the first matching rule, else passes."""
 
@@ -405,6 +408,9 @@ class FaultInjector:
         self.app = app
         self.rules: list[Rule] = []
         self.operations: list[str] = []
+        """The SOAP operations asked for, in order."""
+        self.downloads: list[str] = []
+        """The Content Download paths asked for (a rule names them `CONTENT_DOWNLOAD`)."""
         self.requests: list[Seen] = []
         self.delivered: list[RevisionKey] = []
 
@@ -425,7 +431,14 @@ class FaultInjector:
             operation = parse_soap_action(action)[1] if action else "?"
         except ProtocolError:
             operation = "?"
-        self.operations.append(operation)
+        if scope.get("method") in ("GET", "HEAD") and str(scope.get("path", "")).lower().startswith(
+            "/content/"
+        ):
+            # A file of the Content Download service, not a SOAP operation: kept apart.
+            operation = CONTENT_DOWNLOAD
+            self.downloads.append(str(scope.get("path", "")))
+        else:
+            self.operations.append(operation)
         self.requests.append(
             Seen(scope.get("path", ""), header(scope, "content-type"), action, operation, body)
         )

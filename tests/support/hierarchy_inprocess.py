@@ -66,6 +66,7 @@ from updatesync.security.signing import (
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.sync.outcome import SiteSyncResult
 from updatesync.updateserver.importer import import_export_cabinet
+from updatesync.updateserver.license_terms import add_generated_license_files
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.store_backend import StoreBackend
 from updatesync.wsusss.service import create_app
@@ -108,6 +109,7 @@ class InProcessHierarchy:
         write_export(catalog, generate_catalog(self.updates, self.seed))
         self.mu = UpdateStore.open(self.root / "microsoft-update.local")
         import_export_cabinet(self.mu, catalog)
+        add_generated_license_files(self.mu)
         self.upstream = BackgroundServer(create_app(StoreBackend(self.mu))).start()
         products = tuple(c.update_id for c in self.mu.categories("Product"))
         hierarchy = replace(

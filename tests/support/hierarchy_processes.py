@@ -47,6 +47,7 @@ from updatesync.security.pki import CA_CERT, client_context, create_ca, issue_ce
 from updatesync.security.signing import HmacAuth, create_secret, load_secret
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.updateserver.importer import import_export_cabinet
+from updatesync.updateserver.license_terms import add_generated_license_files
 from updatesync.updateserver.store import UpdateStore
 
 START_TIMEOUT = 120.0
@@ -153,12 +154,14 @@ class ProcessHierarchy:
             write_export(self.month2, evolve_catalog(previous.records(), 100, 12))
         with UpdateStore.open(self.upstream_dir) as store:
             import_export_cabinet(store, self.month1)
+            add_generated_license_files(store)
 
     def next_month(self) -> None:
         """Next month's catalog at the upstream (stopped and started around the import)."""
         self.stop_upstream()
         with UpdateStore.open(self.upstream_dir) as store:
             import_export_cabinet(store, self.month2)
+            add_generated_license_files(store)
         self.start_upstream()
 
     # -- processes -------------------------------------------------------------------------

@@ -7,7 +7,9 @@ and yields a `TopLevelSite` with a `SyncManager` reaching the SUP at the port th
 control gives (which a test may change, or override with `redirect`, e.g. to a port where
 nothing listens). The site subscribes to every product and to security and critical updates
 in English; with `subscribe=False` to nothing (its SUP then mirrors its upstream).
-`on_sup_request` sees each sync request the SUP receives, before its sync runs.
+`on_sup_request` sees each sync request the SUP receives, before its sync runs. With
+`license_files=False` the stand-in Microsoft Update does not serve the license terms'
+files yet (`add_generated_license_files(site.upstream)` gives it them).
 """
 
 from __future__ import annotations
@@ -88,9 +90,10 @@ def top_level_site(
     subscribe: bool = True,
     log_bias_minutes: int | None = None,
     on_sup_request: Callable[[UpstreamSyncRequest], None] | None = None,
+    license_files: bool = True,
 ) -> Iterator[TopLevelSite]:
     records = list(generate_catalog(updates, seed=seed))
-    with stand_in_upstream(root, records) as (mu, up):
+    with stand_in_upstream(root, records, license_files=license_files) as (mu, up):
         products = tuple(c.update_id for c in mu.categories("Product"))
         source = {"url": up.url}
         sup_store = UpdateStore.open(root / SUP)

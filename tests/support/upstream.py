@@ -1,8 +1,8 @@
 """An update server's upstream side, for tests: a stand-in upstream and a SUP's sync runner.
 
 - `stand_in_upstream(root, records)`: the records exported to a cabinet, imported into a
-  store (a stand-in Microsoft Update) and served over MS-WSUSSS on loopback; yields the
-  store and its server.
+  store (a stand-in Microsoft Update, with the texts of the catalog's license terms) and
+  served over MS-WSUSSS on loopback; yields the store and its server.
 - `sync_runner(store, upstream)`: the runner behind a SUP's admin API (`POST /api/sync`) that
   syncs `store` from `upstream` with what the request asks (full, replica, subscription), as
   the product's runner does, through a client that does not retry (a failing upstream fails
@@ -23,6 +23,7 @@ from updatesync.metadata.export import ExportRecord, write_export
 from updatesync.roles.serving import BackgroundServer
 from updatesync.updateserver.admin_api import SyncRunner, UpstreamSyncRequest, admin_routes
 from updatesync.updateserver.importer import import_export_cabinet
+from updatesync.updateserver.license_terms import add_generated_license_files
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.store_backend import StoreBackend
 from updatesync.updateserver.sync import SyncHooks, SyncSettings, sync_from_upstream
@@ -32,13 +33,21 @@ from updatesync.wsusss.service import create_app
 
 @contextmanager
 def stand_in_upstream(
-    root: Path, records: Iterable[ExportRecord], *, name: str = "microsoft-update"
+    root: Path,
+    records: Iterable[ExportRecord],
+    *,
+    name: str = "microsoft-update",
+    license_files: bool = True,
 ) -> Iterator[tuple[UpdateStore, BackgroundServer]]:
+    """`license_files`: it serves the license terms' files of the catalog, as Microsoft
+    Update does (False: it has none of them yet)."""
     cabinet = root / f"{name}.cab"
     write_export(cabinet, records)
     store = UpdateStore.open(root / name)
     try:
         import_export_cabinet(store, cabinet)
+        if license_files:
+            add_generated_license_files(store)
         with BackgroundServer(create_app(StoreBackend(store))) as server:
             yield store, server
     finally:

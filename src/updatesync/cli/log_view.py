@@ -72,7 +72,10 @@ def _items(phase: Phase) -> str:
 
 
 def _result(run: SyncRun | ConfigurationRun) -> str:
-    return f"[{RESULT_STYLES.get(run.result, 'white')}]{run.result}[/]"
+    shown = f"[{RESULT_STYLES.get(run.result, 'white')}]{run.result}[/]"
+    if getattr(run, "license_terms_pending", False):
+        shown += " [yellow](with pending license terms downloads, 6708)[/]"
+    return shown
 
 
 def _short_day(moment: datetime | None, reference: datetime | None) -> str:

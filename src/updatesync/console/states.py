@@ -8,7 +8,8 @@ From the last status message a site or SUP reached (SPEC section 5: 6701, 6704, 
 - waiting (blue): the parent's last sync succeeded after this site's last one, so the
   parent's notification is on its way (file replication);
 - running (blue): 6701, 6704, 6705, 6706;
-- done (green): 6702;
+- done (green): 6702; also 6708, labelled with its text (the sync completed with license
+  terms pending: some updates wait for them and were not synchronized);
 - failed (red): 6703;
 - unreachable (grey): the site's SMS Provider did not answer.
 """
@@ -24,6 +25,7 @@ from updatesync.console.providers import SiteSnapshot, SupSnapshot, parse_time
 from updatesync.vocabulary import (
     CATALOGUE,
     IN_PROGRESS_STATES,
+    SYNC_COMPLETED,
     SYNC_DONE,
     SYNC_FAILED,
     SYNC_STATES,
@@ -85,7 +87,11 @@ def site_state(snapshot: SiteSnapshot, parent: SiteSnapshot | None) -> Shown:
     if shown.state != "running" and parent is not None and parent.status is not None:
         parent_state = parent.status.get("LastSyncState")
         parent_at = parse_time(parent.status.get("LastSyncStateTime"))
-        if parent_state == SYNC_DONE and parent_at is not None and (at is None or at < parent_at):
+        if (
+            parent_state in SYNC_COMPLETED
+            and parent_at is not None
+            and (at is None or at < parent_at)
+        ):
             return Shown("waiting", f"waiting for {parent.code}", at, shown.detail)
     return shown
 

@@ -32,7 +32,8 @@ from updatesync.console.providers import (
 from updatesync.console.states import PHASE_NAMES, SiteView, message_text, site_views
 from updatesync.vocabulary import (
     REPLICA_FAILURE,
-    SYNC_DONE,
+    SYNC_COMPLETED,
+    SYNC_DONE_PENDING_LICENSES,
     SYNC_FAILED,
     SYNC_MESSAGES,
     SYNC_REPLICA,
@@ -213,7 +214,7 @@ def _site_rows(
                 target.state = "failed"
                 target.note = f"failed: {message['InsertionStrings'][1]}"
             continue
-        if mid in (SYNC_DONE, SYNC_FAILED):
+        if mid in (*SYNC_COMPLETED, SYNC_FAILED):
             if mid == SYNC_FAILED and row.bars:
                 row.bars[-1].failed = True
             row.bars.append(_mark(site.code, None, message))
@@ -238,7 +239,7 @@ def _site_rows(
                 status = sup_status.get(fqdn) or {}
                 finished = parse_time(status.get("LastSyncStateTime"))
                 if (
-                    status.get("LastSyncState") in (SYNC_DONE, SYNC_FAILED)
+                    status.get("LastSyncState") in (*SYNC_COMPLETED, SYNC_FAILED)
                     and finished
                     and (finished >= at)
                 ):
@@ -259,8 +260,10 @@ def _site_rows(
             end, running = (now, True) if in_progress else (at, False)
         row.bars.append(_phase(site.code, None, message, end, running))
 
-    if terminal == SYNC_DONE:
+    if terminal in SYNC_COMPLETED:
         row.state = "done"
+        if terminal == SYNC_DONE_PENDING_LICENSES:
+            row.note = "done, license terms pending (6708)"
     elif terminal == SYNC_FAILED:
         row.state = "failed"
     elif latest and _in_progress(snapshot):

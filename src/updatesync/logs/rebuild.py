@@ -250,6 +250,7 @@ class _StatusMessageSteps(_RunBook):
                 run = self.new_run(line, explicit=False)
             if ident == SYNC_DONE_PENDING_LICENSES:
                 run.warnings.append(describe(msg))
+                run.license_terms_pending = True
             if run.result == RUNNING:
                 run.result = SUCCESS
                 run.ended = msg.time

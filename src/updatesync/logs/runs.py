@@ -5,13 +5,14 @@ A run is one sync of one site: its trigger, its **phases** in the order they ran
 `running`, `done` or `failed`; the names are the `run_name`s of `updatesync.vocabulary`'s
 phases: `update_server`, `site_database_categories`, `site_database_updates`, `replica`), its
 result (`success`, `failed`, `running`, `stuck`, or `unknown` for an excerpt that holds
-neither a start nor an end), error, versions, replicas and children, the updates that
-failed in it (`update_failures`: `Failed to sync update <id>. Error: <message>. Source:
-<source>`) and, for a sync that failed because WCM had not configured its SUP, the
-configuration run behind it (`configuration_failure`). Its JSON has `kind: "sync"`; the
-WSUS configuration manager's runs (`kind: "configuration"`) are
-`updatesync.logs.configuration`'s. `updatesync.logs.rebuild` builds runs from a sync manager
-log; `mark_stuck` turns a run that stopped moving `stuck`.
+neither a start nor an end; a success ended by 6708 is also `license_terms_pending`),
+error, versions, replicas and children, the updates that failed in it (`update_failures`:
+`Failed to sync update <id>. Error: <message>. Source: <source>`) and, for a sync that
+failed because WCM had not configured its SUP, the configuration run behind it
+(`configuration_failure`). Its JSON has `kind: "sync"`; the WSUS configuration manager's
+runs (`kind: "configuration"`) are `updatesync.logs.configuration`'s.
+`updatesync.logs.rebuild` builds runs from a sync manager log; `mark_stuck` turns a run
+that stopped moving `stuck`.
 """
 
 from __future__ import annotations
@@ -197,6 +198,9 @@ class SyncRun:
     reported_content_version: int | None = None
     reported_sync_time_s: int | None = None
     warnings: list[str] = field(default_factory=list)
+    license_terms_pending: bool = False
+    """It completed with 6708: some updates' license terms were still being downloaded, so
+    those updates were not synchronized (their `update_failures` say which)."""
     log: str | None = None
     update_failures: list[UpdateFailure] = field(default_factory=list)
     configuration_failure: dict[str, Any] | None = None
@@ -287,6 +291,7 @@ class SyncRun:
             "next_retry": iso(self.next_retry),
             "last_activity": None if self.last_activity is None else self.last_activity.to_json(),
             "warnings": list(self.warnings),
+            "license_terms_pending": self.license_terms_pending,
             "update_failures": [f.to_json() for f in self.update_failures],
             "configuration_failure": self.configuration_failure,
             "log": self.log,

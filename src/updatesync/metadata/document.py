@@ -13,6 +13,7 @@ documents are imported in one go, so no XPath is evaluated per document.
 
 from __future__ import annotations
 
+import base64
 import codecs
 import re
 import threading
@@ -65,6 +66,8 @@ _SUPERSEDED = _U + "SupersededUpdates"
 _FILES = _U + "Files"
 _FILE = _U + "File"
 _ADDITIONAL_DIGEST = _U + "AdditionalDigest"
+_EULA_FILES = _U + "EulaFiles"
+_EULA_FILE = _U + "EulaFile"
 _HANDLER_DATA = _U + "HandlerSpecificData"
 _CATEGORY_INFO = "{" + CATEGORY_NS + "}CategoryInformation"
 
@@ -354,6 +357,7 @@ def _read_update(root: etree._Element, text: str, where: str | None) -> UpdateRe
         _malformed(f"root element is {found}, expected {_UPDATE} (upd:Update)", text, where)
 
     identity = properties = localized_collection = relationships = files = handler = None
+    eula_files = None
     for child in root:
         tag = child.tag
         if tag == _IDENTITY:
@@ -369,6 +373,8 @@ def _read_update(root: etree._Element, text: str, where: str | None) -> UpdateRe
             files = child
         elif tag == _HANDLER_DATA:
             handler = child
+        elif tag == _EULA_FILES:
+            eula_files = child
 
     reader = _Reader(text, where)
     if identity is None:
@@ -482,6 +488,7 @@ def _read_update(root: etree._Element, text: str, where: str | None) -> UpdateRe
         superseded_updates=superseded,
         files=_read_files(files, reader) if files is not None else (),
         eula_id=eula_id,
+        eula_files=_read_eula_files(eula_files, eula_id, reader) if eula_files is not None else (),
         detectoid_type=attrib.get("DetectoidType"),
         update_languages=tuple(update_languages),
     )
@@ -537,13 +544,43 @@ def _read_localized(collection: etree._Element, reader: _Reader) -> tuple[Locali
     return tuple(result)
 
 
-def _read_files(files: etree._Element, reader: _Reader) -> tuple[UpdateFile, ...]:
+def _read_eula_files(
+    files: etree._Element, eula_id: str | None, reader: _Reader
+) -> tuple[UpdateFile, ...]:
+    """`upd:EulaFiles`: the files of the license terms, each with its `Language`."""
+    if eula_id is None:
+        reader.fail("EulaFiles without a Properties EulaID naming the license terms")
+    found = _read_files(files, reader, tag=_EULA_FILE, label="EulaFile")
+    for index, item in enumerate(found, start=1):
+        if not item.language:
+            reader.fail(f"EulaFile #{index} ({item.name}) has no Language")
+        if not is_sha1_digest(item.sha1):
+            reader.fail(
+                f"EulaFile #{index} ({item.name}) Digest {item.sha1[:60]!r} is not a SHA-1 "
+                "digest in base64 (28 characters)"
+            )
+    return found
+
+
+def is_sha1_digest(text: str) -> bool:
+    """Whether `text` is a SHA-1 digest in base64, as `@Digest` carries it."""
+    if len(text) != 28 or not text.endswith("="):
+        return False
+    try:
+        return len(base64.b64decode(text, validate=True)) == 20
+    except ValueError:
+        return False
+
+
+def _read_files(
+    files: etree._Element, reader: _Reader, *, tag: str = _FILE, label: str = "File"
+) -> tuple[UpdateFile, ...]:
     result: list[UpdateFile] = []
-    for index, item in enumerate(files.iterchildren(_FILE), start=1):
+    for index, item in enumerate(files.iterchildren(tag), start=1):
         name = item.get("FileName")
         if not name:
-            reader.fail(f"File #{index} has no FileName")
-        what = f"File #{index} ({name})"
+            reader.fail(f"{label} #{index} has no FileName")
+        what = f"{label} #{index} ({name})"
         digest = item.get("Digest")
         if not digest:
             reader.fail(f"{what} has no Digest")
@@ -561,6 +598,7 @@ def _read_files(files: etree._Element, reader: _Reader) -> tuple[UpdateFile, ...
                 item.get("Modified"),
                 patching_type=item.get("PatchingType"),
                 is_encrypted=(item.get("IsEncrypted") or "").strip().lower() in ("true", "1"),
+                language=(item.get("Language") or "").strip() or None,
             )
         )
     return tuple(result)

@@ -10,6 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Final
+
+MU_EULA_FOLDER: Final = "http://download.windowsupdate.com/msdownload/update/v5/eula/"
+"""Where Microsoft Update serves the files of license terms, by file name (what a WSUS
+shows as such a file's origin)."""
 
 
 class UpdateType(StrEnum):
@@ -59,7 +64,9 @@ class LocalizedProperties:
 
 @dataclass(frozen=True, slots=True)
 class UpdateFile:
-    """One file of an update (`upd:Files/upd:File`). Digests are base64, as in the XML."""
+    """One file of an update (`upd:Files/upd:File`), or one file of its license terms
+    (`upd:EulaFiles/upd:EulaFile`, with the `language` it is written in). Digests are
+    base64, as in the XML."""
 
     name: str
     size: int
@@ -68,6 +75,7 @@ class UpdateFile:
     modified: str | None = None
     patching_type: str | None = None
     is_encrypted: bool = False
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +106,8 @@ class UpdateRevision:
     superseded_updates: tuple[str, ...] = ()
     files: tuple[UpdateFile, ...] = ()
     eula_id: str | None = None
+    eula_files: tuple[UpdateFile, ...] = ()
+    """The files of the license terms `eula_id` names, one per language."""
     detectoid_type: str | None = None
     update_languages: tuple[str, ...] = ()
     """The languages the update itself is for (`upd:Properties/upd:Language`, lower case):

@@ -263,6 +263,7 @@ def _write_batch(
     insert_rows(conn, t.revision_relation, RELATION_COLUMNS, relations)
     insert_rows(conn, t.revision_language, ("update_id", "revision_number", "language"), languages)
     insert_rows(conn, t.revision_localized, LOCALIZED_COLUMNS, texts)
+    _list_license_files(conn, new)
     _point_latest(conn, new)
     tally.new += len(new)
     if keep:
@@ -347,6 +348,26 @@ def _bind(conn: Connection, column: Column[datetime], value: datetime) -> object
     """`value` as the dialect stores it in `column` (SQLite keeps date-times as text)."""
     process = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
     return process(value) if process is not None else value
+
+
+def _list_license_files(conn: Connection, new: list[UpdateRevision]) -> None:
+    """The files of the license terms `new` name, as their metadata lists them (each EULA's
+    once: the revisions naming one EULA list the same files)."""
+    rows = {
+        (doc.eula_id, f.sha1): (f.name, f.language or "", f.size)
+        for doc in new
+        if doc.eula_id is not None
+        for f in doc.eula_files
+    }
+    if not rows:
+        return
+    quote = conn.dialect.identifier_preparer.quote
+    mark = _placeholder(conn)
+    conn.exec_driver_sql(
+        f"INSERT INTO {quote(t.eula_file.name)} (eula_id, digest, file_name, language, size) "
+        f"VALUES ({', '.join([mark] * 5)}) ON CONFLICT (eula_id, digest) DO NOTHING",
+        [(eula, digest, *rest) for (eula, digest), rest in rows.items()],
+    )
 
 
 def _point_latest(conn: Connection, new: list[UpdateRevision]) -> None:

@@ -31,6 +31,9 @@ The tables themselves are created and changed only by the Alembic migrations in
 - `revision_language`, `revision_localized` (migration 0008): the languages a
   language-specific update is for (none: language-neutral), and the title and description
   of each software update and driver in each subscribed language (`localized.py`).
+- `eula_file`, `eula_content` (migration 0009): the files of the license terms (EULAs)
+  the stored revisions name, as their metadata lists them, and the text of each file this
+  server holds, by SHA-1 digest (base64); a listed file without a text is pending.
 - `sync_holder` (migration 0005): who holds the store's sync lock when the store is on
   PostgreSQL (one row, written by the holder of the advisory lock; see `sync_lock.py`).
 """
@@ -41,6 +44,7 @@ from collections.abc import Iterator, Sequence
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     ColumnElement,
@@ -49,6 +53,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Row,
     String,
@@ -240,6 +245,25 @@ file_url = Table(
     metadata,
     Column("digest", String(44), primary_key=True),
     Column("mu_url", Text, nullable=False),
+)
+
+eula_file = Table(
+    "eula_file",
+    metadata,
+    Column("eula_id", String(36), primary_key=True),
+    Column("digest", String(44), primary_key=True),
+    Column("file_name", Text, nullable=False),
+    Column("language", String(16), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Index("ix_eula_file_digest", "digest"),
+)
+
+eula_content = Table(
+    "eula_content",
+    metadata,
+    Column("digest", String(44), primary_key=True),
+    Column("content", LargeBinary, nullable=False),
+    Column("stored_at", DateTime(timezone=True), nullable=False),
 )
 
 target_group = Table(

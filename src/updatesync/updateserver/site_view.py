@@ -3,7 +3,8 @@
 WSyncMgr's second phase turns the update server's updates into configuration items in the
 site database. It asks for the latest revision of each subscribed update changed since the
 last phase (a change number), in pages, with the fields a CI holds: title, KB, bulletin,
-severity, dates, product and classification, expired and superseded. An update whose
+severity, dates, product and classification, expired and superseded, and whether its
+license terms are pending (their files not all downloaded yet). An update whose
 superseded state changed (a newer update now supersedes it) counts as changed too, though its
 own revision did not.
 """
@@ -17,6 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Row, exists, select
 
 from updatesync.metadata.model import CategoryType, RevisionKey
+from updatesync.updateserver import license_terms
 from updatesync.updateserver import schema as t
 from updatesync.updateserver.localized import read_localized
 from updatesync.updateserver.selection import UPDATE_TYPES, names_any, with_descendants
@@ -59,6 +61,9 @@ class UpdateSummary:
     change_number: int
     localized: tuple[LocalizedText, ...] = ()
     """Its title and description in each language asked for that the store keeps."""
+    license_terms_pending: bool = False
+    """It names license terms whose files this server has not completely downloaded: a site
+    does not turn it into a configuration item until they are."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +106,7 @@ class UpdatePage:
                         {"language": t.language, "title": t.title, "description": t.description}
                         for t in i.localized
                     ],
+                    "license_terms_pending": i.license_terms_pending,
                 }
                 for i in self.items
             ],
@@ -307,6 +313,7 @@ _SUMMARY_COLUMNS = (
     t.revision.c.creation_date,
     t.revision.c.publication_state,
     t.update_item.c.latest_xml_sha256,
+    t.revision.c.eula_id,
     # Whether the latest revision of another update supersedes it: one probe of the
     # reverse index for each row.
     exists()
@@ -433,6 +440,7 @@ def _summaries(
     missing = {row[0]: row[1] for row in rows if row[0] not in named}
     if missing:
         named = {**named, **_named(conn, missing)}
+    pending = license_terms.pending_eulas(conn, (row[10] for row in rows if row[10]))
     out: list[UpdateSummary] = []
     for (
         uid,
@@ -445,6 +453,7 @@ def _summaries(
         created,
         state,
         digest,
+        eula,
         superseded,
         change,
     ) in rows:
@@ -469,6 +478,7 @@ def _summaries(
                 ),
                 xml_sha256=digest,
                 change_number=change,
+                license_terms_pending=eula in pending,
             )
         )
     return out

@@ -22,6 +22,7 @@ from updatesync.metadata.export import ExportRecord, write_export
 from updatesync.metadata.model import CategoryType, RevisionKey
 from updatesync.security.private_files import private_dir
 from updatesync.updateserver import deployments as dep
+from updatesync.updateserver import license_terms
 from updatesync.updateserver import schema as t
 from updatesync.updateserver.database import (
     DATABASE_FILE,
@@ -251,21 +252,27 @@ class UpdateStore:
             return conn.execute(query).scalar_one_or_none()
 
     def documents(self, keys: Sequence[RevisionKey]) -> list[StoredDocument]:
-        """The XML (and file digests) of each revision in `keys`, in that order; every one
-        must be stored, else UnknownRevisions names the missing ones."""
+        """The XML (and file digests: its files', then its license terms' files') of each
+        revision in `keys`, in that order; every one must be stored, else UnknownRevisions
+        names the missing ones."""
         found: dict[RevisionKey, StoredDocument] = {}
-        columns = (t.revision.c.xml, t.revision.c.files)
+        columns = (t.revision.c.eula_id, t.revision.c.files, t.revision.c.xml)
         with self.engine.connect() as conn:
-            for uid, rev, xml, files in t.rows_for_revisions(conn, t.revision, columns, keys):
+            rows = list(t.rows_for_revisions(conn, t.revision, columns, keys))
+            terms = license_terms.digests_by_eula(conn, (r[2] for r in rows if r[2]))
+            for uid, rev, eula, files, xml in rows:
                 key = RevisionKey(uid, rev)
-                found[key] = StoredDocument(key, xml, tuple(f[2] for f in files))
+                digests = tuple(f[2] for f in files) + terms.get(eula or "", ())
+                found[key] = StoredDocument(key, xml, digests)
         missing = [k for k in keys if k not in found]
         if missing:
             raise UnknownRevisions(missing)
         return [found[k] for k in keys]
 
     def file_urls(self, digests: Iterable[str]) -> dict[str, str]:
-        """Where the files with these SHA-1 digests can be downloaded, for those known."""
+        """Where the files with these SHA-1 digests can be downloaded, for those known: as
+        the upstream said, else (license-term files stored by an import) where Microsoft
+        Update serves them."""
         wanted = list(dict.fromkeys(digests))
         found: dict[str, str] = {}
         with self.engine.connect() as conn:
@@ -274,6 +281,9 @@ class UpdateStore:
                     t.file_url.c.digest.in_(wanted[start : start + 500])
                 )
                 found.update((digest, url) for digest, url in conn.execute(query))
+            rest = [d for d in wanted if d not in found]
+            if rest:
+                found.update(license_terms.origin_urls(conn, rest))
         return found
 
     def save_file_urls(self, urls: dict[str, str]) -> None:

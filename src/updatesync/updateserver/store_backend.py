@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from updatesync.metadata.languages import ALL_LANGUAGES_ID, LANGUAGES, language_of_id
 from updatesync.metadata.model import RevisionKey
+from updatesync.updateserver import license_terms
 from updatesync.updateserver.deployments import Deployment, TargetGroup
 from updatesync.updateserver.errors import UnknownRevisions
 from updatesync.updateserver.localized import language_settings
@@ -118,6 +119,10 @@ class StoreBackend:
 
     def file_urls(self, digests: Sequence[str]) -> dict[str, str]:
         return self.store.file_urls(digests)
+
+    def content_file(self, digest: str) -> tuple[str, bytes] | None:
+        """The license-term files this store holds; update content is not served."""
+        return license_terms.held_file(self.store, digest)
 
     def deployments(self, since: int | None) -> DeploymentAnswer:
         found = self.store.deployment_changes(since)

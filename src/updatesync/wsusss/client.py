@@ -42,6 +42,7 @@ from typing import Final, Protocol, TypeVar
 import httpx
 
 from updatesync.metadata.model import RevisionKey
+from updatesync.wsusss.content import MAX_CONTENT_BYTES, content_path
 from updatesync.wsusss.errors import ProtocolError, WsusssError
 from updatesync.wsusss.faults import WsusssFault, fault_from_element, is_fault
 from updatesync.wsusss.messages import (
@@ -92,6 +93,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "PROTOCOL_VERSION",
     "CallRecord",
+    "ContentUnavailable",
     "RevisionSink",
     "UpstreamClient",
     "UpstreamError",
@@ -163,6 +165,17 @@ class UpstreamHttpError(UpstreamError):
         else:
             hint = "check the upstream URL and the upstream's logs"
         super().__init__(f"{operation} to {url}: HTTP {status} ({detail}); {hint}")
+
+
+class ContentUnavailable(UpstreamError):
+    """A file could not be had from the upstream's Content Download service: `reason` says
+    why in a few words (an HTTP status, a network error, a size past the limit)."""
+
+    def __init__(self, url: str, reason: str, status: int | None = None) -> None:
+        self.url = url
+        self.reason = reason
+        self.status = status
+        super().__init__(f"download of {url} failed: {reason}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,6 +372,37 @@ class UpstreamClient:
         request = GetDeploymentsRequest(cookie, deployment_anchor, sync_anchor)
         return self._call(request, GetDeploymentsResponse).result
 
+    def download_content(
+        self, digest: str, file_name: str, *, max_bytes: int = MAX_CONTENT_BYTES
+    ) -> bytes:
+        """GET the file with this SHA-1 digest (base64) and name from the upstream's Content
+        Download service ([MS-WSUSSS] 2.1, 3.2.4.4), at the base URL of its web services.
+        One attempt (what failed is asked for again at the next sync); the caller checks
+        the digest. Raises `ContentUnavailable`."""
+        url = self.base_url + content_path(digest, file_name)
+        status: int | None = None
+        try:
+            with self._http.stream("GET", url) as response:
+                status = response.status_code
+                if status != 200:
+                    raise ContentUnavailable(url, f"HTTP {status}", status)
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise ContentUnavailable(url, f"over {max_bytes:,} bytes", status)
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        except httpx.TimeoutException as exc:
+            raise ContentUnavailable(url, f"timed out ({type(exc).__name__})", status) from exc
+        except httpx.TransportError as exc:
+            raise ContentUnavailable(
+                url, f"network error ({type(exc).__name__}: {exc or 'no detail'})", status
+            ) from exc
+        finally:
+            self._record(CallRecord("Content Download", url, 1, status))
+
     def ping(self, ping_level: int = 0) -> PingResponse:
         """Ping (3.1.4.12) of the Server Sync Web Service."""
         return self._call(PingRequest(ping_level), PingResponse)
@@ -408,10 +452,12 @@ class UpstreamClient:
                         ) from None
                     self._sleep(min(self.backoff * 2 ** (attempts - 1), self.max_backoff))
         finally:
-            record = CallRecord(operation.name, target, attempts, seen.status, ids)
-            self.calls.append(record)
-            if self._on_call is not None:
-                self._on_call(record)
+            self._record(CallRecord(operation.name, target, attempts, seen.status, ids))
+
+    def _record(self, record: CallRecord) -> None:
+        self.calls.append(record)
+        if self._on_call is not None:
+            self._on_call(record)
 
     def _stream_listing(
         self,

@@ -30,6 +30,7 @@ connection (`AnswerCut`). At most `SOAP_WORKERS` answers are worked on at once.
 from __future__ import annotations
 
 import logging
+import posixpath
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
@@ -49,6 +50,7 @@ from updatesync.config.memory import tune_gc, tune_malloc
 from updatesync.metadata.model import RevisionKey
 from updatesync.security.limits import JSON_BODY_LIMIT, MB, BodyLimits
 from updatesync.wsusss.anchors import Anchor, AnchorError
+from updatesync.wsusss.content import CONTENT_PREFIX, parse_content_path
 from updatesync.wsusss.cookies import CookieAuthority, CookieClaims, CookieError
 from updatesync.wsusss.errors import ProtocolError
 from updatesync.wsusss.faults import FAULT_HTTP_STATUS, ErrorCode, build_fault
@@ -228,6 +230,11 @@ class UpstreamBackend(Protocol):
         ...
 
     def file_urls(self, digests: Sequence[str]) -> dict[str, str]: ...
+
+    def content_file(self, digest: str) -> tuple[str, bytes] | None:
+        """(file name, bytes) of the content file with this SHA-1 digest (base64) that the
+        Content Download service may serve, None when there is none."""
+        ...
 
     def deployments(self, since: int | None) -> DeploymentAnswer:
         """Target groups, deployments changed after deployment counter value `since`
@@ -580,6 +587,10 @@ class UpstreamService:
 _END = object()
 
 
+def _not_found() -> Response:
+    return Response("Not found.\n", status_code=404, media_type="text/plain")
+
+
 async def _in_workers(
     chunks: Iterator[bytes], workers: anyio.CapacityLimiter
 ) -> AsyncIterator[bytes]:
@@ -613,7 +624,9 @@ def create_app(
     extra_routes: Sequence[Route] = (),
     on_error: Callable[[str, BaseException], None] | None = None,
 ) -> Starlette:
-    """The ASGI application: the two SOAP services, plus `extra_routes` (an admin API).
+    """The ASGI application: the two SOAP services, the Content Download service (`GET
+    /Content/<folder>/<name>`, `content.py`: the files the backend's `content_file` gives,
+    anything else 404), plus `extra_routes` (an admin API).
     Its request bodies (`app.state.body_limits`, applied where it is served): a SOAP request
     at most `SOAP_BODY_LIMIT`, a call to `extra_routes` at most `JSON_BODY_LIMIT`."""
     service = UpstreamService(backend, on_error=on_error)
@@ -621,7 +634,27 @@ def create_app(
     tune_malloc()  # config.memory: answers built in worker threads, their large chunks
     tune_gc()  # and its collector not run every 700 objects an answer makes
 
+    async def content(request: Request) -> Response:
+        """The USS Content Download service (2.1): GET a file by its digest; 404 otherwise."""
+        parsed = parse_content_path(re.sub("/{2,}", "/", request.url.path))
+        if parsed is None:
+            return _not_found()
+        digest, extension = parsed
+        found = await anyio.to_thread.run_sync(backend.content_file, digest, limiter=workers)
+        if found is None or posixpath.splitext(found[0])[1].lower() != extension.lower():
+            return _not_found()
+        data = found[1]
+        return Response(
+            data if request.method == "GET" else b"",
+            media_type="application/octet-stream",
+            headers={"Content-Length": str(len(data))},
+        )
+
     async def soap(request: Request) -> Response:
+        if request.method in ("GET", "HEAD") and request.url.path.lower().startswith(
+            CONTENT_PREFIX
+        ):
+            return await content(request)
         if request.method != "POST":
             return Response(
                 "This is an MS-WSUSSS SOAP endpoint: POST a SOAP 1.1 request.\n",
@@ -645,7 +678,7 @@ def create_app(
             return Response(payload, status_code=status, media_type=CONTENT_TYPE)
         return _CutOnError(_in_workers(payload, workers), status, media_type=CONTENT_TYPE)
 
-    routes = [*extra_routes, Route("/{path:path}", soap, methods=["GET", "POST"])]
+    routes = [*extra_routes, Route("/{path:path}", soap, methods=["GET", "HEAD", "POST"])]
     app = Starlette(routes=routes)
     app.state.service = service
     app.state.soap_workers = workers

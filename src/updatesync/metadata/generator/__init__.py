@@ -24,21 +24,26 @@ product (for supersedence); `evolve_catalog` keeps the records it is about to ch
 The modules: `tables` (namespaces, publishers, dates, classifications, the category tree,
 texts, the real size distributions) and `templates` (the kinds of updates per product kind) are
 tables; `markup` writes document fragments and `rules` applicability rule blocks;
-`categories` and `updates` generate the records; `shape` measures documents; `catalog` holds
-`generate_catalog` and `catalog_stats`, `evolve` holds `evolve_catalog`.
+`categories` and `updates` generate the records, `license_terms` the license terms an
+update names (its `upd:EulaFiles` and the texts of those files); `shape` measures
+documents; `catalog` holds `generate_catalog` and `catalog_stats`, `evolve` holds
+`evolve_catalog`.
 """
 
 from __future__ import annotations
 
 from updatesync.metadata.generator.catalog import CatalogStats, catalog_stats, generate_catalog
 from updatesync.metadata.generator.evolve import evolve_catalog
+from updatesync.metadata.generator.license_terms import LicenseTermsFile, license_terms
 from updatesync.metadata.generator.tables import CLASSIFICATIONS, Classification
 
 __all__ = [
     "CLASSIFICATIONS",
     "CatalogStats",
     "Classification",
+    "LicenseTermsFile",
     "catalog_stats",
     "evolve_catalog",
     "generate_catalog",
+    "license_terms",
 ]

@@ -23,6 +23,7 @@ from typing import Final
 
 from updatesync.metadata.export import ExportRecord
 from updatesync.metadata.generator.categories import Palette
+from updatesync.metadata.generator.license_terms import eula_files, eula_id_for
 from updatesync.metadata.generator.markup import b64, esc, guid, identity, root, stamp
 from updatesync.metadata.generator.rules import update_rules
 from updatesync.metadata.generator.tables import (
@@ -89,6 +90,8 @@ class UpdateFactory:
         self.moment = start
         # (template key, languages, with a KB) -> the localized texts with {fields} to fill
         self.everywhere: dict[tuple[str, int, bool], str] = {}
+        # product line -> its license terms' id and upd:EulaFiles element
+        self.eulas: dict[str, tuple[str, str]] = {}
 
     def stream(self, count: int, *, bundles: bool = True) -> Iterator[ExportRecord]:
         """`count` update revisions; with `bundles`, some come as bundle families."""
@@ -356,8 +359,11 @@ class UpdateFactory:
         filed = role in ("update", "bundle")
         if filed and template.severity and rng.random() < template.severity:
             attrs += f' MsrcSeverity="{rng.choice(SEVERITIES)}"'
+        terms = ""
         if filed and template.eula and rng.random() < template.eula:
-            attrs += f' EulaID="{guid(rng)}"'
+            guid(rng)  # drawn as before, so that every later GUID stays what it was
+            eula_id, terms = self._license_terms(values["product"], template)
+            attrs += f' EulaID="{eula_id}"'
         props = [
             _PREFIXES[(installable, handler)],
             identity(uid, revision),
@@ -378,7 +384,17 @@ class UpdateFactory:
             if values["kb"] and template.kb is not None:
                 props.append(f"<upd:KBArticleID>{values['kb']}</upd:KBArticleID>")
         props.append("</upd:Properties>")
+        props.append(terms)
         return "".join(props)
+
+    def _license_terms(self, product: str, template: Template) -> tuple[str, str]:
+        """The license terms of a product line: their id and `upd:EulaFiles` element."""
+        line = f"{product} {template.key}"
+        found = self.eulas.get(line)
+        if found is None:
+            eula_id = eula_id_for(line)
+            found = self.eulas[line] = (eula_id, eula_files(eula_id, product))
+        return found
 
     def _filed(
         self,

@@ -25,7 +25,7 @@ from updatesync.site.database.store import (
     upsert,
     utc,
 )
-from updatesync.vocabulary import SYNC_DONE
+from updatesync.vocabulary import SYNC_COMPLETED
 
 
 class SyncState:
@@ -157,12 +157,13 @@ class SyncState:
         catalog_version: int | None = None,
         site_code: str | None = None,
     ) -> SyncStatus:
-        """Note the sync's new state (the status message just sent). 6702 also records the
-        success time and clears the error; the catalog version is kept unless given."""
+        """Note the sync's new state (the status message just sent). 6702 (and 6708, a sync
+        that completed with license terms pending) also records the success time and clears
+        the error; the catalog version is kept unless given."""
         site = self._store.site(site_code)
         when = utc(at or now(), f"sync state {message_id}")
         values: dict[str, Any] = {"last_sync_state": message_id, "last_sync_state_time": when}
-        if message_id == SYNC_DONE:
+        if message_id in SYNC_COMPLETED:
             values |= {
                 "last_successful_sync_time": when,
                 "last_error_code": None,

@@ -21,7 +21,14 @@ from updatesync.site.database.models import SoftwareUpdatePoint, SUPSyncStatus
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.sync.outcome import GENERIC_ERROR, SiteSyncResult, SyncFailure, origin
 from updatesync.site.watch.alerts import AlertType
-from updatesync.vocabulary import REPLICA_FAILURE, SYNC_DONE, SYNC_FAILED, MessageSeverity
+from updatesync.vocabulary import (
+    LICENSE_TERMS_NOT_DOWNLOADED,
+    LICENSE_TERMS_SOURCE,
+    REPLICA_FAILURE,
+    SYNC_COMPLETED,
+    SYNC_FAILED,
+    MessageSeverity,
+)
 
 if TYPE_CHECKING:
     from updatesync.site.sync.sync_manager import ParentReplication, SiteSyncSettings
@@ -85,7 +92,7 @@ class SyncReport:
         source = self.settings.source_name if sup is None else sups[0].fqdn
         held = {s.wsus_server_name: s for s in self.db.sups.sync_statuses()}
         before = held.get(target.fqdn)
-        succeeded = message_id == SYNC_DONE
+        succeeded = message_id in SYNC_COMPLETED
         link_status, checked = (0, at)
         if self.replication is not None:
             link_status, checked = self.replication.link_state()
@@ -108,6 +115,15 @@ class SyncReport:
                 replication_link_status=link_status,
                 last_replication_link_check_time=checked,
             )
+        )
+
+    @log_helper
+    def license_terms_pending(self, update_id: str) -> None:
+        """An update not synchronized because its license terms are not completely
+        downloaded on the update server: WSUS's error, in WSyncMgr's per-update form."""
+        self.log.error(
+            f"Failed to sync update {update_id}. Error: {LICENSE_TERMS_NOT_DOWNLOADED}. "
+            f"Source: {LICENSE_TERMS_SOURCE}"
         )
 
     @log_helper

@@ -66,6 +66,7 @@ from updatesync.vocabulary import (
     SOURCE_STARTUP,
     SOURCE_WAIT_FOR_REPLICATION,
     SYNC_DONE,
+    SYNC_DONE_PENDING_LICENSES,
     SYNC_REPLICA,
     SYNC_SITE_DATABASE,
     SYNC_STARTED,
@@ -243,20 +244,25 @@ class SyncManager:
             self._check_configured(default)
             if parent is None:
                 with self.api_for(default) as api:
-                    wsus_items = self._update_server_phase(api, default, full)
-                    cis_changed, version = self._site_database_phase(api, default, full)
+                    wsus_items, _pending = self._update_server_phase(api, default, full)
+                    cis_changed, version, pending = self._site_database_phase(api, default, full)
             else:
                 self.log.info(f"Synchronizing WSUS server {default.fqdn.upper()}")
                 with self.api_for(default) as api:
-                    wsus_items = self._update_server_phase(
+                    wsus_items, pending = self._update_server_phase(
                         api, default, full, replica=self.settings.default_is_replica
                     )
+                # The configuration items come from the parent; the updates whose license
+                # terms this site's update server lacks are reported here as the parent
+                # reports its own.
+                for update_id in pending:
+                    self.report.license_terms_pending(update_id)
                 version = self._wait_for_replication(parent)
                 cis_changed = 0
                 failed_replicas = self._replicas(sups[1:], in_progress=True)
         except Exception as exc:
             return self.report.failed(exc, default, started)
-        self.report.status(SYNC_DONE)
+        self.report.status(SYNC_DONE_PENDING_LICENSES if pending else SYNC_DONE)
         self.report.cancel_sync_alerts(keep=failed_replicas)
         code = self.settings.site_code
         self.log.info(f"Sync succeeded. Setting sync alert to canceled state on site {code}")
@@ -327,7 +333,9 @@ class SyncManager:
 
     def _update_server_phase(
         self, api: UpdateServerApi, sup: SoftwareUpdatePoint, full: bool, replica: bool = False
-    ) -> int:
+    ) -> tuple[int, tuple[str, ...]]:
+        """The update server's sync: (the items the phase counted, the updates whose license
+        terms it has not completely downloaded)."""
         self.report.status(SYNC_WSUS_SERVER)
         self.log.info(f"Synchronizing WSUS server {sup.fqdn} ...")
         outcome = self._synchronize(api, full, replica)
@@ -341,9 +349,11 @@ class SyncManager:
         # (the article: `processed 130 out of 130 items`, then `Updated 130 items`); an update
         # server from before `update_items` gives its stored revisions instead.
         result: dict[str, Any] = outcome.result
+        pending = tuple(str(uid) for uid in result.get("license_terms_pending") or ())
         if "update_items" in result:
-            return int(result["update_items"])
-        return int(result.get("new_revisions", 0)) + int(result.get("changed_revisions", 0))
+            return int(result["update_items"]), pending
+        items = int(result.get("new_revisions", 0)) + int(result.get("changed_revisions", 0))
+        return items, pending
 
     def _synchronize(self, api: UpdateServerApi, full: bool, replica: bool) -> Any:
         """Have the update server sync and follow it, with WSyncMgr's `sync:` lines."""
@@ -462,7 +472,13 @@ class SyncManager:
 
     def _site_database_phase(
         self, api: UpdateServerApi, sup: SoftwareUpdatePoint, full: bool
-    ) -> tuple[int, int]:
+    ) -> tuple[int, int, tuple[str, ...]]:
+        """The updates as configuration items: (CIs changed, the content version, the
+        updates not synchronized because their license terms are pending on the update
+        server). Such an update gets WSUS's error line and no CI; the catalog version
+        recorded stops before the first of them, so that the next sync reads them again
+        (and creates their CIs once the files are there), whether or not anything new
+        comes."""
         self.report.status(SYNC_SITE_DATABASE)
         self.log.info(f"Synchronizing SMS database with WSUS server {sup.fqdn} ...")
         since = 0 if full else (self.db.sync.status().sync_catalog_version or 0)
@@ -491,6 +507,8 @@ class SyncManager:
                 )
                 self.log.info("sync: SMS synchronizing updates")
                 processed = changed = 0
+                pending: list[str] = []
+                first_pending: int | None = None
                 batch: list[ConfigurationItem] = []
                 content.keep_languages(languages)
                 updates = api.changed_updates(
@@ -501,8 +519,14 @@ class SyncManager:
                 )
                 with closing(updates):  # a failed write stops the reading ahead at once
                     for item in updates:
-                        batch.append(_configuration_item(item, languages))
                         processed += 1
+                        if item.get("license_terms_pending"):
+                            pending.append(item["update_id"])
+                            self.report.license_terms_pending(item["update_id"])
+                            change = int(item["change_number"])
+                            first_pending = min(first_pending or change, change)
+                            continue
+                        batch.append(_configuration_item(item, languages))
                         if len(batch) >= CI_BATCH:
                             changed += self._write_cis(content, batch)
                             batch.clear()
@@ -524,8 +548,10 @@ class SyncManager:
         version = content.change.content_version
         if content.change.changed:
             self.report.content_version_line(version)
+        if first_pending is not None:
+            counter = min(counter, first_pending - 1)
         self.db.sync.record_state(SYNC_SITE_DATABASE, catalog_version=counter)
-        return changed, version
+        return changed, version, tuple(pending)
 
     def _write_cis(self, content: ContentUpdate, batch: list[ConfigurationItem]) -> int:
         """Write a batch; one `Synchronizing update` line per CI that was new or changed."""

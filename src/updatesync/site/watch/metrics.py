@@ -47,7 +47,7 @@ from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.watch.alerts import AlertState, AlertType
 from updatesync.vocabulary import (
     PHASE_SITEDB,
-    SYNC_DONE,
+    SYNC_COMPLETED,
     SYNC_FAILED,
     SYNC_MANAGER,
     SYNC_MESSAGES,
@@ -160,7 +160,7 @@ def last_finished_sync(messages: Sequence[StatusMessage]) -> FinishedSync | None
             syncs[-1].append(message)
     for sync in reversed(syncs):
         rest = sync[1:]
-        end = next((m for m in rest if m.message_id == SYNC_DONE), None)
+        end = next((m for m in rest if m.message_id in SYNC_COMPLETED), None)
         if end is None:
             end = next((m for m in rest if m.message_id == SYNC_FAILED), None)
         if end is None:
@@ -174,7 +174,9 @@ def last_finished_sync(messages: Sequence[StatusMessage]) -> FinishedSync | None
             seconds[phase] = seconds.get(phase, 0.0) + (after.time - here.time).total_seconds()
             first = spans.get(phase, (here.time, after.time))[0]
             spans[phase] = (first, after.time)
-        return FinishedSync(sync[0].time, end.time, end.message_id == SYNC_DONE, seconds, spans)
+        return FinishedSync(
+            sync[0].time, end.time, end.message_id in SYNC_COMPLETED, seconds, spans
+        )
     return None
 
 

@@ -46,6 +46,9 @@ class SyncResult:
     A replica's sync (`replica`) also counts the "other items" GetDeployments brought:
     `target_groups`, `deployments_received` and `dead_deployments` (their sum is
     `other_items`); `hidden_updates` is the upstream's whole list. Zero otherwise.
+
+    `license_files_downloaded` and `license_files_failed` count the license-term files
+    asked of the upstream's Content Download service after the metadata.
     """
 
     upstream: str
@@ -72,6 +75,11 @@ class SyncResult:
     hidden_updates: int = 0
     deployment_anchor: str | None = None
     update_items: int = 0
+    license_files_downloaded: int = 0
+    license_files_failed: int = 0
+    license_terms_pending: tuple[str, ...] = ()
+    """The updates whose license terms are not completely downloaded after this sync (their
+    files failed now or before): a site does not turn them into configuration items."""
 
     @property
     def stored_revisions(self) -> int:

@@ -27,7 +27,10 @@ receives); `settings` holds what a run is asked to do, `outcome` what it ends wi
    transaction, so a failure anywhere in this step leaves the groups, deployments and
    anchors as they were, and the next sync asks again from the same anchors. Without a
    deployment anchor the answer holds every deployment, and the replica drops those it
-   does not hold. An autonomous server never calls GetDeployments (3.1.4.10).
+   does not hold. An autonomous server never calls GetDeployments (3.1.4.10);
+7. the license terms' files the store lists and lacks, from the upstream's Content Download
+   service (`license_files`): a file that cannot be had stays pending without failing the
+   sync, and the result names the updates whose license terms are still pending.
 
 With a saved anchor, every category or classification that was in the filter when the
 anchor was taken is sent with `Delta=true` (a real WSUS sends everything again otherwise,
@@ -93,6 +96,10 @@ from updatesync.updateserver.sync.context import LOG_SOURCE, SyncContext, defaul
 from updatesync.updateserver.sync.filters import filter_key, replica_items, update_filter
 from updatesync.updateserver.sync.id_list import ListedIds
 from updatesync.updateserver.sync.languages import language_ids, merge_languages, sends_languages
+from updatesync.updateserver.sync.license_files import (
+    LicenseTermsOutcome,
+    download_license_files,
+)
 from updatesync.updateserver.sync.outcome import SyncFailed, SyncResult
 from updatesync.updateserver.sync.session import ServerChanged, UpstreamSession
 from updatesync.updateserver.sync.settings import SyncHooks, SyncSettings
@@ -188,6 +195,7 @@ class _Run:
             log.manual_sync_started()
         try:
             state = self._synchronize()
+            terms = download_license_files(ctx)
         except BaseException as exc:  # Ctrl-C too: every run leaves its history row
             after = self._counter_or(before)
             error = str(exc) or type(exc).__name__
@@ -221,9 +229,16 @@ class _Run:
                 process=log.service_process,
             )
             log.sync_succeeded()
-        return self._result(state, before, after, seconds)
+        return self._result(state, terms, before, after, seconds)
 
-    def _result(self, state: UpstreamState, before: int, after: int, seconds: float) -> SyncResult:
+    def _result(
+        self,
+        state: UpstreamState,
+        terms: LicenseTermsOutcome,
+        before: int,
+        after: int,
+        seconds: float,
+    ) -> SyncResult:
         tally, replica = self.context.tally, self.context.settings.replica
         return SyncResult(
             upstream=self.context.url,
@@ -250,6 +265,9 @@ class _Run:
             dead_deployments=tally.dead,
             hidden_updates=tally.hidden,
             deployment_anchor=state.deployment_anchor if replica else None,
+            license_files_downloaded=terms.downloaded,
+            license_files_failed=terms.failed,
+            license_terms_pending=terms.pending_updates,
         )
 
     def _synchronize(self) -> UpstreamState:
