@@ -448,6 +448,6 @@ def test_the_sync_command_reports_a_failure_in_one_line(upstream: Upstream, tmp_
         app,
         ["updateserver", "sync", "--data", str(tmp_path / "d"), "--upstream", upstream.url],
     )
-    assert done.exit_code == 1
+    assert done.exit_code == 3  # a sync ran and failed (cli.exits.SYNC_FAILED)
     assert "error: sync from" in done.output and "InternalServerError" in done.output
     assert "Traceback" not in done.output
