@@ -71,7 +71,8 @@ class Recorder(httpx.HTTPTransport):
         self.sent: list[Message] = []
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.sent.append(parse_request(request.read()))
+        if request.method == "POST":  # not a Content Download GET (license terms' files)
+            self.sent.append(parse_request(request.read()))
         return super().handle_request(request)
 
     def update_filters(self) -> list[Any]:
