@@ -59,12 +59,16 @@ from updatesync.wsusss.messages import (
     GetDeploymentsResponse,
     GetRevisionIdListRequest,
     GetRevisionIdListResponse,
+    GetRevisionSetDigestRequest,
+    GetRevisionSetDigestResponse,
     GetUpdateDataRequest,
     GetUpdateDataResponse,
+    IdAndDelta,
     Message,
     PingRequest,
     PingResponse,
     RevisionIdList,
+    RevisionSetDigest,
     ServerAuthConfig,
     ServerSyncConfigData,
     ServerSyncDeploymentResult,
@@ -358,6 +362,25 @@ class UpstreamClient:
         """GetDeployments (3.1.4.10): target groups and approvals (replica servers)."""
         request = GetDeploymentsRequest(cookie, deployment_anchor, sync_anchor)
         return self._call(request, GetDeploymentsResponse).result
+
+    def get_revision_set_digest(
+        self,
+        cookie: Cookie,
+        config_anchor: str,
+        update_anchor: str,
+        categories: Sequence[str] = (),
+        classifications: Sequence[str] = (),
+    ) -> RevisionSetDigest:
+        """updatesync's audit extension (`messages/audit.py`, not MS-WSUSSS): the digest of
+        what the upstream had listed at the two anchors. A real WSUS answers with a fault."""
+        request = GetRevisionSetDigestRequest(
+            cookie,
+            config_anchor,
+            update_anchor,
+            tuple(IdAndDelta(uid, True) for uid in categories) or None,
+            tuple(IdAndDelta(uid, True) for uid in classifications) or None,
+        )
+        return self._call(request, GetRevisionSetDigestResponse).result
 
     def ping(self, ping_level: int = 0) -> PingResponse:
         """Ping (3.1.4.12) of the Server Sync Web Service."""

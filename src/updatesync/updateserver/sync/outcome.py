@@ -5,10 +5,14 @@ it stops (`SyncCancelled` being the cause when it was asked to stop), and the ru
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from updatesync.metadata.model import RevisionKey
 from updatesync.updateserver.errors import UpdateServerError
 from updatesync.vocabulary import PHASE_WSUS_CATEGORIES
+
+if TYPE_CHECKING:
+    from updatesync.updateserver.sync.audit import AuditResult
 
 __all__ = ["SyncCancelled", "SyncFailed", "SyncResult", "Tally"]
 
@@ -46,6 +50,7 @@ class SyncResult:
     A replica's sync (`replica`) also counts the "other items" GetDeployments brought:
     `target_groups`, `deployments_received` and `dead_deployments` (their sum is
     `other_items`); `hidden_updates` is the upstream's whole list. Zero otherwise.
+    `audit`: the consistency audit that ended the sync (None when left out).
     """
 
     upstream: str
@@ -72,6 +77,8 @@ class SyncResult:
     hidden_updates: int = 0
     deployment_anchor: str | None = None
     update_items: int = 0
+    audit: AuditResult | None = None
+    """The consistency audit against the upstream at the end of the sync (`audit.py`)."""
 
     @property
     def stored_revisions(self) -> int:

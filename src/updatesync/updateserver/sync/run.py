@@ -27,7 +27,10 @@ receives); `settings` holds what a run is asked to do, `outcome` what it ends wi
    transaction, so a failure anywhere in this step leaves the groups, deployments and
    anchors as they were, and the next sync asks again from the same anchors. Without a
    deployment anchor the answer holds every deployment, and the replica drops those it
-   does not hold. An autonomous server never calls GetDeployments (3.1.4.10).
+   does not hold. An autonomous server never calls GetDeployments (3.1.4.10);
+7. the consistency audit (`audit.py`, updatesync's own extension): the digest of the
+   revisions against the upstream's at the anchors just saved; a difference drops the
+   anchors, so the next sync is a full one.
 
 With a saved anchor, every category or classification that was in the filter when the
 anchor was taken is sent with `Delta=true` (a real WSUS sends everything again otherwise,
@@ -86,6 +89,7 @@ from updatesync.updateserver.peers import (
     write_upstream_state,
 )
 from updatesync.updateserver.store import Subscription, UpdateStore, check_subscription
+from updatesync.updateserver.sync.audit import NOT_AVAILABLE, AuditResult, audit_after_sync
 from updatesync.updateserver.sync.batches import BatchFetcher
 from updatesync.updateserver.sync.context import LOG_SOURCE, SyncContext, default_log
 from updatesync.updateserver.sync.filters import filter_key, replica_items, update_filter
@@ -185,6 +189,7 @@ class _Run:
             log.manual_sync_started()
         try:
             state = self._synchronize()
+            audit = self._audit(state)
         except BaseException as exc:  # Ctrl-C too: every run leaves its history row
             after = self._counter_or(before)
             error = str(exc) or type(exc).__name__
@@ -218,9 +223,28 @@ class _Run:
                 process=log.service_process,
             )
             log.sync_succeeded()
-        return self._result(state, before, after, seconds)
+        return self._result(state, before, after, seconds, audit)
 
-    def _result(self, state: UpstreamState, before: int, after: int, seconds: float) -> SyncResult:
+    def _audit(self, state: UpstreamState) -> AuditResult | None:
+        """The consistency audit against the upstream (`audit.py`), unless the settings
+        leave it out; a failure of its own is "not available", never the sync's."""
+        ctx = self.context
+        if not ctx.settings.audit:
+            return None
+        try:
+            return audit_after_sync(ctx, self.session, state)
+        except SQLAlchemyError as exc:
+            ctx.note(f"Revision set audit against {ctx.url}: not available ({exc})")
+            return AuditResult(ctx.url, NOT_AVAILABLE, ctx.hooks.now(), reason=str(exc))
+
+    def _result(
+        self,
+        state: UpstreamState,
+        before: int,
+        after: int,
+        seconds: float,
+        audit: AuditResult | None = None,
+    ) -> SyncResult:
         tally, replica = self.context.tally, self.context.settings.replica
         return SyncResult(
             upstream=self.context.url,
@@ -247,6 +271,7 @@ class _Run:
             dead_deployments=tally.dead,
             hidden_updates=tally.hidden,
             deployment_anchor=state.deployment_anchor if replica else None,
+            audit=audit,
         )
 
     def _synchronize(self) -> UpstreamState:
