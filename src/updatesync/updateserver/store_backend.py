@@ -7,7 +7,8 @@ counter the anchor carries), and their documents; for a replica, its target
 groups, deployments (changed after a deployment counter value), dead deployments and
 hidden updates; for the consistency audit (updatesync's own extension), the digest of
 what a downstream's listings held (`digest.scoped`). Downstream servers are registered on
-first contact, within its `DownstreamLimits` (per source address, in all, forgotten when not seen for a while).
+first contact, within its `DownstreamLimits` (per source address, in all, forgotten
+when not seen for a while).
 """
 
 from __future__ import annotations

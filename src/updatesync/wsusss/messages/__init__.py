@@ -39,7 +39,8 @@ way .NET writes them: seconds, then the fraction without trailing zeros, then `Z
 
 The modules: `scalars` (element text of each kind), `codec` (fields, writer, reader, the
 `Message` base), one per operation group (`auth`, `sync_data`, `deployments`, `ping`;
-`audit`, updatesync's own extension), and `operations` (the operation table, `parse_request`, `parse_response`).
+`audit`, updatesync's own extension), and `operations` (the operation table,
+`parse_request`, `parse_response`).
 """
 
 from __future__ import annotations
