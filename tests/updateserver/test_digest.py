@@ -15,8 +15,8 @@ from updatesync.metadata.generator import evolve_catalog, generate_catalog
 from updatesync.metadata.model import UpdateRevision
 from updatesync.updateserver.digest import (
     MODULUS,
-    add_revisions,
     RevisionDigest,
+    add_revisions,
     as_of,
     element,
     recompute,
@@ -69,10 +69,9 @@ def test_the_kept_digest_equals_the_rows_after_any_batches(
                 assert kept == recompute(conn)
             assert kept == RevisionDigest.of(held)
         # A batch that fails rolls back its digest with its rows.
-        with pytest.raises(ValueError), store.engine.connect() as conn:
-            with conn.begin():
-                add_revisions(conn, [("ffffffff-0000-4000-8000-000000000000", 1)])
-                raise ValueError("the batch failed")
+        with pytest.raises(ValueError), store.engine.connect() as conn, conn.begin():
+            add_revisions(conn, [("ffffffff-0000-4000-8000-000000000000", 1)])
+            raise ValueError("the batch failed")
         with store.engine.connect() as conn:
             assert stored(conn)[0] == RevisionDigest.of(held)
 
