@@ -72,17 +72,21 @@ class RevisionDigest:
 
     def add(self, keys: Iterable[tuple[str, int] | RevisionKey]) -> RevisionDigest:
         value, count = self.value, self.count
-        for uid, rev in keys:
-            value += element(uid, rev)
+        for key in keys:
+            value += element(*_pair(key))
             count += 1
         return RevisionDigest(value % MODULUS, count)
 
     def remove(self, keys: Iterable[tuple[str, int] | RevisionKey]) -> RevisionDigest:
         value, count = self.value, self.count
-        for uid, rev in keys:
-            value -= element(uid, rev)
+        for key in keys:
+            value -= element(*_pair(key))
             count -= 1
         return RevisionDigest(value % MODULUS, count)
+
+
+def _pair(key: tuple[str, int] | RevisionKey) -> tuple[str, int]:
+    return (key.update_id, key.revision) if isinstance(key, RevisionKey) else key
 
 
 def stored(conn: Connection) -> tuple[RevisionDigest, int]:

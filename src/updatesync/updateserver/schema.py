@@ -149,7 +149,7 @@ revision_audit = Table(
     Column("upstream_url", Text, primary_key=True),
     Column("result", String(16), nullable=False),
     Column("checked_at", DateTime(timezone=True), nullable=False),
-    Column("scope", String(16), nullable=False),
+    Column("scope", String(16)),
     Column("own_digest", String(64)),
     Column("own_count", Integer),
     Column("upstream_digest", String(64)),

@@ -24,7 +24,7 @@ result and shown by `GET /api/sync`. Each audit writes one line to SoftwareDistr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import httpx
@@ -128,6 +128,8 @@ def last_audit(store: UpdateStore, upstream: str | None = None) -> AuditResult |
         return None
     values = dict(row)
     checked = values.pop("checked_at")
+    if checked.tzinfo is None:  # SQLite keeps the UTC time without its zone
+        checked = checked.replace(tzinfo=UTC)
     return AuditResult(
         upstream=values.pop("upstream_url"),
         checked_at=checked,

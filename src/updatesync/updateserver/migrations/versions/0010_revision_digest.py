@@ -45,7 +45,7 @@ def upgrade() -> None:
         sa.Column("upstream_url", sa.Text, primary_key=True),
         sa.Column("result", sa.String(16), nullable=False),
         sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("scope", sa.String(16), nullable=False),
+        sa.Column("scope", sa.String(16)),
         sa.Column("own_digest", sa.String(64)),
         sa.Column("own_count", sa.Integer),
         sa.Column("upstream_digest", sa.String(64)),
