@@ -23,6 +23,7 @@ from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.store_backend import StoreBackend
 from updatesync.updateserver.sync.audit import last_audit
 from updatesync.wsusss.client import UpstreamClient
+from updatesync.wsusss.faults import ErrorCode, WsusssFault
 from updatesync.wsusss.service import create_app
 
 SECURITY = "0fa1201d-4330-4fa8-8ae9-b877473b6441"
@@ -163,3 +164,32 @@ def test_against_a_server_without_the_extension_the_audit_is_not_available(
         )
         assert "GetRevisionSetDigest" in fake.operations
         assert upstream_state(store, url).update_list_anchor is not None  # nothing dropped
+
+
+def test_the_extension_checks_its_anchors_as_get_revision_id_list_does(
+    upstream: tuple[UpdateStore, str], month1: list[ExportRecord]
+) -> None:
+    store_a, url = upstream
+    import_records(store_a, month1[:50], source="part")
+    counter = store_a.change_counter()
+    good = f"{counter},2026-12-05 10:00:00.000"
+    with UpstreamClient(url) as client:
+        plugin = (client.get_auth_config().auth_info or ())[0]
+        assert plugin.service_url is not None
+        auth = client.get_authorization_cookie(
+            plugin.service_url, "b.contoso.com", "7a1d0c4e-2b4f-4c36-9a3e-5f2d8c1b6e07"
+        )
+        cookie = client.get_cookie([auth])
+        answer = client.get_revision_set_digest(cookie, good, good)
+        with store_a.engine.connect() as conn:
+            assert (answer.digest, answer.count) == (stored(conn)[0].hex, 50)
+        with pytest.raises(WsusssFault) as bad:
+            client.get_revision_set_digest(cookie, "yesterday", good)
+        assert (bad.value.code, bad.value.message) == (ErrorCode.INVALID_PARAMETERS, "configAnchor")
+        ahead = f"{counter + 1},2026-12-05 10:00:00.000"
+        with pytest.raises(WsusssFault) as changed:
+            client.get_revision_set_digest(cookie, good, ahead)
+        assert (changed.value.code, changed.value.message) == (
+            ErrorCode.SERVER_CHANGED,
+            "updateAnchor",
+        )
