@@ -188,6 +188,7 @@ def test_a_site_page_shows_the_sync_status_of_the_site_and_of_each_sup(console: 
         "SyncCatalogVersion",
         "ReplicationLinkStatus",
         "LastReplicationLinkCheckTime",
+        "Content vs. upstream",
     ]
     rows = {
         r.get("data-sup"): texts(r, "./td")
@@ -197,6 +198,11 @@ def test_a_site_page_shows_the_sync_status_of_the_site_and_of_each_sup(console: 
     assert rows["ps1site.contoso.com"][1:4] == ["default", "cs1site.contoso.com", "6702 done"]
     assert rows["ps1sys.contoso.com"][1:4] == ["replica", "ps1site.contoso.com", "6702 done"]
     assert rows["ps1site.contoso.com"][8] == "0 (healthy)"
+    # Each SUP proven equal to its upstream by the consistency audit of its last sync, with
+    # the time.
+    year = str(datetime.now(UTC).year)
+    assert rows["ps1site.contoso.com"][10].startswith("proven equal to cs1site.contoso.com " + year)
+    assert rows["ps1sys.contoso.com"][10].startswith("proven equal to ps1site.contoso.com " + year)
     # Its recent messages, newest first, with the standard texts.
     assert texts(tree, "//table[contains(@class, 'messages-table')]//tr[@data-id]/td[3]")[:2] == [
         "6702",

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine, inspect
 from updatesync.metadata.export import write_export
 from updatesync.metadata.generator import generate_catalog
 from updatesync.updateserver.database import MIGRATIONS, create_store_engine
+from updatesync.updateserver.digest import RevisionDigest, recompute, stored
 from updatesync.updateserver.importer import import_export_cabinet
 from updatesync.updateserver.schema import metadata
 from updatesync.updateserver.store import Subscription as UpdateStoreSubscription
@@ -198,3 +199,23 @@ def _language_rows(engine: Engine) -> tuple[set[tuple[object, ...]], set[tuple[o
             "FROM revision_localized"
         ).all()
     return {tuple(r) for r in languages}, {tuple(r) for r in texts}
+
+
+def test_the_revision_digest_is_computed_for_a_store_that_had_none(
+    database: Database, tmp_path: Path
+) -> None:
+    """Migration 0010 gives a store stored before it the digest of its revision set and its
+    count (`digest.py`), as the batches that wrote the revisions keep it."""
+    engine = _imported_store(database, tmp_path, seed=10)
+    try:
+        with engine.connect() as conn:
+            kept, _counter = stored(conn)
+            assert kept == recompute(conn) and kept.count > 300
+        _step(engine, tmp_path, "0007", down=True)
+        _step(engine, tmp_path, "head")
+        with engine.connect() as conn:
+            assert stored(conn)[0] == kept
+            keys = conn.exec_driver_sql("SELECT update_id, revision_number FROM revision").all()
+        assert kept == RevisionDigest.of((uid, number) for uid, number in keys)
+    finally:
+        engine.dispose()

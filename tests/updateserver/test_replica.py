@@ -209,9 +209,10 @@ def test_a_replica_gets_the_groups_and_approvals_counted_as_other_items(pair: Pa
     assert [p for p, _d, _t in pair.phases].index(OTHER) > [p for p, _d, _t in pair.phases].index(
         "updates"
     )
-    # On the wire: one GetDeployments, last, without a deployment anchor (a first sync),
-    # with the update list anchor as sync anchor.
-    assert pair.wire.operations[-1] == "GetDeployments"
+    # On the wire: one GetDeployments, last of the protocol's calls (only the audit, our
+    # extension, after it), without a deployment anchor (a first sync), with the update
+    # list anchor as sync anchor.
+    assert pair.wire.operations[-2:] == ["GetDeployments", "GetRevisionSetDigest"]
     (request,) = pair.deployment_requests()
     assert request.deployment_anchor is None
     assert request.sync_anchor == result.update_list_anchor

@@ -18,8 +18,11 @@ an update server through these routes (mounted beside the MS-WSUSSS services):
 - `GET  /api/sync[?version=V&wait=S]`  the running sync's progress (done, total, ETA; the
                                   phase "categories", "updates" or "other items") and the
                                   last result, successful or not (a failure also as
-                                  ConfigMgr writes it: `last_failure`); with `version`, waits up
-                                  to S seconds for a state newer than V (long poll);
+                                  ConfigMgr writes it: `last_failure`) and the last
+                                  consistency audit against the upstream (`audit`: equal,
+                                  differs or not available, both digests and counts, when);
+                                  with `version`, waits up to S seconds for a state newer
+                                  than V (long poll);
 - `GET  /api/deployments[?since=N]`  the target groups with their deployment counts, the
                                   totals by action, hidden and dead counts, the deployment
                                   counter; with `since`, the deployments written after N;
@@ -73,6 +76,7 @@ from updatesync.updateserver.peers import count_downstream_servers, downstream_s
 from updatesync.updateserver.site_view import PAGE, changed_categories, changed_updates
 from updatesync.updateserver.store import Subscription, UpdateStore
 from updatesync.updateserver.sync import SyncHooks, SyncSettings, default_log, sync_from_upstream
+from updatesync.updateserver.sync.audit import last_audit
 from updatesync.updateserver.sync_lock import SyncBusy, SyncLease, acquire_sync_lock, adopt
 
 DOWNSTREAM_PAGE: Final = 100
@@ -115,6 +119,9 @@ class SyncState:
     last_failure: dict[str, Any] | None = None
     """The last failure as ConfigMgr writes it (`failures.Failure.to_json`)."""
     last_finished_at: datetime | None = None
+    audit: dict[str, Any] | None = None
+    """The last consistency audit against the upstream (`sync/audit.py`): `result` equal,
+    differs or not available, both digests and counts, `checked_at`; kept across restarts."""
     version: int = 0
     """Rises with every change (start, progress, end): what long polls wait on."""
     _clock_start: float = field(default=0.0, repr=False)
@@ -148,6 +155,7 @@ class SyncStateView(BaseModel):
     last_error: str | None
     last_failure: dict[str, Any] | None
     last_finished_at: str | None
+    audit: dict[str, Any] | None
     version: int
 
     @field_validator("started_at", "last_finished_at", mode="before")
@@ -182,6 +190,9 @@ class SyncRunner:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self.state = SyncState()
+        if store is not None and upstream is not None:
+            kept = last_audit(store, upstream.strip().rstrip("/"))
+            self.state.audit = kept.to_json() if kept is not None else None
         self._thread: threading.Thread | None = None
         self._cancel = threading.Event()
         self._closed = False
@@ -290,6 +301,8 @@ class SyncRunner:
             self.state.last_error = error
             self.state.last_failure = failure
             self.state.last_finished_at = datetime.now(UTC)
+            if result is not None and isinstance(result.get("audit"), dict):
+                self.state.audit = result["audit"]
             self._bump()
 
 

@@ -34,6 +34,7 @@ from updatesync.metadata.model import (
 )
 from updatesync.updateserver import schema as t
 from updatesync.updateserver.database import large_page_cache
+from updatesync.updateserver.digest import add_revisions
 from updatesync.updateserver.errors import ImportFailed
 from updatesync.updateserver.localized import language_rows, localized_rows, subscribed_languages
 from updatesync.updateserver.store import Progress, UpdateStore
@@ -265,6 +266,7 @@ def _write_batch(
     insert_rows(conn, t.revision_localized, LOCALIZED_COLUMNS, texts)
     _list_license_files(conn, new)
     _point_latest(conn, new)
+    add_revisions(conn, [(doc.update_id, doc.revision) for doc in new])
     tally.new += len(new)
     if keep:
         tally.written.extend(new)

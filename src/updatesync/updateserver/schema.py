@@ -13,7 +13,10 @@ The tables themselves are created and changed only by the Alembic migrations in
 - `update_item`: one row per update id, naming its latest (highest) revision number and
   the SHA-256 digest of that revision's document (migration 0007: what a site's pages
   report, read without the documents).
-- `store_state`: one row holding the change counter.
+- `store_state`: one row holding the change counter, and the digest of the revision set
+  with its count (migration 0010, `digest.py`).
+- `revision_audit` (migration 0010): the last consistency audit against each upstream
+  (`sync/audit.py`).
 - `subscription_category`, `subscription_language`: what this server syncs.
 - `sync_history`: one row per import or sync, successful or not.
 - `server_identity`: this server's id (the key that signs the cookies it hands out is in
@@ -144,6 +147,10 @@ store_state = Table(
     Column("deployment_counter", Integer, nullable=False, server_default="0"),
     # When the subscription's languages last changed (migration 0008; None: never).
     Column("languages_changed_at", DateTime(timezone=True)),
+    # The digest of every revision held and how many (`digest.py`; migration 0010),
+    # written by the transaction that writes the revisions.
+    Column("revision_digest", String(64), nullable=False, server_default="0" * 64),
+    Column("revision_count", Integer, nullable=False, server_default="0"),
 )
 
 revision_language = Table(
@@ -162,6 +169,22 @@ revision_localized = Table(
     Column("language", String(16), primary_key=True),
     Column("title", Text, nullable=False),
     Column("description", Text),
+)
+
+revision_audit = Table(
+    "revision_audit",
+    metadata,
+    Column("upstream_url", Text, primary_key=True),
+    Column("result", String(16), nullable=False),
+    Column("checked_at", DateTime(timezone=True), nullable=False),
+    Column("scope", String(16)),
+    Column("own_digest", String(64)),
+    Column("own_count", Integer),
+    Column("upstream_digest", String(64)),
+    Column("upstream_count", Integer),
+    Column("config_counter", Integer),
+    Column("updates_counter", Integer),
+    Column("reason", Text),
 )
 
 sync_holder = Table(

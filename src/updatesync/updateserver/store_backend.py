@@ -5,8 +5,10 @@ its identity and cookie key, its change counter (behind every anchor it hands ou
 revisions a downstream's filter selects (streamed from the store page by page, up to the
 counter the anchor carries), and their documents; for a replica, its target
 groups, deployments (changed after a deployment counter value), dead deployments and
-hidden updates. Downstream servers are registered on first contact, within its
-`DownstreamLimits` (per source address, in all, forgotten when not seen for a while).
+hidden updates; for the consistency audit (updatesync's own extension), the digest of
+what a downstream's listings held (`digest.scoped`). Downstream servers are registered on
+first contact, within its `DownstreamLimits` (per source address, in all, forgotten
+when not seen for a while).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from updatesync.metadata.languages import ALL_LANGUAGES_ID, LANGUAGES, language_
 from updatesync.metadata.model import RevisionKey
 from updatesync.updateserver import license_terms
 from updatesync.updateserver.deployments import Deployment, TargetGroup
+from updatesync.updateserver.digest import scoped
 from updatesync.updateserver.errors import UnknownRevisions
 from updatesync.updateserver.localized import language_settings
 from updatesync.updateserver.peers import (
@@ -30,9 +33,14 @@ from updatesync.updateserver.peers import (
 from updatesync.updateserver.selection import FilterItem, RevisionFilter, iter_revisions
 from updatesync.updateserver.store import UpdateStore
 from updatesync.wsusss.anchors import Anchor
-from updatesync.wsusss.messages import ServerSyncDeployment, ServerSyncTargetGroup
+from updatesync.wsusss.messages import (
+    RevisionSetDigest,
+    ServerSyncDeployment,
+    ServerSyncTargetGroup,
+)
 from updatesync.wsusss.service import (
     DeploymentAnswer,
+    DigestQuery,
     Language,
     RevisionQuery,
     RevisionsNotFound,
@@ -133,6 +141,18 @@ class StoreBackend:
             dead_deployments=found.dead,
             hidden_updates=found.hidden,
         )
+
+    def revision_set_digest(self, query: DigestQuery) -> RevisionSetDigest:
+        """The audit extension: the digest of what the downstream's filter had listed at
+        its two anchors (`digest.scoped`)."""
+        digest, scope = scoped(
+            self.store,
+            query.categories,
+            query.classifications,
+            config_through=query.config_through,
+            updates_through=query.updates_through,
+        )
+        return RevisionSetDigest(digest.hex, digest.count, scope)
 
     def register_downstream(
         self, account_guid: str, account_name: str, address: str | None, protocol_version: str

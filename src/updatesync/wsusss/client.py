@@ -60,12 +60,16 @@ from updatesync.wsusss.messages import (
     GetDeploymentsResponse,
     GetRevisionIdListRequest,
     GetRevisionIdListResponse,
+    GetRevisionSetDigestRequest,
+    GetRevisionSetDigestResponse,
     GetUpdateDataRequest,
     GetUpdateDataResponse,
+    IdAndDelta,
     Message,
     PingRequest,
     PingResponse,
     RevisionIdList,
+    RevisionSetDigest,
     ServerAuthConfig,
     ServerSyncConfigData,
     ServerSyncDeploymentResult,
@@ -402,6 +406,25 @@ class UpstreamClient:
             ) from exc
         finally:
             self._record(CallRecord("Content Download", url, 1, status))
+
+    def get_revision_set_digest(
+        self,
+        cookie: Cookie,
+        config_anchor: str,
+        update_anchor: str,
+        categories: Sequence[str] = (),
+        classifications: Sequence[str] = (),
+    ) -> RevisionSetDigest:
+        """updatesync's audit extension (`messages/audit.py`, not MS-WSUSSS): the digest of
+        what the upstream had listed at the two anchors. A real WSUS answers with a fault."""
+        request = GetRevisionSetDigestRequest(
+            cookie,
+            config_anchor,
+            update_anchor,
+            tuple(IdAndDelta(uid, True) for uid in categories) or None,
+            tuple(IdAndDelta(uid, True) for uid in classifications) or None,
+        )
+        return self._call(request, GetRevisionSetDigestResponse).result
 
     def ping(self, ping_level: int = 0) -> PingResponse:
         """Ping (3.1.4.12) of the Server Sync Web Service."""

@@ -68,11 +68,14 @@ from updatesync.wsusss.messages import (
     GetDeploymentsRequest,
     GetDeploymentsResponse,
     GetRevisionIdListRequest,
+    GetRevisionSetDigestRequest,
+    GetRevisionSetDigestResponse,
     GetUpdateDataRequest,
     Message,
     MonitoredServicesResponse,
     PingRequest,
     PingResponse,
+    RevisionSetDigest,
     ServerAuthConfig,
     ServerSyncConfigData,
     ServerSyncDeployment,
@@ -179,6 +182,18 @@ class RevisionQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class DigestQuery:
+    """GetRevisionSetDigest with its anchors decoded: the categories and detectoids held at
+    change number `config_through`, the updates `categories` and `classifications` select
+    (every update when both are empty) at `updates_through`."""
+
+    config_through: int
+    updates_through: int
+    categories: tuple[str, ...] = ()
+    classifications: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class DeploymentAnswer:
     """What a backend serves for GetDeployments, read at one moment: `counter` is its
     deployment counter then (the number of the anchor handed out), `deployments` and
@@ -239,6 +254,11 @@ class UpstreamBackend(Protocol):
     def deployments(self, since: int | None) -> DeploymentAnswer:
         """Target groups, deployments changed after deployment counter value `since`
         (all without), dead deployments after it, hidden updates."""
+        ...
+
+    def revision_set_digest(self, query: DigestQuery) -> RevisionSetDigest:
+        """updatesync's audit extension: the digest of what the downstream's listings held
+        (`DigestQuery`)."""
         ...
 
     def register_downstream(
@@ -380,6 +400,8 @@ class UpstreamService:
                 return self.get_update_data(request)
             case GetDeploymentsRequest():
                 return self.get_deployments(request)
+            case GetRevisionSetDigestRequest():
+                return self.get_revision_set_digest(request)
             case PingRequest():
                 return self.ping()
         raise _Fault(ErrorCode.INVALID_PARAMETERS, type(request).OPERATION)
@@ -568,6 +590,34 @@ class UpstreamService:
                 accepted_eulas=(),
             )
         )
+
+    def get_revision_set_digest(
+        self, request: GetRevisionSetDigestRequest
+    ) -> GetRevisionSetDigestResponse:
+        """updatesync's extension (`messages/audit.py`): the digest of what this server had
+        listed at the two anchors of the downstream's last sync, checked as GetRevisionIdList
+        checks an anchor."""
+        self._session(request.cookie)
+        counter = self.backend.change_counter()
+        through: list[int] = []
+        for name, text in (
+            ("configAnchor", request.config_anchor),
+            ("updateAnchor", request.update_anchor),
+        ):
+            try:
+                anchor = Anchor.parse(text or "")
+            except AnchorError:
+                raise _Fault(ErrorCode.INVALID_PARAMETERS, name) from None
+            if anchor.change_number > counter:
+                raise _Fault(ErrorCode.SERVER_CHANGED, name)
+            through.append(anchor.change_number)
+        query = DigestQuery(
+            through[0],
+            through[1],
+            tuple(i.id.lower() for i in request.categories or ()),
+            tuple(i.id.lower() for i in request.classifications or ()),
+        )
+        return GetRevisionSetDigestResponse(self.backend.revision_set_digest(query))
 
     def ping(self) -> PingResponse:
         now = self.clock()

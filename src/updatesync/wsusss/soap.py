@@ -39,6 +39,7 @@ __all__ = [
     "SOAP12_ENV_NS",
     "SOAP_ENV_NS",
     "SOFTWARE_DISTRIBUTION_NS",
+    "UPDATESYNC_NS",
     "XSD_NS",
     "XSI_NS",
     "Service",
@@ -63,6 +64,9 @@ DSS_AUTH_NS: Final = SOFTWARE_DISTRIBUTION_NS + "/Server/DssAuthWebService"
 """Target namespace of the DSS Authorization Web Service (MS-WSUSSS 6.2)."""
 IMONITORABLE_NS: Final = SOFTWARE_DISTRIBUTION_NS + "/Server/IMonitorable"
 """Namespace of `Ping` on both services (MS-WSUSSS 6.1, 6.2)."""
+UPDATESYNC_NS: Final = "urn:updatesync:server-sync-extensions:2026"
+"""updatesync's own operations on the server-sync service (not MS-WSUSSS): a real WSUS
+faults on them (`messages/audit.py`)."""
 
 CONTENT_TYPE: Final = "text/xml; charset=utf-8"
 SERVER_SYNC_PATH: Final = "/ServerSyncWebService/ServerSyncWebService.asmx"

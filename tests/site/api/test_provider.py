@@ -150,7 +150,12 @@ def test_sup_sync_status_uses_the_configmgr_field_names(provider: Provider) -> N
         "SyncCatalogVersion",
         "ReplicationLinkStatus",
         "LastReplicationLinkCheckTime",
+        "ContentAudit",
+        "ContentAuditTime",
+        "ContentAuditUpstream",
+        "ContentAuditDetail",
     }
+    assert rows[0]["ContentAudit"] is None  # never checked
     assert rows[0]["WSUSServerName"] == SYSTEM
     assert rows[0]["WSUSSourceServer"] == "Microsoft Update"
     assert rows[0]["LastSyncState"] == 6702

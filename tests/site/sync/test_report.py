@@ -180,3 +180,40 @@ def test_content_version_line(db: SiteDatabase, log: CMTraceLog) -> None:
     report.content_version_line(7)
     [entry] = _entries(log)
     assert entry.message == "Set content version of update source {X} for site CS1 to 7"
+
+
+def test_an_audit_not_available_raises_nothing_and_cancels_nothing(
+    db: SiteDatabase, log: CMTraceLog
+) -> None:
+    report = _report(db, log)
+    report.audit(
+        REPLICA_SUP,
+        "sup1.contoso.com",
+        {
+            "result": "differs",
+            "own_count": 9,
+            "upstream_count": 10,
+            "own_digest": "a" * 64,
+            "upstream_digest": "b" * 64,
+        },
+    )
+    (raised,) = db.alerts.find(alert_type=AlertType.CONTENT_OUT_OF_SYNC)
+    reason = "the upstream does not answer GetRevisionSetDigest (fault InvalidParameters)"
+    report.audit(REPLICA_SUP, "sup1.contoso.com", {"result": "not available", "reason": reason})
+    assert db.alerts.find(alert_type=AlertType.CONTENT_OUT_OF_SYNC) == [raised]  # still raised
+    assert len(db.messages.find(message_id=6707)) == 1
+    (audit,) = db.sups.audits()
+    assert (audit.result, audit.reason, audit.checked_at) == ("not available", reason, AT)
+    assert _entries(log)[-1].message == (
+        "Could not compare content of WSUS Server SUP2.CONTOSO.COM with upstream server "
+        f"sup1.contoso.com: {reason}"
+    )
+    report.audit(
+        REPLICA_SUP, "sup1.contoso.com", {"result": "equal", "own_count": 10, "upstream_count": 10}
+    )
+    (canceled,) = db.alerts.find(alert_type=AlertType.CONTENT_OUT_OF_SYNC)
+    assert canceled.alert_id == raised.alert_id and not canceled.is_raised
+    assert _entries(log)[-1].message == (
+        "Content of WSUS Server SUP2.CONTOSO.COM matches upstream server sup1.contoso.com "
+        "(10 revisions)"
+    )

@@ -44,6 +44,11 @@ HEAD = "Software update synchronization is overdue at site CS1"
             "CS1",
             "Database replication link to parent site CS1 is degraded",
         ),
+        (
+            AlertType.CONTENT_OUT_OF_SYNC,
+            "cs1rep.contoso.com",
+            "Content of WSUS Server cs1rep.contoso.com is out of sync",
+        ),
     ],
 )
 def test_alert_text_names_each_kind(kind: AlertType, instance: str, text: str) -> None:
@@ -56,7 +61,7 @@ def test_alert_text_of_an_unknown_kind_lists_the_known_ones() -> None:
         alert_text("disk_full", "CS1")
     assert str(info.value) == (
         "unknown alert type 'disk_full' "
-        "(known: sync_failure, sync_overdue, replication_link_degraded)"
+        "(known: sync_failure, sync_overdue, replication_link_degraded, content_out_of_sync)"
     )
 
 
@@ -65,6 +70,7 @@ def test_the_kinds_and_states_are_stored_by_their_names() -> None:
         "sync_failure",
         "sync_overdue",
         "replication_link_degraded",
+        "content_out_of_sync",
     ]
     assert AlertState("raised") is AlertState.RAISED
     assert AlertState("canceled") is AlertState.CANCELED

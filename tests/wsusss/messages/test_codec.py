@@ -29,6 +29,8 @@ from updatesync.wsusss.messages import (
     GetDeploymentsResponse,
     GetRevisionIdListRequest,
     GetRevisionIdListResponse,
+    GetRevisionSetDigestRequest,
+    GetRevisionSetDigestResponse,
     GetUpdateDataRequest,
     GetUpdateDataResponse,
     IdAndDelta,
@@ -38,6 +40,7 @@ from updatesync.wsusss.messages import (
     PingRequest,
     PingResponse,
     RevisionIdList,
+    RevisionSetDigest,
     ServerAuthConfig,
     ServerSyncConfigData,
     ServerSyncDeployment,
@@ -93,6 +96,13 @@ REQUESTS: list[Message] = [
     ),
     GetDeploymentsRequest(COOKIE, None, "4742,2006-05-26 18:59:26.192"),
     GetDeploymentsRequest(COOKIE, "4742,2006-05-26 18:59:26.192", "4743,2006-05-27 18:59:26.192"),
+    GetRevisionSetDigestRequest(
+        COOKIE,
+        "4742,2006-05-26 18:59:26.192",
+        "4743,2006-05-27 18:59:26.192",
+        (IdAndDelta(str(uuid.UUID(int=1)), True),),
+        (IdAndDelta(str(uuid.UUID(int=2)), True),),
+    ),
     PingRequest(1),
 ]
 
@@ -194,6 +204,7 @@ RESPONSES: list[Message] = [
         )
     ),
     PingResponse(None),
+    GetRevisionSetDigestResponse(RevisionSetDigest("0" * 63 + "f", 42, "filter")),
 ]
 
 

@@ -50,7 +50,14 @@ from updatesync.security.access import Permission
 from updatesync.site.api.auth import AuthMiddleware, ProviderAuth, require
 from updatesync.site.api.subscription import router as subscription_router
 from updatesync.site.api.users import router as access_router
-from updatesync.site.database.models import MICROSOFT_UPDATE, SYNC_FULL, SYNC_SELF, SyncStatus
+from updatesync.site.database.models import (
+    AUDIT_NOT_AVAILABLE,
+    MICROSOFT_UPDATE,
+    SYNC_FULL,
+    SYNC_SELF,
+    SUPAudit,
+    SyncStatus,
+)
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.database.store import SiteDatabaseError
 from updatesync.site.watch.alerts import AlertState
@@ -203,6 +210,26 @@ class SUPSyncStatusView(_View):
     LastReplicationLinkCheckTime: datetime | None = Field(
         validation_alias="last_replication_link_check_time",
         description="When the replication link was last checked.",
+    )
+    ContentAudit: str | None = Field(
+        default=None,
+        validation_alias="content_audit",
+        description="updatesync's own (not SMS_SUPSyncStatus): the last consistency audit of "
+        'the SUP against its upstream, "equal" (proven equal), "differs" (6707) or "not '
+        'available"; null when never checked.',
+    )
+    ContentAuditTime: datetime | None = Field(
+        default=None, validation_alias="content_audit_time", description="When it was checked."
+    )
+    ContentAuditUpstream: str | None = Field(
+        default=None,
+        validation_alias="content_audit_upstream",
+        description="The upstream server it was compared with.",
+    )
+    ContentAuditDetail: str | None = Field(
+        default=None,
+        validation_alias="content_audit_detail",
+        description="The revision counts of both sides, or why it was not available.",
     )
 
 
@@ -522,7 +549,24 @@ def sup_sync_status(site: SiteParam, provider: Provider) -> list[SUPSyncStatusVi
             f"{provider.site_code}, and its site database holds no SUP sync status of site "
             f"{code}",
         )
-    return [SUPSyncStatusView.of(r) for r in rows]
+    audits = {a.wsus_server_name: a for a in provider.db.sups.audits(site_code=code)}
+    return [SUPSyncStatusView.of(r, **_audit_fields(audits.get(r.wsus_server_name))) for r in rows]
+
+
+def _audit_fields(audit: SUPAudit | None) -> dict[str, object]:
+    if audit is None:
+        return {}
+    detail = (
+        audit.reason
+        if audit.result == AUDIT_NOT_AVAILABLE
+        else f"{audit.own_count} revisions here, {audit.upstream_count} upstream"
+    )
+    return {
+        "content_audit": audit.result,
+        "content_audit_time": audit.checked_at,
+        "content_audit_upstream": audit.upstream_server,
+        "content_audit_detail": detail,
+    }
 
 
 @router.get(

@@ -147,6 +147,29 @@ class SUPSyncStatus:
     last_replication_link_check_time: datetime | None = None
 
 
+AUDIT_EQUAL = "equal"
+AUDIT_DIFFERS = "differs"
+AUDIT_NOT_AVAILABLE = "not available"
+
+
+@dataclass(frozen=True, slots=True)
+class SUPAudit:
+    """The last consistency audit of one SUP's update server against its upstream
+    (`upstream_server`): `result` is `AUDIT_EQUAL` (proven equal), `AUDIT_DIFFERS` (6707) or
+    `AUDIT_NOT_AVAILABLE` (`reason` says why), with both revision-set digests and counts."""
+
+    site_code: str
+    wsus_server_name: str
+    upstream_server: str
+    result: str
+    checked_at: datetime
+    own_digest: str | None = None
+    own_count: int | None = None
+    upstream_digest: str | None = None
+    upstream_count: int | None = None
+    reason: str | None = None
+
+
 @dataclass(slots=True)
 class ContentChange:
     """What a content update wrote, and the content version after it."""

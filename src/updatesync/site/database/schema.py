@@ -28,6 +28,9 @@ Every time is stored in UTC.
 - `site_control`: the software update points of the site in install order (the first is the
   default SUP), as the site control file lists them.
 - `supsync_status`: per SUP, the fields ConfigMgr exposes as `SMS_SUPSyncStatus`.
+- `sup_audit` (migration 0008): per SUP, the last consistency audit of its update server
+  against its upstream (equal, differs, not available; both digests and counts; when), as
+  the SUP reported it after its sync.
 - `site_user` (migration 0003): the administrative users and their security roles, global
   data written at the top-level site and replicated to every site (a removed user stays as
   a row with `removed_at`, so the removal replicates too); passwords as argon2 hashes.
@@ -44,7 +47,7 @@ Every time is stored in UTC.
   `seq` orders a webhook's events.
 - `wsus_subscription` (0005): the products, classifications and languages the site's
   software update points sync, and a `version` raised by every change (the database monitor
-  wakes the WSUS configuration manager for each new one); `file_digest` (0010): the digest
+  wakes the WSUS configuration manager for each new one); `file_digest` (0009): the digest
   of the hierarchy file's criteria last applied (applied again only when they change).
 - `wsus_configuration` (0005): per software update point, the WSUS configuration manager's
   state (0..4, WCM.log's `WSUS_CONFIG_...`), its time, the error of a failed configuration
@@ -255,6 +258,22 @@ supsync_status = Table(
     Column("replication_link_status", Integer, nullable=False),
     Column("last_replication_link_check_time", DateTime(timezone=True)),
     PrimaryKeyConstraint("site_code", "wsus_server_name", name="pk_supsync_status"),
+)
+
+sup_audit = Table(
+    "sup_audit",
+    metadata,
+    Column("site_code", String(8), nullable=False),
+    Column("wsus_server_name", String(255), nullable=False),
+    Column("upstream_server", String(255), nullable=False),
+    Column("result", String(16), nullable=False),
+    Column("checked_at", DateTime(timezone=True), nullable=False),
+    Column("own_digest", String(64)),
+    Column("own_count", Integer),
+    Column("upstream_digest", String(64)),
+    Column("upstream_count", Integer),
+    Column("reason", Text),
+    PrimaryKeyConstraint("site_code", "wsus_server_name", name="pk_sup_audit"),
 )
 
 site_user = Table(

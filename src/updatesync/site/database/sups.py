@@ -1,5 +1,6 @@
 """The software update points of a site: the site control file's list, each SUP's
-`SMS_SUPSyncStatus`, and the site-wide client policy that tells clients where the SUPs are.
+`SMS_SUPSyncStatus` and its last consistency audit, and the site-wide client policy that
+tells clients where the SUPs are.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from updatesync.site.database.models import (
     MICROSOFT_UPDATE,
     ClientPolicy,
     SoftwareUpdatePoint,
+    SUPAudit,
     SUPLocation,
     SUPSyncStatus,
     sup_location,
@@ -142,6 +144,38 @@ class SoftwareUpdatePoints:
             SUPSyncStatus(
                 **{k: read_time(v) if isinstance(v, datetime) else v for k, v in row.items()}
             )
+            for row in rows
+        ]
+
+    # -- the consistency audit ---------------------------------------------------------
+
+    def set_audit(self, audit: SUPAudit) -> None:
+        """Keep `audit` as the last one of its SUP."""
+        site = normal_site_code(audit.site_code)
+        values = {
+            f.name: getattr(audit, f.name)
+            for f in fields(audit)
+            if f.name not in ("site_code", "wsus_server_name")
+        }
+        values["checked_at"] = utc(audit.checked_at, f"audit of {audit.wsus_server_name}")
+        with self._store.begin() as conn:
+            upsert(
+                conn,
+                t.sup_audit,
+                {"site_code": site, "wsus_server_name": audit.wsus_server_name},
+                values,
+            )
+
+    def audits(self, *, site_code: str | None = None) -> list[SUPAudit]:
+        """The last audit of each SUP (of `site_code`, else of every site)."""
+        a = t.sup_audit
+        query = select(a).order_by(a.c.site_code, a.c.wsus_server_name)
+        if site_code is not None:
+            query = query.where(a.c.site_code == site_code.upper())
+        with self._store.read() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [
+            SUPAudit(**{k: read_time(v) if isinstance(v, datetime) else v for k, v in row.items()})
             for row in rows
         ]
 

@@ -1,14 +1,16 @@
 """What a site's sync reports, and where: status messages with their STATMSG lines,
 the site's sync state (Update_SyncStatus), each SUP's row of SMS_SUPSyncStatus, the
-sync-failure alerts, and the WSyncMgr.log lines that go with them (SPEC sections 4 to 6).
+sync-failure alerts, and the WSyncMgr.log lines that go with them (SPEC sections 4 to 6);
+after each SUP's sync, its consistency audit against its upstream (`audit`: 6707 and the
+content-out-of-sync alert on a difference, the alert canceled when proven equal again).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from updatesync.logs.cmtrace import CMTraceLog, log_helper
 from updatesync.logs.status_messages import (
@@ -17,15 +19,24 @@ from updatesync.logs.status_messages import (
     new_status_message,
     sync_failed,
 )
-from updatesync.site.database.models import SoftwareUpdatePoint, SUPSyncStatus
+from updatesync.site.database.models import (
+    AUDIT_DIFFERS,
+    AUDIT_EQUAL,
+    AUDIT_NOT_AVAILABLE,
+    SoftwareUpdatePoint,
+    SUPAudit,
+    SUPSyncStatus,
+)
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.sync.outcome import GENERIC_ERROR, SiteSyncResult, SyncFailure, origin
-from updatesync.site.watch.alerts import AlertType
+from updatesync.site.watch.alerts import AlertType, out_of_sync_text
 from updatesync.vocabulary import (
+    CONTENT_OUT_OF_SYNC,
     LICENSE_TERMS_NOT_DOWNLOADED,
     LICENSE_TERMS_SOURCE,
     REPLICA_FAILURE,
     SYNC_COMPLETED,
+    SYNC_DONE,
     SYNC_FAILED,
     MessageSeverity,
 )
@@ -195,3 +206,66 @@ class SyncReport:
         self.send(message)
         self.sup_status(SYNC_FAILED, message.time, error=last_error, sup=sup)
         self.db.alerts.raise_alert(AlertType.SYNC_FAILURE, sup.fqdn)
+
+    @log_helper
+    def audit(self, sup: SoftwareUpdatePoint, upstream: str, found: Mapping[str, Any]) -> None:
+        """Report the consistency audit `found` (the `audit` of the SUP's sync result) of
+        `sup` against `upstream` (its WSUSSourceServer): keep it; on a difference 6707 with
+        %1 the SUP and %2 its upstream, the WSyncMgr.log lines and the alert naming both;
+        proven equal, the alert canceled. Not available: a line, nothing raised or canceled."""
+        result = str(found.get("result") or AUDIT_NOT_AVAILABLE)
+        own, theirs = _count(found.get("own_count")), _count(found.get("upstream_count"))
+        record = SUPAudit(
+            site_code=self.settings.site_code,
+            wsus_server_name=sup.fqdn,
+            upstream_server=upstream,
+            result=result,
+            checked_at=self.clock(),
+            own_digest=_text(found.get("own_digest")),
+            own_count=own,
+            upstream_digest=_text(found.get("upstream_digest")),
+            upstream_count=theirs,
+            reason=_text(found.get("reason")),
+        )
+        self.db.sups.set_audit(record)
+        name = sup.fqdn.upper()
+        if result == AUDIT_EQUAL:
+            self.log.info(
+                f"Content of WSUS Server {name} matches upstream server {upstream} "
+                f"({own} revisions)"
+            )
+            self.db.alerts.cancel_alert(AlertType.CONTENT_OUT_OF_SYNC, sup.fqdn)
+            return
+        if result != AUDIT_DIFFERS:
+            self.log.info(
+                f"Could not compare content of WSUS Server {name} with upstream server "
+                f"{upstream}: {record.reason or 'no audit'}"
+            )
+            return
+        self.log.warning(
+            f"Content of WSUS Server {name} differs from upstream server {upstream}: {own} "
+            f"revisions (digest {record.own_digest}), upstream {theirs} revisions (digest "
+            f"{record.upstream_digest})"
+        )
+        message = new_status_message(
+            CONTENT_OUT_OF_SYNC,
+            site_code=self.settings.site_code,
+            system=self.settings.site_fqdn.upper(),
+            strings=(sup.fqdn, upstream),
+            time=self.clock(),
+        )
+        self.send(message)
+        self.db.alerts.raise_alert(
+            AlertType.CONTENT_OUT_OF_SYNC,
+            sup.fqdn,
+            text=out_of_sync_text(sup.fqdn, upstream, own, theirs),
+        )
+        self.log.info(f"Next synchronization of WSUS Server {name} will be a full synchronization")
+
+
+def _count(value: object) -> int | None:
+    return int(value) if isinstance(value, int | str) and str(value).isdigit() else None
+
+
+def _text(value: object) -> str | None:
+    return str(value) if value is not None else None

@@ -340,6 +340,7 @@ class SyncManager:
         self.log.info(f"Synchronizing WSUS server {sup.fqdn} ...")
         outcome = self._synchronize(api, full, replica)
         self.log.info(f"Done synchronizing WSUS Server {sup.fqdn}")
+        self._audit(sup, self.settings.source_name, outcome.result)
         if outcome.changed and self.settings.parent_site is None:
             # At a child the version comes from the parent, with the CIs (database replication).
             version = self.db.content.version(self.settings.update_source) + 1
@@ -383,6 +384,17 @@ class SyncManager:
         reporter.finish()
         return outcome
 
+    def _audit(self, sup: SoftwareUpdatePoint, upstream: str, result: dict[str, Any]) -> None:
+        """Report the SUP's consistency audit against `upstream`, when its update server ran
+        one (an older one reports none). A failure to report it leaves the sync as it is."""
+        found = result.get("audit")
+        if not isinstance(found, dict):
+            return
+        try:
+            self.report.audit(sup, upstream, found)
+        except (SiteDatabaseError, SQLAlchemyError) as exc:
+            self.log.error(f"Failed to record the content audit of WSUS Server {sup.fqdn}: {exc}")
+
     # -- a child site: the parent's version by database replication ---------------------------
 
     def _wait_for_replication(self, parent: str) -> int:
@@ -412,6 +424,7 @@ class SyncManager:
         if not replicas:
             return failed
         self.log.info("Synchronizing replica WSUS servers")
+        replicas_source = self.db.sups.find()[0].fqdn  # a replica syncs from the default SUP
         for sup in replicas:
             message = self.report.message(SYNC_REPLICA)
             if in_progress:
@@ -421,12 +434,13 @@ class SyncManager:
             try:
                 self._check_configured(sup)
                 with self.api_for(sup) as api:
-                    self._synchronize(api, False, True)
+                    outcome = self._synchronize(api, False, True)
             except Exception as exc:
                 self.report.replica_failed(sup, exc)
                 failed.append(sup.fqdn)
                 continue
             self.log.info(f"Done synchronizing WSUS Server {sup.fqdn}")
+            self._audit(sup, replicas_source, outcome.result)
             self.report.sup_status(SYNC_DONE, self.clock(), sup=sup)
         return failed
 

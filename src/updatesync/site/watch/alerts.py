@@ -17,6 +17,11 @@ watcher (`alert_watcher.py`) raises and cancels two more kinds:
   database replication link to the parent is degraded (1) or in error (2). Canceled when
   the link is healthy (0) again.
 
+The sync manager raises one more, `content_out_of_sync` (instance: the SUP's FQDN), when
+the consistency audit of a SUP's update server finds its revisions differ from its
+upstream's (6707); its text names both servers (`out_of_sync_text`). A later audit that
+finds them equal cancels it.
+
 Their texts carry the facts an administrator needs (`overdue_text`, `replication_link_text`);
 `alert_text` gives the short name of each kind.
 """
@@ -34,6 +39,7 @@ class AlertType(StrEnum):
     SYNC_FAILURE = "sync_failure"
     SYNC_OVERDUE = "sync_overdue"
     REPLICATION_LINK_DEGRADED = "replication_link_degraded"
+    CONTENT_OUT_OF_SYNC = "content_out_of_sync"
 
 
 class AlertState(StrEnum):
@@ -47,6 +53,7 @@ _TEXTS: dict[AlertType, str] = {
     AlertType.REPLICATION_LINK_DEGRADED: (
         "Database replication link to parent site {instance} is degraded"
     ),
+    AlertType.CONTENT_OUT_OF_SYNC: "Content of WSUS Server {instance} is out of sync",
 }
 
 _MAX_ERROR_TEXT = 300
@@ -63,6 +70,15 @@ def alert_text(alert_type: AlertType | str, instance: str) -> str:
             f"unknown alert type {alert_type!r} (known: {', '.join(AlertType)})"
         ) from None
     return template.format(instance=instance)
+
+
+def out_of_sync_text(sup: str, upstream: str, own: int | None, theirs: int | None) -> str:
+    """The content-out-of-sync alert's text: 6707's words, naming both servers, with the
+    revision counts of each side."""
+    return (
+        f"Content of WSUS Server {sup} is out of sync with upstream server {upstream} "
+        f"({own} revisions against {theirs}); the next synchronization is a full one"
+    )
 
 
 def format_alert_time(moment: datetime) -> str:

@@ -5,10 +5,14 @@ it stops (`SyncCancelled` being the cause when it was asked to stop), and the ru
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from updatesync.metadata.model import RevisionKey
 from updatesync.updateserver.errors import UpdateServerError
 from updatesync.vocabulary import PHASE_WSUS_CATEGORIES
+
+if TYPE_CHECKING:
+    from updatesync.updateserver.sync.audit import AuditResult
 
 __all__ = ["SyncCancelled", "SyncFailed", "SyncResult", "Tally"]
 
@@ -49,6 +53,8 @@ class SyncResult:
 
     `license_files_downloaded` and `license_files_failed` count the license-term files
     asked of the upstream's Content Download service after the metadata.
+
+    `audit`: the consistency audit that ended the sync (None when left out).
     """
 
     upstream: str
@@ -80,6 +86,8 @@ class SyncResult:
     license_terms_pending: tuple[str, ...] = ()
     """The updates whose license terms are not completely downloaded after this sync (their
     files failed now or before): a site does not turn them into configuration items."""
+    audit: AuditResult | None = None
+    """The consistency audit against the upstream at the end of the sync (`audit.py`)."""
 
     @property
     def stored_revisions(self) -> int:

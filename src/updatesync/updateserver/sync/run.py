@@ -31,6 +31,9 @@ receives); `settings` holds what a run is asked to do, `outcome` what it ends wi
 7. the license terms' files the store lists and lacks, from the upstream's Content Download
    service (`license_files`): a file that cannot be had stays pending without failing the
    sync, and the result names the updates whose license terms are still pending.
+8. the consistency audit (`audit.py`, updatesync's own extension): the digest of the
+   revisions against the upstream's at the anchors just saved; a difference drops the
+   anchors, so the next sync is a full one.
 
 With a saved anchor, every category or classification that was in the filter when the
 anchor was taken is sent with `Delta=true` (a real WSUS sends everything again otherwise,
@@ -91,6 +94,7 @@ from updatesync.updateserver.peers import (
     write_upstream_state,
 )
 from updatesync.updateserver.store import Subscription, UpdateStore, check_subscription
+from updatesync.updateserver.sync.audit import NOT_AVAILABLE, AuditResult, audit_after_sync
 from updatesync.updateserver.sync.batches import BatchFetcher
 from updatesync.updateserver.sync.context import LOG_SOURCE, SyncContext, default_log
 from updatesync.updateserver.sync.filters import filter_key, replica_items, update_filter
@@ -196,6 +200,7 @@ class _Run:
         try:
             state = self._synchronize()
             terms = download_license_files(ctx)
+            audit = self._audit(state)
         except BaseException as exc:  # Ctrl-C too: every run leaves its history row
             after = self._counter_or(before)
             error = str(exc) or type(exc).__name__
@@ -229,7 +234,19 @@ class _Run:
                 process=log.service_process,
             )
             log.sync_succeeded()
-        return self._result(state, terms, before, after, seconds)
+        return self._result(state, terms, before, after, seconds, audit)
+
+    def _audit(self, state: UpstreamState) -> AuditResult | None:
+        """The consistency audit against the upstream (`audit.py`), unless the settings
+        leave it out; a failure of its own is "not available", never the sync's."""
+        ctx = self.context
+        if not ctx.settings.audit:
+            return None
+        try:
+            return audit_after_sync(ctx, self.session, state)
+        except SQLAlchemyError as exc:
+            ctx.note(f"Revision set audit against {ctx.url}: not available ({exc})")
+            return AuditResult(ctx.url, NOT_AVAILABLE, ctx.hooks.now(), reason=str(exc))
 
     def _result(
         self,
@@ -238,6 +255,7 @@ class _Run:
         before: int,
         after: int,
         seconds: float,
+        audit: AuditResult | None = None,
     ) -> SyncResult:
         tally, replica = self.context.tally, self.context.settings.replica
         return SyncResult(
@@ -268,6 +286,7 @@ class _Run:
             license_files_downloaded=terms.downloaded,
             license_files_failed=terms.failed,
             license_terms_pending=terms.pending_updates,
+            audit=audit,
         )
 
     def _synchronize(self) -> UpstreamState:

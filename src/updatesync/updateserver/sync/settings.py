@@ -53,7 +53,8 @@ class SyncSettings:
     waits `busy_backoff` seconds, doubling up to `max_busy_backoff`, at most `busy_retries`
     times per call; `max_authorizations` bounds the authorizations of one run. `verify`:
     what an https upstream's certificate is verified with (None: the system's trust store;
-    a hierarchy's own CA for a SUP syncing from another SUP of its hierarchy).
+    a hierarchy's own CA for a SUP syncing from another SUP of its hierarchy). `audit`:
+    end a successful sync with the consistency audit against the upstream (`sync.audit`).
     """
 
     upstream_url: str
@@ -68,6 +69,7 @@ class SyncSettings:
     max_busy_backoff: float = DEFAULT_MAX_BUSY_BACKOFF
     max_authorizations: int = DEFAULT_MAX_AUTHORIZATIONS
     verify: ssl.SSLContext | None = None
+    audit: bool = True
 
     def __post_init__(self) -> None:
         # Lists are accepted where tuples are declared; the settings stay hashable.

@@ -38,12 +38,18 @@ way .NET writes them: seconds, then the fraction without trailing zeros, then `Z
 "no deadline" value 9999-12-31T23:59:59.9999999 is kept exact
 
 The modules: `scalars` (element text of each kind), `codec` (fields, writer, reader, the
-`Message` base), one per operation group (`auth`, `sync_data`, `deployments`, `ping`), and
-`operations` (the operation table, `parse_request`, `parse_response`).
+`Message` base), one per operation group (`auth`, `sync_data`, `deployments`, `ping`;
+`audit`, updatesync's own extension), and `operations` (the operation table,
+`parse_request`, `parse_response`).
 """
 
 from __future__ import annotations
 
+from updatesync.wsusss.messages.audit import (
+    GetRevisionSetDigestRequest,
+    GetRevisionSetDigestResponse,
+    RevisionSetDigest,
+)
 from updatesync.wsusss.messages.auth import (
     AuthorizationCookie,
     AuthPlugInInfo,
@@ -122,6 +128,8 @@ __all__ = [
     "GetDeploymentsResponse",
     "GetRevisionIdListRequest",
     "GetRevisionIdListResponse",
+    "GetRevisionSetDigestRequest",
+    "GetRevisionSetDigestResponse",
     "GetUpdateDataRequest",
     "GetUpdateDataResponse",
     "IdAndDelta",
@@ -132,6 +140,7 @@ __all__ = [
     "PingRequest",
     "PingResponse",
     "RevisionIdList",
+    "RevisionSetDigest",
     "ServerAuthConfig",
     "ServerSyncConfigData",
     "ServerSyncDeployment",

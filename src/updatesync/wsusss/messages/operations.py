@@ -8,6 +8,10 @@ from typing import Final
 
 from updatesync.wsusss.errors import ProtocolError
 from updatesync.wsusss.faults import is_fault
+from updatesync.wsusss.messages.audit import (
+    GetRevisionSetDigestRequest,
+    GetRevisionSetDigestResponse,
+)
 from updatesync.wsusss.messages.auth import (
     GetAuthConfigRequest,
     GetAuthConfigResponse,
@@ -33,6 +37,7 @@ from updatesync.wsusss.soap import (
     DSS_AUTH_NS,
     IMONITORABLE_NS,
     SOFTWARE_DISTRIBUTION_NS,
+    UPDATESYNC_NS,
     Service,
     local_name,
     parse_envelope,
@@ -112,6 +117,13 @@ OPERATIONS: Final[dict[str, Operation]] = {
             _SYNC,
             GetDeploymentsRequest,
             GetDeploymentsResponse,
+        ),
+        Operation(  # updatesync's extension (messages/audit.py), not MS-WSUSSS
+            "GetRevisionSetDigest",
+            UPDATESYNC_NS,
+            _SYNC,
+            GetRevisionSetDigestRequest,
+            GetRevisionSetDigestResponse,
         ),
         Operation("Ping", IMONITORABLE_NS, frozenset(Service), PingRequest, PingResponse),
     )
