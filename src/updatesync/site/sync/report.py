@@ -36,7 +36,6 @@ from updatesync.vocabulary import (
     LICENSE_TERMS_SOURCE,
     REPLICA_FAILURE,
     SYNC_COMPLETED,
-    SYNC_DONE,
     SYNC_FAILED,
     MessageSeverity,
 )
