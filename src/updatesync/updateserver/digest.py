@@ -159,6 +159,7 @@ def scoped(
     store: UpdateStore,
     products: Sequence[str],
     classifications: Sequence[str],
+    languages: Sequence[FilterItem] = (),
     *,
     config_through: int | None = None,
     updates_through: int | None = None,
@@ -166,11 +167,12 @@ def scoped(
     """The digest of what a downstream syncing with this filter holds when in step, with
     its scope: "all" without products and classifications (such a downstream mirrors: the
     kept digest, as of the two numbers when given, without reading the store), else
-    "filter": the categories and detectoids, and the updates the filter selects, as
+    "filter": the categories and detectoids, and the updates the filter (its `languages`
+    too: short names) selects, as
     `GetRevisionIdList` lists them from no anchor (bundle leaves included), up to the two
     numbers when given. The filter's digest is read from the selection: its cost is that of
     a listing from no anchor."""
-    if not products and not classifications:
+    if not products and not classifications and not languages:
         with store.engine.connect() as conn:
             if config_through is None or updates_through is None:
                 return stored(conn)[0], SCOPE_ALL
@@ -182,6 +184,7 @@ def scoped(
             get_config=False,
             categories=tuple(FilterItem(uid.lower()) for uid in products),
             classifications=tuple(FilterItem(uid.lower()) for uid in classifications),
+            languages=tuple(languages),
         ),
         through=updates_through,
     )

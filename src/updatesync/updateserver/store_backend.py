@@ -149,6 +149,7 @@ class StoreBackend:
             self.store,
             query.categories,
             query.classifications,
+            filter_languages(tuple((lcid, True) for lcid in query.languages)),
             config_through=query.config_through,
             updates_through=query.updates_through,
         )

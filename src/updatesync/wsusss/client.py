@@ -65,6 +65,7 @@ from updatesync.wsusss.messages import (
     GetUpdateDataRequest,
     GetUpdateDataResponse,
     IdAndDelta,
+    LanguageAndDelta,
     Message,
     PingRequest,
     PingResponse,
@@ -414,6 +415,7 @@ class UpstreamClient:
         update_anchor: str,
         categories: Sequence[str] = (),
         classifications: Sequence[str] = (),
+        languages: Sequence[int] = (),
     ) -> RevisionSetDigest:
         """updatesync's audit extension (`messages/audit.py`, not MS-WSUSSS): the digest of
         what the upstream had listed at the two anchors. A real WSUS answers with a fault."""
@@ -423,6 +425,7 @@ class UpstreamClient:
             update_anchor,
             tuple(IdAndDelta(uid, True) for uid in categories) or None,
             tuple(IdAndDelta(uid, True) for uid in classifications) or None,
+            tuple(LanguageAndDelta(lcid, True) for lcid in languages) or None,
         )
         return self._call(request, GetRevisionSetDigestResponse).result
 

@@ -191,6 +191,8 @@ class DigestQuery:
     updates_through: int
     categories: tuple[str, ...] = ()
     classifications: tuple[str, ...] = ()
+    languages: tuple[int, ...] = ()
+    """LanguageIDs (none: every language)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -616,6 +618,7 @@ class UpstreamService:
             through[1],
             tuple(i.id.lower() for i in request.categories or ()),
             tuple(i.id.lower() for i in request.classifications or ()),
+            tuple(i.id for i in request.languages or ()),
         )
         return GetRevisionSetDigestResponse(self.backend.revision_set_digest(query))
 

@@ -193,3 +193,19 @@ def test_the_extension_checks_its_anchors_as_get_revision_id_list_does(
             ErrorCode.SERVER_CHANGED,
             "updateAnchor",
         )
+
+
+def test_a_language_filter_is_audited_in_the_same_scope_on_both_sides(
+    upstream: tuple[UpdateStore, str], tmp_path: Path, databases: Databases
+) -> None:
+    """B subscribed to German holds A's language-neutral updates and A's German packs only;
+    the audit sends the LanguageIDs its filter sent, so both sides digest that selection:
+    equal, not the alarm a digest of every language would raise."""
+    store_a, url = upstream
+    import_records(store_a, list(generate_catalog(120, seed=71, language_packs=10)), source="m1")
+    with UpdateStore.open(tmp_path / "B", url=databases.new("b").url) as store_b:
+        result, _ = recorded_sync(store_b, url, languages=("de",))
+        audit = result.audit
+        assert audit is not None and (audit.result, audit.scope) == ("equal", "filter"), audit
+        assert (audit.own_count or 0) < len(store_a.revision_keys())
+        assert audit.own_count == len(store_b.revision_keys())

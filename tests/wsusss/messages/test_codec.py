@@ -102,6 +102,7 @@ REQUESTS: list[Message] = [
         "4743,2006-05-27 18:59:26.192",
         (IdAndDelta(str(uuid.UUID(int=1)), True),),
         (IdAndDelta(str(uuid.UUID(int=2)), True),),
+        (LanguageAndDelta(1031, True),),
     ),
     PingRequest(1),
 ]

@@ -32,9 +32,13 @@ from sqlalchemy import Connection, delete, insert, select
 
 from updatesync.updateserver import schema as t
 from updatesync.updateserver.digest import scoped
+from updatesync.updateserver.errors import UnsupportedLanguages
 from updatesync.updateserver.peers import UpstreamState, write_upstream_state
+from updatesync.updateserver.selection import FilterItem
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.sync.context import SyncContext
+from updatesync.updateserver.sync.filters import read_filter_key
+from updatesync.updateserver.sync.languages import language_ids
 from updatesync.updateserver.sync.session import ServerChanged, UpstreamSession
 from updatesync.wsusss.anchors import Anchor, AnchorError
 from updatesync.wsusss.errors import WsusssError
@@ -78,6 +82,14 @@ def audit_after_sync(
     now = context.hooks.now()
     subscription = store.subscription()
     products, classes = tuple(subscription.products), tuple(subscription.classifications)
+    # The languages the filter sent (none to an upstream before protocol 1.3): the same
+    # scope on both sides, by LanguageID to the upstream, by short name here.
+    key = read_filter_key(state.filter_key)
+    sent = sorted(key.languages or ()) if key is not None else []
+    try:
+        lcids = tuple(language_ids(url, sent, state.languages).values()) if sent else ()
+    except UnsupportedLanguages as exc:
+        return _keep(context, AuditResult(url, NOT_AVAILABLE, now, reason=str(exc)))
     counters = _counters(state)
     if counters is None:
         result = AuditResult(url, NOT_AVAILABLE, now, reason="the sync saved no anchors")
@@ -87,7 +99,7 @@ def audit_after_sync(
     try:
         answer = session.call(
             lambda cookie: context.client.get_revision_set_digest(
-                cookie, config_anchor, update_anchor, products, classes
+                cookie, config_anchor, update_anchor, products, classes, lcids
             )
         )
     except (ServerChanged, WsusssFault) as exc:
@@ -96,7 +108,7 @@ def audit_after_sync(
     except (WsusssError, httpx.HTTPError, OSError) as exc:
         reason = f"GetRevisionSetDigest failed: {exc}"
         return _keep(context, AuditResult(url, NOT_AVAILABLE, now, reason=reason))
-    own, scope = scoped(store, products, classes)
+    own, scope = scoped(store, products, classes, tuple(FilterItem(lang) for lang in sent))
     if answer.scope != scope:
         reason = f"the upstream answered for scope {answer.scope!r}, not {scope!r}"
         return _keep(context, AuditResult(url, NOT_AVAILABLE, now, reason=reason))

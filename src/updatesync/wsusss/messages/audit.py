@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from updatesync.wsusss.messages.auth import Cookie
 from updatesync.wsusss.messages.codec import Field, Message
-from updatesync.wsusss.messages.sync_data import IdAndDelta
+from updatesync.wsusss.messages.sync_data import IdAndDelta, LanguageAndDelta
 from updatesync.wsusss.soap import UPDATESYNC_NS
 
 
@@ -24,6 +24,8 @@ class GetRevisionSetDigestRequest(Message):
     update_anchor: str | None = None
     categories: tuple[IdAndDelta, ...] | None = None
     classifications: tuple[IdAndDelta, ...] | None = None
+    languages: tuple[LanguageAndDelta, ...] | None = None
+    """The LanguageIDs the downstream's filter sent (none: every language)."""
     OPERATION: ClassVar = "GetRevisionSetDigest"
     NAMESPACE: ClassVar = UPDATESYNC_NS
     _FIELDS: ClassVar = (
@@ -32,6 +34,7 @@ class GetRevisionSetDigestRequest(Message):
         Field("updateAnchor", "update_anchor", "str"),
         Field("categories", "categories", IdAndDelta, item="IdAndDelta"),
         Field("classifications", "classifications", IdAndDelta, item="IdAndDelta"),
+        Field("languages", "languages", LanguageAndDelta, item="LanguageAndDelta"),
     )
 
 
