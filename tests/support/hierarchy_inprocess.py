@@ -89,9 +89,13 @@ class InProcessHierarchy:
         views: Mapping[str, View] | None = None,
         tls: bool = True,
         database: Callable[[str], str] | None = None,
+        license_files: bool = True,
     ) -> None:
         self.root = root
         self.database = database
+        self.license_files = license_files
+        """The stand-in Microsoft Update serves the license terms' files (else none yet:
+        `add_generated_license_files(h.mu)` gives them later)."""
         self.tls = tls
         self.updates = updates
         self.seed = seed
@@ -109,7 +113,8 @@ class InProcessHierarchy:
         write_export(catalog, generate_catalog(self.updates, self.seed))
         self.mu = UpdateStore.open(self.root / "microsoft-update.local")
         import_export_cabinet(self.mu, catalog)
-        add_generated_license_files(self.mu)
+        if self.license_files:
+            add_generated_license_files(self.mu)
         self.upstream = BackgroundServer(create_app(StoreBackend(self.mu))).start()
         products = tuple(c.update_id for c in self.mu.categories("Product"))
         hierarchy = replace(
