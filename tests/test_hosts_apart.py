@@ -224,6 +224,8 @@ class Deployment:
                 str(month1),
                 "--seed",
                 "11",
+                "--content",
+                str(self.root / "content"),
             ],
         )
         names = sorted({name for host in HOSTS[1:5] for name, _ in host.names})
@@ -239,8 +241,20 @@ class Deployment:
                 str(CHANGES),
                 "--seed",
                 "12",
+                "--content",
+                str(self.root / "content"),
             ],
-            ["updateserver", "import", str(month1), "--data", str(self.upstream_dir)],
+            # The upstream plays Microsoft Update: the license terms' files come with the
+            # metadata, from the content folder copied beside the export.
+            [
+                "updateserver",
+                "import",
+                str(month1),
+                "--data",
+                str(self.upstream_dir),
+                "--content",
+                str(self.root / "content"),
+            ],
         )
         self.file.write_text(
             HIERARCHY.format(
@@ -293,6 +307,8 @@ class Deployment:
                 str(self.root / "month2.cab"),
                 "--data",
                 str(self.upstream_dir),
+                "--content",
+                str(self.root / "content"),
             ]
         )
         self.start_upstream()

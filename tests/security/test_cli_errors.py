@@ -464,9 +464,11 @@ def test_an_address_that_cannot_be_parsed_is_named(tmp_path: Path) -> None:
     )
     assert line.startswith("error: the provider address 'http://[::1' is not valid (")
     line = assert_one_error_line(
-        run("updateserver", "sync", "--data", "store", "--upstream", "http://[::1", cwd=tmp_path)
+        run("updateserver", "sync", "--data", "store", "--upstream", "http://[::1", cwd=tmp_path),
+        status=2,  # a wrong command line: nothing ran
     )
     assert "upstream URL 'http://[::1' is not a valid address" in line
+    assert not (tmp_path / "store").exists()
 
 
 def test_a_site_database_that_cannot_be_opened_stops_the_site_role_in_one_line(

@@ -61,7 +61,12 @@ def test_a_drifted_replica_raises_6707_and_the_full_sync_after_it_proves_it_equa
                 if store.products_and_classifications(k.update_id)[1]
             )
             with store.engine.begin() as conn:
-                for table in ("revision_relation", "revision"):
+                for table in (
+                    "revision_localized",
+                    "revision_language",
+                    "revision_relation",
+                    "revision",
+                ):
                     conn.exec_driver_sql(
                         f"DELETE FROM {table} WHERE update_id = '{lost.update_id}' "
                         f"AND revision_number = {lost.revision}"

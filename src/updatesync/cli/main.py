@@ -14,6 +14,13 @@ import typer
 
 from updatesync import __version__
 from updatesync.cli import exits
+from updatesync.cli.criteria import (
+    category_ids,
+    checked_category_type,
+    language_codes,
+    one_line,
+    upstream_url,
+)
 from updatesync.cli.logs import logs_app
 from updatesync.cli.output import (
     console,
@@ -164,6 +171,16 @@ def _counted(items: Iterable[T], report: Callable[[int, int], None], total: int)
 
 # -- catalog ---------------------------------------------------------------------------
 
+ContentOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Also write the catalog's license terms' files to this folder, in WsusContent's "
+        "layout (<last two hex digits>/<SHA-1 in hex>.txt), for `updateserver import "
+        "--content`.",
+        show_default=False,
+    ),
+]
+
 
 @catalog_app.command("generate")
 def catalog_generate(
@@ -174,6 +191,7 @@ def catalog_generate(
         Path | None,
         typer.Option(help="Take the category tree from this real WSUS export cabinet."),
     ] = None,
+    content: ContentOption = None,
 ) -> None:
     """Write a WSUS export cabinet of N synthetic updates of the real shape."""
     from updatesync.metadata.document import parse_update
@@ -189,6 +207,7 @@ def catalog_generate(
         records = generate_catalog(updates, seed, categories=cats)
         written = write_export(out, _counted(records, report, updates + len(cats or ())))
     console.print(f"wrote {written:,} revisions to {out}")
+    _write_content(out, content)
 
 
 @catalog_app.command("evolve")
@@ -197,6 +216,7 @@ def catalog_evolve(
     out: Annotated[Path, typer.Option(help="The export cabinet to write.")],
     changes: Annotated[int, typer.Option(help="How many changes to make.", min=0)] = 100,
     seed: Annotated[int, typer.Option(help="Same seed, same changes.")] = 1,
+    content: ContentOption = None,
 ) -> None:
     """Write next month's catalog: new updates, new revisions, expirations, supersedence."""
     from updatesync.metadata.export import read_export, write_export
@@ -210,30 +230,23 @@ def catalog_evolve(
         records = evolve_catalog(previous.records(), changes, seed)
         written = write_export(out, _counted(records, report, previous.count + changes))
     console.print(f"wrote {written:,} revisions to {out}")
+    _write_content(out, content)
+
+
+def _write_content(cabinet: Path, content: Path | None) -> None:
+    """The license terms' files of the catalog just written, in WSUS's content layout."""
+    if content is None:
+        return
+    from updatesync.metadata.export import read_export
+    from updatesync.metadata.generator.license_terms import license_terms
+    from updatesync.updateserver.content_folder import write_license_terms
+
+    with _user_errors(), read_export(cabinet) as written:
+        count = write_license_terms(content, license_terms(written.records()))
+    console.print(f"wrote {count:,} license terms files to {content}")
 
 
 # -- update server ---------------------------------------------------------------------
-
-
-def _ids(values: list[str] | None) -> list[str] | None:
-    """`--product`/`--classification` values: category ids (GUIDs), else a usage error
-    naming the value (before anything is fetched)."""
-    from updatesync.config.values import category_id
-
-    try:
-        return None if values is None else [category_id(v.strip()) for v in values]
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
-
-
-def _languages(values: list[str] | None) -> list[str] | None:
-    """`--language` values: language codes, else a usage error naming the value."""
-    from updatesync.config.values import language_code
-
-    try:
-        return None if values is None else [language_code(v.strip()) for v in values]
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
 
 
 @server_app.command("import")
@@ -241,6 +254,14 @@ def server_import(
     cabinet: Annotated[Path, typer.Argument(help="A WSUS export cabinet (wsusutil export).")],
     data: DataDir = None,
     database: Database = None,
+    content: Annotated[
+        Path | None,
+        typer.Option(
+            help="A content folder copied beside the export (WsusContent's layout): the "
+            "license terms' files the imported updates name are read from it.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Import a WSUS export cabinet into the update server's store, all or nothing."""
     from updatesync.updateserver.importer import import_export_cabinet
@@ -252,6 +273,19 @@ def server_import(
     ):
         result = import_export_cabinet(store, cabinet, progress=report)
     _print_import(result)
+    if content is not None:
+        from updatesync.updateserver.content_folder import load_license_terms
+
+        with _user_errors(), open_store(data, database) as store:
+            loaded = load_license_terms(store, content)
+        console.print(
+            f"license terms from {content}: {loaded.stored:,} files stored, "
+            f"{loaded.missing:,} not in the folder (pending: a sync from an upstream that "
+            "serves them completes them)",
+            highlight=False,
+        )
+        for problem in loaded.refused:
+            warning(f"{problem}; it was left out")
 
 
 @server_app.command("export")
@@ -319,7 +353,8 @@ def server_sync(
         str,
         typer.Option(
             help="The upstream server's address, e.g. http://wsus.example:8530 "
-            "(default: Microsoft Update's server-sync address)."
+            "(default: Microsoft Update's server-sync address).",
+            callback=upstream_url,
         ),
     ] = MICROSOFT_UPDATE_URL,
     product: Annotated[
@@ -327,16 +362,16 @@ def server_sync(
         typer.Option(
             help="Subscribe to this product (or family, company) id; repeat. Replaces the "
             "subscribed products once the upstream's categories are in.",
-            callback=_ids,
+            callback=category_ids,
         ),
     ] = None,
     classification: Annotated[
         list[str] | None,
-        typer.Option(help="Subscribe to this classification id; repeat.", callback=_ids),
+        typer.Option(help="Subscribe to this classification id; repeat.", callback=category_ids),
     ] = None,
     language: Annotated[
         list[str] | None,
-        typer.Option(help="Subscribe to this language code; repeat.", callback=_languages),
+        typer.Option(help="Subscribe to this language code; repeat.", callback=language_codes),
     ] = None,
     full: Annotated[
         bool,
@@ -502,26 +537,6 @@ def server_serve(
                 runner.close()  # a running sync stops at its next batch, before the store
 
 
-CATEGORY_TYPES = ("Company", "ProductFamily", "Product", "UpdateClassification")
-
-
-def _category_type(value: str | None) -> str | None:
-    """`--type` in any case, as the store names it; else a usage error listing the types."""
-    if value is None:
-        return None
-    for known in CATEGORY_TYPES:
-        if value.strip().lower() == known.lower():
-            return known
-    raise typer.BadParameter(
-        f"{value!r} is not a category type: give one of {', '.join(CATEGORY_TYPES)}"
-    )
-
-
-def _one_line(text: str) -> str:
-    """A title as one line: a real catalog's titles hold line breaks and runs of blanks."""
-    return " ".join(text.split())
-
-
 @server_app.command("categories")
 def server_categories(
     data: DataDir = None,
@@ -532,7 +547,7 @@ def server_categories(
             "--type",
             help="Only this type (any case): Company, ProductFamily, Product, "
             "UpdateClassification.",
-            callback=_category_type,
+            callback=checked_category_type,
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -552,7 +567,7 @@ def server_categories(
                     {
                         "id": c.update_id,
                         "type": c.category_type,
-                        "title": _one_line(c.title),
+                        "title": one_line(c.title),
                         "parents": list(c.parents),
                     }
                     for c in found
@@ -562,14 +577,14 @@ def server_categories(
         return
     if not console.is_terminal:
         for c in found:  # as written: Rich would turn the tabs into blanks
-            typer.echo(f"{c.category_type or ''}\t{c.update_id}\t{_one_line(c.title)}")
+            typer.echo(f"{c.category_type or ''}\t{c.update_id}\t{one_line(c.title)}")
         return
     table = Table("type", "id", "title")
     table.columns[1].no_wrap = True
     table.columns[1].min_width = 36
     table.columns[2].overflow = "fold"
     for category in found:
-        table.add_row(category.category_type or "", category.update_id, _one_line(category.title))
+        table.add_row(category.category_type or "", category.update_id, one_line(category.title))
     console.print(table)
 
 
@@ -579,13 +594,13 @@ def server_subscription(
     database: Database = None,
     product: Annotated[
         list[str] | None,
-        typer.Option(help="A product (or family, company) id; repeat.", callback=_ids),
+        typer.Option(help="A product (or family, company) id; repeat.", callback=category_ids),
     ] = None,
     classification: Annotated[
-        list[str] | None, typer.Option(help="A classification id; repeat.", callback=_ids)
+        list[str] | None, typer.Option(help="A classification id; repeat.", callback=category_ids)
     ] = None,
     language: Annotated[
-        list[str] | None, typer.Option(help="A language code; repeat.", callback=_languages)
+        list[str] | None, typer.Option(help="A language code; repeat.", callback=language_codes)
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:

@@ -98,12 +98,16 @@ def _data_folder(data_dir: Path | str) -> Path:
 
 def _existing_folder(folder: Path) -> None:
     """A data folder that holds a store, else `StoreUnreadable` saying what was found."""
+    if folder.exists() and not folder.is_dir():
+        raise StoreUnreadable(
+            f"{folder}: is a file, not a folder; give the update server's data folder"
+        )
     if not folder.is_dir():
         raise StoreUnreadable(
             f"{folder}: no such folder, so no update server store (nothing was made); check "
             "--data, or fill a store first with `updatesync updateserver import` or `sync`"
         )
-    if not (folder / DATABASE_FILE).is_file():
+    if not (folder / DATABASE_FILE).exists():  # a folder in its place: opening says so
         raise StoreUnreadable(
             f"{folder}: this folder holds no update server store ({DATABASE_FILE} is not in "
             "it; nothing was made); check --data, or give --database if the store is on "
@@ -377,32 +381,7 @@ class UpdateStore:
 
     def categories(self, category_type: str | None = None) -> list[CategoryInfo]:
         """The categories (companies, families, products, classifications), by title."""
-        item = t.update_item
-        query = (
-            select(
-                item.c.update_id, item.c.latest_revision, item.c.category_type, t.revision.c.title
-            )
-            .join(t.revision, t.is_latest(t.revision))
-            .where(item.c.update_type == "Category")
-            .order_by(item.c.category_type, t.revision.c.title, item.c.update_id)
-        )
-        if category_type is not None:
-            query = query.where(item.c.category_type == category_type)
-        parents_query = (
-            select(t.revision_relation.c.update_id, t.revision_relation.c.target_update_id)
-            .join(item, t.is_latest(t.revision_relation))
-            .where(item.c.update_type == "Category")
-            .where(t.revision_relation.c.kind == "category")
-            .order_by(t.revision_relation.c.group_no)
-        )
-        with self.engine.connect() as conn:
-            parents: dict[str, list[str]] = {}
-            for uid, parent in conn.execute(parents_query):
-                parents.setdefault(uid, []).append(parent)
-            return [
-                CategoryInfo(uid, rev, kind, title, tuple(parents.get(uid, ())))
-                for uid, rev, kind, title in conn.execute(query)
-            ]
+        return _categories(self.engine, category_type)
 
     # -- target groups, deployments, hidden updates (deployments.py) --------------
 
@@ -577,3 +556,31 @@ def check_subscription(store: UpdateStore, subscription: Subscription) -> None:
                 f"{uid} cannot be a subscribed {label}: it is {found}. "
                 "List the categories with `updatesync updateserver categories`."
             )
+
+
+def _categories(engine: Engine, category_type: str | None) -> list[CategoryInfo]:
+    """`UpdateStore.categories`: each category's latest revision and its parents."""
+    item = t.update_item
+    query = (
+        select(item.c.update_id, item.c.latest_revision, item.c.category_type, t.revision.c.title)
+        .join(t.revision, t.is_latest(t.revision))
+        .where(item.c.update_type == "Category")
+        .order_by(item.c.category_type, t.revision.c.title, item.c.update_id)
+    )
+    if category_type is not None:
+        query = query.where(item.c.category_type == category_type)
+    parents_query = (
+        select(t.revision_relation.c.update_id, t.revision_relation.c.target_update_id)
+        .join(item, t.is_latest(t.revision_relation))
+        .where(item.c.update_type == "Category")
+        .where(t.revision_relation.c.kind == "category")
+        .order_by(t.revision_relation.c.group_no)
+    )
+    with engine.connect() as conn:
+        parents: dict[str, list[str]] = {}
+        for uid, parent in conn.execute(parents_query):
+            parents.setdefault(uid, []).append(parent)
+        return [
+            CategoryInfo(uid, rev, kind, title, tuple(parents.get(uid, ())))
+            for uid, rev, kind, title in conn.execute(query)
+        ]

@@ -109,7 +109,12 @@ def test_a_drift_is_found_and_the_full_sync_after_it_repairs_it(
         # B loses a subscribed update's revision, at a point this test chooses.
         lost = _subscribed_update(store_b, product)
         with store_b.engine.begin() as conn:
-            for table in ("revision_relation", "revision"):
+            for table in (
+                "revision_localized",
+                "revision_language",
+                "revision_relation",
+                "revision",
+            ):
                 conn.exec_driver_sql(
                     f"DELETE FROM {table} WHERE update_id = '{lost.update_id}' "
                     f"AND revision_number = {lost.revision}"

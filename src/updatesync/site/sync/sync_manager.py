@@ -277,30 +277,11 @@ class SyncManager:
         self.log.info(f"Sync time: {format_sync_time(seconds)}")
         if parent is None:
             self._replicas(sups[1:], in_progress=False)
-            self._delete_expired()
+            delete_old_expired(
+                self.db, self.log, self.clock, self.clock() - self.settings.updates_cleanup_age
+            )
         self._notify_children()
         return SiteSyncResult(True, version, wsus_items, cis_changed, time.monotonic() - started)
-
-    def _delete_expired(self) -> None:
-        """At the end of a top-level site's sync: delete the CIs of updates expired longer
-        than the Updates Cleanup Age, a hundred at a time (child sites get the deletions by
-        database replication). A failure here leaves the sync successful; the next sync
-        tries again."""
-        self.log.info("Deleting old expired updates...")
-        before = self.clock() - self.settings.updates_cleanup_age
-        total = 0
-        try:
-            while True:
-                deleted = self.db.expiry.delete(before, limit=EXPIRED_BATCH, at=self.clock())
-                if deleted:
-                    self.log.info(f"Deleted {deleted} expired updates")
-                total += deleted
-                if deleted < EXPIRED_BATCH:
-                    break
-        except (SiteDatabaseError, SQLAlchemyError) as exc:
-            self.log.error(f"Failed to delete expired updates: {exc}")
-            return
-        self.log.info(f"Deleted {total} expired updates total")
 
     def _check_configured(self, sup: SoftwareUpdatePoint) -> None:
         """A SUP the WSUS configuration manager has not configured is not synced; `LE=` is
@@ -612,3 +593,26 @@ def _configuration_item(item: dict[str, Any], languages: Sequence[str] = ()) -> 
         is_expired=item["is_expired"],
         localized=localized,
     )
+
+
+def delete_old_expired(
+    db: SiteDatabase, log: CMTraceLog, clock: Callable[[], datetime], before: datetime
+) -> None:
+    """At the end of a top-level site's sync: delete the CIs of updates expired before
+    `before` (the Updates Cleanup Age ago), a hundred at a time, in WSyncMgr's words (child
+    sites get the deletions by database replication). A failure here leaves the sync
+    successful; the next sync tries again."""
+    log.info("Deleting old expired updates...")
+    total = 0
+    try:
+        while True:
+            deleted = db.expiry.delete(before, limit=EXPIRED_BATCH, at=clock())
+            if deleted:
+                log.info(f"Deleted {deleted} expired updates")
+            total += deleted
+            if deleted < EXPIRED_BATCH:
+                break
+    except (SiteDatabaseError, SQLAlchemyError) as exc:
+        log.error(f"Failed to delete expired updates: {exc}")
+        return
+    log.info(f"Deleted {total} expired updates total")
