@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 from databases import Databases
+from drift import lose_revision
 from hierarchy_inprocess import InProcessHierarchy
 
 from updatesync.config import Hierarchy, Sup
@@ -60,17 +61,7 @@ def test_a_drifted_replica_raises_6707_and_the_full_sync_after_it_proves_it_equa
                 for k in sorted(store.revision_keys())
                 if store.products_and_classifications(k.update_id)[1]
             )
-            with store.engine.begin() as conn:
-                for table in (
-                    "revision_localized",
-                    "revision_language",
-                    "revision_relation",
-                    "revision",
-                ):
-                    conn.exec_driver_sql(
-                        f"DELETE FROM {table} WHERE update_id = '{lost.update_id}' "
-                        f"AND revision_number = {lost.revision}"
-                    )
+            lose_revision(store.engine, lost)
         assert (lost.update_id, lost.revision) not in h.revisions(REPLICA)
 
         h.sync_now("CS1")

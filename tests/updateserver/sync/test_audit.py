@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from databases import Databases
+from drift import lose_revision
 from fake_upstream import FakeCatalog, FakeUpstream, serve
 from wire import recorded_sync
 
@@ -108,17 +109,7 @@ def test_a_drift_is_found_and_the_full_sync_after_it_repairs_it(
 
         # B loses a subscribed update's revision, at a point this test chooses.
         lost = _subscribed_update(store_b, product)
-        with store_b.engine.begin() as conn:
-            for table in (
-                "revision_localized",
-                "revision_language",
-                "revision_relation",
-                "revision",
-            ):
-                conn.exec_driver_sql(
-                    f"DELETE FROM {table} WHERE update_id = '{lost.update_id}' "
-                    f"AND revision_number = {lost.revision}"
-                )
+        lose_revision(store_b.engine, lost)
         drifted, requested = recorded_sync(store_b, url)
         audit = drifted.audit
         assert audit is not None and audit.result == "differs"

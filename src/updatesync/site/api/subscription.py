@@ -20,15 +20,15 @@ wakes the WSUS configuration manager to set it on every SUP of the site (WCM.log
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
+from fastapi import APIRouter, HTTPException, Path, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from updatesync.config.values import category_id, language_code
-from updatesync.logs.cmtrace import CMTraceLog
-from updatesync.security.access import Permission, Principal
+from updatesync.security.access import Permission
 from updatesync.site.api.auth import require
+from updatesync.site.api.users import Administrator, ProviderState, State
 from updatesync.site.database.models import WsusSubscription
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.database.store import SiteDatabaseError
@@ -41,26 +41,6 @@ MAX_IDS = 2000
 """Ids in one list at most (a real catalog has fewer than 500 products)."""
 
 
-class ProviderState(Protocol):
-    """What these routes use of the provider's state (`provider.ProviderState`)."""
-
-    @property
-    def db(self) -> SiteDatabase: ...
-    @property
-    def log(self) -> CMTraceLog: ...
-    @property
-    def site_code(self) -> str: ...
-    @property
-    def parent_site(self) -> str | None: ...
-
-
-def _state(request: Request) -> ProviderState:
-    state: ProviderState = request.app.state.provider
-    return state
-
-
-State = Annotated[ProviderState, Depends(_state)]
-Administrator = Annotated[Principal, require(Permission.ADMINISTER)]
 SiteParam = Annotated[str, Path(description="The site code, e.g. CS1.")]
 
 
