@@ -159,3 +159,36 @@ def test_a_criteria_id_that_is_no_guid_is_refused_before_anything_is_fetched(
             assert result.exit_code == exits.USAGE, result.output
             assert said in result.output
     assert not sup.exists()
+
+
+def test_an_unknown_product_says_to_change_the_subscription_not_to_sync_again(
+    tmp_path: Path,
+) -> None:
+    """A well-formed id the upstream has no category for is refused once the categories are
+    in, before any update is fetched; the advice is to change the subscription (syncing
+    again fails the same way), and the exit status says the sync ran and failed."""
+    from updatesync.metadata.export import write_export
+    from updatesync.metadata.generator import generate_catalog
+    from updatesync.roles.serving import BackgroundServer
+    from updatesync.updateserver.importer import import_export_cabinet
+    from updatesync.updateserver.store_backend import StoreBackend
+    from updatesync.wsusss.service import create_app
+
+    write_export(tmp_path / "c.cab", generate_catalog(30, seed=3))
+    with UpdateStore.open(tmp_path / "up") as upstream:
+        import_export_cabinet(upstream, tmp_path / "c.cab")
+        with BackgroundServer(create_app(StoreBackend(upstream))) as server:
+            unknown = "11111111-2222-3333-4444-555555555555"
+            result = CliRunner().invoke(
+                app,
+                ["updateserver", "sync", "--data", str(tmp_path / "dn"), "--upstream", server.url]
+                + ["--product", unknown],
+            )
+    assert result.exit_code == exits.SYNC_FAILED, result.output
+    said = " ".join(result.output.split())
+    assert f"{unknown} cannot be a subscribed product" in said
+    assert "change the subscription, then sync again" in said
+    assert "fetch the rest" not in said and ".." not in said
+    with UpdateStore.open(tmp_path / "dn", existing=True) as store:
+        assert all(c.update_id for c in store.categories())  # the categories came
+        assert store.status().by_type.get("Software", 0) == 0  # no update was fetched

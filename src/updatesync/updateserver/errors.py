@@ -30,6 +30,12 @@ class UnknownRevisions(UpdateServerError):
         super().__init__(f"this server does not hold {shown}{more}")
 
 
+class SubscriptionRefused(UpdateServerError):
+    """A product or classification id of the subscription that this server's categories do
+    not hold (or hold as another kind): syncing again will not help, the subscription must
+    change."""
+
+
 class UnsupportedLanguages(UpdateServerError):
     """The subscription names languages the upstream does not offer: it does not list them
     in its LanguageUpdateList, or lists them disabled. `languages` are those short names,

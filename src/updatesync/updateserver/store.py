@@ -35,7 +35,11 @@ from updatesync.updateserver.database import (
     sqlite_url,
     stored_revision,
 )
-from updatesync.updateserver.errors import StoreUnreadable, UnknownRevisions, UpdateServerError
+from updatesync.updateserver.errors import (
+    StoreUnreadable,
+    SubscriptionRefused,
+    UnknownRevisions,
+)
 from updatesync.updateserver.localized import fill_localized, subscribed_languages
 from updatesync.updateserver.store_status import (
     HistoryEntry,
@@ -552,7 +556,7 @@ def check_subscription(store: UpdateStore, subscription: Subscription) -> None:
         kind = kinds.get(uid.lower())
         if kind not in wanted:
             found = f"a {kind} category" if kind else "not a category this server holds"
-            raise UpdateServerError(
+            raise SubscriptionRefused(
                 f"{uid} cannot be a subscribed {label}: it is {found}. "
                 "List the categories with `updatesync updateserver categories`."
             )

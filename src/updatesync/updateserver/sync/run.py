@@ -84,7 +84,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from updatesync.config.memory import tune_gc, tune_malloc
 from updatesync.logs.softwaredistribution import SoftwareDistributionLog
 from updatesync.metadata.errors import MetadataError
-from updatesync.updateserver.errors import UpdateServerError
+from updatesync.updateserver.errors import (
+    SubscriptionRefused,
+    UnsupportedLanguages,
+    UpdateServerError,
+)
 from updatesync.updateserver.failures import sync_failure
 from updatesync.updateserver.importer import ImportResult, write_history
 from updatesync.updateserver.peers import (
@@ -210,8 +214,16 @@ class _Run:
                 log.sync_failed(failure.message, error=f"{failure.kind}: {failure.message}")
             if not isinstance(exc, _EXPECTED):
                 raise
+            # A subscription the upstream cannot serve fails every sync alike: say what to
+            # change rather than to run it again.
+            again = (
+                "change the subscription, then sync again"
+                if isinstance(exc, (SubscriptionRefused, UnsupportedLanguages))
+                else "run the sync again to fetch the rest"
+            )
             raise SyncFailed(
-                f"sync from {ctx.url} failed: {error}. The store keeps everything committed "
+                f"sync from {ctx.url} failed: {error.rstrip('.')}. The store keeps everything "
+                "committed "
                 f"before the failure ({tally.committed} revisions from "
                 f"this run; change counter {after}"
                 + (
@@ -219,7 +231,7 @@ class _Run:
                     if settings.replica and not tally.deployments_applied
                     else ""
                 )
-                + "); run the sync again to fetch the rest.",
+                + f"); {again}.",
                 upstream=ctx.url,
                 committed=tally.committed,
                 cause=exc,
