@@ -181,8 +181,10 @@ def test_an_unknown_product_says_to_change_the_subscription_not_to_sync_again(
             unknown = "11111111-2222-3333-4444-555555555555"
             result = CliRunner().invoke(
                 app,
-                ["updateserver", "sync", "--data", str(tmp_path / "dn"), "--upstream", server.url]
-                + ["--product", unknown],
+                [
+                    *("updateserver", "sync", "--data", str(tmp_path / "dn")),
+                    *("--upstream", server.url, "--product", unknown),
+                ],
             )
     assert result.exit_code == exits.SYNC_FAILED, result.output
     said = " ".join(result.output.split())
