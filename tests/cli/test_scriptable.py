@@ -194,3 +194,45 @@ def test_an_unknown_product_says_to_change_the_subscription_not_to_sync_again(
     with UpdateStore.open(tmp_path / "dn", existing=True) as store:
         assert all(c.update_id for c in store.categories())  # the categories came
         assert store.status().by_type.get("Software", 0) == 0  # no update was fetched
+
+
+def test_every_command_that_reports_says_it_in_json(tmp_path: Path) -> None:
+    """catalog generate/evolve, updateserver import/export/sync: `--json` gives named
+    fields a script reads, and the same counts as the sentence it replaces."""
+    from updatesync.roles.serving import BackgroundServer
+    from updatesync.updateserver.store_backend import StoreBackend
+    from updatesync.wsusss.service import create_app
+
+    june, july, content = tmp_path / "june.cab", tmp_path / "july.cab", tmp_path / "content"
+
+    def run(*args: str) -> dict[str, object]:
+        result = CliRunner().invoke(app, [*args, "--json"])
+        assert result.exit_code == 0, result.output
+        value: dict[str, object] = json.loads(result.stdout)
+        return value
+
+    made = run(
+        "catalog", "generate", "--updates", "60", "--out", str(june), "--content", str(content)
+    )
+    assert made["cabinet"] == str(june) and made["content"] == str(content)
+    assert isinstance(made["revisions"], int) and made["revisions"] > 60
+    assert isinstance(made["license_terms_files"], int)
+    evolved = run("catalog", "evolve", str(june), "--out", str(july), "--changes", "10")
+    assert evolved["license_terms_files"] is None and evolved["revisions"] >= made["revisions"]
+    imported = run("updateserver", "import", str(june), "--data", str(tmp_path / "up"))
+    assert imported["import"]["new_revisions"] == made["revisions"]  # type: ignore[index]
+    assert imported["license_terms"] is None
+    exported = run(
+        "updateserver", "export", str(tmp_path / "back.cab"), "--data", str(tmp_path / "up")
+    )
+    assert exported == {"cabinet": str(tmp_path / "back.cab"), "revisions": made["revisions"]}
+    with (
+        UpdateStore.open(tmp_path / "up", existing=True) as upstream,
+        BackgroundServer(create_app(StoreBackend(upstream))) as server,
+    ):
+        synced = run(
+            "updateserver", "sync", "--data", str(tmp_path / "dn"), "--upstream", server.url
+        )
+    assert synced["upstream"] == server.url
+    assert synced["new_revisions"] == made["revisions"]
+    assert synced["audit"]["result"] == "equal"  # type: ignore[index]

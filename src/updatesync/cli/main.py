@@ -28,6 +28,7 @@ from updatesync.cli.output import (
     error,
     last_resort,
     port_in_range,
+    print_json,
     quiet_tracebacks,
     say,
     user_error_text,
@@ -192,6 +193,7 @@ def catalog_generate(
         typer.Option(help="Take the category tree from this real WSUS export cabinet."),
     ] = None,
     content: ContentOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Write a WSUS export cabinet of N synthetic updates of the real shape."""
     from updatesync.metadata.document import parse_update
@@ -206,8 +208,7 @@ def catalog_generate(
             cats = None
         records = generate_catalog(updates, seed, categories=cats)
         written = write_export(out, _counted(records, report, updates + len(cats or ())))
-    console.print(f"wrote {written:,} revisions to {out}")
-    _write_content(out, content)
+    _report_catalog(out, written, content, as_json)
 
 
 @catalog_app.command("evolve")
@@ -217,6 +218,7 @@ def catalog_evolve(
     changes: Annotated[int, typer.Option(help="How many changes to make.", min=0)] = 100,
     seed: Annotated[int, typer.Option(help="Same seed, same changes.")] = 1,
     content: ContentOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Write next month's catalog: new updates, new revisions, expirations, supersedence."""
     from updatesync.metadata.export import read_export, write_export
@@ -229,21 +231,33 @@ def catalog_evolve(
     ):
         records = evolve_catalog(previous.records(), changes, seed)
         written = write_export(out, _counted(records, report, previous.count + changes))
-    console.print(f"wrote {written:,} revisions to {out}")
-    _write_content(out, content)
+    _report_catalog(out, written, content, as_json)
 
 
-def _write_content(cabinet: Path, content: Path | None) -> None:
-    """The license terms' files of the catalog just written, in WSUS's content layout."""
-    if content is None:
+def _report_catalog(cabinet: Path, written: int, content: Path | None, as_json: bool) -> None:
+    """Say what a catalog command wrote; with `content`, write the catalog's license terms'
+    files there first, in WSUS's content layout."""
+    files = None
+    if content is not None:
+        from updatesync.metadata.export import read_export
+        from updatesync.metadata.generator.license_terms import license_terms
+        from updatesync.updateserver.content_folder import write_license_terms
+
+        with _user_errors(), read_export(cabinet) as done:
+            files = write_license_terms(content, license_terms(done.records()))
+    if as_json:
+        print_json(
+            {
+                "cabinet": str(cabinet),
+                "revisions": written,
+                "content": None if content is None else str(content),
+                "license_terms_files": files,
+            }
+        )
         return
-    from updatesync.metadata.export import read_export
-    from updatesync.metadata.generator.license_terms import license_terms
-    from updatesync.updateserver.content_folder import write_license_terms
-
-    with _user_errors(), read_export(cabinet) as written:
-        count = write_license_terms(content, license_terms(written.records()))
-    console.print(f"wrote {count:,} license terms files to {content}")
+    console.print(f"wrote {written:,} revisions to {cabinet}")
+    if content is not None:
+        console.print(f"wrote {files:,} license terms files to {content}")
 
 
 # -- update server ---------------------------------------------------------------------
@@ -262,6 +276,7 @@ def server_import(
             show_default=False,
         ),
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Import a WSUS export cabinet into the update server's store, all or nothing."""
     from updatesync.updateserver.importer import import_export_cabinet
@@ -272,12 +287,17 @@ def server_import(
         _progress(f"importing {cabinet.name}") as report,
     ):
         result = import_export_cabinet(store, cabinet, progress=report)
-    _print_import(result)
+    loaded = None
     if content is not None:
         from updatesync.updateserver.content_folder import load_license_terms
 
         with _user_errors(), open_store(data, database) as store:
             loaded = load_license_terms(store, content)
+    if as_json:
+        print_json({"import": result, "license_terms": loaded})
+        return
+    _print_import(result)
+    if loaded is not None:
         console.print(
             f"license terms from {content}: {loaded.stored:,} files stored, "
             f"{loaded.missing:,} not in the folder (pending: a sync from an upstream that "
@@ -293,6 +313,7 @@ def server_export(
     cabinet: Annotated[Path, typer.Argument(help="The export cabinet to write.")],
     data: DataDir = None,
     database: Database = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Export every stored revision as a WSUS export cabinet."""
     with (
@@ -301,6 +322,9 @@ def server_export(
         _progress(f"exporting to {cabinet.name}") as report,
     ):
         written = store.export(cabinet, progress=report)
+    if as_json:
+        print_json({"cabinet": str(cabinet), "revisions": written})
+        return
     console.print(f"wrote {written:,} revisions to {cabinet}")
 
 
@@ -389,6 +413,7 @@ def server_sync(
             "(approvals) and hidden updates (GetDeployments).",
         ),
     ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Synchronize update metadata from an upstream server (MS-WSUSSS), batch by batch.
 
@@ -413,6 +438,9 @@ def server_sync(
             verify=_plain_http_context(upstream),
         )
         result = sync_from_upstream(store, settings, hooks=SyncHooks(progress=report))
+    if as_json:
+        print_json(result)
+        return
     console.print(
         f"synced from {result.upstream}: {result.new_revisions:,} new, "
         f"{result.changed_revisions:,} changed, {result.expired_revisions:,} expired revisions "

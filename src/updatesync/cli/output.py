@@ -204,3 +204,28 @@ def last_resort(run: Callable[[], object]) -> None:
         raise
     except Exception as exc:  # the last resort: whatever else got here is a bug
         sys.exit(internal_error(exc))
+
+
+def jsonable(value: object) -> object:
+    """`value` as JSON can carry it: dataclasses as objects of their fields, tuples and sets
+    as arrays, times in ISO 8601, paths and anything else as text."""
+    from dataclasses import asdict, is_dataclass
+
+    if is_dataclass(value) and not isinstance(value, type):
+        return {k: jsonable(v) for k, v in asdict(value).items()}
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def print_json(value: object) -> None:
+    """Print `value` as JSON on standard output (`jsonable`), for `--json`."""
+    import json
+
+    console.print_json(json.dumps(jsonable(value)))

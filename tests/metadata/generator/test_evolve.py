@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from generated_catalog import UPDATE_TYPES, latest, parse_all
 
 from updatesync.metadata.document import parse_update
@@ -111,3 +112,16 @@ def test_evolve_over_an_export_cabinet(catalog: list[ExportRecord], tmp_path: Pa
         assert export.count == len(catalog)
         evolved = list(evolve_catalog(export.records(), 30, 4))
     assert sum(_compare(catalog, evolved).values()) == 30
+
+
+@pytest.mark.parametrize(("updates", "seed"), [(60, 1), (200, 2), (1000, 7)])
+def test_evolve_never_writes_a_revision_twice(updates: int, seed: int) -> None:
+    """`catalog generate` and `catalog evolve` with the same seed (both default to 1):
+    next month's new updates drew the ids of this month's, and a revision came out twice
+    (the import refused the cabinet)."""
+    catalog = list(generate_catalog(updates, seed))
+    evolved = [(r.update_id.lower(), r.revision) for r in evolve_catalog(iter(catalog), 10, seed)]
+    assert len(evolved) == len(set(evolved))
+    held = {r.update_id.lower() for r in catalog}
+    new = {uid for uid, _ in evolved} - held
+    assert new  # the new updates are new ids

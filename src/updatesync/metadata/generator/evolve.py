@@ -33,17 +33,19 @@ _EN_TEXT_RE: Final = re.compile(
 )
 
 
-def _bump(xml: str) -> tuple[str, int]:
+def _bump(xml: str, above: int = 0) -> tuple[str, int]:
+    """`xml` as its next revision: one above its own number and above `above` (the highest
+    revision of the update in the catalog, which may be a later one that stays as it is)."""
     match = _REVISION_RE.search(xml)
     if match is None:
         raise ValueError("an update record without a RevisionNumber cannot be revised")
-    revision = int(match.group(2)) + 1
+    revision = max(int(match.group(2)), above) + 1
     return f"{xml[: match.start(2)]}{revision}{xml[match.end(2) :]}", revision
 
 
-def _revise(record: ExportRecord, rng: random.Random, when: str) -> ExportRecord:
+def _revise(record: ExportRecord, rng: random.Random, when: str, above: int = 0) -> ExportRecord:
     """A new revision of `record` with its English title or description changed."""
-    xml, revision = _bump(record.xml)
+    xml, revision = _bump(record.xml, above)
     match = _EN_TEXT_RE.search(xml)
     if match is not None:
         if match.group(6) is not None and rng.random() < 0.5:
@@ -55,9 +57,9 @@ def _revise(record: ExportRecord, rng: random.Random, when: str) -> ExportRecord
     return ExportRecord(record.update_id, revision, xml)
 
 
-def _expire(record: ExportRecord) -> ExportRecord:
+def _expire(record: ExportRecord, above: int = 0) -> ExportRecord:
     """A new revision of `record` with PublicationState="Expired"."""
-    xml, revision = _bump(record.xml)
+    xml, revision = _bump(record.xml, above)
     props = _PROPERTIES_RE.search(xml)
     state = _STATE_RE.search(xml, props.end() if props else 0)
     if state is not None:
@@ -104,11 +106,14 @@ def _evolve(records: Iterable[ExportRecord], changes: int, seed: int) -> Iterato
     latest = BASE_DATE
     max_kb = 5_005_000
 
+    highest: dict[str, int] = {}  # update id -> its highest revision in the catalog
     for record in records:
         update_type = learn_category(record, palette)
         if update_type not in ("Software", "Driver"):
             yield record
             continue
+        key = record.update_id.lower()
+        highest[key] = max(highest.get(key, 0), record.revision)
         xml = record.xml
         created = attribute(xml, "CreationDate", _CREATED_RE)
         if created is not None:
@@ -161,13 +166,20 @@ def _evolve(records: Iterable[ExportRecord], changes: int, seed: int) -> Iterato
     new = changes - revise - expire
     when = f"{latest + timedelta(days=1):%Y-%m-%d}"
     for record in reservoir[:revise]:
-        yield _revise(record, rng, when)
+        yield _revise(record, rng, when, highest[record.update_id.lower()])
     for record in reservoir[revise : revise + expire]:
-        yield _expire(record)
+        yield _expire(record, highest[record.update_id.lower()])
     for record in reservoir[revise + expire :]:
         yield record  # held but not needed (only when the reservoir outgrew the changes)
     if new:
         palette.check()
         start = (latest + timedelta(days=1)).replace(hour=0, minute=0, second=0)
-        factory = UpdateFactory(rng, palette, start, EVOLVE_SPAN, max_kb, recent)
-        yield from factory.stream(new, bundles=False)
+        # The new updates draw from a generator of their own: drawn from `rng`, whose
+        # words began as `generate_catalog`'s with the same seed, they could repeat the
+        # ids of updates the catalog holds (generate and evolve with seed 1 did).
+        fresh = random.Random(f"updatesync-evolve-new:{seed}:{rng.getrandbits(64)}")
+        factory = UpdateFactory(fresh, palette, start, EVOLVE_SPAN, max_kb, recent)
+        for made in factory.stream(new, bundles=False):
+            if made.update_id.lower() in highest:  # a repeat all the same: never written
+                raise ValueError(f"evolve drew the id of a held update, {made.update_id}")
+            yield made
