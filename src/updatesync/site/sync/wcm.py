@@ -253,12 +253,15 @@ class WsusConfigurationManager:
         self.poke("sync")
         deadline = time.monotonic() + timeout
         with self._cycles:
-            while self._finished < wanted and not self._stop.is_set():
+            # ... and for a cycle under way when it ends (a `.CSB` taken meanwhile): such a
+            # cycle marks the SUP pending (state 4) until it has looked at it.
+            while (self._finished < wanted or self._running) and not self._stop.is_set():
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 self._cycles.wait(left)
-        return self._configured(sup)
+            # Read under the lock: no cycle can begin (and mark the SUP pending) meanwhile.
+            return self._configured(sup)
 
     def _configured(self, sup: SoftwareUpdatePoint) -> bool:
         """Configured with the subscription as it is now: a change not yet set on the SUP
