@@ -466,6 +466,14 @@ class SiteRole(Role):
             last = self.results[-1] if self.results else None
             return len(self.results), (asdict(last) if last is not None else None)
 
+    def nth(self, number: int) -> dict[str, Any] | None:
+        """The `number`-th sync finished since the site server started (1 is the first), as
+        a dict; None when it has not finished."""
+        with self._done:
+            if 1 <= number <= len(self.results):
+                return asdict(self.results[number - 1])
+            return None
+
     def wait_for_sync(self, count: int, timeout: float | None = None) -> bool:
         """Wait until this site has finished `count` syncs since it started."""
         with self._done:

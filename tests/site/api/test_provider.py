@@ -341,6 +341,7 @@ def test_openapi_documents_every_route(provider: Provider) -> None:
         ("POST", "/api/sites/{site}/sync"),
         ("GET", "/api/sites/{site}/sync-status"),
         ("GET", "/api/sites/{site}/syncs"),
+        ("GET", "/api/sites/{site}/syncs/{number}"),
         ("GET", "/api/sites/{site}/sup-sync-status"),
         ("GET", "/api/status-messages"),
         ("GET", "/api/alerts"),

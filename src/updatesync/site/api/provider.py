@@ -39,9 +39,20 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Protocol, Self
+from typing import Annotated, Any, Self
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, status
+from fastapi import (
+    APIRouter,
+    Body,
+    Depends,
+    FastAPI,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+    Response,
+    status,
+)
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from updatesync.logs.cmtrace import CMTraceLog
@@ -49,6 +60,8 @@ from updatesync.logs.status_messages import describe
 from updatesync.security.access import Permission
 from updatesync.site.api.auth import AuthMiddleware, ProviderAuth, require
 from updatesync.site.api.subscription import router as subscription_router
+from updatesync.site.api.syncs import SyncHistory, state_text
+from updatesync.site.api.syncs import router as syncs_router
 from updatesync.site.api.users import router as access_router
 from updatesync.site.database.models import (
     AUDIT_NOT_AVAILABLE,
@@ -61,7 +74,7 @@ from updatesync.site.database.models import (
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.database.store import SiteDatabaseError
 from updatesync.site.watch.alerts import AlertState
-from updatesync.vocabulary import CATALOGUE, MessageSeverity
+from updatesync.vocabulary import MessageSeverity
 
 SYNC_NOW_LOG_LINE = "ExecMethodAsync : SMS_SoftwareUpdate::SyncNow"
 """What SMSProv.log says when SyncNow runs, word for word as the real provider writes it."""
@@ -114,22 +127,6 @@ class SyncNowRequest(_Model):
         default=False,
         description="True for a full sync (`SyncNow(true)`, FULL): every update is examined "
         "again; false for a delta sync (SELF), which writes only what changed.",
-    )
-
-
-class SyncHistory(Protocol):
-    """The syncs the site server finished since it started (`SiteRole` keeps them)."""
-
-    def wait_after(self, count: int, timeout: float) -> tuple[int, dict[str, Any] | None]:
-        """Wait up to `timeout` s until more than `count` syncs finished; (finished, last)."""
-        ...
-
-
-class SyncsView(_Model):
-    completed: int = Field(description="Syncs finished since the site server started.")
-    last: dict[str, Any] | None = Field(
-        description="The last one: succeeded, content_version, items_updated, cis_changed, "
-        "seconds, error."
     )
 
 
@@ -387,15 +384,8 @@ class ContentVersionView(_View):
 # -- conversions ---------------------------------------------------------------------------
 
 
-def _state_text(state: int | None) -> str | None:
-    if state is None:
-        return None
-    definition = CATALOGUE.get(state)
-    return definition.text if definition is not None else f"Status message {state}"
-
-
 def _sync_status_view(s: SyncStatus) -> SyncStatusView:
-    return SyncStatusView.of(s, last_sync_state_description=_state_text(s.last_sync_state))
+    return SyncStatusView.of(s, last_sync_state_description=state_text(s.last_sync_state))
 
 
 def _utc_filter(value: datetime | None, name: str) -> datetime | None:
@@ -475,15 +465,26 @@ Each needs a token (or a site-to-site signature) with the permission it names.""
     summary="Synchronize software updates (SyncNow)",
     dependencies=[_SYNC],
 )
-def sync_now(site: SiteParam, request: SyncNowRequest, provider: Provider) -> SyncStatusView:
+def sync_now(
+    site: SiteParam,
+    provider: Provider,
+    response: Response,
+    request: Annotated[SyncNowRequest | None, Body()] = None,
+) -> SyncStatusView:
     """`SMS_SoftwareUpdate::SyncNow(fullSync)`: sets the site's SyncNow flag to SELF (a
-    delta sync) or FULL, which wakes the sync manager. A request made while another is
-    pending merges with it: a pending full sync stays full. The sync runs later; the
-    answer (202) is the sync status with the request in `SyncNow`."""
+    delta sync; also with no body) or FULL, which wakes the sync manager. A request made
+    while another is pending merges with it: a pending full sync stays full. The sync runs
+    later; the answer (202) is the sync status with the request in `SyncNow`, and
+    `Location` names the sync that will serve it (`GET /api/sites/{site}/syncs/{number}`)."""
     code = provider.own_site(site)
+    full = request is not None and request.full
+    if provider.sync_history is not None:
+        done, _ = provider.sync_history.wait_after(0, 0)
+        running = provider.db.sync.status(site_code=code).in_progress
+        response.headers["Location"] = f"/api/sites/{code}/syncs/{done + (2 if running else 1)}"
     provider.log.info(SYNC_NOW_LOG_LINE)
     try:
-        provider.db.sync.request(SYNC_FULL if request.full else SYNC_SELF, site_code=code)
+        provider.db.sync.request(SYNC_FULL if full else SYNC_SELF, site_code=code)
     except SiteDatabaseError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     if provider.on_sync_requested is not None:
@@ -503,30 +504,6 @@ def sync_status(site: SiteParam, provider: Provider) -> SyncStatusView:
     """The pending sync request, the last sync state and what it means, when it was
     reached, the last error and the time of the last successful sync."""
     return _sync_status_view(provider.db.sync.status(site_code=provider.own_site(site)))
-
-
-@router.get(
-    "/api/sites/{site}/syncs",
-    response_model=SyncsView,
-    responses=_NOT_FOUND,
-    tags=["sync"],
-    summary="Syncs finished since the site server started (long poll)",
-    dependencies=[_READ],
-)
-def syncs(
-    site: SiteParam,
-    provider: Provider,
-    after: Annotated[int, Query(ge=0, description="Answer once more syncs than this.")] = 0,
-    wait: Annotated[float, Query(ge=0, le=60, description="Seconds to wait at most.")] = 0,
-) -> SyncsView:
-    """How many syncs the site server finished since it started, and the last one. With
-    `after=N&wait=S` the answer waits (up to S seconds) for the sync after the N-th to
-    end: a script follows a sync without polling."""
-    provider.own_site(site)
-    if provider.sync_history is None:
-        return SyncsView(completed=0, last=None)
-    completed, last = provider.sync_history.wait_after(after, wait)
-    return SyncsView(completed=completed, last=last)
 
 
 @router.get(
@@ -764,6 +741,7 @@ def create_provider_app(
     )
     app.include_router(router)
     app.include_router(subscription_router)
+    app.include_router(syncs_router)
     app.include_router(access_router)
     app.add_middleware(
         AuthMiddleware,
