@@ -110,17 +110,6 @@ class SubscriptionView(_Model):
 router = APIRouter(tags=["software update point"])
 
 
-def _own(provider: ProviderState, site: str) -> str:
-    code = site.strip().upper()
-    if code != provider.site_code:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND,
-            f"site {code} is not served by this SMS Provider, which serves site "
-            f"{provider.site_code}: ask the provider of site {code}",
-        )
-    return code
-
-
 def _view(provider: ProviderState, held: WsusSubscription) -> SubscriptionView:
     return SubscriptionView(
         SiteCode=provider.site_code,
@@ -143,7 +132,7 @@ def _view(provider: ProviderState, held: WsusSubscription) -> SubscriptionView:
 )
 def get_subscription(site: SiteParam, provider: State) -> SubscriptionView:
     """The site's subscription as its WSUS configuration manager sets it on its SUPs."""
-    _own(provider, site)
+    provider.own_site(site)
     return _view(provider, provider.db.wsus.subscription())
 
 
@@ -158,7 +147,7 @@ def put_subscription(
     """Set the subscription of the hierarchy at its top-level site; every child inherits
     it by database replication, and each site's WSUS configuration manager sets it on its
     SUPs (WCM.log)."""
-    code = _own(provider, site)
+    code = provider.own_site(site)
     if provider.parent_site is not None:
         raise HTTPException(
             status.HTTP_409_CONFLICT,

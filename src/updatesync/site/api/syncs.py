@@ -45,6 +45,9 @@ class ProviderState(Protocol):
     def site_code(self) -> str: ...
     @property
     def sync_history(self) -> SyncHistory | None: ...
+    def own_site(self, site: str) -> str:
+        """`site` in upper case when it is the provider's site; else 404."""
+        ...
 
 
 def _state(request: Request) -> ProviderState:
@@ -93,17 +96,6 @@ def state_text(state: int | None) -> str | None:
     return definition.text if definition is not None else f"Status message {state}"
 
 
-def _own(provider: ProviderState, site: str) -> str:
-    code = site.strip().upper()
-    if code != provider.site_code:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND,
-            f"site {code} is not served by this SMS Provider, which serves site "
-            f"{provider.site_code}: ask the provider of site {code}",
-        )
-    return code
-
-
 @router.get(
     "/api/sites/{site}/syncs",
     response_model=SyncsView,
@@ -118,7 +110,7 @@ def syncs(
     """How many syncs the site server finished since it started, and the last one. With
     `after=N&wait=S` the answer waits (up to S seconds) for the sync after the N-th to
     end: a script follows a sync without polling."""
-    _own(provider, site)
+    provider.own_site(site)
     if provider.sync_history is None:
         return SyncsView(completed=0, last=None)
     completed, last = provider.sync_history.wait_after(after, wait)
@@ -138,7 +130,7 @@ def sync(
 ) -> SyncView:
     """The sync's state (requested, running, done) and, when done, its result; with
     `wait=S` the answer waits up to S seconds for it to be done."""
-    code = _own(provider, site)
+    code = provider.own_site(site)
     history = provider.sync_history
     if history is None:
         raise HTTPException(

@@ -126,6 +126,9 @@ class ProviderState(Protocol):
     def site_code(self) -> str: ...
     @property
     def parent_site(self) -> str | None: ...
+    def own_site(self, site: str) -> str:
+        """`site` in upper case when it is the provider's site; else 404."""
+        ...
 
 
 def _state(request: Request) -> ProviderState:
