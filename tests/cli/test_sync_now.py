@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from fastapi import FastAPI, Response
 from hierarchy_inprocess import InProcessHierarchy
 from tokens import token_for
 from typer.testing import CliRunner
@@ -73,3 +74,55 @@ def test_sync_now_wait_follows_the_sync_and_exits_with_its_result(tmp_path: Path
         assert result["error"] and result["last_error_code"]
         assert len(h.results("CS1")) == 2
         h.wait_idle()
+
+
+def test_sync_now_wait_follows_the_location_the_provider_names(tmp_path: Path) -> None:
+    """`--wait` follows the sync resource of the 202's `Location`, nothing else: a provider
+    that names none (an older one) gets a clear error, not a wait for a sync it cannot see."""
+    calls: list[str] = []
+    older = FastAPI()
+
+    @older.post("/api/sites/{site}/sync", status_code=202)
+    def sync(site: str) -> dict[str, object]:
+        calls.append(f"POST {site}")
+        return {"SyncNow": "SELF", "LastSyncState": 6702}
+
+    named = FastAPI()
+    answers = iter(["requested", "running", "done"])
+
+    @named.post("/api/sites/{site}/sync", status_code=202)
+    def sync_named(site: str, response: Response) -> dict[str, object]:
+        response.headers["Location"] = f"/api/sites/{site}/syncs/7"
+        return {"SyncNow": "SELF", "LastSyncState": 6702}
+
+    @named.get("/api/sites/{site}/syncs/{number}")
+    def one(site: str, number: int, wait: float = 0) -> dict[str, object]:
+        calls.append(f"GET {site} {number} wait={wait:g}")
+        state = next(answers)
+        done = {"succeeded": True, "content_version": 5, "items_updated": 3, "error": None}
+        return {
+            "Number": number,
+            "State": state,
+            "LastSyncState": 6705 if state == "running" else 6702,
+            "LastSyncStateDescription": "WSUS Synchronization in progress.",
+            "Result": done if state == "done" else None,
+        }
+
+    @named.get("/api/sites/{site}/sync-status")
+    def status(site: str) -> dict[str, object]:
+        return {"LastSyncState": 6702, "LastSyncStateDescription": "done", "LastErrorCode": 0}
+
+    env = {"UPDATESYNC_TOKEN": "t", "UPDATESYNC_TOKEN_FILE": ""}
+    with BackgroundServer(older) as provider:
+        args = ["sync-now", "--site", "CS1", "--provider", provider.url, "--wait"]
+        done = CliRunner(env=env).invoke(app, args)
+    assert done.exit_code == exits.FAILED, done.output
+    assert "did not say which sync serves the request" in done.output
+    assert calls == ["POST CS1"]
+    calls.clear()
+    with BackgroundServer(named) as provider:
+        args = ["sync-now", "--site", "CS1", "--provider", provider.url, "--wait", "--json"]
+        done = CliRunner(env=env).invoke(app, args)
+    assert done.exit_code == exits.DONE, done.output
+    assert json.loads(done.stdout)["content_version"] == 5
+    assert calls == ["GET CS1 7 wait=20"] * 3

@@ -1,11 +1,11 @@
 """`updatesync sync-now`: ask a site to synchronize software updates now
 (SMS_SoftwareUpdate::SyncNow), and with `--wait` follow that sync to its end.
 
-`--wait` reads how many syncs the site server finished (`GET /api/sites/{site}/syncs`) and
-whether one is under way (`sync-status`), requests the sync, then long-polls `syncs` until
-the sync that serves the request has finished: the next one, or the one after the sync that
-was under way (a request made during a sync is taken when it ends). Meanwhile it shows the
-site's state (6701 .. 6706, the console's words) on standard error. It prints the result
+`--wait` follows the sync resource the provider's 202 names in `Location`
+(`/api/sites/{site}/syncs/{number}`: the sync that serves this request, the next one or,
+when a sync is under way, the one after it), long-polling it until it is `done`. Meanwhile
+it shows the site's state (6701 .. 6706, the console's words) on standard error. It prints
+the result
 (`--json`: an object with named fields) and exits 0 when the sync succeeded, 3
 (`exits.SYNC_FAILED`) when it failed, 1 when it did not end within `--timeout` or the
 provider cannot be asked.
@@ -27,6 +27,7 @@ from updatesync.cli.users import (
     ProviderEndpoint,
     TokenFileOption,
     provider_call,
+    provider_exchange,
     provider_url,
     resolve_token,
 )
@@ -65,11 +66,13 @@ def sync_now(
     endpoint = provider_url(hierarchy, provider, site, ca=ca)
     token = resolve_token(token_file, hierarchy)
     base = f"/api/sites/{code}"
-    if wait:
-        before = provider_call(endpoint, "GET", f"{base}/syncs", token)["completed"]
-        running = bool(provider_call(endpoint, "GET", f"{base}/sync-status", token)["InProgress"])
-    state = provider_call(
-        endpoint, "POST", f"{base}/sync", token, json={"full": full}, expect=(202,)
+    state, headers = provider_exchange(
+        endpoint,
+        "POST",
+        f"{base}/sync",
+        token,
+        json={"full": True} if full else None,
+        expect=(202,),
     )
     kind = "full" if full else "delta"
     if not wait:
@@ -83,8 +86,15 @@ def sync_now(
             f"state: {state.get('LastSyncState')}"
         )
         return
-    target = before + (2 if running else 1)
-    last = _follow(endpoint, token, base, target, timeout)
+    location = headers.get("location")
+    if not location or not location.startswith(f"{base}/syncs/"):
+        error(
+            f"the SMS Provider of {code} did not say which sync serves the request (no Location "
+            "in its answer): it is older than this command; follow the sync with "
+            f"`updatesync logs track` on {code}'s logs"
+        )
+        raise typer.Exit(exits.FAILED)
+    last = _follow(endpoint, token, code, location, timeout)
     if last is None:
         error(
             f"the sync at {code} did not end within {timeout:g} s; it goes on (see "
@@ -107,31 +117,28 @@ def sync_now(
 
 
 def _follow(
-    endpoint: ProviderEndpoint, token: str | None, base: str, target: int, timeout: float
+    endpoint: ProviderEndpoint, token: str | None, code: str, location: str, timeout: float
 ) -> dict[str, Any] | None:
-    """Long-poll until the site finished `target` syncs; the last one, or None on timeout.
-    The site's state is shown on standard error meanwhile."""
+    """Long-poll the sync resource at `location` until it is done; its result, or None on
+    timeout. The site's state is shown on standard error meanwhile."""
     deadline = time.monotonic() + timeout
-    with err_console.status(f"waiting for the sync at {base.rsplit('/', 1)[-1]}") as shown:
+    with err_console.status(f"waiting for the sync at {code}") as shown:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
             wait = min(POLL_SECONDS, left)
             answer = provider_call(
-                endpoint,
-                "GET",
-                f"{base}/syncs",
-                token,
-                params={"after": target - 1, "wait": round(wait, 1)},
-                timeout=wait + 30,
+                endpoint, "GET", location, token, params={"wait": round(wait, 1)}, timeout=wait + 30
             )
-            if answer["completed"] >= target:
-                last: dict[str, Any] | None = answer["last"]
-                return last
-            status = provider_call(endpoint, "GET", f"{base}/sync-status", token)
-            described = status.get("LastSyncStateDescription") or "waiting for the sync to start"
-            shown.update(f"{base.rsplit('/', 1)[-1]}: {described}")
+            if answer["State"] == "done":
+                result: dict[str, Any] | None = answer["Result"]
+                return result
+            if answer["State"] == "running":
+                described = answer.get("LastSyncStateDescription") or "running"
+            else:
+                described = "waiting for the sync to start"
+            shown.update(f"{code}: {described}")
 
 
 def _result(

@@ -30,6 +30,7 @@ from updatesync.cli.serve import LOOPBACK_COPY
 
 if TYPE_CHECKING:
     import ssl
+    from collections.abc import Mapping
 
 ADMIN_TOKEN_FILE = "admin.token"
 """The Full Administrator's token file in the top-level site's data folder (the site
@@ -162,6 +163,24 @@ def provider_call(
     timeout: float = 30,
 ) -> Any:
     """Call the provider at `endpoint`; its JSON answer, or one error line and exit 1."""
+    body, _ = provider_exchange(
+        endpoint, method, path, token, json=json, expect=expect, params=params, timeout=timeout
+    )
+    return body
+
+
+def provider_exchange(
+    endpoint: ProviderEndpoint,
+    method: str,
+    path: str,
+    token: str | None,
+    *,
+    json: Any = None,
+    expect: tuple[int, ...] = (200,),
+    params: dict[str, Any] | None = None,
+    timeout: float = 30,
+) -> tuple[Any, Mapping[str, str]]:
+    """`provider_call`, with the answer's headers (a 202's `Location`)."""
     import httpx
 
     url = endpoint.url
@@ -185,7 +204,7 @@ def provider_call(
     except ValueError:
         body = _NOT_JSON
     if answer.status_code in expect and body is not _NOT_JSON:
-        return body
+        return body, answer.headers
     if isinstance(body, dict):
         detail = body.get("detail") or body.get("error") or body
     elif body is _NOT_JSON or body is None:
