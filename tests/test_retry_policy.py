@@ -114,7 +114,7 @@ def test_an_error_not_worth_retrying_is_raised_at_once() -> None:
 
 
 def test_bad_policies_are_refused_by_name() -> None:
-    with pytest.raises(ValueError, match="'odd'.*spread"):
+    with pytest.raises(ValueError, match=r"'odd'.*spread"):
         RetryPolicy("odd", base=1.0, cap=2.0, spread=(1.0, 0.5))
     with pytest.raises(ValueError, match="attempts must be 1 or more"):
         RetryPolicy("none", base=1.0, cap=2.0, attempts=0)

@@ -5,8 +5,8 @@ how many calls in all (`attempts`, for the retries inside one call; None for the
 loops, which go on until they succeed or stop) and the jitter: each wait is the exponential
 step `min(base * 2**(attempt-1), cap)` times a factor drawn uniformly from `spread`, capped
 again, and for the site's sync retry floored to whole minutes (`granularity`, when the wait
-is longer than one), the unit its log line states. Without jitter every SUP of a hierarchy that failed at the same moment (the
-upstream down for all of them) retried at the same moments too.
+is longer than one), the unit its log line states. Without jitter every SUP of a hierarchy
+that failed at the same moment (the upstream down for all of them) retried in lockstep.
 
 - In-call retries (a SOAP call to an upstream, the ServerBusy back-off) go through tenacity:
   `policy.retrying(...)` is a `tenacity.Retrying` whose waits are `next_delay`, slept by the
@@ -134,9 +134,7 @@ UPSTREAM_CALL: Final = RetryPolicy("upstream call", base=1.0, cap=30.0, attempts
 """A SOAP call to an upstream update server (network error, time-out, 5xx without a fault):
 3 retries after the first call, full jitter ([MS-WSUSSS] leaves retries to the client)."""
 
-SERVER_BUSY: Final = RetryPolicy(
-    "server busy", base=5.0, cap=120.0, attempts=6, spread=(0.5, 1.0)
-)
+SERVER_BUSY: Final = RetryPolicy("server busy", base=5.0, cap=120.0, attempts=6, spread=(0.5, 1.0))
 """An upstream's ServerBusy fault: 5 waits per call, at least half the step each."""
 
 DB_REPLICATION: Final = RetryPolicy("database replication", base=0.25, cap=30.0)
@@ -145,9 +143,7 @@ DB_REPLICATION: Final = RetryPolicy("database replication", base=0.25, cap=30.0)
 FILE_REPLICATION: Final = RetryPolicy("file replication", base=1.0, cap=60.0)
 """Delivering a replicated file to a site that is down, busy or refused it (durable)."""
 
-WEBHOOK_DELIVERY: Final = RetryPolicy(
-    "webhook delivery", base=30.0, cap=3600.0, spread=(0.5, 1.0)
-)
+WEBHOOK_DELIVERY: Final = RetryPolicy("webhook delivery", base=30.0, cap=3600.0, spread=(0.5, 1.0))
 """An alert event a webhook did not accept (durable, the times kept in the site database)."""
 
 SITE_SYNC_RETRY: Final = RetryPolicy(
@@ -156,9 +152,7 @@ SITE_SYNC_RETRY: Final = RetryPolicy(
 """A failed site sync, retried after the documented 60 minutes ("Sync failed. Will retry in
 60 minutes") plus 0 to 6 whole minutes, never sooner; the line states the minutes used."""
 
-WCM_CYCLE_RETRY: Final = RetryPolicy(
-    "WCM cycle retry", base=60.0, cap=66.0, spread=(1.0, 1.1)
-)
+WCM_CYCLE_RETRY: Final = RetryPolicy("WCM cycle retry", base=60.0, cap=66.0, spread=(1.0, 1.1))
 """A failed WSUS configuration cycle, tried again after a minute and up to 6 s more."""
 
 POLICIES: Final = {
