@@ -268,6 +268,8 @@ def test_a_sync_gets_a_new_configuration_of_a_sup_that_was_down(
     wcm.start()
     try:
         assert wcm.wait_cycles(1, timeout=30)
+        # The failed cycle's retry: the hour asked for plus up to a tenth (WCM_CYCLE_RETRY).
+        assert wcm.next_wait is not None and 3600.0 <= wcm.next_wait <= 3960.0
         state = site.db.wsus.state(SUP)
         assert state is not None and state.state is ConfigState.WSUS_CONFIG_FAILED
         assert state.last_error_code == 0x80072EFD
