@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -288,3 +289,21 @@ def test_stop_lets_the_running_sync_finish_and_keeps_later_requests(
     assert done.get(timeout=WAIT).succeeded
     assert manager.triggers == ["SELF"]
     assert inbox.pending() == {"FULL"}
+
+
+def test_a_sync_killed_with_the_process_is_retried_when_the_start_up_line_said(
+    inbox: Inbox, done: queue.Queue[SiteSyncResult]
+) -> None:
+    class Recovering(FakeManager):
+        """At start-up it finds the last sync died with the process and reports it failed,
+        with "Sync failed. Will retry in 64 minutes" (`SyncReport.announced_retry`)."""
+
+        report = SimpleNamespace(announced_retry=64 * 60.0)
+
+        def recover(self) -> bool:
+            return True
+
+    clock = Clock()
+    with make_server(Recovering(), inbox, done, clock=clock) as server:
+        assert server.retry_at == T0 + timedelta(minutes=64)
+        assert server.retry_trigger == "SELF"

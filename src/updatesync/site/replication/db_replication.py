@@ -9,9 +9,9 @@ the same way, so one token works at every site's provider).
   versions, all from one snapshot. The routes check no signature: whoever mounts them puts
   them behind `auth.require_signature`.
 - The child runs a `DatabaseReplicator`: a background thread that pulls pages on its interval
-  (at once on `poke()`) and applies each with `db.replication.apply` (one
-  transaction per page, which also records how far the link got, so an interrupted
-  replication resumes from what was committed). `catch_up(timeout)` pulls now until the child
+  (at once on `poke()`) and applies each with `db.replication.apply` (one transaction per
+  page, which also records how far the link got, so an interrupted replication resumes from
+  what was committed). `catch_up(timeout)` pulls now until the child
   holds everything the parent held, retrying with a back-off while the parent is down, and
   returns the parent's content version.
 - Each pull records the link's check: ReplicationLinkStatus 0 (healthy) after a success; after
@@ -429,11 +429,10 @@ class DatabaseReplicator:
     """Pulls `parent_site`'s changes from `parent_url` into `db`, one page at a time.
 
     `start()` runs the background thread (a pull every `poll_interval` seconds, and at once
-    after `poke()`; after a failure it retries sooner, backing off from `retry_delay` up to
-    `max_retry_delay` and the interval, each wait jittered: `retry_policy.DB_REPLICATION`);
-    `stop()` ends it. `catch_up(timeout)` pulls now. One pull runs at a time: the thread and
-    `catch_up` share a lock. `clock` gives the times recorded for the link's
-    checks and judged against `thresholds`.
+    after `poke()`; after a failure sooner, backing off from `retry_delay` up to
+    `max_retry_delay` with jitter, `retry_policy.DB_REPLICATION`); `stop()` ends it.
+    `catch_up(timeout)` pulls now. One pull runs at a time: the thread and `catch_up` share a
+    lock. `clock` gives the times recorded for the link's checks, judged by `thresholds`.
     """
 
     def __init__(
@@ -459,7 +458,7 @@ class DatabaseReplicator:
         """`verify`: what the parent's certificate is verified with (the hierarchy's CA);
         `on_status_change`: called with the link's new status each time a check records
         another status than the last one this replicator recorded (the first check too);
-        `rng`: the random source of the retries' jitter (None: the process's own)."""
+        `rng`: the retries' jitter source."""
         if not 1 <= page_size <= MAX_PAGE:
             raise ValueError(f"page_size {page_size}: give 1 to {MAX_PAGE} rows per page")
         if poll_interval <= 0 or retry_delay <= 0 or request_timeout <= 0:
@@ -472,9 +471,7 @@ class DatabaseReplicator:
         self.poll_interval = poll_interval
         self.update_source = update_source.upper()
         self.thresholds = thresholds or LinkThresholds()
-        self.retry_delay = retry_delay
-        self.max_retry_delay = max(max_retry_delay, retry_delay)
-        self.retry_policy = DB_REPLICATION.scaled(retry_delay, self.max_retry_delay)
+        self.retry_policy = DB_REPLICATION.scaled(retry_delay, max(max_retry_delay, retry_delay))
         self._rng = rng
         self.request_timeout = request_timeout
         self._clock = clock
@@ -600,17 +597,12 @@ class DatabaseReplicator:
         failures = 0
         while not self._stopping.is_set():
             self._wake.clear()
-            # Drawn before the pull, so the failure's log line states the wait used.
             wait = min(self.retry_policy.next_delay(failures + 1, self._rng), self.poll_interval)
             ok = self._background_pull(retry_in=wait)
             if self._stopping.is_set():
                 return
-            if ok:
-                failures = 0
-                self._wake.wait(self.poll_interval)
-            else:
-                failures += 1
-                self._wake.wait(wait)
+            failures = 0 if ok else failures + 1
+            self._wake.wait(self.poll_interval if ok else wait)
 
     def _background_pull(self, retry_in: float) -> bool:
         with self._pull_lock:

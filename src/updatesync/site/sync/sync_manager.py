@@ -176,8 +176,7 @@ class SyncManager:
     ) -> None:
         """`configuration`: the site's WSUS configuration manager, which sets each SUP's
         subscription; a SUP it has not configured is not synced. Without one, each sync
-        asks the update server for the subscription of `settings`. `rng`: the random source
-        of the retry's jitter (None: the process's own)."""
+        asks the update server for the subscription of `settings`. `rng`: the retry's jitter."""
         if settings.parent_site is not None and replication is None:
             raise ValueError(
                 f"sync manager of child site {settings.site_code}: give the database "
@@ -201,11 +200,6 @@ class SyncManager:
     @property
     def parent_site(self) -> str | None:
         return self.settings.parent_site
-
-    @property
-    def announced_retry(self) -> float | None:
-        """Seconds until the retry the last failure's line announced (None: none yet)."""
-        return self.report.announced_retry
 
     # -- start-up ---------------------------------------------------------------------
 

@@ -125,7 +125,9 @@ class SyncWorker:
                 # The last sync died with the process: it was reported failed; retry it. At
                 # a child site that sync was the parent's request: it is run again at once.
                 parent = getattr(self.manager, "parent_site", None)
-                announced = getattr(self.manager, "announced_retry", None)
+                # The delay its retry line announced (`SyncReport.announced_retry`).
+                report = getattr(self.manager, "report", None)
+                announced = getattr(report, "announced_retry", None)
                 delay = timedelta(0) if parent else self._retry_delay(announced)
                 self.retry_at = self._now() + delay
                 self.retry_trigger = parent or "SELF"
