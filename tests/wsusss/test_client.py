@@ -12,6 +12,7 @@ import pytest
 
 from updatesync.metadata.generator import generate_catalog
 from updatesync.metadata.model import RevisionKey, UpdateType
+from updatesync.retry_policy import UPSTREAM_CALL, jitter_source
 from updatesync.wsusss.client import (
     UpstreamClient,
     UpstreamHttpError,
@@ -122,7 +123,9 @@ def test_a_refused_connection_is_retried_with_growing_waits_then_reported() -> N
     url = fu.free_port_url()
     sleeps = Sleeps()
     with (
-        _client(url, retries=3, backoff=0.5, max_backoff=1.5, sleep=sleeps) as client,
+        _client(
+            url, retries=3, backoff=0.5, max_backoff=1.5, sleep=sleeps, rng=jitter_source(3)
+        ) as client,
         pytest.raises(UpstreamUnavailable) as caught,
     ):
         client.get_auth_config()
@@ -130,7 +133,9 @@ def test_a_refused_connection_is_retried_with_growing_waits_then_reported() -> N
     assert url + SERVER_SYNC_PATH in message
     assert "4 attempts" in message
     assert "network error" in message and "ConnectError" in message
-    assert sleeps.waits == [0.5, 1.0, 1.5]
+    # Full jitter: each wait drawn below its step (0.5, 1.0, then the cap 1.5).
+    assert len(sleeps.waits) == 3
+    assert all(0 <= w <= step for w, step in zip(sleeps.waits, [0.5, 1.0, 1.5], strict=True))
     assert client.calls[-1].attempts == 4
 
 
@@ -142,7 +147,35 @@ def test_5xx_pages_without_a_fault_are_retried_until_an_answer_comes(upstream: U
         config = client.get_auth_config()
     assert config.auth_info
     assert client.calls[-1].attempts == 3
-    assert sleeps.waits == [0.25, 0.5]
+    assert len(sleeps.waits) == 2
+    assert 0 <= sleeps.waits[0] <= 0.25 and 0 <= sleeps.waits[1] <= 0.5
+
+
+def test_two_clients_that_fail_together_wait_apart_and_a_seed_repeats_the_waits() -> None:
+    # Two SUPs whose upstream is down: without jitter both waited 0.5, 1.0, 1.5 s.
+    url = fu.free_port_url()
+    waits = []
+    for seed in ("SUP1", "SUP2", "SUP1"):
+        sleeps = Sleeps()
+        with (
+            _client(
+                url, retries=3, backoff=0.5, max_backoff=1.5, sleep=sleeps, rng=jitter_source(seed)
+            ) as client,
+            pytest.raises(UpstreamUnavailable),
+        ):
+            client.get_auth_config()
+        waits.append(sleeps.waits)
+    assert waits[0] == waits[2] and waits[0] != waits[1]
+
+
+def test_a_transient_503_is_retried_through_the_policy_then_succeeds(upstream: Upstream) -> None:
+    upstream.injector.on("GetAuthConfig", fu.status_page(503, b"Service Unavailable"), times=1)
+    sleeps = Sleeps()
+    with _client(upstream.url, sleep=sleeps, rng=jitter_source(5)) as client:
+        assert client.get_auth_config().auth_info
+    # The default policy (UPSTREAM_CALL): one wait, below its first step of 1 s.
+    assert client.calls[-1].attempts == 2 and client.calls[-1].status == 200
+    assert sleeps.waits == [UPSTREAM_CALL.next_delay(1, jitter_source(5))]
 
 
 def test_an_html_500_page_that_persists_ends_in_a_clear_error(upstream: Upstream) -> None:

@@ -599,7 +599,9 @@ class HeadTable(Table):
     )
     retry_interval: Minutes = key(
         "How long after a failed sync the sync is tried again: minutes, or an interval such "
-        'as "2h".',
+        'as "2h". Each retry adds 0 to a tenth more in whole minutes (60 to 66 by default), '
+        "so the sites of a hierarchy that failed together retry apart; the log line says "
+        "which.",
         toml="integer or string",
         default=DEFAULT_RETRY_INTERVAL,
         shown="`60` (minutes)",

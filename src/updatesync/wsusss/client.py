@@ -10,8 +10,9 @@ operation (SPEC.md section 7, observed in exchanges 000001 to 000019).
 What is retried here, and what is not (the protocol's own faults are the sync engine's
 business, `updateserver.sync`):
 
-- retried, with exponential back-off (`backoff`, doubled per attempt, capped at
-  `max_backoff`), up to `retries` times after the first attempt: network errors
+- retried (policy `UPSTREAM_CALL` of `retry_policy`, through tenacity), with exponential
+  back-off and full jitter (each wait drawn between 0 and `backoff` doubled per attempt,
+  capped at `max_backoff`), up to `retries` times after the first attempt: network errors
   (connection refused or reset, a body cut short) and time-outs, and an HTTP 5xx answer
   whose body is NOT a SOAP fault (a proxy's 502/503, an IIS error page). When the retries
   are spent, `UpstreamUnavailable` names the URL, the attempts and the last cause;
@@ -33,6 +34,7 @@ as it is made: tests and benchmarks count what a downstream asked for from these
 
 from __future__ import annotations
 
+import random
 import ssl
 import time
 from collections.abc import Callable, Sequence
@@ -42,6 +44,7 @@ from typing import Final, Protocol, TypeVar
 import httpx
 
 from updatesync.metadata.model import RevisionKey
+from updatesync.retry_policy import UPSTREAM_CALL
 from updatesync.wsusss.content import MAX_CONTENT_BYTES, content_path
 from updatesync.wsusss.errors import ProtocolError, WsusssError
 from updatesync.wsusss.faults import WsusssFault, fault_from_element, is_fault
@@ -251,9 +254,11 @@ class UpstreamClient:
         sleep: Callable[[float], None] = time.sleep,
         on_call: Callable[[CallRecord], None] | None = None,
         verify: ssl.SSLContext | bool = True,
+        rng: random.Random | None = None,
     ) -> None:
         """`verify`: what an https upstream's certificate is verified with (True: the
-        system's trust store; an `ssl.SSLContext` trusting a hierarchy's own CA)."""
+        system's trust store; an `ssl.SSLContext` trusting a hierarchy's own CA). `rng`: the
+        random source of the retries' jitter (None: the process's own)."""
         if retries < 0:
             raise ValueError(f"retries must be 0 or more, not {retries}")
         if backoff < 0 or max_backoff < 0:
@@ -279,7 +284,9 @@ class UpstreamClient:
         self.max_listing_bytes = max_listing_bytes
         self.max_element_bytes = max_element_bytes
         self.calls: list[CallRecord] = []
+        self._policy = UPSTREAM_CALL.scaled(backoff, max_backoff).with_attempts(retries + 1)
         self._sleep = sleep
+        self._rng = rng
         self._on_call = on_call
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout),
@@ -461,22 +468,27 @@ class UpstreamClient:
         headers = {"Content-Type": CONTENT_TYPE, "SOAPAction": operation.soap_action}
         attempts = 0
         seen = _Status()
+
+        def once() -> _T:
+            nonlocal attempts
+            attempts += 1
+            return attempt(body, headers, seen)
+
+        retrying = self._policy.retrying(
+            lambda error: isinstance(error, _Retry), sleep=self._sleep, rng=self._rng
+        )
         try:
-            while True:
-                attempts += 1
-                try:
-                    return attempt(body, headers, seen)
-                except _Retry as retry:
-                    if attempts > self.retries:
-                        raise UpstreamUnavailable(
-                            target,
-                            operation.name,
-                            attempts,
-                            retry.cause,
-                            error=retry.error,
-                            status=seen.status if retry.error is None else None,
-                        ) from None
-                    self._sleep(min(self.backoff * 2 ** (attempts - 1), self.max_backoff))
+            try:
+                return retrying(once)
+            except _Retry as retry:
+                raise UpstreamUnavailable(
+                    target,
+                    operation.name,
+                    attempts,
+                    retry.cause,
+                    error=retry.error,
+                    status=seen.status if retry.error is None else None,
+                ) from None
         finally:
             self._record(CallRecord(operation.name, target, attempts, seen.status, ids))
 

@@ -11,12 +11,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import fake_upstream as fu
 import httpx
 import pytest
 from databases import Databases
 from starlette.applications import Starlette
 
 from updatesync.logs.cmtrace import CMTraceLog, Severity, read_cmtrace
+from updatesync.retry_policy import DB_REPLICATION, jitter_source
 from updatesync.roles.serving import BackgroundServer
 from updatesync.security.signing import HmacAuth, require_signature
 from updatesync.site.database.models import (
@@ -535,3 +537,27 @@ def test_each_change_of_the_link_status_is_told_once(cs1: SiteDatabase, ps1: Sit
         app.fail_after = None
         replicator.catch_up(timeout=30)
     assert told == [LinkStatus.HEALTHY, LinkStatus.DEGRADED, LinkStatus.ERROR, LinkStatus.HEALTHY]
+
+
+def test_the_background_pulls_of_a_down_parent_back_off_with_jitter_and_say_the_wait(
+    ps1: SiteDatabase, tmp_path: Path
+) -> None:
+    # Every child of a parent that went down used to retry at 0.25, 0.5, 1 ... s in lockstep.
+    log = WatchedLog(tmp_path / "rcmctrl.log")
+    url = fu.free_port_url()
+    replicator = _replicator(
+        ps1, "CS1", url, log, retry_delay=0.04, max_retry_delay=0.16, rng=jitter_source(21)
+    )
+    with replicator.start(), log._written:
+        assert log._written.wait_for(
+            lambda: len([m for m in log.messages if "will retry in" in m]) >= 5, 30
+        )
+        retrying = [m for m in log.messages if "will retry in" in m][:5]
+    said = [float(m.rsplit("will retry in ", 1)[1].split(" s")[0]) for m in retrying]
+    policy = DB_REPLICATION.scaled(0.04, 0.16)
+    expected_rng = jitter_source(21)
+    expected = [policy.next_delay(n, expected_rng) for n in range(1, 6)]
+    assert said == [round(w, 2) for w in expected]  # the line states the wait drawn
+    steps = [0.04, 0.08, 0.16, 0.16, 0.16]
+    assert all(0 <= w <= s for w, s in zip(expected, steps, strict=True))
+    assert len(set(said)) > 1

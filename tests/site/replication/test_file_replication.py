@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from updatesync.logs.cmtrace import CMTraceLog, Severity, read_cmtrace
+from updatesync.retry_policy import FILE_REPLICATION, jitter_source
 from updatesync.roles.serving import BackgroundServer
 from updatesync.security.signing import HmacAuth, require_signature
 from updatesync.site.replication.file_replication import (
@@ -384,3 +385,55 @@ def test_the_ledger_keeps_the_newest_ids_and_forgets_old_ones(tmp_path: Path) ->
     assert [ledger.has(nid) for nid in ids] == [False, False, True, True, True]
     assert ledger.prune(now=1_000_000_000 + 30 * 86400 + 3.5) == 2
     assert [ledger.has(nid) for nid in ids] == [False, False, False, False, True]
+
+
+class CountingDirectory(Directory):
+    """A `Directory` that also tells when a site has been asked for `count` times."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__()
+        self.count = count
+        self.reached = threading.Event()
+
+    def __call__(self, site: str) -> str:
+        url = super().__call__(site)
+        if self.calls[site] >= self.count:
+            self.reached.set()
+        return url
+
+
+def test_a_down_destination_is_retried_with_jittered_waits_each_stated_in_its_line(
+    tmp_path: Path, outbox_file: Path
+) -> None:
+    # Every site replicating to a child that went down used to retry at 1, 2, 4 ... s together.
+    directory = CountingDirectory(5)
+    holder = held_port()
+    directory.urls["PS1"] = f"http://127.0.0.1:{holder.getsockname()[1]}"
+    manager = ReplicationManager(
+        tmp_path / "CS1" / "inboxes" / "replmgr.box",
+        "CS1",
+        resolve=directory,
+        auth=HmacAuth(SECRET, "CS1"),
+        log=CMTraceLog(tmp_path / "CS1" / "logs" / "replmgr.log", component=REPLICATION_MANAGER),
+        retry_initial=0.02,
+        retry_max=0.08,
+        timeout=5.0,
+        rng=jitter_source(9),
+    )
+    try:
+        with manager:
+            manager.replicate(outbox_file, ["PS1"])
+            assert directory.reached.wait(WAIT)  # four attempts failed and were logged
+    finally:
+        holder.close()
+    said = [
+        m.rsplit("; retrying in ", 1)[1].removesuffix(" s")
+        for _, m in log_lines(tmp_path)
+        if m.startswith("site PS1 unreachable")
+    ][:4]
+    expected_rng = jitter_source(9)
+    expected = [
+        FILE_REPLICATION.scaled(0.02, 0.08).next_delay(n, expected_rng) for n in range(1, 5)
+    ]
+    assert said == [f"{w:g}" for w in expected]
+    assert all(0 <= w <= s for w, s in zip(expected, [0.02, 0.04, 0.08, 0.08], strict=True))

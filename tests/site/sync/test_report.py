@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from updatesync.logs.cmtrace import CMTraceLog, LogEntry, Severity, read_cmtrace
+from updatesync.retry_policy import SITE_SYNC_RETRY, jitter_source
 from updatesync.site.database.models import SoftwareUpdatePoint
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.sync.outcome import GENERIC_ERROR, SyncFailure
@@ -89,7 +91,7 @@ def test_status_writes_the_default_sups_sync_status(db: SiteDatabase, log: CMTra
 
 def test_failed_reports_6703_the_alert_and_the_retry(db: SiteDatabase, log: CMTraceLog) -> None:
     db.sups.replace([DEFAULT_SUP])
-    report = _report(db, log)
+    report = SyncReport(db, SETTINGS, log, clock, None, jitter_source(15))
     report.status(SYNC_DONE)
 
     result = report.failed(
@@ -117,7 +119,24 @@ def test_failed_reports_6703_the_alert_and_the_retry(db: SiteDatabase, log: CMTr
     errors = [e.message for e in _entries(log) if e.severity is Severity.ERROR]
     assert errors[0] == "Sync failed: catalog refused. Source: WSUS"
     assert errors[1].startswith(f"STATMSG: ID={SYNC_FAILED} ")
-    assert errors[-1] == "Sync failed. Will retry in 45 minutes"
+    # The configured 45 minutes plus whole minutes of jitter (at most a tenth more), the
+    # same delay the result hands the site server for its retry.
+    wait = SITE_SYNC_RETRY.scaled(45 * 60.0).next_delay(1, jitter_source(15))
+    assert result.retry_in == wait == report.announced_retry
+    assert 45 <= wait / 60 <= 49 and wait % 60 == 0
+    assert errors[-1] == f"Sync failed. Will retry in {int(wait // 60)} minutes"
+
+
+def test_sites_that_fail_together_announce_retries_minutes_apart(
+    db: SiteDatabase, log: CMTraceLog
+) -> None:
+    said = set()
+    for seed in range(8):
+        report = SyncReport(db, SETTINGS, log, clock, None, jitter_source(seed))
+        report.failed(SyncFailure("catalog refused", "WSUS", 0x80244010), None, time.monotonic())
+        said.add([e.message for e in _entries(log)][-1])
+    assert len(said) > 1
+    assert all(re.fullmatch(r"Sync failed\. Will retry in (4[5-9]) minutes", m) for m in said)
 
 
 def test_failed_on_an_unexpected_error_uses_the_generic_error(

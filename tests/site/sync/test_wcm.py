@@ -160,9 +160,11 @@ def test_an_unknown_category_fails_the_configuration_and_then_the_sync(
             "Sync failed: WSUS server not configured. Please refer to WCM.log for "
             "configuration error details.. Source: CWSyncMgr::DoSync",
             "STATMSG: ID=6703 SEV=E",
-            "Sync failed. Will retry in 60 minutes",
+            "Sync failed. Will retry in ",
         ],
     )
+    assert result.retry_in is not None
+    assert f"Sync failed. Will retry in {int(result.retry_in // 60)} minutes" in said
     message = parse_statmsg(next(line for line in said if line.startswith("STATMSG: ID=6703")))
     assert message.strings[:2] == (
         "CWSyncMgr::DoSync",
@@ -266,6 +268,8 @@ def test_a_sync_gets_a_new_configuration_of_a_sup_that_was_down(
     wcm.start()
     try:
         assert wcm.wait_cycles(1, timeout=30)
+        # The failed cycle's retry: the hour asked for plus up to a tenth (WCM_CYCLE_RETRY).
+        assert wcm.next_wait is not None and 3600.0 <= wcm.next_wait <= 3960.0
         state = site.db.wsus.state(SUP)
         assert state is not None and state.state is ConfigState.WSUS_CONFIG_FAILED
         assert state.last_error_code == 0x80072EFD

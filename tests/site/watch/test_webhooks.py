@@ -22,9 +22,10 @@ from starlette.routing import Route
 
 from updatesync.logs.cmtrace import CMTraceLog, Severity, read_cmtrace
 from updatesync.logs.status_messages import sync_failed
+from updatesync.retry_policy import WEBHOOK_DELIVERY, jitter_source
 from updatesync.roles.serving import BackgroundServer
 from updatesync.site.database.site_db import SiteDatabase
-from updatesync.site.watch.alerts import Alert, AlertState, AlertType
+from updatesync.site.watch.alerts import Alert, AlertState, AlertType, format_span
 from updatesync.site.watch.webhooks import (
     CANCELED,
     RAISED,
@@ -241,49 +242,68 @@ def test_a_refusal_waits_for_retry_first_then_sends_in_order(
     receiver: tuple[Receiver, Webhook], log: CMTraceLog, site_db: SiteDatabase
 ) -> None:
     r, webhook = receiver
-    ledger = _ledger(site_db, webhook, log, retry_first=timedelta(seconds=30))
+    ledger = _ledger(site_db, webhook, log, retry_first=timedelta(seconds=30), rng=jitter_source(3))
     alerts = [_alert(1, T0 - timedelta(minutes=2)), _alert(2, T0 - timedelta(minutes=1))]
     r.status = 500
     refused = ledger.send(alerts, SET_UP, T0)
     assert refused == Delivery(failed=(webhook.shown,), pending=2)
     assert len(r.posts) == 1  # stops at the first refusal
-    assert ledger.next_retry() == T0 + timedelta(seconds=30)
+    # The pause: half to all of retry_first (jitter), in whole seconds, as the line says.
+    pause = int(WEBHOOK_DELIVERY.scaled(30.0, 3600.0).next_delay(1, jitter_source(3)))
+    assert 15 <= pause <= 30
+    assert ledger.next_retry() == T0 + timedelta(seconds=pause)
 
     r.status = 200
-    early = ledger.send(alerts, SET_UP, T0 + timedelta(seconds=29))
+    early = ledger.send(alerts, SET_UP, T0 + timedelta(seconds=pause - 1))
     assert early == Delivery(pending=2)
-    assert len(r.posts) == 1  # nothing sent before retry_first
+    assert len(r.posts) == 1  # nothing sent before the pause ends
 
-    due = ledger.send(alerts, SET_UP, T0 + timedelta(seconds=30))
+    due = ledger.send(alerts, SET_UP, T0 + timedelta(seconds=pause))
     assert due == Delivery(delivered=2)
     assert ledger.next_retry() is None
     assert r.events() == [("raised", 1), ("raised", 1), ("raised", 2)]
     warnings = [e.message for e in read_cmtrace(log.path) if e.severity is Severity.WARNING]
     assert warnings == [
         f"Webhook {webhook.shown}: the raised event of alert 1 at site CS1 was not accepted "
-        "(HTTP 500); 2 event(s) waiting, next attempt in 30 seconds"
+        f"(HTTP 500); 2 event(s) waiting, next attempt in {pause} seconds"
     ]
 
 
-def test_the_retry_pause_doubles_up_to_retry_max(
+def test_the_retry_pause_doubles_up_to_retry_max_with_jitter(
     receiver: tuple[Receiver, Webhook], log: CMTraceLog, site_db: SiteDatabase
 ) -> None:
     r, webhook = receiver
     r.status = 500
     ledger = _ledger(
-        site_db, webhook, log, retry_first=timedelta(seconds=30), retry_max=timedelta(minutes=1)
+        site_db,
+        webhook,
+        log,
+        retry_first=timedelta(seconds=30),
+        retry_max=timedelta(minutes=4),
+        rng=jitter_source(8),
     )
     alerts = [_alert(1, T0)]
     now = T0
     pauses = []
-    for _ in range(3):
+    for _ in range(5):
         ledger.send(alerts, SET_UP, now)
         due = ledger.next_retry()
         assert due is not None
         pauses.append(due - now)
         now = due
-    assert pauses == [timedelta(seconds=30), timedelta(minutes=1), timedelta(minutes=1)]
-    assert len(r.posts) == 3
+    assert len(r.posts) == 5
+    # Half to all of 30 s doubling up to 4 minutes, in the unit its line states it in.
+    for pause, step in zip(pauses, [30, 60, 120, 240, 240], strict=True):
+        unit = 60 if pause >= timedelta(minutes=1) else 1
+        assert timedelta(seconds=step // 2 // unit * unit) <= pause <= timedelta(seconds=step)
+        assert pause.total_seconds() % unit == 0
+    said = [
+        e.message.rsplit("next attempt in ", 1)[1]
+        for e in read_cmtrace(log.path)
+        if e.severity is Severity.WARNING
+    ]
+    assert said[0] == f"{int(pauses[0].total_seconds())} seconds"
+    assert said[-1] == format_span(pauses[-1])
 
 
 def test_an_event_undelivered_too_long_is_given_up(

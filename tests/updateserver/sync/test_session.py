@@ -11,6 +11,7 @@ from typing import Any, cast
 import pytest
 from databases import Database
 
+from updatesync.retry_policy import jitter_source
 from updatesync.updateserver.errors import UpdateServerError
 from updatesync.updateserver.store import UpdateStore
 from updatesync.updateserver.sync import SyncHooks, SyncSettings
@@ -56,7 +57,10 @@ def _session(
     store: UpdateStore, client: ScriptedClient, sleeps: list[float] | None = None, **settings: Any
 ) -> UpstreamSession:
     hooks = SyncHooks(
-        now=lambda: NOW, sleep=(sleeps if sleeps is not None else []).append, cancel=None
+        now=lambda: NOW,
+        sleep=(sleeps if sleeps is not None else []).append,
+        cancel=None,
+        rng=jitter_source(11),
     )
     context = SyncContext(
         store,
@@ -91,7 +95,7 @@ def test_no_plugin_with_a_service_url_is_a_protocol_error(store: UpdateStore) ->
         _session(store, client).authorize()
 
 
-def test_server_busy_backs_off_doubling_up_to_the_bound(store: UpdateStore) -> None:
+def test_server_busy_backs_off_doubling_up_to_the_bound_with_jitter(store: UpdateStore) -> None:
     sleeps: list[float] = []
     session = _session(
         store, ScriptedClient(), sleeps, busy_retries=4, busy_backoff=2.0, max_busy_backoff=5.0
@@ -105,7 +109,10 @@ def test_server_busy_backs_off_doubling_up_to_the_bound(store: UpdateStore) -> N
         return answer
 
     assert session.busy(call) == "done"
-    assert sleeps == [2.0, 4.0, 5.0]
+    # Steps 2, 4, then the bound 5; each wait half to all of its step (`SERVER_BUSY`).
+    assert len(sleeps) == 3
+    assert all(s / 2 <= w <= s for w, s in zip(sleeps, [2.0, 4.0, 5.0], strict=True))
+    assert len(set(sleeps)) == 3
 
     def always_busy() -> str:
         raise WsusssFault(ErrorCode.SERVER_BUSY)

@@ -9,9 +9,9 @@ the same way, so one token works at every site's provider).
   versions, all from one snapshot. The routes check no signature: whoever mounts them puts
   them behind `auth.require_signature`.
 - The child runs a `DatabaseReplicator`: a background thread that pulls pages on its interval
-  (at once on `poke()`) and applies each with `db.replication.apply` (one
-  transaction per page, which also records how far the link got, so an interrupted
-  replication resumes from what was committed). `catch_up(timeout)` pulls now until the child
+  (at once on `poke()`) and applies each with `db.replication.apply` (one transaction per
+  page, which also records how far the link got, so an interrupted replication resumes from
+  what was committed). `catch_up(timeout)` pulls now until the child
   holds everything the parent held, retrying with a back-off while the parent is down, and
   returns the parent's content version.
 - Each pull records the link's check: ReplicationLinkStatus 0 (healthy) after a success; after
@@ -29,6 +29,7 @@ the same way, so one token works at every site's provider).
 from __future__ import annotations
 
 import contextlib
+import random
 import ssl
 import threading
 import time
@@ -46,6 +47,7 @@ from starlette.routing import Route
 
 from updatesync.config.fault_injection import fault_point
 from updatesync.logs.cmtrace import CMTraceLog
+from updatesync.retry_policy import DB_REPLICATION
 from updatesync.site.database.models import (
     MICROSOFT_UPDATE,
     Category,
@@ -427,10 +429,10 @@ class DatabaseReplicator:
     """Pulls `parent_site`'s changes from `parent_url` into `db`, one page at a time.
 
     `start()` runs the background thread (a pull every `poll_interval` seconds, and at once
-    after `poke()`; after a failure it retries sooner, backing off from `retry_delay` up to
-    the interval); `stop()` ends it. `catch_up(timeout)` pulls now. One pull runs at a time:
-    the thread and `catch_up` share a lock. `clock` gives the times recorded for the link's
-    checks and judged against `thresholds`.
+    after `poke()`; after a failure sooner, backing off from `retry_delay` up to
+    `max_retry_delay` with jitter, `retry_policy.DB_REPLICATION`); `stop()` ends it.
+    `catch_up(timeout)` pulls now. One pull runs at a time: the thread and `catch_up` share a
+    lock. `clock` gives the times recorded for the link's checks, judged by `thresholds`.
     """
 
     def __init__(
@@ -451,10 +453,12 @@ class DatabaseReplicator:
         request_timeout: float = 30.0,
         verify: ssl.SSLContext | bool = True,
         on_status_change: Callable[[LinkStatus], None] | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         """`verify`: what the parent's certificate is verified with (the hierarchy's CA);
         `on_status_change`: called with the link's new status each time a check records
-        another status than the last one this replicator recorded (the first check too)."""
+        another status than the last one this replicator recorded (the first check too);
+        `rng`: the retries' jitter source."""
         if not 1 <= page_size <= MAX_PAGE:
             raise ValueError(f"page_size {page_size}: give 1 to {MAX_PAGE} rows per page")
         if poll_interval <= 0 or retry_delay <= 0 or request_timeout <= 0:
@@ -467,8 +471,8 @@ class DatabaseReplicator:
         self.poll_interval = poll_interval
         self.update_source = update_source.upper()
         self.thresholds = thresholds or LinkThresholds()
-        self.retry_delay = retry_delay
-        self.max_retry_delay = max(max_retry_delay, retry_delay)
+        self.retry_policy = DB_REPLICATION.scaled(retry_delay, max(max_retry_delay, retry_delay))
+        self._rng = rng
         self.request_timeout = request_timeout
         self._clock = clock
         self._client = httpx.Client(
@@ -543,7 +547,7 @@ class DatabaseReplicator:
                 "another pull of this link was still running",
             )
         try:
-            delay = self.retry_delay
+            failures = 0
             while True:
                 if self._stopping.is_set():
                     raise self._error(
@@ -561,10 +565,11 @@ class DatabaseReplicator:
                     self._failed(str(exc), retry_in=None)
                     raise self._error(DatabaseReplicationError, "failed", str(exc)) from exc
                 except _Retry as exc:
+                    failures += 1
                     remaining = deadline - time.monotonic()
-                    wait = min(delay, remaining)
-                    self._failed(str(exc), retry_in=wait if wait > 0 else None)
-                    if wait <= 0:
+                    wait = min(self.retry_policy.next_delay(failures, self._rng), remaining)
+                    self._failed(str(exc), retry_in=wait if remaining > 0 else None)
+                    if remaining <= 0:
                         raise self._error(
                             ReplicationTimeout,
                             f"did not complete within {timeout:g} s",
@@ -579,7 +584,6 @@ class DatabaseReplicator:
                             "was stopped",
                             f"the replicator stopped; {exc}",
                         ) from exc
-                    delay = min(delay * 2, self.max_retry_delay)
                     continue
                 if state is None:  # only without a deadline
                     raise self._error(
@@ -590,18 +594,15 @@ class DatabaseReplicator:
             self._pull_lock.release()
 
     def _run(self) -> None:
-        delay = self.retry_delay
+        failures = 0
         while not self._stopping.is_set():
             self._wake.clear()
-            ok = self._background_pull(retry_in=min(delay, self.poll_interval))
+            wait = min(self.retry_policy.next_delay(failures + 1, self._rng), self.poll_interval)
+            ok = self._background_pull(retry_in=wait)
             if self._stopping.is_set():
                 return
-            if ok:
-                delay = self.retry_delay
-                self._wake.wait(self.poll_interval)
-            else:
-                self._wake.wait(min(delay, self.poll_interval))
-                delay = min(delay * 2, self.max_retry_delay)
+            failures = 0 if ok else failures + 1
+            self._wake.wait(self.poll_interval if ok else wait)
 
     def _background_pull(self, retry_in: float) -> bool:
         with self._pull_lock:
@@ -745,7 +746,7 @@ class DatabaseReplicator:
         if self.log is None:
             return
         state = "degraded" if status is LinkStatus.DEGRADED else "in error"
-        when = "" if retry_in is None else f"; will retry in {retry_in:.1f} s"
+        when = "" if retry_in is None else f"; will retry in {retry_in:.2f} s"
         write = self.log.warning if status is LinkStatus.DEGRADED else self.log.error
         write(
             f"Replication from {self.parent_site} at {self.parent_url} failed: {error}. "

@@ -10,7 +10,8 @@ a worker thread of its own that posts its jobs oldest first to
 `POST {base}/site/v1/replication/files/WSyncMgr.box/CS1.SYN?id=<id>&from=CS1` (the query is
 covered by the signature, `updatesync.security.signing`) and removes a job only after a 2xx answer.
 A destination that is down, answers 5xx, 401 or 429 is retried with exponential back-off
-(`retry_initial` doubling up to `retry_max`), without holding up the others; any other 4xx
+(`retry_initial` doubling up to `retry_max`, each wait drawn at random below its step:
+`retry_policy.FILE_REPLICATION`), without holding up the others; any other 4xx
 rejects the job for good: it moves to `replmgr.box/failed/<SITE>/` beside a `.reason` file.
 Jobs left by a stopped or crashed manager are delivered after the next `start()`.
 
@@ -35,6 +36,7 @@ import contextlib
 import json
 import logging
 import os
+import random
 import re
 import ssl
 import threading
@@ -53,6 +55,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from updatesync.logs.cmtrace import CMTraceLog
+from updatesync.retry_policy import FILE_REPLICATION
 from updatesync.security.private_files import private_dir
 from updatesync.site.sync.inbox import Inbox, InboxError
 
@@ -171,8 +174,10 @@ class ReplicationManager:
         retry_max: float = 60.0,
         timeout: float = 30.0,
         verify: ssl.SSLContext | bool = True,
+        rng: random.Random | None = None,
     ) -> None:
-        """`verify`: what each child's certificate is verified with (the hierarchy's CA)."""
+        """`verify`: what each child's certificate is verified with (the hierarchy's CA);
+        `rng`: the random source of the back-off's jitter (None: the process's own)."""
         if not 0 < retry_initial <= retry_max or timeout <= 0:
             raise ValueError(
                 f"replication manager in {box}: need 0 < retry_initial <= retry_max and "
@@ -189,6 +194,8 @@ class ReplicationManager:
         self.log = log
         self.retry_initial = retry_initial
         self.retry_max = retry_max
+        self.retry_policy = FILE_REPLICATION.scaled(retry_initial, retry_max)
+        self._rng = rng
         self.timeout = timeout
         self._lock = threading.Lock()
         self._changed = threading.Condition()
@@ -326,18 +333,23 @@ class ReplicationManager:
             self._workers[site][0].set()
 
     def _run(self, site: str, wake: threading.Event, stopping: threading.Event) -> None:
-        delay = self.retry_initial
+        failures = 0
         with httpx.Client(auth=self.auth, timeout=self.timeout, verify=self.verify) as client:
             while not stopping.is_set():
                 wake.clear()
                 folder = self.outbound / site
+                delay: float | None = None
                 try:
                     jobs = jobs_in(folder)
                     if not jobs:
                         wake.wait()
                         continue
+                    # Drawn before the attempt, so its log line states the wait used.
+                    delay = self.retry_policy.next_delay(failures + 1, self._rng)
                     retry_in = self._deliver(client, site, jobs[0], delay)
                 except Exception as exc:  # keep the worker alive; say what happened
+                    if delay is None:
+                        delay = self.retry_policy.next_delay(failures + 1, self._rng)
                     self._say(
                         logging.ERROR,
                         f"Delivering from {folder} to site {site} failed: {exc!r}; "
@@ -345,10 +357,10 @@ class ReplicationManager:
                     )
                     retry_in = delay
                 if retry_in is None:
-                    delay = self.retry_initial
+                    failures = 0
                 else:
+                    failures += 1
                     wake.wait(retry_in)
-                    delay = min(delay * 2, self.retry_max)
 
     def _deliver(self, client: httpx.Client, site: str, path: Path, delay: float) -> float | None:
         """One attempt at the oldest job: None when it is done with, else seconds to wait."""

@@ -17,12 +17,16 @@ __all__ = ["GENERIC_ERROR", "SiteSyncResult", "SyncFailure", "origin"]
 
 @dataclass(frozen=True, slots=True)
 class SiteSyncResult:
+    """One sync's result. `retry_in`: for a failed sync, the seconds until the retry its
+    "Sync failed. Will retry in N minutes" line announced (None: no line announced one)."""
+
     succeeded: bool
     content_version: int
     items_updated: int
     cis_changed: int
     seconds: float
     error: str | None = None
+    retry_in: float | None = None
 
 
 class SyncFailure(Exception):

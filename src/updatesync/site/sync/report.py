@@ -7,6 +7,7 @@ content-out-of-sync alert on a difference, the alert canceled when proven equal 
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -19,6 +20,7 @@ from updatesync.logs.status_messages import (
     new_status_message,
     sync_failed,
 )
+from updatesync.retry_policy import SITE_SYNC_RETRY
 from updatesync.site.database.models import (
     AUDIT_DIFFERS,
     AUDIT_EQUAL,
@@ -54,12 +56,17 @@ class SyncReport:
         log: CMTraceLog,
         clock: Callable[[], datetime],
         replication: ParentReplication | None,
+        rng: random.Random | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
         self.log = log
         self.clock = clock
         self.replication = replication
+        self.retry_policy = SITE_SYNC_RETRY.scaled(settings.retry_minutes * 60.0)
+        self.rng = rng
+        self.announced_retry: float | None = None
+        """Seconds until the retry the last "Will retry in N minutes" line announced."""
 
     @log_helper
     def content_version_line(self, version: int) -> None:
@@ -168,9 +175,13 @@ class SyncReport:
         self.db.alerts.raise_alert(
             AlertType.SYNC_FAILURE, (sup.fqdn if sup else self.settings.site_fqdn)
         )
-        self.log.error(f"Sync failed. Will retry in {self.settings.retry_minutes} minutes")
+        # The documented interval plus a few whole minutes of jitter (`SITE_SYNC_RETRY`), so
+        # the sites of a hierarchy whose upstream failed together do not retry together.
+        wait = self.retry_policy.next_delay(1, self.rng)
+        self.announced_retry = wait
+        self.log.error(f"Sync failed. Will retry in {max(round(wait / 60), 1)} minutes")
         version = self.db.content.version(self.settings.update_source)
-        return SiteSyncResult(False, version, 0, 0, time.monotonic() - started, what)
+        return SiteSyncResult(False, version, 0, 0, time.monotonic() - started, what, retry_in=wait)
 
     def cancel_sync_alerts(self, keep: Sequence[str]) -> None:
         """Set the site's sync-failure alerts to canceled, except those of the replicas that

@@ -24,6 +24,7 @@ sync status, an alert naming it) without undoing the site's successful sync.
 from __future__ import annotations
 
 import os
+import random
 import time
 from collections.abc import Callable, Sequence
 from contextlib import closing
@@ -171,10 +172,11 @@ class SyncManager:
         notifier: ChildNotifier | None = None,
         replication: ParentReplication | None = None,
         configuration: ConfigurationGate | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         """`configuration`: the site's WSUS configuration manager, which sets each SUP's
         subscription; a SUP it has not configured is not synced. Without one, each sync
-        asks the update server for the subscription of `settings`."""
+        asks the update server for the subscription of `settings`. `rng`: the retry's jitter."""
         if settings.parent_site is not None and replication is None:
             raise ValueError(
                 f"sync manager of child site {settings.site_code}: give the database "
@@ -193,7 +195,7 @@ class SyncManager:
         self.notifier = notifier
         self.replication = replication
         self.configuration = configuration
-        self.report = SyncReport(db, settings, log, clock, replication)
+        self.report = SyncReport(db, settings, log, clock, replication, rng)
 
     @property
     def parent_site(self) -> str | None:

@@ -19,7 +19,8 @@ WSUS_CONFIG_FAILED (3) with the reason, and its syncs fail until a later cycle s
 SUP's upstream is set where its update server starts (the hierarchy file); this manager
 reports it and warns where it differs from what the site expects.
 
-A failed cycle is tried again after `retry_seconds` (a minute), not after the hour. Before a
+A failed cycle is tried again after `retry_seconds` (a minute) and up to a tenth more of
+jitter (`retry_policy.WCM_CYCLE_RETRY`), not after the hour. Before a
 sync, the sync manager calls `ensure_configured`: a SUP not yet configured gets a cycle at
 once, and the sync waits for it (bounded) instead of failing while the site starts.
 
@@ -31,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -40,6 +42,7 @@ from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from updatesync.logs.cmtrace import CMTraceLog
+from updatesync.retry_policy import WCM_CYCLE_RETRY
 from updatesync.security.private_files import private_dir
 from updatesync.site.database.models import SoftwareUpdatePoint
 from updatesync.site.database.site_db import SiteDatabase
@@ -133,9 +136,14 @@ class WsusConfigurationManager:
         inbox: WcmInbox,
         *,
         first: str = "start",
+        rng: random.Random | None = None,
     ) -> None:
         """`first`: what wakes the first cycle: "start", or "scf" when the site control
-        file changed since the site last ran (a SUP added, removed or moved)."""
+        file changed since the site last ran (a SUP added, removed or moved). `rng`: the
+        random source of the failed cycle's retry jitter (None: the process's own)."""
+        self._rng = rng
+        self.next_wait: float | None = None
+        """Seconds the thread waits after its last cycle (jittered after a failed one)."""
         self.db = db
         self.settings = settings
         self.log = log
@@ -220,17 +228,19 @@ class WsusConfigurationManager:
                 with contextlib.suppress(Exception):
                     self.log.error(f"WSUS configuration cycle failed: {exc}")
                 ok = False
-            with self._cycles:
-                self._running = False
-                self._finished += 1
-                self._cycles.notify_all()
             if not ok:
-                wait = self.settings.retry_seconds
+                retry = WCM_CYCLE_RETRY.scaled(self.settings.retry_seconds)
+                wait = retry.next_delay(1, self._rng)
             elif self._changed:
                 wait = CHANGE_WAIT  # "Will wait for 1 minute for any subscription ... changes"
             else:
                 wait = self.settings.interval_seconds - (time.monotonic() - cycle_began)
             wait = max(wait, 1.0)
+            with self._cycles:
+                self._running = False
+                self._finished += 1
+                self.next_wait = wait
+                self._cycles.notify_all()
             self.log.info(f"Waiting for changes for {max(round(wait / 60), 1)} minutes")
 
     def wait_cycles(self, count: int, timeout: float) -> bool:

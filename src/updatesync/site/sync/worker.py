@@ -8,19 +8,23 @@ does not start a second concurrent sync"): requests that arrive during a sync st
 inbox and give exactly one sync after it, a full one if any of them asked for it.
 
 After a failed sync a retry of the same trigger is due `retry` later (SPEC section 4: "Will
-retry in 60 minutes"); a later successful sync of any trigger cancels it. Times come from
+retry in 60 minutes") plus a few minutes of jitter (`retry_policy.SITE_SYNC_RETRY`): the
+delay the sync manager's line announced (`SiteSyncResult.retry_in`), else one drawn here;
+a later successful sync of any trigger cancels it. Times come from
 `clock` (aware UTC), so tests move time by hand and call `poke()` to have it looked at.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from updatesync.retry_policy import SITE_SYNC_RETRY
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.sync.db_monitor import DatabaseMonitor
 from updatesync.site.sync.inbox import Inbox, InboxWatcher
@@ -74,6 +78,7 @@ class SyncWorker:
         clock: Callable[[], datetime] = _utc_now,
         on_sync_done: Callable[[SiteSyncResult], None] | None = None,
         inbox_interval: float = 0.2,
+        rng: random.Random | None = None,
     ) -> None:
         if retry <= timedelta(0):
             raise ValueError(f"site server: retry interval must be positive, got {retry}")
@@ -83,6 +88,8 @@ class SyncWorker:
         self.monitor = monitor
         self.schedule = schedule
         self.retry = retry
+        self.retry_policy = SITE_SYNC_RETRY.scaled(retry.total_seconds())
+        self._rng = rng
         self.clock = clock
         self.on_sync_done = on_sync_done
         if monitor is not None and monitor.wake is not None:
@@ -118,7 +125,11 @@ class SyncWorker:
                 # The last sync died with the process: it was reported failed; retry it. At
                 # a child site that sync was the parent's request: it is run again at once.
                 parent = getattr(self.manager, "parent_site", None)
-                self.retry_at = self._now() + (timedelta(0) if parent else self.retry)
+                # The delay its retry line announced (`SyncReport.announced_retry`).
+                report = getattr(self.manager, "report", None)
+                announced = getattr(report, "announced_retry", None)
+                delay = timedelta(0) if parent else self._retry_delay(announced)
+                self.retry_at = self._now() + delay
                 self.retry_trigger = parent or "SELF"
             self._thread = threading.Thread(
                 target=self._work, name=f"site-server {self.inbox.path}", daemon=True
@@ -215,6 +226,13 @@ class SyncWorker:
             return self.retry_trigger or SCHEDULE, True
         return None
 
+    def _retry_delay(self, announced: float | None) -> timedelta:
+        """How long after a failed sync its retry is due: what the manager's line announced
+        (`announced`), else a jittered `retry` (the manager raised instead of reporting)."""
+        if announced is None:
+            announced = self.retry_policy.next_delay(1, self._rng)
+        return timedelta(seconds=announced)
+
     def _sleep_seconds(self, now: datetime) -> float:
         times = [at for at in (self.next_scheduled, self.retry_at) if at is not None]
         if not times:
@@ -272,7 +290,7 @@ class SyncWorker:
             self.retry_at = None
             self.retry_trigger = None
         else:
-            self.retry_at = now + self.retry
+            self.retry_at = now + self._retry_delay(result.retry_in)
             self.retry_trigger = trigger
         self.syncs_run += 1
         if self.on_sync_done is not None:

@@ -28,6 +28,7 @@ due); `poke()` wakes it, e.g. after a sync ends, so a sync-failure alert goes ou
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -102,7 +103,8 @@ class AlertWatcher:
 
     `clock` gives "now" (aware, UTC) for the judgments, the alerts' times and the webhooks'
     retry times. `legacy_state_file`: where an older updatesync kept the webhooks' delivery
-    record (`<site data>/alerting.sqlite`): read into the site database once, then renamed."""
+    record (`<site data>/alerting.sqlite`): read into the site database once, then renamed.
+    `rng`: the random source of the webhooks' retry jitter (None: the process's own)."""
 
     def __init__(
         self,
@@ -119,6 +121,7 @@ class AlertWatcher:
         retry_first: timedelta = DEFAULT_RETRY_FIRST,
         retry_max: timedelta = DEFAULT_RETRY_MAX,
         give_up_after: timedelta = DEFAULT_GIVE_UP_AFTER,
+        rng: random.Random | None = None,
     ) -> None:
         code = site_code.strip().upper()
         if overdue_after <= timedelta(0):
@@ -164,6 +167,7 @@ class AlertWatcher:
                 give_up_after=give_up_after,
                 cause=self.failure_message,
                 legacy_file=self.legacy_state_file,
+                rng=rng,
             )
             if self.webhooks
             else None

@@ -5,14 +5,15 @@ body is `event_payload`). What was found and sent is kept in the site database
 (`SiteDatabase.webhooks`, `site/database/webhook_deliveries.py`), one row per webhook and
 event, written before the event is sent: a restart sends nothing twice, and an event whose
 receiver was down waits there. A receiver that does not answer 2xx is tried again with
-growing pauses (`retry_first`, doubling up to `retry_max`), events in the order they
-happened; an event still undelivered `give_up_after` after it happened is given up and
-logged. Only if the process dies between the receiver's answer and the write of "sent" is an
-event sent again, with the same `Idempotency-Key` header (`<site>/<database set-up
-time>/<alert id>/<event>`). A delivery pass holds its webhook in the database (a claim,
-renewed at each event), so two processes sharing one site database (on PostgreSQL, say)
-never send the same events at once; the claim of a process that died runs out after the
-webhook's timeout and a minute.
+growing pauses (`retry_first`, doubling up to `retry_max`, each pause drawn between half and
+all of that: `retry_policy.WEBHOOK_DELIVERY`, so the sites of a hierarchy that lost the same
+receiver do not retry it together), events in the order they happened; an event still
+undelivered `give_up_after` after it happened is given up and logged. Only if the process
+dies between the receiver's answer and the write of "sent" is an event sent again, with the
+same `Idempotency-Key` header (`<site>/<database set-up time>/<alert id>/<event>`). A
+delivery pass holds its webhook in the database (a claim, renewed at each event), so two
+processes sharing one site database (on PostgreSQL, say) never send the same events at
+once; the claim of a process that died runs out after the webhook's timeout and a minute.
 
 Each event is signed as the Standard Webhooks specification says (`webhook-id`, the same on
 every retry; `webhook-timestamp`; `webhook-signature`, `security/webhook_signing.py`) with
@@ -35,7 +36,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -47,6 +50,7 @@ import httpx
 
 from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.logs.status_messages import StatusMessage, describe
+from updatesync.retry_policy import WEBHOOK_DELIVERY
 from updatesync.security.webhook_signing import webhook_headers
 from updatesync.site.database.store import SiteDatabaseError
 from updatesync.site.database.webhook_deliveries import NewEvent, WebhookDeliveries
@@ -197,7 +201,8 @@ class Delivery:
 class WebhookLedger:
     """The webhooks of one site and what each has had (in the site database, `deliveries`).
     Not thread-safe: the alert watcher calls it under its round lock. `legacy_file`: where
-    an older updatesync kept this record (read once, then renamed)."""
+    an older updatesync kept this record (read once, then renamed). `rng`: the random source
+    of the retry pauses' jitter (None: the process's own)."""
 
     def __init__(
         self,
@@ -213,6 +218,7 @@ class WebhookLedger:
         give_up_after: timedelta = DEFAULT_GIVE_UP_AFTER,
         cause: Callable[[Alert], StatusMessage | None] | None = None,
         legacy_file: Path | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.deliveries = deliveries
         self.cause = cause
@@ -223,6 +229,10 @@ class WebhookLedger:
         self.clock = clock
         self.retry_first = retry_first
         self.retry_max = retry_max
+        self.retry_policy = WEBHOOK_DELIVERY.scaled(
+            retry_first.total_seconds(), retry_max.total_seconds()
+        )
+        self.rng = rng
         self.give_up_after = give_up_after
         self.legacy_file = legacy_file
 
@@ -311,8 +321,12 @@ class WebhookLedger:
         return min((t for t in times if t is not None), default=None)
 
     def _backoff(self, failures: int) -> timedelta:
-        step = self.retry_first * (2 ** min(max(failures - 1, 0), 30))
-        return min(step, self.retry_max)
+        """The pause after the `failures`-th refusal in a row (`retry_policy.WEBHOOK_DELIVERY`:
+        half to all of `retry_first` doubled per refusal, at most `retry_max`), in the unit
+        the log line states it in: whole seconds under a minute, whole minutes above."""
+        wait = self.retry_policy.next_delay(failures, self.rng)
+        unit = 60 if wait >= 60 else 1
+        return timedelta(seconds=max(math.floor(wait / unit) * unit, 1))
 
     def _hold_until(self, webhook: Webhook, now: datetime) -> datetime:
         return max(now, self.clock()) + timedelta(seconds=webhook.timeout) + HOLD_MARGIN

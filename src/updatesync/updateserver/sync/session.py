@@ -8,7 +8,7 @@ of the sync goes through `UpstreamSession.call`, which handles the faults of 2.2
   too, authorization from the start), then the call again;
 - InvalidAuthorizationCookie: authorization from the start, then the call again;
 - ServerChanged: raised as `ServerChanged` for the run to drop its anchors and start over;
-- ServerBusy: wait (exponential back-off, bounded), then the call again;
+- ServerBusy: wait (exponential back-off with jitter, bounded), then the call again;
 - anything else: raised as is.
 
 Cookie renewals per call, authorizations per run and ServerBusy waits per call are bounded.
@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Final, TypeVar
 
+from updatesync.retry_policy import SERVER_BUSY
 from updatesync.updateserver.errors import UpdateServerError
 from updatesync.updateserver.peers import server_id
 from updatesync.updateserver.sync.context import SyncContext
@@ -99,19 +100,14 @@ class UpstreamSession:
             self.authorize()
 
     def busy(self, call: Callable[[], _T]) -> _T:
-        """`call()`, waiting and calling again while the upstream answers ServerBusy."""
+        """`call()`, waiting and calling again while the upstream answers ServerBusy (the
+        `SERVER_BUSY` policy of `retry_policy`, with the settings' waits, through tenacity)."""
         settings = self.context.settings
-        waits = 0
-        while True:
-            try:
-                return call()
-            except WsusssFault as fault:
-                if fault.code is not ErrorCode.SERVER_BUSY or waits >= settings.busy_retries:
-                    raise
-                self.context.hooks.sleep(
-                    min(settings.busy_backoff * 2**waits, settings.max_busy_backoff)
-                )
-                waits += 1
+        policy = SERVER_BUSY.scaled(settings.busy_backoff, settings.max_busy_backoff)
+        retrying = policy.with_attempts(settings.busy_retries + 1).retrying(
+            _server_busy, sleep=self.context.hooks.sleep, rng=self.context.hooks.rng
+        )
+        return retrying(call)
 
     def call(self, call: Callable[[Cookie], _T]) -> _T:
         """`call(cookie)` with the fault handling of 2.2.9.3 (module docstring)."""
@@ -152,3 +148,7 @@ def _expires_soon(cookie: Cookie, now: datetime) -> bool:
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     return expiration - _COOKIE_MARGIN <= now
+
+
+def _server_busy(error: BaseException) -> bool:
+    return isinstance(error, WsusssFault) and error.code is ErrorCode.SERVER_BUSY

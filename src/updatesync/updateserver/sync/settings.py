@@ -10,6 +10,7 @@ set, stops the sync at the next batch boundary.
 
 from __future__ import annotations
 
+import random
 import ssl
 import threading
 import time
@@ -50,11 +51,12 @@ class SyncSettings:
     sends every deployment. `replica`: this server is a replica of the upstream: after the
     updates, GetDeployments brings the target groups and deployments. `server_name` is the
     account name sent for authorization (None: this host's FQDN). The ServerBusy back-off
-    waits `busy_backoff` seconds, doubling up to `max_busy_backoff`, at most `busy_retries`
-    times per call; `max_authorizations` bounds the authorizations of one run. `verify`:
-    what an https upstream's certificate is verified with (None: the system's trust store;
-    a hierarchy's own CA for a SUP syncing from another SUP of its hierarchy). `audit`:
-    end a successful sync with the consistency audit against the upstream (`sync.audit`).
+    (`retry_policy.SERVER_BUSY`) waits half to all of `busy_backoff` seconds, doubling up to
+    `max_busy_backoff`, at most `busy_retries` times per call; `max_authorizations` bounds
+    the authorizations of one run. `verify`: what an https upstream's certificate is
+    verified with (None: the system's trust store; a hierarchy's own CA for a SUP syncing
+    from another SUP of its hierarchy). `audit`: end a successful sync with the consistency
+    audit against the upstream (`sync.audit`).
     """
 
     upstream_url: str
@@ -87,7 +89,8 @@ class SyncHooks:
     reports them. `cancel`, once set, stops the sync before its next batch (GetUpdateData
     answer, or a replica's GetDeployments): what was committed stays, no anchor is saved
     past it, and the next sync resumes from the saved anchors. `now` is the clock the
-    cookie expiry is checked against, `sleep` the ServerBusy back-off's wait.
+    cookie expiry is checked against, `sleep` the ServerBusy back-off's wait, `rng` the
+    random source of its jitter (None: the process's own).
     """
 
     progress: Progress | None = None
@@ -95,3 +98,4 @@ class SyncHooks:
     cancel: threading.Event | None = None
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     sleep: Callable[[float], None] = time.sleep
+    rng: random.Random | None = None
