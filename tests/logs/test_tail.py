@@ -95,7 +95,9 @@ def test_find_time_and_a_utf16_log(tmp_path: Path) -> None:
     path = tmp_path / "WSyncMgr.log"
     start = datetime(2014, 1, 16, 18, 0, tzinfo=UTC)
     times = iter(start + timedelta(minutes=n) for n in range(30))
-    log = CMTraceLog(path, component="SMS_WSUS_SYNC_MANAGER", bias_minutes=0, now=lambda: next(times))
+    log = CMTraceLog(
+        path, component="SMS_WSUS_SYNC_MANAGER", bias_minutes=0, now=lambda: next(times)
+    )
     for number in range(30):
         log.info(f"line {number}")
     found = find_time(path, LogKind.CMTRACE, start + timedelta(minutes=25), 1000)
