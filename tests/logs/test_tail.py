@@ -106,6 +106,6 @@ def test_find_time_and_a_utf16_log(tmp_path: Path) -> None:
     assert find_time(path, LogKind.CMTRACE, start + timedelta(days=1), 1000) is None
     wide = tmp_path / "wide.log"
     wide.write_bytes("\ufeffhello\r\n".encode("utf-16-le"))
-    with pytest.raises(LogReadError, match="wide.log is in UTF-16"):
+    with pytest.raises(LogReadError, match=r"wide\.log is in UTF-16"):
         read_page(wide, LogKind.SIMPLE, None, 100)
     assert read_page(tmp_path / "none.log", LogKind.CMTRACE, Cursor("1-2", 5), 10).lines == []
