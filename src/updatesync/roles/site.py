@@ -336,14 +336,7 @@ class SiteRole(Role):
             parent_site=self._parent_code,
             callers=self.context.callers,
             hosts=self.context.names(self.site.fqdn, self.site.address),
-            logs=SiteLogs(
-                self.site.fqdn,
-                self.log_dir,
-                [
-                    (s.fqdn, self.context.hierarchy.update_server_dir(s.fqdn))
-                    for s in self.site.sups
-                ],
-            ),
+            logs=SiteLogs.of(self.context.hierarchy, self.code),
         )
         site_routes = [
             *replication_routes(self.db),

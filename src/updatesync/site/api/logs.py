@@ -29,6 +29,7 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from updatesync.config import Hierarchy
 from updatesync.logs.rollover import LogReadError, rolled_path
 from updatesync.logs.tail import Cursor, LogKind, LogPage, find_time, read_page
 from updatesync.security.access import Permission
@@ -94,6 +95,13 @@ class SiteLogs:
     log_dir: Path
     sups: Sequence[tuple[str, Path]] = ()
     """(FQDN, data folder) of each SUP of the site."""
+
+    @classmethod
+    def of(cls, hierarchy: Hierarchy, code: str) -> SiteLogs:
+        """Where the site `code` of `hierarchy` and its SUPs write their logs."""
+        site = hierarchy.site(code)
+        sups = [(sup.fqdn, hierarchy.update_server_dir(sup.fqdn)) for sup in site.sups]
+        return cls(site.fqdn, hierarchy.log_dir(code), sups)
 
     def known(self) -> list[KnownLog]:
         own = [

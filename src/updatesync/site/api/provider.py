@@ -16,7 +16,9 @@ and `/docs`:
   names in the JSON);
 - `GET /api/status-messages`, `GET /api/alerts`: the tracking views of SPEC section 5;
 - `GET /api/sites/{site}/cis` (paged) and `GET /api/sites/{site}/content-version`;
-- users, API tokens, signing in and `GET /api/whoami` (`users.py`).
+- users, API tokens, signing in and `GET /api/whoami` (`users.py`);
+- `GET /api/sites/{site}/logs[/{name}]`: the site server's and its SUPs' logs, read a page
+  at a time (`logs.py`; `create_provider_app(logs=...)` says where they are).
 
 Every route needs `Authorization: Bearer <token>` with a security role that allows it
 (`auth.py`: 401 without a valid token, 403 naming the role needed): reading needs Read-only
