@@ -73,7 +73,11 @@ def test_a_sites_logs_are_listed_with_its_sups(viewer: Viewer) -> None:
     tree = viewer.page("/logs/PS1")
     names = tree.xpath("//table[contains(@class, 'log-files')]//tr/@data-log")
     assert {"WSyncMgr.log", "WCM.log", "SMSDBMON.log", "SMSProv.log"} <= set(names)
-    assert "ps1sys.contoso.com/SoftwareDistribution.log" in names
+    sup = tree.xpath("//tr[@data-log='ps1sys.contoso.com/SoftwareDistribution.log']")[0]
+    assert sup.xpath(".//a/@href") == ["/logs/PS1/ps1sys.contoso.com/SoftwareDistribution.log"]
+    assert sup.xpath("string(td[4])").endswith(("iB", "Bytes"))  # the SUP synced: lines
+    sd = rows(viewer.page("/logs/PS1/ps1sys.contoso.com/SoftwareDistribution.log"))
+    assert any("EventId=384" in text for _, text in sd)  # its sync succeeded
     links = tree.xpath("//tr[@data-log='WSyncMgr.log']//a/@href")
     assert links == ["/logs/PS1/WSyncMgr.log"]
     # reached from the site page and from /logs

@@ -63,7 +63,7 @@ def wsyncmgr(site: Site, max_bytes: int = 5 * 1024 * 1024) -> CMTraceLog:
 
 def test_the_list_names_the_site_servers_logs_and_its_sups(site: Site) -> None:
     wsyncmgr(site).info("Starting Sync")
-    SoftwareDistributionLog(site.sup / "SoftwareDistribution.log").info("Agent", "hello")
+    SoftwareDistributionLog(site.sup / "logs" / "SoftwareDistribution.log").info("Agent", "hello")
     answer = site.client.get("/api/sites/cs1/logs")
     assert answer.status_code == 200, answer.text
     logs = {entry["Name"]: entry for entry in answer.json()}
@@ -161,7 +161,7 @@ def test_at_starts_at_the_page_holding_that_time(site: Site) -> None:
 
 
 def test_a_sups_softwaredistribution_log_is_read_with_its_levels(site: Site) -> None:
-    sd = SoftwareDistributionLog(site.sup / "SoftwareDistribution.log")
+    sd = SoftwareDistributionLog(site.sup / "logs" / "SoftwareDistribution.log")
     sd.info("CatalogSyncAgent.Sync", "Synchronization started")
     sd.error("CatalogSyncAgentCore.ExecuteSyncProtocol", "WebException: the upstream is down")
     page = site.client.get(f"/api/sites/CS1/logs/{SUP}/SoftwareDistribution.log").json()

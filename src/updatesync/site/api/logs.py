@@ -67,6 +67,10 @@ SITE_LOGS: tuple[tuple[str, str], ...] = (
 )
 """The site server's own logs (all in the CMTrace format), and the component of each."""
 
+SUP_LOG = Path("logs") / UPDATE_SERVER_LOG
+"""Where in its data folder an update server writes SoftwareDistribution.log
+(`updatesync.updateserver.sync.context.default_log`)."""
+
 LOG_OF_COMPONENT = {component: name for name, component in SITE_LOGS}
 """The log a site server component writes, by component name (a status message's)."""
 
@@ -83,7 +87,7 @@ class KnownLog:
     server: str
     """The FQDN of the server that writes it."""
     folder: Path
-    """The folder that holds it; absent: the log is on another host."""
+    """The folder of the role that writes it; absent: the role runs on another host."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,8 @@ class SiteLogs:
     site_fqdn: str
     log_dir: Path
     sups: Sequence[tuple[str, Path]] = ()
-    """(FQDN, data folder) of each SUP of the site."""
+    """(FQDN, data folder) of each SUP of the site: its log is `SUP_LOG` in that folder;
+    no such folder on this host means the SUP runs on another one."""
 
     @classmethod
     def of(cls, hierarchy: Hierarchy, code: str) -> SiteLogs:
@@ -111,7 +116,7 @@ class SiteLogs:
         sups = [
             KnownLog(
                 f"{fqdn}/{UPDATE_SERVER_LOG}",
-                folder / UPDATE_SERVER_LOG,
+                folder / SUP_LOG,
                 LogKind.SOFTWAREDISTRIBUTION,
                 "WSUS",
                 fqdn,
@@ -193,8 +198,8 @@ def _file_view(log: KnownLog) -> LogFileView:
             Size=None,
             RolledOverSize=None,
             Modified=None,
-            Note=f"{log.path.name} of {log.server} is on that server: its folder is not on "
-            "this site server's host; read it there",
+            Note=f"{log.path.name} of {log.server} is on that server: its data folder is not "
+            "on this site server's host; read it there",
         )
     try:
         current = log.path.stat()
