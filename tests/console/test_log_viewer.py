@@ -18,7 +18,7 @@ from lxml import html as lxml_html
 
 from updatesync.console import create_console_app
 from updatesync.console.log_viewer import log_href
-from updatesync.logs.cmtrace import CMTraceLog
+from updatesync.logs.cmtrace import CMTraceLog, read_cmtrace
 from updatesync.roles.serving import BackgroundServer
 from updatesync.vocabulary import SYNC_MANAGER, WSUS_CONFIGURATION_MANAGER
 
@@ -104,19 +104,26 @@ def test_a_log_reads_as_cmtrace_shows_it(viewer: Viewer) -> None:
     assert tree.xpath("//input[@id='log-filter']") and tree.xpath("//input[@id='log-highlight']")
 
 
+def test_a_log_is_read_from_its_start_on_request(viewer: Viewer) -> None:
+    whole = [e.message for e in read_cmtrace(viewer.h.site("SS1").log_dir / "WSyncMgr.log")]
+    tree = viewer.page("/logs/SS1/WSyncMgr.log")
+    start = tree.xpath("//a[@data-from-start]/@href")[0]
+    assert start == "/logs/SS1/WSyncMgr.log?from=start"
+    shown = [text for _, text in rows(viewer.page("/logs/SS1/WSyncMgr.log", **{"from": "start"}))]
+    assert shown[: len(whole)] == whole
+
+
 def test_the_tail_fragment_gives_the_lines_written_since(viewer: Viewer) -> None:
     tree = viewer.page("/logs/PS2/WSyncMgr.log")
     body = tree.xpath("//tbody[@id='log-lines']")[0]
     tail = body.get("data-log-tail")
     assert tail == "/fragments/logs/PS2/WSyncMgr.log"
     cursor = {"file": body.get("data-file"), "offset": body.get("data-offset")}
-    idle = viewer.page(tail, **cursor)
-    assert idle.xpath("//tr") == [] and idle.xpath("//tbody/@data-offset") == [cursor["offset"]]
     wsyncmgr(viewer.h, "PS2").info("Viewer test: written while the page is open")
     fresh = viewer.page(tail, **cursor)
-    assert [tr.xpath("string(td[1])") for tr in fresh.xpath("//tr")] == [
-        "Viewer test: written while the page is open"
-    ]
+    written = [tr.xpath("string(td[1])") for tr in fresh.xpath("//tr")]
+    assert written[-1] == "Viewer test: written while the page is open"
+    assert written[-1] not in [text for _, text in rows(tree)]  # only what came after
     assert int(fresh.xpath("//tbody/@data-offset")[0]) > int(cursor["offset"])
 
 

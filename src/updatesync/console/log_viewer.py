@@ -7,7 +7,8 @@ The logs are read from the site's SMS Provider (`GET /api/sites/{site}/logs...`,
 - `/logs/{code}/{name}`: one log as a table, the end of it first (Log Text, Component,
   Date/Time, Thread; errors red, warnings yellow); `?at=<ISO time>` opens it at the page that
   holds the first entry at or after that time, which the page scrolls to and marks (the
-  links of the status messages and of the timeline's bars). The script of the console
+  links of the status messages and of the timeline's bars); `?from=start` from its first
+  entry (the `.lo_`'s). The script of the console
   (`static/console.js`) filters and highlights the lines and fetches
   `/fragments/logs/{code}/{name}?file=F&offset=N` every second while the page is open,
   appending the lines written since (a live tail);
@@ -132,6 +133,8 @@ async def log_view(request: Request) -> Response:
     params: dict[str, Any] = {"limit": PAGE_BYTES}
     if moment is not None:
         params["at"] = utc_text(moment)
+    elif request.query_params.get("from") == "start":
+        params["file"] = ""  # the start of the .lo_ (or of the .log)
     problem, page = "", None
     try:
         page = await _read(request, code, name, params)
@@ -139,7 +142,9 @@ async def log_view(request: Request) -> Response:
         problem = str(exc)
     if page is None and not problem:
         return _not_found(
-            request, f"Site {code}'s SMS Provider knows no log {name!r}: see {code}'s logs."
+            request,
+            f"Site {code}'s SMS Provider reads no log {name!r}: see the logs of {code} (a SUP "
+            "on another host keeps its SoftwareDistribution.log there).",
         )
     return console.render(
         request,
