@@ -117,6 +117,7 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.globals.update(log_href=log_href, SYNC_MANAGER=SYNC_MANAGER)  # the log viewer's links
     env.filters["time"] = _format_time
     env.filters["clock"] = lambda v: _format_time(v, with_date=False)
     env.filters["error_code"] = _error_code
@@ -128,8 +129,6 @@ def _environment() -> Environment:
         LINK_STATUS=LINK_STATUS,
         PHASE_NAMES=PHASE_NAMES,
         message_text=message_text,
-        log_href=log_href,
-        SYNC_MANAGER=SYNC_MANAGER,
     )
     return env
 
