@@ -35,7 +35,7 @@ class Site:
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
     logs, sup = tmp_path / "CS1" / "logs", tmp_path / SUP
-    logs.mkdir(parents=True)
+    logs.parent.mkdir(parents=True)  # the logs folder comes with the first line
     sup.mkdir()
     with SiteDatabase.open(tmp_path / "CS1", site_code="CS1") as db:
         app = create_provider_app(
@@ -62,6 +62,7 @@ def wsyncmgr(site: Site, max_bytes: int = 5 * 1024 * 1024) -> CMTraceLog:
 
 
 def test_the_list_names_the_site_servers_logs_and_its_sups(site: Site) -> None:
+    assert site.client.get("/api/sites/CS1/logs").json()[0]["Readable"]  # before any line
     wsyncmgr(site).info("Starting Sync")
     SoftwareDistributionLog(site.sup / "logs" / "SoftwareDistribution.log").info("Agent", "hello")
     answer = site.client.get("/api/sites/cs1/logs")

@@ -86,8 +86,14 @@ class KnownLog:
     component: str
     server: str
     """The FQDN of the server that writes it."""
-    folder: Path
-    """The folder of the role that writes it; absent: the role runs on another host."""
+    folder: Path | None = None
+    """A SUP's data folder; absent: the SUP runs on another host. None for the site
+    server's own logs."""
+
+    @property
+    def elsewhere(self) -> bool:
+        """The log is on another host than this site server."""
+        return self.folder is not None and not self.folder.is_dir()
 
 
 @dataclass(frozen=True)
@@ -110,7 +116,7 @@ class SiteLogs:
 
     def known(self) -> list[KnownLog]:
         own = [
-            KnownLog(name, self.log_dir / name, LogKind.CMTRACE, comp, self.site_fqdn, self.log_dir)
+            KnownLog(name, self.log_dir / name, LogKind.CMTRACE, comp, self.site_fqdn)
             for name, comp in SITE_LOGS
         ]
         sups = [
@@ -151,6 +157,8 @@ class LogFileView(_Model):
 
 
 class LogLineView(_Model):
+    """One entry of a log, as CMTrace shows it."""
+
     Text: str = Field(description="The entry's text (lines joined by LF).")
     Component: str = Field(description="Its component; empty for text that is no entry.")
     Time: datetime | None = Field(description="When it was written (UTC); null when unknown.")
@@ -159,14 +167,16 @@ class LogLineView(_Model):
 
 
 class LogPageView(_Model):
-    Name: str
+    """A page of a log: its entries from a cursor, and the cursor to read on from."""
+
+    Name: str = Field(description="The log, as the list names it.")
     File: str = Field(description="The file the page started in (its identity, for `file`).")
     Offset: int = Field(description="Where in it the page started.")
     NextFile: str = Field(description="Give as `file` to read on.")
     NextOffset: int = Field(description="Give as `offset` to read on.")
     More: bool = Field(description="More is written already: read on at once.")
     Gap: bool = Field(description="The log rolled over past the cursor given: lines were missed.")
-    Lines: list[LogLineView]
+    Lines: list[LogLineView] = Field(description="The entries, oldest first.")
 
 
 router = APIRouter(tags=["tracking"], dependencies=[require(Permission.READ)])
@@ -188,7 +198,7 @@ def _modified(stat_time: float) -> datetime:
 
 
 def _file_view(log: KnownLog) -> LogFileView:
-    if not log.folder.is_dir():
+    if log.elsewhere:
         return LogFileView(
             Name=log.name,
             Component=log.component,
@@ -282,7 +292,7 @@ async def read_log(
             status.HTTP_404_NOT_FOUND,
             f"log {name!r}: this site server has no such log (its logs: {known})",
         )
-    if not log.folder.is_dir():
+    if log.elsewhere:
         raise HTTPException(status.HTTP_404_NOT_FOUND, _file_view(log).Note or "")
     if at is not None and at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
