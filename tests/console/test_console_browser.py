@@ -278,6 +278,13 @@ def test_the_log_viewer_reads_a_sites_log_as_cmtrace_shows_it_and_tails_it(
     expect(target).to_be_in_viewport()
     screenshot(page, tmp_path, "22-log-viewer-at-6702")
 
+    # At 800x600 the table scrolls in its own box: the page itself is no wider than the window.
+    page.set_viewport_size({"width": 800, "height": 600})
+    expect(target).to_be_visible()
+    width = page.evaluate("document.querySelector('main').scrollWidth")
+    assert width <= 800, f"the log viewer is {width} px wide at 800 px"
+    screenshot(page, tmp_path, "23-log-viewer-800x600")
+
 
 def test_a_failure_at_ps2_shows_red_with_its_message_and_alert(
     session: Session, page: Any, tmp_path: Path
