@@ -23,7 +23,9 @@ from console_login import add_user
 from hierarchy_inprocess import SITE_CODES, InProcessHierarchy
 
 from updatesync.console import create_console_app
+from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.roles.serving import BackgroundServer
+from updatesync.vocabulary import SYNC_MANAGER
 
 pytestmark = pytest.mark.slow
 
@@ -217,6 +219,71 @@ def test_full_synchronization_reaches_every_site_and_the_page_turns_green(
     expect(page.locator("table.sup-table tr[data-sup]")).to_have_count(2)
     expect(page.locator("[data-site-state]")).to_have_text("done (6702)")
     screenshot(page, tmp_path, "04-site-PS1")
+
+
+def test_the_log_viewer_reads_a_sites_log_as_cmtrace_shows_it_and_tails_it(
+    session: Session, page: Any, tmp_path: Path
+) -> None:
+    """Issue 15, item 3: CS1's WSyncMgr.log in the browser, an error red, filtered and
+    highlighted, a line written while the page is open appended, and a status message's
+    link opening the log at its STATMSG line."""
+    h = session.h
+    counts = next_syncs(h)
+    h.sync_now("CS1")
+    wait_for(h, counts)
+    log = CMTraceLog(h.site("CS1").log_dir / "WSyncMgr.log", component=SYNC_MANAGER)
+    log.error("Browser test: Sync failed: WSUS server not configured.")
+
+    page.goto(session.url + "/sites/CS1")
+    page.get_by_role("link", name="Logs of CS1 and its SUPs").click()
+    expect(page).to_have_url(re.compile(r"/logs/CS1$"))
+    expect(
+        page.locator("tr[data-log='cs1site.contoso.com/SoftwareDistribution.log']")
+    ).to_have_count(1)
+    page.get_by_role("link", name="WSyncMgr.log", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/logs/CS1/WSyncMgr\.log$"))
+    error = page.locator("#log-lines tr", has_text="Browser test: Sync failed")
+    expect(error).to_have_class(re.compile(r"\btype-error\b"))
+    for cell in error.locator("td").all():  # CMTrace's red, over the table's stripes
+        expect(cell).to_have_css("background-color", "rgb(255, 107, 107)")
+    expect(error.locator("td").nth(1)).to_have_text(SYNC_MANAGER)
+    screenshot(page, tmp_path, "20-log-viewer")
+
+    page.get_by_label("Filter").fill("Browser test")
+    expect(page.locator("#log-lines tr:visible")).to_have_count(1)
+    page.get_by_label("Highlight").fill("not configured")
+    expect(error).to_have_class(re.compile(r"\bhighlight\b"))
+    screenshot(page, tmp_path, "21-log-viewer-filtered")
+    page.get_by_label("Filter").fill("")
+
+    # Written now, while the page is open: the live tail appends it.
+    log.warning("Browser test: a line written while the page is open")
+    live = page.locator("#log-lines tr", has_text="a line written while the page is open")
+    expect(live).to_have_class(re.compile(r"\btype-warning\b"))
+    expect(live.locator("td").first).to_have_css("background-color", "rgb(255, 239, 95)")
+    expect(live).to_be_visible()
+
+    page.get_by_role("link", name="Status messages").click()
+    page.locator("select[name='site']").select_option("CS1")
+    page.get_by_label("Message ID").fill("6702")
+    page.get_by_role("button", name="Filter").click()
+    expect(page).to_have_url(re.compile(r"id=6702"))
+    page.locator(
+        "table.messages-table tr[data-site='CS1'][data-id='6702'] a[data-log-link]"
+    ).first.click()
+    expect(page).to_have_url(re.compile(r"/logs/CS1/WSyncMgr\.log\?at="))
+    target = page.locator("#log-lines tr.jump-target")
+    expect(target).to_have_count(1)
+    expect(target).to_contain_text("STATMSG: ID=6702")
+    expect(target).to_be_in_viewport()
+    screenshot(page, tmp_path, "22-log-viewer-at-6702")
+
+    # At 800x600 the table scrolls in its own box: the page itself is no wider than the window.
+    page.set_viewport_size({"width": 800, "height": 600})
+    expect(target).to_be_visible()
+    width = page.evaluate("document.querySelector('main').scrollWidth")
+    assert width <= 800, f"the log viewer is {width} px wide at 800 px"
+    screenshot(page, tmp_path, "23-log-viewer-800x600")
 
 
 def test_a_failure_at_ps2_shows_red_with_its_message_and_alert(

@@ -9,7 +9,9 @@ Pages: `/` the hierarchy as a picture, with the sync buttons (`POST /sync`, Sync
 top-level site); `/sites/{code}` a site's and its SUPs' sync status; `/messages` status
 messages of every site, filtered; `/alerts` alerts and their history; `/timeline` one sync of
 the whole hierarchy on a time axis; `/logs` the sync runs that the log tracker rebuilds
-from uploaded logs (`updatesync.console.logs_page`). `/fragments/...` give the live parts
+from uploaded logs (`updatesync.console.logs_page`); `/logs/{code}` and `/logs/{code}/{log}`
+each site's and SUP's own logs, read as CMTrace shows them and tailed live
+(`updatesync.console.log_viewer`). `/fragments/...` give the live parts
 alone, which the one script of the console (`static/console.js`) fetches every second while
 a sync runs.
 
@@ -44,6 +46,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from updatesync.config import Hierarchy, Site
+from updatesync.console.log_viewer import log_fragment, log_href, log_list, log_view
 from updatesync.console.login import cross_origin, login, logout
 from updatesync.console.logs_page import logs_page
 from updatesync.console.picture import layout
@@ -114,6 +117,7 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.globals.update(log_href=log_href, SYNC_MANAGER=SYNC_MANAGER)  # the log viewer's links
     env.filters["time"] = _format_time
     env.filters["clock"] = lambda v: _format_time(v, with_date=False)
     env.filters["error_code"] = _error_code
@@ -580,6 +584,9 @@ ROUTES = [
     Route("/alerts", alerts),
     Route("/timeline", timeline),
     Route("/logs", logs, methods=["GET", "POST"]),
+    Route("/logs/{code}", _page(log_list)),
+    Route("/logs/{code}/{name:path}", _page(log_view)),
+    Route("/fragments/logs/{code}/{name:path}", _page(log_fragment)),
     Route("/fragments/hierarchy", hierarchy_fragment),
     Route("/fragments/sites/{code}", site_fragment),
     Route("/fragments/timeline", timeline_fragment),

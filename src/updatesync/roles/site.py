@@ -38,6 +38,7 @@ from updatesync.security.signing import SecretError, require_signature
 from updatesync.security.webhook_signing import load_webhook_secret
 from updatesync.site.api.auth import ADMIN_TOKEN_FILE, AuthMiddleware, ProviderAuth, bootstrap_admin
 from updatesync.site.api.client_policy import policy_routes, publish_policy
+from updatesync.site.api.logs import SiteLogs
 from updatesync.site.api.provider import create_provider_app
 from updatesync.site.database.models import SoftwareUpdatePoint
 from updatesync.site.database.site_db import SiteDatabase
@@ -335,6 +336,7 @@ class SiteRole(Role):
             parent_site=self._parent_code,
             callers=self.context.callers,
             hosts=self.context.names(self.site.fqdn, self.site.address),
+            logs=SiteLogs.of(self.context.hierarchy, self.code),
         )
         site_routes = [
             *replication_routes(self.db),

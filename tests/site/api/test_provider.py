@@ -343,6 +343,8 @@ def test_openapi_documents_every_route(provider: Provider) -> None:
         ("GET", "/api/sites/{site}/syncs"),
         ("GET", "/api/sites/{site}/syncs/{number}"),
         ("GET", "/api/sites/{site}/sup-sync-status"),
+        ("GET", "/api/sites/{site}/logs"),
+        ("GET", "/api/sites/{site}/logs/{name}"),
         ("GET", "/api/status-messages"),
         ("GET", "/api/alerts"),
         ("GET", "/api/sites/{site}/cis"),
