@@ -64,7 +64,13 @@ from updatesync.console.sessions import (
     Sessions,
     SignInLimit,
 )
-from updatesync.console.states import PHASE_NAMES, message_text, site_views
+from updatesync.console.states import (
+    LEGEND,
+    PHASE_NAMES,
+    message_text,
+    site_views,
+    state_style,
+)
 from updatesync.console.timeline import format_duration, load_timeline
 from updatesync.console.uploads import UploadLimits
 from updatesync.security.access import SecurityRole
@@ -124,7 +130,9 @@ def _environment() -> Environment:
         SITE_TYPES=SITE_TYPES,
         LINK_STATUS=LINK_STATUS,
         PHASE_NAMES=PHASE_NAMES,
+        LEGEND=LEGEND,
         message_text=message_text,
+        state_style=state_style,
     )
     return env
 
