@@ -28,6 +28,7 @@ from typing import Any
 from updatesync.console.providers import SiteSnapshot, SupSnapshot, parse_time
 from updatesync.vocabulary import (
     CATALOGUE,
+    REPLICA_FAILURE,
     IN_PROGRESS_STATES,
     SYNC_COMPLETED,
     SYNC_DONE,
@@ -56,9 +57,7 @@ class StateStyle:
 STATE_STYLES = {
     "idle": StateStyle("idle", "○", "idle", "no sync yet"),
     "requested": StateStyle("requested", "◔", "requested", "SyncNow pending"),
-    "waiting": StateStyle(
-        "requested", "◔", "waiting", "the parent's notification is on its way"
-    ),
+    "waiting": StateStyle("requested", "◔", "waiting", "the parent's notification is on its way"),
     "running": StateStyle("running", "▶", "in progress", "6701, 6704, 6705, 6706"),
     "done": StateStyle("done", "✓", "done", "6702, 6708"),
     "failed": StateStyle("failed", "✕", "failed", "6703"),
@@ -171,3 +170,14 @@ def site_views(snapshots: Sequence[SiteSnapshot]) -> list[SiteView]:
         shown = site_state(snap, parent)
         views.append(SiteView(snap, shown, tuple((s, sup_state(s, shown)) for s in snap.sups)))
     return views
+
+
+def site_failure(messages: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The 6703 that reported the failure of a site's own sync (not a replica SUP's, whose
+    ISTR1 begins `Replica WSUS server`) among `messages`, newest first; None if none."""
+    for message in messages:
+        strings = message.get("InsertionStrings") or []
+        text = str(strings[1]) if len(strings) > 1 else ""
+        if message.get("MessageID") == SYNC_FAILED and not text.startswith(REPLICA_FAILURE):
+            return message
+    return None
