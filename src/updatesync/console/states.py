@@ -28,8 +28,8 @@ from typing import Any
 from updatesync.console.providers import SiteSnapshot, SupSnapshot, parse_time
 from updatesync.vocabulary import (
     CATALOGUE,
-    REPLICA_FAILURE,
     IN_PROGRESS_STATES,
+    REPLICA_FAILURE,
     SYNC_COMPLETED,
     SYNC_DONE,
     SYNC_FAILED,
