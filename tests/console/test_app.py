@@ -412,6 +412,24 @@ def test_a_failure_shows_red_with_its_6703_and_alert_and_a_stopped_site_grey(
         == []
     )
 
+    # Why it failed and when it is tried again (issue 15): PS2's page and its alert say it.
+    retry_at = h.site("PS2").next_retry_at()
+    assert retry_at is not None
+    ps2 = page(url + "/sites/PS2")
+    failure = "//section[@data-failure]//dd[@data-fact='{}']"
+    assert "actively refused it" in texts(ps2, failure.format("cause"))[0]
+    assert texts(ps2, failure.format("source"))[0].startswith(
+        "Microsoft.UpdateServices.Administration.AdminProxy.CreateUpdateServer"
+    )
+    assert (
+        f"{retry_at.astimezone(UTC):%Y-%m-%d %H:%M:%S}."
+        in texts(ps2, failure.format("next-retry"))[0]
+    )
+    assert page(url + "/sites/PS1").xpath("//section[@data-failure]") == []
+    why = texts(alerts, "//tr[@class='occurrence']/td[@data-fact='cause']")[0]
+    assert "actively refused it" in why
+    assert "AdminProxy.CreateUpdateServer" in why
+
     timeline = page(url + "/timeline")
     assert bars(timeline)[("PS2", None)] == [6701, 6704, 6703]
     assert timeline.xpath("//svg//g[@data-site='PS2'][not(@data-sup)]/@data-state") == ["failed"]

@@ -16,12 +16,15 @@ import pytest
 from updatesync.config import Site, Sup
 from updatesync.console.providers import SiteSnapshot, SupSnapshot
 from updatesync.console.states import (
+    LEGEND,
     LIVE_STATES,
     PHASE_NAMES,
+    STATE_STYLES,
     Shown,
     message_text,
     site_state,
     site_views,
+    state_style,
     sup_state,
 )
 
@@ -317,8 +320,8 @@ def test_a_child_shown_without_its_parent_does_not_wait() -> None:
     ("state", "colour"),
     [
         ("idle", "idle"),
-        ("requested", "running"),
-        ("waiting", "running"),
+        ("requested", "requested"),
+        ("waiting", "requested"),
         ("running", "running"),
         ("done", "done"),
         ("failed", "failed"),
@@ -332,3 +335,32 @@ def test_each_state_has_its_colour_in_the_console_css(state: str, colour: str) -
     ]
     assert rules, f"no site box rule for {state}"
     assert all(f"stroke: var(--{colour})" in rule for rule in rules)
+
+
+def _css_colours() -> dict[str, str]:
+    css = resources.files("updatesync.console").joinpath("static/console.css").read_text()
+    return {m[1]: m[2].lower() for m in re.finditer(r"--([a-z]+):\s*(#[0-9a-fA-F]{6})", css)}
+
+
+def test_every_state_of_the_legend_has_a_colour_of_its_own() -> None:
+    """Issue 15: idle and in progress shared one blue; each sync state of the legend now has
+    its own colour, mark and name."""
+    colours = _css_colours()
+    states = [style.colour for style in LEGEND] + ["unreachable"]
+    assert [style.name for style in LEGEND] == [
+        "idle",
+        "requested",
+        "in progress",
+        "done",
+        "failed",
+    ]
+    assert len({colours[s] for s in states}) == len(states), {s: colours[s] for s in states}
+    marks = [style.mark for style in LEGEND] + [STATE_STYLES["unreachable"].mark]
+    assert len(set(marks)) == len(marks)
+
+
+def test_each_shown_state_has_its_style() -> None:
+    assert Shown("waiting", "waiting for CS1").style == STATE_STYLES["waiting"]
+    assert STATE_STYLES["waiting"].colour == "requested"
+    assert Shown("failed", "failed (6703)").style.mark == "✕"
+    assert state_style("none") == STATE_STYLES["idle"]  # a timeline row with no sync

@@ -236,3 +236,48 @@ def test_an_earlier_sync_links_to_its_neighbours_and_ignores_the_next_6701() -> 
     assert [b.phase for b in timeline.rows[0].bars] == [6701, 6704, 6705, 6702]
     latest = build({"CS1": [], "PS1": []}, starts=[T0, later])
     assert (latest.start, latest.earlier, latest.later) == (later, T0, None)
+
+
+REFUSED = (
+    "Unable to connect to the remote server ---> System.Net.Sockets.SocketException: No "
+    "connection could be made because the target machine actively refused it 127.0.0.1:8531"
+)
+
+
+def test_the_failed_note_of_the_last_site_to_end_goes_before_its_bars() -> None:
+    """Issue 15: the failure note of a site whose 6703 ends the sync was drawn after its
+    mark, at the edge of the picture, and cut to "fa". It goes before the bars now, cut to
+    the room there with "…", its whole text in the hover."""
+    ps1 = [msg(6701, 285), msg(6704, 286), msg(6703, 463, "AdminProxy.CreateUpdateServer", REFUSED)]
+    timeline = build({"CS1": CS1_OK, "PS1": ps1})
+    row = next(r for r in timeline.rows if r.code == "PS1" and r.sup is None)
+    assert row.note == f"failed: {REFUSED}"
+    assert row.note_x > timeline.width - 20  # no room after the mark
+    assert (row.note_anchor, row.note_below) == ("end", False)
+    first = min(b.x for b in row.bars)
+    assert row.note_at == first - 8
+    assert row.note_at - row.note_chars * 7.2 >= LABEL_WIDTH
+    assert row.shown_note.startswith("failed: Unable to connect")
+    assert row.shown_note.endswith("…") and len(row.shown_note) == row.note_chars
+    assert row.height == row.band  # on the bars' line
+
+
+def test_a_note_with_no_room_beside_the_bars_takes_a_line_below() -> None:
+    failed = [msg(6701, 0), msg(6704, 1), msg(6703, 234, "AdminProxy.CreateUpdateServer", REFUSED)]
+    timeline = build({"CS1": failed, "PS1": []})
+    cs1 = timeline.rows[0]
+    assert cs1.note_below and cs1.note_anchor == "start"
+    assert cs1.note_at == LABEL_WIDTH + 6
+    assert cs1.height > cs1.band
+    assert cs1.note_y > cs1.y + cs1.band
+    assert LABEL_WIDTH + 6 + cs1.note_chars * 7.2 <= timeline.width - 8
+    assert timeline.rows[1].y == cs1.y + cs1.height  # the rows below move down
+    assert cs1.shown_note.startswith("failed: Unable to connect")
+
+
+def test_a_short_note_after_the_bars_is_whole() -> None:
+    timeline = build({"CS1": CS1_OK, "PS1": [msg(6701, 50), msg(6704, 51)]})
+    ps1 = timeline.rows[1]
+    assert ps1.note == "did not finish"
+    assert ps1.shown_note == "did not finish"
+    assert (ps1.note_at, ps1.note_anchor) == (ps1.note_x, "start")

@@ -67,12 +67,19 @@ from updatesync.console.sessions import (
     Sessions,
     SignInLimit,
 )
-from updatesync.console.states import PHASE_NAMES, message_text, site_views
+from updatesync.console.states import (
+    LEGEND,
+    PHASE_NAMES,
+    message_text,
+    site_failure,
+    site_views,
+    state_style,
+)
 from updatesync.console.timeline import format_duration, load_timeline
 from updatesync.console.uploads import UploadLimits
 from updatesync.security.access import SecurityRole
 from updatesync.security.limits import JSON_BODY_LIMIT, BodyLimits, BodyRefused
-from updatesync.vocabulary import CATALOGUE, SYNC_MANAGER
+from updatesync.vocabulary import CATALOGUE, SYNC_FAILED, SYNC_MANAGER
 
 LOG = logging.getLogger(__name__)
 
@@ -128,7 +135,9 @@ def _environment() -> Environment:
         SITE_TYPES=SITE_TYPES,
         LINK_STATUS=LINK_STATUS,
         PHASE_NAMES=PHASE_NAMES,
+        LEGEND=LEGEND,
         message_text=message_text,
+        state_style=state_style,
     )
     return env
 
@@ -361,9 +370,19 @@ async def _site(console: ConsoleState, code: str) -> dict[str, Any]:
         recent = await providers.status_messages(
             [("site", site.code), ("limit", 15)], codes=[site.code]
         )
+        failure = None
+        status = next(s for s in snapshots if s.code == site.code).status or {}
+        if status.get("LastSyncState") == SYNC_FAILED:
+            failed = await providers.status_messages(
+                [("site", site.code), ("id", SYNC_FAILED), ("limit", 20)], codes=[site.code]
+            )
+            failure = site_failure(failed.items)
     views = {v.code: v for v in site_views(snapshots)}
     view = views[site.code]
     return {
+        "failure": failure,
+        "next_retry": parse_time(status.get("NextRetryTime")),
+        "now": datetime.now(UTC),
         "view": view,
         "site": site,
         "parent": views.get(site.parent) if site.parent else None,

@@ -3,15 +3,19 @@
 From the last status message a site or SUP reached (SPEC section 5: 6701, 6704, 6705 and
 6706 mean in progress) and from the hierarchy around it:
 
-- idle (pale blue): no sync yet;
-- requested (blue): a SyncNow is pending at the site;
-- waiting (blue): the parent's last sync succeeded after this site's last one, so the
-  parent's notification is on its way (file replication);
-- running (blue): 6701, 6704, 6705, 6706;
-- done (green): 6702; also 6708, labelled with its text (the sync completed with license
-  terms pending: some updates wait for them and were not synchronized);
-- failed (red): 6703;
-- unreachable (grey): the site's SMS Provider did not answer.
+- idle (slate ○): no sync yet;
+- requested (purple ◔): a SyncNow is pending at the site;
+- waiting (purple ◔, as requested): the parent's last sync succeeded after this site's last
+  one, so the parent's notification is on its way (file replication);
+- running, "in progress" (blue ▶): 6701, 6704, 6705, 6706;
+- done (bluish green ✓): 6702; also 6708, labelled with its text (the sync completed with
+  license terms pending: some updates wait for them and were not synchronized);
+- failed (vermillion ✕): 6703;
+- unreachable (grey, dashed, ?): the site's SMS Provider did not answer.
+
+The colours (static/console.css, after Okabe and Ito's palette for colour-blind readers)
+never speak alone: each state also has its mark (`STATE_STYLES`) and its label in words;
+`LEGEND` lists them in the order the pictures' legends show them.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from updatesync.console.providers import SiteSnapshot, SupSnapshot, parse_time
 from updatesync.vocabulary import (
     CATALOGUE,
     IN_PROGRESS_STATES,
+    REPLICA_FAILURE,
     SYNC_COMPLETED,
     SYNC_DONE,
     SYNC_FAILED,
@@ -36,6 +41,37 @@ PHASE_NAMES = {message_id: phase.label for message_id, phase in SYNC_STATES.item
 
 LIVE_STATES = frozenset({"requested", "waiting", "running"})
 """States in which the pages refresh themselves every second."""
+
+
+@dataclass(frozen=True)
+class StateStyle:
+    """How a state is told apart: its colour (the CSS class `state-<colour>`), a mark that
+    says it without colour, and its name and meaning in the legend."""
+
+    colour: str
+    mark: str
+    name: str
+    meaning: str
+
+
+STATE_STYLES = {
+    "idle": StateStyle("idle", "○", "idle", "no sync yet"),
+    "requested": StateStyle("requested", "◔", "requested", "SyncNow pending"),
+    "waiting": StateStyle("requested", "◔", "waiting", "the parent's notification is on its way"),
+    "running": StateStyle("running", "▶", "in progress", "6701, 6704, 6705, 6706"),
+    "done": StateStyle("done", "✓", "done", "6702, 6708"),
+    "failed": StateStyle("failed", "✕", "failed", "6703"),
+    "unreachable": StateStyle("unreachable", "?", "unreachable", "the provider does not answer"),
+}
+"""Each state of a site or SUP: its colour, mark and legend entry."""
+
+LEGEND = tuple(STATE_STYLES[s] for s in ("idle", "requested", "running", "done", "failed"))
+"""The sync states of the legends (unreachable is added where a site does not answer)."""
+
+
+def state_style(state: str) -> StateStyle:
+    """The style of `state`; a timeline row with no sync in its window ("none") looks idle."""
+    return STATE_STYLES.get(state, STATE_STYLES["idle"])
 
 
 def message_text(message_id: int | None) -> str:
@@ -58,6 +94,10 @@ class Shown:
     @property
     def live(self) -> bool:
         return self.state in LIVE_STATES
+
+    @property
+    def style(self) -> StateStyle:
+        return state_style(self.state)
 
 
 def _from_message(message_id: int | None, at: datetime | None) -> Shown:
@@ -130,3 +170,14 @@ def site_views(snapshots: Sequence[SiteSnapshot]) -> list[SiteView]:
         shown = site_state(snap, parent)
         views.append(SiteView(snap, shown, tuple((s, sup_state(s, shown)) for s in snap.sups)))
     return views
+
+
+def site_failure(messages: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The 6703 that reported the failure of a site's own sync (not a replica SUP's, whose
+    ISTR1 begins `Replica WSUS server`) among `messages`, newest first; None if none."""
+    for message in messages:
+        strings = message.get("InsertionStrings") or []
+        text = str(strings[1]) if len(strings) > 1 else ""
+        if message.get("MessageID") == SYNC_FAILED and not text.startswith(REPLICA_FAILURE):
+            return message
+    return None

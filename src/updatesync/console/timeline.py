@@ -47,6 +47,14 @@ SITE_ROW = 34.0
 SUP_ROW = 26.0
 MARK_WIDTH = 5.0
 MIN_BAR = 3.0
+NOTE_CHAR_WIDTH = 7.2
+"""A generous width (px) of one character of a row's note (12 px sans-serif), so that a
+note cut to the room it has never runs past it."""
+NOTE_MIN_CHARS = 28
+"""A note gets its own line under the bars when it has room for fewer characters than this
+after and before them."""
+NOTE_LINE = 16.0
+NOTE_GAP = 8.0
 _STEPS = (
     0.01,
     0.02,
@@ -129,13 +137,61 @@ class Row:
     title: str = ""
     y: float = 0.0
     height: float = SITE_ROW
+    band: float = 0.0
+    """The height of the row's bars' band (its height unless its note takes a line below)."""
+    note_at: float = 0.0
+    note_anchor: str = "start"
+    """The note starts at `note_at` ("start": after the bars, or on its own line) or ends
+    there ("end": before the bars)."""
+    note_below: bool = False
+    note_chars: int = 0
+    """How many characters of the note fit where it goes (the rest is cut, with "…")."""
+
+    def __post_init__(self) -> None:
+        self.band = self.band or self.height
 
     @property
     def note_x(self) -> float:
         """Where the note goes: after the last bar, or at the start of the chart."""
         if not self.bars:
             return LABEL_WIDTH + 6
-        return max(b.x + b.width for b in self.bars) + 8
+        return max(b.x + b.width for b in self.bars) + NOTE_GAP
+
+    @property
+    def note_y(self) -> float:
+        if self.note_below:
+            return self.y + self.band + NOTE_LINE / 2
+        return self.y + self.band / 2 + 4
+
+    def place_note(self, width: float) -> None:
+        """Put the note where it is read whole, or as much of it as can be: after the bars,
+        else before them, else on a line of its own under them (the row grows). Never past
+        the picture's edge (`width`), never over a bar: the "failed" note of a site whose
+        sync failed last was cut to "fa" at the edge of the timeline."""
+        if not self.note:
+            return
+        end = width - NOTE_GAP
+        need = len(self.note) * NOTE_CHAR_WIDTH
+        enough = min(need, NOTE_MIN_CHARS * NOTE_CHAR_WIDTH)
+        after = end - self.note_x
+        first = min((b.x for b in self.bars), default=LABEL_WIDTH)
+        before = first - NOTE_GAP - (LABEL_WIDTH + 6)
+        if after >= enough:
+            self.note_at, room = self.note_x, after
+        elif before >= enough:
+            self.note_at, self.note_anchor, room = first - NOTE_GAP, "end", before
+        else:
+            self.note_below = True
+            self.note_at, room = LABEL_WIDTH + 6, end - (LABEL_WIDTH + 6)
+            self.height = self.band + NOTE_LINE + 4
+        self.note_chars = max(int(room / NOTE_CHAR_WIDTH), 1)
+
+    @property
+    def shown_note(self) -> str:
+        """The note as drawn: whole, or cut to `note_chars` with "…"."""
+        if len(self.note) <= self.note_chars:
+            return self.note
+        return self.note[: max(self.note_chars - 1, 0)].rstrip() + "…"
 
 
 @dataclass
@@ -382,10 +438,10 @@ def build_timeline(
     step, ticks = _ticks(duration)
     scale_end = max(duration, step * (len(ticks) - 1))
     scale = CHART_WIDTH / scale_end
+    width = LABEL_WIDTH + CHART_WIDTH + 20
     y = AXIS_HEIGHT
     for row in rows:
         row.y = y
-        y += row.height
         for bar in row.bars:
             bar.x = LABEL_WIDTH + (bar.start - start).total_seconds() * scale
             if bar.mark:
@@ -393,6 +449,8 @@ def build_timeline(
                 bar.width = MARK_WIDTH
             else:
                 bar.width = max(bar.seconds * scale, MIN_BAR)
+        row.place_note(width)
+        y += row.height
     site_rows = [r for r in rows if r.sup is None]
     done = sum(r.state == "done" for r in site_rows)
     failed = sum(r.state == "failed" for r in site_rows)

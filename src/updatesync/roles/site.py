@@ -468,9 +468,12 @@ class SiteRole(Role):
             last = self.results[-1] if self.results else None
             return len(self.results), (asdict(last) if last is not None else None)
 
+    def next_retry_at(self) -> datetime | None:
+        """When the site server retries its last, failed sync (None: no retry pending)."""
+        return self.server.retry_at
+
     def nth(self, number: int) -> dict[str, Any] | None:
-        """The `number`-th sync finished since the site server started (1 is the first), as
-        a dict; None when it has not finished."""
+        """The `number`-th sync since the site server started (1: the first), as a dict."""
         with self._done:
             if 1 <= number <= len(self.results):
                 return asdict(self.results[number - 1])

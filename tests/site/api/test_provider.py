@@ -273,6 +273,38 @@ def test_alerts_by_state_and_site(provider: Provider) -> None:
     assert provider.client.get("/api/alerts", params={"state": "lost"}).status_code == 422
 
 
+def test_a_sync_failure_alert_says_why_from_its_6703(provider: Provider) -> None:
+    """Issue 15: an alert says why it was raised: the error text and source of the 6703
+    that reported the failure, the replica's own for a replica's alert."""
+    db = provider.db
+    source = "SMS_WSUS_SYNC_MANAGER.SyncWsusServer"
+    for minutes, what in (
+        (0, "No connection could be made because the target machine actively refused it"),
+        (1, "Replica WSUS server CS1REP.CONTOSO.COM: The operation has timed out"),
+    ):
+        at = T0 + timedelta(minutes=minutes)
+        db.messages.add(
+            sync_failed(
+                site_code="CS1", system=SYSTEM, where=source, what=what, last_error=1, time=at
+            )
+        )
+        instance = SYSTEM if minutes == 0 else "CS1REP.CONTOSO.COM"
+        db.alerts.raise_alert(AlertType.SYNC_FAILURE, instance, at=at + timedelta(seconds=1))
+    db.alerts.raise_alert(AlertType.SYNC_OVERDUE, "CS1", at=T0 + timedelta(hours=1))
+
+    found = {a["Instance"]: a for a in provider.client.get("/api/alerts").json()}
+    site_alert, replica_alert = found[SYSTEM], found["CS1REP.CONTOSO.COM"]
+    assert site_alert["Cause"] == (
+        "No connection could be made because the target machine actively refused it"
+    )
+    assert site_alert["CauseSource"] == source
+    assert datetime.fromisoformat(site_alert["CauseTime"]) == T0
+    assert replica_alert["Cause"] == (
+        "Replica WSUS server CS1REP.CONTOSO.COM: The operation has timed out"
+    )
+    assert (found["CS1"]["Cause"], found["CS1"]["CauseSource"]) == (None, None)
+
+
 # -- content -----------------------------------------------------------------------------------
 
 

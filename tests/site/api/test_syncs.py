@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ class History:
     def __init__(self) -> None:
         self.results: list[dict[str, Any]] = []
         self.done = threading.Condition()
+        self.retry_at: datetime | None = None
 
     def finish(self, **result: Any) -> None:
         with self.done:
@@ -40,6 +42,9 @@ class History:
     def nth(self, number: int) -> dict[str, Any] | None:
         with self.done:
             return self.results[number - 1] if 1 <= number <= len(self.results) else None
+
+    def next_retry_at(self) -> datetime | None:
+        return self.retry_at
 
 
 @dataclass
@@ -96,3 +101,16 @@ def test_a_sync_resource_waits_for_its_end(site: Site) -> None:
     assert (done["State"], done["Result"]["error"]) == ("done", "boom")
     assert site.client.get("/api/sites/CS1/syncs/0").status_code == 422
     assert site.client.get("/api/sites/PS1/syncs/1").status_code == 404
+
+
+def test_the_sync_status_says_when_a_failed_sync_is_retried(site: Site) -> None:
+    """Issue 15: the next retry of a failed sync is in the site's sync status (the site
+    server's retry timer), and gone once no retry is pending."""
+    assert site.client.get("/api/sites/CS1/sync-status").json()["NextRetryTime"] is None
+    site.db.sync.record_state(6703, error_code=0x80131500, error_text="upstream down")
+    site.history.retry_at = datetime(2014, 1, 16, 19, 57, 46, 304000, tzinfo=UTC)
+    status = site.client.get("/api/sites/CS1/sync-status").json()
+    assert (status["LastSyncState"], status["LastErrorText"]) == (6703, "upstream down")
+    assert datetime.fromisoformat(status["NextRetryTime"]) == site.history.retry_at
+    site.history.retry_at = None
+    assert site.client.get("/api/sites/CS1/sync-status").json()["NextRetryTime"] is None

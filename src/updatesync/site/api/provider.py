@@ -77,7 +77,8 @@ from updatesync.site.database.models import (
 )
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.database.store import SiteDatabaseError
-from updatesync.site.watch.alerts import AlertState
+from updatesync.site.watch.alert_watcher import failure_message
+from updatesync.site.watch.alerts import Alert, AlertState
 from updatesync.vocabulary import MessageSeverity
 
 SYNC_NOW_LOG_LINE = "ExecMethodAsync : SMS_SoftwareUpdate::SyncNow"
@@ -174,6 +175,12 @@ class SyncStatusView(_View):
     SyncCatalogVersion: int | None = Field(
         validation_alias="sync_catalog_version",
         description="The content version the last sync reached.",
+    )
+    NextRetryTime: datetime | None = Field(
+        default=None,
+        validation_alias="next_retry_time",
+        description="When the site server retries the last sync, which failed (the "
+        "hierarchy's retry_interval after it); null when no retry is pending.",
     )
 
 
@@ -296,6 +303,20 @@ class AlertView(_View):
         validation_alias="canceled_at", description="When it was canceled; null while raised."
     )
     Name: str = Field(validation_alias="text", description="The alert as the console names it.")
+    Cause: str | None = Field(
+        default=None,
+        validation_alias="cause",
+        description="Why a sync-failure alert was raised: the error text (ISTR1) of the 6703 "
+        "that reported the failure; null for other alerts, whose name says why.",
+    )
+    CauseSource: str | None = Field(
+        default=None,
+        validation_alias="cause_source",
+        description="Where that sync failed: the 6703's source (ISTR0).",
+    )
+    CauseTime: datetime | None = Field(
+        default=None, validation_alias="cause_time", description="When that 6703 was sent."
+    )
 
 
 class ConfigurationItemView(_View):
@@ -388,8 +409,24 @@ class ContentVersionView(_View):
 # -- conversions ---------------------------------------------------------------------------
 
 
-def _sync_status_view(s: SyncStatus) -> SyncStatusView:
-    return SyncStatusView.of(s, last_sync_state_description=state_text(s.last_sync_state))
+def _sync_status_view(s: SyncStatus, provider: ProviderState) -> SyncStatusView:
+    history = provider.sync_history
+    return SyncStatusView.of(
+        s,
+        last_sync_state_description=state_text(s.last_sync_state),
+        next_retry_time=history.next_retry_at() if history is not None else None,
+    )
+
+
+def _alert_view(alert: Alert, db: SiteDatabase) -> AlertView:
+    cause = failure_message(db, alert)
+    strings = (*cause.strings, "", "") if cause is not None else ("", "")
+    return AlertView.of(
+        alert,
+        cause=strings[1] or None,
+        cause_source=strings[0] or None,
+        cause_time=cause.time if cause is not None else None,
+    )
 
 
 def _utc_filter(value: datetime | None, name: str) -> datetime | None:
@@ -493,7 +530,7 @@ def sync_now(
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     if provider.on_sync_requested is not None:
         provider.on_sync_requested()
-    return _sync_status_view(provider.db.sync.status(site_code=code))
+    return _sync_status_view(provider.db.sync.status(site_code=code), provider)
 
 
 @router.get(
@@ -507,7 +544,8 @@ def sync_now(
 def sync_status(site: SiteParam, provider: Provider) -> SyncStatusView:
     """The pending sync request, the last sync state and what it means, when it was
     reached, the last error and the time of the last successful sync."""
-    return _sync_status_view(provider.db.sync.status(site_code=provider.own_site(site)))
+    code = provider.own_site(site)
+    return _sync_status_view(provider.db.sync.status(site_code=code), provider)
 
 
 @router.get(
@@ -610,8 +648,10 @@ def alerts(
     site: Annotated[str | None, Query(description="Only this site's alerts.")] = None,
 ) -> list[AlertView]:
     """Alert occurrences, newest raised first: a sync failure raises the alert of the
-    SUP; the next successful sync sets it to canceled."""
-    return [AlertView.of(a) for a in provider.db.alerts.find(site_code=site, state=state)]
+    SUP, with the 6703 that said why (`Cause`); the next successful sync sets it to
+    canceled."""
+    found = provider.db.alerts.find(site_code=site, state=state)
+    return [_alert_view(a, provider.db) for a in found]
 
 
 @router.get(

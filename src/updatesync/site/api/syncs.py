@@ -11,6 +11,7 @@ started (a long poll), and one sync as a resource, the one a SyncNow's `Location
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
@@ -33,6 +34,10 @@ class SyncHistory(Protocol):
 
     def nth(self, number: int) -> dict[str, Any] | None:
         """The `number`-th sync finished since the start (1: the first); None if not yet."""
+        ...
+
+    def next_retry_at(self) -> datetime | None:
+        """When the site server retries its last sync, which failed; None: none pending."""
         ...
 
 

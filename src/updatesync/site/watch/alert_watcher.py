@@ -68,6 +68,27 @@ def _what(message: StatusMessage) -> str:
     return message.strings[1] if len(message.strings) > 1 else ""
 
 
+def failure_message(db: SiteDatabase, alert: Alert) -> StatusMessage | None:
+    """The 6703 that reported the failure behind a sync-failure alert: the newest of the
+    alert's site up to its raise, about a replica when the alert is about one (its text
+    starts `Replica WSUS server <fqdn>:`), else about the site's own sync. None for another
+    kind of alert (its text says why), or when no such message is kept."""
+    if alert.alert_type is not AlertType.SYNC_FAILURE:
+        return None
+    found = db.messages.find(
+        site_code=alert.site_code,
+        message_id=SYNC_FAILED,
+        until=alert.raised_at + _REPORTED_WITHIN,
+        limit=20,
+    )
+    replica = f"{REPLICA_FAILURE}{alert.instance}:"
+    about = [m for m in found if _what(m).startswith(replica)]
+    if about:
+        return about[0]
+    own = [m for m in found if not _what(m).startswith(REPLICA_FAILURE)]
+    return own[0] if own else None
+
+
 DEFAULT_CHECK_INTERVAL = 60.0
 """Seconds between two rounds of the watcher."""
 
@@ -174,23 +195,8 @@ class AlertWatcher:
         )
 
     def failure_message(self, alert: Alert) -> StatusMessage | None:
-        """The 6703 that reported the failure behind a sync-failure alert: the newest of the
-        alert's site up to its raise, about a replica when the alert is about one (its text
-        starts `Replica WSUS server <fqdn>:`), else about the site's own sync."""
-        if alert.alert_type is not AlertType.SYNC_FAILURE:
-            return None
-        found = self.db.messages.find(
-            site_code=alert.site_code,
-            message_id=SYNC_FAILED,
-            until=alert.raised_at + _REPORTED_WITHIN,
-            limit=20,
-        )
-        replica = f"{REPLICA_FAILURE}{alert.instance}:"
-        about = [m for m in found if _what(m).startswith(replica)]
-        if about:
-            return about[0]
-        own = [m for m in found if not _what(m).startswith(REPLICA_FAILURE)]
-        return own[0] if own else None
+        """The 6703 behind `alert` (`failure_message` of this watcher's site database)."""
+        return failure_message(self.db, alert)
 
     # -- running ---------------------------------------------------------------------------
 
