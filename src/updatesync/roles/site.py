@@ -38,11 +38,13 @@ from updatesync.security.signing import SecretError, require_signature
 from updatesync.security.webhook_signing import load_webhook_secret
 from updatesync.site.api.auth import ADMIN_TOKEN_FILE, AuthMiddleware, ProviderAuth, bootstrap_admin
 from updatesync.site.api.client_policy import policy_routes, publish_policy
+from updatesync.site.api.hierarchy import DEFAULT_STALE_AFTER, pictures
 from updatesync.site.api.provider import create_provider_app
 from updatesync.site.database.models import SoftwareUpdatePoint
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.replication.db_replication import DatabaseReplicator, replication_routes
 from updatesync.site.replication.file_replication import ReplicationManager, file_receiver_routes
+from updatesync.site.replication.site_data import SiteDataPuller, site_data_routes
 from updatesync.site.sync.db_monitor import DatabaseMonitor
 from updatesync.site.sync.inbox import Inbox
 from updatesync.site.sync.outcome import SiteSyncResult
@@ -114,6 +116,8 @@ class SiteRole(Role):
         self._parent_code = self.parent.code if self.parent is not None else None
         self.children = tuple(child.code for child in h.children(self.code))
         self.replicator: DatabaseReplicator | None = None
+        self.site_data: SiteDataPuller | None = None
+        """At a parent site, the pull of site data from its children (replicated upward)."""
         self.results: list[SiteSyncResult] = []
         self._done = threading.Condition()
         self._stopping = threading.Event()
@@ -133,6 +137,8 @@ class SiteRole(Role):
         self.notifier = self._replication_manager()
         if self.parent is not None:
             self.replicator = self._database_replicator(self.parent)
+        if self.children:
+            self.site_data = self._site_data_puller()
         monitor = DatabaseMonitor(
             self.db,
             inbox,
@@ -237,6 +243,26 @@ class SiteRole(Role):
             on_status_change=lambda _status: self.watcher.poke(),
         )
 
+    def _site_data_puller(self) -> SiteDataPuller:
+        """A parent site's pull of site data from its children: their status messages and
+        the status of each site below it, for its provider's hierarchy-wide answers."""
+        h = self.context.hierarchy
+
+        def below(code: str) -> list[str]:
+            return [s for c in h.children(code) for s in (c.code, *below(c.code))]
+
+        return SiteDataPuller(
+            self.db,
+            {code: h.site(code).url for code in self.children},
+            below={code: below(code) for code in self.children},
+            auth=self.context.auth(self.code),
+            log=self.links_log,
+            interval=self.replication_interval,
+            verify=self.verify,
+            # What came from below goes on up at once (a CAS sees its grandchildren).
+            on_changed=self._tell_parent if self.parent is not None else None,
+        )
+
     def _settings(self, inbox: Inbox) -> SiteSyncSettings:
         h = self.context.hierarchy
         default = self.site.default_sup
@@ -335,9 +361,11 @@ class SiteRole(Role):
             parent_site=self._parent_code,
             callers=self.context.callers,
             hosts=self.context.names(self.site.fqdn, self.site.address),
+            stale_after=DEFAULT_STALE_AFTER,
         )
         site_routes = [
             *replication_routes(self.db),
+            *site_data_routes(self.db, lambda now: pictures(self.db, now, DEFAULT_STALE_AFTER)),
             *file_receiver_routes(
                 self.site_dir / "inboxes",
                 self.code,
@@ -394,6 +422,9 @@ class SiteRole(Role):
         if self.replicator is not None:
             self.replicator.start()
             self._on_stop(self.replicator.stop)
+        if self.site_data is not None:
+            self.site_data.start()
+            self._on_stop(self.site_data.stop)
         self.wcm.start()
         self._on_stop(self.wcm.stop)
         self.server.start()
@@ -427,6 +458,8 @@ class SiteRole(Role):
         caller = str(request.scope.get("updatesync.caller", "")).upper()
         if caller in self.children:
             self.notifier.poke()
+            if self.site_data is not None:
+                self.site_data.poke(caller)
         elif self.replicator is not None and caller == self._parent_code:
             self.replicator.poke()
         return JSONResponse({"site": self.code})
@@ -442,6 +475,24 @@ class SiteRole(Role):
             counts[PHASE_SITEDB.metric_name] = last.cis_changed
         return counts
 
+    def _tell_parent(self) -> None:
+        """Greet the parent, so that it pulls this site's site data now (after a sync, or
+        after new data came from below), in a thread of its own; a parent that is down
+        pulls at its next turn."""
+        if self.parent is None or self._stopping.is_set():
+            return
+        url = self.parent.url + HELLO_PATH
+        auth = self.context.auth(self.code)
+
+        def greet() -> None:
+            with (
+                contextlib.suppress(httpx.HTTPError),
+                httpx.Client(auth=auth, timeout=10, verify=self.verify) as client,
+            ):
+                client.post(url)
+
+        threading.Thread(target=greet, name=f"{self.name} site data", daemon=True).start()
+
     def _parent_notified(self) -> None:
         if self.replicator is not None:
             self.replicator.poke()
@@ -453,6 +504,7 @@ class SiteRole(Role):
         if result.succeeded and self.site.type != "cas":
             publish_policy(self.db)
         self.watcher.poke()  # a failure or a recovery goes to the webhooks at once
+        self._tell_parent()  # the parent pulls this site's site data now
         with self._done:
             self.results.append(result)
             self._done.notify_all()
