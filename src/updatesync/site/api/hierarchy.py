@@ -18,6 +18,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
+
 from updatesync.site.api.views import (
     FRESHNESS,
     AlertView,
@@ -56,6 +58,23 @@ def own_picture(db: SiteDatabase, at: datetime) -> SitePicture:
             _json(AlertView.of(a)) for a in db.alerts.find(site_code=code, state=AlertState.RAISED)
         ],
     )
+
+
+def check_picture(picture: SitePicture) -> None:
+    """`ValueError` saying what is wrong unless `picture` reads as this provider's views."""
+    where = f"site {picture.site_code}"
+    try:
+        if picture.sync_status is not None:
+            SyncStatusView.model_validate(picture.sync_status)
+        for row in picture.sup_sync_status:
+            SUPSyncStatusView.model_validate(row)
+        for alert in picture.alerts:
+            AlertView.model_validate(alert)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ValueError(
+            f"{where}: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+        ) from None
 
 
 class Freshness:

@@ -201,7 +201,10 @@ class SiteDataPuller:
         verify: ssl.SSLContext | bool = True,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_changed: Callable[[], None] | None = None,
+        check: Callable[[SitePicture], None] | None = None,
     ) -> None:
+        """`check` raises `ValueError` for a picture this site cannot answer with (the
+        provider's views), refusing the page."""
         if interval <= 0 or retry_delay <= 0:
             raise ValueError("interval and retry_delay must be positive")
         self.db = db
@@ -212,6 +215,7 @@ class SiteDataPuller:
         self.retry_delay = retry_delay
         self._clock = clock
         self._on_changed = on_changed
+        self._check = check
         self._client = httpx.Client(auth=auth, timeout=request_timeout, verify=verify)
         self._locks = {code: threading.Lock() for code in self.children}
         self._due = dict.fromkeys(self.children, 0.0)
@@ -249,6 +253,12 @@ class SiteDataPuller:
             self._thread.join(timeout)
             self._thread = None
         self._client.close()
+
+    def __enter__(self) -> SiteDataPuller:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
 
     def _run(self) -> None:
         while not self._stopping.is_set():
@@ -301,6 +311,8 @@ class SiteDataPuller:
             if str(data["site"]).upper() != code:
                 raise ValueError(f"{url} is site {data['site']}, not {code}")
             pictures = [picture_from_json(p) for p in data["sites"]]
+            for picture in pictures if self._check is not None else ():
+                self._check(picture)
             foreign = {p.site_code for p in pictures} - {code} - self.below[code]
             if foreign:
                 raise ValueError(f"it sent data of {', '.join(sorted(foreign))}, not below it")
