@@ -14,7 +14,9 @@ and `/docs`:
 - `GET /api/sites/{site}/sync-status`: the site's row of `Update_SyncStatus`;
 - `GET /api/sites/{site}/sup-sync-status`: `SMS_SUPSyncStatus` of each SUP (SPEC section 5
   names in the JSON);
-- `GET /api/status-messages`, `GET /api/alerts`: the tracking views of SPEC section 5;
+- `GET /api/status-messages` (pages by cursor: `count`, `value`, `next`), `GET /api/alerts`:
+  the tracking views of SPEC section 5;
+- `GET /api/sites`: the sites it answers for, its own and those below it;
 - `GET /api/sites/{site}/cis` (paged) and `GET /api/sites/{site}/content-version`;
 - users, API tokens, signing in and `GET /api/whoami` (`users.py`).
 
@@ -25,13 +27,14 @@ with the hierarchy's site-to-site secret (the console, the demo) has every right
 
 The routes are module-level (`router`); `create_provider_app` builds an app around them and
 keeps what it serves in `app.state.provider` (`ProviderState`: the site database, the log,
-the site code), which each route takes as a dependency. The answers are response models
-read from the database's records (`_View.of`: `model_validate(..., from_attributes=True)`,
-each field naming its attribute by `validation_alias`), so the JSON keys stay ConfigMgr's.
+the site code), which each route takes as a dependency. The answers are the response models
+of `views.py`, so the JSON keys stay ConfigMgr's.
 
-A provider serves one site, the one its site database belongs to. The database of a parent
-site may also hold the SUP sync status, status messages and alerts of its child sites, which
-the read-only views show too; a sync is requested only of the provider's own site.
+A provider serves the site its site database belongs to, and answers, read-only, for the
+sites below it from the site data replicated up to that database (`hierarchy.py`: sync
+status, SUP sync status, status messages, raised alerts; each answer about another site
+with `AsOf`, `ReceivedAt` and `Stale`), as ConfigMgr's central administration site does. A
+sync, the CIs and the content version are of the provider's own site only.
 """
 
 from __future__ import annotations
