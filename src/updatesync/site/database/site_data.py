@@ -189,9 +189,13 @@ class SiteData:
                     "source_record_id": record_id,
                     "received_at": when,
                 }
-                added += conn.execute(
-                    insert_or_ignore(conn, t.status_message).values(**row)
-                ).rowcount
+                # RETURNING says whether it was inserted (PostgreSQL gives no rowcount here).
+                inserted = conn.execute(
+                    insert_or_ignore(conn, t.status_message)
+                    .values(**row)
+                    .returning(t.status_message.c.record_id)
+                ).all()
+                added += len(inserted)
             changed = False
             for picture in pictures:
                 changed |= self._put(conn, code, picture, when)
