@@ -205,7 +205,8 @@ class Providers:
     ) -> Gathered:
         """The lists that `path` gives at every site's provider (or those of `codes`), merged:
         an item that several providers hold (same `key` fields; a parent's provider holds
-        the status messages and raised alerts of the sites below it) is kept once. A page
+        the status messages and raised alerts of the sites below it) is kept once, the
+        site's own answer rather than a copy replicated up (`AsOf` set). A page
         (`{"count", "value", "next"}`, the status messages) gives its `value`: the first
         page, the newest, which is what the console shows."""
         names = list(codes) if codes is not None else [s.code for s in self.hierarchy.walk()]
@@ -219,7 +220,9 @@ class Providers:
                 down.append(answer)
                 continue
             for item in answer["value"] if isinstance(answer, dict) else answer:
-                merged.setdefault(tuple(_hashable(item.get(k)) for k in key), item)
+                known = merged.setdefault(tuple(_hashable(item.get(k)) for k in key), item)
+                if known.get("AsOf") and not item.get("AsOf"):  # the site's own, live, wins
+                    merged[tuple(_hashable(item.get(k)) for k in key)] = item
         return Gathered(list(merged.values()), down)
 
     async def status_messages(
