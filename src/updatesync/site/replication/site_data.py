@@ -291,6 +291,8 @@ class SiteDataPuller:
                     raise self._failed(code, self._reason(exc)) from None
                 except (SiteDatabaseError, SQLAlchemyError) as exc:
                     raise self._failed(code, f"storing its data here failed: {exc}") from None
+                except Exception as exc:  # the loop must outlive any one failure
+                    raise self._failed(code, f"{type(exc).__name__}: {exc}") from None
         finally:
             with self._pulled:
                 self._pulled.notify_all()
