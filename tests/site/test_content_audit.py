@@ -67,7 +67,7 @@ def test_a_drifted_replica_raises_6707_and_the_full_sync_after_it_proves_it_equa
         h.sync_now("CS1")
         h.wait("CS1", 2)
         h.wait_idle(("CS1",))
-        (message,) = db.messages.find(message_id=CONTENT_OUT_OF_SYNC)
+        (message,) = db.messages.find(site_code="CS1", message_id=CONTENT_OUT_OF_SYNC)
         assert message.strings[:3] == (REPLICA, DEFAULT, "")
         assert describe(message) == (
             f"Content of WSUS Server {REPLICA} is out of sync with upstream server {DEFAULT}."
@@ -111,7 +111,7 @@ def test_a_drifted_replica_raises_6707_and_the_full_sync_after_it_proves_it_equa
         assert audit.result == "equal" and audit.own_count == audit.upstream_count
         (alert,) = db.alerts.find(alert_type=AlertType.CONTENT_OUT_OF_SYNC)
         assert alert.state is AlertState.CANCELED
-        assert len(db.messages.find(message_id=CONTENT_OUT_OF_SYNC)) == 1
+        assert len(db.messages.find(site_code="CS1", message_id=CONTENT_OUT_OF_SYNC)) == 1
         assert f"Content of WSUS Server {name} matches upstream server {DEFAULT} (" in "\n".join(
             h.log("CS1")
         )

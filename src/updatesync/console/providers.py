@@ -204,7 +204,11 @@ class Providers:
         key: tuple[str, ...],
     ) -> Gathered:
         """The lists that `path` gives at every site's provider (or those of `codes`), merged:
-        an item that several providers hold (same `key` fields) is kept once."""
+        an item that several providers hold (same `key` fields; a parent's provider holds
+        the status messages and raised alerts of the sites below it) is kept once, the
+        site's own answer rather than a copy replicated up (`AsOf` set). A page
+        (`{"count", "value", "next"}`, the status messages) gives its `value`: the first
+        page, the newest, which is what the console shows."""
         names = list(codes) if codes is not None else [s.code for s in self.hierarchy.walk()]
         answers = await asyncio.gather(
             *(_caught(self.call(code, "GET", path, params=params)) for code in names)
@@ -215,14 +219,16 @@ class Providers:
             if isinstance(answer, ProviderDown):
                 down.append(answer)
                 continue
-            for item in answer:
-                merged.setdefault(tuple(_hashable(item.get(k)) for k in key), item)
+            for item in answer["value"] if isinstance(answer, dict) else answer:
+                known = merged.setdefault(tuple(_hashable(item.get(k)) for k in key), item)
+                if known.get("AsOf") and not item.get("AsOf"):  # the site's own, live, wins
+                    merged[tuple(_hashable(item.get(k)) for k in key)] = item
         return Gathered(list(merged.values()), down)
 
     async def status_messages(
         self, params: Sequence[tuple[str, Any]], *, codes: Iterable[str] | None = None
     ) -> Gathered:
-        """Status messages of every site, newest first."""
+        """Status messages of every site, newest first (each provider's first page)."""
         found = await self.gather(
             "/api/status-messages",
             params,

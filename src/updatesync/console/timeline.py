@@ -495,7 +495,7 @@ async def load_timeline(
             problem=f"The top-level site {top} does not answer, and a sync of the hierarchy "
             f"is told from its 6701: {exc}",
         )
-    starts = sorted(t for t in (parse_time(m["Time"]) for m in found) if t is not None)
+    starts = sorted(t for t in (parse_time(m["Time"]) for m in found["value"]) if t is not None)
     index = chosen(starts, since)
     messages: dict[str, list[dict[str, Any]] | ProviderDown] = {}
     if index >= 0:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import asdict
@@ -30,6 +31,7 @@ from starlette.routing import Mount, Route
 
 from updatesync.config import Site, WebhookSettings
 from updatesync.config.databases import password_variable, with_password
+from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.roles.context import Role, RoleContext, RoleError
 from updatesync.security.access import Permission
 from updatesync.security.limits import limit_bodies
@@ -38,12 +40,14 @@ from updatesync.security.signing import SecretError, require_signature
 from updatesync.security.webhook_signing import load_webhook_secret
 from updatesync.site.api.auth import ADMIN_TOKEN_FILE, AuthMiddleware, ProviderAuth, bootstrap_admin
 from updatesync.site.api.client_policy import policy_routes, publish_policy
+from updatesync.site.api.hierarchy import DEFAULT_STALE_AFTER, check_picture, pictures
 from updatesync.site.api.logs import SiteLogs
 from updatesync.site.api.provider import create_provider_app
 from updatesync.site.database.models import SoftwareUpdatePoint
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.replication.db_replication import DatabaseReplicator, replication_routes
 from updatesync.site.replication.file_replication import ReplicationManager, file_receiver_routes
+from updatesync.site.replication.site_data import SiteDataPuller, site_data_routes
 from updatesync.site.sync.db_monitor import DatabaseMonitor
 from updatesync.site.sync.inbox import Inbox
 from updatesync.site.sync.outcome import SiteSyncResult
@@ -115,6 +119,8 @@ class SiteRole(Role):
         self._parent_code = self.parent.code if self.parent is not None else None
         self.children = tuple(child.code for child in h.children(self.code))
         self.replicator: DatabaseReplicator | None = None
+        self.site_data: SiteDataPuller | None = None
+        """At a parent site, the pull of site data from its children (replicated upward)."""
         self.results: list[SiteSyncResult] = []
         self._done = threading.Condition()
         self._stopping = threading.Event()
@@ -134,6 +140,15 @@ class SiteRole(Role):
         self.notifier = self._replication_manager()
         if self.parent is not None:
             self.replicator = self._database_replicator(self.parent)
+        if self.children:
+            self.site_data = site_data_puller(
+                self.context,
+                self.db,
+                self.links_log,
+                interval=self.replication_interval,
+                # What came from below goes on up at once (a CAS sees its grandchildren).
+                on_changed=self._tell_parent if self.parent is not None else None,
+            )
         monitor = DatabaseMonitor(
             self.db,
             inbox,
@@ -238,34 +253,6 @@ class SiteRole(Role):
             on_status_change=lambda _status: self.watcher.poke(),
         )
 
-    def _settings(self, inbox: Inbox) -> SiteSyncSettings:
-        h = self.context.hierarchy
-        default = self.site.default_sup
-        if self.parent is None:
-            source = (
-                "Microsoft Update"
-                if h.upstream.kind == "microsoft-update"
-                else (h.upstream.url or "WSUS export")
-            )
-        else:
-            upstream_sup = self.parent.default_sup
-            source = upstream_sup.fqdn if upstream_sup else self.parent.code
-        return SiteSyncSettings(
-            site_code=self.code,
-            site_fqdn=self.site.fqdn,
-            products=h.criteria.products,
-            classifications=h.criteria.classifications,
-            languages=h.criteria.languages,
-            retry_minutes=max(int(h.retry_interval.total_seconds() // 60), 1),
-            source_name=source,
-            parent_site=self.parent.code if self.parent else None,
-            default_is_replica=default is not None and h.is_replica(self.site, default),
-            children=self.children,
-            outbox=inbox.path / "outbox",
-            replication_timeout_seconds=h.replication_timeout.total_seconds(),
-            updates_cleanup_age=h.criteria.updates_cleanup_age,
-        )
-
     def _sync_manager(self, inbox: Inbox) -> SyncManager:
         auth = self.context.auth(self.code)
         replication = (
@@ -275,7 +262,7 @@ class SiteRole(Role):
         )
         return SyncManager(
             self.db,
-            self._settings(inbox),
+            sync_settings(self.context, self.site, self.children, inbox),
             self.context.log(self.log_dir, SYNC_MANAGER_LOG, SYNC_MANAGER),
             lambda sup: UpdateServerApi(self._sup_url(sup), auth=auth, verify=self.verify),
             notifier=self.notifier if self.children else None,
@@ -337,9 +324,14 @@ class SiteRole(Role):
             callers=self.context.callers,
             hosts=self.context.names(self.site.fqdn, self.site.address),
             logs=SiteLogs.of(self.context.hierarchy, self.code),
+            stale_after=DEFAULT_STALE_AFTER,
         )
         site_routes = [
             *replication_routes(self.db),
+            *site_data_routes(
+                self.db,
+                lambda now: pictures(self.db, now, DEFAULT_STALE_AFTER, self.next_retry_at()),
+            ),
             *file_receiver_routes(
                 self.site_dir / "inboxes",
                 self.code,
@@ -396,6 +388,9 @@ class SiteRole(Role):
         if self.replicator is not None:
             self.replicator.start()
             self._on_stop(self.replicator.stop)
+        if self.site_data is not None:
+            self.site_data.start()
+            self._on_stop(self.site_data.stop)
         self.wcm.start()
         self._on_stop(self.wcm.stop)
         self.server.start()
@@ -429,6 +424,8 @@ class SiteRole(Role):
         caller = str(request.scope.get("updatesync.caller", "")).upper()
         if caller in self.children:
             self.notifier.poke()
+            if self.site_data is not None:
+                self.site_data.poke(caller)
         elif self.replicator is not None and caller == self._parent_code:
             self.replicator.poke()
         return JSONResponse({"site": self.code})
@@ -444,6 +441,12 @@ class SiteRole(Role):
             counts[PHASE_SITEDB.metric_name] = last.cis_changed
         return counts
 
+    def _tell_parent(self) -> None:
+        """Greet the parent, so that it pulls this site's site data now (after a sync, or
+        after new data came from below); a parent that is down pulls at its next turn."""
+        if self.parent is not None and not self._stopping.is_set():
+            greet_later(self.parent.url + HELLO_PATH, self.context.auth(self.code), self.verify)
+
     def _parent_notified(self) -> None:
         if self.replicator is not None:
             self.replicator.poke()
@@ -455,6 +458,7 @@ class SiteRole(Role):
         if result.succeeded and self.site.type != "cas":
             publish_policy(self.db)
         self.watcher.poke()  # a failure or a recovery goes to the webhooks at once
+        self._tell_parent()  # the parent pulls this site's site data now
         with self._done:
             self.results.append(result)
             self._done.notify_all()
@@ -483,6 +487,83 @@ class SiteRole(Role):
         """Wait until this site has finished `count` syncs since it started."""
         with self._done:
             return self._done.wait_for(lambda: len(self.results) >= count, timeout)
+
+
+def sync_settings(
+    context: RoleContext, site: Site, children: tuple[str, ...], inbox: Inbox
+) -> SiteSyncSettings:
+    """The sync manager's settings of `site`, from the hierarchy file."""
+    h = context.hierarchy
+    parent = h.parent(site.code)
+    default = site.default_sup
+    if parent is None:
+        source = (
+            "Microsoft Update"
+            if h.upstream.kind == "microsoft-update"
+            else (h.upstream.url or "WSUS export")
+        )
+    else:
+        upstream_sup = parent.default_sup
+        source = upstream_sup.fqdn if upstream_sup else parent.code
+    return SiteSyncSettings(
+        site_code=site.code,
+        site_fqdn=site.fqdn,
+        products=h.criteria.products,
+        classifications=h.criteria.classifications,
+        languages=h.criteria.languages,
+        retry_minutes=max(int(h.retry_interval.total_seconds() // 60), 1),
+        source_name=source,
+        parent_site=parent.code if parent else None,
+        default_is_replica=default is not None and h.is_replica(site, default),
+        children=children,
+        outbox=inbox.path / "outbox",
+        replication_timeout_seconds=h.replication_timeout.total_seconds(),
+        updates_cleanup_age=h.criteria.updates_cleanup_age,
+    )
+
+
+def site_data_puller(
+    context: RoleContext,
+    db: SiteDatabase,
+    log: CMTraceLog,
+    *,
+    interval: float,
+    on_changed: Callable[[], None] | None,
+) -> SiteDataPuller:
+    """A parent site's pull of site data from its children: their status messages and the
+    status of each site below it, for its provider's hierarchy-wide answers."""
+    h = context.hierarchy
+    code = db.site_code
+
+    def below(site: str) -> list[str]:
+        return [s for c in h.children(site) for s in (c.code, *below(c.code))]
+
+    children = [c.code for c in h.children(code)]
+    return SiteDataPuller(
+        db,
+        {child: h.site(child).url for child in children},
+        below={child: below(child) for child in children},
+        auth=context.auth(code),
+        log=log,
+        interval=interval,
+        verify=context.verify,
+        on_changed=on_changed,
+        check=check_picture,
+    )
+
+
+def greet_later(url: str, auth: httpx.Auth, verify: ssl.SSLContext | bool) -> None:
+    """POST to a neighbour's greeting `url` in a thread of its own; a neighbour that is down
+    is not waited for."""
+
+    def greet() -> None:
+        with (
+            contextlib.suppress(httpx.HTTPError),
+            httpx.Client(auth=auth, timeout=10, verify=verify) as client,
+        ):
+            client.post(url)
+
+    threading.Thread(target=greet, name=f"greeting {url}", daemon=True).start()
 
 
 class _ParentLink:

@@ -154,16 +154,21 @@ def test_sup_sync_status_uses_the_configmgr_field_names(provider: Provider) -> N
         "ContentAuditTime",
         "ContentAuditUpstream",
         "ContentAuditDetail",
+        "AsOf",
+        "ReceivedAt",
+        "Stale",
     }
+    assert (rows[0]["AsOf"], rows[0]["ReceivedAt"], rows[0]["Stale"]) == (None, None, None)
     assert rows[0]["ContentAudit"] is None  # never checked
     assert rows[0]["WSUSServerName"] == SYSTEM
     assert rows[0]["WSUSSourceServer"] == "Microsoft Update"
     assert rows[0]["LastSyncState"] == 6702
     assert rows[0]["SyncCatalogVersion"] == 34
-    # A child site whose status this database holds is shown too.
-    child = provider.client.get("/api/sites/PS1/sup-sync-status").json()
-    assert [(r["WSUSSourceServer"], r["ReplicationLinkStatus"]) for r in child] == [(SYSTEM, 2)]
-    assert provider.client.get("/api/sites/XX9/sup-sync-status").status_code == 404
+    # A row of another site in this site's own table is not that site's status: the sites
+    # below answer from the site data replicated up (test_hierarchy_provider.py).
+    unknown = provider.client.get("/api/sites/XX9/sup-sync-status")
+    assert unknown.status_code == 404
+    assert "holds no SUP sync status of site XX9" in unknown.json()["detail"]
 
 
 # -- status messages and alerts ------------------------------------------------------------
@@ -196,12 +201,14 @@ def messages(provider: Provider) -> Provider:
 
 def _ids(answer: httpx.Response) -> list[tuple[int, str]]:
     assert answer.status_code == 200, answer.text
-    return [(m["MessageID"], m["SiteCode"]) for m in answer.json()]
+    return [(m["MessageID"], m["SiteCode"]) for m in answer.json()["value"]]
 
 
 def test_status_messages_newest_first_with_their_console_text(messages: Provider) -> None:
-    got = messages.client.get("/api/status-messages").json()
-
+    page = messages.client.get("/api/status-messages").json()
+    assert (page["count"], page["next"]) == (4, None)
+    got = page["value"]
+    assert [m["RecordID"] for m in got] == sorted((m["RecordID"] for m in got), reverse=True)
     assert [(m["MessageID"], m["SiteCode"]) for m in got] == [
         (6703, "CS1"),
         (6701, "PS1"),
@@ -372,6 +379,7 @@ def test_openapi_documents_every_route(provider: Provider) -> None:
     assert set(operations) == {
         ("POST", "/api/sites/{site}/sync"),
         ("GET", "/api/sites/{site}/sync-status"),
+        ("GET", "/api/sites"),
         ("GET", "/api/sites/{site}/syncs"),
         ("GET", "/api/sites/{site}/syncs/{number}"),
         ("GET", "/api/sites/{site}/sup-sync-status"),
@@ -406,3 +414,108 @@ def test_openapi_documents_every_route(provider: Provider) -> None:
     assert "SyncNow" in document["info"]["description"]
     sup_fields = document["components"]["schemas"]["SUPSyncStatusView"]["properties"]
     assert all(field.get("description") for field in sup_fields.values())
+
+
+# -- status message pages ----------------------------------------------------------------------
+
+
+def _add(db: SiteDatabase, count: int, *, site: str = "CS1", start: int = 0) -> None:
+    for n in range(start, start + count):
+        db.messages.add(
+            new_status_message(
+                SYNC_DONE if n % 2 else SYNC_STARTED,
+                site_code=site,
+                system=SYSTEM,
+                time=T0 + timedelta(seconds=n),
+            )
+        )
+
+
+def _follow(client: httpx.Client, params: dict[str, object]) -> list[dict[str, object]]:
+    """Every page from the first, following `next` as it is given."""
+    answer = client.get("/api/status-messages", params=params)
+    pages = []
+    while True:
+        assert answer.status_code == 200, answer.text
+        pages.append(answer.json())
+        if pages[-1]["next"] is None:
+            return pages
+        answer = client.get(pages[-1]["next"])
+
+
+def test_paging_returns_every_message_once_in_record_order(provider: Provider) -> None:
+    _add(provider.db, 25)
+
+    pages = _follow(provider.client, {"limit": 10})
+
+    assert [len(p["value"]) for p in pages] == [10, 10, 5]
+    assert {p["count"] for p in pages} == {25}
+    records = [m["RecordID"] for p in pages for m in p["value"]]
+    assert records == sorted(set(records), reverse=True) and len(records) == 25
+    oldest = _follow(provider.client, {"limit": 10, "order": "oldest"})
+    assert [m["RecordID"] for p in oldest for m in p["value"]] == list(reversed(records))
+
+
+def test_messages_arriving_between_pages_are_neither_skipped_nor_repeated(
+    provider: Provider,
+) -> None:
+    _add(provider.db, 12)
+    first = provider.client.get("/api/status-messages", params={"limit": 5}).json()
+    forward = provider.client.get(
+        "/api/status-messages", params={"limit": 5, "order": "oldest"}
+    ).json()
+    _add(provider.db, 3, start=100)  # arrive while both are being paged
+
+    rest = [m for p in _follow(provider.client, {}) for m in p["value"]]  # sanity: 15 now
+    assert len(rest) == 15
+    older = []
+    answer = provider.client.get(first["next"])
+    while True:
+        older += answer.json()["value"]
+        if answer.json()["next"] is None:
+            break
+        answer = provider.client.get(answer.json()["next"])
+    newest_first = [m["RecordID"] for m in first["value"] + older]
+    assert len(newest_first) == len(set(newest_first)) == 12  # the 12 it started over
+    assert newest_first == sorted(newest_first, reverse=True)
+
+    later = []
+    answer = provider.client.get(forward["next"])
+    while True:
+        later += answer.json()["value"]
+        if answer.json()["next"] is None:
+            break
+        answer = provider.client.get(answer.json()["next"])
+    oldest_first = [m["RecordID"] for m in forward["value"] + later]
+    assert len(oldest_first) == len(set(oldest_first)) == 15  # the new ones come last
+    assert oldest_first == sorted(oldest_first)
+    assert [m["Time"] for m in later[-3:]] == [
+        (T0 + timedelta(seconds=n)).isoformat().replace("+00:00", "Z") for n in (100, 101, 102)
+    ]
+
+
+def test_pages_keep_the_filters_and_count_what_matches(provider: Provider) -> None:
+    _add(provider.db, 9, site="CS1")
+    _add(provider.db, 7, site="PS1", start=50)
+
+    pages = _follow(provider.client, {"site": "PS1", "limit": 3, "id": SYNC_STARTED})
+
+    assert {p["count"] for p in pages} == {4}  # 50, 52, 54, 56
+    got = [(m["SiteCode"], m["MessageID"]) for p in pages for m in p["value"]]
+    assert got == [("PS1", SYNC_STARTED)] * 4
+    assert "site=PS1" in pages[0]["next"] and f"id={SYNC_STARTED}" in pages[0]["next"]
+
+
+def test_a_bad_cursor_is_refused_naming_it(provider: Provider) -> None:
+    _add(provider.db, 3)
+    garbled = provider.client.get("/api/status-messages", params={"cursor": "not a cursor!"})
+    assert garbled.status_code == 400
+    assert "cursor=" in garbled.json()["detail"]
+
+    first = provider.client.get("/api/status-messages", params={"limit": 1}).json()
+    mark = httpx.URL(first["next"]).params["cursor"]
+    crossed = provider.client.get(
+        "/api/status-messages", params={"cursor": mark, "order": "oldest"}
+    )
+    assert crossed.status_code == 400
+    assert "order=oldest" in crossed.json()["detail"]

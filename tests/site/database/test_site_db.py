@@ -21,7 +21,7 @@ from updatesync.site.database.store import SiteDatabaseError
 
 
 def test_migrations_create_the_schema_the_code_expects(db: SiteDatabase) -> None:
-    assert current_revision(db.engine) == head_revision() == "0009"
+    assert current_revision(db.engine) == head_revision() == "0010"
     tables = set(inspect(db.engine).get_table_names())
     assert tables == set(metadata.tables) | {"schema_version"}
     with db.engine.connect() as conn:

@@ -14,11 +14,11 @@ and `/docs`:
 - `GET /api/sites/{site}/sync-status`: the site's row of `Update_SyncStatus`;
 - `GET /api/sites/{site}/sup-sync-status`: `SMS_SUPSyncStatus` of each SUP (SPEC section 5
   names in the JSON);
-- `GET /api/status-messages`, `GET /api/alerts`: the tracking views of SPEC section 5;
+- `GET /api/status-messages` (pages by cursor: `count`, `value`, `next`), `GET /api/alerts`:
+  the tracking views of SPEC section 5;
+- `GET /api/sites`: the sites it answers for, its own and those below it;
 - `GET /api/sites/{site}/cis` (paged) and `GET /api/sites/{site}/content-version`;
-- users, API tokens, signing in and `GET /api/whoami` (`users.py`);
-- `GET /api/sites/{site}/logs[/{name}]`: the site server's and its SUPs' logs, read a page
-  at a time (`logs.py`; `create_provider_app(logs=...)` says where they are).
+- users, API tokens, signing in and `GET /api/whoami` (`users.py`).
 
 Every route needs `Authorization: Bearer <token>` with a security role that allows it
 (`auth.py`: 401 without a valid token, 403 naming the role needed): reading needs Read-only
@@ -27,21 +27,24 @@ with the hierarchy's site-to-site secret (the console, the demo) has every right
 
 The routes are module-level (`router`); `create_provider_app` builds an app around them and
 keeps what it serves in `app.state.provider` (`ProviderState`: the site database, the log,
-the site code), which each route takes as a dependency. The answers are response models
-read from the database's records (`_View.of`: `model_validate(..., from_attributes=True)`,
-each field naming its attribute by `validation_alias`), so the JSON keys stay ConfigMgr's.
+the site code), which each route takes as a dependency. The answers are the response models
+of `views.py`, so the JSON keys stay ConfigMgr's.
 
-A provider serves one site, the one its site database belongs to. The database of a parent
-site may also hold the SUP sync status, status messages and alerts of its child sites, which
-the read-only views show too; a sync is requested only of the provider's own site.
+A provider serves the site its site database belongs to, and answers, read-only, for the
+sites below it from the site data replicated up to that database (`hierarchy.py`: sync
+status, SUP sync status, status messages, raised alerts; each answer about another site
+with `AsOf`, `ReceivedAt` and `Stale`), as ConfigMgr's central administration site does. A
+sync, the CIs and the content version are of the provider's own site only.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Annotated, Any, Self
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
 
 from fastapi import (
     APIRouter,
@@ -55,30 +58,37 @@ from fastapi import (
     Response,
     status,
 )
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.logs.status_messages import describe
 from updatesync.security.access import Permission
+from updatesync.site.api import hierarchy
 from updatesync.site.api.auth import AuthMiddleware, ProviderAuth, require
-from updatesync.site.api.logs import SiteLogs
-from updatesync.site.api.logs import router as logs_router
+from updatesync.site.api.hierarchy import DEFAULT_STALE_AFTER
 from updatesync.site.api.subscription import router as subscription_router
-from updatesync.site.api.syncs import SyncHistory, state_text
+from updatesync.site.api.syncs import SyncHistory
 from updatesync.site.api.syncs import router as syncs_router
 from updatesync.site.api.users import router as access_router
-from updatesync.site.database.models import (
-    AUDIT_NOT_AVAILABLE,
-    MICROSOFT_UPDATE,
-    SYNC_FULL,
-    SYNC_SELF,
-    SUPAudit,
-    SyncStatus,
+from updatesync.site.api.views import (
+    AlertView,
+    ConfigurationItemPage,
+    ConfigurationItemView,
+    ContentVersionView,
+    ProblemDetail,
+    SiteView,
+    StatusMessagePage,
+    StatusMessageView,
+    SUPSyncStatusView,
+    SyncNowRequest,
+    SyncStatusView,
+    alert_view,
+    audit_fields,
+    sync_status_view,
 )
+from updatesync.site.database.models import MICROSOFT_UPDATE, SYNC_FULL, SYNC_SELF
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.database.store import SiteDatabaseError
-from updatesync.site.watch.alert_watcher import failure_message
-from updatesync.site.watch.alerts import Alert, AlertState
+from updatesync.site.watch.alerts import AlertState
 from updatesync.vocabulary import MessageSeverity
 
 SYNC_NOW_LOG_LINE = "ExecMethodAsync : SMS_SoftwareUpdate::SyncNow"
@@ -87,346 +97,17 @@ SYNC_NOW_LOG_LINE = "ExecMethodAsync : SMS_SoftwareUpdate::SyncNow"
 
 _MAX_PAGE = 1000
 
-# -- response models ---------------------------------------------------------------------
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class _Record:
-    """The attributes of `record`, with `extra` ones beside them (values a view derives)."""
-
-    def __init__(self, record: object, extra: dict[str, object]) -> None:
-        self._record = record
-        self._extra = extra
-
-    def __getattr__(self, name: str) -> object:
-        if name in self._extra:
-            return self._extra[name]
-        return getattr(self._record, name)
-
-
-class _View(_Model):
-    """A response model read from a record's attributes: each field's `validation_alias`
-    names the attribute it is read from (the JSON keys are the field names)."""
-
-    @classmethod
-    def of(cls, record: object, **derived: object) -> Self:
-        """The view of `record`; `derived` gives, by alias, the values it has no attribute
-        for."""
-        source = _Record(record, derived) if derived else record
-        return cls.model_validate(source, from_attributes=True)
-
-
-class ProblemDetail(_Model):
-    """What went wrong with a request."""
-
-    detail: str = Field(description="What went wrong, and where.")
-
-
-class SyncNowRequest(_Model):
-    """The arguments of `SMS_SoftwareUpdate::SyncNow`."""
-
-    full: bool = Field(
-        default=False,
-        description="True for a full sync (`SyncNow(true)`, FULL): every update is examined "
-        "again; false for a delta sync (SELF), which writes only what changed.",
-    )
-
-
-class SyncStatusView(_View):
-    """A site's row of `Update_SyncStatus`: the pending request and how the last sync went."""
-
-    SiteCode: str = Field(validation_alias="site_code", description="The site, e.g. CS1.")
-    SyncNow: str | None = Field(
-        validation_alias="sync_now",
-        description="The pending sync request: SELF (delta), FULL, the code of the parent site "
-        "that asked, or null when none is pending (the sync manager has taken it).",
-    )
-    SyncNowRequestedAt: datetime | None = Field(
-        validation_alias="sync_now_requested_at", description="When the pending request was made."
-    )
-    LastSyncState: int | None = Field(
-        validation_alias="last_sync_state",
-        description="The id of the last sync status message (6701..6708); null before any sync.",
-    )
-    LastSyncStateDescription: str | None = Field(
-        validation_alias="last_sync_state_description",
-        description="What the last state means, as the console says it.",
-    )
-    InProgress: bool = Field(
-        validation_alias="in_progress",
-        description="A sync is running: the last state is 6701, 6704, 6705 or 6706.",
-    )
-    LastSyncStateTime: datetime | None = Field(
-        validation_alias="last_sync_state_time", description="When the last state was reached."
-    )
-    LastErrorCode: int | None = Field(
-        validation_alias="last_error_code", description="The error code of the last failed sync."
-    )
-    LastErrorText: str | None = Field(
-        validation_alias="last_error_text", description="The error text of the last failed sync."
-    )
-    LastSuccessfulSyncTime: datetime | None = Field(
-        validation_alias="last_successful_sync_time",
-        description="When the last sync that succeeded (6702) ended.",
-    )
-    SyncCatalogVersion: int | None = Field(
-        validation_alias="sync_catalog_version",
-        description="The content version the last sync reached.",
-    )
-    NextRetryTime: datetime | None = Field(
-        default=None,
-        validation_alias="next_retry_time",
-        description="When the site server retries the last sync, which failed (the "
-        "hierarchy's retry_interval after it); null when no retry is pending.",
-    )
-
-
-class SUPSyncStatusView(_View):
-    """The sync status of one software update point, as ConfigMgr's `SMS_SUPSyncStatus`."""
-
-    SiteCode: str = Field(validation_alias="site_code", description="The site of the SUP.")
-    WSUSServerName: str = Field(
-        validation_alias="wsus_server_name", description="The SUP's update server (FQDN)."
-    )
-    WSUSSourceServer: str = Field(
-        validation_alias="wsus_source_server",
-        description='Where it syncs from: "Microsoft Update" at the top, else the upstream '
-        "update server.",
-    )
-    LastSyncState: int | None = Field(
-        validation_alias="last_sync_state",
-        description="The last sync status message id; 6701, 6704, 6705, 6706 mean in progress.",
-    )
-    LastSyncStateTime: datetime | None = Field(
-        validation_alias="last_sync_state_time", description="When the last state was reached."
-    )
-    LastSyncErrorCode: int | None = Field(
-        validation_alias="last_sync_error_code", description="The error code of the last failure."
-    )
-    LastSuccessfulSyncTime: datetime | None = Field(
-        validation_alias="last_successful_sync_time", description="End of the last good sync."
-    )
-    SyncCatalogVersion: int | None = Field(
-        validation_alias="sync_catalog_version", description="The content version it reached."
-    )
-    ReplicationLinkStatus: int = Field(
-        validation_alias="replication_link_status", description="0 healthy, 1 degraded, 2 error."
-    )
-    LastReplicationLinkCheckTime: datetime | None = Field(
-        validation_alias="last_replication_link_check_time",
-        description="When the replication link was last checked.",
-    )
-    ContentAudit: str | None = Field(
-        default=None,
-        validation_alias="content_audit",
-        description="updatesync's own (not SMS_SUPSyncStatus): the last consistency audit of "
-        'the SUP against its upstream, "equal" (proven equal), "differs" (6707) or "not '
-        'available"; null when never checked.',
-    )
-    ContentAuditTime: datetime | None = Field(
-        default=None, validation_alias="content_audit_time", description="When it was checked."
-    )
-    ContentAuditUpstream: str | None = Field(
-        default=None,
-        validation_alias="content_audit_upstream",
-        description="The upstream server it was compared with.",
-    )
-    ContentAuditDetail: str | None = Field(
-        default=None,
-        validation_alias="content_audit_detail",
-        description="The revision counts of both sides, or why it was not available.",
-    )
-
-
-class StatusMessageView(_View):
-    """One status message with its fields and the text the console shows."""
-
-    MessageID: int = Field(validation_alias="message_id", description="The message id, e.g. 6702.")
-    Severity: MessageSeverity = Field(
-        validation_alias="severity", description="I information, W warning, E error."
-    )
-    Level: str = Field(validation_alias="level", description="LEV= of the message (M: milestone).")
-    Source: str = Field(validation_alias="source", description='Who sent it, e.g. "SMS Server".')
-    Component: str = Field(
-        validation_alias="component",
-        description="The sending component, e.g. SMS_WSUS_SYNC_MANAGER.",
-    )
-    SiteCode: str = Field(validation_alias="site_code", description="The site it was sent at.")
-    MachineName: str = Field(
-        validation_alias="system", description="The server it was sent from (FQDN)."
-    )
-    ProcessID: int = Field(validation_alias="process_id", description="The sending process.")
-    ThreadID: int = Field(validation_alias="thread_id", description="The sending thread.")
-    Time: datetime = Field(
-        validation_alias="time", description="When it was sent (UTC, to the millisecond)."
-    )
-    InsertionStrings: list[str] = Field(
-        validation_alias="strings", description="ISTR0..ISTR9, always ten."
-    )
-    Attributes: dict[int, str] = Field(
-        validation_alias="attributes", description="Attribute id → value (AIDn/AVALn)."
-    )
-    LastError: int | None = Field(
-        validation_alias="last_error", description="LE=, the last error code, when there is one."
-    )
-    Description: str = Field(
-        validation_alias="description", description="The message as the console shows it."
-    )
-
-    @field_validator("Attributes", mode="before")
-    @classmethod
-    def _attribute_pairs(cls, value: Any) -> Any:
-        """A status message holds its attributes as (id, value) pairs."""
-        return dict(value) if isinstance(value, tuple) else value
-
-
-class AlertView(_View):
-    """One occurrence of an alert."""
-
-    AlertID: int = Field(validation_alias="alert_id", description="The occurrence's id.")
-    AlertType: str = Field(
-        validation_alias="alert_type", description="What it is about, e.g. sync_failure."
-    )
-    SiteCode: str = Field(validation_alias="site_code", description="The site it was raised at.")
-    Instance: str = Field(
-        validation_alias="instance",
-        description="What it concerns; for a sync failure the SUP's FQDN.",
-    )
-    State: AlertState = Field(
-        validation_alias="state", description="raised, or canceled (by the next good sync)."
-    )
-    RaisedAt: datetime = Field(validation_alias="raised_at", description="When it was raised.")
-    CanceledAt: datetime | None = Field(
-        validation_alias="canceled_at", description="When it was canceled; null while raised."
-    )
-    Name: str = Field(validation_alias="text", description="The alert as the console names it.")
-    Cause: str | None = Field(
-        default=None,
-        validation_alias="cause",
-        description="Why a sync-failure alert was raised: the error text (ISTR1) of the 6703 "
-        "that reported the failure; null for other alerts, whose name says why.",
-    )
-    CauseSource: str | None = Field(
-        default=None,
-        validation_alias="cause_source",
-        description="Where that sync failed: the 6703's source (ISTR0).",
-    )
-    CauseTime: datetime | None = Field(
-        default=None, validation_alias="cause_time", description="When that 6703 was sent."
-    )
-
-
-class ConfigurationItemView(_View):
-    """One update as the site holds it: a configuration item."""
-
-    CI_ID: int | None = Field(
-        validation_alias="ci_id", description="The configuration item's id at this site."
-    )
-    CI_UniqueID: str = Field(
-        validation_alias="update_id", description="The update id (GUID, lower case)."
-    )
-    RevisionNumber: int = Field(
-        validation_alias="revision", description="The update revision the CI holds."
-    )
-    LocalizedDisplayName: str = Field(validation_alias="title", description="The update's title.")
-    ArticleID: str | None = Field(
-        validation_alias="kb_article", description="The KB article, if any."
-    )
-    BulletinID: str | None = Field(
-        validation_alias="bulletin", description="The security bulletin, if any."
-    )
-    Severity: str | None = Field(
-        validation_alias="severity", description="The MSRC severity, if any."
-    )
-    DateCreated: str | None = Field(
-        validation_alias="creation_date", description="The update's creation date, as published."
-    )
-    DateRevised: datetime | None = Field(
-        validation_alias="date_revised", description="When this site last wrote the CI."
-    )
-    Products: list[str] = Field(validation_alias="products", description="Product category ids.")
-    Classifications: list[str] = Field(
-        validation_alias="classifications", description="Classification category ids."
-    )
-    IsSuperseded: bool = Field(
-        validation_alias="is_superseded", description="A newer update replaces it."
-    )
-    IsExpired: bool = Field(
-        validation_alias="is_expired", description="It was withdrawn (expired) upstream."
-    )
-    XmlSha256: str = Field(
-        validation_alias="xml_sha256", description="SHA-256 of the update's metadata XML."
-    )
-    LocaleID: int | None = Field(
-        default=None,
-        validation_alias="locale_id",
-        description="With `language`: the LocaleID (LCID) of the localized display name and "
-        "description; null when the CI has none in that language (the title is then the "
-        "update's default language's).",
-    )
-    LocalizedDescription: str | None = Field(
-        default=None,
-        validation_alias="localized_description",
-        description="With `language`: the update's description in that language.",
-    )
-
-
-class ConfigurationItemPage(_Model):
-    """One page of a site's configuration items, in CI id order."""
-
-    SiteCode: str = Field(description="The site.")
-    Count: int = Field(description="How many CIs the site holds in all.")
-    Offset: int = Field(description="How many CIs were skipped before this page.")
-    Limit: int = Field(description="The largest page asked for.")
-    Language: str | None = Field(
-        default=None, description="The language the display names are in, when asked for."
-    )
-    LocalizedPropertyCount: int = Field(
-        default=0,
-        description="How many localized properties (one per CI and subscribed language) the "
-        "site holds in all.",
-    )
-    Items: list[ConfigurationItemView] = Field(description="The CIs of this page.")
-
-
-class ContentVersionView(_View):
-    """The content version of an update source at a site."""
-
-    SiteCode: str = Field(validation_alias="site_code", description="The site.")
-    UpdateSourceID: str = Field(
-        validation_alias="unique_id", description="The update source's unique id."
-    )
-    UpdateSourceName: str = Field(validation_alias="name", description="The update source's name.")
-    ContentVersion: int = Field(
-        validation_alias="content_version",
-        description="Rises by one each time a sync changes what the site holds.",
-    )
-
-
 # -- conversions ---------------------------------------------------------------------------
 
 
-def _sync_status_view(s: SyncStatus, provider: ProviderState) -> SyncStatusView:
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _next_retry(provider: ProviderState) -> datetime | None:
+    """When the site server retries its last sync, which failed; None when none is due."""
     history = provider.sync_history
-    return SyncStatusView.of(
-        s,
-        last_sync_state_description=state_text(s.last_sync_state),
-        next_retry_time=history.next_retry_at() if history is not None else None,
-    )
-
-
-def _alert_view(alert: Alert, db: SiteDatabase) -> AlertView:
-    cause = failure_message(db, alert)
-    strings = (*cause.strings, "", "") if cause is not None else ("", "")
-    return AlertView.of(
-        alert,
-        cause=strings[1] or None,
-        cause_source=strings[0] or None,
-        cause_time=cause.time if cause is not None else None,
-    )
+    return history.next_retry_at() if history is not None else None
 
 
 def _utc_filter(value: datetime | None, name: str) -> datetime | None:
@@ -454,6 +135,19 @@ class ProviderState:
     sync_history: SyncHistory | None = None
     parent_site: str | None = None
     """The parent site; None at the top-level site, where users and tokens are written."""
+    stale_after: timedelta = DEFAULT_STALE_AFTER
+    """Site data of a site below older than this is answered with `Stale: true`."""
+    clock: Callable[[], datetime] = field(default=_utc_now)
+
+    def not_served(self, code: str, what: str) -> HTTPException:
+        """404: `code` is neither this provider's site nor one whose `what` it holds."""
+        return HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"site {code} is not served by this SMS Provider, which serves site "
+            f"{self.site_code} and the sites below it whose data it holds, and its site "
+            f"database holds no {what} of site {code}: ask the provider of site {code} or "
+            "of a site above it",
+        )
 
     def own_site(self, site: str) -> str:
         """`site` in upper case when it is the provider's site; else 404."""
@@ -530,7 +224,7 @@ def sync_now(
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     if provider.on_sync_requested is not None:
         provider.on_sync_requested()
-    return _sync_status_view(provider.db.sync.status(site_code=code), provider)
+    return sync_status_view(provider.db.sync.status(site_code=code), _next_retry(provider))
 
 
 @router.get(
@@ -543,9 +237,15 @@ def sync_now(
 )
 def sync_status(site: SiteParam, provider: Provider) -> SyncStatusView:
     """The pending sync request, the last sync state and what it means, when it was
-    reached, the last error and the time of the last successful sync."""
-    code = provider.own_site(site)
-    return _sync_status_view(provider.db.sync.status(site_code=code), provider)
+    reached, the last error and the time of the last successful sync. For a site below
+    this one: as last replicated up to this site, with `AsOf`, `ReceivedAt` and `Stale`."""
+    code = site.strip().upper()
+    if code == provider.site_code:
+        return sync_status_view(provider.db.sync.status(site_code=code), _next_retry(provider))
+    found = hierarchy.sync_status(provider.db, code, provider.clock(), provider.stale_after)
+    if found is None:
+        raise provider.not_served(code, "sync status")
+    return found
 
 
 @router.get(
@@ -557,45 +257,75 @@ def sync_status(site: SiteParam, provider: Provider) -> SyncStatusView:
     dependencies=[_READ],
 )
 def sup_sync_status(site: SiteParam, provider: Provider) -> list[SUPSyncStatusView]:
-    """One entry per SUP of the site, with the fields of `SMS_SUPSyncStatus`. The site is
-    this provider's or a child site whose status this site database holds."""
+    """One entry per SUP of the site, with the fields of `SMS_SUPSyncStatus`. For a site
+    below this one: as last replicated up to this site, with `AsOf`, `ReceivedAt` and
+    `Stale`."""
     code = site.strip().upper()
+    if code != provider.site_code:
+        found = hierarchy.sup_sync_status(provider.db, code, provider.clock(), provider.stale_after)
+        if found is None:
+            raise provider.not_served(code, "SUP sync status")
+        return found
     rows = provider.db.sups.sync_statuses(site_code=code)
-    if not rows and code != provider.site_code:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND,
-            f"site {code} is not served by this SMS Provider, which serves site "
-            f"{provider.site_code}, and its site database holds no SUP sync status of site "
-            f"{code}",
-        )
     audits = {a.wsus_server_name: a for a in provider.db.sups.audits(site_code=code)}
-    return [SUPSyncStatusView.of(r, **_audit_fields(audits.get(r.wsus_server_name))) for r in rows]
+    return [SUPSyncStatusView.of(r, **audit_fields(audits.get(r.wsus_server_name))) for r in rows]
 
 
-def _audit_fields(audit: SUPAudit | None) -> dict[str, object]:
-    if audit is None:
-        return {}
-    detail = (
-        audit.reason
-        if audit.result == AUDIT_NOT_AVAILABLE
-        else f"{audit.own_count} revisions here, {audit.upstream_count} upstream"
-    )
-    return {
-        "content_audit": audit.result,
-        "content_audit_time": audit.checked_at,
-        "content_audit_upstream": audit.upstream_server,
-        "content_audit_detail": detail,
-    }
+@router.get(
+    "/api/sites",
+    response_model=list[SiteView],
+    tags=["sync"],
+    summary="The sites this provider answers for",
+    dependencies=[_READ],
+)
+def sites(provider: Provider) -> list[SiteView]:
+    """This provider's own site, then each site below it whose site data it holds
+    (replicated up from its child sites): the child it comes through, how fresh it is and
+    why the last pull from that child failed, if it did."""
+    return hierarchy.site_list(provider.db, provider.clock(), provider.stale_after)
+
+
+Order = Literal["newest", "oldest"]
+
+
+def _cursor(order: Order, record_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{order}:{record_id}".encode()).decode().rstrip("=")
+
+
+def _beyond(cursor: str | None, order: Order) -> int | None:
+    """The RecordID a cursor pages on from; 400 naming the cursor when it is not one."""
+    if cursor is None:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        kind, _, number = text.partition(":")
+        record_id = int(number) if number.isdigit() else -1
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        kind, record_id = "", -1
+    if kind not in ("newest", "oldest") or record_id < 0:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            f"query parameter cursor={cursor[:60]!r} is not a cursor of this API: take the "
+            "`next` URL of the previous page as it is, or leave cursor out for the first page",
+        )
+    if kind != order:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            f"query parameter cursor={cursor[:60]!r} pages the {kind} messages first, but "
+            f"order={order}: keep the order of the page the cursor came from",
+        )
+    return record_id
 
 
 @router.get(
     "/api/status-messages",
-    response_model=list[StatusMessageView],
+    response_model=StatusMessagePage,
     tags=["tracking"],
     summary="Status messages",
     dependencies=[_READ],
 )
 def status_messages(
+    request: Request,
     provider: Provider,
     site: Annotated[str | None, Query(description="Only this site's messages.")] = None,
     ids: Annotated[
@@ -618,21 +348,54 @@ def status_messages(
         datetime | None, Query(description="Sent before this time (ISO 8601, UTC).")
     ] = None,
     limit: Annotated[
-        int, Query(ge=1, le=_MAX_PAGE, description="At most this many messages.")
+        int, Query(ge=1, le=_MAX_PAGE, description="At most this many messages per page.")
     ] = 100,
-) -> list[StatusMessageView]:
-    """Status messages, newest first, each with its fields and the text the console
-    shows. Without filters: every site whose messages this site database holds."""
-    messages = provider.db.messages.find(
+    order: Annotated[
+        Order,
+        Query(
+            description="newest: the last stored first (highest RecordID); oldest: the first "
+            "stored first, to follow new messages as they arrive."
+        ),
+    ] = "newest",
+    cursor: Annotated[
+        str | None,
+        Query(description="Where the page starts: from the `next` URL of the page before."),
+    ] = None,
+) -> StatusMessagePage:
+    """Status messages in RecordID order, each with its fields and the text the console
+    shows, one page at a time: `count` matching the filters in all, `value` this page,
+    `next` the URL of the next page (null after the last). Paging by cursor neither repeats
+    nor skips a message while new ones arrive: they take higher RecordIDs (with
+    order=oldest they come on the last pages). Without filters: every site whose messages
+    this site database holds (its own, and those replicated up from the sites below)."""
+    page = provider.db.messages.page(
+        limit=limit,
+        order=order,
+        beyond=_beyond(cursor, order),
         site_code=site,
         message_id=ids,
         severity=severity,
         component=component,
         since=_utc_filter(since, "since"),
         until=_utc_filter(until, "until"),
-        limit=limit,
     )
-    return [StatusMessageView.of(m, description=describe(m)) for m in messages]
+    following = None
+    if page.more and page.messages:
+        mark = _cursor(order, page.messages[-1].record_id)
+        following = str(request.url.remove_query_params("cursor").include_query_params(cursor=mark))
+    return StatusMessagePage(
+        count=page.count,
+        value=[
+            StatusMessageView.of(
+                m.message,
+                record_id=m.record_id,
+                received_at=m.received_at,
+                description=describe(m.message),
+            )
+            for m in page.messages
+        ],
+        next=following,
+    )
 
 
 @router.get(
@@ -649,9 +412,18 @@ def alerts(
 ) -> list[AlertView]:
     """Alert occurrences, newest raised first: a sync failure raises the alert of the
     SUP, with the 6703 that said why (`Cause`); the next successful sync sets it to
-    canceled."""
+    canceled. The raised alerts of the sites below this one come as last replicated up to
+    this site, with `AsOf`, `ReceivedAt`, `Stale`."""
     found = provider.db.alerts.find(site_code=site, state=state)
-    return [_alert_view(a, provider.db) for a in found]
+    own = [alert_view(a, provider.db) for a in found]
+    below = hierarchy.alerts(
+        provider.db,
+        site=site,
+        state=state,
+        now=provider.clock(),
+        stale_after=provider.stale_after,
+    )
+    return sorted([*own, *below], key=lambda a: (a.RaisedAt, a.AlertID), reverse=True)
 
 
 @router.get(
@@ -748,7 +520,8 @@ def create_provider_app(
     parent_site: str | None = None,
     callers: Iterable[str] | None = None,
     hosts: Iterable[str] | None = None,
-    logs: SiteLogs | None = None,
+    stale_after: timedelta = DEFAULT_STALE_AFTER,
+    clock: Callable[[], datetime] = _utc_now,
 ) -> FastAPI:
     """The SMS Provider of the site `site_code`, whose site database is `db`; SyncNow calls
     are written to `log` (SMSProv.log, component `SMS Provider`). `on_sync_requested` is
@@ -757,7 +530,9 @@ def create_provider_app(
     needs `Authorization: Bearer <token>` (the users and tokens of `db`) or a call signed
     with the hierarchy's `secret` (the hierarchy's own roles; None: no signed call is
     taken; `callers`, `hosts`: the names a signed call must carry, as on the site-to-site
-    routes). `parent_site` is None at the top-level site, where users and tokens are written."""
+    routes). `parent_site` is None at the top-level site, where users and tokens are written.
+    The answers about the sites below come from the site data replicated up to `db`;
+    older than `stale_after` (by `clock`) they say `Stale: true`."""
     own = site_code.strip().upper()
     if own != db.site_code:
         raise ValueError(
@@ -782,14 +557,19 @@ def create_provider_app(
         ],
     )
     app.state.provider = ProviderState(
-        db, log, own, on_sync_requested, sync_history, parent_site=parent_site
+        db,
+        log,
+        own,
+        on_sync_requested,
+        sync_history,
+        parent_site=parent_site,
+        stale_after=stale_after,
+        clock=clock,
     )
     app.include_router(router)
     app.include_router(subscription_router)
     app.include_router(syncs_router)
     app.include_router(access_router)
-    app.state.logs = logs  # the log routes (logs.py): what the site server may read
-    app.include_router(logs_router)
     app.add_middleware(
         AuthMiddleware,
         auth=ProviderAuth(db, secret, callers=callers, hosts=hosts),

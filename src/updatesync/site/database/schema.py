@@ -23,7 +23,14 @@ Every time is stored in UTC.
   this site last reached the parent's head, and the link's health (ReplicationLinkStatus).
 - `client_policy` (0002): per site, the site-wide policy published for clients: the update
   source and its content version, and where the site's SUPs are (intranet and Internet URLs).
-- `status_message`: status messages as sent, newest looked up by time.
+- `status_message`: status messages as sent, newest looked up by time, each with its
+  `record_id` (the RecordID the provider pages by); a message replicated from a child site
+  (migration 0010) has `source_site`, its `source_record_id` there and `received_at`.
+- `site_data` (0010): per site below this one, the site data last replicated upward (sync
+  status, SUP sync status rows, raised alerts as the provider's JSON), the child it came
+  through, `as_of` (when it was current at its own site) and `received_at`.
+- `site_data_link` (0010): per child site, the last of its RecordIDs held here and the
+  health of the upward pull from it.
 - `alert`: alert occurrences; at most one raised per (type, site, instance).
 - `site_control`: the software update points of the site in install order (the first is the
   default SUP), as the site control file lists them.
@@ -199,9 +206,37 @@ status_message = Table(
     *(Column(f"istr{i}", Text, nullable=False) for i in range(10)),
     Column("attributes", JSON, nullable=False),
     Column("last_error", BigInteger),
+    Column("source_site", String(8)),
+    Column("source_record_id", BigInteger),
+    Column("received_at", DateTime(timezone=True)),
     Index("ix_status_message_time", "time"),
     Index("ix_status_message_site_time", "site_code", "time"),
     Index("ix_status_message_id_time", "message_id", "time"),
+    Index("uq_status_message_source", "source_site", "source_record_id", unique=True),
+)
+
+site_data = Table(
+    "site_data",
+    metadata,
+    Column("site_code", String(8), primary_key=True),
+    Column("via_site", String(8), nullable=False),
+    Column("as_of", DateTime(timezone=True), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("sync_status", JSON),
+    Column("sup_sync_status", JSON, nullable=False),
+    Column("alerts", JSON, nullable=False),
+    Column("stale_below", Boolean, nullable=False),
+)
+
+site_data_link = Table(
+    "site_data_link",
+    metadata,
+    Column("child_site_code", String(8), primary_key=True),
+    Column("last_record_id", BigInteger, nullable=False),
+    Column("last_check_time", DateTime(timezone=True)),
+    Column("last_success_time", DateTime(timezone=True)),
+    Column("consecutive_failures", Integer, nullable=False),
+    Column("last_error_text", Text),
 )
 
 RAISED_ONLY = text("state = 'raised'")

@@ -13,6 +13,8 @@ engine, the site code, and the one place transactions are opened):
   (parent) and applying them, with the links' health (child);
 - `db.messages` (`status_messages.StatusMessages`): storing and finding status messages;
 - `db.alerts` (`alerts.Alerts`): raising, canceling and listing alert occurrences;
+- `db.site_data` (`site_data.SiteData`): the site data of the sites below, replicated up
+  from the child sites (their pictures, and the pull's health per child);
 - `db.sups` (`sups.SoftwareUpdatePoints`): the site control file's SUPs, their
   `SMS_SUPSyncStatus` and the site-wide client policy;
 - `db.users` (`users.Users`): administrative users, their security roles, API tokens and
@@ -45,6 +47,7 @@ from updatesync.site.database.content import Content
 from updatesync.site.database.engine import create_site_engine, migrate, sqlite_url
 from updatesync.site.database.expiry import ExpiredItems
 from updatesync.site.database.replication import Replication
+from updatesync.site.database.site_data import SiteData
 from updatesync.site.database.status_messages import StatusMessages
 from updatesync.site.database.store import (
     SiteDatabaseError,
@@ -78,6 +81,7 @@ class SiteDatabase:
         self.replication = Replication(self.store)
         self.messages = StatusMessages(self.store)
         self.alerts = Alerts(self.store)
+        self.site_data = SiteData(self.store)
         self.sups = SoftwareUpdatePoints(self.store, self.content)
         self.users = Users(self.store)
         self.webhooks = WebhookDeliveries(self.store)
