@@ -78,7 +78,9 @@ class SiteTokenGuard:
             if refused is not None:
                 await send_json(send, refused[0], {"detail": refused[1]}, refused[0] == 401)
                 return
-            self._accepted[digest] = time.monotonic() + TOKEN_MEMORY
+            now = time.monotonic()
+            self._accepted = {k: v for k, v in self._accepted.items() if v > now}
+            self._accepted[digest] = now + TOKEN_MEMORY
         await self.app(scope, receive, send)
 
     async def _ask(self, token: str) -> tuple[int, str] | None:

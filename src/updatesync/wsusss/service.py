@@ -305,7 +305,8 @@ class UpstreamService:
     """Told of each request once answered: its operation (`UNSUPPORTED` for a well-formed
     request of an operation not served, None when the request could not be read) and the
     fault's ErrorCode (None: answered without a fault). A streamed answer is told when its
-    last chunk is written, or cut (`InternalServerError`)."""
+    last chunk is written, or cut (`InternalServerError`); one the downstream stopped
+    reading is not told."""
 
     def __post_init__(self) -> None:
         ident = self.backend.identity()
