@@ -360,8 +360,9 @@ class UpstreamService:
             operation = type(request).OPERATION
             message = self._dispatch(request, peer)
             if not isinstance(message, StreamedMessage):
+                whole = message.to_xml()
                 self._answered(operation, None)
-                return 200, message.to_xml()
+                return 200, whole
             chunks = message.chunks()
             start: list[bytes] = []
             size = 0
