@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from scrape import Scrape
 from starlette.applications import Starlette
 from top_site import TopLevelSite, top_level_site
@@ -118,6 +119,22 @@ def test_a_site_that_never_synced(db: SiteDatabase) -> None:
     assert {dict(k)["type"]: v for k, v in f.series("updatesync_alerts_raised").items()} == {
         kind.value: 0 for kind in AlertType
     }
+
+
+def test_each_site_server_has_its_own_registry(tmp_path: Path) -> None:
+    """Several roles in one process (the demo, `serve --role all`): each its own registry,
+    none in prometheus_client's global one, so none clashes with another."""
+    with (
+        SiteDatabase.open(tmp_path / "PS1", site_code="PS1") as ps1,
+        SiteDatabase.open(tmp_path / "PS2", site_code="PS2") as ps2,
+    ):
+        first, second = SiteMetrics(ps1, "PS1"), SiteMetrics(ps2, "PS2")
+        again = SiteMetrics(ps1, "PS1")  # a restarted role in the same process
+        first.sync_ended(False)
+        assert Scrape(first.text()).value("updatesync_syncs_total", site="PS1", result="failed")
+        assert not Scrape(again.text()).value("updatesync_syncs_total", site="PS1", result="failed")
+        assert not Scrape(second.text()).has("updatesync_syncs_total", site="PS1", result="failed")
+    assert not any(name.startswith("updatesync_") for name in REGISTRY._names_to_collectors)
 
 
 def test_the_site_server_gives_the_update_server_phase_items(db: SiteDatabase) -> None:
