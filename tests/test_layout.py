@@ -99,7 +99,6 @@ TESTED_ELSEWHERE = {
     "metadata/generator/templates.py": "a declarative table; tests/metadata/generator/",
     "roles/console.py": "tests/roles/test_threads.py, tests/console/test_app.py",
     "roles/site.py": "tests/roles/test_threads.py, tests/site/test_*.py (sites in one process)",
-    "roles/sup.py": "tests/roles/test_threads.py, tests/site/test_replica_sups.py",
 }
 
 

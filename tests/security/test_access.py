@@ -19,12 +19,14 @@ import socket
 import stat
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
 from hierarchy_inprocess import InProcessHierarchy
+from scrape import Scrape
 from typer.testing import CliRunner
 
 from updatesync.cli import app
@@ -330,16 +332,46 @@ def test_the_file_can_ask_a_token_for_metrics_and_the_policy(tmp_path: Path) -> 
     with InProcessHierarchy(tmp_path, updates=20, adjust=locked, tls=False) as locked_h:
         url = locked_h.url("CS1")
         policy = f"{locked_h.url('PS1')}/policy/v1/software-update-points"
+        sup = locked_h.hierarchy.default_sup("CS1")
+        assert sup is not None
 
         bare = httpx.get(f"{url}/metrics", timeout=30)
         with_token = httpx.get(f"{url}/metrics", headers=locked_h.admin(), timeout=30)
         bare_policy = httpx.get(policy, timeout=30)
         signed_policy = httpx.get(policy, auth=locked_h.signed("CS1"), timeout=30)
+        # The SUP holds no tokens: it asks its site server whether it knows the one sent.
+        sup_bare = httpx.get(f"{sup.url}/metrics", timeout=30)
+        sup_forged = httpx.get(f"{sup.url}/metrics", headers=_bearer("usa_x_y"), timeout=30)
+        # A sync of the hierarchy: CS1 counts it, CS1's SUP served PS1's SUP (downstream).
+        locked_h.sync_now("CS1")
+        locked_h.wait("CS1", 1)
+        locked_h.wait("PS1", 1)
+        site_after = Scrape(httpx.get(f"{url}/metrics", headers=locked_h.admin(), timeout=30).text)
+        sup_after = httpx.get(f"{sup.url}/metrics", headers=locked_h.admin(), timeout=30)
+        sup_docs = httpx.get(f"{sup.url}/openapi.json", timeout=30)
 
     assert bare.status_code == 401 and bare.headers["www-authenticate"] == "Bearer"
     assert with_token.status_code == 200 and "updatesync_" in with_token.text
     assert bare_policy.status_code == 401
     assert signed_policy.status_code != 401
+    assert sup_bare.status_code == 401 and sup_bare.headers["www-authenticate"] == "Bearer"
+    assert sup_forged.status_code == 401 and "does not know this token" in sup_forged.text
+    assert site_after.value("updatesync_syncs_total", site="CS1", result="success") == 1
+    assert site_after.value("updatesync_syncs_total", site="CS1", result="failed") == 0
+    assert site_after.value("updatesync_sync_state", site="CS1", state="6702", name="done") == 1
+    assert (
+        site_after.value(
+            "updatesync_sync_duration_seconds_count", site="CS1", phase="site_database"
+        )
+        == 1
+    )
+    assert sup_after.status_code == 200, sup_after.text
+    served = Scrape(sup_after.text)
+    for operation in ("GetCookie", "GetRevisionIdList", "GetUpdateData"):
+        assert served.value("updatesync_wsusss_requests_total", operation=operation, fault="none")
+    assert served.value("updatesync_update_server_downstream_servers", server=sup.fqdn) >= 1
+    assert served.value("updatesync_update_server_syncs_total", server=sup.fqdn, result="success")
+    assert sup_docs.status_code == 200 and "/api/sync" in sup_docs.json()["paths"]
 
 
 # -- sessions (what the console signs in with) ---------------------------------------------------
@@ -444,10 +476,19 @@ def test_the_cli_manages_users_and_tokens_through_the_provider(
 @pytest.fixture
 def standalone(tmp_path: Path) -> Iterator[tuple[str, Path, str]]:
     """`updatesync updateserver serve` in its own process: (url, data folder, output)."""
+    with _standalone(tmp_path) as served:
+        yield served
+
+
+@contextmanager
+def _standalone(tmp_path: Path, *options: str) -> Iterator[tuple[str, Path, str]]:
     data = tmp_path / "server"
     UpdateStore.open(data).close()
     process = subprocess.Popen(
-        [*updatesync_command(), "updateserver", "serve", "--data", str(data), "--port", "0"],
+        [
+            *updatesync_command(),
+            *("updateserver", "serve", "--data", str(data), "--port", "0", *options),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -485,6 +526,27 @@ def test_the_standalone_admin_api_needs_the_token_of_its_file(
     assert bare.status_code == wrong.status_code == 401
     assert "--admin-token-file" in bare.json()["error"]
     assert right.status_code == 200 and "revisions" in right.json()
+
+
+def test_the_standalone_metrics_are_open_unless_asked_and_then_need_the_admin_token(
+    tmp_path: Path,
+) -> None:
+    """The standalone server's own admin auth (its token file) is what `--metrics-need-token`
+    asks of a scraper; its OpenAPI document stays open, as the SMS Provider's."""
+    with _standalone(tmp_path / "open") as (open_url, _, output):
+        open_metrics = httpx.get(f"{open_url}/metrics", timeout=30)
+    with _standalone(tmp_path / "locked", "--metrics-need-token") as (url, data, _):
+        token = (data / "admin.token").read_text().strip()
+        bare = httpx.get(f"{url}/metrics", timeout=30)
+        right = httpx.get(f"{url}/metrics", headers=_bearer(token), timeout=30)
+        document = httpx.get(f"{url}/openapi.json", timeout=30)
+
+    assert f"metrics at {open_url}/metrics" in output
+    assert f"described at {open_url}/openapi.json" in output
+    assert open_metrics.status_code == 200 and "updatesync_build_info{" in open_metrics.text
+    assert bare.status_code == 401 and bare.headers["www-authenticate"] == "Bearer"
+    assert right.status_code == 200 and "updatesync_update_server_revisions{" in right.text
+    assert document.status_code == 200 and "/api/status" in document.json()["paths"]
 
 
 def test_the_standalone_sync_takes_json_only(standalone: tuple[str, Path, str]) -> None:

@@ -7,7 +7,8 @@
   syncs `store` from `upstream` with what the request asks (full, replica, subscription), as
   the product's runner does, through a client that does not retry (a failing upstream fails
   the sync at once). `upstream` may be a callable, asked at each sync, so a test can move the
-  upstream; `on_request` sees each request before its sync (to record it, or hold the sync).
+  upstream; `on_request` sees each request before its sync (to record it, or hold the sync),
+  `on_finished` each sync's end (as the update server's metrics do).
 - `update_server_app(store, runner)`: a SUP's update server: MS-WSUSSS and the admin API.
 """
 
@@ -59,6 +60,7 @@ def sync_runner(
     upstream: str | Callable[[], str],
     *,
     on_request: Callable[[UpstreamSyncRequest], None] | None = None,
+    on_finished: Callable[[bool], None] | None = None,
 ) -> SyncRunner:
     def run(request: UpstreamSyncRequest, hooks: SyncHooks) -> object:
         if on_request is not None:
@@ -80,6 +82,7 @@ def sync_runner(
         store=store,
         source="the stand-in upstream",
         upstream=None if callable(upstream) else upstream,
+        on_finished=on_finished,
     )
 
 

@@ -24,6 +24,7 @@ from updatesync.wsusss.faults import ErrorCode, WsusssFault
 from updatesync.wsusss.messages import (
     AuthorizationCookie,
     Cookie,
+    GetAuthConfigRequest,
     GetAuthorizationCookieRequest,
     GetAuthorizationCookieResponse,
     GetConfigDataRequest,
@@ -286,3 +287,33 @@ def test_an_account_guid_follows_the_guid_pattern() -> None:
     assert str(parse_account_guid("{" + guid + "}")) == guid.lower()
     for bad in (None, "", guid.replace("-", ""), guid + "0", "x" * 36):
         assert parse_account_guid(bad) is None
+
+
+def test_each_request_answered_is_told_once_with_its_operation_and_fault(
+    upstream: Upstream,
+) -> None:
+    """What an update server's /metrics counts (`on_answer`): a streamed answer once its last
+    chunk is written, a fault with its ErrorCode, an operation not served as `unsupported`."""
+    told: list[tuple[str | None, str | None]] = []
+    upstream.service.on_answer = lambda operation, fault: told.append((operation, fault))
+    upstream.service.stream_threshold = 4096  # GetUpdateData below is streamed
+    cookie = upstream.cookie()
+    forged = Cookie(cookie.expiration, bytes(len(cookie.encrypted_data or b"")))
+    _fault(upstream.call(GetConfigDataRequest(forged)), GetConfigDataResponse)
+    keys = tuple(sorted(upstream.store.revision_keys())[:50])
+    streamed = upstream.call(GetUpdateDataRequest(cookie, keys))
+    assert "content-length" not in streamed.headers  # sent in chunks
+    assert len(GetUpdateDataResponse.from_xml(streamed.content).result.updates or ()) == 50
+    unsupported = GetAuthConfigRequest().to_xml().replace(b"GetAuthConfig", b"GetDriverIdList")
+    refused = upstream.http.post(
+        DSS_AUTH_PATH, content=unsupported, headers={"Content-Type": CONTENT_TYPE}
+    )
+    assert refused.status_code == 500
+
+    assert told == [
+        ("GetAuthorizationCookie", None),
+        ("GetCookie", None),
+        ("GetConfigData", "InvalidCookie"),
+        ("GetUpdateData", None),
+        ("unsupported", "InvalidParameters"),
+    ]

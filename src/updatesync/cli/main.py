@@ -500,9 +500,15 @@ def server_serve(
         ),
     ] = None,
     key: Annotated[Path | None, typer.Option(help="The private key of --cert.")] = None,
+    metrics_need_token: Annotated[
+        bool, typer.Option(help="/metrics needs the admin token (by default it is open).")
+    ] = False,
 ) -> None:
-    """Serve MS-WSUSSS to downstream servers, and the admin API (token needed), until
-    interrupted; over HTTPS with --cert and --key."""
+    """Serve MS-WSUSSS to downstream servers, the admin API (token needed), its OpenAPI
+    document (/openapi.json, /docs) and Prometheus metrics (/metrics), until interrupted;
+    over HTTPS with --cert and --key."""
+    import socket
+
     from updatesync.roles.serving import bind, serve_forever, url_of
     from updatesync.security.access import (
         TokenFileError,
@@ -516,7 +522,9 @@ def server_serve(
         service_error_logger,
         upstream_runner,
     )
+    from updatesync.updateserver.admin_openapi import openapi_routes
     from updatesync.updateserver.errors import UpdateServerError
+    from updatesync.updateserver.metrics import METRICS_PATH, UpdateServerMetrics
     from updatesync.updateserver.store_backend import StoreBackend
     from updatesync.wsusss.service import create_app
     from updatesync.wsusss.soap import SERVER_SYNC_PATH
@@ -537,16 +545,23 @@ def server_serve(
             token, created = load_or_create_token_file(token_path)
         except TokenFileError as exc:
             raise UpdateServerError(str(exc)) from exc
-        runner = upstream_runner(store, upstream) if upstream is not None else None
+        metrics = UpdateServerMetrics(store, socket.getfqdn().lower())
+        count = metrics.count_sync
+        runner = upstream_runner(store, upstream, on_finished=count) if upstream else None
         on_error = service_error_logger(store)
         app = create_app(
-            StoreBackend(store), extra_routes=admin_routes(store, runner), on_error=on_error
+            StoreBackend(store),
+            extra_routes=[*admin_routes(store, runner), *openapi_routes(), metrics.route()],
+            on_error=on_error,
+            on_answer=metrics.count_request,
         )
-        guarded = static_token_guard(app, token, protect=[ADMIN_API])
+        protected = [ADMIN_API, METRICS_PATH] if metrics_need_token else [ADMIN_API]
+        guarded = static_token_guard(app, token, protect=protected)
         sock = bind(host, port)
         url = url_of(sock, https=cert is not None)
         console.print(
-            f"listening on {url}: MS-WSUSSS at {url}{SERVER_SYNC_PATH}, admin API at {url}/api"
+            f"listening on {url}: MS-WSUSSS at {url}{SERVER_SYNC_PATH}, admin API at {url}/api "
+            f"(described at {url}/openapi.json), metrics at {url}{METRICS_PATH}"
             + (f"; syncs from {upstream}" if upstream else ""),
             highlight=False,
             markup=False,

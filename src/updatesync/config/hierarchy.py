@@ -82,7 +82,8 @@ class SecuritySettings:
     SMS Provider (which always does)."""
 
     metrics_need_token: bool = False
-    """`/metrics` answers only a request with a token of any security role."""
+    """`/metrics` of a site server or SUP answers only a request with a token of any
+    security role."""
     policy_need_token: bool = False
     """The client policy (`/policy/v1/...`) answers only a request with a token."""
 

@@ -236,9 +236,10 @@ class SecurityTable(Table):
     docs/security.md); these keys protect the surfaces that are open by default."""
 
     metrics_need_token: Flag = key(
-        "`/metrics` of every site server answers only a request with `Authorization: Bearer "
-        "<token>` (a token of any security role); by default a Prometheus scraper reads it "
-        "without one, as it holds no secret (sync states, counts, times).",
+        "`/metrics` of every site server and SUP answers only a request with `Authorization: "
+        "Bearer <token>` (a token of any security role; a SUP asks its site server whether "
+        "it knows the token); by default a Prometheus scraper reads it without one, as it "
+        "holds no secret (sync states, counts, times).",
         toml="boolean",
         default=False,
     )

@@ -57,7 +57,7 @@ from updatesync.site.sync.wcm import BOX as WCM_BOX
 from updatesync.site.sync.wcm import WcmInbox, WcmSettings, WsusConfigurationManager
 from updatesync.site.sync.worker import SyncWorker
 from updatesync.site.watch.alert_watcher import AlertWatcher
-from updatesync.site.watch.metrics import METRICS_PATH, metrics_route
+from updatesync.site.watch.metrics import METRICS_PATH, SiteMetrics
 from updatesync.site.watch.webhooks import Webhook
 from updatesync.vocabulary import (
     ALERT_WATCHER,
@@ -136,6 +136,7 @@ class SiteRole(Role):
             self.log_dir, REPLICATION_MANAGER_LOG, REPLICATION_MANAGER
         )
         self.db = self._open_database()
+        self.metrics = SiteMetrics(self.db, self.code, phase_counts=self._phase_counts)
         inbox = Inbox(self.site_dir / "inboxes" / "WSyncMgr.box")
         self.notifier = self._replication_manager()
         if self.parent is not None:
@@ -352,7 +353,7 @@ class SiteRole(Role):
                 *site_routes,
                 Route(HELLO_PATH, self._hello, methods=["POST"]),
                 *policy_routes(self.db, self.site),
-                metrics_route(self.db, self.code, phase_counts=self._phase_counts),
+                self.metrics.route(),
                 Mount("", app=provider),
             ]
         )
@@ -455,6 +456,7 @@ class SiteRole(Role):
     # -- syncs ---------------------------------------------------------------------------
 
     def _finished(self, result: SiteSyncResult) -> None:
+        self.metrics.sync_ended(result.succeeded)  # counted before anyone waiting is told
         if result.succeeded and self.site.type != "cas":
             publish_policy(self.db)
         self.watcher.poke()  # a failure or a recovery goes to the webhooks at once

@@ -180,8 +180,11 @@ class SyncRunner:
         store: UpdateStore | None = None,
         source: str = "upstream",
         upstream: str | None = None,
+        on_finished: Callable[[bool], None] | None = None,
     ) -> None:
+        """`on_finished(succeeded)`: told as each sync ends (its metrics count it)."""
         self._run = run
+        self._on_finished = on_finished
         self.upstream = upstream
         """The upstream server's URL, None for a disconnected server (what it reports)."""
         self._store = store
@@ -294,6 +297,8 @@ class SyncRunner:
         except Exception as exc:  # reported through GET /api/sync
             error = str(exc) or type(exc).__name__
             failure = sync_failure(exc).to_json()
+        if self._on_finished is not None:  # counted before the state shows the sync ended
+            self._on_finished(error is None)
         with self._lock:
             self._lease = None
             self.state.running = False
@@ -313,11 +318,13 @@ def upstream_runner(
     server_name: str | None = None,
     replica: bool = False,
     verify: ssl.SSLContext | None = None,
+    on_finished: Callable[[bool], None] | None = None,
 ) -> SyncRunner:
     """The runner of an update server that syncs `store` from `upstream_url` when asked; a
     replica (`replica`) always syncs as one. Without an upstream (a disconnected server)
     every sync fails, saying how such a server gets its updates. `verify`: what an https
-    upstream is verified with (None: the system's trust store)."""
+    upstream is verified with (None: the system's trust store); `on_finished`: as
+    `SyncRunner`'s."""
 
     def run(request: UpstreamSyncRequest, hooks: SyncHooks) -> object:
         if upstream_url is None:
@@ -337,7 +344,13 @@ def upstream_runner(
         )
         return sync_from_upstream(store, settings, hooks=hooks)
 
-    return SyncRunner(run, store=store, source=upstream_url or "no upstream", upstream=upstream_url)
+    return SyncRunner(
+        run,
+        store=store,
+        source=upstream_url or "no upstream",
+        upstream=upstream_url,
+        on_finished=on_finished,
+    )
 
 
 def service_error_logger(store: UpdateStore) -> Callable[[str, BaseException], None]:

@@ -112,6 +112,8 @@ malloc arenas."""
 RESPONSE_BUDGET = 2_000_000
 """GetUpdateData answers stay under this many bytes ([MS-WSUSSS] note 37)."""
 AUTHORIZATION_LIFETIME = timedelta(minutes=240)
+UNSUPPORTED = "unsupported"
+"""The operation `on_answer` is told of a well-formed request for an operation not served."""
 PROTOCOL_VERSION = "1.20"
 
 
@@ -299,6 +301,12 @@ class UpstreamService:
     on_error: Callable[[str, BaseException], None] | None = None
     stream_threshold: int = CHUNK_CHARS
     """Answers longer than this many bytes are sent in chunks (no Content-Length)."""
+    on_answer: Callable[[str | None, str | None], None] | None = None
+    """Told of each request once answered: its operation (`UNSUPPORTED` for a well-formed
+    request of an operation not served, None when the request could not be read) and the
+    fault's ErrorCode (None: answered without a fault). A streamed answer is told when its
+    last chunk is written, or cut (`InternalServerError`); one the downstream stopped
+    reading is not told."""
 
     def __post_init__(self) -> None:
         ident = self.backend.identity()
@@ -338,18 +346,23 @@ class UpstreamService:
         `AnswerCut`: the connection is to be closed without ending the answer, so the
         downstream sees a truncated body, never a complete-looking one."""
         service = service_for_path(path)
+        operation: str | None = None
         try:
             if service is None:
                 raise _Fault(ErrorCode.INVALID_PARAMETERS, "path")
             try:
                 request = parse_request(body, soap_action=soap_action, service=service)
             except UnsupportedOperationError as exc:
+                operation = UNSUPPORTED
                 raise _Fault(ErrorCode.INVALID_PARAMETERS, exc.operation or "operation") from exc
             except ProtocolError as exc:
                 raise _Fault(ErrorCode.INVALID_PARAMETERS, exc.element or "") from exc
+            operation = type(request).OPERATION
             message = self._dispatch(request, peer)
             if not isinstance(message, StreamedMessage):
-                return 200, message.to_xml()
+                whole = message.to_xml()
+                self._answered(operation, None)
+                return 200, whole
             chunks = message.chunks()
             start: list[bytes] = []
             size = 0
@@ -358,8 +371,10 @@ class UpstreamService:
                 size += len(chunk)
                 if size >= self.stream_threshold:
                     return 200, self._guarded(start, chunks, message.operation)
+            self._answered(operation, None)
             return 200, b"".join(start)
         except _Fault as fault:
+            self._answered(operation, fault.code)
             return FAULT_HTTP_STATUS, build_fault(
                 fault.code, fault.message, method=soap_action, actor=url
             )
@@ -367,9 +382,14 @@ class UpstreamService:
             logger.exception("upstream service: %s failed", soap_action)
             if self.on_error is not None:
                 self.on_error(soap_action or path, exc)
+            self._answered(operation, ErrorCode.INTERNAL_SERVER_ERROR)
             return FAULT_HTTP_STATUS, build_fault(
                 ErrorCode.INTERNAL_SERVER_ERROR, method=soap_action, actor=url
             )
+
+    def _answered(self, operation: str | None, fault: ErrorCode | None) -> None:
+        if self.on_answer is not None:
+            self.on_answer(operation, None if fault is None else fault.value)
 
     def _guarded(
         self, start: list[bytes], rest: Iterator[bytes], operation: str
@@ -384,7 +404,9 @@ class UpstreamService:
             )
             if self.on_error is not None:
                 self.on_error(operation, exc)
+            self._answered(operation, ErrorCode.INTERNAL_SERVER_ERROR)
             raise AnswerCut(operation) from exc
+        self._answered(operation, None)
 
     def _dispatch(self, request: Message, peer: str | None) -> Message | StreamedMessage:
         match request:
@@ -676,13 +698,15 @@ def create_app(
     *,
     extra_routes: Sequence[Route] = (),
     on_error: Callable[[str, BaseException], None] | None = None,
+    on_answer: Callable[[str | None, str | None], None] | None = None,
 ) -> Starlette:
     """The ASGI application: the two SOAP services, the Content Download service (`GET
     /Content/<folder>/<name>`, `content.py`: the files the backend's `content_file` gives,
-    anything else 404), plus `extra_routes` (an admin API).
+    anything else 404), plus `extra_routes` (an admin API, /metrics); `on_answer`:
+    `UpstreamService.on_answer`.
     Its request bodies (`app.state.body_limits`, applied where it is served): a SOAP request
     at most `SOAP_BODY_LIMIT`, a call to `extra_routes` at most `JSON_BODY_LIMIT`."""
-    service = UpstreamService(backend, on_error=on_error)
+    service = UpstreamService(backend, on_error=on_error, on_answer=on_answer)
     workers = anyio.CapacityLimiter(SOAP_WORKERS)
     tune_malloc()  # config.memory: answers built in worker threads, their large chunks
     tune_gc()  # and its collector not run every 700 objects an answer makes

@@ -1,20 +1,22 @@
-"""`GET /metrics`: the Prometheus text format (read back by a strict parser written here) with
-the values of a sync recorded by hand, and of a real top-level sync served over loopback."""
+"""`GET /metrics` of a site: read back with prometheus_client's own parser, the values of
+syncs recorded by hand (status messages, as the sync manager writes them) and of real
+top-level syncs, a failed one and its retry, served over loopback."""
 
 from __future__ import annotations
 
-import math
-import re
+import platform
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
+from scrape import Scrape
 from starlette.applications import Starlette
-from top_site import top_level_site
+from top_site import TopLevelSite, top_level_site
 
+from updatesync import __version__
 from updatesync.logs.status_messages import new_status_message
 from updatesync.roles.serving import BackgroundServer
 from updatesync.site.database.models import (
@@ -24,125 +26,46 @@ from updatesync.site.database.models import (
     SUPSyncStatus,
 )
 from updatesync.site.database.site_db import SiteDatabase
-from updatesync.site.sync.sync_manager import SyncManager
 from updatesync.site.watch.alerts import AlertType
-from updatesync.site.watch.metrics import (
-    CONTENT_TYPE,
-    Family,
-    metrics_route,
-    render,
-    render_metrics,
-)
+from updatesync.site.watch.metrics import DURATION_BUCKETS, STATE_NAMES, SiteMetrics
 
 T = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 SUP = "cs1site.contoso.com"
-SECURITY = "0fa1201d-4330-4fa8-8ae9-b877473b6441"
-CRITICAL = "e6cf1350-c01b-414d-a61f-263d14d133b4"
 FAMILIES = {
-    "updatesync_last_sync_state",
-    "updatesync_last_sync_state_timestamp_seconds",
-    "updatesync_last_successful_sync_timestamp_seconds",
-    "updatesync_last_successful_sync_age_seconds",
-    "updatesync_content_version",
-    "updatesync_sync_duration_seconds",
-    "updatesync_phase_duration_seconds",
-    "updatesync_phase_items",
-    "updatesync_sup_last_sync_state",
-    "updatesync_sup_last_successful_sync_timestamp_seconds",
-    "updatesync_replication_link_status",
-    "updatesync_alerts_raised",
+    "updatesync_build_info": "gauge",
+    "updatesync_syncs": "counter",
+    "updatesync_sync_duration_seconds": "histogram",
+    "updatesync_sync_state": "gauge",
+    "updatesync_last_sync_state_timestamp_seconds": "gauge",
+    "updatesync_last_successful_sync_timestamp_seconds": "gauge",
+    "updatesync_last_successful_sync_age_seconds": "gauge",
+    "updatesync_content_version": "gauge",
+    "updatesync_last_sync_duration_seconds": "gauge",
+    "updatesync_phase_duration_seconds": "gauge",
+    "updatesync_phase_items": "gauge",
+    "updatesync_sup_sync_state": "gauge",
+    "updatesync_sup_last_successful_sync_timestamp_seconds": "gauge",
+    "updatesync_replication_link_status": "gauge",
+    "updatesync_alerts_raised": "gauge",
 }
+PHASES = ("update_server", "site_database", "replicas")
 
 
-# -- a strict reader of the text format 0.0.4 ------------------------------------------------
-
-_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
-_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
-_TYPES = {"counter", "gauge", "histogram", "summary", "untyped"}
+def scrape(db: SiteDatabase, site: str = "CS1", *, now: datetime = T, **kwargs: object) -> Scrape:
+    metrics = SiteMetrics(db, site, clock=lambda: now, **kwargs)  # type: ignore[arg-type]
+    return Scrape(metrics.text())
 
 
-@dataclass
-class Parsed:
-    help: str
-    type: str | None = None
-    samples: dict[tuple[tuple[str, str], ...], float] = field(default_factory=dict)
-
-    def value(self, **labels: str) -> float:
-        return self.samples[tuple(sorted(labels.items()))]
-
-    def has(self, **labels: str) -> bool:
-        return tuple(sorted(labels.items())) in self.samples
-
-
-def _unescape(text: str, quote: bool) -> str:
-    out, i = [], 0
-    while i < len(text):
-        char = text[i]
-        if char == "\\":
-            following = text[i + 1]
-            allowed = {"\\": "\\", "n": "\n", **({'"': '"'} if quote else {})}
-            assert following in allowed, f"bad escape \\{following} in {text!r}"
-            out.append(allowed[following])
-            i += 2
-            continue
-        assert char != "\n"
-        out.append(char)
-        i += 1
-    return "".join(out)
-
-
-def _labels(text: str) -> tuple[tuple[str, str], ...]:
-    labels: dict[str, str] = {}
-    i = 0
-    while i < len(text):
-        name = _LABEL_NAME.match(text, i)
-        assert name is not None, f"label name expected at {text[i:]!r}"
-        i = name.end()
-        assert text[i : i + 2] == '="', f"'=\"' expected after {name.group()}"
-        i += 2
-        start = i
-        while text[i] != '"':
-            i += 2 if text[i] == "\\" else 1
-        value = _unescape(text[start:i], quote=True)
-        i += 1
-        assert name.group() not in labels, f"label {name.group()} twice"
-        labels[name.group()] = value
-        if i < len(text):
-            assert text[i] == ",", f"',' expected at {text[i:]!r}"
-            i += 1
-    return tuple(sorted(labels.items()))
-
-
-def parse_prometheus(text: str) -> dict[str, Parsed]:
-    """Every family, with HELP and TYPE given once and before its samples, every sample a
-    known family's, no series twice, values numbers."""
-    assert text.endswith("\n"), "the exposition ends with a line feed"
-    families: dict[str, Parsed] = {}
-    for line in text[:-1].split("\n"):
-        if line.startswith("# HELP "):
-            name, _, help_text = line[len("# HELP ") :].partition(" ")
-            assert _NAME.fullmatch(name) and name not in families, line
-            families[name] = Parsed(_unescape(help_text, quote=False))
-        elif line.startswith("# TYPE "):
-            name, kind = line[len("# TYPE ") :].split(" ")
-            family = families[name]
-            assert family.type is None and not family.samples, line
-            assert kind in _TYPES, line
-            family.type = kind
-        elif line.startswith("#") or not line.strip():
-            continue
-        else:
-            match = re.fullmatch(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)", line)
-            assert match is not None, f"not a sample line: {line!r}"
-            name, labels, value = match.groups()
-            family = families[name]
-            assert family.type == "gauge", line
-            key = _labels(labels or "")
-            assert key not in family.samples, f"series twice: {line}"
-            number = float(value)  # also NaN, +Inf, -Inf
-            assert not math.isnan(number) or value == "NaN"
-            family.samples[key] = number
-    return families
+def state_of(f: Scrape, metric: str = "updatesync_sync_state", /, **labels: str) -> int:
+    """The state whose sample is 1, checking every other state's is 0."""
+    samples = f.where(metric, **labels)
+    on = [dict(k)["state"] for k, v in samples.items() if v == 1]
+    assert len(on) == 1 and all(v in (0, 1) for v in samples.values()), samples
+    assert {dict(k)["state"] for k in samples} >= {str(s) for s in STATE_NAMES}
+    for key in samples:
+        labels_of = dict(key)
+        assert labels_of["name"] == STATE_NAMES.get(int(labels_of["state"]), labels_of["state"])
+    return int(on[0])
 
 
 # -- a sync recorded by hand -------------------------------------------------------------------
@@ -172,29 +95,93 @@ def _message(db: SiteDatabase, message_id: int, at: datetime, *, state: bool = T
 
 
 def test_a_site_that_never_synced(db: SiteDatabase) -> None:
-    families = parse_prometheus(render_metrics(db, "CS1", now=T))
-    assert set(families) == FAMILIES
-    assert all(f.help and f.type == "gauge" for f in families.values())
+    f = scrape(db)
+    assert {k: v for k, v in f.types.items() if not k.endswith("_created")} == FAMILIES
+    assert all(f.helps[name] for name in FAMILIES)
     for name in (
-        "updatesync_last_sync_state",
+        "updatesync_sync_state",
         "updatesync_last_successful_sync_timestamp_seconds",
         "updatesync_last_successful_sync_age_seconds",
-        "updatesync_sync_duration_seconds",
+        "updatesync_last_sync_duration_seconds",
         "updatesync_phase_items",
         "updatesync_replication_link_status",
     ):
-        assert families[name].samples == {}, name
-    content = families["updatesync_content_version"]
-    assert content.samples == {(("site", "CS1"), ("update_source", MICROSOFT_UPDATE)): 0}
-    assert {
-        dict(k)["type"]: v for k, v in families["updatesync_alerts_raised"].samples.items()
-    } == {kind.value: 0 for kind in AlertType}
+        assert f.series(name) == {}, name
+    assert f.value("updatesync_build_info", version=__version__, python=platform.python_version())
+    # The counters and the histogram are there from the start, at 0, for every result and
+    # phase (a first failure is then a rise, which rate() and increase() see).
+    assert f.value("updatesync_syncs_total", site="CS1", result="success") == 0
+    assert f.value("updatesync_syncs_total", site="CS1", result="failed") == 0
+    for phase in PHASES:
+        assert f.value("updatesync_sync_duration_seconds_count", site="CS1", phase=phase) == 0
+    content = f.series("updatesync_content_version")
+    assert content == {(("site", "CS1"), ("update_source", MICROSOFT_UPDATE)): 0}
+    assert {dict(k)["type"]: v for k, v in f.series("updatesync_alerts_raised").items()} == {
+        kind.value: 0 for kind in AlertType
+    }
+
+
+def test_each_site_server_has_its_own_registry(tmp_path: Path) -> None:
+    """Several roles in one process (the demo, `serve --role all`): each its own registry,
+    none in prometheus_client's global one, so none clashes with another."""
+    with (
+        SiteDatabase.open(tmp_path / "PS1", site_code="PS1") as ps1,
+        SiteDatabase.open(tmp_path / "PS2", site_code="PS2") as ps2,
+    ):
+        first, second = SiteMetrics(ps1, "PS1"), SiteMetrics(ps2, "PS2")
+        again = SiteMetrics(ps1, "PS1")  # a restarted role in the same process
+        first.sync_ended(False)
+        assert Scrape(first.text()).value("updatesync_syncs_total", site="PS1", result="failed")
+        assert not Scrape(again.text()).value("updatesync_syncs_total", site="PS1", result="failed")
+        assert not Scrape(second.text()).has("updatesync_syncs_total", site="PS1", result="failed")
+    assert not any(name.startswith("updatesync_") for name in REGISTRY._names_to_collectors)
 
 
 def test_the_site_server_gives_the_update_server_phase_items(db: SiteDatabase) -> None:
-    text = render_metrics(db, "CS1", now=T, phase_counts=lambda: {"update_server": 130})
-    items = parse_prometheus(text)["updatesync_phase_items"].samples
+    f = scrape(db, phase_counts=lambda: {"update_server": 130})
+    items = f.series("updatesync_phase_items")
     assert items == {(("phase", "update_server"), ("site", "CS1")): 130}
+
+
+def test_a_failure_and_its_retry_between_two_scrapes_both_show(db: SiteDatabase) -> None:
+    """Finding: a failure followed by a successful retry between two scrapes never showed
+    (every metric a gauge of the last state). Each phase of each sync is observed once."""
+    metrics = SiteMetrics(db, "CS1", clock=lambda: T + timedelta(hours=2))
+    before = Scrape(metrics.text())
+    _message(db, 6701, T)
+    _message(db, 6704, T + timedelta(seconds=2))
+    _message(db, 6703, T + timedelta(seconds=40))  # the update server phase failed
+    metrics.sync_ended(False)
+    retry = T + timedelta(hours=1)
+    _message(db, 6701, retry)
+    _message(db, 6704, retry + timedelta(seconds=1))
+    _message(db, 6705, retry + timedelta(seconds=400))
+    _message(db, 6702, retry + timedelta(seconds=410))
+    metrics.sync_ended(True)
+    metrics.sync_ended(True)  # told twice of the same sync: its phases are not observed again
+    after = Scrape(metrics.text())
+
+    for f, failed, success in ((before, 0, 0), (after, 1, 2)):
+        assert f.value("updatesync_syncs_total", site="CS1", result="failed") == failed
+        assert f.value("updatesync_syncs_total", site="CS1", result="success") == success
+    assert state_of(after) == 6702
+    assert after.value("updatesync_sync_state", site="CS1", state="6703", name="failed") == 0
+    wsus = {"site": "CS1", "phase": "update_server"}
+    sitedb = {"site": "CS1", "phase": "site_database"}
+    assert after.value("updatesync_sync_duration_seconds_count", **wsus) == 2
+    assert after.value("updatesync_sync_duration_seconds_sum", **wsus) == 38 + 399
+    assert after.value("updatesync_sync_duration_seconds_count", **sitedb) == 1
+    assert after.value("updatesync_sync_duration_seconds_sum", **sitedb) == 10
+    buckets = {
+        float(dict(k)["le"]): v
+        for k, v in after.where("updatesync_sync_duration_seconds_bucket", **wsus).items()
+    }
+    assert sorted(buckets) == [*map(float, DURATION_BUCKETS), float("inf")]
+    assert buckets[30] == 0 and buckets[60] == 1 and buckets[300] == 1 and buckets[600] == 2
+    assert after.value("updatesync_sync_duration_seconds_bucket", **sitedb, le="5.0") == 0
+    assert after.value("updatesync_sync_duration_seconds_bucket", **sitedb, le="15.0") == 1
+    assert after.value("updatesync_sync_duration_seconds_count", site="CS1", phase="replicas") == 0
+    assert after.value("updatesync_last_sync_duration_seconds", site="CS1") == 410
 
 
 def test_the_values_of_a_recorded_sync(db: SiteDatabase) -> None:
@@ -226,126 +213,135 @@ def test_the_values_of_a_recorded_sync(db: SiteDatabase) -> None:
     _message(db, 6701, T + timedelta(hours=1))
     _message(db, 6704, T + timedelta(hours=1, seconds=5))
 
-    now = T + timedelta(hours=2)
-    f = parse_prometheus(render_metrics(db, "cs1", now=now))
+    f = scrape(db, "cs1", now=T + timedelta(hours=2))
     site = {"site": "CS1"}
-    assert f["updatesync_last_sync_state"].value(**site) == 6704
+    assert state_of(f) == 6704
+    assert f.value("updatesync_sync_state", **site, state="6704", name="update server") == 1
     assert (
-        f["updatesync_last_sync_state_timestamp_seconds"].value(**site)
+        f.value("updatesync_last_sync_state_timestamp_seconds", **site)
         == (T + timedelta(hours=1, seconds=5)).timestamp()
     )
-    assert f["updatesync_last_successful_sync_timestamp_seconds"].value(**site) == done.timestamp()
-    assert f["updatesync_last_successful_sync_age_seconds"].value(**site) == 7200 - 100.5
-    assert f["updatesync_content_version"].value(**site, update_source=MICROSOFT_UPDATE) == 2
-    assert f["updatesync_sync_duration_seconds"].samples == {(("site", "CS1"),): 100.5}
-    phases = f["updatesync_phase_duration_seconds"]
-    assert phases.value(**site, phase="update_server") == 60
-    assert phases.value(**site, phase="site_database") == 30.5
-    assert not phases.has(**site, phase="replicas")  # its end is not known
+    assert f.value("updatesync_last_successful_sync_timestamp_seconds", **site) == done.timestamp()
+    assert f.value("updatesync_last_successful_sync_age_seconds", **site) == 7200 - 100.5
+    assert f.value("updatesync_content_version", **site, update_source=MICROSOFT_UPDATE) == 2
+    assert f.series("updatesync_last_sync_duration_seconds") == {(("site", "CS1"),): 100.5}
+    assert f.value("updatesync_phase_duration_seconds", **site, phase="update_server") == 60
+    assert f.value("updatesync_phase_duration_seconds", **site, phase="site_database") == 30.5
+    # The replicas' end is not known.
+    assert not f.has("updatesync_phase_duration_seconds", **site, phase="replicas")
     # The CIs the last finished sync wrote: 3 new and 1 changed (not the unchanged one, not
     # the earlier sync's).
-    assert f["updatesync_phase_items"].samples == {(("phase", "site_database"), ("site", "CS1")): 4}
-    sups = f["updatesync_sup_last_sync_state"]
-    assert sups.value(**site, sup=SUP) == 6702
-    assert sups.value(**site, sup="cs1sys.contoso.com") == 6703
-    success = f["updatesync_sup_last_successful_sync_timestamp_seconds"]
-    assert success.samples == {(("site", "CS1"), ("sup", SUP)): done.timestamp()}
-    alerts = f["updatesync_alerts_raised"]
-    assert alerts.value(**site, type="sync_failure") == 1
-    assert alerts.value(**site, type="sync_overdue") == 0
-    assert f["updatesync_replication_link_status"].samples == {}
+    assert f.series("updatesync_phase_items") == {(("phase", "site_database"), ("site", "CS1")): 4}
+    assert state_of(f, "updatesync_sup_sync_state", **site, sup=SUP) == 6702
+    assert state_of(f, "updatesync_sup_sync_state", **site, sup="cs1sys.contoso.com") == 6703
+    success = f.series("updatesync_sup_last_successful_sync_timestamp_seconds")
+    assert success == {(("site", "CS1"), ("sup", SUP)): done.timestamp()}
+    assert f.value("updatesync_alerts_raised", **site, type="sync_failure") == 1
+    assert f.value("updatesync_alerts_raised", **site, type="sync_overdue") == 0
+    assert f.series("updatesync_replication_link_status") == {}
 
 
 def test_a_failed_sync_is_timed_to_its_6703(db: SiteDatabase) -> None:
     _message(db, 6701, T)
     _message(db, 6704, T + timedelta(seconds=3))
     _message(db, 6703, T + timedelta(seconds=45))
-    f = parse_prometheus(render_metrics(db, "CS1", now=T + timedelta(minutes=1)))
-    assert f["updatesync_last_sync_state"].value(site="CS1") == 6703
-    assert f["updatesync_sync_duration_seconds"].value(site="CS1") == 45
-    assert f["updatesync_phase_duration_seconds"].value(site="CS1", phase="update_server") == 42
-    assert f["updatesync_last_successful_sync_age_seconds"].samples == {}
+    f = scrape(db, now=T + timedelta(minutes=1))
+    assert state_of(f) == 6703
+    assert f.value("updatesync_sync_state", site="CS1", state="6703", name="failed") == 1
+    assert f.value("updatesync_last_sync_duration_seconds", site="CS1") == 45
+    assert f.value("updatesync_phase_duration_seconds", site="CS1", phase="update_server") == 42
+    assert f.series("updatesync_last_successful_sync_age_seconds") == {}
 
 
 def test_a_child_site_shows_its_replication_link(tmp_path: Path) -> None:
     with SiteDatabase.open(tmp_path / "PS1", site_code="PS1") as ps1:
         ps1.replication.record_check("CS1", 1, "refused", at=T)
         ps1.alerts.raise_alert(AlertType.REPLICATION_LINK_DEGRADED, "CS1", at=T)
-        f = parse_prometheus(render_metrics(ps1, "PS1", now=T))
-        assert f["updatesync_replication_link_status"].samples == {
+        f = scrape(ps1, "PS1")
+        assert f.series("updatesync_replication_link_status") == {
             (("parent", "CS1"), ("site", "PS1")): 1
         }
-        assert (
-            f["updatesync_alerts_raised"].value(site="PS1", type="replication_link_degraded") == 1
-        )
-
-
-def test_help_and_label_values_are_escaped() -> None:
-    family = Family("x_total", 'back\\slash and\nline "quoted"')
-    family.add(1.25, where='C:\\logs\n"x"', site="CS1")
-    family.add(float("nan"), site="PS1")
-    family.add(float("inf"), site="PS2")
-    family.add(None, site="PS3")  # unknown: no sample
-    parsed = parse_prometheus(render([family]))["x_total"]
-    assert parsed.help == 'back\\slash and\nline "quoted"'
-    assert parsed.value(where='C:\\logs\n"x"', site="CS1") == 1.25
-    assert math.isnan(parsed.value(site="PS1"))
-    assert parsed.value(site="PS2") == math.inf
-    assert not parsed.has(site="PS3")
+        assert f.value("updatesync_alerts_raised", site="PS1", type="replication_link_degraded")
 
 
 # -- a real sync, scraped over HTTP ------------------------------------------------------------
 
 
-@dataclass
-class TopSite:
-    db: SiteDatabase
-    manager: SyncManager
-
-
 @pytest.fixture
-def top_site(tmp_path: Path) -> Iterator[TopSite]:
+def top_site(tmp_path: Path) -> Iterator[TopLevelSite]:
     with top_level_site(tmp_path, updates=60, seed=62) as site:
-        yield TopSite(site.db, site.manager)
+        yield site
 
 
-def test_metrics_of_a_real_sync_over_http(top_site: TopSite) -> None:
+def test_a_real_failed_sync_and_its_retry_over_http(top_site: TopLevelSite) -> None:
+    """A real top-level sync that fails (its SUP does not answer), then its retry; the site
+    server tells the metrics as each sync ends, as `roles/site.py` does."""
     db = top_site.db
-    first = top_site.manager.run("SELF")
+    clock = {"now": T}
+    metrics = SiteMetrics(db, "CS1", clock=lambda: clock["now"])
+    top_site.redirect("http://127.0.0.1:9")  # nothing listens there
+    failed = top_site.manager.run("SELF")
+    assert not failed.succeeded
+    metrics.sync_ended(failed.succeeded)
+    top_site.redirect(None)
+    first = top_site.manager.run("SELF", retry=True)
     assert first.succeeded, first.error
+    metrics.sync_ended(first.succeeded)
     assert first.cis_changed > 0
     status = db.sync.status()
     assert status.last_successful_sync_time is not None
-    scrape_time = status.last_successful_sync_time + timedelta(minutes=10)
-    app = Starlette(routes=[metrics_route(db, "CS1", clock=lambda: scrape_time)])
+    clock["now"] = status.last_successful_sync_time + timedelta(minutes=10)
+    app = Starlette(routes=[metrics.route()])
     with BackgroundServer(app) as server:
         answer = httpx.get(f"{server.url}/metrics")
         assert answer.status_code == 200
-        assert answer.headers["content-type"] == CONTENT_TYPE
-        f = parse_prometheus(answer.text)
-        messages = {m.message_id: m.time for m in db.messages.find(site_code="CS1")}
+        assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
+        f = Scrape(answer.text)
+        messages: dict[int, datetime] = {}
+        for m in db.messages.find(site_code="CS1"):  # the newest first: the retry's
+            messages.setdefault(m.message_id, m.time)
         site = {"site": "CS1"}
-        assert f["updatesync_last_sync_state"].value(**site) == 6702
-        assert f["updatesync_last_successful_sync_age_seconds"].value(**site) == 600
+        assert f.value("updatesync_syncs_total", **site, result="failed") == 1
+        assert f.value("updatesync_syncs_total", **site, result="success") == 1
+        assert state_of(f) == 6702
+        assert f.value("updatesync_sync_state", **site, state="6702", name="done") == 1
+        assert f.value("updatesync_last_successful_sync_age_seconds", **site) == 600
         assert (
-            f["updatesync_content_version"].value(**site, update_source=MICROSOFT_UPDATE)
+            f.value("updatesync_content_version", **site, update_source=MICROSOFT_UPDATE)
             == db.content.version()
         )
-        assert f["updatesync_sync_duration_seconds"].value(**site) == pytest.approx(
+        assert f.value("updatesync_last_sync_duration_seconds", **site) == pytest.approx(
             (messages[6702] - messages[6701]).total_seconds()
         )
-        assert f["updatesync_phase_duration_seconds"].value(
-            **site, phase="site_database"
-        ) == pytest.approx((messages[6702] - messages[6705]).total_seconds())
+        site_database = (messages[6702] - messages[6705]).total_seconds()
+        assert f.value(
+            "updatesync_phase_duration_seconds", **site, phase="site_database"
+        ) == pytest.approx(site_database)
+        # Both syncs reached the update server phase; only the retry the site database's.
+        wsus = {"site": "CS1", "phase": "update_server"}
+        assert f.value("updatesync_sync_duration_seconds_count", **wsus) == 2
+        sitedb = {"site": "CS1", "phase": "site_database"}
+        assert f.value("updatesync_sync_duration_seconds_count", **sitedb) == 1
+        assert f.value("updatesync_sync_duration_seconds_sum", **sitedb) == pytest.approx(
+            site_database
+        )
         # The CIs the site-database phase wrote, as the sync manager counted them.
-        assert f["updatesync_phase_items"].value(**site, phase="site_database") == (
+        assert f.value("updatesync_phase_items", **site, phase="site_database") == (
             first.cis_changed
         )
-        assert f["updatesync_sup_last_sync_state"].value(**site, sup=SUP) == 6702
-        assert f["updatesync_alerts_raised"].value(**site, type="sync_failure") == 0
+        assert state_of(f, "updatesync_sup_sync_state", **site, sup=SUP) == 6702
+        assert f.value("updatesync_alerts_raised", **site, type="sync_failure") == 0
 
         second = top_site.manager.run("SELF")  # nothing changed upstream
         assert second.succeeded and second.cis_changed == 0
-        again = parse_prometheus(httpx.get(f"{server.url}/metrics").text)
-        assert again["updatesync_phase_items"].value(**site, phase="site_database") == 0
+        metrics.sync_ended(second.succeeded)
+        again = Scrape(httpx.get(f"{server.url}/metrics").text)
+        assert again.value("updatesync_phase_items", **site, phase="site_database") == 0
+        assert again.value("updatesync_syncs_total", **site, result="success") == 2
+        assert again.value("updatesync_sync_duration_seconds_count", **sitedb) == 2
+        openmetrics = httpx.get(
+            f"{server.url}/metrics", headers={"accept": "application/openmetrics-text"}
+        )
+        assert openmetrics.headers["content-type"].startswith("application/openmetrics-text")
+        assert openmetrics.text.endswith("# EOF\n")
         assert httpx.post(f"{server.url}/metrics").status_code == 405

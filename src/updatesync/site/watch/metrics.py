@@ -1,29 +1,40 @@
-"""`GET /metrics`: a site's sync state in the Prometheus text format (version 0.0.4).
+"""`GET /metrics`: a site's syncs in the Prometheus text format, kept with `prometheus_client`.
 
-Written by hand (no client library): each metric family has its `# HELP` and `# TYPE`
-lines, then one sample per label set; a value the site does not know yet (no successful
-sync so far, a child's link before its first pull) has no sample. Every family is a gauge,
-read from the site database at the time of the scrape:
+Each site server has a `SiteMetrics` with a `CollectorRegistry` of its own (never the
+library's global registry: several roles share a process in the demo and `serve --role
+all`). What happens between two scrapes is counted as it happens, told by the site server
+when each sync ends (`SiteMetrics.sync_ended`):
 
-- `updatesync_last_sync_state{site}`: LastSyncState, the id of the sync's last status
-  message (6701/6704/6705/6706 in progress, 6702 done, 6703 failed);
-  `updatesync_last_sync_state_timestamp_seconds{site}`: when it was sent;
+- `updatesync_syncs_total{site,result}` (`success`, `failed`): syncs that ended, so a
+  failure followed by a successful retry between two scrapes still shows;
+- `updatesync_sync_duration_seconds{site,phase}` (histogram): each phase of each sync that
+  ended, from the phase's status message to the next (`update_server` 6704, `site_database`
+  6705, `replicas` 6706, the replicas' times added up). At a child site `update_server`
+  includes the wait for database replication, which has no status message of its own. A
+  phase is observed when its end is known: a top-level site's replicas sync after its 6702,
+  and nothing marks their end, so there is no `replicas` observation at the top.
+
+The rest is read from the site database at the time of the scrape (a custom collector); a
+value the site does not know yet has no sample:
+
+- `updatesync_build_info{version,python}` 1;
+- `updatesync_sync_state{site,state,name}`: the site's LastSyncState as labels, 1 for the
+  state it is in (`state` the status message id, `name` what the console calls it:
+  started, update server, site database, replica, done, failed) and 0 for the others;
+  `updatesync_last_sync_state_timestamp_seconds{site}`: when it was reached;
 - `updatesync_last_successful_sync_timestamp_seconds{site}` and
   `updatesync_last_successful_sync_age_seconds{site}` (scrape time minus that);
 - `updatesync_content_version{site,update_source}` per update source (its unique id);
-- `updatesync_sync_duration_seconds{site}`: the last finished sync, from its 6701 to its
-  6702 (or to its 6703 when it failed);
-- `updatesync_phase_duration_seconds{site,phase}` of that sync: from a phase's status
-  message to the next one (`update_server` 6704, `site_database` 6705, `replicas` 6706, the
-  replicas' times added up). At a child site `update_server` includes the wait for database
-  replication, which has no status message of its own;
+- `updatesync_last_sync_duration_seconds{site}`: the last finished sync, from its 6701 to
+  its 6702 (or to its 6703 when it failed), and `updatesync_phase_duration_seconds{site,
+  phase}` of that sync;
 - `updatesync_phase_items{site,phase}`: the site database keeps no item counts per phase, so
   this is what can be derived: `site_database` = the configuration items the last finished
   sync wrote (new or changed CIs, by their DateRevised within that sync's site-database
   phase), at a site whose sync has that phase (the top-level site; a child site gets its CIs
   by database replication, outside its sync); `update_server` = the revisions the update
   server phase brought (new and changed), given by the site server that ran the sync;
-- `updatesync_sup_last_sync_state{site,sup}` and
+- `updatesync_sup_sync_state{site,sup,state,name}` (as the site's) and
   `updatesync_sup_last_successful_sync_timestamp_seconds{site,sup}` (SMS_SUPSyncStatus);
 - `updatesync_replication_link_status{site,parent}`: 0 healthy, 1 degraded, 2 error (child
   sites);
@@ -33,21 +44,31 @@ read from the site database at the time of the scrape:
 from __future__ import annotations
 
 import itertools
-import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Final
 
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from prometheus_client import Counter, Histogram
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from starlette.routing import Route
 
 from updatesync.logs.status_messages import StatusMessage
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.watch.alerts import AlertState, AlertType
+from updatesync.updateserver.metrics import (
+    FAILED,
+    METRICS_PATH,
+    RESULTS,
+    SUCCESS,
+    exposition,
+    metrics_route,
+    new_registry,
+)
 from updatesync.vocabulary import (
     PHASE_SITEDB,
     SYNC_COMPLETED,
+    SYNC_DONE_PENDING_LICENSES,
     SYNC_FAILED,
     SYNC_MANAGER,
     SYNC_MESSAGES,
@@ -55,16 +76,27 @@ from updatesync.vocabulary import (
     SYNC_STATES,
 )
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-"""The Prometheus text exposition format's content type."""
-
-METRICS_PATH = "/metrics"
+__all__ = [
+    "METRICS_PATH",
+    "FinishedSync",
+    "SiteMetrics",
+    "last_finished_sync",
+]
 
 PHASES: dict[int, str] = {
     message_id: phase.metric_name for message_id, phase in SYNC_STATES.items() if phase.metric_name
 }
 """The `phase` label of each in-progress status message."""
 _SITE_DATABASE = PHASE_SITEDB.metric_name
+
+STATE_NAMES: Final[dict[int, str]] = {
+    **{message_id: phase.label for message_id, phase in SYNC_STATES.items()},
+    SYNC_DONE_PENDING_LICENSES: "done, license terms pending",
+}
+"""The `name` label of each sync state (the console's words)."""
+
+DURATION_BUCKETS: Final = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400)
+"""Seconds: a phase takes from a second (nothing new) to hours (a first full sync)."""
 
 _MILLISECOND = timedelta(milliseconds=1)
 _MESSAGE_WINDOW = 500
@@ -73,58 +105,6 @@ _MESSAGE_WINDOW = 500
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-# -- the text format -------------------------------------------------------------------------
-
-
-def _escape_help(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
-
-
-def _escape_label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def format_value(value: float) -> str:
-    """A sample value: integers without a fraction, NaN and infinities as Prometheus writes
-    them."""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int):
-        return str(value)
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return repr(value)
-
-
-@dataclass
-class Family:
-    """One metric family: name, help, type and its samples (labels, value)."""
-
-    name: str
-    help: str
-    type: str = "gauge"
-    samples: list[tuple[dict[str, str], float]] = field(default_factory=list)
-
-    def add(self, value: float | None, **labels: str) -> None:
-        if value is not None:
-            self.samples.append((labels, value))
-
-    def render(self) -> str:
-        lines = [f"# HELP {self.name} {_escape_help(self.help)}", f"# TYPE {self.name} {self.type}"]
-        for labels, value in self.samples:
-            body = ",".join(f'{k}="{_escape_label(v)}"' for k, v in labels.items())
-            lines.append(f"{self.name}{{{body}}} {format_value(value)}")
-        return "\n".join(lines) + "\n"
-
-
-def render(families: Sequence[Family]) -> str:
-    return "".join(f.render() for f in families)
 
 
 # -- the last finished sync, from status messages --------------------------------------------
@@ -187,169 +167,241 @@ def _cis_written(db: SiteDatabase, start: datetime, end: datetime) -> int:
     return db.content.revised_count(start.astimezone(UTC), until)
 
 
-# -- the metrics -------------------------------------------------------------------------------
+# -- what is read at the time of a scrape ----------------------------------------------------
 
 
 def _seconds(moment: datetime | None) -> float | None:
     return None if moment is None else moment.timestamp()
 
 
-def collect(
-    db: SiteDatabase,
-    site_code: str,
-    *,
-    now: datetime,
-    phase_counts: Callable[[], dict[str, int]] | None = None,
-) -> list[Family]:
-    """Every metric family of `site_code`, read from its site database; `phase_counts` gives
-    the items per phase of the site server's last sync where it knows them (the update
-    server's new and changed revisions, which the site database does not keep)."""
-    site = site_code.strip().upper()
-    status = db.sync.status(site_code=site)
+def _gauge(name: str, documentation: str, labels: Sequence[str]) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, labels=list(labels))
 
-    state = Family(
-        "updatesync_last_sync_state",
-        "LastSyncState of the site: the id of the sync's last status message (6701, 6704, "
-        "6705, 6706 in progress; 6702 done; 6703 failed).",
-    )
-    state.add(status.last_sync_state, site=site)
-    state_time = Family(
-        "updatesync_last_sync_state_timestamp_seconds",
-        "When the site's last sync status message was sent (Unix time).",
-    )
-    state_time.add(_seconds(status.last_sync_state_time), site=site)
 
-    last_ok = status.last_successful_sync_time
-    success = Family(
-        "updatesync_last_successful_sync_timestamp_seconds",
-        "When the site's last successful sync ended (6702), Unix time; absent before the first.",
-    )
-    success.add(_seconds(last_ok), site=site)
-    age = Family(
-        "updatesync_last_successful_sync_age_seconds",
-        "Seconds since the site's last successful sync, at the time of the scrape.",
-    )
-    age.add(None if last_ok is None else (now - last_ok).total_seconds(), site=site)
+def _add(family: GaugeMetricFamily, value: float | None, *labels: str) -> None:
+    if value is not None:
+        family.add_metric(list(labels), value)
 
-    content = Family(
-        "updatesync_content_version",
-        "Content version of each update source at the site (rises when a sync changes it).",
-    )
-    for source in db.content.update_sources():
-        content.add(source.content_version, site=site, update_source=source.unique_id)
 
-    messages = db.messages.find(
+def _states(family: GaugeMetricFamily, current: int | None, *labels: str) -> None:
+    """One sample per known state (and the current one if unknown): 1 for `current`."""
+    if current is None:
+        return
+    states = dict(STATE_NAMES)
+    states.setdefault(current, str(current))
+    for state, name in states.items():
+        family.add_metric([*labels, str(state), name], 1.0 if state == current else 0.0)
+
+
+class SiteCollector:
+    """The site's gauges, read from its site database at each scrape; `phase_counts`
+    gives the items per phase of the site server's last sync where it knows them (the
+    update server's new and changed revisions, which the site database does not keep)."""
+
+    def __init__(
+        self,
+        db: SiteDatabase,
+        site_code: str,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+        phase_counts: Callable[[], dict[str, int]] | None = None,
+    ) -> None:
+        self.db = db
+        self.site = site_code.strip().upper()
+        self.clock = clock
+        self.phase_counts = phase_counts
+
+    def describe(self) -> Iterable[Metric]:
+        return ()  # read only when scraped, never at registration
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._sync()
+        yield from self._last_finished()
+        yield from self._sups()
+        yield from self._links_and_alerts()
+
+    def _sync(self) -> Iterator[Metric]:
+        db, site = self.db, self.site
+        status = db.sync.status(site_code=site)
+        state = _gauge(
+            "updatesync_sync_state",
+            "LastSyncState of the site as labels: 1 for the state it is in (state: the "
+            "status message id; name: what it means), 0 for the others.",
+            ("site", "state", "name"),
+        )
+        _states(state, status.last_sync_state, site)
+        state_time = _gauge(
+            "updatesync_last_sync_state_timestamp_seconds",
+            "When the site's last sync status message was sent (Unix time).",
+            ("site",),
+        )
+        _add(state_time, _seconds(status.last_sync_state_time), site)
+        last_ok = status.last_successful_sync_time
+        success = _gauge(
+            "updatesync_last_successful_sync_timestamp_seconds",
+            "When the site's last successful sync ended (6702), Unix time; absent before the "
+            "first.",
+            ("site",),
+        )
+        _add(success, _seconds(last_ok), site)
+        age = _gauge(
+            "updatesync_last_successful_sync_age_seconds",
+            "Seconds since the site's last successful sync, at the time of the scrape.",
+            ("site",),
+        )
+        _add(age, None if last_ok is None else (self.clock() - last_ok).total_seconds(), site)
+        content = _gauge(
+            "updatesync_content_version",
+            "Content version of each update source at the site (rises when a sync changes it).",
+            ("site", "update_source"),
+        )
+        for source in db.content.update_sources():
+            content.add_metric([site, source.unique_id], source.content_version)
+        yield from (state, state_time, success, age, content)
+
+    def _last_finished(self) -> Iterator[Metric]:
+        db, site = self.db, self.site
+        finished = last_finished_sync(_sync_messages(db, site))
+        duration = _gauge(
+            "updatesync_last_sync_duration_seconds",
+            "How long the site's last finished sync took, from 6701 to 6702 (6703 if it failed).",
+            ("site",),
+        )
+        phase_time = _gauge(
+            "updatesync_phase_duration_seconds",
+            "Time of each phase of the site's last finished sync, from its status message to "
+            "the next (update_server 6704, site_database 6705, replicas 6706).",
+            ("site", "phase"),
+        )
+        items = _gauge(
+            "updatesync_phase_items",
+            "Items the site's last finished sync wrote per phase, where the site database can "
+            "tell: site_database = configuration items written (new or changed) in that phase.",
+            ("site", "phase"),
+        )
+        if finished is not None:
+            duration.add_metric([site], finished.seconds)
+            for phase, seconds in finished.phase_seconds.items():
+                phase_time.add_metric([site, phase], seconds)
+            span = finished.phase_spans.get(_SITE_DATABASE)
+            if span is not None:
+                items.add_metric([site, _SITE_DATABASE], _cis_written(db, *span))
+        known = self.phase_counts() if self.phase_counts is not None else {}
+        for phase, count in sorted(known.items()):
+            if (
+                phase != _SITE_DATABASE
+                or finished is None
+                or _SITE_DATABASE not in finished.phase_spans
+            ):
+                items.add_metric([site, phase], count)
+        yield from (duration, phase_time, items)
+
+    def _sups(self) -> Iterator[Metric]:
+        site = self.site
+        sup_state = _gauge(
+            "updatesync_sup_sync_state",
+            "LastSyncState of each software update point of the site (SMS_SUPSyncStatus) as "
+            "labels: 1 for the state it is in, 0 for the others.",
+            ("site", "sup", "state", "name"),
+        )
+        sup_success = _gauge(
+            "updatesync_sup_last_successful_sync_timestamp_seconds",
+            "When each software update point of the site last synced successfully (Unix time).",
+            ("site", "sup"),
+        )
+        for sup in self.db.sups.sync_statuses(site_code=site):
+            _states(sup_state, sup.last_sync_state, site, sup.wsus_server_name)
+            _add(sup_success, _seconds(sup.last_successful_sync_time), site, sup.wsus_server_name)
+        yield from (sup_state, sup_success)
+
+    def _links_and_alerts(self) -> Iterator[Metric]:
+        db, site = self.db, self.site
+        links = _gauge(
+            "updatesync_replication_link_status",
+            "ReplicationLinkStatus of the site's database replication link to its parent: "
+            "0 healthy, 1 degraded, 2 error.",
+            ("site", "parent"),
+        )
+        if db.site_code == site:
+            for link in db.replication.links():
+                links.add_metric([site, link.parent_site], int(link.status))
+        alerts = _gauge(
+            "updatesync_alerts_raised",
+            "Alerts of the site raised now (not canceled), per alert type.",
+            ("site", "type"),
+        )
+        raised = db.alerts.find(site_code=site, state=AlertState.RAISED)
+        for kind in AlertType:
+            alerts.add_metric([site, kind.value], sum(1 for a in raised if a.alert_type is kind))
+        yield from (links, alerts)
+
+
+def _sync_messages(db: SiteDatabase, site: str) -> list[StatusMessage]:
+    return db.messages.find(
         site_code=site, component=SYNC_MANAGER, message_id=SYNC_MESSAGES, limit=_MESSAGE_WINDOW
     )
-    finished = last_finished_sync(messages)
-    duration = Family(
-        "updatesync_sync_duration_seconds",
-        "How long the site's last finished sync took, from 6701 to 6702 (6703 if it failed).",
-    )
-    phase_time = Family(
-        "updatesync_phase_duration_seconds",
-        "Time of each phase of the site's last finished sync, from its status message to the "
-        "next (update_server 6704, site_database 6705, replicas 6706).",
-    )
-    items = Family(
-        "updatesync_phase_items",
-        "Items the site's last finished sync wrote per phase, where the site database can "
-        "tell: site_database = configuration items written (new or changed) in that phase.",
-    )
-    if finished is not None:
-        duration.add(finished.seconds, site=site)
-        for phase, seconds in finished.phase_seconds.items():
-            phase_time.add(seconds, site=site, phase=phase)
-        span = finished.phase_spans.get(_SITE_DATABASE)
-        if span is not None:
-            items.add(_cis_written(db, *span), site=site, phase=_SITE_DATABASE)
-    known = phase_counts() if phase_counts is not None else {}
-    for phase, count in sorted(known.items()):
-        if (
-            phase != _SITE_DATABASE
-            or finished is None
-            or _SITE_DATABASE not in (finished.phase_spans)
-        ):
-            items.add(count, site=site, phase=phase)
 
-    sup_state = Family(
-        "updatesync_sup_last_sync_state",
-        "LastSyncState of each software update point of the site (SMS_SUPSyncStatus).",
-    )
-    sup_success = Family(
-        "updatesync_sup_last_successful_sync_timestamp_seconds",
-        "When each software update point of the site last synced successfully (Unix time).",
-    )
-    for sup in db.sups.sync_statuses(site_code=site):
-        sup_state.add(sup.last_sync_state, site=site, sup=sup.wsus_server_name)
-        sup_success.add(
-            _seconds(sup.last_successful_sync_time), site=site, sup=sup.wsus_server_name
+
+# -- the site server's metrics -----------------------------------------------------------------
+
+
+class SiteMetrics:
+    """The metrics of one site server: its registry, with the sync counter and phase
+    histogram its syncs feed (`sync_ended`) and the gauges read at each scrape."""
+
+    def __init__(
+        self,
+        db: SiteDatabase,
+        site_code: str,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+        phase_counts: Callable[[], dict[str, int]] | None = None,
+    ) -> None:
+        self.db = db
+        self.site = site_code.strip().upper()
+        self.registry = new_registry()
+        self.syncs = Counter(
+            "updatesync_syncs",
+            "Syncs of the site that ended, by result (success: 6702 or 6708; failed: 6703).",
+            ["site", "result"],
+            registry=self.registry,
         )
+        self.durations = Histogram(
+            "updatesync_sync_duration_seconds",
+            "Time of each phase of each sync of the site, from its status message to the next "
+            "(update_server 6704, site_database 6705, replicas 6706).",
+            ["site", "phase"],
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        for result in RESULTS:
+            self.syncs.labels(self.site, result)
+        for phase in PHASES.values():
+            self.durations.labels(self.site, phase)
+        self.registry.register(SiteCollector(db, self.site, clock=clock, phase_counts=phase_counts))
+        self._observed: tuple[datetime, frozenset[str]] | None = None
+        """The start of the last sync whose phases were observed, and those phases."""
 
-    links = Family(
-        "updatesync_replication_link_status",
-        "ReplicationLinkStatus of the site's database replication link to its parent: "
-        "0 healthy, 1 degraded, 2 error.",
-    )
-    if db.site_code == site:
-        for link in db.replication.links():
-            links.add(int(link.status), site=site, parent=link.parent_site)
+    def sync_ended(self, succeeded: bool) -> None:
+        """Count a sync that ended, and observe the time of each of its phases (read from
+        its status messages; a phase already observed is not observed again)."""
+        self.syncs.labels(self.site, SUCCESS if succeeded else FAILED).inc()
+        finished = last_finished_sync(_sync_messages(self.db, self.site))
+        if finished is None:
+            return
+        seen: frozenset[str] = frozenset()
+        if self._observed is not None and self._observed[0] == finished.started:
+            seen = self._observed[1]
+        for phase, seconds in finished.phase_seconds.items():
+            if phase not in seen:
+                self.durations.labels(self.site, phase).observe(seconds)
+        self._observed = (finished.started, seen | frozenset(finished.phase_seconds))
 
-    alerts = Family(
-        "updatesync_alerts_raised",
-        "Alerts of the site raised now (not canceled), per alert type.",
-    )
-    raised = db.alerts.find(site_code=site, state=AlertState.RAISED)
-    for kind in AlertType:
-        alerts.add(sum(1 for a in raised if a.alert_type is kind), site=site, type=kind.value)
+    def text(self, accept: str | None = None) -> str:
+        """What a scrape answers (the text format unless `accept` asks for another)."""
+        return exposition(self.registry, accept)[0].decode("utf-8")
 
-    return [
-        state,
-        state_time,
-        success,
-        age,
-        content,
-        duration,
-        phase_time,
-        items,
-        sup_state,
-        sup_success,
-        links,
-        alerts,
-    ]
-
-
-def render_metrics(
-    db: SiteDatabase,
-    site_code: str,
-    *,
-    now: datetime | None = None,
-    phase_counts: Callable[[], dict[str, int]] | None = None,
-) -> str:
-    """The text a scrape of `/metrics` answers."""
-    return render(collect(db, site_code, now=now or _utc_now(), phase_counts=phase_counts))
-
-
-def metrics_route(
-    db: SiteDatabase,
-    site_code: str,
-    *,
-    clock: Callable[[], datetime] = _utc_now,
-    path: str = METRICS_PATH,
-    phase_counts: Callable[[], dict[str, int]] | None = None,
-) -> Route:
-    """A Starlette route answering `GET /metrics` for the site (open, like a health page:
-    mount it outside the signed `/site/` routes)."""
-
-    def metrics(_request: Request) -> Response:
-        # A plain function: Starlette runs it in its thread pool, off the event loop.
-        try:
-            body = render_metrics(db, site_code, now=clock(), phase_counts=phase_counts)
-        except Exception as exc:
-            return PlainTextResponse(
-                f"site {site_code}: the site database could not be read for metrics: {exc}\n",
-                status_code=503,
-            )
-        return Response(body, media_type=CONTENT_TYPE)
-
-    return Route(path, metrics, methods=["GET"], name="metrics")
+    def route(self, path: str = METRICS_PATH) -> Route:
+        """`GET /metrics` for the site (open, like a health page, unless the hierarchy file
+        asks a token: `roles/site.py` guards it)."""
+        return metrics_route(self.registry, f"site {self.site}", path=path)
