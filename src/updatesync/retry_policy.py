@@ -36,6 +36,7 @@ __all__ = [
     "FILE_REPLICATION",
     "POLICIES",
     "SERVER_BUSY",
+    "SITE_DATA",
     "SITE_SYNC_RETRY",
     "UPSTREAM_CALL",
     "WCM_CYCLE_RETRY",
@@ -140,6 +141,10 @@ SERVER_BUSY: Final = RetryPolicy("server busy", base=5.0, cap=120.0, attempts=6,
 DB_REPLICATION: Final = RetryPolicy("database replication", base=0.25, cap=30.0)
 """A child's pull of its parent's changes after a failed pull (durable)."""
 
+SITE_DATA: Final = RetryPolicy("site data replication", base=1.0, cap=60.0)
+"""A parent's pull of a child's site data after a failed pull (durable; the cap is the
+pull interval when that is shorter)."""
+
 FILE_REPLICATION: Final = RetryPolicy("file replication", base=1.0, cap=60.0)
 """Delivering a replicated file to a site that is down, busy or refused it (durable)."""
 
@@ -161,6 +166,7 @@ POLICIES: Final = {
         UPSTREAM_CALL,
         SERVER_BUSY,
         DB_REPLICATION,
+        SITE_DATA,
         FILE_REPLICATION,
         WEBHOOK_DELIVERY,
         SITE_SYNC_RETRY,

@@ -168,3 +168,37 @@ def test_a_poke_pulls_at_once_in_the_background(two: tuple[SiteDatabase, SiteDat
 def test_a_message_crosses_the_wire_unchanged() -> None:
     msg = new_status_message(SYNC_DONE, site_code="PS1", system="PS1SITE.CONTOSO.COM", time=T0)
     assert message_from_json(message_to_json(StoredMessage(42, msg))) == (42, msg)
+
+
+def test_failed_pulls_back_off_with_jitter_and_say_the_wait_used(
+    tmp_path: Path, two: tuple[SiteDatabase, SiteDatabase]
+) -> None:
+    """Each failed pull of a child that is down draws its wait from the SITE_DATA policy: the
+    doubling step times a factor in [0, 1), so two parents retry apart; the log line states
+    the wait drawn, the same for the same seed; a success starts the back-off over."""
+    import random
+
+    from updatesync.retry_policy import SITE_DATA
+
+    cs1, ps1 = two
+    server = BackgroundServer(_child_app(ps1)).start()
+    url = server.url
+    server.stop()  # PS1 does not answer
+    waits: list[list[str]] = []
+    for n, seed in enumerate((7, 7, 8)):
+        log_path = tmp_path / f"replmgr-{n}.log"
+        log = CMTraceLog(log_path, component=REPLICATION_MANAGER)
+        puller = _puller(cs1, url, log, request_timeout=5, interval=60, rng=random.Random(seed))
+        with puller:
+            for _ in range(4):
+                with pytest.raises(SiteDataError):
+                    puller.pull("PS1")
+        said = [e.message.rsplit("will retry in ", 1)[1] for e in read_cmtrace(log_path)]
+        expected = random.Random(seed)
+        policy = SITE_DATA.scaled(1.0, 60.0)
+        assert said == [f"{policy.next_delay(n, expected):.2f} s" for n in range(1, 5)]
+        for attempt, text in enumerate(said, start=1):
+            assert 0 <= float(text.removesuffix(" s")) <= policy.step(attempt)
+        waits.append(said)
+    assert waits[0] == waits[1]  # the same seed, the same waits
+    assert waits[0] != waits[2]  # two parents draw apart

@@ -18,6 +18,7 @@ update points, alerts) up to the central administration site.
 
 from __future__ import annotations
 
+import random
 import ssl
 import threading
 import time
@@ -34,6 +35,7 @@ from starlette.routing import Route
 
 from updatesync.logs.cmtrace import CMTraceLog
 from updatesync.logs.status_messages import StatusMessage
+from updatesync.retry_policy import SITE_DATA
 from updatesync.site.database.site_data import SitePicture
 from updatesync.site.database.site_db import SiteDatabase
 from updatesync.site.database.status_messages import StoredMessage
@@ -183,7 +185,9 @@ class SiteDataPuller:
 
     `start()` runs the background thread: each child is pulled every `interval` seconds,
     at once after `poke(child)`, and after a failure again after a back-off doubling from
-    `retry_delay` up to `interval` (the one loop, `_run`). `pull(child)` pulls now (one pull
+    `retry_delay` up to `interval`, with jitter (`retry_policy.SITE_DATA`; `rng` its random
+    source), so the parents of a hierarchy do not retry a child in lockstep (the one loop,
+    `_run`). `pull(child)` pulls now (one pull
     of a child at a time). `on_changed` is called after a pull that brought something new
     (a site passes it on to its own parent)."""
 
@@ -202,6 +206,7 @@ class SiteDataPuller:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_changed: Callable[[], None] | None = None,
         check: Callable[[SitePicture], None] | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         """`check` raises `ValueError` for a picture this site cannot answer with (the
         provider's views), refusing the page."""
@@ -213,12 +218,15 @@ class SiteDataPuller:
         self.log = log
         self.interval = interval
         self.retry_delay = retry_delay
+        self.retry_policy = SITE_DATA.scaled(retry_delay, max(interval, retry_delay))
+        self._rng = rng
         self._clock = clock
         self._on_changed = on_changed
         self._check = check
         self._client = httpx.Client(auth=auth, timeout=request_timeout, verify=verify)
         self._locks = {code: threading.Lock() for code in self.children}
         self._due = dict.fromkeys(self.children, 0.0)
+        self._failures = dict.fromkeys(self.children, 0)
         self._delay = dict.fromkeys(self.children, retry_delay)
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -270,11 +278,9 @@ class SiteDataPuller:
                     continue
                 try:
                     self.pull(code)
-                    self._delay[code] = self.retry_delay
                     self._due[code] = time.monotonic() + self.interval
                 except SiteDataError:
                     self._due[code] = time.monotonic() + self._delay[code]
-                    self._delay[code] = min(self._delay[code] * 2, self.interval)
             self._wake.wait(max(0.0, min(self._due.values()) - time.monotonic()))
 
     # -- one pull ----------------------------------------------------------------------------
@@ -296,6 +302,7 @@ class SiteDataPuller:
         finally:
             with self._pulled:
                 self._pulled.notify_all()
+        self._failures[code] = 0
         if changed and self._on_changed is not None:
             self._on_changed()
         return added
@@ -356,6 +363,8 @@ class SiteDataPuller:
             )
 
     def _failed(self, code: str, reason: str) -> SiteDataError:
+        self._failures[code] += 1
+        self._delay[code] = self.retry_policy.next_delay(self._failures[code], self._rng)
         text = (
             f"Site data replication from child site {code} at {self.children[code]} failed: "
             f"{reason}"
@@ -372,6 +381,6 @@ class SiteDataPuller:
                 f"{text}. Keeping the site data last received from {code}"
                 + (f" at {kept:%m/%d/%Y %H:%M:%S} UTC" if kept else " (none yet)")
                 + f"; failed {link.consecutive_failures} time(s) in a row, will retry in "
-                f"{self._delay[code]:.1f} s"
+                f"{self._delay[code]:.2f} s"
             )
         return SiteDataError(text)
