@@ -95,7 +95,6 @@ TESTED_ELSEWHERE = {
     "config/table.py": "tests/config/test_model.py (every table of the model is one)",
     "console/login.py": "tests/security/test_console_login.py (the sign-in pages, real roles)",
     "console/logruns.py": "tests/console/test_logs_page.py (uploads through the /logs page)",
-    "console/providers.py": "tests/console/test_app.py (every page reads the providers)",
     "metadata/generator/templates.py": "a declarative table; tests/metadata/generator/",
     "roles/console.py": "tests/roles/test_threads.py, tests/console/test_app.py",
     "roles/site.py": "tests/roles/test_threads.py, tests/site/test_*.py (sites in one process)",

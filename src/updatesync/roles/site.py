@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -208,23 +209,12 @@ class SiteRole(Role):
         auth = self.context.auth(self.code)
         return WsusConfigurationManager(
             self.db,
-            WcmSettings(self.code, upstream_of=self._expected_upstream),
+            WcmSettings(self.code, upstream_of=partial(expected_upstream, self)),
             self.context.log(self.log_dir, WSUS_CONFIGURATION_LOG, WSUS_CONFIGURATION_MANAGER),
             lambda sup: UpdateServerApi(self._sup_url(sup), auth=auth, verify=self.verify),
             WcmInbox(self.site_dir / "inboxes" / WCM_BOX),
             first="scf" if self._site_control_changed else "start",
         )
-
-    def _expected_upstream(self, sup: SoftwareUpdatePoint) -> str | None:
-        """Where this site expects `sup` to sync from ("Microsoft Update" for a top-level
-        default SUP syncing from it; None when nothing is expected)."""
-        h = self.context.hierarchy
-        default = self.site.default_sup
-        if self.parent is None and default is not None and sup.fqdn == default.fqdn:
-            if h.upstream.kind == "microsoft-update":
-                return "Microsoft Update"
-            return self.context.upstream_url or h.upstream.url
-        return h.sup_upstream(self.site, sup.fqdn)
 
     def _replication_manager(self) -> ReplicationManager:
         """Carries this site's notifications to its child sites."""
@@ -584,3 +574,15 @@ class _ParentLink:
         if link is None:
             return 2, None
         return link.status, link.last_check_time
+
+
+def expected_upstream(role: SiteRole, sup: SoftwareUpdatePoint) -> str | None:
+    """Where `role`'s site expects `sup` to sync from ("Microsoft Update" for a top-level
+    default SUP syncing from it; None when nothing is expected)."""
+    h = role.context.hierarchy
+    default = role.site.default_sup
+    if role.parent is None and default is not None and sup.fqdn == default.fqdn:
+        if h.upstream.kind == "microsoft-update":
+            return "Microsoft Update"
+        return role.context.upstream_url or h.upstream.url
+    return h.sup_upstream(role.site, sup.fqdn)

@@ -18,7 +18,9 @@ and `/docs`:
   the tracking views of SPEC section 5;
 - `GET /api/sites`: the sites it answers for, its own and those below it;
 - `GET /api/sites/{site}/cis` (paged) and `GET /api/sites/{site}/content-version`;
-- users, API tokens, signing in and `GET /api/whoami` (`users.py`).
+- users, API tokens, signing in and `GET /api/whoami` (`users.py`);
+- `GET /api/sites/{site}/logs[/{name}]`: the site server's and its SUPs' logs, read a page
+  at a time (`logs.py`; `create_provider_app(logs=...)` says where they are).
 
 Every route needs `Authorization: Bearer <token>` with a security role that allows it
 (`auth.py`: 401 without a valid token, 403 naming the role needed): reading needs Read-only
@@ -65,6 +67,8 @@ from updatesync.security.access import Permission
 from updatesync.site.api import hierarchy
 from updatesync.site.api.auth import AuthMiddleware, ProviderAuth, require
 from updatesync.site.api.hierarchy import DEFAULT_STALE_AFTER
+from updatesync.site.api.logs import SiteLogs
+from updatesync.site.api.logs import router as logs_router
 from updatesync.site.api.subscription import router as subscription_router
 from updatesync.site.api.syncs import SyncHistory
 from updatesync.site.api.syncs import router as syncs_router
@@ -522,6 +526,7 @@ def create_provider_app(
     hosts: Iterable[str] | None = None,
     stale_after: timedelta = DEFAULT_STALE_AFTER,
     clock: Callable[[], datetime] = _utc_now,
+    logs: SiteLogs | None = None,
 ) -> FastAPI:
     """The SMS Provider of the site `site_code`, whose site database is `db`; SyncNow calls
     are written to `log` (SMSProv.log, component `SMS Provider`). `on_sync_requested` is
@@ -570,6 +575,8 @@ def create_provider_app(
     app.include_router(subscription_router)
     app.include_router(syncs_router)
     app.include_router(access_router)
+    app.state.logs = logs  # the log routes (logs.py): what the site server may read
+    app.include_router(logs_router)
     app.add_middleware(
         AuthMiddleware,
         auth=ProviderAuth(db, secret, callers=callers, hosts=hosts),
