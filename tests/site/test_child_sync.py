@@ -260,7 +260,7 @@ def test_a_notification_delivered_twice_runs_one_sync_and_an_unsigned_one_none(
     assert unsigned.json()["error"]
     assert inbox.pending() == set()
     assert ps1.server.wait_idle(SYNC_TIMEOUT)
-    assert len(ps1.results) == before
+    assert len(ps1.results) == before, _triggers(h, "PS1")
 
     signed = [
         httpx.post(url, params=params, content=b"", auth=h.signed("CS1"), verify=h.verify)
@@ -271,7 +271,7 @@ def test_a_notification_delivered_twice_runs_one_sync_and_an_unsigned_one_none(
     assert [a.json()["duplicate"] for a in signed] == [False, True]
     h.wait("PS1", before + 1)
     assert ps1.server.wait_idle(SYNC_TIMEOUT)
-    assert len(ps1.results) == before + 1
+    assert len(ps1.results) == before + 1, _triggers(h, "PS1")
     assert ps1.results[-1].succeeded, ps1.results[-1].error
     log = h.log("PS1")
     assert log.count("Found parent sync notification file CS1.SYN.") == before + 1
@@ -279,6 +279,15 @@ def test_a_notification_delivered_twice_runs_one_sync_and_an_unsigned_one_none(
     h.wait("SS1", ss1_before + 1)
     h.wait_idle()
     assert len(h.site("SS1").results) == ss1_before + 1
+
+
+def _triggers(h: InProcessHierarchy, code: str) -> str:
+    """What woke each sync of `code` (its WSyncMgr.log's trigger lines), and its file
+    replication (replmgr.log), for an assertion's message."""
+    log = h.log(code)
+    woke = [line for line in log if line.startswith(("Wakeup", "Found", "Performing"))]
+    replication = (h.site(code).log_dir / "replmgr.log").read_text(errors="replace")
+    return f"{code} woke: {woke}\nreplmgr.log:\n{replication[-3000:]}"
 
 
 # -- a child whose database replication does not bring the parent's items ----------------------

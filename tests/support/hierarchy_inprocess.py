@@ -38,6 +38,7 @@ import re
 import socket
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ import httpx
 
 from updatesync.config import Criteria, Hierarchy, load_hierarchy
 from updatesync.config.hierarchy import TlsSettings
+from updatesync.config.schedule import IntervalSchedule
 from updatesync.demo import DEMO_CLASSIFICATIONS, example_hierarchy
 from updatesync.logs.cmtrace import parse_rendered, read_cmtrace
 from updatesync.metadata.export import write_export
@@ -76,6 +78,10 @@ SYNC_TIMEOUT = 60.0
 """Seconds a test waits for a sync before it fails (a hung sync fails, it does not hang)."""
 
 View = Callable[[Hierarchy], Hierarchy]
+
+
+NO_SCHEDULED_SYNC = IntervalSchedule(timedelta(days=36500), text="36500d")
+"""A schedule whose next sync is decades away."""
 
 
 class InProcessHierarchy:
@@ -122,6 +128,9 @@ class InProcessHierarchy:
             data_dir=self.root / "hierarchy",
             secret_file=None,
             criteria=Criteria(products, DEMO_CLASSIFICATIONS, ("en",)),
+            # The example's daily sync at 02:00 would start one at every site when a test
+            # runs across that time: no scheduled sync during a test.
+            schedule=NO_SCHEDULED_SYNC,
         )
         if self.adjust is not None:
             hierarchy = self.adjust(hierarchy)
