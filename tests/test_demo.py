@@ -6,6 +6,7 @@ import re
 import stat
 from pathlib import Path
 
+import pytest
 from databases import Databases
 from typer.testing import CliRunner
 
@@ -146,11 +147,13 @@ def test_the_demo_runs_the_articles_hierarchy_from_sync_now_to_every_site(
 
 
 def test_the_demo_runs_a_hierarchy_file_with_every_site_and_sup_on_its_own_database(
-    tmp_path: Path, databases: Databases
+    tmp_path: Path, databases: Databases, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The hierarchy file's `database` key for all nine roles (four sites, five SUPs), on
     SQLite files elsewhere or on PostgreSQL: every site reaches one content version, and no
-    role writes its default database file in its data folder."""
+    role writes its default database file in its data folder. `--data` is given relative to
+    the current folder, as a user types it (the CA was looked for at demo/demo/pki)."""
+    monkeypatch.chdir(tmp_path)
     lines = []
     for line in example_hierarchy().read_text(encoding="utf-8").splitlines():
         lines.append(line)
@@ -169,7 +172,7 @@ def test_the_demo_runs_a_hierarchy_file_with_every_site_and_sup_on_its_own_datab
             "--hierarchy",
             str(file),
             "--data",
-            str(data),
+            "demo",
             "--port",
             "0",
             "--console-port",

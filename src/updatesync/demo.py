@@ -105,7 +105,10 @@ class HierarchyDemo:
         top_port: int = 0,
         console_port: int = 0,
     ) -> None:
-        """`top_port`: the top-level site's port (its SMS Provider), 0 for any free one."""
+        """`top_port`: the top-level site's port (its SMS Provider), 0 for any free one.
+        A relative `root` is taken from the current folder (the hierarchy file written there
+        names its paths whole, as a file's relative paths count from the file's folder)."""
+        root = Path(root).absolute()
         self.root = root
         self.top_port = top_port
         self.console_port = console_port
