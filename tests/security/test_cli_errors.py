@@ -431,7 +431,7 @@ def test_a_data_folder_that_is_a_file_stops_serve_and_the_demo(tmp_path: Path) -
     line = assert_one_error_line(run("serve", file, "--role", "all", cwd=tmp_path))
     assert line == f"error: {tmp_path / 'data'}: is a file, where a folder is needed"
     line = assert_one_error_line(run("demo", "--once", "--data", "data", cwd=tmp_path))
-    assert line == "error: data: is a file, where a folder is needed"
+    assert line == f"error: {tmp_path / 'data'}: is a file, where a folder is needed"
 
 
 def test_titles_from_the_catalog_are_shown_as_written(tmp_path: Path) -> None:
