@@ -56,6 +56,11 @@ def _alembic_error(exc: BaseException) -> bool:
     return loaded is not None and isinstance(exc, loaded.CommandError)
 
 
+IMMEDIATE: Final = "updatesync_sqlite_immediate"
+"""The execution option that begins a SQLite transaction with `BEGIN IMMEDIATE` (a write
+transaction: `SiteStore.begin`); PostgreSQL ignores it."""
+
+
 def create_store_engine(url: str) -> Engine:
     """An engine for `url`; for SQLite, with WAL, a busy timeout and real transactions; for
     PostgreSQL (psycopg 3), connections checked before use (a server restarted or a link cut
@@ -85,7 +90,12 @@ def create_store_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
-        connection.exec_driver_sql("BEGIN")
+        # A write transaction takes the write lock at once (waiting out the busy timeout for
+        # it): begun deferred, one that read first could not write when another connection
+        # had committed since its first read (SQLite answers "database is locked" at once,
+        # without waiting, to keep its snapshot consistent).
+        immediate = connection.get_execution_options().get(IMMEDIATE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -69,6 +71,27 @@ def test_begin_rolls_back_on_error(db: SiteDatabase) -> None:
         conn.execute(t.update_source.insert().values(unique_id="{A}", name="A", content_version=1))
         raise RuntimeError("stop")
     assert "{A}" not in _sources(db.store)
+
+
+def test_a_write_transaction_that_reads_first_is_not_overtaken_on_sqlite(tmp_path: Path) -> None:
+    """Found: signing in (read the user, then write the token) failed with `database is
+    locked` when another writer (the site data pulled from a child) committed between its
+    read and its write: SQLite refuses such a write at once. A write transaction now holds
+    the write lock from its start, so the other writer is the one that waits."""
+    with SiteDatabase.open(tmp_path / "cs1", site_code="CS1") as db:
+        other = sqlite3.connect(db.store.engine.url.database, timeout=0)
+        try:
+            with db.store.begin() as conn:
+                conn.execute(select(t.update_source.c.unique_id)).all()
+                with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+                    other.execute("PRAGMA user_version = 7")  # another writer, meanwhile
+                conn.execute(
+                    t.update_source.insert().values(unique_id="{A}", name="A", content_version=1)
+                )
+            other.execute("PRAGMA user_version = 7")  # now it may
+        finally:
+            other.close()
+        assert _sources(db.store)["{A}"] == 1
 
 
 def test_upsert_inserts_then_updates(db: SiteDatabase) -> None:

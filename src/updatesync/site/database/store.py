@@ -30,6 +30,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Insert, Table, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from updatesync.updateserver.database import IMMEDIATE
+
 SITE_CODE = re.compile(r"[A-Z0-9]{3}")
 """A site code: three upper-case letters or digits (e.g. CS1)."""
 
@@ -104,9 +106,17 @@ class SiteStore:
         self.engine = engine
         self.site_code = site_code
 
-    def begin(self) -> AbstractContextManager[Connection]:
-        """One write transaction: committed at the end of the block, rolled back on error."""
-        return self.engine.begin()
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """One write transaction: committed at the end of the block, rolled back on error.
+        On SQLite it holds the write lock from its start (`BEGIN IMMEDIATE`), so one that
+        reads before it writes never finds the database changed under it ("database is
+        locked"): another writer waits for it instead, up to the busy timeout."""
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.execution_options(**{IMMEDIATE: True})
+            with conn.begin():
+                yield conn
 
     def read(self) -> AbstractContextManager[Connection]:
         """A connection for reads; what it began is rolled back when it closes."""
