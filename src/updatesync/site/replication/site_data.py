@@ -217,7 +217,6 @@ class SiteDataPuller:
         self.below = {c.upper(): {s.upper() for s in below.get(c, ())} for c in self.children}
         self.log = log
         self.interval = interval
-        self.retry_delay = retry_delay
         self.retry_policy = SITE_DATA.scaled(retry_delay, max(interval, retry_delay))
         self._rng = rng
         self._clock = clock
